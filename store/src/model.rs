@@ -1,0 +1,304 @@
+//! Domain types shared by every service and the operator. Plain data: no I/O.
+//!
+//! Times are Unix seconds (`i64`) so both backends store them the same way.
+
+use serde::{Deserialize, Serialize};
+
+/// Unix time in seconds.
+pub type Timestamp = i64;
+
+/// Now as Unix seconds.
+pub fn now() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// One Configuration Server (primary and optional backup) of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigServer {
+    pub primary_address: String,
+    pub primary_port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_port: Option<u16>,
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub locations: String,
+}
+
+/// How to reach a tenant's Configuration Server. `password` is the service
+/// account's password in clear in memory; the store encrypts it at rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub id: String,
+    pub username: String,
+    pub password: Option<String>,
+    pub connection_protocol: String,
+    pub local_timeout: i64,
+    pub remote_timeout: i64,
+    pub tenant: String,
+    pub app_name: String,
+    pub trace_mode: String,
+    pub tls_enabled: bool,
+    pub config_servers: Vec<ConfigServer>,
+    /// Optimistic-concurrency version, bumped by every update.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Which user directory checks a contact center's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthScheme {
+    ConfigServer,
+    Ldap,
+    Builtin,
+    Saml,
+    Oidc,
+}
+
+impl AuthScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::ConfigServer => "configServer",
+            AuthScheme::Ldap => "ldap",
+            AuthScheme::Builtin => "builtin",
+            AuthScheme::Saml => "saml",
+            AuthScheme::Oidc => "oidc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "configServer" => AuthScheme::ConfigServer,
+            "ldap" => AuthScheme::Ldap,
+            "builtin" => AuthScheme::Builtin,
+            "saml" => AuthScheme::Saml,
+            "oidc" => AuthScheme::Oidc,
+            _ => return None,
+        })
+    }
+}
+
+/// A tenant. `domains` are the tenant names users type (`tenant\user`);
+/// they are unique across all contact centers, compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactCenter {
+    pub id: String,
+    pub name: String,
+    pub domains: Vec<String>,
+    pub environment_id: String,
+    pub auth: AuthScheme,
+    pub enabled: bool,
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A contact-center setting such as `cors-origins`, unique by `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub contact_center_id: String,
+    pub name: String,
+    pub location: String,
+    pub shared: bool,
+    pub value: String,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ClientType {
+    Confidential,
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Confidential => "CONFIDENTIAL",
+            ClientType::Public => "PUBLIC",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "CONFIDENTIAL" => Some(ClientType::Confidential),
+            "PUBLIC" => Some(ClientType::Public),
+            _ => None,
+        }
+    }
+}
+
+/// An OAuth client with the original's fields. `secret_hash` is an argon2id
+/// PHC string; the clear secret is never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub secret_hash: Option<String>,
+    pub client_type: ClientType,
+    pub internal_client: bool,
+    pub authorities: Vec<String>,
+    pub scope: Vec<String>,
+    pub authorized_grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    /// Seconds.
+    pub access_token_expiration_timeout: i64,
+    /// Seconds.
+    pub refresh_token_expiration_timeout: i64,
+    pub contact_center_ids: Vec<String>,
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A user of the built-in directory. `username` is unique per contact
+/// center, compared case-insensitively. `password_hash` is argon2id PHC.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub contact_center_id: String,
+    pub username: String,
+    pub password_hash: String,
+    /// Numeric id as the original's Configuration Server users have.
+    pub dbid: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub authorities: Vec<String>,
+    pub properties: serde_json::Map<String, serde_json::Value>,
+    pub enabled: bool,
+    /// Set for a generated temporary password: the user must change it.
+    pub must_change_password: bool,
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Paging and search over a contact center's users.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Case-insensitive substring of username, names or email.
+    pub search: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    ES256,
+    RS256,
+    EdDSA,
+}
+
+impl KeyAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::ES256 => "ES256",
+            KeyAlgorithm::RS256 => "RS256",
+            KeyAlgorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ES256" => Some(KeyAlgorithm::ES256),
+            "RS256" => Some(KeyAlgorithm::RS256),
+            "EdDSA" => Some(KeyAlgorithm::EdDSA),
+            _ => None,
+        }
+    }
+}
+
+/// A token-signing key. `private_pkcs8` is clear in memory only; the store
+/// encrypts it at rest. Lifecycle: published at `created_at`, signs from
+/// `activates_at` until `retires_at`, stays in JWKS until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub kid: String,
+    pub algorithm: KeyAlgorithm,
+    pub private_pkcs8: Vec<u8>,
+    /// The public JWK as JSON text.
+    pub public_jwk: String,
+    pub created_at: Timestamp,
+    pub activates_at: Timestamp,
+    pub retires_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A chain of refresh tokens born from one grant. Revoking the family
+/// revokes every token in it (reuse detection, sign-out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshFamily {
+    pub id: String,
+    pub client_id: String,
+    pub contact_center_id: Option<String>,
+    /// The user's login name within the contact center; `None` for a client-only grant.
+    pub username: Option<String>,
+    pub scope: Vec<String>,
+    /// Snapshot of the principal (authorities, dbid, names…) carried into refreshed tokens.
+    pub claims: serde_json::Value,
+    pub created_at: Timestamp,
+    /// Absolute end of the family, whatever rotations happen.
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// One refresh token, known only by the SHA-256 hex digest of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub hash: String,
+    pub family_id: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotateOutcome {
+    /// The token was fresh: it is now used and `new` is stored in its family.
+    Rotated(RefreshFamily),
+    /// The token had been used before: the whole family is now revoked.
+    Reused { family_id: String },
+    Expired,
+    Revoked,
+    NotFound,
+}
+
+/// A revoked access token (`Jti`) or every token of a subject issued at or
+/// before `issued_before` (`Subject`, for global sign-out and deletions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    Jti { jti: String, expires_at: Timestamp },
+    Subject { subject: String, issued_before: Timestamp, expires_at: Timestamp },
+}
+
+/// A durable row changed; caches reload `(entity, id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub entity: String,
+    pub id: String,
+}
+
+/// Something worth an audit trail: sign-ins, failures, tokens, revocations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: Timestamp,
+    /// e.g. `token.issued`, `token.refreshed`, `token.revoked`, `client.auth_failed`, `user.auth_failed`.
+    pub kind: String,
+    pub client_id: Option<String>,
+    pub contact_center_id: Option<String>,
+    pub subject: Option<String>,
+    pub ip: Option<String>,
+    pub detail: serde_json::Value,
+}
