@@ -8,7 +8,7 @@ use tollgate_store::model::{Client, RotateOutcome, Timestamp};
 
 use crate::auth::error::OAuthError;
 use crate::auth::form::OAuthForm;
-use crate::auth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal};
+use crate::auth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal, SCOPE_ALL};
 use crate::state::Services;
 use crate::tokens;
 
@@ -37,7 +37,9 @@ pub async fn grant(
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect();
-            if let Some(extra) = asked.iter().find(|s| !family.scope.contains(s)) {
+            // A grant of `*` covers every scope, as it does at the first grant.
+            let granted = |s: &String| family.scope.iter().any(|g| g == SCOPE_ALL || g == s);
+            if let Some(extra) = asked.iter().find(|s| !granted(s)) {
                 return Err(OAuthError::invalid_scope(format!(
                     "scope '{extra}' was not granted originally"
                 )));
