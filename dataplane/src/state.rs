@@ -48,7 +48,8 @@ pub type AppState = Arc<Services>;
 
 impl Services {
     /// Verifies an access token fully: signature and claims, revocation, and
-    /// that its client and contact center still exist and are enabled.
+    /// that its client (the same registration, not one re-created under its
+    /// id) and contact center still exist and are enabled.
     pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let claims = crate::tokens::verify_access(
             &self.keys,
@@ -57,9 +58,14 @@ impl Services {
             token,
             self.settings.leeway,
         )?;
-        if self.revocations.is_revoked(&claims) || self.catalog.client(&claims.client_id).is_none()
-        {
+        if self.revocations.is_revoked(&claims) {
             return Err(TokenError::Invalid);
+        }
+        // A client deleted and registered again under the same id is a new
+        // client: tokens issued before it was created are not its tokens.
+        match self.catalog.client(&claims.client_id) {
+            Some(client) if claims.iat >= client.created_at => {}
+            _ => return Err(TokenError::Invalid),
         }
         if let Some(cc) = &claims.contact_center_id {
             if !self.catalog.contact_center(cc).is_some_and(|cc| cc.enabled) {
