@@ -35,8 +35,13 @@ if [ ! -x "$bin" ]; then
   echo "e2e: $bin not found; build it with 'cargo build -p tollgate' or set TOLLGATE_BIN" >&2
   exit 1
 fi
-export TOLLGATE_BIN="$bin"
+# Test a private copy, so a rebuild in a shared target directory during the
+# run cannot swap the binary under the suite.
+work=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-e2e.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cp "$bin" "$work/tollgate"
+export TOLLGATE_BIN="$work/tollgate"
 export PYTHONDONTWRITEBYTECODE=1
 
 cd "$here"
-exec "$venv/bin/python" -m pytest -q tests --junitxml="${TOLLGATE_E2E_JUNIT:-$cache/e2e-junit.xml}" "$@"
+"$venv/bin/python" -m pytest -q tests --junitxml="${TOLLGATE_E2E_JUNIT:-$cache/e2e-junit.xml}" "$@"

@@ -94,3 +94,19 @@ def test_tenant_domain_is_case_insensitive(user_server, session_factory):
     srv = user_server
     token = session_factory().fetch_token(srv.token_url, username="DEMO\\agent", password=srv.password, scope="openid")
     assert verify_access_token(srv, token["access_token"])["contact_center_id"] == "demo"
+
+
+def test_public_client_with_auth_method_none(user_server, session_factory):
+    """A PUBLIC client authenticates with its client_id alone (authlib's `none`)."""
+    srv = user_server
+    c = srv.create_client(clientType="PUBLIC", authorizedGrantTypes=["password", "refresh_token"])
+    assert "client_secret" not in c or c["client_secret"] is None
+    s = session_factory(c["client_id"], None, method="none")
+    token = s.fetch_token(srv.token_url, username=srv.login, password=srv.password, scope="openid")
+    assert verify_access_token(srv, token["access_token"], client_id=c["client_id"])["sub"] == "demo:agent"
+    assert verify_jwt(srv, token["id_token"]).claims["aud"] == c["client_id"]
+    again = s.refresh_token(srv.token_url, refresh_token=token["refresh_token"])
+    assert again["refresh_token"] != token["refresh_token"]
+    # A secret is not accepted from a public client.
+    r = http("POST", srv.token_url, data={"grant_type": "password", "username": srv.login, "password": srv.password}, auth=(c["client_id"], srv.secret("public-has-no-secret")))
+    assert r.status_code == 401
