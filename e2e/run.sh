@@ -5,6 +5,7 @@
 #                                under the repository root; build it first)
 #   TOLLGATE_TEST_POSTGRES_URL   superuser URL; enables the `serve` flavour
 #   TOLLGATE_TEST_REDIS_URL      Redis URL (with password) for the `serve` flavour
+#   TOLLGATE_TEST_REDIS_CA       CA file, used when that URL is rediss://
 #   TOLLGATE_REQUIRE_SERVICES=1  fail instead of skipping when those are unset
 #   TOLLGATE_CACHE               cache directory (default ~/.cache/tollgate);
 #                                the venv lives in $TOLLGATE_CACHE/e2e-venv

@@ -342,8 +342,8 @@ def start_serve(workdir: Path, tag: str = "serve") -> Server:
         "--encryption-key", encryption_key,
         "--log-format", "json",
     ]
-    if os.environ.get("TOLLGATE_TEST_REDIS_CA_FILE"):
-        args += ["--redis-ca-file", os.environ["TOLLGATE_TEST_REDIS_CA_FILE"]]
+    if redis_url.startswith("rediss://") and os.environ.get("TOLLGATE_TEST_REDIS_CA"):
+        args += ["--redis-ca-file", os.environ["TOLLGATE_TEST_REDIS_CA"]]
     try:
         proc, base, mgmt, err, out = _spawn(args, env, workdir, tag)
     except Exception:
