@@ -907,6 +907,16 @@ async fn users_crud(db: Db) {
     }
     let other_cc = db.create_user(&user("cc2", "u1", "alice")).await.unwrap();
     assert_eq!(other_cc.contact_center_id, "cc2");
+    // Case folding beyond ASCII agrees on both backends.
+    let emile = db.create_user(&user("cc2", "u2", "Émile")).await.unwrap();
+    assert!(matches!(
+        db.create_user(&user("cc2", "u3", "éMILE")).await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    assert_eq!(
+        db.find_user_by_name("cc2", "ÉMILE").await.unwrap(),
+        Some(emile)
+    );
     assert!(matches!(
         db.create_user(&user("no-cc", "u1", "x")).await,
         Err(StoreError::MissingReference {
@@ -1234,7 +1244,7 @@ async fn refresh_rotation(db: Db) {
     .await
     .unwrap();
     assert_eq!(
-        db.revoke_user_refresh_families("cc1", "Alice", now)
+        db.revoke_user_refresh_families("CC1", "Alice", now)
             .await
             .unwrap(),
         2,

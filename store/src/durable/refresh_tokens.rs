@@ -189,8 +189,9 @@ impl Db {
         Ok(())
     }
 
-    /// Revokes the live families of one user; `username` is matched
-    /// case-insensitively, `contact_center_id` exactly. Returns how many.
+    /// Revokes the live families of one user; `contact_center_id` and
+    /// `username` are matched case-insensitively, so a differently cased
+    /// login never escapes a sign-out. Returns how many.
     pub async fn revoke_user_refresh_families(
         &self,
         contact_center_id: &str,
@@ -257,7 +258,8 @@ impl Db {
         Ok(revoked > 0)
     }
 
-    /// `username_key` must already be folded.
+    /// `username_key` must already be folded. The contact center id is
+    /// folded by SQL `lower()` on both sides, so any case matches.
     pub(super) async fn revoke_user_families_in(
         tx: &mut Transaction<'static, Any>,
         contact_center_id: &str,
@@ -266,7 +268,8 @@ impl Db {
     ) -> Result<u64> {
         let revoked = sqlx::query(
             "UPDATE refresh_families SET revoked_at = $3 \
-             WHERE contact_center_id = $1 AND username_key = $2 AND revoked_at IS NULL",
+             WHERE lower(contact_center_id) = lower($1) AND username_key = $2 \
+             AND revoked_at IS NULL",
         )
         .bind(contact_center_id)
         .bind(username_key)
