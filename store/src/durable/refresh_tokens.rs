@@ -10,9 +10,6 @@ use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{RefreshFamily, RefreshToken, RotateOutcome, Timestamp};
 
-const FAMILY_COLUMNS: &str =
-    "id, client_id, contact_center_id, username, scope, claims, created_at, expires_at, revoked_at";
-
 /// A token joined with its family; token times are prefixed to keep the
 /// family's column names as they are.
 const JOINED: &str = "SELECT t.hash, t.family_id, t.created_at AS t_created_at, \
@@ -173,13 +170,12 @@ impl Db {
     pub async fn revoke_refresh_family(&self, family_id: &str, now: Timestamp) -> Result<()> {
         let mut tx = self.begin().await?;
         if !Self::revoke_family_in(&mut tx, family_id, now).await? {
-            let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = $1");
-            if sqlx::query(&sql)
-                .bind(family_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_none()
-            {
+            let exists: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE id = $1")
+                    .bind(family_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if exists == 0 {
                 return Err(StoreError::NotFound {
                     entity: "refresh family",
                 });
