@@ -99,6 +99,26 @@ impl Services {
         });
     }
 
+    /// Ends a refresh-token family and every access token it issued (they carry
+    /// the family as `sid`), as RFC 7009 §2.1 and reuse detection ask.
+    pub async fn revoke_family(
+        &self,
+        family_id: &str,
+        at: Timestamp,
+    ) -> Result<(), tollgate_store::StoreError> {
+        self.db.revoke_refresh_family(family_id, at).await?;
+        let until = at + self.settings.max_token_lifetime;
+        self.revocations
+            .revoke(
+                &self.db,
+                tollgate_store::model::Revocation::Jti {
+                    jti: family_id.to_string(),
+                    expires_at: until,
+                },
+            )
+            .await
+    }
+
     /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).
     pub async fn sync(&self, at: Timestamp) -> Result<(), tollgate_store::StoreError> {
         let changes = self.catalog.refresh(&self.db).await?;

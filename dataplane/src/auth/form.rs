@@ -43,7 +43,7 @@ impl OAuthForm {
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     type Rejection = OAuthError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)

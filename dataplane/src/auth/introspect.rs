@@ -181,7 +181,7 @@ async fn revoke_token(
         .await?
     {
         if family.client_id == caller.client_id {
-            state.db.revoke_refresh_family(&family.id, now).await?;
+            state.revoke_family(&family.id, now).await?;
             state.audit(
                 "token.revoked",
                 Some(&caller.client_id),

@@ -91,6 +91,8 @@ pub async fn grant(
             Ok(res)
         }
         RotateOutcome::Reused { family_id } => {
+            // The store already revoked the family's refresh tokens; end its access tokens too.
+            state.revoke_family(&family_id, now).await?;
             state.audit(
                 "token.refresh_reused",
                 Some(&client.client_id),
