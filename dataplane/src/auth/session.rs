@@ -148,15 +148,10 @@ async fn sign_out(
                 },
             )
             .await?;
-        match (&c.contact_center_id, &c.user_name) {
-            (Some(cc), Some(user)) => state.db.revoke_user_refresh_families(cc, user, now).await?,
-            _ => {
-                state
-                    .db
-                    .revoke_client_refresh_families(&c.client_id, now)
-                    .await?
-            }
-        };
+        // A client's own tokens never have refresh tokens; its users' sessions are theirs to end.
+        if let (Some(cc), Some(user)) = (&c.contact_center_id, &c.user_name) {
+            state.db.revoke_user_refresh_families(cc, user, now).await?;
+        }
     } else {
         state
             .revocations
