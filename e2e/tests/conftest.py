@@ -3,7 +3,8 @@
 
 * `dev`   -- `tollgate dev` on SQLite with the seeded demo tenant, client and user.
 * `serve` -- `tollgate serve all` on PostgreSQL and Redis (TOLLGATE_TEST_POSTGRES_URL,
-             TOLLGATE_TEST_REDIS_URL), provisioned through the ops API.
+             TOLLGATE_TEST_REDIS_URL), provisioned through the ops API (client)
+             and the Environment API (the same demo tenant and user as dev).
 
 Every server is stopped with SIGTERM at teardown and must exit 0 (graceful
 shutdown is a feature). After every test, the part of the server log the
@@ -17,11 +18,35 @@ from authlib.integrations.requests_client import OAuth2Session
 
 import tollgate
 from helpers import RelyingParty, relying_party
-from tollgate import NO_USERS_REASON, Server
+from tollgate import Server
 
 
 def pytest_report_header(config):
     return [f"tollgate binary: {tollgate.binary()}"]
+
+
+#: Measured delays (propagation between processes, ...), shown after the run.
+_MEASUREMENTS: list[tuple[str, str, float]] = []
+
+
+@pytest.fixture
+def record_delay(request, record_property):
+    """record_delay(what, seconds): kept in the JUnit report and printed in
+    the terminal summary."""
+
+    def record(what: str, seconds: float) -> None:
+        _MEASUREMENTS.append((request.node.nodeid, what, seconds))
+        record_property(what, f"{seconds:.3f}s")
+        print(f"measured {what}: {seconds * 1000:.0f} ms")
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _MEASUREMENTS:
+        terminalreporter.section("measured delays")
+        for nodeid, what, seconds in _MEASUREMENTS:
+            terminalreporter.write_line(f"{seconds * 1000:7.0f} ms  {what}  ({nodeid})")
 
 
 def _start_or_skip(flavour: str, workdir) -> Server:
@@ -34,23 +59,7 @@ def _start_or_skip(flavour: str, workdir) -> Server:
     return tollgate.start(flavour, workdir)
 
 
-def _stop_and_check(srv: Server) -> None:
-    try:
-        code = srv.stop()
-        stopped = any(r.get("message") == "stopped" for r in _safe_records(srv))
-    finally:
-        srv.run_cleanup()
-    assert code == 0, f"tollgate ({srv.flavour}) exited with {code} after SIGTERM:\n{srv.log_tail()}"
-    assert stopped, f"tollgate ({srv.flavour}) did not log its orderly stop:\n{srv.log_tail()}"
-    leaked = srv.leaked_secrets()
-    assert not leaked, f"the {srv.flavour} server log contains secrets: {leaked}"
-
-
-def _safe_records(srv: Server) -> list[dict]:
-    try:
-        return srv.log_records()
-    except Exception:
-        return []
+_stop_and_check = tollgate.stop_and_check
 
 
 @pytest.fixture(scope="session", params=tollgate.FLAVOURS)
@@ -63,9 +72,9 @@ def server(request, tmp_path_factory) -> Server:
 
 @pytest.fixture
 def user_server(server) -> Server:
-    """The shared server, for scenarios that need a user of the built-in directory."""
-    if not server.has_users:
-        pytest.skip(NO_USERS_REASON)
+    """The shared server, for scenarios that need a user of the built-in
+    directory (dev seeds it; serve provisions it over the Environment API)."""
+    assert server.has_users, f"the {server.flavour} server has no demo user"
     return server
 
 
@@ -73,8 +82,6 @@ def user_server(server) -> Server:
 def isolated_server(server, tmp_path) -> Server:
     """A server of its own (same flavour), for scenarios that end every token
     of a user or client and so must not disturb the shared server."""
-    if not server.has_users:
-        pytest.skip(NO_USERS_REASON)
     srv = tollgate.start(server.flavour, tmp_path, tag="isolated")
     yield srv
     _stop_and_check(srv)

@@ -18,10 +18,10 @@ def test_password_grant_issues_access_refresh_and_id_token(user_server):
     assert token.get("refresh_token")
     assert token.get("id_token")
     claims = verify_access_token(srv, token["access_token"], scope=token["scope"])
-    assert claims["sub"] == "demo:agent"
+    assert claims["sub"] == srv.subject
     assert claims["user_name"] == "agent"
-    assert claims["contact_center_id"] == "demo"
-    assert claims["environment_id"]
+    assert claims["contact_center_id"] == srv.contact_center_id
+    assert claims["environment_id"] == srv.environment_id
     assert "ROLE_AGENT" in claims["authorities"]
     assert abs(claims["auth_time"] - time.time()) < 120
 
@@ -33,7 +33,7 @@ def test_id_token_validated_by_authlib_relying_party(user_server, rp):
     # authlib's OpenID Connect client: signature via jwks_uri, iss from
     # discovery, aud == client_id, exp/iat, azp, and at_hash against the access token.
     userinfo = rp.parse_id_token(dict(token), nonce=None, leeway=5)
-    assert userinfo["sub"] == "demo:agent"
+    assert userinfo["sub"] == srv.subject
     assert userinfo["aud"] == srv.client_id
     assert userinfo["iss"] == srv.base_url
     assert userinfo["given_name"] == "Demo"
@@ -93,7 +93,7 @@ def test_password_grant_with_client_secret_post(user_server, session_factory):
 def test_tenant_domain_is_case_insensitive(user_server, session_factory):
     srv = user_server
     token = session_factory().fetch_token(srv.token_url, username="DEMO\\agent", password=srv.password, scope="openid")
-    assert verify_access_token(srv, token["access_token"])["contact_center_id"] == "demo"
+    assert verify_access_token(srv, token["access_token"])["contact_center_id"] == srv.contact_center_id
 
 
 def test_public_client_with_auth_method_none(user_server, session_factory):
@@ -103,7 +103,7 @@ def test_public_client_with_auth_method_none(user_server, session_factory):
     assert "client_secret" not in c or c["client_secret"] is None
     s = session_factory(c["client_id"], None, method="none")
     token = s.fetch_token(srv.token_url, username=srv.login, password=srv.password, scope="openid")
-    assert verify_access_token(srv, token["access_token"], client_id=c["client_id"])["sub"] == "demo:agent"
+    assert verify_access_token(srv, token["access_token"], client_id=c["client_id"])["sub"] == srv.subject
     assert verify_jwt(srv, token["id_token"]).claims["aud"] == c["client_id"]
     again = s.refresh_token(srv.token_url, refresh_token=token["refresh_token"])
     assert again["refresh_token"] != token["refresh_token"]

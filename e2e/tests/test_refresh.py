@@ -14,7 +14,7 @@ def test_refresh_rotates(user_server, oauth):
     assert second["refresh_token"] and second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
     claims = verify_access_token(srv, second["access_token"])
-    assert claims["sub"] == "demo:agent"
+    assert claims["sub"] == srv.subject
     assert set(claims["scope"].split()) == {"openid", "profile", "email"}
     # authlib keeps the rotated token on the session.
     assert oauth.token["refresh_token"] == second["refresh_token"]

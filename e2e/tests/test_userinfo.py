@@ -15,8 +15,8 @@ def test_cloud_user_details(user_server):
     for key in ("username", "authorities", "cmeUserName", "contactCenterId", "environmentId", "dbid", "properties"):
         assert key in body, key
     assert body["cmeUserName"] == "agent"
-    assert body["contactCenterId"] == "demo"
-    assert body["environmentId"] == "demo-environment"
+    assert body["contactCenterId"] == srv.contact_center_id
+    assert body["environmentId"] == srv.environment_id
     assert "ROLE_AGENT" in body["authorities"]
     assert isinstance(body["dbid"], int)
     assert isinstance(body["properties"], dict)
@@ -38,14 +38,14 @@ def test_openid_userinfo(user_server):
         assert body["name"] == "Demo Agent"
         assert body["email"] == "agent@demo.example"
         assert body["preferred_username"] == "agent"
-        assert body["contact_center_id"] == "demo"
+        assert body["contact_center_id"] == srv.contact_center_id
 
 
 def test_openid_userinfo_through_authlib(user_server, rp):
     srv = user_server
     token = password_token(srv)
     info = rp.userinfo(token=token)
-    assert info["sub"] == "demo:agent"
+    assert info["sub"] == srv.subject
     assert info["email"] == "agent@demo.example"
 
 

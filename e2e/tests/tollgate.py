@@ -40,8 +40,11 @@ SERVE_CLIENT_SECRET = "e2e-secret-123"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
+#: What `serve` provisions over the Environment API (dev seeds the same).
+SERVE_USER_PASSWORD = "serve-user-password-e2e"
+SERVE_ENVIRONMENT_PASSWORD = "serve-cfg-password-e2e"
+
 FLAVOURS = ("dev", "serve")
-NO_USERS_REASON = "no user provisioning API yet"
 
 
 def binary() -> Path:
@@ -90,6 +93,9 @@ class Server:
     ops_password: str
     login: str | None = None
     password: str | None = None
+    #: The demo tenant: contact center (domain `demo`) and its environment.
+    contact_center_id: str = DEMO_CONTACT_CENTER
+    environment_id: str = "demo-environment"
     #: Every secret this suite sends; none may ever appear in the server log.
     secrets: set[str] = field(default_factory=set)
     #: Cleanup run after the process stopped (e.g. dropping its database).
@@ -100,6 +106,11 @@ class Server:
     @property
     def has_users(self) -> bool:
         return self.login is not None
+
+    @property
+    def subject(self) -> str:
+        """`sub` of the demo user's tokens: `<contact center id>:<user name>`."""
+        return f"{self.contact_center_id}:{DEMO_USERNAME}"
 
     @property
     def redirect_uri(self) -> str:
@@ -220,6 +231,23 @@ class Server:
                 print(f"cleanup of the {self.flavour} server failed: {e}")
 
 
+def stop_and_check(srv: Server) -> None:
+    """SIGTERM; the server must exit 0, log its orderly stop, and its log must
+    hold no secret the suite sent."""
+    try:
+        code = srv.stop()
+        try:
+            stopped = any(r.get("message") == "stopped" for r in srv.log_records())
+        except Exception:
+            stopped = False
+    finally:
+        srv.run_cleanup()
+    assert code == 0, f"tollgate ({srv.flavour}) exited with {code} after SIGTERM:\n{srv.log_tail()}"
+    assert stopped, f"tollgate ({srv.flavour}) did not log its orderly stop:\n{srv.log_tail()}"
+    leaked = srv.leaked_secrets()
+    assert not leaked, f"the {srv.flavour} server log contains secrets: {leaked}"
+
+
 def _wait_ready(proc: subprocess.Popen, mgmt_url: str, stderr_path: Path, timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     last = None
@@ -246,26 +274,37 @@ def _tail(path: Path, n: int = 30) -> str:
         return "(no log)"
 
 
-def _spawn(args: list[str], env: dict, workdir: Path, tag: str) -> tuple[subprocess.Popen, str, str, Path, Path]:
-    """Starts the binary on free ports, retrying if a port was taken meanwhile."""
+def launch(args: list[str], env: dict, workdir: Path, tag: str) -> tuple[subprocess.Popen, str, str, Path, Path]:
+    """Starts the binary on free ports without waiting for it; returns
+    (process, base URL, management URL, stderr path, stdout path)."""
     bin_path = binary()
     if not bin_path.exists():
         raise StartError(f"{bin_path} does not exist: build it with `cargo build -p tollgate` or set TOLLGATE_BIN")
+    port, mport = free_port(), free_port()
+    n = len(list(workdir.glob(f"{tag}.*.stderr.log")))
+    stderr_path = workdir / f"{tag}.{n}.stderr.log"
+    stdout_path = workdir / f"{tag}.{n}.stdout.log"
+    full = [str(bin_path), *args, "--listen", f"127.0.0.1:{port}", "--management-listen", f"127.0.0.1:{mport}"]
+    with open(stderr_path, "wb") as err, open(stdout_path, "wb") as out:
+        proc = subprocess.Popen(full, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=workdir)
+    return proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{mport}", stderr_path, stdout_path
+
+
+def wait_ready(proc: subprocess.Popen, mgmt_url: str, stderr_path: Path, timeout: float = START_TIMEOUT) -> None:
+    _wait_ready(proc, mgmt_url, stderr_path, timeout)
+
+
+def _spawn(args: list[str], env: dict, workdir: Path, tag: str) -> tuple[subprocess.Popen, str, str, Path, Path]:
+    """Starts the binary on free ports, retrying if a port was taken meanwhile."""
     for attempt in range(3):
-        port, mport = free_port(), free_port()
-        stderr_path = workdir / f"{tag}.{attempt}.stderr.log"
-        stdout_path = workdir / f"{tag}.{attempt}.stdout.log"
-        full = [str(bin_path), *args, "--listen", f"127.0.0.1:{port}", "--management-listen", f"127.0.0.1:{mport}"]
-        with open(stderr_path, "wb") as err, open(stdout_path, "wb") as out:
-            proc = subprocess.Popen(full, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=workdir)
-        mgmt_url = f"http://127.0.0.1:{mport}"
+        proc, base, mgmt_url, stderr_path, stdout_path = launch(args, env, workdir, tag)
         try:
             _wait_ready(proc, mgmt_url, stderr_path)
         except StartError:
             if "cannot bind" in _tail(stderr_path) and attempt < 2:
                 continue
             raise
-        return proc, f"http://127.0.0.1:{port}", mgmt_url, stderr_path, stdout_path
+        return proc, base, mgmt_url, stderr_path, stdout_path
     raise StartError("no free ports")
 
 
@@ -327,16 +366,10 @@ def _create_database(admin_url: str) -> tuple[str, callable]:
     return _database_url(admin_url, name), drop
 
 
-def start_serve(workdir: Path, tag: str = "serve") -> Server:
-    workdir.mkdir(parents=True, exist_ok=True)
-    admin_url = os.environ["TOLLGATE_TEST_POSTGRES_URL"]
-    redis_url = os.environ["TOLLGATE_TEST_REDIS_URL"]
-    db_url, drop = _create_database(admin_url)
-    encryption_key = secrets.token_hex(32)
-    env = _base_env()
-    env["TOLLGATE_OPS_PASSWORD"] = OPS_PASSWORD_SERVE
+def serve_args(role: str, db_url: str, redis_url: str, encryption_key: str) -> list[str]:
+    """`tollgate serve <role>` on the test PostgreSQL database and Redis."""
     args = [
-        "serve", "all",
+        "serve", role,
         "--database-url", db_url,
         "--redis-url", redis_url,
         "--encryption-key", encryption_key,
@@ -344,8 +377,35 @@ def start_serve(workdir: Path, tag: str = "serve") -> Server:
     ]
     if redis_url.startswith("rediss://") and os.environ.get("TOLLGATE_TEST_REDIS_CA"):
         args += ["--redis-ca-file", os.environ["TOLLGATE_TEST_REDIS_CA"]]
+    return args
+
+
+def serve_env() -> dict:
+    env = _base_env()
+    env["TOLLGATE_OPS_PASSWORD"] = OPS_PASSWORD_SERVE
+    return env
+
+
+def service_secrets(srv: Server, *urls: str) -> None:
+    """Passwords inside the service URLs must not be logged either."""
+    for u in urls:
+        pw = urlsplit(u).password
+        if pw and len(pw) >= 6:
+            srv.remember_secret(pw)
+
+
+def create_database() -> tuple[str, callable]:
+    """A fresh database on the test PostgreSQL: (URL, drop function)."""
+    return _create_database(os.environ["TOLLGATE_TEST_POSTGRES_URL"])
+
+
+def start_serve(workdir: Path, tag: str = "serve") -> Server:
+    workdir.mkdir(parents=True, exist_ok=True)
+    redis_url = os.environ["TOLLGATE_TEST_REDIS_URL"]
+    db_url, drop = create_database()
+    encryption_key = secrets.token_hex(32)
     try:
-        proc, base, mgmt, err, out = _spawn(args, env, workdir, tag)
+        proc, base, mgmt, err, out = _spawn(serve_args("all", db_url, redis_url, encryption_key), serve_env(), workdir, tag)
     except Exception:
         drop()
         raise
@@ -363,12 +423,8 @@ def start_serve(workdir: Path, tag: str = "serve") -> Server:
         ops_password=OPS_PASSWORD_SERVE,
     )
     srv.cleanup.append(drop)
-    srv.secrets.update({OPS_PASSWORD_SERVE, encryption_key})
-    # Passwords inside the service URLs must not be logged either.
-    for u in (db_url, redis_url):
-        pw = urlsplit(u).password
-        if pw and len(pw) >= 6:
-            srv.remember_secret(pw)
+    srv.secrets.update({OPS_PASSWORD_SERVE, encryption_key, SERVE_USER_PASSWORD, SERVE_ENVIRONMENT_PASSWORD})
+    service_secrets(srv, db_url, redis_url)
     try:
         # `serve` seeds nothing: provision the test client over the ops API.
         srv.create_client(
@@ -387,11 +443,62 @@ def start_serve(workdir: Path, tag: str = "serve") -> Server:
         )
         if r.status_code != 200:
             raise StartError(f"registering the redirect URI: {r.status_code} {r.text}")
+        provision_demo(srv)
     except Exception:
         srv.stop()
         srv.run_cleanup()
         raise
     return srv
+
+
+def provision_demo(srv: Server) -> None:
+    """The demo tenant of `tollgate dev`, provisioned over the Environment API
+    as an operator would: environment, contact center `demo`, user `agent`."""
+    from envapi import EnvApi
+
+    api = EnvApi(srv.base_url, auth=srv.ops)
+    r = api.create_environment(password=SERVE_ENVIRONMENT_PASSWORD)
+    if r.status_code not in (200, 201):
+        raise StartError(f"provisioning the demo environment over the Environment API: {r.status_code} {r.text}")
+    srv.environment_id = _created_id(r)
+    r = api.create_contact_center(srv.environment_id, [DEMO_TENANT], name="Demo contact center")
+    if r.status_code not in (200, 201):
+        raise StartError(f"provisioning the demo contact center: {r.status_code} {r.text}")
+    srv.contact_center_id = _created_id(r)
+    r = api.create_user(
+        srv.contact_center_id,
+        DEMO_USERNAME,
+        SERVE_USER_PASSWORD,
+        firstName="Demo",
+        lastName="Agent",
+        email=f"{DEMO_USERNAME}@demo.example",
+        authorities=["ROLE_AGENT"],
+    )
+    if r.status_code not in (200, 201):
+        raise StartError(f"provisioning the demo user: {r.status_code} {r.text}")
+    srv.login = DEMO_LOGIN
+    srv.password = SERVE_USER_PASSWORD
+    # The auth side reads the new tenant through the database: wait (briefly)
+    # until the user can sign in, so no test races the propagation.
+    deadline = time.monotonic() + 5
+    while True:
+        r = requests.post(
+            srv.token_url,
+            data={"grant_type": "password", "username": srv.login, "password": srv.password},
+            auth=(srv.client_id, srv.client_secret),
+            timeout=10,
+        )
+        if r.status_code == 200:
+            return
+        if time.monotonic() > deadline:
+            raise StartError(f"the provisioned demo user cannot sign in: {r.status_code} {r.text}")
+        time.sleep(0.05)
+
+
+def _created_id(r: requests.Response) -> str:
+    body = r.json()
+    data = body.get("data") or {}
+    return data.get("id") or body["path"].rstrip("/").rsplit("/", 1)[-1]
 
 
 def start(flavour: str, workdir: Path, tag: str | None = None) -> Server:
