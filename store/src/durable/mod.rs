@@ -9,6 +9,7 @@ mod audit;
 mod changes;
 mod clients;
 mod contact_centers;
+mod cors;
 mod environments;
 mod keys;
 mod refresh_tokens;
