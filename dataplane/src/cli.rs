@@ -150,6 +150,7 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
         println!("Tollgate dev is ready in {} ms", started.elapsed().as_millis());
         println!();
         println!("  Authentication API  {base}/auth/v3");
+        println!("  Environment API     {base}/environment/v3  (OpenAPI: {base}/environment/v3/openapi.json)");
         println!("  Discovery           {base}/.well-known/openid-configuration");
         println!("  Health, metrics     http://{management}/health/ready  http://{management}/metrics");
         println!("  Listening on        {public}");

@@ -36,6 +36,8 @@ use crate::tokens::{KeyPolicy, Keyring};
 pub enum Role {
     /// The Authentication API.
     Auth,
+    /// The Environment API.
+    Environment,
     /// Every service in one process.
     All,
 }
@@ -168,6 +170,9 @@ pub fn app(state: AppState, role: Role) -> Router {
     let mut router = Router::new();
     if matches!(role, Role::Auth | Role::All) {
         router = router.merge(crate::auth::router(state.clone()));
+    }
+    if matches!(role, Role::Environment | Role::All) {
+        router = router.merge(crate::environment::router(state.clone()));
     }
     let x_request_id = HeaderName::from_static("x-request-id");
     router
