@@ -72,9 +72,18 @@ mod tests {
 
     #[test]
     fn origin_rules() {
-        assert_eq!(normalize("https://x.example"), Ok("https://x.example".into()));
-        assert_eq!(normalize("HTTPS://X.Example:443"), Ok("https://x.example".into()));
-        assert_eq!(normalize("http://localhost:8080"), Ok("http://localhost:8080".into()));
+        assert_eq!(
+            normalize("https://x.example"),
+            Ok("https://x.example".into())
+        );
+        assert_eq!(
+            normalize("HTTPS://X.Example:443"),
+            Ok("https://x.example".into())
+        );
+        assert_eq!(
+            normalize("http://localhost:8080"),
+            Ok("http://localhost:8080".into())
+        );
         assert_eq!(normalize("https://[::1]:9"), Ok("https://[::1]:9".into()));
         for bad in [
             "",

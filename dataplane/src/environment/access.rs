@@ -7,8 +7,8 @@
 use std::collections::HashSet;
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 
 use crate::envelope::ApiError;
 use crate::state::AppState;
@@ -99,11 +99,14 @@ impl FromRequestParts<AppState> for Caller {
                     ));
                 }
                 // The client's current registration decides, not the token's snapshot.
-                let client = state
-                    .catalog
-                    .client(&claims.client_id)
-                    .ok_or_else(|| ApiError::unauthorized("the token's client is gone", BAD_TOKEN))?;
-                if !client.authorities.iter().any(|a| ROLES.contains(&a.as_str())) {
+                let client = state.catalog.client(&claims.client_id).ok_or_else(|| {
+                    ApiError::unauthorized("the token's client is gone", BAD_TOKEN)
+                })?;
+                if !client
+                    .authorities
+                    .iter()
+                    .any(|a| ROLES.contains(&a.as_str()))
+                {
                     return Err(ApiError::forbidden(format!(
                         "client '{}' needs the authority ROLE_MANAGEMENT_APPLICATION or ROLE_INTERNAL_CLIENT",
                         client.client_id

@@ -96,7 +96,9 @@ fn valid_domain(d: &str) -> bool {
 
 fn domains(list: &[String]) -> Result<Vec<String>, ApiError> {
     if list.is_empty() {
-        return Err(ApiError::bad_request("'domains' must list at least one domain"));
+        return Err(ApiError::bad_request(
+            "'domains' must list at least one domain",
+        ));
     }
     let mut seen = HashSet::new();
     for d in list {
@@ -106,7 +108,9 @@ fn domains(list: &[String]) -> Result<Vec<String>, ApiError> {
             )));
         }
         if !seen.insert(d.to_lowercase()) {
-            return Err(ApiError::bad_request(format!("domains: '{d}' is listed twice")));
+            return Err(ApiError::bad_request(format!(
+                "domains: '{d}' is listed twice"
+            )));
         }
     }
     Ok(list.to_vec())
@@ -139,11 +143,13 @@ fn unknown_environment(id: &str) -> ApiError {
 /// Store errors in this resource's words: which domain, which environment.
 fn store_error(e: StoreError) -> ApiError {
     match e {
-        StoreError::Duplicate { detail, .. } => ApiError::conflict(if detail.starts_with("domain") {
-            format!("domains: {detail} by another contact center")
-        } else {
-            format!("contact center {detail} already exists")
-        }),
+        StoreError::Duplicate { detail, .. } => {
+            ApiError::conflict(if detail.starts_with("domain") {
+                format!("domains: {detail} by another contact center")
+            } else {
+                format!("contact center {detail} already exists")
+            })
+        }
         StoreError::MissingReference { detail, .. } => unknown_environment(&detail),
         other => other.into(),
     }
@@ -180,7 +186,11 @@ pub(crate) async fn visible(
     id: &str,
 ) -> Result<ContactCenter, ApiError> {
     caller.require_sees(id)?;
-    state.db.get_contact_center(id).await?.ok_or_else(|| cc_not_found(id))
+    state
+        .db
+        .get_contact_center(id)
+        .await?
+        .ok_or_else(|| cc_not_found(id))
 }
 
 #[utoipa::path(get, path = "/environment/v3/contact-centers", tag = "contact-centers",
@@ -209,7 +219,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let c = visible(&state, &caller, &id).await?;
-    Ok(with_etag(envelope::ok(ContactCenterView::from(&c)), c.version))
+    Ok(with_etag(
+        envelope::ok(ContactCenterView::from(&c)),
+        c.version,
+    ))
 }
 
 #[utoipa::path(post, path = "/environment/v3/contact-centers", tag = "contact-centers",
@@ -227,7 +240,9 @@ pub async fn create(
     caller.require_unbound("create contact centers")?;
     let d: ContactCenterInput = parse_data(&body)?;
     if d.version.is_some() {
-        return Err(ApiError::bad_request("'version' is set by the server on create"));
+        return Err(ApiError::bad_request(
+            "'version' is set by the server on create",
+        ));
     }
     let id = match &d.id {
         Some(id) => {
@@ -260,11 +275,25 @@ pub async fn create(
         c.name = c.domains.first().cloned().unwrap_or_default();
     }
     check_environment(&state, &c.environment_id).await?;
-    let stored = state.db.create_contact_center(&c).await.map_err(store_error)?;
-    state.audit("contact_center.created", None, Some(&id), Some(caller.name()), None, json!({}));
+    let stored = state
+        .db
+        .create_contact_center(&c)
+        .await
+        .map_err(store_error)?;
+    state.audit(
+        "contact_center.created",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({}),
+    );
     super::propagate(&state).await;
     Ok(with_etag(
-        envelope::created(ContactCenterView::from(&stored), format!("/contact-centers/{id}")),
+        envelope::created(
+            ContactCenterView::from(&stored),
+            format!("/contact-centers/{id}"),
+        ),
         stored.version,
     ))
 }
@@ -296,10 +325,24 @@ pub async fn update(
     if c.environment_id != old_environment {
         check_environment(&state, &c.environment_id).await?;
     }
-    let stored = state.db.update_contact_center(&c).await.map_err(store_error)?;
-    state.audit("contact_center.updated", None, Some(&id), Some(caller.name()), None, json!({"enabled": stored.enabled}));
+    let stored = state
+        .db
+        .update_contact_center(&c)
+        .await
+        .map_err(store_error)?;
+    state.audit(
+        "contact_center.updated",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({"enabled": stored.enabled}),
+    );
     super::propagate(&state).await;
-    Ok(with_etag(envelope::ok(ContactCenterView::from(&stored)), stored.version))
+    Ok(with_etag(
+        envelope::ok(ContactCenterView::from(&stored)),
+        stored.version,
+    ))
 }
 
 #[utoipa::path(delete, path = "/environment/v3/contact-centers/{id}", tag = "contact-centers",
@@ -314,11 +357,22 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require_sees(&id)?;
-    state.db.delete_contact_center(&id).await.map_err(|e| match e {
-        StoreError::NotFound { .. } => cc_not_found(&id),
-        other => other.into(),
-    })?;
-    state.audit("contact_center.deleted", None, Some(&id), Some(caller.name()), None, json!({}));
+    state
+        .db
+        .delete_contact_center(&id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound { .. } => cc_not_found(&id),
+            other => other.into(),
+        })?;
+    state.audit(
+        "contact_center.deleted",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({}),
+    );
     super::propagate(&state).await;
     Ok(envelope::ok_empty())
 }

@@ -79,7 +79,10 @@ pub async fn list(
     if let Some(cc) = filter {
         visible(&state, &caller, cc).await?;
     }
-    let rows = state.db.list_cors_origins(filter.map(String::as_str)).await?;
+    let rows = state
+        .db
+        .list_cors_origins(filter.map(String::as_str))
+        .await?;
     Ok(envelope::ok(OriginList {
         origins: rows
             .iter()
@@ -110,10 +113,14 @@ pub async fn add(
         .ok_or_else(|| ApiError::bad_request("'origin' is required"))?;
     let origin = origin(&raw)?;
     visible(&state, &caller, &cc).await?;
-    let added = state.db.add_cors_origin(&cc, &origin).await.map_err(|e| match e {
-        StoreError::MissingReference { .. } => cc_not_found(&cc),
-        other => other.into(),
-    })?;
+    let added = state
+        .db
+        .add_cors_origin(&cc, &origin)
+        .await
+        .map_err(|e| match e {
+            StoreError::MissingReference { .. } => cc_not_found(&cc),
+            other => other.into(),
+        })?;
     let view = OriginView {
         contact_center_id: cc.clone(),
         origin: origin.clone(),
@@ -121,7 +128,14 @@ pub async fn add(
     if !added {
         return Ok(envelope::ok(view));
     }
-    state.audit("cors.added", None, Some(&cc), Some(caller.name()), None, json!({"origin": origin}));
+    state.audit(
+        "cors.added",
+        None,
+        Some(&cc),
+        Some(caller.name()),
+        None,
+        json!({"origin": origin}),
+    );
     super::propagate(&state).await;
     let path = format!(
         "/cors?{}",
@@ -152,13 +166,24 @@ pub async fn delete(
         .ok_or_else(|| ApiError::bad_request("'origin' is required"))?;
     let origin = origin(raw)?;
     visible(&state, &caller, cc).await?;
-    state.db.delete_cors_origin(cc, &origin).await.map_err(|e| match e {
-        StoreError::NotFound { .. } => ApiError::not_found(format!(
-            "origin '{origin}' is not allowed for contact center '{cc}'"
-        )),
-        other => other.into(),
-    })?;
-    state.audit("cors.deleted", None, Some(cc), Some(caller.name()), None, json!({"origin": origin}));
+    state
+        .db
+        .delete_cors_origin(cc, &origin)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound { .. } => ApiError::not_found(format!(
+                "origin '{origin}' is not allowed for contact center '{cc}'"
+            )),
+            other => other.into(),
+        })?;
+    state.audit(
+        "cors.deleted",
+        None,
+        Some(cc),
+        Some(caller.name()),
+        None,
+        json!({"origin": origin}),
+    );
     super::propagate(&state).await;
     Ok(envelope::ok_empty())
 }

@@ -21,7 +21,12 @@ use crate::state::AppState;
 /// Longest ADDP timeout accepted, in seconds: beyond an hour a dead
 /// Configuration Server would go unnoticed for too long.
 const MAX_TIMEOUT: i64 = 3_600;
-const TRACE_MODES: [&str; 4] = ["CFGTMNoTraceMode", "CFGTMClient", "CFGTMServer", "CFGTMBoth"];
+const TRACE_MODES: [&str; 4] = [
+    "CFGTMNoTraceMode",
+    "CFGTMClient",
+    "CFGTMServer",
+    "CFGTMBoth",
+];
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -169,21 +174,26 @@ fn config_servers(list: &[ConfigServerInput]) -> Result<Vec<ConfigServer>, ApiEr
         .enumerate()
         .map(|(i, c)| {
             let field = |name: &str| format!("configServers[{i}].{name}");
-            let address = |name: &str, value: &Option<String>| -> Result<Option<String>, ApiError> {
-                match value.as_deref().map(str::trim) {
-                    None => Ok(None),
-                    Some(a) if valid_host(a) => Ok(Some(a.to_string())),
-                    Some(_) => Err(ApiError::bad_request(format!(
-                        "'{}' must be a host name or an IP address",
-                        field(name)
-                    ))),
-                }
-            };
-            let primary_address = address("primaryAddress", &c.primary_address)?
-                .ok_or_else(|| ApiError::bad_request(format!("'{}' is required", field("primaryAddress"))))?;
+            let address =
+                |name: &str, value: &Option<String>| -> Result<Option<String>, ApiError> {
+                    match value.as_deref().map(str::trim) {
+                        None => Ok(None),
+                        Some(a) if valid_host(a) => Ok(Some(a.to_string())),
+                        Some(_) => Err(ApiError::bad_request(format!(
+                            "'{}' must be a host name or an IP address",
+                            field(name)
+                        ))),
+                    }
+                };
+            let primary_address =
+                address("primaryAddress", &c.primary_address)?.ok_or_else(|| {
+                    ApiError::bad_request(format!("'{}' is required", field("primaryAddress")))
+                })?;
             let primary_port = c
                 .primary_port
-                .ok_or_else(|| ApiError::bad_request(format!("'{}' is required", field("primaryPort"))))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("'{}' is required", field("primaryPort")))
+                })
                 .and_then(|p| port(&field("primaryPort"), p))?;
             let backup_address = address("backupAddress", &c.backup_address)?;
             let backup_port = c
@@ -240,7 +250,9 @@ fn apply(e: &mut Environment, d: &EnvironmentInput) -> Result<(), ApiError> {
     if let Some(v) = &d.connection_protocol {
         if v.is_empty()
             || v.len() > 32
-            || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             return Err(ApiError::bad_request(
                 "'connectionProtocol' must be 1-32 letters, digits, _ or - (e.g. addp)",
@@ -293,7 +305,9 @@ async fn find(state: &AppState, id: &str) -> Result<Environment, ApiError> {
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_unbound("manage environments")?;
     let list = state.db.list_environments().await?;
-    Ok(envelope::ok(list.iter().map(EnvironmentView::from).collect::<Vec<_>>()))
+    Ok(envelope::ok(
+        list.iter().map(EnvironmentView::from).collect::<Vec<_>>(),
+    ))
 }
 
 #[utoipa::path(get, path = "/environment/v3/environments/{id}", tag = "environments",
@@ -309,7 +323,10 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     caller.require_unbound("manage environments")?;
     let e = find(&state, &id).await?;
-    Ok(with_etag(envelope::ok(EnvironmentView::from(&e)), e.version))
+    Ok(with_etag(
+        envelope::ok(EnvironmentView::from(&e)),
+        e.version,
+    ))
 }
 
 #[utoipa::path(post, path = "/environment/v3/environments", tag = "environments",
@@ -333,7 +350,9 @@ pub async fn create(
         None => super::new_id(),
     };
     if d.version.is_some() {
-        return Err(ApiError::bad_request("'version' is set by the server on create"));
+        return Err(ApiError::bad_request(
+            "'version' is set by the server on create",
+        ));
     }
     let t = now();
     let mut e = Environment {
@@ -354,10 +373,20 @@ pub async fn create(
     };
     apply(&mut e, &d)?;
     let stored = state.db.create_environment(&e).await?;
-    state.audit("environment.created", None, None, Some(caller.name()), None, serde_json::json!({"environment_id": id}));
+    state.audit(
+        "environment.created",
+        None,
+        None,
+        Some(caller.name()),
+        None,
+        serde_json::json!({"environment_id": id}),
+    );
     super::propagate(&state).await;
     Ok(with_etag(
-        envelope::created(EnvironmentView::from(&stored), format!("/environments/{id}")),
+        envelope::created(
+            EnvironmentView::from(&stored),
+            format!("/environments/{id}"),
+        ),
         stored.version,
     ))
 }
@@ -389,9 +418,19 @@ pub async fn update(
     // The store writes only if the version is still the one read: a write
     // in between gives 409, never a lost update.
     let stored = state.db.update_environment(&e).await?;
-    state.audit("environment.updated", None, None, Some(caller.name()), None, serde_json::json!({"environment_id": id}));
+    state.audit(
+        "environment.updated",
+        None,
+        None,
+        Some(caller.name()),
+        None,
+        serde_json::json!({"environment_id": id}),
+    );
     super::propagate(&state).await;
-    Ok(with_etag(envelope::ok(EnvironmentView::from(&stored)), stored.version))
+    Ok(with_etag(
+        envelope::ok(EnvironmentView::from(&stored)),
+        stored.version,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -420,16 +459,27 @@ pub async fn delete(
         Some("true") => true,
         Some(_) => return Err(ApiError::bad_request("'cascade' must be true or false")),
     };
-    state.db.delete_environment(&id, cascade).await.map_err(|e| match e {
-        tollgate_store::StoreError::NotFound { .. } => {
-            ApiError::not_found(format!("environment '{id}' not found"))
-        }
-        tollgate_store::StoreError::InUse { detail, .. } => ApiError::conflict(format!(
-            "environment '{id}' is used by {detail}; delete them first or pass ?cascade=true"
-        )),
-        other => other.into(),
-    })?;
-    state.audit("environment.deleted", None, None, Some(caller.name()), None, serde_json::json!({"environment_id": id, "cascade": cascade}));
+    state
+        .db
+        .delete_environment(&id, cascade)
+        .await
+        .map_err(|e| match e {
+            tollgate_store::StoreError::NotFound { .. } => {
+                ApiError::not_found(format!("environment '{id}' not found"))
+            }
+            tollgate_store::StoreError::InUse { detail, .. } => ApiError::conflict(format!(
+                "environment '{id}' is used by {detail}; delete them first or pass ?cascade=true"
+            )),
+            other => other.into(),
+        })?;
+    state.audit(
+        "environment.deleted",
+        None,
+        None,
+        Some(caller.name()),
+        None,
+        serde_json::json!({"environment_id": id, "cascade": cascade}),
+    );
     super::propagate(&state).await;
     Ok(envelope::ok_empty())
 }
@@ -440,10 +490,24 @@ mod tests {
 
     #[test]
     fn hosts() {
-        for good in ["cs1.example", "10.0.0.1", "::1", "tenant-1-cfgmaster.service.dc1.consul", "_cs._tcp.example", "localhost"] {
+        for good in [
+            "cs1.example",
+            "10.0.0.1",
+            "::1",
+            "tenant-1-cfgmaster.service.dc1.consul",
+            "_cs._tcp.example",
+            "localhost",
+        ] {
             assert!(valid_host(good), "{good}");
         }
-        for bad in ["", "-a.example", "a..example", "a b", "a/b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-a.example",
+            "a..example",
+            "a b",
+            "a/b",
+            &"a".repeat(64),
+        ] {
             assert!(!valid_host(bad), "{bad}");
         }
     }

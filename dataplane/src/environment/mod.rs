@@ -39,7 +39,10 @@ pub fn router(state: AppState) -> Router {
                 .put(environments::update)
                 .delete(environments::delete),
         )
-        .route("/environment/v3/contact-centers", get(cc::list).post(cc::create))
+        .route(
+            "/environment/v3/contact-centers",
+            get(cc::list).post(cc::create),
+        )
         .route(
             "/environment/v3/contact-centers/{id}",
             get(cc::get).put(cc::update).delete(cc::delete),

@@ -68,9 +68,8 @@ fn valid_name(name: &str) -> bool {
 /// Every item of a `cors-origins` value must be an origin.
 fn check_origins(value: &str) -> Result<(), ApiError> {
     for item in crate::origins::split_list(value) {
-        crate::origins::normalize(item).map_err(|why| {
-            ApiError::bad_request(format!("cors-origins: '{item}' {why}"))
-        })?;
+        crate::origins::normalize(item)
+            .map_err(|why| ApiError::bad_request(format!("cors-origins: '{item}' {why}")))?;
     }
     Ok(())
 }
@@ -133,11 +132,22 @@ pub async fn upsert(
         value,
         updated_at: now(),
     };
-    let stored = state.db.upsert_setting(&setting).await.map_err(|e| match e {
-        StoreError::MissingReference { .. } => cc_not_found(&id),
-        other => other.into(),
-    })?;
-    state.audit("setting.updated", None, Some(&id), Some(caller.name()), None, json!({"name": stored.name}));
+    let stored = state
+        .db
+        .upsert_setting(&setting)
+        .await
+        .map_err(|e| match e {
+            StoreError::MissingReference { .. } => cc_not_found(&id),
+            other => other.into(),
+        })?;
+    state.audit(
+        "setting.updated",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({"name": stored.name}),
+    );
     super::propagate(&state).await;
     Ok(envelope::ok(SettingView::from(&stored)))
 }
@@ -154,13 +164,24 @@ pub async fn delete(
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     visible(&state, &caller, &id).await?;
-    state.db.delete_setting(&id, &name).await.map_err(|e| match e {
-        StoreError::NotFound { .. } => {
-            ApiError::not_found(format!("setting '{name}' not found in contact center '{id}'"))
-        }
-        other => other.into(),
-    })?;
-    state.audit("setting.deleted", None, Some(&id), Some(caller.name()), None, json!({"name": name}));
+    state
+        .db
+        .delete_setting(&id, &name)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound { .. } => ApiError::not_found(format!(
+                "setting '{name}' not found in contact center '{id}'"
+            )),
+            other => other.into(),
+        })?;
+    state.audit(
+        "setting.deleted",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({"name": name}),
+    );
     super::propagate(&state).await;
     Ok(envelope::ok_empty())
 }

@@ -170,7 +170,12 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 /// `tenant\user` splits at the first backslash, so a name must not hold one.
 fn check_user_name(name: &str) -> Result<(), ApiError> {
     let n = name.chars().count();
-    if n == 0 || n > 255 || name.contains('\\') || name.chars().any(char::is_control) || name.trim() != name {
+    if n == 0
+        || n > 255
+        || name.contains('\\')
+        || name.chars().any(char::is_control)
+        || name.trim() != name
+    {
         return Err(ApiError::bad_request(
             "'userName' must be 1-255 characters without backslashes, control characters or surrounding spaces",
         ));
@@ -191,12 +196,17 @@ fn check_email(email: &str) -> Result<(), ApiError> {
     check_text("email", email)?;
     let ok = email.is_empty()
         || email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !email.contains(char::is_whitespace)
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !email.contains(char::is_whitespace)
         });
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request("'email' must look like name@domain (or be empty)"))
+        Err(ApiError::bad_request(
+            "'email' must look like name@domain (or be empty)",
+        ))
     }
 }
 
@@ -215,7 +225,10 @@ fn apply(u: &mut User, d: &UserInput) -> Result<(), ApiError> {
         u.email = v.clone();
     }
     if let Some(v) = &d.authorities {
-        if let Some(bad) = v.iter().find(|a| a.is_empty() || a.len() > 128 || a.chars().any(char::is_control)) {
+        if let Some(bad) = v
+            .iter()
+            .find(|a| a.is_empty() || a.len() > 128 || a.chars().any(char::is_control))
+        {
             return Err(ApiError::bad_request(format!(
                 "authorities: '{bad}' must be 1-128 characters, without control characters"
             )));
@@ -244,18 +257,22 @@ fn require_builtin(cc: &ContactCenter) -> Result<(), ApiError> {
     }
 }
 
-async fn builtin_cc(state: &Services, caller: &Caller, id: &str) -> Result<ContactCenter, ApiError> {
+async fn builtin_cc(
+    state: &Services,
+    caller: &Caller,
+    id: &str,
+) -> Result<ContactCenter, ApiError> {
     let cc = visible(state, caller, id).await?;
     require_builtin(&cc)?;
     Ok(cc)
 }
 
 async fn find(state: &Services, cc: &str, user_id: &str) -> Result<User, ApiError> {
-    state
-        .db
-        .get_user(cc, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("user '{user_id}' not found in contact center '{cc}'")))
+    state.db.get_user(cc, user_id).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "user '{user_id}' not found in contact center '{cc}'"
+        ))
+    })
 }
 
 async fn hash(password: String) -> Result<String, ApiError> {
@@ -273,13 +290,17 @@ fn temporary_password() -> String {
 /// families are revoked by the store in the same write.
 async fn end_access_tokens(state: &Services, u: &User) -> Result<(), ApiError> {
     let t = now();
+    let subject = crate::auth::issue::user_subject(&u.contact_center_id, &u.username);
+    // A token issued this second after an earlier cut-off carries iat = cut-off + 1
+    // (see `issue_time`); cutting at that value ends it too.
+    let issued_before = state.revocations.issue_time(&subject, t);
     state
         .revocations
         .revoke(
             &state.db,
             Revocation::Subject {
-                subject: crate::auth::issue::user_subject(&u.contact_center_id, &u.username),
-                issued_before: t,
+                subject,
+                issued_before,
                 expires_at: t + state.settings.max_token_lifetime,
             },
         )
@@ -289,7 +310,9 @@ async fn end_access_tokens(state: &Services, u: &User) -> Result<(), ApiError> {
 
 fn user_error(e: StoreError) -> ApiError {
     match e {
-        StoreError::Duplicate { detail, .. } => ApiError::conflict(format!("user {detail} already exists")),
+        StoreError::Duplicate { detail, .. } => {
+            ApiError::conflict(format!("user {detail} already exists"))
+        }
         other => other.into(),
     }
 }
@@ -310,9 +333,15 @@ pub async fn list(
     let number = |key: &str, default: i64, min: i64, max: i64| -> Result<i64, ApiError> {
         match q.get(key) {
             None => Ok(default),
-            Some(v) => v.parse::<i64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| {
-                ApiError::bad_request(format!("'{key}' must be a whole number from {min} to {max}"))
-            }),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "'{key}' must be a whole number from {min} to {max}"
+                    ))
+                }),
         }
     };
     let offset = number("offset", 0, 0, i64::from(i32::MAX))?;
@@ -365,7 +394,9 @@ pub async fn create(
     let d: UserInput = parse_data(&body)?;
     builtin_cc(&state, &caller, &id).await?;
     if d.version.is_some() {
-        return Err(ApiError::bad_request("'version' is set by the server on create"));
+        return Err(ApiError::bad_request(
+            "'version' is set by the server on create",
+        ));
     }
     let user_name = d
         .user_name
@@ -382,7 +413,11 @@ pub async fn create(
     let dbid = match d.dbid {
         None => 0,
         Some(n) if n > 0 => n,
-        Some(_) => return Err(ApiError::bad_request("'dbid' must be a positive whole number")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "'dbid' must be a positive whole number",
+            ))
+        }
     };
     let (password, generated) = match &d.password {
         Some(p) => {
@@ -415,7 +450,14 @@ pub async fn create(
     apply(&mut u, &d)?;
     u.password_hash = hash(password).await?;
     let stored = state.db.create_user(&u).await.map_err(user_error)?;
-    state.audit("user.created", None, Some(&id), Some(caller.name()), None, json!({"user": stored.username}));
+    state.audit(
+        "user.created",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({"user": stored.username}),
+    );
     Ok(with_etag(
         envelope::created(
             UserWithPassword {
@@ -468,8 +510,18 @@ pub async fn update(
     if was_enabled && !stored.enabled {
         end_access_tokens(&state, &stored).await?;
     }
-    state.audit("user.updated", None, Some(&id), Some(caller.name()), None, json!({"user": stored.username, "enabled": stored.enabled}));
-    Ok(with_etag(envelope::ok(UserView::from(&stored)), stored.version))
+    state.audit(
+        "user.updated",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({"user": stored.username, "enabled": stored.enabled}),
+    );
+    Ok(with_etag(
+        envelope::ok(UserView::from(&stored)),
+        stored.version,
+    ))
 }
 
 #[utoipa::path(delete, path = "/environment/v3/contact-centers/{id}/users/{user_id}", tag = "users",
@@ -487,7 +539,14 @@ pub async fn delete(
     let u = find(&state, &id, &user_id).await?;
     state.db.delete_user(&id, &user_id).await?;
     end_access_tokens(&state, &u).await?;
-    state.audit("user.deleted", None, Some(&id), Some(caller.name()), None, json!({"user": u.username}));
+    state.audit(
+        "user.deleted",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({"user": u.username}),
+    );
     Ok(envelope::ok_empty())
 }
 
@@ -526,9 +585,19 @@ pub async fn reset_password(
     u.must_change_password = d.must_change_password.unwrap_or(generated.is_some());
     let stored = state.db.update_user(&u).await.map_err(user_error)?;
     // Whoever held the old password is signed out everywhere.
-    state.db.revoke_user_refresh_families(&id, &stored.username, now()).await?;
+    state
+        .db
+        .revoke_user_refresh_families(&id, &stored.username, now())
+        .await?;
     end_access_tokens(&state, &stored).await?;
-    state.audit("user.password_reset", None, Some(&id), Some(caller.name()), None, json!({"user": stored.username, "generated": generated.is_some()}));
+    state.audit(
+        "user.password_reset",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({"user": stored.username, "generated": generated.is_some()}),
+    );
     Ok(with_etag(
         envelope::ok(UserWithPassword {
             user: UserView::from(&stored),
