@@ -716,7 +716,7 @@ async fn settings_and_cors_origins_setting(s: TestServer) {
             )
             .await
             .expect_api_error(StatusCode::BAD_REQUEST);
-        let offending = bad.split(',').last().unwrap();
+        let offending = bad.rsplit(',').next().unwrap();
         assert!(msg.contains(offending), "{bad}: {msg}");
     }
     assert_eq!(

@@ -142,6 +142,12 @@ pub struct ResetPasswordInput {
     pub must_change_password: Option<bool>,
 }
 
+/// `{"data": ResetPasswordInput}`; named so the document can mark it optional.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetPasswordBody {
+    pub data: ResetPasswordInput,
+}
+
 #[derive(Deserialize, IntoParams)]
 pub struct ListQuery {
     /// Default 0.
@@ -552,7 +558,7 @@ pub async fn delete(
 
 #[utoipa::path(post, path = "/environment/v3/contact-centers/{id}/users/{user_id}/reset-password", tag = "users",
     params(("id" = String, Path), ("user_id" = String, Path)),
-    request_body(content = Data<ResetPasswordInput>, description = "Optional: an empty body generates a temporary password"),
+    request_body(content = Option<ResetPasswordBody>, description = "Optional: without a body (or a password) a temporary password is generated"),
     responses(
         (status = 200, description = "Reset; the user's sessions are ended; `temporaryPassword` only when generated", body = Envelope<UserWithPassword>),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
