@@ -1,7 +1,8 @@
-//! In-memory copies of clients and contact centers, so token issuance and
-//! verification never touch SQL. Kept fresh from the store's change feed.
+//! In-memory copies of clients, contact centers and allowed CORS origins, so
+//! token issuance, verification and CORS checks never touch SQL. Kept fresh
+//! from the store's change feed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -29,10 +30,39 @@ impl Tenants {
     }
 }
 
+/// The allowed origins: every enabled contact center's `cors-origins`
+/// setting and its rows of the `cors` table, in normalized form.
+async fn load_origins(db: &Db, tenants: &Tenants) -> Result<HashSet<String>> {
+    let enabled = |cc: &str| tenants.by_id.get(cc).is_some_and(|cc| cc.enabled);
+    let mut origins = HashSet::new();
+    for setting in db.list_settings_named(crate::origins::SETTING).await? {
+        if enabled(&setting.contact_center_id) {
+            // Values written around the API (by hand, by the operator) may
+            // hold bad items; skip those rather than lose the good ones.
+            origins.extend(
+                crate::origins::split_list(&setting.value)
+                    .filter_map(|o| crate::origins::normalize(o).ok()),
+            );
+        }
+    }
+    for row in db.list_cors_origins(None).await? {
+        if enabled(&row.contact_center_id) {
+            if let Ok(o) = crate::origins::normalize(&row.origin) {
+                origins.insert(o);
+            }
+        }
+    }
+    Ok(origins)
+}
+
 pub struct Catalog {
     clients: ArcSwap<HashMap<String, Arc<Client>>>,
     tenants: ArcSwap<Tenants>,
+    origins: ArcSwap<HashSet<String>>,
     seq: AtomicI64,
+    /// One refresh at a time: two overlapping ones could store an older
+    /// snapshot after a newer one while the feed position moved past both.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl Catalog {
@@ -46,10 +76,13 @@ impl Catalog {
             .map(|c| (c.client_id.clone(), Arc::new(c)))
             .collect();
         let tenants = Tenants::build(db.list_contact_centers().await?);
+        let origins = load_origins(db, &tenants).await?;
         Ok(Catalog {
             clients: ArcSwap::from_pointee(clients),
             tenants: ArcSwap::from_pointee(tenants),
+            origins: ArcSwap::from_pointee(origins),
             seq: AtomicI64::new(seq),
+            refreshing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -69,24 +102,41 @@ impl Catalog {
             .cloned()
     }
 
+    /// Whether a browser `Origin` may call the Authentication API.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        let origins = self.origins.load();
+        origins.contains(origin)
+            || crate::origins::normalize(origin).is_ok_and(|o| origins.contains(&o))
+    }
+
     /// Applies the store's changes since the last call; returns them so other
     /// caches (signing keys) can react.
     pub async fn refresh(&self, db: &Db) -> Result<Vec<Change>> {
+        let _one_at_a_time = self.refreshing.lock().await;
         let changes = db.changes_since(self.seq.load(Ordering::Acquire)).await?;
         let Some(last) = changes.last() else {
             return Ok(changes);
         };
-        let mut reload_tenants = false;
+        let (mut reload_tenants, mut reload_origins) = (false, false);
         for change in &changes {
             match change.entity.as_str() {
                 "client" => self.reload_client(db, &change.id).await?,
-                "contact_center" | "environment" => reload_tenants = true,
+                // Enabling or disabling a contact center changes its origins too.
+                "contact_center" | "environment" => {
+                    reload_tenants = true;
+                    reload_origins = true;
+                }
+                "setting" | "cors" => reload_origins = true,
                 _ => {}
             }
         }
         if reload_tenants {
             self.tenants
                 .store(Arc::new(Tenants::build(db.list_contact_centers().await?)));
+        }
+        if reload_origins {
+            let origins = load_origins(db, &self.tenants.load()).await?;
+            self.origins.store(Arc::new(origins));
         }
         self.seq.fetch_max(last.seq, Ordering::AcqRel);
         Ok(changes)

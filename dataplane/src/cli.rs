@@ -128,6 +128,7 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
     common.ops_password_hash = None;
     let store = StoreArgs {
         database_url: Some(format!("sqlite:{}", data_dir.join("tollgate.db").display())),
+        database_max_connections: tollgate_store::durable::DEFAULT_POSTGRES_CONNECTIONS,
         redis_url: None,
         redis_cluster: false,
         redis_ca_file: None,
@@ -150,6 +151,7 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
         println!("Tollgate dev is ready in {} ms", started.elapsed().as_millis());
         println!();
         println!("  Authentication API  {base}/auth/v3");
+        println!("  Environment API     {base}/environment/v3  (OpenAPI: {base}/environment/v3/openapi.json)");
         println!("  Discovery           {base}/.well-known/openid-configuration");
         println!("  Health, metrics     http://{management}/health/ready  http://{management}/metrics");
         println!("  Listening on        {public}");

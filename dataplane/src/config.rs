@@ -92,6 +92,9 @@ pub struct StoreArgs {
     /// postgres://… or sqlite:PATH.
     #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL connections per process (mind the server's max_connections across replicas).
+    #[arg(long, env = "TOLLGATE_DATABASE_MAX_CONNECTIONS", default_value_t = tollgate_store::durable::DEFAULT_POSTGRES_CONNECTIONS)]
+    pub database_max_connections: u32,
     /// Redis URL(s), comma-separated (redis:// or rediss:// for TLS). Empty: in-process store.
     #[arg(long, env = "TOLLGATE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

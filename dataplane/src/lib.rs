@@ -1,5 +1,5 @@
-//! Tollgate's data plane: the Authentication API (and, as they arrive, the
-//! Authentication UI and the Environment API) over the `tollgate-store` crate.
+//! Tollgate's data plane: the Authentication API, the Environment API (and,
+//! as it arrives, the Authentication UI) over the `tollgate-store` crate.
 
 pub mod audit;
 pub mod auth;
@@ -9,7 +9,10 @@ pub mod config;
 pub mod dev;
 pub mod directory;
 pub mod envelope;
+pub mod environment;
 pub mod metrics;
+pub mod operator;
+pub mod origins;
 pub mod revocations;
 pub mod secrets;
 pub mod server;

@@ -36,6 +36,8 @@ use crate::tokens::{KeyPolicy, Keyring};
 pub enum Role {
     /// The Authentication API.
     Auth,
+    /// The Environment API.
+    Environment,
     /// Every service in one process.
     All,
 }
@@ -50,7 +52,7 @@ pub async fn open_stores(store: &StoreArgs) -> anyhow::Result<(Db, Ephemeral)> {
         .as_deref()
         .context("--encryption-key (TOLLGATE_ENCRYPTION_KEY) is required")?;
     let cipher = Cipher::from_config(key).map_err(|e| anyhow::anyhow!("--encryption-key: {e}"))?;
-    let db = Db::connect(url, cipher)
+    let db = Db::connect_with(url, cipher, store.database_max_connections)
         .await
         .map_err(|e| anyhow::anyhow!("--database-url: cannot connect: {e}"))?;
     let ephemeral = match store.redis_url.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -156,6 +158,7 @@ pub async fn build(
         ephemeral,
         catalog,
         keys,
+        verified: Default::default(),
         revocations,
         secrets: SecretVerifier::default(),
         audit,
@@ -168,6 +171,9 @@ pub fn app(state: AppState, role: Role) -> Router {
     let mut router = Router::new();
     if matches!(role, Role::Auth | Role::All) {
         router = router.merge(crate::auth::router(state.clone()));
+    }
+    if matches!(role, Role::Environment | Role::All) {
+        router = router.merge(crate::environment::router(state.clone()));
     }
     let x_request_id = HeaderName::from_static("x-request-id");
     router

@@ -11,6 +11,7 @@ use crate::directory::Directories;
 use crate::metrics::Metrics;
 use crate::revocations::Revocations;
 use crate::secrets::SecretVerifier;
+use crate::tokens::verified::VerifiedTokens;
 use crate::tokens::{AccessClaims, Keyring, TokenError};
 
 /// Token-issuing policy from configuration.
@@ -37,6 +38,7 @@ pub struct Services {
     pub ephemeral: Ephemeral,
     pub catalog: Catalog,
     pub keys: Keyring,
+    pub verified: VerifiedTokens,
     pub revocations: Revocations,
     pub secrets: SecretVerifier,
     pub directories: Directories,
@@ -50,14 +52,26 @@ impl Services {
     /// Verifies an access token fully: signature and claims, revocation, and
     /// that its client (the same registration, not one re-created under its
     /// id) and contact center still exist and are enabled.
-    pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims = crate::tokens::verify_access(
-            &self.keys,
-            &self.settings.issuer,
-            &self.settings.audience,
-            token,
-            self.settings.leeway,
-        )?;
+    pub fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        let claims = match self.verified.get(token) {
+            Some(c) => {
+                if c.exp + self.settings.leeway as i64 <= now() {
+                    return Err(TokenError::Expired);
+                }
+                c
+            }
+            None => {
+                let c = Arc::new(crate::tokens::verify_access(
+                    &self.keys,
+                    &self.settings.issuer,
+                    &self.settings.audience,
+                    token,
+                    self.settings.leeway,
+                )?);
+                self.verified.insert(token, c.clone());
+                c
+            }
+        };
         if self.revocations.is_revoked(&claims) {
             return Err(TokenError::Invalid);
         }

@@ -338,7 +338,6 @@ async fn refresh_of_a_star_grant_may_narrow_to_named_scopes() {
 async fn refresh_stops_when_the_user_is_disabled_or_deleted() {
     let s = TestServer::new().await;
     let disabled = s.password_tokens(None).await;
-    let deleted = s.password_tokens(None).await;
     let user =
         s.db.find_user_by_name("demo", DEMO_USER)
             .await
@@ -356,7 +355,8 @@ async fn refresh_stops_when_the_user_is_disabled_or_deleted() {
         .token(DEMO, &refresh_form(str_of(&disabled, "refresh_token")))
         .await;
     res.expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-    // Enabled again, the same refresh token works: the refusal did not use it up.
+    // Disabling ended the session for good: enabled again, the old refresh
+    // token stays revoked, and the user signs in afresh.
     let user =
         s.db.update_user(&tollgate_store::model::User {
             enabled: true,
@@ -366,7 +366,8 @@ async fn refresh_stops_when_the_user_is_disabled_or_deleted() {
         .unwrap();
     s.token(DEMO, &refresh_form(str_of(&disabled, "refresh_token")))
         .await
-        .tokens();
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    let deleted = s.password_tokens(None).await;
 
     s.db.delete_user("demo", &user.id).await.unwrap();
     let res = s

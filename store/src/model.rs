@@ -112,6 +112,15 @@ pub struct Setting {
     pub updated_at: Timestamp,
 }
 
+/// One allowed browser origin (`scheme://host[:port]`) of a contact center,
+/// from the per-origin `/environment/v3/cors` API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsOrigin {
+    pub contact_center_id: String,
+    pub origin: String,
+    pub created_at: Timestamp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ClientType {

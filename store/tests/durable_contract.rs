@@ -147,6 +147,9 @@ contract!(
     contact_centers_and_domains,
     cascade_rules,
     settings_crud,
+    settings_by_name,
+    cors_origins_crud,
+    disabling_a_user_ends_their_sessions,
     clients_crud,
     users_crud,
     signing_keys_crud,
@@ -781,6 +784,191 @@ async fn settings_crud(db: Db) {
             ..
         })
     ));
+}
+
+async fn settings_by_name(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    for cc in ["cc2", "cc1", "cc3"] {
+        db.create_contact_center(&contact_center(cc, "env", &[]))
+            .await
+            .unwrap();
+    }
+    db.upsert_setting(&setting("cc2", "cors-origins", "https://b.example"))
+        .await
+        .unwrap();
+    db.upsert_setting(&setting("cc1", "cors-origins", "https://a.example"))
+        .await
+        .unwrap();
+    db.upsert_setting(&setting("cc3", "other", "x"))
+        .await
+        .unwrap();
+    let named = db.list_settings_named("cors-origins").await.unwrap();
+    assert_eq!(
+        named
+            .iter()
+            .map(|s| (s.contact_center_id.as_str(), s.value.as_str()))
+            .collect::<Vec<_>>(),
+        [("cc1", "https://a.example"), ("cc2", "https://b.example")]
+    );
+    assert!(db.list_settings_named("missing").await.unwrap().is_empty());
+}
+
+async fn cors_origins_crud(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    db.create_contact_center(&contact_center("cc1", "env", &["one"]))
+        .await
+        .unwrap();
+    db.create_contact_center(&contact_center("cc2", "env", &["two"]))
+        .await
+        .unwrap();
+    let mark = db.latest_change_seq().await.unwrap();
+    let before = now();
+    assert!(db
+        .add_cors_origin("cc1", "https://b.example")
+        .await
+        .unwrap());
+    assert!(db
+        .add_cors_origin("cc1", "https://a.example:8443")
+        .await
+        .unwrap());
+    assert!(db
+        .add_cors_origin("cc2", "https://a.example:8443")
+        .await
+        .unwrap());
+    // Adding again is idempotent and reports that nothing was new.
+    assert!(!db
+        .add_cors_origin("cc1", "https://b.example")
+        .await
+        .unwrap());
+
+    let all = db.list_cors_origins(None).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|o| (o.contact_center_id.as_str(), o.origin.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("cc1", "https://a.example:8443"),
+            ("cc1", "https://b.example"),
+            ("cc2", "https://a.example:8443"),
+        ]
+    );
+    assert!(all
+        .iter()
+        .all(|o| o.created_at >= before && o.created_at <= now()));
+    let cc2 = db.list_cors_origins(Some("cc2")).await.unwrap();
+    assert_eq!(cc2.len(), 1);
+    assert_eq!(cc2[0].origin, "https://a.example:8443");
+    assert!(db.list_cors_origins(Some("nope")).await.unwrap().is_empty());
+
+    // The change feed names the contact center under the entity "cors".
+    let changes = db.changes_since(mark).await.unwrap();
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert!(changes.iter().all(|c| c.entity == "cors"));
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<HashSet<_>>(),
+        ["cc1", "cc2"].into()
+    );
+
+    match db.add_cors_origin("no-cc", "https://a.example").await {
+        Err(StoreError::MissingReference { entity, detail }) => {
+            assert_eq!(entity, "contact center");
+            assert_eq!(detail, "no-cc");
+        }
+        other => panic!("expected MissingReference, got {other:?}"),
+    }
+
+    let mark = db.latest_change_seq().await.unwrap();
+    db.delete_cors_origin("cc1", "https://b.example")
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.delete_cors_origin("cc1", "https://b.example").await,
+        Err(StoreError::NotFound {
+            entity: "cors origin"
+        })
+    ));
+    // Only that contact center's row went.
+    assert!(matches!(
+        db.delete_cors_origin("cc2", "https://b.example").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(db.list_cors_origins(None).await.unwrap().len(), 2);
+    let changes = db.changes_since(mark).await.unwrap();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.entity.as_str(), c.id.as_str()))
+            .collect::<Vec<_>>(),
+        [("cors", "cc1")]
+    );
+
+    // Deleting a contact center takes its origins with it, logged for caches.
+    let mark = db.latest_change_seq().await.unwrap();
+    db.delete_contact_center("cc1").await.unwrap();
+    assert_eq!(
+        db.list_cors_origins(None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.contact_center_id.as_str())
+            .collect::<Vec<_>>(),
+        ["cc2"]
+    );
+    assert!(db
+        .changes_since(mark)
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.entity == "cors" && c.id == "cc1"));
+}
+
+async fn disabling_a_user_ends_their_sessions(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    db.create_contact_center(&contact_center("cc1", "env", &["one"]))
+        .await
+        .unwrap();
+    let alice = db.create_user(&user("cc1", "u1", "alice")).await.unwrap();
+    db.create_user(&user("cc1", "u2", "bob")).await.unwrap();
+    setup_family(&db, "fam-alice", "t-alice", now() + 100)
+        .await
+        .unwrap();
+    db.create_refresh_family(
+        &family("fam-bob", Some("cc1"), Some("bob"), now() + 100),
+        &token("t-bob", "fam-bob", now() + 100),
+    )
+    .await
+    .unwrap();
+    let revoked = |id: &'static str| {
+        let db = db.clone();
+        async move {
+            let (_, fam) = db.find_refresh_token(id).await.unwrap().unwrap();
+            fam.revoked_at.is_some()
+        }
+    };
+
+    // A change that keeps the user enabled leaves their sessions alone.
+    let renamed = db
+        .update_user(&User {
+            first_name: "Alicia".into(),
+            ..alice
+        })
+        .await
+        .unwrap();
+    assert!(!revoked("t-alice").await);
+
+    let disabled = db
+        .update_user(&User {
+            enabled: false,
+            ..renamed
+        })
+        .await
+        .unwrap();
+    assert!(!disabled.enabled);
+    assert!(revoked("t-alice").await);
+    assert!(!revoked("t-bob").await, "other users keep their sessions");
 }
 
 async fn clients_crud(db: Db) {

@@ -55,7 +55,8 @@ pub fn router(state: AppState) -> Router {
                 .put(ops_clients::update)
                 .delete(ops_clients::delete),
         )
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(crate::origins::layer(state))
 }
 
 /// The peer address, for the audit trail (absent in in-process tests).

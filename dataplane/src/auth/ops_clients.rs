@@ -6,36 +6,15 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use subtle::ConstantTimeEq;
 use tollgate_store::model::{now, Client, ClientType};
 
-use super::client_auth::basic_credentials;
 use super::grants;
 use crate::envelope::{self, ApiError};
+use crate::operator::require as require_ops;
 use crate::state::{AppState, Services};
 
-const CHALLENGE: &str = "Basic realm=\"tollgate-ops\"";
 const DEFAULT_ACCESS_TIMEOUT: i64 = 43_200;
 const DEFAULT_REFRESH_TIMEOUT: i64 = 2_592_000;
-
-async fn require_ops(state: &Services, headers: &HeaderMap) -> Result<(), ApiError> {
-    let denied = || ApiError::unauthorized("operator credentials are required", CHALLENGE);
-    let (user, password) = basic_credentials(headers)
-        .map_err(|_| denied())?
-        .ok_or_else(denied)?;
-    let s = &state.settings;
-    let user_ok = bool::from(user.as_bytes().ct_eq(s.ops_username.as_bytes()));
-    let pass_ok = state
-        .secrets
-        .verify("ops", &s.ops_password_hash, &password)
-        .await;
-    if user_ok && pass_ok {
-        Ok(())
-    } else {
-        state.audit("ops.auth_failed", None, None, Some(&user), None, json!({}));
-        Err(denied())
-    }
-}
 
 /// The client as the API shows it: every field but the secret.
 pub fn view(c: &Client) -> Value {

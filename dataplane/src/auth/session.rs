@@ -14,7 +14,10 @@ use crate::state::{AppState, Services};
 use crate::tokens::AccessClaims;
 
 /// Reads `Authorization: Bearer` and verifies the token.
-pub fn bearer(state: &Services, headers: &HeaderMap) -> Result<AccessClaims, OAuthError> {
+pub fn bearer(
+    state: &Services,
+    headers: &HeaderMap,
+) -> Result<std::sync::Arc<AccessClaims>, OAuthError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -3,6 +3,7 @@
 
 pub mod keyring;
 pub mod keys;
+pub mod verified;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;

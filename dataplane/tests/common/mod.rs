@@ -153,7 +153,61 @@ impl TestServer {
     pub async fn with_args(args: CommonArgs) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite:{}", dir.path().join("tollgate.db").display());
-        let db = Db::connect(&url, Cipher::new(&[7u8; 32]).expect("cipher"))
+        Self::on_database(&url, args, dir).await
+    }
+
+    /// A server on a fresh database of the PostgreSQL server named by
+    /// `TOLLGATE_TEST_POSTGRES_URL` (a superuser URL). `None`, after a note,
+    /// when it is not set, unless `TOLLGATE_REQUIRE_SERVICES=1`, which makes
+    /// that a failure. The databases are left to the throwaway server.
+    pub async fn postgres(test: &str) -> Option<TestServer> {
+        let admin_url = match std::env::var("TOLLGATE_TEST_POSTGRES_URL") {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => {
+                assert!(
+                    std::env::var("TOLLGATE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                    "TOLLGATE_TEST_POSTGRES_URL is not set, and TOLLGATE_REQUIRE_SERVICES=1 requires \
+                     the PostgreSQL router tests to run: source scripts/provision/postgres.sh first"
+                );
+                eprintln!(
+                    "note: TOLLGATE_TEST_POSTGRES_URL is not set; {test} did not run on PostgreSQL"
+                );
+                return None;
+            }
+        };
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let short: String = test.chars().take(32).collect();
+        let name = format!(
+            "tgr_{}_{}_{short}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        sqlx::any::install_default_drivers();
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to TOLLGATE_TEST_POSTGRES_URL: {e}"));
+        // Concurrent CREATE DATABASE can trip over the template being in use.
+        for attempt in 0.. {
+            match sqlx::Executor::execute(
+                &mut admin,
+                format!("CREATE DATABASE \"{name}\"").as_str(),
+            )
+            .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt < 10 => {
+                    eprintln!("CREATE DATABASE {name} failed ({e}); retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("CREATE DATABASE {name}: {e}"),
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        Some(Self::on_database(&with_database(&admin_url, &name), default_args(), dir).await)
+    }
+
+    async fn on_database(url: &str, args: CommonArgs, dir: tempfile::TempDir) -> TestServer {
+        let db = Db::connect(url, Cipher::new(&[7u8; 32]).expect("cipher"))
             .await
             .expect("connect");
         db.migrate().await.expect("migrate");
@@ -274,6 +328,45 @@ impl TestServer {
         self.send(req.body(Body::empty()).expect("request")).await
     }
 
+    /// A JSON request with a bearer token; `data` is wrapped as `{"data": …}`.
+    pub async fn bearer_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        data: Option<Value>,
+    ) -> Res {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let body = match data {
+            Some(d) => Body::from(json!({ "data": d }).to_string()),
+            None => Body::empty(),
+        };
+        self.send(
+            req.header(header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// A client_credentials token of another client.
+    pub async fn token_of(&self, client_id: &str, secret: &str) -> String {
+        let body = self
+            .token(
+                ClientAuth::Basic(client_id, secret),
+                &[("grant_type", "client_credentials")],
+            )
+            .await
+            .tokens();
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
     pub async fn get(&self, path: &str) -> Res {
         self.send(Request::get(path).body(Body::empty()).expect("request"))
             .await
@@ -353,6 +446,23 @@ impl TestServer {
     pub async fn verify_jwt(&self, token: &str, audience: &str) -> Value {
         verify_with_jwks(&self.jwks().await, token, audience)
             .unwrap_or_else(|e| panic!("token does not verify: {e}"))
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[authority..].find('/') {
+        Some(slash) => &base[..authority + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
     }
 }
 

@@ -9,6 +9,7 @@ mod audit;
 mod changes;
 mod clients;
 mod contact_centers;
+mod cors;
 mod environments;
 mod keys;
 mod refresh_tokens;
@@ -44,17 +45,25 @@ pub struct Db {
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// PostgreSQL connections per process unless configured.
+pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
+
 /// How long a SQLite writer waits for the lock before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
 
 impl Db {
     /// `postgres://…` or `sqlite:PATH` / `sqlite::memory:`. Creates the SQLite file if missing.
     pub async fn connect(url: &str, cipher: Cipher) -> Result<Db> {
+        Self::connect_with(url, cipher, DEFAULT_POSTGRES_CONNECTIONS).await
+    }
+
+    /// As [`Db::connect`], with the PostgreSQL pool size (SQLite has one writer anyway).
+    pub async fn connect_with(url: &str, cipher: Cipher, max_connections: u32) -> Result<Db> {
         sqlx::any::install_default_drivers();
         let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
         {
             let pool = AnyPoolOptions::new()
-                .max_connections(10)
+                .max_connections(max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;

@@ -33,6 +33,15 @@ impl Db {
         rows.iter().map(from_row).collect()
     }
 
+    /// One setting (e.g. `cors-origins`) of every contact center that has it,
+    /// ordered by contact center: what the CORS cache is built from.
+    pub async fn list_settings_named(&self, name: &str) -> Result<Vec<Setting>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM settings WHERE name = $1 ORDER BY contact_center_id");
+        let rows = sqlx::query(&sql).bind(name).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// Inserts or replaces the setting; `updated_at` is set to now.
     /// `MissingReference` when the contact center does not exist.
     pub async fn upsert_setting(&self, setting: &Setting) -> Result<Setting> {

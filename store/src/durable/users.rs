@@ -210,7 +210,10 @@ impl Db {
 
     /// Fails with `VersionConflict` unless the stored version equals
     /// `user.version`; bumps it. `dbid` is fixed at creation and not changed.
+    /// Saving a disabled user revokes their refresh-token families in the same
+    /// transaction: a disabled account's sessions must not outlive the change.
     pub async fn update_user(&self, user: &User) -> Result<User> {
+        let mut tx = self.begin().await?;
         let sql = format!(
             "UPDATE users SET username = $4, username_key = $5, password_hash = $6, \
              first_name = $7, last_name = $8, email = $9, authorities = $10, properties = $11, \
@@ -232,20 +235,31 @@ impl Db {
             .bind(user.enabled)
             .bind(user.must_change_password)
             .bind(now())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(|e| on_unique(e, |e| duplicate(e, user, user.dbid)))?;
-        match row {
-            Some(row) => from_row(&row),
-            None => Err(stale_or_missing(
-                &self.pool,
+        let Some(row) = row else {
+            return Err(stale_or_missing(
+                &mut *tx,
                 "users",
                 "contact_center_id = $1 AND id = $2",
                 &[&user.contact_center_id, &user.id],
                 ENTITY,
             )
-            .await?),
+            .await?);
+        };
+        let stored = from_row(&row)?;
+        if !stored.enabled {
+            Self::revoke_user_families_in(
+                &mut tx,
+                &stored.contact_center_id,
+                &fold(&stored.username),
+                now(),
+            )
+            .await?;
         }
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// Also revokes the user's refresh-token families: a deleted user's
