@@ -167,15 +167,22 @@ class EnvApi:
 
 
 def created(r: requests.Response, collection: str) -> dict:
-    """The `data` of a create answer, with `id` (from the data, else the
-    path) and `path` checked: the path names the new resource."""
+    """The `data` of a create answer, with `id` and `path` checked. As the
+    original's, `path` is relative to the API base (`/environments/<id>`):
+    installers take the id with `jq -r .path | cut -d/ -f3`."""
     body = envelope_ok(r, (200, 201))
     path = body.get("path")
     assert path, f"create answer without path: {body}"
     data = body.get("data") or {}
-    rid = data.get("id") or path.rstrip("/").rsplit("/", 1)[-1]
-    assert path.rstrip("/").endswith(f"{collection}/{rid}"), f"path {path!r} does not name {collection}/{rid}"
-    return {**data, "id": rid, "path": path}
+    rid = data.get("id")
+    assert rid, f"create answer without data.id: {body}"
+    assert path == f"{collection}/{rid}", f"path {path!r}, expected {collection}/{rid}"
+    return {**data, "path": path}
+
+
+def cut_id(path: str) -> str:
+    """`cut -d/ -f3` of a path: the id of a top-level resource."""
+    return path.split("/")[2]
 
 
 def provision_tenant(api: EnvApi, domain: str, user_name: str, password: str, **user_fields) -> dict:

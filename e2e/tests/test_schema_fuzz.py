@@ -25,10 +25,13 @@ import pytest
 import requests
 
 import tollgate
+from envapi import EnvApi, envelope_ok, unique
 
-MAX_EXAMPLES = int(os.environ.get("TOLLGATE_FUZZ_MAX_EXAMPLES", "10"))
+MAX_EXAMPLES = int(os.environ.get("TOLLGATE_FUZZ_MAX_EXAMPLES", "25"))
 SEED = int(os.environ.get("TOLLGATE_FUZZ_SEED", "20240611"))
 CHECKS = "not_a_server_error,response_schema_conformance"
+#: Tenants (environment, contact center, two users) created before the run.
+SEED_TENANTS = 4
 #: A ceiling on the whole schemathesis run (it normally takes far less).
 RUN_TIMEOUT = 240
 
@@ -64,6 +67,50 @@ def base_url_for(srv, schema: dict) -> str:
     return srv.base_url + "/environment/v3"
 
 
+def seed(srv) -> dict[str, list[str]]:
+    """Real records for the generator to find: without them nearly every
+    request on a contact center or user would stop at 404."""
+    api = EnvApi(srv.base_url, auth=srv.ops)
+    found = {"env": [], "cc": [], "user": [], "domain": []}
+    for _ in range(SEED_TENANTS):
+        env = api.create_environment_ok()
+        domain = unique("fuzz")
+        cc = api.create_contact_center_ok(env["id"], [domain])
+        for _ in range(2):
+            found["user"].append(api.create_user_ok(cc["id"], password=srv.secret(unique("pw")))["id"])
+        envelope_ok(api.set_setting(cc["id"], "greeting", "hello"))
+        api.set_cors_origins(cc["id"], [f"https://{domain}.example.com"])
+        found["env"].append(env["id"])
+        found["cc"].append(cc["id"])
+        found["domain"].append(domain)
+    return found
+
+
+def config_file(path, ids: dict[str, list[str]]):
+    """schemathesis.toml: draw identifiers from the seeded records most of the time."""
+    def values(xs):
+        return "[" + ", ".join(f'"{x}"' for x in xs) + "]"
+
+    path.write_text(
+        f"""[dictionaries]
+ids = {{ values = {values(ids["env"] + ids["cc"])} }}
+envs = {{ values = {values(ids["env"])} }}
+ccs = {{ values = {values(ids["cc"])} }}
+users = {{ values = {values(ids["user"])} }}
+settings = {{ values = ["greeting", "cors-origins"] }}
+
+[parameters]
+"path.id" = {{ dictionary = "ids", probability = 0.8 }}
+"path.user_id" = {{ dictionary = "users", probability = 0.8 }}
+"path.name" = {{ dictionary = "settings", probability = 0.8 }}
+"body.environmentId" = {{ dictionary = "envs", probability = 0.7 }}
+"body.contactCenterId" = {{ dictionary = "ccs", probability = 0.7 }}
+"query.contactCenterId" = {{ dictionary = "ccs", probability = 0.7 }}
+"""
+    )
+    return path
+
+
 def test_environment_api_schema_fuzz(fuzz_server):
     srv = fuzz_server
     schema_url = srv.url("/environment/v3/openapi.json")
@@ -71,8 +118,9 @@ def test_environment_api_schema_fuzz(fuzz_server):
     assert r.status_code == 200, f"GET {schema_url}: {r.status_code} {r.text[:500]}"
     schema = r.json()
     out = srv.workdir / "schemathesis.log"
+    config = config_file(srv.workdir / "schemathesis.toml", seed(srv))
     cmd = [
-        sys.executable, "-m", "schemathesis.cli", "run", schema_url,
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", schema_url,
         "--url", base_url_for(srv, schema),
         "--auth", f"{srv.ops_username}:{srv.ops_password}",
         "--checks", CHECKS,

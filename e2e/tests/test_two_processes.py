@@ -37,9 +37,15 @@ def pair(tmp_path_factory):
     redis_url = os.environ["TOLLGATE_TEST_REDIS_URL"]
     key = secrets.token_hex(32)
     env = tollgate.serve_env()
+    # One deployment, one issuer: both processes are told the public URL (the
+    # auth process's here), as they would be behind one ingress. The
+    # environment process checks `iss`/`aud` of the bearer tokens against it.
+    auth_port = tollgate.free_port()
+    public = ["--public-url", f"http://127.0.0.1:{auth_port}"]
     # Both at once, on a database that has no tables yet.
     launched = {
-        role: tollgate.launch(tollgate.serve_args(role, db_url, redis_url, key), env, workdir, f"serve-{role}")
+        role: tollgate.launch(tollgate.serve_args(role, db_url, redis_url, key) + public, env, workdir, f"serve-{role}",
+                              port=auth_port if role == "auth" else None)
         for role in ("environment", "auth")
     }
     servers: dict[str, Server] = {}
@@ -154,9 +160,11 @@ def test_each_process_serves_only_its_api(pair):
     assert requests.get(auth.url("/auth/v3/jwks"), timeout=10).status_code == 200
 
 
-def test_environment_process_accepts_tokens_of_the_auth_process(pair):
+def test_environment_process_accepts_tokens_of_the_auth_process(pair, record_delay):
     """A management client's token, issued by the auth process, opens the
-    environment process (the signing keys are shared through the database)."""
+    environment process (signing keys and clients are shared through the
+    database: the new client, and right after the start the auth process's
+    signing key, reach the environment process within 2 s)."""
     environment, auth = pair
     secret = unique("mgmt-secret")
     c = auth.create_client(client_secret=secret, authorizedGrantTypes=["client_credentials"], authorities=["ROLE_MANAGEMENT_APPLICATION"])
@@ -164,7 +172,10 @@ def test_environment_process_accepts_tokens_of_the_auth_process(pair):
     r = requests.post(auth.token_url, data={"grant_type": "client_credentials"}, auth=(c["client_id"], secret), timeout=10)
     assert r.status_code == 200, r.text
     api = EnvApi(environment.base_url, token=r.json()["access_token"])
-    envelope_ok(api.call("GET", "/environments"), 200)
+    ok, waited = wait_for(lambda: api.call("GET", "/environments").status_code == 200)
+    last = api.call("GET", "/environments")
+    assert ok, f"the environment process refuses the token {PROPAGATION}s after its client was created: {last.status_code} {last.text}"
+    record_delay("two processes: client created -> its token accepted by the environment process", waited)
     env = api.create_environment_ok()
     envelope_ok(api.call("GET", f"/environments/{env['id']}"), 200)
     # Without a management role: 403.
@@ -172,7 +183,9 @@ def test_environment_process_accepts_tokens_of_the_auth_process(pair):
     c = auth.create_client(client_secret=secret, authorizedGrantTypes=["client_credentials"], authorities=[])
     environment.remember_secret(secret)
     r = requests.post(auth.token_url, data={"grant_type": "client_credentials"}, auth=(c["client_id"], secret), timeout=10)
-    envelope_error(EnvApi(environment.base_url, token=r.json()["access_token"]).call("GET", "/environments"), 403)
+    plain = EnvApi(environment.base_url, token=r.json()["access_token"])
+    wait_for(lambda: plain.call("GET", "/environments").status_code != 401)
+    envelope_error(plain.call("GET", "/environments"), 403)
 
 
 def test_new_tenant_users_sign_in_on_the_auth_process_within_2s(new_tenant, record_delay):

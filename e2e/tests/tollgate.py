@@ -274,13 +274,15 @@ def _tail(path: Path, n: int = 30) -> str:
         return "(no log)"
 
 
-def launch(args: list[str], env: dict, workdir: Path, tag: str) -> tuple[subprocess.Popen, str, str, Path, Path]:
-    """Starts the binary on free ports without waiting for it; returns
-    (process, base URL, management URL, stderr path, stdout path)."""
+def launch(
+    args: list[str], env: dict, workdir: Path, tag: str, port: int | None = None
+) -> tuple[subprocess.Popen, str, str, Path, Path]:
+    """Starts the binary on free ports (or `port`) without waiting for it;
+    returns (process, base URL, management URL, stderr path, stdout path)."""
     bin_path = binary()
     if not bin_path.exists():
         raise StartError(f"{bin_path} does not exist: build it with `cargo build -p tollgate` or set TOLLGATE_BIN")
-    port, mport = free_port(), free_port()
+    port, mport = port or free_port(), free_port()
     n = len(list(workdir.glob(f"{tag}.*.stderr.log")))
     stderr_path = workdir / f"{tag}.{n}.stderr.log"
     stdout_path = workdir / f"{tag}.{n}.stdout.log"
