@@ -146,7 +146,9 @@ async fn sign_out(
                 &state.db,
                 Revocation::Subject {
                     subject: c.sub.clone(),
-                    issued_before: now,
+                    // At or after every `iat` handed out so far, even one bumped
+                    // past an earlier cut-off in this same second.
+                    issued_before: state.revocations.issue_time(&c.sub, now),
                     expires_at: until,
                 },
             )
