@@ -524,7 +524,6 @@ def test_unknown_resources_are_404(ops_api):
 # -- request bodies ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: a JSON array in `data` is read positionally as the record's fields")
 def test_data_must_be_an_object(server, ops_api, tenant):
     """`{"data": [...]}` is not `{"data": {...}}`: it must be refused with 400,
     not mapped onto the fields in declaration order (nor reset a password)."""

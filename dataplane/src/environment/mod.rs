@@ -131,48 +131,37 @@ pub(crate) fn parse_data<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(shape());
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let syntax = |e: serde_json::Error| {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is not valid JSON (line {}, column {})",
             e.line(),
             e.column()
         ))
+    })?;
+    // Only an object: serde would otherwise read a JSON array into a struct
+    // field by field, in declaration order.
+    let data = match value {
+        serde_json::Value::Object(mut top) => match top.remove("data") {
+            Some(d @ serde_json::Value::Object(_)) => d,
+            _ => return Err(shape()),
+        },
+        _ => return Err(shape()),
     };
-    let parsed: Result<Data<T>, _> = serde_path_to_error::deserialize(&mut de);
-    match parsed {
-        Ok(b) => {
-            de.end().map_err(syntax)?;
-            Ok(b.data)
+    serde_path_to_error::deserialize(data).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if field.to_ascii_lowercase().contains("password") {
+            return ApiError::bad_request(format!("'{field}' must be a string"));
         }
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                return Err(syntax(inner));
-            }
-            let field = path.strip_prefix("data.").unwrap_or(&path);
-            if path == "." || (path == "data" && inner.to_string().starts_with("invalid type")) {
-                return Err(shape());
-            }
-            if field.to_ascii_lowercase().contains("password") {
-                return Err(ApiError::bad_request(format!("'{field}' must be a string")));
-            }
-            // serde's message says what was wrong and what was expected, e.g.
-            // "invalid type: string \"x\", expected i64" or "unknown field `x`".
-            let message = inner.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
-            Err(ApiError::bad_request(if path == "data" {
-                message
-            } else {
-                format!("'{field}': {message}")
-            }))
+        // serde's message says what was wrong and what was expected, e.g.
+        // "invalid type: string \"x\", expected i64" or "unknown field `x`".
+        let message = inner.to_string();
+        if field == "." {
+            ApiError::bad_request(message)
+        } else {
+            ApiError::bad_request(format!("'{field}': {message}"))
         }
-    }
+    })
 }
 
 /// `true`/`false` as JSON booleans or strings: the original's scripts send
