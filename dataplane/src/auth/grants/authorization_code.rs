@@ -172,12 +172,12 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b() {
         assert!(pkce_matches(
-            "dBjftJeZ4CVP-mJ0CoA6fi4Vy3vZNn6hoyVSuPM9Umk",
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URLHdtcD8Ei5PM"
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
         assert!(!pkce_matches(
             "x",
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URLHdtcD8Ei5PM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
     }
 }
