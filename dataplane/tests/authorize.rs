@@ -325,7 +325,8 @@ async fn parameter_errors_go_back_to_the_redirect_uri() {
     let s = TestServer::new().await;
     public_client(&s, true).await;
     let mut b = Browser::new(&s);
-    let cases: Vec<(Vec<(&str, &str)>, &str, bool)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, bool);
+    let cases: Vec<Case> = vec![
         (vec![("response_type", "code")], "invalid_request", false), // no PKCE for a public client
         (
             vec![

@@ -131,9 +131,18 @@ fn valid_challenge(c: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
-/// Checks a request. `Err(page)` for errors shown to the user, `Err(redirect)`
+/// Checks a request (a boxed error keeps the `Result` small). `Err(page)` for errors shown to the user, `Err(redirect)`
 /// for errors sent back to the client.
 fn validate(
+    state: &Services,
+    q: &OAuthForm,
+    lang: Lang,
+) -> Result<(AuthRequest, Arc<Client>), Box<Response>> {
+    validate_inner(state, q, lang).map_err(Box::new)
+}
+
+#[allow(clippy::result_large_err)]
+fn validate_inner(
     state: &Services,
     q: &OAuthForm,
     lang: Lang,
@@ -291,7 +300,7 @@ pub async fn authorize(
                 ip.as_deref(),
                 json!({"status": res.status().as_u16()}),
             );
-            return res;
+            return *res;
         }
     };
     let now = now();

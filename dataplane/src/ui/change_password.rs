@@ -26,6 +26,7 @@ pub struct PageQuery {
     change: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn render(
     state: &Services,
     headers: &HeaderMap,
