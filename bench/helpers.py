@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Small helpers for bench/run.sh (stdlib only).
+
+  helpers.py token URL ID SECRET FIELD [form...]   POST a token request with
+        HTTP Basic client auth, fail unless 200, print one field of the JSON.
+  helpers.py post URL ID SECRET [form...]           same, print the whole body.
+  helpers.py jwt-header TOKEN                        print the JOSE header.
+  helpers.py seed URL ID SECRET USER PASS PREFIX THREADS PER_THREAD
+        password grants in parallel; writes PER_THREAD refresh tokens to each
+        of PREFIX.1 .. PREFIX.THREADS (wrk/bench.lua reads them).
+  helpers.py startup RUNS HEALTH_URL DATA_DIR fresh|reuse LOG -- CMD...
+        RUNS times: exec CMD, poll HEALTH_URL until it answers 200, print the
+        milliseconds from exec to that answer, stop CMD. "fresh" empties
+        DATA_DIR before every run, "reuse" keeps what the first run created.
+"""
+
+import base64
+import concurrent.futures
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def die(msg):
+    print(f"helpers.py: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def post_form(url, client_id, secret, form):
+    data = urllib.parse.urlencode(form).encode()
+    req = urllib.request.Request(url, data=data, method="POST")
+    cred = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    req.add_header("Authorization", f"Basic {cred}")
+    req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    req.add_header("Accept", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def parse_form(args):
+    form = []
+    for a in args:
+        k, sep, v = a.partition("=")
+        if not sep:
+            die(f"form argument without '=': {a!r}")
+        form.append((k, v))
+    return form
+
+
+def cmd_post(url, client_id, secret, *form, field=None):
+    status, body = post_form(url, client_id, secret, parse_form(form))
+    if status != 200:
+        die(f"POST {url} -> {status}: {body[:500]}")
+    if field is None:
+        print(body)
+        return
+    try:
+        value = json.loads(body)[field]
+    except (ValueError, KeyError):
+        die(f"POST {url}: no {field!r} in {body[:500]}")
+    print(value if isinstance(value, str) else json.dumps(value))
+
+
+def b64url_json(part):
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def cmd_jwt_header(token):
+    parts = token.split(".")
+    if len(parts) != 3:
+        die("not a JWS compact serialization")
+    print(json.dumps(b64url_json(parts[0]), sort_keys=True))
+
+
+def cmd_seed(url, client_id, secret, user, password, prefix, threads, per_thread):
+    threads, per_thread = int(threads), int(per_thread)
+    form = [("grant_type", "password"), ("username", user), ("password", password)]
+
+    def one(_):
+        status, body = post_form(url, client_id, secret, form)
+        if status != 200:
+            raise RuntimeError(f"password grant -> {status}: {body[:300]}")
+        return json.loads(body)["refresh_token"]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        tokens = list(pool.map(one, range(threads * per_thread)))
+    for t in range(threads):
+        with open(f"{prefix}.{t + 1}", "w") as f:
+            for tok in tokens[t * per_thread:(t + 1) * per_thread]:
+                f.write(tok + "\n")
+
+
+def ready(health_url):
+    u = urllib.parse.urlsplit(health_url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=1)
+    try:
+        conn.request("GET", u.path or "/")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cmd_startup(runs, health_url, data_dir, mode, log, *cmd):
+    if not cmd or cmd[0] != "--":
+        die("startup: expected -- CMD...")
+    cmd = list(cmd[1:])
+    if mode not in ("fresh", "reuse"):
+        die("startup: mode must be fresh or reuse")
+    if ready(health_url):
+        die(f"startup: something already answers {health_url}")
+    with open(log, "ab") as logf:
+        for i in range(int(runs)):
+            if mode == "fresh" or i == 0:
+                shutil.rmtree(data_dir, ignore_errors=True)
+                os.makedirs(data_dir)
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+            try:
+                while not ready(health_url):
+                    if proc.poll() is not None:
+                        die(f"startup: process exited with {proc.returncode}, see {log}")
+                    if time.perf_counter() - t0 > 60:
+                        die("startup: not ready after 60 s")
+                    time.sleep(0.002)
+                elapsed = (time.perf_counter() - t0) * 1000
+            finally:
+                stop(proc)
+            print(f"{elapsed:.1f}", flush=True)
+            time.sleep(0.5)
+
+
+def main():
+    if len(sys.argv) < 2:
+        die(__doc__)
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "token":
+        if len(args) < 4:
+            die("token URL ID SECRET FIELD [form...]")
+        cmd_post(*args[:3], *args[4:], field=args[3])
+    elif cmd == "post":
+        cmd_post(*args)
+    elif cmd == "jwt-header":
+        cmd_jwt_header(*args)
+    elif cmd == "seed":
+        cmd_seed(*args)
+    elif cmd == "startup":
+        cmd_startup(*args)
+    else:
+        die(f"unknown command {cmd!r}\n{__doc__}")
+
+
+if __name__ == "__main__":
+    main()
