@@ -1,10 +1,31 @@
 //! The durable store: one repository API over PostgreSQL or SQLite.
 //!
-//! SKELETON: signatures are the contract; bodies are being written.
+//! One query set serves both backends through sqlx's `Any` driver; only the
+//! migrations differ (same logical schema in two dialects). Queries are
+//! built at run time, so building needs no database. Each domain lives in
+//! its own file as an `impl Db` block.
+
+mod audit;
+mod changes;
+mod clients;
+mod contact_centers;
+mod environments;
+mod keys;
+mod refresh_tokens;
+mod revocations;
+mod settings;
+mod sql;
+mod users;
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use crate::cipher::Cipher;
 use crate::error::{Result, StoreError};
-use crate::model::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -15,85 +36,124 @@ pub enum Backend {
 /// Handle to the durable store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
+    pool: AnyPool,
     cipher: Cipher,
     backend: Backend,
 }
 
-fn pending<T>() -> Result<T> {
-    Err(StoreError::Config("durable store skeleton".into()))
-}
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a SQLite writer waits for the lock before failing.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
 
 impl Db {
     /// `postgres://…` or `sqlite:PATH` / `sqlite::memory:`. Creates the SQLite file if missing.
-    pub async fn connect(url: &str, cipher: Cipher) -> Result<Db> { let _ = (url, cipher); pending() }
+    pub async fn connect(url: &str, cipher: Cipher) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            (Backend::Postgres, pool)
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            (Backend::Sqlite, connect_sqlite(rest).await?)
+        } else {
+            return Err(StoreError::Config(
+                "the database URL must start with postgres:// or sqlite:".into(),
+            ));
+        };
+        Ok(Db { pool, cipher, backend })
+    }
+
     /// Applies the embedded migrations of this backend.
-    pub async fn migrate(&self) -> Result<()> { pending() }
-    pub fn backend(&self) -> Backend { self.backend }
-    pub fn cipher(&self) -> &Cipher { &self.cipher }
-    pub async fn ping(&self) -> Result<()> { pending() }
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
 
-    // Environments
-    pub async fn create_environment(&self, env: &Environment) -> Result<Environment> { let _ = env; pending() }
-    pub async fn get_environment(&self, id: &str) -> Result<Option<Environment>> { let _ = id; pending() }
-    pub async fn list_environments(&self) -> Result<Vec<Environment>> { pending() }
-    /// Fails with `VersionConflict` unless the stored version equals `env.version`; bumps it.
-    pub async fn update_environment(&self, env: &Environment) -> Result<Environment> { let _ = env; pending() }
-    /// `InUse` when contact centers still point at it and `cascade` is false.
-    pub async fn delete_environment(&self, id: &str, cascade: bool) -> Result<()> { let _ = (id, cascade); pending() }
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
 
-    // Contact centers
-    pub async fn create_contact_center(&self, cc: &ContactCenter) -> Result<ContactCenter> { let _ = cc; pending() }
-    pub async fn get_contact_center(&self, id: &str) -> Result<Option<ContactCenter>> { let _ = id; pending() }
-    pub async fn list_contact_centers(&self) -> Result<Vec<ContactCenter>> { pending() }
-    pub async fn find_contact_center_by_domain(&self, domain: &str) -> Result<Option<ContactCenter>> { let _ = domain; pending() }
-    pub async fn update_contact_center(&self, cc: &ContactCenter) -> Result<ContactCenter> { let _ = cc; pending() }
-    pub async fn delete_contact_center(&self, id: &str) -> Result<()> { let _ = id; pending() }
+    pub fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
 
-    // Settings
-    pub async fn list_settings(&self, contact_center_id: &str) -> Result<Vec<Setting>> { let _ = contact_center_id; pending() }
-    pub async fn upsert_setting(&self, setting: &Setting) -> Result<Setting> { let _ = setting; pending() }
-    pub async fn delete_setting(&self, contact_center_id: &str, name: &str) -> Result<()> { let _ = (contact_center_id, name); pending() }
+    /// The same database seen through another cipher, e.g. to re-encrypt
+    /// secrets while rotating the at-rest key.
+    pub fn with_cipher(&self, cipher: Cipher) -> Db {
+        Db { pool: self.pool.clone(), cipher, backend: self.backend }
+    }
 
-    // OAuth clients
-    pub async fn create_client(&self, client: &Client) -> Result<Client> { let _ = client; pending() }
-    pub async fn get_client(&self, client_id: &str) -> Result<Option<Client>> { let _ = client_id; pending() }
-    pub async fn list_clients(&self) -> Result<Vec<Client>> { pending() }
-    pub async fn update_client(&self, client: &Client) -> Result<Client> { let _ = client; pending() }
-    pub async fn delete_client(&self, client_id: &str) -> Result<()> { let _ = client_id; pending() }
+    /// The connection pool, for diagnostics and tests that must look at raw
+    /// rows. Product code reads and writes through the typed methods, so every
+    /// query on these tables stays in this module.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
 
-    // Built-in users
-    pub async fn create_user(&self, user: &User) -> Result<User> { let _ = user; pending() }
-    pub async fn get_user(&self, contact_center_id: &str, id: &str) -> Result<Option<User>> { let _ = (contact_center_id, id); pending() }
-    pub async fn find_user_by_name(&self, contact_center_id: &str, username: &str) -> Result<Option<User>> { let _ = (contact_center_id, username); pending() }
-    /// Returns one page and the total count matching the search.
-    pub async fn list_users(&self, contact_center_id: &str, query: &UserQuery) -> Result<(Vec<User>, i64)> { let _ = (contact_center_id, query); pending() }
-    pub async fn update_user(&self, user: &User) -> Result<User> { let _ = user; pending() }
-    pub async fn delete_user(&self, contact_center_id: &str, id: &str) -> Result<()> { let _ = (contact_center_id, id); pending() }
+    pub async fn ping(&self) -> Result<()> {
+        self.pool.execute("SELECT 1").await?;
+        Ok(())
+    }
 
-    // Signing keys
-    pub async fn insert_signing_key(&self, key: &SigningKey) -> Result<()> { let _ = key; pending() }
-    pub async fn list_signing_keys(&self) -> Result<Vec<SigningKey>> { pending() }
-    pub async fn delete_signing_key(&self, kid: &str) -> Result<()> { let _ = kid; pending() }
+    /// A transaction for a read-then-write sequence. On SQLite it takes the
+    /// write lock up front (`BEGIN IMMEDIATE`): a deferred transaction that
+    /// reads and then writes fails with SQLITE_BUSY, without waiting, when
+    /// another connection wrote in between.
+    async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        let tx = match self.backend {
+            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.pool.begin_with(Cow::Borrowed("BEGIN IMMEDIATE")).await?,
+        };
+        Ok(tx)
+    }
+}
 
-    // Refresh tokens
-    pub async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshToken) -> Result<()> { let _ = (family, first); pending() }
-    /// Atomically marks `old_hash` used and stores `new` in its family; on reuse revokes the family.
-    pub async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, now: Timestamp) -> Result<RotateOutcome> { let _ = (old_hash, new, now); pending() }
-    pub async fn find_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, RefreshFamily)>> { let _ = hash; pending() }
-    pub async fn revoke_refresh_family(&self, family_id: &str, now: Timestamp) -> Result<()> { let _ = (family_id, now); pending() }
-    pub async fn revoke_user_refresh_families(&self, contact_center_id: &str, username: &str, now: Timestamp) -> Result<u64> { let _ = (contact_center_id, username, now); pending() }
-    pub async fn revoke_client_refresh_families(&self, client_id: &str, now: Timestamp) -> Result<u64> { let _ = (client_id, now); pending() }
-    pub async fn purge_expired_refresh_tokens(&self, now: Timestamp) -> Result<u64> { let _ = now; pending() }
-
-    // Access-token revocations
-    pub async fn insert_revocation(&self, revocation: &Revocation) -> Result<i64> { let _ = revocation; pending() }
-    pub async fn revocations_since(&self, seq: i64, now: Timestamp) -> Result<Vec<(i64, Revocation)>> { let _ = (seq, now); pending() }
-
-    // Change feed for caches
-    pub async fn changes_since(&self, seq: i64) -> Result<Vec<Change>> { let _ = seq; pending() }
-    pub async fn latest_change_seq(&self) -> Result<i64> { pending() }
-
-    // Audit
-    pub async fn insert_audit_events(&self, events: &[AuditEvent]) -> Result<()> { let _ = events; pending() }
-    pub async fn list_audit_events(&self, kind: Option<&str>, limit: i64) -> Result<Vec<AuditEvent>> { let _ = (kind, limit); pending() }
+async fn connect_sqlite(rest: &str) -> Result<AnyPool> {
+    let memory = rest == ":memory:" || rest.starts_with(":memory:?");
+    let options = AnyPoolOptions::new().after_connect(|conn, _meta| {
+        Box::pin(async move {
+            // sqlx sets these too; stating them keeps the store's assumptions
+            // (cascades, waiting writers) independent of driver defaults.
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+                .await?;
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+            Ok(())
+        })
+    });
+    if memory {
+        // Every connection to `:memory:` is a new, empty database: keep exactly
+        // one, forever, so the data lives as long as the pool.
+        let pool = options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect("sqlite::memory:")
+            .await?;
+        return Ok(pool);
+    }
+    // `mode=rwc` creates the file when missing.
+    let url = if rest.contains("mode=") {
+        format!("sqlite:{rest}")
+    } else if rest.contains('?') {
+        format!("sqlite:{rest}&mode=rwc")
+    } else {
+        format!("sqlite:{rest}?mode=rwc")
+    };
+    // WAL lets readers proceed while one connection writes.
+    let pool = options.max_connections(4).connect(&url).await?;
+    // Switching to WAL needs an exclusive lock that busy_timeout does not wait
+    // for, so do it once here; the mode is stored in the file.
+    pool.execute("PRAGMA journal_mode = WAL").await?;
+    Ok(pool)
 }

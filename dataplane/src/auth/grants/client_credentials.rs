@@ -1,0 +1,19 @@
+//! Client credentials (RFC 6749 §4.4): the client acts for itself. No refresh
+//! token (§4.4.3) and no ID token (there is no user).
+
+use std::sync::Arc;
+
+use tollgate_store::model::{Client, ClientType, Timestamp};
+
+use crate::auth::error::OAuthError;
+use crate::auth::form::OAuthForm;
+use crate::auth::issue::{grant_scope, issue, Issue, TokenResponse};
+use crate::state::Services;
+
+pub async fn grant(state: &Services, client: &Arc<Client>, form: &OAuthForm, now: Timestamp) -> Result<TokenResponse, OAuthError> {
+    if client.client_type == ClientType::Public {
+        return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials"));
+    }
+    let scope = grant_scope(client, form.get("scope"))?;
+    issue(state, Issue { client, scope, user: None, family: None, with_refresh: false, nonce: None }, now).await
+}

@@ -1,0 +1,245 @@
+//! Minting the token response shared by every grant: access token, optional
+//! refresh token (a new family) and optional ID token.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tollgate_store::model::{Client, ContactCenter, RefreshFamily, RefreshToken, Timestamp};
+
+use super::error::OAuthError;
+use crate::directory::DirectoryUser;
+use crate::state::Services;
+use crate::tokens::{self, AccessClaims};
+
+pub const SCOPE_ALL: &str = "*";
+
+/// The user a token speaks for, as carried from sign-in into refreshed tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserPrincipal {
+    pub contact_center_id: String,
+    pub environment_id: String,
+    pub user_name: String,
+    pub dbid: i64,
+    pub authorities: Vec<String>,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub email: String,
+    pub auth_time: Timestamp,
+}
+
+impl UserPrincipal {
+    pub fn new(cc: &ContactCenter, user: &DirectoryUser, auth_time: Timestamp) -> Self {
+        UserPrincipal {
+            contact_center_id: cc.id.clone(),
+            environment_id: cc.environment_id.clone(),
+            user_name: user.username.clone(),
+            dbid: user.dbid,
+            authorities: user.authorities.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            email: user.email.clone(),
+            auth_time,
+        }
+    }
+
+    /// Stable, system-wide unique subject: contact center and login name.
+    pub fn subject(&self) -> String {
+        user_subject(&self.contact_center_id, &self.user_name)
+    }
+}
+
+pub fn user_subject(contact_center_id: &str, user_name: &str) -> String {
+    format!("{contact_center_id}:{}", user_name.to_lowercase())
+}
+
+/// The scope to grant: what was asked, if the client may have all of it;
+/// the client's registered scope when nothing was asked.
+pub fn grant_scope(client: &Client, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let Some(requested) = requested else { return Ok(client.scope.clone()) };
+    let mut out: Vec<String> = Vec::new();
+    for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !client.scope.iter().any(|c| c == SCOPE_ALL || c == s) {
+            return Err(OAuthError::invalid_scope(format!("scope '{s}' is not allowed for this client")));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The token endpoint's success body.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+pub struct Issue<'a> {
+    pub client: &'a Arc<Client>,
+    pub scope: Vec<String>,
+    pub user: Option<UserPrincipal>,
+    /// Continue this refresh family instead of starting one.
+    pub family: Option<String>,
+    pub with_refresh: bool,
+    pub nonce: Option<String>,
+}
+
+fn has_scope(scope: &[String], s: &str) -> bool {
+    scope.iter().any(|x| x == s)
+}
+
+pub async fn issue(state: &Services, req: Issue<'_>, now: Timestamp) -> Result<TokenResponse, OAuthError> {
+    let client = req.client;
+    let lifetime = client.access_token_expiration_timeout.clamp(1, state.settings.max_token_lifetime);
+    let scope = req.scope.join(" ");
+    let mut refresh_token = None;
+    let mut sid = req.family.clone();
+    if req.with_refresh && req.family.is_none() {
+        let value = tokens::random_token();
+        let family = RefreshFamily {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_id: client.client_id.clone(),
+            contact_center_id: req.user.as_ref().map(|u| u.contact_center_id.clone()),
+            username: req.user.as_ref().map(|u| u.user_name.clone()),
+            scope: req.scope.clone(),
+            claims: serde_json::to_value(&req.user).map_err(|_| OAuthError::server_error())?,
+            created_at: now,
+            expires_at: now + state.settings.refresh_family_lifetime,
+            revoked_at: None,
+        };
+        let first = new_refresh(&family.id, client, family.expires_at, &value, now);
+        state.db.create_refresh_family(&family, &first).await?;
+        sid = Some(family.id);
+        refresh_token = Some(value);
+    }
+    let claims = AccessClaims {
+        iss: state.settings.issuer.clone(),
+        sub: req.user.as_ref().map(UserPrincipal::subject).unwrap_or_else(|| client.client_id.clone()),
+        aud: state.settings.audience.clone(),
+        exp: now + lifetime,
+        iat: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        auth_time: req.user.as_ref().map(|u| u.auth_time),
+        contact_center_id: req.user.as_ref().map(|u| u.contact_center_id.clone()),
+        environment_id: req.user.as_ref().map(|u| u.environment_id.clone()),
+        user_name: req.user.as_ref().map(|u| u.user_name.clone()),
+        dbid: req.user.as_ref().map(|u| u.dbid),
+        authorities: match &req.user {
+            Some(u) => u.authorities.clone(),
+            None => client.authorities.clone(),
+        },
+        sid,
+    };
+    let access_token = tokens::sign(&state.keys, "at+jwt", &claims, now).map_err(|e| {
+        tracing::error!(error = %e, "cannot sign access token");
+        OAuthError::server_error()
+    })?;
+    let id_token = match &req.user {
+        Some(user) if has_scope(&req.scope, "openid") => Some(id_token(state, client, user, &req.scope, &access_token, req.nonce.as_deref(), now, lifetime)?),
+        _ => None,
+    };
+    Ok(TokenResponse { access_token, token_type: "bearer", expires_in: lifetime, refresh_token, scope, id_token })
+}
+
+/// A refresh token record for `value`, expiring per the client but never after its family.
+pub fn new_refresh(family_id: &str, client: &Client, family_expires_at: Timestamp, value: &str, now: Timestamp) -> RefreshToken {
+    RefreshToken {
+        hash: tokens::token_digest(value),
+        family_id: family_id.to_string(),
+        created_at: now,
+        expires_at: (now + client.refresh_token_expiration_timeout.max(1)).min(family_expires_at),
+        used_at: None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn id_token(state: &Services, client: &Client, user: &UserPrincipal, scope: &[String], access_token: &str, nonce: Option<&str>, now: Timestamp, lifetime: i64) -> Result<String, OAuthError> {
+    let mut claims = json!({
+        "iss": state.settings.issuer,
+        "sub": user.subject(),
+        "aud": client.client_id,
+        "azp": client.client_id,
+        "exp": now + lifetime,
+        "iat": now,
+        "auth_time": user.auth_time,
+        "at_hash": tokens::half_hash(access_token),
+        "contact_center_id": user.contact_center_id,
+        "environment_id": user.environment_id,
+        "user_name": user.user_name,
+        "dbid": user.dbid,
+    });
+    if let Some(n) = nonce {
+        claims["nonce"] = json!(n);
+    }
+    if has_scope(scope, "profile") {
+        claims["given_name"] = json!(user.first_name);
+        claims["family_name"] = json!(user.last_name);
+        claims["name"] = json!(format!("{} {}", user.first_name, user.last_name).trim());
+        claims["preferred_username"] = json!(user.user_name);
+    }
+    if has_scope(scope, "email") && !user.email.is_empty() {
+        claims["email"] = json!(user.email);
+    }
+    tokens::sign(&state.keys, "JWT", &claims, now).map_err(|_| OAuthError::server_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_store::model::ClientType;
+
+    fn client(scope: &[&str]) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "c".into(),
+            description: String::new(),
+            secret_hash: None,
+            client_type: ClientType::Confidential,
+            internal_client: false,
+            authorities: vec![],
+            scope: scope.iter().map(|s| s.to_string()).collect(),
+            authorized_grant_types: vec![],
+            redirect_uris: vec![],
+            access_token_expiration_timeout: 60,
+            refresh_token_expiration_timeout: 60,
+            contact_center_ids: vec![],
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn star_allows_any_scope_and_default_is_registered_scope() {
+        let c = client(&["*"]);
+        assert_eq!(grant_scope(&c, Some("openid profile openid")).unwrap(), vec!["openid", "profile"]);
+        assert_eq!(grant_scope(&c, None).unwrap(), vec!["*"]);
+    }
+
+    #[test]
+    fn scope_outside_registration_is_refused() {
+        let c = client(&["openid"]);
+        assert_eq!(grant_scope(&c, Some("openid email")).unwrap_err().code, "invalid_scope");
+    }
+
+    #[test]
+    fn refresh_expiry_never_passes_family() {
+        let mut c = client(&["*"]);
+        c.refresh_token_expiration_timeout = 1000;
+        assert_eq!(new_refresh("f", &c, 500, "v", 100).expires_at, 500);
+        assert_eq!(new_refresh("f", &c, 5000, "v", 100).expires_at, 1100);
+    }
+}

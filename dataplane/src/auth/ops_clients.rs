@@ -1,0 +1,314 @@
+//! The OAuth client registry of the original: `/auth/v3/ops/clients`, under
+//! the operator's HTTP Basic credentials, in the `{"status","data"}` envelope.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+use subtle::ConstantTimeEq;
+use tollgate_store::model::{now, Client, ClientType};
+
+use super::client_auth::basic_credentials;
+use super::grants;
+use crate::envelope::{self, ApiError};
+use crate::state::{AppState, Services};
+
+const CHALLENGE: &str = "Basic realm=\"tollgate-ops\"";
+const DEFAULT_ACCESS_TIMEOUT: i64 = 43_200;
+const DEFAULT_REFRESH_TIMEOUT: i64 = 2_592_000;
+
+async fn require_ops(state: &Services, headers: &HeaderMap) -> Result<(), ApiError> {
+    let denied = || ApiError::unauthorized("operator credentials are required", CHALLENGE);
+    let (user, password) = basic_credentials(headers).map_err(|_| denied())?.ok_or_else(denied)?;
+    let s = &state.settings;
+    let user_ok = bool::from(user.as_bytes().ct_eq(s.ops_username.as_bytes()));
+    let pass_ok = state.secrets.verify("ops", &s.ops_password_hash, &password).await;
+    if user_ok && pass_ok {
+        Ok(())
+    } else {
+        state.audit("ops.auth_failed", None, None, Some(&user), None, json!({}));
+        Err(denied())
+    }
+}
+
+/// The client as the API shows it: every field but the secret.
+pub fn view(c: &Client) -> Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "description": c.description,
+        "clientType": c.client_type.as_str(),
+        "internalClient": c.internal_client,
+        "authorities": c.authorities,
+        "scope": c.scope,
+        "authorizedGrantTypes": c.authorized_grant_types,
+        "redirectURIs": c.redirect_uris,
+        "accessTokenExpirationTimeout": c.access_token_expiration_timeout,
+        "refreshTokenExpirationTimeout": c.refresh_token_expiration_timeout,
+        "contactCenterIds": c.contact_center_ids,
+    })
+}
+
+/// Reads `{"data":{…}}`; syntax errors are reported by position, never by echoing input.
+fn data_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON (line {}, column {})", e.line(), e.column())))?;
+    match v {
+        Value::Object(mut o) => match o.remove("data") {
+            Some(Value::Object(d)) => Ok(d),
+            _ => Err(ApiError::bad_request("the body must be {\"data\": {…}}")),
+        },
+        _ => Err(ApiError::bad_request("the body must be {\"data\": {…}}")),
+    }
+}
+
+fn string(d: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match d.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a string"))),
+    }
+}
+
+fn boolean(d: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match d.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be true or false"))),
+    }
+}
+
+fn strings(d: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match d.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string).ok_or_else(|| ApiError::bad_request(format!("'{key}' must be a list of strings"))))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a list of strings"))),
+    }
+}
+
+fn seconds(d: &Map<String, Value>, key: &str, max: i64) -> Result<Option<i64>, ApiError> {
+    match d.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if (1..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(ApiError::bad_request(format!("'{key}' must be a whole number of seconds from 1 to {max}"))),
+        },
+    }
+}
+
+fn valid_client_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~:@-".contains(&b))
+}
+
+/// Exact-match redirect URIs (RFC 9700 §4.1): absolute, no fragment, and
+/// plain http only for loopback.
+fn check_redirect_uri(uri: &str) -> Result<(), ApiError> {
+    let bad = |why: &str| ApiError::bad_request(format!("redirectURIs: '{uri}' {why}"));
+    let u = url::Url::parse(uri).map_err(|_| bad("is not an absolute URI"))?;
+    if u.fragment().is_some() {
+        return Err(bad("must not contain a fragment"));
+    }
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" => match u.host_str() {
+            Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
+            _ => Err(bad("must use https (plain http is allowed only for localhost)")),
+        },
+        // Private-use schemes of native apps (RFC 8252 §7.1) contain a dot.
+        s if s.contains('.') => Ok(()),
+        _ => Err(bad("must use https, loopback http, or a reverse-domain private scheme")),
+    }
+}
+
+/// Applies the fields present in `d` to `c`; returns a new clear secret when one was generated.
+fn apply(state: &Services, c: &mut Client, d: &Map<String, Value>, creating: bool) -> Result<Option<String>, ApiError> {
+    for key in d.keys() {
+        const KNOWN: &[&str] = &["client_id", "name", "description", "client_secret", "clientType", "internalClient", "authorities", "scope", "authorizedGrantTypes", "redirectURIs", "accessTokenExpirationTimeout", "refreshTokenExpirationTimeout", "contactCenterIds"];
+        if !KNOWN.contains(&key.as_str()) {
+            return Err(ApiError::bad_request(format!("unknown field '{key}'")));
+        }
+    }
+    if let Some(v) = string(d, "name")? {
+        c.name = v;
+    }
+    if let Some(v) = string(d, "description")? {
+        c.description = v;
+    }
+    if let Some(v) = string(d, "clientType")? {
+        c.client_type = ClientType::parse(&v).ok_or_else(|| ApiError::bad_request("'clientType' must be CONFIDENTIAL or PUBLIC"))?;
+    }
+    if let Some(v) = boolean(d, "internalClient")? {
+        c.internal_client = v;
+    }
+    if let Some(v) = strings(d, "authorities")? {
+        c.authorities = v;
+    }
+    if let Some(v) = strings(d, "scope")? {
+        c.scope = v;
+    }
+    if let Some(v) = strings(d, "authorizedGrantTypes")? {
+        if let Some(bad) = v.iter().find(|g| !grants::KNOWN.contains(&g.as_str())) {
+            return Err(ApiError::bad_request(format!("authorizedGrantTypes: unknown grant type '{bad}'")));
+        }
+        c.authorized_grant_types = v;
+    }
+    if let Some(v) = strings(d, "redirectURIs")? {
+        v.iter().try_for_each(|u| check_redirect_uri(u))?;
+        c.redirect_uris = v;
+    }
+    if let Some(v) = seconds(d, "accessTokenExpirationTimeout", 31_536_000)? {
+        c.access_token_expiration_timeout = v;
+    }
+    if let Some(v) = seconds(d, "refreshTokenExpirationTimeout", 5 * 31_536_000)? {
+        c.refresh_token_expiration_timeout = v;
+    }
+    if let Some(v) = strings(d, "contactCenterIds")? {
+        if let Some(bad) = v.iter().find(|id| state.catalog.contact_center(id).is_none()) {
+            return Err(ApiError::bad_request(format!("contactCenterIds: unknown contact center '{bad}'")));
+        }
+        c.contact_center_ids = v;
+    }
+    let mut generated = None;
+    let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
+    match c.client_type {
+        ClientType::Public => {
+            if secret.is_some() {
+                return Err(ApiError::bad_request("a PUBLIC client must not have a client_secret"));
+            }
+            if c.authorized_grant_types.iter().any(|g| g == grants::CLIENT_CREDENTIALS) {
+                return Err(ApiError::bad_request("a PUBLIC client cannot use the client_credentials grant"));
+            }
+            c.secret_hash = None;
+        }
+        ClientType::Confidential => {
+            let secret = match secret {
+                Some(s) if s.len() < 8 => return Err(ApiError::bad_request("client_secret must be at least 8 characters")),
+                Some(s) => Some(s),
+                // A confidential client needs a secret: make a strong one and show it once.
+                None if creating || c.secret_hash.is_none() => {
+                    let s = crate::tokens::random_token();
+                    generated = Some(s.clone());
+                    Some(s)
+                }
+                None => None,
+            };
+            if let Some(s) = secret {
+                c.secret_hash = Some(crate::secrets::hash_secret(&s).map_err(|_| ApiError::internal())?);
+            }
+        }
+    }
+    Ok(generated)
+}
+
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_ops(&state, &headers).await?;
+    let clients = state.db.list_clients().await?;
+    Ok(envelope::ok(clients.iter().map(view).collect::<Vec<_>>()))
+}
+
+pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    require_ops(&state, &headers).await?;
+    let c = state.db.get_client(&id).await?.ok_or_else(|| ApiError::not_found(format!("client '{id}' not found")))?;
+    Ok(envelope::ok(view(&c)))
+}
+
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    require_ops(&state, &headers).await?;
+    let d = data_object(&body)?;
+    let id = string(&d, "client_id")?.ok_or_else(|| ApiError::bad_request("'client_id' is required"))?;
+    if !valid_client_id(&id) {
+        return Err(ApiError::bad_request("'client_id' must be 1-128 characters of letters, digits and . _ ~ : @ -"));
+    }
+    let t = now();
+    let mut c = Client {
+        client_id: id.clone(),
+        name: id.clone(),
+        description: String::new(),
+        secret_hash: None,
+        client_type: ClientType::Confidential,
+        internal_client: false,
+        authorities: vec![],
+        scope: vec!["*".into()],
+        authorized_grant_types: vec![grants::CLIENT_CREDENTIALS.into()],
+        redirect_uris: vec![],
+        access_token_expiration_timeout: DEFAULT_ACCESS_TIMEOUT,
+        refresh_token_expiration_timeout: DEFAULT_REFRESH_TIMEOUT,
+        contact_center_ids: vec![],
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    };
+    let generated = apply(&state, &mut c, &d, true)?;
+    let stored = state.db.create_client(&c).await?;
+    state.catalog.reload_client(&state.db, &id).await?;
+    state.audit("client.created", Some(&id), None, None, None, json!({}));
+    let mut data = view(&stored);
+    if let Some(secret) = generated {
+        // The only time a secret is ever returned: it was generated here.
+        data["client_secret"] = json!(secret);
+    }
+    Ok(envelope::created(data, format!("/auth/v3/ops/clients/{id}")))
+}
+
+pub async fn update(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    require_ops(&state, &headers).await?;
+    let d = data_object(&body)?;
+    if string(&d, "client_id")?.is_some_and(|b| b != id) {
+        return Err(ApiError::bad_request("'client_id' cannot be changed"));
+    }
+    let mut c = state.db.get_client(&id).await?.ok_or_else(|| ApiError::not_found(format!("client '{id}' not found")))?;
+    let generated = apply(&state, &mut c, &d, false)?;
+    let stored = state.db.update_client(&c).await?;
+    state.catalog.reload_client(&state.db, &id).await?;
+    state.audit("client.updated", Some(&id), None, None, None, json!({"secret_changed": d.contains_key("client_secret")}));
+    let mut data = view(&stored);
+    if let Some(secret) = generated {
+        data["client_secret"] = json!(secret);
+    }
+    Ok(envelope::ok(data))
+}
+
+pub async fn delete(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    require_ops(&state, &headers).await?;
+    state.db.delete_client(&id).await?;
+    state.db.revoke_client_refresh_families(&id, now()).await?;
+    state.catalog.reload_client(&state.db, &id).await?;
+    state.audit("client.deleted", Some(&id), None, None, None, json!({}));
+    Ok(envelope::ok_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
+        assert!(check_redirect_uri("http://localhost:8080/cb").is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb").is_ok());
+        assert!(check_redirect_uri("http://app.example.com/cb").is_err());
+        assert!(check_redirect_uri("https://app.example.com/cb#x").is_err());
+        assert!(check_redirect_uri("/relative").is_err());
+        assert!(check_redirect_uri("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn client_ids() {
+        assert!(valid_client_id("external_api_client"));
+        assert!(!valid_client_id(""));
+        assert!(!valid_client_id("has space"));
+        assert!(!valid_client_id(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn bad_json_does_not_echo_input() {
+        let e = data_object(b"{\"data\": {\"client_secret\": supersecret}}").unwrap_err();
+        assert!(!e.message.contains("supersecret"));
+        assert!(data_object(b"[]").is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! Revoked access tokens, held in memory on every replica and fed from the
+//! durable `revocations` table, so losing Redis can never let a revoked
+//! token through.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::RwLock;
+
+use tollgate_store::model::{Revocation, Timestamp};
+use tollgate_store::{Db, Result};
+
+use crate::tokens::AccessClaims;
+
+#[derive(Default)]
+struct Sets {
+    /// jti → expiry.
+    jtis: HashMap<String, Timestamp>,
+    /// subject → (issued_before, expiry).
+    subjects: HashMap<String, (Timestamp, Timestamp)>,
+}
+
+#[derive(Default)]
+pub struct Revocations {
+    sets: RwLock<Sets>,
+    seq: AtomicI64,
+}
+
+impl Revocations {
+    pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
+        let Ok(sets) = self.sets.read() else { return true };
+        sets.jtis.contains_key(&claims.jti)
+            || sets.subjects.get(&claims.sub).is_some_and(|(before, _)| claims.iat <= *before)
+    }
+
+    /// Records a revocation durably, then locally so this replica sees it at once.
+    pub async fn revoke(&self, db: &Db, revocation: Revocation) -> Result<()> {
+        db.insert_revocation(&revocation).await?;
+        self.apply(revocation);
+        Ok(())
+    }
+
+    /// Pulls revocations written by other replicas.
+    pub async fn refresh(&self, db: &Db, now: Timestamp) -> Result<()> {
+        let list = db.revocations_since(self.seq.load(Ordering::Acquire), now).await?;
+        for (seq, r) in list {
+            self.apply(r);
+            self.seq.fetch_max(seq, Ordering::AcqRel);
+        }
+        if let Ok(mut sets) = self.sets.write() {
+            sets.jtis.retain(|_, exp| *exp > now);
+            sets.subjects.retain(|_, (_, exp)| *exp > now);
+        }
+        Ok(())
+    }
+
+    fn apply(&self, r: Revocation) {
+        let Ok(mut sets) = self.sets.write() else { return };
+        match r {
+            Revocation::Jti { jti, expires_at } => {
+                sets.jtis.insert(jti, expires_at);
+            }
+            Revocation::Subject { subject, issued_before, expires_at } => {
+                let entry = sets.subjects.entry(subject).or_insert((issued_before, expires_at));
+                entry.0 = entry.0.max(issued_before);
+                entry.1 = entry.1.max(expires_at);
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Everything a request handler needs, built once at start.
+
+use std::sync::Arc;
+
+use tollgate_store::model::{now, AuditEvent, Client, Timestamp};
+use tollgate_store::{Db, Ephemeral};
+
+use crate::audit::Audit;
+use crate::catalog::Catalog;
+use crate::directory::Directories;
+use crate::metrics::Metrics;
+use crate::revocations::Revocations;
+use crate::secrets::SecretVerifier;
+use crate::tokens::{AccessClaims, Keyring, TokenError};
+
+/// Token-issuing policy from configuration.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Issuer and public base URL, without a trailing slash.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    pub max_token_lifetime: i64,
+    pub refresh_family_lifetime: i64,
+    /// Contact center id used for user names without `tenant\`.
+    pub default_contact_center: Option<String>,
+    /// Operator credentials for the ops API.
+    pub ops_username: String,
+    pub ops_password_hash: String,
+    /// Clock skew allowed when checking `exp`.
+    pub leeway: u64,
+}
+
+pub struct Services {
+    pub settings: AuthSettings,
+    pub db: Db,
+    pub ephemeral: Ephemeral,
+    pub catalog: Catalog,
+    pub keys: Keyring,
+    pub revocations: Revocations,
+    pub secrets: SecretVerifier,
+    pub directories: Directories,
+    pub audit: Audit,
+    pub metrics: Metrics,
+}
+
+pub type AppState = Arc<Services>;
+
+impl Services {
+    /// Verifies an access token fully: signature and claims, revocation, and
+    /// that its client and contact center still exist and are enabled.
+    pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let claims = crate::tokens::verify_access(&self.keys, &self.settings.issuer, &self.settings.audience, token, self.settings.leeway)?;
+        if self.revocations.is_revoked(&claims) || self.catalog.client(&claims.client_id).is_none() {
+            return Err(TokenError::Invalid);
+        }
+        if let Some(cc) = &claims.contact_center_id {
+            if !self.catalog.contact_center(cc).is_some_and(|cc| cc.enabled) {
+                return Err(TokenError::Invalid);
+            }
+        }
+        Ok(claims)
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<Arc<Client>> {
+        self.catalog.client(client_id)
+    }
+
+    pub fn audit(&self, kind: &str, client_id: Option<&str>, contact_center_id: Option<&str>, subject: Option<&str>, ip: Option<&str>, detail: serde_json::Value) {
+        self.audit.record(AuditEvent {
+            at: now(),
+            kind: kind.to_string(),
+            client_id: client_id.map(str::to_string),
+            contact_center_id: contact_center_id.map(str::to_string),
+            subject: subject.map(str::to_string),
+            ip: ip.map(str::to_string),
+            detail,
+        });
+    }
+
+    /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).
+    pub async fn sync(&self, at: Timestamp) -> Result<(), tollgate_store::StoreError> {
+        let changes = self.catalog.refresh(&self.db).await?;
+        if changes.iter().any(|c| c.entity == "signing_key") {
+            self.keys.reload(&self.db).await.map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
+        }
+        self.revocations.refresh(&self.db, at).await
+    }
+}

@@ -1,0 +1,152 @@
+//! OAuth clients. List fields are JSON text; `contact_center_ids` is not a
+//! foreign key, a client may name contact centers the service checks later.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json};
+use super::Db;
+use crate::error::{Result, StoreError};
+use crate::model::{now, Client, ClientType};
+
+const COLUMNS: &str = "client_id, name, description, secret_hash, client_type, internal_client, \
+    authorities, scope, authorized_grant_types, redirect_uris, access_token_expiration_timeout, \
+    refresh_token_expiration_timeout, contact_center_ids, version, created_at, updated_at";
+
+const ENTITY: &str = "client";
+
+fn from_row(row: &AnyRow) -> Result<Client> {
+    let client_id: String = row.try_get("client_id")?;
+    let what = format!("client {client_id}");
+    let kind: String = row.try_get("client_type")?;
+    let client_type = ClientType::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("{what}: unknown client type {kind:?}")))?;
+    Ok(Client {
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        secret_hash: row.try_get("secret_hash")?,
+        client_type,
+        internal_client: get_bool(row, "internal_client")?,
+        authorities: json_column(row, "authorities", &what)?,
+        scope: json_column(row, "scope", &what)?,
+        authorized_grant_types: json_column(row, "authorized_grant_types", &what)?,
+        redirect_uris: json_column(row, "redirect_uris", &what)?,
+        access_token_expiration_timeout: row.try_get("access_token_expiration_timeout")?,
+        refresh_token_expiration_timeout: row.try_get("refresh_token_expiration_timeout")?,
+        contact_center_ids: json_column(row, "contact_center_ids", &what)?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        client_id,
+    })
+}
+
+impl Db {
+    pub async fn create_client(&self, client: &Client) -> Result<Client> {
+        let sql = format!(
+            "INSERT INTO clients ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14) \
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&client.client_id)
+            .bind(&client.name)
+            .bind(&client.description)
+            .bind(&client.secret_hash)
+            .bind(client.client_type.as_str())
+            .bind(client.internal_client)
+            .bind(to_json(&client.authorities)?)
+            .bind(to_json(&client.scope)?)
+            .bind(to_json(&client.authorized_grant_types)?)
+            .bind(to_json(&client.redirect_uris)?)
+            .bind(client.access_token_expiration_timeout)
+            .bind(client.refresh_token_expiration_timeout)
+            .bind(to_json(&client.contact_center_ids)?)
+            .bind(now())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| {
+                on_unique(e, |_| StoreError::Duplicate {
+                    entity: ENTITY,
+                    detail: format!("client id {}", client.client_id),
+                })
+            })?;
+        from_row(&row)
+    }
+
+    pub async fn get_client(&self, client_id: &str) -> Result<Option<Client>> {
+        let sql = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
+        let row = sqlx::query(&sql).bind(client_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<Client>> {
+        let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY client_id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Fails with `VersionConflict` unless the stored version equals `client.version`; bumps it.
+    pub async fn update_client(&self, client: &Client) -> Result<Client> {
+        let sql = format!(
+            "UPDATE clients SET name = $3, description = $4, secret_hash = $5, client_type = $6, \
+             internal_client = $7, authorities = $8, scope = $9, authorized_grant_types = $10, \
+             redirect_uris = $11, access_token_expiration_timeout = $12, \
+             refresh_token_expiration_timeout = $13, contact_center_ids = $14, \
+             version = version + 1, updated_at = $15 \
+             WHERE client_id = $1 AND version = $2 RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&client.client_id)
+            .bind(client.version)
+            .bind(&client.name)
+            .bind(&client.description)
+            .bind(&client.secret_hash)
+            .bind(client.client_type.as_str())
+            .bind(client.internal_client)
+            .bind(to_json(&client.authorities)?)
+            .bind(to_json(&client.scope)?)
+            .bind(to_json(&client.authorized_grant_types)?)
+            .bind(to_json(&client.redirect_uris)?)
+            .bind(client.access_token_expiration_timeout)
+            .bind(client.refresh_token_expiration_timeout)
+            .bind(to_json(&client.contact_center_ids)?)
+            .bind(now())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => from_row(&row),
+            None => Err(stale_or_missing(
+                &self.pool,
+                "clients",
+                "client_id = $1",
+                &[&client.client_id],
+                ENTITY,
+            )
+            .await?),
+        }
+    }
+
+    /// Also revokes the client's refresh-token families: a deleted client's
+    /// grants must not outlive it.
+    pub async fn delete_client(&self, client_id: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound { entity: ENTITY });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! Refresh-token families and their tokens. Tokens are known by the hash of
+//! their value; rotation marks the presented one used and adds the next one
+//! to the same family, and presenting a used token revokes the family.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::sql::{fold, json_column, on_unique, to_json};
+use super::Db;
+use crate::error::{Result, StoreError};
+use crate::model::{RefreshFamily, RefreshToken, RotateOutcome, Timestamp};
+
+const FAMILY_COLUMNS: &str =
+    "id, client_id, contact_center_id, username, scope, claims, created_at, expires_at, revoked_at";
+
+/// A token joined with its family; token times are prefixed to keep the
+/// family's column names as they are.
+const JOINED: &str = "SELECT t.hash, t.family_id, t.created_at AS t_created_at, \
+    t.expires_at AS t_expires_at, t.used_at, f.id, f.client_id, f.contact_center_id, f.username, \
+    f.scope, f.claims, f.created_at, f.expires_at, f.revoked_at \
+    FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1";
+
+fn family_from_row(row: &AnyRow) -> Result<RefreshFamily> {
+    let id: String = row.try_get("id")?;
+    let what = format!("refresh family {id}");
+    Ok(RefreshFamily {
+        client_id: row.try_get("client_id")?,
+        contact_center_id: row.try_get("contact_center_id")?,
+        username: row.try_get("username")?,
+        scope: json_column(row, "scope", &what)?,
+        claims: json_column(row, "claims", &what)?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        id,
+    })
+}
+
+fn joined_from_row(row: &AnyRow) -> Result<(RefreshToken, RefreshFamily)> {
+    let token = RefreshToken {
+        hash: row.try_get("hash")?,
+        family_id: row.try_get("family_id")?,
+        created_at: row.try_get("t_created_at")?,
+        expires_at: row.try_get("t_expires_at")?,
+        used_at: row.try_get("used_at")?,
+    };
+    Ok((token, family_from_row(row)?))
+}
+
+/// Stores `token` in `family_id`, whatever family the caller put in it.
+async fn insert_token(
+    tx: &mut Transaction<'static, Any>,
+    family_id: &str,
+    token: &RefreshToken,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) \
+         VALUES ($1, $2, $3, $4, NULL)",
+    )
+    .bind(&token.hash)
+    .bind(family_id)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        on_unique(e, |_| StoreError::Duplicate {
+            entity: "refresh token",
+            detail: "a token with this hash exists".into(),
+        })
+    })?;
+    Ok(())
+}
+
+impl Db {
+    /// Stores a new family and its first token (`first.family_id` is taken from `family`).
+    pub async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshToken) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO refresh_families (id, client_id, contact_center_id, username, \
+             username_key, scope, claims, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&family.id)
+        .bind(&family.client_id)
+        .bind(&family.contact_center_id)
+        .bind(&family.username)
+        .bind(family.username.as_deref().map(fold))
+        .bind(to_json(&family.scope)?)
+        .bind(to_json(&family.claims)?)
+        .bind(family.created_at)
+        .bind(family.expires_at)
+        .bind(family.revoked_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            on_unique(e, |_| StoreError::Duplicate {
+                entity: "refresh family",
+                detail: format!("id {}", family.id),
+            })
+        })?;
+        insert_token(&mut tx, &family.id, first).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Atomically marks `old_hash` used and stores `new` in its family; on reuse revokes the family.
+    ///
+    /// The conditional update comes first and decides the race: of two
+    /// concurrent rotations of one token only one sees `used_at IS NULL`
+    /// (PostgreSQL re-checks it after waiting for the row lock; SQLite runs
+    /// one writer at a time). The other one then finds a used token: reuse.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshToken,
+        now: Timestamp,
+    ) -> Result<RotateOutcome> {
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
+        )
+        .bind(old_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(JOINED).bind(old_hash).fetch_optional(&mut *tx).await?;
+        // Outcomes other than rotation and reuse roll back (dropping `tx`),
+        // so a refused token is not marked used.
+        let Some(row) = row else {
+            return Ok(RotateOutcome::NotFound);
+        };
+        let (token, family) = joined_from_row(&row)?;
+        if family.revoked_at.is_some() {
+            return Ok(RotateOutcome::Revoked);
+        }
+        if token.expires_at <= now || family.expires_at <= now {
+            return Ok(RotateOutcome::Expired);
+        }
+        if !claimed {
+            Self::revoke_family_in(&mut tx, &family.id, now).await?;
+            tx.commit().await?;
+            return Ok(RotateOutcome::Reused { family_id: family.id });
+        }
+        insert_token(&mut tx, &family.id, new).await?;
+        tx.commit().await?;
+        Ok(RotateOutcome::Rotated(family))
+    }
+
+    pub async fn find_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, RefreshFamily)>> {
+        let row = sqlx::query(JOINED).bind(hash).fetch_optional(&self.pool).await?;
+        row.as_ref().map(joined_from_row).transpose()
+    }
+
+    /// Idempotent for an already revoked family; `NotFound` for an unknown one.
+    pub async fn revoke_refresh_family(&self, family_id: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.begin().await?;
+        if !Self::revoke_family_in(&mut tx, family_id, now).await? {
+            let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = $1");
+            if sqlx::query(&sql).bind(family_id).fetch_optional(&mut *tx).await?.is_none() {
+                return Err(StoreError::NotFound { entity: "refresh family" });
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes the live families of one user; `username` is matched
+    /// case-insensitively, `contact_center_id` exactly. Returns how many.
+    pub async fn revoke_user_refresh_families(
+        &self,
+        contact_center_id: &str,
+        username: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let revoked = Self::revoke_user_families_in(&mut tx, contact_center_id, &fold(username), now).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Revokes the live families of one client. Returns how many.
+    pub async fn revoke_client_refresh_families(&self, client_id: &str, now: Timestamp) -> Result<u64> {
+        let revoked = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(revoked)
+    }
+
+    /// Deletes expired tokens and expired families (with all their tokens).
+    /// Used tokens of live families stay: they are what detects reuse.
+    /// Returns the number of token and family rows deleted directly.
+    pub async fn purge_expired_refresh_tokens(&self, now: Timestamp) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let families = sqlx::query("DELETE FROM refresh_families WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(tokens + families)
+    }
+
+    /// True when this call revoked the family (false: unknown or already revoked).
+    async fn revoke_family_in(tx: &mut Transaction<'static, Any>, family_id: &str, now: Timestamp) -> Result<bool> {
+        let revoked = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(family_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Ok(revoked > 0)
+    }
+
+    /// `username_key` must already be folded.
+    pub(super) async fn revoke_user_families_in(
+        tx: &mut Transaction<'static, Any>,
+        contact_center_id: &str,
+        username_key: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let revoked = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $3 \
+             WHERE contact_center_id = $1 AND username_key = $2 AND revoked_at IS NULL",
+        )
+        .bind(contact_center_id)
+        .bind(username_key)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Ok(revoked)
+    }
+}
