@@ -39,7 +39,12 @@ impl Catalog {
     pub async fn load(db: &Db) -> Result<Catalog> {
         // Read the feed position first: a change racing the load is replayed, never missed.
         let seq = db.latest_change_seq().await?;
-        let clients = db.list_clients().await?.into_iter().map(|c| (c.client_id.clone(), Arc::new(c))).collect();
+        let clients = db
+            .list_clients()
+            .await?
+            .into_iter()
+            .map(|c| (c.client_id.clone(), Arc::new(c)))
+            .collect();
         let tenants = Tenants::build(db.list_contact_centers().await?);
         Ok(Catalog {
             clients: ArcSwap::from_pointee(clients),
@@ -57,14 +62,20 @@ impl Catalog {
     }
 
     pub fn contact_center_by_domain(&self, domain: &str) -> Option<Arc<ContactCenter>> {
-        self.tenants.load().by_domain.get(&domain.to_lowercase()).cloned()
+        self.tenants
+            .load()
+            .by_domain
+            .get(&domain.to_lowercase())
+            .cloned()
     }
 
     /// Applies the store's changes since the last call; returns them so other
     /// caches (signing keys) can react.
     pub async fn refresh(&self, db: &Db) -> Result<Vec<Change>> {
         let changes = db.changes_since(self.seq.load(Ordering::Acquire)).await?;
-        let Some(last) = changes.last() else { return Ok(changes) };
+        let Some(last) = changes.last() else {
+            return Ok(changes);
+        };
         let mut reload_tenants = false;
         for change in &changes {
             match change.entity.as_str() {
@@ -74,7 +85,8 @@ impl Catalog {
             }
         }
         if reload_tenants {
-            self.tenants.store(Arc::new(Tenants::build(db.list_contact_centers().await?)));
+            self.tenants
+                .store(Arc::new(Tenants::build(db.list_contact_centers().await?)));
         }
         self.seq.fetch_max(last.seq, Ordering::AcqRel);
         Ok(changes)

@@ -11,7 +11,11 @@ use crate::config::{CommonArgs, LogFormat, StoreArgs};
 use crate::server::{self, Role};
 
 #[derive(Debug, Parser)]
-#[command(name = "tollgate", version, about = "OAuth 2.0 / OpenID Connect authentication for contact-center platforms")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "OAuth 2.0 / OpenID Connect authentication for contact-center platforms"
+)]
 pub struct Cli {
     /// TOML file of settings (keys are the long flag names); flags and TOLLGATE_* variables win.
     #[arg(long, global = true, env = "TOLLGATE_CONFIG")]
@@ -47,10 +51,17 @@ pub enum Command {
 }
 
 fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| anyhow::anyhow!("--log: {e}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| anyhow::anyhow!("--log: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
         LogFormat::Text => builder.init(),
     }
     Ok(())
@@ -62,14 +73,29 @@ pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Dev { data_dir, common } => dev(data_dir, common).await,
-        Command::Serve { role, common, store } => {
+        Command::Serve {
+            role,
+            common,
+            store,
+        } => {
             init_logging(common.log_format, &common.log)?;
-            let listen = common.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8095)));
-            let mgmt = common.management_listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 9095)));
+            let listen = common
+                .listen
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8095)));
+            let mgmt = common
+                .management_listen
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 9095)));
             let (db, ephemeral) = server::open_stores(&store).await?;
             db.migrate().await.context("applying migrations")?;
             let state = server::build(&common, listen, db, ephemeral).await?;
-            server::run(state, role, listen, mgmt, |p, m| tracing::info!(listen = %p, management = %m, role = ?role, "serving")).await
+            server::run(
+                state,
+                role,
+                listen,
+                mgmt,
+                |p, m| tracing::info!(listen = %p, management = %m, role = ?role, "serving"),
+            )
+            .await
         }
         Command::Migrate { store } => {
             let (db, _) = server::open_stores(&store).await?;
@@ -89,9 +115,14 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
         common.log = "warn".into();
     }
     init_logging(common.log_format, &common.log)?;
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
-    let listen = common.listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8095)));
-    let mgmt = common.management_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9095)));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
+    let listen = common
+        .listen
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8095)));
+    let mgmt = common
+        .management_listen
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9095)));
     let creds = crate::dev::DemoCredentials::from_env();
     common.ops_password = Some(creds.ops_password.clone());
     common.ops_password_hash = None;
@@ -104,7 +135,10 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
     };
     let (db, ephemeral) = server::open_stores(&store).await?;
     db.migrate().await.context("applying migrations")?;
-    let base = common.public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
+    let base = common
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listen}"));
     crate::dev::seed(&db, &creds, &base).await?;
     if common.default_contact_center.is_none() {
         common.default_contact_center = Some(crate::dev::DEMO_CONTACT_CENTER.into());

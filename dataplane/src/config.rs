@@ -56,7 +56,12 @@ pub struct CommonArgs {
     #[arg(long, env = "TOLLGATE_OPS_PASSWORD", hide_env_values = true)]
     pub ops_password: Option<String>,
     /// Algorithm of new signing keys.
-    #[arg(long, env = "TOLLGATE_SIGNING_ALGORITHM", value_enum, default_value = "ES256")]
+    #[arg(
+        long,
+        env = "TOLLGATE_SIGNING_ALGORITHM",
+        value_enum,
+        default_value = "ES256"
+    )]
     pub signing_algorithm: SigningAlgorithm,
     /// How long a signing key signs before the next one takes over (e.g. 30d, 12h).
     #[arg(long, env = "TOLLGATE_KEY_ROTATION_INTERVAL", default_value = "30d", value_parser = parse_duration)]
@@ -108,7 +113,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
-    let n: i64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 90s, 15m, 12h or 30d"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 90s, 15m, 12h or 30d"))?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,
@@ -116,7 +123,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         "d" => 86_400,
         _ => return Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
     };
-    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| format!("'{s}' must be a positive duration"))
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("'{s}' must be a positive duration"))
 }
 
 /// Loads `--config FILE` / `TOLLGATE_CONFIG` (TOML, keys as the long flag
@@ -127,18 +136,28 @@ pub fn load_file_into_env(args: &[String]) -> Result<(), String> {
         .windows(2)
         .find(|w| w[0] == "--config")
         .map(|w| w[1].clone())
-        .or_else(|| args.iter().find_map(|a| a.strip_prefix("--config=").map(str::to_string)))
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--config=").map(str::to_string))
+        })
         .or_else(|| std::env::var("TOLLGATE_CONFIG").ok());
     let Some(path) = path else { return Ok(()) };
     let text = std::fs::read_to_string(&path).map_err(|e| format!("config file {path}: {e}"))?;
-    let table: toml::Table = text.parse().map_err(|e| format!("config file {path}: {e}"))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("config file {path}: {e}"))?;
     for (key, value) in table {
         let var = format!("TOLLGATE_{}", key.replace('-', "_").to_uppercase());
         let value = match value {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            other => return Err(format!("config file {path}: '{key}' must be a string, number or boolean, not {}", other.type_str())),
+            other => {
+                return Err(format!(
+                    "config file {path}: '{key}' must be a string, number or boolean, not {}",
+                    other.type_str()
+                ))
+            }
         };
         if std::env::var_os(&var).is_none() {
             std::env::set_var(var, value);

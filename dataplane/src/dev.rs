@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use tollgate_store::model::{now, AuthScheme, Client, ClientType, ContactCenter, Environment, User};
+use tollgate_store::model::{
+    now, AuthScheme, Client, ClientType, ContactCenter, Environment, User,
+};
 use tollgate_store::{Db, StoreError};
 
 use crate::auth::grants;
@@ -23,7 +25,10 @@ pub struct DemoCredentials {
 }
 
 fn env_or(var: &str, default: impl FnOnce() -> String) -> String {
-    std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(default)
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(default)
 }
 
 impl DemoCredentials {
@@ -101,7 +106,8 @@ pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyh
         })
         .await,
     )?;
-    let secret_hash = hash_secret(&creds.client_secret).map_err(|_| anyhow::anyhow!("cannot hash the demo client secret"))?;
+    let secret_hash = hash_secret(&creds.client_secret)
+        .map_err(|_| anyhow::anyhow!("cannot hash the demo client secret"))?;
     let client = Client {
         client_id: creds.client_id.clone(),
         name: "Demo client".into(),
@@ -109,7 +115,10 @@ pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyh
         secret_hash: Some(secret_hash),
         client_type: ClientType::Confidential,
         internal_client: true,
-        authorities: vec!["ROLE_INTERNAL_CLIENT".into(), "ROLE_MANAGEMENT_APPLICATION".into()],
+        authorities: vec![
+            "ROLE_INTERNAL_CLIENT".into(),
+            "ROLE_MANAGEMENT_APPLICATION".into(),
+        ],
         scope: vec!["*".into()],
         authorized_grant_types: grants::KNOWN.iter().map(|g| g.to_string()).collect(),
         redirect_uris: vec![format!("{redirect_base}/callback")],
@@ -125,13 +134,28 @@ pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyh
             db.create_client(&client).await?;
         }
         Some(existing) => {
-            db.update_client(&Client { version: existing.version, created_at: existing.created_at, ..client }).await?;
+            db.update_client(&Client {
+                version: existing.version,
+                created_at: existing.created_at,
+                ..client
+            })
+            .await?;
         }
     }
-    let password_hash = hash_secret(&creds.password).map_err(|_| anyhow::anyhow!("cannot hash the demo password"))?;
-    match db.find_user_by_name(DEMO_CONTACT_CENTER, &creds.username).await? {
+    let password_hash = hash_secret(&creds.password)
+        .map_err(|_| anyhow::anyhow!("cannot hash the demo password"))?;
+    match db
+        .find_user_by_name(DEMO_CONTACT_CENTER, &creds.username)
+        .await?
+    {
         Some(existing) => {
-            db.update_user(&User { password_hash, must_change_password: false, enabled: true, ..existing }).await?;
+            db.update_user(&User {
+                password_hash,
+                must_change_password: false,
+                enabled: true,
+                ..existing
+            })
+            .await?;
         }
         None => {
             db.create_user(&User {

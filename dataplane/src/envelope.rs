@@ -7,7 +7,11 @@ use serde::Serialize;
 use serde_json::json;
 
 pub fn ok<T: Serialize>(data: T) -> Response {
-    (StatusCode::OK, axum::Json(json!({"status": {"code": 0}, "data": data}))).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(json!({"status": {"code": 0}, "data": data})),
+    )
+        .into_response()
 }
 
 pub fn ok_empty() -> Response {
@@ -16,7 +20,11 @@ pub fn ok_empty() -> Response {
 
 /// A created resource, with its path as the original returns it.
 pub fn created<T: Serialize>(data: T, path: String) -> Response {
-    (StatusCode::CREATED, axum::Json(json!({"status": {"code": 0}, "data": data, "path": path}))).into_response()
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"status": {"code": 0}, "data": data, "path": path})),
+    )
+        .into_response()
 }
 
 #[derive(Debug)]
@@ -29,7 +37,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), challenge: None }
+        ApiError {
+            status,
+            message: message.into(),
+            challenge: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -44,7 +56,11 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, message)
     }
     pub fn unauthorized(message: impl Into<String>, challenge: &'static str) -> Self {
-        ApiError { status: StatusCode::UNAUTHORIZED, message: message.into(), challenge: Some(challenge) }
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: message.into(),
+            challenge: Some(challenge),
+        }
     }
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -56,7 +72,9 @@ impl From<tollgate_store::StoreError> for ApiError {
         use tollgate_store::StoreError as E;
         match e {
             E::NotFound { entity } => ApiError::not_found(format!("{entity} not found")),
-            E::Duplicate { .. } | E::VersionConflict { .. } | E::InUse { .. } => ApiError::conflict(e.to_string()),
+            E::Duplicate { .. } | E::VersionConflict { .. } | E::InUse { .. } => {
+                ApiError::conflict(e.to_string())
+            }
             E::MissingReference { .. } => ApiError::bad_request(e.to_string()),
             other => {
                 tracing::error!(error = %other, "store failure");
@@ -71,7 +89,8 @@ impl IntoResponse for ApiError {
         let body = json!({"status": {"code": self.status.as_u16(), "message": self.message}});
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(c) = self.challenge {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
         res
     }

@@ -33,10 +33,27 @@ impl Default for Metrics {
         let tokens_issued = Family::<GrantLabel, Counter>::default();
         let oauth_errors = Family::<ErrorLabel, Counter>::default();
         let http_responses = Family::<StatusLabel, Counter>::default();
-        registry.register("tokens_issued", "Access tokens issued, by grant type", tokens_issued.clone());
-        registry.register("oauth_errors", "OAuth error responses, by error code", oauth_errors.clone());
-        registry.register("http_responses", "HTTP responses, by status code", http_responses.clone());
-        Metrics { registry, tokens_issued, oauth_errors, http_responses }
+        registry.register(
+            "tokens_issued",
+            "Access tokens issued, by grant type",
+            tokens_issued.clone(),
+        );
+        registry.register(
+            "oauth_errors",
+            "OAuth error responses, by error code",
+            oauth_errors.clone(),
+        );
+        registry.register(
+            "http_responses",
+            "HTTP responses, by status code",
+            http_responses.clone(),
+        );
+        Metrics {
+            registry,
+            tokens_issued,
+            oauth_errors,
+            http_responses,
+        }
     }
 }
 

@@ -27,9 +27,14 @@ pub struct Revocations {
 
 impl Revocations {
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
-        let Ok(sets) = self.sets.read() else { return true };
+        let Ok(sets) = self.sets.read() else {
+            return true;
+        };
         sets.jtis.contains_key(&claims.jti)
-            || sets.subjects.get(&claims.sub).is_some_and(|(before, _)| claims.iat <= *before)
+            || sets
+                .subjects
+                .get(&claims.sub)
+                .is_some_and(|(before, _)| claims.iat <= *before)
     }
 
     /// Records a revocation durably, then locally so this replica sees it at once.
@@ -41,7 +46,9 @@ impl Revocations {
 
     /// Pulls revocations written by other replicas.
     pub async fn refresh(&self, db: &Db, now: Timestamp) -> Result<()> {
-        let list = db.revocations_since(self.seq.load(Ordering::Acquire), now).await?;
+        let list = db
+            .revocations_since(self.seq.load(Ordering::Acquire), now)
+            .await?;
         for (seq, r) in list {
             self.apply(r);
             self.seq.fetch_max(seq, Ordering::AcqRel);
@@ -54,13 +61,22 @@ impl Revocations {
     }
 
     fn apply(&self, r: Revocation) {
-        let Ok(mut sets) = self.sets.write() else { return };
+        let Ok(mut sets) = self.sets.write() else {
+            return;
+        };
         match r {
             Revocation::Jti { jti, expires_at } => {
                 sets.jtis.insert(jti, expires_at);
             }
-            Revocation::Subject { subject, issued_before, expires_at } => {
-                let entry = sets.subjects.entry(subject).or_insert((issued_before, expires_at));
+            Revocation::Subject {
+                subject,
+                issued_before,
+                expires_at,
+            } => {
+                let entry = sets
+                    .subjects
+                    .entry(subject)
+                    .or_insert((issued_before, expires_at));
                 entry.0 = entry.0.max(issued_before);
                 entry.1 = entry.1.max(expires_at);
             }

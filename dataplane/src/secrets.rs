@@ -29,14 +29,18 @@ impl Default for SecretVerifier {
         use rand::RngCore;
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
-        SecretVerifier { key, verified: RwLock::new(HashMap::new()) }
+        SecretVerifier {
+            key,
+            verified: RwLock::new(HashMap::new()),
+        }
     }
 }
 
 impl SecretVerifier {
     fn digest(&self, secret: &str) -> [u8; 32] {
         // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
         mac.update(secret.as_bytes());
         mac.finalize().into_bytes().into()
     }
@@ -53,10 +57,18 @@ impl SecretVerifier {
         }
         let hash = stored_hash.to_string();
         let secret = presented.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_hash(&hash, &secret)).await.unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || verify_hash(&hash, &secret))
+            .await
+            .unwrap_or(false);
         if ok {
             if let Ok(mut map) = self.verified.write() {
-                map.insert(who.to_string(), Verified { hash: stored_hash.to_string(), digest });
+                map.insert(
+                    who.to_string(),
+                    Verified {
+                        hash: stored_hash.to_string(),
+                        digest,
+                    },
+                );
             }
         }
         ok
@@ -69,7 +81,9 @@ pub fn verify_hash(stored: &str, secret: &str) -> bool {
         return bcrypt::verify(secret, stored).unwrap_or(false);
     }
     match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -77,7 +91,9 @@ pub fn verify_hash(stored: &str, secret: &str) -> bool {
 /// Hashes a secret with argon2id (default parameters, random salt).
 pub fn hash_secret(secret: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Ok(Argon2::default().hash_password(secret.as_bytes(), &salt)?.to_string())
+    Ok(Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)?
+        .to_string())
 }
 
 /// A hash to compare against when the identity is unknown, so unknown and

@@ -12,14 +12,14 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use tollgate_store::ephemeral::RedisConfig;
+use tollgate_store::model::now;
+use tollgate_store::{Cipher, Db, Ephemeral};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-use tollgate_store::ephemeral::RedisConfig;
-use tollgate_store::model::now;
-use tollgate_store::{Cipher, Db, Ephemeral};
 
 use crate::audit::Audit;
 use crate::catalog::Catalog;
@@ -41,29 +41,61 @@ pub enum Role {
 }
 
 pub async fn open_stores(store: &StoreArgs) -> anyhow::Result<(Db, Ephemeral)> {
-    let url = store.database_url.as_deref().context("--database-url (TOLLGATE_DATABASE_URL) is required")?;
-    let key = store.encryption_key.as_deref().context("--encryption-key (TOLLGATE_ENCRYPTION_KEY) is required")?;
+    let url = store
+        .database_url
+        .as_deref()
+        .context("--database-url (TOLLGATE_DATABASE_URL) is required")?;
+    let key = store
+        .encryption_key
+        .as_deref()
+        .context("--encryption-key (TOLLGATE_ENCRYPTION_KEY) is required")?;
     let cipher = Cipher::from_config(key).map_err(|e| anyhow::anyhow!("--encryption-key: {e}"))?;
-    let db = Db::connect(url, cipher).await.map_err(|e| anyhow::anyhow!("--database-url: cannot connect: {e}"))?;
+    let db = Db::connect(url, cipher)
+        .await
+        .map_err(|e| anyhow::anyhow!("--database-url: cannot connect: {e}"))?;
     let ephemeral = match store.redis_url.as_deref().filter(|s| !s.trim().is_empty()) {
         None => Ephemeral::memory(),
         Some(urls) => {
-            let urls: Vec<String> = urls.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let urls: Vec<String> = urls
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
             let ca_pem = match &store.redis_ca_file {
-                Some(p) => Some(std::fs::read(p).with_context(|| format!("--redis-ca-file: cannot read {}", p.display()))?),
+                Some(p) => Some(
+                    std::fs::read(p)
+                        .with_context(|| format!("--redis-ca-file: cannot read {}", p.display()))?,
+                ),
                 None => None,
             };
             let cluster = store.redis_cluster || urls.len() > 1;
-            Ephemeral::connect(&RedisConfig { urls, cluster, ca_pem }).await.map_err(|e| anyhow::anyhow!("--redis-url: cannot connect: {e}"))?
+            Ephemeral::connect(&RedisConfig {
+                urls,
+                cluster,
+                ca_pem,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("--redis-url: cannot connect: {e}"))?
         }
     };
     Ok((db, ephemeral))
 }
 
 /// Builds every service from open stores; the stores must be migrated.
-pub async fn build(common: &CommonArgs, listen: SocketAddr, db: Db, ephemeral: Ephemeral) -> anyhow::Result<AppState> {
-    let issuer = common.public_url.clone().unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_string();
-    url::Url::parse(&issuer).map_err(|_| anyhow::anyhow!("--public-url: '{issuer}' is not an absolute URL"))?;
+pub async fn build(
+    common: &CommonArgs,
+    listen: SocketAddr,
+    db: Db,
+    ephemeral: Ephemeral,
+) -> anyhow::Result<AppState> {
+    let issuer = common
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listen}"))
+        .trim_end_matches('/')
+        .to_string();
+    url::Url::parse(&issuer)
+        .map_err(|_| anyhow::anyhow!("--public-url: '{issuer}' is not an absolute URL"))?;
     let ops_password_hash = match (&common.ops_password_hash, &common.ops_password) {
         (Some(h), _) => {
             if !(h.starts_with("$2") || h.starts_with("$argon2")) {
@@ -71,10 +103,15 @@ pub async fn build(common: &CommonArgs, listen: SocketAddr, db: Db, ephemeral: E
             }
             h.clone()
         }
-        (None, Some(p)) if !p.is_empty() => crate::secrets::hash_secret(p).map_err(|_| anyhow::anyhow!("--ops-password: cannot hash"))?,
-        _ => anyhow::bail!("operator credentials are required: set --ops-password-hash or --ops-password"),
+        (None, Some(p)) if !p.is_empty() => crate::secrets::hash_secret(p)
+            .map_err(|_| anyhow::anyhow!("--ops-password: cannot hash"))?,
+        _ => anyhow::bail!(
+            "operator credentials are required: set --ops-password-hash or --ops-password"
+        ),
     };
-    let catalog = Catalog::load(&db).await.context("loading clients and contact centers")?;
+    let catalog = Catalog::load(&db)
+        .await
+        .context("loading clients and contact centers")?;
     let default_contact_center = match &common.default_contact_center {
         None => None,
         Some(name) => Some(
@@ -82,16 +119,22 @@ pub async fn build(common: &CommonArgs, listen: SocketAddr, db: Db, ephemeral: E
                 .contact_center(name)
                 .or_else(|| catalog.contact_center_by_domain(name))
                 .map(|cc| cc.id.clone())
-                .with_context(|| format!("--default-contact-center: no contact center has id or domain '{name}'"))?,
+                .with_context(|| {
+                    format!("--default-contact-center: no contact center has id or domain '{name}'")
+                })?,
         ),
     };
     let policy = KeyPolicy {
         algorithm: common.signing_algorithm.into(),
         rotation_interval: common.key_rotation_interval,
-        publish_ahead: common.key_publish_ahead.min(common.key_rotation_interval / 2),
+        publish_ahead: common
+            .key_publish_ahead
+            .min(common.key_rotation_interval / 2),
         max_token_lifetime: common.max_token_lifetime,
     };
-    let keys = Keyring::load(&db, policy, now()).await.context("loading signing keys")?;
+    let keys = Keyring::load(&db, policy, now())
+        .await
+        .context("loading signing keys")?;
     let (audit, _writer) = Audit::start(db.clone());
     let revocations = Revocations::default();
     revocations.refresh(&db, now()).await?;
@@ -106,7 +149,9 @@ pub async fn build(common: &CommonArgs, listen: SocketAddr, db: Db, ephemeral: E
             ops_password_hash,
             leeway: 30,
         },
-        directories: Directories { builtin: BuiltinDirectory::new(db.clone()) },
+        directories: Directories {
+            builtin: BuiltinDirectory::new(db.clone()),
+        },
         db,
         ephemeral,
         catalog,
@@ -155,18 +200,36 @@ fn management(state: AppState, ready_flag: Arc<AtomicBool>) -> Router {
         if m.ready.load(Ordering::Acquire) && db_ok && eph_ok {
             crate::envelope::ok_empty()
         } else {
-            crate::envelope::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready (database {}, ephemeral store {})", if db_ok { "up" } else { "down" }, if eph_ok { "up" } else { "down" })).into_response()
+            crate::envelope::ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "not ready (database {}, ephemeral store {})",
+                    if db_ok { "up" } else { "down" },
+                    if eph_ok { "up" } else { "down" }
+                ),
+            )
+            .into_response()
         }
     }
     async fn metrics(State(m): State<Management>) -> Response {
-        ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.state.metrics.encode()).into_response()
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            m.state.metrics.encode(),
+        )
+            .into_response()
     }
     Router::new()
         .route("/health", get(ready))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(Management { state, ready: ready_flag })
+        .with_state(Management {
+            state,
+            ready: ready_flag,
+        })
 }
 
 /// Keeps caches, revocations and keys current. Runs until the process ends.
@@ -196,18 +259,34 @@ pub fn spawn_background(state: AppState) {
 }
 
 /// Binds both listeners and serves until SIGINT/SIGTERM, then drains.
-pub async fn run(state: AppState, role: Role, listen: SocketAddr, management_listen: SocketAddr, on_ready: impl FnOnce(SocketAddr, SocketAddr)) -> anyhow::Result<()> {
+pub async fn run(
+    state: AppState,
+    role: Role,
+    listen: SocketAddr,
+    management_listen: SocketAddr,
+    on_ready: impl FnOnce(SocketAddr, SocketAddr),
+) -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
-    let public = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("--listen: cannot bind {listen}"))?;
-    let mgmt = tokio::net::TcpListener::bind(management_listen).await.with_context(|| format!("--management-listen: cannot bind {management_listen}"))?;
+    let public = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen: cannot bind {listen}"))?;
+    let mgmt = tokio::net::TcpListener::bind(management_listen)
+        .await
+        .with_context(|| format!("--management-listen: cannot bind {management_listen}"))?;
     let (public_addr, mgmt_addr) = (public.local_addr()?, mgmt.local_addr()?);
     spawn_background(state.clone());
     let app = app(state.clone(), role).into_make_service_with_connect_info::<SocketAddr>();
     let mgmt_app = management(state, ready.clone());
-    let mgmt_task = tokio::spawn(async move { axum::serve(mgmt, mgmt_app).with_graceful_shutdown(shutdown_signal()).await });
+    let mgmt_task = tokio::spawn(async move {
+        axum::serve(mgmt, mgmt_app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
     ready.store(true, Ordering::Release);
     on_ready(public_addr, mgmt_addr);
-    axum::serve(public, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(public, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     ready.store(false, Ordering::Release);
     mgmt_task.await??;
     tracing::info!("stopped");

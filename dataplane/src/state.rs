@@ -50,8 +50,15 @@ impl Services {
     /// Verifies an access token fully: signature and claims, revocation, and
     /// that its client and contact center still exist and are enabled.
     pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims = crate::tokens::verify_access(&self.keys, &self.settings.issuer, &self.settings.audience, token, self.settings.leeway)?;
-        if self.revocations.is_revoked(&claims) || self.catalog.client(&claims.client_id).is_none() {
+        let claims = crate::tokens::verify_access(
+            &self.keys,
+            &self.settings.issuer,
+            &self.settings.audience,
+            token,
+            self.settings.leeway,
+        )?;
+        if self.revocations.is_revoked(&claims) || self.catalog.client(&claims.client_id).is_none()
+        {
             return Err(TokenError::Invalid);
         }
         if let Some(cc) = &claims.contact_center_id {
@@ -66,7 +73,15 @@ impl Services {
         self.catalog.client(client_id)
     }
 
-    pub fn audit(&self, kind: &str, client_id: Option<&str>, contact_center_id: Option<&str>, subject: Option<&str>, ip: Option<&str>, detail: serde_json::Value) {
+    pub fn audit(
+        &self,
+        kind: &str,
+        client_id: Option<&str>,
+        contact_center_id: Option<&str>,
+        subject: Option<&str>,
+        ip: Option<&str>,
+        detail: serde_json::Value,
+    ) {
         self.audit.record(AuditEvent {
             at: now(),
             kind: kind.to_string(),
@@ -82,7 +97,10 @@ impl Services {
     pub async fn sync(&self, at: Timestamp) -> Result<(), tollgate_store::StoreError> {
         let changes = self.catalog.refresh(&self.db).await?;
         if changes.iter().any(|c| c.entity == "signing_key") {
-            self.keys.reload(&self.db).await.map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
+            self.keys
+                .reload(&self.db)
+                .await
+                .map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
         }
         self.revocations.refresh(&self.db, at).await
     }

@@ -25,7 +25,9 @@ impl Cipher {
     pub fn new(key: &[u8]) -> Result<Self> {
         let unbound = UnboundKey::new(&AES_256_GCM, key)
             .map_err(|_| StoreError::Config("the encryption key must be 32 bytes".into()))?;
-        Ok(Cipher { key: std::sync::Arc::new(LessSafeKey::new(unbound)) })
+        Ok(Cipher {
+            key: std::sync::Arc::new(LessSafeKey::new(unbound)),
+        })
     }
 
     /// A cipher from the configured key text: 64 hex digits or base64 of 32 bytes.
@@ -41,7 +43,9 @@ impl Cipher {
             base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .map_err(|_| {
-                    StoreError::Config("the encryption key must be 64 hex digits or base64 of 32 bytes".into())
+                    StoreError::Config(
+                        "the encryption key must be 64 hex digits or base64 of 32 bytes".into(),
+                    )
                 })?
         };
         Self::new(&bytes)
@@ -51,10 +55,16 @@ impl Cipher {
     /// ciphertext copied into another row does not decrypt.
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).map_err(|_| StoreError::Crypto)?;
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| StoreError::Crypto)?;
         let mut buf = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| StoreError::Crypto)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
         out.push(VERSION);
@@ -67,7 +77,8 @@ impl Cipher {
         if sealed.len() < 1 + NONCE_LEN || sealed[0] != VERSION {
             return Err(StoreError::Crypto);
         }
-        let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).map_err(|_| StoreError::Crypto)?;
+        let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN])
+            .map_err(|_| StoreError::Crypto)?;
         let mut buf = sealed[1 + NONCE_LEN..].to_vec();
         let plain = self
             .key

@@ -7,16 +7,25 @@ pub enum StoreError {
     NotFound { entity: &'static str },
     /// A unique key (id, domain, client id, username) is already taken.
     #[error("{entity} already exists: {detail}")]
-    Duplicate { entity: &'static str, detail: String },
+    Duplicate {
+        entity: &'static str,
+        detail: String,
+    },
     /// The record changed since it was read (optimistic concurrency).
     #[error("{entity} was changed by someone else")]
     VersionConflict { entity: &'static str },
     /// Deleting would orphan dependents (e.g. an environment with contact centers).
     #[error("{entity} is still in use: {detail}")]
-    InUse { entity: &'static str, detail: String },
+    InUse {
+        entity: &'static str,
+        detail: String,
+    },
     /// A reference points to nothing (e.g. an unknown environment id).
     #[error("unknown {entity}: {detail}")]
-    MissingReference { entity: &'static str, detail: String },
+    MissingReference {
+        entity: &'static str,
+        detail: String,
+    },
     #[error("bad configuration: {0}")]
     Config(String),
     #[error("encryption failure")]

@@ -268,7 +268,9 @@ pub enum RotateOutcome {
     /// The token was fresh: it is now used and `new` is stored in its family.
     Rotated(RefreshFamily),
     /// The token had been used before: the whole family is now revoked.
-    Reused { family_id: String },
+    Reused {
+        family_id: String,
+    },
     Expired,
     Revoked,
     NotFound,
@@ -278,8 +280,15 @@ pub enum RotateOutcome {
 /// before `issued_before` (`Subject`, for global sign-out and deletions).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
-    Jti { jti: String, expires_at: Timestamp },
-    Subject { subject: String, issued_before: Timestamp, expires_at: Timestamp },
+    Jti {
+        jti: String,
+        expires_at: Timestamp,
+    },
+    Subject {
+        subject: String,
+        issued_before: Timestamp,
+        expires_at: Timestamp,
+    },
 }
 
 /// A durable row changed; caches reload `(entity, id)`.

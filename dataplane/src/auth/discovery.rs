@@ -32,7 +32,8 @@ fn metadata(state: &AppState) -> serde_json::Value {
 
 fn cacheable(body: String, max_age: &'static str) -> Response {
     let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(max_age));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(max_age));
     res
 }
 
@@ -46,6 +47,9 @@ pub async fn oauth_authorization_server(State(state): State<AppState>) -> Respon
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = cacheable(state.keys.jwks().to_string(), "public, max-age=300");
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
     res
 }

@@ -22,7 +22,9 @@ impl OAuthForm {
                 continue;
             }
             if map.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(OAuthError::invalid_request(format!("parameter '{k}' is repeated")));
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter '{k}' is repeated"
+                )));
             }
         }
         Ok(OAuthForm(map))
@@ -33,7 +35,8 @@ impl OAuthForm {
     }
 
     pub fn require(&self, key: &'static str) -> Result<&str, OAuthError> {
-        self.get(key).ok_or_else(|| OAuthError::invalid_request(format!("parameter '{key}' is required")))
+        self.get(key)
+            .ok_or_else(|| OAuthError::invalid_request(format!("parameter '{key}' is required")))
     }
 }
 
@@ -45,13 +48,24 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")));
+            .is_some_and(|v| {
+                v.split(';').next().is_some_and(|m| {
+                    m.trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                })
+            });
         if !is_form {
-            return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|_| OAuthError::invalid_request(format!("the body is unreadable or larger than {MAX_FORM_BYTES} bytes")))?;
+            .map_err(|_| {
+                OAuthError::invalid_request(format!(
+                    "the body is unreadable or larger than {MAX_FORM_BYTES} bytes"
+                ))
+            })?;
         Self::parse(&bytes)
     }
 }

@@ -16,7 +16,12 @@ use crate::tokens::{self, AccessClaims};
 
 /// Internal clients (resource servers of the platform) may see any token; others only their own.
 fn may_see(caller: &Client, token_client: &str) -> bool {
-    caller.client_id == token_client || caller.internal_client || caller.authorities.iter().any(|a| a == "ROLE_INTERNAL_CLIENT")
+    caller.client_id == token_client
+        || caller.internal_client
+        || caller
+            .authorities
+            .iter()
+            .any(|a| a == "ROLE_INTERNAL_CLIENT")
 }
 
 fn looks_like_jwt(token: &str) -> bool {
@@ -25,24 +30,42 @@ fn looks_like_jwt(token: &str) -> bool {
 
 fn no_store(body: serde_json::Value) -> Response {
     let mut res = axum::Json(body).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
-pub async fn introspect(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, form: OAuthForm) -> Result<Response, OAuthError> {
+pub async fn introspect(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
     let caller = client_auth::authenticate(&state, &headers, &form, ip.as_deref()).await?;
     let token = form.require("token")?;
     let inactive = || Ok(no_store(json!({"active": false})));
     if looks_like_jwt(token) {
-        let Ok(c) = state.verify_access_token(token) else { return inactive() };
+        let Ok(c) = state.verify_access_token(token) else {
+            return inactive();
+        };
         if !may_see(&caller, &c.client_id) {
             return inactive();
         }
         return Ok(no_store(access_view(&c)));
     }
-    let Some((rt, family)) = state.db.find_refresh_token(&tokens::token_digest(token)).await? else { return inactive() };
+    let Some((rt, family)) = state
+        .db
+        .find_refresh_token(&tokens::token_digest(token))
+        .await?
+    else {
+        return inactive();
+    };
     let now = now();
-    if rt.used_at.is_some() || family.revoked_at.is_some() || rt.expires_at <= now || !may_see(&caller, &family.client_id) {
+    if rt.used_at.is_some()
+        || family.revoked_at.is_some()
+        || rt.expires_at <= now
+        || !may_see(&caller, &family.client_id)
+    {
         return inactive();
     }
     let mut body = json!({
@@ -79,7 +102,18 @@ fn access_view(c: &AccessClaims) -> serde_json::Value {
         "jti": c.jti,
         "authorities": c.authorities,
     });
-    for (k, val) in [("contact_center_id", c.contact_center_id.as_ref().map(|s| json!(s))), ("environment_id", c.environment_id.as_ref().map(|s| json!(s))), ("dbid", c.dbid.map(|d| json!(d))), ("auth_time", c.auth_time.map(|t| json!(t)))] {
+    for (k, val) in [
+        (
+            "contact_center_id",
+            c.contact_center_id.as_ref().map(|s| json!(s)),
+        ),
+        (
+            "environment_id",
+            c.environment_id.as_ref().map(|s| json!(s)),
+        ),
+        ("dbid", c.dbid.map(|d| json!(d))),
+        ("auth_time", c.auth_time.map(|t| json!(t))),
+    ] {
         if let Some(val) = val {
             v[k] = val;
         }
@@ -87,7 +121,12 @@ fn access_view(c: &AccessClaims) -> serde_json::Value {
     v
 }
 
-pub async fn revoke(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, form: OAuthForm) -> Result<Response, OAuthError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
     let caller = client_auth::authenticate(&state, &headers, &form, ip.as_deref()).await?;
     let token = form.require("token")?;
     revoke_token(&state, &caller, token, ip.as_deref()).await?;
@@ -95,21 +134,55 @@ pub async fn revoke(State(state): State<AppState>, ClientIp(ip): ClientIp, heade
     Ok(StatusCode::OK.into_response())
 }
 
-async fn revoke_token(state: &Services, caller: &Client, token: &str, ip: Option<&str>) -> Result<(), OAuthError> {
+async fn revoke_token(
+    state: &Services,
+    caller: &Client,
+    token: &str,
+    ip: Option<&str>,
+) -> Result<(), OAuthError> {
     let now = now();
     if looks_like_jwt(token) {
-        let Ok(c) = state.verify_access_token(token) else { return Ok(()) };
+        let Ok(c) = state.verify_access_token(token) else {
+            return Ok(());
+        };
         if c.client_id != caller.client_id {
             return Ok(());
         }
-        state.revocations.revoke(&state.db, Revocation::Jti { jti: c.jti.clone(), expires_at: c.exp }).await?;
-        state.audit("token.revoked", Some(&caller.client_id), c.contact_center_id.as_deref(), Some(&c.sub), ip, json!({"type": "access_token"}));
+        state
+            .revocations
+            .revoke(
+                &state.db,
+                Revocation::Jti {
+                    jti: c.jti.clone(),
+                    expires_at: c.exp,
+                },
+            )
+            .await?;
+        state.audit(
+            "token.revoked",
+            Some(&caller.client_id),
+            c.contact_center_id.as_deref(),
+            Some(&c.sub),
+            ip,
+            json!({"type": "access_token"}),
+        );
         return Ok(());
     }
-    if let Some((_, family)) = state.db.find_refresh_token(&tokens::token_digest(token)).await? {
+    if let Some((_, family)) = state
+        .db
+        .find_refresh_token(&tokens::token_digest(token))
+        .await?
+    {
         if family.client_id == caller.client_id {
             state.db.revoke_refresh_family(&family.id, now).await?;
-            state.audit("token.revoked", Some(&caller.client_id), family.contact_center_id.as_deref(), family.username.as_deref(), ip, json!({"type": "refresh_token", "family": family.id}));
+            state.audit(
+                "token.revoked",
+                Some(&caller.client_id),
+                family.contact_center_id.as_deref(),
+                family.username.as_deref(),
+                ip,
+                json!({"type": "refresh_token", "family": family.id}),
+            );
         }
     }
     Ok(())

@@ -59,11 +59,15 @@ pub fn user_subject(contact_center_id: &str, user_name: &str) -> String {
 /// The scope to grant: what was asked, if the client may have all of it;
 /// the client's registered scope when nothing was asked.
 pub fn grant_scope(client: &Client, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
-    let Some(requested) = requested else { return Ok(client.scope.clone()) };
+    let Some(requested) = requested else {
+        return Ok(client.scope.clone());
+    };
     let mut out: Vec<String> = Vec::new();
     for s in requested.split(' ').filter(|s| !s.is_empty()) {
         if !client.scope.iter().any(|c| c == SCOPE_ALL || c == s) {
-            return Err(OAuthError::invalid_scope(format!("scope '{s}' is not allowed for this client")));
+            return Err(OAuthError::invalid_scope(format!(
+                "scope '{s}' is not allowed for this client"
+            )));
         }
         if !out.iter().any(|o| o == s) {
             out.push(s.to_string());
@@ -99,9 +103,15 @@ fn has_scope(scope: &[String], s: &str) -> bool {
     scope.iter().any(|x| x == s)
 }
 
-pub async fn issue(state: &Services, req: Issue<'_>, now: Timestamp) -> Result<TokenResponse, OAuthError> {
+pub async fn issue(
+    state: &Services,
+    req: Issue<'_>,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
     let client = req.client;
-    let lifetime = client.access_token_expiration_timeout.clamp(1, state.settings.max_token_lifetime);
+    let lifetime = client
+        .access_token_expiration_timeout
+        .clamp(1, state.settings.max_token_lifetime);
     let scope = req.scope.join(" ");
     let mut refresh_token = None;
     let mut sid = req.family.clone();
@@ -125,7 +135,11 @@ pub async fn issue(state: &Services, req: Issue<'_>, now: Timestamp) -> Result<T
     }
     let claims = AccessClaims {
         iss: state.settings.issuer.clone(),
-        sub: req.user.as_ref().map(UserPrincipal::subject).unwrap_or_else(|| client.client_id.clone()),
+        sub: req
+            .user
+            .as_ref()
+            .map(UserPrincipal::subject)
+            .unwrap_or_else(|| client.client_id.clone()),
         aud: state.settings.audience.clone(),
         exp: now + lifetime,
         iat: now,
@@ -148,14 +162,36 @@ pub async fn issue(state: &Services, req: Issue<'_>, now: Timestamp) -> Result<T
         OAuthError::server_error()
     })?;
     let id_token = match &req.user {
-        Some(user) if has_scope(&req.scope, "openid") => Some(id_token(state, client, user, &req.scope, &access_token, req.nonce.as_deref(), now, lifetime)?),
+        Some(user) if has_scope(&req.scope, "openid") => Some(id_token(
+            state,
+            client,
+            user,
+            &req.scope,
+            &access_token,
+            req.nonce.as_deref(),
+            now,
+            lifetime,
+        )?),
         _ => None,
     };
-    Ok(TokenResponse { access_token, token_type: "bearer", expires_in: lifetime, refresh_token, scope, id_token })
+    Ok(TokenResponse {
+        access_token,
+        token_type: "bearer",
+        expires_in: lifetime,
+        refresh_token,
+        scope,
+        id_token,
+    })
 }
 
 /// A refresh token record for `value`, expiring per the client but never after its family.
-pub fn new_refresh(family_id: &str, client: &Client, family_expires_at: Timestamp, value: &str, now: Timestamp) -> RefreshToken {
+pub fn new_refresh(
+    family_id: &str,
+    client: &Client,
+    family_expires_at: Timestamp,
+    value: &str,
+    now: Timestamp,
+) -> RefreshToken {
     RefreshToken {
         hash: tokens::token_digest(value),
         family_id: family_id.to_string(),
@@ -166,7 +202,16 @@ pub fn new_refresh(family_id: &str, client: &Client, family_expires_at: Timestam
 }
 
 #[allow(clippy::too_many_arguments)]
-fn id_token(state: &Services, client: &Client, user: &UserPrincipal, scope: &[String], access_token: &str, nonce: Option<&str>, now: Timestamp, lifetime: i64) -> Result<String, OAuthError> {
+fn id_token(
+    state: &Services,
+    client: &Client,
+    user: &UserPrincipal,
+    scope: &[String],
+    access_token: &str,
+    nonce: Option<&str>,
+    now: Timestamp,
+    lifetime: i64,
+) -> Result<String, OAuthError> {
     let mut claims = json!({
         "iss": state.settings.issuer,
         "sub": user.subject(),
@@ -225,14 +270,20 @@ mod tests {
     #[test]
     fn star_allows_any_scope_and_default_is_registered_scope() {
         let c = client(&["*"]);
-        assert_eq!(grant_scope(&c, Some("openid profile openid")).unwrap(), vec!["openid", "profile"]);
+        assert_eq!(
+            grant_scope(&c, Some("openid profile openid")).unwrap(),
+            vec!["openid", "profile"]
+        );
         assert_eq!(grant_scope(&c, None).unwrap(), vec!["*"]);
     }
 
     #[test]
     fn scope_outside_registration_is_refused() {
         let c = client(&["openid"]);
-        assert_eq!(grant_scope(&c, Some("openid email")).unwrap_err().code, "invalid_scope");
+        assert_eq!(
+            grant_scope(&c, Some("openid email")).unwrap_err().code,
+            "invalid_scope"
+        );
     }
 
     #[test]

@@ -23,18 +23,38 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
-        .route("/.well-known/oauth-authorization-server", get(discovery::oauth_authorization_server))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::oauth_authorization_server),
+        )
         .route("/auth/v3/jwks", get(discovery::jwks))
         .route("/auth/v3/oauth/token", post(token::token))
         .route("/auth/v3/oauth/introspect", post(introspect::introspect))
         .route("/auth/v3/oauth/revoke", post(introspect::revoke))
         .route("/auth/v3/userinfo", get(session::userinfo))
-        .route("/auth/v3/openid/userinfo", get(session::openid_userinfo).post(session::openid_userinfo))
-        .route("/auth/v3/sign-out", get(session::sign_out_get).post(session::sign_out_post))
+        .route(
+            "/auth/v3/openid/userinfo",
+            get(session::openid_userinfo).post(session::openid_userinfo),
+        )
+        .route(
+            "/auth/v3/sign-out",
+            get(session::sign_out_get).post(session::sign_out_post),
+        )
         .route("/auth/v3/ping", get(session::ping))
-        .route("/auth/v3/ops/clients", get(ops_clients::list).post(ops_clients::create))
-        .route("/auth/v3/ops/clients/{client_id}", get(ops_clients::get).put(ops_clients::update).delete(ops_clients::delete))
+        .route(
+            "/auth/v3/ops/clients",
+            get(ops_clients::list).post(ops_clients::create),
+        )
+        .route(
+            "/auth/v3/ops/clients/{client_id}",
+            get(ops_clients::get)
+                .put(ops_clients::update)
+                .delete(ops_clients::delete),
+        )
         .with_state(state)
 }
 
@@ -45,6 +65,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())))
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
     }
 }

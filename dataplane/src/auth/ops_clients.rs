@@ -20,10 +20,15 @@ const DEFAULT_REFRESH_TIMEOUT: i64 = 2_592_000;
 
 async fn require_ops(state: &Services, headers: &HeaderMap) -> Result<(), ApiError> {
     let denied = || ApiError::unauthorized("operator credentials are required", CHALLENGE);
-    let (user, password) = basic_credentials(headers).map_err(|_| denied())?.ok_or_else(denied)?;
+    let (user, password) = basic_credentials(headers)
+        .map_err(|_| denied())?
+        .ok_or_else(denied)?;
     let s = &state.settings;
     let user_ok = bool::from(user.as_bytes().ct_eq(s.ops_username.as_bytes()));
-    let pass_ok = state.secrets.verify("ops", &s.ops_password_hash, &password).await;
+    let pass_ok = state
+        .secrets
+        .verify("ops", &s.ops_password_hash, &password)
+        .await;
     if user_ok && pass_ok {
         Ok(())
     } else {
@@ -52,7 +57,13 @@ pub fn view(c: &Client) -> Value {
 
 /// Reads `{"data":{…}}`; syntax errors are reported by position, never by echoing input.
 fn data_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON (line {}, column {})", e.line(), e.column())))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
     match v {
         Value::Object(mut o) => match o.remove("data") {
             Some(Value::Object(d)) => Ok(d),
@@ -75,7 +86,9 @@ fn boolean(d: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> 
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
-        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be true or false"))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "'{key}' must be true or false"
+        ))),
     }
 }
 
@@ -84,10 +97,16 @@ fn strings(d: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, Api
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|i| i.as_str().map(str::to_string).ok_or_else(|| ApiError::bad_request(format!("'{key}' must be a list of strings"))))
+            .map(|i| {
+                i.as_str().map(str::to_string).ok_or_else(|| {
+                    ApiError::bad_request(format!("'{key}' must be a list of strings"))
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a list of strings"))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "'{key}' must be a list of strings"
+        ))),
     }
 }
 
@@ -96,13 +115,18 @@ fn seconds(d: &Map<String, Value>, key: &str, max: i64) -> Result<Option<i64>, A
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_i64() {
             Some(n) if (1..=max).contains(&n) => Ok(Some(n)),
-            _ => Err(ApiError::bad_request(format!("'{key}' must be a whole number of seconds from 1 to {max}"))),
+            _ => Err(ApiError::bad_request(format!(
+                "'{key}' must be a whole number of seconds from 1 to {max}"
+            ))),
         },
     }
 }
 
 fn valid_client_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~:@-".contains(&b))
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~:@-".contains(&b))
 }
 
 /// Exact-match redirect URIs (RFC 9700 §4.1): absolute, no fragment, and
@@ -117,18 +141,41 @@ fn check_redirect_uri(uri: &str) -> Result<(), ApiError> {
         "https" => Ok(()),
         "http" => match u.host_str() {
             Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
-            _ => Err(bad("must use https (plain http is allowed only for localhost)")),
+            _ => Err(bad(
+                "must use https (plain http is allowed only for localhost)",
+            )),
         },
         // Private-use schemes of native apps (RFC 8252 §7.1) contain a dot.
         s if s.contains('.') => Ok(()),
-        _ => Err(bad("must use https, loopback http, or a reverse-domain private scheme")),
+        _ => Err(bad(
+            "must use https, loopback http, or a reverse-domain private scheme",
+        )),
     }
 }
 
 /// Applies the fields present in `d` to `c`; returns a new clear secret when one was generated.
-fn apply(state: &Services, c: &mut Client, d: &Map<String, Value>, creating: bool) -> Result<Option<String>, ApiError> {
+fn apply(
+    state: &Services,
+    c: &mut Client,
+    d: &Map<String, Value>,
+    creating: bool,
+) -> Result<Option<String>, ApiError> {
     for key in d.keys() {
-        const KNOWN: &[&str] = &["client_id", "name", "description", "client_secret", "clientType", "internalClient", "authorities", "scope", "authorizedGrantTypes", "redirectURIs", "accessTokenExpirationTimeout", "refreshTokenExpirationTimeout", "contactCenterIds"];
+        const KNOWN: &[&str] = &[
+            "client_id",
+            "name",
+            "description",
+            "client_secret",
+            "clientType",
+            "internalClient",
+            "authorities",
+            "scope",
+            "authorizedGrantTypes",
+            "redirectURIs",
+            "accessTokenExpirationTimeout",
+            "refreshTokenExpirationTimeout",
+            "contactCenterIds",
+        ];
         if !KNOWN.contains(&key.as_str()) {
             return Err(ApiError::bad_request(format!("unknown field '{key}'")));
         }
@@ -140,7 +187,8 @@ fn apply(state: &Services, c: &mut Client, d: &Map<String, Value>, creating: boo
         c.description = v;
     }
     if let Some(v) = string(d, "clientType")? {
-        c.client_type = ClientType::parse(&v).ok_or_else(|| ApiError::bad_request("'clientType' must be CONFIDENTIAL or PUBLIC"))?;
+        c.client_type = ClientType::parse(&v)
+            .ok_or_else(|| ApiError::bad_request("'clientType' must be CONFIDENTIAL or PUBLIC"))?;
     }
     if let Some(v) = boolean(d, "internalClient")? {
         c.internal_client = v;
@@ -153,7 +201,9 @@ fn apply(state: &Services, c: &mut Client, d: &Map<String, Value>, creating: boo
     }
     if let Some(v) = strings(d, "authorizedGrantTypes")? {
         if let Some(bad) = v.iter().find(|g| !grants::KNOWN.contains(&g.as_str())) {
-            return Err(ApiError::bad_request(format!("authorizedGrantTypes: unknown grant type '{bad}'")));
+            return Err(ApiError::bad_request(format!(
+                "authorizedGrantTypes: unknown grant type '{bad}'"
+            )));
         }
         c.authorized_grant_types = v;
     }
@@ -168,8 +218,13 @@ fn apply(state: &Services, c: &mut Client, d: &Map<String, Value>, creating: boo
         c.refresh_token_expiration_timeout = v;
     }
     if let Some(v) = strings(d, "contactCenterIds")? {
-        if let Some(bad) = v.iter().find(|id| state.catalog.contact_center(id).is_none()) {
-            return Err(ApiError::bad_request(format!("contactCenterIds: unknown contact center '{bad}'")));
+        if let Some(bad) = v
+            .iter()
+            .find(|id| state.catalog.contact_center(id).is_none())
+        {
+            return Err(ApiError::bad_request(format!(
+                "contactCenterIds: unknown contact center '{bad}'"
+            )));
         }
         c.contact_center_ids = v;
     }
@@ -178,16 +233,27 @@ fn apply(state: &Services, c: &mut Client, d: &Map<String, Value>, creating: boo
     match c.client_type {
         ClientType::Public => {
             if secret.is_some() {
-                return Err(ApiError::bad_request("a PUBLIC client must not have a client_secret"));
+                return Err(ApiError::bad_request(
+                    "a PUBLIC client must not have a client_secret",
+                ));
             }
-            if c.authorized_grant_types.iter().any(|g| g == grants::CLIENT_CREDENTIALS) {
-                return Err(ApiError::bad_request("a PUBLIC client cannot use the client_credentials grant"));
+            if c.authorized_grant_types
+                .iter()
+                .any(|g| g == grants::CLIENT_CREDENTIALS)
+            {
+                return Err(ApiError::bad_request(
+                    "a PUBLIC client cannot use the client_credentials grant",
+                ));
             }
             c.secret_hash = None;
         }
         ClientType::Confidential => {
             let secret = match secret {
-                Some(s) if s.len() < 8 => return Err(ApiError::bad_request("client_secret must be at least 8 characters")),
+                Some(s) if s.len() < 8 => {
+                    return Err(ApiError::bad_request(
+                        "client_secret must be at least 8 characters",
+                    ))
+                }
                 Some(s) => Some(s),
                 // A confidential client needs a secret: make a strong one and show it once.
                 None if creating || c.secret_hash.is_none() => {
@@ -198,7 +264,8 @@ fn apply(state: &Services, c: &mut Client, d: &Map<String, Value>, creating: boo
                 None => None,
             };
             if let Some(s) = secret {
-                c.secret_hash = Some(crate::secrets::hash_secret(&s).map_err(|_| ApiError::internal())?);
+                c.secret_hash =
+                    Some(crate::secrets::hash_secret(&s).map_err(|_| ApiError::internal())?);
             }
         }
     }
@@ -211,18 +278,33 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     Ok(envelope::ok(clients.iter().map(view).collect::<Vec<_>>()))
 }
 
-pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     require_ops(&state, &headers).await?;
-    let c = state.db.get_client(&id).await?.ok_or_else(|| ApiError::not_found(format!("client '{id}' not found")))?;
+    let c = state
+        .db
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("client '{id}' not found")))?;
     Ok(envelope::ok(view(&c)))
 }
 
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     require_ops(&state, &headers).await?;
     let d = data_object(&body)?;
-    let id = string(&d, "client_id")?.ok_or_else(|| ApiError::bad_request("'client_id' is required"))?;
+    let id =
+        string(&d, "client_id")?.ok_or_else(|| ApiError::bad_request("'client_id' is required"))?;
     if !valid_client_id(&id) {
-        return Err(ApiError::bad_request("'client_id' must be 1-128 characters of letters, digits and . _ ~ : @ -"));
+        return Err(ApiError::bad_request(
+            "'client_id' must be 1-128 characters of letters, digits and . _ ~ : @ -",
+        ));
     }
     let t = now();
     let mut c = Client {
@@ -252,20 +334,39 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         // The only time a secret is ever returned: it was generated here.
         data["client_secret"] = json!(secret);
     }
-    Ok(envelope::created(data, format!("/auth/v3/ops/clients/{id}")))
+    Ok(envelope::created(
+        data,
+        format!("/auth/v3/ops/clients/{id}"),
+    ))
 }
 
-pub async fn update(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     require_ops(&state, &headers).await?;
     let d = data_object(&body)?;
     if string(&d, "client_id")?.is_some_and(|b| b != id) {
         return Err(ApiError::bad_request("'client_id' cannot be changed"));
     }
-    let mut c = state.db.get_client(&id).await?.ok_or_else(|| ApiError::not_found(format!("client '{id}' not found")))?;
+    let mut c = state
+        .db
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("client '{id}' not found")))?;
     let generated = apply(&state, &mut c, &d, false)?;
     let stored = state.db.update_client(&c).await?;
     state.catalog.reload_client(&state.db, &id).await?;
-    state.audit("client.updated", Some(&id), None, None, None, json!({"secret_changed": d.contains_key("client_secret")}));
+    state.audit(
+        "client.updated",
+        Some(&id),
+        None,
+        None,
+        None,
+        json!({"secret_changed": d.contains_key("client_secret")}),
+    );
     let mut data = view(&stored);
     if let Some(secret) = generated {
         data["client_secret"] = json!(secret);
@@ -273,7 +374,11 @@ pub async fn update(State(state): State<AppState>, headers: HeaderMap, Path(id):
     Ok(envelope::ok(data))
 }
 
-pub async fn delete(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     require_ops(&state, &headers).await?;
     state.db.delete_client(&id).await?;
     state.db.revoke_client_refresh_families(&id, now()).await?;

@@ -23,23 +23,42 @@ pub fn bearer(state: &Services, headers: &HeaderMap) -> Result<AccessClaims, OAu
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => return Err(OAuthError::invalid_token("a bearer token is required")),
     };
-    state.verify_access_token(token).map_err(|e| OAuthError::invalid_token(e.to_string()))
+    state
+        .verify_access_token(token)
+        .map_err(|e| OAuthError::invalid_token(e.to_string()))
 }
 
-async fn directory_user(state: &Services, c: &AccessClaims) -> Result<Option<crate::directory::DirectoryUser>, OAuthError> {
-    let (Some(cc_id), Some(name)) = (&c.contact_center_id, &c.user_name) else { return Ok(None) };
-    let cc = state.catalog.contact_center(cc_id).ok_or_else(|| OAuthError::invalid_token("the token's tenant is gone"))?;
-    let Some(dir) = state.directories.for_contact_center(&cc) else { return Ok(None) };
+async fn directory_user(
+    state: &Services,
+    c: &AccessClaims,
+) -> Result<Option<crate::directory::DirectoryUser>, OAuthError> {
+    let (Some(cc_id), Some(name)) = (&c.contact_center_id, &c.user_name) else {
+        return Ok(None);
+    };
+    let cc = state
+        .catalog
+        .contact_center(cc_id)
+        .ok_or_else(|| OAuthError::invalid_token("the token's tenant is gone"))?;
+    let Some(dir) = state.directories.for_contact_center(&cc) else {
+        return Ok(None);
+    };
     match dir.lookup(&cc, name).await {
         Ok(Some(u)) => Ok(Some(u)),
-        Ok(None) => Err(OAuthError::invalid_token("the token's user no longer exists")),
-        Err(crate::directory::DirectoryError::Unavailable { retry_after }) => Err(OAuthError::temporarily_unavailable(retry_after.as_secs().max(1))),
+        Ok(None) => Err(OAuthError::invalid_token(
+            "the token's user no longer exists",
+        )),
+        Err(crate::directory::DirectoryError::Unavailable { retry_after }) => Err(
+            OAuthError::temporarily_unavailable(retry_after.as_secs().max(1)),
+        ),
         Err(_) => Err(OAuthError::invalid_token("the token's user is unavailable")),
     }
 }
 
 /// `GET /auth/v3/userinfo`: the original's CloudUserDetails.
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, OAuthError> {
+pub async fn userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, OAuthError> {
     let c = bearer(&state, &headers)?;
     let user = directory_user(&state, &c).await?;
     let body = match &c.user_name {
@@ -59,10 +78,15 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resu
 }
 
 /// `GET /auth/v3/openid/userinfo`: OpenID Connect claims plus the original's.
-pub async fn openid_userinfo(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, OAuthError> {
+pub async fn openid_userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, OAuthError> {
     let c = bearer(&state, &headers)?;
     if !c.is_user() {
-        return Err(OAuthError::insufficient_scope("this token does not represent a user"));
+        return Err(OAuthError::insufficient_scope(
+            "this token does not represent a user",
+        ));
     }
     let user = directory_user(&state, &c).await?;
     let mut body = json!({
@@ -104,26 +128,67 @@ fn parse_bool(v: Option<&str>) -> Result<bool, ApiError> {
 }
 
 /// Ends the token (and its refresh family); `global=true` ends every token of the user.
-async fn sign_out(state: &Services, c: &AccessClaims, global: bool, ip: Option<&str>) -> Result<(), ApiError> {
+async fn sign_out(
+    state: &Services,
+    c: &AccessClaims,
+    global: bool,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
     let now = now();
     let until = now + state.settings.max_token_lifetime;
     if global {
-        state.revocations.revoke(&state.db, Revocation::Subject { subject: c.sub.clone(), issued_before: now, expires_at: until }).await?;
+        state
+            .revocations
+            .revoke(
+                &state.db,
+                Revocation::Subject {
+                    subject: c.sub.clone(),
+                    issued_before: now,
+                    expires_at: until,
+                },
+            )
+            .await?;
         match (&c.contact_center_id, &c.user_name) {
             (Some(cc), Some(user)) => state.db.revoke_user_refresh_families(cc, user, now).await?,
-            _ => state.db.revoke_client_refresh_families(&c.client_id, now).await?,
+            _ => {
+                state
+                    .db
+                    .revoke_client_refresh_families(&c.client_id, now)
+                    .await?
+            }
         };
     } else {
-        state.revocations.revoke(&state.db, Revocation::Jti { jti: c.jti.clone(), expires_at: c.exp }).await?;
+        state
+            .revocations
+            .revoke(
+                &state.db,
+                Revocation::Jti {
+                    jti: c.jti.clone(),
+                    expires_at: c.exp,
+                },
+            )
+            .await?;
         if let Some(family) = &c.sid {
             state.db.revoke_refresh_family(family, now).await?;
         }
     }
-    state.audit("user.signed_out", Some(&c.client_id), c.contact_center_id.as_deref(), Some(&c.sub), ip, json!({"global": global}));
+    state.audit(
+        "user.signed_out",
+        Some(&c.client_id),
+        c.contact_center_id.as_deref(),
+        Some(&c.sub),
+        ip,
+        json!({"global": global}),
+    );
     Ok(())
 }
 
-pub async fn sign_out_post(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, Query(q): Query<SignOutQuery>) -> Response {
+pub async fn sign_out_post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Query(q): Query<SignOutQuery>,
+) -> Response {
     let global = match parse_bool(q.global.as_deref()) {
         Ok(g) => g,
         Err(e) => return e.into_response(),
@@ -139,7 +204,12 @@ pub async fn sign_out_post(State(state): State<AppState>, ClientIp(ip): ClientIp
 }
 
 /// The GET form redirects afterwards, but only to a URI registered for the token's client.
-pub async fn sign_out_get(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, Query(q): Query<SignOutQuery>) -> Response {
+pub async fn sign_out_get(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Query(q): Query<SignOutQuery>,
+) -> Response {
     let global = match parse_bool(q.global.as_deref()) {
         Ok(g) => g,
         Err(e) => return e.into_response(),
@@ -149,9 +219,12 @@ pub async fn sign_out_get(State(state): State<AppState>, ClientIp(ip): ClientIp,
         Err(e) => return e.into_response(),
     };
     if let Some(uri) = &q.redirect_uri {
-        let allowed = state.client(&claims.client_id).is_some_and(|c| c.redirect_uris.iter().any(|r| r == uri));
+        let allowed = state
+            .client(&claims.client_id)
+            .is_some_and(|c| c.redirect_uris.iter().any(|r| r == uri));
         if !allowed {
-            return ApiError::bad_request("redirectUri is not registered for this client").into_response();
+            return ApiError::bad_request("redirectUri is not registered for this client")
+                .into_response();
         }
     }
     if let Err(e) = sign_out(&state, &claims, global, ip.as_deref()).await {

@@ -15,40 +15,77 @@ use super::ClientIp;
 use crate::metrics::{ErrorLabel, GrantLabel};
 use crate::state::AppState;
 
-pub async fn token(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, form: OAuthForm) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Response {
     let grant_type = form.get("grant_type").unwrap_or("").to_string();
     match handle(&state, &headers, &form, ip.as_deref(), &grant_type).await {
         Ok(res) => {
-            state.metrics.tokens_issued.get_or_create(&GrantLabel { grant_type }).inc();
+            state
+                .metrics
+                .tokens_issued
+                .get_or_create(&GrantLabel { grant_type })
+                .inc();
             let mut res = axum::Json(res).into_response();
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res.headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
             res
         }
         Err(e) => {
-            state.metrics.oauth_errors.get_or_create(&ErrorLabel { error: e.code.to_string() }).inc();
+            state
+                .metrics
+                .oauth_errors
+                .get_or_create(&ErrorLabel {
+                    error: e.code.to_string(),
+                })
+                .inc();
             e.into_response()
         }
     }
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, form: &OAuthForm, ip: Option<&str>, grant_type: &str) -> Result<super::issue::TokenResponse, OAuthError> {
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+    ip: Option<&str>,
+    grant_type: &str,
+) -> Result<super::issue::TokenResponse, OAuthError> {
     if grant_type.is_empty() {
-        return Err(OAuthError::invalid_request("parameter 'grant_type' is required"));
+        return Err(OAuthError::invalid_request(
+            "parameter 'grant_type' is required",
+        ));
     }
     if !grants::SUPPORTED.contains(&grant_type) {
-        return Err(OAuthError::unsupported_grant_type(format!("grant type '{grant_type}' is not supported")));
+        return Err(OAuthError::unsupported_grant_type(format!(
+            "grant type '{grant_type}' is not supported"
+        )));
     }
     let client = client_auth::authenticate(state, headers, form, ip).await?;
-    if !client.authorized_grant_types.iter().any(|g| g == grant_type) {
-        return Err(OAuthError::unauthorized_client(format!("this client may not use the '{grant_type}' grant")));
+    if !client
+        .authorized_grant_types
+        .iter()
+        .any(|g| g == grant_type)
+    {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client may not use the '{grant_type}' grant"
+        )));
     }
     let now = now();
     let res = match grant_type {
         grants::CLIENT_CREDENTIALS => client_credentials::grant(state, &client, form, now).await?,
         grants::PASSWORD => password::grant(state, &client, form, ip, now).await?,
         grants::REFRESH_TOKEN => refresh::grant(state, &client, form, ip, now).await?,
-        _ => return Err(OAuthError::unsupported_grant_type(format!("grant type '{grant_type}' is not supported"))),
+        _ => {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "grant type '{grant_type}' is not supported"
+            )))
+        }
     };
     state.audit("token.issued", Some(&client.client_id), None, None, ip, json!({"grant_type": grant_type, "scope": res.scope, "refresh": res.refresh_token.is_some()}));
     Ok(res)

@@ -20,7 +20,9 @@ impl BuiltinDirectory {
 
 fn unavailable(e: tollgate_store::StoreError) -> DirectoryError {
     tracing::error!(error = %e, "built-in directory unavailable");
-    DirectoryError::Unavailable { retry_after: std::time::Duration::from_secs(5) }
+    DirectoryError::Unavailable {
+        retry_after: std::time::Duration::from_secs(5),
+    }
 }
 
 fn to_directory_user(u: &User) -> DirectoryUser {
@@ -36,13 +38,24 @@ fn to_directory_user(u: &User) -> DirectoryUser {
 }
 
 async fn verify(hash: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_hash(&hash, &password)).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify_hash(&hash, &password))
+        .await
+        .unwrap_or(false)
 }
 
 #[async_trait]
 impl Directory for BuiltinDirectory {
-    async fn authenticate(&self, cc: &ContactCenter, username: &str, password: &str) -> Result<DirectoryUser, DirectoryError> {
-        let user = self.db.find_user_by_name(&cc.id, username).await.map_err(unavailable)?;
+    async fn authenticate(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+        password: &str,
+    ) -> Result<DirectoryUser, DirectoryError> {
+        let user = self
+            .db
+            .find_user_by_name(&cc.id, username)
+            .await
+            .map_err(unavailable)?;
         let Some(user) = user else {
             // Same work as a real check, so timing does not reveal who exists.
             verify(decoy_hash().to_string(), password.to_string()).await;
@@ -61,22 +74,46 @@ impl Directory for BuiltinDirectory {
         Ok(to_directory_user(&user))
     }
 
-    async fn lookup(&self, cc: &ContactCenter, username: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
-        let user = self.db.find_user_by_name(&cc.id, username).await.map_err(unavailable)?;
+    async fn lookup(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
+        let user = self
+            .db
+            .find_user_by_name(&cc.id, username)
+            .await
+            .map_err(unavailable)?;
         Ok(user.filter(|u| u.enabled).as_ref().map(to_directory_user))
     }
 
-    async fn change_password(&self, cc: &ContactCenter, username: &str, old: &str, new: &str) -> Result<(), DirectoryError> {
-        let user = self.db.find_user_by_name(&cc.id, username).await.map_err(unavailable)?;
-        let Some(mut user) = user else { return Err(DirectoryError::BadCredentials) };
+    async fn change_password(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), DirectoryError> {
+        let user = self
+            .db
+            .find_user_by_name(&cc.id, username)
+            .await
+            .map_err(unavailable)?;
+        let Some(mut user) = user else {
+            return Err(DirectoryError::BadCredentials);
+        };
         if !verify(user.password_hash.clone(), old.to_string()).await {
             return Err(DirectoryError::BadCredentials);
         }
         let new = new.to_string();
         user.password_hash = tokio::task::spawn_blocking(move || hash_secret(&new))
             .await
-            .map_err(|_| DirectoryError::Unavailable { retry_after: std::time::Duration::from_secs(1) })?
-            .map_err(|_| DirectoryError::Unavailable { retry_after: std::time::Duration::from_secs(1) })?;
+            .map_err(|_| DirectoryError::Unavailable {
+                retry_after: std::time::Duration::from_secs(1),
+            })?
+            .map_err(|_| DirectoryError::Unavailable {
+                retry_after: std::time::Duration::from_secs(1),
+            })?;
         user.must_change_password = false;
         self.db.update_user(&user).await.map_err(unavailable)?;
         Ok(())

@@ -39,10 +39,25 @@ pub enum DirectoryError {
 
 #[async_trait]
 pub trait Directory: Send + Sync {
-    async fn authenticate(&self, cc: &ContactCenter, username: &str, password: &str) -> Result<DirectoryUser, DirectoryError>;
+    async fn authenticate(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+        password: &str,
+    ) -> Result<DirectoryUser, DirectoryError>;
     /// Finds a user without a password (token exchange, assertions, userinfo).
-    async fn lookup(&self, cc: &ContactCenter, username: &str) -> Result<Option<DirectoryUser>, DirectoryError>;
-    async fn change_password(&self, cc: &ContactCenter, username: &str, old: &str, new: &str) -> Result<(), DirectoryError>;
+    async fn lookup(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+    ) -> Result<Option<DirectoryUser>, DirectoryError>;
+    async fn change_password(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), DirectoryError>;
 }
 
 /// Picks the directory for a contact center.

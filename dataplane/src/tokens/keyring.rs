@@ -66,14 +66,21 @@ impl KeySet {
             published.push(k.jwk.clone());
         }
         let jwks = serde_json::json!({ "keys": published }).to_string();
-        KeySet { keys, decoding, jwks: jwks.into() }
+        KeySet {
+            keys,
+            decoding,
+            jwks: jwks.into(),
+        }
     }
 }
 
 impl Keyring {
     /// Loads the stored keys and makes sure one can sign now.
     pub async fn load(db: &Db, policy: KeyPolicy, now: Timestamp) -> Result<Keyring, KeyringError> {
-        let ring = Keyring { set: ArcSwap::from_pointee(KeySet::build(Vec::new())), policy };
+        let ring = Keyring {
+            set: ArcSwap::from_pointee(KeySet::build(Vec::new())),
+            policy,
+        };
         ring.reload(db).await?;
         ring.rotate(db, now).await?;
         Ok(ring)
@@ -86,7 +93,9 @@ impl Keyring {
             match LoadedKey::from_record(&record) {
                 Ok(k) => loaded.push(Arc::new(k)),
                 // One bad row must not stop signing with the good ones.
-                Err(e) => tracing::error!(kid = %record.kid, error = %e, "skipping unreadable signing key"),
+                Err(e) => {
+                    tracing::error!(kid = %record.kid, error = %e, "skipping unreadable signing key")
+                }
             }
         }
         self.set.store(Arc::new(KeySet::build(loaded)));
@@ -99,15 +108,23 @@ impl Keyring {
         let set = self.set.load();
         let mut changed = false;
         for k in set.keys.iter().filter(|k| k.expires_at <= now) {
-            db.delete_signing_key(&k.kid).await.or_else(ignore_missing)?;
+            db.delete_signing_key(&k.kid)
+                .await
+                .or_else(ignore_missing)?;
             changed = true;
         }
-        let newest = set.keys.iter().filter(|k| k.expires_at > now).max_by_key(|k| k.activates_at);
+        let newest = set
+            .keys
+            .iter()
+            .filter(|k| k.expires_at > now)
+            .max_by_key(|k| k.activates_at);
         let activates_at = match newest {
             // Nothing usable: sign at once, there are no tokens to confuse.
             None => Some(now),
             Some(k) if k.retires_at <= now => Some(now),
-            Some(k) if k.activates_at <= now && now >= k.retires_at - p.publish_ahead => Some(k.retires_at),
+            Some(k) if k.activates_at <= now && now >= k.retires_at - p.publish_ahead => {
+                Some(k.retires_at)
+            }
             _ => None,
         };
         if let Some(activates_at) = activates_at {
@@ -131,7 +148,12 @@ impl Keyring {
 
     /// The key that signs now: the most recently activated one.
     pub fn signing_key(&self, now: Timestamp) -> Option<Arc<LoadedKey>> {
-        self.set.load().keys.iter().find(|k| k.activates_at <= now).cloned()
+        self.set
+            .load()
+            .keys
+            .iter()
+            .find(|k| k.activates_at <= now)
+            .cloned()
     }
 
     pub fn decoding_key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
@@ -144,8 +166,13 @@ impl Keyring {
     }
 
     pub fn algorithms(&self) -> Vec<&'static str> {
-        let mut algs: Vec<&'static str> =
-            self.set.load().keys.iter().map(|k| k.algorithm.as_str()).collect();
+        let mut algs: Vec<&'static str> = self
+            .set
+            .load()
+            .keys
+            .iter()
+            .map(|k| k.algorithm.as_str())
+            .collect();
         algs.sort_unstable();
         algs.dedup();
         algs

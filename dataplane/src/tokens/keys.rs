@@ -53,9 +53,9 @@ impl LoadedKey {
             KeyAlgorithm::RS256 => {
                 Pair::Rs256(RsaKeyPair::from_pkcs8(&record.private_pkcs8).map_err(|_| bad())?)
             }
-            KeyAlgorithm::EdDSA => Pair::EdDsa(
-                Ed25519KeyPair::from_pkcs8(&record.private_pkcs8).map_err(|_| bad())?,
-            ),
+            KeyAlgorithm::EdDSA => {
+                Pair::EdDsa(Ed25519KeyPair::from_pkcs8(&record.private_pkcs8).map_err(|_| bad())?)
+            }
         };
         let jwk = serde_json::from_str(&record.public_jwk).map_err(|_| bad())?;
         Ok(LoadedKey {
@@ -132,7 +132,8 @@ pub fn generate(
         KeyAlgorithm::EdDSA => {
             let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generate)?;
             let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| KeyError::Generate)?;
-            let jwk = json!({"kty":"OKP","crv":"Ed25519","x":B64.encode(pair.public_key().as_ref())});
+            let jwk =
+                json!({"kty":"OKP","crv":"Ed25519","x":B64.encode(pair.public_key().as_ref())});
             (doc.as_ref().to_vec(), jwk)
         }
     };
@@ -159,7 +160,11 @@ mod tests {
     fn verify(alg: KeyAlgorithm) {
         let rec = generate(alg, 0, 0, 10, 20).unwrap();
         let key = LoadedKey::from_record(&rec).unwrap();
-        let header = B64.encode(format!(r#"{{"alg":"{}","kid":"{}"}}"#, alg.as_str(), rec.kid));
+        let header = B64.encode(format!(
+            r#"{{"alg":"{}","kid":"{}"}}"#,
+            alg.as_str(),
+            rec.kid
+        ));
         let payload = B64.encode(r#"{"sub":"x"}"#);
         let token = key.sign_compact(format!("{header}.{payload}")).unwrap();
         let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&rec.public_jwk).unwrap();

@@ -72,7 +72,12 @@ pub enum TokenError {
 }
 
 /// Signs claims as a compact JWS with the current key and the given `typ`.
-pub fn sign<T: Serialize>(keyring: &Keyring, typ: &str, claims: &T, now: Timestamp) -> Result<String, TokenError> {
+pub fn sign<T: Serialize>(
+    keyring: &Keyring,
+    typ: &str,
+    claims: &T,
+    now: Timestamp,
+) -> Result<String, TokenError> {
     let key = keyring.signing_key(now).ok_or(TokenError::NoKey)?;
     let header = serde_json::json!({"alg": key.algorithm.as_str(), "typ": typ, "kid": key.kid});
     let header = serde_json::to_vec(&header).map_err(|_| TokenError::Sign)?;
@@ -86,9 +91,17 @@ pub fn sign<T: Serialize>(keyring: &Keyring, typ: &str, claims: &T, now: Timesta
 
 /// Verifies an access token's signature, `typ`, issuer, audience and expiry.
 /// Revocation and tenant checks are the caller's (they need live state).
-pub fn verify_access(keyring: &Keyring, issuer: &str, audience: &str, token: &str, leeway: u64) -> Result<AccessClaims, TokenError> {
+pub fn verify_access(
+    keyring: &Keyring,
+    issuer: &str,
+    audience: &str,
+    token: &str,
+    leeway: u64,
+) -> Result<AccessClaims, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")) {
+    if !header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    }) {
         return Err(TokenError::Invalid);
     }
     let kid = header.kid.ok_or(TokenError::Malformed)?;

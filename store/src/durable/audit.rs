@@ -35,7 +35,11 @@ impl Db {
 
     /// Newest first, optionally of one kind. A non-positive `limit` means 100;
     /// at most 1000.
-    pub async fn list_audit_events(&self, kind: Option<&str>, limit: i64) -> Result<Vec<AuditEvent>> {
+    pub async fn list_audit_events(
+        &self,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
         const COLUMNS: &str = "id, at, kind, client_id, contact_center_id, subject, ip, detail";
         let query = match kind {
             Some(_) => format!(

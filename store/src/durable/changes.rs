@@ -10,10 +10,12 @@ use crate::model::Change;
 impl Db {
     /// Changes after `seq`, oldest first.
     pub async fn changes_since(&self, seq: i64) -> Result<Vec<Change>> {
-        let rows = sqlx::query("SELECT seq, entity, entity_id FROM change_log WHERE seq > $1 ORDER BY seq")
-            .bind(seq)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT seq, entity, entity_id FROM change_log WHERE seq > $1 ORDER BY seq",
+        )
+        .bind(seq)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(Change {

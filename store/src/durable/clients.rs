@@ -76,7 +76,10 @@ impl Db {
 
     pub async fn get_client(&self, client_id: &str) -> Result<Option<Client>> {
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
-        let row = sqlx::query(&sql).bind(client_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(from_row).transpose()
     }
 

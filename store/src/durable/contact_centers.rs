@@ -12,7 +12,8 @@ use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{now, AuthScheme, ContactCenter, Timestamp};
 
-const COLUMNS: &str = "id, name, environment_id, auth_scheme, enabled, version, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, environment_id, auth_scheme, enabled, version, created_at, updated_at";
 
 const ENTITY: &str = "contact center";
 
@@ -21,7 +22,9 @@ fn from_row(row: &AnyRow, domains: Vec<String>) -> Result<ContactCenter> {
     let id: String = row.try_get("id")?;
     let scheme: String = row.try_get("auth_scheme")?;
     let auth = AuthScheme::parse(&scheme).ok_or_else(|| {
-        StoreError::Corrupt(format!("contact center {id}: unknown auth scheme {scheme:?}"))
+        StoreError::Corrupt(format!(
+            "contact center {id}: unknown auth scheme {scheme:?}"
+        ))
     })?;
     Ok(ContactCenter {
         name: row.try_get("name")?,
@@ -69,7 +72,10 @@ async fn insert_domains(conn: &mut AnyConnection, id: &str, domains: &[String]) 
 }
 
 fn missing_environment(cc: &ContactCenter) -> StoreError {
-    StoreError::MissingReference { entity: "environment", detail: cc.environment_id.clone() }
+    StoreError::MissingReference {
+        entity: "environment",
+        detail: cc.environment_id.clone(),
+    }
 }
 
 impl Db {
@@ -92,7 +98,10 @@ impl Db {
             .map_err(|e| {
                 map_violation(
                     e,
-                    |_| StoreError::Duplicate { entity: ENTITY, detail: format!("id {}", cc.id) },
+                    |_| StoreError::Duplicate {
+                        entity: ENTITY,
+                        detail: format!("id {}", cc.id),
+                    },
                     || missing_environment(cc),
                 )
             })?;
@@ -105,7 +114,11 @@ impl Db {
     pub async fn get_contact_center(&self, id: &str) -> Result<Option<ContactCenter>> {
         let mut conn = self.pool.acquire().await?;
         let sql = format!("SELECT {COLUMNS} FROM contact_centers WHERE id = $1");
-        let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
+        let Some(row) = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
             return Ok(None);
         };
         let domains = load_domains(&mut conn, id).await?;
@@ -124,7 +137,10 @@ impl Db {
         .await?;
         let mut domains: HashMap<String, Vec<String>> = HashMap::new();
         for row in &domain_rows {
-            domains.entry(row.try_get("contact_center_id")?).or_default().push(row.try_get("domain")?);
+            domains
+                .entry(row.try_get("contact_center_id")?)
+                .or_default()
+                .push(row.try_get("domain")?);
         }
         rows.iter()
             .map(|row| {
@@ -135,7 +151,10 @@ impl Db {
     }
 
     /// Case-insensitive.
-    pub async fn find_contact_center_by_domain(&self, domain: &str) -> Result<Option<ContactCenter>> {
+    pub async fn find_contact_center_by_domain(
+        &self,
+        domain: &str,
+    ) -> Result<Option<ContactCenter>> {
         let id: Option<String> = sqlx::query_scalar(
             "SELECT contact_center_id FROM contact_center_domains WHERE domain_key = $1",
         )
@@ -168,9 +187,14 @@ impl Db {
             .await
             .map_err(|e| on_foreign_key(e, || missing_environment(cc)))?;
         let Some(row) = row else {
-            return Err(
-                stale_or_missing(&mut *tx, "contact_centers", "id = $1", &[&cc.id], ENTITY).await?
-            );
+            return Err(stale_or_missing(
+                &mut *tx,
+                "contact_centers",
+                "id = $1",
+                &[&cc.id],
+                ENTITY,
+            )
+            .await?);
         };
         // Rewrite domains only when they changed, so the change feed is not
         // flooded with domain rows on every rename.

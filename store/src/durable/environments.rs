@@ -91,14 +91,19 @@ impl Db {
 
     pub async fn get_environment(&self, id: &str) -> Result<Option<Environment>> {
         let sql = format!("SELECT {COLUMNS} FROM environments WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|row| self.environment_from_row(&row)).transpose()
     }
 
     pub async fn list_environments(&self) -> Result<Vec<Environment>> {
         let sql = format!("SELECT {COLUMNS} FROM environments ORDER BY id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(|row| self.environment_from_row(row)).collect()
+        rows.iter()
+            .map(|row| self.environment_from_row(row))
+            .collect()
     }
 
     /// Fails with `VersionConflict` unless the stored version equals `env.version`; bumps it.
@@ -129,7 +134,12 @@ impl Db {
             .await?;
         match row {
             Some(row) => self.environment_from_row(&row),
-            None => Err(stale_or_missing(&self.pool, "environments", "id = $1", &[&env.id], ENTITY).await?),
+            None => {
+                Err(
+                    stale_or_missing(&self.pool, "environments", "id = $1", &[&env.id], ENTITY)
+                        .await?,
+                )
+            }
         }
     }
 
@@ -138,11 +148,12 @@ impl Db {
     pub async fn delete_environment(&self, id: &str, cascade: bool) -> Result<()> {
         let now = now();
         let mut tx = self.begin().await?;
-        let dependents: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM contact_centers WHERE environment_id = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let dependents: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM contact_centers WHERE environment_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         if !dependents.is_empty() && !cascade {
             return Err(StoreError::InUse {
                 entity: ENTITY,

@@ -21,7 +21,9 @@ impl Db {
         let kid: String = row.try_get("kid")?;
         let algorithm: String = row.try_get("algorithm")?;
         let algorithm = KeyAlgorithm::parse(&algorithm).ok_or_else(|| {
-            StoreError::Corrupt(format!("signing key {kid}: unknown algorithm {algorithm:?}"))
+            StoreError::Corrupt(format!(
+                "signing key {kid}: unknown algorithm {algorithm:?}"
+            ))
         })?;
         let sealed: Vec<u8> = row.try_get("private_sealed")?;
         Ok(SigningKey {
@@ -38,7 +40,8 @@ impl Db {
 
     /// Stores the key as given, times included: the rotation schedule is the caller's.
     pub async fn insert_signing_key(&self, key: &SigningKey) -> Result<()> {
-        let sql = format!("INSERT INTO signing_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        let sql =
+            format!("INSERT INTO signing_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         sqlx::query(&sql)
             .bind(&key.kid)
             .bind(key.algorithm.as_str())
@@ -63,7 +66,9 @@ impl Db {
     pub async fn list_signing_keys(&self) -> Result<Vec<SigningKey>> {
         let sql = format!("SELECT {COLUMNS} FROM signing_keys ORDER BY created_at, kid");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(|row| self.signing_key_from_row(row)).collect()
+        rows.iter()
+            .map(|row| self.signing_key_from_row(row))
+            .collect()
     }
 
     pub async fn delete_signing_key(&self, kid: &str) -> Result<()> {
@@ -73,7 +78,9 @@ impl Db {
             .await?
             .rows_affected();
         if deleted == 0 {
-            return Err(StoreError::NotFound { entity: "signing key" });
+            return Err(StoreError::NotFound {
+                entity: "signing key",
+            });
         }
         Ok(())
     }

@@ -51,7 +51,8 @@ impl Db {
     /// `postgres://…` or `sqlite:PATH` / `sqlite::memory:`. Creates the SQLite file if missing.
     pub async fn connect(url: &str, cipher: Cipher) -> Result<Db> {
         sqlx::any::install_default_drivers();
-        let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
+        {
             let pool = AnyPoolOptions::new()
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(10))
@@ -65,7 +66,11 @@ impl Db {
                 "the database URL must start with postgres:// or sqlite:".into(),
             ));
         };
-        Ok(Db { pool, cipher, backend })
+        Ok(Db {
+            pool,
+            cipher,
+            backend,
+        })
     }
 
     /// Applies the embedded migrations of this backend.
@@ -89,7 +94,11 @@ impl Db {
     /// The same database seen through another cipher, e.g. to re-encrypt
     /// secrets while rotating the at-rest key.
     pub fn with_cipher(&self, cipher: Cipher) -> Db {
-        Db { pool: self.pool.clone(), cipher, backend: self.backend }
+        Db {
+            pool: self.pool.clone(),
+            cipher,
+            backend: self.backend,
+        }
     }
 
     /// The connection pool, for diagnostics and tests that must look at raw
@@ -111,7 +120,11 @@ impl Db {
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
         let tx = match self.backend {
             Backend::Postgres => self.pool.begin().await?,
-            Backend::Sqlite => self.pool.begin_with(Cow::Borrowed("BEGIN IMMEDIATE")).await?,
+            Backend::Sqlite => {
+                self.pool
+                    .begin_with(Cow::Borrowed("BEGIN IMMEDIATE"))
+                    .await?
+            }
         };
         Ok(tx)
     }

@@ -74,7 +74,11 @@ async fn insert_token(
 
 impl Db {
     /// Stores a new family and its first token (`first.family_id` is taken from `family`).
-    pub async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshToken) -> Result<()> {
+    pub async fn create_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        first: &RefreshToken,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO refresh_families (id, client_id, contact_center_id, username, \
@@ -126,7 +130,10 @@ impl Db {
         .await?
         .rows_affected()
             == 1;
-        let row = sqlx::query(JOINED).bind(old_hash).fetch_optional(&mut *tx).await?;
+        let row = sqlx::query(JOINED)
+            .bind(old_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
         // Outcomes other than rotation and reuse roll back (dropping `tx`),
         // so a refused token is not marked used.
         let Some(row) = row else {
@@ -142,15 +149,23 @@ impl Db {
         if !claimed {
             Self::revoke_family_in(&mut tx, &family.id, now).await?;
             tx.commit().await?;
-            return Ok(RotateOutcome::Reused { family_id: family.id });
+            return Ok(RotateOutcome::Reused {
+                family_id: family.id,
+            });
         }
         insert_token(&mut tx, &family.id, new).await?;
         tx.commit().await?;
         Ok(RotateOutcome::Rotated(family))
     }
 
-    pub async fn find_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, RefreshFamily)>> {
-        let row = sqlx::query(JOINED).bind(hash).fetch_optional(&self.pool).await?;
+    pub async fn find_refresh_token(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(RefreshToken, RefreshFamily)>> {
+        let row = sqlx::query(JOINED)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(joined_from_row).transpose()
     }
 
@@ -159,8 +174,15 @@ impl Db {
         let mut tx = self.begin().await?;
         if !Self::revoke_family_in(&mut tx, family_id, now).await? {
             let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = $1");
-            if sqlx::query(&sql).bind(family_id).fetch_optional(&mut *tx).await?.is_none() {
-                return Err(StoreError::NotFound { entity: "refresh family" });
+            if sqlx::query(&sql)
+                .bind(family_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_none()
+            {
+                return Err(StoreError::NotFound {
+                    entity: "refresh family",
+                });
             }
         }
         tx.commit().await?;
@@ -176,13 +198,18 @@ impl Db {
         now: Timestamp,
     ) -> Result<u64> {
         let mut tx = self.begin().await?;
-        let revoked = Self::revoke_user_families_in(&mut tx, contact_center_id, &fold(username), now).await?;
+        let revoked =
+            Self::revoke_user_families_in(&mut tx, contact_center_id, &fold(username), now).await?;
         tx.commit().await?;
         Ok(revoked)
     }
 
     /// Revokes the live families of one client. Returns how many.
-    pub async fn revoke_client_refresh_families(&self, client_id: &str, now: Timestamp) -> Result<u64> {
+    pub async fn revoke_client_refresh_families(
+        &self,
+        client_id: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
         let revoked = sqlx::query(
             "UPDATE refresh_families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
         )
@@ -214,7 +241,11 @@ impl Db {
     }
 
     /// True when this call revoked the family (false: unknown or already revoked).
-    async fn revoke_family_in(tx: &mut Transaction<'static, Any>, family_id: &str, now: Timestamp) -> Result<bool> {
+    async fn revoke_family_in(
+        tx: &mut Transaction<'static, Any>,
+        family_id: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         let revoked = sqlx::query(
             "UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
         )

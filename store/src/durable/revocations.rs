@@ -13,9 +13,11 @@ impl Db {
     pub async fn insert_revocation(&self, revocation: &Revocation) -> Result<i64> {
         let (kind, subject, issued_before, expires_at) = match revocation {
             Revocation::Jti { jti, expires_at } => ("jti", jti, None, *expires_at),
-            Revocation::Subject { subject, issued_before, expires_at } => {
-                ("subject", subject, Some(*issued_before), *expires_at)
-            }
+            Revocation::Subject {
+                subject,
+                issued_before,
+                expires_at,
+            } => ("subject", subject, Some(*issued_before), *expires_at),
         };
         let seq = sqlx::query_scalar(
             "INSERT INTO revocations (kind, subject, issued_before, expires_at) \
@@ -31,7 +33,11 @@ impl Db {
     }
 
     /// Revocations after `seq` that have not expired at `now`, in seq order.
-    pub async fn revocations_since(&self, seq: i64, now: Timestamp) -> Result<Vec<(i64, Revocation)>> {
+    pub async fn revocations_since(
+        &self,
+        seq: i64,
+        now: Timestamp,
+    ) -> Result<Vec<(i64, Revocation)>> {
         let rows = sqlx::query(
             "SELECT seq, kind, subject, issued_before, expires_at FROM revocations \
              WHERE seq > $1 AND expires_at > $2 ORDER BY seq",
@@ -46,11 +52,19 @@ impl Db {
                 let kind: String = row.try_get("kind")?;
                 let subject: String = row.try_get("subject")?;
                 let expires_at: Timestamp = row.try_get("expires_at")?;
-                let revocation = match (kind.as_str(), row.try_get::<Option<i64>, _>("issued_before")?) {
-                    ("jti", _) => Revocation::Jti { jti: subject, expires_at },
-                    ("subject", Some(issued_before)) => {
-                        Revocation::Subject { subject, issued_before, expires_at }
-                    }
+                let revocation = match (
+                    kind.as_str(),
+                    row.try_get::<Option<i64>, _>("issued_before")?,
+                ) {
+                    ("jti", _) => Revocation::Jti {
+                        jti: subject,
+                        expires_at,
+                    },
+                    ("subject", Some(issued_before)) => Revocation::Subject {
+                        subject,
+                        issued_before,
+                        expires_at,
+                    },
                     _ => {
                         return Err(StoreError::Corrupt(format!(
                             "revocation {seq}: kind {kind:?} without its fields"

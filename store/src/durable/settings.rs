@@ -24,8 +24,12 @@ fn from_row(row: &AnyRow) -> Result<Setting> {
 
 impl Db {
     pub async fn list_settings(&self, contact_center_id: &str) -> Result<Vec<Setting>> {
-        let sql = format!("SELECT {COLUMNS} FROM settings WHERE contact_center_id = $1 ORDER BY name");
-        let rows = sqlx::query(&sql).bind(contact_center_id).fetch_all(&self.pool).await?;
+        let sql =
+            format!("SELECT {COLUMNS} FROM settings WHERE contact_center_id = $1 ORDER BY name");
+        let rows = sqlx::query(&sql)
+            .bind(contact_center_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -57,12 +61,13 @@ impl Db {
     }
 
     pub async fn delete_setting(&self, contact_center_id: &str, name: &str) -> Result<()> {
-        let deleted = sqlx::query("DELETE FROM settings WHERE contact_center_id = $1 AND name = $2")
-            .bind(contact_center_id)
-            .bind(name)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let deleted =
+            sqlx::query("DELETE FROM settings WHERE contact_center_id = $1 AND name = $2")
+                .bind(contact_center_id)
+                .bind(name)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         if deleted == 0 {
             return Err(StoreError::NotFound { entity: "setting" });
         }

@@ -19,11 +19,16 @@ pub(super) fn get_bool(row: &AnyRow, column: &str) -> Result<bool> {
 }
 
 pub(super) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode JSON: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode JSON: {e}")))
 }
 
 /// Decodes a JSON text column; `what` names the row and column for the error.
-pub(super) fn json_column<T: DeserializeOwned>(row: &AnyRow, column: &str, what: &str) -> Result<T> {
+pub(super) fn json_column<T: DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+    what: &str,
+) -> Result<T> {
     let text: String = row.try_get(column)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{what}: {column}: {e}")))
 }
@@ -73,7 +78,10 @@ pub(super) fn map_violation(
 
 /// Maps a unique violation to `Duplicate` (built by `duplicate`); anything
 /// else stays a database error.
-pub(super) fn on_unique(err: sqlx::Error, duplicate: impl FnOnce(&sqlx::Error) -> StoreError) -> StoreError {
+pub(super) fn on_unique(
+    err: sqlx::Error,
+    duplicate: impl FnOnce(&sqlx::Error) -> StoreError,
+) -> StoreError {
     match violation(&err) {
         Some(ErrorKind::UniqueViolation) => duplicate(&err),
         _ => StoreError::Database(err),

@@ -46,13 +46,22 @@ fn from_row(row: &AnyRow) -> Result<User> {
 fn duplicate(err: &sqlx::Error, user: &User, dbid: i64) -> StoreError {
     let message = violation_message(err);
     let detail = if message.contains("username_key") {
-        format!("username {:?} in contact center {}", user.username, user.contact_center_id)
+        format!(
+            "username {:?} in contact center {}",
+            user.username, user.contact_center_id
+        )
     } else if message.contains("dbid") {
         format!("dbid {dbid} in contact center {}", user.contact_center_id)
     } else {
-        format!("id {} in contact center {}", user.id, user.contact_center_id)
+        format!(
+            "id {} in contact center {}",
+            user.id, user.contact_center_id
+        )
     };
-    StoreError::Duplicate { entity: ENTITY, detail }
+    StoreError::Duplicate {
+        entity: ENTITY,
+        detail,
+    }
 }
 
 /// `LIKE` pattern for a case-insensitive substring search.
@@ -137,7 +146,11 @@ impl Db {
     }
 
     /// Case-insensitive on `username`.
-    pub async fn find_user_by_name(&self, contact_center_id: &str, username: &str) -> Result<Option<User>> {
+    pub async fn find_user_by_name(
+        &self,
+        contact_center_id: &str,
+        username: &str,
+    ) -> Result<Option<User>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM users WHERE contact_center_id = $1 AND username_key = $2"
         );
@@ -151,8 +164,16 @@ impl Db {
 
     /// Returns one page, ordered by username, and the total count matching
     /// the search. A non-positive `limit` means 100; at most 1000 per page.
-    pub async fn list_users(&self, contact_center_id: &str, query: &UserQuery) -> Result<(Vec<User>, i64)> {
-        let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    pub async fn list_users(
+        &self,
+        contact_center_id: &str,
+        query: &UserQuery,
+    ) -> Result<(Vec<User>, i64)> {
+        let search = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         // SQL lower() on names and email folds ASCII only on SQLite; the
         // username uses the store-folded key.
         let filter = if search.is_some() {

@@ -1,7 +1,16 @@
 //! The ephemeral store: data that may be lost without losing a durable record
 //! (authorization codes, sessions, counters, replay caches).
 //!
-//! SKELETON: signatures are the contract; bodies are being written.
+//! Two implementations behind one cheap-to-clone handle:
+//! - [`Ephemeral::memory`]: in-process, the embedded default (single node only).
+//! - [`Ephemeral::connect`]: Redis, standalone or cluster, optionally over TLS.
+//!
+//! Both keep the same semantics (the contract suite in `store/tests/ephemeral_contract.rs`
+//! runs unchanged against each): values are opaque bytes, every entry has a TTL, counters
+//! are stored as decimal strings (as Redis does), and `take` is atomic single use.
+
+mod memory;
+mod redis;
 
 use std::time::Duration;
 
@@ -20,25 +29,138 @@ pub struct RedisConfig {
 
 /// One interface, two implementations (in-process and Redis).
 #[derive(Clone, Debug)]
-pub struct Ephemeral {}
+pub struct Ephemeral {
+    backend: Backend,
+}
 
-fn pending<T>() -> Result<T> {
-    Err(StoreError::Ephemeral("skeleton".into()))
+// Enum dispatch rather than a trait object: two known implementations, no boxing of
+// futures, and `Ephemeral` stays a plain value type.
+#[derive(Clone, Debug)]
+enum Backend {
+    Memory(memory::MemoryStore),
+    Redis(redis::RedisStore),
+}
+
+/// Longest TTL accepted. Ephemeral data living longer than this is almost certainly a
+/// unit mistake (seconds passed as milliseconds, `Duration::MAX`, …), so it is refused.
+pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// Validates a TTL and converts it to whole milliseconds, rounding up so an entry
+/// never lives shorter than asked. Shared by both backends so they refuse the same inputs.
+pub(crate) fn ttl_millis(ttl: Duration) -> Result<u64> {
+    if ttl.is_zero() {
+        return Err(StoreError::Ephemeral(
+            "TTL must be at least 1 ms, got 0".into(),
+        ));
+    }
+    if ttl > MAX_TTL {
+        return Err(StoreError::Ephemeral(format!(
+            "TTL of {} s exceeds the maximum of {} s",
+            ttl.as_secs(),
+            MAX_TTL.as_secs()
+        )));
+    }
+    let ms = ttl.as_nanos().div_ceil(1_000_000);
+    // Cannot fail below MAX_TTL; kept as a checked conversion rather than a cast.
+    u64::try_from(ms).map_err(|_| StoreError::Ephemeral("TTL out of range".into()))
 }
 
 impl Ephemeral {
     /// The in-process store (embedded default).
-    pub fn memory() -> Ephemeral { Ephemeral {} }
+    ///
+    /// Expired entries are dropped lazily on access and by a background sweep, which is
+    /// started only when called inside a Tokio runtime and stops once the store is dropped.
+    pub fn memory() -> Ephemeral {
+        Ephemeral {
+            backend: Backend::Memory(memory::MemoryStore::new()),
+        }
+    }
+
     /// Connects to Redis: standalone, TLS (`rediss://`), password in the URL, or cluster.
-    pub async fn connect(config: &RedisConfig) -> Result<Ephemeral> { let _ = config; pending() }
-    pub async fn ping(&self) -> Result<()> { pending() }
-    pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> { let _ = (key, value, ttl); pending() }
+    ///
+    /// Fails (rather than hanging) within a few seconds when Redis is unreachable or the
+    /// credentials are wrong. Error messages never contain the URLs or the password.
+    pub async fn connect(config: &RedisConfig) -> Result<Ephemeral> {
+        Ok(Ephemeral {
+            backend: Backend::Redis(redis::RedisStore::connect(config).await?),
+        })
+    }
+
+    /// Checks the store answers (readiness probes).
+    pub async fn ping(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Memory(m) => {
+                m.ping();
+                Ok(())
+            }
+            Backend::Redis(r) => r.ping().await,
+        }
+    }
+
+    /// Stores `value` under `key` for `ttl`, replacing any previous value.
+    pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        match &self.backend {
+            Backend::Memory(m) => m.put(key, value, ttl),
+            Backend::Redis(r) => r.put(key, value, ttl).await,
+        }
+    }
+
     /// Stores only when the key is absent; true when stored (replay caches).
-    pub async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> { let _ = (key, value, ttl); pending() }
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> { let _ = key; pending() }
+    pub async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        match &self.backend {
+            Backend::Memory(m) => m.put_if_absent(key, value, ttl),
+            Backend::Redis(r) => r.put_if_absent(key, value, ttl).await,
+        }
+    }
+
+    /// The value under `key`, if present and not expired.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.get(key)),
+            Backend::Redis(r) => r.get(key).await,
+        }
+    }
+
     /// Atomically reads and deletes: at most one caller gets the value (authorization codes).
-    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> { let _ = key; pending() }
-    pub async fn delete(&self, key: &str) -> Result<bool> { let _ = key; pending() }
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.take(key)),
+            Backend::Redis(r) => r.take(key).await,
+        }
+    }
+
+    /// Deletes `key`; true when something (not expired) was deleted.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.delete(key)),
+            Backend::Redis(r) => r.delete(key).await,
+        }
+    }
+
     /// Increments a counter; the first increment starts its `ttl` window. Returns the new value.
-    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64> { let _ = (key, ttl); pending() }
+    ///
+    /// Later increments do not extend the window (fixed-window rate limits and lockouts).
+    /// Fails when the key holds something that is not an integer.
+    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64> {
+        match &self.backend {
+            Backend::Memory(m) => m.incr(key, ttl),
+            Backend::Redis(r) => r.incr(key, ttl).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_validation() {
+        assert!(ttl_millis(Duration::ZERO).is_err());
+        assert!(ttl_millis(Duration::MAX).is_err());
+        assert!(ttl_millis(MAX_TTL + Duration::from_millis(1)).is_err());
+        assert_eq!(ttl_millis(Duration::from_nanos(1)).ok(), Some(1));
+        assert_eq!(ttl_millis(Duration::from_micros(1500)).ok(), Some(2));
+        assert_eq!(ttl_millis(Duration::from_millis(50)).ok(), Some(50));
+        assert!(ttl_millis(MAX_TTL).is_ok());
+    }
 }

@@ -10,10 +10,29 @@ use crate::auth::form::OAuthForm;
 use crate::auth::issue::{grant_scope, issue, Issue, TokenResponse};
 use crate::state::Services;
 
-pub async fn grant(state: &Services, client: &Arc<Client>, form: &OAuthForm, now: Timestamp) -> Result<TokenResponse, OAuthError> {
+pub async fn grant(
+    state: &Services,
+    client: &Arc<Client>,
+    form: &OAuthForm,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
     if client.client_type == ClientType::Public {
-        return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials"));
+        return Err(OAuthError::unauthorized_client(
+            "public clients cannot use client_credentials",
+        ));
     }
     let scope = grant_scope(client, form.get("scope"))?;
-    issue(state, Issue { client, scope, user: None, family: None, with_refresh: false, nonce: None }, now).await
+    issue(
+        state,
+        Issue {
+            client,
+            scope,
+            user: None,
+            family: None,
+            with_refresh: false,
+            nonce: None,
+        },
+        now,
+    )
+    .await
 }

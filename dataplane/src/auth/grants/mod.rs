@@ -14,7 +14,16 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub const SAML2_BEARER: &str = "urn:ietf:params:oauth:grant-type:saml2-bearer";
 
 /// Every grant type a client may be registered for.
-pub const KNOWN: &[&str] = &[AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN, PASSWORD, IMPLICIT, TOKEN_EXCHANGE, JWT_BEARER, SAML2_BEARER];
+pub const KNOWN: &[&str] = &[
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    REFRESH_TOKEN,
+    PASSWORD,
+    IMPLICIT,
+    TOKEN_EXCHANGE,
+    JWT_BEARER,
+    SAML2_BEARER,
+];
 
 /// The grants this server answers at the token endpoint today.
 pub const SUPPORTED: &[&str] = &[CLIENT_CREDENTIALS, PASSWORD, REFRESH_TOKEN];

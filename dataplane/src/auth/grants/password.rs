@@ -22,16 +22,27 @@ pub fn split_login(login: &str) -> (Option<&str>, &str) {
 }
 
 /// Finds the contact center a login names.
-pub fn resolve_tenant(state: &Services, tenant: Option<&str>) -> Result<Arc<ContactCenter>, OAuthError> {
+pub fn resolve_tenant(
+    state: &Services,
+    tenant: Option<&str>,
+) -> Result<Arc<ContactCenter>, OAuthError> {
     let cc = match tenant {
-        Some(t) => state.catalog.contact_center_by_domain(t).ok_or_else(|| OAuthError::invalid_grant(format!("unknown tenant '{t}'")))?,
+        Some(t) => state
+            .catalog
+            .contact_center_by_domain(t)
+            .ok_or_else(|| OAuthError::invalid_grant(format!("unknown tenant '{t}'")))?,
         None => {
             let id = state
                 .settings
                 .default_contact_center
                 .as_deref()
-                .ok_or_else(|| OAuthError::invalid_grant("the user name must be given as tenant\\username"))?;
-            state.catalog.contact_center(id).ok_or_else(|| OAuthError::invalid_grant("the default tenant does not exist"))?
+                .ok_or_else(|| {
+                    OAuthError::invalid_grant("the user name must be given as tenant\\username")
+                })?;
+            state
+                .catalog
+                .contact_center(id)
+                .ok_or_else(|| OAuthError::invalid_grant("the default tenant does not exist"))?
         }
     };
     if !cc.enabled {
@@ -40,39 +51,85 @@ pub fn resolve_tenant(state: &Services, tenant: Option<&str>) -> Result<Arc<Cont
     Ok(cc)
 }
 
-pub async fn grant(state: &Services, client: &Arc<Client>, form: &OAuthForm, ip: Option<&str>, now: Timestamp) -> Result<TokenResponse, OAuthError> {
+pub async fn grant(
+    state: &Services,
+    client: &Arc<Client>,
+    form: &OAuthForm,
+    ip: Option<&str>,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
     let login = form.require("username")?;
     let password = form.require("password")?;
     let scope = grant_scope(client, form.get("scope"))?;
     let (tenant, username) = split_login(login);
     if username.is_empty() {
-        return Err(OAuthError::invalid_request("parameter 'username' names no user"));
+        return Err(OAuthError::invalid_request(
+            "parameter 'username' names no user",
+        ));
     }
     let cc = resolve_tenant(state, tenant)?;
-    if !client.contact_center_ids.is_empty() && !client.contact_center_ids.iter().any(|id| id == &cc.id) {
-        return Err(OAuthError::invalid_grant("this client may not sign in users of this tenant"));
+    if !client.contact_center_ids.is_empty()
+        && !client.contact_center_ids.iter().any(|id| id == &cc.id)
+    {
+        return Err(OAuthError::invalid_grant(
+            "this client may not sign in users of this tenant",
+        ));
     }
-    let directory = state
-        .directories
-        .for_contact_center(&cc)
-        .ok_or_else(|| OAuthError::invalid_grant(format!("password sign-in is not available for this tenant's directory ({})", cc.auth.as_str())))?;
+    let directory = state.directories.for_contact_center(&cc).ok_or_else(|| {
+        OAuthError::invalid_grant(format!(
+            "password sign-in is not available for this tenant's directory ({})",
+            cc.auth.as_str()
+        ))
+    })?;
     let user = match directory.authenticate(&cc, username, password).await {
         Ok(u) => u,
         Err(e) => {
-            state.audit("user.auth_failed", Some(&client.client_id), Some(&cc.id), Some(username), ip, json!({"reason": e.to_string()}));
+            state.audit(
+                "user.auth_failed",
+                Some(&client.client_id),
+                Some(&cc.id),
+                Some(username),
+                ip,
+                json!({"reason": e.to_string()}),
+            );
             return Err(match e {
-                DirectoryError::BadCredentials => OAuthError::invalid_grant("bad user name or password"),
-                DirectoryError::Locked => OAuthError::invalid_grant("the account is locked or disabled"),
-                DirectoryError::PasswordExpired => OAuthError::invalid_grant("the password has expired and must be changed"),
-                DirectoryError::Unavailable { retry_after } => OAuthError::temporarily_unavailable(retry_after.as_secs().max(1)),
-                DirectoryError::Unsupported => OAuthError::invalid_grant("password sign-in is not available for this tenant"),
+                DirectoryError::BadCredentials => {
+                    OAuthError::invalid_grant("bad user name or password")
+                }
+                DirectoryError::Locked => {
+                    OAuthError::invalid_grant("the account is locked or disabled")
+                }
+                DirectoryError::PasswordExpired => {
+                    OAuthError::invalid_grant("the password has expired and must be changed")
+                }
+                DirectoryError::Unavailable { retry_after } => {
+                    OAuthError::temporarily_unavailable(retry_after.as_secs().max(1))
+                }
+                DirectoryError::Unsupported => {
+                    OAuthError::invalid_grant("password sign-in is not available for this tenant")
+                }
             });
         }
     };
     let principal = UserPrincipal::new(&cc, &user, now);
-    let with_refresh = client.authorized_grant_types.iter().any(|g| g == REFRESH_TOKEN);
+    let with_refresh = client
+        .authorized_grant_types
+        .iter()
+        .any(|g| g == REFRESH_TOKEN);
     let nonce = form.get("nonce").map(str::to_string);
-    issue(state, Issue { client, scope, user: Some(principal), family: None, with_refresh, nonce }, now).await
+    issue(
+        state,
+        Issue {
+            client,
+            scope,
+            user: Some(principal),
+            family: None,
+            with_refresh,
+            nonce,
+        },
+        now,
+    )
+    .await
 }
 
 #[cfg(test)]

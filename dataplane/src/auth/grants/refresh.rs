@@ -12,11 +12,19 @@ use crate::auth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal
 use crate::state::Services;
 use crate::tokens;
 
-pub async fn grant(state: &Services, client: &Arc<Client>, form: &OAuthForm, ip: Option<&str>, now: Timestamp) -> Result<TokenResponse, OAuthError> {
+pub async fn grant(
+    state: &Services,
+    client: &Arc<Client>,
+    form: &OAuthForm,
+    ip: Option<&str>,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
     let hash = tokens::token_digest(presented);
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-    let Some((_, family)) = state.db.find_refresh_token(&hash).await? else { return Err(invalid()) };
+    let Some((_, family)) = state.db.find_refresh_token(&hash).await? else {
+        return Err(invalid());
+    };
     // Checked before rotating, so another client cannot burn someone's token.
     if family.client_id != client.client_id {
         return Err(invalid());
@@ -24,16 +32,27 @@ pub async fn grant(state: &Services, client: &Arc<Client>, form: &OAuthForm, ip:
     let scope = match form.get("scope") {
         None => family.scope.clone(),
         Some(asked) => {
-            let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+            let asked: Vec<String> = asked
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
             if let Some(extra) = asked.iter().find(|s| !family.scope.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!("scope '{extra}' was not granted originally")));
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope '{extra}' was not granted originally"
+                )));
             }
             asked
         }
     };
-    let user: Option<UserPrincipal> = serde_json::from_value(family.claims.clone()).map_err(|_| OAuthError::server_error())?;
+    let user: Option<UserPrincipal> =
+        serde_json::from_value(family.claims.clone()).map_err(|_| OAuthError::server_error())?;
     if let Some(u) = &user {
-        if !state.catalog.contact_center(&u.contact_center_id).is_some_and(|cc| cc.enabled) {
+        if !state
+            .catalog
+            .contact_center(&u.contact_center_id)
+            .is_some_and(|cc| cc.enabled)
+        {
             return Err(invalid());
         }
     }
@@ -41,13 +60,34 @@ pub async fn grant(state: &Services, client: &Arc<Client>, form: &OAuthForm, ip:
     let next = new_refresh(&family.id, client, family.expires_at, &value, now);
     match state.db.rotate_refresh_token(&hash, &next, now).await? {
         RotateOutcome::Rotated(family) => {
-            let mut res = issue(state, Issue { client, scope, user, family: Some(family.id.clone()), with_refresh: false, nonce: None }, now).await?;
+            let mut res = issue(
+                state,
+                Issue {
+                    client,
+                    scope,
+                    user,
+                    family: Some(family.id.clone()),
+                    with_refresh: false,
+                    nonce: None,
+                },
+                now,
+            )
+            .await?;
             res.refresh_token = Some(value);
             Ok(res)
         }
         RotateOutcome::Reused { family_id } => {
-            state.audit("token.refresh_reused", Some(&client.client_id), family.contact_center_id.as_deref(), family.username.as_deref(), ip, json!({"family": family_id}));
-            Err(OAuthError::invalid_grant("the refresh token was already used; every token of its grant is now revoked"))
+            state.audit(
+                "token.refresh_reused",
+                Some(&client.client_id),
+                family.contact_center_id.as_deref(),
+                family.username.as_deref(),
+                ip,
+                json!({"family": family_id}),
+            );
+            Err(OAuthError::invalid_grant(
+                "the refresh token was already used; every token of its grant is now revoked",
+            ))
         }
         RotateOutcome::Expired | RotateOutcome::Revoked | RotateOutcome::NotFound => Err(invalid()),
     }

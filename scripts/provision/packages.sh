@@ -1,0 +1,18 @@
+# Sourced by scripts/test.sh: installs the Debian packages the tests use,
+# only those that are missing, so a provisioned machine pays nothing.
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need+=(postgresql)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq "${need[@]}" >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null \
+      || { echo "error: cannot install ${need[*]}" >&2; return 1; }
+  fi
+fi

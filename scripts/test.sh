@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The one test command. On a fresh machine it installs what the tests need,
+# starts throwaway PostgreSQL and Redis (standalone, TLS and a 3-node
+# cluster), then runs the linters, every Rust test and the end-to-end suite.
+# A dependency that cannot be provisioned fails the run; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+export TOLLGATE_REQUIRE_SERVICES=1
+export TOLLGATE_TEST_DIR="${TOLLGATE_TEST_DIR:-$(mktemp -d /tmp/tollgate-test.XXXXXX)}"
+export TOLLGATE_CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
+mkdir -p "$TOLLGATE_CACHE"
+
+step() { printf '\n== %s\n' "$*"; }
+
+cleanup() {
+  set +e
+  declare -F tollgate_stop_redis >/dev/null && tollgate_stop_redis
+  declare -F tollgate_stop_postgres >/dev/null && tollgate_stop_postgres
+  rm -rf "$TOLLGATE_TEST_DIR"
+}
+trap cleanup EXIT
+
+step "packages"
+# shellcheck source=provision/packages.sh
+source scripts/provision/packages.sh
+
+step "PostgreSQL"
+# shellcheck source=provision/postgres.sh
+source scripts/provision/postgres.sh
+
+step "Redis (standalone, TLS, cluster)"
+# shellcheck source=provision/redis.sh
+source scripts/provision/redis.sh
+
+step "format and lint"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust tests (unit, router, storage and ephemeral contracts on every backend)"
+cargo test --workspace --locked
+
+step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client)"
+cargo build -p tollgate --locked
+export TOLLGATE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate"
+bash e2e/run.sh
