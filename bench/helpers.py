@@ -12,6 +12,10 @@
         RUNS times: exec CMD, poll HEALTH_URL until it answers 200, print the
         milliseconds from exec to that answer, stop CMD. "fresh" empties
         DATA_DIR before every run, "reuse" keeps what the first run created.
+  helpers.py clone-demo SQLITE_DB
+        print SQL (for psql) that copies the demo records `tollgate dev`
+        created (environment, contact center, client, user...) into a
+        migrated PostgreSQL database; existing rows are kept.
 """
 
 import base64
@@ -21,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -152,6 +157,36 @@ def cmd_startup(runs, health_url, data_dir, mode, log, *cmd):
             time.sleep(0.5)
 
 
+# Tables holding the demo records, parents first. Not copied: signing keys
+# (`serve` makes its own), tokens, revocations, change log, audit.
+DEMO_TABLES = ("environments", "contact_centers", "contact_center_domains", "settings",
+               "clients", "users", "counters")
+
+
+def sql_literal(v):
+    # Untyped literals: PostgreSQL converts them with the column's input
+    # function, so SQLite's 0/1 booleans and text JSON land in BOOLEAN/JSONB.
+    if v is None:
+        return "NULL"
+    if isinstance(v, bytes):
+        return "'\\x" + v.hex() + "'"
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def cmd_clone_demo(db_path):
+    if not os.path.exists(db_path):
+        die(f"clone-demo: no such file {db_path}")
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    print("BEGIN;")
+    for table in DEMO_TABLES:
+        cur = conn.execute(f'SELECT * FROM "{table}"')
+        cols = ", ".join(f'"{d[0]}"' for d in cur.description)
+        for row in cur:
+            values = ", ".join(sql_literal(v) for v in row)
+            print(f'INSERT INTO "{table}" ({cols}) VALUES ({values}) ON CONFLICT DO NOTHING;')
+    print("COMMIT;")
+
+
 def main():
     if len(sys.argv) < 2:
         die(__doc__)
@@ -168,6 +203,8 @@ def main():
         cmd_seed(*args)
     elif cmd == "startup":
         cmd_startup(*args)
+    elif cmd == "clone-demo":
+        cmd_clone_demo(*args)
     else:
         die(f"unknown command {cmd!r}\n{__doc__}")
 

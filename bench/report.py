@@ -161,9 +161,13 @@ def main():
       "`bench/peer/server.js` registers one for seeding; its refresh grant is the built-in "
       "one with `rotateRefreshToken: true` (reuse revokes the grant, as Tollgate revokes the "
       "family).")
-    w("- Storage: Tollgate scenarios run on `tollgate dev` (SQLite + in-process store) unless "
-      "marked PostgreSQL + Redis. oidc-provider keeps everything in an unbounded in-process "
-      "Map (`bench/peer/server.js`; its bundled memory adapter is a 1000-entry LRU).")
+    w("- Storage: Tollgate scenarios run on `tollgate dev` (SQLite + in-process store, log level "
+      "`warn`) unless marked PostgreSQL + Redis: that one is `tollgate serve all` (log level "
+      "`info`, JSON lines to a file) on a PostgreSQL database migrated with `tollgate migrate`, "
+      "into which the demo records `dev` created are copied (there is no API for contact "
+      "centers and users yet). Refresh tokens are durable rows in both. oidc-provider keeps "
+      "everything in an unbounded in-process Map (`bench/peer/server.js`; its bundled memory "
+      "adapter is a 1000-entry LRU).")
     w(f"- Node.js runs JavaScript on one thread, so one oidc-provider process uses about one "
       f"of the cores; Tollgate uses all of them. For fairness the client-credentials scenario "
       f"also runs against a `node:cluster` of {workers} oidc-provider workers (stateless JWTs, so "
@@ -204,7 +208,7 @@ def main():
         row(label, "oidc-provider, 1 process", runs.get(("peer", key)), tg)
         if key == "client_credentials" and ("peer-cluster", key) in runs:
             row(label, f"oidc-provider, node:cluster ×{workers}", runs[("peer-cluster", key)], tg)
-    row("Refresh (rotating)", "Tollgate on PostgreSQL + Redis", runs.get(("tollgate", "refresh_pg")))
+    row("Refresh (rotating)", "Tollgate `serve all` on PostgreSQL + Redis", runs.get(("tollgate", "refresh_pg")))
     w("")
 
     w("## Footprint")

@@ -28,8 +28,8 @@ PG_MODE=${BENCH_PG:-auto}               # auto | off
 TG_LISTEN=${BENCH_TOLLGATE_LISTEN:-127.0.0.1:8095}
 TG_MGMT=${BENCH_TOLLGATE_MANAGEMENT:-127.0.0.1:9095}
 PEER_PORT=${BENCH_PEER_PORT:-8096}
-PG_PORT=${BENCH_PG_PORT:-55432}
-REDIS_PORT=${BENCH_REDIS_PORT:-56379}
+PG_PORT=${BENCH_PG_PORT:-}               # throwaway PostgreSQL/Redis; default: free ports
+REDIS_PORT=${BENCH_REDIS_PORT:-}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${BENCH_RESULTS:-$ROOT/bench/results/$STAMP}
 DOC=${BENCH_DOC:-$ROOT/docs/benchmarks.md}
@@ -128,6 +128,10 @@ wait_ready() {
   die "$name not ready after 60 s, see $OUT/logs/$name.log"
 }
 
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # bench NAME URL [VAR=VALUE...]: warm-up, then the measured run. The env
@@ -210,6 +214,8 @@ provision_pg_redis() {
   local pgbin
   pgbin=$(find_pg_bin) || { note "no initdb/pg_ctl: refresh on PostgreSQL + Redis not measured"; return 0; }
   command -v redis-server >/dev/null || { note "no redis-server: refresh on PostgreSQL + Redis not measured"; return 0; }
+  PG_PORT=${PG_PORT:-$(free_port)}
+  REDIS_PORT=${REDIS_PORT:-$(free_port)}
   port_free "127.0.0.1:$PG_PORT" || { note "port $PG_PORT busy: PostgreSQL not started"; return 0; }
   port_free "127.0.0.1:$REDIS_PORT" || { note "port $REDIS_PORT busy: Redis not started"; return 0; }
   log "starting throwaway PostgreSQL (127.0.0.1:$PG_PORT) and Redis (127.0.0.1:$REDIS_PORT)"
@@ -276,25 +282,40 @@ run_tollgate() {
     BENCH_TOKENS="$OUT/tmp/tollgate.refresh.run" BENCH_WARM_TOKENS="$OUT/tmp/tollgate.refresh.warm"
   stop "$pid"
 
-  # 3 again on PostgreSQL + Redis.
-  if [[ $PG_MODE != off ]]; then
+  # 3 again on PostgreSQL + Redis. `dev` runs on SQLite only and there is
+  # no API for contact centers and users yet, so: migrate PostgreSQL, copy
+  # the demo records `dev` just created into it, and run `serve all` on it
+  # with the dev data dir's encryption key.
+  if [[ $PG_MODE == off ]]; then
+    note "BENCH_PG=off: refresh on PostgreSQL + Redis not measured"
+  elif ! command -v psql >/dev/null; then
+    note "no psql: refresh on PostgreSQL + Redis not measured"
+  else
     if [[ -z $PG_URL || -z $REDIS_URL ]]; then
       provision_pg_redis
     else
       meta pg_provisioned "given by TOLLGATE_BENCH_DATABASE_URL / TOLLGATE_BENCH_REDIS_URL"
     fi
     if [[ -n $PG_URL && -n $REDIS_URL ]]; then
-      log "tollgate dev on PostgreSQL + Redis"
-      tollgate_dev tollgate-dev-pg "$OUT/tmp/tollgate-dev-pg" \
-        --database-url "$PG_URL" --redis-url "$REDIS_URL"
+      local devkey
+      devkey=$(cat "$OUT/tmp/tollgate-dev/encryption.key")
+      log "tollgate serve all on PostgreSQL + Redis"
+      "$TOLLGATE_BIN" migrate --database-url "$PG_URL" --encryption-key "$devkey" \
+        >"$OUT/logs/tollgate-migrate-pg.log" 2>&1 \
+        || die "tollgate migrate on PostgreSQL failed, see $OUT/logs/tollgate-migrate-pg.log"
+      $H clone-demo "$OUT/tmp/tollgate-dev/tollgate.db" \
+        | psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" >"$OUT/logs/clone-demo.log" 2>&1 \
+        || die "copying the demo records into PostgreSQL failed, see $OUT/logs/clone-demo.log"
+      start tollgate-serve-pg "$TOLLGATE_BIN" serve all --listen "$TG_LISTEN" --management-listen "$TG_MGMT" \
+        --database-url "$PG_URL" --redis-url "$REDIS_URL" --encryption-key "$devkey" \
+        --default-contact-center "$DOMAIN"
       pid=$LAST_PID
+      wait_ready "$TG_READY" "$pid" tollgate-serve-pg
       seed tollgate.refresh_pg "$TG_TOKEN"
       bench tollgate.refresh_pg "$TG_TOKEN" BENCH_MODE=refresh \
         BENCH_TOKENS="$OUT/tmp/tollgate.refresh_pg.run" BENCH_WARM_TOKENS="$OUT/tmp/tollgate.refresh_pg.warm"
       stop "$pid"
     fi
-  else
-    note "BENCH_PG=off: refresh on PostgreSQL + Redis not measured"
   fi
 
   # 4. idle RSS of `serve all`: fresh process, ready, then idle.
