@@ -26,15 +26,33 @@ pub struct Revocations {
 }
 
 impl Revocations {
+    /// A token is revoked by its own `jti`, by its refresh family (`sid`, kept
+    /// in the same set: both are UUIDs) or by a cut-off on its subject.
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         let Ok(sets) = self.sets.read() else {
             return true;
         };
         sets.jtis.contains_key(&claims.jti)
+            || claims
+                .sid
+                .as_ref()
+                .is_some_and(|sid| sets.jtis.contains_key(sid))
             || sets
                 .subjects
                 .get(&claims.sub)
                 .is_some_and(|(before, _)| claims.iat <= *before)
+    }
+
+    /// The `iat` for a new token of `subject`: after any cut-off made in the
+    /// same second, so a sign-in right after a global sign-out is not born dead.
+    pub fn issue_time(&self, subject: &str, now: Timestamp) -> Timestamp {
+        let Ok(sets) = self.sets.read() else {
+            return now;
+        };
+        match sets.subjects.get(subject) {
+            Some((before, _)) if *before >= now => *before + 1,
+            _ => now,
+        }
     }
 
     /// Records a revocation durably, then locally so this replica sees it at once.

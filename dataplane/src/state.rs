@@ -48,7 +48,8 @@ pub type AppState = Arc<Services>;
 
 impl Services {
     /// Verifies an access token fully: signature and claims, revocation, and
-    /// that its client and contact center still exist and are enabled.
+    /// that its client (the same registration, not one re-created under its
+    /// id) and contact center still exist and are enabled.
     pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let claims = crate::tokens::verify_access(
             &self.keys,
@@ -57,9 +58,14 @@ impl Services {
             token,
             self.settings.leeway,
         )?;
-        if self.revocations.is_revoked(&claims) || self.catalog.client(&claims.client_id).is_none()
-        {
+        if self.revocations.is_revoked(&claims) {
             return Err(TokenError::Invalid);
+        }
+        // A client deleted and registered again under the same id is a new
+        // client: tokens issued before it was created are not its tokens.
+        match self.catalog.client(&claims.client_id) {
+            Some(client) if claims.iat >= client.created_at => {}
+            _ => return Err(TokenError::Invalid),
         }
         if let Some(cc) = &claims.contact_center_id {
             if !self.catalog.contact_center(cc).is_some_and(|cc| cc.enabled) {
@@ -91,6 +97,26 @@ impl Services {
             ip: ip.map(str::to_string),
             detail,
         });
+    }
+
+    /// Ends a refresh-token family and every access token it issued (they carry
+    /// the family as `sid`), as RFC 7009 §2.1 and reuse detection ask.
+    pub async fn revoke_family(
+        &self,
+        family_id: &str,
+        at: Timestamp,
+    ) -> Result<(), tollgate_store::StoreError> {
+        self.db.revoke_refresh_family(family_id, at).await?;
+        let until = at + self.settings.max_token_lifetime;
+        self.revocations
+            .revoke(
+                &self.db,
+                tollgate_store::model::Revocation::Jti {
+                    jti: family_id.to_string(),
+                    expires_at: until,
+                },
+            )
+            .await
     }
 
     /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).

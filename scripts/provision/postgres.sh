@@ -25,7 +25,7 @@ tollgate__pg_bindir() {
         dirname "$(readlink -f "$initdb_path")"
         return 0
     fi
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -V -r); do
+    for dir in $( (ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true) | sort -t/ -k5 -V -r); do
         if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ]; then
             printf '%s\n' "$dir"
             return 0

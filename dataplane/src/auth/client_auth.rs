@@ -45,10 +45,10 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
     let (id, secret) = decoded
         .split_once(':')
         .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-    let id = percent_decode(id)
-        .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-    let secret = percent_decode(secret)
-        .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+    // RFC 6749 asks for form-encoding, but many clients send credentials raw:
+    // text that is not valid percent-encoding is taken as it is.
+    let id = percent_decode(id).unwrap_or_else(|| id.to_string());
+    let secret = percent_decode(secret).unwrap_or_else(|| secret.to_string());
     Ok(Some((id, secret)))
 }
 

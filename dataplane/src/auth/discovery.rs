@@ -12,14 +12,14 @@ fn metadata(state: &AppState) -> serde_json::Value {
     let iss = &state.settings.issuer;
     json!({
         "issuer": iss,
-        "authorization_endpoint": format!("{iss}/auth/v3/oauth/authorize"),
         "token_endpoint": format!("{iss}/auth/v3/oauth/token"),
         "jwks_uri": format!("{iss}/auth/v3/jwks"),
         "userinfo_endpoint": format!("{iss}/auth/v3/openid/userinfo"),
         "introspection_endpoint": format!("{iss}/auth/v3/oauth/introspect"),
         "revocation_endpoint": format!("{iss}/auth/v3/oauth/revoke"),
         "grant_types_supported": grants::SUPPORTED,
-        "response_types_supported": ["code", "token"],
+        // No authorization endpoint yet, so no response types (RFC 8414 §2).
+        "response_types_supported": [],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": state.keys.algorithms(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

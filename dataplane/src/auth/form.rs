@@ -43,7 +43,7 @@ impl OAuthForm {
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     type Rejection = OAuthError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -59,7 +59,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
                 "the body must be application/x-www-form-urlencoded",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
             .await
             .map_err(|_| {
                 OAuthError::invalid_request(format!(

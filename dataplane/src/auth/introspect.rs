@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tollgate_store::model::{now, Client, Revocation};
+use tollgate_store::model::{now, Client, ClientType, Revocation};
 
 use super::client_auth;
 use super::error::OAuthError;
@@ -42,6 +42,13 @@ pub async fn introspect(
     form: OAuthForm,
 ) -> Result<Response, OAuthError> {
     let caller = client_auth::authenticate(&state, &headers, &form, ip.as_deref()).await?;
+    // A public client's id is no authentication (RFC 7662 §2.1, §4); discovery
+    // advertises only secret-based methods for this endpoint.
+    if caller.client_type == ClientType::Public {
+        return Err(OAuthError::invalid_client(
+            "public clients cannot introspect tokens",
+        ));
+    }
     let token = form.require("token")?;
     let inactive = || Ok(no_store(json!({"active": false})));
     if looks_like_jwt(token) {
@@ -174,7 +181,7 @@ async fn revoke_token(
         .await?
     {
         if family.client_id == caller.client_id {
-            state.db.revoke_refresh_family(&family.id, now).await?;
+            state.revoke_family(&family.id, now).await?;
             state.audit(
                 "token.revoked",
                 Some(&caller.client_id),

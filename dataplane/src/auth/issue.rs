@@ -79,6 +79,11 @@ pub fn grant_scope(client: &Client, requested: Option<&str>) -> Result<Vec<Strin
 /// The token endpoint's success body.
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
+    /// Who the token speaks for, for the audit trail; not sent.
+    #[serde(skip)]
+    pub subject: String,
+    #[serde(skip)]
+    pub contact_center_id: Option<String>,
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
@@ -133,16 +138,18 @@ pub async fn issue(
         sid = Some(family.id);
         refresh_token = Some(value);
     }
+    let sub = req
+        .user
+        .as_ref()
+        .map(UserPrincipal::subject)
+        .unwrap_or_else(|| client.client_id.clone());
+    let iat = state.revocations.issue_time(&sub, now);
     let claims = AccessClaims {
         iss: state.settings.issuer.clone(),
-        sub: req
-            .user
-            .as_ref()
-            .map(UserPrincipal::subject)
-            .unwrap_or_else(|| client.client_id.clone()),
+        sub,
         aud: state.settings.audience.clone(),
-        exp: now + lifetime,
-        iat: now,
+        exp: iat + lifetime,
+        iat,
         jti: uuid::Uuid::new_v4().to_string(),
         client_id: client.client_id.clone(),
         scope: scope.clone(),
@@ -175,6 +182,8 @@ pub async fn issue(
         _ => None,
     };
     Ok(TokenResponse {
+        subject: claims.sub,
+        contact_center_id: claims.contact_center_id,
         access_token,
         token_type: "bearer",
         expires_in: lifetime,

@@ -2,7 +2,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tollgate_store::model::{now, Revocation};
@@ -148,15 +148,10 @@ async fn sign_out(
                 },
             )
             .await?;
-        match (&c.contact_center_id, &c.user_name) {
-            (Some(cc), Some(user)) => state.db.revoke_user_refresh_families(cc, user, now).await?,
-            _ => {
-                state
-                    .db
-                    .revoke_client_refresh_families(&c.client_id, now)
-                    .await?
-            }
-        };
+        // A client's own tokens never have refresh tokens; its users' sessions are theirs to end.
+        if let (Some(cc), Some(user)) = (&c.contact_center_id, &c.user_name) {
+            state.db.revoke_user_refresh_families(cc, user, now).await?;
+        }
     } else {
         state
             .revocations
@@ -169,7 +164,7 @@ async fn sign_out(
             )
             .await?;
         if let Some(family) = &c.sid {
-            state.db.revoke_refresh_family(family, now).await?;
+            state.revoke_family(family, now).await?;
         }
     }
     state.audit(
@@ -231,7 +226,11 @@ pub async fn sign_out_get(
         return e.into_response();
     }
     match q.redirect_uri {
-        Some(uri) => Redirect::to(&uri).into_response(),
+        // 302 as the original; the URI was checked against the client's registration above.
+        Some(uri) => match axum::http::HeaderValue::from_str(&uri) {
+            Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+            Err(_) => ApiError::bad_request("redirectUri is not a valid URI").into_response(),
+        },
         None => envelope::ok_empty(),
     }
 }

@@ -87,6 +87,11 @@ async fn handle(
             )))
         }
     };
-    state.audit("token.issued", Some(&client.client_id), None, None, ip, json!({"grant_type": grant_type, "scope": res.scope, "refresh": res.refresh_token.is_some()}));
+    state.audit(
+        "token.issued",
+        Some(&client.client_id),
+        res.contact_center_id.as_deref(),
+        Some(&res.subject),
+        ip, json!({"grant_type": grant_type, "scope": res.scope, "refresh": res.refresh_token.is_some()}));
     Ok(res)
 }

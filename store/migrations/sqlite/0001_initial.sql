@@ -132,7 +132,8 @@ CREATE TABLE refresh_families (
     expires_at        BIGINT NOT NULL,
     revoked_at        BIGINT
 );
-CREATE INDEX refresh_families_user ON refresh_families (contact_center_id, username_key);
+-- Sign-out matches the contact center and the user ignoring case.
+CREATE INDEX refresh_families_user ON refresh_families (lower(contact_center_id), username_key);
 CREATE INDEX refresh_families_client ON refresh_families (client_id);
 CREATE INDEX refresh_families_expires ON refresh_families (expires_at);
 

@@ -13,7 +13,7 @@ impl Db {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for event in events {
             sqlx::query(
                 "INSERT INTO audit_events (at, kind, client_id, contact_center_id, subject, ip, detail) \

@@ -10,9 +10,6 @@ use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{RefreshFamily, RefreshToken, RotateOutcome, Timestamp};
 
-const FAMILY_COLUMNS: &str =
-    "id, client_id, contact_center_id, username, scope, claims, created_at, expires_at, revoked_at";
-
 /// A token joined with its family; token times are prefixed to keep the
 /// family's column names as they are.
 const JOINED: &str = "SELECT t.hash, t.family_id, t.created_at AS t_created_at, \
@@ -173,13 +170,12 @@ impl Db {
     pub async fn revoke_refresh_family(&self, family_id: &str, now: Timestamp) -> Result<()> {
         let mut tx = self.begin().await?;
         if !Self::revoke_family_in(&mut tx, family_id, now).await? {
-            let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = $1");
-            if sqlx::query(&sql)
-                .bind(family_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_none()
-            {
+            let exists: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE id = $1")
+                    .bind(family_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if exists == 0 {
                 return Err(StoreError::NotFound {
                     entity: "refresh family",
                 });
@@ -189,8 +185,9 @@ impl Db {
         Ok(())
     }
 
-    /// Revokes the live families of one user; `username` is matched
-    /// case-insensitively, `contact_center_id` exactly. Returns how many.
+    /// Revokes the live families of one user; `contact_center_id` and
+    /// `username` are matched case-insensitively, so a differently cased
+    /// login never escapes a sign-out. Returns how many.
     pub async fn revoke_user_refresh_families(
         &self,
         contact_center_id: &str,
@@ -257,7 +254,8 @@ impl Db {
         Ok(revoked > 0)
     }
 
-    /// `username_key` must already be folded.
+    /// `username_key` must already be folded. The contact center id is
+    /// folded by SQL `lower()` on both sides, so any case matches.
     pub(super) async fn revoke_user_families_in(
         tx: &mut Transaction<'static, Any>,
         contact_center_id: &str,
@@ -266,7 +264,8 @@ impl Db {
     ) -> Result<u64> {
         let revoked = sqlx::query(
             "UPDATE refresh_families SET revoked_at = $3 \
-             WHERE contact_center_id = $1 AND username_key = $2 AND revoked_at IS NULL",
+             WHERE lower(contact_center_id) = lower($1) AND username_key = $2 \
+             AND revoked_at IS NULL",
         )
         .bind(contact_center_id)
         .bind(username_key)

@@ -8,7 +8,8 @@ use tollgate_store::model::{Client, RotateOutcome, Timestamp};
 
 use crate::auth::error::OAuthError;
 use crate::auth::form::OAuthForm;
-use crate::auth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal};
+use crate::auth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal, SCOPE_ALL};
+use crate::directory::DirectoryError;
 use crate::state::Services;
 use crate::tokens;
 
@@ -37,7 +38,9 @@ pub async fn grant(
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect();
-            if let Some(extra) = asked.iter().find(|s| !family.scope.contains(s)) {
+            // A grant of `*` covers every scope, as it does at the first grant.
+            let granted = |s: &String| family.scope.iter().any(|g| g == SCOPE_ALL || g == s);
+            if let Some(extra) = asked.iter().find(|s| !granted(s)) {
                 return Err(OAuthError::invalid_scope(format!(
                     "scope '{extra}' was not granted originally"
                 )));
@@ -48,12 +51,23 @@ pub async fn grant(
     let user: Option<UserPrincipal> =
         serde_json::from_value(family.claims.clone()).map_err(|_| OAuthError::server_error())?;
     if let Some(u) = &user {
-        if !state
+        let cc = state
             .catalog
             .contact_center(&u.contact_center_id)
-            .is_some_and(|cc| cc.enabled)
-        {
-            return Err(invalid());
+            .filter(|cc| cc.enabled)
+            .ok_or_else(invalid)?;
+        // The user must still exist and be enabled: a disabled account must
+        // not keep its sessions alive by refreshing.
+        if let Some(directory) = state.directories.for_contact_center(&cc) {
+            match directory.lookup(&cc, &u.user_name).await {
+                Ok(Some(_)) => {}
+                Err(DirectoryError::Unavailable { retry_after }) => {
+                    return Err(OAuthError::temporarily_unavailable(
+                        retry_after.as_secs().max(1),
+                    ))
+                }
+                Ok(None) | Err(_) => return Err(invalid()),
+            }
         }
     }
     let value = tokens::random_token();
@@ -77,6 +91,8 @@ pub async fn grant(
             Ok(res)
         }
         RotateOutcome::Reused { family_id } => {
+            // The store already revoked the family's refresh tokens; end its access tokens too.
+            state.revoke_family(&family_id, now).await?;
             state.audit(
                 "token.refresh_reused",
                 Some(&client.client_id),

@@ -1,0 +1,421 @@
+//! Test kit for in-process router tests: every test gets its own server on a
+//! fresh SQLite database in a temporary directory, seeded with the demo
+//! records, and talks to it through the `Router` with `oneshot` (no sockets).
+//!
+//! Each test binary uses a different subset of the helpers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::Router;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tollgate::config::{CommonArgs, LogFormat, SigningAlgorithm};
+use tollgate::dev::DemoCredentials;
+use tollgate::server::Role;
+use tollgate::state::AppState;
+use tollgate_store::{Cipher, Db, Ephemeral};
+use tower::ServiceExt;
+
+pub const ISSUER: &str = "https://auth.tollgate.test";
+pub const APP_BASE: &str = "https://app.tollgate.test";
+pub const DEMO_CLIENT: &str = "demo-client";
+pub const DEMO_SECRET: &str = "demo-client-secret";
+pub const DEMO_USER: &str = "agent";
+pub const DEMO_PASSWORD: &str = "agent-password";
+pub const OPS_USER: &str = "ops";
+pub const OPS_PASSWORD: &str = "ops-password";
+
+pub const TOKEN: &str = "/auth/v3/oauth/token";
+pub const INTROSPECT: &str = "/auth/v3/oauth/introspect";
+pub const REVOKE: &str = "/auth/v3/oauth/revoke";
+pub const JWKS: &str = "/auth/v3/jwks";
+pub const CLIENTS: &str = "/auth/v3/ops/clients";
+
+/// The settings a test server starts with; tests adjust them before building.
+pub fn default_args() -> CommonArgs {
+    CommonArgs {
+        listen: None,
+        management_listen: None,
+        public_url: Some(ISSUER.into()),
+        ops_username: OPS_USER.into(),
+        ops_password_hash: None,
+        ops_password: Some(OPS_PASSWORD.into()),
+        signing_algorithm: SigningAlgorithm::Es256,
+        key_rotation_interval: 30 * 86_400,
+        key_publish_ahead: 86_400,
+        max_token_lifetime: 86_400,
+        refresh_family_lifetime: 90 * 86_400,
+        default_contact_center: Some(tollgate::dev::DEMO_CONTACT_CENTER.into()),
+        log_format: LogFormat::Text,
+        log: "warn".into(),
+    }
+}
+
+/// How a request authenticates its client at the OAuth endpoints.
+#[derive(Clone, Copy, Debug)]
+pub enum ClientAuth<'a> {
+    /// `Authorization: Basic`.
+    Basic(&'a str, &'a str),
+    /// `client_id` and `client_secret` in the form.
+    Post(&'a str, &'a str),
+    /// `client_id` only (public clients).
+    Public(&'a str),
+    None,
+}
+
+/// The demo client over HTTP Basic.
+pub const DEMO: ClientAuth<'static> = ClientAuth::Basic(DEMO_CLIENT, DEMO_SECRET);
+
+/// A response with its body read.
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Res {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: impl header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(&self, status: StatusCode) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        self
+    }
+
+    /// Asserts an RFC 6749 §5.2 error response.
+    #[track_caller]
+    pub fn expect_oauth_error(&self, status: StatusCode, code: &str) -> Value {
+        self.expect(status);
+        let body = self.json();
+        assert_eq!(body["error"], code, "body: {body}");
+        assert!(body["error_description"].is_string(), "body: {body}");
+        assert_eq!(self.header(header::CACHE_CONTROL), Some("no-store"));
+        body
+    }
+
+    /// Asserts an envelope error (`{"status":{"code":…,"message":…}}`) and returns its message.
+    #[track_caller]
+    pub fn expect_api_error(&self, status: StatusCode) -> String {
+        self.expect(status);
+        let body = self.json();
+        assert_eq!(body["status"]["code"], status.as_u16(), "body: {body}");
+        body["status"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no message: {body}"))
+            .to_string()
+    }
+
+    /// The token response of a successful token request.
+    #[track_caller]
+    pub fn tokens(&self) -> Value {
+        self.expect(StatusCode::OK);
+        assert_eq!(self.header(header::CACHE_CONTROL), Some("no-store"));
+        self.json()
+    }
+}
+
+/// One in-process server with its own database.
+pub struct TestServer {
+    pub app: Router,
+    pub state: AppState,
+    pub db: Db,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn new() -> TestServer {
+        Self::with_args(default_args()).await
+    }
+
+    pub async fn with_args(args: CommonArgs) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite:{}", dir.path().join("tollgate.db").display());
+        let db = Db::connect(&url, Cipher::new(&[7u8; 32]).expect("cipher"))
+            .await
+            .expect("connect");
+        db.migrate().await.expect("migrate");
+        let creds = DemoCredentials {
+            client_id: DEMO_CLIENT.into(),
+            client_secret: DEMO_SECRET.into(),
+            username: DEMO_USER.into(),
+            password: DEMO_PASSWORD.into(),
+            ops_password: OPS_PASSWORD.into(),
+        };
+        tollgate::dev::seed(&db, &creds, APP_BASE)
+            .await
+            .expect("seed");
+        let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let state = tollgate::server::build(&args, listen, db.clone(), Ephemeral::memory())
+            .await
+            .expect("build");
+        let app = tollgate::server::app(state.clone(), Role::All);
+        TestServer {
+            app,
+            state,
+            db,
+            _dir: dir,
+        }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Res {
+        let res = self.app.clone().oneshot(req).await.expect("infallible");
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Res {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    // ---- OAuth endpoints ----------------------------------------------------
+
+    /// POSTs a form to an OAuth endpoint with the given client authentication.
+    pub async fn post_form(&self, path: &str, auth: ClientAuth<'_>, form: &[(&str, &str)]) -> Res {
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        let mut req =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        match auth {
+            ClientAuth::Basic(id, secret) => {
+                req = req.header(header::AUTHORIZATION, basic(id, secret))
+            }
+            ClientAuth::Post(id, secret) => {
+                fields.extend([("client_id", id), ("client_secret", secret)])
+            }
+            ClientAuth::Public(id) => fields.push(("client_id", id)),
+            ClientAuth::None => {}
+        }
+        self.send(req.body(Body::from(encode_form(&fields))).expect("request"))
+            .await
+    }
+
+    pub async fn token(&self, auth: ClientAuth<'_>, form: &[(&str, &str)]) -> Res {
+        self.post_form(TOKEN, auth, form).await
+    }
+
+    pub async fn introspect(&self, auth: ClientAuth<'_>, token: &str) -> Res {
+        self.post_form(INTROSPECT, auth, &[("token", token)]).await
+    }
+
+    pub async fn revoke(&self, auth: ClientAuth<'_>, token: &str) -> Res {
+        self.post_form(REVOKE, auth, &[("token", token)]).await
+    }
+
+    /// `active` of an introspection by the (internal) demo client.
+    pub async fn is_active(&self, token: &str) -> bool {
+        let res = self.introspect(DEMO, token).await;
+        res.expect(StatusCode::OK);
+        res.json()["active"].as_bool().expect("active is a boolean")
+    }
+
+    /// A client_credentials access token of the demo client.
+    pub async fn client_token(&self) -> String {
+        let body = self
+            .token(DEMO, &[("grant_type", "client_credentials")])
+            .await
+            .tokens();
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    /// The demo user's token response from the password grant.
+    pub async fn password_tokens(&self, scope: Option<&str>) -> Value {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", "demo\\agent"),
+            ("password", DEMO_PASSWORD),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        self.token(DEMO, &form).await.tokens()
+    }
+
+    /// The demo user's access token.
+    pub async fn user_token(&self) -> String {
+        self.password_tokens(None).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    // ---- Bearer endpoints ---------------------------------------------------
+
+    pub async fn bearer(&self, method: Method, path: &str, token: &str) -> Res {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        self.send(req.body(Body::empty()).expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Res {
+        self.send(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+    }
+
+    pub async fn jwks(&self) -> Value {
+        let res = self.get(JWKS).await;
+        res.expect(StatusCode::OK);
+        res.json()
+    }
+
+    // ---- Ops API --------------------------------------------------------------
+
+    pub async fn ops(&self, method: Method, path: &str, body: Option<Value>) -> Res {
+        self.ops_as(
+            method,
+            path,
+            Some((OPS_USER, OPS_PASSWORD)),
+            body.map(|b| b.to_string()),
+        )
+        .await
+    }
+
+    /// An ops request with explicit credentials and raw body.
+    pub async fn ops_as(
+        &self,
+        method: Method,
+        path: &str,
+        creds: Option<(&str, &str)>,
+        body: Option<String>,
+    ) -> Res {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some((u, p)) = creds {
+            req = req.header(header::AUTHORIZATION, basic(u, p));
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(b)
+            }
+            None => Body::empty(),
+        };
+        self.send(req.body(body).expect("request")).await
+    }
+
+    pub async fn ops_get(&self, path: &str) -> Res {
+        self.ops(Method::GET, path, None).await
+    }
+
+    pub async fn ops_post(&self, path: &str, data: Value) -> Res {
+        self.ops(Method::POST, path, Some(json!({ "data": data })))
+            .await
+    }
+
+    pub async fn ops_put(&self, path: &str, data: Value) -> Res {
+        self.ops(Method::PUT, path, Some(json!({ "data": data })))
+            .await
+    }
+
+    pub async fn ops_delete(&self, path: &str) -> Res {
+        self.ops(Method::DELETE, path, None).await
+    }
+
+    /// Creates a client through the ops API; returns its generated secret, if any.
+    pub async fn create_client(&self, data: Value) -> Option<String> {
+        let res = self.ops_post(CLIENTS, data).await;
+        res.expect(StatusCode::CREATED);
+        res.json()["data"]["client_secret"]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    // ---- Token checks ---------------------------------------------------------
+
+    /// Verifies a JWT against the server's JWKS, as a relying party would:
+    /// the key by `kid`, the algorithm from the JWK, issuer and audience.
+    pub async fn verify_jwt(&self, token: &str, audience: &str) -> Value {
+        verify_with_jwks(&self.jwks().await, token, audience)
+            .unwrap_or_else(|e| panic!("token does not verify: {e}"))
+    }
+}
+
+pub fn basic(id: &str, secret: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "Basic {}",
+        STANDARD.encode(format!("{id}:{secret}"))
+    ))
+    .expect("header")
+}
+
+pub fn encode_form(fields: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// The decoded header and claims of a compact JWS, unverified.
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let mut next = || -> Value {
+        let part = parts.next().expect("JWT part");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+    };
+    let header = next();
+    let claims = next();
+    (header, claims)
+}
+
+pub fn verify_with_jwks(jwks: &Value, token: &str, audience: &str) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = jwks["keys"]
+        .as_array()
+        .ok_or("no keys")?
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .ok_or(format!("kid {kid} is not in the JWKS"))?;
+    let alg: jsonwebtoken::Algorithm = jwk["alg"]
+        .as_str()
+        .ok_or("JWK without alg")?
+        .parse()
+        .map_err(|e: jsonwebtoken::errors::Error| e.to_string())?;
+    if header.alg != alg {
+        return Err(format!(
+            "header alg {:?} differs from the JWK's {alg:?}",
+            header.alg
+        ));
+    }
+    let jwk: jsonwebtoken::jwk::Jwk =
+        serde_json::from_value(jwk.clone()).map_err(|e| e.to_string())?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("'{key}' is not a string in {v}"))
+}

@@ -1,0 +1,402 @@
+"""Starting, provisioning and stopping the real `tollgate` binary.
+
+Used by conftest.py; kept apart so tests can start extra servers (for
+scenarios that change global state, such as a user's global sign-out).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+E2E_DIR = Path(__file__).resolve().parent.parent
+REPO_ROOT = E2E_DIR.parent
+
+DEMO_CLIENT_ID = "demo-client"
+DEMO_CLIENT_SECRET = "demo-client-secret-e2e"
+DEMO_TENANT = "demo"
+DEMO_CONTACT_CENTER = "demo"
+DEMO_USERNAME = "agent"
+DEMO_LOGIN = "demo\\agent"
+DEMO_PASSWORD = "demo-user-password-e2e"
+OPS_USERNAME = "ops"
+OPS_PASSWORD_DEV = "ops-password-e2e"
+OPS_PASSWORD_SERVE = "opspass"
+
+SERVE_CLIENT_ID = "e2e"
+SERVE_CLIENT_SECRET = "e2e-secret-123"
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+FLAVOURS = ("dev", "serve")
+NO_USERS_REASON = "no user provisioning API yet"
+
+
+def binary() -> Path:
+    raw = os.environ.get("TOLLGATE_BIN") or "target/debug/tollgate"
+    path = Path(raw)
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def services_required() -> bool:
+    return os.environ.get("TOLLGATE_REQUIRE_SERVICES") == "1"
+
+
+def serve_unavailable_reason() -> str | None:
+    missing = [v for v in ("TOLLGATE_TEST_POSTGRES_URL", "TOLLGATE_TEST_REDIS_URL") if not os.environ.get(v)]
+    if missing:
+        return f"the serve flavour needs PostgreSQL and Redis: {' and '.join(missing)} not set"
+    return None
+
+
+class StartError(RuntimeError):
+    pass
+
+
+@dataclass
+class Server:
+    """A running `tollgate` process and what a test needs to talk to it."""
+
+    flavour: str
+    proc: subprocess.Popen
+    base_url: str
+    mgmt_url: str
+    workdir: Path
+    stderr_path: Path
+    stdout_path: Path
+    client_id: str
+    client_secret: str
+    ops_username: str
+    ops_password: str
+    login: str | None = None
+    password: str | None = None
+    #: Every secret this suite sends; none may ever appear in the server log.
+    secrets: set[str] = field(default_factory=set)
+    #: Cleanup run after the process stopped (e.g. dropping its database).
+    cleanup: list = field(default_factory=list)
+    exit_code: int | None = None
+
+    # -- endpoints ---------------------------------------------------------
+    @property
+    def has_users(self) -> bool:
+        return self.login is not None
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.base_url + "/callback"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    @property
+    def token_url(self) -> str:
+        return self.url("/auth/v3/oauth/token")
+
+    @property
+    def introspect_url(self) -> str:
+        return self.url("/auth/v3/oauth/introspect")
+
+    @property
+    def revoke_url(self) -> str:
+        return self.url("/auth/v3/oauth/revoke")
+
+    @property
+    def ops(self) -> tuple[str, str]:
+        return (self.ops_username, self.ops_password)
+
+    def remember_secret(self, value: str | None) -> None:
+        if value:
+            self.secrets.add(value)
+
+    def secret(self, value: str) -> str:
+        """A secret the test is about to send (even a wrong one): remembered
+        so the log check catches it."""
+        self.remember_secret(value)
+        return value
+
+    # -- ops API -----------------------------------------------------------
+    def create_client(self, client_id: str | None = None, **fields) -> dict:
+        """Creates a client with the ops API; returns the `data` of the answer
+        plus `client_secret` (the one sent, or the generated one)."""
+        client_id = client_id or f"e2e-{uuid.uuid4().hex[:10]}"
+        body = {"client_id": client_id, **fields}
+        self.remember_secret(body.get("client_secret"))
+        r = requests.post(self.url("/auth/v3/ops/clients"), json={"data": body}, auth=self.ops, timeout=10)
+        if r.status_code != 201:
+            raise AssertionError(f"creating client {client_id}: {r.status_code} {r.text}")
+        data = r.json()["data"]
+        secret = data.get("client_secret") or body.get("client_secret")
+        self.remember_secret(secret)
+        return {**data, "client_secret": secret}
+
+    # -- log ---------------------------------------------------------------
+    def log_size(self) -> int:
+        try:
+            return self.stderr_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_text(self, since: int = 0) -> str:
+        with open(self.stderr_path, "rb") as f:
+            f.seek(since)
+            return f.read().decode("utf-8", "replace")
+
+    def log_records(self, since: int = 0) -> list[dict]:
+        out = []
+        for line in self.log_text(since).splitlines():
+            line = line.strip()
+            if line:
+                out.append(json.loads(line))
+        return out
+
+    def audit_events(self, since: int = 0) -> list[dict]:
+        return [r for r in self.log_records(since) if r.get("target") == "audit"]
+
+    def wait_for_audit(self, kind: str, since: int = 0, timeout: float = 5.0, **match) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.audit_events(since):
+                if e.get("kind") == kind and all(e.get(k) == v for k, v in match.items()):
+                    return e
+            if time.monotonic() > deadline:
+                kinds = [e.get("kind") for e in self.audit_events(since)]
+                raise AssertionError(f"no audit event {kind} {match or ''} in the log; saw {kinds}")
+            time.sleep(0.05)
+
+    def leaked_secrets(self, since: int = 0) -> list[str]:
+        text = self.log_text(since)
+        return sorted(s for s in self.secrets if s and s in text)
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            lines = self.log_text().splitlines()
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    # -- lifecycle ---------------------------------------------------------
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM, then wait; returns the exit code (killing on timeout)."""
+        if self.exit_code is not None:
+            return self.exit_code
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.exit_code = -9
+                raise AssertionError(f"tollgate ({self.flavour}) did not exit within {timeout}s of SIGTERM; killed")
+        self.exit_code = self.proc.returncode
+        return self.exit_code
+
+    def run_cleanup(self) -> None:
+        while self.cleanup:
+            fn = self.cleanup.pop()
+            try:
+                fn()
+            except Exception as e:  # cleanup must not hide the real result
+                print(f"cleanup of the {self.flavour} server failed: {e}")
+
+
+def _wait_ready(proc: subprocess.Popen, mgmt_url: str, stderr_path: Path, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StartError(f"tollgate exited with {proc.returncode} before it was ready:\n{_tail(stderr_path)}")
+        try:
+            r = requests.get(mgmt_url + "/health/ready", timeout=2)
+            if r.status_code == 200:
+                return
+            last = f"{r.status_code} {r.text}"
+        except requests.RequestException as e:
+            last = str(e)
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    raise StartError(f"tollgate was not ready within {timeout}s (last: {last}):\n{_tail(stderr_path)}")
+
+
+def _tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _spawn(args: list[str], env: dict, workdir: Path, tag: str) -> tuple[subprocess.Popen, str, str, Path, Path]:
+    """Starts the binary on free ports, retrying if a port was taken meanwhile."""
+    bin_path = binary()
+    if not bin_path.exists():
+        raise StartError(f"{bin_path} does not exist: build it with `cargo build -p tollgate` or set TOLLGATE_BIN")
+    for attempt in range(3):
+        port, mport = free_port(), free_port()
+        stderr_path = workdir / f"{tag}.{attempt}.stderr.log"
+        stdout_path = workdir / f"{tag}.{attempt}.stdout.log"
+        full = [str(bin_path), *args, "--listen", f"127.0.0.1:{port}", "--management-listen", f"127.0.0.1:{mport}"]
+        with open(stderr_path, "wb") as err, open(stdout_path, "wb") as out:
+            proc = subprocess.Popen(full, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=workdir)
+        mgmt_url = f"http://127.0.0.1:{mport}"
+        try:
+            _wait_ready(proc, mgmt_url, stderr_path)
+        except StartError:
+            if "cannot bind" in _tail(stderr_path) and attempt < 2:
+                continue
+            raise
+        return proc, f"http://127.0.0.1:{port}", mgmt_url, stderr_path, stdout_path
+    raise StartError("no free ports")
+
+
+def _base_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+    env["TOLLGATE_LOG_FORMAT"] = "json"
+    env["TOLLGATE_LOG"] = "info"
+    return env
+
+
+def start_dev(workdir: Path, tag: str = "dev") -> Server:
+    workdir.mkdir(parents=True, exist_ok=True)
+    data_dir = workdir / f"{tag}-data"
+    env = _base_env()
+    env.update(
+        TOLLGATE_DEMO_CLIENT_SECRET=DEMO_CLIENT_SECRET,
+        TOLLGATE_DEMO_PASSWORD=DEMO_PASSWORD,
+        TOLLGATE_OPS_PASSWORD=OPS_PASSWORD_DEV,
+    )
+    proc, base, mgmt, err, out = _spawn(["dev", "--data-dir", str(data_dir)], env, workdir, tag)
+    srv = Server(
+        flavour="dev",
+        proc=proc,
+        base_url=base,
+        mgmt_url=mgmt,
+        workdir=workdir,
+        stderr_path=err,
+        stdout_path=out,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        ops_username=OPS_USERNAME,
+        ops_password=OPS_PASSWORD_DEV,
+        login=DEMO_LOGIN,
+        password=DEMO_PASSWORD,
+    )
+    srv.secrets.update({DEMO_CLIENT_SECRET, DEMO_PASSWORD, OPS_PASSWORD_DEV})
+    key_file = data_dir / "encryption.key"
+    if key_file.exists():
+        srv.remember_secret(key_file.read_text().strip())
+    return srv
+
+
+def _database_url(admin_url: str, name: str) -> str:
+    parts = urlsplit(admin_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _create_database(admin_url: str) -> tuple[str, callable]:
+    import psycopg
+
+    name = f"tollgate_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return _database_url(admin_url, name), drop
+
+
+def start_serve(workdir: Path, tag: str = "serve") -> Server:
+    workdir.mkdir(parents=True, exist_ok=True)
+    admin_url = os.environ["TOLLGATE_TEST_POSTGRES_URL"]
+    redis_url = os.environ["TOLLGATE_TEST_REDIS_URL"]
+    db_url, drop = _create_database(admin_url)
+    encryption_key = secrets.token_hex(32)
+    env = _base_env()
+    env["TOLLGATE_OPS_PASSWORD"] = OPS_PASSWORD_SERVE
+    args = [
+        "serve", "all",
+        "--database-url", db_url,
+        "--redis-url", redis_url,
+        "--encryption-key", encryption_key,
+        "--log-format", "json",
+    ]
+    if redis_url.startswith("rediss://") and os.environ.get("TOLLGATE_TEST_REDIS_CA"):
+        args += ["--redis-ca-file", os.environ["TOLLGATE_TEST_REDIS_CA"]]
+    try:
+        proc, base, mgmt, err, out = _spawn(args, env, workdir, tag)
+    except Exception:
+        drop()
+        raise
+    srv = Server(
+        flavour="serve",
+        proc=proc,
+        base_url=base,
+        mgmt_url=mgmt,
+        workdir=workdir,
+        stderr_path=err,
+        stdout_path=out,
+        client_id=SERVE_CLIENT_ID,
+        client_secret=SERVE_CLIENT_SECRET,
+        ops_username=OPS_USERNAME,
+        ops_password=OPS_PASSWORD_SERVE,
+    )
+    srv.cleanup.append(drop)
+    srv.secrets.update({OPS_PASSWORD_SERVE, encryption_key})
+    # Passwords inside the service URLs must not be logged either.
+    for u in (db_url, redis_url):
+        pw = urlsplit(u).password
+        if pw and len(pw) >= 6:
+            srv.remember_secret(pw)
+    try:
+        # `serve` seeds nothing: provision the test client over the ops API.
+        srv.create_client(
+            SERVE_CLIENT_ID,
+            client_secret=SERVE_CLIENT_SECRET,
+            authorizedGrantTypes=["client_credentials", "password", "refresh_token"],
+            authorities=["ROLE_INTERNAL_CLIENT"],
+            internalClient=True,
+        )
+        # A registered redirect URI for the sign-out redirect scenario (partial PUT).
+        r = requests.put(
+            srv.url(f"/auth/v3/ops/clients/{SERVE_CLIENT_ID}"),
+            json={"data": {"redirectURIs": [srv.redirect_uri]}},
+            auth=srv.ops,
+            timeout=10,
+        )
+        if r.status_code != 200:
+            raise StartError(f"registering the redirect URI: {r.status_code} {r.text}")
+    except Exception:
+        srv.stop()
+        srv.run_cleanup()
+        raise
+    return srv
+
+
+def start(flavour: str, workdir: Path, tag: str | None = None) -> Server:
+    if flavour == "dev":
+        return start_dev(workdir, tag or "dev")
+    if flavour == "serve":
+        return start_serve(workdir, tag or "serve")
+    raise ValueError(flavour)

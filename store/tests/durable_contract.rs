@@ -1,0 +1,1576 @@
+//! Storage contract of the durable store. Every scenario is an async function
+//! taking a fresh, migrated `Db`; `contract!` runs each one unchanged against
+//! SQLite (a temp file) and PostgreSQL (a fresh database per test on the
+//! server named by `TOLLGATE_TEST_POSTGRES_URL`).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::json;
+use sqlx::{Connection, Executor, Row};
+use tollgate_store::model::*;
+use tollgate_store::{Cipher, Db, StoreError};
+
+// ---------------------------------------------------------------- harness
+
+fn cipher() -> Cipher {
+    Cipher::new(&[7u8; 32]).unwrap()
+}
+
+async fn sqlite_db() -> (Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("tollgate.db").display());
+    let db = Db::connect(&url, cipher()).await.unwrap();
+    db.migrate().await.unwrap();
+    (db, dir)
+}
+
+/// A database created for one test on the PostgreSQL server under test.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+static PG_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[authority..].find('/') {
+        Some(slash) => &base[..authority + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// `None` (after a note) when no server is configured, unless
+/// `TOLLGATE_REQUIRE_SERVICES=1`, which makes a missing server a failure.
+async fn postgres_db(test: &str) -> Option<(Db, PgDatabase)> {
+    let admin_url = match std::env::var("TOLLGATE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            if std::env::var("TOLLGATE_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!(
+                    "TOLLGATE_TEST_POSTGRES_URL is not set, and TOLLGATE_REQUIRE_SERVICES=1 requires \
+                     the PostgreSQL contract tests to run: source scripts/provision/postgres.sh first"
+                );
+            }
+            eprintln!(
+                "note: TOLLGATE_TEST_POSTGRES_URL is not set; {test} did not run on PostgreSQL"
+            );
+            return None;
+        }
+    };
+    // PostgreSQL names are at most 63 bytes.
+    let short: String = test.chars().take(32).collect();
+    let name = format!(
+        "tg_{}_{}_{short}",
+        std::process::id(),
+        PG_COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to TOLLGATE_TEST_POSTGRES_URL: {e}"));
+    // Concurrent CREATE DATABASE can trip over the template being in use.
+    let mut attempt = 0;
+    loop {
+        match admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if attempt < 10 => {
+                attempt += 1;
+                eprintln!("CREATE DATABASE {name} failed ({e}); retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("CREATE DATABASE {name}: {e}"),
+        }
+    }
+    admin.close().await.unwrap();
+    let db = Db::connect(&with_database(&admin_url, &name), cipher())
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    Some((db, PgDatabase { admin_url, name }))
+}
+
+impl PgDatabase {
+    async fn drop_database(self, db: Db) {
+        db.pool().close().await;
+        let mut admin = sqlx::AnyConnection::connect(&self.admin_url).await.unwrap();
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name).as_str())
+            .await
+            .unwrap();
+    }
+}
+
+/// Runs each scenario on both backends, as `sqlite::<name>` and `postgres::<name>`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (db, _dir) = super::sqlite_db().await;
+                    super::$name(db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some((db, pg)) = super::postgres_db(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(db.clone()).await;
+                    pg.drop_database(db).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    connect_migrate_ping,
+    environments_crud,
+    encryption_at_rest,
+    contact_centers_and_domains,
+    cascade_rules,
+    settings_crud,
+    clients_crud,
+    users_crud,
+    signing_keys_crud,
+    refresh_rotation,
+    concurrent_rotation,
+    revocations_feed,
+    change_log_by_triggers,
+    audit_events,
+    corrupt_rows,
+);
+
+#[tokio::test]
+async fn sqlite_memory_database_persists_across_calls() {
+    let db = Db::connect("sqlite::memory:", cipher()).await.unwrap();
+    db.migrate().await.unwrap();
+    db.create_environment(&environment("mem")).await.unwrap();
+    for _ in 0..3 {
+        assert!(db.get_environment("mem").await.unwrap().is_some());
+    }
+    let rotated = setup_family(&db, "f", "t0", now() + 100).await;
+    assert!(rotated.is_ok());
+}
+
+#[tokio::test]
+async fn bad_url_is_a_config_error() {
+    let err = Db::connect("mysql://localhost/x", cipher())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_and_uses_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    assert!(!path.exists());
+    let db = Db::connect(&format!("sqlite:{}", path.display()), cipher())
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    assert!(path.exists());
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+}
+
+// ---------------------------------------------------------------- fixtures
+
+fn environment(id: &str) -> Environment {
+    Environment {
+        id: id.into(),
+        username: "svc".into(),
+        password: Some("s3cret-Pa55word".into()),
+        connection_protocol: "addp".into(),
+        local_timeout: 30,
+        remote_timeout: 60,
+        tenant: "Resources".into(),
+        app_name: "Tollgate".into(),
+        trace_mode: "CFGTMBoth".into(),
+        tls_enabled: true,
+        config_servers: vec![ConfigServer {
+            primary_address: "cs1.example".into(),
+            primary_port: 2020,
+            backup_address: Some("cs2.example".into()),
+            backup_port: Some(2021),
+            read_only: false,
+            locations: "/USW1".into(),
+        }],
+        version: 42,
+        created_at: 1,
+        updated_at: 2,
+    }
+}
+
+fn contact_center(id: &str, environment_id: &str, domains: &[&str]) -> ContactCenter {
+    ContactCenter {
+        id: id.into(),
+        name: format!("{id} name"),
+        domains: domains.iter().map(|d| d.to_string()).collect(),
+        environment_id: environment_id.into(),
+        auth: AuthScheme::Builtin,
+        enabled: true,
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+fn setting(cc: &str, name: &str, value: &str) -> Setting {
+    Setting {
+        contact_center_id: cc.into(),
+        name: name.into(),
+        location: "/".into(),
+        shared: true,
+        value: value.into(),
+        updated_at: 0,
+    }
+}
+
+fn client(id: &str) -> Client {
+    Client {
+        client_id: id.into(),
+        name: format!("{id} name"),
+        description: "a client".into(),
+        secret_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        client_type: ClientType::Confidential,
+        internal_client: false,
+        authorities: vec!["ROLE_AGENT".into()],
+        scope: vec!["openid".into(), "profile".into()],
+        authorized_grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        redirect_uris: vec!["https://app.example/cb".into()],
+        access_token_expiration_timeout: 300,
+        refresh_token_expiration_timeout: 86_400,
+        contact_center_ids: vec!["cc1".into()],
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+fn user(cc: &str, id: &str, username: &str) -> User {
+    let mut properties = serde_json::Map::new();
+    properties.insert("team".into(), json!("blue"));
+    properties.insert("skills".into(), json!({"sales": 3}));
+    User {
+        id: id.into(),
+        contact_center_id: cc.into(),
+        username: username.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        dbid: 0,
+        first_name: format!("{username}-first"),
+        last_name: "Doe".into(),
+        email: format!("{}@example.com", username.to_lowercase()),
+        authorities: vec!["ROLE_AGENT".into()],
+        properties,
+        enabled: true,
+        must_change_password: false,
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+fn signing_key(kid: &str, created_at: Timestamp) -> SigningKey {
+    SigningKey {
+        kid: kid.into(),
+        algorithm: KeyAlgorithm::ES256,
+        private_pkcs8: format!("PRIVATE-KEY-MATERIAL-{kid}-0123456789").into_bytes(),
+        public_jwk: format!(r#"{{"kty":"EC","kid":"{kid}"}}"#),
+        created_at,
+        activates_at: created_at + 10,
+        retires_at: created_at + 20,
+        expires_at: created_at + 30,
+    }
+}
+
+fn family(
+    id: &str,
+    cc: Option<&str>,
+    username: Option<&str>,
+    expires_at: Timestamp,
+) -> RefreshFamily {
+    RefreshFamily {
+        id: id.into(),
+        client_id: "app".into(),
+        contact_center_id: cc.map(str::to_string),
+        username: username.map(str::to_string),
+        scope: vec!["openid".into()],
+        claims: json!({"authorities": ["ROLE_AGENT"], "dbid": 101}),
+        created_at: now(),
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+fn token(hash: &str, family_id: &str, expires_at: Timestamp) -> RefreshToken {
+    RefreshToken {
+        hash: hash.into(),
+        family_id: family_id.into(),
+        created_at: now(),
+        expires_at,
+        used_at: None,
+    }
+}
+
+/// A family `id` of user cc1/alice with one fresh token `first`.
+async fn setup_family(
+    db: &Db,
+    id: &str,
+    first: &str,
+    expires_at: Timestamp,
+) -> Result<(), StoreError> {
+    db.create_refresh_family(
+        &family(id, Some("cc1"), Some("alice"), expires_at),
+        &token(first, id, expires_at),
+    )
+    .await
+}
+
+async fn raw_bytes(db: &Db, sql: &str, key: &str) -> Vec<u8> {
+    sqlx::query(sql)
+        .bind(key)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+}
+
+async fn raw_execute(db: &Db, sql: &str) -> u64 {
+    sqlx::query(sql)
+        .execute(db.pool())
+        .await
+        .unwrap()
+        .rows_affected()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------- scenarios
+
+async fn connect_migrate_ping(db: Db) {
+    db.ping().await.unwrap();
+    // Migrations are idempotent: applying them again changes nothing.
+    db.migrate().await.unwrap();
+    assert_eq!(db.latest_change_seq().await.unwrap(), 0);
+    assert!(db.list_environments().await.unwrap().is_empty());
+}
+
+async fn environments_crud(db: Db) {
+    let before = now();
+    let created = db.create_environment(&environment("env-1")).await.unwrap();
+    assert_eq!(created.version, 1, "create ignores the caller's version");
+    assert!(created.created_at >= before && created.created_at <= now());
+    assert_eq!(created.updated_at, created.created_at);
+    let expected = Environment {
+        version: 1,
+        created_at: created.created_at,
+        updated_at: created.updated_at,
+        ..environment("env-1")
+    };
+    assert_eq!(created, expected);
+    assert_eq!(
+        db.get_environment("env-1").await.unwrap(),
+        Some(expected.clone())
+    );
+    assert_eq!(db.get_environment("nope").await.unwrap(), None);
+
+    match db.create_environment(&environment("env-1")).await {
+        Err(StoreError::Duplicate { entity, detail }) => {
+            assert_eq!(entity, "environment");
+            assert!(detail.contains("env-1"), "{detail}");
+        }
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+
+    let mut second = environment("env-0");
+    second.password = None;
+    second.config_servers = vec![];
+    db.create_environment(&second).await.unwrap();
+    let ids: Vec<String> = db
+        .list_environments()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, ["env-0", "env-1"]);
+    assert_eq!(
+        db.get_environment("env-0").await.unwrap().unwrap().password,
+        None
+    );
+
+    let mut change = expected.clone();
+    change.tenant = "Other".into();
+    change.password = Some("n3w-password".into());
+    change.tls_enabled = false;
+    let updated = db.update_environment(&change).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.created_at, created.created_at);
+    assert!(updated.updated_at >= created.updated_at);
+    assert_eq!(
+        (
+            updated.tenant.as_str(),
+            updated.password.as_deref(),
+            updated.tls_enabled
+        ),
+        ("Other", Some("n3w-password"), false)
+    );
+    assert_eq!(
+        db.get_environment("env-1").await.unwrap(),
+        Some(updated.clone())
+    );
+
+    // `change` still carries version 1: someone else's write got in between.
+    assert!(matches!(
+        db.update_environment(&change).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    assert_eq!(
+        db.get_environment("env-1").await.unwrap().unwrap().tenant,
+        "Other"
+    );
+    let mut ghost = updated.clone();
+    ghost.id = "ghost".into();
+    assert!(matches!(
+        db.update_environment(&ghost).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    db.delete_environment("env-1", false).await.unwrap();
+    assert_eq!(db.get_environment("env-1").await.unwrap(), None);
+    assert!(matches!(
+        db.delete_environment("env-1", false).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn encryption_at_rest(db: Db) {
+    db.create_environment(&environment("env-a")).await.unwrap();
+    let sealed = raw_bytes(
+        &db,
+        "SELECT password_sealed FROM environments WHERE id = $1",
+        "env-a",
+    )
+    .await;
+    assert!(!sealed.is_empty());
+    assert!(
+        !contains(&sealed, b"s3cret-Pa55word"),
+        "the password is stored in clear"
+    );
+
+    let key = signing_key("kid-1", 1000);
+    db.insert_signing_key(&key).await.unwrap();
+    let sealed_key = raw_bytes(
+        &db,
+        "SELECT private_sealed FROM signing_keys WHERE kid = $1",
+        "kid-1",
+    )
+    .await;
+    assert!(
+        !contains(&sealed_key, &key.private_pkcs8),
+        "the private key is stored in clear"
+    );
+    assert_eq!(db.list_signing_keys().await.unwrap(), vec![key]);
+
+    // Another at-rest key cannot read them.
+    let other = db.with_cipher(Cipher::new(&[8u8; 32]).unwrap());
+    assert!(matches!(
+        other.get_environment("env-a").await,
+        Err(StoreError::Crypto)
+    ));
+    assert!(matches!(
+        other.list_signing_keys().await,
+        Err(StoreError::Crypto)
+    ));
+
+    // A sealed value is bound to its row: copied into another row it does not open.
+    db.create_environment(&environment("env-b")).await.unwrap();
+    raw_execute(
+        &db,
+        "UPDATE environments SET password_sealed = \
+         (SELECT password_sealed FROM environments WHERE id = 'env-a') WHERE id = 'env-b'",
+    )
+    .await;
+    assert!(matches!(
+        db.get_environment("env-b").await,
+        Err(StoreError::Crypto)
+    ));
+    assert!(db.get_environment("env-a").await.unwrap().is_some());
+}
+
+async fn contact_centers_and_domains(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    let cc1 = db
+        .create_contact_center(&contact_center("cc1", "env", &["Acme", "acme.example"]))
+        .await
+        .unwrap();
+    assert_eq!(cc1.version, 1);
+    assert_eq!(cc1.domains, ["Acme", "acme.example"]);
+    assert_eq!(
+        db.get_contact_center("cc1").await.unwrap(),
+        Some(cc1.clone())
+    );
+    assert_eq!(
+        db.find_contact_center_by_domain("ACME").await.unwrap(),
+        Some(cc1.clone())
+    );
+    assert_eq!(
+        db.find_contact_center_by_domain("Acme.Example")
+            .await
+            .unwrap(),
+        Some(cc1.clone())
+    );
+    assert_eq!(
+        db.find_contact_center_by_domain("unknown").await.unwrap(),
+        None
+    );
+
+    // Domains are unique across contact centers, ignoring case; the failed
+    // create leaves nothing behind.
+    match db
+        .create_contact_center(&contact_center("cc2", "env", &["Other", "aCmE"]))
+        .await
+    {
+        Err(StoreError::Duplicate { detail, .. }) => assert!(detail.contains("aCmE"), "{detail}"),
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+    assert_eq!(db.get_contact_center("cc2").await.unwrap(), None);
+    assert_eq!(
+        db.find_contact_center_by_domain("other").await.unwrap(),
+        None
+    );
+
+    let cc2 = db
+        .create_contact_center(&contact_center("cc2", "env", &["Other"]))
+        .await
+        .unwrap();
+    match db
+        .create_contact_center(&contact_center("cc2", "env", &["third"]))
+        .await
+    {
+        Err(StoreError::Duplicate { detail, .. }) => assert!(detail.contains("cc2"), "{detail}"),
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+    match db
+        .create_contact_center(&contact_center("cc3", "no-such-env", &["third"]))
+        .await
+    {
+        Err(StoreError::MissingReference { entity, detail }) => {
+            assert_eq!(entity, "environment");
+            assert_eq!(detail, "no-such-env");
+        }
+        other => panic!("expected MissingReference, got {other:?}"),
+    }
+
+    let mut change = cc1.clone();
+    change.name = "Acme Corp".into();
+    change.domains = vec!["acme.example".into(), "NewAcme".into()];
+    change.auth = AuthScheme::Ldap;
+    change.enabled = false;
+    let updated = db.update_contact_center(&change).await.unwrap();
+    assert_eq!(
+        (
+            updated.version,
+            updated.name.as_str(),
+            updated.auth,
+            updated.enabled
+        ),
+        (2, "Acme Corp", AuthScheme::Ldap, false)
+    );
+    assert_eq!(updated.domains, ["acme.example", "NewAcme"]);
+    assert_eq!(
+        db.find_contact_center_by_domain("acme").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.find_contact_center_by_domain("newacme").await.unwrap(),
+        Some(updated.clone())
+    );
+    assert_eq!(
+        db.list_contact_centers().await.unwrap(),
+        vec![updated.clone(), cc2.clone()]
+    );
+
+    // Taking a domain another contact center holds fails and changes nothing.
+    let mut steal = cc2.clone();
+    steal.name = "renamed".into();
+    steal.domains = vec!["Other".into(), "NEWACME".into()];
+    assert!(matches!(
+        db.update_contact_center(&steal).await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    assert_eq!(
+        db.get_contact_center("cc2").await.unwrap(),
+        Some(cc2.clone())
+    );
+
+    assert!(matches!(
+        db.update_contact_center(&change).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let mut moved = updated.clone();
+    moved.environment_id = "no-such-env".into();
+    assert!(matches!(
+        db.update_contact_center(&moved).await,
+        Err(StoreError::MissingReference { .. })
+    ));
+    let mut ghost = updated.clone();
+    ghost.id = "ghost".into();
+    assert!(matches!(
+        db.update_contact_center(&ghost).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // The domain cc1 gave up is free again.
+    let mut take = cc2.clone();
+    take.domains = vec!["Other".into(), "ACME".into()];
+    let taken = db.update_contact_center(&take).await.unwrap();
+    assert_eq!(
+        db.find_contact_center_by_domain("acme").await.unwrap(),
+        Some(taken)
+    );
+}
+
+async fn cascade_rules(db: Db) {
+    let now = now();
+    db.create_environment(&environment("env")).await.unwrap();
+    db.create_contact_center(&contact_center("cc1", "env", &["acme"]))
+        .await
+        .unwrap();
+    db.upsert_setting(&setting("cc1", "cors-origins", "https://a.example"))
+        .await
+        .unwrap();
+    db.create_user(&user("cc1", "u1", "Alice")).await.unwrap();
+    setup_family(&db, "fam", "t0", now + 3600).await.unwrap();
+
+    match db.delete_environment("env", false).await {
+        Err(StoreError::InUse { detail, .. }) => assert!(detail.contains("cc1"), "{detail}"),
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    assert!(db.get_environment("env").await.unwrap().is_some());
+    assert!(db.get_contact_center("cc1").await.unwrap().is_some());
+
+    // Deleting a contact center takes its domains, settings and users with
+    // it and revokes its refresh families.
+    db.delete_contact_center("cc1").await.unwrap();
+    assert_eq!(db.get_contact_center("cc1").await.unwrap(), None);
+    assert_eq!(
+        db.find_contact_center_by_domain("acme").await.unwrap(),
+        None
+    );
+    assert!(db.list_settings("cc1").await.unwrap().is_empty());
+    assert_eq!(db.get_user("cc1", "u1").await.unwrap(), None);
+    let (_, fam) = db.find_refresh_token("t0").await.unwrap().unwrap();
+    assert!(fam.revoked_at.is_some());
+    let outcome = db
+        .rotate_refresh_token("t0", &token("t1", "fam", now + 3600), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RotateOutcome::Revoked);
+    assert!(matches!(
+        db.delete_contact_center("cc1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Same domain, new contact center; then the cascading environment delete.
+    db.create_contact_center(&contact_center("cc2", "env", &["ACME"]))
+        .await
+        .unwrap();
+    db.create_contact_center(&contact_center("cc3", "env", &["other"]))
+        .await
+        .unwrap();
+    db.upsert_setting(&setting("cc2", "cors-origins", "https://b.example"))
+        .await
+        .unwrap();
+    db.create_user(&user("cc3", "u1", "Bob")).await.unwrap();
+    db.delete_environment("env", true).await.unwrap();
+    assert_eq!(db.get_environment("env").await.unwrap(), None);
+    assert!(db.list_contact_centers().await.unwrap().is_empty());
+    assert_eq!(
+        db.find_contact_center_by_domain("acme").await.unwrap(),
+        None
+    );
+    assert!(db.list_settings("cc2").await.unwrap().is_empty());
+    assert_eq!(db.get_user("cc3", "u1").await.unwrap(), None);
+    assert!(matches!(
+        db.delete_environment("env", true).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn settings_crud(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    db.create_contact_center(&contact_center("cc1", "env", &[]))
+        .await
+        .unwrap();
+    let before = now();
+    let stored = db
+        .upsert_setting(&setting("cc1", "z-last", "1"))
+        .await
+        .unwrap();
+    assert!(stored.updated_at >= before);
+    assert_eq!(
+        stored,
+        Setting {
+            updated_at: stored.updated_at,
+            ..setting("cc1", "z-last", "1")
+        }
+    );
+    db.upsert_setting(&setting("cc1", "cors-origins", "https://a.example"))
+        .await
+        .unwrap();
+    let mut replaced = setting("cc1", "cors-origins", "https://b.example");
+    replaced.shared = false;
+    replaced.location = "/tenant".into();
+    db.upsert_setting(&replaced).await.unwrap();
+
+    let listed = db.list_settings("cc1").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["cors-origins", "z-last"]
+    );
+    assert_eq!(
+        (
+            listed[0].value.as_str(),
+            listed[0].shared,
+            listed[0].location.as_str()
+        ),
+        ("https://b.example", false, "/tenant")
+    );
+
+    db.delete_setting("cc1", "z-last").await.unwrap();
+    assert_eq!(db.list_settings("cc1").await.unwrap().len(), 1);
+    assert!(matches!(
+        db.delete_setting("cc1", "z-last").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.upsert_setting(&setting("no-cc", "x", "y")).await,
+        Err(StoreError::MissingReference {
+            entity: "contact center",
+            ..
+        })
+    ));
+}
+
+async fn clients_crud(db: Db) {
+    let created = db.create_client(&client("app")).await.unwrap();
+    assert_eq!(created.version, 1);
+    let expected = Client {
+        version: 1,
+        created_at: created.created_at,
+        updated_at: created.updated_at,
+        ..client("app")
+    };
+    assert_eq!(created, expected);
+    assert_eq!(db.get_client("app").await.unwrap(), Some(expected.clone()));
+    assert_eq!(db.get_client("none").await.unwrap(), None);
+    match db.create_client(&client("app")).await {
+        Err(StoreError::Duplicate { detail, .. }) => assert!(detail.contains("app"), "{detail}"),
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+
+    let mut public = client("spa");
+    public.client_type = ClientType::Public;
+    public.secret_hash = None;
+    public.internal_client = true;
+    public.redirect_uris = vec![];
+    let public = db.create_client(&public).await.unwrap();
+    assert_eq!(
+        (
+            public.client_type,
+            public.secret_hash.clone(),
+            public.internal_client
+        ),
+        (ClientType::Public, None, true)
+    );
+    assert_eq!(
+        db.list_clients().await.unwrap(),
+        vec![expected.clone(), public]
+    );
+
+    let mut change = expected.clone();
+    change.scope = vec!["openid".into()];
+    change.redirect_uris.push("https://app.example/cb2".into());
+    change.access_token_expiration_timeout = 60;
+    let updated = db.update_client(&change).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(
+        updated,
+        Client {
+            version: 2,
+            updated_at: updated.updated_at,
+            ..change.clone()
+        }
+    );
+    assert!(matches!(
+        db.update_client(&change).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let mut ghost = updated.clone();
+    ghost.client_id = "ghost".into();
+    assert!(matches!(
+        db.update_client(&ghost).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Deleting a client revokes the refresh families it holds.
+    setup_family(&db, "fam", "t0", now() + 100).await.unwrap();
+    db.delete_client("app").await.unwrap();
+    assert_eq!(db.get_client("app").await.unwrap(), None);
+    assert!(db
+        .find_refresh_token("t0")
+        .await
+        .unwrap()
+        .unwrap()
+        .1
+        .revoked_at
+        .is_some());
+    assert!(matches!(
+        db.delete_client("app").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn users_crud(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    db.create_contact_center(&contact_center("cc1", "env", &[]))
+        .await
+        .unwrap();
+    db.create_contact_center(&contact_center("cc2", "env", &[]))
+        .await
+        .unwrap();
+
+    let alice = db.create_user(&user("cc1", "u1", "Alice")).await.unwrap();
+    assert_eq!(alice.version, 1);
+    assert!(alice.dbid > 0, "a dbid of 0 asks the store for one");
+    assert_eq!(
+        alice,
+        User {
+            dbid: alice.dbid,
+            version: 1,
+            created_at: alice.created_at,
+            updated_at: alice.updated_at,
+            ..user("cc1", "u1", "Alice")
+        }
+    );
+    let bob = db.create_user(&user("cc1", "u2", "bob")).await.unwrap();
+    assert!(bob.dbid > alice.dbid);
+    let mut explicit = user("cc1", "u3", "carol");
+    explicit.dbid = 5000;
+    assert_eq!(db.create_user(&explicit).await.unwrap().dbid, 5000);
+    let dave = db
+        .create_user(&user("cc1", "u4", "Dave_100%"))
+        .await
+        .unwrap();
+    assert!(dave.dbid > 5000, "generated dbids move past explicit ones");
+
+    match db.create_user(&user("cc1", "u9", "ALICE")).await {
+        Err(StoreError::Duplicate { detail, .. }) => {
+            assert!(detail.contains("username"), "{detail}")
+        }
+        other => panic!("expected Duplicate username, got {other:?}"),
+    }
+    match db.create_user(&user("cc1", "u1", "someone")).await {
+        Err(StoreError::Duplicate { detail, .. }) => assert!(detail.contains("id u1"), "{detail}"),
+        other => panic!("expected Duplicate id, got {other:?}"),
+    }
+    let other_cc = db.create_user(&user("cc2", "u1", "alice")).await.unwrap();
+    assert_eq!(other_cc.contact_center_id, "cc2");
+    // Case folding beyond ASCII agrees on both backends.
+    let emile = db.create_user(&user("cc2", "u2", "Émile")).await.unwrap();
+    assert!(matches!(
+        db.create_user(&user("cc2", "u3", "éMILE")).await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    assert_eq!(
+        db.find_user_by_name("cc2", "ÉMILE").await.unwrap(),
+        Some(emile)
+    );
+    assert!(matches!(
+        db.create_user(&user("no-cc", "u1", "x")).await,
+        Err(StoreError::MissingReference {
+            entity: "contact center",
+            ..
+        })
+    ));
+
+    assert_eq!(
+        db.find_user_by_name("cc1", "aLiCe").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(db.find_user_by_name("cc1", "nobody").await.unwrap(), None);
+    assert_eq!(db.get_user("cc1", "u2").await.unwrap(), Some(bob.clone()));
+
+    let names = |users: Vec<User>| users.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    let all = UserQuery {
+        search: None,
+        offset: 0,
+        limit: 10,
+    };
+    let (page, total) = db.list_users("cc1", &all).await.unwrap();
+    assert_eq!(
+        (names(page), total),
+        (
+            vec![
+                "Alice".to_string(),
+                "bob".into(),
+                "carol".into(),
+                "Dave_100%".into()
+            ],
+            4
+        )
+    );
+    let (page, total) = db
+        .list_users(
+            "cc1",
+            &UserQuery {
+                search: None,
+                offset: 1,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(page), total),
+        (vec!["bob".to_string(), "carol".into()], 4)
+    );
+    let (page, total) = db
+        .list_users(
+            "cc1",
+            &UserQuery {
+                search: Some("AL".into()),
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((names(page), total), (vec!["Alice".to_string()], 1));
+    let (page, _) = db
+        .list_users(
+            "cc1",
+            &UserQuery {
+                search: Some("bob@EXAMPLE".into()),
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(page), ["bob"]);
+    // LIKE wildcards in the search are literal.
+    let (page, total) = db
+        .list_users(
+            "cc1",
+            &UserQuery {
+                search: Some("%".into()),
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((names(page), total), (vec!["Dave_100%".to_string()], 1));
+    let (page, _) = db
+        .list_users(
+            "cc1",
+            &UserQuery {
+                search: Some("e_1".into()),
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(page), ["Dave_100%"]);
+    let (page, _) = db.list_users("cc1", &UserQuery::default()).await.unwrap();
+    assert_eq!(page.len(), 4, "a default query lists a default-sized page");
+
+    let mut change = alice.clone();
+    change.username = "Alicia".into();
+    change.must_change_password = true;
+    change.enabled = false;
+    change.properties.insert("level".into(), json!(2));
+    change.dbid = 999_999;
+    let updated = db.update_user(&change).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.dbid, alice.dbid, "dbid is fixed at creation");
+    assert_eq!(
+        updated,
+        User {
+            version: 2,
+            dbid: alice.dbid,
+            updated_at: updated.updated_at,
+            ..change.clone()
+        }
+    );
+    assert_eq!(
+        db.find_user_by_name("cc1", "ALICIA").await.unwrap(),
+        Some(updated.clone())
+    );
+    assert_eq!(db.find_user_by_name("cc1", "alice").await.unwrap(), None);
+    assert!(matches!(
+        db.update_user(&change).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let mut clash = updated.clone();
+    clash.username = "BOB".into();
+    assert!(matches!(
+        db.update_user(&clash).await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    let mut ghost = updated.clone();
+    ghost.id = "ghost".into();
+    assert!(matches!(
+        db.update_user(&ghost).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Deleting a user revokes their refresh families.
+    db.create_refresh_family(
+        &family("fam", Some("cc1"), Some("ALICIA"), now() + 100),
+        &token("t0", "fam", now() + 100),
+    )
+    .await
+    .unwrap();
+    db.delete_user("cc1", "u1").await.unwrap();
+    assert_eq!(db.get_user("cc1", "u1").await.unwrap(), None);
+    assert!(db
+        .find_refresh_token("t0")
+        .await
+        .unwrap()
+        .unwrap()
+        .1
+        .revoked_at
+        .is_some());
+    assert!(matches!(
+        db.delete_user("cc1", "u1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(db.get_user("cc2", "u1").await.unwrap().is_some());
+}
+
+async fn signing_keys_crud(db: Db) {
+    let newer = signing_key("k2", 2000);
+    let mut older = signing_key("k1", 1000);
+    older.algorithm = KeyAlgorithm::EdDSA;
+    db.insert_signing_key(&newer).await.unwrap();
+    db.insert_signing_key(&older).await.unwrap();
+    assert_eq!(
+        db.list_signing_keys().await.unwrap(),
+        vec![older.clone(), newer.clone()]
+    );
+    match db.insert_signing_key(&newer).await {
+        Err(StoreError::Duplicate { detail, .. }) => assert!(detail.contains("k2"), "{detail}"),
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+    db.delete_signing_key("k1").await.unwrap();
+    assert_eq!(db.list_signing_keys().await.unwrap(), vec![newer]);
+    assert!(matches!(
+        db.delete_signing_key("k1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn refresh_rotation(db: Db) {
+    let now = now();
+    let later = now + 3600;
+    let fam = family("f1", Some("cc1"), Some("Alice"), later);
+    db.create_refresh_family(&fam, &token("t1", "f1", later))
+        .await
+        .unwrap();
+    let (t1, stored) = db.find_refresh_token("t1").await.unwrap().unwrap();
+    assert_eq!(stored, fam);
+    assert_eq!((t1.family_id.as_str(), t1.used_at), ("f1", None));
+    assert!(matches!(
+        db.create_refresh_family(&fam, &token("t-other", "f1", later))
+            .await,
+        Err(StoreError::Duplicate { .. })
+    ));
+
+    // Fresh token: rotated; the new token joins the family.
+    let outcome = db
+        .rotate_refresh_token("t1", &token("t2", "ignored", later), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RotateOutcome::Rotated(fam.clone()));
+    assert_eq!(
+        db.find_refresh_token("t1")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .used_at,
+        Some(now)
+    );
+    let (t2, _) = db.find_refresh_token("t2").await.unwrap().unwrap();
+    assert_eq!((t2.family_id.as_str(), t2.used_at), ("f1", None));
+
+    // Reuse: the family is revoked, and its still-fresh token is refused.
+    let outcome = db
+        .rotate_refresh_token("t1", &token("t3", "f1", later), now + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        RotateOutcome::Reused {
+            family_id: "f1".into()
+        }
+    );
+    assert_eq!(db.find_refresh_token("t3").await.unwrap(), None);
+    assert_eq!(
+        db.find_refresh_token("t2")
+            .await
+            .unwrap()
+            .unwrap()
+            .1
+            .revoked_at,
+        Some(now + 1)
+    );
+    let outcome = db
+        .rotate_refresh_token("t2", &token("t4", "f1", later), now + 2)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RotateOutcome::Revoked);
+    assert_eq!(
+        db.find_refresh_token("t2")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .used_at,
+        None,
+        "a refused token stays unused"
+    );
+
+    assert_eq!(
+        db.rotate_refresh_token("nope", &token("t5", "f1", later), now)
+            .await
+            .unwrap(),
+        RotateOutcome::NotFound
+    );
+
+    // Expired token, and a live token in an expired family.
+    db.create_refresh_family(
+        &family("f2", None, None, later),
+        &token("old", "f2", now - 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.rotate_refresh_token("old", &token("t6", "f2", later), now)
+            .await
+            .unwrap(),
+        RotateOutcome::Expired
+    );
+    assert_eq!(
+        db.find_refresh_token("old")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .used_at,
+        None
+    );
+    assert_eq!(db.find_refresh_token("t6").await.unwrap(), None);
+    db.create_refresh_family(
+        &family("f3", None, None, now - 1),
+        &token("live", "f3", later),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.rotate_refresh_token("live", &token("t7", "f3", later), now)
+            .await
+            .unwrap(),
+        RotateOutcome::Expired
+    );
+
+    // Revocation by user (username ignores case) and by client.
+    db.create_refresh_family(
+        &family("f4", Some("cc1"), Some("alice"), later),
+        &token("a4", "f4", later),
+    )
+    .await
+    .unwrap();
+    db.create_refresh_family(
+        &family("f5", Some("cc1"), Some("ALICE"), later),
+        &token("a5", "f5", later),
+    )
+    .await
+    .unwrap();
+    db.create_refresh_family(
+        &family("f6", Some("cc1"), Some("bob"), later),
+        &token("a6", "f6", later),
+    )
+    .await
+    .unwrap();
+    db.create_refresh_family(
+        &family("f7", Some("cc2"), Some("alice"), later),
+        &token("a7", "f7", later),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.revoke_user_refresh_families("CC1", "Alice", now)
+            .await
+            .unwrap(),
+        2,
+        "f1 was already revoked"
+    );
+    for (hash, revoked) in [("a4", true), ("a5", true), ("a6", false), ("a7", false)] {
+        assert_eq!(
+            db.find_refresh_token(hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .1
+                .revoked_at
+                .is_some(),
+            revoked,
+            "{hash}"
+        );
+    }
+    assert_eq!(
+        db.rotate_refresh_token("a4", &token("t8", "f4", later), now)
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
+
+    let mut other_client = family("f8", None, None, later);
+    other_client.client_id = "other".into();
+    db.create_refresh_family(&other_client, &token("a8", "f8", later))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.revoke_client_refresh_families("app", now).await.unwrap(),
+        4,
+        "f2, f3, f6, f7 are app's unrevoked families"
+    );
+    assert!(db
+        .find_refresh_token("a8")
+        .await
+        .unwrap()
+        .unwrap()
+        .1
+        .revoked_at
+        .is_none());
+
+    db.revoke_refresh_family("f8", now).await.unwrap();
+    db.revoke_refresh_family("f8", now + 5).await.unwrap();
+    assert_eq!(
+        db.find_refresh_token("a8")
+            .await
+            .unwrap()
+            .unwrap()
+            .1
+            .revoked_at,
+        Some(now),
+        "revoking twice keeps the first time"
+    );
+    assert!(matches!(
+        db.revoke_refresh_family("nope", now).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Purge: the expired token "old" and the expired family f3 (with its token) go.
+    let purged = db.purge_expired_refresh_tokens(now).await.unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(db.find_refresh_token("old").await.unwrap(), None);
+    assert_eq!(db.find_refresh_token("live").await.unwrap(), None);
+    assert!(
+        db.find_refresh_token("t1").await.unwrap().is_some(),
+        "used tokens of live families stay"
+    );
+    assert!(db.find_refresh_token("a6").await.unwrap().is_some());
+    assert_eq!(db.purge_expired_refresh_tokens(now).await.unwrap(), 0);
+}
+
+async fn concurrent_rotation(db: Db) {
+    let now = now();
+    for round in 0..5 {
+        let fam = format!("fam{round}");
+        let first = format!("r{round}");
+        setup_family(&db, &fam, &first, now + 3600).await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let db = db.clone();
+                let first = first.clone();
+                let fam = fam.clone();
+                tokio::spawn(async move {
+                    let new = token(&format!("{first}-next{i}"), &fam, now + 3600);
+                    db.rotate_refresh_token(&first, &new, now).await.unwrap()
+                })
+            })
+            .collect();
+        let mut rotated = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                RotateOutcome::Rotated(family) => {
+                    assert_eq!(family.id, fam);
+                    rotated += 1;
+                }
+                RotateOutcome::Reused { family_id } => assert_eq!(family_id, fam),
+                // A loser that looks after another loser revoked the family.
+                RotateOutcome::Revoked => {}
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        assert_eq!(
+            rotated, 1,
+            "round {round}: exactly one concurrent rotation must win"
+        );
+        let mut stored = 0;
+        for i in 0..8 {
+            if db
+                .find_refresh_token(&format!("{first}-next{i}"))
+                .await
+                .unwrap()
+                .is_some()
+            {
+                stored += 1;
+            }
+        }
+        assert_eq!(stored, 1, "round {round}: exactly one successor token");
+        let (_, family) = db.find_refresh_token(&first).await.unwrap().unwrap();
+        assert!(
+            family.revoked_at.is_some(),
+            "the losers' reuse revoked the family"
+        );
+    }
+}
+
+async fn revocations_feed(db: Db) {
+    let now = now();
+    let jti = Revocation::Jti {
+        jti: "jti-1".into(),
+        expires_at: now + 100,
+    };
+    let subject = Revocation::Subject {
+        subject: "cc1:alice".into(),
+        issued_before: now,
+        expires_at: now + 200,
+    };
+    let s1 = db.insert_revocation(&jti).await.unwrap();
+    let s2 = db.insert_revocation(&subject).await.unwrap();
+    let s3 = db
+        .insert_revocation(&Revocation::Jti {
+            jti: "gone".into(),
+            expires_at: now - 1,
+        })
+        .await
+        .unwrap();
+    assert!(s1 < s2 && s2 < s3);
+    assert_eq!(
+        db.revocations_since(0, now).await.unwrap(),
+        vec![(s1, jti.clone()), (s2, subject.clone())]
+    );
+    assert_eq!(
+        db.revocations_since(s1, now).await.unwrap(),
+        vec![(s2, subject)]
+    );
+    assert!(db.revocations_since(s3, now).await.unwrap().is_empty());
+    assert_eq!(
+        db.revocations_since(0, now + 150).await.unwrap().len(),
+        1,
+        "expired ones are left out"
+    );
+}
+
+async fn change_log_by_triggers(db: Db) {
+    let start = db.latest_change_seq().await.unwrap();
+    let since = |seq: i64| {
+        let db = db.clone();
+        async move {
+            db.changes_since(seq)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.entity, c.id))
+                .collect::<HashSet<_>>()
+        }
+    };
+    let pair = |entity: &str, id: &str| (entity.to_string(), id.to_string());
+
+    db.create_environment(&environment("env")).await.unwrap();
+    db.create_contact_center(&contact_center("cc1", "env", &["acme", "acme2"]))
+        .await
+        .unwrap();
+    db.upsert_setting(&setting("cc1", "cors-origins", "x"))
+        .await
+        .unwrap();
+    db.create_client(&client("app")).await.unwrap();
+    db.create_user(&user("cc1", "u1", "alice")).await.unwrap();
+    db.insert_signing_key(&signing_key("k1", 1)).await.unwrap();
+    let created = since(start).await;
+    let expected: HashSet<_> = [
+        pair("environment", "env"),
+        pair("contact_center", "cc1"),
+        pair("setting", "cc1"),
+        pair("client", "app"),
+        pair("user", "cc1:u1"),
+        pair("signing_key", "k1"),
+    ]
+    .into();
+    assert_eq!(created, expected);
+
+    // Feed order: strictly increasing seq, and latest is the last one.
+    let all = db.changes_since(start).await.unwrap();
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(
+        db.latest_change_seq().await.unwrap(),
+        all.last().unwrap().seq
+    );
+    assert_eq!(
+        db.changes_since(all[2].seq).await.unwrap(),
+        all[3..].to_vec()
+    );
+
+    // Refresh tokens, revocations and audit are not configuration: no entries.
+    let mark = db.latest_change_seq().await.unwrap();
+    setup_family(&db, "fam", "t0", now() + 100).await.unwrap();
+    db.insert_revocation(&Revocation::Jti {
+        jti: "j".into(),
+        expires_at: now() + 100,
+    })
+    .await
+    .unwrap();
+    assert!(db.changes_since(mark).await.unwrap().is_empty());
+
+    // A change made by hand, outside the store, shows up too.
+    assert_eq!(
+        raw_execute(
+            &db,
+            "UPDATE clients SET description = 'edited by hand' WHERE client_id = 'app'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(since(mark).await, [pair("client", "app")].into());
+
+    let mark = db.latest_change_seq().await.unwrap();
+    let mut cc = db.get_contact_center("cc1").await.unwrap().unwrap();
+    cc.name = "renamed".into();
+    db.update_contact_center(&cc).await.unwrap();
+    assert_eq!(since(mark).await, [pair("contact_center", "cc1")].into());
+
+    let mark = db.latest_change_seq().await.unwrap();
+    db.delete_user("cc1", "u1").await.unwrap();
+    db.delete_signing_key("k1").await.unwrap();
+    assert_eq!(
+        since(mark).await,
+        [pair("user", "cc1:u1"), pair("signing_key", "k1")].into()
+    );
+
+    // Cascaded deletes are logged for every row they remove.
+    db.create_user(&user("cc1", "u2", "bob")).await.unwrap();
+    let mark = db.latest_change_seq().await.unwrap();
+    db.delete_environment("env", true).await.unwrap();
+    let expected: HashSet<_> = [
+        pair("environment", "env"),
+        pair("contact_center", "cc1"),
+        pair("setting", "cc1"),
+        pair("user", "cc1:u2"),
+    ]
+    .into();
+    assert_eq!(since(mark).await, expected);
+}
+
+async fn audit_events(db: Db) {
+    let event = |at: Timestamp, kind: &str| AuditEvent {
+        at,
+        kind: kind.into(),
+        client_id: Some("app".into()),
+        contact_center_id: None,
+        subject: Some("cc1:alice".into()),
+        ip: Some("203.0.113.7".into()),
+        detail: json!({"grant": "password", "n": at}),
+    };
+    db.insert_audit_events(&[]).await.unwrap();
+    let batch = vec![
+        event(100, "token.issued"),
+        event(300, "token.issued"),
+        event(200, "user.auth_failed"),
+    ];
+    db.insert_audit_events(&batch).await.unwrap();
+    let newest_first = db.list_audit_events(None, 10).await.unwrap();
+    assert_eq!(
+        newest_first,
+        vec![batch[1].clone(), batch[2].clone(), batch[0].clone()]
+    );
+    assert_eq!(
+        db.list_audit_events(Some("token.issued"), 10)
+            .await
+            .unwrap(),
+        vec![batch[1].clone(), batch[0].clone()]
+    );
+    assert_eq!(
+        db.list_audit_events(None, 1).await.unwrap(),
+        vec![batch[1].clone()]
+    );
+    assert!(db
+        .list_audit_events(Some("nothing"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn corrupt_rows(db: Db) {
+    db.create_client(&client("app")).await.unwrap();
+    raw_execute(
+        &db,
+        "UPDATE clients SET scope = 'not json' WHERE client_id = 'app'",
+    )
+    .await;
+    assert!(matches!(
+        db.get_client("app").await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    db.create_environment(&environment("env")).await.unwrap();
+    db.create_contact_center(&contact_center("cc1", "env", &[]))
+        .await
+        .unwrap();
+    raw_execute(
+        &db,
+        "UPDATE contact_centers SET auth_scheme = 'bogus' WHERE id = 'cc1'",
+    )
+    .await;
+    assert!(matches!(
+        db.get_contact_center("cc1").await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
