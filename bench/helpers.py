@@ -12,6 +12,10 @@
         RUNS times: exec CMD, poll HEALTH_URL until it answers 200, print the
         milliseconds from exec to that answer, stop CMD. "fresh" empties
         DATA_DIR before every run, "reuse" keeps what the first run created.
+  helpers.py cpu OUT_JSON PID -- CMD...
+        run CMD (wrk) and write to OUT_JSON where the machine's CPU time went
+        meanwhile: the process tree of PID (the server), CMD itself, and
+        everything else ("other": builds, tests... that skew the run).
   helpers.py clone-demo SQLITE_DB
         print SQL (for psql) that copies the demo records `tollgate dev`
         created (environment, contact center, client, user...) into a
@@ -23,6 +27,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import sqlite3
@@ -157,6 +162,57 @@ def cmd_startup(runs, health_url, data_dir, mode, log, *cmd):
             time.sleep(0.5)
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy():
+    """Seconds of non-idle CPU time of the whole machine since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+def tree_cpu(root):
+    """Seconds of CPU time used so far by PID and its live descendants."""
+    parent, cpu = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    total, todo = 0.0, [int(root)]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(p for p, pp in parent.items() if pp == pid)
+    return total
+
+
+def cmd_cpu(out, server_pid, *cmd):
+    if not cmd or cmd[0] != "--":
+        die("cpu: expected -- CMD...")
+    t0, m0, s0 = time.monotonic(), machine_busy(), tree_cpu(server_pid)
+    rc = subprocess.call(list(cmd[1:]))
+    t1, m1, s1 = time.monotonic(), machine_busy(), tree_cpu(server_pid)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, machine, server = t1 - t0, m1 - m0, s1 - s0
+    load = ru.ru_utime + ru.ru_stime
+    with open(out, "w") as f:
+        json.dump({"wall_s": round(wall, 3), "cpus": os.cpu_count(),
+                   "machine_s": round(machine, 3), "server_s": round(server, 3),
+                   "wrk_s": round(load, 3),
+                   "other_s": round(max(0.0, machine - server - load), 3)}, f)
+        f.write("\n")
+    sys.exit(rc)
+
+
 # Tables holding the demo records, parents first. Not copied: signing keys
 # (`serve` makes its own), tokens, revocations, change log, audit.
 DEMO_TABLES = ("environments", "contact_centers", "contact_center_domains", "settings",
@@ -203,6 +259,8 @@ def main():
         cmd_seed(*args)
     elif cmd == "startup":
         cmd_startup(*args)
+    elif cmd == "cpu":
+        cmd_cpu(*args)
     elif cmd == "clone-demo":
         cmd_clone_demo(*args)
     else:

@@ -45,6 +45,10 @@ def load_run(out, name):
                 s = r["socket_errors"]
                 r["errors"] = (r["non2xx"] + s["connect"] + s["read"] + s["write"]
                                + s["timeout"] + r["starved"] + r["unparsed"])
+                cpu_path = os.path.join(out, f"{name}.cpu.json")
+                if os.path.exists(cpu_path):
+                    with open(cpu_path) as c:
+                        r["cpu"] = json.load(c)
                 return r
     return None
 
@@ -82,10 +86,33 @@ def errors(r):
     return f"**{r['errors']:,}** ({'; '.join(parts)})"
 
 
-def verdict(ok, run=None):
+# Other processes may use this much of one core (%) before a run is flagged.
+OTHER_CPU_LIMIT = 10
+
+
+def pct(r, key):
+    c = r["cpu"]
+    return 100 * c[key] / c["wall_s"] if c["wall_s"] > 0 else 0
+
+
+def skewed(r):
+    return r is not None and "cpu" in r and pct(r, "other_s") > OTHER_CPU_LIMIT
+
+
+def cpu(r):
+    if "cpu" not in r:
+        return ""
+    text = f"{pct(r, 'server_s'):.0f}% / {pct(r, 'wrk_s'):.0f}% / {pct(r, 'other_s'):.0f}%"
+    return f"{text} ⚠" if skewed(r) else text
+
+
+def verdict(ok, run=None, *others):
     if run is not None and run["errors"]:
         return "invalid: the run had errors"
-    return "**met**" if ok else "**missed**"
+    text = "**met**" if ok else "**missed**"
+    if any(skewed(r) for r in (run, *others)):
+        text += " (other load during the run ⚠)"
+    return text
 
 
 def main():
@@ -139,6 +166,10 @@ def main():
     w(f"- Each scenario: {meta.get('warmup', '?')} s warm-up, then {meta.get('duration', '?')} s "
       f"measured with wrk, {meta.get('threads', '?')} threads, {meta.get('connections', '?')} "
       "connections, HTTP/1.1 keep-alive. Latencies are wrk's (coordinated omission not corrected).")
+    w("- CPU = CPU time used during the measured run by the server (its whole process tree) / "
+      "by wrk / by anything else on the machine, in % of one core "
+      f"({meta.get('nproc', '?')} cores = {100 * int(meta.get('nproc', '1'))}%). "
+      f"⚠ marks runs where other processes used more than {OTHER_CPU_LIMIT}% of a core.")
     w("- Errors = non-2xx responses + socket errors + refresh requests that had no live "
       "token to send. A run with errors is reported as such and does not count for a target.")
     w("- Both servers have one confidential client with HTTP Basic (`client_secret_basic`) "
@@ -184,18 +215,18 @@ def main():
 
     w("## Throughput and latency")
     w("")
-    w("| Scenario | Server | Requests/s | p50 | p99 | Errors | Tollgate ÷ this |")
-    w("|---|---|---:|---:|---:|---|---:|")
+    w("| Scenario | Server | Requests/s | p50 | p99 | Errors | CPU: server / wrk / other | Tollgate ÷ this |")
+    w("|---|---|---:|---:|---:|---|---:|---:|")
 
     def row(label, server_label, r, ratio_to=None):
         if r is None:
-            w(f"| {label} | {server_label} | not measured | | | | |")
+            w(f"| {label} | {server_label} | not measured | | | | | |")
             return
         ratio = ""
         if ratio_to is not None and r["rps"] > 0:
             ratio = f"×{ratio_to['rps'] / r['rps']:.1f}"
         w(f"| {label} | {server_label} | {rps(r)} | {ms(r['latency_us']['p50'])} | "
-          f"{ms(r['latency_us']['p99'])} | {errors(r)} | {ratio} |")
+          f"{ms(r['latency_us']['p99'])} | {errors(r)} | {cpu(r)} | {ratio} |")
 
     scenarios = [
         ("client_credentials", "Client credentials token"),
@@ -241,9 +272,9 @@ def main():
       f"{verdict(cc['rps'] >= CC_RPS, cc) if cc else nm} |")
     if cc and peer_cc:
         ratio = cc["rps"] / peer_cc["rps"]
-        bad = cc if cc["errors"] else peer_cc if peer_cc["errors"] else None
+        first = peer_cc if peer_cc["errors"] and not cc["errors"] else cc
         w(f"| Client credentials ≥ {CC_RATIO:.0f}× oidc-provider (1 process) | ×{ratio:.1f} | "
-          f"{verdict(ratio >= CC_RATIO, bad)} |")
+          f"{verdict(ratio >= CC_RATIO, first, peer_cc if first is cc else cc)} |")
     else:
         w(f"| Client credentials ≥ {CC_RATIO:.0f}× oidc-provider (1 process) | {nm} | {nm} |")
     it = runs.get(("tollgate", "introspection"))

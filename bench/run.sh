@@ -134,7 +134,8 @@ free_port() {
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# bench NAME URL [VAR=VALUE...]: warm-up, then the measured run. The env
+# bench NAME URL [VAR=VALUE...]: warm-up, then the measured run, against the
+# server whose pid is $SERVER_PID (for the CPU accounting). The env
 # assignments configure bench/wrk/bench.lua; for refresh runs BENCH_TOKENS
 # is the measured run's seed prefix and BENCH_WARM_TOKENS the warm-up's.
 bench() {
@@ -154,8 +155,10 @@ bench() {
       >"$OUT/$name.warmup.txt" 2>&1
   fi
   log "wrk $name: ${DURATION}s, $THREADS threads, $CONNS connections"
-  env "${envs[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
+  env "${envs[@]}" $H cpu "$OUT/$name.cpu.json" "$SERVER_PID" -- \
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
     -s bench/wrk/bench.lua "$url" >"$OUT/$name.txt" 2>&1
+  sed 's/^/    cpu: /' "$OUT/$name.cpu.json" >&2
   grep -E '^Requests/sec|^BENCH_JSON' "$OUT/$name.txt" | sed 's/^/    /' >&2 || true
   grep -q '^BENCH_JSON' "$OUT/$name.txt" || die "wrk $name produced no result, see $OUT/$name.txt"
 }
@@ -245,6 +248,7 @@ tollgate_dev() {  # tollgate_dev NAME DATA_DIR [extra args...]
   start "$name" "$TOLLGATE_BIN" dev --listen "$TG_LISTEN" --management-listen "$TG_MGMT" \
     --data-dir "$dir" "$@"
   wait_ready "$TG_READY" "$LAST_PID" "$name"
+  SERVER_PID=$LAST_PID
 }
 
 run_tollgate() {
@@ -311,6 +315,7 @@ run_tollgate() {
         --default-contact-center "$DOMAIN"
       pid=$LAST_PID
       wait_ready "$TG_READY" "$pid" tollgate-serve-pg
+      SERVER_PID=$pid
       seed tollgate.refresh_pg "$TG_TOKEN"
       bench tollgate.refresh_pg "$TG_TOKEN" BENCH_MODE=refresh \
         BENCH_TOKENS="$OUT/tmp/tollgate.refresh_pg.run" BENCH_WARM_TOKENS="$OUT/tmp/tollgate.refresh_pg.warm"
@@ -378,6 +383,7 @@ run_peer() {
   start peer env "${penv[@]}" PEER_WORKERS=1 "$node" bench/peer/server.js
   local pid=$LAST_PID
   wait_ready "$PEER_BASE/.well-known/openid-configuration" "$pid" peer
+  SERVER_PID=$pid
   sleep "$IDLE"
   # `env` execs node, so $pid is node itself.
   meta rss_kb.peer "$(rss_kb "$pid")"
@@ -409,6 +415,7 @@ run_peer() {
     start peer-cluster env "${penv[@]}" PEER_WORKERS="$PEER_CLUSTER" "$node" bench/peer/server.js
     pid=$LAST_PID
     wait_ready "$PEER_BASE/.well-known/openid-configuration" "$pid" peer-cluster
+    SERVER_PID=$pid
     meta peer_cluster_workers "$PEER_CLUSTER"
     bench "peer-cluster.client_credentials" "$PEER_TOKEN" BENCH_BODY=grant_type=client_credentials
     stop "$pid"
