@@ -16,6 +16,9 @@
         run CMD (wrk) and write to OUT_JSON where the machine's CPU time went
         meanwhile: the process tree of PID (the server), CMD itself, and
         everything else ("other": builds, tests... that skew the run).
+  helpers.py fsync-rate DIR
+        8 kB write + fdatasync in a loop for one second in DIR; prints the
+        rate (what bounds durable commits on this disk).
   helpers.py clone-demo SQLITE_DB
         print SQL (for psql) that copies the demo records `tollgate dev`
         created (environment, contact center, client, user...) into a
@@ -213,6 +216,22 @@ def cmd_cpu(out, server_pid, *cmd):
     sys.exit(rc)
 
 
+def cmd_fsync_rate(directory):
+    path = os.path.join(directory, "fsync-rate.tmp")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        block, n, t0 = b"\0" * 8192, 0, time.monotonic()
+        while time.monotonic() - t0 < 1.0:
+            os.pwrite(fd, block, 0)
+            os.fdatasync(fd)
+            n += 1
+        elapsed = time.monotonic() - t0
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    print(f"{n / elapsed:.0f}/s ({1000 * elapsed / n:.1f} ms each)")
+
+
 # Tables holding the demo records, parents first. Not copied: signing keys
 # (`serve` makes its own), tokens, revocations, change log, audit.
 DEMO_TABLES = ("environments", "contact_centers", "contact_center_domains", "settings",
@@ -261,6 +280,8 @@ def main():
         cmd_startup(*args)
     elif cmd == "cpu":
         cmd_cpu(*args)
+    elif cmd == "fsync-rate":
+        cmd_fsync_rate(*args)
     elif cmd == "clone-demo":
         cmd_clone_demo(*args)
     else:

@@ -157,6 +157,9 @@ def main():
       f"at the end: {meta.get('loadavg_end', '?')} (the benchmark's own load included)")
     if "pg_provisioned" in meta:
         w(f"- PostgreSQL + Redis: {meta['pg_provisioned']}")
+    if "fsync_rate" in meta:
+        w(f"- Disk under PostgreSQL's data directory: 8 kB write + `fdatasync` {meta['fsync_rate']}, "
+          "one writer; this bounds durable commits per connection")
     w("")
     w("## Method")
     w("")

@@ -238,6 +238,7 @@ provision_pg_redis() {
   local i
   for i in $(seq 50); do port_free "127.0.0.1:$REDIS_PORT" || break; sleep 0.1; done
   port_free "127.0.0.1:$REDIS_PORT" && die "Redis did not start, see $OUT/logs/redis.log"
+  meta fsync_rate "$($H fsync-rate "$PG_DATA")"
   meta pg_provisioned "PostgreSQL $("$pgbin/postgres" --version | awk '{ print $3 }') + Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') started by bench/run.sh (fsync on, default settings)"
 }
 
