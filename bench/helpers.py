@@ -12,10 +12,16 @@
         RUNS times: exec CMD, poll HEALTH_URL until it answers 200, print the
         milliseconds from exec to that answer, stop CMD. "fresh" empties
         DATA_DIR before every run, "reuse" keeps what the first run created.
-  helpers.py cpu OUT_JSON PID -- CMD...
+  helpers.py cpu OUT_JSON PIDS -- CMD...
         run CMD (wrk) and write to OUT_JSON where the machine's CPU time went
-        meanwhile: the process tree of PID (the server), CMD itself, and
-        everything else ("other": builds, tests... that skew the run).
+        meanwhile: the process trees of PIDS (comma-separated: the server and
+        its PostgreSQL/Redis), CMD itself, and everything else ("other":
+        builds, tests... that skew the run).
+  helpers.py other-pct CPU_JSON
+        "other" of a cpu record in % of one core, as an integer.
+  helpers.py wait-quiet MAX_SECONDS PIDS
+        wait until everything but the trees of PIDS uses < 5% of one core for
+        3 s in a row; exit 1 after MAX_SECONDS.
   helpers.py fsync-rate DIR
         8 kB write + fdatasync in a loop for one second in DIR; prints the
         rate (what bounds durable commits on this disk).
@@ -176,8 +182,9 @@ def machine_busy():
     return (user + nice + system + irq + softirq + steal) / TICK
 
 
-def tree_cpu(root):
-    """Seconds of CPU time used so far by PID and its live descendants."""
+def tree_cpu(roots):
+    """Seconds of CPU time used so far by the PIDs (comma-separated) and their
+    live descendants."""
     parent, cpu = {}, {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -190,12 +197,35 @@ def tree_cpu(root):
         pid = int(name)
         parent[pid] = int(fields[1])
         cpu[pid] = (int(fields[11]) + int(fields[12])) / TICK
-    total, todo = 0.0, [int(root)]
+    total, seen = 0.0, set()
+    todo = [int(p) for p in str(roots).split(",") if p.strip()]
     while todo:
         pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
         total += cpu.get(pid, 0.0)
         todo.extend(p for p, pp in parent.items() if pp == pid)
     return total
+
+
+def cmd_other_pct(path):
+    with open(path) as f:
+        c = json.load(f)
+    print(int(100 * c["other_s"] / c["wall_s"]) if c["wall_s"] > 0 else 0)
+
+
+def cmd_wait_quiet(max_seconds, pids):
+    deadline, calm = time.monotonic() + float(max_seconds), 0
+    while time.monotonic() < deadline:
+        t0, m0, s0 = time.monotonic(), machine_busy(), tree_cpu(pids)
+        time.sleep(1.0)
+        t1, m1, s1 = time.monotonic(), machine_busy(), tree_cpu(pids)
+        other = 100 * max(0.0, (m1 - m0) - (s1 - s0)) / (t1 - t0)
+        calm = calm + 1 if other < 5 else 0
+        if calm >= 3:
+            return
+    sys.exit(1)
 
 
 def cmd_cpu(out, server_pid, *cmd):
@@ -280,6 +310,10 @@ def main():
         cmd_startup(*args)
     elif cmd == "cpu":
         cmd_cpu(*args)
+    elif cmd == "other-pct":
+        cmd_other_pct(*args)
+    elif cmd == "wait-quiet":
+        cmd_wait_quiet(*args)
     elif cmd == "fsync-rate":
         cmd_fsync_rate(*args)
     elif cmd == "clone-demo":

@@ -172,7 +172,10 @@ def main():
     w("- CPU = CPU time used during the measured run by the server (its whole process tree) / "
       "by wrk / by anything else on the machine, in % of one core "
       f"({meta.get('nproc', '?')} cores = {100 * int(meta.get('nproc', '1'))}%). "
-      f"⚠ marks runs where other processes used more than {OTHER_CPU_LIMIT}% of a core.")
+      f"For the PostgreSQL + Redis run, PostgreSQL's and Redis's processes count as the server. "
+      f"Before each run the script waits for the machine to be idle, and measures again (up to "
+      f"3 times) when other processes used more than {OTHER_CPU_LIMIT}% of a core meanwhile; "
+      "⚠ marks a run that stayed skewed.")
     w("- Errors = non-2xx responses + socket errors + refresh requests that had no live "
       "token to send. A run with errors is reported as such and does not count for a target.")
     w("- Both servers have one confidential client with HTTP Basic (`client_secret_basic`) "
