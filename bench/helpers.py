@@ -107,13 +107,21 @@ def cmd_seed(url, client_id, secret, user, password, prefix, threads, per_thread
     form = [("grant_type", "password"), ("username", user), ("password", password)]
 
     def one(_):
-        status, body = post_form(url, client_id, secret, form)
+        # A client retries 503 (temporarily_unavailable); so does seeding.
+        for attempt in range(10):
+            status, body = post_form(url, client_id, secret, form)
+            if status != 503:
+                break
+            time.sleep(0.2 * (attempt + 1))
         if status != 200:
             raise RuntimeError(f"password grant -> {status}: {body[:300]}")
         return json.loads(body)["refresh_token"]
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        tokens = list(pool.map(one, range(threads * per_thread)))
+        try:
+            tokens = list(pool.map(one, range(threads * per_thread)))
+        except RuntimeError as e:
+            die(f"seed: {e}")
     for t in range(threads):
         with open(f"{prefix}.{t + 1}", "w") as f:
             for tok in tokens[t * per_thread:(t + 1) * per_thread]:

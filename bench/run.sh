@@ -135,6 +135,17 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# server_errors NAME: note the errors a Tollgate server logged during the run.
+server_errors() {
+  local f="$OUT/logs/$1.log" n first
+  [[ -f $f ]] || return 0
+  n=$(sed 's/\x1b\[[0-9;]*m//g' "$f" | grep -cE ' ERROR |"level":"ERROR"' || true)
+  if [[ $n -gt 0 ]]; then
+    first=$(sed 's/\x1b\[[0-9;]*m//g' "$f" | grep -m1 -E ' ERROR |"level":"ERROR"' | cut -c1-300)
+    note "$1 logged $n errors (logs/$1.log), the first: \`$first\`"
+  fi
+}
+
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # bench NAME URL [VAR=VALUE...]: warm-up, then the measured run against the
@@ -158,7 +169,10 @@ bench() {
     fi
     local -a warm=() run=()
     if [[ $refresh == 1 ]]; then
-      seed "$name" "$url"
+      if ! seed "$name" "$url"; then
+        note "$name: not measured, seeding refresh tokens failed (see the log of the run)"
+        return 0
+      fi
       warm=(BENCH_TOKENS="$OUT/tmp/$name.warm")
       run=(BENCH_TOKENS="$OUT/tmp/$name.run")
     fi
@@ -188,9 +202,9 @@ seed() {
   local name=$1 url=$2
   log "$name: seeding $((2 * THREADS * PER_THREAD)) refresh tokens with the password grant"
   $H seed "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$LOGIN" "$TOLLGATE_DEMO_PASSWORD" \
-    "$OUT/tmp/$name.warm" "$THREADS" "$PER_THREAD"
+    "$OUT/tmp/$name.warm" "$THREADS" "$PER_THREAD" || return 1
   $H seed "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$LOGIN" "$TOLLGATE_DEMO_PASSWORD" \
-    "$OUT/tmp/$name.run" "$THREADS" "$PER_THREAD"
+    "$OUT/tmp/$name.run" "$THREADS" "$PER_THREAD" || return 1
 }
 
 # --- preflight ---------------------------------------------------------------
@@ -305,6 +319,7 @@ run_tollgate() {
 
   bench tollgate.refresh "$TG_TOKEN" BENCH_MODE=refresh
   stop "$pid"
+  server_errors tollgate-dev
 
   # 3 again on PostgreSQL + Redis. `dev` runs on SQLite only and there is
   # no API for contact centers and users yet, so: migrate PostgreSQL, copy
@@ -338,6 +353,7 @@ run_tollgate() {
       TREE_PIDS="$pid${STORE_PIDS:+,$STORE_PIDS}"
       bench tollgate.refresh_pg "$TG_TOKEN" BENCH_MODE=refresh
       stop "$pid"
+      server_errors tollgate-serve-pg
     fi
   fi
 
