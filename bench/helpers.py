@@ -239,16 +239,19 @@ def cmd_wait_quiet(max_seconds, pids):
 def cmd_cpu(out, server_pid, *cmd):
     if not cmd or cmd[0] != "--":
         die("cpu: expected -- CMD...")
-    t0, m0, s0 = time.monotonic(), machine_busy(), tree_cpu(server_pid)
+    roots = [p for p in str(server_pid).split(",") if p.strip()]
+    t0, m0, r0 = time.monotonic(), machine_busy(), [tree_cpu(p) for p in roots]
     rc = subprocess.call(list(cmd[1:]))
-    t1, m1, s1 = time.monotonic(), machine_busy(), tree_cpu(server_pid)
+    t1, m1, r1 = time.monotonic(), machine_busy(), [tree_cpu(p) for p in roots]
+    trees = [round(b - a, 3) for a, b in zip(r0, r1)]
+    s0, s1 = sum(r0), sum(r1)
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, machine, server = t1 - t0, m1 - m0, s1 - s0
     load = ru.ru_utime + ru.ru_stime
     with open(out, "w") as f:
         json.dump({"wall_s": round(wall, 3), "cpus": os.cpu_count(),
                    "machine_s": round(machine, 3), "server_s": round(server, 3),
-                   "wrk_s": round(load, 3),
+                   "trees_s": trees, "wrk_s": round(load, 3),
                    "other_s": round(max(0.0, machine - server - load), 3)}, f)
         f.write("\n")
     sys.exit(rc)

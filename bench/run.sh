@@ -194,7 +194,7 @@ bench() {
       mv "$OUT/$name.cpu.json" "$OUT/$name.attempt$attempt.cpu.json"
     fi
   done
-  note "$name: other processes used ${other}% of a core during the kept run (attempt $ATTEMPTS of $ATTEMPTS)"
+  note "$name: other processes were busy in all $ATTEMPTS attempts (${other}% of a core in the last); the report keeps the least disturbed one"
 }
 
 # seed NAME TOKEN_URL: refresh tokens for the warm-up and the measured run.
