@@ -204,7 +204,9 @@ def tree_cpu(roots):
             continue
         pid = int(name)
         parent[pid] = int(fields[1])
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / TICK
+        # utime + stime, plus cutime + cstime: children that exited and were
+        # reaped (PostgreSQL backends...) keep counting through their parent.
+        cpu[pid] = sum(int(x) for x in fields[11:15]) / TICK
     total, seen = 0.0, set()
     todo = [int(p) for p in str(roots).split(",") if p.strip()]
     while todo:
