@@ -188,6 +188,10 @@ pub fn app(state: AppState, role: Role) -> Router {
     if matches!(role, Role::Environment | Role::All) {
         router = router.merge(crate::environment::router(state.clone()));
     }
+    // Unknown paths answer in the envelope like everything else.
+    router = router.fallback(|| async {
+        crate::envelope::ApiError::not_found("no such endpoint").into_response()
+    });
     let x_request_id = HeaderName::from_static("x-request-id");
     router
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
