@@ -172,8 +172,10 @@ async fn connect_sqlite(rest: &str) -> Result<AnyPool> {
     } else {
         format!("sqlite:{rest}?mode=rwc")
     };
-    // WAL lets readers proceed while one connection writes.
-    let pool = options.max_connections(4).connect(&url).await?;
+    // One connection: SQLite has a single writer anyway, and a writer that
+    // gave up on the lock (busy timeout) could leave its pooled connection
+    // in a broken transaction state. Waiting happens in the pool instead.
+    let pool = options.max_connections(1).connect(&url).await?;
     // Switching to WAL needs an exclusive lock that busy_timeout does not wait
     // for, so do it once here; the mode is stored in the file.
     pool.execute("PRAGMA journal_mode = WAL").await?;
