@@ -310,7 +310,8 @@ pub async fn authorize(
     };
     let usable = session.filter(|s| {
         req.prompt.as_deref() != Some("login")
-            && req.max_age.is_none_or(|max| now - s.user.auth_time <= max)
+            // max_age=0 means "sign in again" (OIDC Core errata: same as prompt=login).
+            && req.max_age.is_none_or(|max| max > 0 && now - s.user.auth_time <= max)
     });
     match usable {
         Some(s) => {
