@@ -58,7 +58,7 @@ async function open({ name, redirectUri, locale, acceptLanguage, viewport }) {
   });
   context.setDefaultTimeout(TIMEOUT);
   context.setDefaultNavigationTimeout(TIMEOUT);
-  const s = { context, redirectUri, callbacks: [], console: [], documents: [], pages: [] };
+  const s = { context, redirectUri, callbacks: [], console: [], documents: [], pages: [], pending: [] };
   if (redirectUri) {
     await context.route(
       (url) => url.href.startsWith(redirectUri),
@@ -88,16 +88,21 @@ function watch(s, page) {
     if (m.type() === 'error' || m.type() === 'warning') s.console.push(`${m.type()}: ${m.text()}`);
   });
   page.on('pageerror', (e) => s.console.push(`pageerror: ${e.message}`));
-  page.on('response', async (r) => {
+  page.on('response', (r) => {
     const req = r.request();
     if (req.isNavigationRequest() && req.frame() === page.mainFrame()) {
-      let headers = {};
-      try {
-        headers = await r.allHeaders();
-      } catch {
-        headers = r.headers();
-      }
-      s.documents.push({ url: r.url(), status: r.status(), headers, method: req.method() });
+      // Recorded in order at once; the full header list (with Set-Cookie
+      // and duplicates joined) replaces the preliminary one before `info`.
+      const doc = { url: r.url(), status: r.status(), headers: r.headers(), method: req.method() };
+      s.documents.push(doc);
+      s.pending.push(
+        r.allHeaders().then(
+          (h) => {
+            doc.headers = h;
+          },
+          () => {},
+        ),
+      );
     }
   });
 }
@@ -112,6 +117,7 @@ function session(name) {
 async function info(s) {
   const page = pageState(s);
   await page.waitForLoadState('load').catch(() => {});
+  await Promise.all(s.pending.splice(0));
   const doc = await page
     .evaluate(() => ({
       title: document.title,
@@ -214,7 +220,12 @@ const handlers = {
   async goto({ name, url }) {
     const s = session(name);
     const page = pageState(s);
-    await page.goto(url, { waitUntil: 'load' });
+    try {
+      await page.goto(url, { waitUntil: 'load' });
+    } catch (e) {
+      // An error status without a body is still an answer to look at.
+      if (!String(e).includes('ERR_HTTP_RESPONSE_CODE_FAILURE')) throw e;
+    }
     return info(s);
   },
   async info({ name }) {
