@@ -42,6 +42,7 @@ source scripts/provision/redis.sh
 step "format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+python3 scripts/openapi_reference.py --check
 
 step "Rust tests (unit, router, storage and ephemeral contracts on every backend)"
 cargo test --workspace --locked

@@ -90,6 +90,14 @@ impl Catalog {
         self.clients.load().get(client_id).cloned()
     }
 
+    /// Whether any client registered this redirect URI.
+    pub fn redirect_uri_registered(&self, uri: &str) -> bool {
+        self.clients
+            .load()
+            .values()
+            .any(|c| c.redirect_uris.iter().any(|r| r == uri))
+    }
+
     pub fn contact_center(&self, id: &str) -> Option<Arc<ContactCenter>> {
         self.tenants.load().by_id.get(id).cloned()
     }

@@ -78,6 +78,21 @@ pub struct CommonArgs {
     /// Contact center (id or domain) for user names given without `tenant\`.
     #[arg(long, env = "TOLLGATE_DEFAULT_CONTACT_CENTER")]
     pub default_contact_center: Option<String>,
+    /// A browser session ends after this long without use.
+    #[arg(long, env = "TOLLGATE_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    pub session_idle_timeout: i64,
+    /// A browser session ends this long after sign-in, however much it is used.
+    #[arg(long, env = "TOLLGATE_SESSION_MAX_AGE", default_value = "12h", value_parser = parse_duration)]
+    pub session_max_age: i64,
+    /// Failed sign-ins of one user name (10 times this for one client IP) that lock it.
+    #[arg(long, env = "TOLLGATE_LOCKOUT_THRESHOLD", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub lockout_threshold: u32,
+    /// How long failures are counted, and a lock lasts.
+    #[arg(long, env = "TOLLGATE_LOCKOUT_DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub lockout_duration: i64,
+    /// Requests per client IP and minute on the token, sign-in and change-password endpoints.
+    #[arg(long, env = "TOLLGATE_RATE_LIMIT_PER_MINUTE", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_minute: u32,
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

@@ -38,6 +38,8 @@ pub enum Role {
     Auth,
     /// The Environment API.
     Environment,
+    /// The Authentication UI (sign-in, change-password, consent and signed-out pages).
+    Ui,
     /// Every service in one process.
     All,
 }
@@ -143,13 +145,21 @@ pub async fn build(
     Ok(Arc::new(Services {
         settings: AuthSettings {
             audience: issuer.clone(),
-            issuer,
+            issuer: issuer.clone(),
             max_token_lifetime: common.max_token_lifetime,
             refresh_family_lifetime: common.refresh_family_lifetime,
             default_contact_center,
             ops_username: common.ops_username.clone(),
             ops_password_hash,
             leeway: 30,
+            browser: crate::state::BrowserSettings {
+                session_idle_timeout: common.session_idle_timeout,
+                session_max_age: common.session_max_age,
+                lockout_threshold: common.lockout_threshold,
+                lockout_duration: common.lockout_duration,
+                rate_limit_per_minute: common.rate_limit_per_minute,
+                secure_cookies: !issuer.starts_with("http://"),
+            },
         },
         directories: Directories {
             builtin: BuiltinDirectory::new(db.clone()),
@@ -172,9 +182,16 @@ pub fn app(state: AppState, role: Role) -> Router {
     if matches!(role, Role::Auth | Role::All) {
         router = router.merge(crate::auth::router(state.clone()));
     }
+    if matches!(role, Role::Ui | Role::All) {
+        router = router.merge(crate::ui::router(state.clone()));
+    }
     if matches!(role, Role::Environment | Role::All) {
         router = router.merge(crate::environment::router(state.clone()));
     }
+    // Unknown paths answer in the envelope like everything else.
+    router = router.fallback(|| async {
+        crate::envelope::ApiError::not_found("no such endpoint").into_response()
+    });
     let x_request_id = HeaderName::from_static("x-request-id");
     router
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

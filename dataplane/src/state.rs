@@ -30,6 +30,19 @@ pub struct AuthSettings {
     pub ops_password_hash: String,
     /// Clock skew allowed when checking `exp`.
     pub leeway: u64,
+    pub browser: BrowserSettings,
+}
+
+/// Browser sessions and brute-force protection.
+#[derive(Debug, Clone)]
+pub struct BrowserSettings {
+    pub session_idle_timeout: i64,
+    pub session_max_age: i64,
+    pub lockout_threshold: u32,
+    pub lockout_duration: i64,
+    pub rate_limit_per_minute: u32,
+    /// `Secure` cookies (false only for an `http://` public URL).
+    pub secure_cookies: bool,
 }
 
 pub struct Services {

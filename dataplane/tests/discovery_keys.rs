@@ -36,7 +36,13 @@ async fn discovery_documents_describe_this_server() {
     );
     assert_eq!(
         meta["grant_types_supported"],
-        json!(["client_credentials", "password", "refresh_token"])
+        json!([
+            "authorization_code",
+            "implicit",
+            "client_credentials",
+            "password",
+            "refresh_token"
+        ])
     );
     assert_eq!(
         meta["id_token_signing_alg_values_supported"],

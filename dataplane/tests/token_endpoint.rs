@@ -404,9 +404,15 @@ async fn missing_and_unknown_grant_type() {
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     // Registrable but not served here.
-    s.token(DEMO, &[("grant_type", "authorization_code"), ("code", "x")])
-        .await
-        .expect_oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    s.token(
+        DEMO,
+        &[(
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        )],
+    )
+    .await
+    .expect_oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
 }
 
 #[tokio::test]

@@ -12,14 +12,18 @@ fn metadata(state: &AppState) -> serde_json::Value {
     let iss = &state.settings.issuer;
     json!({
         "issuer": iss,
+        "authorization_endpoint": format!("{iss}/auth/v3/oauth/authorize"),
         "token_endpoint": format!("{iss}/auth/v3/oauth/token"),
+        "end_session_endpoint": format!("{iss}/auth/v3/end-session"),
         "jwks_uri": format!("{iss}/auth/v3/jwks"),
         "userinfo_endpoint": format!("{iss}/auth/v3/openid/userinfo"),
         "introspection_endpoint": format!("{iss}/auth/v3/oauth/introspect"),
         "revocation_endpoint": format!("{iss}/auth/v3/oauth/revoke"),
-        "grant_types_supported": grants::SUPPORTED,
-        // No authorization endpoint yet, so no response types (RFC 8414 §2).
-        "response_types_supported": [],
+        "grant_types_supported": grants::ADVERTISED,
+        "response_types_supported": ["code", "token", "id_token", "id_token token"],
+        "response_modes_supported": ["query", "fragment"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": state.keys.algorithms(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

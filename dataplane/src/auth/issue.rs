@@ -84,6 +84,11 @@ pub struct TokenResponse {
     pub subject: String,
     #[serde(skip)]
     pub contact_center_id: Option<String>,
+    /// The access token's `jti` and refresh family, to revoke them later.
+    #[serde(skip)]
+    pub jti: String,
+    #[serde(skip)]
+    pub family: Option<String>,
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
@@ -174,7 +179,7 @@ pub async fn issue(
             client,
             user,
             &req.scope,
-            &access_token,
+            Some(&access_token),
             req.nonce.as_deref(),
             now,
             lifetime,
@@ -184,6 +189,8 @@ pub async fn issue(
     Ok(TokenResponse {
         subject: claims.sub,
         contact_center_id: claims.contact_center_id,
+        jti: claims.jti,
+        family: claims.sid,
         access_token,
         token_type: "bearer",
         expires_in: lifetime,
@@ -210,13 +217,14 @@ pub fn new_refresh(
     }
 }
 
+/// An ID token; `at_hash` only when an access token goes with it.
 #[allow(clippy::too_many_arguments)]
-fn id_token(
+pub fn id_token(
     state: &Services,
     client: &Client,
     user: &UserPrincipal,
     scope: &[String],
-    access_token: &str,
+    access_token: Option<&str>,
     nonce: Option<&str>,
     now: Timestamp,
     lifetime: i64,
@@ -229,12 +237,14 @@ fn id_token(
         "exp": now + lifetime,
         "iat": now,
         "auth_time": user.auth_time,
-        "at_hash": tokens::half_hash(access_token),
         "contact_center_id": user.contact_center_id,
         "environment_id": user.environment_id,
         "user_name": user.user_name,
         "dbid": user.dbid,
     });
+    if let Some(at) = access_token {
+        claims["at_hash"] = json!(tokens::half_hash(at));
+    }
     if let Some(n) = nonce {
         claims["nonce"] = json!(n);
     }

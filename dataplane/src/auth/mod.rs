@@ -1,6 +1,7 @@
 //! The Authentication API: `/auth/v3` (Genesys-compatible) and the standard
 //! OAuth/OIDC endpoints beside it.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
@@ -8,6 +9,7 @@ pub mod form;
 pub mod grants;
 pub mod introspect;
 pub mod issue;
+pub mod logout;
 pub mod ops_clients;
 pub mod session;
 pub mod token;
@@ -56,7 +58,26 @@ pub fn router(state: AppState) -> Router {
                 .delete(ops_clients::delete),
         )
         .with_state(state.clone())
+        .merge(browser_routes(state.clone()))
         .layer(crate::origins::layer(state))
+}
+
+/// Browser-facing endpoints: every answer carries the UI's security headers.
+fn browser_routes(state: AppState) -> Router {
+    Router::new()
+        .route("/auth/v3/oauth/authorize", get(authorize::authorize))
+        .route("/auth/v3/sign-in", post(crate::ui::sign_in::submit))
+        .route(
+            "/auth/v3/change-password",
+            post(crate::ui::change_password::submit),
+        )
+        .route("/auth/v3/oauth/consent", post(crate::ui::consent::submit))
+        .route(
+            "/auth/v3/end-session",
+            get(logout::end_session).post(logout::end_session),
+        )
+        .route("/auth/v3/auth-scheme", post(logout::auth_scheme))
+        .with_state(state)
 }
 
 /// The peer address, for the audit trail (absent in in-process tests).

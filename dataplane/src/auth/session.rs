@@ -10,6 +10,7 @@ use tollgate_store::model::{now, Revocation};
 use super::error::OAuthError;
 use super::ClientIp;
 use crate::envelope::{self, ApiError};
+use crate::sessions;
 use crate::state::{AppState, Services};
 use crate::tokens::AccessClaims;
 
@@ -120,6 +121,8 @@ pub struct SignOutQuery {
     global: Option<String>,
     #[serde(default, rename = "redirectUri")]
     redirect_uri: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 fn parse_bool(v: Option<&str>) -> Result<bool, ApiError> {
@@ -183,6 +186,79 @@ async fn sign_out(
     Ok(())
 }
 
+/// Ends a browser session's user everywhere (`global=true` without a bearer token).
+async fn sign_out_user(
+    state: &Services,
+    user: &crate::auth::issue::UserPrincipal,
+) -> Result<(), ApiError> {
+    let now = now();
+    let sub = user.subject();
+    state
+        .revocations
+        .revoke(
+            &state.db,
+            Revocation::Subject {
+                subject: sub.clone(),
+                issued_before: state.revocations.issue_time(&sub, now),
+                expires_at: now + state.settings.max_token_lifetime,
+            },
+        )
+        .await?;
+    state
+        .db
+        .revoke_user_refresh_families(&user.contact_center_id, &user.user_name, now)
+        .await?;
+    Ok(())
+}
+
+fn with_cleared_cookie(state: &Services, mut res: Response, had_cookie: bool) -> Response {
+    if had_cookie {
+        if let Some(c) = sessions::clear_cookie(state, sessions::SESSION_COOKIE) {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    res
+}
+
+/// Signs out the bearer token and/or the browser session. `Ok(true)` when a
+/// bearer token was signed out.
+async fn sign_out_any(
+    state: &Services,
+    headers: &HeaderMap,
+    global: bool,
+    ip: Option<&str>,
+) -> Result<Option<std::sync::Arc<AccessClaims>>, Response> {
+    let session = sessions::end(state, headers)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let claims = match bearer(state, headers) {
+        Ok(c) => Some(c),
+        Err(e) if session.is_none() => return Err(e.into_response()),
+        Err(_) => None,
+    };
+    if let Some(c) = &claims {
+        sign_out(state, c, global, ip)
+            .await
+            .map_err(IntoResponse::into_response)?;
+    }
+    if let Some(s) = &session {
+        if global {
+            sign_out_user(state, &s.user)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        }
+        state.audit(
+            "user.signed_out",
+            None,
+            Some(&s.user.contact_center_id),
+            Some(&s.user.subject()),
+            ip,
+            json!({"global": global, "session": true}),
+        );
+    }
+    Ok(claims)
+}
+
 pub async fn sign_out_post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -193,17 +269,15 @@ pub async fn sign_out_post(
         Ok(g) => g,
         Err(e) => return e.into_response(),
     };
-    let claims = match bearer(&state, &headers) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    match sign_out(&state, &claims, global, ip.as_deref()).await {
-        Ok(()) => envelope::ok_empty(),
-        Err(e) => e.into_response(),
+    let had_cookie = sessions::cookie(&headers, sessions::SESSION_COOKIE).is_some();
+    match sign_out_any(&state, &headers, global, ip.as_deref()).await {
+        Ok(_) => with_cleared_cookie(&state, envelope::ok_empty(), had_cookie),
+        Err(res) => res,
     }
 }
 
-/// The GET form redirects afterwards, but only to a URI registered for the token's client.
+/// The GET form redirects afterwards, but only to a registered URI: of the
+/// token's client, else of `client_id`, else of any client.
 pub async fn sign_out_get(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -214,36 +288,47 @@ pub async fn sign_out_get(
         Ok(g) => g,
         Err(e) => return e.into_response(),
     };
-    let claims = match bearer(&state, &headers) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
+    let claims = bearer(&state, &headers).ok();
     if let Some(uri) = &q.redirect_uri {
-        let allowed = state
-            .client(&claims.client_id)
-            .is_some_and(|c| c.redirect_uris.iter().any(|r| r == uri));
+        let allowed = match (&claims, &q.client_id) {
+            (Some(c), _) => state
+                .client(&c.client_id)
+                .is_some_and(|c| c.redirect_uris.iter().any(|r| r == uri)),
+            (None, Some(id)) => state
+                .client(id)
+                .is_some_and(|c| c.redirect_uris.iter().any(|r| r == uri)),
+            (None, None) => state.catalog.redirect_uri_registered(uri),
+        };
         if !allowed {
             return ApiError::bad_request("redirectUri is not registered for this client")
                 .into_response();
         }
     }
-    if let Err(e) = sign_out(&state, &claims, global, ip.as_deref()).await {
-        return e.into_response();
-    }
-    match q.redirect_uri {
-        // 302 as the original; the URI was checked against the client's registration above.
+    let had_cookie = sessions::cookie(&headers, sessions::SESSION_COOKIE).is_some();
+    let signed_out_token = match sign_out_any(&state, &headers, global, ip.as_deref()).await {
+        Ok(c) => c.is_some(),
+        Err(res) => return res,
+    };
+    let res = match q.redirect_uri {
+        // 302 as the original; the URI was checked against the registrations above.
         Some(uri) => match axum::http::HeaderValue::from_str(&uri) {
             Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
             Err(_) => ApiError::bad_request("redirectUri is not a valid URI").into_response(),
         },
-        None => envelope::ok_empty(),
-    }
+        None if signed_out_token => envelope::ok_empty(),
+        None => crate::ui::redirect(StatusCode::SEE_OTHER, "/ui/auth/signed-out"),
+    };
+    with_cleared_cookie(&state, res, had_cookie)
 }
 
 /// `GET /auth/v3/ping`: 200 when the bearer token is good, else 403 (as the original).
+/// A live browser session counts too.
 pub async fn ping(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match bearer(&state, &headers) {
-        Ok(_) => envelope::ok_empty(),
-        Err(_) => ApiError::new(StatusCode::FORBIDDEN, "not authenticated").into_response(),
+    if bearer(&state, &headers).is_ok() {
+        return envelope::ok_empty();
+    }
+    match sessions::current(&state, &headers, now()).await {
+        Ok(Some(_)) => envelope::ok_empty(),
+        _ => ApiError::new(StatusCode::FORBIDDEN, "not authenticated").into_response(),
     }
 }

@@ -10,7 +10,7 @@ use tollgate_store::model::now;
 use super::client_auth;
 use super::error::OAuthError;
 use super::form::OAuthForm;
-use super::grants::{self, client_credentials, password, refresh};
+use super::grants::{self, authorization_code, client_credentials, password, refresh};
 use super::ClientIp;
 use crate::metrics::{ErrorLabel, GrantLabel};
 use crate::state::AppState;
@@ -22,6 +22,22 @@ pub async fn token(
     form: OAuthForm,
 ) -> Response {
     let grant_type = form.get("grant_type").unwrap_or("").to_string();
+    if let Err(retry_after) =
+        crate::protection::rate_limit::check(&state, "token", ip.as_deref(), now()).await
+    {
+        state.audit(
+            "rate_limited",
+            form.get("client_id"),
+            None,
+            None,
+            ip.as_deref(),
+            json!({"endpoint": "token"}),
+        );
+        let mut e = OAuthError::temporarily_unavailable(retry_after);
+        e.status = axum::http::StatusCode::TOO_MANY_REQUESTS;
+        e.description = "too many requests".into();
+        return e.into_response();
+    }
     match handle(&state, &headers, &form, ip.as_deref(), &grant_type).await {
         Ok(res) => {
             state
@@ -78,6 +94,9 @@ async fn handle(
     }
     let now = now();
     let res = match grant_type {
+        grants::AUTHORIZATION_CODE => {
+            authorization_code::grant(state, &client, form, ip, now).await?
+        }
         grants::CLIENT_CREDENTIALS => client_credentials::grant(state, &client, form, now).await?,
         grants::PASSWORD => password::grant(state, &client, form, ip, now).await?,
         grants::REFRESH_TOKEN => refresh::grant(state, &client, form, ip, now).await?,

@@ -51,6 +51,11 @@ pub fn default_args() -> CommonArgs {
         max_token_lifetime: 86_400,
         refresh_family_lifetime: 90 * 86_400,
         default_contact_center: Some(tollgate::dev::DEMO_CONTACT_CENTER.into()),
+        session_idle_timeout: 1800,
+        session_max_age: 43_200,
+        lockout_threshold: 5,
+        lockout_duration: 900,
+        rate_limit_per_minute: 600,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }

@@ -1,5 +1,6 @@
 //! One module per grant type at the token endpoint.
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh;
@@ -26,4 +27,18 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// The grants this server answers at the token endpoint today.
-pub const SUPPORTED: &[&str] = &[CLIENT_CREDENTIALS, PASSWORD, REFRESH_TOKEN];
+pub const SUPPORTED: &[&str] = &[
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    PASSWORD,
+    REFRESH_TOKEN,
+];
+
+/// Grant types advertised in discovery (the token endpoint's plus implicit).
+pub const ADVERTISED: &[&str] = &[
+    AUTHORIZATION_CODE,
+    IMPLICIT,
+    CLIENT_CREDENTIALS,
+    PASSWORD,
+    REFRESH_TOKEN,
+];

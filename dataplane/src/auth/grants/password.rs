@@ -81,9 +81,32 @@ pub async fn grant(
             cc.auth.as_str()
         ))
     })?;
+    use crate::protection::lockout;
+    if lockout::locked(state, &cc.id, username, ip)
+        .await?
+        .is_some()
+    {
+        state.audit(
+            "user.locked_out",
+            Some(&client.client_id),
+            Some(&cc.id),
+            Some(username),
+            ip,
+            json!({"grant_type": "password"}),
+        );
+        return Err(OAuthError::invalid_grant(
+            "too many failed attempts; try again later",
+        ));
+    }
     let user = match directory.authenticate(&cc, username, password).await {
-        Ok(u) => u,
+        Ok(u) => {
+            lockout::succeeded(state, &cc.id, username).await?;
+            u
+        }
         Err(e) => {
+            if e == DirectoryError::BadCredentials {
+                lockout::failed(state, &cc.id, username, ip).await?;
+            }
             state.audit(
                 "user.auth_failed",
                 Some(&client.client_id),

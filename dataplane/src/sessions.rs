@@ -1,0 +1,150 @@
+//! Browser sessions: the `tollgate_session` cookie holds a random id; the
+//! ephemeral store keeps the record under the id's digest, with an idle and an
+//! absolute timeout.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use serde::{Deserialize, Serialize};
+use tollgate_store::model::Timestamp;
+
+use crate::auth::issue::UserPrincipal;
+use crate::state::Services;
+use crate::tokens;
+
+pub const SESSION_COOKIE: &str = "tollgate_session";
+pub const CSRF_COOKIE: &str = "tollgate_csrf";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub user: UserPrincipal,
+    pub created_at: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: host-only, `Path=/`, `HttpOnly`, `SameSite=Lax`.
+pub fn set_cookie(state: &Services, name: &str, value: &str) -> Option<HeaderValue> {
+    let secure = if state.settings.browser.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .ok()
+}
+
+/// A `Set-Cookie` value that removes the cookie.
+pub fn clear_cookie(state: &Services, name: &str) -> Option<HeaderValue> {
+    let secure = if state.settings.browser.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
+    ))
+    .ok()
+}
+
+fn key(id: &str) -> String {
+    format!("session:{}", tokens::token_digest(id))
+}
+
+fn ttl(state: &Services, s: &Session, now: Timestamp) -> Option<Duration> {
+    let b = &state.settings.browser;
+    let left = (s.created_at + b.session_max_age - now).min(b.session_idle_timeout);
+    (left > 0).then(|| Duration::from_secs(left as u64))
+}
+
+/// Starts a session; returns the cookie value.
+pub async fn create(
+    state: &Services,
+    user: UserPrincipal,
+    now: Timestamp,
+) -> Result<String, tollgate_store::StoreError> {
+    let id = tokens::random_token();
+    let s = Session {
+        user,
+        created_at: now,
+        last_seen: now,
+    };
+    let ttl = ttl(state, &s, now).unwrap_or(Duration::from_secs(1));
+    let bytes =
+        serde_json::to_vec(&s).map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
+    state.ephemeral.put(&key(&id), &bytes, ttl).await?;
+    Ok(id)
+}
+
+/// The live session the request's cookie names, touched (idle timeout restarts).
+pub async fn current(
+    state: &Services,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> Result<Option<Session>, tollgate_store::StoreError> {
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let k = key(id);
+    let Some(bytes) = state.ephemeral.get(&k).await? else {
+        return Ok(None);
+    };
+    let Ok(mut s) = serde_json::from_slice::<Session>(&bytes) else {
+        return Ok(None);
+    };
+    let b = &state.settings.browser;
+    if now - s.created_at >= b.session_max_age || now - s.last_seen >= b.session_idle_timeout {
+        state.ephemeral.delete(&k).await?;
+        return Ok(None);
+    }
+    if now > s.last_seen {
+        s.last_seen = now;
+        if let (Some(ttl), Ok(bytes)) = (ttl(state, &s, now), serde_json::to_vec(&s)) {
+            state.ephemeral.put(&k, &bytes, ttl).await?;
+        }
+    }
+    Ok(Some(s))
+}
+
+/// Ends the session the request's cookie names; returns it if there was one.
+pub async fn end(
+    state: &Services,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, tollgate_store::StoreError> {
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let bytes = state.ephemeral.take(&key(id)).await?;
+    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cookies() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; tollgate_session=xyz"),
+        );
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! The consent page for clients that are not internal, and its form.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use tollgate_store::model::now;
+
+use super::{html, pages, Lang, Tr};
+use crate::auth::authorize::{self, with_params};
+use crate::auth::form::OAuthForm;
+use crate::auth::ClientIp;
+use crate::protection::csrf;
+use crate::sessions;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    request: Option<String>,
+}
+
+/// `GET /ui/auth/consent?request=<id>`.
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let t = Tr::new(lang);
+    let Some(id) = q.request.as_deref() else {
+        return super::error_page(
+            &state,
+            lang,
+            StatusCode::BAD_REQUEST,
+            t.get("request_expired"),
+        );
+    };
+    let pending = match authorize::load_pending(&state, id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return super::error_page(
+                &state,
+                lang,
+                StatusCode::BAD_REQUEST,
+                t.get("request_expired"),
+            )
+        }
+        Err(_) => return super::unavailable(&state, lang),
+    };
+    match sessions::current(&state, &headers, now()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return super::redirect(StatusCode::FOUND, &format!("/ui/auth/sign-in?request={id}"))
+        }
+        Err(_) => return super::unavailable(&state, lang),
+    }
+    let (csrf, cookies) = match super::form_token(&state, &headers).await {
+        Ok(v) => v,
+        Err(_) => return super::unavailable(&state, lang),
+    };
+    let client_name = state
+        .client(&pending.client_id)
+        .map(|c| {
+            if c.name.is_empty() {
+                c.client_id.clone()
+            } else {
+                c.name.clone()
+            }
+        })
+        .unwrap_or_else(|| pending.client_id.clone());
+    html(
+        StatusCode::OK,
+        &pages::Consent {
+            t,
+            title: "consent_title",
+            notice: None,
+            error: None,
+            csrf,
+            request: id.to_string(),
+            client_name,
+            scopes: pending.scope.clone(),
+        },
+        super::origin_of(&pending.redirect_uri).as_deref(),
+        cookies,
+    )
+}
+
+/// `POST /auth/v3/oauth/consent`: `decision=allow|deny`.
+pub async fn submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let t = Tr::new(lang);
+    let ip = ip.as_deref();
+    let Ok(form) = OAuthForm::parse(&body) else {
+        return super::csrf_failed(&state, lang, ip, "consent");
+    };
+    match csrf::verify(&state, &headers, form.get("csrf_token")).await {
+        Ok(true) => {}
+        Ok(false) => return super::csrf_failed(&state, lang, ip, "consent"),
+        Err(_) => return super::unavailable(&state, lang),
+    }
+    let Some(id) = form.get("request") else {
+        return super::error_page(
+            &state,
+            lang,
+            StatusCode::BAD_REQUEST,
+            t.get("request_expired"),
+        );
+    };
+    let pending = match authorize::load_pending(&state, id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return super::error_page(
+                &state,
+                lang,
+                StatusCode::BAD_REQUEST,
+                t.get("request_expired"),
+            )
+        }
+        Err(_) => return super::unavailable(&state, lang),
+    };
+    let session = match sessions::current(&state, &headers, now()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return super::redirect(
+                StatusCode::SEE_OTHER,
+                &format!("/ui/auth/sign-in?request={id}"),
+            )
+        }
+        Err(_) => return super::unavailable(&state, lang),
+    };
+    if form.get("decision") != Some("allow") {
+        authorize::drop_pending(&state, id).await;
+        let mut params = vec![
+            ("error", "access_denied"),
+            ("error_description", "the user denied access"),
+        ];
+        if let Some(s) = &pending.state {
+            params.push(("state", s));
+        }
+        params.push(("iss", &state.settings.issuer));
+        let fragment = pending.response_type != authorize::ResponseType::Code;
+        return super::redirect(
+            StatusCode::SEE_OTHER,
+            &with_params(&pending.redirect_uri, &params, fragment),
+        );
+    }
+    if authorize::remember_consent(&state, &session.user, &pending.client_id, &pending.scope)
+        .await
+        .is_err()
+    {
+        return super::unavailable(&state, lang);
+    }
+    authorize::finish(
+        &state,
+        &pending,
+        Some(id),
+        &session.user,
+        StatusCode::SEE_OTHER,
+        ip,
+        lang,
+        true,
+    )
+    .await
+}

@@ -1,0 +1,212 @@
+//! The Authentication UI: server-rendered pages (no script, one stylesheet)
+//! for sign-in, password change, consent and sign-out, and the security
+//! headers every page and authorization answer carries.
+
+pub mod change_password;
+pub mod consent;
+pub mod i18n;
+pub mod pages;
+pub mod sign_in;
+pub mod signed_out;
+
+use askama::Template;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+pub use i18n::{Lang, Tr};
+
+use crate::protection::csrf;
+use crate::state::{AppState, Services};
+
+const CSS: &str = include_str!("../../static/tollgate.css");
+
+/// The UI role's routes (pages and the stylesheet).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/ui/auth/sign-in", get(sign_in::page))
+        .route("/ui/auth/change-password", get(change_password::page))
+        .route("/ui/auth/consent", get(consent::page))
+        .route("/ui/auth/signed-in", get(signed_out::signed_in))
+        .route("/ui/auth/signed-out", get(signed_out::signed_out))
+        .route("/ui/auth/static/tollgate.css", get(css))
+        .with_state(state)
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// The Content-Security-Policy, allowing form posts to `form_origin` too
+/// (Chromium checks `form-action` on the redirect after a post).
+pub fn csp(form_origin: Option<&str>) -> String {
+    let extra = form_origin.map(|o| format!(" {o}")).unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; \
+         frame-ancestors 'none'; form-action 'self'{extra}; base-uri 'none'"
+    )
+}
+
+/// The origin (`scheme://host[:port]`) of a URI, for `form-action`.
+pub fn origin_of(uri: &str) -> Option<String> {
+    let u = url::Url::parse(uri).ok()?;
+    let o = u.origin();
+    o.is_tuple().then(|| o.ascii_serialization())
+}
+
+/// Adds the security headers (the CSP only when none is set yet).
+pub fn secure(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        if let Ok(v) = HeaderValue::from_str(&csp(None)) {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// Middleware form of [`secure`], for whole routers.
+pub async fn security_headers(res: Response) -> Response {
+    secure(res)
+}
+
+/// A rendered page with its status, cookies and `form-action` origin.
+pub fn html(
+    status: StatusCode,
+    page: &impl Template,
+    form_origin: Option<&str>,
+    cookies: Vec<HeaderValue>,
+) -> Response {
+    let body = match page.render() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a page");
+            return secure((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response());
+        }
+    };
+    let mut res = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    for c in cookies {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    if let Ok(v) = HeaderValue::from_str(&csp(form_origin)) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    secure(res)
+}
+
+/// A redirect (302 for GETs, 303 after a form post) with the security headers.
+pub fn redirect(status: StatusCode, location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => secure((status, [(header::LOCATION, v)]).into_response()),
+        Err(_) => secure((StatusCode::BAD_REQUEST, "invalid redirect").into_response()),
+    }
+}
+
+/// A page with one message.
+pub fn message_page(
+    lang: Lang,
+    status: StatusCode,
+    title: &'static str,
+    error: Option<String>,
+    message: Option<(&'static str, String)>,
+) -> Response {
+    let (message_id, message) = match message {
+        Some((id, m)) => (id, Some(m)),
+        None => ("message", None),
+    };
+    html(
+        status,
+        &pages::Message {
+            t: Tr::new(lang),
+            title,
+            notice: None,
+            error,
+            message_id,
+            message,
+        },
+        None,
+        vec![],
+    )
+}
+
+/// The error page of a request that cannot be sent back to its client.
+pub fn error_page(_state: &Services, lang: Lang, status: StatusCode, reason: &str) -> Response {
+    message_page(lang, status, "error_title", Some(reason.to_string()), None)
+}
+
+/// 503 page: a backing store failed.
+pub fn unavailable(_state: &Services, lang: Lang) -> Response {
+    let t = Tr::new(lang);
+    let mut res = message_page(
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "error_title",
+        Some(t.get("unavailable").to_string()),
+        None,
+    );
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    res
+}
+
+/// 403 page: the CSRF token is missing or wrong.
+pub fn csrf_failed(state: &Services, lang: Lang, ip: Option<&str>, form: &str) -> Response {
+    state.audit(
+        "ui.csrf_failed",
+        None,
+        None,
+        None,
+        ip,
+        serde_json::json!({"form": form}),
+    );
+    let t = Tr::new(lang);
+    message_page(
+        lang,
+        StatusCode::FORBIDDEN,
+        "error_title",
+        Some(t.get("csrf_failed").to_string()),
+        None,
+    )
+}
+
+/// A CSRF token for a form, with the cookie to set if the browser has none.
+pub async fn form_token(
+    state: &Services,
+    headers: &HeaderMap,
+) -> Result<(String, Vec<HeaderValue>), tollgate_store::StoreError> {
+    let (token, cookie) = csrf::token(state, headers).await?;
+    Ok((token, cookie.into_iter().collect()))
+}
+
+/// Sets `Retry-After`.
+pub fn with_retry_after(mut res: Response, secs: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}

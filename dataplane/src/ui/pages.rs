@@ -1,0 +1,55 @@
+//! The page templates (askama, compiled into the binary from `dataplane/templates`).
+
+use askama::Template;
+
+use super::i18n::Tr;
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignIn {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub request: Option<String>,
+    pub username: String,
+    pub show_tenant: bool,
+    pub tenant: String,
+}
+
+#[derive(Template)]
+#[template(path = "change_password.html")]
+pub struct ChangePassword {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub change: Option<String>,
+    pub show_form: bool,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct Consent {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub request: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub message_id: &'static str,
+    pub message: Option<String>,
+}

@@ -1,0 +1,405 @@
+//! The sign-in page and its form handler (`POST /auth/v3/sign-in`, the
+//! original's form API): CSRF, rate limit and lockout, then the directory; a
+//! success starts the browser session and continues the authorization request.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tollgate_store::model::now;
+
+use super::{html, pages, Lang, Tr};
+use crate::auth::authorize::{self, AuthRequest};
+use crate::auth::form::OAuthForm;
+use crate::auth::grants::password::split_login;
+use crate::auth::issue::UserPrincipal;
+use crate::auth::ClientIp;
+use crate::directory::DirectoryError;
+use crate::protection::{csrf, lockout, rate_limit};
+use crate::secrets::{decoy_hash, verify_hash};
+use crate::sessions::{self, SESSION_COOKIE};
+use crate::state::{AppState, Services};
+use crate::tokens;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    request: Option<String>,
+}
+
+/// A password change that must happen before sign-in completes.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingChange {
+    pub contact_center_id: String,
+    pub username: String,
+    pub request: Option<String>,
+}
+
+pub fn change_key(id: &str) -> String {
+    format!("pwchange:{}", tokens::token_digest(id))
+}
+
+struct Form<'a> {
+    request: Option<&'a str>,
+    pending: Option<&'a AuthRequest>,
+    username: &'a str,
+    tenant: &'a str,
+}
+
+async fn render(
+    state: &Services,
+    headers: &HeaderMap,
+    lang: Lang,
+    status: StatusCode,
+    f: Form<'_>,
+    error: Option<&str>,
+) -> Response {
+    let (csrf, cookies) = match super::form_token(state, headers).await {
+        Ok(v) => v,
+        Err(_) => return super::unavailable(state, lang),
+    };
+    let t = Tr::new(lang);
+    let hint = f.pending.and_then(|p| p.login_hint.as_deref());
+    let username = if f.username.is_empty() {
+        hint.unwrap_or("")
+    } else {
+        f.username
+    };
+    let show_tenant = !f.pending.is_some_and(|p| p.hide_tenant) && !username.contains('\\');
+    let origin = f.pending.and_then(|p| super::origin_of(&p.redirect_uri));
+    html(
+        status,
+        &pages::SignIn {
+            t,
+            title: "sign_in_title",
+            notice: None,
+            error: error.map(|e| t.get(e).to_string()),
+            csrf,
+            request: f.request.map(str::to_string),
+            username: username.to_string(),
+            show_tenant,
+            tenant: f.tenant.to_string(),
+        },
+        origin.as_deref(),
+        cookies,
+    )
+}
+
+/// `GET /ui/auth/sign-in[?request=<id>]`.
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let request = q.request.as_deref().filter(|r| !r.is_empty());
+    let pending = match request {
+        Some(id) => match authorize::load_pending(&state, id).await {
+            Ok(Some(p)) => Some(p),
+            Ok(None) => {
+                let f = Form {
+                    request: None,
+                    pending: None,
+                    username: "",
+                    tenant: "",
+                };
+                return render(
+                    &state,
+                    &headers,
+                    lang,
+                    StatusCode::BAD_REQUEST,
+                    f,
+                    Some("request_expired"),
+                )
+                .await;
+            }
+            Err(_) => return super::unavailable(&state, lang),
+        },
+        None => None,
+    };
+    let f = Form {
+        request,
+        pending: pending.as_ref(),
+        username: "",
+        tenant: "",
+    };
+    render(&state, &headers, lang, StatusCode::OK, f, None).await
+}
+
+/// `POST /auth/v3/sign-in`.
+pub async fn submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let ip = ip.as_deref();
+    let Ok(form) = OAuthForm::parse(&body) else {
+        return super::csrf_failed(&state, lang, ip, "sign-in");
+    };
+    match csrf::verify(&state, &headers, form.get("csrf_token")).await {
+        Ok(true) => {}
+        Ok(false) => return super::csrf_failed(&state, lang, ip, "sign-in"),
+        Err(_) => return super::unavailable(&state, lang),
+    }
+    let request = form.get("request");
+    let pending = match request {
+        Some(id) => match authorize::load_pending(&state, id).await {
+            Ok(Some(p)) => Some(p),
+            Ok(None) => {
+                let f = Form {
+                    request: None,
+                    pending: None,
+                    username: "",
+                    tenant: "",
+                };
+                return render(
+                    &state,
+                    &headers,
+                    lang,
+                    StatusCode::BAD_REQUEST,
+                    f,
+                    Some("request_expired"),
+                )
+                .await;
+            }
+            Err(_) => return super::unavailable(&state, lang),
+        },
+        None => None,
+    };
+    let login = form.get("username").unwrap_or("").trim();
+    let f = Form {
+        request,
+        pending: pending.as_ref(),
+        username: login,
+        tenant: form.get("tenant").unwrap_or(""),
+    };
+    if let Err(retry) = rate_limit::check(&state, "sign-in", ip, now()).await {
+        state.audit(
+            "rate_limited",
+            None,
+            None,
+            None,
+            ip,
+            json!({"endpoint": "sign-in"}),
+        );
+        let res = render(
+            &state,
+            &headers,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            f,
+            Some("rate_limited"),
+        )
+        .await;
+        return super::with_retry_after(res, retry);
+    }
+    let password = form.get("password").unwrap_or("");
+    let (typed_tenant, username) = match split_login(login) {
+        (Some(t), u) => (Some(t), u),
+        (None, u) => (
+            form.get("tenant").map(str::trim).filter(|t| !t.is_empty()),
+            u,
+        ),
+    };
+    if username.is_empty() || password.is_empty() {
+        return render(
+            &state,
+            &headers,
+            lang,
+            StatusCode::BAD_REQUEST,
+            f,
+            Some("missing_fields"),
+        )
+        .await;
+    }
+    let cc = match typed_tenant {
+        Some(t) => state.catalog.contact_center_by_domain(t),
+        None => state
+            .settings
+            .default_contact_center
+            .as_deref()
+            .and_then(|id| state.catalog.contact_center(id)),
+    }
+    .filter(|cc| cc.enabled);
+    let lock_tenant = cc
+        .as_ref()
+        .map(|cc| cc.id.clone())
+        .unwrap_or_else(|| typed_tenant.unwrap_or("").to_lowercase());
+    match lockout::locked(&state, &lock_tenant, username, ip).await {
+        Ok(None) => {}
+        Ok(Some(retry)) => {
+            state.audit(
+                "user.locked_out",
+                None,
+                cc.as_ref().map(|c| c.id.as_str()),
+                Some(username),
+                ip,
+                json!({"form": "sign-in"}),
+            );
+            let res = render(
+                &state,
+                &headers,
+                lang,
+                StatusCode::TOO_MANY_REQUESTS,
+                f,
+                Some("locked_out"),
+            )
+            .await;
+            return super::with_retry_after(res, retry);
+        }
+        Err(_) => return super::unavailable(&state, lang),
+    }
+    let directory = cc.as_ref().and_then(|cc| {
+        state
+            .directories
+            .for_contact_center(cc)
+            .map(|d| (cc.clone(), d))
+    });
+    let result = match &directory {
+        Some((cc, d)) => d.authenticate(cc, username, password).await,
+        None => {
+            // Same work as a real check, so timing does not reveal tenants either.
+            let p = password.to_string();
+            let _ = tokio::task::spawn_blocking(move || verify_hash(decoy_hash(), &p)).await;
+            Err(DirectoryError::BadCredentials)
+        }
+    };
+    let fail = |reason: &str| {
+        state.audit(
+            "user.auth_failed",
+            pending.as_ref().map(|p| p.client_id.as_str()),
+            cc.as_ref().map(|c| c.id.as_str()),
+            Some(username),
+            ip,
+            json!({"reason": reason, "form": "sign-in"}),
+        )
+    };
+    let (cc, user) = match (directory, result) {
+        (Some((cc, _)), Ok(user)) => (cc, user),
+        (_, Err(DirectoryError::PasswordExpired)) => {
+            fail("password expired");
+            let Some(cc) = cc else {
+                return super::unavailable(&state, lang);
+            };
+            let _ = lockout::succeeded(&state, &lock_tenant, username).await;
+            return start_change(&state, lang, &cc.id, username, request).await;
+        }
+        (_, Err(DirectoryError::Locked)) => {
+            fail("disabled");
+            return render(
+                &state,
+                &headers,
+                lang,
+                StatusCode::FORBIDDEN,
+                f,
+                Some("disabled"),
+            )
+            .await;
+        }
+        (_, Err(DirectoryError::Unavailable { retry_after })) => {
+            fail("directory unavailable");
+            let res = render(
+                &state,
+                &headers,
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                f,
+                Some("unavailable"),
+            )
+            .await;
+            return super::with_retry_after(res, retry_after.as_secs().max(1));
+        }
+        (_, Err(_)) | (None, Ok(_)) => {
+            fail("bad credentials");
+            if lockout::failed(&state, &lock_tenant, username, ip)
+                .await
+                .is_err()
+            {
+                return super::unavailable(&state, lang);
+            }
+            return render(
+                &state,
+                &headers,
+                lang,
+                StatusCode::UNAUTHORIZED,
+                f,
+                Some("bad_credentials"),
+            )
+            .await;
+        }
+    };
+    let _ = lockout::succeeded(&state, &lock_tenant, username).await;
+    let principal = UserPrincipal::new(&cc, &user, now());
+    signed_in(&state, lang, ip, principal, request, pending.as_ref()).await
+}
+
+/// Starts the session and continues: the authorization request, or the signed-in page.
+pub async fn signed_in(
+    state: &Services,
+    lang: Lang,
+    ip: Option<&str>,
+    user: UserPrincipal,
+    request: Option<&str>,
+    pending: Option<&AuthRequest>,
+) -> Response {
+    let id = match sessions::create(state, user.clone(), now()).await {
+        Ok(id) => id,
+        Err(_) => return super::unavailable(state, lang),
+    };
+    state.audit(
+        "user.signed_in",
+        pending.map(|p| p.client_id.as_str()),
+        Some(&user.contact_center_id),
+        Some(&user.subject()),
+        ip,
+        json!({"form": "sign-in"}),
+    );
+    let mut res = match (request, pending) {
+        (Some(rid), Some(p)) => {
+            authorize::complete(state, p, Some(rid), &user, StatusCode::SEE_OTHER, ip, lang).await
+        }
+        _ => super::redirect(StatusCode::SEE_OTHER, "/ui/auth/signed-in"),
+    };
+    if let Some(c) = sessions::set_cookie(state, SESSION_COOKIE, &id) {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+async fn start_change(
+    state: &Services,
+    lang: Lang,
+    cc_id: &str,
+    username: &str,
+    request: Option<&str>,
+) -> Response {
+    let id = tokens::random_token();
+    let pending = PendingChange {
+        contact_center_id: cc_id.to_string(),
+        username: username.to_string(),
+        request: request.map(str::to_string),
+    };
+    let Ok(bytes) = serde_json::to_vec(&pending) else {
+        return super::unavailable(state, lang);
+    };
+    if state
+        .ephemeral
+        .put(&change_key(&id), &bytes, Duration::from_secs(600))
+        .await
+        .is_err()
+    {
+        return super::unavailable(state, lang);
+    }
+    let mut res = super::redirect(
+        StatusCode::SEE_OTHER,
+        &format!("/ui/auth/change-password?change={id}"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,978 @@
+//! The authorization endpoint, the sign-in UI, browser sessions and their
+//! protections, driven in-process with cookies handled by hand.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::*;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+const CB: &str = "https://app.tollgate.test/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A browser: a cookie jar over the test server.
+struct Browser<'a> {
+    s: &'a TestServer,
+    cookies: Vec<(String, String)>,
+    lang: Option<&'static str>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(s: &'a TestServer) -> Self {
+        Browser {
+            s,
+            cookies: vec![],
+            lang: None,
+        }
+    }
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+    fn absorb(&mut self, res: &Res) {
+        for v in res.headers.get_all(header::SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let (kv, _) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = kv.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != k);
+            if !val.is_empty() && !v.contains("Max-Age=0") {
+                self.cookies.push((k.to_string(), val.to_string()));
+            }
+        }
+    }
+    async fn get(&mut self, path: &str) -> Res {
+        let mut req = Request::get(path).header(header::COOKIE, self.cookie_header());
+        if let Some(l) = self.lang {
+            req = req.header(header::ACCEPT_LANGUAGE, l);
+        }
+        let res = self.s.send(req.body(Body::empty()).unwrap()).await;
+        self.absorb(&res);
+        res
+    }
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Res {
+        let mut req = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(l) = self.lang {
+            req = req.header(header::ACCEPT_LANGUAGE, l);
+        }
+        let res = self
+            .s
+            .send(req.body(Body::from(encode_form(form))).unwrap())
+            .await;
+        self.absorb(&res);
+        res
+    }
+    fn has(&self, name: &str) -> bool {
+        self.cookies.iter().any(|(k, _)| k == name)
+    }
+}
+
+fn location(res: &Res) -> String {
+    res.header(header::LOCATION)
+        .unwrap_or_else(|| panic!("no Location; status {} body {}", res.status, res.text()))
+        .to_string()
+}
+
+/// The value of hidden/ordinary input `name` in a page.
+fn input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let i = html.find(&marker)? + marker.len();
+    let rest = &html[i..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// Query or fragment parameters of a redirect.
+fn params(loc: &str) -> std::collections::HashMap<String, String> {
+    let part = loc
+        .split_once('#')
+        .map(|x| x.1)
+        .or_else(|| loc.split_once('?').map(|x| x.1))
+        .unwrap_or("");
+    form_urlencoded::parse(part.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn authorize_url(extra: &[(&str, &str)]) -> String {
+    format!("/auth/v3/oauth/authorize?{}", encode_form(extra))
+}
+
+fn assert_security_headers(res: &Res) {
+    let csp = res.header(header::CONTENT_SECURITY_POLICY).expect("CSP");
+    assert!(
+        csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(res.header(header::X_FRAME_OPTIONS), Some("DENY"));
+    assert_eq!(res.header(header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
+    assert_eq!(res.header(header::REFERRER_POLICY), Some("no-referrer"));
+    assert_eq!(res.header(header::CACHE_CONTROL), Some("no-store"));
+}
+
+/// Follows authorize → sign-in page → form post; returns the final response.
+async fn sign_in_through(b: &mut Browser<'_>, url: &str, user: &str, password: &str) -> Res {
+    let res = b.get(url).await;
+    res.expect(StatusCode::FOUND);
+    let page_url = location(&res);
+    assert!(
+        page_url.starts_with("/ui/auth/sign-in?request="),
+        "{page_url}"
+    );
+    let page = b.get(&page_url).await;
+    page.expect(StatusCode::OK);
+    assert_security_headers(&page);
+    let html = page.text();
+    let csrf = input(&html, "csrf_token").expect("csrf token");
+    let request = input(&html, "request").expect("request id");
+    b.post(
+        "/auth/v3/sign-in",
+        &[
+            ("username", user),
+            ("password", password),
+            ("csrf_token", &csrf),
+            ("request", &request),
+        ],
+    )
+    .await
+}
+
+async fn code_flow(s: &TestServer, b: &mut Browser<'_>) -> String {
+    let url = authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", DEMO_CLIENT),
+        ("redirect_uri", CB),
+        ("scope", "openid profile"),
+        ("state", "st1"),
+        ("nonce", "n1"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    let res = sign_in_through(b, &url, "demo\\agent", DEMO_PASSWORD).await;
+    res.expect(StatusCode::SEE_OTHER);
+    let loc = location(&res);
+    assert!(loc.starts_with(CB), "{loc}");
+    let p = params(&loc);
+    assert_eq!(p["state"], "st1");
+    assert_eq!(p["iss"], ISSUER);
+    let _ = s;
+    p["code"].clone()
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_and_session_reuse() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    let code = code_flow(&s, &mut b).await;
+    assert!(b.has("tollgate_session"));
+    let tokens = s
+        .token(
+            DEMO,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await
+        .tokens();
+    assert!(tokens["refresh_token"].is_string());
+    let id = s.verify_jwt(str_of(&tokens, "id_token"), DEMO_CLIENT).await;
+    assert_eq!(id["nonce"], "n1");
+    assert!(id["at_hash"].is_string());
+    assert!(s.is_active(str_of(&tokens, "access_token")).await);
+
+    // prompt=none with the session: a code straight back.
+    let res = b
+        .get(&authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", DEMO_CLIENT),
+            ("prompt", "none"),
+            ("state", "x"),
+        ]))
+        .await;
+    res.expect(StatusCode::FOUND);
+    assert_security_headers(&res);
+    let p = params(&location(&res));
+    assert!(p.contains_key("code"), "{p:?}");
+    // The code is for the registered (only) redirect URI, which was not given: none needed.
+    s.token(
+        DEMO,
+        &[("grant_type", "authorization_code"), ("code", &p["code"])],
+    )
+    .await
+    .tokens();
+
+    // Ping answers from the session.
+    b.get("/auth/v3/ping").await.expect(StatusCode::OK);
+    Browser::new(&s)
+        .get("/auth/v3/ping")
+        .await
+        .expect(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn replayed_code_fails_and_revokes_the_first_tokens() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    let code = code_flow(&s, &mut b).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let first = s.token(DEMO, &form).await.tokens();
+    s.token(DEMO, &form)
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(!s.is_active(str_of(&first, "access_token")).await);
+    s.token(
+        DEMO,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", str_of(&first, "refresh_token")),
+        ],
+    )
+    .await
+    .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+#[tokio::test]
+async fn wrong_verifier_and_redirect_uri_are_refused() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    let code = code_flow(&s, &mut b).await;
+    s.token(
+        DEMO,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("code_verifier", "A".repeat(43).as_str()),
+        ],
+    )
+    .await
+    .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    let mut b = Browser::new(&s);
+    let code = code_flow(&s, &mut b).await;
+    s.token(
+        DEMO,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://app.tollgate.test/other"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+    .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    let mut b = Browser::new(&s);
+    let code = code_flow(&s, &mut b).await;
+    s.token(
+        DEMO,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+        ],
+    )
+    .await
+    .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+#[tokio::test]
+async fn client_and_redirect_errors_render_a_page_and_never_redirect() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    for q in [
+        vec![("response_type", "code")],
+        vec![("response_type", "code"), ("client_id", "nobody")],
+        vec![
+            ("response_type", "code"),
+            ("client_id", DEMO_CLIENT),
+            ("redirect_uri", "https://evil.test/cb"),
+        ],
+        vec![
+            ("response_type", "code"),
+            ("client_id", DEMO_CLIENT),
+            ("redirect_uri", "https://app.tollgate.test/callback/"),
+        ],
+    ] {
+        let res = b.get(&authorize_url(&q)).await;
+        res.expect(StatusCode::BAD_REQUEST);
+        assert!(res.header(header::LOCATION).is_none());
+        assert!(res.text().contains("id=\"error\""));
+        assert_security_headers(&res);
+    }
+}
+
+async fn public_client(s: &TestServer, internal: bool) {
+    s.create_client(json!({"client_id": "spa", "clientType": "PUBLIC", "internalClient": internal, "scope": ["openid", "profile"], "authorizedGrantTypes": ["authorization_code", "implicit"], "redirectURIs": [CB, "https://spa.test/cb"]})).await;
+}
+
+#[tokio::test]
+async fn parameter_errors_go_back_to_the_redirect_uri() {
+    let s = TestServer::new().await;
+    public_client(&s, true).await;
+    let mut b = Browser::new(&s);
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, bool);
+    let cases: Vec<Case> = vec![
+        (vec![("response_type", "code")], "invalid_request", false), // no PKCE for a public client
+        (
+            vec![
+                ("response_type", "code"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+            false,
+        ),
+        (
+            vec![("response_type", "code"), ("code_challenge", CHALLENGE)],
+            "invalid_request",
+            false,
+        ),
+        (
+            vec![("response_type", "id_token"), ("scope", "openid")],
+            "invalid_request",
+            true,
+        ), // nonce required
+        (
+            vec![("response_type", "bogus")],
+            "unsupported_response_type",
+            false,
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("scope", "email"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_scope",
+            false,
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("prompt", "none"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+            "login_required",
+            false,
+        ),
+    ];
+    for (extra, error, fragment) in cases {
+        let mut q = vec![("client_id", "spa"), ("redirect_uri", CB), ("state", "s1")];
+        q.extend(extra.iter().copied());
+        let res = b.get(&authorize_url(&q)).await;
+        res.expect(StatusCode::FOUND);
+        let loc = location(&res);
+        assert!(loc.starts_with(CB), "{loc}");
+        assert_eq!(loc.contains('#'), fragment, "{loc}");
+        let p = params(&loc);
+        assert_eq!(p["error"], error, "{q:?} → {loc}");
+        assert_eq!(p["state"], "s1");
+        assert_eq!(p["iss"], ISSUER);
+    }
+    // Several registered URIs: redirect_uri is required.
+    b.get(&authorize_url(&[
+        ("client_id", "spa"),
+        ("response_type", "code"),
+    ]))
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    // A client without the grant.
+    s.create_client(json!({"client_id": "m2m", "client_secret": "m2m-secret-value", "authorizedGrantTypes": ["client_credentials"], "redirectURIs": [CB]})).await;
+    let res = b
+        .get(&authorize_url(&[
+            ("client_id", "m2m"),
+            ("response_type", "code"),
+        ]))
+        .await;
+    assert_eq!(params(&location(&res))["error"], "unauthorized_client");
+}
+
+#[tokio::test]
+async fn public_client_code_flow_without_secret() {
+    let s = TestServer::new().await;
+    public_client(&s, true).await;
+    let mut b = Browser::new(&s);
+    let url = authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", "spa"),
+        ("redirect_uri", CB),
+        ("scope", "openid"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    let res = sign_in_through(&mut b, &url, "demo\\agent", DEMO_PASSWORD).await;
+    let code = params(&location(&res))["code"].clone();
+    let t = s
+        .token(
+            ClientAuth::Public("spa"),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await
+        .tokens();
+    assert!(t["id_token"].is_string());
+    assert!(t.get("refresh_token").is_none());
+}
+
+#[tokio::test]
+async fn implicit_and_id_token_responses_use_the_fragment() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await; // signs in
+    let res = b
+        .get(&authorize_url(&[
+            ("response_type", "token"),
+            ("client_id", DEMO_CLIENT),
+            ("state", "a"),
+        ]))
+        .await;
+    let loc = location(&res);
+    assert!(loc.starts_with(&format!("{CB}#")), "{loc}");
+    let p = params(&loc);
+    assert_eq!(p["token_type"], "bearer");
+    assert!(s.is_active(&p["access_token"]).await);
+    assert!(!p.contains_key("refresh_token"));
+
+    let res = b
+        .get(&authorize_url(&[
+            ("response_type", "id_token token"),
+            ("client_id", DEMO_CLIENT),
+            ("scope", "openid"),
+            ("nonce", "nn"),
+        ]))
+        .await;
+    let p = params(&location(&res));
+    let id = s.verify_jwt(&p["id_token"], DEMO_CLIENT).await;
+    assert_eq!(id["nonce"], "nn");
+    let at_hash = URL_SAFE_NO_PAD.encode(&Sha256::digest(p["access_token"].as_bytes())[..16]);
+    assert_eq!(id["at_hash"], at_hash.as_str());
+
+    let res = b
+        .get(&authorize_url(&[
+            ("response_type", "id_token"),
+            ("client_id", DEMO_CLIENT),
+            ("scope", "openid"),
+            ("nonce", "nn"),
+        ]))
+        .await;
+    let p = params(&location(&res));
+    assert!(p.contains_key("id_token") && !p.contains_key("access_token"));
+}
+
+#[tokio::test]
+async fn wrong_password_unknown_user_and_csrf() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    let url = authorize_url(&[("response_type", "code"), ("client_id", DEMO_CLIENT)]);
+    for (user, pw) in [
+        ("demo\\agent", "wrong"),
+        ("demo\\nobody", "wrong"),
+        ("nowhere\\agent", "x"),
+    ] {
+        let res = sign_in_through(&mut b, &url, user, pw).await;
+        res.expect(StatusCode::UNAUTHORIZED);
+        assert!(res
+            .text()
+            .contains("The user name or password is incorrect."));
+        assert!(res.text().contains("role=\"alert\""));
+        assert_security_headers(&res);
+    }
+    // CSRF: missing, then wrong.
+    let res = b.get(&url).await;
+    let page = b.get(&location(&res)).await.text();
+    let request = input(&page, "request").unwrap();
+    let r = b
+        .post(
+            "/auth/v3/sign-in",
+            &[
+                ("username", "demo\\agent"),
+                ("password", DEMO_PASSWORD),
+                ("request", &request),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::FORBIDDEN);
+    assert_security_headers(&r);
+    b.post(
+        "/auth/v3/sign-in",
+        &[
+            ("username", "demo\\agent"),
+            ("password", DEMO_PASSWORD),
+            ("request", &request),
+            ("csrf_token", "forged"),
+        ],
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    // A token from another browser does not fit this browser's cookie.
+    let mut other = Browser::new(&s);
+    let other_page = other.get("/ui/auth/sign-in").await.text();
+    let foreign = input(&other_page, "csrf_token").unwrap();
+    b.post(
+        "/auth/v3/sign-in",
+        &[
+            ("username", "demo\\agent"),
+            ("password", DEMO_PASSWORD),
+            ("request", &request),
+            ("csrf_token", &foreign),
+        ],
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    assert!(!b.has("tollgate_session"));
+}
+
+#[tokio::test]
+async fn lockout_then_unlock_after_the_duration() {
+    let mut args = default_args();
+    args.lockout_threshold = 2;
+    args.lockout_duration = 2;
+    let s = TestServer::with_args(args).await;
+    let mut b = Browser::new(&s);
+    let page = b.get("/ui/auth/sign-in").await.text();
+    let csrf = input(&page, "csrf_token").unwrap();
+    for _ in 0..2 {
+        b.post(
+            "/auth/v3/sign-in",
+            &[
+                ("username", "demo\\agent"),
+                ("password", "bad"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    }
+    let r = b
+        .post(
+            "/auth/v3/sign-in",
+            &[
+                ("username", "demo\\agent"),
+                ("password", DEMO_PASSWORD),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().contains("Too many failed sign-in attempts"));
+    assert!(r.header(header::RETRY_AFTER).is_some());
+    // The password grant is locked too, and unknown users the same way.
+    let e = s
+        .token(
+            DEMO,
+            &[
+                ("grant_type", "password"),
+                ("username", "demo\\agent"),
+                ("password", DEMO_PASSWORD),
+            ],
+        )
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(e["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("too many"));
+    for _ in 0..2 {
+        b.post(
+            "/auth/v3/sign-in",
+            &[
+                ("username", "demo\\ghost"),
+                ("password", "bad"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    }
+    b.post(
+        "/auth/v3/sign-in",
+        &[
+            ("username", "demo\\ghost"),
+            ("password", "bad"),
+            ("csrf_token", &csrf),
+        ],
+    )
+    .await
+    .expect(StatusCode::TOO_MANY_REQUESTS);
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let r = b
+        .post(
+            "/auth/v3/sign-in",
+            &[
+                ("username", "demo\\agent"),
+                ("password", DEMO_PASSWORD),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/ui/auth/signed-in");
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let mut args = default_args();
+    args.rate_limit_per_minute = 3;
+    let s = TestServer::with_args(args).await;
+    let mut last = None;
+    for _ in 0..4 {
+        last = Some(s.token(DEMO, &[("grant_type", "client_credentials")]).await);
+    }
+    let r = last.unwrap();
+    r.expect(StatusCode::TOO_MANY_REQUESTS);
+    let secs: u64 = r.header(header::RETRY_AFTER).unwrap().parse().unwrap();
+    assert!((1..=60).contains(&secs));
+}
+
+#[tokio::test]
+async fn consent_for_clients_that_are_not_internal() {
+    let s = TestServer::new().await;
+    public_client(&s, false).await;
+    let mut b = Browser::new(&s);
+    let url = authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", "spa"),
+        ("redirect_uri", CB),
+        ("scope", "openid profile"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("state", "c"),
+    ]);
+    let res = sign_in_through(&mut b, &url, "demo\\agent", DEMO_PASSWORD).await;
+    res.expect(StatusCode::SEE_OTHER);
+    let consent_url = location(&res);
+    assert!(
+        consent_url.starts_with("/ui/auth/consent?request="),
+        "{consent_url}"
+    );
+    let page = b.get(&consent_url).await;
+    page.expect(StatusCode::OK);
+    assert_security_headers(&page);
+    let html = page.text();
+    assert!(html.contains("<li>profile</li>"));
+    assert!(page
+        .header(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .contains("form-action 'self' https://app.tollgate.test"));
+    let csrf = input(&html, "csrf_token").unwrap();
+    let request = input(&html, "request").unwrap();
+    let r = b
+        .post(
+            "/auth/v3/oauth/consent",
+            &[
+                ("csrf_token", &csrf),
+                ("request", &request),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::SEE_OTHER);
+    assert!(params(&location(&r)).contains_key("code"));
+    // Remembered: straight back the next time, even with prompt=none.
+    let mut q = url.clone();
+    q.push_str("&prompt=none");
+    let r = b.get(&q).await;
+    assert!(params(&location(&r)).contains_key("code"));
+    // Deny → access_denied.
+    let r = b.get(&format!("{url}&prompt=consent")).await;
+    let page = b.get(&location(&r)).await.text();
+    let r = b
+        .post(
+            "/auth/v3/oauth/consent",
+            &[
+                ("csrf_token", &input(&page, "csrf_token").unwrap()),
+                ("request", &input(&page, "request").unwrap()),
+                ("decision", "deny"),
+            ],
+        )
+        .await;
+    assert_eq!(params(&location(&r))["error"], "access_denied");
+}
+
+#[tokio::test]
+async fn forced_password_change_then_sign_in_continues() {
+    let s = TestServer::new().await;
+    let token = s.client_token().await;
+    let res = s
+        .bearer_json(
+            axum::http::Method::POST,
+            "/environment/v3/contact-centers/demo/users",
+            &token,
+            Some(json!({"userName": "newbie", "firstName": "N", "lastName": "B"})),
+        )
+        .await;
+    res.expect(StatusCode::CREATED);
+    let temp = res.json()["data"]["temporaryPassword"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut b = Browser::new(&s);
+    let url = authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", DEMO_CLIENT),
+        ("state", "pw"),
+    ]);
+    let r = sign_in_through(&mut b, &url, "demo\\newbie", &temp).await;
+    r.expect(StatusCode::SEE_OTHER);
+    let change_url = location(&r);
+    assert!(
+        change_url.starts_with("/ui/auth/change-password?change="),
+        "{change_url}"
+    );
+    let page = b.get(&change_url).await;
+    assert!(page.text().contains("Your password has expired."));
+    let html = page.text();
+    let csrf = input(&html, "csrf_token").unwrap();
+    let change = input(&html, "change").unwrap();
+    let r = b
+        .post(
+            "/auth/v3/change-password",
+            &[
+                ("csrf_token", &csrf),
+                ("change", &change),
+                ("oldPassword", &temp),
+                ("newPassword", "n3w-Passw0rd!"),
+                ("confirmPassword", "different"),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("The new passwords do not match."));
+    let r = b
+        .post(
+            "/auth/v3/change-password",
+            &[
+                ("csrf_token", &csrf),
+                ("change", &change),
+                ("oldPassword", "wrong"),
+                ("newPassword", "n3w-Passw0rd!"),
+                ("confirmPassword", "n3w-Passw0rd!"),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::FORBIDDEN);
+    assert!(r.text().contains("Unable to update password"));
+    let r = b
+        .post(
+            "/auth/v3/change-password",
+            &[
+                ("csrf_token", &csrf),
+                ("change", &change),
+                ("oldPassword", &temp),
+                ("newPassword", "n3w-Passw0rd!"),
+                ("confirmPassword", "n3w-Passw0rd!"),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::SEE_OTHER);
+    let p = params(&location(&r));
+    assert_eq!(p["state"], "pw");
+    assert!(p.contains_key("code"));
+    assert!(b.has("tollgate_session"));
+    s.token(
+        DEMO,
+        &[
+            ("grant_type", "password"),
+            ("username", "demo\\newbie"),
+            ("password", "n3w-Passw0rd!"),
+        ],
+    )
+    .await
+    .tokens();
+}
+
+#[tokio::test]
+async fn change_password_json_api() {
+    let s = TestServer::new().await;
+    let at = s.user_token().await;
+    let r = s
+        .bearer_json(
+            axum::http::Method::POST,
+            "/auth/v3/change-password",
+            &at,
+            Some(json!({"oldPassword": "wrong", "newPassword": "x-new-password"})),
+        )
+        .await;
+    assert_eq!(
+        r.expect_api_error(StatusCode::FORBIDDEN),
+        "Unable to update password"
+    );
+    let r = s
+        .bearer_json(
+            axum::http::Method::POST,
+            "/auth/v3/change-password",
+            &at,
+            Some(json!({"oldPassword": DEMO_PASSWORD, "newPassword": "x-new-password"})),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    s.token(
+        DEMO,
+        &[
+            ("grant_type", "password"),
+            ("username", "demo\\agent"),
+            ("password", "x-new-password"),
+        ],
+    )
+    .await
+    .tokens();
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_and_global_revokes_tokens() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
+    let at = s.user_token().await;
+    let r = b
+        .get(&format!(
+            "/auth/v3/sign-out?global=true&redirectUri={}",
+            form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>()
+        ))
+        .await;
+    r.expect(StatusCode::FOUND);
+    assert_eq!(location(&r), CB);
+    assert!(!b.has("tollgate_session"));
+    assert!(!s.is_active(&at).await);
+    b.get("/auth/v3/ping").await.expect(StatusCode::FORBIDDEN);
+    let r = b
+        .get(&authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", DEMO_CLIENT),
+            ("prompt", "none"),
+        ]))
+        .await;
+    assert_eq!(params(&location(&r))["error"], "login_required");
+    // An unregistered redirect is refused.
+    b.get("/auth/v3/sign-out?redirectUri=https%3A%2F%2Fevil.test%2F")
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    let page = b.get("/ui/auth/signed-out").await;
+    assert!(page.text().contains("You are signed out."));
+    assert_security_headers(&page);
+}
+
+#[tokio::test]
+async fn rp_initiated_logout() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
+    let id_token = s.password_tokens(Some("openid")).await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cb = form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>();
+    // Without a hint the redirect is refused.
+    b.get(&format!(
+        "/auth/v3/end-session?post_logout_redirect_uri={cb}"
+    ))
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    b.get(&format!("/auth/v3/end-session?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fevil.test")).await.expect(StatusCode::BAD_REQUEST);
+    b.get(&format!(
+        "/auth/v3/end-session?id_token_hint=garbage&post_logout_redirect_uri={cb}"
+    ))
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    b.get(&format!(
+        "/auth/v3/end-session?id_token_hint={id_token}&client_id=other"
+    ))
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    assert!(b.has("tollgate_session"));
+    let r = b
+        .get(&format!(
+            "/auth/v3/end-session?id_token_hint={id_token}&post_logout_redirect_uri={cb}&state=bye"
+        ))
+        .await;
+    r.expect(StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), format!("{CB}?state=bye"));
+    assert!(!b.has("tollgate_session"));
+    let r = b.get("/auth/v3/end-session").await;
+    assert_eq!(location(&r), "/ui/auth/signed-out");
+}
+
+#[tokio::test]
+async fn pages_in_french_with_lang_and_headers() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    b.lang = Some("fr-FR,fr;q=0.9,en;q=0.5");
+    let page = b.get("/ui/auth/sign-in?hideTenant=true").await;
+    assert_security_headers(&page);
+    let html = page.text();
+    assert!(html.contains("<html lang=\"fr\">"));
+    assert!(html.contains("Mot de passe"));
+    assert!(html.contains("<label for=\"username\">"));
+    let mut en = Browser::new(&s);
+    let html = en.get("/ui/auth/sign-in").await.text();
+    assert!(
+        html.contains("<html lang=\"en\">")
+            && html.contains("Password")
+            && html.contains("id=\"tenant\"")
+    );
+    let css = en.get("/ui/auth/static/tollgate.css").await;
+    css.expect(StatusCode::OK);
+    assert!(css
+        .header(header::CONTENT_TYPE)
+        .unwrap()
+        .starts_with("text/css"));
+    // hideTenant hides the tenant field.
+    let r = en
+        .get(&authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", DEMO_CLIENT),
+            ("hideTenant", "true"),
+        ]))
+        .await;
+    let html = en.get(&location(&r)).await.text();
+    assert!(!html.contains("id=\"tenant\""));
+}
+
+#[tokio::test]
+async fn auth_scheme_and_discovery() {
+    let s = TestServer::new().await;
+    let req = Request::post("/auth/v3/auth-scheme")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"data": {"userName": "agent", "tenant": "demo"}}).to_string(),
+        ))
+        .unwrap();
+    let r = s.send(req).await;
+    r.expect(StatusCode::OK);
+    assert_eq!(r.json()["data"]["scheme"], "basic");
+    assert_eq!(r.json()["status"]["code"], 0);
+    let d = s.get("/.well-known/openid-configuration").await.json();
+    assert_eq!(
+        d["authorization_endpoint"],
+        format!("{ISSUER}/auth/v3/oauth/authorize")
+    );
+    assert_eq!(
+        d["end_session_endpoint"],
+        format!("{ISSUER}/auth/v3/end-session")
+    );
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    assert!(d["response_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("id_token token")));
+}
