@@ -50,8 +50,11 @@ function pageState(s) {
 }
 
 async function open({ name, redirectUri, locale, acceptLanguage, viewport }) {
+  // Chromium's locale emulation sets Accept-Language itself (and wins over
+  // extra headers): derive the locale from the wanted header.
+  const wanted = locale || (acceptLanguage ? acceptLanguage.split(',')[0].split(';')[0].trim() : 'en-US');
   const context = await browser.newContext({
-    locale: locale || 'en-US',
+    locale: wanted,
     extraHTTPHeaders: acceptLanguage ? { 'Accept-Language': acceptLanguage } : {},
     viewport: viewport || { width: 1024, height: 768 },
     javaScriptEnabled: true,
@@ -59,19 +62,6 @@ async function open({ name, redirectUri, locale, acceptLanguage, viewport }) {
   context.setDefaultTimeout(TIMEOUT);
   context.setDefaultNavigationTimeout(TIMEOUT);
   const s = { context, redirectUri, callbacks: [], console: [], documents: [], pages: [], pending: [] };
-  if (redirectUri) {
-    await context.route(
-      (url) => url.href.startsWith(redirectUri),
-      async (route) => {
-        s.callbacks.push(route.request().url());
-        await route.fulfill({
-          status: 200,
-          contentType: 'text/html; charset=utf-8',
-          body: '<!doctype html><html lang="en"><head><title>Relying party callback</title></head><body><main><h1>Callback received</h1></main></body></html>',
-        });
-      },
-    );
-  }
   const page = await context.newPage();
   watch(s, page);
   s.pages.push(page);
@@ -84,6 +74,14 @@ async function open({ name, redirectUri, locale, acceptLanguage, viewport }) {
 }
 
 function watch(s, page) {
+  // Navigations to the relying party's redirect URI. Playwright cannot route
+  // the request that follows a redirect, so it goes out (to the registered
+  // URI, on 127.0.0.1) and is recorded here.
+  page.on('request', (req) => {
+    if (s.redirectUri && req.isNavigationRequest() && req.frame() === page.mainFrame() && req.url().startsWith(s.redirectUri)) {
+      s.callbacks.push(req.url());
+    }
+  });
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') s.console.push(`${m.type()}: ${m.text()}`);
   });

@@ -194,21 +194,31 @@ class Page:
         self.browser = browser
         self.name = name
         self.last: dict = {}
+        self._seen = 0
 
     def _call(self, cmd: str, **args):
         return self.browser.call(cmd, name=self.name, **args)
 
     def _nav(self, cmd: str, **args) -> dict:
-        self.last = self._call(cmd, **args)
-        return self.last
+        return self._remember(self._call(cmd, **args))
+
+    def _remember(self, info: dict) -> dict:
+        """`callbacks` of the answer: only the redirects to the relying party
+        since the previous navigation command."""
+        everything = info.get("callbacks", [])
+        info["callbacks"] = everything[self._seen :]
+        self._seen = len(everything)
+        self.last = info
+        return info
 
     # navigation -------------------------------------------------------------
     def goto(self, url: str) -> dict:
         return self._nav("goto", url=url)
 
     def info(self) -> dict:
-        self.last = self._call("info")
-        return self.last
+        info = self._call("info")
+        info["callbacks"] = info.get("callbacks", [])[self._seen :]
+        return info
 
     def click(self, selector: str) -> dict:
         return self._nav("click", selector=selector)
