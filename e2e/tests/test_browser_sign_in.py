@@ -529,7 +529,7 @@ def signed_in_page(srv, client, page_factory, accept_language=None):
     on_sign_in_page(page.goto(rp.url))
     info = page.sign_in(srv.secret(srv.login), srv.secret(srv.password))
     assert info["callbacks"], info["url"]
-    rp.redeem(info["callbacks"][0])
+    page.token = rp.redeem(info["callbacks"][0])
     assert page.cookie(ui.SESSION_COOKIE)
     return page
 
@@ -562,6 +562,51 @@ def test_signed_out_page(user_server, client, page_factory, screenshots):
     ui_page(page, "signed-out page", screenshots, srv.flavour, "signed-out")
     assert page.cookie(ui.SESSION_COOKIE) is None
     assert page.fetch(srv.url("/auth/v3/ping"))["status"] == 403
+
+
+def test_rp_initiated_logout_with_id_token_hint(user_server, client, page_factory):
+    """OpenID Connect RP-initiated logout at `end_session_endpoint`."""
+    srv = user_server
+    page = signed_in_page(srv, client, page_factory)
+    meta = requests.get(srv.url("/.well-known/openid-configuration"), timeout=10).json()
+    end_session = meta["end_session_endpoint"]
+    state = generate_token(12)
+    url = end_session + "?" + urlencode(
+        {"id_token_hint": page.token["id_token"], "post_logout_redirect_uri": srv.redirect_uri, "state": state}
+    )
+    info = page.goto(url)
+    assert info["callbacks"], info["url"]
+    assert query_of(info["callbacks"][-1]) == {"state": state}, info["callbacks"]
+    assert page.cookie(ui.SESSION_COOKIE) is None
+    assert page.fetch(srv.url("/auth/v3/ping"))["status"] == 403
+    # Without a valid hint a post-logout URI is refused (no open redirect).
+    info = page.goto(end_session + "?" + urlencode({"post_logout_redirect_uri": srv.redirect_uri}))
+    assert info["status"] == 400 and not info["callbacks"], info["url"]
+
+
+def test_rate_limit_on_the_sign_in_form(server, page_factory, tmp_path):
+    """A server of its own allowing 3 sign-in posts per IP and minute."""
+    # Rate-limit counters are per client IP (127.0.0.1 for the whole suite)
+    # and shared by the servers of one Redis: serve gets a database of its own.
+    srv = tollgate.start(
+        server.flavour, tmp_path, tag="ratelimit", extra_args=["--rate-limit-per-minute", "3"], redis_db=7
+    )
+    try:
+        page = page_factory(srv)
+        if time.time() % 60 > 55:  # the window is the calendar minute
+            time.sleep(61 - time.time() % 60)
+        on_sign_in_page(page.goto(srv.url(ui.SIGN_IN_PAGE)))
+        for i in range(3):
+            info = page.sign_in(srv.login, srv.secret(f"rate-limited-{i}-e2e"))
+            assert info["status"] == 401, (i, info["status"])
+        info = page.sign_in(srv.login, srv.secret(srv.password))
+        assert info["status"] == 429, info["status"]
+        assert page.text(SIGN_IN["error"]) == TEXTS["en"]["rate_limited"]
+        retry_after = {k.lower(): v for k, v in info["headers"].items()}.get("retry-after")
+        assert retry_after and 0 < int(retry_after) <= 60, info["headers"]
+        assert_security_headers(info, "rate-limited answer")
+    finally:
+        tollgate.stop_and_check(srv)
 
 
 # -- keyboard, language ----------------------------------------------------------------
