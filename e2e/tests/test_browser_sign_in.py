@@ -350,6 +350,33 @@ def test_bad_authorization_request_shows_an_error_page_not_a_redirect(user_serve
     ui_page(page, "authorization error page")
 
 
+def test_consent_page_for_a_third_party_client(user_server, page_factory, screenshots):
+    """A client that is not internal asks the user once: allow, then no page."""
+    srv = user_server
+    ext = srv.create_client(
+        unique("thirdparty"),
+        client_secret="third-party-secret-e2e",
+        authorizedGrantTypes=["authorization_code"],
+        redirectURIs=[srv.redirect_uri],
+        scope=["openid", "profile"],
+    )
+    rp = RP(srv, ext, scope="openid profile")
+    page = page_factory(srv)
+    on_sign_in_page(page.goto(rp.url))
+    info = page.sign_in(srv.secret(srv.login), srv.secret(srv.password))
+    assert not info["callbacks"] and path_of(info["url"]) == "/ui/auth/consent", info["url"]
+    assert [e["text"] for e in page.elements("#scopes li")] == ["openid", "profile"]
+    ui_page(page, "consent page", screenshots, srv.flavour, "consent")
+    info = page.click("#allow")
+    assert len(info["callbacks"]) == 1, info["url"]
+    rp.redeem(info["callbacks"][0])
+    # Remembered: the next authorization goes straight back.
+    again = RP(srv, ext, scope="openid profile")
+    info = page.goto(again.url)
+    assert len(info["callbacks"]) == 1, f"consent asked again: {info['url']}"
+    again.redeem(info["callbacks"][0])
+
+
 # -- failures, lockout -------------------------------------------------------------
 
 
