@@ -10,6 +10,13 @@
 #   TOLLGATE_CACHE               cache directory (default ~/.cache/tollgate);
 #                                the venv lives in $TOLLGATE_CACHE/e2e-venv
 #   TOLLGATE_E2E_JUNIT           JUnit XML report (default $TOLLGATE_CACHE/e2e-junit.xml)
+#   TOLLGATE_REQUIRE_BROWSER=1   fail instead of skipping the browser tests when
+#                                Chromium or Node.js is missing (scripts/test.sh
+#                                provisions both and sets it)
+#   TOLLGATE_SCREENSHOT_DIR      where the browser tests write their screenshots
+#                                (default $TOLLGATE_CACHE/e2e-screenshots);
+#                                TOLLGATE_UPDATE_SCREENSHOTS=1 also refreshes
+#                                docs/screenshots
 #
 # Extra arguments go to pytest, e.g. `e2e/run.sh -k refresh -x`.
 set -euo pipefail
@@ -29,6 +36,24 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.tollgate-stamp" 2>/dev/null)"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
   echo "$stamp" > "$venv/.tollgate-stamp"
 fi
+
+# The browser driver's npm packages (pinned by e2e/browser/package-lock.json),
+# installed with `npm ci` only when the lock file changed. playwright-core
+# downloads no browser: the tests drive Debian's /usr/bin/chromium.
+browser="$here/browser"
+if command -v npm >/dev/null 2>&1; then
+  lock="$(sha256sum "$browser/package-lock.json" | cut -c1-16)"
+  if [ "$(cat "$browser/node_modules/.tollgate-stamp" 2>/dev/null)" != "$lock" ]; then
+    echo "e2e: npm ci in $browser"
+    (cd "$browser" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+      || { echo "e2e: npm ci failed in $browser" >&2; exit 1; }
+    echo "$lock" > "$browser/node_modules/.tollgate-stamp"
+  fi
+elif [ "${TOLLGATE_REQUIRE_BROWSER:-}" = 1 ]; then
+  echo "e2e: npm not found but TOLLGATE_REQUIRE_BROWSER=1" >&2
+  exit 1
+fi
+export TOLLGATE_SCREENSHOT_DIR="${TOLLGATE_SCREENSHOT_DIR:-$cache/e2e-screenshots}"
 
 bin="${TOLLGATE_BIN:-target/debug/tollgate}"
 case "$bin" in /*) ;; *) bin="$root/$bin" ;; esac

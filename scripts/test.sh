@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine it installs what the tests need,
 # starts throwaway PostgreSQL and Redis (standalone, TLS and a 3-node
-# cluster), then runs the linters, every Rust test and the end-to-end suite.
+# cluster), then runs the linters, every Rust test and the end-to-end suite
+# (including the browser tests on Debian's Chromium).
 # A dependency that cannot be provisioned fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,10 @@ step "packages"
 # shellcheck source=provision/packages.sh
 source scripts/provision/packages.sh
 
+step "browser (Chromium, Node.js)"
+# shellcheck source=provision/browser.sh
+source scripts/provision/browser.sh
+
 step "PostgreSQL"
 # shellcheck source=provision/postgres.sh
 source scripts/provision/postgres.sh
@@ -42,7 +47,7 @@ python3 scripts/openapi_reference.py --check
 step "Rust tests (unit, router, storage and ephemeral contracts on every backend)"
 cargo test --workspace --locked
 
-step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client)"
+step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client, Chromium)"
 cargo build -p tollgate --locked
 export TOLLGATE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate"
 bash e2e/run.sh

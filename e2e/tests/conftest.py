@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 from authlib.integrations.requests_client import OAuth2Session
 
+import browser as browser_mod
 import tollgate
 from helpers import RelyingParty, relying_party
 from tollgate import Server
@@ -23,6 +24,34 @@ from tollgate import Server
 
 def pytest_report_header(config):
     return [f"tollgate binary: {tollgate.binary()}"]
+
+
+# -- browser -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Debian's Chromium driven through playwright-core (e2e/browser), shared
+    by the session; each `browser.page()` is a fresh context (no cookies).
+    Skipped when Chromium or the driver is missing, unless
+    TOLLGATE_REQUIRE_BROWSER=1 (scripts/test.sh), which makes that a failure."""
+    reason = browser_mod.unavailable_reason()
+    if reason:
+        if browser_mod.required():
+            pytest.fail(f"TOLLGATE_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    b = browser_mod.Browser(tmp_path_factory.mktemp("browser") / "driver.log")
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory):
+    """Directory for the screenshots the browser tests take (never the repo;
+    TOLLGATE_UPDATE_SCREENSHOTS=1 copies the dev ones to docs/screenshots)."""
+    d = browser_mod.screenshot_dir(tmp_path_factory.mktemp("screenshots"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 #: Measured delays (propagation between processes, ...), shown after the run.

@@ -25,14 +25,36 @@ class RelyingParty(OAuth2Mixin, OpenIDMixin, BaseApp):
     client_cls = OAuth2Session
 
 
-def relying_party(srv: Server, client_id=None, client_secret=None) -> RelyingParty:
+def relying_party(srv: Server, client_id=None, client_secret=None, **kw) -> RelyingParty:
     return RelyingParty(
         FrameworkIntegration("tollgate"),
         name="tollgate",
         client_id=client_id or srv.client_id,
         client_secret=client_secret or srv.client_secret,
         server_metadata_url=srv.url("/.well-known/openid-configuration"),
+        **kw,
     )
+
+
+CODE_CLIENT_SECRET = "code-client-secret-e2e"
+
+
+def code_client(srv: Server) -> dict:
+    """A confidential, internal (no consent page) client of `srv` for the
+    browser flows: authorization code, implicit and refresh, redirect URI
+    `<base>/callback`. Created once per server over the ops API."""
+    client = getattr(srv, "_code_client", None)
+    if client is None:
+        client = srv.create_client(
+            unique("web"),
+            client_secret=CODE_CLIENT_SECRET,
+            authorizedGrantTypes=["authorization_code", "implicit", "refresh_token", "password"],
+            redirectURIs=[srv.redirect_uri],
+            scope=["*"],
+            internalClient=True,
+        )
+        srv._code_client = client
+    return client
 
 
 def password_token(srv: Server, scope="openid profile email", session: OAuth2Session | None = None, **kw) -> dict:

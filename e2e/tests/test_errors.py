@@ -51,8 +51,12 @@ def test_no_client_authentication(server):
 
 
 def test_unknown_grant_type(server):
-    for grant in ("magic", "authorization_code", "urn:ietf:params:oauth:grant-type:device_code"):
+    for grant in ("magic", "urn:ietf:params:oauth:grant-type:device_code"):
         assert_oauth_error(token_post(server, {"grant_type": grant}), 400, "unsupported_grant_type")
+    # authorization_code is a known grant now (browser sign-in): without a
+    # code it is a bad request, or refused for a client not allowed to use it.
+    body = token_post(server, {"grant_type": "authorization_code"}).json()
+    assert body["error"] in ("invalid_request", "unauthorized_client"), body
 
 
 def test_missing_grant_type(server):

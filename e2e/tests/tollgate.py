@@ -317,7 +317,7 @@ def _base_env() -> dict:
     return env
 
 
-def start_dev(workdir: Path, tag: str = "dev") -> Server:
+def start_dev(workdir: Path, tag: str = "dev", extra_args: list[str] = ()) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     data_dir = workdir / f"{tag}-data"
     env = _base_env()
@@ -326,7 +326,7 @@ def start_dev(workdir: Path, tag: str = "dev") -> Server:
         TOLLGATE_DEMO_PASSWORD=DEMO_PASSWORD,
         TOLLGATE_OPS_PASSWORD=OPS_PASSWORD_DEV,
     )
-    proc, base, mgmt, err, out = _spawn(["dev", "--data-dir", str(data_dir)], env, workdir, tag)
+    proc, base, mgmt, err, out = _spawn(["dev", "--data-dir", str(data_dir), *extra_args], env, workdir, tag)
     srv = Server(
         flavour="dev",
         proc=proc,
@@ -401,13 +401,20 @@ def create_database() -> tuple[str, callable]:
     return _create_database(os.environ["TOLLGATE_TEST_POSTGRES_URL"])
 
 
-def start_serve(workdir: Path, tag: str = "serve") -> Server:
+def start_serve(workdir: Path, tag: str = "serve", extra_args: list[str] = (), redis_db: int | None = None) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     redis_url = os.environ["TOLLGATE_TEST_REDIS_URL"]
+    if redis_db is not None:
+        # A logical database of its own: counters (rate limits, lockouts)
+        # not shared with the other servers of the session.
+        parts = urlsplit(redis_url)
+        redis_url = urlunsplit((parts.scheme, parts.netloc, f"/{redis_db}", parts.query, parts.fragment))
     db_url, drop = create_database()
     encryption_key = secrets.token_hex(32)
     try:
-        proc, base, mgmt, err, out = _spawn(serve_args("all", db_url, redis_url, encryption_key), serve_env(), workdir, tag)
+        proc, base, mgmt, err, out = _spawn(
+            [*serve_args("all", db_url, redis_url, encryption_key), *extra_args], serve_env(), workdir, tag
+        )
     except Exception:
         drop()
         raise
@@ -503,9 +510,12 @@ def _created_id(r: requests.Response) -> str:
     return data.get("id") or body["path"].rstrip("/").rsplit("/", 1)[-1]
 
 
-def start(flavour: str, workdir: Path, tag: str | None = None) -> Server:
+def start(flavour: str, workdir: Path, tag: str | None = None, extra_args: list[str] = (), redis_db: int | None = None) -> Server:
+    """Starts a server of `flavour`; `extra_args` are appended to its command
+    line (e.g. `--lockout-threshold 3`); `redis_db` gives a serve server a
+    Redis database of its own."""
     if flavour == "dev":
-        return start_dev(workdir, tag or "dev")
+        return start_dev(workdir, tag or "dev", extra_args)
     if flavour == "serve":
-        return start_serve(workdir, tag or "serve")
+        return start_serve(workdir, tag or "serve", extra_args, redis_db)
     raise ValueError(flavour)
