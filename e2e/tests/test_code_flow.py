@@ -252,10 +252,6 @@ def test_prompt_login_and_max_age_ask_for_the_password_again(user_server):
         assert isinstance(authorize(max_age="1"), requests.Response), "a 2 s old sign-in is older than max_age=1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: max_age=0 lets a sign-in of the same second through (OIDC Core errata 2: max_age=0 equals prompt=login)",
-)
 def test_max_age_zero_always_asks_for_the_password(user_server):
     srv = user_server
     client = code_client(srv)
