@@ -88,6 +88,38 @@ async fn render(
     )
 }
 
+/// The authorization request a sign-in continues, if any; an expired or
+/// unknown one answers with the sign-in page and its explanation.
+async fn pending_request(
+    state: &Services,
+    headers: &HeaderMap,
+    lang: Lang,
+    request: Option<&str>,
+) -> Result<Option<AuthRequest>, Response> {
+    let Some(id) = request else { return Ok(None) };
+    match authorize::load_pending(state, id).await {
+        Ok(Some(p)) => Ok(Some(p)),
+        Ok(None) => {
+            let f = Form {
+                request: None,
+                pending: None,
+                username: "",
+                tenant: "",
+            };
+            Err(render(
+                state,
+                headers,
+                lang,
+                StatusCode::BAD_REQUEST,
+                f,
+                Some("request_expired"),
+            )
+            .await)
+        }
+        Err(_) => Err(super::unavailable(state, lang)),
+    }
+}
+
 /// `GET /ui/auth/sign-in[?request=<id>]`.
 pub async fn page(
     State(state): State<AppState>,
@@ -96,29 +128,9 @@ pub async fn page(
 ) -> Response {
     let lang = Lang::from_headers(&headers);
     let request = q.request.as_deref().filter(|r| !r.is_empty());
-    let pending = match request {
-        Some(id) => match authorize::load_pending(&state, id).await {
-            Ok(Some(p)) => Some(p),
-            Ok(None) => {
-                let f = Form {
-                    request: None,
-                    pending: None,
-                    username: "",
-                    tenant: "",
-                };
-                return render(
-                    &state,
-                    &headers,
-                    lang,
-                    StatusCode::BAD_REQUEST,
-                    f,
-                    Some("request_expired"),
-                )
-                .await;
-            }
-            Err(_) => return super::unavailable(&state, lang),
-        },
-        None => None,
+    let pending = match pending_request(&state, &headers, lang, request).await {
+        Ok(p) => p,
+        Err(page) => return page,
     };
     let f = Form {
         request,
@@ -147,29 +159,9 @@ pub async fn submit(
         Err(_) => return super::unavailable(&state, lang),
     }
     let request = form.get("request");
-    let pending = match request {
-        Some(id) => match authorize::load_pending(&state, id).await {
-            Ok(Some(p)) => Some(p),
-            Ok(None) => {
-                let f = Form {
-                    request: None,
-                    pending: None,
-                    username: "",
-                    tenant: "",
-                };
-                return render(
-                    &state,
-                    &headers,
-                    lang,
-                    StatusCode::BAD_REQUEST,
-                    f,
-                    Some("request_expired"),
-                )
-                .await;
-            }
-            Err(_) => return super::unavailable(&state, lang),
-        },
-        None => None,
+    let pending = match pending_request(&state, &headers, lang, request).await {
+        Ok(p) => p,
+        Err(page) => return page,
     };
     let login = form.get("username").unwrap_or("").trim();
     let f = Form {
