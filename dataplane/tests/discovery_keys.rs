@@ -41,7 +41,8 @@ async fn discovery_documents_describe_this_server() {
             "implicit",
             "client_credentials",
             "password",
-            "refresh_token"
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(
@@ -202,6 +203,7 @@ fn claims(jti: &str) -> AccessClaims {
         dbid: None,
         authorities: vec![],
         sid: None,
+        act: None,
     }
 }
 

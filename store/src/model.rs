@@ -164,9 +164,31 @@ pub struct Client {
     /// Seconds.
     pub refresh_token_expiration_timeout: i64,
     pub contact_center_ids: Vec<String>,
+    /// RFC 8693: what this client may exchange; `None` = no token exchange.
+    pub token_exchange: Option<ExchangePolicy>,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Which tokens a client may exchange (RFC 8693) and for what.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExchangePolicy {
+    /// Clients whose tokens may be the subject; `*` any client. The
+    /// requesting client's own tokens are always allowed.
+    #[serde(default)]
+    pub subject_clients: Vec<String>,
+    /// `audience`/`resource` values it may ask for, exactly. Without one
+    /// the token is for this server's own audience, which is always allowed.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// With an `actor_token`: the new token records the actor in `act`.
+    #[serde(default)]
+    pub delegation: bool,
+    /// Without an `actor_token`: the client gets a token that simply is the subject.
+    #[serde(default)]
+    pub impersonation: bool,
 }
 
 /// A user of the built-in directory. `username` is unique per contact

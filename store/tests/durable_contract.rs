@@ -271,6 +271,7 @@ fn client(id: &str) -> Client {
         access_token_expiration_timeout: 300,
         refresh_token_expiration_timeout: 86_400,
         contact_center_ids: vec!["cc1".into()],
+        token_exchange: None,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -1011,6 +1012,13 @@ async fn clients_crud(db: Db) {
     change.scope = vec!["openid".into()];
     change.redirect_uris.push("https://app.example/cb2".into());
     change.access_token_expiration_timeout = 60;
+    // The exchange policy is stored whole and read back the same.
+    change.token_exchange = Some(ExchangePolicy {
+        subject_clients: vec!["*".into()],
+        audiences: vec!["https://api.example".into()],
+        delegation: true,
+        impersonation: false,
+    });
     let updated = db.update_client(&change).await.unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(
@@ -1025,6 +1033,7 @@ async fn clients_crud(db: Db) {
         db.update_client(&change).await,
         Err(StoreError::VersionConflict { .. })
     ));
+    assert_eq!(db.get_client("app").await.unwrap(), Some(updated.clone()));
     let mut ghost = updated.clone();
     ghost.client_id = "ghost".into();
     assert!(matches!(

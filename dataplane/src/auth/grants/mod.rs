@@ -4,6 +4,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh;
+pub mod token_exchange;
 
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 pub const PASSWORD: &str = "password";
@@ -32,6 +33,7 @@ pub const SUPPORTED: &[&str] = &[
     CLIENT_CREDENTIALS,
     PASSWORD,
     REFRESH_TOKEN,
+    TOKEN_EXCHANGE,
 ];
 
 /// Grant types advertised in discovery (the token endpoint's plus implicit).
@@ -41,4 +43,5 @@ pub const ADVERTISED: &[&str] = &[
     CLIENT_CREDENTIALS,
     PASSWORD,
     REFRESH_TOKEN,
+    TOKEN_EXCHANGE,
 ];
