@@ -112,6 +112,24 @@ pub struct Setting {
     pub updated_at: Timestamp,
 }
 
+/// An issuer whose signed JWTs (RFC 7523 assertions) speak for users of one
+/// contact center.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustedIssuer {
+    /// The `iss` of its assertions, exactly.
+    pub issuer: String,
+    pub contact_center_id: String,
+    /// Static keys: a JWK Set (`{"keys":[…]}`).
+    pub jwks: Option<serde_json::Value>,
+    /// Keys fetched from this URL (and fetched again for an unknown `kid`).
+    pub jwks_uri: Option<String>,
+    /// Accepted JWS algorithms (asymmetric only).
+    pub algorithms: Vec<String>,
+    /// Longest accepted assertion life (`exp - iat`), seconds.
+    pub max_lifetime: i64,
+    pub updated_at: Timestamp,
+}
+
 /// One allowed browser origin (`scheme://host[:port]`) of a contact center,
 /// from the per-origin `/environment/v3/cors` API.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The Authentication API: `/auth/v3` (Genesys-compatible) and the standard
 //! OAuth/OIDC endpoints beside it.
 
+pub mod assertion;
 pub mod authorize;
 pub mod client_auth;
 pub mod convert;

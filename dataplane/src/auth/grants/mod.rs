@@ -2,6 +2,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod jwt_bearer;
 pub mod password;
 pub mod refresh;
 pub mod token_exchange;
@@ -34,6 +35,7 @@ pub const SUPPORTED: &[&str] = &[
     PASSWORD,
     REFRESH_TOKEN,
     TOKEN_EXCHANGE,
+    JWT_BEARER,
 ];
 
 /// Grant types advertised in discovery (the token endpoint's plus implicit).
@@ -44,4 +46,5 @@ pub const ADVERTISED: &[&str] = &[
     PASSWORD,
     REFRESH_TOKEN,
     TOKEN_EXCHANGE,
+    JWT_BEARER,
 ];
