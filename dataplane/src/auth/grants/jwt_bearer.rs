@@ -65,7 +65,6 @@ async fn verify(
         &Expect {
             issuer: &trusted.issuer,
             audiences: &audiences,
-            algorithms: &trusted.algorithms,
             max_lifetime: trusted.max_lifetime,
         },
         now,
