@@ -77,10 +77,12 @@ pub struct RedisSpec {
 pub struct SigningKeySpec {
     /// ES256, RS256 or EdDSA.
     #[serde(default = "default_algorithm")]
+    #[schemars(length(max = 8))]
     #[x_kube(validation = Rule::new("self in ['ES256', 'RS256', 'EdDSA']").message("algorithm must be ES256, RS256 or EdDSA"))]
     pub algorithm: String,
     /// How often the signing key rotates, e.g. `30d`.
     #[serde(default = "default_rotation")]
+    #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+[smhd]$')").message("rotationInterval must be a number with s, m, h or d"))]
     pub rotation_interval: String,
     /// Secret key with the at-rest encryption key (64 hex digits). Without
@@ -133,6 +135,7 @@ pub struct IngressSpec {
 #[serde(rename_all = "camelCase")]
 pub struct TollgateSpec {
     /// Tollgate version: the image tag. Changing it runs `tollgate migrate` first.
+    #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("version must not be empty"))]
     pub version: String,
     /// Image repository (the tag is `version`).
