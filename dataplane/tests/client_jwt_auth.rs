@@ -65,8 +65,10 @@ fn sign(k: &Key, claims: &Value) -> String {
 async fn server(k: &Key) -> TestServer {
     let s = TestServer::new().await;
     let secret = s
-        .create_client(json!({"client_id": APP, "tokenEndpointAuthMethod": "private_key_jwt",
-            "jwks": {"keys": [k.jwk]}, "authorizedGrantTypes": ["client_credentials"]}))
+        .create_client(
+            json!({"client_id": APP, "tokenEndpointAuthMethod": "private_key_jwt",
+            "jwks": {"keys": [k.jwk]}, "authorizedGrantTypes": ["client_credentials"]}),
+        )
         .await;
     assert_eq!(secret, None, "a private_key_jwt client gets no secret");
     s
@@ -131,7 +133,12 @@ async fn forged_stale_and_misaddressed_assertions_are_refused() {
         let s = &s;
         async move {
             let res = cc_token(s, &assertion).await;
-            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{case}: {}", res.text());
+            assert_eq!(
+                res.status,
+                StatusCode::UNAUTHORIZED,
+                "{case}: {}",
+                res.text()
+            );
             assert_eq!(res.json()["error"], "invalid_client", "{case}");
         }
     };
@@ -169,7 +176,11 @@ async fn forged_stale_and_misaddressed_assertions_are_refused() {
     )
     .await;
     refused(sign(&key("k2"), &claims(json!({}))), "unknown kid").await;
-    refused(sign(&key("k1"), &claims(json!({}))), "another key, same kid").await;
+    refused(
+        sign(&key("k1"), &claims(json!({}))),
+        "another key, same kid",
+    )
+    .await;
 
     let header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = B64.encode(claims(json!({})).to_string());
@@ -179,9 +190,8 @@ async fn forged_stale_and_misaddressed_assertions_are_refused() {
     let public = serde_json::to_vec(&k.jwk).expect("jwk");
     let mut h = Header::new(Algorithm::HS256);
     h.kid = Some("k1".into());
-    let confused =
-        jsonwebtoken::encode(&h, &claims(json!({})), &EncodingKey::from_secret(&public))
-            .expect("sign");
+    let confused = jsonwebtoken::encode(&h, &claims(json!({})), &EncodingKey::from_secret(&public))
+        .expect("sign");
     refused(confused, "HS256 with the public key").await;
 
     // The control: the same key and claims, unchanged, pass.
@@ -206,9 +216,12 @@ async fn each_client_is_pinned_to_its_method() {
     .await
     .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     // Nor nothing at all.
-    s.token(ClientAuth::Public(APP), &[("grant_type", "client_credentials")])
-        .await
-        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    s.token(
+        ClientAuth::Public(APP),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
 
     // A client_secret client cannot send an assertion, even one signed by a
     // key it would have registered.
@@ -312,7 +325,12 @@ async fn the_ops_api_checks_the_client_keys() {
         ),
     ] {
         let res = s.ops_post(CLIENTS, data).await;
-        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{case}: {}", res.text());
+        assert_eq!(
+            res.status,
+            StatusCode::BAD_REQUEST,
+            "{case}: {}",
+            res.text()
+        );
     }
 }
 

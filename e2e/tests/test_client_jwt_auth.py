@@ -53,7 +53,7 @@ def test_private_key_jwt_at_token_introspection_and_revocation(server, alg):
     client_id = jwt_client(server, jwks={"keys": [key.as_dict(private=False)]})
     with session(client_id, key, alg) as s:
         token = s.fetch_token(server.token_url, grant_type="client_credentials")
-        claims = verify_access_token(server, token["access_token"], scope=token["scope"])
+        claims = verify_access_token(server, token["access_token"], client_id=client_id, scope=token["scope"])
         assert claims["client_id"] == client_id
 
         r = s.introspect_token(server.introspect_url, token=token["access_token"])
@@ -99,7 +99,7 @@ def test_private_key_jwt_with_a_jwks_url(server):
         client_id = jwt_client(server, jwksUri=keys.url)
         with session(client_id, key, "ES256") as s:
             token = s.fetch_token(server.token_url, grant_type="client_credentials")
-            assert verify_access_token(server, token["access_token"], scope=token["scope"])["client_id"] == client_id
+            assert verify_access_token(server, token["access_token"], client_id=client_id, scope=token["scope"])["client_id"] == client_id
     finally:
         keys.close()
 

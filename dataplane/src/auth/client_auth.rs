@@ -19,12 +19,23 @@ use crate::state::Services;
 /// Credentials as presented, before checking them.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented {
-    Basic { id: String, secret: String },
-    Post { id: String, secret: String },
-    None { id: String },
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: String,
+        secret: String,
+    },
+    None {
+        id: String,
+    },
     /// `client_assertion`; the client is the form's `client_id` or else the
     /// assertion's `sub`.
-    Jwt { id: String, assertion: String },
+    Jwt {
+        id: String,
+        assertion: String,
+    },
 }
 
 /// `client_assertion_type` of RFC 7523 §2.2.
@@ -156,9 +167,7 @@ pub async fn authenticate(
             ClientAuthMethod::ClientSecret,
             Presented::Basic { secret, .. } | Presented::Post { secret, .. },
         ) => match client.secret_hash.as_deref() {
-            Some(hash) if state.secrets.verify(&client.client_id, hash, secret).await => {
-                Ok(client)
-            }
+            Some(hash) if state.secrets.verify(&client.client_id, hash, secret).await => Ok(client),
             Some(_) => Err(fail("wrong secret")),
             None => Err(fail("client has no secret")),
         },
@@ -193,7 +202,10 @@ async fn verify_assertion(
     let mut audiences = assertion::audiences(state);
     audiences.push(format!("{iss}/auth/v3/oauth/introspect"));
     audiences.push(format!("{iss}/auth/v3/oauth/revoke"));
-    let algorithms: Vec<String> = assertion::ASYMMETRIC.iter().map(|a| a.to_string()).collect();
+    let algorithms: Vec<String> = assertion::ASYMMETRIC
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
     assertion::accept(
         state,
         Keys {

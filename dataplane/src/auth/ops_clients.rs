@@ -10,8 +10,8 @@ use tollgate_store::model::{now, Client, ClientAuthMethod, ClientType, ExchangeP
 
 use super::assertion::check_public_jwks;
 use super::grants;
-use crate::environment::trusted_issuers::check_jwks_uri;
 use crate::envelope::{self, ApiError};
+use crate::environment::trusted_issuers::check_jwks_uri;
 use crate::operator::require as require_ops;
 use crate::state::{AppState, Services};
 
@@ -199,8 +199,7 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
         c.jwks = match v {
             Value::Null => None,
             v => {
-                check_public_jwks(v)
-                    .map_err(|why| ApiError::bad_request(format!("jwks {why}")))?;
+                check_public_jwks(v).map_err(|why| ApiError::bad_request(format!("jwks {why}")))?;
                 Some(v.clone())
             }
         };
