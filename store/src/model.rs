@@ -163,6 +163,38 @@ impl ClientType {
     }
 }
 
+/// How a client authenticates at the token, introspection and revocation
+/// endpoints. A client is pinned to one: a `PrivateKeyJwt` client cannot use
+/// a secret, a `ClientSecret` client cannot send a signed assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientAuthMethod {
+    /// `client_secret_basic` or `client_secret_post`.
+    ClientSecret,
+    /// RFC 7523 §2.2 assertion signed with a key of the client's JWK Set.
+    PrivateKeyJwt,
+    /// Public clients.
+    None,
+}
+
+impl ClientAuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthMethod::ClientSecret => "client_secret",
+            ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+            ClientAuthMethod::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client_secret" => Some(ClientAuthMethod::ClientSecret),
+            "private_key_jwt" => Some(ClientAuthMethod::PrivateKeyJwt),
+            "none" => Some(ClientAuthMethod::None),
+            _ => None,
+        }
+    }
+}
+
 /// An OAuth client with the original's fields. `secret_hash` is an argon2id
 /// PHC string; the clear secret is never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +216,11 @@ pub struct Client {
     pub contact_center_ids: Vec<String>,
     /// RFC 8693: what this client may exchange; `None` = no token exchange.
     pub token_exchange: Option<ExchangePolicy>,
+    pub auth_method: ClientAuthMethod,
+    /// `PrivateKeyJwt`: the client's public keys, a JWK Set (`{"keys":[…]}`)…
+    pub jwks: Option<serde_json::Value>,
+    /// …and/or a URL they are fetched from.
+    pub jwks_uri: Option<String>,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

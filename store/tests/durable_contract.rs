@@ -273,6 +273,9 @@ fn client(id: &str) -> Client {
         refresh_token_expiration_timeout: 86_400,
         contact_center_ids: vec!["cc1".into()],
         token_exchange: None,
+        auth_method: ClientAuthMethod::ClientSecret,
+        jwks: None,
+        jwks_uri: None,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -1076,14 +1079,16 @@ async fn clients_crud(db: Db) {
     public.secret_hash = None;
     public.internal_client = true;
     public.redirect_uris = vec![];
+    public.auth_method = ClientAuthMethod::None;
     let public = db.create_client(&public).await.unwrap();
     assert_eq!(
         (
             public.client_type,
             public.secret_hash.clone(),
-            public.internal_client
+            public.internal_client,
+            public.auth_method
         ),
-        (ClientType::Public, None, true)
+        (ClientType::Public, None, true, ClientAuthMethod::None)
     );
     assert_eq!(
         db.list_clients().await.unwrap(),
@@ -1101,6 +1106,13 @@ async fn clients_crud(db: Db) {
         delegation: true,
         impersonation: false,
     });
+    // A private_key_jwt client: no secret, its keys stored whole.
+    change.auth_method = ClientAuthMethod::PrivateKeyJwt;
+    change.secret_hash = None;
+    change.jwks = Some(json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}));
+    change.jwks_uri = Some("https://app.example/jwks".into());
     let updated = db.update_client(&change).await.unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(

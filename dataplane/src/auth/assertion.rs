@@ -1,7 +1,8 @@
-//! Signed JWTs from other parties (RFC 7523 assertions): which keys and
+//! Signed JWTs from other parties (RFC 7523 assertions, both the JWT bearer
+//! grant of trusted issuers and client authentication): which keys and
 //! algorithms are acceptable, the keys of a JWKS URL (fetched, cached, and
-//! fetched again for an unknown `kid` at most once per interval), and the
-//! claim checks every assertion must pass.
+//! fetched again for an unknown `kid` at most once per interval), the claim
+//! checks every assertion must pass, and single use of each `jti`.
 //!
 //! The algorithm is never taken on trust from the token: it must be one of
 //! the issuer's configured asymmetric algorithms, and the key's type must
@@ -15,6 +16,8 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use tollgate_store::model::Timestamp;
+
+use crate::state::Services;
 
 /// The only algorithms an assertion may use.
 pub const ASYMMETRIC: &[&str] = &[
@@ -168,7 +171,7 @@ impl JwksCache {
 
     async fn fetch(&self, uri: &str) -> Result<JwkSet, AssertionError> {
         let unavailable = |why: &dyn std::fmt::Display| {
-            tracing::warn!(jwks_uri = uri, error = %why, "cannot fetch a trusted issuer's JWKS");
+            tracing::warn!(jwks_uri = uri, error = %why, "cannot fetch a JWKS");
             AssertionError::KeysUnavailable
         };
         let mut res = self
@@ -199,9 +202,74 @@ impl JwksCache {
 /// What an issuer's assertions are checked against.
 pub struct Expect<'a> {
     pub issuer: &'a str,
+    /// The required `sub`, when the signer must speak for itself (a client).
+    pub subject: Option<&'a str>,
     /// Accepted `aud` values (any one of them).
     pub audiences: &'a [String],
     pub max_lifetime: i64,
+}
+
+/// The `aud` values that name this server: its issuer URL and token endpoint.
+pub fn audiences(state: &Services) -> Vec<String> {
+    let iss = &state.settings.issuer;
+    vec![iss.clone(), format!("{iss}/auth/v3/oauth/token")]
+}
+
+/// Reads one claim without trusting anything yet: it only selects the record
+/// (issuer or client) whose keys then verify the whole token.
+pub fn unverified_claim(token: &str, claim: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get(claim)?.as_str().map(str::to_string)
+}
+
+/// Where the signer's public keys are: a static JWK Set, a JWKS URL, or both
+/// (the static set first).
+pub struct Keys<'a> {
+    pub jwks: Option<&'a Value>,
+    pub jwks_uri: Option<&'a str>,
+}
+
+/// Verifies an assertion with the signer's keys and consumes its `jti`:
+/// it is remembered under `replay_scope` until it could no longer pass the
+/// expiry check.
+pub async fn accept(
+    state: &Services,
+    keys: Keys<'_>,
+    algorithms: &[String],
+    expect: &Expect<'_>,
+    token: &str,
+    replay_scope: &str,
+    now: Timestamp,
+) -> Result<Verified, AssertionError> {
+    let (alg, kid) = algorithm(token, algorithms)?;
+    let static_key = keys
+        .jwks
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .and_then(|set| find_key(&set, kid.as_deref()).cloned());
+    let key = match (static_key, keys.jwks_uri) {
+        (Some(k), _) => k,
+        (None, Some(uri)) => state.jwks.key(uri, kid.as_deref()).await?,
+        (None, None) => return Err(AssertionError::UnknownKey),
+    };
+    let verified = verify(token, alg, &key, expect, now)?;
+    let ttl = (verified.exp - now + SKEW).max(1) as u64;
+    let key = format!("{replay_scope}:jti:{}:{}", expect.issuer, verified.jti);
+    match state
+        .ephemeral
+        .put_if_absent(&key, b"1", Duration::from_secs(ttl))
+        .await
+    {
+        Ok(true) => Ok(verified),
+        Ok(false) => Err(AssertionError::Replayed),
+        Err(e) => {
+            tracing::error!(error = %e, "replay cache unavailable");
+            Err(AssertionError::KeysUnavailable)
+        }
+    }
 }
 
 /// Verified claims of an assertion.
@@ -247,6 +315,7 @@ pub fn verify(
     v.leeway = SKEW as u64;
     v.validate_nbf = true;
     v.set_issuer(&[expect.issuer]);
+    v.sub = expect.subject.map(str::to_string);
     v.set_audience(expect.audiences);
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let claims = match jsonwebtoken::decode::<Value>(token, &key, &v) {

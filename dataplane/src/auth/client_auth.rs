@@ -1,5 +1,7 @@
 //! Client authentication at the token, introspection and revocation
-//! endpoints: HTTP Basic, form post, or none for public clients (RFC 6749 §2.3).
+//! endpoints: HTTP Basic, form post, or none for public clients (RFC 6749
+//! §2.3), and a signed JWT (`private_key_jwt`, RFC 7523 §2.2 and OIDC Core
+//! §9). Each client is pinned to the one method it is registered with.
 
 use std::sync::Arc;
 
@@ -7,8 +9,9 @@ use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::json;
-use tollgate_store::model::{Client, ClientType};
+use tollgate_store::model::{now, Client, ClientAuthMethod};
 
+use super::assertion::{self, AssertionError, Expect, Keys};
 use super::error::OAuthError;
 use super::form::{percent_decode, OAuthForm};
 use crate::state::Services;
@@ -16,10 +19,32 @@ use crate::state::Services;
 /// Credentials as presented, before checking them.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented {
-    Basic { id: String, secret: String },
-    Post { id: String, secret: String },
-    None { id: String },
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: String,
+        secret: String,
+    },
+    None {
+        id: String,
+    },
+    /// `client_assertion`; the client is the form's `client_id` or else the
+    /// assertion's `sub`.
+    Jwt {
+        id: String,
+        assertion: String,
+    },
 }
+
+/// `client_assertion_type` of RFC 7523 §2.2.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Longest accepted client assertion (`exp - iat`). An hour is what common
+/// client libraries (authlib among them) sign by default; each `jti` is
+/// single use whatever the lifetime.
+const MAX_LIFETIME: i64 = 3600;
 
 /// Reads `Authorization: Basic` (case-insensitive scheme) if present.
 pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
@@ -55,6 +80,32 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
 pub fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented, OAuthError> {
     let form_id = form.get("client_id");
     let form_secret = form.get("client_secret");
+    let assertion_type = form.get("client_assertion_type");
+    let client_assertion = form.get("client_assertion");
+    if assertion_type.is_some() || client_assertion.is_some() {
+        if form_secret.is_some() || headers.contains_key(header::AUTHORIZATION) {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not client_assertion and a secret",
+            ));
+        }
+        if assertion_type != Some(JWT_BEARER_ASSERTION) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER_ASSERTION}"
+            )));
+        }
+        let assertion = client_assertion
+            .ok_or_else(|| OAuthError::invalid_request("client_assertion is missing"))?;
+        let id = match form_id {
+            Some(id) => id.to_string(),
+            None => assertion::unverified_claim(assertion, "sub").ok_or_else(|| {
+                OAuthError::invalid_client("the client assertion names no client (sub)")
+            })?,
+        };
+        return Ok(Presented::Jwt {
+            id,
+            assertion: assertion.to_string(),
+        });
+    }
     match basic_credentials(headers)? {
         Some((id, secret)) => {
             if form_secret.is_some() {
@@ -90,13 +141,13 @@ pub async fn authenticate(
     ip: Option<&str>,
 ) -> Result<Arc<Client>, OAuthError> {
     let presented = presented(headers, form)?;
-    let (id, secret) = match &presented {
-        Presented::Basic { id, secret } | Presented::Post { id, secret } => {
-            (id.as_str(), Some(secret.as_str()))
-        }
-        Presented::None { id } => (id.as_str(), None),
+    let id = match &presented {
+        Presented::Basic { id, .. }
+        | Presented::Post { id, .. }
+        | Presented::None { id }
+        | Presented::Jwt { id, .. } => id.as_str(),
     };
-    let fail = |reason: &'static str| {
+    let fail = |reason: &str| {
         state.audit(
             "client.auth_failed",
             Some(id),
@@ -110,19 +161,70 @@ pub async fn authenticate(
     let Some(client) = state.client(id) else {
         return Err(fail("unknown client"));
     };
-    match (client.client_type, secret, client.secret_hash.as_deref()) {
-        (ClientType::Public, None, _) => Ok(client),
-        (ClientType::Public, Some(_), _) => Err(fail("public client presented a secret")),
-        (ClientType::Confidential, None, _) => Err(fail("missing secret")),
-        (ClientType::Confidential, Some(_), None) => Err(fail("client has no secret")),
-        (ClientType::Confidential, Some(secret), Some(hash)) => {
-            if state.secrets.verify(&client.client_id, hash, secret).await {
-                Ok(client)
-            } else {
-                Err(fail("wrong secret"))
+    match (client.auth_method, &presented) {
+        (ClientAuthMethod::None, Presented::None { .. }) => Ok(client),
+        (
+            ClientAuthMethod::ClientSecret,
+            Presented::Basic { secret, .. } | Presented::Post { secret, .. },
+        ) => match client.secret_hash.as_deref() {
+            Some(hash) if state.secrets.verify(&client.client_id, hash, secret).await => Ok(client),
+            Some(_) => Err(fail("wrong secret")),
+            None => Err(fail("client has no secret")),
+        },
+        (ClientAuthMethod::PrivateKeyJwt, Presented::Jwt { assertion, .. }) => {
+            match verify_assertion(state, &client, assertion).await {
+                Ok(()) => Ok(client),
+                Err(AssertionError::KeysUnavailable) => {
+                    fail(&AssertionError::KeysUnavailable.to_string());
+                    Err(OAuthError::temporarily_unavailable(30))
+                }
+                Err(e) => Err(fail(&e.to_string())),
             }
         }
+        (_, Presented::None { .. }) => Err(fail("missing credentials")),
+        (method, _) => Err(fail(match method {
+            ClientAuthMethod::ClientSecret => "the client must authenticate with its secret",
+            ClientAuthMethod::PrivateKeyJwt => "the client must authenticate with private_key_jwt",
+            ClientAuthMethod::None => "a public client presented credentials",
+        })),
     }
+}
+
+/// RFC 7523 §3: `iss` and `sub` are the client, `aud` is this server (also
+/// the introspection or revocation endpoint, which libraries put there when
+/// they call it), signed with an asymmetric key of the client's keys.
+async fn verify_assertion(
+    state: &Services,
+    client: &Client,
+    token: &str,
+) -> Result<(), AssertionError> {
+    let iss = &state.settings.issuer;
+    let mut audiences = assertion::audiences(state);
+    audiences.push(format!("{iss}/auth/v3/oauth/introspect"));
+    audiences.push(format!("{iss}/auth/v3/oauth/revoke"));
+    let algorithms: Vec<String> = assertion::ASYMMETRIC
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assertion::accept(
+        state,
+        Keys {
+            jwks: client.jwks.as_ref(),
+            jwks_uri: client.jwks_uri.as_deref(),
+        },
+        &algorithms,
+        &Expect {
+            issuer: &client.client_id,
+            subject: Some(&client.client_id),
+            audiences: &audiences,
+            max_lifetime: MAX_LIFETIME,
+        },
+        token,
+        "client-assertion",
+        now(),
+    )
+    .await
+    .map(|_| ())
 }
 
 #[cfg(test)]

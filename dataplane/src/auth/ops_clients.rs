@@ -6,10 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use tollgate_store::model::{now, Client, ClientType, ExchangePolicy};
+use tollgate_store::model::{now, Client, ClientAuthMethod, ClientType, ExchangePolicy};
 
+use super::assertion::check_public_jwks;
 use super::grants;
 use crate::envelope::{self, ApiError};
+use crate::environment::trusted_issuers::check_jwks_uri;
 use crate::operator::require as require_ops;
 use crate::state::{AppState, Services};
 
@@ -32,6 +34,9 @@ pub fn view(c: &Client) -> Value {
         "refreshTokenExpirationTimeout": c.refresh_token_expiration_timeout,
         "contactCenterIds": c.contact_center_ids,
         "tokenExchange": c.token_exchange,
+        "tokenEndpointAuthMethod": c.auth_method.as_str(),
+        "jwks": c.jwks,
+        "jwksUri": c.jwks_uri,
     })
 }
 
@@ -157,6 +162,73 @@ fn exchange_policy(v: &Value) -> Result<Option<ExchangePolicy>, ApiError> {
     Ok(Some(policy))
 }
 
+/// `tokenEndpointAuthMethod`, `jwks` and `jwksUri`. Without a method the
+/// client type decides (`none` for PUBLIC, `client_secret` for a
+/// CONFIDENTIAL client that had `none`). Keys belong to `private_key_jwt`
+/// clients only, which need at least one of them.
+fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(v) = string(d, "tokenEndpointAuthMethod")? {
+        c.auth_method = ClientAuthMethod::parse(&v).ok_or_else(|| {
+            ApiError::bad_request(
+                "'tokenEndpointAuthMethod' must be client_secret, private_key_jwt or none",
+            )
+        })?;
+    } else {
+        c.auth_method = match (c.client_type, c.auth_method) {
+            (ClientType::Public, _) => ClientAuthMethod::None,
+            (ClientType::Confidential, ClientAuthMethod::None) => ClientAuthMethod::ClientSecret,
+            (_, m) => m,
+        };
+    }
+    match (c.client_type, c.auth_method) {
+        (ClientType::Public, ClientAuthMethod::None)
+        | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
+        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt) => {}
+        (ClientType::Public, _) => {
+            return Err(ApiError::bad_request(
+                "a PUBLIC client has tokenEndpointAuthMethod none",
+            ))
+        }
+        (ClientType::Confidential, _) => {
+            return Err(ApiError::bad_request(
+                "tokenEndpointAuthMethod none is for PUBLIC clients only",
+            ))
+        }
+    }
+    if let Some(v) = d.get("jwks") {
+        c.jwks = match v {
+            Value::Null => None,
+            v => {
+                check_public_jwks(v).map_err(|why| ApiError::bad_request(format!("jwks {why}")))?;
+                Some(v.clone())
+            }
+        };
+    }
+    if d.contains_key("jwksUri") {
+        c.jwks_uri = string(d, "jwksUri")?;
+        if let Some(uri) = &c.jwks_uri {
+            check_jwks_uri(uri)?;
+        }
+    }
+    if c.auth_method == ClientAuthMethod::PrivateKeyJwt {
+        if c.jwks.is_none() && c.jwks_uri.is_none() {
+            return Err(ApiError::bad_request(
+                "a private_key_jwt client needs 'jwks', 'jwksUri' or both",
+            ));
+        }
+    } else if d.get("jwks").is_some_and(|v| !v.is_null())
+        || d.get("jwksUri").is_some_and(|v| !v.is_null())
+    {
+        return Err(ApiError::bad_request(
+            "'jwks' and 'jwksUri' are for tokenEndpointAuthMethod private_key_jwt",
+        ));
+    } else {
+        c.jwks = None;
+        c.jwks_uri = None;
+    }
+    Ok(())
+}
+
 /// Applies the fields present in `d` to `c`; returns a new clear secret when one was generated.
 fn apply(
     state: &Services,
@@ -180,6 +252,9 @@ fn apply(
             "refreshTokenExpirationTimeout",
             "contactCenterIds",
             "tokenExchange",
+            "tokenEndpointAuthMethod",
+            "jwks",
+            "jwksUri",
         ];
         if !KNOWN.contains(&key.as_str()) {
             return Err(ApiError::bad_request(format!("unknown field '{key}'")));
@@ -236,10 +311,19 @@ fn apply(
     if let Some(v) = d.get("tokenExchange") {
         c.token_exchange = exchange_policy(v)?;
     }
+    client_keys(c, d)?;
     let mut generated = None;
     let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
-    match c.client_type {
-        ClientType::Public => {
+    match c.auth_method {
+        ClientAuthMethod::PrivateKeyJwt => {
+            if secret.is_some() {
+                return Err(ApiError::bad_request(
+                    "a private_key_jwt client must not have a client_secret",
+                ));
+            }
+            c.secret_hash = None;
+        }
+        ClientAuthMethod::None => {
             if secret.is_some() {
                 return Err(ApiError::bad_request(
                     "a PUBLIC client must not have a client_secret",
@@ -255,7 +339,7 @@ fn apply(
             }
             c.secret_hash = None;
         }
-        ClientType::Confidential => {
+        ClientAuthMethod::ClientSecret => {
             let secret = match secret {
                 Some(s) if s.len() < 8 => {
                     return Err(ApiError::bad_request(
@@ -330,6 +414,9 @@ pub async fn create(
         refresh_token_expiration_timeout: DEFAULT_REFRESH_TIMEOUT,
         contact_center_ids: vec![],
         token_exchange: None,
+        auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
+        jwks: None,
+        jwks_uri: None,
         version: 1,
         created_at: t,
         updated_at: t,

@@ -82,7 +82,7 @@ pub struct IssuerQuery {
     pub issuer: Option<String>,
 }
 
-fn check_jwks_uri(uri: &str) -> Result<(), ApiError> {
+pub fn check_jwks_uri(uri: &str) -> Result<(), ApiError> {
     let bad = |why: &str| ApiError::bad_request(format!("jwksUri: '{uri}' {why}"));
     let u = url::Url::parse(uri).map_err(|_| bad("is not an absolute URL"))?;
     match (u.scheme(), u.host_str()) {

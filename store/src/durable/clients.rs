@@ -7,11 +7,11 @@ use sqlx::Row;
 use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json};
 use super::Db;
 use crate::error::{Result, StoreError};
-use crate::model::{now, Client, ClientType};
+use crate::model::{now, Client, ClientAuthMethod, ClientType};
 
 const COLUMNS: &str = "client_id, name, description, secret_hash, client_type, internal_client, \
     authorities, scope, authorized_grant_types, redirect_uris, access_token_expiration_timeout, \
-    refresh_token_expiration_timeout, contact_center_ids, token_exchange, version, created_at, updated_at";
+    refresh_token_expiration_timeout, contact_center_ids, token_exchange, auth_method, jwks, jwks_uri, version, created_at, updated_at";
 
 const ENTITY: &str = "client";
 
@@ -21,6 +21,16 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     let kind: String = row.try_get("client_type")?;
     let client_type = ClientType::parse(&kind)
         .ok_or_else(|| StoreError::Corrupt(format!("{what}: unknown client type {kind:?}")))?;
+    let method: String = row.try_get("auth_method")?;
+    let auth_method = ClientAuthMethod::parse(&method)
+        .ok_or_else(|| StoreError::Corrupt(format!("{what}: unknown auth method {method:?}")))?;
+    let jwks = row
+        .try_get::<Option<String>, _>("jwks")?
+        .map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("{what}: jwks: {e}")))
+        })
+        .transpose()?;
     Ok(Client {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
@@ -41,6 +51,9 @@ fn from_row(row: &AnyRow) -> Result<Client> {
                     .map_err(|e| StoreError::Corrupt(format!("{what}: token_exchange: {e}")))
             })
             .transpose()?,
+        auth_method,
+        jwks,
+        jwks_uri: row.try_get("jwks_uri")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -52,11 +65,15 @@ fn policy_json(client: &Client) -> Result<Option<String>> {
     client.token_exchange.as_ref().map(to_json).transpose()
 }
 
+fn jwks_json(client: &Client) -> Result<Option<String>> {
+    client.jwks.as_ref().map(to_json).transpose()
+}
+
 impl Db {
     pub async fn create_client(&self, client: &Client) -> Result<Client> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $15) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -74,6 +91,9 @@ impl Db {
             .bind(client.refresh_token_expiration_timeout)
             .bind(to_json(&client.contact_center_ids)?)
             .bind(policy_json(client)?)
+            .bind(client.auth_method.as_str())
+            .bind(jwks_json(client)?)
+            .bind(&client.jwks_uri)
             .bind(now())
             .fetch_one(&self.pool)
             .await
@@ -108,7 +128,8 @@ impl Db {
              internal_client = $7, authorities = $8, scope = $9, authorized_grant_types = $10, \
              redirect_uris = $11, access_token_expiration_timeout = $12, \
              refresh_token_expiration_timeout = $13, contact_center_ids = $14, \
-             token_exchange = $15, version = version + 1, updated_at = $16 \
+             token_exchange = $15, auth_method = $16, jwks = $17, jwks_uri = $18, \
+             version = version + 1, updated_at = $19 \
              WHERE client_id = $1 AND version = $2 RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -127,6 +148,9 @@ impl Db {
             .bind(client.refresh_token_expiration_timeout)
             .bind(to_json(&client.contact_center_ids)?)
             .bind(policy_json(client)?)
+            .bind(client.auth_method.as_str())
+            .bind(jwks_json(client)?)
+            .bind(&client.jwks_uri)
             .bind(now())
             .fetch_optional(&self.pool)
             .await?;

@@ -5,22 +5,15 @@
 //! (its issuer URL or token endpoint); each `jti` is accepted once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tollgate_store::model::{Client, Timestamp, TrustedIssuer};
 
-use crate::auth::assertion::{self, AssertionError, Expect};
+use crate::auth::assertion::{self, AssertionError, Expect, Keys};
 use crate::auth::error::OAuthError;
 use crate::auth::form::OAuthForm;
 use crate::auth::issue::{grant_scope, issue, Issue, TokenResponse, UserPrincipal};
 use crate::directory::DirectoryError;
 use crate::state::Services;
-
-/// The `aud` values that name this server.
-pub fn audiences(state: &Services) -> Vec<String> {
-    let iss = &state.settings.issuer;
-    vec![iss.clone(), format!("{iss}/auth/v3/oauth/token")]
-}
 
 fn refused(e: AssertionError) -> OAuthError {
     match e {
@@ -29,61 +22,30 @@ fn refused(e: AssertionError) -> OAuthError {
     }
 }
 
-/// Reads `iss` without trusting anything else yet: it only selects the
-/// issuer record whose keys then verify the whole token.
-fn claimed_issuer(token: &str) -> Option<String> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("iss")?.as_str().map(str::to_string)
-}
-
 async fn verify(
     state: &Services,
     trusted: &TrustedIssuer,
     token: &str,
     now: Timestamp,
 ) -> Result<assertion::Verified, AssertionError> {
-    let (alg, kid) = assertion::algorithm(token, &trusted.algorithms)?;
-    let static_key = trusted
-        .jwks
-        .as_ref()
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .and_then(|set| assertion::find_key(&set, kid.as_deref()).cloned());
-    let key = match (static_key, &trusted.jwks_uri) {
-        (Some(k), _) => k,
-        (None, Some(uri)) => state.jwks.key(uri, kid.as_deref()).await?,
-        (None, None) => return Err(AssertionError::UnknownKey),
-    };
-    let audiences = audiences(state);
-    let verified = assertion::verify(
-        token,
-        alg,
-        &key,
+    assertion::accept(
+        state,
+        Keys {
+            jwks: trusted.jwks.as_ref(),
+            jwks_uri: trusted.jwks_uri.as_deref(),
+        },
+        &trusted.algorithms,
         &Expect {
             issuer: &trusted.issuer,
-            audiences: &audiences,
+            subject: None,
+            audiences: &assertion::audiences(state),
             max_lifetime: trusted.max_lifetime,
         },
+        token,
+        "jwt-bearer",
         now,
-    )?;
-    // Single use: remembered until it could no longer pass the expiry check.
-    let ttl = (verified.exp - now + assertion::SKEW).max(1) as u64;
-    let key = format!("jwt-bearer:jti:{}:{}", trusted.issuer, verified.jti);
-    match state
-        .ephemeral
-        .put_if_absent(&key, b"1", Duration::from_secs(ttl))
-        .await
-    {
-        Ok(true) => Ok(verified),
-        Ok(false) => Err(AssertionError::Replayed),
-        Err(e) => {
-            tracing::error!(error = %e, "replay cache unavailable");
-            Err(AssertionError::KeysUnavailable)
-        }
-    }
+    )
+    .await
 }
 
 pub async fn grant(
@@ -95,7 +57,7 @@ pub async fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     let token = form.require("assertion")?;
     let scope = grant_scope(client, form.get("scope"))?;
-    let issuer = claimed_issuer(token)
+    let issuer = assertion::unverified_claim(token, "iss")
         .ok_or_else(|| OAuthError::invalid_grant(AssertionError::Malformed.to_string()))?;
     let trusted = state
         .db
