@@ -9,6 +9,9 @@ path, its default (as JSON) and the comment. The table sits between the
     scripts/chart_readme.py charts/tollgate-operator           # rewrite
     scripts/chart_readme.py --check charts/tollgate-operator   # fail on drift
 
+With `--check`, it also fails when `ci/all-options-values.yaml` of the chart
+(rendered by the test command) leaves a documented key out.
+
 A key without a comment, or a comment without a key, is an error: every
 value is documented.
 """
@@ -85,6 +88,14 @@ def main():
     except ValueError:
         raise SystemExit(f"{readme}: missing the {BEGIN} / {END} markers")
     wanted = f"{head}{BEGIN}\n{table(args.chart)}\n{END}{tail}"
+    if args.check:
+        options = yaml.safe_load((args.chart / "ci" / "all-options-values.yaml").read_text())
+        for path, _, _ in documented_keys((args.chart / "values.yaml").read_text()):
+            try:
+                lookup(options, path)
+            except (KeyError, TypeError):
+                print(f"ci/all-options-values.yaml does not set {path}", file=sys.stderr)
+                return 1
     if wanted == current:
         return 0
     if args.check:
