@@ -3,7 +3,7 @@
 #
 #   helm, kubeconform   built from the Go module proxy (go install) into
 #                       $TOLLGATE_CACHE/bin/<tool>-<version>/, once
-#   lua5.4              Debian package (Argo CD health checks)
+#   lua5.4              checked here, installed by packages.sh (Argo CD health checks)
 #   kube-venv           Python venv from e2e/kube/requirements.txt
 #   schemas             kubeconform JSON schemas, strict, in
 #                       $TOLLGATE_CACHE/kube-schemas/: the built-in kinds from
@@ -12,13 +12,15 @@
 #                       tools the examples target (Argo CD, Flux, Prometheus
 #                       Operator) from their Go modules
 #
-# Exports TOLLGATE_HELM, TOLLGATE_KUBECONFORM, TOLLGATE_KUBE_PYTHON and
-# TOLLGATE_KUBE_SCHEMAS (a directory of <kind>-<group>-<version>.json).
+# Exports TOLLGATE_HELM, TOLLGATE_KUBECONFORM, TOLLGATE_KUBE_PYTHON,
+# TOLLGATE_KUBE_SCHEMAS (a directory of <kind>-<group>-<version>.json) and
+# TOLLGATE_THIRD_PARTY_CRDS (the third-party CRD files, colon-separated).
 # Returns non-zero with a message when something cannot be provisioned.
 
 TOLLGATE_HELM_VERSION="${TOLLGATE_HELM_VERSION:-v3.22.0}"
 TOLLGATE_KUBECONFORM_VERSION="${TOLLGATE_KUBECONFORM_VERSION:-v0.8.0}"
-TOLLGATE_SCHEMA_K8S_VERSION="${TOLLGATE_SCHEMA_K8S_VERSION:-1.35.4}"
+# The built-in schemas follow the API server of scripts/provision/kube.sh.
+TOLLGATE_SCHEMA_K8S_VERSION="${TOLLGATE_SCHEMA_K8S_VERSION:-${TOLLGATE_KUBE_VERSION:-1.35.4}}"
 # Modules whose CRD manifests the examples use, and the files in them.
 tollgate__third_party_crds=(
   "github.com/argoproj/argo-cd/v3@v3.1.0 manifests/crds/application-crd.yaml"
@@ -46,11 +48,7 @@ tollgate__module_dir() { # module@version
 }
 
 tollgate__k8s_provision() {
-  if ! command -v lua5.4 >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4 >/dev/null 2>&1 \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4 >/dev/null; } \
-      || { tollgate__k8s_log "cannot install lua5.4"; return 1; }
-  fi
+  command -v lua5.4 >/dev/null 2>&1 || { tollgate__k8s_log "lua5.4 is missing (scripts/provision/packages.sh installs it)"; return 1; }
   TOLLGATE_HELM=$(tollgate__go_tool helm helm.sh/helm/v3/cmd/helm "$TOLLGATE_HELM_VERSION") || return 1
   TOLLGATE_KUBECONFORM=$(tollgate__go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$TOLLGATE_KUBECONFORM_VERSION") || return 1
 
@@ -68,28 +66,32 @@ tollgate__k8s_provision() {
   fi
   TOLLGATE_KUBE_PYTHON="$venv/bin/python"
 
+  # The third-party CRD files (the tests also install them on the API server).
+  local entry module file dir crds=()
+  for entry in "${tollgate__third_party_crds[@]}"; do
+    module=${entry% *} file=${entry#* }
+    dir=$(tollgate__module_dir "$module") || { tollgate__k8s_log "cannot download $module"; return 1; }
+    [ -f "$dir/$file" ] || { tollgate__k8s_log "$module has no $file"; return 1; }
+    crds+=("$dir/$file")
+  done
+  TOLLGATE_THIRD_PARTY_CRDS=$(IFS=:; printf '%s' "${crds[*]}")
+
   # Built-in and third-party schemas change only with the pinned versions.
-  local schemas_stamp schemas
+  local schemas_stamp schemas k8s_dir
   schemas_stamp=$(printf '%s\n' "$TOLLGATE_SCHEMA_K8S_VERSION" "${tollgate__third_party_crds[@]}" \
     | cat - "$here/scripts/kube_schemas.py" | sha256sum | cut -c1-16)
   schemas="$TOLLGATE_CACHE/kube-schemas/$schemas_stamp"
   if [ ! -f "$schemas/.complete" ]; then
     tollgate__k8s_log "writing kubeconform schemas into $schemas (once)"
     rm -rf "$schemas"
-    local k8s_dir entry module file dir crds=()
     k8s_dir=$(tollgate__module_dir "k8s.io/kubernetes@v$TOLLGATE_SCHEMA_K8S_VERSION") \
       || { tollgate__k8s_log "cannot download k8s.io/kubernetes@v$TOLLGATE_SCHEMA_K8S_VERSION"; return 1; }
-    for entry in "${tollgate__third_party_crds[@]}"; do
-      module=${entry% *} file=${entry#* }
-      dir=$(tollgate__module_dir "$module") || { tollgate__k8s_log "cannot download $module"; return 1; }
-      crds+=("$dir/$file")
-    done
     "$TOLLGATE_KUBE_PYTHON" "$here/scripts/kube_schemas.py" "$schemas" \
       --swagger "$k8s_dir/api/openapi-spec/swagger.json" "${crds[@]}" >&2 || return 1
     touch "$schemas/.complete"
   fi
   TOLLGATE_KUBE_SCHEMAS="$schemas"
-  export TOLLGATE_HELM TOLLGATE_KUBECONFORM TOLLGATE_KUBE_PYTHON TOLLGATE_KUBE_SCHEMAS
+  export TOLLGATE_HELM TOLLGATE_KUBECONFORM TOLLGATE_KUBE_PYTHON TOLLGATE_KUBE_SCHEMAS TOLLGATE_THIRD_PARTY_CRDS
   tollgate__k8s_log "helm $TOLLGATE_HELM_VERSION, kubeconform $TOLLGATE_KUBECONFORM_VERSION, schemas of Kubernetes $TOLLGATE_SCHEMA_K8S_VERSION"
 }
 
