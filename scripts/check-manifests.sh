@@ -17,13 +17,13 @@ trap 'rm -rf "$out"' EXIT
 "$TOLLGATE_HELM" lint --strict "$chart"
 "$TOLLGATE_HELM" lint --strict "$chart" -f "$chart/ci/all-options-values.yaml"
 
-"$TOLLGATE_HELM" template tollgate-operator "$chart" --namespace tollgate > "$out/default.yaml"
-"$TOLLGATE_HELM" template tollgate-operator "$chart" --namespace tollgate \
-  -f "$chart/ci/all-options-values.yaml" > "$out/all-options.yaml"
-"$TOLLGATE_HELM" template tollgate-operator "$chart" --namespace tollgate \
-  -f examples/production/operator-values.yaml > "$out/production.yaml"
+template=("$TOLLGATE_HELM" template tollgate-operator "$chart" --namespace tollgate
+  --kube-version "$TOLLGATE_SCHEMA_K8S_VERSION")
+"${template[@]}" > "$out/default.yaml"
+"${template[@]}" -f "$chart/ci/all-options-values.yaml" > "$out/all-options.yaml"
+"${template[@]}" -f examples/production/operator-values.yaml > "$out/production.yaml"
 # The template must fail loudly without the database Secret.
-if "$TOLLGATE_HELM" template x "$chart" --set database.existingSecret= >/dev/null 2>&1; then
+if "${template[@]}" --set database.existingSecret= >/dev/null 2>&1; then
   echo "helm template without database.existingSecret should fail" >&2
   exit 1
 fi

@@ -117,7 +117,7 @@ def main():
     parser.add_argument("out", type=Path)
     parser.add_argument("--swagger", type=Path, help="Kubernetes api/openapi-spec/swagger.json")
     parser.add_argument("crds", nargs="*", type=Path, help="CRD manifests")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     args.out.mkdir(parents=True, exist_ok=True)
     written = 0
     sources = []

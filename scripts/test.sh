@@ -2,7 +2,8 @@
 # The one test command. On a fresh machine it installs what the tests need,
 # starts throwaway PostgreSQL and Redis (standalone, TLS and a 3-node
 # cluster), then runs the linters, every Rust test and the end-to-end suite
-# (including the browser tests on Debian's Chromium).
+# (including the browser tests on Debian's Chromium), then the container
+# image, the Helm chart and the examples (on a real kube-apiserver).
 # A dependency that cannot be provisioned fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
   set +e
+  declare -F tollgate_stop_kube >/dev/null && tollgate_stop_kube
   declare -F tollgate_stop_redis >/dev/null && tollgate_stop_redis
   declare -F tollgate_stop_postgres >/dev/null && tollgate_stop_postgres
   rm -rf "$TOLLGATE_TEST_DIR"
@@ -51,3 +53,20 @@ step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client, Chro
 cargo build -p tollgate --locked
 export TOLLGATE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate"
 bash e2e/run.sh
+
+step "container image (static binaries, chroot run, buildah where the machine allows)"
+bash scripts/image.sh
+
+step "Kubernetes tools (helm, kubeconform, schemas)"
+# shellcheck source=provision/k8s-tools.sh
+source scripts/provision/k8s-tools.sh
+
+step "chart and manifests (values table, helm lint --strict, helm template, kubeconform -strict)"
+bash scripts/check-manifests.sh
+
+step "kube-apiserver and etcd"
+# shellcheck source=provision/kube.sh
+source scripts/provision/kube.sh
+
+step "Kubernetes end-to-end (chart install and RBAC, examples, upgrade, Argo CD health checks)"
+(cd e2e/kube && PYTHONDONTWRITEBYTECODE=1 "$TOLLGATE_KUBE_PYTHON" -m pytest -q -p no:cacheprovider .)
