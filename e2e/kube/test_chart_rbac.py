@@ -74,7 +74,8 @@ def cluster_wide(admin, helm):
     """The default install: the operator watches every namespace."""
     namespace = create_namespace(admin, unique("tollgate-system"))
     helm("install", "tollgate-operator", str(CHART), "--namespace", namespace)
-    return namespace, service_account_client(admin, namespace, "tollgate-operator")
+    yield namespace, service_account_client(admin, namespace, "tollgate-operator")
+    helm("uninstall", "tollgate-operator", "--namespace", namespace)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,8 @@ def namespaced(admin, helm, third_party_crds):
         "install", "tollgate-operator", str(CHART), "--namespace", release_ns,
         "-f", str(ROOT / "examples" / "production" / "operator-values.yaml"),
     )
-    return release_ns, "tollgate", service_account_client(admin, release_ns, "tollgate-operator")
+    yield release_ns, "tollgate", service_account_client(admin, release_ns, "tollgate-operator")
+    helm("uninstall", "tollgate-operator", "--namespace", release_ns)
 
 
 def test_install_creates_the_operator_and_established_crds(admin, cluster_wide):
@@ -102,7 +104,7 @@ def test_install_creates_the_operator_and_established_crds(admin, cluster_wide):
     assert container.security_context.allow_privilege_escalation is False
     assert deployment.spec.template.spec.security_context.run_as_non_root is True
     env = {e.name: e for e in container.env}
-    assert env["TOLLGATE_OPERATOR_NAMESPACE"].value == ""
+    assert not env["TOLLGATE_OPERATOR_NAMESPACE"].value  # empty: every namespace
     assert env["TOLLGATE_DATABASE_URL"].value_from.secret_key_ref.name == "tollgate-database"
     assert env["POD_NAMESPACE"].value_from.field_ref.field_path == "metadata.namespace"
     assert container.liveness_probe.http_get.path == "/healthz"
