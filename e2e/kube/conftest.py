@@ -36,8 +36,10 @@ def admin(kubeconfig) -> client.ApiClient:
 
 
 @pytest.fixture(scope="session")
-def dyn(admin) -> dynamic.DynamicClient:
-    return dynamic.DynamicClient(admin)
+def dyn(admin, tmp_path_factory) -> dynamic.DynamicClient:
+    # A discovery cache of this run's own: the default one is shared in /tmp.
+    cache = tmp_path_factory.mktemp("discovery") / "cache.json"
+    return dynamic.DynamicClient(admin, cache_file=str(cache))
 
 
 class Helm:

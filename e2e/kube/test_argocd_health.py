@@ -11,7 +11,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "gitops" / "argocd" / "argocd-cm.yaml"
-KEY = "resource.customizations.health.tollgate.dev_*"
 KINDS = ["Tollgate", "Environment", "ContactCenter", "OAuthClient"]
 
 
@@ -32,7 +31,8 @@ def lua_literal(value) -> str:
 def health(obj: dict) -> tuple[str, str]:
     lua = shutil.which("lua5.4")
     assert lua, "lua5.4 is not installed (scripts/provision/k8s-tools.sh installs it)"
-    script = yaml.safe_load(CONFIG.read_text())["data"][KEY]
+    customizations = yaml.safe_load(yaml.safe_load(CONFIG.read_text())["data"]["resource.customizations"])
+    script = customizations["tollgate.dev/*"]["health.lua"]
     program = (
         f"obj = {lua_literal(obj)}\n"
         f"local function check()\n{script}\nend\n"

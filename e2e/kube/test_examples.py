@@ -28,7 +28,7 @@ def tollgate_crds(admin, dyn):
         for crd in load_all(path):
             api.server_side_apply(body=crd, field_manager="tollgate-e2e", force_conflicts=True)
             wait_established(admin, crd["metadata"]["name"])
-    dyn.invalidate_cache()
+    dyn.resources.invalidate_cache()
 
 
 def subset(expected, actual, where="") -> list[str]:
