@@ -1,0 +1,197 @@
+//! What every reconciler shares: the Kubernetes client, the database, the
+//! event recorder, metrics, and the small Kubernetes helpers they all use
+//! (status by server-side apply, Secret look-ups, events).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tollgate_store::{Db, StoreError};
+
+use crate::conditions::{self, Outcome};
+use crate::crd::SecretKeyRef;
+use crate::metrics::Metrics;
+
+/// Finalizer guarding the rows a resource owns in the database.
+pub const FINALIZER: &str = "tollgate.dev/cleanup";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub struct Context {
+    pub client: Client,
+    pub db: Db,
+    pub recorder: Recorder,
+    pub field_manager: String,
+    /// How often a Ready resource is checked again, so rows changed behind
+    /// the operator's back are restored.
+    pub resync: Duration,
+    /// How soon a resource waiting on something (a Secret, a Job) is retried.
+    pub retry: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    pub fn new(client: Client, db: Db, field_manager: &str, metrics: Arc<Metrics>) -> Context {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: field_manager.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Context {
+            client,
+            db,
+            recorder,
+            field_manager: field_manager.into(),
+            resync: Duration::from_secs(60),
+            retry: Duration::from_secs(5),
+            metrics,
+        }
+    }
+
+    /// Writes `status` through the status subresource with this operator's
+    /// field manager (server-side apply).
+    pub async fn apply_status<K>(&self, obj: &K, status: serde_json::Value) -> Result<()>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &obj.namespace().unwrap_or_default());
+        let patch = json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(&self.field_manager).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A value from a Secret in `namespace`; `None` when the Secret or the key is missing.
+    pub async fn secret_value(&self, namespace: &str, r: &SecretKeyRef) -> Result<Option<String>> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let Some(secret) = api.get_opt(&r.name).await? else {
+            return Ok(None);
+        };
+        let value = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&r.key))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(&r.key).cloned()));
+        Ok(value)
+    }
+
+    /// Records an Event on `obj`; a failure to record is logged, never fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, "could not record an event");
+        }
+    }
+
+    /// Sets the conditions for `outcome` (keeping transition times), records
+    /// an Event when `Ready` changes, and says when to look again.
+    pub async fn report<K>(
+        &self,
+        obj: &K,
+        previous: &[Condition],
+        outcome: &Outcome,
+        extra: serde_json::Value,
+    ) -> Result<Action>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let generation = obj.meta().generation;
+        let next = conditions::next(previous, outcome, generation, k8s_openapi::jiff::Timestamp::now());
+        let mut status = json!({"observedGeneration": generation, "conditions": next});
+        if let (Some(status), serde_json::Value::Object(extra)) = (status.as_object_mut(), extra) {
+            status.extend(extra);
+        }
+        self.apply_status(obj, status).await?;
+        let was = previous.iter().find(|c| c.type_ == conditions::READY);
+        let now = next.iter().find(|c| c.type_ == conditions::READY);
+        let changed = was.map(|c| (&c.status, &c.reason)) != now.map(|c| (&c.status, &c.reason));
+        match outcome {
+            Outcome::Ready { message } => {
+                if changed {
+                    self.event(obj, false, "Reconciled", message.clone()).await;
+                }
+                Ok(Action::requeue(self.resync))
+            }
+            Outcome::Progressing { reason, message } => {
+                if changed {
+                    self.event(obj, false, reason, message.clone()).await;
+                }
+                Ok(Action::requeue(self.retry))
+            }
+            Outcome::Stalled { reason, message } => {
+                if changed {
+                    self.event(obj, true, reason, message.clone()).await;
+                }
+                Ok(Action::requeue(self.retry))
+            }
+        }
+    }
+}
+
+/// The namespace of a namespaced object (always set on objects read from the API).
+pub fn namespace<K: Resource>(obj: &K) -> Result<String> {
+    obj.meta()
+        .namespace
+        .clone()
+        .ok_or_else(|| Error::Invalid("the object has no namespace".into()))
+}
+
+/// What the controller does after a failed reconcile: count it, log it, retry.
+pub fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(kind = %K::kind(&()), name = %obj.meta().name.clone().unwrap_or_default(), error = %error, "reconcile failed");
+    ctx.metrics.failure(&K::kind(&()));
+    Action::requeue(ctx.retry)
+}

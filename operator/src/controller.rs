@@ -1,0 +1,57 @@
+//! The four controllers, run together in one process.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+
+use crate::context::{error_policy, Context};
+use crate::crd::{ContactCenter, Environment, OAuthClient, Tollgate};
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + DeserializeOwned,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Logs a failed reconcile or watch error (including objects that do not
+/// deserialize): reported, and the controller carries on.
+async fn report<T, E: std::fmt::Display>(kind: &'static str, result: Result<T, E>) {
+    if let Err(e) = result {
+        tracing::warn!(kind, error = %e, "controller event");
+    }
+}
+
+/// Runs every controller until they all stop (they do not, normally).
+/// `namespace`: watch one namespace, or all with `None`.
+pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
+    let client = ctx.client.clone();
+    let config = watcher::Config::default();
+    let platform = Controller::new(api::<Tollgate>(&client, namespace), config.clone())
+        .owns(api::<Deployment>(&client, namespace), config.clone())
+        .owns(api::<Job>(&client, namespace), config.clone())
+        .shutdown_on_signal()
+        .run(crate::platform::reconcile, error_policy, ctx.clone())
+        .for_each(|r| report("Tollgate", r));
+    let environments = Controller::new(api::<Environment>(&client, namespace), config.clone())
+        .shutdown_on_signal()
+        .run(crate::environment::reconcile, error_policy, ctx.clone())
+        .for_each(|r| report("Environment", r));
+    let contact_centers = Controller::new(api::<ContactCenter>(&client, namespace), config.clone())
+        .shutdown_on_signal()
+        .run(crate::contact_center::reconcile, error_policy, ctx.clone())
+        .for_each(|r| report("ContactCenter", r));
+    let clients = Controller::new(api::<OAuthClient>(&client, namespace), config)
+        .shutdown_on_signal()
+        .run(crate::oauth_client::reconcile, error_policy, ctx.clone())
+        .for_each(|r| report("OAuthClient", r));
+    futures::join!(platform, environments, contact_centers, clients);
+}

@@ -1,0 +1,105 @@
+//! `OAuthClient`: an OAuth client with the original's fields. The secret is
+//! read from a referenced Secret, or generated into a Secret the operator
+//! owns; only its argon2 hash reaches the database.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::SecretKeyRef;
+
+/// An OAuth client, reconciled into Tollgate's database.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "tollgate.dev",
+    version = "v1alpha1",
+    kind = "OAuthClient",
+    plural = "oauthclients",
+    shortname = "tgclient",
+    namespaced,
+    status = "OAuthClientStatus",
+    doc = "A Tollgate OAuth client. The secret comes from a referenced Secret or is generated into one the operator owns.",
+    printcolumn(name = "Client", type_ = "string", json_path = ".status.clientId"),
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.clientType"),
+    printcolumn(name = "Secret", type_ = "string", json_path = ".status.secretName"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(oldSelf.clientId) || (has(self.clientId) && self.clientId == oldSelf.clientId)").message("clientId is immutable"))]
+#[x_kube(validation = Rule::new("self.clientType == 'CONFIDENTIAL' || !has(self.secretRef)").message("a PUBLIC client has no secret"))]
+pub struct OAuthClientSpec {
+    /// The OAuth `client_id` (default: the resource's name). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._~:@-]{1,128}$')").message("clientId must be 1-128 characters of letters, digits and . _ ~ : @ -"))]
+    pub client_id: Option<String>,
+    /// Display name (default: the client id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    /// CONFIDENTIAL (has a secret) or PUBLIC.
+    #[serde(default = "default_client_type")]
+    #[x_kube(validation = Rule::new("self in ['CONFIDENTIAL', 'PUBLIC']").message("clientType must be CONFIDENTIAL or PUBLIC"))]
+    pub client_type: String,
+    /// Where the secret is (key in a Secret). Without it the operator
+    /// generates one into the Secret `<name>-client-secret`, key `client_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+    #[serde(default)]
+    pub internal_client: bool,
+    #[serde(default)]
+    pub authorities: Vec<String>,
+    #[serde(default = "default_scope")]
+    pub scope: Vec<String>,
+    /// e.g. authorization_code, client_credentials, refresh_token, password.
+    #[serde(default = "default_grants")]
+    #[x_kube(validation = Rule::new("self.size() > 0").message("authorizedGrantTypes must not be empty"))]
+    pub authorized_grant_types: Vec<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Seconds.
+    #[serde(default = "default_access_timeout")]
+    #[x_kube(validation = Rule::new("self > 0").message("accessTokenExpirationTimeout must be positive"))]
+    pub access_token_expiration_timeout: i64,
+    /// Seconds.
+    #[serde(default = "default_refresh_timeout")]
+    #[x_kube(validation = Rule::new("self > 0").message("refreshTokenExpirationTimeout must be positive"))]
+    pub refresh_token_expiration_timeout: i64,
+    /// Names of `ContactCenter` resources (same namespace) the client may serve.
+    #[serde(default)]
+    pub contact_center_refs: Vec<String>,
+}
+
+/// Status of an OAuth client.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthClientStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// The `client_id` in Tollgate's database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The Secret holding the client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+}
+
+fn default_client_type() -> String {
+    "CONFIDENTIAL".into()
+}
+fn default_scope() -> Vec<String> {
+    vec!["*".into()]
+}
+fn default_grants() -> Vec<String> {
+    vec!["client_credentials".into()]
+}
+fn default_access_timeout() -> i64 {
+    43_200
+}
+fn default_refresh_timeout() -> i64 {
+    2_592_000
+}

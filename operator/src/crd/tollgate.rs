@@ -1,0 +1,198 @@
+//! `Tollgate`: the platform, one per installation — image and version,
+//! replicas and resources of the three services, PostgreSQL and Redis by
+//! Secret reference, signing-key policy, operator credentials, ingress.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::SecretKeyRef;
+
+/// Replicas and resources of one service (auth, ui or environment).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// Pods of this service; the HorizontalPodAutoscaler never goes below it.
+    #[serde(default = "default_replicas")]
+    #[x_kube(validation = Rule::new("self >= 1").message("replicas must be at least 1"))]
+    pub replicas: i32,
+    /// Upper bound for the HorizontalPodAutoscaler (default: replicas, i.e. no scaling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl Default for ServiceSpec {
+    fn default() -> Self {
+        ServiceSpec {
+            replicas: default_replicas(),
+            max_replicas: None,
+            resources: None,
+        }
+    }
+}
+
+/// PostgreSQL: the `TOLLGATE_DATABASE_URL` from a Secret.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseSpec {
+    /// Secret key holding a `postgres://` URL.
+    pub url_secret_ref: SecretKeyRef,
+    /// Connections per pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<i32>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum RedisMode {
+    #[default]
+    Standalone,
+    Tls,
+    Cluster,
+}
+
+/// Redis: the `TOLLGATE_REDIS_URL` from a Secret.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisSpec {
+    /// Secret key holding a `redis://` or `rediss://` URL (with the password).
+    pub url_secret_ref: SecretKeyRef,
+    /// standalone, tls or cluster.
+    #[serde(default)]
+    pub mode: RedisMode,
+    /// Secret key holding the CA certificate (PEM) for TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<SecretKeyRef>,
+}
+
+/// Token-signing keys and the key that encrypts them at rest.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningKeySpec {
+    /// ES256, RS256 or EdDSA.
+    #[serde(default = "default_algorithm")]
+    #[x_kube(validation = Rule::new("self in ['ES256', 'RS256', 'EdDSA']").message("algorithm must be ES256, RS256 or EdDSA"))]
+    pub algorithm: String,
+    /// How often the signing key rotates, e.g. `30d`.
+    #[serde(default = "default_rotation")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+[smhd]$')").message("rotationInterval must be a number with s, m, h or d"))]
+    pub rotation_interval: String,
+    /// Secret key with the at-rest encryption key (64 hex digits). Without
+    /// it the operator generates the Secret `<name>-signing-key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key_secret_ref: Option<SecretKeyRef>,
+}
+
+impl Default for SigningKeySpec {
+    fn default() -> Self {
+        SigningKeySpec {
+            algorithm: default_algorithm(),
+            rotation_interval: default_rotation(),
+            encryption_key_secret_ref: None,
+        }
+    }
+}
+
+/// The Ingress in front of the services.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// Host names routed to Tollgate; no hosts, no Ingress.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Secret (type kubernetes.io/tls) for the hosts; no secret, plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_secret_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+}
+
+/// The Tollgate platform: one per installation.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "tollgate.dev",
+    version = "v1alpha1",
+    kind = "Tollgate",
+    plural = "tollgates",
+    shortname = "tg",
+    namespaced,
+    status = "TollgateStatus",
+    doc = "A Tollgate installation: the auth, ui and environment services, their configuration, secrets and ingress. Version changes run migrations before the rollout.",
+    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
+    printcolumn(name = "Running", type_ = "string", json_path = ".status.version"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TollgateSpec {
+    /// Tollgate version: the image tag. Changing it runs `tollgate migrate` first.
+    #[x_kube(validation = Rule::new("self.size() > 0").message("version must not be empty"))]
+    pub version: String,
+    /// Image repository (the tag is `version`).
+    #[serde(default = "default_image")]
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<String>,
+    #[serde(default)]
+    pub auth: ServiceSpec,
+    #[serde(default)]
+    pub ui: ServiceSpec,
+    #[serde(default)]
+    pub environment: ServiceSpec,
+    pub database: DatabaseSpec,
+    pub redis: RedisSpec,
+    #[serde(default)]
+    pub signing_keys: SigningKeySpec,
+    /// Secret with `username` and `password` of the operator (ops) API.
+    /// Without it the operator generates `<name>-operator-credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_credentials_secret: Option<String>,
+    /// Public URL of the Authentication API (issuer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub ingress: IngressSpec,
+    /// Extra environment variables for every service (e.g. TOLLGATE_LOG).
+    #[serde(default)]
+    pub extra_env: Vec<EnvVar>,
+    /// Extra labels for every child object.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Status of the platform.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TollgateStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// The version the Deployments run (migrations applied for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Hash of the configuration the pods were rolled with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_hash: Option<String>,
+}
+
+fn default_replicas() -> i32 {
+    2
+}
+fn default_image() -> String {
+    "ghcr.io/tollgate-dev/tollgate".into()
+}
+fn default_algorithm() -> String {
+    "ES256".into()
+}
+fn default_rotation() -> String {
+    "30d".into()
+}

@@ -1,0 +1,92 @@
+//! `tollgate-operator`: reconciles Tollgate's custom resources. Flags and
+//! environment variables are listed by `--help`; logs are JSON on stdout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use tollgate_operator::context::Context;
+use tollgate_operator::leader::Elector;
+use tollgate_operator::metrics::Metrics;
+use tollgate_store::{Cipher, Db};
+
+#[derive(Parser, Debug)]
+#[command(name = "tollgate-operator", version, about)]
+struct Args {
+    /// Watch only this namespace (empty: all namespaces).
+    #[arg(long, env = "TOLLGATE_OPERATOR_NAMESPACE", default_value = "")]
+    namespace: String,
+    /// Tollgate's PostgreSQL (the same database as the services).
+    #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// The at-rest encryption key of the services (64 hex digits or base64 of
+    /// 32 bytes): environment passwords are sealed with it.
+    #[arg(long, env = "TOLLGATE_ENCRYPTION_KEY", hide_env_values = true)]
+    encryption_key: String,
+    /// Health and metrics listener.
+    #[arg(long, env = "TOLLGATE_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Reconcile only while holding the Lease `tollgate-operator`.
+    #[arg(long, env = "TOLLGATE_OPERATOR_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Server-side apply field manager.
+    #[arg(long, env = "TOLLGATE_OPERATOR_FIELD_MANAGER", default_value = "tollgate-operator")]
+    field_manager: String,
+    /// Seconds between checks of a Ready resource (restores drifted rows).
+    #[arg(long, env = "TOLLGATE_OPERATOR_RESYNC_SECONDS", default_value_t = 60)]
+    resync_seconds: u64,
+    #[arg(long, env = "TOLLGATE_LOG", default_value = "info")]
+    log: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
+        .init();
+
+    let cipher = Cipher::from_config(&args.encryption_key).context("--encryption-key")?;
+    let db = Db::connect(&args.database_url, cipher).await.context("connecting to the database")?;
+    let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+    let metrics = Arc::new(Metrics::default());
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let router = tollgate_operator::http::router(db.clone(), metrics.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "health listener stopped");
+        }
+    });
+
+    let mut ctx = Context::new(client.clone(), db, &args.field_manager, metrics);
+    ctx.resync = Duration::from_secs(args.resync_seconds.max(1));
+    let ctx = Arc::new(ctx);
+    let namespace = (!args.namespace.is_empty()).then_some(args.namespace.as_str());
+
+    if !args.leader_election {
+        tollgate_operator::controller::run(ctx, namespace).await;
+        return Ok(());
+    }
+    let lease_namespace = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".into());
+    let identity = std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .unwrap_or_else(|| format!("tollgate-operator-{}", std::process::id()));
+    let elector = Elector::new(client, &lease_namespace, "tollgate-operator", &identity, Duration::from_secs(15));
+    tracing::info!(identity = %identity, "waiting for the Lease tollgate-operator");
+    elector.acquire().await;
+    tracing::info!(identity = %identity, "leading");
+    tokio::select! {
+        () = tollgate_operator::controller::run(ctx, namespace) => Ok(()),
+        () = elector.hold() => {
+            // Another replica leads now: stop, and let Kubernetes restart us as a follower.
+            anyhow::bail!("lost the Lease tollgate-operator")
+        }
+    }
+}

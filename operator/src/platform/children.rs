@@ -1,0 +1,574 @@
+//! The platform's children as plain objects: `Tollgate` in, Deployments,
+//! Services, ConfigMap, PodDisruptionBudgets, HorizontalPodAutoscalers,
+//! NetworkPolicy, Ingress and the migration Job out. No I/O.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
+    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretKeySelector,
+    SecurityContext, Service, ServicePort, ServiceSpec as CoreServiceSpec,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec as CoreIngressSpec, IngressTLS, NetworkPolicy,
+    NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec, ServiceBackendPort,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sha2::{Digest, Sha256};
+
+use crate::crd::{RedisMode, SecretKeyRef, ServiceSpec, Tollgate};
+
+/// The three services, each one Deployment of the same image.
+pub const SERVICES: [&str; 3] = ["auth", "ui", "environment"];
+pub const HTTP_PORT: i32 = 8095;
+pub const MANAGEMENT_PORT: i32 = 9095;
+pub const PLATFORM_LABEL: &str = "tollgate.dev/platform";
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+pub const CONFIG_HASH: &str = "tollgate.dev/config-hash";
+
+/// Everything the rendering needs besides the spec: the owner reference,
+/// the names of the Secrets actually in use, and the version running now.
+pub struct Inputs {
+    pub owner: OwnerReference,
+    pub field_manager: String,
+    pub encryption_key: SecretKeyRef,
+    pub operator_credentials: String,
+    /// The version whose migrations are applied; Deployments run it.
+    pub running_version: String,
+}
+
+pub fn name(tg: &Tollgate, suffix: &str) -> String {
+    format!("{}-{suffix}", tg.metadata.name.as_deref().unwrap_or("tollgate"))
+}
+
+pub fn labels(tg: &Tollgate, inputs: &Inputs, component: Option<&str>) -> BTreeMap<String, String> {
+    let mut l = tg.spec.labels.clone();
+    l.insert("app.kubernetes.io/name".into(), "tollgate".into());
+    l.insert("app.kubernetes.io/managed-by".into(), inputs.field_manager.clone());
+    l.insert(PLATFORM_LABEL.into(), tg.metadata.name.clone().unwrap_or_default());
+    if let Some(c) = component {
+        l.insert(COMPONENT_LABEL.into(), c.into());
+    }
+    l
+}
+
+fn selector(tg: &Tollgate, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (PLATFORM_LABEL.to_string(), tg.metadata.name.clone().unwrap_or_default()),
+        (COMPONENT_LABEL.to_string(), component.to_string()),
+    ])
+}
+
+fn meta(tg: &Tollgate, inputs: &Inputs, name: String, component: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: tg.metadata.namespace.clone(),
+        labels: Some(labels(tg, inputs, component)),
+        owner_references: Some(vec![inputs.owner.clone()]),
+        ..Default::default()
+    }
+}
+
+fn service_spec<'a>(tg: &'a Tollgate, service: &str) -> &'a ServiceSpec {
+    match service {
+        "auth" => &tg.spec.auth,
+        "ui" => &tg.spec.ui,
+        _ => &tg.spec.environment,
+    }
+}
+
+/// The non-secret settings, one ConfigMap shared by the three services.
+pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
+    let s = &tg.spec;
+    let mut data = BTreeMap::from([
+        ("TOLLGATE_LOG_FORMAT".to_string(), "json".to_string()),
+        ("TOLLGATE_LISTEN".to_string(), format!("0.0.0.0:{HTTP_PORT}")),
+        ("TOLLGATE_MANAGEMENT_LISTEN".to_string(), format!("0.0.0.0:{MANAGEMENT_PORT}")),
+        ("TOLLGATE_SIGNING_ALGORITHM".to_string(), s.signing_keys.algorithm.clone()),
+        ("TOLLGATE_KEY_ROTATION_INTERVAL".to_string(), s.signing_keys.rotation_interval.clone()),
+        (
+            "TOLLGATE_REDIS_CLUSTER".to_string(),
+            (s.redis.mode == RedisMode::Cluster).to_string(),
+        ),
+    ]);
+    if let Some(url) = &s.public_url {
+        data.insert("TOLLGATE_PUBLIC_URL".into(), url.clone());
+    }
+    if let Some(n) = s.database.max_connections {
+        data.insert("TOLLGATE_DATABASE_MAX_CONNECTIONS".into(), n.to_string());
+    }
+    if s.redis.ca_secret_ref.is_some() {
+        data.insert("TOLLGATE_REDIS_CA_FILE".into(), "/etc/tollgate/redis-ca/ca.crt".into());
+    }
+    ConfigMap {
+        metadata: meta(tg, inputs, name(tg, "config"), None),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+fn secret_env(name: &str, r: &SecretKeyRef) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: r.name.clone(),
+                key: r.key.clone(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Secrets as environment variables (never in the ConfigMap), then the
+/// user's extra variables.
+fn env(tg: &Tollgate, inputs: &Inputs) -> Vec<EnvVar> {
+    let s = &tg.spec;
+    let mut env = vec![
+        secret_env("TOLLGATE_DATABASE_URL", &s.database.url_secret_ref),
+        secret_env("TOLLGATE_REDIS_URL", &s.redis.url_secret_ref),
+        secret_env("TOLLGATE_ENCRYPTION_KEY", &inputs.encryption_key),
+        secret_env(
+            "TOLLGATE_OPS_USERNAME",
+            &SecretKeyRef {
+                name: inputs.operator_credentials.clone(),
+                key: "username".into(),
+            },
+        ),
+        secret_env(
+            "TOLLGATE_OPS_PASSWORD",
+            &SecretKeyRef {
+                name: inputs.operator_credentials.clone(),
+                key: "password".into(),
+            },
+        ),
+    ];
+    env.extend(s.extra_env.iter().cloned());
+    env
+}
+
+fn image(tg: &Tollgate, version: &str) -> String {
+    format!("{}:{version}", tg.spec.image)
+}
+
+fn security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        capabilities: Some(k8s_openapi::api::core::v1::Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A hash of everything the pods read at start: a change rolls them.
+pub fn config_hash(tg: &Tollgate, inputs: &Inputs) -> String {
+    let cm = config_map(tg, inputs);
+    let text = serde_json::json!({
+        "config": cm.data,
+        "env": env(tg, inputs),
+    })
+    .to_string();
+    hex::encode(Sha256::digest(text.as_bytes()))[..16].to_string()
+}
+
+fn container(tg: &Tollgate, inputs: &Inputs, version: &str, args: Vec<String>) -> Container {
+    Container {
+        name: "tollgate".into(),
+        image: Some(image(tg, version)),
+        image_pull_policy: tg.spec.image_pull_policy.clone(),
+        args: Some(args),
+        env: Some(env(tg, inputs)),
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: name(tg, "config"),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }]),
+        security_context: Some(security_context()),
+        ..Default::default()
+    }
+}
+
+fn pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(65_532),
+        seccomp_profile: Some(k8s_openapi::api::core::v1::SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn autoscaled(spec: &ServiceSpec) -> bool {
+    spec.max_replicas.is_some_and(|m| m > spec.replicas)
+}
+
+pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
+    let spec = service_spec(tg, service);
+    let probe = |path: &str| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("management".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(5),
+        ..Default::default()
+    };
+    let mut c = container(tg, inputs, &inputs.running_version, vec!["serve".into(), service.into()]);
+    c.ports = Some(vec![
+        ContainerPort {
+            name: Some("http".into()),
+            container_port: HTTP_PORT,
+            ..Default::default()
+        },
+        ContainerPort {
+            name: Some("management".into()),
+            container_port: MANAGEMENT_PORT,
+            ..Default::default()
+        },
+    ]);
+    c.readiness_probe = Some(probe("/health/ready"));
+    c.liveness_probe = Some(probe("/health/live"));
+    c.resources = spec.resources.clone();
+    let mut pod_labels = selector(tg, service);
+    pod_labels.extend(labels(tg, inputs, Some(service)));
+    Deployment {
+        metadata: meta(tg, inputs, name(tg, service), Some(service)),
+        spec: Some(DeploymentSpec {
+            // Left to the HorizontalPodAutoscaler when it scales this service.
+            replicas: (!autoscaled(spec)).then_some(spec.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector(tg, service)),
+                ..Default::default()
+            },
+            // Zero-downtime upgrades: a new pod must be ready before an old one goes.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_unavailable: Some(IntOrString::Int(0)),
+                    max_surge: Some(IntOrString::Int(1)),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(BTreeMap::from([(
+                        CONFIG_HASH.to_string(),
+                        config_hash(tg, inputs),
+                    )])),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![c],
+                    security_context: Some(pod_security()),
+                    automount_service_account_token: Some(false),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn service(tg: &Tollgate, inputs: &Inputs, service: &str) -> Service {
+    Service {
+        metadata: meta(tg, inputs, name(tg, service), Some(service)),
+        spec: Some(CoreServiceSpec {
+            selector: Some(selector(tg, service)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: 80,
+                target_port: Some(IntOrString::String("http".into())),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn pod_disruption_budget(tg: &Tollgate, inputs: &Inputs, service: &str) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(tg, inputs, name(tg, service), Some(service)),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(tg, service)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Only for a service whose `maxReplicas` is above `replicas`.
+pub fn autoscaler(tg: &Tollgate, inputs: &Inputs, service: &str) -> Option<HorizontalPodAutoscaler> {
+    let spec = service_spec(tg, service);
+    if !autoscaled(spec) {
+        return None;
+    }
+    Some(HorizontalPodAutoscaler {
+        metadata: meta(tg, inputs, name(tg, service), Some(service)),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: name(tg, service),
+            },
+            min_replicas: Some(spec.replicas),
+            max_replicas: spec.max_replicas.unwrap_or(spec.replicas),
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(75),
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// Pods accept traffic on their HTTP and management ports only.
+pub fn network_policy(tg: &Tollgate, inputs: &Inputs) -> NetworkPolicy {
+    let port = |p: i32| NetworkPolicyPort {
+        port: Some(IntOrString::Int(p)),
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    };
+    NetworkPolicy {
+        metadata: meta(tg, inputs, name(tg, "pods"), None),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    PLATFORM_LABEL.to_string(),
+                    tg.metadata.name.clone().unwrap_or_default(),
+                )])),
+                ..Default::default()
+            }),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                ports: Some(vec![port(HTTP_PORT), port(MANAGEMENT_PORT)]),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Only when hosts are given: `/auth`, `/ui`, `/environment` to their services.
+pub fn ingress(tg: &Tollgate, inputs: &Inputs) -> Option<Ingress> {
+    let spec = &tg.spec.ingress;
+    if spec.hosts.is_empty() {
+        return None;
+    }
+    let paths: Vec<HTTPIngressPath> = SERVICES
+        .iter()
+        .map(|svc| HTTPIngressPath {
+            path: Some(format!("/{svc}")),
+            path_type: "Prefix".into(),
+            backend: IngressBackend {
+                service: Some(IngressServiceBackend {
+                    name: name(tg, svc),
+                    port: Some(ServiceBackendPort {
+                        name: Some("http".into()),
+                        ..Default::default()
+                    }),
+                }),
+                ..Default::default()
+            },
+        })
+        .collect();
+    Some(Ingress {
+        metadata: meta(tg, inputs, name(tg, "ingress"), None),
+        spec: Some(CoreIngressSpec {
+            ingress_class_name: spec.class_name.clone(),
+            rules: Some(
+                spec.hosts
+                    .iter()
+                    .map(|h| IngressRule {
+                        host: Some(h.clone()),
+                        http: Some(HTTPIngressRuleValue { paths: paths.clone() }),
+                    })
+                    .collect(),
+            ),
+            tls: spec.tls_secret_name.as_ref().map(|s| {
+                vec![IngressTLS {
+                    hosts: Some(spec.hosts.clone()),
+                    secret_name: Some(s.clone()),
+                }]
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// The Job name for migrating to `version` (DNS-safe, at most 63 characters).
+pub fn migration_job_name(tg: &Tollgate, version: &str) -> String {
+    let v: String = version
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let mut n = name(tg, &format!("migrate-{}", v.trim_matches('-')));
+    if n.len() > 63 {
+        let h = hex::encode(Sha256::digest(n.as_bytes()));
+        n = format!("{}-{}", &n[..50].trim_end_matches('-'), &h[..8]);
+    }
+    n
+}
+
+/// `tollgate migrate` with the new version's image, run once.
+pub fn migration_job(tg: &Tollgate, inputs: &Inputs, version: &str) -> Job {
+    let mut meta = meta(tg, inputs, migration_job_name(tg, version), Some("migrate"));
+    meta.annotations = Some(BTreeMap::from([("tollgate.dev/version".to_string(), version.to_string())]));
+    Job {
+        metadata: meta,
+        spec: Some(JobSpec {
+            backoff_limit: Some(2),
+            ttl_seconds_after_finished: None,
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(tg, inputs, Some("migrate"))),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container(tg, inputs, version, vec!["migrate".into()])],
+                    restart_policy: Some("Never".into()),
+                    security_context: Some(pod_security()),
+                    automount_service_account_token: Some(false),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn platform(extra: serde_json::Value) -> Tollgate {
+        let mut spec = json!({
+            "version": "1.2.0",
+            "database": {"urlSecretRef": {"name": "db", "key": "url"}},
+            "redis": {"urlSecretRef": {"name": "redis", "key": "url"}, "mode": "cluster"},
+        });
+        if let (Some(s), serde_json::Value::Object(extra)) = (spec.as_object_mut(), extra) {
+            s.extend(extra);
+        }
+        let mut tg = Tollgate::new("prod", serde_json::from_value(spec).unwrap());
+        tg.metadata.namespace = Some("ns".into());
+        tg.metadata.uid = Some("uid-1".into());
+        tg
+    }
+
+    fn inputs(tg: &Tollgate) -> Inputs {
+        Inputs {
+            owner: tg.controller_owner_ref(&()).unwrap(),
+            field_manager: "tollgate-operator".into(),
+            encryption_key: SecretKeyRef { name: "prod-signing-key".into(), key: "encryption-key".into() },
+            operator_credentials: "prod-operator-credentials".into(),
+            running_version: "1.1.0".into(),
+        }
+    }
+
+    use kube::Resource;
+
+    #[test]
+    fn deployments_roll_without_unavailability_and_run_the_running_version() {
+        let tg = platform(json!({}));
+        let d = deployment(&tg, &inputs(&tg), "auth");
+        let spec = d.spec.unwrap();
+        let ru = spec.strategy.unwrap().rolling_update.unwrap();
+        assert_eq!(ru.max_unavailable, Some(IntOrString::Int(0)));
+        let pod = spec.template.spec.unwrap();
+        let c = &pod.containers[0];
+        assert_eq!(c.image.as_deref(), Some("ghcr.io/tollgate-dev/tollgate:1.1.0"));
+        assert_eq!(c.args.as_deref(), Some(&["serve".to_string(), "auth".to_string()][..]));
+        assert_eq!(spec.replicas, Some(2));
+        assert_eq!(d.metadata.owner_references.unwrap()[0].uid, "uid-1");
+        // Secrets reach the pod only by reference.
+        let env = c.env.as_ref().unwrap();
+        let db = env.iter().find(|e| e.name == "TOLLGATE_DATABASE_URL").unwrap();
+        assert_eq!(db.value, None);
+        assert_eq!(db.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap().name, "db");
+    }
+
+    #[test]
+    fn configuration_changes_change_the_pod_hash() {
+        let tg = platform(json!({}));
+        let before = config_hash(&tg, &inputs(&tg));
+        let changed = platform(json!({"extraEnv": [{"name": "TOLLGATE_LOG", "value": "debug"}]}));
+        assert_ne!(before, config_hash(&changed, &inputs(&changed)));
+        // A version change alone is a rollout, not a configuration change.
+        let mut bumped = platform(json!({}));
+        bumped.spec.version = "2.0.0".into();
+        assert_eq!(before, config_hash(&bumped, &inputs(&bumped)));
+        assert_eq!(
+            config_map(&tg, &inputs(&tg)).data.unwrap()["TOLLGATE_REDIS_CLUSTER"],
+            "true"
+        );
+    }
+
+    #[test]
+    fn optional_children_follow_the_spec() {
+        let tg = platform(json!({}));
+        assert!(ingress(&tg, &inputs(&tg)).is_none());
+        assert!(autoscaler(&tg, &inputs(&tg), "auth").is_none());
+        let tg = platform(json!({
+            "ingress": {"hosts": ["auth.example"], "tlsSecretName": "tls"},
+            "auth": {"replicas": 2, "maxReplicas": 6}
+        }));
+        let i = ingress(&tg, &inputs(&tg)).unwrap().spec.unwrap();
+        assert_eq!(i.rules.unwrap()[0].http.as_ref().unwrap().paths.len(), 3);
+        assert_eq!(i.tls.unwrap()[0].secret_name.as_deref(), Some("tls"));
+        let hpa = autoscaler(&tg, &inputs(&tg), "auth").unwrap().spec.unwrap();
+        assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(2), 6));
+        let d = deployment(&tg, &inputs(&tg), "auth");
+        assert_eq!(d.spec.unwrap().replicas, None, "the autoscaler owns replicas");
+    }
+
+    #[test]
+    fn migration_jobs_are_named_per_version() {
+        let tg = platform(json!({}));
+        assert_eq!(migration_job_name(&tg, "1.2.0"), "prod-migrate-1-2-0");
+        let long = migration_job_name(&tg, &"x".repeat(100));
+        assert!(long.len() <= 63);
+        let job = migration_job(&tg, &inputs(&tg), "1.2.0");
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.containers[0].args.as_deref(), Some(&["migrate".to_string()][..]));
+        assert_eq!(pod.containers[0].image.as_deref(), Some("ghcr.io/tollgate-dev/tollgate:1.2.0"));
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    }
+}
