@@ -31,20 +31,35 @@ def file_name(group, version, kind):
     return f"{kind.lower()}{suffix.lower()}.json"
 
 
-def strict(node):
-    """Recursively closes object schemas and spells out int-or-string."""
-    if isinstance(node, list):
-        return [strict(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if node.get("x-kubernetes-int-or-string") or node.get("format") == "int-or-string":
-        rest = {k: v for k, v in node.items() if k not in ("type", "format", "x-kubernetes-int-or-string")}
+# Keywords whose value is a map of names to schemas (the map is no schema).
+SCHEMA_MAPS = ("properties", "patternProperties", "definitions")
+
+
+def strict(schema):
+    """Closes object schemas and spells out int-or-string, recursively.
+
+    Walks schema positions only: a property may be *named* like a keyword
+    (JSONSchemaProps has properties `oneOf`, `x-kubernetes-int-or-string`).
+    """
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("x-kubernetes-int-or-string") is True or schema.get("format") == "int-or-string":
+        rest = {k: v for k, v in schema.items() if k not in ("type", "format", "x-kubernetes-int-or-string")}
         return {**rest, **INT_OR_STRING}
-    out = {key: strict(value) for key, value in node.items()}
+    out = {}
+    for key, value in schema.items():
+        if key in SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: strict(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf") and isinstance(value, (dict, list)):
+            out[key] = strict(value)
+        else:
+            out[key] = value
     if (
-        "properties" in out
+        isinstance(out.get("properties"), dict)
         and "additionalProperties" not in out
-        and not out.get("x-kubernetes-preserve-unknown-fields")
+        and out.get("x-kubernetes-preserve-unknown-fields") is not True
     ):
         out["additionalProperties"] = False
     return out

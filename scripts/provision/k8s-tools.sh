@@ -83,7 +83,7 @@ tollgate__k8s_provision() {
   schemas="$TOLLGATE_CACHE/kube-schemas/$schemas_stamp"
   if [ ! -f "$schemas/.complete" ]; then
     tollgate__k8s_log "writing kubeconform schemas into $schemas (once)"
-    rm -rf "$schemas"
+    rm -rf "$TOLLGATE_CACHE/kube-schemas"  # older versions' schemas too
     k8s_dir=$(tollgate__module_dir "k8s.io/kubernetes@v$TOLLGATE_SCHEMA_K8S_VERSION") \
       || { tollgate__k8s_log "cannot download k8s.io/kubernetes@v$TOLLGATE_SCHEMA_K8S_VERSION"; return 1; }
     "$TOLLGATE_KUBE_PYTHON" "$here/scripts/kube_schemas.py" "$schemas" \
