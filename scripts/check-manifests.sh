@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Static checks of the chart and every manifest: the CRDs against crdgen
-# (crds/ and the chart's copy), the chart's values table,
+# Static checks of the chart and every manifest (scripts/test.sh checks the
+# CRDs against crdgen before): the chart's values table,
 # `helm lint --strict`, `helm template` with the default values and with
 # every option set, and `kubeconform -strict` over the rendered output,
 # examples/ and crds/ (built-in kinds, the Tollgate CRDs and the CRDs of
@@ -12,10 +12,6 @@ cd "$(dirname "$0")/.."
 chart=charts/tollgate-operator
 out=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-manifests.XXXXXX")
 trap 'rm -rf "$out"' EXIT
-
-# Both copies of the CRDs are crdgen's output for the current code.
-cargo run -q --locked -p tollgate-operator --bin crdgen -- --check crds/
-cargo run -q --locked -p tollgate-operator --bin crdgen -- --check "$chart/crds/"
 
 "$TOLLGATE_KUBE_PYTHON" scripts/chart_readme.py --check "$chart"
 

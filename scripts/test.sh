@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine it installs what the tests need,
-# starts throwaway PostgreSQL and Redis (standalone, TLS and a 3-node
-# cluster), then runs the linters, every Rust test and the end-to-end suite
-# (including the browser tests on Debian's Chromium), then the container
-# image, the Helm chart and the examples (on a real kube-apiserver).
+# starts throwaway PostgreSQL, Redis (standalone, TLS and a 3-node
+# cluster) and a Kubernetes API server (etcd + kube-apiserver, built once from
+# the Go module proxy and cached), then runs the linters, every Rust test and
+# the end-to-end suite (including the browser tests on Debian's Chromium),
+# then the container image, the Helm chart and the examples (on that API server).
 # A dependency that cannot be provisioned fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,12 +42,19 @@ step "Redis (standalone, TLS, cluster)"
 # shellcheck source=provision/redis.sh
 source scripts/provision/redis.sh
 
+step "Kubernetes API server (etcd, kube-apiserver; no kubelet)"
+# shellcheck source=provision/kube.sh
+source scripts/provision/kube.sh
+
 step "format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 python3 scripts/openapi_reference.py --check
+# The CRD YAML (and the chart's copy) must match the operator's types.
+cargo run -q -p tollgate-operator --bin crdgen --locked -- --check crds/
+cargo run -q -p tollgate-operator --bin crdgen --locked -- --check charts/tollgate-operator/crds/
 
-step "Rust tests (unit, router, storage and ephemeral contracts on every backend)"
+step "Rust tests (unit, router, storage and ephemeral contracts on every backend, operator on the API server)"
 cargo test --workspace --locked
 
 step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client, Chromium)"
@@ -63,10 +71,6 @@ source scripts/provision/k8s-tools.sh
 
 step "chart and manifests (values table, helm lint --strict, helm template, kubeconform -strict)"
 bash scripts/check-manifests.sh
-
-step "kube-apiserver and etcd"
-# shellcheck source=provision/kube.sh
-source scripts/provision/kube.sh
 
 step "Kubernetes end-to-end (chart install and RBAC, examples, upgrade, Argo CD health checks)"
 (cd e2e/kube && PYTHONDONTWRITEBYTECODE=1 "$TOLLGATE_KUBE_PYTHON" -m pytest -q -p no:cacheprovider .)

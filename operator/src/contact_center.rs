@@ -95,7 +95,8 @@ async fn apply(cc: &ContactCenter, ctx: &Context) -> Result<Action> {
     let id = row_id(cc);
     let previous = cc.status.clone().unwrap_or_default().conditions;
     let outcome = write_row(cc, &id, ctx).await?;
-    ctx.report(cc, &previous, &outcome, json!({ "id": id })).await
+    ctx.report(cc, &previous, &outcome, json!({ "id": id }))
+        .await
 }
 
 async fn write_row(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Outcome> {
@@ -138,7 +139,8 @@ async fn write_row(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Outcom
     };
     match written {
         Ok(Some(_)) => {
-            ctx.event(cc, false, "Written", format!("contact center {id} written")).await;
+            ctx.event(cc, false, "Written", format!("contact center {id} written"))
+                .await;
         }
         Ok(None) => {}
         Err(StoreError::Duplicate { detail, .. }) => {
@@ -206,12 +208,24 @@ mod tests {
 
     #[test]
     fn origins_are_reconciled_as_a_set() {
-        let stored = vec!["https://old.example".to_string(), "https://keep.example".into()];
-        let wanted = vec!["https://keep.example".to_string(), "HTTP://New.Example:80".into()];
+        let stored = vec![
+            "https://old.example".to_string(),
+            "https://keep.example".into(),
+        ];
+        let wanted = vec![
+            "https://keep.example".to_string(),
+            "HTTP://New.Example:80".into(),
+        ];
         let (add, remove) = origin_changes(&stored, &wanted);
         assert_eq!(add, vec!["http://new.example".to_string()]);
         assert_eq!(remove, vec!["https://old.example".to_string()]);
-        assert_eq!(normalize_origin("HTTPS://App.Acme.Example:443"), "https://app.acme.example");
-        assert_eq!(normalize_origin("https://a.example:8443"), "https://a.example:8443");
+        assert_eq!(
+            normalize_origin("HTTPS://App.Acme.Example:443"),
+            "https://app.acme.example"
+        );
+        assert_eq!(
+            normalize_origin("https://a.example:8443"),
+            "https://a.example:8443"
+        );
     }
 }

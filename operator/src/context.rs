@@ -33,6 +33,9 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("{0}")]
     Invalid(String),
+    /// Deletion must wait (e.g. an environment still in use).
+    #[error("{0}")]
+    Blocked(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -79,7 +82,8 @@ impl Context {
             + DeserializeOwned
             + std::fmt::Debug,
     {
-        let api: Api<K> = Api::namespaced(self.client.clone(), &obj.namespace().unwrap_or_default());
+        let api: Api<K> =
+            Api::namespaced(self.client.clone(), &obj.namespace().unwrap_or_default());
         let patch = json!({
             "apiVersion": K::api_version(&()),
             "kind": K::kind(&()),
@@ -105,7 +109,12 @@ impl Context {
             .as_ref()
             .and_then(|d| d.get(&r.key))
             .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-            .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(&r.key).cloned()));
+            .or_else(|| {
+                secret
+                    .string_data
+                    .as_ref()
+                    .and_then(|d| d.get(&r.key).cloned())
+            });
         Ok(value)
     }
 
@@ -118,7 +127,11 @@ impl Context {
         note: String,
     ) {
         let event = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
             reason: reason.into(),
             note: Some(note),
             action: "Reconcile".into(),
@@ -145,7 +158,12 @@ impl Context {
             + std::fmt::Debug,
     {
         let generation = obj.meta().generation;
-        let next = conditions::next(previous, outcome, generation, k8s_openapi::jiff::Timestamp::now());
+        let next = conditions::next(
+            previous,
+            outcome,
+            generation,
+            k8s_openapi::jiff::Timestamp::now(),
+        );
         let mut status = json!({"observedGeneration": generation, "conditions": next});
         if let (Some(status), serde_json::Value::Object(extra)) = (status.as_object_mut(), extra) {
             status.extend(extra);

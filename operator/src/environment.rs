@@ -89,7 +89,8 @@ async fn apply(env: &Environment, ctx: &Context) -> Result<Action> {
     let id = row_id(env);
     let previous = env.status.clone().unwrap_or_default().conditions;
     let outcome = write_row(env, &id, ctx).await?;
-    ctx.report(env, &previous, &outcome, json!({ "id": id })).await
+    ctx.report(env, &previous, &outcome, json!({ "id": id }))
+        .await
 }
 
 async fn write_row(env: &Environment, id: &str, ctx: &Context) -> Result<Outcome> {
@@ -118,7 +119,8 @@ async fn write_row(env: &Environment, id: &str, ctx: &Context) -> Result<Outcome
     match ctx.db.get_environment(id).await? {
         None => {
             ctx.db.create_environment(&want).await?;
-            ctx.event(env, false, "Created", format!("environment {id} created")).await;
+            ctx.event(env, false, "Created", format!("environment {id} created"))
+                .await;
         }
         Some(stored) if matches(&stored, &want) => {}
         Some(stored) => {
@@ -128,7 +130,8 @@ async fn write_row(env: &Environment, id: &str, ctx: &Context) -> Result<Outcome
                     ..want
                 })
                 .await?;
-            ctx.event(env, false, "Updated", format!("environment {id} updated")).await;
+            ctx.event(env, false, "Updated", format!("environment {id} updated"))
+                .await;
         }
     }
     Ok(Outcome::Ready {
@@ -141,18 +144,17 @@ async fn cleanup(env: &Environment, ctx: &Context) -> Result<Action> {
     match ctx.db.delete_environment(&id, false).await {
         Ok(()) | Err(StoreError::NotFound { .. }) => Ok(Action::await_change()),
         Err(StoreError::InUse { detail, .. }) => {
-            // Kept (with its finalizer) until its contact centers are gone.
+            // Kept, with its finalizer (an error keeps it), until its contact
+            // centers are gone; the status says why.
+            let message = format!("environment {id} is still used by {detail}");
             let previous = env.status.clone().unwrap_or_default().conditions;
-            ctx.report(
-                env,
-                &previous,
-                &Outcome::Stalled {
-                    reason: "InUse".into(),
-                    message: format!("environment {id} is still used by {detail}"),
-                },
-                json!({ "id": id }),
-            )
-            .await
+            let outcome = Outcome::Stalled {
+                reason: "InUse".into(),
+                message: message.clone(),
+            };
+            ctx.report(env, &previous, &outcome, json!({ "id": id }))
+                .await?;
+            Err(Error::Blocked(message))
         }
         Err(e) => Err(e.into()),
     }

@@ -35,7 +35,10 @@ async fn ready(State(s): State<Shared>) -> impl IntoResponse {
 
 async fn metrics_text(State(s): State<Shared>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         s.metrics.encode(),
     )
 }

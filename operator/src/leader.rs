@@ -35,7 +35,13 @@ pub fn may_take(spec: Option<&LeaseSpec>, holder: &str, now: Timestamp) -> bool 
 }
 
 impl Elector {
-    pub fn new(client: Client, namespace: &str, name: &str, identity: &str, duration: Duration) -> Elector {
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        duration: Duration,
+    ) -> Elector {
         Elector {
             api: Api::namespaced(client, namespace),
             name: name.into(),
@@ -88,7 +94,11 @@ impl Elector {
                 spec.lease_duration_seconds = Some(seconds);
                 lease.spec = Some(spec);
                 // `replace` sends the resourceVersion read: a racing writer gets 409.
-                match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+                match self
+                    .api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await
+                {
                     Ok(_) => Ok(true),
                     Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
                     Err(e) => Err(e),

@@ -7,12 +7,12 @@
 //! with a thin reconciler; `controller.rs` wires the controllers; `leader.rs`
 //! and `http.rs` are the edges (Lease, health and metrics).
 
-pub mod crd;
-pub mod crdgen;
 pub mod conditions;
 pub mod contact_center;
 pub mod context;
 pub mod controller;
+pub mod crd;
+pub mod crdgen;
 pub mod environment;
 pub mod http;
 pub mod leader;

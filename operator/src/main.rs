@@ -32,7 +32,11 @@ struct Args {
     #[arg(long, env = "TOLLGATE_OPERATOR_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
     /// Server-side apply field manager.
-    #[arg(long, env = "TOLLGATE_OPERATOR_FIELD_MANAGER", default_value = "tollgate-operator")]
+    #[arg(
+        long,
+        env = "TOLLGATE_OPERATOR_FIELD_MANAGER",
+        default_value = "tollgate-operator"
+    )]
     field_manager: String,
     /// Seconds between checks of a Ready resource (restores drifted rows).
     #[arg(long, env = "TOLLGATE_OPERATOR_RESYNC_SECONDS", default_value_t = 60)]
@@ -50,8 +54,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let cipher = Cipher::from_config(&args.encryption_key).context("--encryption-key")?;
-    let db = Db::connect(&args.database_url, cipher).await.context("connecting to the database")?;
-    let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+    let db = Db::connect(&args.database_url, cipher)
+        .await
+        .context("connecting to the database")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes")?;
     let metrics = Arc::new(Metrics::default());
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -76,9 +84,19 @@ async fn main() -> anyhow::Result<()> {
     let lease_namespace = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".into());
     let identity = std::env::var("POD_NAME")
         .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
         .unwrap_or_else(|| format!("tollgate-operator-{}", std::process::id()));
-    let elector = Elector::new(client, &lease_namespace, "tollgate-operator", &identity, Duration::from_secs(15));
+    let elector = Elector::new(
+        client,
+        &lease_namespace,
+        "tollgate-operator",
+        &identity,
+        Duration::from_secs(15),
+    );
     tracing::info!(identity = %identity, "waiting for the Lease tollgate-operator");
     elector.acquire().await;
     tracing::info!(identity = %identity, "leading");

@@ -44,7 +44,10 @@ pub fn secret_ref(c: &OAuthClient) -> Option<SecretKeyRef> {
 /// which keeps a stored hash that still verifies.
 pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>) -> Result<Row> {
     let client_type = ClientType::parse(&spec.client_type).ok_or_else(|| {
-        Error::Invalid(format!("clientType '{}' must be CONFIDENTIAL or PUBLIC", spec.client_type))
+        Error::Invalid(format!(
+            "clientType '{}' must be CONFIDENTIAL or PUBLIC",
+            spec.client_type
+        ))
     })?;
     Ok(Row {
         client_id: id.into(),
@@ -88,9 +91,11 @@ pub fn generate_secret() -> String {
 async fn hash_for(stored: Option<String>, secret: String) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         if let Some(hash) = stored {
-            if PasswordHash::new(&hash)
-                .is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
-            {
+            if PasswordHash::new(&hash).is_ok_and(|h| {
+                Argon2::default()
+                    .verify_password(secret.as_bytes(), &h)
+                    .is_ok()
+            }) {
                 return Ok(hash);
             }
         }
@@ -124,8 +129,13 @@ async fn apply(c: &OAuthClient, ctx: &Context) -> Result<Action> {
     let previous = c.status.clone().unwrap_or_default().conditions;
     let outcome = write_row(c, &id, ctx).await?;
     let secret_name = secret_ref(c).map(|r| r.name);
-    ctx.report(c, &previous, &outcome, json!({ "clientId": id, "secretName": secret_name }))
-        .await
+    ctx.report(
+        c,
+        &previous,
+        &outcome,
+        json!({ "clientId": id, "secretName": secret_name }),
+    )
+    .await
 }
 
 /// Creates the operator-owned Secret with a generated client secret, once.
@@ -152,7 +162,13 @@ async fn ensure_generated_secret(c: &OAuthClient, r: &SecretKeyRef, ctx: &Contex
     };
     match api.create(&PostParams::default(), &secret).await {
         Ok(_) => {
-            ctx.event(c, false, "SecretGenerated", format!("client secret generated into Secret {}", r.name)).await;
+            ctx.event(
+                c,
+                false,
+                "SecretGenerated",
+                format!("client secret generated into Secret {}", r.name),
+            )
+            .await;
             Ok(())
         }
         // Another reconcile created it first.
@@ -203,7 +219,9 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
     };
     let stored = ctx.db.get_client(id).await?;
     want.secret_hash = match secret {
-        Some(secret) => Some(hash_for(stored.as_ref().and_then(|s| s.secret_hash.clone()), secret).await?),
+        Some(secret) => {
+            Some(hash_for(stored.as_ref().and_then(|s| s.secret_hash.clone()), secret).await?)
+        }
         None => None,
     };
     let written = match stored {
@@ -220,7 +238,8 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
     };
     match written {
         Ok(Some(_)) => {
-            ctx.event(c, false, "Written", format!("client {id} written")).await;
+            ctx.event(c, false, "Written", format!("client {id} written"))
+                .await;
         }
         Ok(None) => {}
         Err(StoreError::MissingReference { detail, .. }) => {
@@ -258,7 +277,10 @@ mod tests {
         let row = desired("web", &spec, vec!["cc1".into()]).unwrap();
         assert_eq!(row.client_type, ClientType::Confidential);
         assert_eq!(row.name, "web");
-        assert_eq!(row.authorized_grant_types, ["authorization_code", "refresh_token"]);
+        assert_eq!(
+            row.authorized_grant_types,
+            ["authorization_code", "refresh_token"]
+        );
         assert_eq!(row.access_token_expiration_timeout, 43_200);
         assert_eq!(row.contact_center_ids, ["cc1"]);
         assert_eq!(row.secret_hash, None, "the hash is the caller's business");
@@ -268,8 +290,16 @@ mod tests {
     async fn a_hash_is_kept_while_it_verifies_and_replaced_when_not() {
         let first = hash_for(None, "s3cret".into()).await.unwrap();
         assert!(first.starts_with("$argon2id$"));
-        assert_eq!(hash_for(Some(first.clone()), "s3cret".into()).await.unwrap(), first);
-        assert_ne!(hash_for(Some(first.clone()), "other".into()).await.unwrap(), first);
+        assert_eq!(
+            hash_for(Some(first.clone()), "s3cret".into())
+                .await
+                .unwrap(),
+            first
+        );
+        assert_ne!(
+            hash_for(Some(first.clone()), "other".into()).await.unwrap(),
+            first
+        );
     }
 
     #[test]

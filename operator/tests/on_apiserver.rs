@@ -104,11 +104,20 @@ async fn install_crds(client: &Client) {
 
 async fn database(test: &str) -> Option<Db> {
     let admin_url = required("TOLLGATE_TEST_POSTGRES_URL")?;
-    let name = format!("op_{}_{}_{test}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "op_{}_{}_{test}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("PostgreSQL");
+    let mut admin = sqlx::AnyConnection::connect(&admin_url)
+        .await
+        .expect("PostgreSQL");
     let mut attempt = 0;
-    while let Err(e) = admin.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await {
+    while let Err(e) = admin
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+    {
         attempt += 1;
         assert!(attempt < 10, "CREATE DATABASE {name}: {e}");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -127,26 +136,45 @@ async fn harness(test: &str) -> Option<Harness> {
     let client = kube_client().await?;
     let db = database(test).await?;
     install_crds(&client).await;
-    let ns = format!("{}-{}-{}", test.replace('_', "-"), std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let ns = format!(
+        "{}-{}-{}",
+        test.replace('_', "-"),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
         .await
         .expect("namespace");
-    let mut ctx = Context::new(client.clone(), db.clone(), "tollgate-operator", Arc::new(Metrics::default()));
+    let mut ctx = Context::new(
+        client.clone(),
+        db.clone(),
+        "tollgate-operator",
+        Arc::new(Metrics::default()),
+    );
     ctx.resync = Duration::from_secs(2);
     ctx.retry = Duration::from_secs(1);
     let ctx = Arc::new(ctx);
     let run = ctx.clone();
     let watched = ns.clone();
     tokio::spawn(async move { tollgate_operator::controller::run(run, Some(&watched)).await });
-    Some(Harness { client, db, ns, ctx })
+    Some(Harness {
+        client,
+        db,
+        ns,
+        ctx,
+    })
 }
 
 impl Harness {
     fn api<K>(&self) -> Api<K>
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + DeserializeOwned,
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + DeserializeOwned,
     {
         Api::namespaced(self.client.clone(), &self.ns)
     }
@@ -160,11 +188,15 @@ impl Harness {
             + std::fmt::Debug,
     {
         let obj: K = serde_json::from_value(value).expect("test object");
-        self.api::<K>().create(&PostParams::default(), &obj).await.expect("create")
+        self.api::<K>()
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("create")
     }
 
     async fn secret(&self, name: &str, data: serde_json::Value) {
-        self.create::<Secret>(json!({"metadata": {"name": name}, "stringData": data})).await;
+        self.create::<Secret>(json!({"metadata": {"name": name}, "stringData": data}))
+            .await;
     }
 }
 
@@ -179,7 +211,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -194,24 +229,30 @@ where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + DeserializeOwned
         + Clone
-        + std::fmt::Debug,
+        + std::fmt::Debug
+        + serde::Serialize,
 {
     let api = h.api::<K>();
-    eventually(&format!("{} {name} Ready={status} {reason:?}", K::kind(&())), || {
-        let api = api.clone();
-        async move {
-            let obj = serde_json::to_value(api.get(name).await.ok()?).ok()?;
-            let conditions: Vec<Condition> =
-                serde_json::from_value(obj.pointer("/status/conditions")?.clone()).ok()?;
-            let generation = obj.pointer("/metadata/generation").and_then(|g| g.as_i64());
-            let observed = obj.pointer("/status/observedGeneration").and_then(|g| g.as_i64());
-            let ready = condition(&conditions, "Ready")?;
-            (observed == generation
-                && ready.status == status
-                && reason.is_none_or(|r| ready.reason == r))
-            .then_some(conditions.clone())
-        }
-    })
+    eventually(
+        &format!("{} {name} Ready={status} {reason:?}", K::kind(&())),
+        || {
+            let api = api.clone();
+            async move {
+                let obj = serde_json::to_value(api.get(name).await.ok()?).ok()?;
+                let conditions: Vec<Condition> =
+                    serde_json::from_value(obj.pointer("/status/conditions")?.clone()).ok()?;
+                let generation = obj.pointer("/metadata/generation").and_then(|g| g.as_i64());
+                let observed = obj
+                    .pointer("/status/observedGeneration")
+                    .and_then(|g| g.as_i64());
+                let ready = condition(&conditions, "Ready")?;
+                (observed == generation
+                    && ready.status == status
+                    && reason.is_none_or(|r| ready.reason == r))
+                .then_some(conditions.clone())
+            }
+        },
+    )
     .await
 }
 
@@ -243,10 +284,14 @@ fn contact_center(name: &str, env: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_follow_resources_drift_is_restored_and_deletion_cleans_up() {
-    let Some(h) = harness("rows").await else { return };
+    let Some(h) = harness("rows").await else {
+        return;
+    };
     h.secret("cs-password", json!({"password": "s3cret"})).await;
-    h.create::<Environment>(environment("prod", "cs-password")).await;
-    h.create::<ContactCenter>(contact_center("acme", "prod")).await;
+    h.create::<Environment>(environment("prod", "cs-password"))
+        .await;
+    h.create::<ContactCenter>(contact_center("acme", "prod"))
+        .await;
     h.create::<OAuthClient>(json!({
         "apiVersion": "tollgate.dev/v1alpha1", "kind": "OAuthClient",
         "metadata": {"name": "web"},
@@ -262,24 +307,48 @@ async fn rows_follow_resources_drift_is_restored_and_deletion_cleans_up() {
     ready_is::<ContactCenter>(&h, "acme", "True", None).await;
     let conditions = ready_is::<OAuthClient>(&h, "web", "True", None).await;
     assert_eq!(condition(&conditions, "Stalled").unwrap().status, "False");
-    assert_eq!(condition(&conditions, "Reconciling").unwrap().status, "False");
+    assert_eq!(
+        condition(&conditions, "Reconciling").unwrap().status,
+        "False"
+    );
 
     // The rows, through the same store the Environment API uses.
-    let env = h.db.get_environment("prod").await.unwrap().expect("environment row");
+    let env =
+        h.db.get_environment("prod")
+            .await
+            .unwrap()
+            .expect("environment row");
     assert_eq!(env.password.as_deref(), Some("s3cret"));
     assert_eq!(env.tenant, "Resources");
     assert_eq!(env.config_servers[0].primary_port, 8888);
-    let cc = h.db.get_contact_center("acme").await.unwrap().expect("contact center row");
+    let cc =
+        h.db.get_contact_center("acme")
+            .await
+            .unwrap()
+            .expect("contact center row");
     assert_eq!(cc.domains, ["acme", "acme.example"]);
     assert_eq!(cc.environment_id, "prod");
-    let origins: Vec<String> = h.db.list_cors_origins(Some("acme")).await.unwrap().into_iter().map(|o| o.origin).collect();
+    let origins: Vec<String> =
+        h.db.list_cors_origins(Some("acme"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.origin)
+            .collect();
     assert_eq!(origins, ["https://app.example"]);
     let client = h.db.get_client("web").await.unwrap().expect("client row");
     assert_eq!(client.contact_center_ids, ["acme"]);
     // The generated secret is in an owned Secret; the row has only its hash.
-    let secret = h.api::<Secret>().get("web-client-secret").await.expect("generated Secret");
+    let secret = h
+        .api::<Secret>()
+        .get("web-client-secret")
+        .await
+        .expect("generated Secret");
     let owner = &secret.owner_references()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("OAuthClient", "web"));
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("OAuthClient", "web")
+    );
     let value = String::from_utf8(secret.data.unwrap()["client_secret"].0.clone()).unwrap();
     let hash = client.secret_hash.clone().expect("a hash");
     assert!(!hash.contains(&value));
@@ -289,20 +358,34 @@ async fn rows_follow_resources_drift_is_restored_and_deletion_cleans_up() {
         .expect("the stored hash is the generated secret's");
 
     // Edited behind the operator's back: restored on a later reconcile.
-    h.db.pool().execute("UPDATE environments SET tenant = 'edited by hand' WHERE id = 'prod'").await.unwrap();
+    h.db.pool()
+        .execute("UPDATE environments SET tenant = 'edited by hand' WHERE id = 'prod'")
+        .await
+        .unwrap();
     h.db.delete_client("web").await.unwrap();
-    h.db.delete_cors_origin("acme", "https://app.example").await.unwrap();
+    h.db.delete_cors_origin("acme", "https://app.example")
+        .await
+        .unwrap();
     eventually("rows restored", || async {
         let env = h.db.get_environment("prod").await.ok()??;
         let client = h.db.get_client("web").await.ok()??;
         let origins = h.db.list_cors_origins(Some("acme")).await.ok()?;
-        (env.tenant == "Resources" && client.secret_hash == Some(hash.clone()) && origins.len() == 1).then_some(())
+        // A recreated row gets a fresh hash (new salt) of the same secret.
+        let hash = PasswordHash::new(client.secret_hash.as_deref()?).ok()?;
+        let verifies = argon2::Argon2::default()
+            .verify_password(value.as_bytes(), &hash)
+            .is_ok();
+        (env.tenant == "Resources" && verifies && origins.len() == 1).then_some(())
     })
     .await;
 
     // A spec change reaches the row.
     h.api::<ContactCenter>()
-        .patch("acme", &PatchParams::default(), &Patch::Merge(json!({"spec": {"enabled": false}})))
+        .patch(
+            "acme",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"enabled": false}})),
+        )
         .await
         .unwrap();
     eventually("spec change written", || async {
@@ -311,16 +394,30 @@ async fn rows_follow_resources_drift_is_restored_and_deletion_cleans_up() {
     .await;
 
     // An environment still in use is kept, with its finalizer, until its contact centers go.
-    h.api::<Environment>().delete("prod", &DeleteParams::default()).await.unwrap();
+    h.api::<Environment>()
+        .delete("prod", &DeleteParams::default())
+        .await
+        .unwrap();
     ready_is::<Environment>(&h, "prod", "False", Some("InUse")).await;
     assert!(h.db.get_environment("prod").await.unwrap().is_some());
-    h.api::<OAuthClient>().delete("web", &DeleteParams::default()).await.unwrap();
-    h.api::<ContactCenter>().delete("acme", &DeleteParams::default()).await.unwrap();
+    h.api::<OAuthClient>()
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    h.api::<ContactCenter>()
+        .delete("acme", &DeleteParams::default())
+        .await
+        .unwrap();
     eventually("rows deleted and finalizers released", || async {
         let gone = h.db.get_contact_center("acme").await.ok()?.is_none()
             && h.db.get_client("web").await.ok()?.is_none()
             && h.db.get_environment("prod").await.ok()?.is_none();
-        let objects_gone = h.api::<ContactCenter>().get_opt("acme").await.ok()?.is_none()
+        let objects_gone = h
+            .api::<ContactCenter>()
+            .get_opt("acme")
+            .await
+            .ok()?
+            .is_none()
             && h.api::<OAuthClient>().get_opt("web").await.ok()?.is_none()
             && h.api::<Environment>().get_opt("prod").await.ok()?.is_none();
         (gone && objects_gone).then_some(())
@@ -330,23 +427,51 @@ async fn rows_follow_resources_drift_is_restored_and_deletion_cleans_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_references_are_reported_and_retried() {
-    let Some(h) = harness("refs").await else { return };
-    h.create::<ContactCenter>(contact_center("beta", "later")).await;
-    h.create::<Environment>(environment("later", "not-yet")).await;
+    let Some(h) = harness("refs").await else {
+        return;
+    };
+    h.create::<ContactCenter>(contact_center("beta", "later"))
+        .await;
+    h.create::<Environment>(environment("later", "not-yet"))
+        .await;
     let conditions = ready_is::<Environment>(&h, "later", "False", Some("SecretNotFound")).await;
     let stalled = condition(&conditions, "Stalled").unwrap();
     assert_eq!(stalled.status, "True");
     assert!(stalled.message.contains("not-yet"), "{}", stalled.message);
     assert!(h.db.get_environment("later").await.unwrap().is_none());
     ready_is::<ContactCenter>(&h, "beta", "False", None).await;
-    let first_transition = condition(&conditions, "Ready").unwrap().last_transition_time.clone();
+    let first_transition = condition(&conditions, "Ready")
+        .unwrap()
+        .last_transition_time
+        .clone();
 
     h.secret("not-yet", json!({"password": "pw"})).await;
     let conditions = ready_is::<Environment>(&h, "later", "True", None).await;
-    assert!(condition(&conditions, "Ready").unwrap().last_transition_time.0 >= first_transition.0);
-    assert_eq!(h.db.get_environment("later").await.unwrap().unwrap().password.as_deref(), Some("pw"));
+    assert!(
+        condition(&conditions, "Ready")
+            .unwrap()
+            .last_transition_time
+            .0
+            >= first_transition.0
+    );
+    assert_eq!(
+        h.db.get_environment("later")
+            .await
+            .unwrap()
+            .unwrap()
+            .password
+            .as_deref(),
+        Some("pw")
+    );
     ready_is::<ContactCenter>(&h, "beta", "True", None).await;
-    assert_eq!(h.db.get_contact_center("beta").await.unwrap().unwrap().environment_id, "later");
+    assert_eq!(
+        h.db.get_contact_center("beta")
+            .await
+            .unwrap()
+            .unwrap()
+            .environment_id,
+        "later"
+    );
 
     // An Event says what happened.
     let events: Api<k8s_openapi::api::events::v1::Event> = h.api();
@@ -355,7 +480,9 @@ async fn missing_references_are_reported_and_retried() {
         async move {
             let list = events.list(&Default::default()).await.ok()?;
             let reasons: Vec<String> = list.items.iter().filter_map(|e| e.reason.clone()).collect();
-            (reasons.iter().any(|r| r == "SecretNotFound") && reasons.iter().any(|r| r == "Reconciled")).then_some(())
+            (reasons.iter().any(|r| r == "SecretNotFound")
+                && reasons.iter().any(|r| r == "Reconciled"))
+            .then_some(())
         }
     })
     .await;
@@ -380,7 +507,11 @@ async fn finish_job(h: &Harness, name: &str, succeeded: bool) {
         status["failed"] = json!(3);
     }
     h.api::<Job>()
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
         .await
         .unwrap_or_else(|e| panic!("setting the status of Job {name}: {e}"));
 }
@@ -392,11 +523,15 @@ async fn finish_rollouts(h: &Harness) {
         let d = h.api::<Deployment>().get(&name).await.unwrap();
         let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         h.api::<Deployment>()
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {
-                "observedGeneration": d.metadata.generation,
-                "replicas": replicas, "updatedReplicas": replicas,
-                "readyReplicas": replicas, "availableReplicas": replicas
-            }})))
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {
+                    "observedGeneration": d.metadata.generation,
+                    "replicas": replicas, "updatedReplicas": replicas,
+                    "readyReplicas": replicas, "availableReplicas": replicas
+                }})),
+            )
             .await
             .unwrap();
     }
@@ -405,8 +540,18 @@ async fn finish_rollouts(h: &Harness) {
 async fn images(h: &Harness) -> Vec<String> {
     let mut images = vec![];
     for svc in ["auth", "ui", "environment"] {
-        if let Some(d) = h.api::<Deployment>().get_opt(&format!("prod-{svc}")).await.unwrap() {
-            images.push(d.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap());
+        if let Some(d) = h
+            .api::<Deployment>()
+            .get_opt(&format!("prod-{svc}"))
+            .await
+            .unwrap()
+        {
+            images.push(
+                d.spec.unwrap().template.spec.unwrap().containers[0]
+                    .image
+                    .clone()
+                    .unwrap(),
+            );
         }
     }
     images
@@ -414,9 +559,13 @@ async fn images(h: &Harness) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platform_upgrades_migrate_first_and_a_failed_migration_keeps_the_old_version() {
-    let Some(h) = harness("platform").await else { return };
-    h.secret("db", json!({"url": "postgres://tollgate@db/tollgate"})).await;
-    h.secret("redis", json!({"url": "redis://redis:6379"})).await;
+    let Some(h) = harness("platform").await else {
+        return;
+    };
+    h.secret("db", json!({"url": "postgres://tollgate@db/tollgate"}))
+        .await;
+    h.secret("redis", json!({"url": "redis://redis:6379"}))
+        .await;
     h.create::<Tollgate>(json!({
         "apiVersion": "tollgate.dev/v1alpha1", "kind": "Tollgate",
         "metadata": {"name": "prod"},
@@ -431,41 +580,91 @@ async fn platform_upgrades_migrate_first_and_a_failed_migration_keeps_the_old_ve
 
     // First install: the migration Job, and nothing running before it succeeded.
     ready_is::<Tollgate>(&h, "prod", "False", Some("Migrating")).await;
-    let job = h.api::<Job>().get("prod-migrate-1-0-0").await.expect("migration Job");
+    let job = h
+        .api::<Job>()
+        .get("prod-migrate-1-0-0")
+        .await
+        .expect("migration Job");
     let container = &job.spec.unwrap().template.spec.unwrap().containers[0];
-    assert_eq!(container.args.as_deref(), Some(&["migrate".to_string()][..]));
-    assert!(images(&h).await.is_empty(), "no Deployment before the migration");
+    assert_eq!(
+        container.args.as_deref(),
+        Some(&["migrate".to_string()][..])
+    );
+    assert!(
+        images(&h).await.is_empty(),
+        "no Deployment before the migration"
+    );
     // The generated Secrets exist already.
-    h.api::<Secret>().get("prod-signing-key").await.expect("signing-key Secret");
-    h.api::<Secret>().get("prod-operator-credentials").await.expect("operator credentials");
+    h.api::<Secret>()
+        .get("prod-signing-key")
+        .await
+        .expect("signing-key Secret");
+    h.api::<Secret>()
+        .get("prod-operator-credentials")
+        .await
+        .expect("operator credentials");
 
     finish_job(&h, "prod-migrate-1-0-0", true).await;
     ready_is::<Tollgate>(&h, "prod", "False", Some("RollingOut")).await;
-    assert_eq!(images(&h).await, vec!["ghcr.io/tollgate-dev/tollgate:1.0.0"; 3]);
+    assert_eq!(
+        images(&h).await,
+        vec!["ghcr.io/tollgate-dev/tollgate:1.0.0"; 3]
+    );
     let d = h.api::<Deployment>().get("prod-auth").await.unwrap();
     let strategy = d.spec.unwrap().strategy.unwrap().rolling_update.unwrap();
-    assert_eq!(strategy.max_unavailable, Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(0)));
+    assert_eq!(
+        strategy.max_unavailable,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(0))
+    );
     for svc in ["auth", "ui", "environment"] {
         let name = format!("prod-{svc}");
         h.api::<Service>().get(&name).await.expect("Service");
-        h.api::<PodDisruptionBudget>().get(&name).await.expect("PodDisruptionBudget");
+        h.api::<PodDisruptionBudget>()
+            .get(&name)
+            .await
+            .expect("PodDisruptionBudget");
     }
-    h.api::<ConfigMap>().get("prod-config").await.expect("ConfigMap");
-    h.api::<NetworkPolicy>().get("prod-pods").await.expect("NetworkPolicy");
-    h.api::<Ingress>().get("prod-ingress").await.expect("Ingress");
+    h.api::<ConfigMap>()
+        .get("prod-config")
+        .await
+        .expect("ConfigMap");
+    h.api::<NetworkPolicy>()
+        .get("prod-pods")
+        .await
+        .expect("NetworkPolicy");
+    h.api::<Ingress>()
+        .get("prod-ingress")
+        .await
+        .expect("Ingress");
     finish_rollouts(&h).await;
     ready_is::<Tollgate>(&h, "prod", "True", None).await;
 
     // A configuration change rolls the pods (new hash), without a migration;
     // dropping the hosts prunes the Ingress; maxReplicas adds an autoscaler.
-    let hash = |d: &Deployment| d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().annotations.as_ref().unwrap()["tollgate.dev/config-hash"].clone();
+    let hash = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap()["tollgate.dev/config-hash"]
+            .clone()
+    };
     let before = hash(&h.api::<Deployment>().get("prod-ui").await.unwrap());
     h.api::<Tollgate>()
-        .patch("prod", &PatchParams::default(), &Patch::Merge(json!({"spec": {
-            "extraEnv": [{"name": "TOLLGATE_LOG", "value": "debug"}],
-            "ingress": {"hosts": []},
-            "auth": {"replicas": 2, "maxReplicas": 5}
-        }})))
+        .patch(
+            "prod",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {
+                "extraEnv": [{"name": "TOLLGATE_LOG", "value": "debug"}],
+                "ingress": {"hosts": []},
+                "auth": {"replicas": 2, "maxReplicas": 5}
+            }})),
+        )
         .await
         .unwrap();
     eventually("pods rolled for the new configuration", || async {
@@ -474,23 +673,47 @@ async fn platform_upgrades_migrate_first_and_a_failed_migration_keeps_the_old_ve
     })
     .await;
     eventually("Ingress pruned, autoscaler added", || async {
-        let no_ingress = h.api::<Ingress>().get_opt("prod-ingress").await.ok()?.is_none();
-        let hpa = h.api::<HorizontalPodAutoscaler>().get_opt("prod-auth").await.ok()?;
+        let no_ingress = h
+            .api::<Ingress>()
+            .get_opt("prod-ingress")
+            .await
+            .ok()?
+            .is_none();
+        let hpa = h
+            .api::<HorizontalPodAutoscaler>()
+            .get_opt("prod-auth")
+            .await
+            .ok()?;
         (no_ingress && hpa.is_some()).then_some(())
     })
     .await;
-    assert!(h.api::<Job>().get_opt("prod-migrate-1-0-1").await.unwrap().is_none());
+    assert!(h
+        .api::<Job>()
+        .get_opt("prod-migrate-1-0-1")
+        .await
+        .unwrap()
+        .is_none());
     finish_rollouts(&h).await;
     ready_is::<Tollgate>(&h, "prod", "True", None).await;
 
     // Version bump: the Job first, the old version keeps running meanwhile.
     h.api::<Tollgate>()
-        .patch("prod", &PatchParams::default(), &Patch::Merge(json!({"spec": {"version": "1.1.0"}})))
+        .patch(
+            "prod",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": "1.1.0"}})),
+        )
         .await
         .unwrap();
     ready_is::<Tollgate>(&h, "prod", "False", Some("Migrating")).await;
-    h.api::<Job>().get("prod-migrate-1-1-0").await.expect("migration Job for 1.1.0");
-    assert_eq!(images(&h).await, vec!["ghcr.io/tollgate-dev/tollgate:1.0.0"; 3]);
+    h.api::<Job>()
+        .get("prod-migrate-1-1-0")
+        .await
+        .expect("migration Job for 1.1.0");
+    assert_eq!(
+        images(&h).await,
+        vec!["ghcr.io/tollgate-dev/tollgate:1.0.0"; 3]
+    );
     finish_job(&h, "prod-migrate-1-1-0", true).await;
     eventually("Deployments rolled to 1.1.0", || async {
         (images(&h).await == vec!["ghcr.io/tollgate-dev/tollgate:1.1.0"; 3]).then_some(())
@@ -503,7 +726,11 @@ async fn platform_upgrades_migrate_first_and_a_failed_migration_keeps_the_old_ve
 
     // A failed migration: Stalled with the Job's reason, 1.1.0 keeps running.
     h.api::<Tollgate>()
-        .patch("prod", &PatchParams::default(), &Patch::Merge(json!({"spec": {"version": "1.2.0"}})))
+        .patch(
+            "prod",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": "1.2.0"}})),
+        )
         .await
         .unwrap();
     ready_is::<Tollgate>(&h, "prod", "False", Some("Migrating")).await;
@@ -511,16 +738,29 @@ async fn platform_upgrades_migrate_first_and_a_failed_migration_keeps_the_old_ve
     let conditions = ready_is::<Tollgate>(&h, "prod", "False", Some("MigrationFailed")).await;
     let stalled = condition(&conditions, "Stalled").unwrap();
     assert_eq!(stalled.status, "True");
-    assert!(stalled.message.contains("BackoffLimitExceeded"), "{}", stalled.message);
-    assert_eq!(images(&h).await, vec!["ghcr.io/tollgate-dev/tollgate:1.1.0"; 3]);
+    assert!(
+        stalled.message.contains("BackoffLimitExceeded"),
+        "{}",
+        stalled.message
+    );
+    assert_eq!(
+        images(&h).await,
+        vec!["ghcr.io/tollgate-dev/tollgate:1.1.0"; 3]
+    );
     let tg = h.api::<Tollgate>().get("prod").await.unwrap();
     assert_eq!(tg.status.unwrap().version.as_deref(), Some("1.1.0"));
-    assert!(h.ctx.metrics.encode().contains("tollgate_operator_reconciles_total{kind=\"Tollgate\"}"));
+    assert!(h
+        .ctx
+        .metrics
+        .encode()
+        .contains("tollgate_operator_reconciles_total{kind=\"Tollgate\"}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_never_lead_at_once() {
-    let Some(client) = kube_client().await else { return };
+    let Some(client) = kube_client().await else {
+        return;
+    };
     let lease = format!("tollgate-operator-test-{}", std::process::id());
     let duration = Duration::from_secs(3);
     let a = Elector::new(client.clone(), "default", &lease, "replica-a", duration);
@@ -539,12 +779,18 @@ async fn two_replicas_never_lead_at_once() {
     // The leader stops renewing (it died): after the lease runs out the follower takes over.
     tokio::time::sleep(duration + Duration::from_secs(2)).await;
     assert!(follower.try_acquire().await.unwrap());
-    assert!(!leader.try_acquire().await.unwrap(), "{} must not lead again", leader.identity());
+    assert!(
+        !leader.try_acquire().await.unwrap(),
+        "{} must not lead again",
+        leader.identity()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_server_enforces_the_cel_rules() {
-    let Some(h) = harness("schema").await else { return };
+    let Some(h) = harness("schema").await else {
+        return;
+    };
     let refused = |r: Result<ContactCenter, kube::Error>| match r {
         Err(kube::Error::Api(e)) => e.message,
         other => panic!("expected a refusal, got {other:?}"),
@@ -552,23 +798,57 @@ async fn the_api_server_enforces_the_cel_rules() {
     let api = h.api::<ContactCenter>();
     let mut bad = contact_center("x", "prod");
     bad["spec"]["domains"] = json!([]);
-    let message = refused(api.create(&PostParams::default(), &serde_json::from_value(bad).unwrap()).await);
-    assert!(message.contains("domains must list at least one domain"), "{message}");
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(bad).unwrap(),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("domains must list at least one domain"),
+        "{message}"
+    );
     let mut bad = contact_center("y", "prod");
     bad["spec"]["auth"] = json!("kerberos");
-    let message = refused(api.create(&PostParams::default(), &serde_json::from_value(bad).unwrap()).await);
-    assert!(message.contains("auth must be configServer, ldap, builtin, saml or oidc"), "{message}");
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(bad).unwrap(),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("auth must be configServer, ldap, builtin, saml or oidc"),
+        "{message}"
+    );
     let mut bad = contact_center("z", "prod");
     bad["spec"]["settings"]["corsOrigins"] = json!(["not an origin"]);
-    let message = refused(api.create(&PostParams::default(), &serde_json::from_value(bad).unwrap()).await);
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(bad).unwrap(),
+        )
+        .await,
+    );
     assert!(message.contains("corsOrigins must be origins"), "{message}");
 
     // id is immutable once set.
     let mut good = contact_center("fixed", "prod");
     good["spec"]["id"] = json!("cc-1");
-    api.create(&PostParams::default(), &serde_json::from_value(good).unwrap()).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(good).unwrap(),
+    )
+    .await
+    .unwrap();
     let message = refused(
-        api.patch("fixed", &PatchParams::default(), &Patch::Merge(json!({"spec": {"id": "cc-2"}}))).await,
+        api.patch(
+            "fixed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"id": "cc-2"}})),
+        )
+        .await,
     );
     assert!(message.contains("id is immutable"), "{message}");
 
@@ -576,10 +856,20 @@ async fn the_api_server_enforces_the_cel_rules() {
     let mut bad = environment("e", "pw");
     bad["spec"]["traceMode"] = json!("loud");
     bad["spec"]["localTimeout"] = json!(4000);
-    match envs.create(&PostParams::default(), &serde_json::from_value(bad).unwrap()).await {
+    match envs
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(bad).unwrap(),
+        )
+        .await
+    {
         Err(kube::Error::Api(e)) => {
             assert!(e.message.contains("traceMode must be"), "{}", e.message);
-            assert!(e.message.contains("localTimeout must be from 0 to 3600"), "{}", e.message);
+            assert!(
+                e.message.contains("localTimeout must be from 0 to 3600"),
+                "{}",
+                e.message
+            );
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -591,7 +881,11 @@ async fn the_api_server_enforces_the_cel_rules() {
     }))
     .unwrap();
     match clients.create(&PostParams::default(), &bad).await {
-        Err(kube::Error::Api(e)) => assert!(e.message.contains("a PUBLIC client has no secret"), "{}", e.message),
+        Err(kube::Error::Api(e)) => assert!(
+            e.message.contains("a PUBLIC client has no secret"),
+            "{}",
+            e.message
+        ),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

@@ -139,11 +139,18 @@ tollgate__kube_provision() {
         return 1
     }
 
-    # Serving certificate (self-signed, for 127.0.0.1) and the service-account
-    # signing key pair.
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
-        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-        -keyout "$root/serving.key" -out "$root/serving.crt" >/dev/null 2>&1 || {
+    # A throwaway CA and the serving certificate it signs (rustls refuses a
+    # self-signed CA as the server's own certificate), and the
+    # service-account signing key pair.
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
+        >"$root/serving.ext"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tollgate-test-ca" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+        -keyout "$root/ca.key" -out "$root/ca.crt" >/dev/null 2>&1 &&
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+            -keyout "$root/serving.key" -out "$root/serving.csr" >/dev/null 2>&1 &&
+        openssl x509 -req -in "$root/serving.csr" -CA "$root/ca.crt" -CAkey "$root/ca.key" \
+            -CAcreateserial -days 2 -extfile "$root/serving.ext" -out "$root/serving.crt" >/dev/null 2>&1 || {
         tollgate__kube_log "openssl could not create the serving certificate"
         return 1
     }
@@ -192,7 +199,7 @@ clusters:
 - name: tollgate-test
   cluster:
     server: https://127.0.0.1:$kube_port
-    certificate-authority: $root/serving.crt
+    certificate-authority: $root/ca.crt
 users:
 - name: admin
   user:
@@ -206,7 +213,7 @@ contexts:
 current-context: tollgate-test
 EOF
     chmod 600 "$root/kubeconfig"
-    tollgate__kube_wait "kube-apiserver" curl -fsS --cacert "$root/serving.crt" \
+    tollgate__kube_wait "kube-apiserver" curl -fsS --cacert "$root/ca.crt" \
         -H "Authorization: Bearer $token" "https://127.0.0.1:$kube_port/readyz" || {
         tail -n 60 "$root/apiserver.log" >&2
         return 1

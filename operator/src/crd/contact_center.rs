@@ -16,6 +16,7 @@ pub struct CorsSettings {
     /// Browser origins (`scheme://host[:port]`) allowed to call the
     /// Authentication API for this contact center.
     #[serde(default)]
+    #[schemars(length(max = 64), inner(length(max = 253)))]
     #[x_kube(
         merge_strategy = ListMerge::Set,
         validation = Rule::new("self.all(o, o.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@ ]+$'))").message("corsOrigins must be origins of the form scheme://host[:port]")
@@ -35,17 +36,34 @@ pub struct CorsSettings {
     status = "CommonStatus",
     doc = "A Tollgate contact center (tenant): domains, user directory and settings. Reconciled into Tollgate's database.",
     printcolumn(name = "Id", type_ = "string", json_path = ".status.id"),
-    printcolumn(name = "Environment", type_ = "string", json_path = ".spec.environmentRef"),
+    printcolumn(
+        name = "Environment",
+        type_ = "string",
+        json_path = ".spec.environmentRef"
+    ),
     printcolumn(name = "Auth", type_ = "string", json_path = ".spec.auth"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)").message("id is immutable"))]
 pub struct ContactCenterSpec {
     /// The row id (default: the resource's name). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._~:@-]{1,128}$')").message("id must be 1-128 characters of letters, digits and . _ ~ : @ -"))]
     pub id: Option<String>,
     /// Display name (default: the first domain).
@@ -53,8 +71,10 @@ pub struct ContactCenterSpec {
     pub name: Option<String>,
     /// Name of the `Environment` resource (same namespace) this contact center uses.
     #[x_kube(validation = Rule::new("self.size() > 0").message("environmentRef must name an Environment"))]
+    #[schemars(length(max = 253))]
     pub environment_ref: String,
     /// Tenant names users type (`tenant\user`), unique across contact centers.
+    #[schemars(length(max = 64), inner(length(max = 63)))]
     #[x_kube(
         merge_strategy = ListMerge::Set,
         validation = Rule::new("self.size() > 0").message("domains must list at least one domain"),
@@ -63,6 +83,7 @@ pub struct ContactCenterSpec {
     pub domains: Vec<String>,
     /// The user directory: configServer, ldap, builtin, saml or oidc.
     #[serde(default = "default_auth")]
+    #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self in ['configServer', 'ldap', 'builtin', 'saml', 'oidc']").message("auth must be configServer, ldap, builtin, saml or oidc"))]
     pub auth: String,
     /// A disabled contact center refuses sign-ins.

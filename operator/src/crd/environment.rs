@@ -12,6 +12,7 @@ use super::{CommonStatus, SecretKeyRef};
 #[serde(rename_all = "camelCase")]
 pub struct ConfigServerSpec {
     /// Host name or IP address of the primary server.
+    #[schemars(length(max = 253))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("primaryAddress must not be empty"))]
     pub primary_address: String,
     /// Port of the primary server, 1-65535.
@@ -41,18 +42,32 @@ pub struct ConfigServerSpec {
     doc = "A Tollgate environment: how to reach a tenant's Configuration Server. Reconciled into Tollgate's database.",
     printcolumn(name = "Id", type_ = "string", json_path = ".status.id"),
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenant"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)").message("id is immutable"))]
 pub struct EnvironmentSpec {
     /// The row id (default: the resource's name). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._~:@-]{1,128}$')").message("id must be 1-128 characters of letters, digits and . _ ~ : @ -"))]
     pub id: Option<String>,
     /// The Configuration Server service account.
+    #[schemars(length(max = 256))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("username must not be empty"))]
     pub username: String,
     /// The service account's password, by Secret reference only.
@@ -77,12 +92,14 @@ pub struct EnvironmentSpec {
     pub app_name: String,
     /// CFGTMNoTraceMode, CFGTMClient, CFGTMServer or CFGTMBoth.
     #[serde(default = "default_trace_mode")]
+    #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("self in ['CFGTMNoTraceMode', 'CFGTMClient', 'CFGTMServer', 'CFGTMBoth']").message("traceMode must be CFGTMNoTraceMode, CFGTMClient, CFGTMServer or CFGTMBoth"))]
     pub trace_mode: String,
     #[serde(default)]
     pub tls_enabled: bool,
     /// The Configuration Servers, replaced whole.
     #[serde(default)]
+    #[schemars(length(max = 16))]
     pub config_servers: Vec<ConfigServerSpec>,
 }
 

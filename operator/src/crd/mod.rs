@@ -50,7 +50,10 @@ pub struct CommonStatus {
 }
 
 /// Every CRD, in a stable order, with the file name it is written to.
-pub fn all() -> Vec<(String, k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition)> {
+pub fn all() -> Vec<(
+    String,
+    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+)> {
     [
         Tollgate::crd(),
         Environment::crd(),
@@ -58,6 +61,11 @@ pub fn all() -> Vec<(String, k8s_openapi::apiextensions_apiserver::pkg::apis::ap
         OAuthClient::crd(),
     ]
     .into_iter()
-    .map(|crd| (format!("{}.yaml", crd.metadata.name.clone().unwrap_or_default()), crd))
+    .map(|crd| {
+        (
+            format!("{}.yaml", crd.metadata.name.clone().unwrap_or_default()),
+            crd,
+        )
+    })
     .collect()
 }

@@ -22,8 +22,16 @@ use super::SecretKeyRef;
     printcolumn(name = "Client", type_ = "string", json_path = ".status.clientId"),
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.clientType"),
     printcolumn(name = "Secret", type_ = "string", json_path = ".status.secretName"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.clientId) || (has(self.clientId) && self.clientId == oldSelf.clientId)").message("clientId is immutable"))]
@@ -31,6 +39,7 @@ use super::SecretKeyRef;
 pub struct OAuthClientSpec {
     /// The OAuth `client_id` (default: the resource's name). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._~:@-]{1,128}$')").message("clientId must be 1-128 characters of letters, digits and . _ ~ : @ -"))]
     pub client_id: Option<String>,
     /// Display name (default: the client id).
@@ -40,6 +49,7 @@ pub struct OAuthClientSpec {
     pub description: String,
     /// CONFIDENTIAL (has a secret) or PUBLIC.
     #[serde(default = "default_client_type")]
+    #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self in ['CONFIDENTIAL', 'PUBLIC']").message("clientType must be CONFIDENTIAL or PUBLIC"))]
     pub client_type: String,
     /// Where the secret is (key in a Secret). Without it the operator
@@ -54,6 +64,7 @@ pub struct OAuthClientSpec {
     pub scope: Vec<String>,
     /// e.g. authorization_code, client_credentials, refresh_token, password.
     #[serde(default = "default_grants")]
+    #[schemars(length(max = 16), inner(length(max = 128)))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("authorizedGrantTypes must not be empty"))]
     pub authorized_grant_types: Vec<String>,
     #[serde(default)]

@@ -77,10 +77,12 @@ pub struct RedisSpec {
 pub struct SigningKeySpec {
     /// ES256, RS256 or EdDSA.
     #[serde(default = "default_algorithm")]
+    #[schemars(length(max = 8))]
     #[x_kube(validation = Rule::new("self in ['ES256', 'RS256', 'EdDSA']").message("algorithm must be ES256, RS256 or EdDSA"))]
     pub algorithm: String,
     /// How often the signing key rotates, e.g. `30d`.
     #[serde(default = "default_rotation")]
+    #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+[smhd]$')").message("rotationInterval must be a number with s, m, h or d"))]
     pub rotation_interval: String,
     /// Secret key with the at-rest encryption key (64 hex digits). Without
@@ -126,13 +128,26 @@ pub struct IngressSpec {
     doc = "A Tollgate installation: the auth, ui and environment services, their configuration, secrets and ingress. Version changes run migrations before the rollout.",
     printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
     printcolumn(name = "Running", type_ = "string", json_path = ".status.version"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TollgateSpec {
     /// Tollgate version: the image tag. Changing it runs `tollgate migrate` first.
+    #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("version must not be empty"))]
     pub version: String,
     /// Image repository (the tag is `version`).

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
     MetricTarget, ResourceMetricSource,
@@ -47,14 +49,23 @@ pub struct Inputs {
 }
 
 pub fn name(tg: &Tollgate, suffix: &str) -> String {
-    format!("{}-{suffix}", tg.metadata.name.as_deref().unwrap_or("tollgate"))
+    format!(
+        "{}-{suffix}",
+        tg.metadata.name.as_deref().unwrap_or("tollgate")
+    )
 }
 
 pub fn labels(tg: &Tollgate, inputs: &Inputs, component: Option<&str>) -> BTreeMap<String, String> {
     let mut l = tg.spec.labels.clone();
     l.insert("app.kubernetes.io/name".into(), "tollgate".into());
-    l.insert("app.kubernetes.io/managed-by".into(), inputs.field_manager.clone());
-    l.insert(PLATFORM_LABEL.into(), tg.metadata.name.clone().unwrap_or_default());
+    l.insert(
+        "app.kubernetes.io/managed-by".into(),
+        inputs.field_manager.clone(),
+    );
+    l.insert(
+        PLATFORM_LABEL.into(),
+        tg.metadata.name.clone().unwrap_or_default(),
+    );
     if let Some(c) = component {
         l.insert(COMPONENT_LABEL.into(), c.into());
     }
@@ -63,7 +74,10 @@ pub fn labels(tg: &Tollgate, inputs: &Inputs, component: Option<&str>) -> BTreeM
 
 fn selector(tg: &Tollgate, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (PLATFORM_LABEL.to_string(), tg.metadata.name.clone().unwrap_or_default()),
+        (
+            PLATFORM_LABEL.to_string(),
+            tg.metadata.name.clone().unwrap_or_default(),
+        ),
         (COMPONENT_LABEL.to_string(), component.to_string()),
     ])
 }
@@ -91,10 +105,22 @@ pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
     let s = &tg.spec;
     let mut data = BTreeMap::from([
         ("TOLLGATE_LOG_FORMAT".to_string(), "json".to_string()),
-        ("TOLLGATE_LISTEN".to_string(), format!("0.0.0.0:{HTTP_PORT}")),
-        ("TOLLGATE_MANAGEMENT_LISTEN".to_string(), format!("0.0.0.0:{MANAGEMENT_PORT}")),
-        ("TOLLGATE_SIGNING_ALGORITHM".to_string(), s.signing_keys.algorithm.clone()),
-        ("TOLLGATE_KEY_ROTATION_INTERVAL".to_string(), s.signing_keys.rotation_interval.clone()),
+        (
+            "TOLLGATE_LISTEN".to_string(),
+            format!("0.0.0.0:{HTTP_PORT}"),
+        ),
+        (
+            "TOLLGATE_MANAGEMENT_LISTEN".to_string(),
+            format!("0.0.0.0:{MANAGEMENT_PORT}"),
+        ),
+        (
+            "TOLLGATE_SIGNING_ALGORITHM".to_string(),
+            s.signing_keys.algorithm.clone(),
+        ),
+        (
+            "TOLLGATE_KEY_ROTATION_INTERVAL".to_string(),
+            s.signing_keys.rotation_interval.clone(),
+        ),
         (
             "TOLLGATE_REDIS_CLUSTER".to_string(),
             (s.redis.mode == RedisMode::Cluster).to_string(),
@@ -107,7 +133,10 @@ pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
         data.insert("TOLLGATE_DATABASE_MAX_CONNECTIONS".into(), n.to_string());
     }
     if s.redis.ca_secret_ref.is_some() {
-        data.insert("TOLLGATE_REDIS_CA_FILE".into(), "/etc/tollgate/redis-ca/ca.crt".into());
+        data.insert(
+            "TOLLGATE_REDIS_CA_FILE".into(),
+            "/etc/tollgate/redis-ca/ca.crt".into(),
+        );
     }
     ConfigMap {
         metadata: meta(tg, inputs, name(tg, "config"), None),
@@ -232,7 +261,12 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
         period_seconds: Some(5),
         ..Default::default()
     };
-    let mut c = container(tg, inputs, &inputs.running_version, vec!["serve".into(), service.into()]);
+    let mut c = container(
+        tg,
+        inputs,
+        &inputs.running_version,
+        vec!["serve".into(), service.into()],
+    );
     c.ports = Some(vec![
         ContainerPort {
             name: Some("http".into()),
@@ -322,7 +356,11 @@ pub fn pod_disruption_budget(tg: &Tollgate, inputs: &Inputs, service: &str) -> P
 }
 
 /// Only for a service whose `maxReplicas` is above `replicas`.
-pub fn autoscaler(tg: &Tollgate, inputs: &Inputs, service: &str) -> Option<HorizontalPodAutoscaler> {
+pub fn autoscaler(
+    tg: &Tollgate,
+    inputs: &Inputs,
+    service: &str,
+) -> Option<HorizontalPodAutoscaler> {
     let spec = service_spec(tg, service);
     if !autoscaled(spec) {
         return None;
@@ -414,7 +452,9 @@ pub fn ingress(tg: &Tollgate, inputs: &Inputs) -> Option<Ingress> {
                     .iter()
                     .map(|h| IngressRule {
                         host: Some(h.clone()),
-                        http: Some(HTTPIngressRuleValue { paths: paths.clone() }),
+                        http: Some(HTTPIngressRuleValue {
+                            paths: paths.clone(),
+                        }),
                     })
                     .collect(),
             ),
@@ -448,7 +488,10 @@ pub fn migration_job_name(tg: &Tollgate, version: &str) -> String {
 /// `tollgate migrate` with the new version's image, run once.
 pub fn migration_job(tg: &Tollgate, inputs: &Inputs, version: &str) -> Job {
     let mut meta = meta(tg, inputs, migration_job_name(tg, version), Some("migrate"));
-    meta.annotations = Some(BTreeMap::from([("tollgate.dev/version".to_string(), version.to_string())]));
+    meta.annotations = Some(BTreeMap::from([(
+        "tollgate.dev/version".to_string(),
+        version.to_string(),
+    )]));
     Job {
         metadata: meta,
         spec: Some(JobSpec {
@@ -497,7 +540,10 @@ mod tests {
         Inputs {
             owner: tg.controller_owner_ref(&()).unwrap(),
             field_manager: "tollgate-operator".into(),
-            encryption_key: SecretKeyRef { name: "prod-signing-key".into(), key: "encryption-key".into() },
+            encryption_key: SecretKeyRef {
+                name: "prod-signing-key".into(),
+                key: "encryption-key".into(),
+            },
             operator_credentials: "prod-operator-credentials".into(),
             running_version: "1.1.0".into(),
         }
@@ -514,15 +560,33 @@ mod tests {
         assert_eq!(ru.max_unavailable, Some(IntOrString::Int(0)));
         let pod = spec.template.spec.unwrap();
         let c = &pod.containers[0];
-        assert_eq!(c.image.as_deref(), Some("ghcr.io/tollgate-dev/tollgate:1.1.0"));
-        assert_eq!(c.args.as_deref(), Some(&["serve".to_string(), "auth".to_string()][..]));
+        assert_eq!(
+            c.image.as_deref(),
+            Some("ghcr.io/tollgate-dev/tollgate:1.1.0")
+        );
+        assert_eq!(
+            c.args.as_deref(),
+            Some(&["serve".to_string(), "auth".to_string()][..])
+        );
         assert_eq!(spec.replicas, Some(2));
         assert_eq!(d.metadata.owner_references.unwrap()[0].uid, "uid-1");
         // Secrets reach the pod only by reference.
         let env = c.env.as_ref().unwrap();
-        let db = env.iter().find(|e| e.name == "TOLLGATE_DATABASE_URL").unwrap();
+        let db = env
+            .iter()
+            .find(|e| e.name == "TOLLGATE_DATABASE_URL")
+            .unwrap();
         assert_eq!(db.value, None);
-        assert_eq!(db.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap().name, "db");
+        assert_eq!(
+            db.value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap()
+                .name,
+            "db"
+        );
     }
 
     #[test]
@@ -556,7 +620,11 @@ mod tests {
         let hpa = autoscaler(&tg, &inputs(&tg), "auth").unwrap().spec.unwrap();
         assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(2), 6));
         let d = deployment(&tg, &inputs(&tg), "auth");
-        assert_eq!(d.spec.unwrap().replicas, None, "the autoscaler owns replicas");
+        assert_eq!(
+            d.spec.unwrap().replicas,
+            None,
+            "the autoscaler owns replicas"
+        );
     }
 
     #[test]
@@ -567,8 +635,14 @@ mod tests {
         assert!(long.len() <= 63);
         let job = migration_job(&tg, &inputs(&tg), "1.2.0");
         let pod = job.spec.unwrap().template.spec.unwrap();
-        assert_eq!(pod.containers[0].args.as_deref(), Some(&["migrate".to_string()][..]));
-        assert_eq!(pod.containers[0].image.as_deref(), Some("ghcr.io/tollgate-dev/tollgate:1.2.0"));
+        assert_eq!(
+            pod.containers[0].args.as_deref(),
+            Some(&["migrate".to_string()][..])
+        );
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some("ghcr.io/tollgate-dev/tollgate:1.2.0")
+        );
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
     }
 }

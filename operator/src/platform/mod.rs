@@ -62,7 +62,10 @@ async fn ensure_secret(
             name: Some(name.into()),
             owner_references: tg.controller_owner_ref(&()).map(|o| vec![o]),
             labels: Some(BTreeMap::from([
-                ("app.kubernetes.io/managed-by".to_string(), ctx.field_manager.clone()),
+                (
+                    "app.kubernetes.io/managed-by".to_string(),
+                    ctx.field_manager.clone(),
+                ),
                 (children::PLATFORM_LABEL.to_string(), tg.name_any()),
             ])),
             ..Default::default()
@@ -76,7 +79,13 @@ async fn ensure_secret(
     };
     match api.create(&PostParams::default(), &secret).await {
         Ok(_) => {
-            ctx.event(tg, false, "SecretGenerated", format!("generated Secret {name}")).await;
+            ctx.event(
+                tg,
+                false,
+                "SecretGenerated",
+                format!("generated Secret {name}"),
+            )
+            .await;
             Ok(())
         }
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
@@ -106,7 +115,10 @@ where
 /// Deletes this platform's children of kind `K` that are no longer wanted.
 async fn prune<K>(ctx: &Context, ns: &str, tg: &Tollgate, keep: &[String]) -> Result<()>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
     let selector = format!(
@@ -123,7 +135,13 @@ where
             .any(|o| Some(&o.uid) == tg.metadata.uid.as_ref());
         if owned && !keep.contains(&name) {
             api.delete(&name, &DeleteParams::background()).await?;
-            ctx.event(tg, false, "Pruned", format!("deleted {} {name}", K::kind(&()))).await;
+            ctx.event(
+                tg,
+                false,
+                "Pruned",
+                format!("deleted {} {name}", K::kind(&())),
+            )
+            .await;
         }
     }
     Ok(())
@@ -150,8 +168,17 @@ async fn apply(tg: &Tollgate, ctx: &Context) -> Result<Action> {
         Some(r) => r.clone(),
         None => {
             let name = children::name(tg, "signing-key");
-            ensure_secret(tg, ctx, &name, BTreeMap::from([("encryption-key".into(), random_hex(32))])).await?;
-            SecretKeyRef { name, key: "encryption-key".into() }
+            ensure_secret(
+                tg,
+                ctx,
+                &name,
+                BTreeMap::from([("encryption-key".into(), random_hex(32))]),
+            )
+            .await?;
+            SecretKeyRef {
+                name,
+                key: "encryption-key".into(),
+            }
         }
     };
     let operator_credentials = match &tg.spec.operator_credentials_secret {
@@ -162,13 +189,19 @@ async fn apply(tg: &Tollgate, ctx: &Context) -> Result<Action> {
                 tg,
                 ctx,
                 &name,
-                BTreeMap::from([("username".into(), "ops".into()), ("password".into(), random_hex(24))]),
+                BTreeMap::from([
+                    ("username".into(), "ops".into()),
+                    ("password".into(), random_hex(24)),
+                ]),
             )
             .await?;
             name
         }
     };
-    let credentials_ref = SecretKeyRef { name: operator_credentials.clone(), key: "password".into() };
+    let credentials_ref = SecretKeyRef {
+        name: operator_credentials.clone(),
+        key: "password".into(),
+    };
     let refs = [
         &tg.spec.database.url_secret_ref,
         &tg.spec.redis.url_secret_ref,
@@ -176,7 +209,10 @@ async fn apply(tg: &Tollgate, ctx: &Context) -> Result<Action> {
         &credentials_ref,
     ];
     if let Some(message) = missing_secret(ctx, &ns, &refs).await? {
-        let outcome = Outcome::Stalled { reason: "SecretNotFound".into(), message };
+        let outcome = Outcome::Stalled {
+            reason: "SecretNotFound".into(),
+            message,
+        };
         return ctx.report(tg, &previous, &outcome, json!({})).await;
     }
 
@@ -197,19 +233,39 @@ async fn apply(tg: &Tollgate, ctx: &Context) -> Result<Action> {
             Some(existing) => existing,
             None => {
                 let created = apply_child(ctx, &ns, &job).await?;
-                ctx.event(tg, false, "Migrating", format!("started Job {} for version {}", created.name_any(), tg.spec.version)).await;
+                ctx.event(
+                    tg,
+                    false,
+                    "Migrating",
+                    format!(
+                        "started Job {} for version {}",
+                        created.name_any(),
+                        tg.spec.version
+                    ),
+                )
+                .await;
                 created
             }
         };
         match migration_state(&job) {
             MigrationState::Succeeded => {
                 inputs.running_version = tg.spec.version.clone();
-                ctx.event(tg, false, "Migrated", format!("migrations for {} applied; rolling out", tg.spec.version)).await;
+                ctx.event(
+                    tg,
+                    false,
+                    "Migrated",
+                    format!("migrations for {} applied; rolling out", tg.spec.version),
+                )
+                .await;
             }
             MigrationState::Failed { reason, message } => {
                 waiting = Some(Outcome::Stalled {
                     reason: "MigrationFailed".into(),
-                    message: format!("Job {} failed ({reason}): {message}; still running {}", job.name_any(), status.version.clone().unwrap_or_else(|| "nothing".into())),
+                    message: format!(
+                        "Job {} failed ({reason}): {message}; still running {}",
+                        job.name_any(),
+                        status.version.clone().unwrap_or_else(|| "nothing".into())
+                    ),
                 });
             }
             MigrationState::Running => {
@@ -223,7 +279,10 @@ async fn apply(tg: &Tollgate, ctx: &Context) -> Result<Action> {
 
     // Nothing runs before the first migration succeeded.
     if inputs.running_version.is_empty() {
-        let outcome = waiting.unwrap_or(Outcome::Progressing { reason: "Migrating".into(), message: String::new() });
+        let outcome = waiting.unwrap_or(Outcome::Progressing {
+            reason: "Migrating".into(),
+            message: String::new(),
+        });
         return ctx.report(tg, &previous, &outcome, json!({})).await;
     }
 
@@ -256,9 +315,15 @@ async fn apply(tg: &Tollgate, ctx: &Context) -> Result<Action> {
     let outcome = match (waiting, deployments_ready(&deployments)) {
         (Some(waiting), _) => waiting,
         (None, Ok(())) => Outcome::Ready {
-            message: format!("version {} running, all services available", inputs.running_version),
+            message: format!(
+                "version {} running, all services available",
+                inputs.running_version
+            ),
         },
-        (None, Err(message)) => Outcome::Progressing { reason: "RollingOut".into(), message },
+        (None, Err(message)) => Outcome::Progressing {
+            reason: "RollingOut".into(),
+            message,
+        },
     };
     ctx.report(
         tg,

@@ -91,17 +91,36 @@ mod tests {
     #[test]
     fn job_outcomes() {
         assert_eq!(migration_state(&Job::default()), MigrationState::Running);
-        assert_eq!(migration_state(&job(vec![("Complete", "Done")])), MigrationState::Succeeded);
+        assert_eq!(
+            migration_state(&job(vec![("Complete", "Done")])),
+            MigrationState::Succeeded
+        );
         assert_eq!(
             migration_state(&job(vec![("Failed", "BackoffLimitExceeded")])),
-            MigrationState::Failed { reason: "BackoffLimitExceeded".into(), message: "boom".into() }
+            MigrationState::Failed {
+                reason: "BackoffLimitExceeded".into(),
+                message: "boom".into()
+            }
         );
     }
 
-    fn deployment(generation: i64, observed: i64, updated: i32, available: i32, total: i32) -> Deployment {
+    fn deployment(
+        generation: i64,
+        observed: i64,
+        updated: i32,
+        available: i32,
+        total: i32,
+    ) -> Deployment {
         Deployment {
-            metadata: ObjectMeta { name: Some("d".into()), generation: Some(generation), ..Default::default() },
-            spec: Some(DeploymentSpec { replicas: Some(2), ..Default::default() }),
+            metadata: ObjectMeta {
+                name: Some("d".into()),
+                generation: Some(generation),
+                ..Default::default()
+            },
+            spec: Some(DeploymentSpec {
+                replicas: Some(2),
+                ..Default::default()
+            }),
             status: Some(DeploymentStatus {
                 observed_generation: Some(observed),
                 updated_replicas: Some(updated),
@@ -115,8 +134,17 @@ mod tests {
     #[test]
     fn rollout_is_done_only_when_old_pods_are_gone() {
         assert!(deployments_ready(&[deployment(2, 2, 2, 2, 2)]).is_ok());
-        assert!(deployments_ready(&[deployment(3, 2, 2, 2, 2)]).is_err(), "new spec not seen yet");
-        assert!(deployments_ready(&[deployment(2, 2, 1, 2, 3)]).is_err(), "surge pod still rolling");
-        assert!(deployments_ready(&[deployment(2, 2, 2, 1, 2)]).is_err(), "not available yet");
+        assert!(
+            deployments_ready(&[deployment(3, 2, 2, 2, 2)]).is_err(),
+            "new spec not seen yet"
+        );
+        assert!(
+            deployments_ready(&[deployment(2, 2, 1, 2, 3)]).is_err(),
+            "surge pod still rolling"
+        );
+        assert!(
+            deployments_ready(&[deployment(2, 2, 2, 1, 2)]).is_err(),
+            "not available yet"
+        );
     }
 }
