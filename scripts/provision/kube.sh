@@ -56,7 +56,8 @@ tollgate__kube_build() {
         done
         printf ')\n'
     } >"$src/apiserver/go.mod"
-    # A blank import keeps `go mod tidy`-less resolution happy.
+    # The throwaway module imports the API server's app package, so
+    # `-mod=mod` resolves and records everything it needs.
     printf 'package build\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n' >"$src/apiserver/deps.go"
     tollgate__kube_log "building kube-apiserver v$TOLLGATE_KUBE_VERSION from the Go module proxy (slow, once)"
     (cd "$src/apiserver" && GOFLAGS=-mod=mod nice -n 10 go build -trimpath -ldflags=-s \

@@ -1,9 +1,15 @@
 //! The custom resources of group `tollgate.dev`, version `v1alpha1`. The CRD
 //! YAML under `crds/` is generated from these types by the `crdgen` binary.
 
+// Several `printcolumn(type_ = "string", …)` in one `#[kube]` attribute are
+// separate columns, not duplicates.
+#[allow(clippy::duplicated_attributes)]
 mod contact_center;
+#[allow(clippy::duplicated_attributes)]
 mod environment;
+#[allow(clippy::duplicated_attributes)]
 mod oauth_client;
+#[allow(clippy::duplicated_attributes)]
 mod tollgate;
 
 pub use contact_center::{ContactCenter, ContactCenterSpec, CorsSettings};
