@@ -62,6 +62,12 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$jail"; }
 trap cleanup EXIT
 cp -a "$context/rootfs/." "$jail/"
+# A container runtime gives every container /dev; the static binary reads
+# /dev/random and /dev/urandom (getrandom's fallback when libc's symbol cannot
+# be looked up).
+mkdir -p "$jail/dev"
+mknod -m 444 "$jail/dev/urandom" c 1 9
+mknod -m 444 "$jail/dev/random" c 1 8
 "$jail/usr/local/bin/tollgate" --version >&2
 chroot --userspec=65532:65532 "$jail" /usr/local/bin/tollgate dev --data-dir /tmp/data \
   --listen "127.0.0.1:$port" --management-listen "127.0.0.1:$mgmt" > "$jail/dev.log" 2>&1 &
