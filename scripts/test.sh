@@ -2,8 +2,9 @@
 # The one test command. On a fresh machine it installs what the tests need,
 # starts throwaway PostgreSQL, Redis (standalone, TLS and a 3-node
 # cluster) and a Kubernetes API server (etcd + kube-apiserver, built once from
-# the Go module proxy and cached), then runs the linters, every Rust test and the end-to-end suite
-# (including the browser tests on Debian's Chromium).
+# the Go module proxy and cached), then runs the linters, every Rust test and
+# the end-to-end suite (including the browser tests on Debian's Chromium),
+# then the container image, the Helm chart and the examples (on that API server).
 # A dependency that cannot be provisioned fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,3 +61,16 @@ step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client, Chro
 cargo build -p tollgate --locked
 export TOLLGATE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate"
 bash e2e/run.sh
+
+step "container image (static binaries, chroot run, buildah where the machine allows)"
+bash scripts/image.sh
+
+step "Kubernetes tools (helm, kubeconform, schemas)"
+# shellcheck source=provision/k8s-tools.sh
+source scripts/provision/k8s-tools.sh
+
+step "chart and manifests (values table, helm lint --strict, helm template, kubeconform -strict)"
+bash scripts/check-manifests.sh
+
+step "Kubernetes end-to-end (chart install and RBAC, examples, upgrade, Argo CD health checks)"
+(cd e2e/kube && PYTHONDONTWRITEBYTECODE=1 "$TOLLGATE_KUBE_PYTHON" -m pytest -q -p no:cacheprovider .)

@@ -5,6 +5,14 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# Image and manifest checks: Lua for the Argo CD health checks, a daemonless
+# image builder, `file` to see that the binaries are static, the CA bundle
+# the image ships.
+command -v lua5.4 >/dev/null 2>&1 || need+=(lua5.4)
+command -v buildah >/dev/null 2>&1 || need+=(buildah)
+command -v file >/dev/null 2>&1 || need+=(file)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi

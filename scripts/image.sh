@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Builds the container image of Containerfile:
+#   1. `tollgate` (and `tollgate-operator`, when the workspace has it) as
+#      static release binaries (glibc, +crt-static), in a target directory of
+#      their own under $TOLLGATE_CACHE/image-target so rebuilds are incremental;
+#   2. the build context $TOLLGATE_CACHE/image-context: rootfs/ with the
+#      binaries, Debian's CA bundle and passwd/group entries for 65532;
+#   3. proves the binaries need nothing from the host: `tollgate dev` runs in
+#      a chroot of that rootfs and answers /health/ready;
+#   4. builds the image with buildah (vfs storage, chroot isolation) and runs
+#      `tollgate --version` in it, or says in one line why this machine
+#      cannot (the README documents `docker build` / `podman build`).
+#
+#   scripts/image.sh [--context-only]   (--context-only: steps 1-2, prints the context)
+#
+# Ports of the chroot run: TOLLGATE_TEST_IMAGE_PORT (default 55480) and the next.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
+target_dir="$cache/image-target"
+context="$cache/image-context"
+triple=x86_64-unknown-linux-gnu
+tag="${TOLLGATE_IMAGE_TAG:-localhost/tollgate:dev}"
+log() { printf 'image: %s\n' "$*" >&2; }
+
+bins=(tollgate)
+packages=(-p tollgate)
+if cargo metadata --no-deps --format-version 1 --locked | grep -q '"name":"tollgate-operator"'; then
+  bins+=(tollgate-operator)
+  packages+=(-p tollgate-operator)
+fi
+log "static release build of ${bins[*]} (target dir $target_dir)"
+CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --release --locked --target "$triple" "${packages[@]}" --bins >&2
+
+rm -rf "$context"
+mkdir -p "$context/rootfs/usr/local/bin" "$context/rootfs/etc/ssl/certs" "$context/rootfs/tmp"
+cp Containerfile "$context/"
+for bin in "${bins[@]}"; do
+  file="$target_dir/$triple/release/$bin"
+  if file "$file" 2>/dev/null | grep -q 'dynamically linked'; then
+    log "$bin is dynamically linked; the empty base image cannot run it"
+    exit 1
+  fi
+  install -m 0555 "$file" "$context/rootfs/usr/local/bin/$bin"
+done
+[ -f /etc/ssl/certs/ca-certificates.crt ] || { log "Debian's ca-certificates is missing"; exit 1; }
+install -m 0444 /etc/ssl/certs/ca-certificates.crt "$context/rootfs/etc/ssl/certs/"
+printf 'root:x:0:0:root:/:/nonexistent\nnonroot:x:65532:65532:nonroot:/:/nonexistent\n' > "$context/rootfs/etc/passwd"
+printf 'root:x:0:\nnonroot:x:65532:\n' > "$context/rootfs/etc/group"
+chmod 1777 "$context/rootfs/tmp"
+if [ "${1:-}" = --context-only ]; then
+  printf '%s\n' "$context"
+  exit 0
+fi
+
+# 3. The rootfs alone runs the service: a chroot holds nothing else.
+port="${TOLLGATE_TEST_IMAGE_PORT:-55480}"
+mgmt=$((port + 1))
+jail=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-image.XXXXXX")
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$jail"; }
+trap cleanup EXIT
+cp -a "$context/rootfs/." "$jail/"
+# A container runtime gives every container /dev; the static binary reads
+# /dev/random and /dev/urandom (getrandom's fallback when libc's symbol cannot
+# be looked up).
+mkdir -p "$jail/dev"
+mknod -m 444 "$jail/dev/urandom" c 1 9
+mknod -m 444 "$jail/dev/random" c 1 8
+"$jail/usr/local/bin/tollgate" --version >&2
+chroot --userspec=65532:65532 "$jail" /usr/local/bin/tollgate dev --data-dir /tmp/data \
+  --listen "127.0.0.1:$port" --management-listen "127.0.0.1:$mgmt" > "$jail/dev.log" 2>&1 &
+pid=$!
+ready=
+for _ in $(seq 1 100); do
+  if curl -sf "http://127.0.0.1:$mgmt/health/ready" >/dev/null 2>&1; then ready=1; break; fi
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.2
+done
+if [ -z "$ready" ]; then
+  log "tollgate dev in a chroot of the image's rootfs did not become ready:"
+  tail -n 20 "$jail/dev.log" >&2
+  exit 1
+fi
+curl -sf "http://127.0.0.1:$port/.well-known/openid-configuration" | grep -q '"issuer"' \
+  || { log "the chrooted tollgate served no discovery document"; exit 1; }
+log "tollgate dev runs from the rootfs alone (chroot, user 65532): /health/ready answered"
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+
+# 4. The image itself, where a daemonless builder may run.
+if ! command -v buildah >/dev/null 2>&1; then
+  log "buildah is not installed: image not built here; build it with 'docker build -f Containerfile -t $tag $context'"
+  exit 0
+fi
+store=(--root "$cache/containers/storage" --runroot "$jail/run" --storage-driver vfs)
+if ! out=$(buildah "${store[@]}" bud --isolation chroot -f Containerfile -t "$tag" "$context" 2>&1); then
+  log "buildah cannot build on this machine ($(printf '%s' "$out" | tail -n 1)); build with 'docker build -f Containerfile -t $tag $context'"
+  exit 0
+fi
+ctr=$(buildah "${store[@]}" from "$tag")
+version=$(buildah "${store[@]}" run --isolation chroot "$ctr" -- /usr/local/bin/tollgate --version 2>&1) || version=
+buildah "${store[@]}" rm "$ctr" >/dev/null
+[ -n "$version" ] || { log "the image $tag was built but its tollgate did not run"; exit 1; }
+size=$(buildah "${store[@]}" images --format '{{.Size}}' "$tag" | head -n 1)
+log "built $tag ($size); in it: $version"
