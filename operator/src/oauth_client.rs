@@ -15,7 +15,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tollgate_store::model::{Client as Row, ClientType};
+use tollgate_store::model::{Client as Row, ClientAuthMethod, ClientType};
 use tollgate_store::StoreError;
 
 use crate::conditions::Outcome;
@@ -63,6 +63,15 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         access_token_expiration_timeout: spec.access_token_expiration_timeout,
         refresh_token_expiration_timeout: spec.refresh_token_expiration_timeout,
         contact_center_ids,
+        // Token exchange policies and signed-JWT client keys are not part of
+        // the resource yet; the resource owns the row, so they stay unset.
+        token_exchange: None,
+        auth_method: match client_type {
+            ClientType::Confidential => ClientAuthMethod::ClientSecret,
+            ClientType::Public => ClientAuthMethod::None,
+        },
+        jwks: None,
+        jwks_uri: None,
         version: 0,
         created_at: 0,
         updated_at: 0,
