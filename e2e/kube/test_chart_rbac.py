@@ -106,6 +106,7 @@ def test_install_creates_the_operator_and_established_crds(admin, cluster_wide):
     env = {e.name: e for e in container.env}
     assert not env["TOLLGATE_OPERATOR_NAMESPACE"].value  # empty: every namespace
     assert env["TOLLGATE_DATABASE_URL"].value_from.secret_key_ref.name == "tollgate-database"
+    assert env["TOLLGATE_ENCRYPTION_KEY"].value_from.secret_key_ref.name == "tollgate-encryption-key"
     assert env["POD_NAMESPACE"].value_from.field_ref.field_path == "metadata.namespace"
     assert container.liveness_probe.http_get.path == "/healthz"
     assert container.readiness_probe.http_get.path == "/readyz"
