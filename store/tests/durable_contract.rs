@@ -152,6 +152,7 @@ contract!(
     disabling_a_user_ends_their_sessions,
     clients_crud,
     users_crud,
+    password_history,
     signing_keys_crud,
     refresh_rotation,
     concurrent_rotation,
@@ -1268,6 +1269,54 @@ async fn users_crud(db: Db) {
         Err(StoreError::NotFound { .. })
     ));
     assert!(db.get_user("cc2", "u1").await.unwrap().is_some());
+}
+
+async fn password_history(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    db.create_contact_center(&contact_center("cc1", "env", &[]))
+        .await
+        .unwrap();
+    let mut u = db.create_user(&user("cc1", "u1", "alice")).await.unwrap();
+    assert!(db.password_history("cc1", "u1", 5).await.unwrap().is_empty());
+    let first = u.password_hash.clone();
+
+    // Saving without a new hash records nothing.
+    u.first_name = "Alicia".into();
+    u = db.update_user(&u).await.unwrap();
+    assert!(db.password_history("cc1", "u1", 5).await.unwrap().is_empty());
+
+    u.password_hash = "h2".into();
+    u = db.update_user(&u).await.unwrap();
+    u.password_hash = "h3".into();
+    u = db.update_user(&u).await.unwrap();
+    assert_eq!(
+        db.password_history("cc1", "u1", 5).await.unwrap(),
+        vec!["h2".to_string(), first.clone()],
+        "newest first, the current hash not included"
+    );
+    assert_eq!(db.password_history("cc1", "u1", 1).await.unwrap(), vec!["h2"]);
+
+    // A stale write records nothing either.
+    let mut stale = u.clone();
+    stale.version -= 1;
+    stale.password_hash = "h-stale".into();
+    assert!(db.update_user(&stale).await.is_err());
+    assert_eq!(db.password_history("cc1", "u1", 5).await.unwrap().len(), 2);
+
+    // Only the newest MAX_PASSWORD_HISTORY are kept.
+    for i in 0..tollgate_store::durable::MAX_PASSWORD_HISTORY + 3 {
+        u.password_hash = format!("x{i}");
+        u = db.update_user(&u).await.unwrap();
+    }
+    let kept = db.password_history("cc1", "u1", 100).await.unwrap();
+    assert_eq!(kept.len() as i64, tollgate_store::durable::MAX_PASSWORD_HISTORY);
+    let last = tollgate_store::durable::MAX_PASSWORD_HISTORY + 1;
+    assert_eq!(kept[0], format!("x{last}"));
+
+    // The history goes with the user.
+    db.delete_user("cc1", "u1").await.unwrap();
+    db.create_user(&user("cc1", "u1", "alice")).await.unwrap();
+    assert!(db.password_history("cc1", "u1", 5).await.unwrap().is_empty());
 }
 
 async fn signing_keys_crud(db: Db) {

@@ -17,6 +17,7 @@ mod revocations;
 mod settings;
 mod sql;
 mod users;
+pub use users::MAX_PASSWORD_HISTORY;
 
 use std::borrow::Cow;
 use std::time::Duration;
