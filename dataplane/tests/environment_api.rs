@@ -1801,3 +1801,85 @@ async fn deleting_a_contact_center_ends_its_tokens(s: TestServer) {
         .expect(StatusCode::BAD_REQUEST);
     assert!(s.is_active(&demo).await, "other tenants are untouched");
 }
+
+/// `--password-min-length` and `--password-history` on user creation, the
+/// user's own change (JSON API) and an administrator's reset.
+#[tokio::test]
+async fn password_policy_length_and_history() {
+    let s = TestServer::with_args(tollgate::config::CommonArgs {
+        password_min_length: 10,
+        password_history: 3,
+        ..default_args()
+    })
+    .await;
+    let path = users_path("demo");
+    let msg = s
+        .ops_post(&path, json!({"userName": "alice", "password": "nine-char"}))
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("at least 10"), "{msg}");
+    let alice = create_user(
+        &s,
+        "demo",
+        json!({"userName": "alice", "password": "alice-pass-0"}),
+    )
+    .await;
+    let alice_id = str_of(&alice["data"], "id").to_string();
+
+    let change = |old: &'static str, new: &'static str| {
+        let s = &s;
+        async move {
+            let tokens = password_grant(s, "demo\\alice", old).await.tokens();
+            let at = tokens["access_token"].as_str().unwrap().to_string();
+            s.bearer_json(
+                Method::POST,
+                "/auth/v3/change-password",
+                &at,
+                Some(json!({"oldPassword": old, "newPassword": new})),
+            )
+            .await
+        }
+    };
+    let msg = change("alice-pass-0", "too-short")
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("at least 10"), "{msg}");
+    change("alice-pass-0", "alice-pass-1")
+        .await
+        .expect(StatusCode::OK);
+    for reused in ["alice-pass-0", "alice-pass-1"] {
+        let msg = change("alice-pass-1", reused)
+            .await
+            .expect_api_error(StatusCode::BAD_REQUEST);
+        assert!(msg.contains("last 3"), "{reused}: {msg}");
+    }
+    change("alice-pass-1", "alice-pass-2")
+        .await
+        .expect(StatusCode::OK);
+    change("alice-pass-2", "alice-pass-3")
+        .await
+        .expect(StatusCode::OK);
+    // Three back is out of the window again.
+    change("alice-pass-3", "alice-pass-0")
+        .await
+        .expect(StatusCode::OK);
+
+    // An administrator's reset follows the same rules.
+    let reset = format!("{path}/{alice_id}/reset-password");
+    let msg = s
+        .ops_post(&reset, json!({"password": "alice-pass-3"}))
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("last 3"), "{msg}");
+    let msg = s
+        .ops_post(&reset, json!({"password": "short"}))
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("at least 10"), "{msg}");
+    s.ops_post(&reset, json!({"password": "alice-pass-1"}))
+        .await
+        .expect(StatusCode::OK);
+    password_grant(&s, "demo\\alice", "alice-pass-1")
+        .await
+        .tokens();
+}

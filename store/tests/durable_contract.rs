@@ -1277,13 +1277,21 @@ async fn password_history(db: Db) {
         .await
         .unwrap();
     let mut u = db.create_user(&user("cc1", "u1", "alice")).await.unwrap();
-    assert!(db.password_history("cc1", "u1", 5).await.unwrap().is_empty());
+    assert!(db
+        .password_history("cc1", "u1", 5)
+        .await
+        .unwrap()
+        .is_empty());
     let first = u.password_hash.clone();
 
     // Saving without a new hash records nothing.
     u.first_name = "Alicia".into();
     u = db.update_user(&u).await.unwrap();
-    assert!(db.password_history("cc1", "u1", 5).await.unwrap().is_empty());
+    assert!(db
+        .password_history("cc1", "u1", 5)
+        .await
+        .unwrap()
+        .is_empty());
 
     u.password_hash = "h2".into();
     u = db.update_user(&u).await.unwrap();
@@ -1294,7 +1302,10 @@ async fn password_history(db: Db) {
         vec!["h2".to_string(), first.clone()],
         "newest first, the current hash not included"
     );
-    assert_eq!(db.password_history("cc1", "u1", 1).await.unwrap(), vec!["h2"]);
+    assert_eq!(
+        db.password_history("cc1", "u1", 1).await.unwrap(),
+        vec!["h2"]
+    );
 
     // A stale write records nothing either.
     let mut stale = u.clone();
@@ -1309,14 +1320,21 @@ async fn password_history(db: Db) {
         u = db.update_user(&u).await.unwrap();
     }
     let kept = db.password_history("cc1", "u1", 100).await.unwrap();
-    assert_eq!(kept.len() as i64, tollgate_store::durable::MAX_PASSWORD_HISTORY);
+    assert_eq!(
+        kept.len() as i64,
+        tollgate_store::durable::MAX_PASSWORD_HISTORY
+    );
     let last = tollgate_store::durable::MAX_PASSWORD_HISTORY + 1;
     assert_eq!(kept[0], format!("x{last}"));
 
     // The history goes with the user.
     db.delete_user("cc1", "u1").await.unwrap();
     db.create_user(&user("cc1", "u1", "alice")).await.unwrap();
-    assert!(db.password_history("cc1", "u1", 5).await.unwrap().is_empty());
+    assert!(db
+        .password_history("cc1", "u1", 5)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn signing_keys_crud(db: Db) {

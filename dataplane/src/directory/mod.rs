@@ -3,6 +3,7 @@
 //! store; LDAP and the Configuration Server plug in behind the same trait.
 
 pub mod builtin;
+pub mod password_policy;
 
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ pub enum DirectoryError {
     /// The password must be changed before the user may sign in.
     #[error("password expired")]
     PasswordExpired,
+    /// The new password breaks the directory's password rules.
+    #[error("password rejected: {0}")]
+    PasswordRejected(password_policy::PolicyViolation),
     #[error("directory unavailable")]
     Unavailable { retry_after: Duration },
     #[error("this contact center's directory is not available in this server")]

@@ -116,7 +116,7 @@ pub async fn grant(
                 json!({"reason": e.to_string()}),
             );
             return Err(match e {
-                DirectoryError::BadCredentials => {
+                DirectoryError::BadCredentials | DirectoryError::PasswordRejected(_) => {
                     OAuthError::invalid_grant("bad user name or password")
                 }
                 DirectoryError::Locked => {
