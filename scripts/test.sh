@@ -17,6 +17,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
   set +e
+  declare -F tollgate_stop_ldap >/dev/null && tollgate_stop_ldap
   declare -F tollgate_stop_redis >/dev/null && tollgate_stop_redis
   declare -F tollgate_stop_postgres >/dev/null && tollgate_stop_postgres
   rm -rf "$TOLLGATE_TEST_DIR"
@@ -38,6 +39,10 @@ source scripts/provision/postgres.sh
 step "Redis (standalone, TLS, cluster)"
 # shellcheck source=provision/redis.sh
 source scripts/provision/redis.sh
+
+step "OpenLDAP (slapd with a seeded tree, StartTLS and LDAPS)"
+# shellcheck source=provision/ldap.sh
+source scripts/provision/ldap.sh
 
 step "format and lint"
 cargo fmt --all --check

@@ -1,8 +1,10 @@
 //! User directories: where a contact center's users are checked. Chosen per
 //! contact center by its `auth` field. The built-in directory lives in the
-//! store; LDAP and the Configuration Server plug in behind the same trait.
+//! store; LDAP (`ldap`) and the Configuration Server plug in behind the same
+//! trait.
 
 pub mod builtin;
+pub mod ldap;
 pub mod password_policy;
 
 use std::time::Duration;

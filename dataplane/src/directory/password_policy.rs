@@ -38,6 +38,9 @@ pub enum PolicyViolation {
     TooLong,
     #[error("the password may not repeat any of the last {0}")]
     Reused(u32),
+    /// The directory's own rules (an LDAP server's password policy).
+    #[error("the directory refused the new password under its password rules")]
+    RefusedByDirectory,
 }
 
 impl PasswordPolicy {

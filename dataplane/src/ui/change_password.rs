@@ -372,6 +372,7 @@ async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u
                 PolicyViolation::TooShort(_) => "password_too_short",
                 PolicyViolation::TooLong => "password_too_long",
                 PolicyViolation::Reused(_) => "password_reused",
+                PolicyViolation::RefusedByDirectory => "password_refused",
             };
             return render(
                 state,
