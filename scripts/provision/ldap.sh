@@ -68,7 +68,7 @@ tollgate_stop_ldap() {
 }
 
 _tg_ldap_seed() {
-  local base="$1" admin_pw="$2" service_pw="$3"
+  local base="$1" service_pw="$2"
   cat <<EOF
 dn: $base
 objectClass: dcObject
@@ -147,7 +147,6 @@ objectClass: groupOfNames
 cn: supervisors
 member: uid=alice,ou=people,$base
 EOF
-  : "$admin_pw"
 }
 
 tollgate_start_ldap() {
@@ -208,7 +207,7 @@ EOF
     sleep 0.1
   done
   [ -n "$ok" ] || { _tg_ldap_fail "slapd does not answer on port $port"; return 1; }
-  _tg_ldap_seed "$base" "$admin_pw" "$service_pw" >"$dir/seed.ldif"
+  _tg_ldap_seed "$base" "$service_pw" >"$dir/seed.ldif"
   ldapadd -x -H "ldap://127.0.0.1:$port" -D "cn=admin,$base" -w "$admin_pw" -f "$dir/seed.ldif" \
     >"$dir/seed.log" 2>&1 || { cat "$dir/seed.log" >&2; _tg_ldap_fail "seeding the tree failed"; return 1; }
   export TOLLGATE_TEST_LDAP_URL="ldap://127.0.0.1:$port"
