@@ -125,6 +125,7 @@ pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyh
         access_token_expiration_timeout: 43_200,
         refresh_token_expiration_timeout: 2_592_000,
         contact_center_ids: vec![],
+        token_exchange: None,
         version: 1,
         created_at: t,
         updated_at: t,

@@ -37,10 +37,22 @@ impl Revocations {
                 .sid
                 .as_ref()
                 .is_some_and(|sid| sets.jtis.contains_key(sid))
-            || sets
-                .subjects
-                .get(&claims.sub)
-                .is_some_and(|(before, _)| claims.iat <= *before)
+            || Self::before_subject_revocation(&sets, &claims.sub, claims.iat)
+    }
+
+    /// Whether a token of `subject` issued at `iat` predates a revocation of
+    /// all of that subject's tokens (global sign-out, disabled user).
+    pub fn subject_revoked(&self, subject: &str, iat: Timestamp) -> bool {
+        match self.sets.read() {
+            Ok(sets) => Self::before_subject_revocation(&sets, subject, iat),
+            Err(_) => true,
+        }
+    }
+
+    fn before_subject_revocation(sets: &Sets, subject: &str, iat: Timestamp) -> bool {
+        sets.subjects
+            .get(subject)
+            .is_some_and(|(before, _)| iat <= *before)
     }
 
     /// The `iat` for a new token of `subject`: after any cut-off made in the

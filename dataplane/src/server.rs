@@ -162,6 +162,7 @@ pub async fn build(
                 secure_cookies: !issuer.starts_with("http://"),
             },
         },
+        jwks: Default::default(),
         directories: Directories {
             builtin: BuiltinDirectory::new(
                 db.clone(),

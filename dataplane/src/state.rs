@@ -55,6 +55,8 @@ pub struct Services {
     pub revocations: Revocations,
     pub secrets: SecretVerifier,
     pub directories: Directories,
+    /// Keys of trusted issuers' JWKS URLs (RFC 7523 assertions).
+    pub jwks: crate::auth::assertion::JwksCache,
     pub audit: Audit,
     pub metrics: Metrics,
 }

@@ -41,7 +41,9 @@ async fn discovery_documents_describe_this_server() {
             "implicit",
             "client_credentials",
             "password",
-            "refresh_token"
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
         ])
     );
     assert_eq!(
@@ -202,6 +204,7 @@ fn claims(jti: &str) -> AccessClaims {
         dbid: None,
         authorities: vec![],
         sid: None,
+        act: None,
     }
 }
 

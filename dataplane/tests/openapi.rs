@@ -61,6 +61,10 @@ async fn openapi_is_served_and_covers_every_endpoint() {
             &["delete"],
         ),
         (
+            "/environment/v3/contact-centers/{id}/trusted-issuers",
+            &["get", "post", "delete"],
+        ),
+        (
             "/environment/v3/contact-centers/{id}/users",
             &["get", "post"],
         ),

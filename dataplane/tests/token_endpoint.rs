@@ -408,7 +408,7 @@ async fn missing_and_unknown_grant_type() {
         DEMO,
         &[(
             "grant_type",
-            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:saml2-bearer",
         )],
     )
     .await

@@ -112,6 +112,24 @@ pub struct Setting {
     pub updated_at: Timestamp,
 }
 
+/// An issuer whose signed JWTs (RFC 7523 assertions) speak for users of one
+/// contact center.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustedIssuer {
+    /// The `iss` of its assertions, exactly.
+    pub issuer: String,
+    pub contact_center_id: String,
+    /// Static keys: a JWK Set (`{"keys":[…]}`).
+    pub jwks: Option<serde_json::Value>,
+    /// Keys fetched from this URL (and fetched again for an unknown `kid`).
+    pub jwks_uri: Option<String>,
+    /// Accepted JWS algorithms (asymmetric only).
+    pub algorithms: Vec<String>,
+    /// Longest accepted assertion life (`exp - iat`), seconds.
+    pub max_lifetime: i64,
+    pub updated_at: Timestamp,
+}
+
 /// One allowed browser origin (`scheme://host[:port]`) of a contact center,
 /// from the per-origin `/environment/v3/cors` API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,9 +182,31 @@ pub struct Client {
     /// Seconds.
     pub refresh_token_expiration_timeout: i64,
     pub contact_center_ids: Vec<String>,
+    /// RFC 8693: what this client may exchange; `None` = no token exchange.
+    pub token_exchange: Option<ExchangePolicy>,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Which tokens a client may exchange (RFC 8693) and for what.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExchangePolicy {
+    /// Clients whose tokens may be the subject; `*` any client. The
+    /// requesting client's own tokens are always allowed.
+    #[serde(default)]
+    pub subject_clients: Vec<String>,
+    /// `audience`/`resource` values it may ask for, exactly. Without one
+    /// the token is for this server's own audience, which is always allowed.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// With an `actor_token`: the new token records the actor in `act`.
+    #[serde(default)]
+    pub delegation: bool,
+    /// Without an `actor_token`: the client gets a token that simply is the subject.
+    #[serde(default)]
+    pub impersonation: bool,
 }
 
 /// A user of the built-in directory. `username` is unique per contact

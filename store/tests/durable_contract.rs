@@ -148,6 +148,7 @@ contract!(
     cascade_rules,
     settings_crud,
     settings_by_name,
+    trusted_issuers_crud,
     cors_origins_crud,
     disabling_a_user_ends_their_sessions,
     clients_crud,
@@ -272,6 +273,7 @@ fn client(id: &str) -> Client {
         access_token_expiration_timeout: 300,
         refresh_token_expiration_timeout: 86_400,
         contact_center_ids: vec!["cc1".into()],
+        token_exchange: None,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -787,6 +789,87 @@ async fn settings_crud(db: Db) {
     ));
 }
 
+async fn trusted_issuers_crud(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    for cc in ["cc1", "cc2"] {
+        db.create_contact_center(&contact_center(cc, "env", &[]))
+            .await
+            .unwrap();
+    }
+    let idp = TrustedIssuer {
+        issuer: "https://idp.example".into(),
+        contact_center_id: "cc1".into(),
+        jwks: Some(json!({"keys": [{"kty": "EC", "kid": "k1"}]})),
+        jwks_uri: None,
+        algorithms: vec!["ES256".into()],
+        max_lifetime: 300,
+        updated_at: 0,
+    };
+    let stored = db.upsert_trusted_issuer(&idp).await.unwrap();
+    assert_eq!(
+        stored,
+        TrustedIssuer {
+            updated_at: stored.updated_at,
+            ..idp.clone()
+        }
+    );
+    // Replaced whole by the same contact center.
+    let replaced = db
+        .upsert_trusted_issuer(&TrustedIssuer {
+            jwks: None,
+            jwks_uri: Some("https://idp.example/jwks".into()),
+            ..idp.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(replaced.jwks, None);
+    assert_eq!(
+        db.get_trusted_issuer("https://idp.example").await.unwrap(),
+        Some(replaced.clone())
+    );
+    // Another contact center cannot take it over.
+    assert!(matches!(
+        db.upsert_trusted_issuer(&TrustedIssuer {
+            contact_center_id: "cc2".into(),
+            ..idp.clone()
+        })
+        .await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    assert!(matches!(
+        db.upsert_trusted_issuer(&TrustedIssuer {
+            contact_center_id: "nope".into(),
+            issuer: "https://other.example".into(),
+            ..idp.clone()
+        })
+        .await,
+        Err(StoreError::MissingReference { .. })
+    ));
+    assert_eq!(
+        db.list_trusted_issuers("cc1").await.unwrap(),
+        vec![replaced]
+    );
+    assert!(db.list_trusted_issuers("cc2").await.unwrap().is_empty());
+    assert!(matches!(
+        db.delete_trusted_issuer("cc2", "https://idp.example").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    db.delete_trusted_issuer("cc1", "https://idp.example")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.get_trusted_issuer("https://idp.example").await.unwrap(),
+        None
+    );
+    // A contact center's deletion takes its issuers with it.
+    db.upsert_trusted_issuer(&idp).await.unwrap();
+    db.delete_contact_center("cc1").await.unwrap();
+    assert_eq!(
+        db.get_trusted_issuer("https://idp.example").await.unwrap(),
+        None
+    );
+}
+
 async fn settings_by_name(db: Db) {
     db.create_environment(&environment("env")).await.unwrap();
     for cc in ["cc2", "cc1", "cc3"] {
@@ -1012,6 +1095,13 @@ async fn clients_crud(db: Db) {
     change.scope = vec!["openid".into()];
     change.redirect_uris.push("https://app.example/cb2".into());
     change.access_token_expiration_timeout = 60;
+    // The exchange policy is stored whole and read back the same.
+    change.token_exchange = Some(ExchangePolicy {
+        subject_clients: vec!["*".into()],
+        audiences: vec!["https://api.example".into()],
+        delegation: true,
+        impersonation: false,
+    });
     let updated = db.update_client(&change).await.unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(
@@ -1026,6 +1116,7 @@ async fn clients_crud(db: Db) {
         db.update_client(&change).await,
         Err(StoreError::VersionConflict { .. })
     ));
+    assert_eq!(db.get_client("app").await.unwrap(), Some(updated.clone()));
     let mut ghost = updated.clone();
     ghost.client_id = "ghost".into();
     assert!(matches!(

@@ -602,6 +602,7 @@ async fn respond(
                     family: None,
                     with_refresh: false,
                     nonce: req.nonce.clone(),
+                    exchange: None,
                 },
                 now,
             )

@@ -97,6 +97,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1, token exchange only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 pub struct Issue<'a> {
@@ -107,6 +110,16 @@ pub struct Issue<'a> {
     pub family: Option<String>,
     pub with_refresh: bool,
     pub nonce: Option<String>,
+    /// Set by token exchange: never an ID token, maybe another audience and an actor.
+    pub exchange: Option<Exchanged>,
+}
+
+/// What token exchange (RFC 8693) adds to an access token.
+pub struct Exchanged {
+    /// `aud` instead of this server's own audience.
+    pub audience: Option<String>,
+    /// The `act` claim (§4.1).
+    pub act: Option<serde_json::Value>,
 }
 
 fn has_scope(scope: &[String], s: &str) -> bool {
@@ -152,7 +165,11 @@ pub async fn issue(
     let claims = AccessClaims {
         iss: state.settings.issuer.clone(),
         sub,
-        aud: state.settings.audience.clone(),
+        aud: req
+            .exchange
+            .as_ref()
+            .and_then(|x| x.audience.clone())
+            .unwrap_or_else(|| state.settings.audience.clone()),
         exp: iat + lifetime,
         iat,
         jti: uuid::Uuid::new_v4().to_string(),
@@ -168,13 +185,14 @@ pub async fn issue(
             None => client.authorities.clone(),
         },
         sid,
+        act: req.exchange.as_ref().and_then(|x| x.act.clone()),
     };
     let access_token = tokens::sign(&state.keys, "at+jwt", &claims, now).map_err(|e| {
         tracing::error!(error = %e, "cannot sign access token");
         OAuthError::server_error()
     })?;
     let id_token = match &req.user {
-        Some(user) if has_scope(&req.scope, "openid") => Some(id_token(
+        Some(user) if req.exchange.is_none() && has_scope(&req.scope, "openid") => Some(id_token(
             state,
             client,
             user,
@@ -197,6 +215,7 @@ pub async fn issue(
         refresh_token,
         scope,
         id_token,
+        issued_token_type: None,
     })
 }
 
@@ -280,6 +299,7 @@ mod tests {
             access_token_expiration_timeout: 60,
             refresh_token_expiration_timeout: 60,
             contact_center_ids: vec![],
+            token_exchange: None,
             version: 1,
             created_at: 0,
             updated_at: 0,

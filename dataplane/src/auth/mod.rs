@@ -1,8 +1,10 @@
 //! The Authentication API: `/auth/v3` (Genesys-compatible) and the standard
 //! OAuth/OIDC endpoints beside it.
 
+pub mod assertion;
 pub mod authorize;
 pub mod client_auth;
+pub mod convert;
 pub mod discovery;
 pub mod error;
 pub mod form;
@@ -35,6 +37,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/auth/v3/jwks", get(discovery::jwks))
         .route("/auth/v3/oauth/token", post(token::token))
+        .route("/auth/v3/oauth/convert-token", post(convert::convert_token))
+        .route("/auth/v3/jwt-userinfo", get(convert::jwt_userinfo))
         .route("/auth/v3/oauth/introspect", post(introspect::introspect))
         .route("/auth/v3/oauth/revoke", post(introspect::revoke))
         .route("/auth/v3/userinfo", get(session::userinfo))

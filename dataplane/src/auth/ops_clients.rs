@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use tollgate_store::model::{now, Client, ClientType};
+use tollgate_store::model::{now, Client, ClientType, ExchangePolicy};
 
 use super::grants;
 use crate::envelope::{self, ApiError};
@@ -31,6 +31,7 @@ pub fn view(c: &Client) -> Value {
         "accessTokenExpirationTimeout": c.access_token_expiration_timeout,
         "refreshTokenExpirationTimeout": c.refresh_token_expiration_timeout,
         "contactCenterIds": c.contact_center_ids,
+        "tokenExchange": c.token_exchange,
     })
 }
 
@@ -132,6 +133,30 @@ fn check_redirect_uri(uri: &str) -> Result<(), ApiError> {
     }
 }
 
+/// `tokenExchange`: an RFC 8693 policy object, or `null` to forbid exchange.
+fn exchange_policy(v: &Value) -> Result<Option<ExchangePolicy>, ApiError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let policy: ExchangePolicy = serde_json::from_value(v.clone()).map_err(|e| {
+        ApiError::bad_request(format!(
+            "'tokenExchange' must be an object with subjectClients, audiences (lists of \
+             strings), delegation and impersonation (booleans): {e}"
+        ))
+    })?;
+    if policy
+        .subject_clients
+        .iter()
+        .chain(&policy.audiences)
+        .any(|s| s.trim().is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "tokenExchange: subjectClients and audiences must not contain empty names",
+        ));
+    }
+    Ok(Some(policy))
+}
+
 /// Applies the fields present in `d` to `c`; returns a new clear secret when one was generated.
 fn apply(
     state: &Services,
@@ -154,6 +179,7 @@ fn apply(
             "accessTokenExpirationTimeout",
             "refreshTokenExpirationTimeout",
             "contactCenterIds",
+            "tokenExchange",
         ];
         if !KNOWN.contains(&key.as_str()) {
             return Err(ApiError::bad_request(format!("unknown field '{key}'")));
@@ -206,6 +232,9 @@ fn apply(
             )));
         }
         c.contact_center_ids = v;
+    }
+    if let Some(v) = d.get("tokenExchange") {
+        c.token_exchange = exchange_policy(v)?;
     }
     let mut generated = None;
     let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
@@ -300,6 +329,7 @@ pub async fn create(
         access_token_expiration_timeout: DEFAULT_ACCESS_TIMEOUT,
         refresh_token_expiration_timeout: DEFAULT_REFRESH_TIMEOUT,
         contact_center_ids: vec![],
+        token_exchange: None,
         version: 1,
         created_at: t,
         updated_at: t,

@@ -32,7 +32,7 @@ pub fn bearer(
         .map_err(|e| OAuthError::invalid_token(e.to_string()))
 }
 
-async fn directory_user(
+pub async fn directory_user(
     state: &Services,
     c: &AccessClaims,
 ) -> Result<Option<crate::directory::DirectoryUser>, OAuthError> {
@@ -65,7 +65,15 @@ pub async fn userinfo(
 ) -> Result<Response, OAuthError> {
     let c = bearer(&state, &headers)?;
     let user = directory_user(&state, &c).await?;
-    let body = match &c.user_name {
+    Ok(axum::Json(cloud_user_details(&c, user)).into_response())
+}
+
+/// The original's CloudUserDetails of a token: the user, or the client itself.
+pub fn cloud_user_details(
+    c: &AccessClaims,
+    user: Option<crate::directory::DirectoryUser>,
+) -> serde_json::Value {
+    match &c.user_name {
         Some(name) => json!({
             "username": c.sub,
             "authorities": c.authorities,
@@ -77,8 +85,7 @@ pub async fn userinfo(
             "properties": user.map(|u| u.properties).unwrap_or_default(),
         }),
         None => json!({"username": c.client_id, "authorities": c.authorities}),
-    };
-    Ok(axum::Json(body).into_response())
+    }
 }
 
 /// `GET /auth/v3/openid/userinfo`: OpenID Connect claims plus the original's.

@@ -10,7 +10,9 @@ use tollgate_store::model::now;
 use super::client_auth;
 use super::error::OAuthError;
 use super::form::OAuthForm;
-use super::grants::{self, authorization_code, client_credentials, password, refresh};
+use super::grants::{
+    self, authorization_code, client_credentials, jwt_bearer, password, refresh, token_exchange,
+};
 use super::ClientIp;
 use crate::metrics::{ErrorLabel, GrantLabel};
 use crate::state::AppState;
@@ -100,6 +102,8 @@ async fn handle(
         grants::CLIENT_CREDENTIALS => client_credentials::grant(state, &client, form, now).await?,
         grants::PASSWORD => password::grant(state, &client, form, ip, now).await?,
         grants::REFRESH_TOKEN => refresh::grant(state, &client, form, ip, now).await?,
+        grants::JWT_BEARER => jwt_bearer::grant(state, &client, form, ip, now).await?,
+        grants::TOKEN_EXCHANGE => token_exchange::grant(state, &client, form, now).await?,
         _ => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "grant type '{grant_type}' is not supported"

@@ -10,6 +10,7 @@ pub mod cors;
 pub mod environments;
 pub mod openapi;
 pub mod settings;
+pub mod trusted_issuers;
 pub mod users;
 
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -54,6 +55,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/environment/v3/contact-centers/{id}/settings/{name}",
             delete(settings::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/trusted-issuers",
+            get(trusted_issuers::list)
+                .post(trusted_issuers::upsert)
+                .delete(trusted_issuers::delete),
         )
         .route(
             "/environment/v3/contact-centers/{id}/users",

@@ -40,6 +40,9 @@ pub struct AccessClaims {
     /// The refresh-token family that issued this token, so sign-out can end both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// RFC 8693 §4.1: the actor of a delegated token, nested for a chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 impl AccessClaims {
@@ -129,6 +132,26 @@ pub fn verify_id_token_hint(
     issuer: &str,
     token: &str,
 ) -> Result<serde_json::Value, TokenError> {
+    decode_id_token(keyring, issuer, token, None)
+}
+
+/// Verifies an ID token this server issued as a credential (a token-exchange
+/// subject): like the hint, and it must not have expired.
+pub fn verify_id_token(
+    keyring: &Keyring,
+    issuer: &str,
+    token: &str,
+    leeway: u64,
+) -> Result<serde_json::Value, TokenError> {
+    decode_id_token(keyring, issuer, token, Some(leeway))
+}
+
+fn decode_id_token(
+    keyring: &Keyring,
+    issuer: &str,
+    token: &str,
+    expiry_leeway: Option<u64>,
+) -> Result<serde_json::Value, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
     if header
         .typ
@@ -140,13 +163,25 @@ pub fn verify_id_token_hint(
     let kid = header.kid.ok_or(TokenError::Malformed)?;
     let (key, alg) = keyring.decoding_key(&kid).ok_or(TokenError::UnknownKey)?;
     let mut validation = jsonwebtoken::Validation::new(alg);
-    validation.validate_exp = false;
     validation.validate_aud = false;
     validation.set_issuer(&[issuer]);
-    validation.set_required_spec_claims(&["iss", "aud", "sub"]);
-    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
-        .map(|d| d.claims)
-        .map_err(|_| TokenError::Invalid)
+    match expiry_leeway {
+        Some(leeway) => {
+            validation.leeway = leeway;
+            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        }
+        None => {
+            validation.validate_exp = false;
+            validation.set_required_spec_claims(&["iss", "aud", "sub"]);
+        }
+    }
+    match jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
+        Ok(d) => Ok(d.claims),
+        Err(e) => Err(match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        }),
+    }
 }
 
 /// `at_hash` / `c_hash`: left half of SHA-256 (all our algorithms hash with SHA-256).
@@ -204,6 +239,7 @@ mod tests {
             dbid: None,
             authorities: vec![],
             sid: None,
+            act: None,
         };
         let v = serde_json::to_value(&c).unwrap();
         assert!(v.get("user_name").is_none());

@@ -69,6 +69,7 @@ mod tests {
             dbid: None,
             authorities: vec![],
             sid: None,
+            act: None,
         })
     }
 

@@ -11,7 +11,7 @@ use crate::model::{now, Client, ClientType};
 
 const COLUMNS: &str = "client_id, name, description, secret_hash, client_type, internal_client, \
     authorities, scope, authorized_grant_types, redirect_uris, access_token_expiration_timeout, \
-    refresh_token_expiration_timeout, contact_center_ids, version, created_at, updated_at";
+    refresh_token_expiration_timeout, contact_center_ids, token_exchange, version, created_at, updated_at";
 
 const ENTITY: &str = "client";
 
@@ -34,6 +34,13 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         access_token_expiration_timeout: row.try_get("access_token_expiration_timeout")?,
         refresh_token_expiration_timeout: row.try_get("refresh_token_expiration_timeout")?,
         contact_center_ids: json_column(row, "contact_center_ids", &what)?,
+        token_exchange: row
+            .try_get::<Option<String>, _>("token_exchange")?
+            .map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("{what}: token_exchange: {e}")))
+            })
+            .transpose()?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -41,11 +48,15 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     })
 }
 
+fn policy_json(client: &Client) -> Result<Option<String>> {
+    client.token_exchange.as_ref().map(to_json).transpose()
+}
+
 impl Db {
     pub async fn create_client(&self, client: &Client) -> Result<Client> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $15) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -62,6 +73,7 @@ impl Db {
             .bind(client.access_token_expiration_timeout)
             .bind(client.refresh_token_expiration_timeout)
             .bind(to_json(&client.contact_center_ids)?)
+            .bind(policy_json(client)?)
             .bind(now())
             .fetch_one(&self.pool)
             .await
@@ -96,7 +108,7 @@ impl Db {
              internal_client = $7, authorities = $8, scope = $9, authorized_grant_types = $10, \
              redirect_uris = $11, access_token_expiration_timeout = $12, \
              refresh_token_expiration_timeout = $13, contact_center_ids = $14, \
-             version = version + 1, updated_at = $15 \
+             token_exchange = $15, version = version + 1, updated_at = $16 \
              WHERE client_id = $1 AND version = $2 RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -114,6 +126,7 @@ impl Db {
             .bind(client.access_token_expiration_timeout)
             .bind(client.refresh_token_expiration_timeout)
             .bind(to_json(&client.contact_center_ids)?)
+            .bind(policy_json(client)?)
             .bind(now())
             .fetch_optional(&self.pool)
             .await?;

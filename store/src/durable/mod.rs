@@ -16,6 +16,7 @@ mod refresh_tokens;
 mod revocations;
 mod settings;
 mod sql;
+mod trusted_issuers;
 mod users;
 pub use users::MAX_PASSWORD_HISTORY;
 

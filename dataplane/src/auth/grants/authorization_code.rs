@@ -109,6 +109,7 @@ pub async fn grant(
             family: None,
             with_refresh,
             nonce: record.nonce,
+            exchange: None,
         },
         now,
     )

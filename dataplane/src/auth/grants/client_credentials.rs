@@ -31,6 +31,7 @@ pub async fn grant(
             family: None,
             with_refresh: false,
             nonce: None,
+            exchange: None,
         },
         now,
     )

@@ -2,8 +2,10 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod jwt_bearer;
 pub mod password;
 pub mod refresh;
+pub mod token_exchange;
 
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 pub const PASSWORD: &str = "password";
@@ -32,6 +34,8 @@ pub const SUPPORTED: &[&str] = &[
     CLIENT_CREDENTIALS,
     PASSWORD,
     REFRESH_TOKEN,
+    TOKEN_EXCHANGE,
+    JWT_BEARER,
 ];
 
 /// Grant types advertised in discovery (the token endpoint's plus implicit).
@@ -41,4 +45,6 @@ pub const ADVERTISED: &[&str] = &[
     CLIENT_CREDENTIALS,
     PASSWORD,
     REFRESH_TOKEN,
+    TOKEN_EXCHANGE,
+    JWT_BEARER,
 ];

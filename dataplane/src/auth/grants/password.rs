@@ -149,6 +149,7 @@ pub async fn grant(
             family: None,
             with_refresh,
             nonce,
+            exchange: None,
         },
         now,
     )

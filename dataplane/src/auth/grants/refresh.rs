@@ -83,6 +83,7 @@ pub async fn grant(
                     family: Some(family.id.clone()),
                     with_refresh: false,
                     nonce: None,
+                    exchange: None,
                 },
                 now,
             )
