@@ -149,6 +149,7 @@ contract!(
     settings_crud,
     settings_by_name,
     trusted_issuers_crud,
+    ldap_directories_crud,
     cors_origins_crud,
     disabling_a_user_ends_their_sessions,
     clients_crud,
@@ -868,6 +869,174 @@ async fn trusted_issuers_crud(db: Db) {
         db.get_trusted_issuer("https://idp.example").await.unwrap(),
         None
     );
+}
+
+fn ldap_directory(cc: &str, bind: LdapBind) -> LdapDirectoryConfig {
+    LdapDirectoryConfig {
+        contact_center_id: cc.into(),
+        urls: vec![
+            "ldap://ldap1.example:389".into(),
+            "ldaps://ldap2.example".into(),
+        ],
+        start_tls: true,
+        ca_pem: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
+        bind,
+        base_dn: "dc=example,dc=org".into(),
+        user_filter: "(uid={username})".into(),
+        group_filter: "(member={dn})".into(),
+        attributes: LdapAttributes {
+            dbid: "employeeNumber".into(),
+            first_name: "givenName".into(),
+            last_name: "sn".into(),
+            email: "mail".into(),
+            properties: vec![LdapProperty {
+                attribute: "telephoneNumber".into(),
+                property: "phone".into(),
+            }],
+        },
+        group_authorities: vec![LdapGroupAuthority {
+            group: "cn=agents,ou=groups,dc=example,dc=org".into(),
+            authority: "ROLE_AGENT".into(),
+        }],
+        timeout_ms: 3000,
+        pool_size: 4,
+        active_directory: false,
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+async fn ldap_directories_crud(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    for cc in ["cc1", "cc2"] {
+        db.create_contact_center(&contact_center(cc, "env", &[]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.get_ldap_directory("cc1").await.unwrap(), None);
+    let search = LdapBind::SearchThenBind {
+        service_dn: "cn=reader,dc=example,dc=org".into(),
+        service_password: "Read3r-s3cret".into(),
+    };
+    let config = ldap_directory("cc1", search.clone());
+    let stored = db.put_ldap_directory(&config).await.unwrap();
+    assert_eq!(stored.version, 1);
+    assert!(stored.created_at > 0 && stored.updated_at >= stored.created_at);
+    assert_eq!(
+        stored,
+        LdapDirectoryConfig {
+            version: 1,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+            ..config.clone()
+        }
+    );
+    assert_eq!(
+        db.get_ldap_directory("cc1").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(db.get_ldap_directory("cc2").await.unwrap(), None);
+
+    // The service password is sealed at rest, bound to its contact center.
+    let sealed = raw_bytes(
+        &db,
+        "SELECT service_password_sealed FROM ldap_directories WHERE contact_center_id = $1",
+        "cc1",
+    )
+    .await;
+    assert!(!sealed.is_empty());
+    assert!(
+        !contains(&sealed, b"Read3r-s3cret"),
+        "the password is stored in clear"
+    );
+    let other = db.with_cipher(Cipher::new(&[8u8; 32]).unwrap());
+    assert!(matches!(
+        other.get_ldap_directory("cc1").await,
+        Err(StoreError::Crypto)
+    ));
+
+    // Creating again, or updating from a stale version, conflicts.
+    assert!(matches!(
+        db.put_ldap_directory(&config).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let direct = LdapDirectoryConfig {
+        bind: LdapBind::Direct {
+            template: "uid={username},ou=people,dc=example,dc=org".into(),
+        },
+        urls: vec!["ldaps://ad.example:636".into()],
+        start_tls: false,
+        ca_pem: None,
+        active_directory: true,
+        group_authorities: Vec::new(),
+        version: 1,
+        ..stored.clone()
+    };
+    let updated = db.put_ldap_directory(&direct).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(
+        updated,
+        LdapDirectoryConfig {
+            version: 2,
+            updated_at: updated.updated_at,
+            ..direct.clone()
+        }
+    );
+    // Switching to direct binding drops the sealed password.
+    let sealed: Option<Vec<u8>> = sqlx::query(
+        "SELECT service_password_sealed FROM ldap_directories WHERE contact_center_id = $1",
+    )
+    .bind("cc1")
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
+    assert_eq!(sealed, None);
+    assert!(matches!(
+        db.put_ldap_directory(&direct).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+
+    // Unknown contact center; updating a directory that is not there.
+    assert!(matches!(
+        db.put_ldap_directory(&ldap_directory("nope", search.clone()))
+            .await,
+        Err(StoreError::MissingReference { .. })
+    ));
+    assert!(matches!(
+        db.put_ldap_directory(&LdapDirectoryConfig {
+            version: 3,
+            ..ldap_directory("cc2", search.clone())
+        })
+        .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Changes reach the change feed under the contact center's id.
+    let seq = db.latest_change_seq().await.unwrap();
+    db.delete_ldap_directory("cc1").await.unwrap();
+    let changes = db.changes_since(seq).await.unwrap();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.entity.as_str(), c.id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("ldap_directory", "cc1")]
+    );
+    assert_eq!(db.get_ldap_directory("cc1").await.unwrap(), None);
+    assert!(matches!(
+        db.delete_ldap_directory("cc1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // A deleted contact center takes its directory along.
+    db.put_ldap_directory(&ldap_directory("cc2", search))
+        .await
+        .unwrap();
+    db.delete_contact_center("cc2").await.unwrap();
+    assert_eq!(db.get_ldap_directory("cc2").await.unwrap(), None);
 }
 
 async fn settings_by_name(db: Db) {

@@ -12,6 +12,7 @@ mod contact_centers;
 mod cors;
 mod environments;
 mod keys;
+mod ldap_directories;
 mod refresh_tokens;
 mod revocations;
 mod settings;
