@@ -56,6 +56,7 @@ on_both!(
     provisioning_propagates_to_the_authentication_api,
     cors_preflight_follows_the_allow_list,
     deleting_a_contact_center_ends_its_tokens,
+    ldap_directory_api,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -1882,4 +1883,103 @@ async fn password_policy_length_and_history() {
     password_grant(&s, "demo\\alice", "alice-pass-1")
         .await
         .tokens();
+}
+
+async fn ldap_directory_api(s: TestServer) {
+    let path = format!("{CCS}/demo/directory");
+    let message = s
+        .ops_get(&path)
+        .await
+        .expect_api_error(StatusCode::NOT_FOUND);
+    assert!(message.contains("no LDAP directory"), "{message}");
+    s.ops_get(&format!("{CCS}/nope/directory"))
+        .await
+        .expect_api_error(StatusCode::NOT_FOUND);
+
+    let good = json!({
+        "urls": ["ldap://127.0.0.1:389"], "startTls": false,
+        "bindMode": "searchThenBind", "serviceDn": "cn=reader,dc=example,dc=org",
+        "bindPassword": "Read3r-s3cret", "baseDn": "dc=example,dc=org",
+        "groupAuthorities": [{"group": "agents", "authority": "ROLE_AGENT"}]
+    });
+    // Each refusal names the field.
+    for (change, field) in [
+        (json!({"urls": []}), "urls"),
+        (json!({"urls": ["http://ldap.example"]}), "urls"),
+        (json!({"bindMode": null}), "bindMode"),
+        (json!({"bindPassword": null}), "bindPassword"),
+        (json!({"serviceDn": null}), "serviceDn"),
+        (json!({"baseDn": ""}), "baseDn"),
+        (json!({"userFilter": "(uid=x)"}), "userFilter"),
+        (json!({"timeoutMs": 5}), "timeoutMs"),
+        (json!({"poolSize": 1000}), "poolSize"),
+        (json!({"caCertificate": "not a pem"}), "caCertificate"),
+        (
+            json!({"bindDnTemplate": "uid={username}"}),
+            "bindDnTemplate",
+        ),
+        (
+            json!({"bindMode": "direct", "serviceDn": null, "bindPassword": null}),
+            "bindDnTemplate",
+        ),
+        (json!({"surprise": 1}), "surprise"),
+    ] {
+        let mut body = good.clone();
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let message = s
+            .ops_put(&path, body)
+            .await
+            .expect_api_error(StatusCode::BAD_REQUEST);
+        assert!(message.contains(field), "{field}: {message}");
+        assert!(!message.contains("Read3r-s3cret"), "{message}");
+    }
+
+    let res = s.ops_put(&path, good.clone()).await;
+    res.expect(StatusCode::OK);
+    assert_eq!(res.header(header::ETAG), Some("\"1\""));
+    let view = res.json()["data"].clone();
+    assert!(!view.to_string().contains("Read3r-s3cret"), "{view}");
+    assert_eq!(view["bindPasswordSet"], true);
+    assert_eq!(view["bindMode"], "searchThenBind");
+    assert_eq!(view["userFilter"], "(uid={username})");
+    assert_eq!(view["attributes"]["email"], "mail");
+    assert_eq!(view["timeoutMs"], 5000);
+    assert_eq!(view["version"], 1);
+    let read = s.ops_get(&path).await;
+    read.expect(StatusCode::OK);
+    assert_eq!(read.json()["data"], view);
+
+    // An update may leave the password out (it is kept) and must not be stale.
+    let mut update = good.clone();
+    update["bindPassword"] = Value::Null;
+    update["version"] = json!(1);
+    update["activeDirectory"] = json!(true);
+    let res = s.ops_put(&path, update.clone()).await;
+    res.expect(StatusCode::OK);
+    let view = res.json()["data"].clone();
+    assert_eq!(
+        (view["version"].clone(), view["bindPasswordSet"].clone()),
+        (json!(2), json!(true))
+    );
+    assert_eq!(view["activeDirectory"], true);
+    s.ops_put(&path, update)
+        .await
+        .expect_api_error(StatusCode::CONFLICT);
+
+    // Direct binding: no service account left.
+    let direct = json!({"urls": ["ldaps://ad.example"], "bindMode": "direct",
+        "bindDnTemplate": "{username}@corp.example", "baseDn": "dc=corp,dc=example"});
+    let view = s.ops_put(&path, direct).await.json()["data"].clone();
+    assert_eq!(view["bindPasswordSet"], false);
+    assert_eq!(view["serviceDn"], Value::Null);
+
+    s.ops_delete(&path).await.expect(StatusCode::OK);
+    s.ops_get(&path)
+        .await
+        .expect_api_error(StatusCode::NOT_FOUND);
+    s.ops_delete(&path)
+        .await
+        .expect_api_error(StatusCode::NOT_FOUND);
 }

@@ -17,7 +17,7 @@ use ldap3::exop::PasswordModify;
 use ldap3::{dn_escape, ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapResult};
 use ldap3::{Mod, Scope, SearchEntry};
 use tokio::sync::Mutex;
-use tollgate_store::model::ContactCenter;
+use tollgate_store::model::{ContactCenter, LdapBind, LdapDirectoryConfig};
 
 use super::password_policy::PolicyViolation;
 use super::{Directory, DirectoryError, DirectoryUser};
@@ -92,6 +92,52 @@ pub struct LdapConfig {
     pub pool_size: usize,
     /// Active Directory: passwords change through `unicodePwd`.
     pub active_directory: bool,
+}
+
+impl From<&LdapDirectoryConfig> for LdapConfig {
+    /// The stored configuration of a contact center's directory.
+    fn from(c: &LdapDirectoryConfig) -> Self {
+        LdapConfig {
+            urls: c.urls.clone(),
+            start_tls: c.start_tls,
+            ca_pem: c.ca_pem.clone(),
+            bind: match &c.bind {
+                LdapBind::Direct { template } => BindMode::Direct {
+                    template: template.clone(),
+                },
+                LdapBind::SearchThenBind {
+                    service_dn,
+                    service_password,
+                } => BindMode::SearchThenBind {
+                    service_dn: service_dn.clone(),
+                    service_password: service_password.clone(),
+                },
+            },
+            base_dn: c.base_dn.clone(),
+            user_filter: c.user_filter.clone(),
+            group_filter: c.group_filter.clone(),
+            attributes: AttributeMap {
+                dbid: c.attributes.dbid.clone(),
+                first_name: c.attributes.first_name.clone(),
+                last_name: c.attributes.last_name.clone(),
+                email: c.attributes.email.clone(),
+                properties: c
+                    .attributes
+                    .properties
+                    .iter()
+                    .map(|p| (p.attribute.clone(), p.property.clone()))
+                    .collect(),
+            },
+            group_authorities: c
+                .group_authorities
+                .iter()
+                .map(|g| (g.group.clone(), g.authority.clone()))
+                .collect(),
+            timeout: Duration::from_millis(u64::try_from(c.timeout_ms).unwrap_or(0)),
+            pool_size: usize::try_from(c.pool_size).unwrap_or(0),
+            active_directory: c.active_directory,
+        }
+    }
 }
 
 pub struct LdapDirectory {
