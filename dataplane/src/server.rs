@@ -163,15 +163,16 @@ pub async fn build(
             },
         },
         jwks: Default::default(),
-        directories: Directories {
-            builtin: BuiltinDirectory::new(
+        directories: Directories::new(
+            BuiltinDirectory::new(
                 db.clone(),
                 PasswordPolicy {
                     min_length: common.password_min_length,
                     history: common.password_history,
                 },
             ),
-        },
+            db.clone(),
+        ),
         db,
         ephemeral,
         catalog,

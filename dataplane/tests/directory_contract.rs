@@ -136,7 +136,7 @@ async fn builtin_directory() {
     .await
     .expect(axum::http::StatusCode::OK);
     let cc = s.state.catalog.contact_center("demo").unwrap();
-    let dir = &s.state.directories.builtin;
+    let dir = &*s.state.directories.builtin;
     contract("builtin", dir, &cc, true).await;
     forced_change("builtin", dir, &cc).await;
 }
@@ -292,4 +292,83 @@ async fn a_silent_or_absent_server_is_unavailable_within_the_timeout() {
             started.elapsed()
         );
     }
+}
+
+/// The whole path on the real slapd: the Environment API switches the demo
+/// contact center to LDAP and stores its directory; the password grant then
+/// signs its users in through it.
+#[tokio::test]
+async fn ldap_contact_center_signs_in_through_the_environment_api() {
+    let s = TestServer::new().await;
+    let base = env("TOLLGATE_TEST_LDAP_BASE");
+    let ca = std::fs::read_to_string(env("TOLLGATE_TEST_LDAP_CA")).unwrap();
+    s.ops_put(
+        "/environment/v3/contact-centers/demo",
+        json!({"auth": "ldap"}),
+    )
+    .await
+    .expect(axum::http::StatusCode::OK);
+    s.ops_put(
+        "/environment/v3/contact-centers/demo/directory",
+        json!({
+            "urls": [env("TOLLGATE_TEST_LDAP_URL")], "startTls": true, "caCertificate": ca,
+            "bindMode": "searchThenBind",
+            "serviceDn": format!("cn=tollgate,ou=services,{base}"),
+            "bindPassword": env("TOLLGATE_TEST_LDAP_SERVICE_PASSWORD"),
+            "baseDn": base,
+            "userFilter": "(&(objectClass=inetOrgPerson)(uid={username}))",
+            "groupFilter": "(&(objectClass=groupOfNames)(member={dn}))",
+            "groupAuthorities": [
+                {"group": format!("cn=supervisors,ou=groups,{base}"), "authority": "ROLE_SUPERVISOR"},
+                {"group": "agents", "authority": "ROLE_AGENT"}
+            ]
+        }),
+    )
+    .await
+    .expect(axum::http::StatusCode::OK);
+    let grant = |user: &'static str, password: &'static str| {
+        let s = &s;
+        async move {
+            let login = format!("demo\\{user}");
+            s.token(
+                DEMO,
+                &[
+                    ("grant_type", "password"),
+                    ("username", &login),
+                    ("password", password),
+                ],
+            )
+            .await
+        }
+    };
+    let body = grant("alice", "alice-password").await.tokens();
+    let claims = s.verify_jwt(str_of(&body, "access_token"), ISSUER).await;
+    assert_eq!(claims["sub"], "demo:alice");
+    assert_eq!(claims["user_name"], "alice");
+    assert_eq!(claims["contact_center_id"], "demo");
+    let mut authorities: Vec<String> =
+        serde_json::from_value(claims["authorities"].clone()).unwrap();
+    authorities.sort();
+    assert_eq!(authorities, ["ROLE_AGENT", "ROLE_SUPERVISOR"]);
+
+    grant("alice", "wrong-password")
+        .await
+        .expect_oauth_error(axum::http::StatusCode::BAD_REQUEST, "invalid_grant");
+    let locked = grant("locked", "locked-password")
+        .await
+        .expect_oauth_error(axum::http::StatusCode::BAD_REQUEST, "invalid_grant");
+    let expired = grant("expired", "expired-password")
+        .await
+        .expect_oauth_error(axum::http::StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_ne!(
+        locked["error_description"], expired["error_description"],
+        "locked and expired are told apart"
+    );
+    assert!(
+        expired["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{expired}"
+    );
 }

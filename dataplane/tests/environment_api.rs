@@ -57,6 +57,7 @@ on_both!(
     cors_preflight_follows_the_allow_list,
     deleting_a_contact_center_ends_its_tokens,
     ldap_directory_api,
+    ldap_contact_center_uses_its_stored_directory,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -580,7 +581,7 @@ async fn contact_center_validation(s: TestServer) {
         .expect_api_error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("1-63"), "{msg}");
     // Directories this version lacks are refused by name.
-    for scheme in ["configServer", "ldap", "saml", "oidc"] {
+    for scheme in ["configServer", "saml", "oidc"] {
         let msg = s
             .ops_post(
                 CCS,
@@ -1982,4 +1983,52 @@ async fn ldap_directory_api(s: TestServer) {
     s.ops_delete(&path)
         .await
         .expect_api_error(StatusCode::NOT_FOUND);
+}
+
+/// `auth: ldap` uses the stored directory, rebuilt when it changes: without
+/// one, sign-ins are refused as unavailable for a minute; with one whose
+/// server does not answer, for the directory's short retry.
+async fn ldap_contact_center_uses_its_stored_directory(s: TestServer) {
+    let retry_after = |res: &Res| {
+        res.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+        res.header(header::RETRY_AFTER).map(str::to_string)
+    };
+    password_grant(&s, "demo\\agent", DEMO_PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    s.ops_put(&format!("{CCS}/demo"), json!({"auth": "ldap"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        retry_after(&password_grant(&s, "demo\\agent", DEMO_PASSWORD).await).as_deref(),
+        Some("60")
+    );
+
+    let path = format!("{CCS}/demo/directory");
+    // Port 1 on the loopback: refused at once.
+    s.ops_put(
+        &path,
+        json!({"urls": ["ldap://127.0.0.1:1"], "bindMode": "direct",
+               "bindDnTemplate": "uid={username},dc=example,dc=org", "baseDn": "dc=example,dc=org",
+               "timeoutMs": 1000}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        retry_after(&password_grant(&s, "demo\\agent", DEMO_PASSWORD).await).as_deref(),
+        Some("5")
+    );
+
+    s.ops_delete(&path).await.expect(StatusCode::OK);
+    assert_eq!(
+        retry_after(&password_grant(&s, "demo\\agent", DEMO_PASSWORD).await).as_deref(),
+        Some("60")
+    );
+
+    s.ops_put(&format!("{CCS}/demo"), json!({"auth": "builtin"}))
+        .await
+        .expect(StatusCode::OK);
+    password_grant(&s, "demo\\agent", DEMO_PASSWORD)
+        .await
+        .expect(StatusCode::OK);
 }

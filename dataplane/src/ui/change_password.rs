@@ -272,6 +272,7 @@ async fn change(
     let dir = state
         .directories
         .for_contact_center(&cc)
+        .await
         .ok_or(DirectoryError::Unsupported)?;
     if new.is_empty() {
         return Err(DirectoryError::BadCredentials);

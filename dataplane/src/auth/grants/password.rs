@@ -75,12 +75,16 @@ pub async fn grant(
             "this client may not sign in users of this tenant",
         ));
     }
-    let directory = state.directories.for_contact_center(&cc).ok_or_else(|| {
-        OAuthError::invalid_grant(format!(
-            "password sign-in is not available for this tenant's directory ({})",
-            cc.auth.as_str()
-        ))
-    })?;
+    let directory = state
+        .directories
+        .for_contact_center(&cc)
+        .await
+        .ok_or_else(|| {
+            OAuthError::invalid_grant(format!(
+                "password sign-in is not available for this tenant's directory ({})",
+                cc.auth.as_str()
+            ))
+        })?;
     use crate::protection::lockout;
     if lockout::locked(state, &cc.id, username, ip)
         .await?
