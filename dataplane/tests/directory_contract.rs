@@ -225,6 +225,7 @@ async fn openldap_directory() {
             );
         }
     }
+    sign_in_through_the_environment_api().await;
     let dir = LdapDirectory::new(ldap_config(&ldaps_url, false, search)).unwrap();
     forced_change("openldap", &dir, &cc).await;
 }
@@ -296,9 +297,9 @@ async fn a_silent_or_absent_server_is_unavailable_within_the_timeout() {
 
 /// The whole path on the real slapd: the Environment API switches the demo
 /// contact center to LDAP and stores its directory; the password grant then
-/// signs its users in through it.
-#[tokio::test]
-async fn ldap_contact_center_signs_in_through_the_environment_api() {
+/// signs its users in through it. Run by `openldap_directory` before its
+/// forced change, which clears the expired user's state.
+async fn sign_in_through_the_environment_api() {
     let s = TestServer::new().await;
     let base = env("TOLLGATE_TEST_LDAP_BASE");
     let ca = std::fs::read_to_string(env("TOLLGATE_TEST_LDAP_CA")).unwrap();
