@@ -20,6 +20,7 @@ step() { printf '\n== %s\n' "$*"; }
 cleanup() {
   set +e
   declare -F tollgate_stop_kube >/dev/null && tollgate_stop_kube
+  declare -F tollgate_stop_ldap >/dev/null && tollgate_stop_ldap
   declare -F tollgate_stop_redis >/dev/null && tollgate_stop_redis
   declare -F tollgate_stop_postgres >/dev/null && tollgate_stop_postgres
   rm -rf "$TOLLGATE_TEST_DIR"
@@ -45,6 +46,10 @@ source scripts/provision/redis.sh
 step "Kubernetes API server (etcd, kube-apiserver; no kubelet)"
 # shellcheck source=provision/kube.sh
 source scripts/provision/kube.sh
+
+step "OpenLDAP (slapd with a seeded tree, StartTLS and LDAPS)"
+# shellcheck source=provision/ldap.sh
+source scripts/provision/ldap.sh
 
 step "format and lint"
 cargo fmt --all --check

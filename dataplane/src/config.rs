@@ -93,6 +93,12 @@ pub struct CommonArgs {
     /// Requests per client IP and minute on the token, sign-in and change-password endpoints.
     #[arg(long, env = "TOLLGATE_RATE_LIMIT_PER_MINUTE", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_per_minute: u32,
+    /// Shortest password of the built-in directory, in characters (changes and admin resets).
+    #[arg(long, env = "TOLLGATE_PASSWORD_MIN_LENGTH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub password_min_length: u32,
+    /// A new built-in password may not repeat the last N, the current one included (0: off).
+    #[arg(long, env = "TOLLGATE_PASSWORD_HISTORY", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=25))]
+    pub password_history: u32,
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

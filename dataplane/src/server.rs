@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::audit::Audit;
 use crate::catalog::Catalog;
 use crate::config::{CommonArgs, StoreArgs};
+use crate::directory::password_policy::PasswordPolicy;
 use crate::directory::{builtin::BuiltinDirectory, Directories};
 use crate::metrics::Metrics;
 use crate::revocations::Revocations;
@@ -162,9 +163,16 @@ pub async fn build(
             },
         },
         jwks: Default::default(),
-        directories: Directories {
-            builtin: BuiltinDirectory::new(db.clone()),
-        },
+        directories: Directories::new(
+            BuiltinDirectory::new(
+                db.clone(),
+                PasswordPolicy {
+                    min_length: common.password_min_length,
+                    history: common.password_history,
+                },
+            ),
+            db.clone(),
+        ),
         db,
         ephemeral,
         catalog,

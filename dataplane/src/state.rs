@@ -151,6 +151,12 @@ impl Services {
     /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).
     pub async fn sync(&self, at: Timestamp) -> Result<(), tollgate_store::StoreError> {
         let changes = self.catalog.refresh(&self.db).await?;
+        for change in &changes {
+            // A contact center's auth or its LDAP settings changed (or it is gone).
+            if change.entity == "ldap_directory" || change.entity == "contact_center" {
+                self.directories.forget(&change.id);
+            }
+        }
         if changes.iter().any(|c| c.entity == "signing_key") {
             self.keys
                 .reload(&self.db)

@@ -772,6 +772,25 @@ async fn forced_password_change_then_sign_in_continues() {
         .await;
     r.expect(StatusCode::FORBIDDEN);
     assert!(r.text().contains("Unable to update password"));
+    // The password rules are named, with the configured minimum.
+    let r = b
+        .post(
+            "/auth/v3/change-password",
+            &[
+                ("csrf_token", &csrf),
+                ("change", &change),
+                ("oldPassword", &temp),
+                ("newPassword", "short"),
+                ("confirmPassword", "short"),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::BAD_REQUEST);
+    assert!(
+        r.text().contains("use at least 8 characters"),
+        "{}",
+        r.text()
+    );
     let r = b
         .post(
             "/auth/v3/change-password",

@@ -56,6 +56,8 @@ on_both!(
     provisioning_propagates_to_the_authentication_api,
     cors_preflight_follows_the_allow_list,
     deleting_a_contact_center_ends_its_tokens,
+    ldap_directory_api,
+    ldap_contact_center_uses_its_stored_directory,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -579,7 +581,7 @@ async fn contact_center_validation(s: TestServer) {
         .expect_api_error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("1-63"), "{msg}");
     // Directories this version lacks are refused by name.
-    for scheme in ["configServer", "ldap", "saml", "oidc"] {
+    for scheme in ["configServer", "saml", "oidc"] {
         let msg = s
             .ops_post(
                 CCS,
@@ -1800,4 +1802,233 @@ async fn deleting_a_contact_center_ends_its_tokens(s: TestServer) {
         .await
         .expect(StatusCode::BAD_REQUEST);
     assert!(s.is_active(&demo).await, "other tenants are untouched");
+}
+
+/// `--password-min-length` and `--password-history` on user creation, the
+/// user's own change (JSON API) and an administrator's reset.
+#[tokio::test]
+async fn password_policy_length_and_history() {
+    let s = TestServer::with_args(tollgate::config::CommonArgs {
+        password_min_length: 10,
+        password_history: 3,
+        ..default_args()
+    })
+    .await;
+    let path = users_path("demo");
+    let msg = s
+        .ops_post(&path, json!({"userName": "alice", "password": "nine-char"}))
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("at least 10"), "{msg}");
+    let alice = create_user(
+        &s,
+        "demo",
+        json!({"userName": "alice", "password": "alice-pass-0"}),
+    )
+    .await;
+    let alice_id = str_of(&alice["data"], "id").to_string();
+
+    let change = |old: &'static str, new: &'static str| {
+        let s = &s;
+        async move {
+            let tokens = password_grant(s, "demo\\alice", old).await.tokens();
+            let at = tokens["access_token"].as_str().unwrap().to_string();
+            s.bearer_json(
+                Method::POST,
+                "/auth/v3/change-password",
+                &at,
+                Some(json!({"oldPassword": old, "newPassword": new})),
+            )
+            .await
+        }
+    };
+    let msg = change("alice-pass-0", "too-short")
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("at least 10"), "{msg}");
+    change("alice-pass-0", "alice-pass-1")
+        .await
+        .expect(StatusCode::OK);
+    for reused in ["alice-pass-0", "alice-pass-1"] {
+        let msg = change("alice-pass-1", reused)
+            .await
+            .expect_api_error(StatusCode::BAD_REQUEST);
+        assert!(msg.contains("last 3"), "{reused}: {msg}");
+    }
+    change("alice-pass-1", "alice-pass-2")
+        .await
+        .expect(StatusCode::OK);
+    change("alice-pass-2", "alice-pass-3")
+        .await
+        .expect(StatusCode::OK);
+    // Three back is out of the window again.
+    change("alice-pass-3", "alice-pass-0")
+        .await
+        .expect(StatusCode::OK);
+
+    // An administrator's reset follows the same rules.
+    let reset = format!("{path}/{alice_id}/reset-password");
+    let msg = s
+        .ops_post(&reset, json!({"password": "alice-pass-3"}))
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("last 3"), "{msg}");
+    let msg = s
+        .ops_post(&reset, json!({"password": "short"}))
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("at least 10"), "{msg}");
+    s.ops_post(&reset, json!({"password": "alice-pass-1"}))
+        .await
+        .expect(StatusCode::OK);
+    password_grant(&s, "demo\\alice", "alice-pass-1")
+        .await
+        .tokens();
+}
+
+async fn ldap_directory_api(s: TestServer) {
+    let path = format!("{CCS}/demo/directory");
+    let message = s
+        .ops_get(&path)
+        .await
+        .expect_api_error(StatusCode::NOT_FOUND);
+    assert!(message.contains("no LDAP directory"), "{message}");
+    s.ops_get(&format!("{CCS}/nope/directory"))
+        .await
+        .expect_api_error(StatusCode::NOT_FOUND);
+
+    let good = json!({
+        "urls": ["ldap://127.0.0.1:389"], "startTls": false,
+        "bindMode": "searchThenBind", "serviceDn": "cn=reader,dc=example,dc=org",
+        "bindPassword": "Read3r-s3cret", "baseDn": "dc=example,dc=org",
+        "groupAuthorities": [{"group": "agents", "authority": "ROLE_AGENT"}]
+    });
+    // Each refusal names the field.
+    for (change, field) in [
+        (json!({"urls": []}), "urls"),
+        (json!({"urls": ["http://ldap.example"]}), "urls"),
+        (json!({"bindMode": null}), "bindMode"),
+        (json!({"bindPassword": null}), "bindPassword"),
+        (json!({"serviceDn": null}), "serviceDn"),
+        (json!({"baseDn": ""}), "baseDn"),
+        (json!({"userFilter": "(uid=x)"}), "userFilter"),
+        (json!({"timeoutMs": 5}), "timeoutMs"),
+        (json!({"poolSize": 1000}), "poolSize"),
+        (json!({"caCertificate": "not a pem"}), "caCertificate"),
+        (
+            json!({"bindDnTemplate": "uid={username}"}),
+            "bindDnTemplate",
+        ),
+        (
+            json!({"bindMode": "direct", "serviceDn": null, "bindPassword": null}),
+            "bindDnTemplate",
+        ),
+        (json!({"surprise": 1}), "surprise"),
+    ] {
+        let mut body = good.clone();
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let message = s
+            .ops_put(&path, body)
+            .await
+            .expect_api_error(StatusCode::BAD_REQUEST);
+        assert!(message.contains(field), "{field}: {message}");
+        assert!(!message.contains("Read3r-s3cret"), "{message}");
+    }
+
+    let res = s.ops_put(&path, good.clone()).await;
+    res.expect(StatusCode::OK);
+    assert_eq!(res.header(header::ETAG), Some("\"1\""));
+    let view = res.json()["data"].clone();
+    assert!(!view.to_string().contains("Read3r-s3cret"), "{view}");
+    assert_eq!(view["bindPasswordSet"], true);
+    assert_eq!(view["bindMode"], "searchThenBind");
+    assert_eq!(view["userFilter"], "(uid={username})");
+    assert_eq!(view["attributes"]["email"], "mail");
+    assert_eq!(view["timeoutMs"], 5000);
+    assert_eq!(view["version"], 1);
+    let read = s.ops_get(&path).await;
+    read.expect(StatusCode::OK);
+    assert_eq!(read.json()["data"], view);
+
+    // An update may leave the password out (it is kept) and must not be stale.
+    let mut update = good.clone();
+    update["bindPassword"] = Value::Null;
+    update["version"] = json!(1);
+    update["activeDirectory"] = json!(true);
+    let res = s.ops_put(&path, update.clone()).await;
+    res.expect(StatusCode::OK);
+    let view = res.json()["data"].clone();
+    assert_eq!(
+        (view["version"].clone(), view["bindPasswordSet"].clone()),
+        (json!(2), json!(true))
+    );
+    assert_eq!(view["activeDirectory"], true);
+    s.ops_put(&path, update)
+        .await
+        .expect_api_error(StatusCode::CONFLICT);
+
+    // Direct binding: no service account left.
+    let direct = json!({"urls": ["ldaps://ad.example"], "bindMode": "direct",
+        "bindDnTemplate": "{username}@corp.example", "baseDn": "dc=corp,dc=example"});
+    let view = s.ops_put(&path, direct).await.json()["data"].clone();
+    assert_eq!(view["bindPasswordSet"], false);
+    assert_eq!(view["serviceDn"], Value::Null);
+
+    s.ops_delete(&path).await.expect(StatusCode::OK);
+    s.ops_get(&path)
+        .await
+        .expect_api_error(StatusCode::NOT_FOUND);
+    s.ops_delete(&path)
+        .await
+        .expect_api_error(StatusCode::NOT_FOUND);
+}
+
+/// `auth: ldap` uses the stored directory, rebuilt when it changes: without
+/// one, sign-ins are refused as unavailable for a minute; with one whose
+/// server does not answer, for the directory's short retry.
+async fn ldap_contact_center_uses_its_stored_directory(s: TestServer) {
+    let retry_after = |res: &Res| {
+        res.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+        res.header(header::RETRY_AFTER).map(str::to_string)
+    };
+    password_grant(&s, "demo\\agent", DEMO_PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    s.ops_put(&format!("{CCS}/demo"), json!({"auth": "ldap"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        retry_after(&password_grant(&s, "demo\\agent", DEMO_PASSWORD).await).as_deref(),
+        Some("60")
+    );
+
+    let path = format!("{CCS}/demo/directory");
+    // Port 1 on the loopback: refused at once.
+    s.ops_put(
+        &path,
+        json!({"urls": ["ldap://127.0.0.1:1"], "bindMode": "direct",
+               "bindDnTemplate": "uid={username},dc=example,dc=org", "baseDn": "dc=example,dc=org",
+               "timeoutMs": 1000}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        retry_after(&password_grant(&s, "demo\\agent", DEMO_PASSWORD).await).as_deref(),
+        Some("5")
+    );
+
+    s.ops_delete(&path).await.expect(StatusCode::OK);
+    assert_eq!(
+        retry_after(&password_grant(&s, "demo\\agent", DEMO_PASSWORD).await).as_deref(),
+        Some("60")
+    );
+
+    s.ops_put(&format!("{CCS}/demo"), json!({"auth": "builtin"}))
+        .await
+        .expect(StatusCode::OK);
+    password_grant(&s, "demo\\agent", DEMO_PASSWORD)
+        .await
+        .expect(StatusCode::OK);
 }

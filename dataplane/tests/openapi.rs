@@ -61,6 +61,10 @@ async fn openapi_is_served_and_covers_every_endpoint() {
             &["delete"],
         ),
         (
+            "/environment/v3/contact-centers/{id}/directory",
+            &["get", "put", "delete"],
+        ),
+        (
             "/environment/v3/contact-centers/{id}/trusted-issuers",
             &["get", "post", "delete"],
         ),
@@ -100,6 +104,13 @@ async fn openapi_is_served_and_covers_every_endpoint() {
         .get("password")
         .is_none());
     assert!(schemas["UserView"]["properties"].get("password").is_none());
+    assert_eq!(
+        schemas["DirectoryInput"]["properties"]["bindPassword"]["writeOnly"],
+        Value::Bool(true)
+    );
+    assert!(schemas["DirectoryView"]["properties"]
+        .get("bindPassword")
+        .is_none());
     assert!(doc["components"]["securitySchemes"]["basic"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }

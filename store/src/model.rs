@@ -130,6 +130,77 @@ pub struct TrustedIssuer {
     pub updated_at: Timestamp,
 }
 
+/// How an LDAP directory binds its users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LdapBind {
+    /// Bind as the template with `{username}` replaced, e.g.
+    /// `uid={username},ou=people,dc=example,dc=org` or `{username}@corp.example`.
+    Direct { template: String },
+    /// Find the user's DN as the service account, then bind as the user.
+    /// The password is in clear in memory; the store encrypts it at rest.
+    SearchThenBind {
+        service_dn: String,
+        service_password: String,
+    },
+}
+
+/// An LDAP attribute copied into a user property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LdapProperty {
+    pub attribute: String,
+    pub property: String,
+}
+
+/// Which LDAP attributes fill a user record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LdapAttributes {
+    pub dbid: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    #[serde(default)]
+    pub properties: Vec<LdapProperty>,
+}
+
+/// A group (DN or CN, ignoring case) whose members get an authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LdapGroupAuthority {
+    pub group: String,
+    pub authority: String,
+}
+
+/// The LDAP / Active Directory directory of one contact center.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapDirectoryConfig {
+    pub contact_center_id: String,
+    /// `ldap://` or `ldaps://`, tried in order.
+    pub urls: Vec<String>,
+    pub start_tls: bool,
+    /// CA that signed the server's certificate; absent: the system's roots.
+    pub ca_pem: Option<String>,
+    pub bind: LdapBind,
+    pub base_dn: String,
+    /// `{username}` is replaced (filter-escaped).
+    pub user_filter: String,
+    /// `{dn}` is the user's DN (filter-escaped).
+    pub group_filter: String,
+    pub attributes: LdapAttributes,
+    pub group_authorities: Vec<LdapGroupAuthority>,
+    /// Bound on connecting and on each operation.
+    pub timeout_ms: i64,
+    /// Idle service-account connections kept.
+    pub pool_size: i64,
+    /// Active Directory: passwords change through `unicodePwd`.
+    pub active_directory: bool,
+    /// Optimistic-concurrency version; 0 on a config not stored yet.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// One allowed browser origin (`scheme://host[:port]`) of a contact center,
 /// from the per-origin `/environment/v3/cors` API.
 #[derive(Debug, Clone, PartialEq, Eq)]

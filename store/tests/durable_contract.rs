@@ -149,10 +149,12 @@ contract!(
     settings_crud,
     settings_by_name,
     trusted_issuers_crud,
+    ldap_directories_crud,
     cors_origins_crud,
     disabling_a_user_ends_their_sessions,
     clients_crud,
     users_crud,
+    password_history,
     signing_keys_crud,
     refresh_rotation,
     concurrent_rotation,
@@ -872,6 +874,174 @@ async fn trusted_issuers_crud(db: Db) {
     );
 }
 
+fn ldap_directory(cc: &str, bind: LdapBind) -> LdapDirectoryConfig {
+    LdapDirectoryConfig {
+        contact_center_id: cc.into(),
+        urls: vec![
+            "ldap://ldap1.example:389".into(),
+            "ldaps://ldap2.example".into(),
+        ],
+        start_tls: true,
+        ca_pem: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
+        bind,
+        base_dn: "dc=example,dc=org".into(),
+        user_filter: "(uid={username})".into(),
+        group_filter: "(member={dn})".into(),
+        attributes: LdapAttributes {
+            dbid: "employeeNumber".into(),
+            first_name: "givenName".into(),
+            last_name: "sn".into(),
+            email: "mail".into(),
+            properties: vec![LdapProperty {
+                attribute: "telephoneNumber".into(),
+                property: "phone".into(),
+            }],
+        },
+        group_authorities: vec![LdapGroupAuthority {
+            group: "cn=agents,ou=groups,dc=example,dc=org".into(),
+            authority: "ROLE_AGENT".into(),
+        }],
+        timeout_ms: 3000,
+        pool_size: 4,
+        active_directory: false,
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+async fn ldap_directories_crud(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    for cc in ["cc1", "cc2"] {
+        db.create_contact_center(&contact_center(cc, "env", &[]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.get_ldap_directory("cc1").await.unwrap(), None);
+    let search = LdapBind::SearchThenBind {
+        service_dn: "cn=reader,dc=example,dc=org".into(),
+        service_password: "Read3r-s3cret".into(),
+    };
+    let config = ldap_directory("cc1", search.clone());
+    let stored = db.put_ldap_directory(&config).await.unwrap();
+    assert_eq!(stored.version, 1);
+    assert!(stored.created_at > 0 && stored.updated_at >= stored.created_at);
+    assert_eq!(
+        stored,
+        LdapDirectoryConfig {
+            version: 1,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+            ..config.clone()
+        }
+    );
+    assert_eq!(
+        db.get_ldap_directory("cc1").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(db.get_ldap_directory("cc2").await.unwrap(), None);
+
+    // The service password is sealed at rest, bound to its contact center.
+    let sealed = raw_bytes(
+        &db,
+        "SELECT service_password_sealed FROM ldap_directories WHERE contact_center_id = $1",
+        "cc1",
+    )
+    .await;
+    assert!(!sealed.is_empty());
+    assert!(
+        !contains(&sealed, b"Read3r-s3cret"),
+        "the password is stored in clear"
+    );
+    let other = db.with_cipher(Cipher::new(&[8u8; 32]).unwrap());
+    assert!(matches!(
+        other.get_ldap_directory("cc1").await,
+        Err(StoreError::Crypto)
+    ));
+
+    // Creating again, or updating from a stale version, conflicts.
+    assert!(matches!(
+        db.put_ldap_directory(&config).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let direct = LdapDirectoryConfig {
+        bind: LdapBind::Direct {
+            template: "uid={username},ou=people,dc=example,dc=org".into(),
+        },
+        urls: vec!["ldaps://ad.example:636".into()],
+        start_tls: false,
+        ca_pem: None,
+        active_directory: true,
+        group_authorities: Vec::new(),
+        version: 1,
+        ..stored.clone()
+    };
+    let updated = db.put_ldap_directory(&direct).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(
+        updated,
+        LdapDirectoryConfig {
+            version: 2,
+            updated_at: updated.updated_at,
+            ..direct.clone()
+        }
+    );
+    // Switching to direct binding drops the sealed password.
+    let sealed: Option<Vec<u8>> = sqlx::query(
+        "SELECT service_password_sealed FROM ldap_directories WHERE contact_center_id = $1",
+    )
+    .bind("cc1")
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
+    assert_eq!(sealed, None);
+    assert!(matches!(
+        db.put_ldap_directory(&direct).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+
+    // Unknown contact center; updating a directory that is not there.
+    assert!(matches!(
+        db.put_ldap_directory(&ldap_directory("nope", search.clone()))
+            .await,
+        Err(StoreError::MissingReference { .. })
+    ));
+    assert!(matches!(
+        db.put_ldap_directory(&LdapDirectoryConfig {
+            version: 3,
+            ..ldap_directory("cc2", search.clone())
+        })
+        .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Changes reach the change feed under the contact center's id.
+    let seq = db.latest_change_seq().await.unwrap();
+    db.delete_ldap_directory("cc1").await.unwrap();
+    let changes = db.changes_since(seq).await.unwrap();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.entity.as_str(), c.id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("ldap_directory", "cc1")]
+    );
+    assert_eq!(db.get_ldap_directory("cc1").await.unwrap(), None);
+    assert!(matches!(
+        db.delete_ldap_directory("cc1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // A deleted contact center takes its directory along.
+    db.put_ldap_directory(&ldap_directory("cc2", search))
+        .await
+        .unwrap();
+    db.delete_contact_center("cc2").await.unwrap();
+    assert_eq!(db.get_ldap_directory("cc2").await.unwrap(), None);
+}
+
 async fn settings_by_name(db: Db) {
     db.create_environment(&environment("env")).await.unwrap();
     for cc in ["cc2", "cc1", "cc3"] {
@@ -1371,6 +1541,72 @@ async fn users_crud(db: Db) {
         Err(StoreError::NotFound { .. })
     ));
     assert!(db.get_user("cc2", "u1").await.unwrap().is_some());
+}
+
+async fn password_history(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    db.create_contact_center(&contact_center("cc1", "env", &[]))
+        .await
+        .unwrap();
+    let mut u = db.create_user(&user("cc1", "u1", "alice")).await.unwrap();
+    assert!(db
+        .password_history("cc1", "u1", 5)
+        .await
+        .unwrap()
+        .is_empty());
+    let first = u.password_hash.clone();
+
+    // Saving without a new hash records nothing.
+    u.first_name = "Alicia".into();
+    u = db.update_user(&u).await.unwrap();
+    assert!(db
+        .password_history("cc1", "u1", 5)
+        .await
+        .unwrap()
+        .is_empty());
+
+    u.password_hash = "h2".into();
+    u = db.update_user(&u).await.unwrap();
+    u.password_hash = "h3".into();
+    u = db.update_user(&u).await.unwrap();
+    assert_eq!(
+        db.password_history("cc1", "u1", 5).await.unwrap(),
+        vec!["h2".to_string(), first.clone()],
+        "newest first, the current hash not included"
+    );
+    assert_eq!(
+        db.password_history("cc1", "u1", 1).await.unwrap(),
+        vec!["h2"]
+    );
+
+    // A stale write records nothing either.
+    let mut stale = u.clone();
+    stale.version -= 1;
+    stale.password_hash = "h-stale".into();
+    assert!(db.update_user(&stale).await.is_err());
+    assert_eq!(db.password_history("cc1", "u1", 5).await.unwrap().len(), 2);
+
+    // Only the newest MAX_PASSWORD_HISTORY are kept.
+    for i in 0..tollgate_store::durable::MAX_PASSWORD_HISTORY + 3 {
+        u.password_hash = format!("x{i}");
+        u = db.update_user(&u).await.unwrap();
+    }
+    let kept = db.password_history("cc1", "u1", 100).await.unwrap();
+    assert_eq!(
+        kept.len() as i64,
+        tollgate_store::durable::MAX_PASSWORD_HISTORY
+    );
+    let last = tollgate_store::durable::MAX_PASSWORD_HISTORY + 1;
+    assert_eq!(kept[0], format!("x{last}"));
+
+    // The history goes with the user.
+    db.delete_user("cc1", "u1").await.unwrap();
+    db.create_user(&user("cc1", "u1", "alice")).await.unwrap();
+    assert!(db
+        .password_history("cc1", "u1", 5)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn signing_keys_crud(db: Db) {

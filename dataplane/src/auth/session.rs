@@ -43,7 +43,7 @@ pub async fn directory_user(
         .catalog
         .contact_center(cc_id)
         .ok_or_else(|| OAuthError::invalid_token("the token's tenant is gone"))?;
-    let Some(dir) = state.directories.for_contact_center(&cc) else {
+    let Some(dir) = state.directories.for_contact_center(&cc).await else {
         return Ok(None);
     };
     match dir.lookup(&cc, name).await {

@@ -5,16 +5,23 @@ use async_trait::async_trait;
 use tollgate_store::model::{ContactCenter, User};
 use tollgate_store::Db;
 
+use super::password_policy::PasswordPolicy;
 use super::{Directory, DirectoryError, DirectoryUser};
 use crate::secrets::{decoy_hash, hash_secret, verify_hash};
 
 pub struct BuiltinDirectory {
     db: Db,
+    policy: PasswordPolicy,
 }
 
 impl BuiltinDirectory {
-    pub fn new(db: Db) -> Self {
-        BuiltinDirectory { db }
+    pub fn new(db: Db, policy: PasswordPolicy) -> Self {
+        BuiltinDirectory { db, policy }
+    }
+
+    /// The rules new passwords of this directory follow.
+    pub fn policy(&self) -> &PasswordPolicy {
+        &self.policy
     }
 }
 
@@ -104,6 +111,20 @@ impl Directory for BuiltinDirectory {
         };
         if !verify(user.password_hash.clone(), old.to_string()).await {
             return Err(DirectoryError::BadCredentials);
+        }
+        // Only after the old password is right: the rules say nothing to a guesser.
+        self.policy
+            .check_form(new)
+            .map_err(DirectoryError::PasswordRejected)?;
+        if self
+            .policy
+            .reused(&self.db, &user, new)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(DirectoryError::PasswordRejected(
+                super::password_policy::PolicyViolation::Reused(self.policy.history),
+            ));
         }
         let new = new.to_string();
         user.password_hash = tokio::task::spawn_blocking(move || hash_secret(&new))

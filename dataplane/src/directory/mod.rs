@@ -1,13 +1,19 @@
 //! User directories: where a contact center's users are checked. Chosen per
 //! contact center by its `auth` field. The built-in directory lives in the
-//! store; LDAP and the Configuration Server plug in behind the same trait.
+//! store; LDAP (`ldap`) and the Configuration Server plug in behind the same
+//! trait.
 
 pub mod builtin;
+pub mod ldap;
+pub mod password_policy;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tollgate_store::model::ContactCenter;
+use tollgate_store::model::{AuthScheme, ContactCenter};
+use tollgate_store::Db;
 
 /// A user as a directory reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +37,9 @@ pub enum DirectoryError {
     /// The password must be changed before the user may sign in.
     #[error("password expired")]
     PasswordExpired,
+    /// The new password breaks the directory's password rules.
+    #[error("password rejected: {0}")]
+    PasswordRejected(password_policy::PolicyViolation),
     #[error("directory unavailable")]
     Unavailable { retry_after: Duration },
     #[error("this contact center's directory is not available in this server")]
@@ -60,16 +69,116 @@ pub trait Directory: Send + Sync {
     ) -> Result<(), DirectoryError>;
 }
 
-/// Picks the directory for a contact center.
+/// How long a caller of an `auth: ldap` contact center without a usable
+/// directory configuration should wait: an administrator has to act.
+const UNCONFIGURED_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The directory of an `auth: ldap` contact center whose LDAP settings are
+/// missing or unusable: every call answers `Unavailable` (503), so the cause
+/// is on the server side, not the user's.
+struct Unconfigured;
+
+#[async_trait]
+impl Directory for Unconfigured {
+    async fn authenticate(
+        &self,
+        _cc: &ContactCenter,
+        _username: &str,
+        _password: &str,
+    ) -> Result<DirectoryUser, DirectoryError> {
+        Err(unconfigured())
+    }
+    async fn lookup(
+        &self,
+        _cc: &ContactCenter,
+        _username: &str,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
+        Err(unconfigured())
+    }
+    async fn change_password(
+        &self,
+        _cc: &ContactCenter,
+        _username: &str,
+        _old: &str,
+        _new: &str,
+    ) -> Result<(), DirectoryError> {
+        Err(unconfigured())
+    }
+}
+
+fn unconfigured() -> DirectoryError {
+    DirectoryError::Unavailable {
+        retry_after: UNCONFIGURED_RETRY_AFTER,
+    }
+}
+
+/// Picks the directory for a contact center. LDAP directories are built from
+/// the stored settings on first use and kept (with their connection pools)
+/// until the change feed says the settings changed (`forget`).
 pub struct Directories {
-    pub builtin: builtin::BuiltinDirectory,
+    pub builtin: Arc<builtin::BuiltinDirectory>,
+    db: Db,
+    ldap: Mutex<HashMap<String, Arc<dyn Directory>>>,
 }
 
 impl Directories {
-    pub fn for_contact_center(&self, cc: &ContactCenter) -> Option<&dyn Directory> {
+    pub fn new(builtin: builtin::BuiltinDirectory, db: Db) -> Self {
+        Directories {
+            builtin: Arc::new(builtin),
+            db,
+            ldap: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn for_contact_center(&self, cc: &ContactCenter) -> Option<Arc<dyn Directory>> {
         match cc.auth {
-            tollgate_store::model::AuthScheme::Builtin => Some(&self.builtin),
+            AuthScheme::Builtin => Some(self.builtin.clone()),
+            AuthScheme::Ldap => Some(self.ldap_for(&cc.id).await),
             _ => None,
         }
+    }
+
+    async fn ldap_for(&self, contact_center_id: &str) -> Arc<dyn Directory> {
+        if let Some(d) = self.cached(contact_center_id) {
+            return d;
+        }
+        let built: Arc<dyn Directory> = match self.db.get_ldap_directory(contact_center_id).await {
+            Ok(Some(config)) => match ldap::LdapDirectory::new(ldap::LdapConfig::from(&config)) {
+                Ok(d) => Arc::new(d),
+                Err(e) => {
+                    tracing::warn!(contact_center = contact_center_id, error = %e, "unusable LDAP settings");
+                    Arc::new(Unconfigured)
+                }
+            },
+            Ok(None) => {
+                tracing::warn!(
+                    contact_center = contact_center_id,
+                    "auth is ldap but no LDAP directory is configured"
+                );
+                Arc::new(Unconfigured)
+            }
+            // Not kept: the next sign-in tries the database again.
+            Err(e) => {
+                tracing::warn!(contact_center = contact_center_id, error = %e, "cannot read the LDAP settings");
+                return Arc::new(Unconfigured);
+            }
+        };
+        let mut map = self.ldap.lock().unwrap_or_else(|p| p.into_inner());
+        // A concurrent first use may have won; keep one pool per contact center.
+        map.entry(contact_center_id.to_string())
+            .or_insert(built)
+            .clone()
+    }
+
+    fn cached(&self, contact_center_id: &str) -> Option<Arc<dyn Directory>> {
+        let map = self.ldap.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(contact_center_id).cloned()
+    }
+
+    /// Drops the contact center's LDAP directory; the next use rebuilds it
+    /// from the stored settings.
+    pub fn forget(&self, contact_center_id: &str) {
+        let mut map = self.ldap.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(contact_center_id);
     }
 }

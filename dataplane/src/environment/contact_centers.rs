@@ -69,7 +69,8 @@ pub struct ContactCenterInput {
     /// Required on create; must exist.
     pub environment_id: Option<String>,
     /// configServer, ldap, builtin, saml or oidc; only directories this
-    /// version has are accepted (today: builtin, the default).
+    /// version has are accepted (today: builtin, the default, and ldap,
+    /// configured at `…/contact-centers/{id}/directory`).
     pub auth: Option<String>,
     /// Default true.
     #[serde(default, deserialize_with = "lenient_bool")]
@@ -118,9 +119,11 @@ fn domains(list: &[String]) -> Result<Vec<String>, ApiError> {
 
 fn auth(value: &str) -> Result<AuthScheme, ApiError> {
     match AuthScheme::parse(value) {
-        Some(AuthScheme::Builtin) => Ok(AuthScheme::Builtin),
+        // An ldap contact center without a directory yet (PUT …/directory)
+        // is allowed: its sign-ins answer 503 until one is stored.
+        Some(scheme @ (AuthScheme::Builtin | AuthScheme::Ldap)) => Ok(scheme),
         Some(other) => Err(ApiError::bad_request(format!(
-            "auth: the '{}' directory is not available in this version of Tollgate; use 'builtin'",
+            "auth: the '{}' directory is not available in this version of Tollgate; use 'builtin' or 'ldap'",
             other.as_str()
         ))),
         None => Err(ApiError::bad_request(

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod contact_centers;
 pub mod cors;
+pub mod directory;
 pub mod environments;
 pub mod openapi;
 pub mod settings;
@@ -61,6 +62,12 @@ pub fn router(state: AppState) -> Router {
             get(trusted_issuers::list)
                 .post(trusted_issuers::upsert)
                 .delete(trusted_issuers::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/directory",
+            get(directory::get)
+                .put(directory::put)
+                .delete(directory::delete),
         )
         .route(
             "/environment/v3/contact-centers/{id}/users",

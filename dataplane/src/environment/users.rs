@@ -21,12 +21,10 @@ use super::{
     check_id, check_version, expected_version, lenient_bool, parse_data, with_etag, Created, Data,
     Envelope, ErrorEnvelope, OkEnvelope,
 };
+use crate::directory::password_policy::PolicyViolation;
 use crate::envelope::{self, ApiError};
 use crate::state::{AppState, Services};
 
-const MIN_PASSWORD: usize = 8;
-/// Hashing cost is per byte; an unbounded password is a denial-of-service lever.
-const MAX_PASSWORD: usize = 256;
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1_000;
 
@@ -101,7 +99,7 @@ pub struct UserInput {
     pub id: Option<String>,
     /// Create only; unique in the contact center ignoring case.
     pub user_name: Option<String>,
-    /// Create only; at least 8 characters.
+    /// Create only; at least the configured minimum (`--password-min-length`, default 8).
     #[schema(write_only)]
     pub password: Option<String>,
     /// Create only; default: the next free number.
@@ -132,8 +130,9 @@ pub struct UserInput {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResetPasswordInput {
-    /// The new password (at least 8 characters); absent: a temporary one is
-    /// generated and returned once.
+    /// The new password (at least the configured minimum, default 8
+    /// characters, and none of the user's last `--password-history`);
+    /// absent: a temporary one is generated and returned once.
     #[schema(write_only)]
     pub password: Option<String>,
     /// Default: false for a given password, true for a generated one.
@@ -158,19 +157,14 @@ pub struct ListQuery {
     pub search: Option<String>,
 }
 
-fn check_password(password: &str) -> Result<(), ApiError> {
-    let n = password.chars().count();
-    if n < MIN_PASSWORD {
-        return Err(ApiError::bad_request(format!(
-            "'password' must be at least {MIN_PASSWORD} characters"
-        )));
-    }
-    if password.len() > MAX_PASSWORD {
-        return Err(ApiError::bad_request(format!(
-            "'password' must be at most {MAX_PASSWORD} bytes"
-        )));
-    }
-    Ok(())
+/// The configured rules, in the API's words.
+fn check_password(state: &Services, password: &str) -> Result<(), ApiError> {
+    state
+        .directories
+        .builtin
+        .policy()
+        .check_form(password)
+        .map_err(|v| ApiError::bad_request(format!("'password': {v}")))
 }
 
 /// `tenant\user` splits at the first backslash, so a name must not hold one.
@@ -427,7 +421,7 @@ pub async fn create(
     };
     let (password, generated) = match &d.password {
         Some(p) => {
-            check_password(p)?;
+            check_password(&state, p)?;
             (p.clone(), None)
         }
         None => {
@@ -579,7 +573,14 @@ pub async fn reset_password(
     let mut u = find(&state, &id, &user_id).await?;
     let (password, generated) = match d.password {
         Some(p) => {
-            check_password(&p)?;
+            check_password(&state, &p)?;
+            let policy = state.directories.builtin.policy();
+            if policy.reused(&state.db, &u, &p).await? {
+                return Err(ApiError::bad_request(format!(
+                    "'password': {}",
+                    PolicyViolation::Reused(policy.history)
+                )));
+            }
             (p, None)
         }
         None => {

@@ -15,6 +15,7 @@ use super::{html, pages, Lang, Tr};
 use crate::auth::authorize;
 use crate::auth::issue::UserPrincipal;
 use crate::auth::ClientIp;
+use crate::directory::password_policy::PolicyViolation;
 use crate::directory::DirectoryError;
 use crate::envelope::{self, ApiError};
 use crate::protection::{csrf, lockout, rate_limit};
@@ -48,7 +49,14 @@ async fn render(
             t,
             title: "change_password_title",
             notice: notice.map(|n| t.get(n).to_string()),
-            error: error.map(|e| t.get(e).to_string()),
+            // The numbers of the password rules are the built-in directory's,
+            // the only one whose rules Tollgate enforces itself.
+            error: error.map(|e| {
+                let policy = state.directories.builtin.policy();
+                t.get(e)
+                    .replace("{min}", &policy.min_length.to_string())
+                    .replace("{history}", &policy.history.to_string())
+            }),
             csrf,
             change: change.map(str::to_string),
             show_form,
@@ -240,6 +248,9 @@ async fn json_api(
         Err(DirectoryError::Unavailable { .. }) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable").into_response()
         }
+        Err(DirectoryError::PasswordRejected(v)) => {
+            ApiError::bad_request(format!("'newPassword': {v}")).into_response()
+        }
         Err(_) => ApiError::new(StatusCode::FORBIDDEN, "Unable to update password").into_response(),
     }
 }
@@ -261,6 +272,7 @@ async fn change(
     let dir = state
         .directories
         .for_contact_center(&cc)
+        .await
         .ok_or(DirectoryError::Unsupported)?;
     if new.is_empty() {
         return Err(DirectoryError::BadCredentials);
@@ -356,6 +368,25 @@ async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u
     let user = match change(state, ip, &cc_id, &user, old, new).await {
         Ok(u) => u,
         Err(DirectoryError::Unavailable { .. }) => return super::unavailable(state, lang),
+        Err(DirectoryError::PasswordRejected(v)) => {
+            let key = match v {
+                PolicyViolation::TooShort(_) => "password_too_short",
+                PolicyViolation::TooLong => "password_too_long",
+                PolicyViolation::Reused(_) => "password_reused",
+                PolicyViolation::RefusedByDirectory => "password_refused",
+            };
+            return render(
+                state,
+                headers,
+                lang,
+                StatusCode::BAD_REQUEST,
+                change_id,
+                None,
+                Some(key),
+                true,
+            )
+            .await;
+        }
         Err(_) => {
             return render(
                 state,

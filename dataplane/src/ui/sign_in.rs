@@ -246,12 +246,14 @@ pub async fn submit(
         }
         Err(_) => return super::unavailable(&state, lang),
     }
-    let directory = cc.as_ref().and_then(|cc| {
-        state
+    let directory = match cc.as_ref() {
+        Some(cc) => state
             .directories
             .for_contact_center(cc)
-            .map(|d| (cc.clone(), d))
-    });
+            .await
+            .map(|d| (cc.clone(), d)),
+        None => None,
+    };
     let result = match &directory {
         Some((cc, d)) => d.authenticate(cc, username, password).await,
         None => {

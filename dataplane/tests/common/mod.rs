@@ -56,6 +56,8 @@ pub fn default_args() -> CommonArgs {
         lockout_threshold: 5,
         lockout_duration: 900,
         rate_limit_per_minute: 600,
+        password_min_length: 8,
+        password_history: 0,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }

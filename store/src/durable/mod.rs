@@ -12,12 +12,14 @@ mod contact_centers;
 mod cors;
 mod environments;
 mod keys;
+mod ldap_directories;
 mod refresh_tokens;
 mod revocations;
 mod settings;
 mod sql;
 mod trusted_issuers;
 mod users;
+pub use users::MAX_PASSWORD_HISTORY;
 
 use std::borrow::Cow;
 use std::time::Duration;

@@ -18,6 +18,9 @@ const COLUMNS: &str = "contact_center_id, id, username, password_hash, dbid, fir
 
 const ENTITY: &str = "user";
 
+/// Previous password hashes kept per user (Active Directory's maximum too).
+pub const MAX_PASSWORD_HISTORY: i64 = 24;
+
 fn from_row(row: &AnyRow) -> Result<User> {
     let contact_center_id: String = row.try_get("contact_center_id")?;
     let id: String = row.try_get("id")?;
@@ -212,8 +215,40 @@ impl Db {
     /// `user.version`; bumps it. `dbid` is fixed at creation and not changed.
     /// Saving a disabled user revokes their refresh-token families in the same
     /// transaction: a disabled account's sessions must not outlive the change.
+    /// A changed password hash moves the old one into the user's password
+    /// history (the newest [`MAX_PASSWORD_HISTORY`] are kept), in the same
+    /// transaction.
     pub async fn update_user(&self, user: &User) -> Result<User> {
         let mut tx = self.begin().await?;
+        // Before the update, so it sees the hash being replaced; a stale
+        // version matches no row here and fails below.
+        let replaced = sqlx::query(
+            "INSERT INTO user_password_history \
+             (contact_center_id, user_id, version, password_hash, replaced_at) \
+             SELECT contact_center_id, id, version, password_hash, $5 FROM users \
+             WHERE contact_center_id = $1 AND id = $2 AND version = $3 AND password_hash <> $4",
+        )
+        .bind(&user.contact_center_id)
+        .bind(&user.id)
+        .bind(user.version)
+        .bind(&user.password_hash)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if replaced > 0 {
+            sqlx::query(
+                "DELETE FROM user_password_history \
+                 WHERE contact_center_id = $1 AND user_id = $2 AND version NOT IN \
+                 (SELECT version FROM user_password_history \
+                  WHERE contact_center_id = $1 AND user_id = $2 ORDER BY version DESC LIMIT $3)",
+            )
+            .bind(&user.contact_center_id)
+            .bind(&user.id)
+            .bind(MAX_PASSWORD_HISTORY)
+            .execute(&mut *tx)
+            .await?;
+        }
         let sql = format!(
             "UPDATE users SET username = $4, username_key = $5, password_hash = $6, \
              first_name = $7, last_name = $8, email = $9, authorities = $10, properties = $11, \
@@ -279,5 +314,24 @@ impl Db {
         Self::revoke_user_families_in(&mut tx, contact_center_id, &username_key, now()).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The user's previous password hashes, newest first, at most `limit`
+    /// (and at most [`MAX_PASSWORD_HISTORY`]); the current one is not included.
+    pub async fn password_history(
+        &self,
+        contact_center_id: &str,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT password_hash FROM user_password_history \
+             WHERE contact_center_id = $1 AND user_id = $2 ORDER BY version DESC LIMIT $3",
+        )
+        .bind(contact_center_id)
+        .bind(user_id)
+        .bind(limit.clamp(0, MAX_PASSWORD_HISTORY))
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

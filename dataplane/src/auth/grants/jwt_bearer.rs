@@ -88,9 +88,13 @@ pub async fn grant(
             "this client may not obtain tokens for users of this tenant",
         ));
     }
-    let directory = state.directories.for_contact_center(&cc).ok_or_else(|| {
-        OAuthError::invalid_grant("this tenant's directory is not available in this server")
-    })?;
+    let directory = state
+        .directories
+        .for_contact_center(&cc)
+        .await
+        .ok_or_else(|| {
+            OAuthError::invalid_grant("this tenant's directory is not available in this server")
+        })?;
     let user = match directory.lookup(&cc, &verified.sub).await {
         Ok(Some(u)) => u,
         Ok(None) => {

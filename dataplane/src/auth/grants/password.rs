@@ -75,12 +75,16 @@ pub async fn grant(
             "this client may not sign in users of this tenant",
         ));
     }
-    let directory = state.directories.for_contact_center(&cc).ok_or_else(|| {
-        OAuthError::invalid_grant(format!(
-            "password sign-in is not available for this tenant's directory ({})",
-            cc.auth.as_str()
-        ))
-    })?;
+    let directory = state
+        .directories
+        .for_contact_center(&cc)
+        .await
+        .ok_or_else(|| {
+            OAuthError::invalid_grant(format!(
+                "password sign-in is not available for this tenant's directory ({})",
+                cc.auth.as_str()
+            ))
+        })?;
     use crate::protection::lockout;
     if lockout::locked(state, &cc.id, username, ip)
         .await?
@@ -116,7 +120,7 @@ pub async fn grant(
                 json!({"reason": e.to_string()}),
             );
             return Err(match e {
-                DirectoryError::BadCredentials => {
+                DirectoryError::BadCredentials | DirectoryError::PasswordRejected(_) => {
                     OAuthError::invalid_grant("bad user name or password")
                 }
                 DirectoryError::Locked => {

@@ -58,7 +58,7 @@ pub async fn grant(
             .ok_or_else(invalid)?;
         // The user must still exist and be enabled: a disabled account must
         // not keep its sessions alive by refreshing.
-        if let Some(directory) = state.directories.for_contact_center(&cc) {
+        if let Some(directory) = state.directories.for_contact_center(&cc).await {
             match directory.lookup(&cc, &u.user_name).await {
                 Ok(Some(_)) => {}
                 Err(DirectoryError::Unavailable { retry_after }) => {

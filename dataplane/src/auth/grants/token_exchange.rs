@@ -334,6 +334,7 @@ pub async fn grant(
     let directory = state
         .directories
         .for_contact_center(&cc)
+        .await
         .ok_or_else(|| invalid("subject_token", "its tenant's directory is not available"))?;
     let user = match directory.lookup(&cc, user_name).await {
         Ok(Some(u)) => u,

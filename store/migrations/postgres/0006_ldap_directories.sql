@@ -1,0 +1,33 @@
+-- LDAP / Active Directory per contact center. Keep in step with
+-- ../sqlite/0006_ldap_directories.sql.
+
+-- One directory per contact center (used when its auth scheme is ldap).
+-- bind_mode 'direct' binds with bind_template; 'searchThenBind' finds the
+-- user with service_dn, whose password is sealed with the store's cipher
+-- (context "ldap_directory:<contact center id>"). urls, attributes and
+-- group_authorities are JSON (see model::LdapDirectoryConfig).
+CREATE TABLE ldap_directories (
+    contact_center_id       TEXT PRIMARY KEY REFERENCES contact_centers (id) ON DELETE CASCADE,
+    urls                    TEXT NOT NULL,
+    start_tls               BOOLEAN NOT NULL,
+    ca_pem                  TEXT,
+    bind_mode               TEXT NOT NULL,
+    bind_template           TEXT,
+    service_dn              TEXT,
+    service_password_sealed BYTEA,
+    base_dn                 TEXT NOT NULL,
+    user_filter             TEXT NOT NULL,
+    group_filter            TEXT NOT NULL,
+    attributes              TEXT NOT NULL,
+    group_authorities       TEXT NOT NULL,
+    timeout_ms              BIGINT NOT NULL,
+    pool_size               BIGINT NOT NULL,
+    active_directory        BOOLEAN NOT NULL,
+    version                 BIGINT NOT NULL,
+    created_at              BIGINT NOT NULL,
+    updated_at              BIGINT NOT NULL
+);
+
+-- Caches rebuild a contact center's directory when this row changes.
+CREATE TRIGGER ldap_directories_change AFTER INSERT OR UPDATE OR DELETE ON ldap_directories
+    FOR EACH ROW EXECUTE FUNCTION tollgate_log_change('ldap_directory', 'contact_center_id');
