@@ -18,6 +18,7 @@ pub mod revocations;
 pub mod secrets;
 pub mod server;
 pub mod sessions;
+pub mod sso;
 pub mod state;
 pub mod tokens;
 pub mod ui;

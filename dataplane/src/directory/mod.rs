@@ -118,7 +118,8 @@ fn unconfigured() -> DirectoryError {
 pub struct Directories {
     pub builtin: Arc<builtin::BuiltinDirectory>,
     db: Db,
-    ldap: Mutex<HashMap<String, Arc<dyn Directory>>>,
+    /// Per contact center: its LDAP directory, or `None` when none is stored.
+    ldap: Mutex<HashMap<String, Option<Arc<dyn Directory>>>>,
 }
 
 impl Directories {
@@ -130,47 +131,74 @@ impl Directories {
         }
     }
 
+    /// The directory that checks passwords of the contact center's users;
+    /// `None` when its users do not sign in with a password here (SSO).
     pub async fn for_contact_center(&self, cc: &ContactCenter) -> Option<Arc<dyn Directory>> {
         match cc.auth {
             AuthScheme::Builtin => Some(self.builtin.clone()),
-            AuthScheme::Ldap => Some(self.ldap_for(&cc.id).await),
+            AuthScheme::Ldap => Some(match self.ldap_for(&cc.id).await {
+                Ok(Some(d)) => d,
+                Ok(None) => {
+                    tracing::warn!(
+                        contact_center = cc.id.as_str(),
+                        "auth is ldap but no LDAP directory is configured"
+                    );
+                    Arc::new(Unconfigured)
+                }
+                Err(()) => Arc::new(Unconfigured),
+            }),
             _ => None,
         }
     }
 
-    async fn ldap_for(&self, contact_center_id: &str) -> Arc<dyn Directory> {
+    /// The LDAP directory that knows the users of a single-sign-on contact
+    /// center (`auth: saml` or `oidc`), or `None` when it has none stored and
+    /// its built-in users are the ones. Used to look users up, never to
+    /// check passwords.
+    pub async fn for_federated_users(
+        &self,
+        cc: &ContactCenter,
+    ) -> Result<Option<Arc<dyn Directory>>, DirectoryError> {
+        self.ldap_for(&cc.id)
+            .await
+            .map_err(|()| DirectoryError::Unavailable {
+                retry_after: Duration::from_secs(5),
+            })
+    }
+
+    /// `Err` when the settings cannot be read now (not kept: the next call
+    /// tries the database again).
+    async fn ldap_for(&self, contact_center_id: &str) -> Result<Option<Arc<dyn Directory>>, ()> {
         if let Some(d) = self.cached(contact_center_id) {
-            return d;
+            return Ok(d);
         }
-        let built: Arc<dyn Directory> = match self.db.get_ldap_directory(contact_center_id).await {
+        let built: Option<Arc<dyn Directory>> = match self
+            .db
+            .get_ldap_directory(contact_center_id)
+            .await
+        {
             Ok(Some(config)) => match ldap::LdapDirectory::new(ldap::LdapConfig::from(&config)) {
-                Ok(d) => Arc::new(d),
+                Ok(d) => Some(Arc::new(d)),
                 Err(e) => {
                     tracing::warn!(contact_center = contact_center_id, error = %e, "unusable LDAP settings");
-                    Arc::new(Unconfigured)
+                    Some(Arc::new(Unconfigured))
                 }
             },
-            Ok(None) => {
-                tracing::warn!(
-                    contact_center = contact_center_id,
-                    "auth is ldap but no LDAP directory is configured"
-                );
-                Arc::new(Unconfigured)
-            }
-            // Not kept: the next sign-in tries the database again.
+            Ok(None) => None,
             Err(e) => {
                 tracing::warn!(contact_center = contact_center_id, error = %e, "cannot read the LDAP settings");
-                return Arc::new(Unconfigured);
+                return Err(());
             }
         };
         let mut map = self.ldap.lock().unwrap_or_else(|p| p.into_inner());
         // A concurrent first use may have won; keep one pool per contact center.
-        map.entry(contact_center_id.to_string())
+        Ok(map
+            .entry(contact_center_id.to_string())
             .or_insert(built)
-            .clone()
+            .clone())
     }
 
-    fn cached(&self, contact_center_id: &str) -> Option<Arc<dyn Directory>> {
+    fn cached(&self, contact_center_id: &str) -> Option<Option<Arc<dyn Directory>>> {
         let map = self.ldap.lock().unwrap_or_else(|p| p.into_inner());
         map.get(contact_center_id).cloned()
     }
