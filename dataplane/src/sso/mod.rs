@@ -7,13 +7,50 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
-use tollgate_store::model::{now, ContactCenter, User};
+use tollgate_store::model::{now, AuthScheme, ContactCenter, User};
 
 use crate::auth::authorize;
 use crate::auth::issue::UserPrincipal;
 use crate::directory::{DirectoryError, DirectoryUser};
 use crate::state::Services;
 use crate::ui::{self, Lang, Tr};
+
+/// Whether the contact center's users sign in at an identity provider.
+pub fn signs_in_elsewhere(cc: &ContactCenter) -> bool {
+    matches!(cc.auth, AuthScheme::Saml | AuthScheme::Oidc)
+}
+
+/// Sends the browser to the contact center's identity provider. `login_hint`
+/// is the user name typed on the sign-in page (may be empty); `request` the
+/// pending authorization request to continue after the round trip.
+pub async fn start(
+    state: &Services,
+    lang: Lang,
+    cc: &ContactCenter,
+    login_hint: &str,
+    request: Option<&str>,
+) -> Response {
+    let _ = (login_hint, request);
+    match cc.auth {
+        // Each protocol module plugs in here.
+        AuthScheme::Saml | AuthScheme::Oidc => {
+            let t = Tr::new(lang);
+            let res = ui::error_page(
+                state,
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                t.get("sso_not_configured"),
+            );
+            ui::with_retry_after(res, 60)
+        }
+        _ => ui::error_page(
+            state,
+            lang,
+            StatusCode::BAD_REQUEST,
+            "not a single-sign-on contact center",
+        ),
+    }
+}
 
 /// A user as the identity provider vouched for them, after the protocol
 /// module's attribute or claim mapping.

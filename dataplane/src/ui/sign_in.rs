@@ -198,6 +198,20 @@ pub async fn submit(
             u,
         ),
     };
+    let cc = match typed_tenant {
+        Some(t) => state.catalog.contact_center_by_domain(t),
+        None => state
+            .settings
+            .default_contact_center
+            .as_deref()
+            .and_then(|id| state.catalog.contact_center(id)),
+    }
+    .filter(|cc| cc.enabled);
+    // Users of a single-sign-on contact center sign in at its identity
+    // provider; the password field is not theirs to fill.
+    if let Some(cc) = cc.as_ref().filter(|cc| crate::sso::signs_in_elsewhere(cc)) {
+        return crate::sso::start(&state, lang, cc, username, request).await;
+    }
     if username.is_empty() || password.is_empty() {
         return render(
             &state,
@@ -209,15 +223,6 @@ pub async fn submit(
         )
         .await;
     }
-    let cc = match typed_tenant {
-        Some(t) => state.catalog.contact_center_by_domain(t),
-        None => state
-            .settings
-            .default_contact_center
-            .as_deref()
-            .and_then(|id| state.catalog.contact_center(id)),
-    }
-    .filter(|cc| cc.enabled);
     let lock_tenant = cc
         .as_ref()
         .map(|cc| cc.id.clone())
