@@ -29,8 +29,10 @@ if cargo metadata --no-deps --format-version 1 --locked | grep -q '"name":"tollg
   bins+=(tollgate-operator)
   packages+=(-p tollgate-operator)
 fi
+# shellcheck source=provision/static-xmlsec.sh
+source scripts/provision/static-xmlsec.sh
 log "static release build of ${bins[*]} (target dir $target_dir)"
-CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="-C target-feature=+crt-static" \
+CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-lstdc++" \
   cargo build --release --locked --target "$triple" "${packages[@]}" --bins >&2
 
 rm -rf "$context"

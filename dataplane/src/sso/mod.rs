@@ -4,6 +4,8 @@
 //! [`finish_sign_in`], which finds (or creates) the user and starts the
 //! browser session exactly as a password sign-in does.
 
+pub mod saml;
+
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;

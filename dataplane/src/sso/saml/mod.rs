@@ -1,0 +1,8 @@
+//! SAML 2.0 service provider per contact center (`auth: saml`).
+
+pub mod verify;
+
+#[cfg(test)]
+mod test_idp;
+#[cfg(test)]
+mod tests;

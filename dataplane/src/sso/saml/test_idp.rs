@@ -1,0 +1,192 @@
+//! A test identity provider whose key the tests control: it writes SAML
+//! answers, signs them with samael (libxmlsec1) and encrypts assertions
+//! for the SP with OpenSSL, so forged variants can be built from real ones.
+
+use base64::Engine as _;
+use chrono::{Duration, SecondsFormat, Utc};
+use openssl::asn1::Asn1Time;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::{Padding, Rsa};
+use openssl::symm::Cipher;
+use openssl::x509::{X509Name, X509};
+use samael::crypto::{Crypto, CryptoProvider};
+
+pub const SP_ENTITY: &str = "https://tollgate.test/auth/v3/sso/saml/cc1/metadata";
+pub const ACS: &str = "https://tollgate.test/auth/v3/sso/saml/cc1/acs";
+pub const IDP_ENTITY: &str = "https://idp.test/realms/cc1";
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+pub struct KeyPair {
+    pub key: PKey<Private>,
+    pub cert_der: Vec<u8>,
+}
+
+impl KeyPair {
+    pub fn generate(cn: &str) -> KeyPair {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509Name::builder().unwrap();
+        name.append_entry_by_text("CN", cn).unwrap();
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert_der = b.build().to_der().unwrap();
+        KeyPair { key, cert_der }
+    }
+
+    /// Signs every `<ds:Signature>` template in `xml` (the first found).
+    pub fn sign(&self, xml: &str) -> String {
+        let der = self.key.private_key_to_der().unwrap();
+        strip_declaration(&Crypto::sign_xml(xml, &der).unwrap())
+    }
+}
+
+/// The fields of one answer; tests change one to forge a variant.
+#[derive(Clone)]
+pub struct Answer {
+    pub response_id: String,
+    pub assertion_id: String,
+    pub issuer: String,
+    pub destination: String,
+    pub recipient: String,
+    pub audience: String,
+    pub in_response_to: Option<String>,
+    pub name_id: String,
+    pub issued: chrono::DateTime<Utc>,
+    pub not_on_or_after: chrono::DateTime<Utc>,
+    pub status: String,
+}
+
+impl Default for Answer {
+    fn default() -> Self {
+        let now = Utc::now();
+        Answer {
+            response_id: format!("_r{}", uuid::Uuid::new_v4().simple()),
+            assertion_id: format!("_a{}", uuid::Uuid::new_v4().simple()),
+            issuer: IDP_ENTITY.into(),
+            destination: ACS.into(),
+            recipient: ACS.into(),
+            audience: SP_ENTITY.into(),
+            in_response_to: Some("_req1".into()),
+            name_id: "alice".into(),
+            issued: now,
+            not_on_or_after: now + Duration::minutes(5),
+            status: "urn:oasis:names:tc:SAML:2.0:status:Success".into(),
+        }
+    }
+}
+
+fn t(at: chrono::DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn strip_declaration(xml: &str) -> String {
+    match xml.strip_prefix("<?xml") {
+        Some(rest) => rest
+            .split_once("?>")
+            .map(|(_, r)| r)
+            .unwrap_or(rest)
+            .trim_start()
+            .to_string(),
+        None => xml.to_string(),
+    }
+}
+
+/// An enveloped RSA-SHA256 signature template over the element `id`.
+pub fn signature_template(id: &str) -> String {
+    format!(
+        r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/></ds:Signature>"##
+    )
+}
+
+impl Answer {
+    /// The assertion, with a signature template when `signed`.
+    pub fn assertion(&self, signed: bool) -> String {
+        let irt = self
+            .in_response_to
+            .as_ref()
+            .map(|id| format!(r#" InResponseTo="{id}""#))
+            .unwrap_or_default();
+        let sig = if signed {
+            signature_template(&self.assertion_id)
+        } else {
+            String::new()
+        };
+        format!(
+            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{issued}"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified">{name}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData{irt} NotOnOrAfter="{noa}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{issued}" NotOnOrAfter="{noa}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement AuthnInstant="{issued}" SessionIndex="s-{id}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement><saml:Attribute Name="email"><saml:AttributeValue>{name}@example.com</saml:AttributeValue></saml:Attribute><saml:Attribute Name="groups"><saml:AttributeValue>agents</saml:AttributeValue><saml:AttributeValue>supervisors</saml:AttributeValue></saml:Attribute></saml:AttributeStatement></saml:Assertion>"#,
+            id = self.assertion_id,
+            issued = t(self.issued),
+            issuer = self.issuer,
+            name = self.name_id,
+            noa = t(self.not_on_or_after),
+            recipient = self.recipient,
+            aud = self.audience,
+        )
+    }
+
+    /// The Response around `inner` (an assertion or encrypted assertion),
+    /// with a signature template when `signed`.
+    pub fn response(&self, inner: &str, signed: bool) -> String {
+        let irt = self
+            .in_response_to
+            .as_ref()
+            .map(|id| format!(r#" InResponseTo="{id}""#))
+            .unwrap_or_default();
+        let sig = if signed {
+            signature_template(&self.response_id)
+        } else {
+            String::new()
+        };
+        format!(
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{issued}" Destination="{dest}"{irt}><saml:Issuer>{issuer}</saml:Issuer>{sig}<samlp:Status><samlp:StatusCode Value="{status}"/></samlp:Status>{inner}</samlp:Response>"#,
+            id = self.response_id,
+            issued = t(self.issued),
+            dest = self.destination,
+            issuer = self.issuer,
+            status = self.status,
+        )
+    }
+}
+
+/// IdP metadata naming `cert` as its signing certificate.
+pub fn idp_metadata(entity_id: &str, cert_der: &[u8]) -> String {
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+        cert = B64.encode(cert_der)
+    )
+}
+
+/// `assertion` encrypted for the holder of `sp_cert` (RSA-OAEP key
+/// transport, AES-128-CBC content), as an `EncryptedAssertion`.
+pub fn encrypt(assertion: &str, sp_cert_der: &[u8]) -> String {
+    let cert = X509::from_der(sp_cert_der).unwrap();
+    let rsa = cert.public_key().unwrap().rsa().unwrap();
+    let mut key = [0u8; 16];
+    let mut iv = [0u8; 16];
+    openssl::rand::rand_bytes(&mut key).unwrap();
+    openssl::rand::rand_bytes(&mut iv).unwrap();
+    let mut wrapped = vec![0u8; rsa.size() as usize];
+    let n = rsa
+        .public_encrypt(&key, &mut wrapped, Padding::PKCS1_OAEP)
+        .unwrap();
+    wrapped.truncate(n);
+    let mut data = iv.to_vec();
+    data.extend(
+        openssl::symm::encrypt(Cipher::aes_128_cbc(), &key, Some(&iv), assertion.as_bytes())
+            .unwrap(),
+    );
+    format!(
+        r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/><xenc:CipherData><xenc:CipherValue>{k}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>{v}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#,
+        k = B64.encode(&wrapped),
+        v = B64.encode(&data)
+    )
+}
