@@ -201,6 +201,63 @@ pub struct LdapDirectoryConfig {
     pub updated_at: Timestamp,
 }
 
+/// How the AuthnRequest travels to the identity provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SamlBinding {
+    /// HTTP-POST: an auto-submitting form (the default).
+    Post,
+    /// HTTP-Redirect: deflated into the query, signed in the query.
+    Redirect,
+}
+
+/// Only users whose assertion carries `value` in `attribute` may sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SamlAccessGroup {
+    pub attribute: String,
+    pub value: String,
+}
+
+/// One signing/encryption key pair of the service provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SamlSpKey {
+    pub id: String,
+    /// PKCS#8 PEM; sealed at rest with the rest of the key list.
+    pub private_key_pem: String,
+    /// Self-signed X.509 PEM published in the SP metadata.
+    pub certificate_pem: String,
+    pub created_at: Timestamp,
+}
+
+/// The SAML 2.0 service provider settings of one contact center (`auth: saml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlProviderConfig {
+    pub contact_center_id: String,
+    /// The IdP's metadata XML: uploaded, or the last one fetched from
+    /// `idp_metadata_url`.
+    pub idp_metadata: String,
+    /// Where the metadata is fetched again on a schedule; absent: uploaded.
+    pub idp_metadata_url: Option<String>,
+    pub idp_metadata_fetched_at: Option<Timestamp>,
+    /// The assertion attribute naming the user; absent: the NameID.
+    pub username_attribute: Option<String>,
+    /// The name is the user's external id rather than their user name.
+    pub use_external_user_id: bool,
+    pub access_group: Option<SamlAccessGroup>,
+    pub binding: SamlBinding,
+    /// Users the contact center does not know are created on first sign-in.
+    pub just_in_time_users: bool,
+    /// Newest first: the first signs and decrypts; all are published in the
+    /// SP metadata until retired, so the IdP can move to the new one.
+    pub sp_keys: Vec<SamlSpKey>,
+    /// Optimistic-concurrency version; 0 on a config not stored yet.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// One allowed browser origin (`scheme://host[:port]`) of a contact center,
 /// from the per-origin `/environment/v3/cors` API.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -150,6 +150,7 @@ contract!(
     settings_by_name,
     trusted_issuers_crud,
     ldap_directories_crud,
+    saml_providers_crud,
     cors_origins_crud,
     disabling_a_user_ends_their_sessions,
     clients_crud,
@@ -872,6 +873,156 @@ async fn trusted_issuers_crud(db: Db) {
         db.get_trusted_issuer("https://idp.example").await.unwrap(),
         None
     );
+}
+
+fn saml_provider(cc: &str) -> SamlProviderConfig {
+    SamlProviderConfig {
+        contact_center_id: cc.into(),
+        idp_metadata: "<md:EntityDescriptor entityID=\"https://idp.example\"/>".into(),
+        idp_metadata_url: None,
+        idp_metadata_fetched_at: None,
+        username_attribute: None,
+        use_external_user_id: false,
+        access_group: Some(SamlAccessGroup {
+            attribute: "groups".into(),
+            value: "agents".into(),
+        }),
+        binding: SamlBinding::Post,
+        just_in_time_users: true,
+        sp_keys: vec![SamlSpKey {
+            id: "k1".into(),
+            private_key_pem: "-----BEGIN PRIVATE KEY-----\nS3cret-k3y\n-----END PRIVATE KEY-----\n"
+                .into(),
+            certificate_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+                .into(),
+            created_at: 1_700_000_000,
+        }],
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+async fn saml_providers_crud(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    for cc in ["cc1", "cc2"] {
+        db.create_contact_center(&contact_center(cc, "env", &[]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.get_saml_provider("cc1").await.unwrap(), None);
+    let config = saml_provider("cc1");
+    let stored = db.put_saml_provider(&config).await.unwrap();
+    assert_eq!(stored.version, 1);
+    assert!(stored.created_at > 0 && stored.updated_at >= stored.created_at);
+    assert_eq!(
+        stored,
+        SamlProviderConfig {
+            version: 1,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+            ..config.clone()
+        }
+    );
+    assert_eq!(
+        db.get_saml_provider("cc1").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(db.get_saml_provider("cc2").await.unwrap(), None);
+
+    // The SP's private keys are sealed at rest, bound to their contact center.
+    let sealed = raw_bytes(
+        &db,
+        "SELECT sp_keys_sealed FROM saml_providers WHERE contact_center_id = $1",
+        "cc1",
+    )
+    .await;
+    assert!(!sealed.is_empty());
+    assert!(
+        !contains(&sealed, b"S3cret-k3y"),
+        "the key is stored in clear"
+    );
+    let other = db.with_cipher(Cipher::new(&[8u8; 32]).unwrap());
+    assert!(matches!(
+        other.get_saml_provider("cc1").await,
+        Err(StoreError::Crypto)
+    ));
+
+    // Creating again, or updating from a stale version, conflicts.
+    assert!(matches!(
+        db.put_saml_provider(&config).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let mut rotated = stored.sp_keys.clone();
+    rotated.insert(
+        0,
+        SamlSpKey {
+            id: "k2".into(),
+            created_at: 1_700_000_100,
+            ..stored.sp_keys[0].clone()
+        },
+    );
+    let changed = SamlProviderConfig {
+        idp_metadata_url: Some("https://idp.example/metadata".into()),
+        idp_metadata_fetched_at: Some(1_700_000_050),
+        username_attribute: Some("uid".into()),
+        use_external_user_id: true,
+        access_group: None,
+        binding: SamlBinding::Redirect,
+        just_in_time_users: false,
+        sp_keys: rotated,
+        version: 1,
+        ..stored.clone()
+    };
+    let updated = db.put_saml_provider(&changed).await.unwrap();
+    assert_eq!(
+        updated,
+        SamlProviderConfig {
+            version: 2,
+            updated_at: updated.updated_at,
+            ..changed.clone()
+        }
+    );
+    assert!(matches!(
+        db.put_saml_provider(&changed).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+
+    // Unknown contact center; updating settings that are not there.
+    assert!(matches!(
+        db.put_saml_provider(&saml_provider("nope")).await,
+        Err(StoreError::MissingReference { .. })
+    ));
+    assert!(matches!(
+        db.put_saml_provider(&SamlProviderConfig {
+            version: 3,
+            ..saml_provider("cc2")
+        })
+        .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Changes reach the change feed under the contact center's id.
+    let seq = db.latest_change_seq().await.unwrap();
+    db.delete_saml_provider("cc1").await.unwrap();
+    let changes = db.changes_since(seq).await.unwrap();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.entity.as_str(), c.id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("saml_provider", "cc1")]
+    );
+    assert_eq!(db.get_saml_provider("cc1").await.unwrap(), None);
+    assert!(matches!(
+        db.delete_saml_provider("cc1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // A deleted contact center takes its settings along.
+    db.put_saml_provider(&saml_provider("cc2")).await.unwrap();
+    db.delete_contact_center("cc2").await.unwrap();
+    assert_eq!(db.get_saml_provider("cc2").await.unwrap(), None);
 }
 
 fn ldap_directory(cc: &str, bind: LdapBind) -> LdapDirectoryConfig {

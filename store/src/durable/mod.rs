@@ -15,6 +15,7 @@ mod keys;
 mod ldap_directories;
 mod refresh_tokens;
 mod revocations;
+mod saml_providers;
 mod settings;
 mod sql;
 mod trusted_issuers;
