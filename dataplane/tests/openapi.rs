@@ -65,6 +65,14 @@ async fn openapi_is_served_and_covers_every_endpoint() {
             &["get", "put", "delete"],
         ),
         (
+            "/environment/v3/contact-centers/{id}/saml",
+            &["get", "put", "delete"],
+        ),
+        (
+            "/environment/v3/contact-centers/{id}/saml/rotate-key",
+            &["post"],
+        ),
+        (
             "/environment/v3/contact-centers/{id}/trusted-issuers",
             &["get", "post", "delete"],
         ),
@@ -111,6 +119,11 @@ async fn openapi_is_served_and_covers_every_endpoint() {
     assert!(schemas["DirectoryView"]["properties"]
         .get("bindPassword")
         .is_none());
+    // The SP's private keys are never part of the SAML view.
+    let saml_view = schemas["SamlView"]["properties"].as_object().unwrap();
+    assert!(saml_view
+        .keys()
+        .all(|k| !k.to_lowercase().contains("private")));
     assert!(doc["components"]["securitySchemes"]["basic"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }

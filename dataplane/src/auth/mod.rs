@@ -52,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/auth/v3/ping", get(session::ping))
         .route(
+            "/auth/v3/sso/saml/{contact_center_id}/metadata",
+            get(crate::sso::saml::metadata::get),
+        )
+        .route(
             "/auth/v3/ops/clients",
             get(ops_clients::list).post(ops_clients::create),
         )

@@ -10,6 +10,7 @@ pub mod cors;
 pub mod directory;
 pub mod environments;
 pub mod openapi;
+pub mod saml;
 pub mod settings;
 pub mod trusted_issuers;
 pub mod users;
@@ -68,6 +69,14 @@ pub fn router(state: AppState) -> Router {
             get(directory::get)
                 .put(directory::put)
                 .delete(directory::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/saml",
+            get(saml::get).put(saml::put).delete(saml::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/saml/rotate-key",
+            post(saml::rotate_key),
         )
         .route(
             "/environment/v3/contact-centers/{id}/users",

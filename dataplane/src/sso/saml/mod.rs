@@ -1,5 +1,7 @@
 //! SAML 2.0 service provider per contact center (`auth: saml`).
 
+pub mod keys;
+pub mod metadata;
 pub mod verify;
 
 #[cfg(test)]

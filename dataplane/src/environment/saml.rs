@@ -1,0 +1,445 @@
+//! `/environment/v3/contact-centers/{id}/saml`: the SAML 2.0 service
+//! provider of a contact center with `auth: saml` — its IdP's metadata
+//! (uploaded, or fetched from a URL), how the assertion names the user, an
+//! optional access group, the binding and just-in-time users. One per
+//! contact center, replaced whole by PUT (optimistic version). The SP's key
+//! pair is generated when the settings are first stored, sealed at rest,
+//! never returned (reads show its certificates), and replaced by
+//! `POST …/saml/rotate-key`.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use samael::metadata::EntityDescriptor;
+use samael::service_provider::ServiceProvider;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tollgate_store::model::{now, SamlAccessGroup, SamlBinding, SamlProviderConfig};
+use tollgate_store::StoreError;
+use utoipa::ToSchema;
+
+use super::access::{cc_not_found, Caller};
+use super::contact_centers::visible;
+use super::{check_version, expected_version, parse_data, with_etag, Data, Envelope};
+use super::{ErrorEnvelope, OkEnvelope};
+use crate::envelope::{self, ApiError};
+use crate::sso::saml::{keys, metadata};
+use crate::state::AppState;
+
+/// Metadata documents larger than this are refused.
+const MAX_METADATA_BYTES: usize = 512 * 1024;
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum BindingName {
+    Post,
+    Redirect,
+}
+
+impl From<SamlBinding> for BindingName {
+    fn from(b: SamlBinding) -> Self {
+        match b {
+            SamlBinding::Post => BindingName::Post,
+            SamlBinding::Redirect => BindingName::Redirect,
+        }
+    }
+}
+
+impl From<BindingName> for SamlBinding {
+    fn from(b: BindingName) -> Self {
+        match b {
+            BindingName::Post => SamlBinding::Post,
+            BindingName::Redirect => SamlBinding::Redirect,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessGroup {
+    /// The assertion attribute holding group names.
+    pub attribute: String,
+    /// The value the attribute must contain.
+    pub value: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SamlView {
+    pub contact_center_id: String,
+    /// The IdP's entity id, from its metadata.
+    pub idp_entity_id: String,
+    pub idp_metadata: String,
+    pub idp_metadata_url: Option<String>,
+    pub idp_metadata_fetched_at: Option<i64>,
+    /// Absent: the NameID names the user.
+    pub username_attribute: Option<String>,
+    pub use_external_user_id: bool,
+    pub access_group: Option<AccessGroup>,
+    pub binding: BindingName,
+    pub just_in_time_users: bool,
+    /// The SP entity id to register at the IdP (also its metadata URL).
+    pub sp_entity_id: String,
+    /// The assertion consumer service (HTTP-POST).
+    pub acs_url: String,
+    /// PEM certificates of the SP's key pairs, newest first; the private
+    /// keys are never returned.
+    pub sp_certificates: Vec<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn view(issuer: &str, c: &SamlProviderConfig) -> SamlView {
+    let idp_entity_id = c
+        .idp_metadata
+        .parse::<EntityDescriptor>()
+        .ok()
+        .and_then(|m| m.entity_id)
+        .unwrap_or_default();
+    SamlView {
+        contact_center_id: c.contact_center_id.clone(),
+        idp_entity_id,
+        idp_metadata: c.idp_metadata.clone(),
+        idp_metadata_url: c.idp_metadata_url.clone(),
+        idp_metadata_fetched_at: c.idp_metadata_fetched_at,
+        username_attribute: c.username_attribute.clone(),
+        use_external_user_id: c.use_external_user_id,
+        access_group: c.access_group.as_ref().map(|g| AccessGroup {
+            attribute: g.attribute.clone(),
+            value: g.value.clone(),
+        }),
+        binding: c.binding.into(),
+        just_in_time_users: c.just_in_time_users,
+        sp_entity_id: metadata::entity_id(issuer, &c.contact_center_id),
+        acs_url: metadata::acs_url(issuer, &c.contact_center_id),
+        sp_certificates: c
+            .sp_keys
+            .iter()
+            .map(|k| k.certificate_pem.clone())
+            .collect(),
+        version: c.version,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SamlInput {
+    /// The IdP's SAML metadata XML (exactly one of this and `idpMetadataUrl`).
+    pub idp_metadata: Option<String>,
+    /// An `https://` URL the IdP's metadata is fetched from when stored.
+    #[schema(example = "https://idp.example.com/realms/acme/protocol/saml/descriptor")]
+    pub idp_metadata_url: Option<String>,
+    /// The assertion attribute naming the user; omitted: the NameID.
+    pub username_attribute: Option<String>,
+    /// The name is the user's external id. Default false.
+    pub use_external_user_id: Option<bool>,
+    /// Only users whose assertion carries this attribute value may sign in.
+    pub access_group: Option<AccessGroup>,
+    /// How the AuthnRequest is sent: `post` (default) or `redirect`.
+    pub binding: Option<BindingName>,
+    /// Users the contact center does not know are created on first sign-in. Default false.
+    pub just_in_time_users: Option<bool>,
+    /// The version read; a stale one is refused with 409.
+    pub version: Option<i64>,
+}
+
+/// Checks that `xml` is IdP metadata Tollgate can use: an entity id, an
+/// IDPSSODescriptor with a single sign-on service and a signing certificate.
+fn check_metadata(field: &str, xml: &str) -> Result<(), ApiError> {
+    if xml.len() > MAX_METADATA_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "'{field}' is larger than {MAX_METADATA_BYTES} bytes"
+        )));
+    }
+    let parsed: EntityDescriptor = xml.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "'{field}' is not SAML metadata (md:EntityDescriptor)"
+        ))
+    })?;
+    if parsed.entity_id.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request(format!("'{field}' has no entityID")));
+    }
+    let sso = parsed
+        .idp_sso_descriptors
+        .iter()
+        .flatten()
+        .any(|d| !d.single_sign_on_services.is_empty());
+    if !sso {
+        return Err(ApiError::bad_request(format!(
+            "'{field}' has no IDPSSODescriptor with a SingleSignOnService"
+        )));
+    }
+    let sp = ServiceProvider {
+        idp_metadata: parsed,
+        ..ServiceProvider::default()
+    };
+    match sp.idp_signing_certs() {
+        Ok(Some(c)) if !c.is_empty() => Ok(()),
+        _ => Err(ApiError::bad_request(format!(
+            "'{field}' has no signing certificate (KeyDescriptor with X509Certificate)"
+        ))),
+    }
+}
+
+async fn fetch_metadata(url: &str) -> Result<String, ApiError> {
+    let parsed =
+        url::Url::parse(url).map_err(|_| ApiError::bad_request("'idpMetadataUrl' is not a URL"))?;
+    if parsed.scheme() != "https" {
+        return Err(ApiError::bad_request(
+            "'idpMetadataUrl' must be an https:// URL",
+        ));
+    }
+    let unreachable = |e: reqwest::Error| {
+        ApiError::bad_request(format!("'idpMetadataUrl' cannot be fetched: {e}"))
+    };
+    let client = reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .build()
+        .map_err(unreachable)?;
+    let res = client
+        .get(parsed)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(unreachable)?;
+    let body = res.bytes().await.map_err(unreachable)?;
+    if body.len() > MAX_METADATA_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "'idpMetadataUrl' answers more than {MAX_METADATA_BYTES} bytes"
+        )));
+    }
+    String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::bad_request("'idpMetadataUrl' answers with no UTF-8 XML"))
+}
+
+fn non_empty(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s) if s.trim().is_empty() => Err(ApiError::bad_request(format!(
+            "'{field}' must not be empty"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// The record to store; `existing` lends its key pairs (new settings get one).
+async fn to_record(
+    state: &AppState,
+    id: &str,
+    d: SamlInput,
+    existing: Option<&SamlProviderConfig>,
+) -> Result<SamlProviderConfig, ApiError> {
+    let (idp_metadata, idp_metadata_url, fetched_at) = match (d.idp_metadata, d.idp_metadata_url) {
+        (Some(xml), None) => {
+            check_metadata("idpMetadata", &xml)?;
+            (xml, None, None)
+        }
+        (None, Some(url)) => {
+            let xml = fetch_metadata(&url).await?;
+            check_metadata("idpMetadataUrl", &xml)?;
+            (xml, Some(url), Some(now()))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "exactly one of 'idpMetadata' and 'idpMetadataUrl' is required",
+            ))
+        }
+    };
+    let access_group = match d.access_group {
+        Some(g) if g.attribute.trim().is_empty() || g.value.trim().is_empty() => {
+            return Err(ApiError::bad_request(
+                "'accessGroup' needs an attribute and a value",
+            ))
+        }
+        Some(g) => Some(SamlAccessGroup {
+            attribute: g.attribute,
+            value: g.value,
+        }),
+        None => None,
+    };
+    let sp_keys = match existing {
+        Some(e) if !e.sp_keys.is_empty() => e.sp_keys.clone(),
+        _ => vec![new_key(state, id)?],
+    };
+    Ok(SamlProviderConfig {
+        contact_center_id: id.to_string(),
+        idp_metadata,
+        idp_metadata_url,
+        idp_metadata_fetched_at: fetched_at,
+        username_attribute: non_empty("usernameAttribute", d.username_attribute)?,
+        use_external_user_id: d.use_external_user_id.unwrap_or(false),
+        access_group,
+        binding: d.binding.unwrap_or(BindingName::Post).into(),
+        just_in_time_users: d.just_in_time_users.unwrap_or(false),
+        sp_keys,
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+    })
+}
+
+fn new_key(state: &AppState, id: &str) -> Result<tollgate_store::model::SamlSpKey, ApiError> {
+    keys::generate(&metadata::entity_id(&state.settings.issuer, id)).map_err(|e| {
+        tracing::error!(error = %e, "cannot generate a SAML key pair");
+        ApiError::internal()
+    })
+}
+
+fn not_configured(id: &str) -> ApiError {
+    ApiError::not_found(format!("contact center '{id}' has no SAML settings"))
+}
+
+fn store_error(id: &str, e: StoreError) -> ApiError {
+    match e {
+        StoreError::MissingReference { .. } => cc_not_found(id),
+        StoreError::VersionConflict { .. } | StoreError::NotFound { .. } => {
+            ApiError::conflict("the SAML settings changed meanwhile; read them again and retry")
+        }
+        other => other.into(),
+    }
+}
+
+#[utoipa::path(get, path = "/environment/v3/contact-centers/{id}/saml", tag = "saml",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The SAML settings (without private keys); `ETag` is their version", body = Envelope<SamlView>),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "No such contact center, or it has no SAML settings", body = ErrorEnvelope)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    visible(&state, &caller, &id).await?;
+    let stored = state
+        .db
+        .get_saml_provider(&id)
+        .await?
+        .ok_or_else(|| not_configured(&id))?;
+    Ok(with_etag(
+        envelope::ok(view(&state.settings.issuer, &stored)),
+        stored.version,
+    ))
+}
+
+#[utoipa::path(put, path = "/environment/v3/contact-centers/{id}/saml", tag = "saml",
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The version read, e.g. \"3\" (or `version` in the body)")),
+    request_body = Data<SamlInput>,
+    responses(
+        (status = 200, description = "Stored (created with a new SP key pair, or replaced keeping the key pairs); `ETag` is its version", body = Envelope<SamlView>),
+        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "Stale version", body = ErrorEnvelope)))]
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let d: SamlInput = parse_data(&body)?;
+    let expected = expected_version(&headers, d.version)?;
+    visible(&state, &caller, &id).await?;
+    let existing = state.db.get_saml_provider(&id).await?;
+    let current = existing.as_ref().map_or(0, |e| e.version);
+    check_version(expected, current, "saml")?;
+    let mut record = to_record(&state, &id, d, existing.as_ref()).await?;
+    record.version = current;
+    let stored = state
+        .db
+        .put_saml_provider(&record)
+        .await
+        .map_err(|e| store_error(&id, e))?;
+    state.audit(
+        "saml.updated",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({"version": stored.version}),
+    );
+    super::propagate(&state).await;
+    Ok(with_etag(
+        envelope::ok(view(&state.settings.issuer, &stored)),
+        stored.version,
+    ))
+}
+
+#[utoipa::path(post, path = "/environment/v3/contact-centers/{id}/saml/rotate-key", tag = "saml",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "A new SP key pair signs and decrypts from now on; the previous one stays published (and decrypts) until the next rotation retires it", body = Envelope<SamlView>),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "Changed meanwhile", body = ErrorEnvelope)))]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    visible(&state, &caller, &id).await?;
+    let mut record = state
+        .db
+        .get_saml_provider(&id)
+        .await?
+        .ok_or_else(|| not_configured(&id))?;
+    let key = new_key(&state, &id)?;
+    let key_id = key.id.clone();
+    keys::rotate(&mut record.sp_keys, key);
+    let stored = state
+        .db
+        .put_saml_provider(&record)
+        .await
+        .map_err(|e| store_error(&id, e))?;
+    state.audit(
+        "saml.key_rotated",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({"version": stored.version, "key": key_id}),
+    );
+    super::propagate(&state).await;
+    Ok(with_etag(
+        envelope::ok(view(&state.settings.issuer, &stored)),
+        stored.version,
+    ))
+}
+
+#[utoipa::path(delete, path = "/environment/v3/contact-centers/{id}/saml", tag = "saml",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Removed, with the SP key pairs; sign-ins of an `auth: saml` contact center answer 503 until settings are stored again", body = OkEnvelope),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    visible(&state, &caller, &id).await?;
+    state
+        .db
+        .delete_saml_provider(&id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound { .. } => not_configured(&id),
+            other => other.into(),
+        })?;
+    state.audit(
+        "saml.deleted",
+        None,
+        Some(&id),
+        Some(caller.name()),
+        None,
+        json!({}),
+    );
+    super::propagate(&state).await;
+    Ok(envelope::ok_empty())
+}
