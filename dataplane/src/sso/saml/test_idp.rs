@@ -165,9 +165,16 @@ pub fn idp_metadata(entity_id: &str, cert_der: &[u8]) -> String {
     )
 }
 
+/// Content encryption of an `EncryptedAssertion`.
+#[derive(Clone, Copy)]
+pub enum Content {
+    Aes128Cbc,
+    Aes128Gcm,
+}
+
 /// `assertion` encrypted for the holder of `sp_cert` (RSA-OAEP key
-/// transport, AES-128-CBC content), as an `EncryptedAssertion`.
-pub fn encrypt(assertion: &str, sp_cert_der: &[u8]) -> String {
+/// transport), as an `EncryptedAssertion`.
+pub fn encrypt(assertion: &str, sp_cert_der: &[u8], content: Content) -> String {
     let cert = X509::from_der(sp_cert_der).unwrap();
     let rsa = cert.public_key().unwrap().rsa().unwrap();
     let mut key = [0u8; 16];
@@ -179,13 +186,40 @@ pub fn encrypt(assertion: &str, sp_cert_der: &[u8]) -> String {
         .public_encrypt(&key, &mut wrapped, Padding::PKCS1_OAEP)
         .unwrap();
     wrapped.truncate(n);
-    let mut data = iv.to_vec();
-    data.extend(
-        openssl::symm::encrypt(Cipher::aes_128_cbc(), &key, Some(&iv), assertion.as_bytes())
-            .unwrap(),
-    );
+    let (data, method) = match content {
+        Content::Aes128Cbc => {
+            let mut data = iv.to_vec();
+            data.extend(
+                openssl::symm::encrypt(
+                    Cipher::aes_128_cbc(),
+                    &key,
+                    Some(&iv),
+                    assertion.as_bytes(),
+                )
+                .unwrap(),
+            );
+            (data, "http://www.w3.org/2001/04/xmlenc#aes128-cbc")
+        }
+        Content::Aes128Gcm => {
+            let mut tag = [0u8; 16];
+            let mut data = iv[..12].to_vec();
+            data.extend(
+                openssl::symm::encrypt_aead(
+                    Cipher::aes_128_gcm(),
+                    &key,
+                    Some(&iv[..12]),
+                    &[],
+                    assertion.as_bytes(),
+                    &mut tag,
+                )
+                .unwrap(),
+            );
+            data.extend(tag);
+            (data, "http://www.w3.org/2009/xmlenc11#aes128-gcm")
+        }
+    };
     format!(
-        r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/><xenc:CipherData><xenc:CipherValue>{k}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>{v}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#,
+        r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="{method}"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/><xenc:CipherData><xenc:CipherValue>{k}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>{v}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#,
         k = B64.encode(&wrapped),
         v = B64.encode(&data)
     )

@@ -5,7 +5,9 @@
 use chrono::{Duration, Utc};
 use samael::metadata::EntityDescriptor;
 
-use super::test_idp::{encrypt, idp_metadata, Answer, KeyPair, ACS, IDP_ENTITY, SP_ENTITY};
+use super::test_idp::{
+    encrypt, idp_metadata, Answer, Content, KeyPair, ACS, IDP_ENTITY, SP_ENTITY,
+};
 use super::verify::{verify, Expected, Refusal, VerifiedAssertion};
 
 struct Fixture {
@@ -78,15 +80,34 @@ fn a_signed_response_is_accepted() {
 fn an_encrypted_assertion_is_decrypted_with_the_sp_key() {
     let f = fixture();
     let a = Answer::default();
-    let enc = encrypt(&a.assertion(false), &f.sp.cert_der);
+    for content in [Content::Aes128Cbc, Content::Aes128Gcm] {
+        let enc = encrypt(&a.assertion(false), &f.sp.cert_der, content);
+        let xml = f.idp.sign(&a.response(&enc, true));
+        let v = f.check(&xml, Some("_req1")).unwrap();
+        assert_eq!(v.name_id.as_deref(), Some("alice"));
+        assert_eq!(v.id, a.assertion_id);
+    }
+    // Without the SP key it cannot be read.
+    let enc = encrypt(&a.assertion(false), &f.sp.cert_der, Content::Aes128Cbc);
     let xml = f.idp.sign(&a.response(&enc, true));
-    let v = f.check(&xml, Some("_req1")).unwrap();
-    assert_eq!(v.name_id.as_deref(), Some("alice"));
-    assert_eq!(v.id, a.assertion_id);
+    let no_key = verify(
+        &xml,
+        &Expected {
+            idp: &f.metadata,
+            audience: SP_ENTITY,
+            recipient: ACS,
+            in_response_to: Some("_req1"),
+            decryption_key: None,
+        },
+    );
+    assert_eq!(no_key, Err(Refusal::Decryption));
+    // Encrypted but in an unsigned Response: refused.
+    let xml = a.response(&enc, false);
+    assert_eq!(f.check(&xml, Some("_req1")), Err(Refusal::Signature));
 
     // Encrypted for another SP: refused.
     let other = KeyPair::generate("other sp");
-    let enc = encrypt(&a.assertion(false), &other.cert_der);
+    let enc = encrypt(&a.assertion(false), &other.cert_der, Content::Aes128Cbc);
     let xml = f.idp.sign(&a.response(&enc, true));
     assert_eq!(f.check(&xml, Some("_req1")), Err(Refusal::Decryption));
 }
