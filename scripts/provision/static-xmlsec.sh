@@ -10,9 +10,13 @@
 # cannot unlink): this builds libxslt's static archive from Debian's own
 # source tarball (checked against the sha256 of Debian's .dsc), once, into
 # $TOLLGATE_CACHE/libxslt-static-<version>. It then exports what the build
-# scripts of samael, libxml and openssl-sys read: PKG_CONFIG_ALL_STATIC=1,
-# OPENSSL_STATIC=1 and a PKG_CONFIG_PATH that finds the static libxslt.
-# ICU is C++: the caller adds `-C link-arg=-lstdc++` to RUSTFLAGS.
+# scripts of samael, libxml and openssl-sys read: PKG_CONFIG_ALL_STATIC=1
+# (pkg-config lists every transitive library) and OPENSSL_STATIC=1, and
+# LIBRARY_PATH, where the linker finds libxslt.a. Debian's libxslt.pc stays
+# the one pkg-config reads, so `-lxslt` keeps its place after libxmlsec1 on
+# the link line (a pkg-config file outside /usr would make it a `static=`
+# library bundled ahead of its users). ICU is C++: the caller adds
+# `-C link-arg=-lstdc++` to RUSTFLAGS.
 tollgate_xslt_version=1.1.35
 tollgate_xslt_sha256=8247f33e9a872c6ac859aa45018bc4c4d00b97e2feac9eebc10c93ce1f34dd79
 tollgate_xslt_prefix="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/libxslt-static-$tollgate_xslt_version"
@@ -33,8 +37,7 @@ tollgate_build_static_xslt() {
       ./configure --quiet --disable-shared --enable-static --with-pic --without-python \
         --without-crypto --without-debugger --without-plugins --prefix="$tollgate_xslt_prefix" &&
       make -s -j"$(nproc)" -C libxslt &&
-      make -s -C libxslt install &&
-      make -s install-pkgconfigDATA
+      make -s -C libxslt install
   ) >"$work/build.log" 2>&1 || {
     echo "error: building libxslt failed; the log:" >&2
     tail -30 "$work/build.log" >&2
@@ -47,6 +50,6 @@ tollgate_build_static_xslt() {
 if [ ! -f "$tollgate_xslt_prefix/lib/libxslt.a" ]; then
   tollgate_build_static_xslt || return 1
 fi
-export PKG_CONFIG_PATH="$tollgate_xslt_prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export LIBRARY_PATH="$tollgate_xslt_prefix/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export PKG_CONFIG_ALL_STATIC=1
 export OPENSSL_STATIC=1
