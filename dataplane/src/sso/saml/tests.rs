@@ -332,6 +332,9 @@ fn a_failure_status_is_refused() {
         f.check(&f.signed_response(&a), Some("_req1")),
         Err(Refusal::Status)
     );
+    // The usual failure answer carries no assertion at all.
+    let xml = f.idp.sign(&a.response("", true));
+    assert_eq!(f.check(&xml, Some("_req1")), Err(Refusal::Status));
 }
 
 #[test]
