@@ -31,10 +31,8 @@ if cargo metadata --no-deps --format-version 1 --locked | grep -q '"name":"tollg
 fi
 # shellcheck source=provision/static-xmlsec.sh
 source scripts/provision/static-xmlsec.sh
-# Not static-pie: with the C archives of libxmlsec1/ICU/libstdc++ a weak
-# undefined symbol is relocated to the load base and `_init` jumps there.
 log "static release build of ${bins[*]} (target dir $target_dir)"
-CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static -C link-arg=-lstdc++" \
+CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-lstdc++" \
   cargo build --release --locked --target "$triple" "${packages[@]}" --bins >&2
 
 rm -rf "$context"
