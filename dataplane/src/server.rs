@@ -163,6 +163,7 @@ pub async fn build(
             },
         },
         jwks: Default::default(),
+        oidc: Default::default(),
         directories: Directories::new(
             BuiltinDirectory::new(
                 db.clone(),

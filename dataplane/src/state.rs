@@ -57,6 +57,8 @@ pub struct Services {
     pub directories: Directories,
     /// Keys of trusted issuers' JWKS URLs (RFC 7523 assertions).
     pub jwks: crate::auth::assertion::JwksCache,
+    /// OpenID providers' discovery documents and keys (`auth: oidc`).
+    pub oidc: crate::sso::oidc::discovery::Discovery,
     pub audit: Audit,
     pub metrics: Metrics,
 }

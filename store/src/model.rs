@@ -468,3 +468,75 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub detail: serde_json::Value,
 }
+
+/// How Tollgate authenticates at an OpenID provider's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OidcClientAuth {
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+impl OidcClientAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OidcClientAuth::ClientSecretBasic => "client_secret_basic",
+            OidcClientAuth::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OidcClientAuth> {
+        match s {
+            "client_secret_basic" => Some(OidcClientAuth::ClientSecretBasic),
+            "client_secret_post" => Some(OidcClientAuth::ClientSecretPost),
+            _ => None,
+        }
+    }
+}
+
+/// Which ID token (or userinfo) claims fill the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcClaims {
+    /// The login name in the contact center: `preferred_username`, `email` or `sub`.
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+}
+
+/// Members of a provider group (a value of the groups claim) get an authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcGroupAuthority {
+    pub group: String,
+    pub authority: String,
+}
+
+/// The OpenID Connect identity provider of one contact center (`auth: oidc`);
+/// Tollgate is its relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProviderConfig {
+    pub contact_center_id: String,
+    /// The provider's issuer; discovery reads `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_auth: OidcClientAuth,
+    /// In clear in memory; the store encrypts it at rest.
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    pub claims: OidcClaims,
+    /// The claim listing the user's groups, if groups map to authorities.
+    pub groups_claim: Option<String>,
+    pub group_authorities: Vec<OidcGroupAuthority>,
+    /// Create unknown users as built-in users (when no LDAP directory is stored).
+    pub just_in_time: bool,
+    /// Extra authorization request parameters, e.g. `prompt`.
+    pub authorize_params: std::collections::BTreeMap<String, String>,
+    /// Optimistic-concurrency version; 0 on a config not stored yet.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}

@@ -150,6 +150,7 @@ contract!(
     settings_by_name,
     trusted_issuers_crud,
     ldap_directories_crud,
+    oidc_providers_crud,
     cors_origins_crud,
     disabling_a_user_ends_their_sessions,
     clients_crud,
@@ -1040,6 +1041,130 @@ async fn ldap_directories_crud(db: Db) {
         .unwrap();
     db.delete_contact_center("cc2").await.unwrap();
     assert_eq!(db.get_ldap_directory("cc2").await.unwrap(), None);
+}
+
+fn oidc_provider(cc: &str) -> OidcProviderConfig {
+    OidcProviderConfig {
+        contact_center_id: cc.into(),
+        issuer: "https://idp.example/realms/acme".into(),
+        client_id: "tollgate".into(),
+        client_auth: OidcClientAuth::ClientSecretBasic,
+        client_secret: "Cl13nt-s3cret".into(),
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        claims: OidcClaims {
+            username: "preferred_username".into(),
+            first_name: "given_name".into(),
+            last_name: "family_name".into(),
+            email: "email".into(),
+        },
+        groups_claim: Some("groups".into()),
+        group_authorities: vec![OidcGroupAuthority {
+            group: "agents".into(),
+            authority: "ROLE_AGENT".into(),
+        }],
+        just_in_time: true,
+        authorize_params: [("prompt".to_string(), "login".to_string())].into(),
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+async fn oidc_providers_crud(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    for cc in ["cc1", "cc2"] {
+        db.create_contact_center(&contact_center(cc, "env", &[]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.get_oidc_provider("cc1").await.unwrap(), None);
+    let config = oidc_provider("cc1");
+    let stored = db.put_oidc_provider(&config).await.unwrap();
+    assert_eq!(stored.version, 1);
+    assert!(stored.created_at > 0 && stored.updated_at >= stored.created_at);
+    assert_eq!(
+        stored,
+        OidcProviderConfig {
+            version: 1,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+            ..config.clone()
+        }
+    );
+    assert_eq!(
+        db.get_oidc_provider("cc1").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(db.get_oidc_provider("cc2").await.unwrap(), None);
+
+    // The secret is sealed at rest, under this contact center only.
+    let sealed = raw_bytes(
+        &db,
+        "SELECT client_secret_sealed FROM oidc_providers WHERE contact_center_id = $1",
+        "cc1",
+    )
+    .await;
+    assert!(!sealed.is_empty());
+    assert!(
+        !contains(&sealed, b"Cl13nt-s3cret"),
+        "the secret is stored in clear"
+    );
+    let other = db.with_cipher(Cipher::new(&[8u8; 32]).unwrap());
+    assert!(matches!(
+        other.get_oidc_provider("cc1").await,
+        Err(StoreError::Crypto)
+    ));
+
+    // A second create is a conflict; an update needs the current version.
+    assert!(matches!(
+        db.put_oidc_provider(&config).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let changed = OidcProviderConfig {
+        client_auth: OidcClientAuth::ClientSecretPost,
+        client_secret: "n3w-s3cret".into(),
+        groups_claim: None,
+        group_authorities: vec![],
+        just_in_time: false,
+        authorize_params: Default::default(),
+        ..stored.clone()
+    };
+    let updated = db.put_oidc_provider(&changed).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.client_secret, "n3w-s3cret");
+    assert_eq!(updated.client_auth, OidcClientAuth::ClientSecretPost);
+    assert_eq!(updated.groups_claim, None);
+    assert!(!updated.just_in_time);
+    assert!(matches!(
+        db.put_oidc_provider(&changed).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+
+    // Unknown contact center; updating a provider that is not there.
+    assert!(matches!(
+        db.put_oidc_provider(&oidc_provider("nope")).await,
+        Err(StoreError::MissingReference { .. })
+    ));
+    assert!(matches!(
+        db.put_oidc_provider(&OidcProviderConfig {
+            version: 3,
+            ..oidc_provider("cc2")
+        })
+        .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    db.delete_oidc_provider("cc1").await.unwrap();
+    assert_eq!(db.get_oidc_provider("cc1").await.unwrap(), None);
+    assert!(matches!(
+        db.delete_oidc_provider("cc1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // A deleted contact center takes its provider along.
+    db.put_oidc_provider(&oidc_provider("cc2")).await.unwrap();
+    db.delete_contact_center("cc2").await.unwrap();
+    assert_eq!(db.get_oidc_provider("cc2").await.unwrap(), None);
 }
 
 async fn settings_by_name(db: Db) {

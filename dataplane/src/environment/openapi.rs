@@ -7,14 +7,16 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use super::{contact_centers, cors, directory, environments, settings, trusted_issuers, users};
+use super::{
+    contact_centers, cors, directory, environments, oidc_provider, settings, trusted_issuers, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tollgate Environment API",
         version = "3",
-        description = "Environments, contact centers, their settings, built-in users, LDAP directories and trusted assertion issuers, and CORS origins. \
+        description = "Environments, contact centers, their settings, built-in users, LDAP directories, OpenID Connect identity providers and trusted assertion issuers, and CORS origins. \
 Responses use the envelope `{\"status\":{\"code\":0},\"data\":…}`; errors carry the HTTP status as \
 `status.code` and a `message` naming the field and the rule. Callers authenticate with the operator's \
 HTTP Basic credentials or a client-credentials bearer token whose client holds ROLE_MANAGEMENT_APPLICATION \
@@ -27,6 +29,7 @@ or ROLE_INTERNAL_CLIENT; a client bound to contact centers sees only those.",
         settings::list, settings::upsert, settings::delete,
         trusted_issuers::list, trusted_issuers::upsert, trusted_issuers::delete,
         directory::get, directory::put, directory::delete,
+        oidc_provider::get, oidc_provider::put, oidc_provider::delete,
         users::list, users::create, users::get, users::update, users::delete, users::reset_password,
         cors::list, cors::add, cors::delete,
     ),
@@ -38,6 +41,7 @@ or ROLE_INTERNAL_CLIENT; a client bound to contact centers sees only those.",
         (name = "settings", description = "Per-contact-center settings such as cors-origins"),
         (name = "trusted-issuers", description = "Issuers of RFC 7523 assertions for a contact center's users"),
         (name = "directory", description = "The LDAP / Active Directory of an `auth: ldap` contact center"),
+        (name = "oidc-provider", description = "The OpenID Connect identity provider of an `auth: oidc` contact center"),
         (name = "users", description = "Users of the built-in directory"),
         (name = "cors", description = "Allowed browser origins, one per row"),
     )
