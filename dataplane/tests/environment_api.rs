@@ -581,7 +581,7 @@ async fn contact_center_validation(s: TestServer) {
         .expect_api_error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("1-63"), "{msg}");
     // Directories this version lacks are refused by name.
-    for scheme in ["configServer", "saml", "oidc"] {
+    for scheme in ["configServer", "saml"] {
         let msg = s
             .ops_post(
                 CCS,

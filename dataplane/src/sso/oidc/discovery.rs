@@ -14,7 +14,7 @@ use openidconnect::IssuerUrl;
 use super::http::Http;
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
-const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 
 struct Cached {
     metadata: Arc<CoreProviderMetadata>,
