@@ -51,6 +51,10 @@ step "OpenLDAP (slapd with a seeded tree, StartTLS and LDAPS)"
 # shellcheck source=provision/ldap.sh
 source scripts/provision/ldap.sh
 
+step "OpenID provider for the e2e tests (oidc-provider from npm)"
+# shellcheck source=provision/oidc-idp.sh
+source scripts/provision/oidc-idp.sh
+
 step "format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
