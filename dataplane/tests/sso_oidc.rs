@@ -1,7 +1,8 @@
 //! OpenID Connect contact centers against an in-process provider this test
 //! controls: the Environment API resource, the code flow with PKCE, and
 //! every forged, replayed or stale ID token refused with an audit event.
-//! Also `sso::resolve_user` (just-in-time users, unknown and disabled users).
+//! Also `sso::resolve_user` (just-in-time users, unknown and disabled users,
+//! and the real slapd of scripts/provision/ldap.sh when a directory is stored).
 //! The real-provider proof is in the e2e suite.
 
 mod common;
@@ -619,4 +620,64 @@ async fn resolve_user_finds_creates_or_refuses() {
         .unwrap_err(),
         ResolveError::Directory(DirectoryError::Locked)
     );
+}
+
+fn ldap_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: source scripts/provision/ldap.sh (scripts/test.sh does)")
+    })
+}
+
+/// A single-sign-on contact center with an LDAP directory stored matches its
+/// users there (dbid and group authorities from slapd) and never creates one.
+#[tokio::test]
+async fn resolve_user_looks_up_the_stored_ldap_directory() {
+    let s = TestServer::new().await;
+    let base = ldap_env("TOLLGATE_TEST_LDAP_BASE");
+    s.ops_put(&format!("{CCS}/demo"), json!({"auth": "oidc"}))
+        .await
+        .expect(StatusCode::OK);
+    s.ops_put(
+        &format!("{CCS}/demo/directory"),
+        json!({
+            "urls": [ldap_env("TOLLGATE_TEST_LDAP_URL")], "startTls": true,
+            "caCertificate": std::fs::read_to_string(ldap_env("TOLLGATE_TEST_LDAP_CA")).unwrap(),
+            "bindMode": "searchThenBind",
+            "serviceDn": format!("cn=tollgate,ou=services,{base}"),
+            "bindPassword": ldap_env("TOLLGATE_TEST_LDAP_SERVICE_PASSWORD"),
+            "baseDn": base,
+            "userFilter": "(&(objectClass=inetOrgPerson)(uid={username}))",
+            "groupFilter": "(&(objectClass=groupOfNames)(member={dn}))",
+            "groupAuthorities": [{"group": "supervisors", "authority": "ROLE_SUPERVISOR"}]
+        }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let cc = s.state.catalog.contact_center("demo").unwrap();
+    let alice = resolve_user(&s.state, &cc, &identity("alice"), UnknownUsers::Refuse)
+        .await
+        .unwrap();
+    assert_eq!(alice.dbid, 1001, "the directory's dbid");
+    assert!(alice.authorities.contains(&"ROLE_SUPERVISOR".to_string()));
+    assert!(alice.authorities.contains(&"ROLE_AGENT".to_string()));
+    assert_eq!(
+        resolve_user(
+            &s.state,
+            &cc,
+            &identity("nobody"),
+            UnknownUsers::CreateJustInTime
+        )
+        .await
+        .unwrap_err(),
+        ResolveError::UnknownUser,
+        "no just-in-time user beside an LDAP directory"
+    );
+    assert!(s
+        .state
+        .directories
+        .builtin
+        .lookup(&cc, "nobody")
+        .await
+        .unwrap()
+        .is_none());
 }
