@@ -30,7 +30,7 @@ async fn verify(
 ) -> Result<assertion::Verified, AssertionError> {
     assertion::accept(
         state,
-        Keys {
+        Keys::Public {
             jwks: trusted.jwks.as_ref(),
             jwks_uri: trusted.jwks_uri.as_deref(),
         },
