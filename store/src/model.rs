@@ -334,6 +334,10 @@ pub struct ExchangePolicy {
     /// requesting client's own tokens are always allowed.
     #[serde(default)]
     pub subject_clients: Vec<String>,
+    /// Trusted issuers (`iss`, registered per contact center) whose JWTs
+    /// or ID tokens may be the subject; none unless listed.
+    #[serde(default)]
+    pub subject_issuers: Vec<String>,
     /// `audience`/`resource` values it may ask for, exactly. Without one
     /// the token is for this server's own audience, which is always allowed.
     #[serde(default)]

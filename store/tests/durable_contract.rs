@@ -1274,6 +1274,7 @@ async fn clients_crud(db: Db) {
     // The exchange policy is stored whole and read back the same.
     change.token_exchange = Some(ExchangePolicy {
         subject_clients: vec!["*".into()],
+        subject_issuers: vec!["https://idp.example".into()],
         audiences: vec!["https://api.example".into()],
         delegation: true,
         impersonation: false,

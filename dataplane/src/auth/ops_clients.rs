@@ -150,18 +150,20 @@ fn exchange_policy(v: &Value) -> Result<Option<ExchangePolicy>, ApiError> {
     }
     let policy: ExchangePolicy = serde_json::from_value(v.clone()).map_err(|e| {
         ApiError::bad_request(format!(
-            "'tokenExchange' must be an object with subjectClients, audiences (lists of \
-             strings), delegation and impersonation (booleans): {e}"
+            "'tokenExchange' must be an object with subjectClients, subjectIssuers, \
+             audiences (lists of strings), delegation and impersonation (booleans): {e}"
         ))
     })?;
     if policy
         .subject_clients
         .iter()
+        .chain(&policy.subject_issuers)
         .chain(&policy.audiences)
         .any(|s| s.trim().is_empty())
     {
         return Err(ApiError::bad_request(
-            "tokenExchange: subjectClients and audiences must not contain empty names",
+            "tokenExchange: subjectClients, subjectIssuers and audiences must not contain \
+             empty names",
         ));
     }
     Ok(Some(policy))
