@@ -270,3 +270,47 @@ async fn forged_stale_and_misaddressed_subject_tokens_are_refused() {
         .await
         .tokens();
 }
+
+#[tokio::test]
+async fn a_directory_that_is_down_answers_503_with_retry_after() {
+    let k = key("k1");
+    let s = server(&k, allow_idp()).await;
+    // The demo contact center moves to an LDAP server nobody listens on.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ldap://{}", closed.local_addr().unwrap());
+    drop(closed);
+    s.ops_put(
+        "/environment/v3/contact-centers/demo",
+        json!({"auth": "ldap"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    s.ops_put(
+        "/environment/v3/contact-centers/demo/directory",
+        json!({
+            "urls": [url], "startTls": false, "bindMode": "searchThenBind",
+            "serviceDn": "cn=tollgate,dc=example,dc=org", "bindPassword": "service-password",
+            "baseDn": "dc=example,dc=org",
+            "userFilter": "(&(objectClass=inetOrgPerson)(uid={username}))",
+            "groupFilter": "(&(objectClass=groupOfNames)(member={dn}))",
+            "timeoutMs": 500
+        }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let res = exchange(&s, &sign(&k, &claims(json!({}))), JWT).await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    assert_eq!(res.json()["error"], "temporarily_unavailable");
+    assert!(
+        res.header("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|s| s > 0),
+        "{:?}",
+        res.headers
+    );
+}
