@@ -72,6 +72,7 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         },
         jwks: None,
         jwks_uri: None,
+        hmac_secret: None,
         version: 0,
         created_at: 0,
         updated_at: 0,

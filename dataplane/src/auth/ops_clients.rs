@@ -6,7 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use tollgate_store::model::{now, Client, ClientAuthMethod, ClientType, ExchangePolicy};
+use tollgate_store::model::{
+    now, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+};
 
 use super::assertion::check_public_jwks;
 use super::grants;
@@ -17,6 +19,9 @@ use crate::state::{AppState, Services};
 
 const DEFAULT_ACCESS_TIMEOUT: i64 = 43_200;
 const DEFAULT_REFRESH_TIMEOUT: i64 = 2_592_000;
+/// A `client_secret_jwt` secret keys HMAC-SHA-256 and up: RFC 7518 §3.2
+/// asks for a key at least as long as the hash output.
+const MIN_HMAC_SECRET: usize = 32;
 
 /// The client as the API shows it: every field but the secret.
 pub fn view(c: &Client) -> Value {
@@ -145,18 +150,20 @@ fn exchange_policy(v: &Value) -> Result<Option<ExchangePolicy>, ApiError> {
     }
     let policy: ExchangePolicy = serde_json::from_value(v.clone()).map_err(|e| {
         ApiError::bad_request(format!(
-            "'tokenExchange' must be an object with subjectClients, audiences (lists of \
-             strings), delegation and impersonation (booleans): {e}"
+            "'tokenExchange' must be an object with subjectClients, subjectIssuers, \
+             audiences (lists of strings), delegation and impersonation (booleans): {e}"
         ))
     })?;
     if policy
         .subject_clients
         .iter()
+        .chain(&policy.subject_issuers)
         .chain(&policy.audiences)
         .any(|s| s.trim().is_empty())
     {
         return Err(ApiError::bad_request(
-            "tokenExchange: subjectClients and audiences must not contain empty names",
+            "tokenExchange: subjectClients, subjectIssuers and audiences must not contain \
+             empty names",
         ));
     }
     Ok(Some(policy))
@@ -170,7 +177,8 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(v) = string(d, "tokenEndpointAuthMethod")? {
         c.auth_method = ClientAuthMethod::parse(&v).ok_or_else(|| {
             ApiError::bad_request(
-                "'tokenEndpointAuthMethod' must be client_secret, private_key_jwt or none",
+                "'tokenEndpointAuthMethod' must be client_secret, private_key_jwt, \
+                 client_secret_jwt or none",
             )
         })?;
     } else {
@@ -183,7 +191,8 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     match (c.client_type, c.auth_method) {
         (ClientType::Public, ClientAuthMethod::None)
         | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
-        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt) => {}
+        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt)
+        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt) => {}
         (ClientType::Public, _) => {
             return Err(ApiError::bad_request(
                 "a PUBLIC client has tokenEndpointAuthMethod none",
@@ -314,6 +323,9 @@ fn apply(
     client_keys(c, d)?;
     let mut generated = None;
     let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
+    if c.auth_method != ClientAuthMethod::ClientSecretJwt {
+        c.hmac_secret = None;
+    }
     match c.auth_method {
         ClientAuthMethod::PrivateKeyJwt => {
             if secret.is_some() {
@@ -338,6 +350,25 @@ fn apply(
                 ));
             }
             c.secret_hash = None;
+        }
+        // The server keeps this secret (sealed) to check MACs, and only that:
+        // the client cannot fall back to sending it in clear.
+        ClientAuthMethod::ClientSecretJwt => {
+            c.secret_hash = None;
+            match secret {
+                Some(s) if s.len() < MIN_HMAC_SECRET => {
+                    return Err(ApiError::bad_request(format!(
+                        "a client_secret_jwt client_secret must be at least {MIN_HMAC_SECRET} bytes"
+                    )))
+                }
+                Some(s) => c.hmac_secret = Some(HmacSecret::new(s)),
+                None if creating || c.hmac_secret.is_none() => {
+                    let s = crate::tokens::random_token();
+                    generated = Some(s.clone());
+                    c.hmac_secret = Some(HmacSecret::new(s));
+                }
+                None => {}
+            }
         }
         ClientAuthMethod::ClientSecret => {
             let secret = match secret {
@@ -417,6 +448,7 @@ pub async fn create(
         auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
         jwks: None,
         jwks_uri: None,
+        hmac_secret: None,
         version: 1,
         created_at: t,
         updated_at: t,
