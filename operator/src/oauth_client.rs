@@ -376,7 +376,11 @@ mod tests {
                 .unwrap(),
             first
         );
-        assert_eq!(v.slow_verifications(), 0, "the hash made here is remembered");
+        assert_eq!(
+            v.slow_verifications(),
+            0,
+            "the hash made here is remembered"
+        );
         assert_ne!(
             hash_for(&v, "c", Some(first.clone()), "other".into())
                 .await
@@ -406,10 +410,7 @@ mod tests {
             argon2::Params::new(8, 1, 1, None).unwrap(),
         );
         let salt = SaltString::encode_b64(b"fixed-test-salt").unwrap();
-        let hash = cheap
-            .hash_password(b"s3cret", &salt)
-            .unwrap()
-            .to_string();
+        let hash = cheap.hash_password(b"s3cret", &salt).unwrap().to_string();
         let v = SecretVerifier::default();
         let ids: Vec<String> = (0..1000).map(|i| format!("client-{i}")).collect();
         for id in &ids {
@@ -461,7 +462,10 @@ mod tests {
             json!({"tokenExchange": {"audiences": [" "]}}),
         ] {
             assert!(
-                matches!(desired("c", &spec(bad.clone()), vec![]), Err(Error::Invalid(_))),
+                matches!(
+                    desired("c", &spec(bad.clone()), vec![]),
+                    Err(Error::Invalid(_))
+                ),
                 "{bad}"
             );
         }

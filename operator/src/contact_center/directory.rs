@@ -30,7 +30,11 @@ pub fn desired(
             service_dn: spec.service_dn.clone().unwrap_or_default(),
             service_password: password.unwrap_or_default(),
         },
-        other => return Err(format!("bindMode '{other}' must be direct or searchThenBind")),
+        other => {
+            return Err(format!(
+                "bindMode '{other}' must be direct or searchThenBind"
+            ))
+        }
     };
     let a = &spec.attributes;
     let record = LdapDirectoryConfig {
@@ -102,8 +106,13 @@ pub async fn sync(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Option<
                 Ok(()) | Err(StoreError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
-            ctx.event(cc, false, "DirectoryRemoved", format!("LDAP directory of {id} removed"))
-                .await;
+            ctx.event(
+                cc,
+                false,
+                "DirectoryRemoved",
+                format!("LDAP directory of {id} removed"),
+            )
+            .await;
         }
         return Ok(if cc.spec.auth == "ldap" {
             stalled(
@@ -131,22 +140,21 @@ pub async fn sync(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Option<
     let ca_pem = match (&spec.ca_certificate, &spec.ca_certificate_from) {
         (Some(pem), _) => Some(pem.clone()),
         (None, Some(from)) => {
-            let (kind, name, key, value) = match (&from.config_map_key_ref, &from.secret_key_ref) {
-                (Some(r), None) => (
-                    "ConfigMap",
-                    &r.name,
-                    &r.key,
-                    ctx.config_map_value(&ns, r).await?,
-                ),
-                (None, Some(r)) => ("Secret", &r.name, &r.key, ctx.secret_value(&ns, r).await?),
-                _ => {
-                    return Ok(stalled(
+            let (kind, name, key, value) =
+                match (&from.config_map_key_ref, &from.secret_key_ref) {
+                    (Some(r), None) => (
+                        "ConfigMap",
+                        &r.name,
+                        &r.key,
+                        ctx.config_map_value(&ns, r).await?,
+                    ),
+                    (None, Some(r)) => ("Secret", &r.name, &r.key, ctx.secret_value(&ns, r).await?),
+                    _ => return Ok(stalled(
                         "InvalidDirectory",
                         "caCertificateFrom takes exactly one of configMapKeyRef and secretKeyRef"
                             .into(),
-                    ))
-                }
-            };
+                    )),
+                };
             match value {
                 Some(pem) => Some(pem),
                 None => {
@@ -168,8 +176,13 @@ pub async fn sync(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Option<
     }
     want.version = stored.map_or(0, |s| s.version);
     ctx.db.put_ldap_directory(&want).await?;
-    ctx.event(cc, false, "DirectoryWritten", format!("LDAP directory of {id} written"))
-        .await;
+    ctx.event(
+        cc,
+        false,
+        "DirectoryWritten",
+        format!("LDAP directory of {id} written"),
+    )
+    .await;
     Ok(None)
 }
 

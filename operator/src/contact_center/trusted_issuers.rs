@@ -34,7 +34,10 @@ pub fn desired(id: &str, specs: &[TrustedIssuerSpec]) -> Result<Vec<TrustedIssue
 
 /// What to upsert (new or different) and which issuers to delete so the
 /// stored list equals `want`.
-pub fn changes(stored: &[TrustedIssuer], want: &[TrustedIssuer]) -> (Vec<TrustedIssuer>, Vec<String>) {
+pub fn changes(
+    stored: &[TrustedIssuer],
+    want: &[TrustedIssuer],
+) -> (Vec<TrustedIssuer>, Vec<String>) {
     let upserts = want
         .iter()
         .filter(|w| {
@@ -148,7 +151,10 @@ mod tests {
         ]))
         .unwrap();
         let err = desired("cc", &spec).unwrap_err();
-        assert!(err.contains("https://idp.example") && err.contains("https"), "{err}");
+        assert!(
+            err.contains("https://idp.example") && err.contains("https"),
+            "{err}"
+        );
         let spec: Vec<TrustedIssuerSpec> = serde_json::from_value(json!([
             {"issuer": "https://idp.example", "jwksUri": "https://idp.example/jwks"}
         ]))
