@@ -307,3 +307,34 @@ fn default_email() -> String {
 fn default_max_lifetime() -> i64 {
     trusted_issuer::DEFAULT_MAX_LIFETIME
 }
+
+#[cfg(test)]
+mod tests {
+    use kube::core::CustomResourceExt;
+    use tollgate_store::validate::ASYMMETRIC;
+
+    /// The schema's list of algorithms is the store's, no more and no less.
+    #[test]
+    fn the_algorithm_rule_lists_exactly_the_accepted_algorithms() {
+        let crd = serde_json::to_value(super::ContactCenter::crd()).unwrap();
+        let rules = crd.pointer(
+            "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/trustedIssuers/items/properties/algorithms/x-kubernetes-validations",
+        )
+        .and_then(|v| v.as_array())
+        .expect("rules on algorithms");
+        let rule = rules
+            .iter()
+            .filter_map(|r| r["rule"].as_str())
+            .find(|r| r.contains(" in ["))
+            .expect("the membership rule");
+        let listed: Vec<&str> = rule
+            .split('[')
+            .nth(1)
+            .and_then(|s| s.split(']').next())
+            .unwrap()
+            .split(',')
+            .map(|a| a.trim().trim_matches('\''))
+            .collect();
+        assert_eq!(listed, ASYMMETRIC);
+    }
+}
