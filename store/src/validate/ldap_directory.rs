@@ -134,7 +134,8 @@ mod tests {
     #[test]
     fn each_rule_names_its_field() {
         assert_eq!(check_ldap_directory(&config()), Ok(()));
-        let cases: Vec<(fn(&mut LdapDirectoryConfig), &str)> = vec![
+        type Change = fn(&mut LdapDirectoryConfig);
+        let cases: Vec<(Change, &str)> = vec![
             (|c| c.urls.clear(), "'urls'"),
             (|c| c.urls = vec!["http://x".into()], "urls: 'http://x'"),
             (
