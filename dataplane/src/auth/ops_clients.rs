@@ -9,11 +9,11 @@ use serde_json::{json, Map, Value};
 use tollgate_store::model::{
     now, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
 };
+use tollgate_store::validate::{check_exchange_policy, check_jwks_uri};
 
 use super::assertion::check_public_jwks;
 use super::grants;
 use crate::envelope::{self, ApiError};
-use crate::environment::trusted_issuers::check_jwks_uri;
 use crate::operator::require as require_ops;
 use crate::state::{AppState, Services};
 
@@ -154,18 +154,7 @@ fn exchange_policy(v: &Value) -> Result<Option<ExchangePolicy>, ApiError> {
              audiences (lists of strings), delegation and impersonation (booleans): {e}"
         ))
     })?;
-    if policy
-        .subject_clients
-        .iter()
-        .chain(&policy.subject_issuers)
-        .chain(&policy.audiences)
-        .any(|s| s.trim().is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "tokenExchange: subjectClients, subjectIssuers and audiences must not contain \
-             empty names",
-        ));
-    }
+    check_exchange_policy(&policy).map_err(ApiError::bad_request)?;
     Ok(Some(policy))
 }
 
@@ -216,7 +205,7 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     if d.contains_key("jwksUri") {
         c.jwks_uri = string(d, "jwksUri")?;
         if let Some(uri) = &c.jwks_uri {
-            check_jwks_uri(uri)?;
+            check_jwks_uri(uri).map_err(ApiError::bad_request)?;
         }
     }
     if c.auth_method == ClientAuthMethod::PrivateKeyJwt {
