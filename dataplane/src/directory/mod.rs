@@ -1,9 +1,10 @@
 //! User directories: where a contact center's users are checked. Chosen per
 //! contact center by its `auth` field. The built-in directory lives in the
-//! store; LDAP (`ldap`) and the Configuration Server plug in behind the same
-//! trait.
+//! store; LDAP (`ldap`) and the Configuration Server (`config_server`) plug
+//! in behind the same trait.
 
 pub mod builtin;
+pub mod config_server;
 pub mod ldap;
 pub mod password_policy;
 
@@ -69,12 +70,13 @@ pub trait Directory: Send + Sync {
     ) -> Result<(), DirectoryError>;
 }
 
-/// How long a caller of an `auth: ldap` contact center without a usable
-/// directory configuration should wait: an administrator has to act.
+/// How long a caller of a contact center without a usable directory
+/// configuration (LDAP settings, its environment's Configuration Servers)
+/// should wait: an administrator has to act.
 const UNCONFIGURED_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// The directory of an `auth: ldap` contact center whose LDAP settings are
-/// missing or unusable: every call answers `Unavailable` (503), so the cause
+/// The directory of a contact center whose LDAP or Configuration Server
+/// settings are missing or unusable: every call answers `Unavailable` (503), so the cause
 /// is on the server side, not the user's.
 struct Unconfigured;
 
@@ -112,21 +114,31 @@ fn unconfigured() -> DirectoryError {
     }
 }
 
-/// Picks the directory for a contact center. LDAP directories are built from
-/// the stored settings on first use and kept (with their connection pools)
-/// until the change feed says the settings changed (`forget`).
+/// Picks the directory for a contact center. LDAP directories (per contact
+/// center) and Configuration Server connectors (per environment) are built
+/// from the stored settings on first use and kept (with their connections)
+/// until the change feed says the settings changed (`forget`,
+/// `forget_environment`).
 pub struct Directories {
     pub builtin: Arc<builtin::BuiltinDirectory>,
     db: Db,
     ldap: Mutex<HashMap<String, Arc<dyn Directory>>>,
+    config_server: config_server::ConfigServerSettings,
+    config_servers: Mutex<HashMap<String, Arc<dyn Directory>>>,
 }
 
 impl Directories {
-    pub fn new(builtin: builtin::BuiltinDirectory, db: Db) -> Self {
+    pub fn new(
+        builtin: builtin::BuiltinDirectory,
+        db: Db,
+        config_server: config_server::ConfigServerSettings,
+    ) -> Self {
         Directories {
             builtin: Arc::new(builtin),
             db,
             ldap: Mutex::new(HashMap::new()),
+            config_server,
+            config_servers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -134,8 +146,47 @@ impl Directories {
         match cc.auth {
             AuthScheme::Builtin => Some(self.builtin.clone()),
             AuthScheme::Ldap => Some(self.ldap_for(&cc.id).await),
+            AuthScheme::ConfigServer => Some(self.config_server_for(&cc.environment_id).await),
             _ => None,
         }
+    }
+
+    /// The connector of an environment, shared by its contact centers.
+    async fn config_server_for(&self, environment_id: &str) -> Arc<dyn Directory> {
+        if let Some(d) = lock(&self.config_servers).get(environment_id).cloned() {
+            return d;
+        }
+        let built: Arc<dyn Directory> = match self.db.get_environment(environment_id).await {
+            Ok(Some(env)) => {
+                match config_server::ConfigServerDirectory::from_environment(
+                    &env,
+                    &self.config_server,
+                ) {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => {
+                        tracing::warn!(environment = environment_id, error = %e, "unusable Configuration Server settings");
+                        Arc::new(Unconfigured)
+                    }
+                }
+            }
+            Ok(None) => Arc::new(Unconfigured),
+            // Not kept: the next sign-in tries the database again.
+            Err(e) => {
+                tracing::warn!(environment = environment_id, error = %e, "cannot read the environment");
+                return Arc::new(Unconfigured);
+            }
+        };
+        // A concurrent first use may have won; keep one connector per environment.
+        lock(&self.config_servers)
+            .entry(environment_id.to_string())
+            .or_insert(built)
+            .clone()
+    }
+
+    /// Drops the environment's Configuration Server connector (closing its
+    /// session); the next use rebuilds it from the stored environment.
+    pub fn forget_environment(&self, environment_id: &str) {
+        lock(&self.config_servers).remove(environment_id);
     }
 
     async fn ldap_for(&self, contact_center_id: &str) -> Arc<dyn Directory> {
@@ -181,4 +232,8 @@ impl Directories {
         let mut map = self.ldap.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(contact_center_id);
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

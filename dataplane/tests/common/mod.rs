@@ -58,6 +58,7 @@ pub fn default_args() -> CommonArgs {
         rate_limit_per_minute: 600,
         password_min_length: 8,
         password_history: 0,
+        config_server_ca: None,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }
