@@ -5,6 +5,8 @@
 //! Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
+pub mod cs_sim;
+
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};

@@ -88,6 +88,12 @@ struct State {
     failures: u32,
     /// No new round before this instant (backoff).
     not_before: Option<Instant>,
+    /// The server whose command last went unanswered: tried last in the
+    /// next round, so a server that registers but then hangs does not keep
+    /// the sign-ins.
+    suspect: Option<usize>,
+    /// The server of the last session, open or not (for switchovers).
+    last: Option<usize>,
 }
 
 struct Inner {
@@ -159,7 +165,7 @@ impl Connector {
                     // A server that stops answering is treated as down: the
                     // next command opens a session anew, on the backup if the
                     // primary does not register in time either.
-                    inner.drop_session(&session).await;
+                    inner.suspect(&session).await;
                     return Err(ConnectError::TimedOut);
                 }
                 Ok(Err(e)) => {
@@ -192,7 +198,7 @@ impl Inner {
                 return Ok(active.session.clone());
             }
         }
-        let previous = state.active.take().map(|a| a.index);
+        state.active = None;
         if let Some(not_before) = state.not_before {
             let now = Instant::now();
             if now < not_before {
@@ -201,9 +207,13 @@ impl Inner {
                 });
             }
         }
-        for index in 0..self.config.endpoints.len() {
+        let suspect = state.suspect;
+        let order = (0..self.config.endpoints.len())
+            .filter(|i| Some(*i) != suspect)
+            .chain(suspect);
+        for index in order {
             if let Some(session) = self.open(index).await {
-                self.switched(previous, index);
+                self.switched(&mut state, index);
                 state.failures = 0;
                 state.not_before = None;
                 state.active = Some(Active {
@@ -228,10 +238,10 @@ impl Inner {
         })
     }
 
-    fn switched(&self, previous: Option<usize>, index: usize) {
+    fn switched(&self, state: &mut State, index: usize) {
         let env = &self.config.environment_id;
         self.metrics.set_active(env, Some(index));
-        if previous.is_some_and(|p| p != index) {
+        if state.last.replace(index).is_some_and(|p| p != index) {
             self.metrics.switchover(env);
         }
         tracing::info!(
@@ -240,6 +250,17 @@ impl Inner {
             role = if index == 0 { "primary" } else { "backup" },
             "Configuration Server session open"
         );
+    }
+
+    /// Drops the session whose command timed out and remembers its server.
+    async fn suspect(&self, session: &Arc<dyn Session>) {
+        let mut state = self.state.lock().await;
+        if let Some(active) = &state.active {
+            if Arc::ptr_eq(&active.session, session) {
+                state.suspect = Some(active.index);
+                state.active = None;
+            }
+        }
     }
 
     async fn drop_session(&self, session: &Arc<dyn Session>) {
@@ -322,9 +343,9 @@ async fn probe_primary(inner: Weak<Inner>) {
         // Opened outside the lock: sign-ins continue on the backup meanwhile.
         if let Some(session) = inner.open(0).await {
             let mut state = inner.state.lock().await;
-            let previous = state.active.as_ref().map(|a| a.index);
             state.active = Some(Active { index: 0, session });
-            inner.switched(previous, 0);
+            state.suspect = None;
+            inner.switched(&mut state, 0);
         }
     }
 }
