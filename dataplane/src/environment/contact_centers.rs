@@ -120,10 +120,13 @@ fn domains(list: &[String]) -> Result<Vec<String>, ApiError> {
 fn auth(value: &str) -> Result<AuthScheme, ApiError> {
     match AuthScheme::parse(value) {
         // An ldap contact center without a directory yet (PUT …/directory)
-        // is allowed: its sign-ins answer 503 until one is stored.
-        Some(scheme @ (AuthScheme::Builtin | AuthScheme::Ldap)) => Ok(scheme),
+        // is allowed: its sign-ins answer 503 until one is stored. A
+        // configServer one uses its environment's Configuration Servers.
+        Some(scheme @ (AuthScheme::Builtin | AuthScheme::Ldap | AuthScheme::ConfigServer)) => {
+            Ok(scheme)
+        }
         Some(other) => Err(ApiError::bad_request(format!(
-            "auth: the '{}' directory is not available in this version of Tollgate; use 'builtin' or 'ldap'",
+            "auth: the '{}' directory is not available in this version of Tollgate; use 'builtin', 'ldap' or 'configServer'",
             other.as_str()
         ))),
         None => Err(ApiError::bad_request(
