@@ -69,8 +69,9 @@ pub struct ContactCenterInput {
     /// Required on create; must exist.
     pub environment_id: Option<String>,
     /// configServer, ldap, builtin, saml or oidc; only directories this
-    /// version has are accepted (today: builtin, the default, and ldap,
-    /// configured at `…/contact-centers/{id}/directory`).
+    /// version has are accepted (today: builtin, the default; ldap,
+    /// configured at `…/contact-centers/{id}/directory`; configServer, the
+    /// Configuration Servers of its environment).
     pub auth: Option<String>,
     /// Default true.
     #[serde(default, deserialize_with = "lenient_bool")]
