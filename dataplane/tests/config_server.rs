@@ -204,6 +204,11 @@ async fn a_primary_that_hangs_gives_way_to_the_backup() {
     // The next sign-in opens a session on the backup, not the hung primary.
     assert_eq!(sign_in(&dir).await.unwrap(), "alice");
     assert_eq!(dir.active_server().await, Some(1));
+    // The primary registers but does not answer the probe's command: the
+    // sign-ins stay on the backup (probe every 200 ms).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(dir.active_server().await, Some(1));
+    assert_eq!(sign_in(&dir).await.unwrap(), "alice");
 }
 
 #[tokio::test]
@@ -310,4 +315,84 @@ async fn a_read_only_server_refuses_password_changes() {
         Err(DirectoryError::Unsupported)
     );
     assert_eq!(sign_in(&dir).await.unwrap(), "alice");
+}
+
+/// The whole path in-process: the Environment API stores an environment on a
+/// simulator and a `configServer` contact center; the password grant signs
+/// its users in; an update of the environment (change feed) rebuilds the
+/// connector on the new server.
+#[tokio::test]
+async fn a_config_server_contact_center_through_the_environment_api() {
+    use axum::http::StatusCode;
+    use common::*;
+    use serde_json::json;
+
+    let mut first = Sim::start(&[]).await;
+    let mut second = Sim::start(&[]).await;
+    let s = TestServer::new().await;
+    let server = |addr: std::net::SocketAddr| {
+        json!([{"primaryAddress": addr.ip().to_string(), "primaryPort": addr.port(),
+                "readOnly": false, "locations": "/"}])
+    };
+    s.ops_post(
+        "/environment/v3/environments",
+        json!({
+            "id": "cs-env", "username": common::cs_sim::SERVICE_USER,
+            "password": common::cs_sim::SERVICE_PASSWORD, "localTimeout": 2, "remoteTimeout": 2,
+            "configServers": server(first.addr),
+        }),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    s.ops_post(
+        "/environment/v3/contact-centers",
+        json!({"id": "cs-cc", "environmentId": "cs-env", "domains": ["cs"], "auth": "configServer"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let grant = |user: &'static str, password: &'static str| {
+        let s = &s;
+        async move {
+            let login = format!("cs\\{user}");
+            s.token(
+                DEMO,
+                &[
+                    ("grant_type", "password"),
+                    ("username", &login),
+                    ("password", password),
+                ],
+            )
+            .await
+        }
+    };
+    let body = grant("alice", "alice-password").await.tokens();
+    let claims = s.verify_jwt(str_of(&body, "access_token"), ISSUER).await;
+    assert_eq!(claims["user_name"], "alice");
+    assert_eq!(claims["contact_center_id"], "cs-cc");
+    let expired = grant("expired", "expired-password")
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(
+        expired["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{expired}"
+    );
+
+    // The environment moves to the second server; the first one dies.
+    s.ops_put(
+        "/environment/v3/environments/cs-env",
+        json!({"configServers": server(second.addr)}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    first.kill().await;
+    grant("alice", "alice-password").await.tokens();
+
+    // No server at all: 503 with Retry-After, not a wrong password.
+    second.kill().await;
+    let res = grant("alice", "alice-password").await;
+    res.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    assert!(res.headers.get("retry-after").is_some());
 }

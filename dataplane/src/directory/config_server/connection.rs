@@ -293,6 +293,20 @@ impl Inner {
         }
     }
 
+    /// A session that registers and also answers a command in time (a
+    /// lookup of the service account's name): a primary that registers but
+    /// then hangs must not take the sign-ins back.
+    async fn open_answering(&self, index: usize) -> Option<Arc<dyn Session>> {
+        let session = self.open(index).await?;
+        let probe = Command::Lookup {
+            user_name: self.config.hello.user_name.clone(),
+        };
+        match tokio::time::timeout(self.config.command_timeout, session.call(probe)).await {
+            Ok(Ok(_)) => Some(session),
+            _ => None,
+        }
+    }
+
     async fn open_unbounded(&self, endpoint: &Endpoint) -> Result<Arc<dyn Session>, String> {
         let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await
@@ -320,7 +334,7 @@ impl Inner {
 }
 
 /// While a backup is in use, tries the primary every `probe_interval` and
-/// moves to it when it registers. Ends with its connector.
+/// moves to it when it registers and answers. Ends with its connector.
 async fn probe_primary(inner: Weak<Inner>) {
     let Some(interval) = inner.upgrade().map(|i| i.config.probe_interval) else {
         return;
@@ -341,7 +355,7 @@ async fn probe_primary(inner: Weak<Inner>) {
             continue;
         }
         // Opened outside the lock: sign-ins continue on the backup meanwhile.
-        if let Some(session) = inner.open(0).await {
+        if let Some(session) = inner.open_answering(0).await {
             let mut state = inner.state.lock().await;
             state.active = Some(Active { index: 0, session });
             state.suspect = None;
