@@ -75,3 +75,31 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tollgate_metrics_keep_their_prefix_and_config_server_ones_the_originals_names() {
+        let m = Metrics::default();
+        m.tokens_issued
+            .get_or_create(&GrantLabel {
+                grant_type: "password".into(),
+            })
+            .inc();
+        m.config_server.command_timeout("env-1");
+        m.config_server.connection_timeout("env-1");
+        let text = m.encode();
+        for line in [
+            r#"tollgate_tokens_issued_total{grant_type="password"} 1"#,
+            r#"auth_cs_command_timeouts_total{environment="env-1"} 1"#,
+            r#"auth_cs_connection_timeouts_total{environment="env-1"} 1"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+    }
+}
