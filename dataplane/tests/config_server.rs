@@ -396,3 +396,22 @@ async fn a_config_server_contact_center_through_the_environment_api() {
     res.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     assert!(res.headers.get("retry-after").is_some());
 }
+
+#[tokio::test]
+async fn unusable_environments_are_refused_when_the_connector_is_built() {
+    let addr = "127.0.0.1:1".parse().unwrap();
+    let settings = ConfigServerSettings::new(None, ConfigServerMetrics::default());
+    let mut tls = environment("tls", addr, None, 1);
+    tls.tls_enabled = true;
+    let mut none = environment("none", addr, None, 1);
+    none.config_servers.clear();
+    for env in [tls, none] {
+        let Err(e) = ConfigServerDirectory::from_environment(&env, &settings) else {
+            panic!("{}: accepted", env.id);
+        };
+        assert!(
+            e.contains("tlsEnabled") || e.contains("configServers"),
+            "{e}"
+        );
+    }
+}
