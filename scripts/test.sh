@@ -69,6 +69,7 @@ cargo test --workspace --locked
 step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client, Chromium)"
 cargo build -p tollgate --locked
 export TOLLGATE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate"
+export TOLLGATE_CS_SIM_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate-cs-sim"
 bash e2e/run.sh
 
 step "container image (static binaries, chroot run, buildah where the machine allows)"

@@ -158,6 +158,10 @@ impl Services {
             if change.entity == "ldap_directory" || change.entity == "contact_center" {
                 self.directories.forget(&change.id);
             }
+            // Its Configuration Servers, timeouts or service account changed.
+            if change.entity == "environment" {
+                self.directories.forget_environment(&change.id);
+            }
         }
         if changes.iter().any(|c| c.entity == "signing_key") {
             self.keys

@@ -58,6 +58,7 @@ TEXTS = {
         "submit": "Sign in",
         "bad_credentials": "The user name or password is incorrect.",
         "locked": "Too many failed sign-in attempts. Try again later.",
+        "disabled": "This account is disabled. Contact your administrator.",
         "rate_limited": "Too many requests. Try again later.",
         "expired_notice": "Your password has expired. Choose a new one.",
         "changed_notice": "Your password has been changed.",

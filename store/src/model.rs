@@ -243,6 +243,8 @@ pub enum ClientAuthMethod {
     ClientSecret,
     /// RFC 7523 §2.2 assertion signed with a key of the client's JWK Set.
     PrivateKeyJwt,
+    /// RFC 7523 §2.2 assertion MACed (HS256/384/512) with the client's secret.
+    ClientSecretJwt,
     /// Public clients.
     None,
 }
@@ -252,6 +254,7 @@ impl ClientAuthMethod {
         match self {
             ClientAuthMethod::ClientSecret => "client_secret",
             ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+            ClientAuthMethod::ClientSecretJwt => "client_secret_jwt",
             ClientAuthMethod::None => "none",
         }
     }
@@ -260,14 +263,38 @@ impl ClientAuthMethod {
         match s {
             "client_secret" => Some(ClientAuthMethod::ClientSecret),
             "private_key_jwt" => Some(ClientAuthMethod::PrivateKeyJwt),
+            "client_secret_jwt" => Some(ClientAuthMethod::ClientSecretJwt),
             "none" => Some(ClientAuthMethod::None),
             _ => None,
         }
     }
 }
 
+/// The shared secret of a `client_secret_jwt` client. The server must hold
+/// it to check a MAC, so it is sealed at rest and in clear only in memory;
+/// `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HmacSecret(String);
+
+impl HmacSecret {
+    pub fn new(secret: String) -> Self {
+        HmacSecret(secret)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for HmacSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacSecret(..)")
+    }
+}
+
 /// An OAuth client with the original's fields. `secret_hash` is an argon2id
-/// PHC string; the clear secret is never stored.
+/// PHC string; the clear secret is never stored, except the sealed
+/// `hmac_secret` of a `client_secret_jwt` client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub client_id: String,
@@ -292,6 +319,8 @@ pub struct Client {
     pub jwks: Option<serde_json::Value>,
     /// …and/or a URL they are fetched from.
     pub jwks_uri: Option<String>,
+    /// `ClientSecretJwt` only: the secret its assertions are MACed with.
+    pub hmac_secret: Option<HmacSecret>,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -305,6 +334,10 @@ pub struct ExchangePolicy {
     /// requesting client's own tokens are always allowed.
     #[serde(default)]
     pub subject_clients: Vec<String>,
+    /// Trusted issuers (`iss`, registered per contact center) whose JWTs
+    /// or ID tokens may be the subject; none unless listed.
+    #[serde(default)]
+    pub subject_issuers: Vec<String>,
     /// `audience`/`resource` values it may ask for, exactly. Without one
     /// the token is for this server's own audience, which is always allowed.
     #[serde(default)]

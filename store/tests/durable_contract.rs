@@ -154,6 +154,7 @@ contract!(
     cors_origins_crud,
     disabling_a_user_ends_their_sessions,
     clients_crud,
+    client_hmac_secret_sealed,
     users_crud,
     password_history,
     signing_keys_crud,
@@ -279,6 +280,7 @@ fn client(id: &str) -> Client {
         auth_method: ClientAuthMethod::ClientSecret,
         jwks: None,
         jwks_uri: None,
+        hmac_secret: None,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -1397,6 +1399,7 @@ async fn clients_crud(db: Db) {
     // The exchange policy is stored whole and read back the same.
     change.token_exchange = Some(ExchangePolicy {
         subject_clients: vec!["*".into()],
+        subject_issuers: vec!["https://idp.example".into()],
         audiences: vec!["https://api.example".into()],
         delegation: true,
         impersonation: false,
@@ -1446,6 +1449,76 @@ async fn clients_crud(db: Db) {
         db.delete_client("app").await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// A `client_secret_jwt` client's secret reads back in clear, is sealed in
+/// its row (bound to it), unreadable with another at-rest key, and dropped
+/// when the client changes method.
+async fn client_hmac_secret_sealed(db: Db) {
+    const SECRET: &str = "an-hmac-secret-of-at-least-32-bytes!";
+    let mut c = client("mac");
+    c.auth_method = ClientAuthMethod::ClientSecretJwt;
+    c.secret_hash = None;
+    c.hmac_secret = Some(HmacSecret::new(SECRET.into()));
+    let created = db.create_client(&c).await.unwrap();
+    assert_eq!(created.hmac_secret, Some(HmacSecret::new(SECRET.into())));
+    assert_eq!(created.auth_method, ClientAuthMethod::ClientSecretJwt);
+    assert!(
+        !format!("{created:?}").contains(SECRET),
+        "Debug shows the secret"
+    );
+    let sealed = raw_bytes(
+        &db,
+        "SELECT hmac_secret_sealed FROM clients WHERE client_id = $1",
+        "mac",
+    )
+    .await;
+    assert!(!sealed.is_empty());
+    assert!(!contains(&sealed, SECRET.as_bytes()), "stored in clear");
+    assert_eq!(db.get_client("mac").await.unwrap(), Some(created.clone()));
+
+    let other = db.with_cipher(Cipher::new(&[8u8; 32]).unwrap());
+    assert!(matches!(
+        other.get_client("mac").await,
+        Err(StoreError::Crypto)
+    ));
+
+    // Bound to its row: copied to another client it does not open.
+    db.create_client(&client("plain")).await.unwrap();
+    raw_execute(
+        &db,
+        "UPDATE clients SET hmac_secret_sealed = \
+         (SELECT hmac_secret_sealed FROM clients WHERE client_id = 'mac') \
+         WHERE client_id = 'plain'",
+    )
+    .await;
+    assert!(matches!(
+        db.get_client("plain").await,
+        Err(StoreError::Crypto)
+    ));
+
+    // A new secret replaces the old; another method keeps none.
+    let mut change = created.clone();
+    change.hmac_secret = Some(HmacSecret::new(format!("{SECRET}-2")));
+    let updated = db.update_client(&change).await.unwrap();
+    assert_eq!(
+        db.get_client("mac").await.unwrap().unwrap().hmac_secret,
+        Some(HmacSecret::new(format!("{SECRET}-2")))
+    );
+    let mut change = updated;
+    change.auth_method = ClientAuthMethod::ClientSecret;
+    change.hmac_secret = None;
+    change.secret_hash = client("x").secret_hash;
+    db.update_client(&change).await.unwrap();
+    let sealed: Option<Vec<u8>> =
+        sqlx::query("SELECT hmac_secret_sealed FROM clients WHERE client_id = $1")
+            .bind("mac")
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+    assert_eq!(sealed, None);
 }
 
 async fn users_crud(db: Db) {

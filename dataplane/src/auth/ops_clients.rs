@@ -6,17 +6,22 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use tollgate_store::model::{now, Client, ClientAuthMethod, ClientType, ExchangePolicy};
+use tollgate_store::model::{
+    now, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+};
+use tollgate_store::validate::{check_exchange_policy, check_jwks_uri};
 
 use super::assertion::check_public_jwks;
 use super::grants;
 use crate::envelope::{self, ApiError};
-use crate::environment::trusted_issuers::check_jwks_uri;
 use crate::operator::require as require_ops;
 use crate::state::{AppState, Services};
 
 const DEFAULT_ACCESS_TIMEOUT: i64 = 43_200;
 const DEFAULT_REFRESH_TIMEOUT: i64 = 2_592_000;
+/// A `client_secret_jwt` secret keys HMAC-SHA-256 and up: RFC 7518 §3.2
+/// asks for a key at least as long as the hash output.
+const MIN_HMAC_SECRET: usize = 32;
 
 /// The client as the API shows it: every field but the secret.
 pub fn view(c: &Client) -> Value {
@@ -145,20 +150,11 @@ fn exchange_policy(v: &Value) -> Result<Option<ExchangePolicy>, ApiError> {
     }
     let policy: ExchangePolicy = serde_json::from_value(v.clone()).map_err(|e| {
         ApiError::bad_request(format!(
-            "'tokenExchange' must be an object with subjectClients, audiences (lists of \
-             strings), delegation and impersonation (booleans): {e}"
+            "'tokenExchange' must be an object with subjectClients, subjectIssuers, \
+             audiences (lists of strings), delegation and impersonation (booleans): {e}"
         ))
     })?;
-    if policy
-        .subject_clients
-        .iter()
-        .chain(&policy.audiences)
-        .any(|s| s.trim().is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "tokenExchange: subjectClients and audiences must not contain empty names",
-        ));
-    }
+    check_exchange_policy(&policy).map_err(ApiError::bad_request)?;
     Ok(Some(policy))
 }
 
@@ -170,7 +166,8 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(v) = string(d, "tokenEndpointAuthMethod")? {
         c.auth_method = ClientAuthMethod::parse(&v).ok_or_else(|| {
             ApiError::bad_request(
-                "'tokenEndpointAuthMethod' must be client_secret, private_key_jwt or none",
+                "'tokenEndpointAuthMethod' must be client_secret, private_key_jwt, \
+                 client_secret_jwt or none",
             )
         })?;
     } else {
@@ -183,7 +180,8 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     match (c.client_type, c.auth_method) {
         (ClientType::Public, ClientAuthMethod::None)
         | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
-        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt) => {}
+        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt)
+        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt) => {}
         (ClientType::Public, _) => {
             return Err(ApiError::bad_request(
                 "a PUBLIC client has tokenEndpointAuthMethod none",
@@ -207,7 +205,7 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     if d.contains_key("jwksUri") {
         c.jwks_uri = string(d, "jwksUri")?;
         if let Some(uri) = &c.jwks_uri {
-            check_jwks_uri(uri)?;
+            check_jwks_uri(uri).map_err(ApiError::bad_request)?;
         }
     }
     if c.auth_method == ClientAuthMethod::PrivateKeyJwt {
@@ -314,6 +312,9 @@ fn apply(
     client_keys(c, d)?;
     let mut generated = None;
     let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
+    if c.auth_method != ClientAuthMethod::ClientSecretJwt {
+        c.hmac_secret = None;
+    }
     match c.auth_method {
         ClientAuthMethod::PrivateKeyJwt => {
             if secret.is_some() {
@@ -338,6 +339,25 @@ fn apply(
                 ));
             }
             c.secret_hash = None;
+        }
+        // The server keeps this secret (sealed) to check MACs, and only that:
+        // the client cannot fall back to sending it in clear.
+        ClientAuthMethod::ClientSecretJwt => {
+            c.secret_hash = None;
+            match secret {
+                Some(s) if s.len() < MIN_HMAC_SECRET => {
+                    return Err(ApiError::bad_request(format!(
+                        "a client_secret_jwt client_secret must be at least {MIN_HMAC_SECRET} bytes"
+                    )))
+                }
+                Some(s) => c.hmac_secret = Some(HmacSecret::new(s)),
+                None if creating || c.hmac_secret.is_none() => {
+                    let s = crate::tokens::random_token();
+                    generated = Some(s.clone());
+                    c.hmac_secret = Some(HmacSecret::new(s));
+                }
+                None => {}
+            }
         }
         ClientAuthMethod::ClientSecret => {
             let secret = match secret {
@@ -417,6 +437,7 @@ pub async fn create(
         auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
         jwks: None,
         jwks_uri: None,
+        hmac_secret: None,
         version: 1,
         created_at: t,
         updated_at: t,
