@@ -57,6 +57,7 @@ TEXTS = {
         "tenant": "Tenant",
         "submit": "Sign in",
         "bad_credentials": "The user name or password is incorrect.",
+        "missing_fields": "Enter your user name and password.",
         "locked": "Too many failed sign-in attempts. Try again later.",
         "disabled": "This account is disabled. Contact your administrator.",
         "rate_limited": "Too many requests. Try again later.",
