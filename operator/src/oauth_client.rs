@@ -1,7 +1,9 @@
 //! `OAuthClient` → the `clients` row, through the store. A confidential
 //! client's secret comes from the referenced Secret, or the operator
 //! generates one into a Secret it owns; the row keeps only an argon2 hash.
-//! A `private_key_jwt` client has keys (a JWK Set, a JWKS URL) instead.
+//! A `client_secret_jwt` client's secret is sealed rather than hashed (it
+//! keys MACs); a `private_key_jwt` client has keys (a JWK Set, a JWKS URL)
+//! instead.
 //!
 //! Checking that the stored hash still matches the Secret is an argon2
 //! verification; the store's `SecretVerifier` does it once per (client,
@@ -19,9 +21,13 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tollgate_store::model::{Client as Row, ClientAuthMethod, ClientType, ExchangePolicy};
+use tollgate_store::model::{
+    Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+};
 use tollgate_store::secrets::{hash_secret, SecretVerifier};
-use tollgate_store::validate::{check_exchange_policy, check_jwks_uri, check_public_jwks};
+use tollgate_store::validate::{
+    check_exchange_policy, check_hmac_secret, check_jwks_uri, check_public_jwks,
+};
 use tollgate_store::StoreError;
 
 use crate::conditions::Outcome;
@@ -60,18 +66,20 @@ pub fn auth_method(spec: &OAuthClientSpec, client_type: ClientType) -> Result<Cl
         },
         Some("client_secret_basic" | "client_secret_post") => ClientAuthMethod::ClientSecret,
         Some("private_key_jwt") => ClientAuthMethod::PrivateKeyJwt,
+        Some("client_secret_jwt") => ClientAuthMethod::ClientSecretJwt,
         Some("none") => ClientAuthMethod::None,
         Some(other) => {
             return Err(Error::Invalid(format!(
                 "tokenEndpointAuthMethod '{other}' must be client_secret_basic, \
-                 client_secret_post, private_key_jwt or none"
+                 client_secret_post, client_secret_jwt, private_key_jwt or none"
             )))
         }
     };
     match (client_type, method) {
         (ClientType::Public, ClientAuthMethod::None)
         | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
-        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt) => Ok(method),
+        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt)
+        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt) => Ok(method),
         (ClientType::Public, _) => Err(Error::Invalid(
             "a PUBLIC client has tokenEndpointAuthMethod none".into(),
         )),
@@ -298,12 +306,26 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
         Err(e) => return Err(e),
     };
     let stored = ctx.db.get_client(id).await?;
-    want.secret_hash = match secret {
+    // A `client_secret_jwt` client's secret keys MACs: the store seals it
+    // instead of hashing it.
+    (want.secret_hash, want.hmac_secret) = match secret {
+        Some(secret) if want.auth_method == ClientAuthMethod::ClientSecretJwt => {
+            if let Err(message) = check_hmac_secret(&secret) {
+                return Ok(Outcome::Stalled {
+                    reason: "Invalid".into(),
+                    message,
+                });
+            }
+            (None, Some(HmacSecret::new(secret)))
+        }
         Some(secret) => {
             let stored_hash = stored.as_ref().and_then(|s| s.secret_hash.clone());
-            Some(hash_for(&ctx.secrets, id, stored_hash, secret).await?)
+            (
+                Some(hash_for(&ctx.secrets, id, stored_hash, secret).await?),
+                None,
+            )
         }
-        None => None,
+        None => (None, None),
     };
     let written = match stored {
         None => ctx.db.create_client(&want).await.map(Some),

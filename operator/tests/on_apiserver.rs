@@ -1296,7 +1296,7 @@ async fn a_private_key_jwt_client_with_an_exchange_policy() {
             "a private_key_jwt client has no secret",
         ),
         (
-            json!({"tokenEndpointAuthMethod": "client_secret_jwt"}),
+            json!({"tokenEndpointAuthMethod": "tls_client_auth"}),
             "tokenEndpointAuthMethod must be",
         ),
         (
@@ -1314,4 +1314,44 @@ async fn a_private_key_jwt_client_with_an_exchange_policy() {
             other => panic!("expected a refusal of {spec}, got {other:?}"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_secret_jwt_client_keeps_its_secret_sealed_not_hashed() {
+    let Some(h) = harness("csjwt").await else {
+        return;
+    };
+    let secret = "a-mac-key-of-more-than-thirty-two-bytes";
+    h.secret("mac", json!({"key": secret})).await;
+    h.secret("short", json!({"key": "too-short"})).await;
+    for (name, secret_name) in [("signer", "mac"), ("weak", "short")] {
+        h.create::<OAuthClient>(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "OAuthClient",
+            "metadata": {"name": name},
+            "spec": {
+                "tokenEndpointAuthMethod": "client_secret_jwt",
+                "secretRef": {"name": secret_name, "key": "key"},
+                "authorizedGrantTypes": ["client_credentials"]
+            }
+        }))
+        .await;
+    }
+    ready_is::<OAuthClient>(&h, "signer", "True", None).await;
+    let row = h.db.get_client("signer").await.unwrap().unwrap();
+    assert_eq!(
+        row.auth_method,
+        tollgate_store::model::ClientAuthMethod::ClientSecretJwt
+    );
+    assert_eq!(row.hmac_secret.as_ref().map(|s| s.expose()), Some(secret));
+    assert_eq!(row.secret_hash, None, "a MAC key is sealed, not hashed");
+
+    // The store's length rule for MAC keys holds here too.
+    let conditions = ready_is::<OAuthClient>(&h, "weak", "False", Some("Invalid")).await;
+    let message = &condition(&conditions, "Ready").unwrap().message;
+    assert!(message.contains("at least 32 bytes"), "{message}");
+    assert!(
+        !message.contains("too-short"),
+        "no secret in status: {message}"
+    );
+    assert!(h.db.get_client("weak").await.unwrap().is_none());
 }

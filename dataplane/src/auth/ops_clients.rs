@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use tollgate_store::model::{
     now, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
 };
-use tollgate_store::validate::{check_exchange_policy, check_jwks_uri};
+use tollgate_store::validate::{check_exchange_policy, check_hmac_secret, check_jwks_uri};
 
 use super::assertion::check_public_jwks;
 use super::grants;
@@ -19,9 +19,6 @@ use crate::state::{AppState, Services};
 
 const DEFAULT_ACCESS_TIMEOUT: i64 = 43_200;
 const DEFAULT_REFRESH_TIMEOUT: i64 = 2_592_000;
-/// A `client_secret_jwt` secret keys HMAC-SHA-256 and up: RFC 7518 §3.2
-/// asks for a key at least as long as the hash output.
-const MIN_HMAC_SECRET: usize = 32;
 
 /// The client as the API shows it: every field but the secret.
 pub fn view(c: &Client) -> Value {
@@ -345,12 +342,10 @@ fn apply(
         ClientAuthMethod::ClientSecretJwt => {
             c.secret_hash = None;
             match secret {
-                Some(s) if s.len() < MIN_HMAC_SECRET => {
-                    return Err(ApiError::bad_request(format!(
-                        "a client_secret_jwt client_secret must be at least {MIN_HMAC_SECRET} bytes"
-                    )))
+                Some(s) => {
+                    check_hmac_secret(&s).map_err(ApiError::bad_request)?;
+                    c.hmac_secret = Some(HmacSecret::new(s));
                 }
-                Some(s) => c.hmac_secret = Some(HmacSecret::new(s)),
                 None if creating || c.hmac_secret.is_none() => {
                     let s = crate::tokens::random_token();
                     generated = Some(s.clone());

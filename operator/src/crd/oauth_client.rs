@@ -85,12 +85,14 @@ pub struct OAuthClientSpec {
     #[serde(default)]
     pub contact_center_refs: Vec<String>,
     /// How the client authenticates: client_secret_basic or
-    /// client_secret_post (either form is accepted), private_key_jwt, or
+    /// client_secret_post (either form is accepted), client_secret_jwt
+    /// (the secret, at least 32 bytes, keys HMAC-signed JWTs),
+    /// private_key_jwt, or
     /// none (PUBLIC clients). Default: client_secret_basic for CONFIDENTIAL,
     /// none for PUBLIC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
-    #[x_kube(validation = Rule::new("self in ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']").message("tokenEndpointAuthMethod must be client_secret_basic, client_secret_post, private_key_jwt or none"))]
+    #[x_kube(validation = Rule::new("self in ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']").message("tokenEndpointAuthMethod must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none"))]
     pub token_endpoint_auth_method: Option<String>,
     /// `private_key_jwt`: the client's public keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -18,3 +18,16 @@ pub fn check_exchange_policy(p: &ExchangePolicy) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Shortest `client_secret_jwt` secret: HS256 wants a key at least as long
+/// as its output (RFC 7518 §3.2).
+pub const MIN_HMAC_SECRET: usize = 32;
+
+pub fn check_hmac_secret(secret: &str) -> Result<(), String> {
+    if secret.len() < MIN_HMAC_SECRET {
+        return Err(format!(
+            "a client_secret_jwt client_secret must be at least {MIN_HMAC_SECRET} bytes"
+        ));
+    }
+    Ok(())
+}
