@@ -1113,6 +1113,188 @@ async fn the_ldap_directory_follows_the_spec_and_its_secrets() {
     );
 }
 
+fn oidc_contact_center(name: &str, env: &str, provider: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "ContactCenter",
+        "metadata": {"name": name},
+        "spec": {"environmentRef": env, "domains": [name], "auth": "oidc", "oidcProvider": provider}
+    })
+}
+
+fn oidc_provider_spec() -> serde_json::Value {
+    json!({
+        "issuer": "https://login.corp.example/realms/agents",
+        "clientId": "tollgate",
+        "clientSecretRef": {"name": "idp-client", "key": "clientSecret"},
+        "clientAuthentication": "client_secret_post",
+        "scopes": ["openid", "email", "groups"],
+        "claims": {"username": "email", "firstName": "given"},
+        "groupsClaim": "groups",
+        "groupAuthorities": [{"group": "agents", "authority": "ROLE_AGENT"}],
+        "justInTime": true,
+        "authorizeParams": {"prompt": "login"}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oidc_provider_follows_the_spec_and_its_secret() {
+    use tollgate_store::model::{OidcClaims, OidcClientAuth, OidcGroupAuthority};
+    let Some(h) = harness("oidc").await else {
+        return;
+    };
+    h.secret("cs-password", json!({"password": "s3cret"})).await;
+    h.create::<Environment>(environment("prod", "cs-password"))
+        .await;
+    h.create::<ContactCenter>(oidc_contact_center("sso", "prod", oidc_provider_spec()))
+        .await;
+
+    // The client secret's Secret is missing: stalled, named, retried.
+    let conditions =
+        ready_is::<ContactCenter>(&h, "sso", "False", Some("ClientSecretNotFound")).await;
+    let stalled = condition(&conditions, "Stalled").unwrap();
+    assert_eq!(stalled.status, "True");
+    assert!(
+        stalled.message.contains("idp-client"),
+        "{}",
+        stalled.message
+    );
+    assert!(h.db.get_oidc_provider("sso").await.unwrap().is_none());
+    assert!(
+        h.db.get_contact_center("sso").await.unwrap().is_some(),
+        "the contact center itself is written"
+    );
+
+    h.secret("idp-client", json!({"clientSecret": "Cl13nt-s3cret"}))
+        .await;
+    ready_is::<ContactCenter>(&h, "sso", "True", None).await;
+    let stored = h.db.get_oidc_provider("sso").await.unwrap().unwrap();
+    assert_eq!(stored.issuer, "https://login.corp.example/realms/agents");
+    assert_eq!(stored.client_id, "tollgate");
+    assert_eq!(stored.client_auth, OidcClientAuth::ClientSecretPost);
+    assert_eq!(
+        stored.client_secret, "Cl13nt-s3cret",
+        "the Secret's value, opened through the store"
+    );
+    assert_eq!(stored.scopes, ["openid", "email", "groups"]);
+    assert_eq!(
+        stored.claims,
+        OidcClaims {
+            username: "email".into(),
+            first_name: "given".into(),
+            ..OidcClaims::default()
+        },
+        "omitted claims take the store's defaults"
+    );
+    assert_eq!(stored.groups_claim.as_deref(), Some("groups"));
+    assert_eq!(
+        stored.group_authorities,
+        [OidcGroupAuthority {
+            group: "agents".into(),
+            authority: "ROLE_AGENT".into()
+        }]
+    );
+    assert!(stored.just_in_time);
+    assert_eq!(stored.authorize_params["prompt"], "login");
+    // Sealed at rest: the column does not hold the clear secret.
+    let sealed: Vec<u8> = sqlx::query_scalar(
+        "SELECT client_secret_sealed FROM oidc_providers WHERE contact_center_id = 'sso'",
+    )
+    .fetch_one(h.db.pool())
+    .await
+    .unwrap();
+    assert!(!sealed.windows(13).any(|w| w == b"Cl13nt-s3cret"));
+
+    // Unchanged, a resync does not rewrite the row.
+    let version = stored.version;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        h.db.get_oidc_provider("sso")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        version
+    );
+
+    // What only the store's rules refuse: stalled, the message names the
+    // field and never the secret; the stored provider is left alone.
+    let api = h.api::<ContactCenter>();
+    api.patch(
+        "sso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"oidcProvider": {"authorizeParams": {"nonce": "x"}}}})),
+    )
+    .await
+    .unwrap();
+    let conditions =
+        ready_is::<ContactCenter>(&h, "sso", "False", Some("InvalidOidcProvider")).await;
+    let message = &condition(&conditions, "Ready").unwrap().message;
+    assert!(message.contains("authorizeParams"), "{message}");
+    assert!(!message.contains("Cl13nt-s3cret"), "{message}");
+    assert_eq!(
+        h.db.get_oidc_provider("sso")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        version
+    );
+    api.patch(
+        "sso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"oidcProvider": {"authorizeParams": {"nonce": null}}}})),
+    )
+    .await
+    .unwrap();
+    ready_is::<ContactCenter>(&h, "sso", "True", None).await;
+
+    // The provider removed from the spec: removed from the store; an oidc
+    // contact center without one is not Ready, and says why.
+    api.patch(
+        "sso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"oidcProvider": null}})),
+    )
+    .await
+    .unwrap();
+    ready_is::<ContactCenter>(&h, "sso", "False", Some("OidcProviderMissing")).await;
+    assert!(h.db.get_oidc_provider("sso").await.unwrap().is_none());
+
+    // What the schema refuses outright.
+    let refused = |r: Result<ContactCenter, kube::Error>| match r {
+        Err(kube::Error::Api(e)) => e.message,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let mut not_oidc = oidc_contact_center("x", "prod", oidc_provider_spec());
+    not_oidc["spec"]["auth"] = json!("builtin");
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(not_oidc).unwrap(),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("oidcProvider is only for auth: oidc"),
+        "{message}"
+    );
+    let mut bad = oidc_provider_spec();
+    bad["issuer"] = json!("http://login.corp.example");
+    bad["scopes"] = json!(["email"]);
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(oidc_contact_center("y", "prod", bad)).unwrap(),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("issuer must be an https:// URL"),
+        "{message}"
+    );
+    assert!(message.contains("scopes must include openid"), "{message}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trusted_issuers_match_the_spec_exactly() {
     let Some(h) = harness("issuers").await else {

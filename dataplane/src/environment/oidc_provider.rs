@@ -13,6 +13,8 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::{OidcClaims, OidcClientAuth, OidcGroupAuthority, OidcProviderConfig};
+use tollgate_store::validate::check_oidc_provider;
+use tollgate_store::validate::oidc_provider::DEFAULT_SCOPES;
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
@@ -23,23 +25,6 @@ use super::{ErrorEnvelope, OkEnvelope};
 use crate::envelope::{self, ApiError};
 use crate::sso::oidc::redirect_uri;
 use crate::state::AppState;
-
-const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
-/// Claims that may name the user: stable and meant as a login name.
-const USERNAME_CLAIMS: [&str; 3] = ["preferred_username", "email", "sub"];
-/// Parameters Tollgate sets itself on every authorization request.
-const RESERVED_PARAMS: [&str; 10] = [
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "login_hint",
-    "request",
-];
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -139,43 +124,6 @@ fn required(field: &str, value: Option<String>) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("'{field}' is required")))
 }
 
-/// `https://`, or `http://` on a loopback host; no query or fragment.
-fn check_issuer(issuer: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| ApiError::bad_request(format!("'issuer' {why}"));
-    let url = url::Url::parse(issuer).map_err(|_| bad("must be an absolute URL"))?;
-    let loopback = matches!(
-        url.host(),
-        Some(url::Host::Domain("localhost"))
-            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
-            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
-    );
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => return Err(bad("must be an https:// URL")),
-    }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(bad("must not have a query, fragment or user info"));
-    }
-    Ok(())
-}
-
-/// A claim or scope name: printable ASCII without spaces or quotes.
-fn token_like(field: &str, value: &str) -> Result<(), ApiError> {
-    let ok = !value.is_empty()
-        && value.len() <= 200
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "'{field}' must be 1-200 printable characters without spaces: '{value}'"
-        )))
-    }
-}
-
 /// The record to store; `existing` lends its client secret when none is given.
 pub(crate) fn to_record(
     id: &str,
@@ -183,7 +131,6 @@ pub(crate) fn to_record(
     existing: Option<&OidcProviderConfig>,
 ) -> Result<OidcProviderConfig, ApiError> {
     let issuer = required("issuer", d.issuer)?;
-    check_issuer(&issuer)?;
     let client_id = required("clientId", d.client_id)?;
     let client_auth = match d.client_authentication.as_deref() {
         None => OidcClientAuth::ClientSecretBasic,
@@ -194,82 +141,39 @@ pub(crate) fn to_record(
         })?,
     };
     let client_secret = match d.client_secret {
-        Some(s) if s.is_empty() => {
-            return Err(ApiError::bad_request("'clientSecret' must not be empty"))
-        }
         Some(s) => s,
         None => existing
             .map(|e| e.client_secret.clone())
             .ok_or_else(|| ApiError::bad_request("'clientSecret' is required"))?,
     };
-    let scopes = d
-        .scopes
-        .unwrap_or_else(|| DEFAULT_SCOPES.map(String::from).to_vec());
-    for s in &scopes {
-        token_like("scopes", s)?;
-    }
-    if !scopes.iter().any(|s| s == "openid") {
-        return Err(ApiError::bad_request("'scopes' must include openid"));
-    }
+    let defaults = OidcClaims::default();
     let c = d.claims.unwrap_or_default();
-    let claims = OidcClaims {
-        username: c.username.unwrap_or_else(|| "preferred_username".into()),
-        first_name: c.first_name.unwrap_or_else(|| "given_name".into()),
-        last_name: c.last_name.unwrap_or_else(|| "family_name".into()),
-        email: c.email.unwrap_or_else(|| "email".into()),
-    };
-    if !USERNAME_CLAIMS.contains(&claims.username.as_str()) {
-        return Err(ApiError::bad_request(
-            "'claims.username' must be preferred_username, email or sub",
-        ));
-    }
-    token_like("claims.firstName", &claims.first_name)?;
-    token_like("claims.lastName", &claims.last_name)?;
-    token_like("claims.email", &claims.email)?;
-    let groups_claim = d.groups_claim.filter(|g| !g.trim().is_empty());
-    if let Some(g) = &groups_claim {
-        token_like("groupsClaim", g)?;
-    }
-    let group_authorities = d.group_authorities.unwrap_or_default();
-    if !group_authorities.is_empty() && groups_claim.is_none() {
-        return Err(ApiError::bad_request(
-            "'groupAuthorities' needs 'groupsClaim'",
-        ));
-    }
-    if let Some(g) = group_authorities
-        .iter()
-        .find(|g| g.group.trim().is_empty() || g.authority.trim().is_empty())
-    {
-        return Err(ApiError::bad_request(format!(
-            "groupAuthorities: group '{}' needs a group and an authority",
-            g.group
-        )));
-    }
-    let authorize_params = d.authorize_params.unwrap_or_default();
-    for name in authorize_params.keys() {
-        if RESERVED_PARAMS.contains(&name.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "'authorizeParams' must not set {name}: Tollgate sets it"
-            )));
-        }
-        token_like("authorizeParams", name)?;
-    }
-    Ok(OidcProviderConfig {
+    let record = OidcProviderConfig {
         contact_center_id: id.to_string(),
         issuer,
         client_id,
         client_auth,
         client_secret,
-        scopes,
-        claims,
-        groups_claim,
-        group_authorities,
+        scopes: d
+            .scopes
+            .unwrap_or_else(|| DEFAULT_SCOPES.map(String::from).to_vec()),
+        claims: OidcClaims {
+            username: c.username.unwrap_or(defaults.username),
+            first_name: c.first_name.unwrap_or(defaults.first_name),
+            last_name: c.last_name.unwrap_or(defaults.last_name),
+            email: c.email.unwrap_or(defaults.email),
+        },
+        groups_claim: d.groups_claim.filter(|g| !g.trim().is_empty()),
+        group_authorities: d.group_authorities.unwrap_or_default(),
         just_in_time: d.just_in_time.unwrap_or(false),
-        authorize_params,
+        authorize_params: d.authorize_params.unwrap_or_default(),
         version: 0,
         created_at: 0,
         updated_at: 0,
-    })
+    };
+    // The same rules as the operator's, in the store.
+    check_oidc_provider(&record).map_err(ApiError::bad_request)?;
+    Ok(record)
 }
 
 fn not_configured(id: &str) -> ApiError {

@@ -1,9 +1,10 @@
 //! `ContactCenter` → the `contact_centers` row, its CORS origins, its LDAP
-//! directory (`directory.rs`) and trusted issuers (`trusted_issuers.rs`),
-//! through the store. The referenced `Environment` must exist and be in the
+//! directory (`directory.rs`), its OpenID provider (`oidc_provider.rs`) and
+//! trusted issuers (`trusted_issuers.rs`), through the store. The referenced `Environment` must exist and be in the
 //! database; until then the status says so and the reconcile is retried.
 
 mod directory;
+mod oidc_provider;
 mod trusted_issuers;
 
 use std::collections::BTreeSet;
@@ -169,10 +170,11 @@ async fn write_row(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Outcom
     for origin in &remove {
         ctx.db.delete_cors_origin(id, origin).await?;
     }
-    // Both parts are brought in line even when one of them is not.
+    // Every part is brought in line even when another one is not.
     let directory = directory::sync(cc, id, ctx).await?;
+    let oidc = oidc_provider::sync(cc, id, ctx).await?;
     let issuers = trusted_issuers::sync(cc, id, ctx).await?;
-    Ok(directory.or(issuers).unwrap_or(Outcome::Ready {
+    Ok(directory.or(oidc).or(issuers).unwrap_or(Outcome::Ready {
         message: format!("contact center {id} is in the database"),
     }))
 }

@@ -5,7 +5,8 @@
 
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
-use tollgate_store::validate::{ldap_directory as ldap, trusted_issuer};
+use tollgate_store::model::{OidcClaims, OidcClientAuth};
+use tollgate_store::validate::{ldap_directory as ldap, oidc_provider as oidc, trusted_issuer};
 
 use super::{jwk_set_schema, CommonStatus, ConfigMapKeyRef, SecretKeyRef};
 
@@ -61,6 +62,7 @@ pub struct CorsSettings {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)").message("id is immutable"))]
 #[x_kube(validation = Rule::new("self.auth == 'ldap' || !has(self.directory)").message("directory is only for auth: ldap"))]
+#[x_kube(validation = Rule::new("self.auth == 'oidc' || !has(self.oidcProvider)").message("oidcProvider is only for auth: oidc"))]
 pub struct ContactCenterSpec {
     /// The row id (default: the resource's name). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +100,11 @@ pub struct ContactCenterSpec {
     /// field removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectorySpec>,
+    /// The OpenID Connect provider users sign in at, for `auth: oidc`
+    /// (without it, sign-ins answer 503 and the resource is not Ready). The
+    /// operator owns the stored provider: removing this field removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_provider: Option<OidcProviderSpec>,
     /// Issuers whose signed JWTs (RFC 7523 assertions) speak for users of
     /// this contact center. The operator owns the contact center's list:
     /// issuers added another way are removed.
@@ -181,6 +188,85 @@ pub struct DirectorySpec {
     /// Active Directory: passwords change through `unicodePwd`.
     #[serde(default)]
     pub active_directory: bool,
+}
+
+/// An OpenID Connect provider Tollgate is a relying party of; the same
+/// fields as the Environment API's `oidc-provider`, with the client secret
+/// by Secret reference.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.groupAuthorities) || size(self.groupAuthorities) == 0 || has(self.groupsClaim)").message("groupAuthorities needs groupsClaim"))]
+pub struct OidcProviderSpec {
+    /// The provider's issuer (`<issuer>/.well-known/openid-configuration`):
+    /// `https://`, or `http://` on a loopback address for tests.
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://127.0.0.1') || self.startsWith('http://localhost') || self.startsWith('http://[::1]')").message("issuer must be an https:// URL (http:// only on a loopback address)"))]
+    pub issuer: String,
+    /// Tollgate's client id at the provider.
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new("self.size() > 0").message("clientId must not be empty"))]
+    pub client_id: String,
+    /// The client secret, from a Secret key (sealed at rest by the store).
+    pub client_secret_ref: SecretKeyRef,
+    /// `client_secret_basic` or `client_secret_post`.
+    #[serde(default = "default_client_authentication")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new("self in ['client_secret_basic', 'client_secret_post']").message("clientAuthentication must be client_secret_basic or client_secret_post"))]
+    pub client_authentication: String,
+    /// Requested scopes; must include `openid`.
+    #[serde(default = "default_scopes")]
+    #[schemars(length(max = 32), inner(length(max = 200)))]
+    #[x_kube(validation = Rule::new("'openid' in self").message("scopes must include openid"))]
+    pub scopes: Vec<String>,
+    /// Which claims fill the signed-in user.
+    #[serde(default)]
+    pub claims: OidcClaimsSpec,
+    /// The claim listing the user's groups (a string array), for `groupAuthorities`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200))]
+    pub groups_claim: Option<String>,
+    /// Users in the group get the authority.
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub group_authorities: Vec<GroupAuthority>,
+    /// Create users the contact center does not know as built-in users
+    /// (only without an LDAP directory).
+    #[serde(default)]
+    pub just_in_time: bool,
+    /// Extra authorization request parameters, e.g. `{prompt: login}`.
+    #[serde(default)]
+    pub authorize_params: std::collections::BTreeMap<String, String>,
+}
+
+/// ID token (or userinfo) claim names.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcClaimsSpec {
+    /// The claim naming the user: `preferred_username`, `email` or `sub`.
+    #[serde(default = "default_username_claim")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new("self in ['preferred_username', 'email', 'sub']").message("claims.username must be preferred_username, email or sub"))]
+    pub username: String,
+    #[serde(default = "default_first_name_claim")]
+    #[schemars(length(max = 200))]
+    pub first_name: String,
+    #[serde(default = "default_last_name_claim")]
+    #[schemars(length(max = 200))]
+    pub last_name: String,
+    #[serde(default = "default_email_claim")]
+    #[schemars(length(max = 200))]
+    pub email: String,
+}
+
+impl Default for OidcClaimsSpec {
+    fn default() -> Self {
+        OidcClaimsSpec {
+            username: default_username_claim(),
+            first_name: default_first_name_claim(),
+            last_name: default_last_name_claim(),
+            email: default_email_claim(),
+        }
+    }
 }
 
 /// A ConfigMap or a Secret key, exactly one.
@@ -303,6 +389,24 @@ fn default_last_name() -> String {
 }
 fn default_email() -> String {
     tollgate_store::model::LdapAttributes::default().email
+}
+fn default_client_authentication() -> String {
+    OidcClientAuth::ClientSecretBasic.as_str().into()
+}
+fn default_scopes() -> Vec<String> {
+    oidc::DEFAULT_SCOPES.map(String::from).to_vec()
+}
+fn default_username_claim() -> String {
+    OidcClaims::default().username
+}
+fn default_first_name_claim() -> String {
+    OidcClaims::default().first_name
+}
+fn default_last_name_claim() -> String {
+    OidcClaims::default().last_name
+}
+fn default_email_claim() -> String {
+    OidcClaims::default().email
 }
 fn default_max_lifetime() -> i64 {
     trusted_issuer::DEFAULT_MAX_LIFETIME

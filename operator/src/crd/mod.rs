@@ -14,7 +14,8 @@ mod tollgate;
 
 pub use contact_center::{
     CaCertificateSource, ContactCenter, ContactCenterSpec, CorsSettings, DirectoryAttributes,
-    DirectorySpec, GroupAuthority, PropertyMapping, TrustedIssuerSpec,
+    DirectorySpec, GroupAuthority, OidcClaimsSpec, OidcProviderSpec, PropertyMapping,
+    TrustedIssuerSpec,
 };
 pub use environment::{ConfigServerSpec, Environment, EnvironmentSpec};
 pub use oauth_client::{OAuthClient, OAuthClientSpec, OAuthClientStatus, TokenExchangeSpec};
