@@ -109,6 +109,20 @@ def provider_settings(idp: Idp, **extra) -> dict:
     }
 
 
+def at_provider_login(page, seconds: float = 10) -> bool:
+    """Waits for the provider's login form. A query that lands while the
+    hand-off page's refresh navigates fails; that only means "not yet"."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if page.elements("input[name=login]"):
+                return True
+        except ui.BrowserError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def sign_in_at_provider(srv, page, client, domain: str, login: str) -> tuple[RP, dict]:
     """The application's request → Tollgate's sign-in page → the provider's
     login page → back at Tollgate. The password field of Tollgate's page is
@@ -120,10 +134,7 @@ def sign_in_at_provider(srv, page, client, domain: str, login: str) -> tuple[RP,
     page.fill(SIGN_IN["tenant"], domain)
     info = page.click(SIGN_IN["submit"])
     # The hand-off page refreshes to the provider's login page.
-    deadline = time.monotonic() + 10
-    while not page.elements("input[name=login]") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert page.elements("input[name=login]"), f"not at the provider: {page.info()['url']}"
+    assert at_provider_login(page), f"not at the provider: {page.info()['url']}"
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", "any-password")
     return rp, page.click("button[type=submit]")
