@@ -3,6 +3,8 @@
 #
 #   TOLLGATE_BIN                 binary to test (default: target/debug/tollgate
 #                                under the repository root; build it first)
+#   TOLLGATE_CS_SIM_BIN          Configuration Server simulator (default:
+#                                tollgate-cs-sim beside TOLLGATE_BIN)
 #   TOLLGATE_TEST_POSTGRES_URL   superuser URL; enables the `serve` flavour
 #   TOLLGATE_TEST_REDIS_URL      Redis URL (with password) for the `serve` flavour
 #   TOLLGATE_TEST_REDIS_CA       CA file, used when that URL is rediss://
@@ -67,6 +69,13 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-e2e.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp "$bin" "$work/tollgate"
 export TOLLGATE_BIN="$work/tollgate"
+sim="${TOLLGATE_CS_SIM_BIN:-$(dirname "$bin")/tollgate-cs-sim}"
+if [ ! -x "$sim" ]; then
+  echo "e2e: $sim not found; build it with 'cargo build -p tollgate' or set TOLLGATE_CS_SIM_BIN" >&2
+  exit 1
+fi
+cp "$sim" "$work/tollgate-cs-sim"
+export TOLLGATE_CS_SIM_BIN="$work/tollgate-cs-sim"
 export PYTHONDONTWRITEBYTECODE=1
 
 cd "$here"

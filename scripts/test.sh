@@ -51,6 +51,10 @@ step "OpenLDAP (slapd with a seeded tree, StartTLS and LDAPS)"
 # shellcheck source=provision/ldap.sh
 source scripts/provision/ldap.sh
 
+step "OpenID provider for the e2e tests (oidc-provider from npm)"
+# shellcheck source=provision/oidc-idp.sh
+source scripts/provision/oidc-idp.sh
+
 step "format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -65,6 +69,7 @@ cargo test --workspace --locked
 step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client, Chromium)"
 cargo build -p tollgate --locked
 export TOLLGATE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate"
+export TOLLGATE_CS_SIM_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate-cs-sim"
 bash e2e/run.sh
 
 step "container image (static binaries, chroot run, buildah where the machine allows)"

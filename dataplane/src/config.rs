@@ -99,6 +99,9 @@ pub struct CommonArgs {
     /// A new built-in password may not repeat the last N, the current one included (0: off).
     #[arg(long, env = "TOLLGATE_PASSWORD_HISTORY", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=25))]
     pub password_history: u32,
+    /// CA certificate (PEM file) of the Configuration Servers of `tlsEnabled` environments.
+    #[arg(long, env = "TOLLGATE_CONFIG_SERVER_CA")]
+    pub config_server_ca: Option<std::path::PathBuf>,
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

@@ -129,6 +129,7 @@ pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyh
         auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
         jwks: None,
         jwks_uri: None,
+        hmac_secret: None,
         version: 1,
         created_at: t,
         updated_at: t,

@@ -5,6 +5,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
+use crate::directory::config_server::metrics::ConfigServerMetrics;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GrantLabel {
     pub grant_type: String,
@@ -25,25 +27,31 @@ pub struct Metrics {
     pub tokens_issued: Family<GrantLabel, Counter>,
     pub oauth_errors: Family<ErrorLabel, Counter>,
     pub http_responses: Family<StatusLabel, Counter>,
+    pub config_server: ConfigServerMetrics,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("tollgate");
+        // Tollgate's own metrics carry the `tollgate_` prefix; the
+        // Configuration Server's keep the original's names (`auth_cs_…`).
+        let mut registry = Registry::default();
+        let config_server = ConfigServerMetrics::default();
+        config_server.register(&mut registry);
+        let tollgate = registry.sub_registry_with_prefix("tollgate");
         let tokens_issued = Family::<GrantLabel, Counter>::default();
         let oauth_errors = Family::<ErrorLabel, Counter>::default();
         let http_responses = Family::<StatusLabel, Counter>::default();
-        registry.register(
+        tollgate.register(
             "tokens_issued",
             "Access tokens issued, by grant type",
             tokens_issued.clone(),
         );
-        registry.register(
+        tollgate.register(
             "oauth_errors",
             "OAuth error responses, by error code",
             oauth_errors.clone(),
         );
-        registry.register(
+        tollgate.register(
             "http_responses",
             "HTTP responses, by status code",
             http_responses.clone(),
@@ -53,6 +61,7 @@ impl Default for Metrics {
             tokens_issued,
             oauth_errors,
             http_responses,
+            config_server,
         }
     }
 }
@@ -64,5 +73,33 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tollgate_metrics_keep_their_prefix_and_config_server_ones_the_originals_names() {
+        let m = Metrics::default();
+        m.tokens_issued
+            .get_or_create(&GrantLabel {
+                grant_type: "password".into(),
+            })
+            .inc();
+        m.config_server.command_timeout("env-1");
+        m.config_server.connection_timeout("env-1");
+        let text = m.encode();
+        for line in [
+            r#"tollgate_tokens_issued_total{grant_type="password"} 1"#,
+            r#"auth_cs_command_timeouts_total{environment="env-1"} 1"#,
+            r#"auth_cs_connection_timeouts_total{environment="env-1"} 1"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
     }
 }

@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::audit::Audit;
 use crate::catalog::Catalog;
 use crate::config::{CommonArgs, StoreArgs};
+use crate::directory::config_server::ConfigServerSettings;
 use crate::directory::password_policy::PasswordPolicy;
 use crate::directory::{builtin::BuiltinDirectory, Directories};
 use crate::metrics::Metrics;
@@ -143,6 +144,13 @@ pub async fn build(
     let (audit, _writer) = Audit::start(db.clone());
     let revocations = Revocations::default();
     revocations.refresh(&db, now()).await?;
+    let metrics = Metrics::default();
+    let config_server_ca = match &common.config_server_ca {
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
     Ok(Arc::new(Services {
         settings: AuthSettings {
             audience: issuer.clone(),
@@ -163,6 +171,7 @@ pub async fn build(
             },
         },
         jwks: Default::default(),
+        oidc: Default::default(),
         directories: Directories::new(
             BuiltinDirectory::new(
                 db.clone(),
@@ -172,6 +181,7 @@ pub async fn build(
                 },
             ),
             db.clone(),
+            ConfigServerSettings::new(config_server_ca, metrics.config_server.clone()),
         ),
         db,
         ephemeral,
@@ -181,7 +191,7 @@ pub async fn build(
         revocations,
         secrets: SecretVerifier::default(),
         audit,
-        metrics: Metrics::default(),
+        metrics,
     }))
 }
 

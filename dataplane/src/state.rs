@@ -57,6 +57,8 @@ pub struct Services {
     pub directories: Directories,
     /// Keys of trusted issuers' JWKS URLs (RFC 7523 assertions).
     pub jwks: crate::auth::assertion::JwksCache,
+    /// OpenID providers' discovery documents and keys (`auth: oidc`).
+    pub oidc: crate::sso::oidc::discovery::Discovery,
     pub audit: Audit,
     pub metrics: Metrics,
 }
@@ -155,6 +157,10 @@ impl Services {
             // A contact center's auth or its LDAP settings changed (or it is gone).
             if change.entity == "ldap_directory" || change.entity == "contact_center" {
                 self.directories.forget(&change.id);
+            }
+            // Its Configuration Servers, timeouts or service account changed.
+            if change.entity == "environment" {
+                self.directories.forget_environment(&change.id);
             }
         }
         if changes.iter().any(|c| c.entity == "signing_key") {

@@ -1,14 +1,18 @@
-//! The same directory contract against the built-in directory and a real
+//! The same directory contract against the built-in directory, a real
 //! OpenLDAP slapd (scripts/provision/ldap.sh: direct bind and
-//! search-then-bind, StartTLS and LDAPS with the test CA), and an LDAP
-//! directory that does not answer.
+//! search-then-bind, StartTLS and LDAPS with the test CA) and the
+//! Configuration Server simulator (a real process, plain TCP and TLS), and an
+//! LDAP directory that does not answer.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cs_sim::{environment, Sim};
 use common::*;
 use serde_json::json;
+use tollgate::directory::config_server::metrics::ConfigServerMetrics;
+use tollgate::directory::config_server::{ConfigServerDirectory, ConfigServerSettings};
 use tollgate::directory::ldap::{AttributeMap, BindMode, LdapConfig, LdapDirectory};
 use tollgate::directory::{Directory, DirectoryError};
 use tollgate_store::model::{AuthScheme, ContactCenter};
@@ -228,6 +232,47 @@ async fn openldap_directory() {
     sign_in_through_the_environment_api().await;
     let dir = LdapDirectory::new(ldap_config(&ldaps_url, false, search)).unwrap();
     forced_change("openldap", &dir, &cc).await;
+}
+
+#[tokio::test]
+async fn config_server_directory() {
+    // The simulator serves TLS with the certificate the LDAP provisioning
+    // made for 127.0.0.1 and localhost; the connector trusts its CA.
+    let ca = env("TOLLGATE_TEST_LDAP_CA");
+    let certs = std::path::Path::new(&ca).parent().unwrap();
+    let (cert, key) = (certs.join("server.pem"), certs.join("server.key"));
+    let cc = ContactCenter {
+        auth: AuthScheme::ConfigServer,
+        ..ldap_cc()
+    };
+    for tls in [false, true] {
+        let name = if tls {
+            "config server, TLS"
+        } else {
+            "config server, TCP"
+        };
+        let tls_args = [
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ];
+        let sim = Sim::start(if tls { &tls_args[..] } else { &[] }).await;
+        let mut env = environment("contract", sim.addr, None, 5);
+        env.tls_enabled = tls;
+        if tls {
+            env.config_servers[0].primary_address = "localhost".into();
+        }
+        let settings = ConfigServerSettings::new(
+            Some(std::fs::read_to_string(&ca).unwrap()),
+            ConfigServerMetrics::default(),
+        );
+        let dir = ConfigServerDirectory::from_environment(&env, &settings).unwrap();
+        contract(name, &dir, &cc, true).await;
+        let alice = dir.lookup(&cc, "alice").await.unwrap().unwrap();
+        assert_eq!(alice.properties["department"], "41001", "{name}");
+        forced_change(name, &dir, &cc).await;
+    }
 }
 
 #[tokio::test]

@@ -581,7 +581,14 @@ async fn contact_center_validation(s: TestServer) {
         .expect_api_error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("1-63"), "{msg}");
     // Directories this version lacks are refused by name.
-    for scheme in ["configServer", "saml", "oidc"] {
+    // The Configuration Server directory is there: accepted.
+    s.ops_post(
+        CCS,
+        json!({"environmentId": "env-1", "domains": ["cs1"], "auth": "configServer"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    for scheme in ["saml"] {
         let msg = s
             .ops_post(
                 CCS,
@@ -1198,7 +1205,7 @@ async fn user_sessions_end_on_disable_delete_and_reset(s: TestServer) {
 }
 
 async fn users_need_the_builtin_directory(s: TestServer) {
-    // Only the store can make such a contact center today (the API refuses the scheme).
+    // A Configuration Server contact center has no built-in users to manage.
     let t = now();
     s.db.create_contact_center(&ContactCenter {
         id: "cs-cc".into(),

@@ -65,6 +65,10 @@ async fn openapi_is_served_and_covers_every_endpoint() {
             &["get", "put", "delete"],
         ),
         (
+            "/environment/v3/contact-centers/{id}/oidc-provider",
+            &["get", "put", "delete"],
+        ),
+        (
             "/environment/v3/contact-centers/{id}/saml",
             &["get", "put", "delete"],
         ),

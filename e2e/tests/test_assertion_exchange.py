@@ -24,6 +24,7 @@ from helpers import bearer, http, password_token, verify_jwt
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 
 
 class JwksServer:
@@ -217,6 +218,39 @@ def test_token_exchange_end_to_end(user_server):
     assert refused(http("POST", srv.token_url, data={**form, "audience": "https://other.example"}, auth=auth), error="invalid_target")
     no_actor = {k: v for k, v in form.items() if not k.startswith("actor_")}
     assert "impersonate" in refused(http("POST", srv.token_url, data=no_actor, auth=auth), error="unauthorized_client")
+
+
+def test_token_exchange_of_a_trusted_issuers_jwt(user_server):
+    """A subject token signed by joserfc for a trusted issuer of the contact
+    center: exchanged once by a client whose policy lists the issuer, refused
+    for a client whose policy does not, and refused when replayed."""
+    srv = user_server
+    issuer = f"https://idp-{uuid.uuid4().hex[:8]}.example"
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    trust(srv, issuer, jwks={"keys": [key.as_dict(private=False)]}, algorithms=["RS256"])
+
+    def gateway(policy: dict) -> tuple[str, str]:
+        c = srv.create_client(authorizedGrantTypes=[EXCHANGE], scope=["*"], client_secret=f"s-{uuid.uuid4().hex}", tokenExchange=policy)
+        return c["client_id"], c["client_secret"]
+
+    allowed = gateway({"subjectIssuers": [issuer], "audiences": ["https://api.example"], "impersonation": True})
+    other = gateway({"subjectClients": ["*"], "impersonation": True})
+
+    subject = srv.secret(sign(key, issuer, srv.token_url, alg="RS256"))
+    form = {"grant_type": EXCHANGE, "subject_token": subject, "subject_token_type": JWT_TYPE, "audience": "https://api.example"}
+    assert "issuer" in refused(http("POST", srv.token_url, data=form, auth=other), error="unauthorized_client")
+    r = http("POST", srv.token_url, data=form, auth=allowed)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["issued_token_type"] == ACCESS_TOKEN
+    t = verify_jwt(srv, body["access_token"]).claims
+    assert t["sub"] == srv.subject
+    assert t["aud"] == "https://api.example"
+    assert t["client_id"] == allowed[0]
+    assert "already used" in refused(http("POST", srv.token_url, data=form, auth=allowed), error="invalid_request")
+    stranger = ECKey.generate_key("P-256", parameters={"kid": "k1"})
+    forged = srv.secret(sign(stranger, f"https://untrusted-{uuid.uuid4().hex[:6]}.example", srv.base_url))
+    assert "not trusted" in refused(http("POST", srv.token_url, data={**form, "subject_token": forged}, auth=allowed), error="invalid_request")
 
 
 def test_convert_token_and_jwt_userinfo(user_server):

@@ -403,6 +403,11 @@ def test_wrong_password_shows_the_generic_error(user_server, client, page_factor
         info = page.sign_in(login, srv.secret("not-the-password-e2e"))
         assert info["status"] == 401
         assert page.text(SIGN_IN["error"]) == TEXTS["en"]["bad_credentials"], login
+    # The password field is optional in the form (single-sign-on users leave
+    # it empty); for a password directory the server asks for it.
+    info = page.sign_in(victim["login"], "")
+    assert info["status"] == 400, info["status"]
+    assert page.text(SIGN_IN["error"]) == TEXTS["en"]["missing_fields"]
     # The form still works afterwards: the right password signs in.
     info = page.sign_in(victim["login"], victim["password"])
     assert len(info["callbacks"]) == 1, info["url"]

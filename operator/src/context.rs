@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Patch, PatchParams};
@@ -14,10 +14,11 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use tollgate_store::secrets::SecretVerifier;
 use tollgate_store::{Db, StoreError};
 
 use crate::conditions::{self, Outcome};
-use crate::crd::SecretKeyRef;
+use crate::crd::{ConfigMapKeyRef, SecretKeyRef};
 use crate::metrics::Metrics;
 
 /// Finalizer guarding the rows a resource owns in the database.
@@ -51,6 +52,9 @@ pub struct Context {
     /// How soon a resource waiting on something (a Secret, a Job) is retried.
     pub retry: Duration,
     pub metrics: Arc<Metrics>,
+    /// Remembers which client secrets were verified against which stored
+    /// hash, so resyncs of unchanged clients run no argon2.
+    pub secrets: SecretVerifier,
 }
 
 impl Context {
@@ -70,6 +74,7 @@ impl Context {
             resync: Duration::from_secs(60),
             retry: Duration::from_secs(5),
             metrics,
+            secrets: SecretVerifier::default(),
         }
     }
 
@@ -116,6 +121,19 @@ impl Context {
                     .and_then(|d| d.get(&r.key).cloned())
             });
         Ok(value)
+    }
+
+    /// A value from a ConfigMap in `namespace`; `None` when the ConfigMap or the key is missing.
+    pub async fn config_map_value(
+        &self,
+        namespace: &str,
+        r: &ConfigMapKeyRef,
+    ) -> Result<Option<String>> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let Some(map) = api.get_opt(&r.name).await? else {
+            return Ok(None);
+        };
+        Ok(map.data.and_then(|mut d| d.remove(&r.key)))
     }
 
     /// Records an Event on `obj`; a failure to record is logged, never fatal.

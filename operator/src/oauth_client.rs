@@ -1,13 +1,19 @@
 //! `OAuthClient` → the `clients` row, through the store. A confidential
 //! client's secret comes from the referenced Secret, or the operator
 //! generates one into a Secret it owns; the row keeps only an argon2 hash.
+//! A `client_secret_jwt` client's secret is sealed rather than hashed (it
+//! keys MACs); a `private_key_jwt` client has keys (a JWK Set, a JWKS URL)
+//! instead.
+//!
+//! Checking that the stored hash still matches the Secret is an argon2
+//! verification; the store's `SecretVerifier` does it once per (client,
+//! stored hash, secret) and compares a keyed digest after that, so the
+//! periodic resync of unchanged clients costs no slow hash.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use kube::api::{ObjectMeta, PostParams};
@@ -15,7 +21,13 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tollgate_store::model::{Client as Row, ClientAuthMethod, ClientType};
+use tollgate_store::model::{
+    Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+};
+use tollgate_store::secrets::{hash_secret, SecretVerifier};
+use tollgate_store::validate::{
+    check_exchange_policy, check_hmac_secret, check_jwks_uri, check_public_jwks,
+};
 use tollgate_store::StoreError;
 
 use crate::conditions::Outcome;
@@ -30,14 +42,51 @@ pub fn client_id(c: &OAuthClient) -> String {
 }
 
 /// Where the secret lives: the reference, or the Secret the operator owns.
+/// Only confidential clients that authenticate with a secret have one.
 pub fn secret_ref(c: &OAuthClient) -> Option<SecretKeyRef> {
-    if c.spec.client_type != "CONFIDENTIAL" {
+    if c.spec.client_type != "CONFIDENTIAL"
+        || c.spec.token_endpoint_auth_method.as_deref() == Some("private_key_jwt")
+    {
         return None;
     }
     Some(c.spec.secret_ref.clone().unwrap_or_else(|| SecretKeyRef {
         name: format!("{}-client-secret", c.name_any()),
         key: SECRET_KEY.into(),
     }))
+}
+
+/// The store's method for `tokenEndpointAuthMethod` (default: by client
+/// type); `client_secret_basic` and `client_secret_post` are one method, the
+/// token endpoint accepts either form.
+pub fn auth_method(spec: &OAuthClientSpec, client_type: ClientType) -> Result<ClientAuthMethod> {
+    let method = match spec.token_endpoint_auth_method.as_deref() {
+        None => match client_type {
+            ClientType::Confidential => ClientAuthMethod::ClientSecret,
+            ClientType::Public => ClientAuthMethod::None,
+        },
+        Some("client_secret_basic" | "client_secret_post") => ClientAuthMethod::ClientSecret,
+        Some("private_key_jwt") => ClientAuthMethod::PrivateKeyJwt,
+        Some("client_secret_jwt") => ClientAuthMethod::ClientSecretJwt,
+        Some("none") => ClientAuthMethod::None,
+        Some(other) => {
+            return Err(Error::Invalid(format!(
+                "tokenEndpointAuthMethod '{other}' must be client_secret_basic, \
+                 client_secret_post, client_secret_jwt, private_key_jwt or none"
+            )))
+        }
+    };
+    match (client_type, method) {
+        (ClientType::Public, ClientAuthMethod::None)
+        | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
+        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt)
+        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt) => Ok(method),
+        (ClientType::Public, _) => Err(Error::Invalid(
+            "a PUBLIC client has tokenEndpointAuthMethod none".into(),
+        )),
+        (ClientType::Confidential, _) => Err(Error::Invalid(
+            "tokenEndpointAuthMethod none is for PUBLIC clients only".into(),
+        )),
+    }
 }
 
 /// The row the resource asks for. `secret_hash` is filled by the caller,
@@ -49,6 +98,38 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
             spec.client_type
         ))
     })?;
+    let auth_method = auth_method(spec, client_type)?;
+    let has_keys = spec.jwks.is_some() || spec.jwks_uri.is_some();
+    match auth_method {
+        ClientAuthMethod::PrivateKeyJwt if !has_keys => {
+            return Err(Error::Invalid(
+                "a private_key_jwt client needs jwks, jwksUri or both".into(),
+            ))
+        }
+        ClientAuthMethod::PrivateKeyJwt => {}
+        _ if has_keys => {
+            return Err(Error::Invalid(
+                "jwks and jwksUri are for tokenEndpointAuthMethod private_key_jwt".into(),
+            ))
+        }
+        _ => {}
+    }
+    if let Some(jwks) = &spec.jwks {
+        check_public_jwks(jwks).map_err(|why| Error::Invalid(format!("jwks {why}")))?;
+    }
+    if let Some(uri) = &spec.jwks_uri {
+        check_jwks_uri(uri).map_err(Error::Invalid)?;
+    }
+    let token_exchange = spec.token_exchange.as_ref().map(|t| ExchangePolicy {
+        subject_clients: t.subject_clients.clone(),
+        subject_issuers: t.subject_issuers.clone(),
+        audiences: t.audiences.clone(),
+        delegation: t.delegation,
+        impersonation: t.impersonation,
+    });
+    if let Some(policy) = &token_exchange {
+        check_exchange_policy(policy).map_err(Error::Invalid)?;
+    }
     Ok(Row {
         client_id: id.into(),
         name: spec.name.clone().unwrap_or_else(|| id.into()),
@@ -63,15 +144,11 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         access_token_expiration_timeout: spec.access_token_expiration_timeout,
         refresh_token_expiration_timeout: spec.refresh_token_expiration_timeout,
         contact_center_ids,
-        // Token exchange policies and signed-JWT client keys are not part of
-        // the resource yet; the resource owns the row, so they stay unset.
-        token_exchange: None,
-        auth_method: match client_type {
-            ClientType::Confidential => ClientAuthMethod::ClientSecret,
-            ClientType::Public => ClientAuthMethod::None,
-        },
-        jwks: None,
-        jwks_uri: None,
+        token_exchange,
+        auth_method,
+        jwks: spec.jwks.clone(),
+        jwks_uri: spec.jwks_uri.clone(),
+        hmac_secret: None,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -96,26 +173,28 @@ pub fn generate_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The stored hash when it still verifies `secret`, else a new argon2id hash.
-async fn hash_for(stored: Option<String>, secret: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        if let Some(hash) = stored {
-            if PasswordHash::new(&hash).is_ok_and(|h| {
-                Argon2::default()
-                    .verify_password(secret.as_bytes(), &h)
-                    .is_ok()
-            }) {
-                return Ok(hash);
-            }
+/// The stored hash when it still verifies `secret`, else a new argon2id
+/// hash. `verifier` remembers what it checked (and the hash made here), so
+/// only a changed secret or a hash changed behind the operator's back costs
+/// an argon2 run.
+async fn hash_for(
+    verifier: &SecretVerifier,
+    client_id: &str,
+    stored: Option<String>,
+    secret: String,
+) -> Result<String> {
+    if let Some(hash) = stored {
+        if verifier.verify(client_id, &hash, &secret).await {
+            return Ok(hash);
         }
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        Argon2::default()
-            .hash_password(secret.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|_| Error::Invalid("could not hash the client secret".into()))
-    })
-    .await
-    .map_err(|_| Error::Invalid("the hashing task failed".into()))?
+    }
+    let clear = secret.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_secret(&clear))
+        .await
+        .map_err(|_| Error::Invalid("the hashing task failed".into()))?
+        .map_err(|_| Error::Invalid("could not hash the client secret".into()))?;
+    verifier.remember(client_id, &hash, &secret);
+    Ok(hash)
 }
 
 pub async fn reconcile(obj: Arc<OAuthClient>, ctx: Arc<Context>) -> Result<Action> {
@@ -227,11 +306,26 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
         Err(e) => return Err(e),
     };
     let stored = ctx.db.get_client(id).await?;
-    want.secret_hash = match secret {
-        Some(secret) => {
-            Some(hash_for(stored.as_ref().and_then(|s| s.secret_hash.clone()), secret).await?)
+    // A `client_secret_jwt` client's secret keys MACs: the store seals it
+    // instead of hashing it.
+    (want.secret_hash, want.hmac_secret) = match secret {
+        Some(secret) if want.auth_method == ClientAuthMethod::ClientSecretJwt => {
+            if let Err(message) = check_hmac_secret(&secret) {
+                return Ok(Outcome::Stalled {
+                    reason: "Invalid".into(),
+                    message,
+                });
+            }
+            (None, Some(HmacSecret::new(secret)))
         }
-        None => None,
+        Some(secret) => {
+            let stored_hash = stored.as_ref().and_then(|s| s.secret_hash.clone());
+            (
+                Some(hash_for(&ctx.secrets, id, stored_hash, secret).await?),
+                None,
+            )
+        }
+        None => (None, None),
     };
     let written = match stored {
         None => ctx.db.create_client(&want).await.map(Some),
@@ -297,18 +391,108 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_is_kept_while_it_verifies_and_replaced_when_not() {
-        let first = hash_for(None, "s3cret".into()).await.unwrap();
+        let v = SecretVerifier::default();
+        let first = hash_for(&v, "c", None, "s3cret".into()).await.unwrap();
         assert!(first.starts_with("$argon2id$"));
         assert_eq!(
-            hash_for(Some(first.clone()), "s3cret".into())
+            hash_for(&v, "c", Some(first.clone()), "s3cret".into())
                 .await
                 .unwrap(),
             first
         );
+        assert_eq!(
+            v.slow_verifications(),
+            0,
+            "the hash made here is remembered"
+        );
         assert_ne!(
-            hash_for(Some(first.clone()), "other".into()).await.unwrap(),
+            hash_for(&v, "c", Some(first.clone()), "other".into())
+                .await
+                .unwrap(),
             first
         );
+        // A fresh verifier (an operator restart) checks the hash once.
+        let fresh = SecretVerifier::default();
+        assert_eq!(
+            hash_for(&fresh, "c", Some(first.clone()), "s3cret".into())
+                .await
+                .unwrap(),
+            first
+        );
+        assert_eq!(fresh.slow_verifications(), 1);
+    }
+
+    /// A resync of 1,000 unchanged clients verifies nothing with argon2: each
+    /// (client, hash, secret) is verified once, then compared by digest.
+    #[tokio::test]
+    async fn a_resync_of_unchanged_clients_runs_no_argon2() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        // Cheap parameters: the count of verifications is what is measured.
+        let cheap = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(8, 1, 1, None).unwrap(),
+        );
+        let salt = SaltString::encode_b64(b"fixed-test-salt").unwrap();
+        let hash = cheap.hash_password(b"s3cret", &salt).unwrap().to_string();
+        let v = SecretVerifier::default();
+        let ids: Vec<String> = (0..1000).map(|i| format!("client-{i}")).collect();
+        for id in &ids {
+            let kept = hash_for(&v, id, Some(hash.clone()), "s3cret".into())
+                .await
+                .unwrap();
+            assert_eq!(kept, hash);
+        }
+        assert_eq!(v.slow_verifications(), 1000, "first sight: one check each");
+        for id in &ids {
+            let kept = hash_for(&v, id, Some(hash.clone()), "s3cret".into())
+                .await
+                .unwrap();
+            assert_eq!(kept, hash);
+        }
+        assert_eq!(v.slow_verifications(), 1000, "the resync ran no argon2");
+    }
+
+    #[test]
+    fn auth_methods_follow_the_client_type() {
+        let spec = |v: serde_json::Value| -> OAuthClientSpec { serde_json::from_value(v).unwrap() };
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+        let row = desired(
+            "svc",
+            &spec(json!({
+                "tokenEndpointAuthMethod": "private_key_jwt",
+                "jwks": jwks,
+                "tokenExchange": {"subjectClients": ["web"], "audiences": ["https://api.example"], "delegation": true}
+            })),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(row.auth_method, ClientAuthMethod::PrivateKeyJwt);
+        assert_eq!(row.jwks.as_ref(), Some(&jwks));
+        let policy = row.token_exchange.unwrap();
+        assert_eq!(policy.subject_clients, ["web"]);
+        assert!(policy.delegation && !policy.impersonation);
+        let public = desired("spa", &spec(json!({"clientType": "PUBLIC"})), vec![]).unwrap();
+        assert_eq!(public.auth_method, ClientAuthMethod::None);
+        for bad in [
+            json!({"clientType": "PUBLIC", "tokenEndpointAuthMethod": "client_secret_post"}),
+            json!({"tokenEndpointAuthMethod": "none"}),
+            json!({"tokenEndpointAuthMethod": "private_key_jwt"}),
+            json!({"jwksUri": "https://keys.example/jwks"}),
+            json!({"tokenEndpointAuthMethod": "private_key_jwt", "jwksUri": "http://keys.example/jwks"}),
+            json!({"tokenEndpointAuthMethod": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+            json!({"tokenExchange": {"audiences": [" "]}}),
+        ] {
+            assert!(
+                matches!(
+                    desired("c", &spec(bad.clone()), vec![]),
+                    Err(Error::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -889,3 +889,651 @@ async fn the_api_server_enforces_the_cel_rules() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// A self-signed CA certificate (EC P-256, no key kept), for the directory's
+/// `caCertificateFrom`.
+const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBnjCCAUWgAwIBAgIUcGLxsj+aT7HtGyy2dWGlKlEIjWcwCgYIKoZIzj0EAwIw
+JDEiMCAGA1UEAwwZVG9sbGdhdGUgb3BlcmF0b3IgdGVzdCBDQTAgFw0yNjExMjIy
+MDI5NDZaGA8yMTI2MTAyOTIwMjk0NlowJDEiMCAGA1UEAwwZVG9sbGdhdGUgb3Bl
+cmF0b3IgdGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABGXVFfCpQDOI
++oqRdvnICyWn7THQu63+a4mUf4wyLnb6Sn6mtL1D9FrT5H286SDa+xKyMjlLzshe
+5hLDaxEiSHWjUzBRMB0GA1UdDgQWBBQf0b+SVGvC9xnicp6ZD2zQEsGFrzAfBgNV
+HSMEGDAWgBQf0b+SVGvC9xnicp6ZD2zQEsGFrzAPBgNVHRMBAf8EBTADAQH/MAoG
+CCqGSM49BAMCA0cAMEQCIBro4EJUQbAdoStom47yrffyfpk2vyXno8TCJhWisYWw
+AiBL7TV5vxVSO7KytysRygq+ZboBnvFE8ynkdlXmr4oMjw==
+-----END CERTIFICATE-----
+";
+
+/// A public EC P-256 key as a JWK.
+fn public_jwk(kid: &str) -> serde_json::Value {
+    json!({"kty": "EC", "crv": "P-256", "kid": kid,
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})
+}
+
+fn ldap_contact_center(name: &str, env: &str, directory: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "ContactCenter",
+        "metadata": {"name": name},
+        "spec": {"environmentRef": env, "domains": [name], "auth": "ldap", "directory": directory}
+    })
+}
+
+fn search_then_bind() -> serde_json::Value {
+    json!({
+        "urls": ["ldaps://ldap.corp.example:636"],
+        "bindMode": "searchThenBind",
+        "serviceDn": "cn=reader,dc=corp,dc=example",
+        "bindPasswordSecretRef": {"name": "ldap-bind", "key": "password"},
+        "baseDn": "dc=corp,dc=example",
+        "groupAuthorities": [{"group": "agents", "authority": "ROLE_AGENT"}]
+    })
+}
+
+async fn stored_password(h: &Harness, id: &str) -> Option<String> {
+    match h.db.get_ldap_directory(id).await.ok()??.bind {
+        tollgate_store::model::LdapBind::SearchThenBind {
+            service_password, ..
+        } => Some(service_password),
+        tollgate_store::model::LdapBind::Direct { .. } => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ldap_directory_follows_the_spec_and_its_secrets() {
+    let Some(h) = harness("ldap").await else {
+        return;
+    };
+    h.secret("cs-password", json!({"password": "s3cret"})).await;
+    h.create::<Environment>(environment("prod", "cs-password"))
+        .await;
+    h.create::<ContactCenter>(ldap_contact_center("corp", "prod", search_then_bind()))
+        .await;
+
+    // The bind password's Secret is missing: stalled, named, retried.
+    let conditions =
+        ready_is::<ContactCenter>(&h, "corp", "False", Some("BindPasswordSecretNotFound")).await;
+    let stalled = condition(&conditions, "Stalled").unwrap();
+    assert_eq!(stalled.status, "True");
+    assert!(stalled.message.contains("ldap-bind"), "{}", stalled.message);
+    assert!(h.db.get_ldap_directory("corp").await.unwrap().is_none());
+    assert!(
+        h.db.get_contact_center("corp").await.unwrap().is_some(),
+        "the contact center itself is written"
+    );
+
+    h.secret("ldap-bind", json!({"password": "Read3r-s3cret"}))
+        .await;
+    ready_is::<ContactCenter>(&h, "corp", "True", None).await;
+    let stored = h.db.get_ldap_directory("corp").await.unwrap().unwrap();
+    assert_eq!(stored.urls, ["ldaps://ldap.corp.example:636"]);
+    assert_eq!(
+        stored.user_filter, "(uid={username})",
+        "the store's default"
+    );
+    assert_eq!(stored.group_authorities[0].authority, "ROLE_AGENT");
+    assert_eq!(
+        stored_password(&h, "corp").await.as_deref(),
+        Some("Read3r-s3cret"),
+        "the Secret's value, opened through the store"
+    );
+    // Sealed at rest: the column does not hold the clear password.
+    let sealed: Vec<u8> = sqlx::query_scalar(
+        "SELECT service_password_sealed FROM ldap_directories WHERE contact_center_id = 'corp'",
+    )
+    .fetch_one(h.db.pool())
+    .await
+    .unwrap();
+    assert!(!sealed.windows(13).any(|w| w == b"Read3r-s3cret"));
+
+    // The Secret changes: the row follows (on the resync).
+    h.api::<Secret>()
+        .patch(
+            "ldap-bind",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"password": "N3w-s3cret"}})),
+        )
+        .await
+        .unwrap();
+    eventually("the new password stored", || async {
+        (stored_password(&h, "corp").await.as_deref() == Some("N3w-s3cret")).then_some(())
+    })
+    .await;
+    let version =
+        h.db.get_ldap_directory("corp")
+            .await
+            .unwrap()
+            .unwrap()
+            .version;
+    // Unchanged, a resync does not rewrite the row.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        h.db.get_ldap_directory("corp")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        version
+    );
+
+    // A CA from a ConfigMap that is not there yet.
+    let api = h.api::<ContactCenter>();
+    api.patch(
+        "corp",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"directory": {
+            "caCertificateFrom": {"configMapKeyRef": {"name": "ldap-ca", "key": "ca.crt"}}
+        }}})),
+    )
+    .await
+    .unwrap();
+    ready_is::<ContactCenter>(&h, "corp", "False", Some("CaCertificateNotFound")).await;
+    h.create::<ConfigMap>(
+        json!({"metadata": {"name": "ldap-ca"}, "data": {"ca.crt": "not a PEM"}}),
+    )
+    .await;
+    let conditions = ready_is::<ContactCenter>(&h, "corp", "False", Some("InvalidDirectory")).await;
+    let message = &condition(&conditions, "Ready").unwrap().message;
+    assert!(message.contains("caCertificate"), "{message}");
+    h.api::<ConfigMap>()
+        .patch(
+            "ldap-ca",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"ca.crt": TEST_CA}})),
+        )
+        .await
+        .unwrap();
+    ready_is::<ContactCenter>(&h, "corp", "True", None).await;
+    assert_eq!(
+        h.db.get_ldap_directory("corp")
+            .await
+            .unwrap()
+            .unwrap()
+            .ca_pem
+            .as_deref(),
+        Some(TEST_CA)
+    );
+
+    // The directory removed from the spec: removed from the store; an ldap
+    // contact center without one is not Ready, and says why.
+    api.patch(
+        "corp",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"directory": null}})),
+    )
+    .await
+    .unwrap();
+    ready_is::<ContactCenter>(&h, "corp", "False", Some("DirectoryMissing")).await;
+    assert!(h.db.get_ldap_directory("corp").await.unwrap().is_none());
+    api.patch(
+        "corp",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"auth": "builtin"}})),
+    )
+    .await
+    .unwrap();
+    ready_is::<ContactCenter>(&h, "corp", "True", None).await;
+
+    // What the schema refuses outright.
+    let refused = |r: Result<ContactCenter, kube::Error>| match r {
+        Err(kube::Error::Api(e)) => e.message,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let mut not_ldap = ldap_contact_center("x", "prod", search_then_bind());
+    not_ldap["spec"]["auth"] = json!("builtin");
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(not_ldap).unwrap(),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("directory is only for auth: ldap"),
+        "{message}"
+    );
+    let mut no_secret = search_then_bind();
+    no_secret["bindPasswordSecretRef"] = serde_json::Value::Null;
+    no_secret["urls"] = json!(["http://ldap.example"]);
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(ldap_contact_center("y", "prod", no_secret)).unwrap(),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("takes serviceDn and bindPasswordSecretRef"),
+        "{message}"
+    );
+    assert!(
+        message.contains("each url must be ldap:// or ldaps://"),
+        "{message}"
+    );
+}
+
+fn oidc_contact_center(name: &str, env: &str, provider: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "ContactCenter",
+        "metadata": {"name": name},
+        "spec": {"environmentRef": env, "domains": [name], "auth": "oidc", "oidcProvider": provider}
+    })
+}
+
+fn oidc_provider_spec() -> serde_json::Value {
+    json!({
+        "issuer": "https://login.corp.example/realms/agents",
+        "clientId": "tollgate",
+        "clientSecretRef": {"name": "idp-client", "key": "clientSecret"},
+        "clientAuthentication": "client_secret_post",
+        "scopes": ["openid", "email", "groups"],
+        "claims": {"username": "email", "firstName": "given"},
+        "groupsClaim": "groups",
+        "groupAuthorities": [{"group": "agents", "authority": "ROLE_AGENT"}],
+        "justInTime": true,
+        "authorizeParams": {"prompt": "login"}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oidc_provider_follows_the_spec_and_its_secret() {
+    use tollgate_store::model::{OidcClaims, OidcClientAuth, OidcGroupAuthority};
+    let Some(h) = harness("oidc").await else {
+        return;
+    };
+    h.secret("cs-password", json!({"password": "s3cret"})).await;
+    h.create::<Environment>(environment("prod", "cs-password"))
+        .await;
+    h.create::<ContactCenter>(oidc_contact_center("sso", "prod", oidc_provider_spec()))
+        .await;
+
+    // The client secret's Secret is missing: stalled, named, retried.
+    let conditions =
+        ready_is::<ContactCenter>(&h, "sso", "False", Some("ClientSecretNotFound")).await;
+    let stalled = condition(&conditions, "Stalled").unwrap();
+    assert_eq!(stalled.status, "True");
+    assert!(
+        stalled.message.contains("idp-client"),
+        "{}",
+        stalled.message
+    );
+    assert!(h.db.get_oidc_provider("sso").await.unwrap().is_none());
+    assert!(
+        h.db.get_contact_center("sso").await.unwrap().is_some(),
+        "the contact center itself is written"
+    );
+
+    h.secret("idp-client", json!({"clientSecret": "Cl13nt-s3cret"}))
+        .await;
+    ready_is::<ContactCenter>(&h, "sso", "True", None).await;
+    let stored = h.db.get_oidc_provider("sso").await.unwrap().unwrap();
+    assert_eq!(stored.issuer, "https://login.corp.example/realms/agents");
+    assert_eq!(stored.client_id, "tollgate");
+    assert_eq!(stored.client_auth, OidcClientAuth::ClientSecretPost);
+    assert_eq!(
+        stored.client_secret, "Cl13nt-s3cret",
+        "the Secret's value, opened through the store"
+    );
+    assert_eq!(stored.scopes, ["openid", "email", "groups"]);
+    assert_eq!(
+        stored.claims,
+        OidcClaims {
+            username: "email".into(),
+            first_name: "given".into(),
+            ..OidcClaims::default()
+        },
+        "omitted claims take the store's defaults"
+    );
+    assert_eq!(stored.groups_claim.as_deref(), Some("groups"));
+    assert_eq!(
+        stored.group_authorities,
+        [OidcGroupAuthority {
+            group: "agents".into(),
+            authority: "ROLE_AGENT".into()
+        }]
+    );
+    assert!(stored.just_in_time);
+    assert_eq!(stored.authorize_params["prompt"], "login");
+    // Sealed at rest: the column does not hold the clear secret.
+    let sealed: Vec<u8> = sqlx::query_scalar(
+        "SELECT client_secret_sealed FROM oidc_providers WHERE contact_center_id = 'sso'",
+    )
+    .fetch_one(h.db.pool())
+    .await
+    .unwrap();
+    assert!(!sealed.windows(13).any(|w| w == b"Cl13nt-s3cret"));
+
+    // Unchanged, a resync does not rewrite the row.
+    let version = stored.version;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        h.db.get_oidc_provider("sso")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        version
+    );
+
+    // What only the store's rules refuse: stalled, the message names the
+    // field and never the secret; the stored provider is left alone.
+    let api = h.api::<ContactCenter>();
+    api.patch(
+        "sso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"oidcProvider": {"authorizeParams": {"nonce": "x"}}}})),
+    )
+    .await
+    .unwrap();
+    let conditions =
+        ready_is::<ContactCenter>(&h, "sso", "False", Some("InvalidOidcProvider")).await;
+    let message = &condition(&conditions, "Ready").unwrap().message;
+    assert!(message.contains("authorizeParams"), "{message}");
+    assert!(!message.contains("Cl13nt-s3cret"), "{message}");
+    assert_eq!(
+        h.db.get_oidc_provider("sso")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        version
+    );
+    api.patch(
+        "sso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"oidcProvider": {"authorizeParams": {"nonce": null}}}})),
+    )
+    .await
+    .unwrap();
+    ready_is::<ContactCenter>(&h, "sso", "True", None).await;
+
+    // The provider removed from the spec: removed from the store; an oidc
+    // contact center without one is not Ready, and says why.
+    api.patch(
+        "sso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"oidcProvider": null}})),
+    )
+    .await
+    .unwrap();
+    ready_is::<ContactCenter>(&h, "sso", "False", Some("OidcProviderMissing")).await;
+    assert!(h.db.get_oidc_provider("sso").await.unwrap().is_none());
+
+    // What the schema refuses outright.
+    let refused = |r: Result<ContactCenter, kube::Error>| match r {
+        Err(kube::Error::Api(e)) => e.message,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let mut not_oidc = oidc_contact_center("x", "prod", oidc_provider_spec());
+    not_oidc["spec"]["auth"] = json!("builtin");
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(not_oidc).unwrap(),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("oidcProvider is only for auth: oidc"),
+        "{message}"
+    );
+    let mut bad = oidc_provider_spec();
+    bad["issuer"] = json!("http://login.corp.example");
+    bad["scopes"] = json!(["email"]);
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(oidc_contact_center("y", "prod", bad)).unwrap(),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("issuer must be an https:// URL"),
+        "{message}"
+    );
+    assert!(message.contains("scopes must include openid"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_issuers_match_the_spec_exactly() {
+    let Some(h) = harness("issuers").await else {
+        return;
+    };
+    h.secret("cs-password", json!({"password": "s3cret"})).await;
+    h.create::<Environment>(environment("prod", "cs-password"))
+        .await;
+    let mut cc = contact_center("acme", "prod");
+    cc["spec"]["trustedIssuers"] = json!([
+        {"issuer": "https://idp.example", "jwks": {"keys": [public_jwk("k1")]}, "algorithms": ["ES256"]},
+        {"issuer": "https://old.example", "jwksUri": "https://old.example/jwks"}
+    ]);
+    h.create::<ContactCenter>(cc).await;
+    ready_is::<ContactCenter>(&h, "acme", "True", None).await;
+    let stored = h.db.list_trusted_issuers("acme").await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].issuer, "https://idp.example");
+    assert_eq!(stored[0].jwks, Some(json!({"keys": [public_jwk("k1")]})));
+    assert_eq!(stored[0].algorithms, ["ES256"]);
+    assert_eq!(stored[1].algorithms, ["RS256", "ES256"], "the default");
+    assert_eq!(stored[1].max_lifetime, 600);
+
+    // Added another way (as through the Environment API): removed, the spec owns the list.
+    h.db.upsert_trusted_issuer(&tollgate_store::model::TrustedIssuer {
+        issuer: "https://by-hand.example".into(),
+        contact_center_id: "acme".into(),
+        jwks: None,
+        jwks_uri: Some("https://by-hand.example/jwks".into()),
+        algorithms: vec!["RS256".into()],
+        max_lifetime: 60,
+        updated_at: 0,
+    })
+    .await
+    .unwrap();
+    // Changed, removed and added in the spec.
+    h.api::<ContactCenter>()
+        .patch(
+            "acme",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"trustedIssuers": [
+                {"issuer": "https://idp.example", "jwks": {"keys": [public_jwk("k1")]}, "algorithms": ["ES256"], "maxLifetime": 120},
+                {"issuer": "https://new.example", "jwksUri": "https://new.example/jwks"}
+            ]}})),
+        )
+        .await
+        .unwrap();
+    eventually("the stored issuers equal the spec", || async {
+        let stored = h.db.list_trusted_issuers("acme").await.ok()?;
+        let seen: Vec<(String, i64)> = stored
+            .iter()
+            .map(|t| (t.issuer.clone(), t.max_lifetime))
+            .collect();
+        (seen
+            == [
+                ("https://idp.example".to_string(), 120),
+                ("https://new.example".to_string(), 600),
+            ])
+        .then_some(())
+    })
+    .await;
+
+    // Keys the schema lets through but the store's rules refuse: a private key.
+    let mut private = public_jwk("k2");
+    private["d"] = json!("jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI");
+    h.api::<ContactCenter>()
+        .patch(
+            "acme",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"trustedIssuers": [
+                {"issuer": "https://idp.example", "jwks": {"keys": [private]}}
+            ]}})),
+        )
+        .await
+        .unwrap();
+    let conditions =
+        ready_is::<ContactCenter>(&h, "acme", "False", Some("InvalidTrustedIssuer")).await;
+    let message = &condition(&conditions, "Ready").unwrap().message;
+    assert!(message.contains("public keys only"), "{message}");
+    assert!(
+        !message.contains("jpsQnnGQ"),
+        "no key material in status: {message}"
+    );
+
+    // The schema refuses an issuer without keys and an HMAC algorithm.
+    let mut bad = contact_center("bad", "prod");
+    bad["spec"]["trustedIssuers"] =
+        json!([{"issuer": "https://idp.example", "algorithms": ["HS256"]}]);
+    match h
+        .api::<ContactCenter>()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(bad).unwrap(),
+        )
+        .await
+    {
+        Err(kube::Error::Api(e)) => {
+            assert!(
+                e.message.contains("needs jwks, jwksUri or both"),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains("algorithms must be"), "{}", e.message);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_key_jwt_client_with_an_exchange_policy() {
+    let Some(h) = harness("pkjwt").await else {
+        return;
+    };
+    h.create::<OAuthClient>(json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "OAuthClient",
+        "metadata": {"name": "backend"},
+        "spec": {
+            "tokenEndpointAuthMethod": "private_key_jwt",
+            "jwks": {"keys": [public_jwk("k1")]},
+            "authorizedGrantTypes": ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"],
+            "tokenExchange": {"subjectClients": ["web"], "audiences": ["https://api.example"], "delegation": true}
+        }
+    }))
+    .await;
+    ready_is::<OAuthClient>(&h, "backend", "True", None).await;
+    let row = h.db.get_client("backend").await.unwrap().unwrap();
+    assert_eq!(
+        row.auth_method,
+        tollgate_store::model::ClientAuthMethod::PrivateKeyJwt
+    );
+    assert_eq!(row.jwks, Some(json!({"keys": [public_jwk("k1")]})));
+    assert_eq!(
+        row.secret_hash, None,
+        "no secret for a key-authenticated client"
+    );
+    let policy = row.token_exchange.expect("a policy");
+    assert_eq!(policy.subject_clients, ["web"]);
+    assert_eq!(policy.audiences, ["https://api.example"]);
+    assert!(policy.delegation && !policy.impersonation);
+    assert!(
+        h.api::<Secret>()
+            .get_opt("backend-client-secret")
+            .await
+            .unwrap()
+            .is_none(),
+        "no generated secret"
+    );
+    let client = h.api::<OAuthClient>().get("backend").await.unwrap();
+    assert_eq!(client.status.unwrap().secret_name, None);
+
+    // Keys that the store's rules refuse: Ready=False with the reason.
+    h.api::<OAuthClient>()
+        .patch(
+            "backend",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"jwks": null, "jwksUri": "http://keys.example/jwks"}})),
+        )
+        .await
+        .unwrap();
+    let conditions = ready_is::<OAuthClient>(&h, "backend", "False", Some("Invalid")).await;
+    let message = &condition(&conditions, "Ready").unwrap().message;
+    assert!(message.contains("must use https"), "{message}");
+
+    // Combinations the schema refuses.
+    let clients = h.api::<OAuthClient>();
+    for (spec, expected) in [
+        (
+            json!({"clientType": "PUBLIC", "tokenEndpointAuthMethod": "private_key_jwt", "jwksUri": "https://k.example/jwks"}),
+            "none is for PUBLIC clients",
+        ),
+        (
+            json!({"tokenEndpointAuthMethod": "private_key_jwt"}),
+            "needs jwks, jwksUri or both",
+        ),
+        (
+            json!({"tokenEndpointAuthMethod": "client_secret_post", "jwksUri": "https://k.example/jwks"}),
+            "other methods take neither",
+        ),
+        (
+            json!({"tokenEndpointAuthMethod": "private_key_jwt", "jwksUri": "https://k.example/jwks", "secretRef": {"name": "s", "key": "k"}}),
+            "a private_key_jwt client has no secret",
+        ),
+        (
+            json!({"tokenEndpointAuthMethod": "tls_client_auth"}),
+            "tokenEndpointAuthMethod must be",
+        ),
+        (
+            json!({"tokenExchange": {"audiences": [""]}}),
+            "audiences must not contain empty names",
+        ),
+    ] {
+        let bad: OAuthClient = serde_json::from_value(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "OAuthClient",
+            "metadata": {"name": "bad"}, "spec": spec
+        }))
+        .unwrap();
+        match clients.create(&PostParams::default(), &bad).await {
+            Err(kube::Error::Api(e)) => assert!(e.message.contains(expected), "{}", e.message),
+            other => panic!("expected a refusal of {spec}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_secret_jwt_client_keeps_its_secret_sealed_not_hashed() {
+    let Some(h) = harness("csjwt").await else {
+        return;
+    };
+    let secret = "a-mac-key-of-more-than-thirty-two-bytes";
+    h.secret("mac", json!({"key": secret})).await;
+    h.secret("short", json!({"key": "too-short"})).await;
+    for (name, secret_name) in [("signer", "mac"), ("weak", "short")] {
+        h.create::<OAuthClient>(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "OAuthClient",
+            "metadata": {"name": name},
+            "spec": {
+                "tokenEndpointAuthMethod": "client_secret_jwt",
+                "secretRef": {"name": secret_name, "key": "key"},
+                "authorizedGrantTypes": ["client_credentials"]
+            }
+        }))
+        .await;
+    }
+    ready_is::<OAuthClient>(&h, "signer", "True", None).await;
+    let row = h.db.get_client("signer").await.unwrap().unwrap();
+    assert_eq!(
+        row.auth_method,
+        tollgate_store::model::ClientAuthMethod::ClientSecretJwt
+    );
+    assert_eq!(row.hmac_secret.as_ref().map(|s| s.expose()), Some(secret));
+    assert_eq!(row.secret_hash, None, "a MAC key is sealed, not hashed");
+
+    // The store's length rule for MAC keys holds here too.
+    let conditions = ready_is::<OAuthClient>(&h, "weak", "False", Some("Invalid")).await;
+    let message = &condition(&conditions, "Ready").unwrap().message;
+    assert!(message.contains("at least 32 bytes"), "{message}");
+    assert!(
+        !message.contains("too-short"),
+        "no secret in status: {message}"
+    );
+    assert!(h.db.get_client("weak").await.unwrap().is_none());
+}

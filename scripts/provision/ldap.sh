@@ -19,6 +19,9 @@
 #   bob      agents, employeeNumber 1002
 #   locked   locked by ppolicy (pwdAccountLockedTime)
 #   expired  must change the password (pwdReset, ppolicy changeAfterReset)
+#   carol    agents, for the browser's voluntary password change
+#   renew    agents, must change the password (pwdReset), for the browser's
+#            forced change (the e2e test resets carol and renew as the admin)
 # and a search account cn=tollgate,ou=services (password in
 # TOLLGATE_TEST_LDAP_SERVICE_PASSWORD). Safe under `set -euo pipefail`.
 
@@ -111,13 +114,14 @@ userPassword: $service_pw
 
 EOF
   local name dbid extra
-  for entry in "alice 1001 Alice Liddell" "bob 1002 Bob Builder" "locked 1003 Lock Ed" "expired 1004 Ex Pired"; do
+  for entry in "alice 1001 Alice Liddell" "bob 1002 Bob Builder" "locked 1003 Lock Ed" "expired 1004 Ex Pired" \
+    "carol 1005 Carol Changer" "renew 1006 Re New"; do
     # shellcheck disable=SC2086
     set -- $entry
     name=$1 dbid=$2
     extra=""
     [ "$name" = locked ] && extra="pwdAccountLockedTime: 000001010000Z"
-    [ "$name" = expired ] && extra="pwdReset: TRUE"
+    case "$name" in expired | renew) extra="pwdReset: TRUE" ;; esac
     cat <<EOF
 dn: uid=$name,ou=people,$base
 objectClass: inetOrgPerson
@@ -141,6 +145,8 @@ member: uid=alice,ou=people,$base
 member: uid=bob,ou=people,$base
 member: uid=locked,ou=people,$base
 member: uid=expired,ou=people,$base
+member: uid=carol,ou=people,$base
+member: uid=renew,ou=people,$base
 
 dn: cn=supervisors,ou=groups,$base
 objectClass: groupOfNames

@@ -10,6 +10,8 @@ pub mod durable;
 pub mod ephemeral;
 pub mod error;
 pub mod model;
+pub mod secrets;
+pub mod validate;
 
 pub use cipher::Cipher;
 pub use durable::Db;

@@ -300,6 +300,8 @@ pub enum ClientAuthMethod {
     ClientSecret,
     /// RFC 7523 §2.2 assertion signed with a key of the client's JWK Set.
     PrivateKeyJwt,
+    /// RFC 7523 §2.2 assertion MACed (HS256/384/512) with the client's secret.
+    ClientSecretJwt,
     /// Public clients.
     None,
 }
@@ -309,6 +311,7 @@ impl ClientAuthMethod {
         match self {
             ClientAuthMethod::ClientSecret => "client_secret",
             ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+            ClientAuthMethod::ClientSecretJwt => "client_secret_jwt",
             ClientAuthMethod::None => "none",
         }
     }
@@ -317,14 +320,38 @@ impl ClientAuthMethod {
         match s {
             "client_secret" => Some(ClientAuthMethod::ClientSecret),
             "private_key_jwt" => Some(ClientAuthMethod::PrivateKeyJwt),
+            "client_secret_jwt" => Some(ClientAuthMethod::ClientSecretJwt),
             "none" => Some(ClientAuthMethod::None),
             _ => None,
         }
     }
 }
 
+/// The shared secret of a `client_secret_jwt` client. The server must hold
+/// it to check a MAC, so it is sealed at rest and in clear only in memory;
+/// `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HmacSecret(String);
+
+impl HmacSecret {
+    pub fn new(secret: String) -> Self {
+        HmacSecret(secret)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for HmacSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacSecret(..)")
+    }
+}
+
 /// An OAuth client with the original's fields. `secret_hash` is an argon2id
-/// PHC string; the clear secret is never stored.
+/// PHC string; the clear secret is never stored, except the sealed
+/// `hmac_secret` of a `client_secret_jwt` client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub client_id: String,
@@ -349,6 +376,8 @@ pub struct Client {
     pub jwks: Option<serde_json::Value>,
     /// …and/or a URL they are fetched from.
     pub jwks_uri: Option<String>,
+    /// `ClientSecretJwt` only: the secret its assertions are MACed with.
+    pub hmac_secret: Option<HmacSecret>,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -362,6 +391,10 @@ pub struct ExchangePolicy {
     /// requesting client's own tokens are always allowed.
     #[serde(default)]
     pub subject_clients: Vec<String>,
+    /// Trusted issuers (`iss`, registered per contact center) whose JWTs
+    /// or ID tokens may be the subject; none unless listed.
+    #[serde(default)]
+    pub subject_issuers: Vec<String>,
     /// `audience`/`resource` values it may ask for, exactly. Without one
     /// the token is for this server's own audience, which is always allowed.
     #[serde(default)]
@@ -524,4 +557,76 @@ pub struct AuditEvent {
     pub subject: Option<String>,
     pub ip: Option<String>,
     pub detail: serde_json::Value,
+}
+
+/// How Tollgate authenticates at an OpenID provider's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OidcClientAuth {
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+impl OidcClientAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OidcClientAuth::ClientSecretBasic => "client_secret_basic",
+            OidcClientAuth::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OidcClientAuth> {
+        match s {
+            "client_secret_basic" => Some(OidcClientAuth::ClientSecretBasic),
+            "client_secret_post" => Some(OidcClientAuth::ClientSecretPost),
+            _ => None,
+        }
+    }
+}
+
+/// Which ID token (or userinfo) claims fill the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcClaims {
+    /// The login name in the contact center: `preferred_username`, `email` or `sub`.
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+}
+
+/// Members of a provider group (a value of the groups claim) get an authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcGroupAuthority {
+    pub group: String,
+    pub authority: String,
+}
+
+/// The OpenID Connect identity provider of one contact center (`auth: oidc`);
+/// Tollgate is its relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProviderConfig {
+    pub contact_center_id: String,
+    /// The provider's issuer; discovery reads `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_auth: OidcClientAuth,
+    /// In clear in memory; the store encrypts it at rest.
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    pub claims: OidcClaims,
+    /// The claim listing the user's groups, if groups map to authorities.
+    pub groups_claim: Option<String>,
+    pub group_authorities: Vec<OidcGroupAuthority>,
+    /// Create unknown users as built-in users (when no LDAP directory is stored).
+    pub just_in_time: bool,
+    /// Extra authorization request parameters, e.g. `prompt`.
+    pub authorize_params: std::collections::BTreeMap<String, String>,
+    /// Optimistic-concurrency version; 0 on a config not stored yet.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }

@@ -150,10 +150,12 @@ contract!(
     settings_by_name,
     trusted_issuers_crud,
     ldap_directories_crud,
+    oidc_providers_crud,
     saml_providers_crud,
     cors_origins_crud,
     disabling_a_user_ends_their_sessions,
     clients_crud,
+    client_hmac_secret_sealed,
     users_crud,
     password_history,
     signing_keys_crud,
@@ -279,6 +281,7 @@ fn client(id: &str) -> Client {
         auth_method: ClientAuthMethod::ClientSecret,
         jwks: None,
         jwks_uri: None,
+        hmac_secret: None,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -1193,6 +1196,130 @@ async fn ldap_directories_crud(db: Db) {
     assert_eq!(db.get_ldap_directory("cc2").await.unwrap(), None);
 }
 
+fn oidc_provider(cc: &str) -> OidcProviderConfig {
+    OidcProviderConfig {
+        contact_center_id: cc.into(),
+        issuer: "https://idp.example/realms/acme".into(),
+        client_id: "tollgate".into(),
+        client_auth: OidcClientAuth::ClientSecretBasic,
+        client_secret: "Cl13nt-s3cret".into(),
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        claims: OidcClaims {
+            username: "preferred_username".into(),
+            first_name: "given_name".into(),
+            last_name: "family_name".into(),
+            email: "email".into(),
+        },
+        groups_claim: Some("groups".into()),
+        group_authorities: vec![OidcGroupAuthority {
+            group: "agents".into(),
+            authority: "ROLE_AGENT".into(),
+        }],
+        just_in_time: true,
+        authorize_params: [("prompt".to_string(), "login".to_string())].into(),
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+async fn oidc_providers_crud(db: Db) {
+    db.create_environment(&environment("env")).await.unwrap();
+    for cc in ["cc1", "cc2"] {
+        db.create_contact_center(&contact_center(cc, "env", &[]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.get_oidc_provider("cc1").await.unwrap(), None);
+    let config = oidc_provider("cc1");
+    let stored = db.put_oidc_provider(&config).await.unwrap();
+    assert_eq!(stored.version, 1);
+    assert!(stored.created_at > 0 && stored.updated_at >= stored.created_at);
+    assert_eq!(
+        stored,
+        OidcProviderConfig {
+            version: 1,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+            ..config.clone()
+        }
+    );
+    assert_eq!(
+        db.get_oidc_provider("cc1").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(db.get_oidc_provider("cc2").await.unwrap(), None);
+
+    // The secret is sealed at rest, under this contact center only.
+    let sealed = raw_bytes(
+        &db,
+        "SELECT client_secret_sealed FROM oidc_providers WHERE contact_center_id = $1",
+        "cc1",
+    )
+    .await;
+    assert!(!sealed.is_empty());
+    assert!(
+        !contains(&sealed, b"Cl13nt-s3cret"),
+        "the secret is stored in clear"
+    );
+    let other = db.with_cipher(Cipher::new(&[8u8; 32]).unwrap());
+    assert!(matches!(
+        other.get_oidc_provider("cc1").await,
+        Err(StoreError::Crypto)
+    ));
+
+    // A second create is a conflict; an update needs the current version.
+    assert!(matches!(
+        db.put_oidc_provider(&config).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let changed = OidcProviderConfig {
+        client_auth: OidcClientAuth::ClientSecretPost,
+        client_secret: "n3w-s3cret".into(),
+        groups_claim: None,
+        group_authorities: vec![],
+        just_in_time: false,
+        authorize_params: Default::default(),
+        ..stored.clone()
+    };
+    let updated = db.put_oidc_provider(&changed).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.client_secret, "n3w-s3cret");
+    assert_eq!(updated.client_auth, OidcClientAuth::ClientSecretPost);
+    assert_eq!(updated.groups_claim, None);
+    assert!(!updated.just_in_time);
+    assert!(matches!(
+        db.put_oidc_provider(&changed).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+
+    // Unknown contact center; updating a provider that is not there.
+    assert!(matches!(
+        db.put_oidc_provider(&oidc_provider("nope")).await,
+        Err(StoreError::MissingReference { .. })
+    ));
+    assert!(matches!(
+        db.put_oidc_provider(&OidcProviderConfig {
+            version: 3,
+            ..oidc_provider("cc2")
+        })
+        .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    db.delete_oidc_provider("cc1").await.unwrap();
+    assert_eq!(db.get_oidc_provider("cc1").await.unwrap(), None);
+    assert!(matches!(
+        db.delete_oidc_provider("cc1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // A deleted contact center takes its provider along.
+    db.put_oidc_provider(&oidc_provider("cc2")).await.unwrap();
+    db.delete_contact_center("cc2").await.unwrap();
+    assert_eq!(db.get_oidc_provider("cc2").await.unwrap(), None);
+}
+
 async fn settings_by_name(db: Db) {
     db.create_environment(&environment("env")).await.unwrap();
     for cc in ["cc2", "cc1", "cc3"] {
@@ -1423,6 +1550,7 @@ async fn clients_crud(db: Db) {
     // The exchange policy is stored whole and read back the same.
     change.token_exchange = Some(ExchangePolicy {
         subject_clients: vec!["*".into()],
+        subject_issuers: vec!["https://idp.example".into()],
         audiences: vec!["https://api.example".into()],
         delegation: true,
         impersonation: false,
@@ -1472,6 +1600,76 @@ async fn clients_crud(db: Db) {
         db.delete_client("app").await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// A `client_secret_jwt` client's secret reads back in clear, is sealed in
+/// its row (bound to it), unreadable with another at-rest key, and dropped
+/// when the client changes method.
+async fn client_hmac_secret_sealed(db: Db) {
+    const SECRET: &str = "an-hmac-secret-of-at-least-32-bytes!";
+    let mut c = client("mac");
+    c.auth_method = ClientAuthMethod::ClientSecretJwt;
+    c.secret_hash = None;
+    c.hmac_secret = Some(HmacSecret::new(SECRET.into()));
+    let created = db.create_client(&c).await.unwrap();
+    assert_eq!(created.hmac_secret, Some(HmacSecret::new(SECRET.into())));
+    assert_eq!(created.auth_method, ClientAuthMethod::ClientSecretJwt);
+    assert!(
+        !format!("{created:?}").contains(SECRET),
+        "Debug shows the secret"
+    );
+    let sealed = raw_bytes(
+        &db,
+        "SELECT hmac_secret_sealed FROM clients WHERE client_id = $1",
+        "mac",
+    )
+    .await;
+    assert!(!sealed.is_empty());
+    assert!(!contains(&sealed, SECRET.as_bytes()), "stored in clear");
+    assert_eq!(db.get_client("mac").await.unwrap(), Some(created.clone()));
+
+    let other = db.with_cipher(Cipher::new(&[8u8; 32]).unwrap());
+    assert!(matches!(
+        other.get_client("mac").await,
+        Err(StoreError::Crypto)
+    ));
+
+    // Bound to its row: copied to another client it does not open.
+    db.create_client(&client("plain")).await.unwrap();
+    raw_execute(
+        &db,
+        "UPDATE clients SET hmac_secret_sealed = \
+         (SELECT hmac_secret_sealed FROM clients WHERE client_id = 'mac') \
+         WHERE client_id = 'plain'",
+    )
+    .await;
+    assert!(matches!(
+        db.get_client("plain").await,
+        Err(StoreError::Crypto)
+    ));
+
+    // A new secret replaces the old; another method keeps none.
+    let mut change = created.clone();
+    change.hmac_secret = Some(HmacSecret::new(format!("{SECRET}-2")));
+    let updated = db.update_client(&change).await.unwrap();
+    assert_eq!(
+        db.get_client("mac").await.unwrap().unwrap().hmac_secret,
+        Some(HmacSecret::new(format!("{SECRET}-2")))
+    );
+    let mut change = updated;
+    change.auth_method = ClientAuthMethod::ClientSecret;
+    change.hmac_secret = None;
+    change.secret_hash = client("x").secret_hash;
+    db.update_client(&change).await.unwrap();
+    let sealed: Option<Vec<u8>> =
+        sqlx::query("SELECT hmac_secret_sealed FROM clients WHERE client_id = $1")
+            .bind("mac")
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+    assert_eq!(sealed, None);
 }
 
 async fn users_crud(db: Db) {

@@ -5,8 +5,10 @@
 //! checks every assertion must pass, and single use of each `jti`.
 //!
 //! The algorithm is never taken on trust from the token: it must be one of
-//! the issuer's configured asymmetric algorithms, and the key's type must
-//! match it, so neither `alg: none` nor HMAC keyed with a public key can pass.
+//! the signer's configured algorithms of the family its keys belong to
+//! (asymmetric for public keys, HMAC only for a `client_secret_jwt` client's
+//! shared secret), and a public key's type must match it, so neither
+//! `alg: none` nor HMAC keyed with a public key can pass.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,10 +21,10 @@ use tollgate_store::model::Timestamp;
 
 use crate::state::Services;
 
-/// The only algorithms an assertion may use.
-pub const ASYMMETRIC: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
+pub use tollgate_store::validate::{check_public_jwks, ASYMMETRIC};
+
+/// The only algorithms an assertion MACed with a shared secret may use.
+pub const HMAC: &[&str] = &["HS256", "HS384", "HS512"];
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`.
 pub const SKEW: i64 = 60;
@@ -58,48 +60,6 @@ pub enum AssertionError {
     Replayed,
     #[error("the issuer's keys cannot be fetched")]
     KeysUnavailable,
-}
-
-/// Checks a JWK Set given by an operator: public asymmetric keys only, each
-/// with a distinct `kid` when there are several.
-pub fn check_public_jwks(v: &Value) -> Result<JwkSet, String> {
-    let keys = v
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("must be a JWK Set: {\"keys\": [...]}")?;
-    if keys.is_empty() {
-        return Err("has no keys".into());
-    }
-    for k in keys {
-        // Private parts of RSA, EC and OKP keys, and any symmetric key.
-        if ["d", "p", "q", "dp", "dq", "qi", "k"]
-            .iter()
-            .any(|p| k.get(p).is_some())
-        {
-            return Err("must hold public keys only (no private or symmetric keys)".into());
-        }
-    }
-    let set: JwkSet =
-        serde_json::from_value(v.clone()).map_err(|e| format!("is not a valid JWK Set: {e}"))?;
-    let mut kids: Vec<&str> = set
-        .keys
-        .iter()
-        .filter_map(|k| k.common.key_id.as_deref())
-        .collect();
-    if set.keys.len() > 1 && kids.len() != set.keys.len() {
-        return Err("needs a kid on every key when it has several".into());
-    }
-    kids.sort_unstable();
-    if kids.windows(2).any(|w| w[0] == w[1]) {
-        return Err("has two keys with the same kid".into());
-    }
-    if let Some(k) = set.keys.iter().find(|k| DecodingKey::from_jwk(k).is_err()) {
-        return Err(format!(
-            "has a key that cannot verify signatures ({})",
-            k.common.key_id.as_deref().unwrap_or("without kid")
-        ));
-    }
-    Ok(set)
 }
 
 /// The key for `kid` (or the only key when the token names none).
@@ -226,11 +186,25 @@ pub fn unverified_claim(token: &str, claim: &str) -> Option<String> {
     v.get(claim)?.as_str().map(str::to_string)
 }
 
-/// Where the signer's public keys are: a static JWK Set, a JWKS URL, or both
-/// (the static set first).
-pub struct Keys<'a> {
-    pub jwks: Option<&'a Value>,
-    pub jwks_uri: Option<&'a str>,
+/// What verifies the signer's assertions.
+pub enum Keys<'a> {
+    /// Public keys: a static JWK Set, a JWKS URL, or both (the static set
+    /// first); asymmetric algorithms only.
+    Public {
+        jwks: Option<&'a Value>,
+        jwks_uri: Option<&'a str>,
+    },
+    /// A shared secret (`client_secret_jwt`); HMAC algorithms only.
+    Secret(&'a [u8]),
+}
+
+impl Keys<'_> {
+    fn family(&self) -> &'static [&'static str] {
+        match self {
+            Keys::Public { .. } => ASYMMETRIC,
+            Keys::Secret(_) => HMAC,
+        }
+    }
 }
 
 /// Verifies an assertion with the signer's keys and consumes its `jti`:
@@ -245,15 +219,20 @@ pub async fn accept(
     replay_scope: &str,
     now: Timestamp,
 ) -> Result<Verified, AssertionError> {
-    let (alg, kid) = algorithm(token, algorithms)?;
-    let static_key = keys
-        .jwks
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .and_then(|set| find_key(&set, kid.as_deref()).cloned());
-    let key = match (static_key, keys.jwks_uri) {
-        (Some(k), _) => k,
-        (None, Some(uri)) => state.jwks.key(uri, kid.as_deref()).await?,
-        (None, None) => return Err(AssertionError::UnknownKey),
+    let (alg, kid) = algorithm(token, keys.family(), algorithms)?;
+    let key = match keys {
+        Keys::Public { jwks, jwks_uri } => {
+            let static_key = jwks
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .and_then(|set| find_key(&set, kid.as_deref()).cloned());
+            let jwk = match (static_key, jwks_uri) {
+                (Some(k), _) => k,
+                (None, Some(uri)) => state.jwks.key(uri, kid.as_deref()).await?,
+                (None, None) => return Err(AssertionError::UnknownKey),
+            };
+            public_key(&jwk, alg)?
+        }
+        Keys::Secret(secret) => DecodingKey::from_secret(secret),
     };
     let verified = verify(token, alg, &key, expect, now)?;
     let ttl = (verified.exp - now + SKEW).max(1) as u64;
@@ -280,29 +259,25 @@ pub struct Verified {
     pub exp: Timestamp,
 }
 
-/// The header's algorithm, if the issuer accepts it.
-pub fn algorithm(
+/// The header's algorithm, if it is of the keys' `family` and the signer
+/// accepts it.
+fn algorithm(
     token: &str,
+    family: &[&str],
     accepted: &[String],
 ) -> Result<(Algorithm, Option<String>), AssertionError> {
     // `alg: none` or an unknown algorithm does not even parse as a header.
     let header = jsonwebtoken::decode_header(token).map_err(|_| AssertionError::Malformed)?;
     let name = format!("{:?}", header.alg);
-    if !ASYMMETRIC.contains(&name.as_str()) || !accepted.contains(&name) {
+    if !family.contains(&name.as_str()) || !accepted.contains(&name) {
         return Err(AssertionError::Algorithm);
     }
     Ok((header.alg, header.kid))
 }
 
-/// Checks signature and claims: `iss`, `sub`, `aud`, `exp`, `nbf`, `iat`
-/// (bounded skew) and a lifetime no longer than the issuer allows.
-pub fn verify(
-    token: &str,
-    alg: Algorithm,
-    key: &Jwk,
-    expect: &Expect<'_>,
-    now: Timestamp,
-) -> Result<Verified, AssertionError> {
+/// A public JWK as a verification key for `alg`, refused when the key
+/// names another algorithm.
+fn public_key(key: &Jwk, alg: Algorithm) -> Result<DecodingKey, AssertionError> {
     if key
         .common
         .key_algorithm
@@ -310,7 +285,19 @@ pub fn verify(
     {
         return Err(AssertionError::Algorithm);
     }
-    let key = DecodingKey::from_jwk(key).map_err(|_| AssertionError::Invalid)?;
+    DecodingKey::from_jwk(key).map_err(|_| AssertionError::Invalid)
+}
+
+/// Checks signature and claims: `iss`, `sub`, `aud`, `exp`, `nbf`, `iat`
+/// (bounded skew) and a lifetime no longer than the issuer allows. The
+/// library compares an HMAC in constant time (aws-lc `hmac::verify`).
+fn verify(
+    token: &str,
+    alg: Algorithm,
+    key: &DecodingKey,
+    expect: &Expect<'_>,
+    now: Timestamp,
+) -> Result<Verified, AssertionError> {
     let mut v = Validation::new(alg);
     v.leeway = SKEW as u64;
     v.validate_nbf = true;
@@ -318,7 +305,7 @@ pub fn verify(
     v.sub = expect.subject.map(str::to_string);
     v.set_audience(expect.audiences);
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    let claims = match jsonwebtoken::decode::<Value>(token, &key, &v) {
+    let claims = match jsonwebtoken::decode::<Value>(token, key, &v) {
         Ok(d) => d.claims,
         Err(e) => {
             use jsonwebtoken::errors::ErrorKind as K;
@@ -356,27 +343,4 @@ pub fn verify(
         jti: jti.to_string(),
         exp,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn operator_keys_must_be_public_and_named() {
-        let ec = json!({"kty": "EC", "crv": "P-256", "kid": "a",
-            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
-        assert!(check_public_jwks(&json!({"keys": [ec]})).is_ok());
-        let mut private = ec.clone();
-        private["d"] = json!("jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI");
-        assert!(check_public_jwks(&json!({"keys": [private]})).is_err());
-        assert!(check_public_jwks(&json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]})).is_err());
-        let mut b = ec.clone();
-        b["kid"] = json!("a");
-        assert!(check_public_jwks(&json!({"keys": [ec.clone(), b]})).is_err());
-        assert!(check_public_jwks(&json!({"keys": []})).is_err());
-        assert!(check_public_jwks(&json!([ec])).is_err());
-    }
 }

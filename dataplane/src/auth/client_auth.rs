@@ -1,7 +1,9 @@
 //! Client authentication at the token, introspection and revocation
 //! endpoints: HTTP Basic, form post, or none for public clients (RFC 6749
-//! §2.3), and a signed JWT (`private_key_jwt`, RFC 7523 §2.2 and OIDC Core
-//! §9). Each client is pinned to the one method it is registered with.
+//! §2.3), and a JWT (RFC 7523 §2.2 and OIDC Core §9) signed with the
+//! client's private key (`private_key_jwt`) or MACed with its secret
+//! (`client_secret_jwt`). Each client is pinned to the one method it is
+//! registered with.
 
 use std::sync::Arc;
 
@@ -171,20 +173,24 @@ pub async fn authenticate(
             Some(_) => Err(fail("wrong secret")),
             None => Err(fail("client has no secret")),
         },
-        (ClientAuthMethod::PrivateKeyJwt, Presented::Jwt { assertion, .. }) => {
-            match verify_assertion(state, &client, assertion).await {
-                Ok(()) => Ok(client),
-                Err(AssertionError::KeysUnavailable) => {
-                    fail(&AssertionError::KeysUnavailable.to_string());
-                    Err(OAuthError::temporarily_unavailable(30))
-                }
-                Err(e) => Err(fail(&e.to_string())),
+        (
+            ClientAuthMethod::PrivateKeyJwt | ClientAuthMethod::ClientSecretJwt,
+            Presented::Jwt { assertion, .. },
+        ) => match verify_assertion(state, &client, assertion).await {
+            Ok(()) => Ok(client),
+            Err(AssertionError::KeysUnavailable) => {
+                fail(&AssertionError::KeysUnavailable.to_string());
+                Err(OAuthError::temporarily_unavailable(30))
             }
-        }
+            Err(e) => Err(fail(&e.to_string())),
+        },
         (_, Presented::None { .. }) => Err(fail("missing credentials")),
         (method, _) => Err(fail(match method {
             ClientAuthMethod::ClientSecret => "the client must authenticate with its secret",
             ClientAuthMethod::PrivateKeyJwt => "the client must authenticate with private_key_jwt",
+            ClientAuthMethod::ClientSecretJwt => {
+                "the client must authenticate with client_secret_jwt"
+            }
             ClientAuthMethod::None => "a public client presented credentials",
         })),
     }
@@ -192,7 +198,9 @@ pub async fn authenticate(
 
 /// RFC 7523 §3: `iss` and `sub` are the client, `aud` is this server (also
 /// the introspection or revocation endpoint, which libraries put there when
-/// they call it), signed with an asymmetric key of the client's keys.
+/// they call it), signed with an asymmetric key of the client's keys or,
+/// for `client_secret_jwt`, MACed with its secret (HMAC algorithms only, so
+/// a signature can never be checked against the wrong kind of key).
 async fn verify_assertion(
     state: &Services,
     client: &Client,
@@ -202,16 +210,23 @@ async fn verify_assertion(
     let mut audiences = assertion::audiences(state);
     audiences.push(format!("{iss}/auth/v3/oauth/introspect"));
     audiences.push(format!("{iss}/auth/v3/oauth/revoke"));
-    let algorithms: Vec<String> = assertion::ASYMMETRIC
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
+    let (keys, family) = match (client.auth_method, &client.hmac_secret) {
+        (ClientAuthMethod::ClientSecretJwt, Some(secret)) => {
+            (Keys::Secret(secret.expose().as_bytes()), assertion::HMAC)
+        }
+        (ClientAuthMethod::ClientSecretJwt, None) => return Err(AssertionError::UnknownKey),
+        _ => (
+            Keys::Public {
+                jwks: client.jwks.as_ref(),
+                jwks_uri: client.jwks_uri.as_deref(),
+            },
+            assertion::ASYMMETRIC,
+        ),
+    };
+    let algorithms: Vec<String> = family.iter().map(|a| a.to_string()).collect();
     assertion::accept(
         state,
-        Keys {
-            jwks: client.jwks.as_ref(),
-            jwks_uri: client.jwks_uri.as_deref(),
-        },
+        keys,
         &algorithms,
         &Expect {
             issuer: &client.client_id,

@@ -10,6 +10,12 @@ use crate::state::AppState;
 
 fn metadata(state: &AppState) -> serde_json::Value {
     let iss = &state.settings.issuer;
+    // private_key_jwt clients sign with the first, client_secret_jwt clients MAC with the second.
+    let signing_algs: Vec<&str> = assertion::ASYMMETRIC
+        .iter()
+        .chain(assertion::HMAC)
+        .copied()
+        .collect();
     json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/auth/v3/oauth/authorize"),
@@ -26,12 +32,12 @@ fn metadata(state: &AppState) -> serde_json::Value {
         "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": state.keys.algorithms(),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": assertion::ASYMMETRIC,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "introspection_endpoint_auth_signing_alg_values_supported": assertion::ASYMMETRIC,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "revocation_endpoint_auth_signing_alg_values_supported": assertion::ASYMMETRIC,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
         "scopes_supported": ["openid", "profile", "email", "offline_access", "*"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "given_name", "family_name", "preferred_username", "email", "contact_center_id", "environment_id", "user_name", "dbid"],
     })

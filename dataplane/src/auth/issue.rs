@@ -303,6 +303,7 @@ mod tests {
             auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
             jwks: None,
             jwks_uri: None,
+            hmac_secret: None,
             version: 1,
             created_at: 0,
             updated_at: 0,

@@ -140,6 +140,9 @@ pub async fn auth_scheme(State(state): State<AppState>, body: Bytes) -> Response
     };
     let scheme = match cc.map(|c| c.auth) {
         Some(tollgate_store::model::AuthScheme::Saml) => "saml",
+        // New beside the original's two: such clients send the user through
+        // the sign-in page, which hands off to the OpenID provider.
+        Some(tollgate_store::model::AuthScheme::Oidc) => "oidc",
         _ => "basic",
     };
     envelope::ok(json!({ "scheme": scheme }))

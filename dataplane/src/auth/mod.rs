@@ -85,6 +85,10 @@ fn browser_routes(state: AppState) -> Router {
             get(logout::end_session).post(logout::end_session),
         )
         .route("/auth/v3/auth-scheme", post(logout::auth_scheme))
+        .route(
+            crate::sso::oidc::CALLBACK_PATH,
+            get(crate::sso::oidc::callback),
+        )
         .with_state(state)
 }
 

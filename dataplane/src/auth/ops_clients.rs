@@ -6,12 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use tollgate_store::model::{now, Client, ClientAuthMethod, ClientType, ExchangePolicy};
+use tollgate_store::model::{
+    now, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+};
+use tollgate_store::validate::{check_exchange_policy, check_hmac_secret, check_jwks_uri};
 
 use super::assertion::check_public_jwks;
 use super::grants;
 use crate::envelope::{self, ApiError};
-use crate::environment::trusted_issuers::check_jwks_uri;
 use crate::operator::require as require_ops;
 use crate::state::{AppState, Services};
 
@@ -145,20 +147,11 @@ fn exchange_policy(v: &Value) -> Result<Option<ExchangePolicy>, ApiError> {
     }
     let policy: ExchangePolicy = serde_json::from_value(v.clone()).map_err(|e| {
         ApiError::bad_request(format!(
-            "'tokenExchange' must be an object with subjectClients, audiences (lists of \
-             strings), delegation and impersonation (booleans): {e}"
+            "'tokenExchange' must be an object with subjectClients, subjectIssuers, \
+             audiences (lists of strings), delegation and impersonation (booleans): {e}"
         ))
     })?;
-    if policy
-        .subject_clients
-        .iter()
-        .chain(&policy.audiences)
-        .any(|s| s.trim().is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "tokenExchange: subjectClients and audiences must not contain empty names",
-        ));
-    }
+    check_exchange_policy(&policy).map_err(ApiError::bad_request)?;
     Ok(Some(policy))
 }
 
@@ -170,7 +163,8 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(v) = string(d, "tokenEndpointAuthMethod")? {
         c.auth_method = ClientAuthMethod::parse(&v).ok_or_else(|| {
             ApiError::bad_request(
-                "'tokenEndpointAuthMethod' must be client_secret, private_key_jwt or none",
+                "'tokenEndpointAuthMethod' must be client_secret, private_key_jwt, \
+                 client_secret_jwt or none",
             )
         })?;
     } else {
@@ -183,7 +177,8 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     match (c.client_type, c.auth_method) {
         (ClientType::Public, ClientAuthMethod::None)
         | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
-        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt) => {}
+        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt)
+        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt) => {}
         (ClientType::Public, _) => {
             return Err(ApiError::bad_request(
                 "a PUBLIC client has tokenEndpointAuthMethod none",
@@ -207,7 +202,7 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     if d.contains_key("jwksUri") {
         c.jwks_uri = string(d, "jwksUri")?;
         if let Some(uri) = &c.jwks_uri {
-            check_jwks_uri(uri)?;
+            check_jwks_uri(uri).map_err(ApiError::bad_request)?;
         }
     }
     if c.auth_method == ClientAuthMethod::PrivateKeyJwt {
@@ -314,6 +309,9 @@ fn apply(
     client_keys(c, d)?;
     let mut generated = None;
     let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
+    if c.auth_method != ClientAuthMethod::ClientSecretJwt {
+        c.hmac_secret = None;
+    }
     match c.auth_method {
         ClientAuthMethod::PrivateKeyJwt => {
             if secret.is_some() {
@@ -338,6 +336,23 @@ fn apply(
                 ));
             }
             c.secret_hash = None;
+        }
+        // The server keeps this secret (sealed) to check MACs, and only that:
+        // the client cannot fall back to sending it in clear.
+        ClientAuthMethod::ClientSecretJwt => {
+            c.secret_hash = None;
+            match secret {
+                Some(s) => {
+                    check_hmac_secret(&s).map_err(ApiError::bad_request)?;
+                    c.hmac_secret = Some(HmacSecret::new(s));
+                }
+                None if creating || c.hmac_secret.is_none() => {
+                    let s = crate::tokens::random_token();
+                    generated = Some(s.clone());
+                    c.hmac_secret = Some(HmacSecret::new(s));
+                }
+                None => {}
+            }
         }
         ClientAuthMethod::ClientSecret => {
             let secret = match secret {
@@ -417,6 +432,7 @@ pub async fn create(
         auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
         jwks: None,
         jwks_uri: None,
+        hmac_secret: None,
         version: 1,
         created_at: t,
         updated_at: t,

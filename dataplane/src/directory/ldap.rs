@@ -155,7 +155,7 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> DirectoryError {
 }
 
 /// A rustls client trusting exactly the configured CA.
-fn tls_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn tls_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();

@@ -1,9 +1,10 @@
 //! User directories: where a contact center's users are checked. Chosen per
 //! contact center by its `auth` field. The built-in directory lives in the
-//! store; LDAP (`ldap`) and the Configuration Server plug in behind the same
-//! trait.
+//! store; LDAP (`ldap`) and the Configuration Server (`config_server`) plug
+//! in behind the same trait.
 
 pub mod builtin;
+pub mod config_server;
 pub mod ldap;
 pub mod password_policy;
 
@@ -69,12 +70,13 @@ pub trait Directory: Send + Sync {
     ) -> Result<(), DirectoryError>;
 }
 
-/// How long a caller of an `auth: ldap` contact center without a usable
-/// directory configuration should wait: an administrator has to act.
+/// How long a caller of a contact center without a usable directory
+/// configuration (LDAP settings, its environment's Configuration Servers)
+/// should wait: an administrator has to act.
 const UNCONFIGURED_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// The directory of an `auth: ldap` contact center whose LDAP settings are
-/// missing or unusable: every call answers `Unavailable` (503), so the cause
+/// The directory of a contact center whose LDAP or Configuration Server
+/// settings are missing or unusable: every call answers `Unavailable` (503), so the cause
 /// is on the server side, not the user's.
 struct Unconfigured;
 
@@ -112,22 +114,32 @@ fn unconfigured() -> DirectoryError {
     }
 }
 
-/// Picks the directory for a contact center. LDAP directories are built from
-/// the stored settings on first use and kept (with their connection pools)
-/// until the change feed says the settings changed (`forget`).
+/// Picks the directory for a contact center. LDAP directories (per contact
+/// center) and Configuration Server connectors (per environment) are built
+/// from the stored settings on first use and kept (with their connections)
+/// until the change feed says the settings changed (`forget`,
+/// `forget_environment`).
 pub struct Directories {
     pub builtin: Arc<builtin::BuiltinDirectory>,
     db: Db,
     /// Per contact center: its LDAP directory, or `None` when none is stored.
     ldap: Mutex<HashMap<String, Option<Arc<dyn Directory>>>>,
+    config_server: config_server::ConfigServerSettings,
+    config_servers: Mutex<HashMap<String, Arc<dyn Directory>>>,
 }
 
 impl Directories {
-    pub fn new(builtin: builtin::BuiltinDirectory, db: Db) -> Self {
+    pub fn new(
+        builtin: builtin::BuiltinDirectory,
+        db: Db,
+        config_server: config_server::ConfigServerSettings,
+    ) -> Self {
         Directories {
             builtin: Arc::new(builtin),
             db,
             ldap: Mutex::new(HashMap::new()),
+            config_server,
+            config_servers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -147,6 +159,7 @@ impl Directories {
                 }
                 Err(()) => Arc::new(Unconfigured),
             }),
+            AuthScheme::ConfigServer => Some(self.config_server_for(&cc.environment_id).await),
             _ => None,
         }
     }
@@ -164,6 +177,44 @@ impl Directories {
             .map_err(|()| DirectoryError::Unavailable {
                 retry_after: Duration::from_secs(5),
             })
+    }
+
+    /// The connector of an environment, shared by its contact centers.
+    async fn config_server_for(&self, environment_id: &str) -> Arc<dyn Directory> {
+        if let Some(d) = lock(&self.config_servers).get(environment_id).cloned() {
+            return d;
+        }
+        let built: Arc<dyn Directory> = match self.db.get_environment(environment_id).await {
+            Ok(Some(env)) => {
+                match config_server::ConfigServerDirectory::from_environment(
+                    &env,
+                    &self.config_server,
+                ) {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => {
+                        tracing::warn!(environment = environment_id, error = %e, "unusable Configuration Server settings");
+                        Arc::new(Unconfigured)
+                    }
+                }
+            }
+            Ok(None) => Arc::new(Unconfigured),
+            // Not kept: the next sign-in tries the database again.
+            Err(e) => {
+                tracing::warn!(environment = environment_id, error = %e, "cannot read the environment");
+                return Arc::new(Unconfigured);
+            }
+        };
+        // A concurrent first use may have won; keep one connector per environment.
+        lock(&self.config_servers)
+            .entry(environment_id.to_string())
+            .or_insert(built)
+            .clone()
+    }
+
+    /// Drops the environment's Configuration Server connector (closing its
+    /// session); the next use rebuilds it from the stored environment.
+    pub fn forget_environment(&self, environment_id: &str) {
+        lock(&self.config_servers).remove(environment_id);
     }
 
     /// `Err` when the settings cannot be read now (not kept: the next call
@@ -190,23 +241,24 @@ impl Directories {
                 return Err(());
             }
         };
-        let mut map = self.ldap.lock().unwrap_or_else(|p| p.into_inner());
         // A concurrent first use may have won; keep one pool per contact center.
-        Ok(map
+        Ok(lock(&self.ldap)
             .entry(contact_center_id.to_string())
             .or_insert(built)
             .clone())
     }
 
     fn cached(&self, contact_center_id: &str) -> Option<Option<Arc<dyn Directory>>> {
-        let map = self.ldap.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(contact_center_id).cloned()
+        lock(&self.ldap).get(contact_center_id).cloned()
     }
 
     /// Drops the contact center's LDAP directory; the next use rebuilds it
     /// from the stored settings.
     pub fn forget(&self, contact_center_id: &str) {
-        let mut map = self.ldap.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(contact_center_id);
+        lock(&self.ldap).remove(contact_center_id);
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -69,8 +69,9 @@ pub struct ContactCenterInput {
     /// Required on create; must exist.
     pub environment_id: Option<String>,
     /// configServer, ldap, builtin, saml or oidc; only directories this
-    /// version has are accepted (today: builtin, the default, and ldap,
-    /// configured at `…/contact-centers/{id}/directory`).
+    /// version has are accepted (today: builtin, the default; ldap,
+    /// configured at `…/contact-centers/{id}/directory`; configServer, the
+    /// Configuration Servers of its environment).
     pub auth: Option<String>,
     /// Default true.
     #[serde(default, deserialize_with = "lenient_bool")]
@@ -119,11 +120,18 @@ fn domains(list: &[String]) -> Result<Vec<String>, ApiError> {
 
 fn auth(value: &str) -> Result<AuthScheme, ApiError> {
     match AuthScheme::parse(value) {
-        // An ldap contact center without a directory yet (PUT …/directory)
-        // is allowed: its sign-ins answer 503 until one is stored.
-        Some(scheme @ (AuthScheme::Builtin | AuthScheme::Ldap)) => Ok(scheme),
+        // An ldap or oidc contact center without its directory or provider
+        // yet (PUT …/directory, …/oidc-provider) is allowed: its sign-ins
+        // answer 503 until one is stored. A configServer one uses its
+        // environment's Configuration Servers.
+        Some(
+            scheme @ (AuthScheme::Builtin
+            | AuthScheme::Ldap
+            | AuthScheme::ConfigServer
+            | AuthScheme::Oidc),
+        ) => Ok(scheme),
         Some(other) => Err(ApiError::bad_request(format!(
-            "auth: the '{}' directory is not available in this version of Tollgate; use 'builtin' or 'ldap'",
+            "auth: the '{}' directory is not available in this version of Tollgate; use 'builtin', 'ldap', 'configServer' or 'oidc'",
             other.as_str()
         ))),
         None => Err(ApiError::bad_request(

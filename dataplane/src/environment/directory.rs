@@ -14,6 +14,10 @@ use serde_json::json;
 use tollgate_store::model::{
     LdapAttributes, LdapBind, LdapDirectoryConfig, LdapGroupAuthority, LdapProperty,
 };
+use tollgate_store::validate::ldap_directory::{
+    check_ldap_directory, DEFAULT_GROUP_FILTER, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT_MS,
+    DEFAULT_USER_FILTER,
+};
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
@@ -21,14 +25,8 @@ use super::access::{cc_not_found, Caller};
 use super::contact_centers::visible;
 use super::{check_version, expected_version, parse_data, with_etag, Data, Envelope};
 use super::{ErrorEnvelope, OkEnvelope};
-use crate::directory::ldap::{LdapConfig, LdapDirectory};
 use crate::envelope::{self, ApiError};
 use crate::state::AppState;
-
-const DEFAULT_USER_FILTER: &str = "(uid={username})";
-const DEFAULT_GROUP_FILTER: &str = "(member={dn})";
-const DEFAULT_TIMEOUT_MS: i64 = 5_000;
-const DEFAULT_POOL_SIZE: i64 = 4;
 
 /// How users are bound: `direct` (with `bindDnTemplate`) or `searchThenBind`
 /// (found by `serviceDn`, then bound).
@@ -157,16 +155,13 @@ fn required(field: &str, value: Option<String>) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("'{field}' is required")))
 }
 
-/// The record to store; `existing` lends its service password when none is given.
+/// The record to store; `existing` lends its service password when none is
+/// given. The input's shape is checked here, the record by the store's rules.
 fn to_record(
     id: &str,
     d: DirectoryInput,
     existing: Option<&LdapDirectoryConfig>,
 ) -> Result<LdapDirectoryConfig, ApiError> {
-    let urls = d.urls.unwrap_or_default();
-    if urls.is_empty() {
-        return Err(ApiError::bad_request("'urls' needs at least one URL"));
-    }
     let bind = match d.bind_mode {
         None => {
             return Err(ApiError::bad_request(
@@ -179,13 +174,9 @@ fn to_record(
                     "'serviceDn' and 'bindPassword' are for bindMode searchThenBind",
                 ));
             }
-            let template = required("bindDnTemplate", d.bind_dn_template)?;
-            if !template.contains("{username}") {
-                return Err(ApiError::bad_request(
-                    "'bindDnTemplate' must contain {username}",
-                ));
+            LdapBind::Direct {
+                template: required("bindDnTemplate", d.bind_dn_template)?,
             }
-            LdapBind::Direct { template }
         }
         Some(BindModeName::SearchThenBind) => {
             if d.bind_dn_template.is_some() {
@@ -200,9 +191,6 @@ fn to_record(
                 LdapBind::Direct { .. } => None,
             });
             let service_password = match d.bind_password {
-                Some(p) if p.is_empty() => {
-                    return Err(ApiError::bad_request("'bindPassword' must not be empty"))
-                }
                 Some(p) => p,
                 None => kept.ok_or_else(|| ApiError::bad_request("'bindPassword' is required"))?,
             };
@@ -212,61 +200,35 @@ fn to_record(
             }
         }
     };
-    let user_filter = d.user_filter.unwrap_or_else(|| DEFAULT_USER_FILTER.into());
-    if !user_filter.contains("{username}") {
-        return Err(ApiError::bad_request(
-            "'userFilter' must contain {username}",
-        ));
-    }
     let a = d.attributes.unwrap_or_default();
-    let timeout_ms = d.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    if !(100..=60_000).contains(&timeout_ms) {
-        return Err(ApiError::bad_request(
-            "'timeoutMs' must be from 100 to 60000",
-        ));
-    }
-    let pool_size = d.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
-    if !(0..=64).contains(&pool_size) {
-        return Err(ApiError::bad_request("'poolSize' must be from 0 to 64"));
-    }
-    let group_authorities = d.group_authorities.unwrap_or_default();
-    if let Some(g) = group_authorities
-        .iter()
-        .find(|g| g.group.trim().is_empty() || g.authority.trim().is_empty())
-    {
-        return Err(ApiError::bad_request(format!(
-            "groupAuthorities: group '{}' needs a group and an authority",
-            g.group
-        )));
-    }
+    let defaults = LdapAttributes::default();
     let record = LdapDirectoryConfig {
         contact_center_id: id.to_string(),
-        urls,
+        urls: d.urls.unwrap_or_default(),
         start_tls: d.start_tls.unwrap_or(false),
         ca_pem: d.ca_certificate.filter(|p| !p.trim().is_empty()),
         bind,
         base_dn: required("baseDn", d.base_dn)?,
-        user_filter,
+        user_filter: d.user_filter.unwrap_or_else(|| DEFAULT_USER_FILTER.into()),
         group_filter: d
             .group_filter
             .unwrap_or_else(|| DEFAULT_GROUP_FILTER.into()),
         attributes: LdapAttributes {
-            dbid: a.dbid.unwrap_or_else(|| "employeeNumber".into()),
-            first_name: a.first_name.unwrap_or_else(|| "givenName".into()),
-            last_name: a.last_name.unwrap_or_else(|| "sn".into()),
-            email: a.email.unwrap_or_else(|| "mail".into()),
+            dbid: a.dbid.unwrap_or(defaults.dbid),
+            first_name: a.first_name.unwrap_or(defaults.first_name),
+            last_name: a.last_name.unwrap_or(defaults.last_name),
+            email: a.email.unwrap_or(defaults.email),
             properties: a.properties.unwrap_or_default(),
         },
-        group_authorities,
-        timeout_ms,
-        pool_size,
+        group_authorities: d.group_authorities.unwrap_or_default(),
+        timeout_ms: d.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+        pool_size: d.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
         active_directory: d.active_directory.unwrap_or(false),
         version: 0,
         created_at: 0,
         updated_at: 0,
     };
-    // The directory's own checks (URL schemes, the CA's PEM), without connecting.
-    LdapDirectory::new(LdapConfig::from(&record)).map_err(ApiError::bad_request)?;
+    check_ldap_directory(&record).map_err(ApiError::bad_request)?;
     Ok(record)
 }
 

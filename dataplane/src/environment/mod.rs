@@ -9,6 +9,7 @@ pub mod contact_centers;
 pub mod cors;
 pub mod directory;
 pub mod environments;
+pub mod oidc_provider;
 pub mod openapi;
 pub mod saml;
 pub mod settings;
@@ -69,6 +70,12 @@ pub fn router(state: AppState) -> Router {
             get(directory::get)
                 .put(directory::put)
                 .delete(directory::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/oidc-provider",
+            get(oidc_provider::get)
+                .put(oidc_provider::put)
+                .delete(oidc_provider::delete),
         )
         .route(
             "/environment/v3/contact-centers/{id}/saml",

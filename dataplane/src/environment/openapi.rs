@@ -8,7 +8,8 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    contact_centers, cors, directory, environments, saml, settings, trusted_issuers, users,
+    contact_centers, cors, directory, environments, oidc_provider, saml, settings, trusted_issuers,
+    users,
 };
 
 #[derive(OpenApi)]
@@ -16,7 +17,7 @@ use super::{
     info(
         title = "Tollgate Environment API",
         version = "3",
-        description = "Environments, contact centers, their settings, built-in users, LDAP directories, SAML service providers and trusted assertion issuers, and CORS origins. \
+        description = "Environments, contact centers, their settings, built-in users, LDAP directories, SAML service providers, OpenID Connect identity providers and trusted assertion issuers, and CORS origins. \
 Responses use the envelope `{\"status\":{\"code\":0},\"data\":…}`; errors carry the HTTP status as \
 `status.code` and a `message` naming the field and the rule. Callers authenticate with the operator's \
 HTTP Basic credentials or a client-credentials bearer token whose client holds ROLE_MANAGEMENT_APPLICATION \
@@ -29,6 +30,7 @@ or ROLE_INTERNAL_CLIENT; a client bound to contact centers sees only those.",
         settings::list, settings::upsert, settings::delete,
         trusted_issuers::list, trusted_issuers::upsert, trusted_issuers::delete,
         directory::get, directory::put, directory::delete,
+        oidc_provider::get, oidc_provider::put, oidc_provider::delete,
         saml::get, saml::put, saml::delete, saml::rotate_key,
         users::list, users::create, users::get, users::update, users::delete, users::reset_password,
         cors::list, cors::add, cors::delete,
@@ -41,6 +43,7 @@ or ROLE_INTERNAL_CLIENT; a client bound to contact centers sees only those.",
         (name = "settings", description = "Per-contact-center settings such as cors-origins"),
         (name = "trusted-issuers", description = "Issuers of RFC 7523 assertions for a contact center's users"),
         (name = "directory", description = "The LDAP / Active Directory of an `auth: ldap` contact center"),
+        (name = "oidc-provider", description = "The OpenID Connect identity provider of an `auth: oidc` contact center"),
         (name = "saml", description = "The SAML 2.0 service provider of an `auth: saml` contact center"),
         (name = "users", description = "Users of the built-in directory"),
         (name = "cors", description = "Allowed browser origins, one per row"),

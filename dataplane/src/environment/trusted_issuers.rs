@@ -11,17 +11,17 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tollgate_store::model::TrustedIssuer;
+use tollgate_store::validate::trusted_issuer::{
+    check_trusted_issuer, default_algorithms, DEFAULT_MAX_LIFETIME,
+};
 use tollgate_store::StoreError;
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::{cc_not_found, Caller};
 use super::contact_centers::visible;
 use super::{parse_data, Data, Envelope, ErrorEnvelope, OkEnvelope};
-use crate::auth::assertion::{check_public_jwks, ASYMMETRIC};
 use crate::envelope::{self, ApiError};
 use crate::state::AppState;
-
-const DEFAULT_MAX_LIFETIME: i64 = 600;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -82,65 +82,18 @@ pub struct IssuerQuery {
     pub issuer: Option<String>,
 }
 
-pub fn check_jwks_uri(uri: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| ApiError::bad_request(format!("jwksUri: '{uri}' {why}"));
-    let u = url::Url::parse(uri).map_err(|_| bad("is not an absolute URL"))?;
-    match (u.scheme(), u.host_str()) {
-        ("https", Some(_)) => Ok(()),
-        ("http", Some("localhost" | "127.0.0.1" | "[::1]")) => Ok(()),
-        _ => Err(bad("must use https (plain http only for localhost)")),
-    }
-}
-
 fn to_record(id: &str, d: TrustedIssuerInput) -> Result<TrustedIssuer, ApiError> {
-    let issuer = d
-        .issuer
-        .filter(|i| !i.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("'issuer' is required"))?;
-    if issuer.len() > 512 {
-        return Err(ApiError::bad_request(
-            "'issuer' must be at most 512 characters",
-        ));
-    }
-    if d.jwks.is_none() && d.jwks_uri.is_none() {
-        return Err(ApiError::bad_request("give 'jwks', 'jwksUri' or both"));
-    }
-    if let Some(jwks) = &d.jwks {
-        check_public_jwks(jwks).map_err(|why| ApiError::bad_request(format!("jwks {why}")))?;
-    }
-    if let Some(uri) = &d.jwks_uri {
-        check_jwks_uri(uri)?;
-    }
-    let algorithms = d
-        .algorithms
-        .unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]);
-    if algorithms.is_empty() {
-        return Err(ApiError::bad_request("'algorithms' must not be empty"));
-    }
-    if let Some(bad) = algorithms
-        .iter()
-        .find(|a| !ASYMMETRIC.contains(&a.as_str()))
-    {
-        return Err(ApiError::bad_request(format!(
-            "algorithms: '{bad}' is not accepted; use {}",
-            ASYMMETRIC.join(", ")
-        )));
-    }
-    let max_lifetime = d.max_lifetime.unwrap_or(DEFAULT_MAX_LIFETIME);
-    if !(1..=86_400).contains(&max_lifetime) {
-        return Err(ApiError::bad_request(
-            "'maxLifetime' must be from 1 to 86400 seconds",
-        ));
-    }
-    Ok(TrustedIssuer {
-        issuer,
+    let record = TrustedIssuer {
+        issuer: d.issuer.unwrap_or_default(),
         contact_center_id: id.to_string(),
         jwks: d.jwks,
         jwks_uri: d.jwks_uri,
-        algorithms,
-        max_lifetime,
+        algorithms: d.algorithms.unwrap_or_else(default_algorithms),
+        max_lifetime: d.max_lifetime.unwrap_or(DEFAULT_MAX_LIFETIME),
         updated_at: 0,
-    })
+    };
+    check_trusted_issuer(&record).map_err(ApiError::bad_request)?;
+    Ok(record)
 }
 
 #[utoipa::path(get, path = "/environment/v3/contact-centers/{id}/trusted-issuers", tag = "trusted-issuers",

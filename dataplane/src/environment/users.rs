@@ -244,9 +244,14 @@ fn apply(u: &mut User, d: &UserInput) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Only the built-in directory's users live here.
+/// Only the built-in directory's users live here: those of `auth: builtin`
+/// and of single-sign-on contact centers (matched there when no LDAP
+/// directory is stored for them, see `sso::resolve_user`).
 fn require_builtin(cc: &ContactCenter) -> Result<(), ApiError> {
-    if cc.auth == AuthScheme::Builtin {
+    if matches!(
+        cc.auth,
+        AuthScheme::Builtin | AuthScheme::Saml | AuthScheme::Oidc
+    ) {
         Ok(())
     } else {
         Err(ApiError::conflict(format!(

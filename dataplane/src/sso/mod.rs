@@ -4,6 +4,7 @@
 //! [`finish_sign_in`], which finds (or creates) the user and starts the
 //! browser session exactly as a password sign-in does.
 
+pub mod oidc;
 pub mod saml;
 
 use axum::http::StatusCode;
@@ -34,8 +35,9 @@ pub async fn start(
 ) -> Response {
     let _ = (login_hint, request);
     match cc.auth {
+        AuthScheme::Oidc => oidc::start(state, lang, cc, login_hint, request).await,
         // Each protocol module plugs in here.
-        AuthScheme::Saml | AuthScheme::Oidc => {
+        AuthScheme::Saml => {
             let t = Tr::new(lang);
             let res = ui::error_page(
                 state,

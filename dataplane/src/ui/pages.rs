@@ -53,3 +53,14 @@ pub struct Message {
     pub message_id: &'static str,
     pub message: Option<String>,
 }
+
+/// The hand-off to a single-sign-on provider: a refresh to `location` and a link.
+#[derive(Template)]
+#[template(path = "sso_redirect.html")]
+pub struct SsoRedirect {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub location: String,
+}

@@ -5,6 +5,8 @@
 //! Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
+pub mod cs_sim;
+
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
@@ -58,6 +60,7 @@ pub fn default_args() -> CommonArgs {
         rate_limit_per_minute: 600,
         password_min_length: 8,
         password_history: 0,
+        config_server_ca: None,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }

@@ -12,9 +12,13 @@ mod oauth_client;
 #[allow(clippy::duplicated_attributes)]
 mod tollgate;
 
-pub use contact_center::{ContactCenter, ContactCenterSpec, CorsSettings};
+pub use contact_center::{
+    CaCertificateSource, ContactCenter, ContactCenterSpec, CorsSettings, DirectoryAttributes,
+    DirectorySpec, GroupAuthority, OidcClaimsSpec, OidcProviderSpec, PropertyMapping,
+    TrustedIssuerSpec,
+};
 pub use environment::{ConfigServerSpec, Environment, EnvironmentSpec};
-pub use oauth_client::{OAuthClient, OAuthClientSpec, OAuthClientStatus};
+pub use oauth_client::{OAuthClient, OAuthClientSpec, OAuthClientStatus, TokenExchangeSpec};
 pub use tollgate::{
     DatabaseSpec, IngressSpec, RedisMode, RedisSpec, ServiceSpec, SigningKeySpec, Tollgate,
     TollgateSpec, TollgateStatus,
@@ -36,6 +40,34 @@ pub struct SecretKeyRef {
     pub name: String,
     /// Key within the Secret's data.
     pub key: String,
+}
+
+/// A key of a ConfigMap in the resource's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapKeyRef {
+    /// Name of the ConfigMap, in the same namespace as the resource.
+    pub name: String,
+    /// Key within the ConfigMap's data.
+    pub key: String,
+}
+
+/// The schema of an inline JWK Set: `{"keys": [JWK, …]}`, each JWK kept as
+/// written (its members depend on the key type). The operator checks the
+/// keys themselves with the rules the Environment API uses.
+pub fn jwk_set_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "description": "A JWK Set of public keys: {\"keys\": [JWK, …]}, a kid on each when several.",
+        "required": ["keys"],
+        "properties": {
+            "keys": {
+                "type": "array",
+                "maxItems": 32,
+                "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+            }
+        }
+    })
 }
 
 /// What every kind reports: the generation last acted on and the

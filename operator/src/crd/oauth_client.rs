@@ -1,12 +1,13 @@
 //! `OAuthClient`: an OAuth client with the original's fields. The secret is
 //! read from a referenced Secret, or generated into a Secret the operator
-//! owns; only its argon2 hash reaches the database.
+//! owns; only its argon2 hash reaches the database. A `private_key_jwt`
+//! client has no secret: it signs assertions with a key of its JWK Set.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::SecretKeyRef;
+use super::{jwk_set_schema, SecretKeyRef};
 
 /// An OAuth client, reconciled into Tollgate's database.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -36,6 +37,9 @@ use super::SecretKeyRef;
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.clientId) || (has(self.clientId) && self.clientId == oldSelf.clientId)").message("clientId is immutable"))]
 #[x_kube(validation = Rule::new("self.clientType == 'CONFIDENTIAL' || !has(self.secretRef)").message("a PUBLIC client has no secret"))]
+#[x_kube(validation = Rule::new("!has(self.tokenEndpointAuthMethod) || (self.clientType == 'PUBLIC') == (self.tokenEndpointAuthMethod == 'none')").message("tokenEndpointAuthMethod none is for PUBLIC clients, and PUBLIC clients use none"))]
+#[x_kube(validation = Rule::new("(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'private_key_jwt') == (has(self.jwks) || has(self.jwksUri))").message("a private_key_jwt client needs jwks, jwksUri or both; other methods take neither"))]
+#[x_kube(validation = Rule::new("!has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'private_key_jwt' || !has(self.secretRef)").message("a private_key_jwt client has no secret"))]
 pub struct OAuthClientSpec {
     /// The OAuth `client_id` (default: the resource's name). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +84,59 @@ pub struct OAuthClientSpec {
     /// Names of `ContactCenter` resources (same namespace) the client may serve.
     #[serde(default)]
     pub contact_center_refs: Vec<String>,
+    /// How the client authenticates: client_secret_basic or
+    /// client_secret_post (either form is accepted), client_secret_jwt
+    /// (the secret, at least 32 bytes, keys HMAC-signed JWTs),
+    /// private_key_jwt, or
+    /// none (PUBLIC clients). Default: client_secret_basic for CONFIDENTIAL,
+    /// none for PUBLIC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new("self in ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']").message("tokenEndpointAuthMethod must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none"))]
+    pub token_endpoint_auth_method: Option<String>,
+    /// `private_key_jwt`: the client's public keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "jwk_set_schema")]
+    pub jwks: Option<serde_json::Value>,
+    /// `private_key_jwt`: where the client's public keys are fetched from
+    /// (https; plain http only for localhost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub jwks_uri: Option<String>,
+    /// RFC 8693 token exchange: what this client may exchange. Without it
+    /// the client cannot exchange tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_exchange: Option<TokenExchangeSpec>,
+}
+
+/// Which tokens a client may exchange and for what (the ops client API's
+/// `tokenExchange`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenExchangeSpec {
+    /// Clients whose tokens may be the subject; `*` any client. The
+    /// client's own tokens are always allowed.
+    #[serde(default)]
+    #[schemars(length(max = 64), inner(length(max = 128)))]
+    #[x_kube(validation = Rule::new("self.all(c, c.size() > 0)").message("subjectClients must not contain empty names"))]
+    pub subject_clients: Vec<String>,
+    /// Trusted issuers (of the client's contact centers) whose JWTs may be
+    /// the subject; none by default.
+    #[serde(default)]
+    #[schemars(length(max = 64), inner(length(max = 512)))]
+    #[x_kube(validation = Rule::new("self.all(i, i.size() > 0)").message("subjectIssuers must not contain empty names"))]
+    pub subject_issuers: Vec<String>,
+    /// `audience`/`resource` values it may ask for, exactly.
+    #[serde(default)]
+    #[schemars(length(max = 64), inner(length(max = 512)))]
+    #[x_kube(validation = Rule::new("self.all(a, a.size() > 0)").message("audiences must not contain empty names"))]
+    pub audiences: Vec<String>,
+    /// With an `actor_token`: the new token records the actor in `act`.
+    #[serde(default)]
+    pub delegation: bool,
+    /// Without an `actor_token`: the client gets a token that is the subject.
+    #[serde(default)]
+    pub impersonation: bool,
 }
 
 /// Status of an OAuth client.

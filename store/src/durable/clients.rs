@@ -1,5 +1,7 @@
 //! OAuth clients. List fields are JSON text; `contact_center_ids` is not a
 //! foreign key, a client may name contact centers the service checks later.
+//! A `client_secret_jwt` client's secret is sealed with the context
+//! `client_hmac_secret:<client id>`.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -7,15 +9,19 @@ use sqlx::Row;
 use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json};
 use super::Db;
 use crate::error::{Result, StoreError};
-use crate::model::{now, Client, ClientAuthMethod, ClientType};
+use crate::model::{now, Client, ClientAuthMethod, ClientType, HmacSecret};
 
 const COLUMNS: &str = "client_id, name, description, secret_hash, client_type, internal_client, \
     authorities, scope, authorized_grant_types, redirect_uris, access_token_expiration_timeout, \
-    refresh_token_expiration_timeout, contact_center_ids, token_exchange, auth_method, jwks, jwks_uri, version, created_at, updated_at";
+    refresh_token_expiration_timeout, contact_center_ids, token_exchange, auth_method, jwks, jwks_uri, hmac_secret_sealed, version, created_at, updated_at";
 
 const ENTITY: &str = "client";
 
-fn from_row(row: &AnyRow) -> Result<Client> {
+fn context(client_id: &str) -> String {
+    format!("client_hmac_secret:{client_id}")
+}
+
+fn from_row(row: &AnyRow, hmac_secret: Option<HmacSecret>) -> Result<Client> {
     let client_id: String = row.try_get("client_id")?;
     let what = format!("client {client_id}");
     let kind: String = row.try_get("client_type")?;
@@ -54,6 +60,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         auth_method,
         jwks,
         jwks_uri: row.try_get("jwks_uri")?,
+        hmac_secret,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -70,10 +77,36 @@ fn jwks_json(client: &Client) -> Result<Option<String>> {
 }
 
 impl Db {
+    fn seal_hmac_secret(&self, client: &Client) -> Result<Option<Vec<u8>>> {
+        client
+            .hmac_secret
+            .as_ref()
+            .map(|s| {
+                self.cipher
+                    .seal(&context(&client.client_id), s.expose().as_bytes())
+            })
+            .transpose()
+    }
+
+    fn client_from_row(&self, row: &AnyRow) -> Result<Client> {
+        let sealed: Option<Vec<u8>> = row.try_get("hmac_secret_sealed")?;
+        let hmac_secret = match sealed {
+            Some(sealed) => {
+                let id: String = row.try_get("client_id")?;
+                let clear = self.cipher.open(&context(&id), &sealed)?;
+                Some(HmacSecret::new(String::from_utf8(clear).map_err(|_| {
+                    StoreError::Corrupt(format!("client {id}: HMAC secret is not UTF-8"))
+                })?))
+            }
+            None => None,
+        };
+        from_row(row, hmac_secret)
+    }
+
     pub async fn create_client(&self, client: &Client) -> Result<Client> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1, $19, $19) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -94,6 +127,7 @@ impl Db {
             .bind(client.auth_method.as_str())
             .bind(jwks_json(client)?)
             .bind(&client.jwks_uri)
+            .bind(self.seal_hmac_secret(client)?)
             .bind(now())
             .fetch_one(&self.pool)
             .await
@@ -103,7 +137,7 @@ impl Db {
                     detail: format!("client id {}", client.client_id),
                 })
             })?;
-        from_row(&row)
+        self.client_from_row(&row)
     }
 
     pub async fn get_client(&self, client_id: &str) -> Result<Option<Client>> {
@@ -112,13 +146,13 @@ impl Db {
             .bind(client_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(from_row).transpose()
+        row.as_ref().map(|r| self.client_from_row(r)).transpose()
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>> {
         let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY client_id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        rows.iter().map(|r| self.client_from_row(r)).collect()
     }
 
     /// Fails with `VersionConflict` unless the stored version equals `client.version`; bumps it.
@@ -129,7 +163,7 @@ impl Db {
              redirect_uris = $11, access_token_expiration_timeout = $12, \
              refresh_token_expiration_timeout = $13, contact_center_ids = $14, \
              token_exchange = $15, auth_method = $16, jwks = $17, jwks_uri = $18, \
-             version = version + 1, updated_at = $19 \
+             hmac_secret_sealed = $19, version = version + 1, updated_at = $20 \
              WHERE client_id = $1 AND version = $2 RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -151,11 +185,12 @@ impl Db {
             .bind(client.auth_method.as_str())
             .bind(jwks_json(client)?)
             .bind(&client.jwks_uri)
+            .bind(self.seal_hmac_secret(client)?)
             .bind(now())
             .fetch_optional(&self.pool)
             .await?;
         match row {
-            Some(row) => from_row(&row),
+            Some(row) => self.client_from_row(&row),
             None => Err(stale_or_missing(
                 &self.pool,
                 "clients",

@@ -4,7 +4,9 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::{get_bool, json_column, on_foreign_key, on_unique, stale_or_missing, to_json};
+use super::sql::{
+    delete_settings, get_bool, json_column, on_settings_write, stale_or_missing, to_json,
+};
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{now, LdapBind, LdapDirectoryConfig};
@@ -160,18 +162,7 @@ impl Db {
             .bind(now)
             .fetch_optional(&self.pool)
             .await
-            .map_err(|e| {
-                let e = on_foreign_key(e, || StoreError::MissingReference {
-                    entity: "contact center",
-                    detail: config.contact_center_id.clone(),
-                });
-                match e {
-                    StoreError::Database(e) => {
-                        on_unique(e, |_| StoreError::VersionConflict { entity: ENTITY })
-                    }
-                    other => other,
-                }
-            })?;
+            .map_err(|e| on_settings_write(e, &config.contact_center_id, ENTITY))?;
         match row {
             Some(row) => self.ldap_directory_from_row(&row),
             None => Err(stale_or_missing(
@@ -186,14 +177,6 @@ impl Db {
     }
 
     pub async fn delete_ldap_directory(&self, contact_center_id: &str) -> Result<()> {
-        let deleted = sqlx::query("DELETE FROM ldap_directories WHERE contact_center_id = $1")
-            .bind(contact_center_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::NotFound { entity: ENTITY });
-        }
-        Ok(())
+        delete_settings(&self.pool, "ldap_directories", contact_center_id, ENTITY).await
     }
 }

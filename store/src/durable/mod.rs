@@ -13,6 +13,7 @@ mod cors;
 mod environments;
 mod keys;
 mod ldap_directories;
+mod oidc_providers;
 mod refresh_tokens;
 mod revocations;
 mod saml_providers;

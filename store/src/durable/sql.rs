@@ -97,6 +97,44 @@ pub(super) fn on_foreign_key(err: sqlx::Error, missing: impl FnOnce() -> StoreEr
     }
 }
 
+/// A failed write of a contact center's one-row settings (LDAP directory,
+/// OIDC provider): its contact center is gone, or a concurrent first write
+/// took the row; anything else stays a database error.
+pub(super) fn on_settings_write(
+    err: sqlx::Error,
+    contact_center_id: &str,
+    entity: &'static str,
+) -> StoreError {
+    match violation(&err) {
+        Some(ErrorKind::ForeignKeyViolation) => StoreError::MissingReference {
+            entity: "contact center",
+            detail: contact_center_id.to_string(),
+        },
+        Some(ErrorKind::UniqueViolation) => StoreError::VersionConflict { entity },
+        _ => StoreError::Database(err),
+    }
+}
+
+/// Deletes a contact center's one-row settings from `table` (a constant of
+/// the caller, never caller input).
+pub(super) async fn delete_settings<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    table: &str,
+    contact_center_id: &str,
+    entity: &'static str,
+) -> Result<()> {
+    let sql = format!("DELETE FROM {table} WHERE contact_center_id = $1");
+    let deleted = sqlx::query(&sql)
+        .bind(contact_center_id)
+        .execute(executor)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(StoreError::NotFound { entity });
+    }
+    Ok(())
+}
+
 /// Why a versioned update matched no row: the row is gone (`NotFound`) or
 /// its version moved on (`VersionConflict`). `table` and `filter` are
 /// constants of the caller, never caller input; `keys` bind `$1, $2…`.

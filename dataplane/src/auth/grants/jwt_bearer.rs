@@ -22,7 +22,10 @@ fn refused(e: AssertionError) -> OAuthError {
     }
 }
 
-async fn verify(
+/// Verifies a JWT of a trusted issuer and consumes its `jti`. Token
+/// exchange uses it too, with the same replay scope: a JWT is spent once,
+/// whether as an assertion or as a subject token.
+pub(crate) async fn verify(
     state: &Services,
     trusted: &TrustedIssuer,
     token: &str,
@@ -30,7 +33,7 @@ async fn verify(
 ) -> Result<assertion::Verified, AssertionError> {
     assertion::accept(
         state,
-        Keys {
+        Keys::Public {
             jwks: trusted.jwks.as_ref(),
             jwks_uri: trusted.jwks_uri.as_deref(),
         },

@@ -1,10 +1,12 @@
 //! Token exchange (RFC 8693, the original's "Token Convert"): a client trades
-//! a token of this server that speaks for a user (access token, refresh
-//! token, ID token) for a new access token of that user, maybe for another
-//! audience, with a narrower scope, and with the actor recorded in `act`.
+//! a token that speaks for a user (an access token, refresh token or ID token
+//! of this server, or a JWT or ID token of a contact center's trusted issuer)
+//! for a new access token of that user, maybe for another audience, with a
+//! narrower scope, and with the actor recorded in `act`.
 //!
 //! What a client may do is its `tokenExchange` policy (ops client API):
-//! whose tokens it may exchange, for which audiences, and whether it may
+//! whose tokens it may exchange (clients of this server, trusted issuers),
+//! for which audiences, and whether it may
 //! impersonate (no `actor_token`) or act as a delegate (`actor_token`). An
 //! exchange issues no refresh token and no ID token: a refreshed token would
 //! lose the audience and the actor, silently widening what the holder has.
@@ -14,8 +16,10 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tollgate_store::model::{Client, ExchangePolicy, Timestamp};
 
+use crate::auth::assertion::{self, AssertionError};
 use crate::auth::error::OAuthError;
 use crate::auth::form::OAuthForm;
+use crate::auth::grants::jwt_bearer;
 use crate::auth::issue::{
     grant_scope, issue, Exchanged, Issue, TokenResponse, UserPrincipal, SCOPE_ALL,
 };
@@ -32,8 +36,10 @@ pub const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 #[derive(Debug)]
 struct Presented {
     sub: String,
-    /// The client the token was issued to.
+    /// The client the token was issued to (empty for a trusted issuer's).
     client_id: String,
+    /// The trusted issuer that signed it; `None` for this server's tokens.
+    issuer: Option<String>,
     /// The user, for a user's token: contact center and login name.
     user: Option<(String, String)>,
     auth_time: Option<Timestamp>,
@@ -55,6 +61,7 @@ fn from_access(claims: &tokens::AccessClaims) -> Presented {
             .contact_center_id
             .clone()
             .zip(claims.user_name.clone()),
+        issuer: None,
         auth_time: claims.auth_time,
         scope: Some(claims.scopes().map(str::to_string).collect()),
         act: claims.act.clone(),
@@ -93,6 +100,7 @@ fn from_id_token(state: &Services, which: &str, token: &str) -> Result<Presented
     Ok(Presented {
         sub,
         client_id,
+        issuer: None,
         user,
         auth_time: c.get("auth_time").and_then(Value::as_i64),
         scope: None,
@@ -134,6 +142,7 @@ async fn from_refresh(
     Ok(Presented {
         sub: user.subject(),
         client_id: family.client_id,
+        issuer: None,
         user: Some((user.contact_center_id, user.user_name)),
         auth_time: Some(user.auth_time),
         scope: Some(family.scope),
@@ -141,14 +150,75 @@ async fn from_refresh(
     })
 }
 
+/// A subject token of a contact center's trusted issuer, validated like a
+/// JWT bearer assertion (its keys, `aud` this server, bounded lifetime,
+/// `jti` once). The policy is checked first, so a client that may not
+/// present this issuer neither spends the token nor makes us fetch keys.
+async fn from_trusted_issuer(
+    state: &Services,
+    client: &Client,
+    policy: &ExchangePolicy,
+    issuer: &str,
+    token: &str,
+    now: Timestamp,
+) -> Result<Presented, OAuthError> {
+    let which = "subject_token";
+    let trusted = state
+        .db
+        .get_trusted_issuer(issuer)
+        .await?
+        .ok_or_else(|| invalid(which, "its issuer is not trusted"))?;
+    if !policy.subject_issuers.iter().any(|i| i == issuer) {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not exchange tokens of that issuer",
+        ));
+    }
+    let verified = match jwt_bearer::verify(state, &trusted, token, now).await {
+        Ok(v) => v,
+        Err(AssertionError::KeysUnavailable) => {
+            return Err(OAuthError::temporarily_unavailable(30))
+        }
+        Err(e) => {
+            state.audit(
+                "exchange.refused",
+                Some(&client.client_id),
+                Some(&trusted.contact_center_id),
+                None,
+                None,
+                json!({"issuer": issuer, "reason": e.to_string()}),
+            );
+            return Err(invalid(which, e));
+        }
+    };
+    Ok(Presented {
+        sub: verified.sub.clone(),
+        client_id: String::new(),
+        issuer: Some(trusted.issuer),
+        user: Some((trusted.contact_center_id, verified.sub)),
+        auth_time: None,
+        scope: None,
+        act: None,
+    })
+}
+
 async fn verify(
     state: &Services,
     client: &Client,
+    policy: &ExchangePolicy,
     which: &str,
     token: &str,
     token_type: &str,
     now: Timestamp,
 ) -> Result<Presented, OAuthError> {
+    // Another issuer's JWT or ID token can only be a subject, from a
+    // trusted issuer; the unverified `iss` only picks whose keys to use.
+    if which == "subject_token" && matches!(token_type, JWT | ID_TOKEN) {
+        if let Some(iss) =
+            assertion::unverified_claim(token, "iss").filter(|iss| *iss != state.settings.issuer)
+        {
+            return from_trusted_issuer(state, client, policy, &iss, token, now).await;
+        }
+    }
     match token_type {
         ACCESS_TOKEN => state
             .verify_access_token(token)
@@ -255,7 +325,7 @@ pub async fn grant(
     })?;
     let actor = match (form.get("actor_token"), form.get("actor_token_type")) {
         (Some(token), Some(kind)) => {
-            Some(verify(state, client, "actor_token", token, kind, now).await?)
+            Some(verify(state, client, policy, "actor_token", token, kind, now).await?)
         }
         (Some(_), None) => {
             return Err(OAuthError::invalid_request(
@@ -272,6 +342,7 @@ pub async fn grant(
     let subject = verify(
         state,
         client,
+        policy,
         "subject_token",
         subject_token,
         subject_type,
@@ -279,8 +350,10 @@ pub async fn grant(
     )
     .await?;
 
+    // A trusted issuer's token was checked against `subjectIssuers` already.
     let own = subject.client_id == client.client_id;
-    if !own
+    if subject.issuer.is_none()
+        && !own
         && !policy
             .subject_clients
             .iter()
@@ -373,6 +446,7 @@ mod tests {
         Presented {
             sub: "cc:agent".into(),
             client_id: "web".into(),
+            issuer: None,
             user: Some(("cc".into(), "agent".into())),
             auth_time: None,
             scope: scope.map(|s| s.iter().map(|x| x.to_string()).collect()),
@@ -399,6 +473,7 @@ mod tests {
             auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
             jwks: None,
             jwks_uri: None,
+            hmac_secret: None,
             version: 1,
             created_at: 0,
             updated_at: 0,

@@ -1,0 +1,164 @@
+//! Secret hashes, the one implementation the services and the operator
+//! share: argon2id hashing, verification of argon2 and bcrypt hashes, and
+//! checks that do not pay a slow hash on every call: a secret is verified
+//! once against its hash, then a keyed digest (HMAC with a per-process random
+//! key) is kept and compared in constant time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+struct Verified {
+    /// The stored hash this digest was verified against; a new hash invalidates it.
+    hash: String,
+    digest: [u8; 32],
+}
+
+pub struct SecretVerifier {
+    key: [u8; 32],
+    verified: RwLock<HashMap<String, Verified>>,
+    /// Slow (argon2/bcrypt) verifications run, for metrics and tests.
+    slow: AtomicU64,
+}
+
+impl Default for SecretVerifier {
+    fn default() -> Self {
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        SecretVerifier {
+            key,
+            verified: RwLock::new(HashMap::new()),
+            slow: AtomicU64::new(0),
+        }
+    }
+}
+
+impl SecretVerifier {
+    fn digest(&self, secret: &str) -> [u8; 32] {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks `presented` for the identity `who` against `stored_hash`.
+    pub async fn verify(&self, who: &str, stored_hash: &str, presented: &str) -> bool {
+        let digest = self.digest(presented);
+        if let Ok(map) = self.verified.read() {
+            if let Some(v) = map.get(who) {
+                if v.hash == stored_hash {
+                    return bool::from(v.digest.ct_eq(&digest));
+                }
+            }
+        }
+        self.slow.fetch_add(1, Ordering::Relaxed);
+        let hash = stored_hash.to_string();
+        let secret = presented.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_hash(&hash, &secret))
+            .await
+            .unwrap_or(false);
+        if ok {
+            self.remember_digest(who, stored_hash, digest);
+        }
+        ok
+    }
+
+    /// Records that `stored_hash` (just made from `secret`) verifies it, so
+    /// the next check of `who` costs no slow hash.
+    pub fn remember(&self, who: &str, stored_hash: &str, secret: &str) {
+        self.remember_digest(who, stored_hash, self.digest(secret));
+    }
+
+    fn remember_digest(&self, who: &str, stored_hash: &str, digest: [u8; 32]) {
+        if let Ok(mut map) = self.verified.write() {
+            map.insert(
+                who.to_string(),
+                Verified {
+                    hash: stored_hash.to_string(),
+                    digest,
+                },
+            );
+        }
+    }
+
+    /// How many slow (argon2/bcrypt) verifications ran.
+    pub fn slow_verifications(&self) -> u64 {
+        self.slow.load(Ordering::Relaxed)
+    }
+}
+
+/// Verifies a secret against an argon2 PHC string or a bcrypt hash (`$2a$`, `$2b$`, `$2y$`).
+pub fn verify_hash(stored: &str, secret: &str) -> bool {
+    if stored.starts_with("$2") {
+        return bcrypt::verify(secret, stored).unwrap_or(false);
+    }
+    match PasswordHash::new(stored) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Hashes a secret with argon2id (default parameters, random salt).
+pub fn hash_secret(secret: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Ok(Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)?
+        .to_string())
+}
+
+/// A hash to compare against when the identity is unknown, so unknown and
+/// known identities take the same time.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_secret("decoy-secret-never-matches").unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn verifies_argon2_and_caches() {
+        let v = SecretVerifier::default();
+        let h = hash_secret("s3cret").unwrap();
+        assert!(v.verify("c", &h, "s3cret").await);
+        assert!(!v.verify("c", &h, "wrong").await);
+        // Cached path still refuses a wrong secret and accepts the right one.
+        assert!(v.verify("c", &h, "s3cret").await);
+        // A new hash for the same identity invalidates the cached digest.
+        let h2 = hash_secret("other").unwrap();
+        assert!(!v.verify("c", &h2, "s3cret").await);
+        assert!(v.verify("c", &h2, "other").await);
+        assert_eq!(
+            v.slow_verifications(),
+            3,
+            "one per new (identity, hash, secret)"
+        );
+        // A remembered hash is checked without a slow verification.
+        let h3 = hash_secret("third").unwrap();
+        v.remember("c", &h3, "third");
+        assert!(v.verify("c", &h3, "third").await);
+        assert!(!v.verify("c", &h3, "wrong").await);
+        assert_eq!(v.slow_verifications(), 3);
+    }
+
+    #[test]
+    fn verifies_bcrypt() {
+        let h = bcrypt::hash("ops", 4).unwrap();
+        assert!(verify_hash(&h, "ops"));
+        assert!(!verify_hash(&h, "nope"));
+        assert!(!verify_hash("garbage", "ops"));
+    }
+}
