@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the container image of Containerfile:
 #   1. `tollgate` (and `tollgate-operator`, when the workspace has it) as
-#      static release binaries (glibc, +crt-static), in a target directory of
-#      their own under $TOLLGATE_CACHE/image-target so rebuilds are incremental;
+#      release binaries, in a target directory of their own under
+#      $TOLLGATE_CACHE/image-target so rebuilds are incremental;
 #   2. the build context $TOLLGATE_CACHE/image-context: rootfs/ with the
-#      binaries, Debian's CA bundle and passwd/group entries for 65532;
+#      binaries, exactly the shared libraries they load (the closure ldd
+#      reports: glibc, libxmlsec1, libxml2, OpenSSL, ICU, ... from Debian),
+#      Debian's CA bundle and passwd/group entries for 65532;
 #   3. proves the binaries need nothing from the host: `tollgate dev` runs in
 #      a chroot of that rootfs and answers /health/ready;
 #   4. builds the image with buildah (vfs storage, chroot isolation) and runs
@@ -29,22 +31,30 @@ if cargo metadata --no-deps --format-version 1 --locked | grep -q '"name":"tollg
   bins+=(tollgate-operator)
   packages+=(-p tollgate-operator)
 fi
-# shellcheck source=provision/static-xmlsec.sh
-source scripts/provision/static-xmlsec.sh
-log "static release build of ${bins[*]} (target dir $target_dir)"
-CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-lstdc++" \
-  cargo build --release --locked --target "$triple" "${packages[@]}" --bins >&2
+# Dynamically linked: SAML's XML signatures come from libxmlsec1 (C, with
+# libxml2, OpenSSL and ICU), and a static glibc build of that stack does not
+# start. The image carries the same Debian shared libraries the tests ran on.
+log "release build of ${bins[*]} (target dir $target_dir)"
+CARGO_TARGET_DIR="$target_dir" cargo build --release --locked --target "$triple" "${packages[@]}" --bins >&2
 
 rm -rf "$context"
 mkdir -p "$context/rootfs/usr/local/bin" "$context/rootfs/etc/ssl/certs" "$context/rootfs/tmp"
 cp Containerfile "$context/"
 for bin in "${bins[@]}"; do
   file="$target_dir/$triple/release/$bin"
-  if file "$file" 2>/dev/null | grep -q 'dynamically linked'; then
-    log "$bin is dynamically linked; the empty base image cannot run it"
+  install -m 0555 "$file" "$context/rootfs/usr/local/bin/$bin"
+  # Every library the loader maps, and the loader itself, at the path the
+  # binary names it by ("not found" means the build host lacks one: stop).
+  if ldd "$file" | grep -q 'not found'; then
+    log "$bin needs a shared library this host does not have:"
+    ldd "$file" | grep 'not found' >&2
     exit 1
   fi
-  install -m 0555 "$file" "$context/rootfs/usr/local/bin/$bin"
+  ldd "$file" | awk '/=> \//{print $3} /^\t\//{print $1}' | while read -r lib; do
+    mkdir -p "$context/rootfs$(dirname "$lib")"
+    cp -L "$lib" "$context/rootfs$lib"
+    chmod 0444 "$context/rootfs$lib"
+  done
 done
 [ -f /etc/ssl/certs/ca-certificates.crt ] || { log "Debian's ca-certificates is missing"; exit 1; }
 install -m 0444 /etc/ssl/certs/ca-certificates.crt "$context/rootfs/etc/ssl/certs/"
@@ -64,9 +74,8 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$jail"; }
 trap cleanup EXIT
 cp -a "$context/rootfs/." "$jail/"
-# A container runtime gives every container /dev; the static binary reads
-# /dev/random and /dev/urandom (getrandom's fallback when libc's symbol cannot
-# be looked up).
+# A container runtime gives every container /dev; OpenSSL and getrandom's
+# fallback read /dev/random and /dev/urandom.
 mkdir -p "$jail/dev"
 mknod -m 444 "$jail/dev/urandom" c 1 9
 mknod -m 444 "$jail/dev/random" c 1 8

@@ -20,10 +20,7 @@ pkg-config --exists xmlsec1-openssl 2>/dev/null || need+=(libxmlsec1-dev)
 pkg-config --exists libxml-2.0 2>/dev/null || need+=(libxml2-dev)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
-# The image's static libxslt is built from source (provision/static-xmlsec.sh).
 command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v xz >/dev/null 2>&1 || need+=(xz-utils)
-command -v make >/dev/null 2>&1 || need+=(make)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
