@@ -94,9 +94,17 @@ tollgate__kube_wait() {
     return 1
 }
 
+# The first port from $1 on that is free, with the next $2 - 1 ports free too
+# (etcd's peer port is client port + 1: a run started just after another can
+# find the client port released and the peer port still held).
 tollgate__kube_free_port() {
-    local port="$1" last=$(($1 + 50))
-    while tollgate__kube_port_taken "$port"; do
+    local port="$1" span="${2:-1}" last=$(($1 + 50)) i busy
+    while :; do
+        busy=
+        for ((i = 0; i < span; i++)); do
+            tollgate__kube_port_taken $((port + i)) && { busy=1; break; }
+        done
+        [ -z "$busy" ] && break
         port=$((port + 1))
         [ "$port" -le "$last" ] || return 1
     done
@@ -130,7 +138,7 @@ tollgate__kube_provision() {
     fi
 
     local etcd_port kube_port
-    etcd_port=$(tollgate__kube_free_port "${TOLLGATE_TEST_ETCD_PORT:-52379}") || {
+    etcd_port=$(tollgate__kube_free_port "${TOLLGATE_TEST_ETCD_PORT:-52379}" 2) || {
         tollgate__kube_log "no free port for etcd"
         return 1
     }
