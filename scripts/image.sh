@@ -52,8 +52,10 @@ for bin in "${bins[@]}"; do
   fi
   ldd "$file" | awk '/=> \//{print $3} /^\t\//{print $1}' | while read -r lib; do
     mkdir -p "$context/rootfs$(dirname "$lib")"
-    cp -L "$lib" "$context/rootfs$lib"
-    chmod 0444 "$context/rootfs$lib"
+    # The host's modes without write: the loader stays executable (the
+    # kernel refuses an interpreter without x), the libraries readable.
+    cp -L --preserve=mode "$lib" "$context/rootfs$lib"
+    chmod a-w "$context/rootfs$lib"
   done
 done
 [ -f /etc/ssl/certs/ca-certificates.crt ] || { log "Debian's ca-certificates is missing"; exit 1; }
