@@ -1,5 +1,6 @@
 //! SAML 2.0 service provider per contact center (`auth: saml`).
 
+pub mod identity;
 pub mod keys;
 pub mod metadata;
 pub mod verify;
