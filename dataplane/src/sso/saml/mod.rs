@@ -2,6 +2,7 @@
 
 pub mod keys;
 pub mod metadata;
+pub mod refresh;
 pub mod verify;
 
 #[cfg(test)]
