@@ -102,6 +102,13 @@ pub struct CommonArgs {
     /// CA certificate (PEM file) of the Configuration Servers of `tlsEnabled` environments.
     #[arg(long, env = "TOLLGATE_CONFIG_SERVER_CA")]
     pub config_server_ca: Option<std::path::PathBuf>,
+    /// How often the IdP metadata of SAML contact centers configured with
+    /// `idpMetadataUrl` is fetched again (e.g. 5m, 1h).
+    #[arg(long, env = "TOLLGATE_SAML_METADATA_REFRESH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub saml_metadata_refresh_interval: i64,
+    /// Extra CA certificates (PEM file) trusted for IdP metadata URLs, besides the system's.
+    #[arg(long, env = "TOLLGATE_SAML_METADATA_CA")]
+    pub saml_metadata_ca: Option<std::path::PathBuf>,
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

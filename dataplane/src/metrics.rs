@@ -22,11 +22,17 @@ pub struct StatusLabel {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
 pub struct Metrics {
     pub registry: Registry,
     pub tokens_issued: Family<GrantLabel, Counter>,
     pub oauth_errors: Family<ErrorLabel, Counter>,
     pub http_responses: Family<StatusLabel, Counter>,
+    pub saml_metadata_refreshes: Family<OutcomeLabel, Counter>,
     pub config_server: ConfigServerMetrics,
 }
 
@@ -41,6 +47,7 @@ impl Default for Metrics {
         let tokens_issued = Family::<GrantLabel, Counter>::default();
         let oauth_errors = Family::<ErrorLabel, Counter>::default();
         let http_responses = Family::<StatusLabel, Counter>::default();
+        let saml_metadata_refreshes = Family::<OutcomeLabel, Counter>::default();
         tollgate.register(
             "tokens_issued",
             "Access tokens issued, by grant type",
@@ -56,11 +63,17 @@ impl Default for Metrics {
             "HTTP responses, by status code",
             http_responses.clone(),
         );
+        tollgate.register(
+            "saml_metadata_refreshes",
+            "Fetches of SAML IdP metadata URLs, by outcome (unchanged, updated, failed)",
+            saml_metadata_refreshes.clone(),
+        );
         Metrics {
             registry,
             tokens_issued,
             oauth_errors,
             http_responses,
+            saml_metadata_refreshes,
             config_server,
         }
     }

@@ -30,6 +30,7 @@ use crate::directory::{builtin::BuiltinDirectory, Directories};
 use crate::metrics::Metrics;
 use crate::revocations::Revocations;
 use crate::secrets::SecretVerifier;
+use crate::sso::saml::refresh::{refresh_all, MetadataRefresh};
 use crate::state::{AppState, AuthSettings, Services};
 use crate::tokens::{KeyPolicy, Keyring};
 
@@ -151,6 +152,19 @@ pub async fn build(
         ),
         None => None,
     };
+    let saml_metadata_ca = match &common.saml_metadata_ca {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        None => None,
+    };
+    let saml_metadata = MetadataRefresh {
+        http: tollgate_store::saml::metadata_http_client(saml_metadata_ca.as_deref())
+            .map_err(|e| anyhow::anyhow!("--saml-metadata-ca: {e}"))?,
+        interval: Duration::from_secs(
+            u64::try_from(common.saml_metadata_refresh_interval.max(1)).unwrap_or(300),
+        ),
+    };
     Ok(Arc::new(Services {
         settings: AuthSettings {
             audience: issuer.clone(),
@@ -172,6 +186,7 @@ pub async fn build(
         },
         jwks: Default::default(),
         oidc: Default::default(),
+        saml_metadata,
         directories: Directories::new(
             BuiltinDirectory::new(
                 db.clone(),
@@ -284,6 +299,16 @@ pub fn spawn_background(state: AppState) {
             if let Err(e) = s.sync(now()).await {
                 tracing::warn!(error = %e, "sync with the store failed; will retry");
             }
+        }
+    });
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(s.saml_metadata.interval);
+        // The first tick is immediate; settings were fetched when stored.
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            refresh_all(&s).await;
         }
     });
     tokio::spawn(async move {

@@ -59,6 +59,8 @@ pub struct Services {
     pub jwks: crate::auth::assertion::JwksCache,
     /// OpenID providers' discovery documents and keys (`auth: oidc`).
     pub oidc: crate::sso::oidc::discovery::Discovery,
+    /// SAML IdP metadata URLs: their HTTP client and refresh interval.
+    pub saml_metadata: crate::sso::saml::refresh::MetadataRefresh,
     pub audit: Audit,
     pub metrics: Metrics,
 }

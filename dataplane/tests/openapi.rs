@@ -77,6 +77,10 @@ async fn openapi_is_served_and_covers_every_endpoint() {
             &["post"],
         ),
         (
+            "/environment/v3/contact-centers/{id}/saml/reload",
+            &["post"],
+        ),
+        (
             "/environment/v3/contact-centers/{id}/trusted-issuers",
             &["get", "post", "delete"],
         ),

@@ -1295,6 +1295,203 @@ async fn the_oidc_provider_follows_the_spec_and_its_secret() {
     assert!(message.contains("scopes must include openid"), "{message}");
 }
 
+/// IdP metadata with a fresh signing certificate (a PEM body is the
+/// certificate's base64 DER), naming `entity`.
+fn saml_idp_metadata(entity: &str) -> String {
+    let pem = tollgate_store::saml::generate_sp_key("idp")
+        .unwrap()
+        .certificate_pem;
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.corp.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+    )
+}
+
+fn saml_contact_center(name: &str, env: &str, saml: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "ContactCenter",
+        "metadata": {"name": name},
+        "spec": {"environmentRef": env, "domains": [name], "auth": "saml", "saml": saml}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_settings_follow_the_spec_and_keep_their_key_pairs() {
+    use tollgate_store::model::SamlBinding;
+    let Some(h) = harness("saml").await else {
+        return;
+    };
+    h.secret("cs-password", json!({"password": "s3cret"})).await;
+    h.create::<Environment>(environment("prod", "cs-password"))
+        .await;
+    h.create::<ContactCenter>(saml_contact_center(
+        "sso",
+        "prod",
+        json!({
+            "idpMetadataConfigMapRef": {"name": "idp-metadata", "key": "metadata.xml"},
+            "usernameAttribute": "uid",
+            "accessGroup": {"attribute": "groups", "value": "agents"},
+            "justInTimeUsers": true
+        }),
+    ))
+    .await;
+
+    // The metadata's ConfigMap is missing: stalled, named, retried.
+    let conditions =
+        ready_is::<ContactCenter>(&h, "sso", "False", Some("IdpMetadataNotFound")).await;
+    let message = &condition(&conditions, "Ready").unwrap().message;
+    assert!(message.contains("idp-metadata"), "{message}");
+    assert!(h.db.get_saml_provider("sso").await.unwrap().is_none());
+    assert!(h.db.get_contact_center("sso").await.unwrap().is_some());
+
+    let first_idp = saml_idp_metadata("https://idp.corp.example/saml");
+    h.create::<ConfigMap>(json!({
+        "metadata": {"name": "idp-metadata"},
+        "data": {"metadata.xml": first_idp}
+    }))
+    .await;
+    ready_is::<ContactCenter>(&h, "sso", "True", None).await;
+    let stored = h.db.get_saml_provider("sso").await.unwrap().unwrap();
+    assert_eq!(stored.idp_metadata, first_idp);
+    assert_eq!(stored.idp_metadata_url, None);
+    assert_eq!(stored.username_attribute.as_deref(), Some("uid"));
+    assert_eq!(stored.access_group.as_ref().unwrap().attribute, "groups");
+    assert_eq!(stored.binding, SamlBinding::Post, "the default binding");
+    assert!(stored.just_in_time_users);
+    assert!(!stored.use_external_user_id);
+    assert_eq!(
+        stored.sp_keys.len(),
+        1,
+        "one key pair, generated on first write"
+    );
+    let keys = stored.sp_keys.clone();
+
+    // Unchanged, a resync does not rewrite the row (nor make new keys).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        h.db.get_saml_provider("sso")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        stored.version
+    );
+
+    // A spec change is written and keeps the key pairs; so does a key
+    // rotated through the Environment API (the store's own rotation).
+    let mut rotated = h.db.get_saml_provider("sso").await.unwrap().unwrap();
+    tollgate_store::saml::rotate_sp_keys(
+        &mut rotated.sp_keys,
+        tollgate_store::saml::generate_sp_key("sso").unwrap(),
+    );
+    let rotated = h.db.put_saml_provider(&rotated).await.unwrap();
+    let api = h.api::<ContactCenter>();
+    let second_idp = saml_idp_metadata("https://idp2.corp.example/saml");
+    api.patch(
+        "sso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"saml": {
+            "idpMetadataConfigMapRef": null,
+            "idpMetadata": second_idp,
+            "binding": "redirect",
+            "useExternalUserId": true
+        }}})),
+    )
+    .await
+    .unwrap();
+    let changed = eventually("the spec change stored", || async {
+        let s = h.db.get_saml_provider("sso").await.ok()??;
+        (s.idp_metadata == second_idp).then_some(s)
+    })
+    .await;
+    assert_eq!(changed.binding, SamlBinding::Redirect);
+    assert!(changed.use_external_user_id);
+    assert_eq!(
+        changed.sp_keys, rotated.sp_keys,
+        "the stored key pairs are kept"
+    );
+    assert_eq!(changed.sp_keys[1], keys[0]);
+    ready_is::<ContactCenter>(&h, "sso", "True", None).await;
+
+    // Metadata only the store's rules refuse: stalled, the stored settings
+    // are left alone.
+    api.patch(
+        "sso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"saml": {"idpMetadata": "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"x\"/>"}}})),
+    )
+    .await
+    .unwrap();
+    let conditions = ready_is::<ContactCenter>(&h, "sso", "False", Some("InvalidSaml")).await;
+    let message = &condition(&conditions, "Ready").unwrap().message;
+    assert!(message.contains("SingleSignOnService"), "{message}");
+    assert_eq!(
+        h.db.get_saml_provider("sso")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        changed.version
+    );
+
+    // Removed from the spec: removed from the store; saml without settings
+    // is not Ready, and says why.
+    api.patch(
+        "sso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"saml": null}})),
+    )
+    .await
+    .unwrap();
+    ready_is::<ContactCenter>(&h, "sso", "False", Some("SamlMissing")).await;
+    assert!(h.db.get_saml_provider("sso").await.unwrap().is_none());
+
+    // What the schema refuses outright.
+    let refused = |r: Result<ContactCenter, kube::Error>| match r {
+        Err(kube::Error::Api(e)) => e.message,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let mut not_saml = saml_contact_center("x", "prod", json!({"idpMetadata": "x"}));
+    not_saml["spec"]["auth"] = json!("oidc");
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(not_saml).unwrap(),
+        )
+        .await,
+    );
+    assert!(message.contains("saml is only for auth: saml"), "{message}");
+    let two_sources = json!({
+        "idpMetadata": "x",
+        "idpMetadataUrl": "http://idp.corp.example/md",
+        "binding": "artifact"
+    });
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(saml_contact_center("y", "prod", two_sources)).unwrap(),
+        )
+        .await,
+    );
+    assert!(message.contains("exactly one of idpMetadata"), "{message}");
+    assert!(
+        message.contains("idpMetadataUrl must be an https:// URL"),
+        "{message}"
+    );
+    assert!(
+        message.contains("binding must be post or redirect"),
+        "{message}"
+    );
+    let message = refused(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(saml_contact_center("z", "prod", json!({}))).unwrap(),
+        )
+        .await,
+    );
+    assert!(message.contains("exactly one of idpMetadata"), "{message}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trusted_issuers_match_the_spec_exactly() {
     let Some(h) = harness("issuers").await else {

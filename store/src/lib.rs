@@ -10,6 +10,7 @@ pub mod durable;
 pub mod ephemeral;
 pub mod error;
 pub mod model;
+pub mod saml;
 pub mod secrets;
 pub mod validate;
 

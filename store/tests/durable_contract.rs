@@ -991,6 +991,17 @@ async fn saml_providers_crud(db: Db) {
         Err(StoreError::VersionConflict { .. })
     ));
 
+    // The metadata URLs the scheduled refresh walks: only fetched ones.
+    db.put_saml_provider(&saml_provider("cc2")).await.unwrap();
+    assert_eq!(
+        db.list_saml_metadata_urls().await.unwrap(),
+        vec![(
+            "cc1".to_string(),
+            "https://idp.example/metadata".to_string()
+        )]
+    );
+    db.delete_saml_provider("cc2").await.unwrap();
+
     // Unknown contact center; updating settings that are not there.
     assert!(matches!(
         db.put_saml_provider(&saml_provider("nope")).await,

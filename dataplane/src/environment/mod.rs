@@ -86,6 +86,10 @@ pub fn router(state: AppState) -> Router {
             post(saml::rotate_key),
         )
         .route(
+            "/environment/v3/contact-centers/{id}/saml/reload",
+            post(saml::reload),
+        )
+        .route(
             "/environment/v3/contact-centers/{id}/users",
             get(users::list).post(users::create),
         )

@@ -5,19 +5,19 @@
 //! contact center, replaced whole by PUT (optimistic version). The SP's key
 //! pair is generated when the settings are first stored, sealed at rest,
 //! never returned (reads show its certificates), and replaced by
-//! `POST …/saml/rotate-key`.
-
-use std::time::Duration;
+//! `POST …/saml/rotate-key`. Metadata from a URL is fetched when stored,
+//! again on a schedule, and now by `POST …/saml/reload`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use samael::metadata::EntityDescriptor;
-use samael::service_provider::ServiceProvider;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::{now, SamlAccessGroup, SamlBinding, SamlProviderConfig};
+use tollgate_store::saml::{fetch_idp_metadata, generate_sp_key, rotate_sp_keys};
+use tollgate_store::validate::check_saml_provider;
+use tollgate_store::validate::saml::idp_entity_id;
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
@@ -26,12 +26,9 @@ use super::contact_centers::visible;
 use super::{check_version, expected_version, parse_data, with_etag, Data, Envelope};
 use super::{ErrorEnvelope, OkEnvelope};
 use crate::envelope::{self, ApiError};
-use crate::sso::saml::{keys, metadata};
+use crate::sso::saml::metadata;
+use crate::sso::saml::refresh::{refresh, RefreshError, Refreshed};
 use crate::state::AppState;
-
-/// Metadata documents larger than this are refused.
-const MAX_METADATA_BYTES: usize = 512 * 1024;
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -95,12 +92,7 @@ pub struct SamlView {
 }
 
 fn view(issuer: &str, c: &SamlProviderConfig) -> SamlView {
-    let idp_entity_id = c
-        .idp_metadata
-        .parse::<EntityDescriptor>()
-        .ok()
-        .and_then(|m| m.entity_id)
-        .unwrap_or_default();
+    let idp_entity_id = idp_entity_id(&c.idp_metadata).unwrap_or_default();
     SamlView {
         contact_center_id: c.contact_center_id.clone(),
         idp_entity_id,
@@ -150,84 +142,6 @@ pub struct SamlInput {
     pub version: Option<i64>,
 }
 
-/// Checks that `xml` is IdP metadata Tollgate can use: an entity id, an
-/// IDPSSODescriptor with a single sign-on service and a signing certificate.
-fn check_metadata(field: &str, xml: &str) -> Result<(), ApiError> {
-    if xml.len() > MAX_METADATA_BYTES {
-        return Err(ApiError::bad_request(format!(
-            "'{field}' is larger than {MAX_METADATA_BYTES} bytes"
-        )));
-    }
-    let parsed: EntityDescriptor = xml.parse().map_err(|_| {
-        ApiError::bad_request(format!(
-            "'{field}' is not SAML metadata (md:EntityDescriptor)"
-        ))
-    })?;
-    if parsed.entity_id.as_deref().is_none_or(str::is_empty) {
-        return Err(ApiError::bad_request(format!("'{field}' has no entityID")));
-    }
-    let sso = parsed
-        .idp_sso_descriptors
-        .iter()
-        .flatten()
-        .any(|d| !d.single_sign_on_services.is_empty());
-    if !sso {
-        return Err(ApiError::bad_request(format!(
-            "'{field}' has no IDPSSODescriptor with a SingleSignOnService"
-        )));
-    }
-    let sp = ServiceProvider {
-        idp_metadata: parsed,
-        ..ServiceProvider::default()
-    };
-    match sp.idp_signing_certs() {
-        Ok(Some(c)) if !c.is_empty() => Ok(()),
-        _ => Err(ApiError::bad_request(format!(
-            "'{field}' has no signing certificate (KeyDescriptor with X509Certificate)"
-        ))),
-    }
-}
-
-async fn fetch_metadata(url: &str) -> Result<String, ApiError> {
-    let parsed =
-        url::Url::parse(url).map_err(|_| ApiError::bad_request("'idpMetadataUrl' is not a URL"))?;
-    if parsed.scheme() != "https" {
-        return Err(ApiError::bad_request(
-            "'idpMetadataUrl' must be an https:// URL",
-        ));
-    }
-    let unreachable = |e: reqwest::Error| {
-        ApiError::bad_request(format!("'idpMetadataUrl' cannot be fetched: {e}"))
-    };
-    let client = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .build()
-        .map_err(unreachable)?;
-    let res = client
-        .get(parsed)
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(unreachable)?;
-    let body = res.bytes().await.map_err(unreachable)?;
-    if body.len() > MAX_METADATA_BYTES {
-        return Err(ApiError::bad_request(format!(
-            "'idpMetadataUrl' answers more than {MAX_METADATA_BYTES} bytes"
-        )));
-    }
-    String::from_utf8(body.to_vec())
-        .map_err(|_| ApiError::bad_request("'idpMetadataUrl' answers with no UTF-8 XML"))
-}
-
-fn non_empty(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
-    match v {
-        Some(s) if s.trim().is_empty() => Err(ApiError::bad_request(format!(
-            "'{field}' must not be empty"
-        ))),
-        other => Ok(other),
-    }
-}
-
 /// The record to store; `existing` lends its key pairs (new settings get one).
 async fn to_record(
     state: &AppState,
@@ -236,13 +150,11 @@ async fn to_record(
     existing: Option<&SamlProviderConfig>,
 ) -> Result<SamlProviderConfig, ApiError> {
     let (idp_metadata, idp_metadata_url, fetched_at) = match (d.idp_metadata, d.idp_metadata_url) {
-        (Some(xml), None) => {
-            check_metadata("idpMetadata", &xml)?;
-            (xml, None, None)
-        }
+        (Some(xml), None) => (xml, None, None),
         (None, Some(url)) => {
-            let xml = fetch_metadata(&url).await?;
-            check_metadata("idpMetadataUrl", &xml)?;
+            let xml = fetch_idp_metadata(&state.saml_metadata.http, &url)
+                .await
+                .map_err(ApiError::bad_request)?;
             (xml, Some(url), Some(now()))
         }
         _ => {
@@ -251,41 +163,35 @@ async fn to_record(
             ))
         }
     };
-    let access_group = match d.access_group {
-        Some(g) if g.attribute.trim().is_empty() || g.value.trim().is_empty() => {
-            return Err(ApiError::bad_request(
-                "'accessGroup' needs an attribute and a value",
-            ))
-        }
-        Some(g) => Some(SamlAccessGroup {
-            attribute: g.attribute,
-            value: g.value,
-        }),
-        None => None,
-    };
-    let sp_keys = match existing {
-        Some(e) if !e.sp_keys.is_empty() => e.sp_keys.clone(),
-        _ => vec![new_key(state, id)?],
-    };
-    Ok(SamlProviderConfig {
+    let access_group = d.access_group.map(|g| SamlAccessGroup {
+        attribute: g.attribute,
+        value: g.value,
+    });
+    let mut record = SamlProviderConfig {
         contact_center_id: id.to_string(),
         idp_metadata,
         idp_metadata_url,
         idp_metadata_fetched_at: fetched_at,
-        username_attribute: non_empty("usernameAttribute", d.username_attribute)?,
+        username_attribute: d.username_attribute,
         use_external_user_id: d.use_external_user_id.unwrap_or(false),
         access_group,
         binding: d.binding.unwrap_or(BindingName::Post).into(),
         just_in_time_users: d.just_in_time_users.unwrap_or(false),
-        sp_keys,
+        sp_keys: Vec::new(),
         version: 0,
         created_at: 0,
         updated_at: 0,
-    })
+    };
+    check_saml_provider(&record).map_err(ApiError::bad_request)?;
+    record.sp_keys = match existing {
+        Some(e) if !e.sp_keys.is_empty() => e.sp_keys.clone(),
+        _ => vec![new_key(id)?],
+    };
+    Ok(record)
 }
 
-fn new_key(state: &AppState, id: &str) -> Result<tollgate_store::model::SamlSpKey, ApiError> {
-    keys::generate(&metadata::entity_id(&state.settings.issuer, id)).map_err(|e| {
+fn new_key(id: &str) -> Result<tollgate_store::model::SamlSpKey, ApiError> {
+    generate_sp_key(id).map_err(|e| {
         tracing::error!(error = %e, "cannot generate a SAML key pair");
         ApiError::internal()
     })
@@ -389,9 +295,9 @@ pub async fn rotate_key(
         .get_saml_provider(&id)
         .await?
         .ok_or_else(|| not_configured(&id))?;
-    let key = new_key(&state, &id)?;
+    let key = new_key(&id)?;
     let key_id = key.id.clone();
-    keys::rotate(&mut record.sp_keys, key);
+    rotate_sp_keys(&mut record.sp_keys, key);
     let stored = state
         .db
         .put_saml_provider(&record)
@@ -406,6 +312,39 @@ pub async fn rotate_key(
         json!({"version": stored.version, "key": key_id}),
     );
     super::propagate(&state).await;
+    Ok(with_etag(
+        envelope::ok(view(&state.settings.issuer, &stored)),
+        stored.version,
+    ))
+}
+
+#[utoipa::path(post, path = "/environment/v3/contact-centers/{id}/saml/reload", tag = "saml",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The metadata was fetched from `idpMetadataUrl` now and stored if it changed (the scheduled refresh does the same every `--saml-metadata-refresh-interval`)", body = Envelope<SamlView>),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "The settings have no `idpMetadataUrl` (uploaded metadata), or changed meanwhile", body = ErrorEnvelope),
+        (status = 502, description = "The URL cannot be fetched or answers metadata Tollgate cannot use; the last good metadata stays", body = ErrorEnvelope)))]
+pub async fn reload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    visible(&state, &caller, &id).await?;
+    let stored = match refresh(&state, &id).await {
+        Ok(Refreshed::Unchanged(c)) => c,
+        Ok(Refreshed::Updated(c)) => {
+            super::propagate(&state).await;
+            c
+        }
+        Err(RefreshError::NotConfigured) => return Err(not_configured(&id)),
+        Err(e @ RefreshError::NoUrl) => return Err(ApiError::conflict(e.to_string())),
+        Err(e @ (RefreshError::Fetch(_) | RefreshError::Unusable(_))) => {
+            return Err(ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))
+        }
+        Err(RefreshError::Store(e)) => return Err(store_error(&id, e)),
+    };
     Ok(with_etag(
         envelope::ok(view(&state.settings.issuer, &stored)),
         stored.version,

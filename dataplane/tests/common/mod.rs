@@ -61,6 +61,8 @@ pub fn default_args() -> CommonArgs {
         password_min_length: 8,
         password_history: 0,
         config_server_ca: None,
+        saml_metadata_refresh_interval: 300,
+        saml_metadata_ca: None,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }

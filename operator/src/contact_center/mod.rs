@@ -1,10 +1,11 @@
 //! `ContactCenter` → the `contact_centers` row, its CORS origins, its LDAP
-//! directory (`directory.rs`), its OpenID provider (`oidc_provider.rs`) and
-//! trusted issuers (`trusted_issuers.rs`), through the store. The referenced `Environment` must exist and be in the
+//! directory (`directory.rs`), its OpenID provider (`oidc_provider.rs`), its
+//! SAML service provider (`saml.rs`) and trusted issuers (`trusted_issuers.rs`), through the store. The referenced `Environment` must exist and be in the
 //! database; until then the status says so and the reconcile is retried.
 
 mod directory;
 mod oidc_provider;
+mod saml;
 mod trusted_issuers;
 
 use std::collections::BTreeSet;
@@ -173,10 +174,15 @@ async fn write_row(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Outcom
     // Every part is brought in line even when another one is not.
     let directory = directory::sync(cc, id, ctx).await?;
     let oidc = oidc_provider::sync(cc, id, ctx).await?;
+    let saml = saml::sync(cc, id, ctx).await?;
     let issuers = trusted_issuers::sync(cc, id, ctx).await?;
-    Ok(directory.or(oidc).or(issuers).unwrap_or(Outcome::Ready {
-        message: format!("contact center {id} is in the database"),
-    }))
+    Ok(directory
+        .or(oidc)
+        .or(saml)
+        .or(issuers)
+        .unwrap_or(Outcome::Ready {
+            message: format!("contact center {id} is in the database"),
+        }))
 }
 
 async fn cleanup(cc: &ContactCenter, ctx: &Context) -> Result<Action> {

@@ -63,6 +63,7 @@ pub struct CorsSettings {
 #[x_kube(validation = Rule::new("!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)").message("id is immutable"))]
 #[x_kube(validation = Rule::new("self.auth == 'ldap' || !has(self.directory)").message("directory is only for auth: ldap"))]
 #[x_kube(validation = Rule::new("self.auth == 'oidc' || !has(self.oidcProvider)").message("oidcProvider is only for auth: oidc"))]
+#[x_kube(validation = Rule::new("self.auth == 'saml' || !has(self.saml)").message("saml is only for auth: saml"))]
 pub struct ContactCenterSpec {
     /// The row id (default: the resource's name). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +106,13 @@ pub struct ContactCenterSpec {
     /// operator owns the stored provider: removing this field removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_provider: Option<OidcProviderSpec>,
+    /// The SAML 2.0 identity provider users sign in at, for `auth: saml`
+    /// (without it, sign-ins answer 503 and the resource is not Ready). The
+    /// operator owns the stored settings: removing this field removes them
+    /// with the SP key pairs. The key pairs are generated once, when the
+    /// settings are first stored, and kept across spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<SamlSpec>,
     /// Issuers whose signed JWTs (RFC 7523 assertions) speak for users of
     /// this contact center. The operator owns the contact center's list:
     /// issuers added another way are removed.
@@ -236,6 +244,59 @@ pub struct OidcProviderSpec {
     /// Extra authorization request parameters, e.g. `{prompt: login}`.
     #[serde(default)]
     pub authorize_params: std::collections::BTreeMap<String, String>,
+}
+
+/// The SAML settings: the same fields as the Environment API's `saml`, with
+/// the IdP metadata inline, from a ConfigMap key or from a URL.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.idpMetadata) ? 1 : 0) + (has(self.idpMetadataConfigMapRef) ? 1 : 0) + (has(self.idpMetadataUrl) ? 1 : 0) == 1").message("saml takes exactly one of idpMetadata, idpMetadataConfigMapRef and idpMetadataUrl"))]
+pub struct SamlSpec {
+    /// The IdP's SAML metadata XML (`md:EntityDescriptor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 524288))]
+    pub idp_metadata: Option<String>,
+    /// The IdP's metadata from a ConfigMap key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_metadata_config_map_ref: Option<ConfigMapKeyRef>,
+    /// An `https://` URL the metadata is fetched from when it changes here;
+    /// Tollgate then fetches it again on a schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('https://')").message("idpMetadataUrl must be an https:// URL"))]
+    pub idp_metadata_url: Option<String>,
+    /// The assertion attribute naming the user (default: the NameID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new("self.size() > 0").message("usernameAttribute must not be empty"))]
+    pub username_attribute: Option<String>,
+    /// The name is the user's external id.
+    #[serde(default)]
+    pub use_external_user_id: bool,
+    /// Only users whose assertion carries this attribute value may sign in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_group: Option<SamlAccessGroupSpec>,
+    /// How the AuthnRequest is sent: `post` or `redirect`.
+    #[serde(default = "default_binding")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self in ['post', 'redirect']").message("binding must be post or redirect"))]
+    pub binding: String,
+    /// Create users the contact center does not know on first sign-in.
+    #[serde(default)]
+    pub just_in_time_users: bool,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SamlAccessGroupSpec {
+    /// The assertion attribute holding group names.
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new("self.size() > 0").message("accessGroup.attribute must not be empty"))]
+    pub attribute: String,
+    /// The value the attribute must contain.
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("self.size() > 0").message("accessGroup.value must not be empty"))]
+    pub value: String,
 }
 
 /// ID token (or userinfo) claim names.
@@ -407,6 +468,9 @@ fn default_last_name_claim() -> String {
 }
 fn default_email_claim() -> String {
     OidcClaims::default().email
+}
+fn default_binding() -> String {
+    "post".into()
 }
 fn default_max_lifetime() -> i64 {
     trusted_issuer::DEFAULT_MAX_LIFETIME

@@ -15,7 +15,7 @@ mod tollgate;
 pub use contact_center::{
     CaCertificateSource, ContactCenter, ContactCenterSpec, CorsSettings, DirectoryAttributes,
     DirectorySpec, GroupAuthority, OidcClaimsSpec, OidcProviderSpec, PropertyMapping,
-    TrustedIssuerSpec,
+    SamlAccessGroupSpec, SamlSpec, TrustedIssuerSpec,
 };
 pub use environment::{ConfigServerSpec, Environment, EnvironmentSpec};
 pub use oauth_client::{OAuthClient, OAuthClientSpec, OAuthClientStatus, TokenExchangeSpec};

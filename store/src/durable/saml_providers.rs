@@ -148,6 +148,25 @@ impl Db {
         }
     }
 
+    /// The contact centers whose IdP metadata comes from a URL, with it,
+    /// ordered by contact center (what the scheduled refresh walks).
+    pub async fn list_saml_metadata_urls(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT contact_center_id, idp_metadata_url FROM saml_providers \
+             WHERE idp_metadata_url IS NOT NULL ORDER BY contact_center_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("contact_center_id")?,
+                    r.try_get("idp_metadata_url")?,
+                ))
+            })
+            .collect()
+    }
+
     pub async fn delete_saml_provider(&self, contact_center_id: &str) -> Result<()> {
         let deleted = sqlx::query("DELETE FROM saml_providers WHERE contact_center_id = $1")
             .bind(contact_center_id)

@@ -8,6 +8,7 @@ pub mod authn_request;
 pub mod identity;
 pub mod keys;
 pub mod metadata;
+pub mod refresh;
 pub mod verify;
 mod xmlsec_log;
 
