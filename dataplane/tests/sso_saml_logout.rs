@@ -373,3 +373,207 @@ async fn unsigned_forged_misaddressed_and_stale_requests_end_nothing() {
     assert_eq!(refusals.len(), cases.len(), "{refusals:?}");
     assert!(audit(&s, "sso.logout").await.is_empty());
 }
+
+/// The browser signs out at `/auth/v3/end-session` with its session cookie.
+async fn end_session(s: &TestServer, cookie: &str) -> Res {
+    s.send(
+        Request::get("/auth/v3/end-session")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+fn set_cookie(res: &Res, name: &str) -> Option<String> {
+    res.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+}
+
+fn xml_attr(xml: &str, name: &str) -> String {
+    xml.split(&format!(r#" {name}=""#))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("{name} in {xml}"))
+        .to_string()
+}
+
+async fn slo_get_with(s: &TestServer, query: &str, cookie: Option<&str>) -> Res {
+    let mut req = Request::get(format!("{SLO_PATH}?{query}"));
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    s.send(req.body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn sp_initiated_logout_redirect_binding_round_trip() {
+    let s = TestServer::new().await;
+    let idp = KeyPair::generate("idp");
+    saml_contact_center(&s, &idp, &[REDIRECT_BINDING, POST_BINDING]).await;
+    let (alice, index) = sign_in(&s, &idp, "alice").await;
+
+    let res = end_session(&s, &alice).await;
+    res.expect(StatusCode::SEE_OTHER);
+    assert!(!alive(&s, &alice).await, "the Tollgate session ends first");
+    assert!(clears_session_cookie(&res));
+    let flight = set_cookie(&res, "tollgate_saml_logout").expect("logout flight cookie");
+    let location = url::Url::parse(res.header(header::LOCATION).unwrap()).unwrap();
+    assert!(
+        location.as_str().starts_with(IDP_SLO_REDIRECT),
+        "{location}"
+    );
+    let sp = UrlVerifier::from_x509(&sp_certificate(&s).await).unwrap();
+    assert!(sp.verify_signed_request_url(&location).unwrap());
+    let q = |k: &str| {
+        location
+            .query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    let relay_state = q("RelayState").expect("RelayState");
+    let xml = inflate(&q("SAMLRequest").unwrap());
+    assert!(xml.contains(">alice</saml:NameID>"), "{xml}");
+    assert!(
+        xml.contains(&format!("<samlp:SessionIndex>{index}</samlp:SessionIndex>")),
+        "{xml}"
+    );
+    assert_eq!(xml_attr(&xml, "Destination"), IDP_SLO_REDIRECT);
+    assert!(
+        xml.contains(&format!("{ISSUER}/auth/v3/sso/saml/demo/metadata")),
+        "{xml}"
+    );
+    let request_id = xml_attr(&xml, "ID");
+
+    // A response to another request is refused and uses the flight up:
+    // the right answer after it finds no flight.
+    let wrong = saml_idp::logout_response("_lr1", "_other", &slo(), false);
+    let res = slo_get_with(
+        &s,
+        &redirect_query("SAMLResponse", &wrong, Some(&relay_state), Some(&idp.key)),
+        Some(&flight),
+    )
+    .await;
+    res.expect(StatusCode::FORBIDDEN);
+    let right = saml_idp::logout_response("_lr2", &request_id, &slo(), false);
+    let query = redirect_query("SAMLResponse", &right, Some(&relay_state), Some(&idp.key));
+    slo_get_with(&s, &query, Some(&flight))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    let reasons: Vec<String> = audit(&s, "sso.refused")
+        .await
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        reasons.contains(&"in_response_to".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"unknown, expired or used state".to_string()),
+        "{reasons:?}"
+    );
+
+    // A second sign-out round trip, answered right.
+    let (alice, _) = sign_in(&s, &idp, "alice").await;
+    let res = end_session(&s, &alice).await;
+    let flight = set_cookie(&res, "tollgate_saml_logout").unwrap();
+    let location = url::Url::parse(res.header(header::LOCATION).unwrap()).unwrap();
+    let relay_state = location
+        .query_pairs()
+        .find(|(n, _)| n == "RelayState")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let sent = location
+        .query_pairs()
+        .find(|(n, _)| n == "SAMLRequest")
+        .map(|(_, v)| inflate(&v))
+        .unwrap();
+    let answer = saml_idp::logout_response("_lr3", &xml_attr(&sent, "ID"), &slo(), false);
+    // Unsigned: refused before the flight is looked at, so it stays usable.
+    let unsigned = redirect_query("SAMLResponse", &answer, Some(&relay_state), None);
+    slo_get_with(&s, &unsigned, Some(&flight))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let signed = redirect_query("SAMLResponse", &answer, Some(&relay_state), Some(&idp.key));
+    let res = slo_get_with(&s, &signed, Some(&flight)).await;
+    res.expect(StatusCode::SEE_OTHER);
+    assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-out"));
+    assert!(set_cookie(&res, "tollgate_saml_logout").is_some_and(|c| c.ends_with('=')));
+    let logouts = audit(&s, "sso.logout").await;
+    assert!(
+        logouts
+            .iter()
+            .any(|d| d["initiator"] == "sp" && d["success"] == true),
+        "{logouts:?}"
+    );
+}
+
+#[tokio::test]
+async fn sp_initiated_logout_post_binding_round_trip() {
+    let s = TestServer::new().await;
+    let idp = KeyPair::generate("idp");
+    saml_contact_center(&s, &idp, &[POST_BINDING]).await;
+    let (alice, index) = sign_in(&s, &idp, "alice").await;
+    let res = end_session(&s, &alice).await;
+    res.expect(StatusCode::OK);
+    assert!(!alive(&s, &alice).await);
+    let flight = set_cookie(&res, "tollgate_saml_logout").expect("logout flight cookie");
+    let page = res.text();
+    assert!(
+        page.contains(&format!(
+            r#"<form id="auto-post" method="post" action="{IDP_SLO_POST}">"#
+        )),
+        "{page}"
+    );
+    let field = |name: &str| {
+        page.split(&format!(r#"name="{name}" value=""#))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("{name} in {page}"))
+            .replace("&#43;", "+")
+            .replace("&#47;", "/")
+            .replace("&#61;", "=")
+    };
+    let xml = String::from_utf8(B64.decode(field("SAMLRequest")).unwrap()).unwrap();
+    Crypto::verify_signed_xml(&xml, &sp_certificate(&s).await, Some("ID"))
+        .expect("signed by the SP key");
+    assert!(
+        xml.contains(&format!("<samlp:SessionIndex>{index}</samlp:SessionIndex>")),
+        "{xml}"
+    );
+    let answer = saml_idp::logout_response("_lr4", &xml_attr(&xml, "ID"), &slo(), true);
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("SAMLResponse", &B64.encode(idp.sign(&answer)))
+        .append_pair("RelayState", &field("RelayState"))
+        .finish();
+    let res = s
+        .send(
+            Request::post(SLO_PATH)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, &flight)
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    res.expect(StatusCode::SEE_OTHER);
+    assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-out"));
+}
+
+#[tokio::test]
+async fn without_an_idp_slo_service_sign_out_stays_local() {
+    let s = TestServer::new().await;
+    let idp = KeyPair::generate("idp");
+    saml_contact_center(&s, &idp, &[]).await;
+    let (alice, _) = sign_in(&s, &idp, "alice").await;
+    let res = end_session(&s, &alice).await;
+    res.expect(StatusCode::SEE_OTHER);
+    assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-out"));
+    assert!(set_cookie(&res, "tollgate_saml_logout").is_none());
+    assert!(!alive(&s, &alice).await);
+}

@@ -338,3 +338,17 @@ pub fn inflate(value: &str) -> String {
         .unwrap();
     xml
 }
+
+/// An IdP's LogoutResponse to `in_response_to`, with a signature template
+/// when `signed`.
+pub fn logout_response(id: &str, in_response_to: &str, destination: &str, signed: bool) -> String {
+    let sig = if signed {
+        signature_template(id)
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{issued}" Destination="{destination}" InResponseTo="{in_response_to}"><saml:Issuer>{IDP_ENTITY}</saml:Issuer>{sig}<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+        issued = t(Utc::now()),
+    )
+}

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod keys;
 pub mod metadata;
 pub mod slo;
+pub mod sp_logout;
 pub mod verify;
 mod xmlsec_log;
 

@@ -1,10 +1,12 @@
-//! `GET|POST /auth/v3/sso/saml/{cc}/slo`: IdP-initiated single logout
-//! (SAML profiles §4.4). The IdP's LogoutRequest must be signed: in the
-//! HTTP-Redirect binding by the query signature (bindings §3.4.4.1), in the
-//! HTTP-POST binding by an enveloped XML signature that libxmlsec1 checks
-//! (only the signed content is read). It ends every Tollgate browser
-//! session of its NameID (and SessionIndex) in the contact center and is
-//! answered by a signed LogoutResponse to the IdP's SingleLogoutService.
+//! `GET|POST /auth/v3/sso/saml/{cc}/slo`: single logout (SAML profiles
+//! §4.4). Every message must be signed by the IdP: in the HTTP-Redirect
+//! binding by the query signature (bindings §3.4.4.1), in the HTTP-POST
+//! binding by an enveloped XML signature that libxmlsec1 checks (only the
+//! signed content is read). An IdP's LogoutRequest ends every Tollgate
+//! browser session of its NameID (and SessionIndex) in the contact center
+//! and is answered by a signed LogoutResponse to the IdP's
+//! SingleLogoutService; a LogoutResponse ends an SP-initiated logout
+//! ([`super::sp_logout`]).
 
 use std::io::{Read, Write};
 
@@ -49,6 +51,8 @@ pub fn slo_url(issuer: &str, contact_center_id: &str) -> String {
 pub struct SloForm {
     #[serde(rename = "SAMLRequest")]
     saml_request: Option<String>,
+    #[serde(rename = "SAMLResponse")]
+    saml_response: Option<String>,
     #[serde(rename = "RelayState")]
     relay_state: Option<String>,
 }
@@ -122,7 +126,7 @@ async fn handle(
         Ok(v) => v,
         Err(r) => return refused(status_of(&r), r.reason()),
     };
-    let request = match parse(&xml).and_then(|m| {
+    let message = match parse(&xml).and_then(|m| {
         check(
             &m,
             &provider.idp,
@@ -133,6 +137,12 @@ async fn handle(
     }) {
         Ok(m) => m,
         Err(r) => return refused(status_of(&r), r.reason()),
+    };
+    let request = match message.kind {
+        Kind::Request => message,
+        Kind::Response => {
+            return super::sp_logout::finish(state, headers, ip, cc_id, &message, relay_state).await
+        }
     };
     // `check` made sure of both.
     let (Some(name_id), Some(request_id)) = (&request.name_id, &request.id) else {
@@ -187,11 +197,11 @@ fn verified_xml(
     match incoming {
         Incoming::Redirect(query) => verify_query(&query, &certs),
         Incoming::Post(form) => {
-            let xml = form
-                .saml_request
-                .as_deref()
-                .and_then(decode)
-                .ok_or(Refusal::Malformed)?;
+            let xml = match (form.saml_request, form.saml_response) {
+                (Some(m), None) | (None, Some(m)) => decode(&m),
+                _ => None,
+            }
+            .ok_or(Refusal::Malformed)?;
             Ok((verify_enveloped(&xml, &certs)?, form.relay_state))
         }
     }
@@ -213,7 +223,11 @@ fn verify_query(
         raw.push((k, v));
     }
     let get = |k: &str| raw.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-    let message = get("SAMLRequest").ok_or(Refusal::Malformed)?;
+    let (field, message) = match (get("SAMLRequest"), get("SAMLResponse")) {
+        (Some(m), None) => ("SAMLRequest", m),
+        (None, Some(m)) => ("SAMLResponse", m),
+        _ => return Err(Refusal::Malformed),
+    };
     let relay_state = get("RelayState");
     let (Some(sig_alg), Some(signature)) = (get("SigAlg"), get("Signature")) else {
         return Err(Refusal::Signature);
@@ -224,7 +238,7 @@ fn verify_query(
         "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512" => MessageDigest::sha512(),
         _ => return Err(Refusal::Signature),
     };
-    let mut signed = format!("SAMLRequest={message}");
+    let mut signed = format!("{field}={message}");
     if let Some(r) = relay_state {
         signed.push_str(&format!("&RelayState={r}"));
     }
@@ -292,10 +306,22 @@ fn verify_enveloped(xml: &str, certs: &[CertificateDer]) -> Result<String, Refus
     .map_err(|_| Refusal::Signature)
 }
 
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) enum Kind {
+    #[default]
+    Request,
+    Response,
+}
+
 /// What Tollgate reads of a logout message.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Message {
-    id: Option<String>,
+pub(super) struct Message {
+    pub kind: Kind,
+    pub id: Option<String>,
+    /// A LogoutResponse's request id.
+    pub in_response_to: Option<String>,
+    /// A LogoutResponse's top-level status code.
+    pub status: Option<String>,
     issuer: Option<String>,
     destination: Option<String>,
     issue_instant: Option<String>,
@@ -311,9 +337,9 @@ enum Field {
     SessionIndex,
 }
 
-/// Reads a (verified) LogoutRequest. samael's type reads `SessionIndex` as
-/// an attribute (it is an element) and has no `NotOnOrAfter`, so the few
-/// fields are read here.
+/// Reads a (verified) LogoutRequest or LogoutResponse. samael's request
+/// type reads `SessionIndex` as an attribute (it is an element) and has no
+/// `NotOnOrAfter`, so the few fields are read here.
 fn parse(xml: &str) -> Result<Message, Refusal> {
     let mut reader = NsReader::from_str(xml);
     let mut m = Message::default();
@@ -339,7 +365,11 @@ fn parse(xml: &str) -> Result<Message, Refusal> {
                         }))
                 };
                 match (depth, local.as_ref()) {
-                    (0, b"LogoutRequest") if in_ns(PROTOCOL_NS) => {
+                    (0, b"LogoutRequest" | b"LogoutResponse") if in_ns(PROTOCOL_NS) => {
+                        if local.as_ref() == b"LogoutResponse" {
+                            m.kind = Kind::Response;
+                            m.in_response_to = attr("InResponseTo")?;
+                        }
                         m.id = attr("ID")?;
                         m.destination = attr("Destination")?;
                         m.issue_instant = attr("IssueInstant")?;
@@ -350,6 +380,9 @@ fn parse(xml: &str) -> Result<Message, Refusal> {
                     (1, b"NameID") if in_ns(ASSERTION_NS) => text_of = Some(Field::NameId),
                     (1, b"SessionIndex") if in_ns(PROTOCOL_NS) => {
                         text_of = Some(Field::SessionIndex)
+                    }
+                    (2, b"StatusCode") if in_ns(PROTOCOL_NS) && m.status.is_none() => {
+                        m.status = attr("Value")?;
                     }
                     _ => {}
                 }
@@ -391,15 +424,16 @@ fn parse(xml: &str) -> Result<Message, Refusal> {
     }
 }
 
-/// What a LogoutRequest must say: from this IdP, to this SLO endpoint,
-/// issued moments ago, naming a user.
+/// What a logout message must say: from this IdP, to this SLO endpoint,
+/// issued moments ago; a request names a user.
 fn check(
     m: &Message,
     idp: &EntityDescriptor,
     slo_url: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Refusal> {
-    if m.id.is_none() || m.name_id.as_deref().is_none_or(str::is_empty) {
+    let names_user = !m.name_id.as_deref().is_none_or(str::is_empty);
+    if m.id.is_none() || (m.kind == Kind::Request && !names_user) {
         return Err(Refusal::Malformed);
     }
     if m.issuer.is_none() || m.issuer != idp.entity_id {
@@ -433,8 +467,12 @@ fn check(
     Ok(())
 }
 
-/// The IdP's SingleLogoutService: HTTP-Redirect when offered, else HTTP-POST.
-fn idp_slo_service(idp: &EntityDescriptor) -> Option<(&'static str, String)> {
+/// The IdP's SingleLogoutService: HTTP-Redirect when offered, else
+/// HTTP-POST; its `ResponseLocation` (if any) for a response.
+pub(super) fn idp_slo_service(
+    idp: &EntityDescriptor,
+    for_response: bool,
+) -> Option<(&'static str, String)> {
     let services: Vec<_> = idp
         .idp_sso_descriptors
         .iter()
@@ -445,7 +483,10 @@ fn idp_slo_service(idp: &EntityDescriptor) -> Option<(&'static str, String)> {
         .into_iter()
         .find_map(|binding| {
             services.iter().find(|s| s.binding == binding).map(|s| {
-                let to = s.response_location.clone().unwrap_or(s.location.clone());
+                let to = match &s.response_location {
+                    Some(r) if for_response => r.clone(),
+                    _ => s.location.clone(),
+                };
                 (binding, to)
             })
         })
@@ -461,7 +502,7 @@ fn answer(
     request_id: &str,
     relay_state: Option<String>,
 ) -> Response {
-    let Some((binding, destination)) = idp_slo_service(&provider.idp) else {
+    let Some((binding, destination)) = idp_slo_service(&provider.idp, true) else {
         return ui::redirect(StatusCode::SEE_OTHER, "/ui/auth/signed-out");
     };
     let key_pair = provider.config.sp_keys.first();
@@ -495,21 +536,18 @@ fn answer(
     };
     let relay_state = relay_state.unwrap_or_default();
     let built = if binding == HTTP_REDIRECT_BINDING {
-        redirect_url(&response, &destination, &relay_state, &key)
+        response
+            .to_string()
+            .map_err(|e| e.to_string())
+            .and_then(|xml| redirect_url("SAMLResponse", &xml, &destination, &relay_state, &key))
             .map(|url| ui::redirect(StatusCode::SEE_OTHER, &url))
     } else {
         response.signature = Some(authn_request::signature_template(&id, &certificate_der));
-        super::xmlsec_log::install();
-        key.private_key_to_der()
+        response
+            .to_string()
             .map_err(|e| e.to_string())
-            .and_then(|der| {
-                let xml = response.to_string().map_err(|e| e.to_string())?;
-                Crypto::sign_xml(xml, &der).map_err(|e| e.to_string())
-            })
-            .map(|signed| {
-                let message = base64::engine::general_purpose::STANDARD.encode(signed);
-                post_page(lang, destination, "SAMLResponse", message, relay_state)
-            })
+            .and_then(|xml| sign_enveloped(&xml, &key))
+            .map(|message| post_page(lang, destination, "SAMLResponse", message, relay_state))
     };
     built.unwrap_or_else(|e| {
         tracing::error!(error = %e, contact_center = cc_id, "cannot sign the LogoutResponse");
@@ -517,14 +555,27 @@ fn answer(
     })
 }
 
-/// HTTP-Redirect binding: the deflated response and the query signature.
-fn redirect_url(
-    response: &LogoutResponse,
+/// HTTP-POST binding: `xml` (with a signature template) signed by
+/// libxmlsec1, base64 for the form.
+pub(super) fn sign_enveloped(
+    xml: &str,
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+) -> Result<String, String> {
+    super::xmlsec_log::install();
+    let der = key.private_key_to_der().map_err(|e| e.to_string())?;
+    let signed = Crypto::sign_xml(xml, &der).map_err(|e| e.to_string())?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(signed))
+}
+
+/// HTTP-Redirect binding: the deflated message as `field` and the query
+/// signature (RSA-SHA256).
+pub(super) fn redirect_url(
+    field: &str,
+    xml: &str,
     destination: &str,
     relay_state: &str,
     key: &openssl::pkey::PKey<openssl::pkey::Private>,
 ) -> Result<String, String> {
-    let xml = response.to_string().map_err(|e| e.to_string())?;
     let mut deflated = Vec::new();
     {
         let mut encoder =
@@ -536,7 +587,7 @@ fn redirect_url(
     }
     let mut url = url::Url::parse(destination).map_err(|e| e.to_string())?;
     url.query_pairs_mut().append_pair(
-        "SAMLResponse",
+        field,
         &base64::engine::general_purpose::STANDARD.encode(&deflated),
     );
     if !relay_state.is_empty() {
