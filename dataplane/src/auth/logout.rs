@@ -85,6 +85,7 @@ pub async fn end_session(
             json!({"end_session": true}),
         );
     }
+    let ended = ended.ok().flatten();
     let location = match redirect {
         Some(uri) => {
             let params: Vec<(&str, &str)> =
@@ -97,7 +98,12 @@ pub async fn end_session(
         }
         None => "/ui/auth/signed-out".to_string(),
     };
-    let mut res = ui::redirect(StatusCode::SEE_OTHER, &location);
+    // A SAML session's IdP is told too, when it offers single logout.
+    let idp_logout = match &ended {
+        Some(s) => crate::sso::saml::sp_logout::start(&state, lang, s, &location).await,
+        None => None,
+    };
+    let mut res = idp_logout.unwrap_or_else(|| ui::redirect(StatusCode::SEE_OTHER, &location));
     if let Some(c) = sessions::clear_cookie(&state, SESSION_COOKIE) {
         res.headers_mut().append(header::SET_COOKIE, c);
     }

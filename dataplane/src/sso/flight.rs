@@ -41,6 +41,13 @@ pub const SAML: Kind = Kind {
     cross_site_post: true,
 };
 
+/// An SP-initiated SAML logout waiting for the IdP's LogoutResponse.
+pub const SAML_LOGOUT: Kind = Kind {
+    prefix: "saml:logout:",
+    cookie: "tollgate_saml_logout",
+    cross_site_post: true,
+};
+
 #[derive(Serialize, Deserialize)]
 struct Stored<T> {
     /// The cookie value given to the browser.
