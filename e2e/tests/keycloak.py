@@ -1,0 +1,188 @@
+"""The real SAML identity provider of the e2e tests: Keycloak, started by
+scripts/provision/saml-idp.sh with the realm of e2e/idp/saml (users `ann`
+in groups agents and supervisors, `bob` in agents, `carl` in none; password
+`<name>-password`).
+
+Tollgate's SP keys are generated per contact center, so each test registers
+the SP at Keycloak through its admin REST API: Tollgate's own SP metadata
+(`GET /auth/v3/sso/saml/{cc}/metadata`) goes through Keycloak's
+client-description converter, and the client is then adjusted (what is
+signed, encryption, NameID format, the IdP-initiated URL name, attribute
+mappers) before it is created.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from urllib.parse import quote
+
+import pytest
+import requests
+
+#: Keycloak's login form.
+LOGIN = {"username": "#username", "password": "#password", "submit": "#kc-login"}
+
+#: What Tollgate's SP can decrypt (dataplane/src/sso/saml/metadata.rs):
+#: AES-128-GCM content, RSA-OAEP (MGF1, SHA-1) key transport.
+AES128_GCM = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
+RSA_OAEP_MGF1P = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+
+NAME_ID_FORMATS = {
+    "username": "username",
+    "email": "email",
+    "persistent": "persistent",
+    "unspecified": "unspecified",
+}
+
+
+def need(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: source scripts/provision/saml-idp.sh (the test command does)")
+    return value
+
+
+class Keycloak:
+    """One realm of the running Keycloak and its admin API."""
+
+    def __init__(self):
+        self.url = need("TOLLGATE_TEST_SAML_IDP_URL").rstrip("/")
+        self.realm = need("TOLLGATE_TEST_SAML_IDP_REALM")
+        self._admin = (need("TOLLGATE_TEST_SAML_IDP_ADMIN_USER"), need("TOLLGATE_TEST_SAML_IDP_ADMIN_PASSWORD"))
+        self._token: tuple[str, float] | None = None
+
+    # -- the IdP as Tollgate sees it ------------------------------------------
+    @property
+    def entity_id(self) -> str:
+        return f"{self.url}/realms/{self.realm}"
+
+    @property
+    def saml_endpoint(self) -> str:
+        """SingleSignOnService and SingleLogoutService (every binding)."""
+        return f"{self.url}/realms/{self.realm}/protocol/saml"
+
+    def idp_metadata(self) -> str:
+        r = requests.get(f"{self.saml_endpoint}/descriptor", timeout=10)
+        r.raise_for_status()
+        return r.text
+
+    def idp_initiated_url(self, url_name: str, relay_state: str | None = None) -> str:
+        url = f"{self.saml_endpoint}/clients/{quote(url_name)}"
+        if relay_state is not None:
+            url += "?RelayState=" + quote(relay_state, safe="")
+        return url
+
+    # -- admin API ---------------------------------------------------------------
+    def _bearer(self) -> str:
+        if self._token is None or self._token[1] < time.monotonic():
+            r = requests.post(
+                f"{self.url}/realms/master/protocol/openid-connect/token",
+                data={"grant_type": "password", "client_id": "admin-cli",
+                      "username": self._admin[0], "password": self._admin[1]},
+                timeout=10,
+            )
+            assert r.status_code == 200, f"Keycloak admin token: {r.status_code} {r.text}"
+            body = r.json()
+            # Renewed well before it expires (60 s by default).
+            self._token = (body["access_token"], time.monotonic() + body["expires_in"] / 2)
+        return self._token[0]
+
+    def admin(self, method: str, path: str, **kw) -> requests.Response:
+        """`path` under /admin/realms/<realm>."""
+        headers = {"Authorization": f"Bearer {self._bearer()}", **kw.pop("headers", {})}
+        return requests.request(
+            method, f"{self.url}/admin/realms/{self.realm}{path}", headers=headers, timeout=15, **kw
+        )
+
+    def register_sp(
+        self,
+        sp_metadata: str,
+        url_name: str,
+        *,
+        sign_response: bool = True,
+        sign_assertion: bool = True,
+        encrypt: bool = False,
+        encryption: dict | None = None,
+        name_id_format: str = "username",
+    ) -> dict:
+        """Registers (or replaces) the SP described by `sp_metadata`; returns
+        Keycloak's client representation as created."""
+        r = self.admin(
+            "POST", "/client-description-converter", data=sp_metadata.encode(),
+            headers={"Content-Type": "text/plain"},
+        )
+        assert r.status_code == 200, f"client-description-converter: {r.status_code} {r.text}"
+        client = r.json()
+        self.delete_client(client["clientId"])
+        attrs = client.setdefault("attributes", {})
+        attrs.update({
+            "saml.server.signature": str(sign_response).lower(),
+            "saml.assertion.signature": str(sign_assertion).lower(),
+            "saml.signature.algorithm": "RSA_SHA256",
+            "saml_signature_canonicalization_method": "http://www.w3.org/2001/10/xml-exc-c14n#",
+            # The SP signs its AuthnRequests (and LogoutRequests) with the
+            # certificate of its metadata, which the converter copied.
+            "saml.client.signature": "true",
+            "saml.encrypt": str(encrypt).lower(),
+            "saml_name_id_format": NAME_ID_FORMATS[name_id_format],
+            "saml_force_name_id_format": "true",
+            "saml_idp_initiated_sso_url_name": url_name,
+            "saml.authnstatement": "true",
+        })
+        if encrypt and encryption is not None:
+            attrs.update(encryption)
+        if not encrypt:
+            attrs.pop("saml.encryption.certificate", None)
+        client.update({
+            "enabled": True,
+            "frontchannelLogout": True,
+            "protocolMappers": [
+                _attribute("email", "email"),
+                _attribute("firstName", "firstName"),
+                _attribute("lastName", "lastName"),
+                {
+                    "name": "groups", "protocol": "saml",
+                    "protocolMapper": "saml-group-membership-mapper",
+                    "config": {"attribute.name": "groups", "full.path": "false", "single": "true",
+                               "attribute.nameformat": "Basic"},
+                },
+            ],
+        })
+        r = self.admin("POST", "/clients", json=client)
+        assert r.status_code == 201, f"creating the SAML client: {r.status_code} {r.text}"
+        return self.client(client["clientId"])
+
+    def client(self, client_id: str) -> dict | None:
+        r = self.admin("GET", "/clients", params={"clientId": client_id})
+        assert r.status_code == 200, r.text
+        found = r.json()
+        return found[0] if found else None
+
+    def delete_client(self, client_id: str) -> None:
+        existing = self.client(client_id)
+        if existing:
+            r = self.admin("DELETE", f"/clients/{existing['id']}")
+            assert r.status_code == 204, r.text
+
+    def user_id(self, username: str) -> str:
+        r = self.admin("GET", "/users", params={"username": username, "exact": "true"})
+        assert r.status_code == 200 and r.json(), f"no Keycloak user {username}: {r.text}"
+        return r.json()[0]["id"]
+
+    def sessions(self, username: str) -> list[dict]:
+        """The user's live sessions at Keycloak."""
+        r = self.admin("GET", f"/users/{self.user_id(username)}/sessions")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def end_sessions(self, username: str) -> None:
+        r = self.admin("POST", f"/users/{self.user_id(username)}/logout")
+        assert r.status_code == 204, r.text
+
+
+def _attribute(user_property: str, name: str) -> dict:
+    return {
+        "name": name, "protocol": "saml", "protocolMapper": "saml-user-property-mapper",
+        "config": {"user.attribute": user_property, "attribute.name": name, "attribute.nameformat": "Basic"},
+    }
