@@ -1,0 +1,388 @@
+"""SAML 2.0 contact centers in a real Chromium against a real identity
+provider: Keycloak (scripts/provision/saml-idp.sh, e2e/tests/keycloak.py).
+
+Each test makes an `auth: saml` contact center, uploads Keycloak's IdP
+metadata, and registers Tollgate's SP at Keycloak from Tollgate's own SP
+metadata (its keys are generated per contact center). Then: an
+application's code + PKCE request to Tollgate, the sign-in page sends the
+user to Keycloak with a signed AuthnRequest (HTTP-POST or HTTP-Redirect
+binding), Keycloak's answer comes back to the ACS, and the application gets
+tokens naming the contact center and the user. Also: what Keycloak signs
+(assertion, response), encrypted assertions, IdP-initiated sign-in with an
+allowed and a refused `redirectUrl`, unknown users and just-in-time users,
+the access group, and single logout started at either end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+import browser as ui
+from browser import SIGN_IN
+from envapi import EnvApi
+from helpers import code_client, verify_access_token
+from keycloak import AES128_GCM, LOGIN, RSA_OAEP_MGF1P, Keycloak
+from test_browser_sign_in import RP, path_of
+from tollgate import free_port
+
+#: Seeded in e2e/idp/saml/tollgate-realm.json.
+PASSWORDS = {"ann": "ann-password", "bob": "bob-password", "carl": "carl-password"}
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Keycloak:
+    return Keycloak()
+
+
+class SamlTenant:
+    """An `auth: saml` contact center of the server under test, and its
+    registration at Keycloak."""
+
+    def __init__(self, srv, keycloak: Keycloak):
+        self.srv = srv
+        self.kc = keycloak
+        self.api = EnvApi(srv.base_url, auth=srv.ops)
+        env = self.api.create_environment_ok()
+        self.domain = f"saml{uuid.uuid4().hex[:8]}"
+        self.cc = self.api.create_contact_center_ok(env["id"], domains=[self.domain], auth="saml")
+        self.id = self.cc["id"]
+        self.url_name = f"tollgate-{self.id}"
+        self.view: dict | None = None
+
+    @property
+    def path(self) -> str:
+        return f"/contact-centers/{self.id}/saml"
+
+    def configure(self, **settings) -> dict:
+        """Stores the SAML settings with Keycloak's metadata (replacing any)."""
+        body = {"idpMetadata": self.kc.idp_metadata(), **settings}
+        if self.view is not None:
+            body["version"] = self.view["version"]
+        r = self.api.call("PUT", self.path, body)
+        assert r.status_code == 200, r.text
+        self.view = r.json()["data"]
+        assert self.view["idpEntityId"] == self.kc.entity_id, self.view
+        return self.view
+
+    def sp_metadata(self) -> str:
+        r = requests.get(self.srv.url(f"/auth/v3/sso/saml/{self.id}/metadata"), timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("application/samlmetadata+xml"), r.headers
+        return r.text
+
+    def register(self, **options) -> dict:
+        """Registers the SP at Keycloak; `options` as Keycloak.register_sp."""
+        return self.kc.register_sp(self.sp_metadata(), self.url_name, **options)
+
+    def user(self, name: str) -> dict:
+        return self.api.create_user_ok(self.id, name)
+
+    def users(self) -> list[dict]:
+        return self.api.call("GET", f"/contact-centers/{self.id}/users").json()["data"]["users"]
+
+
+@pytest.fixture
+def saml(server, keycloak):
+    t = SamlTenant(server, keycloak)
+    yield t
+    if t.view:
+        keycloak.delete_client(t.view["spEntityId"])
+
+
+def wait_for(what: str, check, seconds: float = 15):
+    """Polls `check` until it returns something true. A query that lands
+    while an auto-submitting page navigates fails; that only means "not yet"."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+            if found:
+                return found
+        except ui.BrowserError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def at_keycloak_login(page) -> None:
+    wait_for(f"Keycloak's login form (at {page.info()['url']})", lambda: page.elements(LOGIN["username"]))
+
+
+def back_at_tollgate(srv, page) -> dict:
+    """After the IdP's answer: the browser is back at Tollgate (a page of its
+    own, or its redirect to the application was seen)."""
+
+    def done():
+        info = page.info()
+        if info["callbacks"] or (info["url"].startswith(srv.base_url) and info.get("title") is not None):
+            return info
+        return None
+
+    return wait_for("the browser to come back to Tollgate", done)
+
+
+def login_at_keycloak(srv, page, username: str) -> dict:
+    at_keycloak_login(page)
+    page.fill(LOGIN["username"], username)
+    page.fill(LOGIN["password"], PASSWORDS[username])
+    page.click(LOGIN["submit"])
+    return back_at_tollgate(srv, page)
+
+
+def sp_initiated(srv, page, client, t: SamlTenant, username: str) -> tuple[RP, dict]:
+    """The application's request → Tollgate's sign-in page (user name and
+    tenant; no password: these users have none here) → Keycloak's login
+    page → Keycloak's answer at the ACS → back at Tollgate."""
+    rp = RP(srv, client)
+    info = page.goto(rp.url)
+    assert path_of(info["url"]) == ui.SIGN_IN_PAGE, info["url"]
+    page.fill(SIGN_IN["username"], username)
+    page.fill(SIGN_IN["tenant"], t.domain)
+    page.click(SIGN_IN["submit"])
+    return rp, login_at_keycloak(srv, page, username)
+
+
+def tokens_of(srv, client, rp: RP, info: dict) -> dict:
+    assert len(info["callbacks"]) == 1, f"no redirect to the application: {info['url']} {info.get('text', '')[:300]}"
+    return verify_access_token(srv, rp.redeem(info["callbacks"][0])["access_token"], client_id=client["client_id"])
+
+
+def kc_request(page) -> dict | None:
+    """The request the browser sent to Keycloak's SAML endpoint, if any."""
+    docs = page.info()["documents"]
+    return next((d for d in docs if "/protocol/saml" in d["url"]), None)
+
+
+# -- SP metadata ---------------------------------------------------------------------
+
+
+def test_sp_metadata_registers_at_keycloak(server, saml, keycloak):
+    view = saml.configure()
+    client = saml.register()
+    assert client["clientId"] == view["spEntityId"]
+    assert client["protocol"] == "saml"
+    attrs = client["attributes"]
+    # What Keycloak read from Tollgate's metadata: the ACS, the SP's
+    # signing certificate, signed AuthnRequests.
+    assert attrs["saml_assertion_consumer_url_post"] == view["acsUrl"]
+    assert view["acsUrl"] in client["redirectUris"]
+    cert = "".join(view["spCertificates"][0].splitlines()[1:-1])
+    assert attrs["saml.signing.certificate"] == cert
+    assert attrs["saml.client.signature"] == "true"
+    # Single logout, both bindings, at the agreed URL.
+    slo = server.url(f"/auth/v3/sso/saml/{saml.id}/slo")
+    assert attrs.get("saml_single_logout_service_url_redirect") == slo, attrs
+    assert attrs.get("saml_single_logout_service_url_post") == slo, attrs
+
+
+# -- SP-initiated sign-in ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "binding,sign_response,sign_assertion",
+    [("post", False, True), ("redirect", True, False), ("post", True, True)],
+    ids=["post-assertion-signed", "redirect-response-signed", "post-both-signed"],
+)
+def test_sp_initiated_sign_in(server, saml, browser, binding, sign_response, sign_assertion):
+    srv = server
+    client = code_client(srv)
+    saml.configure(binding=binding)
+    saml.register(sign_response=sign_response, sign_assertion=sign_assertion)
+    saml.user("ann")
+    r = requests.post(srv.url("/auth/v3/auth-scheme"), json={"data": {"tenant": saml.domain}}, timeout=10)
+    assert r.json()["data"]["scheme"] == "saml", r.text
+
+    page = browser.page(redirect_uri=srv.redirect_uri)
+    rp, info = sp_initiated(srv, page, client, saml, "ann")
+    sent = kc_request(page)
+    assert sent is not None, info["documents"]
+    # POST binding: a form posted to Keycloak; Redirect: a GET with the
+    # signed, deflated query.
+    if binding == "post":
+        assert sent["method"] == "POST", sent
+    else:
+        assert sent["method"] == "GET" and "SAMLRequest=" in sent["url"] and "Signature=" in sent["url"], sent
+        assert "SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256" in sent["url"], sent
+    claims = tokens_of(srv, client, rp, info)
+    assert claims["contact_center_id"] == saml.id
+    assert claims["user_name"] == "ann"
+    assert claims["sub"] == f"{saml.id}:ann"
+    assert keycloak_sessions(saml, "ann"), "Keycloak has no session of ann"
+    srv.wait_for_audit("user.signed_in", contact_center_id=saml.id)
+    page.close()
+
+
+def keycloak_sessions(t: SamlTenant, username: str) -> list[dict]:
+    return [s for s in t.kc.sessions(username) if t.view["spEntityId"] in s.get("clients", {}).values()]
+
+
+def test_encrypted_assertion(server, saml, browser, keycloak):
+    """Keycloak encrypts the (signed) assertion with the SP's encryption
+    certificate from Tollgate's metadata. Keycloak's default algorithms
+    (AES-256-GCM, RSA-OAEP with MGF1-SHA256) are not among those the SP
+    metadata lists, so the client is set to what it lists."""
+    srv = server
+    client = code_client(srv)
+    saml.configure()
+    saml.register(
+        encrypt=True,
+        encryption={"saml.encryption.algorithm": AES128_GCM, "saml.encryption.keyAlgorithm": RSA_OAEP_MGF1P},
+    )
+    saml.user("ann")
+    page = browser.page(redirect_uri=srv.redirect_uri)
+    rp, info = sp_initiated(srv, page, client, saml, "ann")
+    claims = tokens_of(srv, client, rp, info)
+    assert claims["contact_center_id"] == saml.id and claims["user_name"] == "ann"
+    page.close()
+
+
+# -- who may sign in ---------------------------------------------------------------
+
+
+def test_unknown_user_refused_unless_just_in_time(server, saml, browser):
+    srv = server
+    client = code_client(srv)
+    saml.configure()
+    saml.register()
+
+    since = srv.log_size()
+    page = browser.page(redirect_uri=srv.redirect_uri)
+    _, info = sp_initiated(srv, page, client, saml, "bob")
+    assert not info["callbacks"], info["callbacks"]
+    assert info["status"] == 403, info
+    assert page.text("#error"), info
+    event = srv.wait_for_audit("user.auth_failed", since=since, contact_center_id=saml.id)
+    assert json.loads(event["detail"])["reason"] == "unknown user", event
+    page.close()
+
+    saml.configure(justInTimeUsers=True)
+    page = browser.page(redirect_uri=srv.redirect_uri)
+    rp, info = sp_initiated(srv, page, client, saml, "bob")
+    claims = tokens_of(srv, client, rp, info)
+    assert claims["user_name"] == "bob" and claims["contact_center_id"] == saml.id
+    bob = next(u for u in saml.users() if u["userName"] == "bob")
+    # Created from the assertion's attributes (Keycloak's user-property mappers).
+    assert bob["firstName"] == "Bob" and bob["lastName"] == "Builder" and bob["email"] == "bob@saml.example", bob
+    page.close()
+
+
+def test_access_group(server, saml, browser):
+    srv = server
+    client = code_client(srv)
+    saml.configure(accessGroup={"attribute": "groups", "value": "supervisors"})
+    saml.register()
+    saml.user("ann")
+    saml.user("bob")
+
+    since = srv.log_size()
+    page = browser.page(redirect_uri=srv.redirect_uri)
+    _, info = sp_initiated(srv, page, client, saml, "bob")
+    assert not info["callbacks"] and info["status"] == 403, info
+    event = srv.wait_for_audit("sso.refused", since=since, contact_center_id=saml.id)
+    assert json.loads(event["detail"])["reason"] == "access_group", event
+    page.close()
+
+    page = browser.page(redirect_uri=srv.redirect_uri)
+    rp, info = sp_initiated(srv, page, client, saml, "ann")
+    assert tokens_of(srv, client, rp, info)["user_name"] == "ann"
+    page.close()
+
+
+# -- IdP-initiated sign-in ---------------------------------------------------------
+
+
+def test_idp_initiated_sign_in(server, saml, browser):
+    srv = server
+    client = code_client(srv)
+    saml.configure()
+    saml.register()
+    saml.user("ann")
+    # The application's page, on an origin the contact center allows.
+    app = f"http://127.0.0.1:{free_port()}"
+    landing = app + "/ui/wwe/index.html"
+    saml.api.set_cors_origins(saml.id, [app])
+
+    page = browser.page(redirect_uri=landing)
+    page.goto(saml.kc.idp_initiated_url(saml.url_name, landing))
+    info = login_at_keycloak(srv, page, "ann")
+    assert info["callbacks"] == [landing], f"{info['url']} {info.get('text', '')[:300]}"
+    # The browser session is ann's: an authorization needs no sign-in.
+    rp = RP(srv, client)
+    info = page.goto(rp.url)
+    claims = tokens_of(srv, client, rp, info)
+    assert claims["user_name"] == "ann" and claims["contact_center_id"] == saml.id
+    page.close()
+
+    # Not an allowed origin: the user is signed in but stays at Tollgate.
+    page = browser.page(redirect_uri="https://evil.example/")
+    page.goto(saml.kc.idp_initiated_url(saml.url_name, "https://evil.example/steal"))
+    info = login_at_keycloak(srv, page, "ann")
+    assert not info["callbacks"], info["callbacks"]
+    assert not any(d["url"].startswith("https://evil.example") for d in info["documents"]), info["documents"]
+    assert path_of(info["url"]) == ui.SIGNED_IN_PAGE, f"{info['url']} {info.get('text', '')[:300]}"
+    page.close()
+
+
+# -- single logout -----------------------------------------------------------------
+
+
+def signed_in(srv, browser, client, t: SamlTenant, username: str):
+    page = browser.page(redirect_uri=srv.redirect_uri)
+    rp, info = sp_initiated(srv, page, client, t, username)
+    tokens_of(srv, client, rp, info)
+    assert page.fetch(srv.url("/auth/v3/ping"))["status"] == 200
+    assert keycloak_sessions(t, username)
+    return page
+
+
+def test_sp_initiated_single_logout(server, saml, browser):
+    """Tollgate's sign-out sends a LogoutRequest to Keycloak, which ends its
+    session and answers at Tollgate's SLO: the signed-out page."""
+    srv = server
+    client = code_client(srv)
+    saml.configure()
+    saml.register()
+    saml.user("ann")
+    page = signed_in(srv, browser, client, saml, "ann")
+
+    page.goto(srv.url(ui.SIGN_OUT))
+    info = wait_for(
+        "Tollgate's signed-out page",
+        lambda: (i := page.info()) and path_of(i["url"]) == ui.SIGNED_OUT_PAGE and i,
+    )
+    assert any("/protocol/saml" in d["url"] for d in info["documents"]), "Keycloak was not told"
+    assert any(urlsplit(d["url"]).path.endswith(f"/sso/saml/{saml.id}/slo") for d in info["documents"]), info["documents"]
+    assert page.cookie(ui.SESSION_COOKIE) is None
+    assert page.fetch(srv.url("/auth/v3/ping"))["status"] == 403
+    assert not keycloak_sessions(saml, "ann"), "Keycloak's session outlived the logout"
+    page.close()
+
+
+def test_idp_initiated_single_logout(server, saml, browser):
+    """Logging out at Keycloak (its global logout, `GLO=true`) sends a
+    front-channel LogoutRequest to Tollgate's SLO, which ends the session."""
+    srv = server
+    client = code_client(srv)
+    saml.configure()
+    saml.register()
+    saml.user("ann")
+    page = signed_in(srv, browser, client, saml, "ann")
+
+    page.goto(saml.kc.saml_endpoint + "?GLO=true")
+    wait_for("Keycloak to finish the logout", lambda: not keycloak_sessions(saml, "ann"))
+    info = wait_for(
+        "the logout to come back to Keycloak",
+        lambda: (i := page.info()) and i["url"].startswith(saml.kc.url) and i.get("title") is not None and i,
+    )
+    assert any(urlsplit(d["url"]).path.endswith(f"/sso/saml/{saml.id}/slo") for d in info["documents"]), info["documents"]
+    assert page.fetch(srv.url("/auth/v3/ping"))["status"] == 403
+    # The next authorization goes through the sign-in page again.
+    info = page.goto(RP(srv, client).url)
+    assert path_of(info["url"]) == ui.SIGN_IN_PAGE and not info["callbacks"], info["url"]
+    page.close()
