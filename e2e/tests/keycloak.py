@@ -13,7 +13,9 @@ mappers) before it is created.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import time
 from urllib.parse import quote
 
@@ -72,6 +74,26 @@ class Keycloak:
         if relay_state is not None:
             url += "?RelayState=" + quote(relay_state, safe="")
         return url
+
+    def unsolicited_response(self, url_name: str, username: str, password: str, relay_state: str | None = None) -> dict:
+        """IdP-initiated sign-in without a browser: Keycloak's login form
+        filled by `requests`; returns the form Keycloak would have the
+        browser post to the ACS (`action`, `SAMLResponse`, `RelayState`)."""
+        with requests.Session() as s:
+            page = s.get(self.idp_initiated_url(url_name, relay_state), timeout=10)
+            assert page.status_code == 200, page.text[:500]
+            # Keycloak marks its cookies Secure; Chromium sends them to
+            # http://127.0.0.1 (a secure context), requests does not.
+            for c in s.cookies:
+                c.secure = False
+            action = re.search(r'<form[^>]+action="([^"]+)"', page.text)
+            assert action, f"no login form: {page.text[:500]}"
+            answer = s.post(html.unescape(action.group(1)), data={"username": username, "password": password}, timeout=10)
+            assert answer.status_code == 200, answer.text[:500]
+        form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', answer.text))
+        target = re.search(r'<form[^>]+action="([^"]+)"', answer.text)
+        assert "SAMLResponse" in form and target, f"no SAML answer: {answer.text[:500]}"
+        return {"action": html.unescape(target.group(1)), **{k: html.unescape(v) for k, v in form.items()}}
 
     # -- admin API ---------------------------------------------------------------
     def _bearer(self) -> str:

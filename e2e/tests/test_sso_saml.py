@@ -10,7 +10,8 @@ binding), Keycloak's answer comes back to the ACS, and the application gets
 tokens naming the contact center and the user. Also: what Keycloak signs
 (assertion, response), encrypted assertions, IdP-initiated sign-in with an
 allowed and a refused `redirectUrl`, unknown users and just-in-time users,
-the access group, and single logout started at either end.
+the access group, single logout started at either end, and Keycloak's real
+answers replayed or posted to another contact center's ACS.
 """
 
 from __future__ import annotations
@@ -386,3 +387,48 @@ def test_idp_initiated_single_logout(server, saml, browser):
     info = page.goto(RP(srv, client).url)
     assert path_of(info["url"]) == ui.SIGN_IN_PAGE and not info["callbacks"], info["url"]
     page.close()
+
+
+# -- refused answers from the real IdP ---------------------------------------------
+
+
+def post_to_acs(form: dict, action: str | None = None) -> requests.Response:
+    data = {"SAMLResponse": form["SAMLResponse"]}
+    return requests.post(action or form["action"], data=data, allow_redirects=False, timeout=10)
+
+
+def test_replayed_answer_refused(server, saml, keycloak):
+    """Keycloak's signed answer signs in once; the same answer posted again
+    is refused (assertion ids are single-use) and audited."""
+    srv = server
+    saml.configure()
+    saml.register()
+    saml.user("ann")
+    form = keycloak.unsolicited_response(saml.url_name, "ann", PASSWORDS["ann"])
+    assert form["action"] == saml.view["acsUrl"]
+    first = post_to_acs(form)
+    assert first.status_code in (200, 302, 303), first.text[:300]
+    assert first.cookies.get(ui.SESSION_COOKIE), first.headers
+    since = srv.log_size()
+    again = post_to_acs(form)
+    assert again.status_code in (400, 403), again.text[:300]
+    assert not again.cookies.get(ui.SESSION_COOKIE), again.headers
+    srv.wait_for_audit("sso.refused", since=since, contact_center_id=saml.id)
+
+
+def test_answer_for_another_contact_center_refused(server, saml, keycloak):
+    """An answer Keycloak made for one contact center's SP (its Audience,
+    Destination and Recipient) is refused at another's ACS."""
+    srv = server
+    saml.configure()
+    saml.register()
+    saml.user("ann")
+    other = SamlTenant(srv, keycloak)
+    other.configure()
+    other.user("ann")
+    form = keycloak.unsolicited_response(saml.url_name, "ann", PASSWORDS["ann"])
+    since = srv.log_size()
+    r = post_to_acs(form, action=srv.url(f"/auth/v3/sso/saml/{other.id}/acs"))
+    assert r.status_code in (400, 403), r.text[:300]
+    assert not r.cookies.get(ui.SESSION_COOKIE), r.headers
+    srv.wait_for_audit("sso.refused", since=since, contact_center_id=other.id)
