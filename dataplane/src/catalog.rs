@@ -98,6 +98,20 @@ impl Catalog {
             .any(|c| c.redirect_uris.iter().any(|r| r == uri))
     }
 
+    /// Whether a client of the contact center registered a redirect URI
+    /// with this origin (`scheme://host[:port]`).
+    pub fn client_origin_for(&self, contact_center_id: &str, origin: &str) -> bool {
+        self.clients.load().values().any(|c| {
+            (c.contact_center_ids.is_empty()
+                || c.contact_center_ids
+                    .iter()
+                    .any(|id| id == contact_center_id))
+                && c.redirect_uris
+                    .iter()
+                    .any(|r| crate::ui::origin_of(r).as_deref() == Some(origin))
+        })
+    }
+
     pub fn contact_center(&self, id: &str) -> Option<Arc<ContactCenter>> {
         self.tenants.load().by_id.get(id).cloned()
     }

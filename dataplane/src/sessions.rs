@@ -47,6 +47,21 @@ pub fn set_cookie(state: &Services, name: &str, value: &str) -> Option<HeaderVal
     .ok()
 }
 
+/// A `Set-Cookie` value that a cross-site POST (an identity provider's
+/// answer) carries back: `SameSite=None`, which browsers accept only with
+/// `Secure`. Without secure cookies (a plain-http deployment, tests) it is
+/// `SameSite=Lax`, which still works when the provider is same-site (same
+/// host, another port).
+pub fn set_cross_site_cookie(state: &Services, name: &str, value: &str) -> Option<HeaderValue> {
+    if !state.settings.browser.secure_cookies {
+        return set_cookie(state, name, value);
+    }
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=None; Secure"
+    ))
+    .ok()
+}
+
 /// A `Set-Cookie` value that removes the cookie.
 pub fn clear_cookie(state: &Services, name: &str) -> Option<HeaderValue> {
     let secure = if state.settings.browser.secure_cookies {

@@ -86,6 +86,10 @@ fn browser_routes(state: AppState) -> Router {
         )
         .route("/auth/v3/auth-scheme", post(logout::auth_scheme))
         .route(
+            "/auth/v3/sso/saml/{contact_center_id}/acs",
+            post(crate::sso::saml::acs::acs),
+        )
+        .route(
             crate::sso::oidc::CALLBACK_PATH,
             get(crate::sso::oidc::callback),
         )

@@ -4,6 +4,7 @@
 //! [`finish_sign_in`], which finds (or creates) the user and starts the
 //! browser session exactly as a password sign-in does.
 
+pub mod flight;
 pub mod oidc;
 pub mod saml;
 
@@ -33,20 +34,10 @@ pub async fn start(
     login_hint: &str,
     request: Option<&str>,
 ) -> Response {
-    let _ = (login_hint, request);
     match cc.auth {
         AuthScheme::Oidc => oidc::start(state, lang, cc, login_hint, request).await,
-        // Each protocol module plugs in here.
-        AuthScheme::Saml => {
-            let t = Tr::new(lang);
-            let res = ui::error_page(
-                state,
-                lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                t.get("sso_not_configured"),
-            );
-            ui::with_retry_after(res, 60)
-        }
+        // SAML has no standard login hint the IdPs agree on.
+        AuthScheme::Saml => saml::start(state, lang, cc, request).await,
         _ => ui::error_page(
             state,
             lang,

@@ -1,4 +1,5 @@
-//! The Authentication UI: server-rendered pages (no script, one stylesheet)
+//! The Authentication UI: server-rendered pages (one stylesheet; no script
+//! but the one that submits the SAML HTTP-POST hand-off)
 //! for sign-in, password change, consent and sign-out, and the security
 //! headers every page and authorization answer carries.
 
@@ -21,6 +22,7 @@ use crate::protection::csrf;
 use crate::state::{AppState, Services};
 
 const CSS: &str = include_str!("../../static/tollgate.css");
+const AUTO_POST: &str = include_str!("../../static/auto-post.js");
 
 /// The UI role's routes (pages and the stylesheet).
 pub fn router(state: AppState) -> Router {
@@ -31,7 +33,20 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/auth/signed-in", get(signed_out::signed_in))
         .route("/ui/auth/signed-out", get(signed_out::signed_out))
         .route("/ui/auth/static/tollgate.css", get(css))
+        .route("/ui/auth/static/auto-post.js", get(auto_post))
         .with_state(state)
+}
+
+async fn auto_post() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        AUTO_POST,
+    )
+        .into_response()
 }
 
 async fn css() -> Response {
@@ -54,6 +69,12 @@ pub fn csp(form_origin: Option<&str>) -> String {
         "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; \
          frame-ancestors 'none'; form-action 'self'{extra}; base-uri 'none'"
     )
+}
+
+/// The CSP of a page whose only script, from this server, submits its form
+/// to `form_origin` (the SAML HTTP-POST binding).
+pub fn auto_post_csp(form_origin: Option<&str>) -> String {
+    csp(form_origin).replace("script-src 'none'", "script-src 'self'")
 }
 
 /// The origin (`scheme://host[:port]`) of a URI, for `form-action`.

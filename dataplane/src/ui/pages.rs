@@ -64,3 +64,17 @@ pub struct SsoRedirect {
     pub error: Option<String>,
     pub location: String,
 }
+
+/// The HTTP-POST binding hand-off: a form to the IdP that a script from
+/// `/ui/auth/static/auto-post.js` submits (the button, without script).
+#[derive(Template)]
+#[template(path = "saml_post.html")]
+pub struct SamlPost {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub action: String,
+    pub saml_request: String,
+    pub relay_state: String,
+}

@@ -6,7 +6,6 @@
 //! [`crate::sso::finish_sign_in`].
 
 pub mod discovery;
-pub mod flight;
 pub mod http;
 pub mod id_token;
 
@@ -19,13 +18,13 @@ use openidconnect::{
     EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
     RedirectUrl, Scope, TokenResponse,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tollgate_store::model::{ContactCenter, OidcClientAuth, OidcProviderConfig};
 
-use self::flight::Flight;
 use self::id_token::IdTokenError;
 use crate::auth::ClientIp;
+use crate::sso::flight;
 use crate::sso::{finish_sign_in, UnknownUsers};
 use crate::state::{AppState, Services};
 use crate::ui::{self, Lang, Tr};
@@ -35,6 +34,17 @@ pub const CALLBACK_PATH: &str = "/auth/v3/sso/oidc/callback";
 /// The redirect URI registered at every provider.
 pub fn redirect_uri(state: &Services) -> String {
     format!("{}{CALLBACK_PATH}", state.settings.issuer)
+}
+
+/// What the callback needs of the authorization request it answers.
+#[derive(Serialize, Deserialize)]
+struct Flight {
+    contact_center_id: String,
+    issuer: String,
+    /// The pending authorization request to continue.
+    request: Option<String>,
+    verifier: String,
+    nonce: String,
 }
 
 /// A refusal: audited as `sso.refused` with its reason, shown as an error page.
@@ -145,9 +155,8 @@ pub async fn start(
         request: request.map(str::to_string),
         verifier: verifier.secret().clone(),
         nonce: nonce.secret().clone(),
-        browser: crate::tokens::random_token(),
     };
-    let cookie = match flight::save(state, csrf.secret(), &flight).await {
+    let cookie = match flight::save(state, flight::OIDC, csrf.secret(), &flight).await {
         Ok(c) => c,
         Err(_) => return ui::unavailable(state, lang),
     };
@@ -229,7 +238,7 @@ pub async fn callback(
         return bad("no state");
     };
     // Single use: taken whatever happens next.
-    let flight = match flight::take(&state, key, &headers).await {
+    let flight = match flight::take::<Flight>(&state, flight::OIDC, key, &headers).await {
         Ok(Ok(f)) => f,
         Ok(Err(reason)) => return bad(reason),
         Err(_) => return ui::unavailable(&state, lang),
@@ -314,7 +323,7 @@ pub async fn callback(
         flight.request.as_deref(),
     )
     .await;
-    if let Some(c) = flight::clear_cookie(&state) {
+    if let Some(c) = flight::clear_cookie(&state, flight::OIDC) {
         res.headers_mut().append(axum::http::header::SET_COOKIE, c);
     }
     res

@@ -1,5 +1,11 @@
-//! SAML 2.0 service provider per contact center (`auth: saml`).
+//! SAML 2.0 service provider per contact center (`auth: saml`). [`start`]
+//! sends the browser to the IdP with a signed AuthnRequest; [`acs::acs`]
+//! takes the IdP's Response (solicited or IdP-initiated), verifies it with
+//! [`verify`] and signs the user in through [`crate::sso::finish_sign_in`].
 
+pub mod acs;
+pub mod authn_request;
+pub mod identity;
 pub mod keys;
 pub mod metadata;
 pub mod verify;
@@ -8,3 +14,191 @@ pub mod verify;
 mod test_idp;
 #[cfg(test)]
 mod tests;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use samael::metadata::EntityDescriptor;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tollgate_store::model::{ContactCenter, SamlProviderConfig};
+
+use self::authn_request::{Outgoing, Requester};
+use crate::sso::flight;
+use crate::state::Services;
+use crate::ui::{self, Lang, Tr};
+
+/// What the ACS needs of the AuthnRequest it answers.
+#[derive(Serialize, Deserialize)]
+struct Flight {
+    contact_center_id: String,
+    /// The AuthnRequest `ID`: the only accepted `InResponseTo`.
+    request_id: String,
+    /// The pending authorization request to continue.
+    request: Option<String>,
+}
+
+/// A refusal: audited as `sso.refused` with its reason, shown as an error page.
+pub(crate) fn refuse(
+    state: &Services,
+    lang: Lang,
+    ip: Option<&str>,
+    cc: Option<&str>,
+    status: StatusCode,
+    reason: &str,
+) -> Response {
+    state.audit(
+        "sso.refused",
+        None,
+        cc,
+        None,
+        ip,
+        json!({"protocol": "saml", "reason": reason}),
+    );
+    ui::error_page(state, lang, status, Tr::new(lang).get("sso_invalid_answer"))
+}
+
+/// The contact center's SP settings with its IdP's parsed metadata.
+pub(crate) struct Provider {
+    pub config: SamlProviderConfig,
+    pub idp: EntityDescriptor,
+}
+
+/// The stored settings; `Ok(None)` when none are stored or the stored
+/// metadata no longer parses (both: single sign-on not set up).
+pub(crate) async fn provider(
+    state: &Services,
+    cc: &str,
+) -> Result<Option<Provider>, tollgate_store::StoreError> {
+    let Some(config) = state.db.get_saml_provider(cc).await? else {
+        return Ok(None);
+    };
+    match config.idp_metadata.parse::<EntityDescriptor>() {
+        Ok(idp) => Ok(Some(Provider { config, idp })),
+        Err(e) => {
+            tracing::error!(error = %e, contact_center = cc, "stored IdP metadata does not parse");
+            Ok(None)
+        }
+    }
+}
+
+fn not_configured(state: &Services, lang: Lang) -> Response {
+    let res = ui::error_page(
+        state,
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Tr::new(lang).get("sso_not_configured"),
+    );
+    ui::with_retry_after(res, 60)
+}
+
+/// `sso::start` for `auth: saml`: the signed AuthnRequest to the contact
+/// center's IdP, in its binding. Either way the browser leaves from a small
+/// page (a redirect answering the sign-in form would break the sign-in
+/// page's `form-action`): an auto-submitted form for HTTP-POST, a refresh
+/// to the signed URL for HTTP-Redirect. `RelayState` is a random key of the
+/// flight record, never the pending request's id.
+pub async fn start(
+    state: &Services,
+    lang: Lang,
+    cc: &ContactCenter,
+    request: Option<&str>,
+) -> Response {
+    let t = Tr::new(lang);
+    let provider = match provider(state, &cc.id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return not_configured(state, lang),
+        Err(_) => return ui::unavailable(state, lang),
+    };
+    let Some(sp_key) = provider.config.sp_keys.first() else {
+        return not_configured(state, lang);
+    };
+    let (Ok(key), Ok(certificate_der)) = (keys::private_key(sp_key), keys::certificate_der(sp_key))
+    else {
+        tracing::error!(contact_center = %cc.id, "unreadable SP key pair");
+        return ui::unavailable(state, lang);
+    };
+    let issuer = &state.settings.issuer;
+    let entity_id = metadata::entity_id(issuer, &cc.id);
+    let acs_url = metadata::acs_url(issuer, &cc.id);
+    let requester = Requester {
+        entity_id: &entity_id,
+        acs_url: &acs_url,
+        key: &key,
+        certificate_der,
+    };
+    let request_id = authn_request::new_id();
+    let relay_state = crate::tokens::random_token();
+    let outgoing = match authn_request::build(
+        &provider.idp,
+        provider.config.binding,
+        &requester,
+        &request_id,
+        &relay_state,
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, contact_center = %cc.id, "cannot build the AuthnRequest");
+            return not_configured(state, lang);
+        }
+    };
+    let record = Flight {
+        contact_center_id: cc.id.clone(),
+        request_id: request_id.clone(),
+        request: request.map(str::to_string),
+    };
+    let cookie = match flight::save(state, flight::SAML, &relay_state, &record).await {
+        Ok(c) => c,
+        Err(_) => return ui::unavailable(state, lang),
+    };
+    state.audit(
+        "sso.started",
+        None,
+        Some(&cc.id),
+        None,
+        None,
+        json!({"protocol": "saml", "provider": provider.idp.entity_id, "requestId": request_id}),
+    );
+    let mut res = match outgoing {
+        Outgoing::Post {
+            action,
+            saml_request,
+            relay_state,
+        } => {
+            let origin = ui::origin_of(&action);
+            let mut res = ui::html(
+                StatusCode::OK,
+                &ui::pages::SamlPost {
+                    t,
+                    title: "sso_redirect_title",
+                    notice: None,
+                    error: None,
+                    action,
+                    saml_request,
+                    relay_state,
+                },
+                origin.as_deref(),
+                vec![],
+            );
+            if let Ok(v) = HeaderValue::from_str(&ui::auto_post_csp(origin.as_deref())) {
+                res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            res
+        }
+        Outgoing::Redirect { url } => ui::html(
+            StatusCode::OK,
+            &ui::pages::SsoRedirect {
+                t,
+                title: "sso_redirect_title",
+                notice: None,
+                error: None,
+                location: url,
+            },
+            None,
+            vec![],
+        ),
+    };
+    if let Some(c) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}

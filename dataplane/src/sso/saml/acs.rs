@@ -1,0 +1,232 @@
+//! `POST /auth/v3/sso/saml/{cc}/acs`: the IdP's Response (HTTP-POST
+//! binding). A `RelayState` that keys a flight answers an SP-initiated
+//! sign-in of this browser; otherwise the answer is unsolicited
+//! (IdP-initiated) and its `RelayState`, if any, is the `redirectUrl` to
+//! land on, honoured only for the contact center's own origins.
+
+use std::time::Duration;
+
+use axum::extract::{Form, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use base64::Engine as _;
+use serde::Deserialize;
+use tollgate_store::model::{AuthScheme, ContactCenter};
+
+use super::identity::identity;
+use super::verify::{verify, Expected, Refusal, VerifiedAssertion};
+use super::{keys, metadata, provider, refuse, Flight, Provider};
+use crate::auth::ClientIp;
+use crate::sso::{finish_sign_in, flight, UnknownUsers};
+use crate::state::{AppState, Services};
+use crate::tokens::token_digest;
+use crate::ui::{self, Lang};
+
+#[derive(Deserialize)]
+pub struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// Where an unsolicited answer's `RelayState` may send the browser.
+fn is_url(relay_state: &str) -> bool {
+    relay_state.starts_with("https://") || relay_state.starts_with("http://")
+}
+
+pub async fn acs(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(cc_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<AcsForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let ip = ip.as_deref();
+    let refused =
+        |status: StatusCode, reason: &str| refuse(&state, lang, ip, Some(&cc_id), status, reason);
+    let cc = match state.catalog.contact_center(&cc_id) {
+        Some(cc) if cc.enabled && cc.auth == AuthScheme::Saml => cc,
+        _ => return refused(StatusCode::NOT_FOUND, "not a SAML contact center"),
+    };
+    let provider = match provider(&state, &cc.id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return refused(StatusCode::NOT_FOUND, "SAML not configured"),
+        Err(_) => return ui::unavailable(&state, lang),
+    };
+    let Some(xml) = form.saml_response.as_deref().and_then(decode) else {
+        return refused(StatusCode::BAD_REQUEST, Refusal::Malformed.reason());
+    };
+    let relay_state = form.relay_state.as_deref().unwrap_or("");
+    // Solicited: the flight is taken (single use) before anything is checked.
+    let (solicited, redirect_url) = if relay_state.is_empty() || is_url(relay_state) {
+        (None, Some(relay_state).filter(|r| !r.is_empty()))
+    } else {
+        match flight::take::<Flight>(&state, flight::SAML, relay_state, &headers).await {
+            Ok(Ok(f)) if f.contact_center_id == cc.id => (Some(f), None),
+            Ok(Ok(_)) => {
+                return refused(StatusCode::BAD_REQUEST, "flight of another contact center")
+            }
+            Ok(Err(reason)) => return refused(StatusCode::BAD_REQUEST, reason),
+            Err(_) => return ui::unavailable(&state, lang),
+        }
+    };
+    let assertion = match check(&state, &provider, &cc, &xml, solicited.as_ref()) {
+        Ok(a) => a,
+        Err(r) => return refused(StatusCode::FORBIDDEN, r.reason()),
+    };
+    match first_use(&state, &assertion).await {
+        Ok(true) => {}
+        Ok(false) => return refused(StatusCode::FORBIDDEN, "replayed"),
+        Err(_) => return ui::unavailable(&state, lang),
+    }
+    let identity = match identity(&provider.config, &assertion) {
+        Ok(i) => i,
+        Err(r) => return refused(StatusCode::FORBIDDEN, r.reason()),
+    };
+    let unknown = if provider.config.just_in_time_users {
+        UnknownUsers::CreateJustInTime
+    } else {
+        UnknownUsers::Refuse
+    };
+    let request = solicited.as_ref().and_then(|f| f.request.as_deref());
+    let mut res = finish_sign_in(&state, lang, ip, &cc, &identity, unknown, request).await;
+    if let Some(url) = redirect_url {
+        land_on(&state, &cc, url, &mut res).await;
+    }
+    if solicited.is_some() {
+        if let Some(c) = flight::clear_cookie(&state, flight::SAML) {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    res
+}
+
+/// The Response as XML: base64 (line breaks tolerated), UTF-8.
+fn decode(b64: &str) -> Option<String> {
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// [`verify`] as this contact center's SP expects: decrypting with each
+/// kept SP key, newest first (the IdP may not have the new one yet).
+fn check(
+    state: &Services,
+    provider: &Provider,
+    cc: &ContactCenter,
+    xml: &str,
+    solicited: Option<&Flight>,
+) -> Result<VerifiedAssertion, Refusal> {
+    let issuer = &state.settings.issuer;
+    let audience = metadata::entity_id(issuer, &cc.id);
+    let recipient = metadata::acs_url(issuer, &cc.id);
+    let keys: Vec<_> = provider
+        .config
+        .sp_keys
+        .iter()
+        .filter_map(|k| keys::private_key(k).ok())
+        .collect();
+    let mut result = Err(Refusal::Decryption);
+    for key in keys.iter().map(Some).chain(keys.is_empty().then_some(None)) {
+        result = verify(
+            xml,
+            &Expected {
+                idp: &provider.idp,
+                audience: &audience,
+                recipient: &recipient,
+                in_response_to: solicited.map(|f| f.request_id.as_str()),
+                decryption_key: key,
+            },
+        );
+        if result != Err(Refusal::Decryption) {
+            break;
+        }
+    }
+    result
+}
+
+/// Records the assertion id until the assertion expires; false when it
+/// was seen before (a replay, solicited or not).
+async fn first_use(
+    state: &Services,
+    assertion: &VerifiedAssertion,
+) -> Result<bool, tollgate_store::StoreError> {
+    let key = format!(
+        "saml:assertion:{}",
+        token_digest(&format!("{}\n{}", assertion.issuer, assertion.id))
+    );
+    let left = (assertion.expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(1);
+    state
+        .ephemeral
+        .put_if_absent(&key, b"1", Duration::from_secs(left as u64))
+        .await
+}
+
+/// Sends an IdP-initiated sign-in on to `url` when the contact center
+/// allows it (an allowed CORS origin, or a client's redirect URI origin);
+/// otherwise it stays on the signed-in page.
+async fn land_on(state: &Services, cc: &ContactCenter, url: &str, res: &mut Response) {
+    if res.status() != StatusCode::SEE_OTHER {
+        return;
+    }
+    if !redirect_allowed(state, cc, url).await {
+        tracing::info!(contact_center = %cc.id, "IdP-initiated redirectUrl not allowed; signed-in page");
+        state.audit(
+            "sso.redirect_refused",
+            None,
+            Some(&cc.id),
+            None,
+            None,
+            serde_json::json!({"protocol": "saml"}),
+        );
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(url) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+}
+
+/// An absolute https URL (http for localhost only) whose origin the
+/// contact center allows.
+pub async fn redirect_allowed(state: &Services, cc: &ContactCenter, url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && local)) {
+        return false;
+    }
+    let Some(origin) = ui::origin_of(url) else {
+        return false;
+    };
+    if state.catalog.client_origin_for(&cc.id, &origin) {
+        return true;
+    }
+    let cors = match state.db.list_cors_origins(Some(&cc.id)).await {
+        Ok(rows) => rows,
+        Err(_) => return false,
+    };
+    let setting = state
+        .db
+        .list_settings_named(crate::origins::SETTING)
+        .await
+        .unwrap_or_default();
+    let allowed = cors
+        .iter()
+        .map(|r| r.origin.as_str())
+        .chain(
+            setting
+                .iter()
+                .filter(|s| s.contact_center_id == cc.id)
+                .flat_map(|s| crate::origins::split_list(&s.value)),
+        )
+        .filter_map(|o| crate::origins::normalize(o).ok())
+        .any(|o| o == origin);
+    allowed
+}

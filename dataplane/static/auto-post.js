@@ -1,0 +1,2 @@
+// Submits the SAML HTTP-POST binding's form to the identity provider.
+document.getElementById("auto-post").submit();
