@@ -25,10 +25,16 @@ import requests
 #: Keycloak's login form.
 LOGIN = {"username": "#username", "password": "#password", "submit": "#kc-login"}
 
-#: What Tollgate's SP can decrypt (dataplane/src/sso/saml/metadata.rs):
-#: AES-128-GCM content, RSA-OAEP (MGF1, SHA-1) key transport.
-AES128_GCM = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
-RSA_OAEP_MGF1P = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+#: What Tollgate's SP decrypts (the EncryptionMethods of its metadata):
+#: AES-128-GCM content, its key by RSA-OAEP-MGF1P with the SHA-1 digest.
+#: Keycloak's defaults (AES-256-GCM; xmlenc11 RSA-OAEP, SHA-256 and
+#: MGF1-SHA256) and even RSA-OAEP-MGF1P with an SHA-256 DigestMethod are
+#: refused by Tollgate ("decryption"), so the client is told these three.
+ENCRYPTION = {
+    "saml.encryption.algorithm": "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    "saml.encryption.keyAlgorithm": "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+    "saml.encryption.digestMethod": "http://www.w3.org/2000/09/xmldsig#sha1",
+}
 
 NAME_ID_FORMATS = {
     "username": "username",
@@ -125,7 +131,6 @@ class Keycloak:
         sign_response: bool = True,
         sign_assertion: bool = True,
         encrypt: bool = False,
-        encryption: dict | None = None,
         name_id_format: str = "username",
     ) -> dict:
         """Registers (or replaces) the SP described by `sp_metadata`; returns
@@ -152,9 +157,9 @@ class Keycloak:
             "saml_idp_initiated_sso_url_name": url_name,
             "saml.authnstatement": "true",
         })
-        if encrypt and encryption is not None:
-            attrs.update(encryption)
-        if not encrypt:
+        if encrypt:
+            attrs.update(ENCRYPTION)
+        else:
             attrs.pop("saml.encryption.certificate", None)
         client.update({
             "enabled": True,

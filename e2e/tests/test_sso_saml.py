@@ -28,7 +28,7 @@ import browser as ui
 from browser import SIGN_IN
 from envapi import EnvApi
 from helpers import code_client, verify_access_token
-from keycloak import AES128_GCM, LOGIN, RSA_OAEP_MGF1P, Keycloak
+from keycloak import LOGIN, Keycloak
 from test_browser_sign_in import RP, path_of
 from tollgate import free_port
 
@@ -61,8 +61,10 @@ class SamlTenant:
         return f"/contact-centers/{self.id}/saml"
 
     def configure(self, **settings) -> dict:
-        """Stores the SAML settings with Keycloak's metadata (replacing any)."""
-        body = {"idpMetadata": self.kc.idp_metadata(), **settings}
+        """Stores the SAML settings with Keycloak's metadata (replacing any).
+        The binding is Redirect unless a test asks for POST: Keycloak refuses
+        Tollgate's HTTP-POST AuthnRequest (see POST_SHA1)."""
+        body = {"idpMetadata": self.kc.idp_metadata(), "binding": "redirect", **settings}
         if self.view is not None:
             body["version"] = self.view["version"]
         r = self.api.call("PUT", self.path, body)
@@ -115,12 +117,14 @@ def at_keycloak_login(page) -> None:
     wait_for(f"Keycloak's login form (at {page.info()['url']})", lambda: page.elements(LOGIN["username"]))
 
 
-def back_at_tollgate(srv, page) -> dict:
+def back_at_tollgate(srv, page, seen: list[str]) -> dict:
     """After the IdP's answer: the browser is back at Tollgate (a page of its
-    own, or its redirect to the application was seen)."""
+    own, or its redirect to the application was seen). `seen`: redirects to
+    the application the last navigation command already reported."""
 
     def done():
         info = page.info()
+        info["callbacks"] = seen + info["callbacks"]
         if info["callbacks"] or (info["url"].startswith(srv.base_url) and info.get("title") is not None):
             return info
         return None
@@ -132,8 +136,7 @@ def login_at_keycloak(srv, page, username: str) -> dict:
     at_keycloak_login(page)
     page.fill(LOGIN["username"], username)
     page.fill(LOGIN["password"], PASSWORDS[username])
-    page.click(LOGIN["submit"])
-    return back_at_tollgate(srv, page)
+    return back_at_tollgate(srv, page, page.click(LOGIN["submit"])["callbacks"])
 
 
 def sp_initiated(srv, page, client, t: SamlTenant, username: str) -> tuple[RP, dict]:
@@ -185,10 +188,26 @@ def test_sp_metadata_registers_at_keycloak(server, saml, keycloak):
 # -- SP-initiated sign-in ----------------------------------------------------------
 
 
+#: A product bug: the enveloped signature of Tollgate's HTTP-POST
+#: AuthnRequest (sso/saml/authn_request.rs, samael's Signature::template)
+#: has an SHA-1 DigestMethod, which Keycloak refuses ("Error validating
+#: signature": "It is forbidden to use algorithm
+#: http://www.w3.org/2000/09/xmldsig#sha1 when secure validation is enabled").
+POST_SHA1 = pytest.mark.xfail(
+    strict=True,
+    reason="the HTTP-POST AuthnRequest's Reference uses an SHA-1 digest, which Keycloak refuses",
+)
+
+
 @pytest.mark.parametrize(
     "binding,sign_response,sign_assertion",
-    [("post", False, True), ("redirect", True, False), ("post", True, True)],
-    ids=["post-assertion-signed", "redirect-response-signed", "post-both-signed"],
+    [
+        pytest.param("post", False, True, marks=POST_SHA1),
+        ("redirect", True, False),
+        ("redirect", False, True),
+        pytest.param("post", True, True, marks=POST_SHA1),
+    ],
+    ids=["post-assertion-signed", "redirect-response-signed", "redirect-assertion-signed", "post-both-signed"],
 )
 def test_sp_initiated_sign_in(server, saml, browser, binding, sign_response, sign_assertion):
     srv = server
@@ -225,16 +244,12 @@ def keycloak_sessions(t: SamlTenant, username: str) -> list[dict]:
 
 def test_encrypted_assertion(server, saml, browser, keycloak):
     """Keycloak encrypts the (signed) assertion with the SP's encryption
-    certificate from Tollgate's metadata. Keycloak's default algorithms
-    (AES-256-GCM, RSA-OAEP with MGF1-SHA256) are not among those the SP
-    metadata lists, so the client is set to what it lists."""
+    certificate from Tollgate's metadata, with algorithms Tollgate lists
+    (keycloak.ENCRYPTION: Keycloak's defaults are not among them)."""
     srv = server
     client = code_client(srv)
     saml.configure()
-    saml.register(
-        encrypt=True,
-        encryption={"saml.encryption.algorithm": AES128_GCM, "saml.encryption.keyAlgorithm": RSA_OAEP_MGF1P},
-    )
+    saml.register(encrypt=True)
     saml.user("ann")
     page = browser.page(redirect_uri=srv.redirect_uri)
     rp, info = sp_initiated(srv, page, client, saml, "ann")
@@ -313,10 +328,12 @@ def test_idp_initiated_sign_in(server, saml, browser):
     page.goto(saml.kc.idp_initiated_url(saml.url_name, landing))
     info = login_at_keycloak(srv, page, "ann")
     assert info["callbacks"] == [landing], f"{info['url']} {info.get('text', '')[:300]}"
-    # The browser session is ann's: an authorization needs no sign-in.
+    # The browser session is ann's: an authorization needs no sign-in (asked
+    # from the browser's cookies; this page's redirect URI is the landing).
     rp = RP(srv, client)
-    info = page.goto(rp.url)
-    claims = tokens_of(srv, client, rp, info)
+    answer = page.fetch(rp.url)
+    assert answer["status"] in (302, 303), answer
+    claims = tokens_of(srv, client, rp, {"callbacks": [answer["headers"]["location"]], "url": rp.url})
     assert claims["user_name"] == "ann" and claims["contact_center_id"] == saml.id
     page.close()
 
@@ -413,7 +430,8 @@ def test_replayed_answer_refused(server, saml, keycloak):
     again = post_to_acs(form)
     assert again.status_code in (400, 403), again.text[:300]
     assert not again.cookies.get(ui.SESSION_COOKIE), again.headers
-    srv.wait_for_audit("sso.refused", since=since, contact_center_id=saml.id)
+    event = srv.wait_for_audit("sso.refused", since=since, contact_center_id=saml.id)
+    assert json.loads(event["detail"])["reason"] == "replayed", event
 
 
 def test_answer_for_another_contact_center_refused(server, saml, keycloak):
@@ -431,4 +449,6 @@ def test_answer_for_another_contact_center_refused(server, saml, keycloak):
     r = post_to_acs(form, action=srv.url(f"/auth/v3/sso/saml/{other.id}/acs"))
     assert r.status_code in (400, 403), r.text[:300]
     assert not r.cookies.get(ui.SESSION_COOKIE), r.headers
-    srv.wait_for_audit("sso.refused", since=since, contact_center_id=other.id)
+    event = srv.wait_for_audit("sso.refused", since=since, contact_center_id=other.id)
+    # The first check that fails: the Response's Destination is the other ACS.
+    assert json.loads(event["detail"])["reason"] == "destination", event
