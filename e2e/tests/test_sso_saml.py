@@ -114,7 +114,13 @@ def wait_for(what: str, check, seconds: float = 15):
 
 
 def at_keycloak_login(page) -> None:
-    wait_for(f"Keycloak's login form (at {page.info()['url']})", lambda: page.elements(LOGIN["username"]))
+    def ready():
+        error = page.text("#kc-error-message")
+        if error:
+            pytest.fail(f"Keycloak refused the request: {error.strip()} (at {page.info()['url']})")
+        return page.elements(LOGIN["username"])
+
+    wait_for("Keycloak's login form", ready)
 
 
 def back_at_tollgate(srv, page, seen: list[str]) -> dict:
