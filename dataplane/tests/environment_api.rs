@@ -580,30 +580,23 @@ async fn contact_center_validation(s: TestServer) {
         .await
         .expect_api_error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("1-63"), "{msg}");
-    // Directories this version lacks are refused by name.
-    // The Configuration Server directory is there: accepted.
-    s.ops_post(
-        CCS,
-        json!({"environmentId": "env-1", "domains": ["cs1"], "auth": "configServer"}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
-    for scheme in ["saml"] {
-        let msg = s
-            .ops_post(
-                CCS,
-                json!({"environmentId": "env-1", "domains": ["x1"], "auth": scheme}),
-            )
-            .await
-            .expect_api_error(StatusCode::BAD_REQUEST);
-        assert!(
-            msg.contains(scheme) && msg.contains("not available"),
-            "{msg}"
-        );
-        s.ops_put(&format!("{CCS}/cc-1"), json!({"auth": scheme}))
-            .await
-            .expect_api_error(StatusCode::BAD_REQUEST);
+    // Every directory is there: accepted; an unknown one is refused.
+    for (domain, scheme) in [("cs1", "configServer"), ("sso1", "saml")] {
+        s.ops_post(
+            CCS,
+            json!({"environmentId": "env-1", "domains": [domain], "auth": scheme}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
     }
+    let msg = s
+        .ops_post(
+            CCS,
+            json!({"environmentId": "env-1", "domains": ["x1"], "auth": "kerberos"}),
+        )
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("'auth' must be one of"), "{msg}");
     s.ops_get(&format!("{CCS}/x1"))
         .await
         .expect_api_error(StatusCode::NOT_FOUND);

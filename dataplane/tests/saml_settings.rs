@@ -12,7 +12,6 @@ use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use openssl::x509::{X509Name, X509};
 use serde_json::{json, Value};
-use tollgate_store::model::AuthScheme;
 
 const CCS: &str = "/environment/v3/contact-centers";
 
@@ -199,11 +198,9 @@ async fn sp_metadata_and_key_rotation(s: TestServer) {
         .expect(StatusCode::OK);
     // Only an `auth: saml` contact center publishes SP metadata.
     s.get(md).await.expect(StatusCode::NOT_FOUND);
-    // The contact-center API does not offer `auth: saml` before sign-in
-    // through SAML exists; the store does.
-    let mut cc = s.db.get_contact_center("demo").await.unwrap().unwrap();
-    cc.auth = AuthScheme::Saml;
-    s.db.update_contact_center(&cc).await.unwrap();
+    s.ops_put(&format!("{CCS}/demo"), json!({"auth": "saml"}))
+        .await
+        .expect(StatusCode::OK);
     let res = s.get(md).await;
     res.expect(StatusCode::OK);
     assert_eq!(

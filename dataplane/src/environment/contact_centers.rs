@@ -119,25 +119,13 @@ fn domains(list: &[String]) -> Result<Vec<String>, ApiError> {
 }
 
 fn auth(value: &str) -> Result<AuthScheme, ApiError> {
-    match AuthScheme::parse(value) {
-        // An ldap or oidc contact center without its directory or provider
-        // yet (PUT …/directory, …/oidc-provider) is allowed: its sign-ins
-        // answer 503 until one is stored. A configServer one uses its
-        // environment's Configuration Servers.
-        Some(
-            scheme @ (AuthScheme::Builtin
-            | AuthScheme::Ldap
-            | AuthScheme::ConfigServer
-            | AuthScheme::Oidc),
-        ) => Ok(scheme),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "auth: the '{}' directory is not available in this version of Tollgate; use 'builtin', 'ldap', 'configServer' or 'oidc'",
-            other.as_str()
-        ))),
-        None => Err(ApiError::bad_request(
-            "'auth' must be one of configServer, ldap, builtin, saml, oidc",
-        )),
-    }
+    // An ldap, saml or oidc contact center without its directory or provider
+    // yet (PUT …/directory, …/saml, …/oidc-provider) is allowed: its
+    // sign-ins answer 503 until one is stored. A configServer one uses its
+    // environment's Configuration Servers.
+    AuthScheme::parse(value).ok_or_else(|| {
+        ApiError::bad_request("'auth' must be one of configServer, ldap, builtin, saml, oidc")
+    })
 }
 
 async fn check_environment(state: &Services, id: &str) -> Result<(), ApiError> {

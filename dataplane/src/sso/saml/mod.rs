@@ -10,7 +10,9 @@ pub mod keys;
 pub mod metadata;
 pub mod verify;
 
+/// The test IdP, shared with the integration tests (`dataplane/tests/sso_saml.rs`).
 #[cfg(test)]
+#[path = "../../../tests/saml_idp/mod.rs"]
 mod test_idp;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,9 @@
 //! A test identity provider whose key the tests control: it writes SAML
 //! answers, signs them with samael (libxmlsec1) and encrypts assertions
 //! for the SP with OpenSSL, so forged variants can be built from real ones.
+//! Used by the verification unit tests (`src/sso/saml/tests.rs`) and the
+//! in-process sign-in tests (`tests/sso_saml.rs`), which use different parts.
+#![allow(dead_code)]
 
 use base64::Engine as _;
 use chrono::{Duration, SecondsFormat, Utc};
@@ -160,7 +163,7 @@ impl Answer {
 /// IdP metadata naming `cert` as its signing certificate.
 pub fn idp_metadata(entity_id: &str, cert_der: &[u8]) -> String {
     format!(
-        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.test/sso"/><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.test/sso-redirect"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
         cert = B64.encode(cert_der)
     )
 }
