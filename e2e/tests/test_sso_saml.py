@@ -185,10 +185,6 @@ def test_sp_metadata_registers_at_keycloak(server, saml, keycloak):
     cert = "".join(view["spCertificates"][0].splitlines()[1:-1])
     assert attrs["saml.signing.certificate"] == cert
     assert attrs["saml.client.signature"] == "true"
-    # Single logout, both bindings, at the agreed URL.
-    slo = server.url(f"/auth/v3/sso/saml/{saml.id}/slo")
-    assert attrs.get("saml_single_logout_service_url_redirect") == slo, attrs
-    assert attrs.get("saml_single_logout_service_url_post") == slo, attrs
 
 
 # -- SP-initiated sign-in ----------------------------------------------------------
@@ -371,7 +367,11 @@ def test_sp_initiated_single_logout(server, saml, browser):
     srv = server
     client = code_client(srv)
     saml.configure()
-    saml.register()
+    attrs = saml.register()["attributes"]
+    # Keycloak read the SLO endpoint, both bindings, from the SP metadata.
+    slo = srv.url(f"/auth/v3/sso/saml/{saml.id}/slo")
+    assert attrs.get("saml_single_logout_service_url_redirect") == slo, attrs
+    assert attrs.get("saml_single_logout_service_url_post") == slo, attrs
     saml.user("ann")
     page = signed_in(srv, browser, client, saml, "ann")
 
