@@ -165,6 +165,7 @@ class Keycloak:
             "enabled": True,
             "frontchannelLogout": True,
             "protocolMappers": [
+                _attribute("username", "uid"),
                 _attribute("email", "email"),
                 _attribute("firstName", "firstName"),
                 _attribute("lastName", "lastName"),

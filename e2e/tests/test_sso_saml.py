@@ -244,6 +244,27 @@ def keycloak_sessions(t: SamlTenant, username: str) -> list[dict]:
     return [s for s in t.kc.sessions(username) if t.view["spEntityId"] in s.get("clients", {}).values()]
 
 
+@pytest.mark.parametrize(
+    "name_id_format,username_attribute,login",
+    [("email", None, "ann@saml.example"), ("persistent", "uid", "ann")],
+    ids=["email-nameid", "persistent-nameid-uid-attribute"],
+)
+def test_user_named_by(server, saml, browser, name_id_format, username_attribute, login):
+    """The NameID names the user (here Keycloak's email format), or, with
+    `usernameAttribute`, an attribute does (the NameID is then Keycloak's
+    opaque persistent id)."""
+    srv = server
+    client = code_client(srv)
+    saml.configure(**({"usernameAttribute": username_attribute} if username_attribute else {}))
+    saml.register(name_id_format=name_id_format)
+    saml.user(login)
+    page = browser.page(redirect_uri=srv.redirect_uri)
+    rp, info = sp_initiated(srv, page, client, saml, "ann")
+    claims = tokens_of(srv, client, rp, info)
+    assert claims["user_name"] == login and claims["contact_center_id"] == saml.id, claims
+    page.close()
+
+
 def test_encrypted_assertion(server, saml, browser, keycloak):
     """Keycloak encrypts the (signed) assertion with the SP's encryption
     certificate from Tollgate's metadata, with algorithms Tollgate lists
