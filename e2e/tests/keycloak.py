@@ -193,6 +193,22 @@ class Keycloak:
             r = self.admin("DELETE", f"/clients/{existing['id']}")
             assert r.status_code == 204, r.text
 
+    def add_signing_key(self, priority: int = 200) -> str:
+        """A new realm RSA key that outranks the seeded one, so Keycloak
+        signs with it from now on; returns its component id."""
+        realm_id = self.admin("GET", "").json()["id"]
+        r = self.admin("POST", "/components", json={
+            "name": f"rotated-{priority}", "providerId": "rsa-generated",
+            "providerType": "org.keycloak.keys.KeyProvider", "parentId": realm_id,
+            "config": {"priority": [str(priority)], "keySize": ["2048"], "algorithm": ["RS256"]},
+        })
+        assert r.status_code == 201, r.text
+        return r.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+
+    def remove_component(self, component_id: str) -> None:
+        r = self.admin("DELETE", f"/components/{component_id}")
+        assert r.status_code == 204, r.text
+
     def user_id(self, username: str) -> str:
         r = self.admin("GET", "/users", params={"username": username, "exact": "true"})
         assert r.status_code == 200 and r.json(), f"no Keycloak user {username}: {r.text}"
