@@ -497,3 +497,87 @@ async fn the_access_group_and_unknown_users_are_enforced() {
     res.expect(StatusCode::SEE_OTHER);
     assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-in"));
 }
+
+#[tokio::test]
+async fn a_cors_origin_of_the_contact_center_is_an_allowed_redirect_url() {
+    let s = TestServer::new().await;
+    let idp = KeyPair::generate("idp");
+    saml_contact_center(&s, &idp, json!({})).await;
+    let wwe = "https://wwe.example.net/ui/wwe/index.html";
+    let res = post_acs(&s, &signed(&idp, &answer(None, "alice")), wwe, None).await;
+    res.expect(StatusCode::SEE_OTHER);
+    assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-in"));
+    s.ops_post(
+        "/environment/v3/cors",
+        json!({"contactCenterId": "demo", "origin": "https://wwe.example.net"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let res = post_acs(&s, &signed(&idp, &answer(None, "alice")), wwe, None).await;
+    res.expect(StatusCode::SEE_OTHER);
+    assert_eq!(res.header(header::LOCATION), Some(wwe));
+}
+
+#[tokio::test]
+async fn an_assertion_encrypted_for_the_sp_key_is_decrypted_even_after_rotation() {
+    let s = TestServer::new().await;
+    let idp = KeyPair::generate("idp");
+    saml_contact_center(&s, &idp, json!({})).await;
+    let old_cert = sp_certificate(&s).await;
+    // The IdP still encrypts for the previous key after a rotation.
+    s.ops_post(
+        "/environment/v3/contact-centers/demo/saml/rotate-key",
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_ne!(sp_certificate(&s).await, old_cert);
+    for (cert, user) in [(old_cert, "alice"), (sp_certificate(&s).await, "bob")] {
+        let st = start(&s, None).await;
+        let a = answer(Some(st.request_id()), user);
+        let encrypted = saml_idp::encrypt(&a.assertion(false), &cert, saml_idp::Content::Aes128Gcm);
+        let xml = idp.sign(&a.response(&encrypted, true));
+        let res = post_acs(&s, &xml, &st.relay_state(), Some(&st.cookie)).await;
+        res.expect(StatusCode::SEE_OTHER);
+        assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-in"));
+    }
+    // Encrypted for a key the SP never had: refused.
+    let st = start(&s, None).await;
+    let a = answer(Some(st.request_id()), "carol");
+    let stranger = KeyPair::generate("stranger").cert_der;
+    let encrypted = saml_idp::encrypt(&a.assertion(false), &stranger, saml_idp::Content::Aes128Cbc);
+    let xml = idp.sign(&a.response(&encrypted, true));
+    post_acs(&s, &xml, &st.relay_state(), Some(&st.cookie))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(refusals(&s).await, vec!["decryption".to_string()]);
+}
+
+#[tokio::test]
+async fn the_acs_of_a_contact_center_without_saml_answers_404_and_bad_input_400() {
+    let s = TestServer::new().await;
+    let idp = KeyPair::generate("idp");
+    // demo is a built-in contact center.
+    post_acs(&s, &signed(&idp, &answer(None, "alice")), "", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    saml_contact_center(&s, &idp, json!({})).await;
+    let res = s
+        .send(
+            Request::post("/auth/v3/sso/saml/demo/acs")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("SAMLResponse=%%%not-base64"))
+                .unwrap(),
+        )
+        .await;
+    assert!(res.status.is_client_error(), "{}", res.status);
+    post_acs(&s, "<samlp:Response", "", None)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let reasons = refusals(&s).await;
+    assert!(
+        reasons.contains(&"not a SAML contact center".to_string()),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&"malformed".to_string()), "{reasons:?}");
+}

@@ -301,7 +301,7 @@ def test_validation_errors_name_the_field(server, ops_api):
         ("environment primaryPort", "primaryPort", lambda: ops_api.create_environment(
             configServers=[{"primaryAddress": "cs.example.com", "primaryPort": 70000, "readOnly": False, "locations": "/"}])),
         ("contact center environmentId", "environmentId", lambda: ops_api.create_contact_center(unique("no-such-env"))),
-        ("contact center auth", "auth", lambda: ops_api.create_contact_center(env["id"], auth="saml")),
+        ("contact center auth", "auth", lambda: ops_api.create_contact_center(env["id"], auth="kerberos")),
         ("contact center domains", "domains", lambda: ops_api.create_contact_center(env["id"], domains="not-a-list")),
         ("user userName", "userName", lambda: ops_api.call(
             "POST", f"/contact-centers/{cc['id']}/users", {"firstName": "No", "lastName": "Name", "email": "n@example.com"})),

@@ -48,7 +48,17 @@ pub async fn acs(
         |status: StatusCode, reason: &str| refuse(&state, lang, ip, Some(&cc_id), status, reason);
     let cc = match state.catalog.contact_center(&cc_id) {
         Some(cc) if cc.enabled && cc.auth == AuthScheme::Saml => cc,
-        _ => return refused(StatusCode::NOT_FOUND, "not a SAML contact center"),
+        // The path names no contact center of ours: not put in the audit trail's field.
+        _ => {
+            return refuse(
+                &state,
+                lang,
+                ip,
+                None,
+                StatusCode::NOT_FOUND,
+                "not a SAML contact center",
+            )
+        }
     };
     let provider = match provider(&state, &cc.id).await {
         Ok(Some(p)) => p,
