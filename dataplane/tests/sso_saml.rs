@@ -196,6 +196,12 @@ async fn post_binding_sends_an_authn_request_signed_by_the_sp_key() {
         "{xml}"
     );
     assert!(xml.contains(r#"ForceAuthn="false""#), "{xml}");
+    // SHA-2 digest as well as signature: IdPs refuse SHA-1.
+    assert!(
+        xml.contains(r#"DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256""#),
+        "{xml}"
+    );
+    assert!(!xml.contains("xmldsig#sha1"), "{xml}");
     assert!(xml.contains(&sp_entity()), "{xml}");
     assert!(st.request_id().starts_with('_'));
     // RelayState is a random key, not the request id.

@@ -9,7 +9,7 @@ use samael::crypto::CertificateDer;
 use samael::metadata::{EntityDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING};
 use samael::schema::{AuthnRequest, Issuer, NameIdPolicy};
 use samael::service_provider::ServiceProvider;
-use samael::signature::Signature;
+use samael::signature::{DigestAlgorithm, Signature};
 use tollgate_store::model::SamlBinding;
 
 const ENTITY_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity";
@@ -97,10 +97,14 @@ pub fn build(
     let signing = |e: Box<dyn std::error::Error>| BuildError::Signing(e.to_string());
     match binding {
         SamlBinding::Post => {
-            request.signature = Some(Signature::template(
-                id,
-                &CertificateDer::from(requester.certificate_der.clone()),
-            ));
+            let mut signature =
+                Signature::template(id, &CertificateDer::from(requester.certificate_der.clone()));
+            // samael's template digests with SHA-1, which IdPs (Keycloak)
+            // rightly refuse; the signature itself is RSA-SHA256.
+            for reference in &mut signature.signed_info.reference {
+                reference.digest_method.algorithm = DigestAlgorithm::Sha256;
+            }
+            request.signature = Some(signature);
             let der = requester
                 .key
                 .private_key_to_der()
