@@ -62,10 +62,8 @@ class SamlTenant:
         return f"/contact-centers/{self.id}/saml"
 
     def configure(self, **settings) -> dict:
-        """Stores the SAML settings with Keycloak's metadata (replacing any).
-        The binding is Redirect unless a test asks for POST: Keycloak refuses
-        Tollgate's HTTP-POST AuthnRequest (see POST_SHA1)."""
-        body = {"idpMetadata": self.kc.idp_metadata(), "binding": "redirect", **settings}
+        """Stores the SAML settings with Keycloak's metadata (replacing any)."""
+        body = {"idpMetadata": self.kc.idp_metadata(), **settings}
         if self.view is not None:
             body["version"] = self.view["version"]
         r = self.api.call("PUT", self.path, body)
@@ -191,25 +189,9 @@ def test_sp_metadata_registers_at_keycloak(server, saml, keycloak):
 # -- SP-initiated sign-in ----------------------------------------------------------
 
 
-#: A product bug: the enveloped signature of Tollgate's HTTP-POST
-#: AuthnRequest (sso/saml/authn_request.rs, samael's Signature::template)
-#: has an SHA-1 DigestMethod, which Keycloak refuses ("Error validating
-#: signature": "It is forbidden to use algorithm
-#: http://www.w3.org/2000/09/xmldsig#sha1 when secure validation is enabled").
-POST_SHA1 = pytest.mark.xfail(
-    strict=True,
-    reason="the HTTP-POST AuthnRequest's Reference uses an SHA-1 digest, which Keycloak refuses",
-)
-
-
 @pytest.mark.parametrize(
     "binding,sign_response,sign_assertion",
-    [
-        pytest.param("post", False, True, marks=POST_SHA1),
-        ("redirect", True, False),
-        ("redirect", False, True),
-        pytest.param("post", True, True, marks=POST_SHA1),
-    ],
+    [("post", False, True), ("redirect", True, False), ("redirect", False, True), ("post", True, True)],
     ids=["post-assertion-signed", "redirect-response-signed", "redirect-assertion-signed", "post-both-signed"],
 )
 def test_sp_initiated_sign_in(server, saml, browser, binding, sign_response, sign_assertion):
