@@ -67,6 +67,7 @@ pub fn build(
     id: &str,
     relay_state: &str,
 ) -> Result<Outgoing, BuildError> {
+    super::xmlsec_log::install();
     let binding_uri = match binding {
         SamlBinding::Post => HTTP_POST_BINDING,
         SamlBinding::Redirect => HTTP_REDIRECT_BINDING,

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod keys;
 pub mod metadata;
 pub mod verify;
+mod xmlsec_log;
 
 /// The test IdP, shared with the integration tests (`dataplane/tests/sso_saml.rs`).
 #[cfg(test)]

@@ -185,6 +185,7 @@ impl From<SamlError> for Refusal {
 /// Verifies `xml` (a `samlp:Response` or a `saml:Assertion`) as `expected`
 /// asks. Only content covered by a valid IdP signature is looked at.
 pub fn verify(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertion, Refusal> {
+    super::xmlsec_log::install();
     // None at all is left to samael: a signed failure status says why.
     if prescan(xml)? > 1 {
         return Err(Refusal::MultipleAssertions);
