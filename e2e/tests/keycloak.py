@@ -24,6 +24,8 @@ import requests
 
 #: Keycloak's login form.
 LOGIN = {"username": "#username", "password": "#password", "submit": "#kc-login"}
+#: Keycloak's logout confirmation button.
+LOGOUT = "#kc-logout"
 
 #: What Tollgate's SP decrypts (the EncryptionMethods of its metadata):
 #: AES-128-GCM content, its key by RSA-OAEP-MGF1P with the SHA-1 digest.
@@ -69,6 +71,12 @@ class Keycloak:
     def saml_endpoint(self) -> str:
         """SingleSignOnService and SingleLogoutService (every binding)."""
         return f"{self.url}/realms/{self.realm}/protocol/saml"
+
+    @property
+    def logout_url(self) -> str:
+        """Where a user logs out of Keycloak itself (a confirmation page,
+        then Keycloak's front-channel logout of every client of the session)."""
+        return f"{self.url}/realms/{self.realm}/protocol/openid-connect/logout"
 
     def idp_metadata(self) -> str:
         r = requests.get(f"{self.saml_endpoint}/descriptor", timeout=10)

@@ -28,7 +28,7 @@ import browser as ui
 from browser import SIGN_IN
 from envapi import EnvApi
 from helpers import code_client, verify_access_token
-from keycloak import LOGIN, Keycloak
+from keycloak import LOGIN, LOGOUT, Keycloak
 from test_browser_sign_in import RP, path_of
 import tollgate
 from tollgate import free_port
@@ -416,6 +416,14 @@ def signed_in(srv, browser, client, t: SamlTenant, username: str):
     return page
 
 
+#: Not a bug but a missing piece: single logout is not on saml-flow yet (its
+#: README says so): the SP metadata names no SingleLogoutService, so
+#: Keycloak has no SLO URL for Tollgate, and Tollgate's sign-out sends no
+#: LogoutRequest. Strict, so the tests must be unmarked once it exists.
+NO_SLO = pytest.mark.xfail(strict=True, reason="SAML single logout (SP metadata SLO, /slo, LogoutRequest) is not implemented yet")
+
+
+@NO_SLO
 def test_sp_initiated_single_logout(server, saml, browser):
     """Tollgate's sign-out sends a LogoutRequest to Keycloak, which ends its
     session and answers at Tollgate's SLO: the signed-out page."""
@@ -443,9 +451,10 @@ def test_sp_initiated_single_logout(server, saml, browser):
     page.close()
 
 
+@NO_SLO
 def test_idp_initiated_single_logout(server, saml, browser):
-    """Logging out at Keycloak (its global logout, `GLO=true`) sends a
-    front-channel LogoutRequest to Tollgate's SLO, which ends the session."""
+    """Logging out at Keycloak (its own logout page) sends a front-channel
+    LogoutRequest to Tollgate's SLO, which ends the Tollgate session."""
     srv = server
     client = code_client(srv)
     saml.configure()
@@ -453,13 +462,18 @@ def test_idp_initiated_single_logout(server, saml, browser):
     saml.user("ann")
     page = signed_in(srv, browser, client, saml, "ann")
 
-    page.goto(saml.kc.saml_endpoint + "?GLO=true")
-    wait_for("Keycloak to finish the logout", lambda: not keycloak_sessions(saml, "ann"))
+    page.goto(saml.kc.logout_url)
+    wait_for("Keycloak's logout confirmation", lambda: page.elements(LOGOUT))
+    page.click(LOGOUT)
+    wait_for("Keycloak to end its session", lambda: not keycloak_sessions(saml, "ann"))
+    slo = f"/auth/v3/sso/saml/{saml.id}/slo"
     info = wait_for(
-        "the logout to come back to Keycloak",
-        lambda: (i := page.info()) and i["url"].startswith(saml.kc.url) and i.get("title") is not None and i,
+        "the logout to pass Tollgate's SLO and come back to Keycloak",
+        lambda: (i := page.info())
+        and i["url"].startswith(saml.kc.url)
+        and any(urlsplit(d["url"]).path == slo for d in i["documents"])
+        and i,
     )
-    assert any(urlsplit(d["url"]).path.endswith(f"/sso/saml/{saml.id}/slo") for d in info["documents"]), info["documents"]
     assert page.fetch(srv.url("/auth/v3/ping"))["status"] == 403
     # The next authorization goes through the sign-in page again.
     info = page.goto(RP(srv, client).url)
