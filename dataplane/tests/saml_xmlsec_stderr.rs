@@ -1,6 +1,7 @@
 //! libxmlsec1 prints its failures to stderr unless told otherwise, which
 //! breaks the service's JSON log lines. A failing signature verification
-//! runs in a child process of this test binary (libxmlsec1's error handler
+//! (the first use of libxmlsec1 in the process, and a later one) runs in a
+//! child process of this test binary (libxmlsec1's error handler
 //! is process-wide state, so the check needs a process of its own) and the
 //! parent reads the child's stderr and stdout.
 
@@ -58,7 +59,6 @@ fn verification_by_another_key_in_a_child_process() {
         name_id: "alice".into(),
         ..Answer::default()
     };
-    let xml = answer.response(&intruder.sign(&answer.assertion(true)), false);
     let expected = Expected {
         idp: &metadata,
         audience: SP_ENTITY,
@@ -66,5 +66,12 @@ fn verification_by_another_key_in_a_child_process() {
         in_response_to: None,
         decryption_key: None,
     };
-    assert_eq!(verify(&xml, &expected), Err(Refusal::Signature));
+    // The first use of libxmlsec1 in the process (its lazy initialisation
+    // resets the error reporter): an empty signature template, whose digest
+    // does not match.
+    let unsigned = answer.response(&answer.assertion(true), false);
+    assert_eq!(verify(&unsigned, &expected), Err(Refusal::Signature));
+    // A later use: a real signature by a key the IdP metadata does not name.
+    let forged = answer.response(&intruder.sign(&answer.assertion(true)), false);
+    assert_eq!(verify(&forged, &expected), Err(Refusal::Signature));
 }

@@ -43,6 +43,8 @@ struct XmlError {
 #[link(name = "xmlsec1")]
 extern "C" {
     fn xmlSecErrorsSetCallback(callback: XmlSecErrorsCallback);
+    /// Whether libxmlsec1's stock reporters print (they do by default).
+    fn xmlSecErrorsDefaultCallbackEnableOutput(enabled: c_int);
 }
 
 #[link(name = "xml2")]
@@ -56,21 +58,27 @@ extern "C" {
 
 static INSTALL: Once = Once::new();
 
-/// Routes libxmlsec1's and libxml2's error reports to `tracing`. Called
-/// before every use of the libraries; the first call installs the handlers
-/// (before any thread has used libxml2, so every thread starts with them).
+/// Routes libxmlsec1's and libxml2's error reports to `tracing`; called
+/// before every use of the libraries. The libxml2 handlers are installed
+/// once, before any thread has used libxml2, so every thread starts with
+/// them. libxmlsec1's reporter is set on every call because samael's lazy
+/// initialisation of libxmlsec1-openssl (on its first use, inside the
+/// first verification or signature) puts the stock OpenSSL reporter back;
+/// that one is muted, so even the first use never prints.
 pub fn install() {
     INSTALL.call_once(|| {
-        // SAFETY: plain setters of process-wide handler pointers; the
-        // handlers are `extern "C"` functions with the headers' signatures
-        // that live for the whole program.
+        // SAFETY: plain setters of process-wide handler pointers and flags;
+        // the handler is an `extern "C"` function with the header's
+        // signature that lives for the whole program.
         unsafe {
             xmlInitParser();
             xmlThrDefSetStructuredErrorFunc(std::ptr::null_mut(), libxml2_error);
             xmlSetStructuredErrorFunc(std::ptr::null_mut(), libxml2_error);
-            xmlSecErrorsSetCallback(xmlsec_error);
+            xmlSecErrorsDefaultCallbackEnableOutput(0);
         }
     });
+    // SAFETY: as above; a single pointer store in libxmlsec1.
+    unsafe { xmlSecErrorsSetCallback(xmlsec_error) };
 }
 
 /// A C string from the libraries, `""` for NULL.
@@ -99,7 +107,7 @@ unsafe extern "C" fn xmlsec_error(
         object = %text(error_object),
         subject = %text(error_subject),
         reason,
-        message = %text(msg),
+        detail = %text(msg),
         "libxmlsec1"
     );
 }
@@ -109,7 +117,7 @@ unsafe extern "C" fn libxml2_error(_user_data: *mut c_void, error: *const XmlErr
         tracing::debug!(
             domain = e.domain,
             code = e.code,
-            message = %text(e.message).trim_end(),
+            detail = %text(e.message).trim_end(),
             "libxml2"
         );
     }
