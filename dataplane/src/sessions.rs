@@ -20,6 +20,25 @@ pub struct Session {
     pub user: UserPrincipal,
     pub created_at: Timestamp,
     pub last_seen: Timestamp,
+    /// For a SAML sign-in: what the IdP's single logout names it by.
+    #[serde(default)]
+    pub saml: Option<SamlSession>,
+}
+
+/// The IdP's names for a SAML-signed-in session (SAML core §3.7.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlSession {
+    pub name_id: String,
+    pub name_id_format: Option<String>,
+    pub session_index: Option<String>,
+}
+
+/// One session in a (contact center, NameID) index.
+#[derive(Serialize, Deserialize)]
+struct Indexed {
+    /// The session's store key (the digest of its id, never the id).
+    key: String,
+    session_index: Option<String>,
 }
 
 /// The value of cookie `name`, if the request carries it.
@@ -85,23 +104,106 @@ fn ttl(state: &Services, s: &Session, now: Timestamp) -> Option<Duration> {
     (left > 0).then(|| Duration::from_secs(left as u64))
 }
 
-/// Starts a session; returns the cookie value.
+fn corrupt(e: serde_json::Error) -> tollgate_store::StoreError {
+    tollgate_store::StoreError::Corrupt(e.to_string())
+}
+
+/// The key listing the sessions of one NameID in one contact center.
+fn saml_index_key(contact_center_id: &str, name_id: &str) -> String {
+    format!(
+        "saml:sessions:{}",
+        tokens::token_digest(&format!("{contact_center_id}\n{name_id}"))
+    )
+}
+
+/// Starts a session (of a SAML sign-in when `saml` is given); returns the
+/// cookie value.
 pub async fn create(
     state: &Services,
     user: UserPrincipal,
     now: Timestamp,
+    saml: Option<SamlSession>,
 ) -> Result<String, tollgate_store::StoreError> {
     let id = tokens::random_token();
     let s = Session {
         user,
         created_at: now,
         last_seen: now,
+        saml,
     };
     let ttl = ttl(state, &s, now).unwrap_or(Duration::from_secs(1));
-    let bytes =
-        serde_json::to_vec(&s).map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
+    let bytes = serde_json::to_vec(&s).map_err(corrupt)?;
     state.ephemeral.put(&key(&id), &bytes, ttl).await?;
+    if let Some(saml) = &s.saml {
+        let entry = Indexed {
+            key: key(&id),
+            session_index: saml.session_index.clone(),
+        };
+        let index = saml_index_key(&s.user.contact_center_id, &saml.name_id);
+        let mut entries = read_index(state, &index).await?;
+        entries.push(entry);
+        write_index(state, &index, &entries).await?;
+    }
     Ok(id)
+}
+
+async fn read_index(
+    state: &Services,
+    index: &str,
+) -> Result<Vec<Indexed>, tollgate_store::StoreError> {
+    Ok(state
+        .ephemeral
+        .get(index)
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default())
+}
+
+/// Kept as long as the longest session it can list may live.
+async fn write_index(
+    state: &Services,
+    index: &str,
+    entries: &[Indexed],
+) -> Result<(), tollgate_store::StoreError> {
+    if entries.is_empty() {
+        return state.ephemeral.delete(index).await.map(|_| ());
+    }
+    let max_age = state.settings.browser.session_max_age.max(1) as u64;
+    let bytes = serde_json::to_vec(entries).map_err(corrupt)?;
+    state
+        .ephemeral
+        .put(index, &bytes, Duration::from_secs(max_age))
+        .await
+}
+
+/// Ends the sessions a SAML IdP's LogoutRequest names: those of `name_id`
+/// in the contact center, only those of `session_indexes` when it lists
+/// any. Returns how many live sessions ended. The index is read, changed
+/// and written back (the ephemeral store has no sets), so it is not
+/// atomic: a sign-in of the same NameID at the same instant can drop out
+/// of the index (its session then ends only by timeout or sign-out).
+pub async fn end_saml(
+    state: &Services,
+    contact_center_id: &str,
+    name_id: &str,
+    session_indexes: &[String],
+) -> Result<usize, tollgate_store::StoreError> {
+    let index = saml_index_key(contact_center_id, name_id);
+    let entries = read_index(state, &index).await?;
+    let (ending, kept): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| {
+        session_indexes.is_empty()
+            || e.session_index
+                .as_ref()
+                .is_some_and(|i| session_indexes.contains(i))
+    });
+    let mut ended = 0;
+    for e in &ending {
+        if state.ephemeral.take(&e.key).await?.is_some() {
+            ended += 1;
+        }
+    }
+    write_index(state, &index, &kept).await?;
+    Ok(ended)
 }
 
 /// The live session the request's cookie names, touched (idle timeout restarts).

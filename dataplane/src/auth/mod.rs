@@ -90,6 +90,10 @@ fn browser_routes(state: AppState) -> Router {
             post(crate::sso::saml::acs::acs),
         )
         .route(
+            "/auth/v3/sso/saml/{contact_center_id}/slo",
+            get(crate::sso::saml::slo::redirect_binding).post(crate::sso::saml::slo::post_binding),
+        )
+        .route(
             crate::sso::oidc::CALLBACK_PATH,
             get(crate::sso::oidc::callback),
         )

@@ -16,6 +16,7 @@ use tollgate_store::model::{now, AuthScheme, ContactCenter, User};
 use crate::auth::authorize;
 use crate::auth::issue::UserPrincipal;
 use crate::directory::{DirectoryError, DirectoryUser};
+use crate::sessions::SamlSession;
 use crate::state::Services;
 use crate::ui::{self, Lang, Tr};
 
@@ -169,7 +170,9 @@ async fn create_just_in_time(
 
 /// Ends a verified single sign-on: resolves the user, starts the session
 /// and continues the authorization request `request` (the id the sign-in
-/// page carried through the provider round trip), or shows the signed-in page.
+/// page carried through the provider round trip), or shows the signed-in
+/// page. `saml` names the session for the IdP's single logout.
+#[allow(clippy::too_many_arguments)]
 pub async fn finish_sign_in(
     state: &Services,
     lang: Lang,
@@ -178,6 +181,7 @@ pub async fn finish_sign_in(
     identity: &FederatedIdentity,
     unknown: UnknownUsers,
     request: Option<&str>,
+    saml: Option<SamlSession>,
 ) -> Response {
     let t = Tr::new(lang);
     let pending = match request {
@@ -236,5 +240,5 @@ pub async fn finish_sign_in(
         }
     };
     let principal = UserPrincipal::new(cc, &user, now());
-    ui::sign_in::signed_in(state, lang, ip, principal, request, pending.as_ref()).await
+    ui::sign_in::signed_in(state, lang, ip, principal, request, pending.as_ref(), saml).await
 }

@@ -426,5 +426,5 @@ async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u
         None => None,
     };
     let request = pending.as_ref().and(forced.request.as_deref());
-    signed_in(state, lang, ip, principal, request, pending.as_ref()).await
+    signed_in(state, lang, ip, principal, request, pending.as_ref(), None).await
 }

@@ -75,6 +75,8 @@ pub struct SamlPost {
     pub notice: Option<String>,
     pub error: Option<String>,
     pub action: String,
-    pub saml_request: String,
+    /// `SAMLRequest` or `SAMLResponse`.
+    pub field: &'static str,
+    pub message: String,
     pub relay_state: String,
 }

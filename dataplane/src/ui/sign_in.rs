@@ -334,7 +334,7 @@ pub async fn submit(
     };
     let _ = lockout::succeeded(&state, &lock_tenant, username).await;
     let principal = UserPrincipal::new(&cc, &user, now());
-    signed_in(&state, lang, ip, principal, request, pending.as_ref()).await
+    signed_in(&state, lang, ip, principal, request, pending.as_ref(), None).await
 }
 
 /// Starts the session and continues: the authorization request, or the signed-in page.
@@ -345,8 +345,9 @@ pub async fn signed_in(
     user: UserPrincipal,
     request: Option<&str>,
     pending: Option<&AuthRequest>,
+    saml: Option<sessions::SamlSession>,
 ) -> Response {
-    let id = match sessions::create(state, user.clone(), now()).await {
+    let id = match sessions::create(state, user.clone(), now(), saml).await {
         Ok(id) => id,
         Err(_) => return super::unavailable(state, lang),
     };

@@ -321,6 +321,7 @@ pub async fn callback(
         &identity,
         unknown,
         flight.request.as_deref(),
+        None,
     )
     .await;
     if let Some(c) = flight::clear_cookie(&state, flight::OIDC) {

@@ -17,6 +17,7 @@ use super::identity::identity;
 use super::verify::{verify, Expected, Refusal, VerifiedAssertion};
 use super::{keys, metadata, provider, refuse, Flight, Provider};
 use crate::auth::ClientIp;
+use crate::sessions::SamlSession;
 use crate::sso::{finish_sign_in, flight, UnknownUsers};
 use crate::state::{AppState, Services};
 use crate::tokens::token_digest;
@@ -101,7 +102,12 @@ pub async fn acs(
         UnknownUsers::Refuse
     };
     let request = solicited.as_ref().and_then(|f| f.request.as_deref());
-    let mut res = finish_sign_in(&state, lang, ip, &cc, &identity, unknown, request).await;
+    let saml = assertion.name_id.clone().map(|name_id| SamlSession {
+        name_id,
+        name_id_format: assertion.name_id_format.clone(),
+        session_index: assertion.session_index.clone(),
+    });
+    let mut res = finish_sign_in(&state, lang, ip, &cc, &identity, unknown, request, saml).await;
     if let Some(url) = redirect_url {
         land_on(&state, &cc, url, &mut res).await;
     }
@@ -114,7 +120,7 @@ pub async fn acs(
 }
 
 /// The Response as XML: base64 (line breaks tolerated), UTF-8.
-fn decode(b64: &str) -> Option<String> {
+pub(super) fn decode(b64: &str) -> Option<String> {
     let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact)

@@ -98,14 +98,7 @@ pub fn build(
     let signing = |e: Box<dyn std::error::Error>| BuildError::Signing(e.to_string());
     match binding {
         SamlBinding::Post => {
-            let mut signature =
-                Signature::template(id, &CertificateDer::from(requester.certificate_der.clone()));
-            // samael's template digests with SHA-1, which IdPs (Keycloak)
-            // rightly refuse; the signature itself is RSA-SHA256.
-            for reference in &mut signature.signed_info.reference {
-                reference.digest_method.algorithm = DigestAlgorithm::Sha256;
-            }
-            request.signature = Some(signature);
+            request.signature = Some(signature_template(id, &requester.certificate_der));
             let der = requester
                 .key
                 .private_key_to_der()
@@ -128,6 +121,17 @@ pub fn build(
             })
         }
     }
+}
+
+/// An enveloped RSA-SHA256 signature template over the element `id`, for
+/// libxmlsec1 to fill in. samael's template digests with SHA-1, which IdPs
+/// (Keycloak) rightly refuse, so the digest is set to SHA-256.
+pub(super) fn signature_template(id: &str, certificate_der: &[u8]) -> Signature {
+    let mut signature = Signature::template(id, &CertificateDer::from(certificate_der.to_vec()));
+    for reference in &mut signature.signed_info.reference {
+        reference.digest_method.algorithm = DigestAlgorithm::Sha256;
+    }
+    signature
 }
 
 fn binding_name(binding: SamlBinding) -> &'static str {

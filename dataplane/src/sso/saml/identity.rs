@@ -120,6 +120,7 @@ mod tests {
             id: "_a1".into(),
             issuer: "https://idp.test".into(),
             name_id: Some("alice".into()),
+            name_id_format: None,
             session_index: Some("s1".into()),
             attributes: vec![
                 ("uid".into(), vec!["alice.smith".into()]),

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use samael::key_info::{KeyInfo, X509Data};
 use samael::metadata::{
-    EncryptionMethod, EntityDescriptor, IndexedEndpoint, KeyDescriptor, SpSsoDescriptor,
-    HTTP_POST_BINDING,
+    Endpoint, EncryptionMethod, EntityDescriptor, IndexedEndpoint, KeyDescriptor,
+    SpSsoDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING,
 };
 use samael::traits::ToXml;
 use tollgate_store::model::{AuthScheme, SamlProviderConfig};
@@ -70,6 +70,16 @@ pub fn document(issuer: &str, config: &SamlProviderConfig) -> Result<String, Str
             key_descriptors: Some(descriptors),
             authn_requests_signed: Some(true),
             want_assertions_signed: Some(true),
+            single_logout_services: Some(
+                [HTTP_REDIRECT_BINDING, HTTP_POST_BINDING]
+                    .iter()
+                .map(|binding| Endpoint {
+                    binding: (*binding).into(),
+                    location: super::slo::slo_url(issuer, cc),
+                    response_location: None,
+                })
+                .collect(),
+            ),
             assertion_consumer_services: vec![IndexedEndpoint {
                 binding: HTTP_POST_BINDING.into(),
                 location: acs_url(issuer, cc),

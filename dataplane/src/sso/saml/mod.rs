@@ -8,6 +8,7 @@ pub mod authn_request;
 pub mod identity;
 pub mod keys;
 pub mod metadata;
+pub mod slo;
 pub mod verify;
 mod xmlsec_log;
 
@@ -94,6 +95,37 @@ fn not_configured(state: &Services, lang: Lang) -> Response {
     ui::with_retry_after(res, 60)
 }
 
+/// The HTTP-POST binding: a page whose script posts `field` (`SAMLRequest`
+/// or `SAMLResponse`) and `RelayState` to `action`, allowed by its CSP.
+pub(crate) fn post_page(
+    lang: Lang,
+    action: String,
+    field: &'static str,
+    message: String,
+    relay_state: String,
+) -> Response {
+    let origin = ui::origin_of(&action);
+    let mut res = ui::html(
+        StatusCode::OK,
+        &ui::pages::SamlPost {
+            t: Tr::new(lang),
+            title: "sso_redirect_title",
+            notice: None,
+            error: None,
+            action,
+            field,
+            message,
+            relay_state,
+        },
+        origin.as_deref(),
+        vec![],
+    );
+    if let Ok(v) = HeaderValue::from_str(&ui::auto_post_csp(origin.as_deref())) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    res
+}
+
 /// `sso::start` for `auth: saml`: the signed AuthnRequest to the contact
 /// center's IdP, in its binding. Either way the browser leaves from a small
 /// page (a redirect answering the sign-in form would break the sign-in
@@ -166,27 +198,7 @@ pub async fn start(
             action,
             saml_request,
             relay_state,
-        } => {
-            let origin = ui::origin_of(&action);
-            let mut res = ui::html(
-                StatusCode::OK,
-                &ui::pages::SamlPost {
-                    t,
-                    title: "sso_redirect_title",
-                    notice: None,
-                    error: None,
-                    action,
-                    saml_request,
-                    relay_state,
-                },
-                origin.as_deref(),
-                vec![],
-            );
-            if let Ok(v) = HeaderValue::from_str(&ui::auto_post_csp(origin.as_deref())) {
-                res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-            }
-            res
-        }
+        } => post_page(lang, action, "SAMLRequest", saml_request, relay_state),
         Outgoing::Redirect { url } => ui::html(
             StatusCode::OK,
             &ui::pages::SsoRedirect {

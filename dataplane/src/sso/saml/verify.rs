@@ -38,7 +38,7 @@ pub const CLOCK_SKEW_SECS: i64 = 60;
 pub const MAX_ISSUE_DELAY_SECS: i64 = 300;
 
 /// SHA-1 (and DSA-SHA1) signatures are refused; these are accepted.
-const ALGORITHMS: &[AllowedSignatureAlgorithm] = &[
+pub(super) const ALGORITHMS: &[AllowedSignatureAlgorithm] = &[
     AllowedSignatureAlgorithm::RsaSha256,
     AllowedSignatureAlgorithm::RsaSha384,
     AllowedSignatureAlgorithm::RsaSha512,
@@ -70,6 +70,7 @@ pub struct VerifiedAssertion {
     pub id: String,
     pub issuer: String,
     pub name_id: Option<String>,
+    pub name_id_format: Option<String>,
     pub session_index: Option<String>,
     /// Attribute name → values, in document order.
     pub attributes: Vec<(String, Vec<String>)>,
@@ -269,6 +270,11 @@ fn reduce(a: Assertion) -> VerifiedAssertion {
             .as_ref()
             .and_then(|s| s.name_id.as_ref())
             .map(|n| n.value.clone()),
+        name_id_format: a
+            .subject
+            .as_ref()
+            .and_then(|s| s.name_id.as_ref())
+            .and_then(|n| n.format.clone()),
         session_index: a
             .authn_statements
             .iter()
@@ -284,7 +290,7 @@ fn reduce(a: Assertion) -> VerifiedAssertion {
 /// Tollgate cannot attribute, so it is refused before any signature work.
 /// A DOCTYPE (entity expansion) and unusual signature transforms are refused
 /// too, before libxmlsec1 sees the document.
-fn prescan(xml: &str) -> Result<usize, Refusal> {
+pub(super) fn prescan(xml: &str) -> Result<usize, Refusal> {
     let mut reader = NsReader::from_str(xml);
     let mut count = 0;
     loop {
