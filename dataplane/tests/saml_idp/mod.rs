@@ -162,8 +162,30 @@ impl Answer {
 
 /// IdP metadata naming `cert` as its signing certificate.
 pub fn idp_metadata(entity_id: &str, cert_der: &[u8]) -> String {
+    idp_metadata_with_slo(entity_id, cert_der, &[])
+}
+
+pub const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+pub const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
+/// The IdP's SingleLogoutService in each binding.
+pub const IDP_SLO_REDIRECT: &str = "https://idp.test/slo-redirect";
+pub const IDP_SLO_POST: &str = "https://idp.test/slo";
+
+/// IdP metadata with a SingleLogoutService in each of `slo_bindings`.
+pub fn idp_metadata_with_slo(entity_id: &str, cert_der: &[u8], slo_bindings: &[&str]) -> String {
+    let slo: String = slo_bindings
+        .iter()
+        .map(|b| {
+            let location = if *b == REDIRECT_BINDING {
+                IDP_SLO_REDIRECT
+            } else {
+                IDP_SLO_POST
+            };
+            format!(r#"<md:SingleLogoutService Binding="{b}" Location="{location}"/>"#)
+        })
+        .collect();
     format!(
-        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.test/sso"/><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.test/sso-redirect"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>{slo}<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.test/sso"/><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.test/sso-redirect"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
         cert = B64.encode(cert_der)
     )
 }
@@ -226,4 +248,93 @@ pub fn encrypt(assertion: &str, sp_cert_der: &[u8], content: Content) -> String 
         k = B64.encode(&wrapped),
         v = B64.encode(&data)
     )
+}
+
+/// An IdP's LogoutRequest; tests change a field to forge a variant.
+#[derive(Clone)]
+pub struct Logout {
+    pub id: String,
+    pub issuer: String,
+    pub destination: String,
+    pub name_id: String,
+    pub session_index: Option<String>,
+    pub issued: chrono::DateTime<Utc>,
+}
+
+impl Logout {
+    pub fn new(destination: &str, name_id: &str) -> Logout {
+        Logout {
+            id: format!("_l{}", uuid::Uuid::new_v4().simple()),
+            issuer: IDP_ENTITY.into(),
+            destination: destination.into(),
+            name_id: name_id.into(),
+            session_index: None,
+            issued: Utc::now(),
+        }
+    }
+
+    /// The XML, with a signature template when `signed`.
+    pub fn request(&self, signed: bool) -> String {
+        let sig = if signed {
+            signature_template(&self.id)
+        } else {
+            String::new()
+        };
+        let index = self
+            .session_index
+            .as_ref()
+            .map(|i| format!("<samlp:SessionIndex>{i}</samlp:SessionIndex>"))
+            .unwrap_or_default();
+        format!(
+            r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{issued}" Destination="{dest}"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified">{name}</saml:NameID>{index}</samlp:LogoutRequest>"#,
+            id = self.id,
+            issued = t(self.issued),
+            dest = self.destination,
+            issuer = self.issuer,
+            name = self.name_id,
+        )
+    }
+}
+
+/// The HTTP-Redirect binding query of `xml` (deflated), signed with
+/// RSA-SHA256 by `key` when given (bindings §3.4.4.1).
+pub fn redirect_query(
+    field: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    key: Option<&PKey<Private>>,
+) -> String {
+    use std::io::Write as _;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(xml.as_bytes()).unwrap();
+    let deflated = enc.finish().unwrap();
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair(field, &B64.encode(deflated));
+    if let Some(r) = relay_state {
+        q.append_pair("RelayState", r);
+    }
+    q.append_pair(
+        "SigAlg",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    );
+    let mut query = q.finish();
+    if let Some(key) = key {
+        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), key).unwrap();
+        signer.update(query.as_bytes()).unwrap();
+        let signature = B64.encode(signer.sign_to_vec().unwrap());
+        query.push_str("&Signature=");
+        query.push_str(&form_urlencoded::byte_serialize(signature.as_bytes()).collect::<String>());
+    }
+    query
+}
+
+/// The XML of an HTTP-Redirect binding's deflated, base64 `value`.
+pub fn inflate(value: &str) -> String {
+    use std::io::Read as _;
+    let deflated = B64.decode(value).unwrap();
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(deflated.as_slice())
+        .read_to_string(&mut xml)
+        .unwrap();
+    xml
 }

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use samael::key_info::{KeyInfo, X509Data};
 use samael::metadata::{
-    Endpoint, EncryptionMethod, EntityDescriptor, IndexedEndpoint, KeyDescriptor,
-    SpSsoDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING,
+    EncryptionMethod, Endpoint, EntityDescriptor, IndexedEndpoint, KeyDescriptor, SpSsoDescriptor,
+    HTTP_POST_BINDING, HTTP_REDIRECT_BINDING,
 };
 use samael::traits::ToXml;
 use tollgate_store::model::{AuthScheme, SamlProviderConfig};
@@ -73,12 +73,12 @@ pub fn document(issuer: &str, config: &SamlProviderConfig) -> Result<String, Str
             single_logout_services: Some(
                 [HTTP_REDIRECT_BINDING, HTTP_POST_BINDING]
                     .iter()
-                .map(|binding| Endpoint {
-                    binding: (*binding).into(),
-                    location: super::slo::slo_url(issuer, cc),
-                    response_location: None,
-                })
-                .collect(),
+                    .map(|binding| Endpoint {
+                        binding: (*binding).into(),
+                        location: super::slo::slo_url(issuer, cc),
+                        response_location: None,
+                    })
+                    .collect(),
             ),
             assertion_consumer_services: vec![IndexedEndpoint {
                 binding: HTTP_POST_BINDING.into(),

@@ -79,7 +79,14 @@ pub async fn post_binding(
     headers: HeaderMap,
     Form(form): Form<SloForm>,
 ) -> Response {
-    handle(&state, &headers, ip.as_deref(), &cc_id, Incoming::Post(form)).await
+    handle(
+        &state,
+        &headers,
+        ip.as_deref(),
+        &cc_id,
+        Incoming::Post(form),
+    )
+    .await
 }
 
 async fn handle(
@@ -90,9 +97,8 @@ async fn handle(
     incoming: Incoming,
 ) -> Response {
     let lang = Lang::from_headers(headers);
-    let refused = |status: StatusCode, reason: &str| {
-        refuse(state, lang, ip, Some(cc_id), status, reason)
-    };
+    let refused =
+        |status: StatusCode, reason: &str| refuse(state, lang, ip, Some(cc_id), status, reason);
     match state.catalog.contact_center(cc_id) {
         Some(cc) if cc.enabled && cc.auth == AuthScheme::Saml => {}
         // The path names no contact center of ours: not put in the audit trail's field.
@@ -117,7 +123,13 @@ async fn handle(
         Err(r) => return refused(status_of(&r), r.reason()),
     };
     let request = match parse(&xml).and_then(|m| {
-        check(&m, &provider.idp, &slo_url(&state.settings.issuer, cc_id), Utc::now()).map(|()| m)
+        check(
+            &m,
+            &provider.idp,
+            &slo_url(&state.settings.issuer, cc_id),
+            Utc::now(),
+        )
+        .map(|()| m)
     }) {
         Ok(m) => m,
         Err(r) => return refused(status_of(&r), r.reason()),
@@ -236,7 +248,12 @@ fn verify_query(
         return Err(Refusal::Signature);
     }
     let deflated = base64::engine::general_purpose::STANDARD
-        .decode(unescape(message).chars().filter(|c| !c.is_whitespace()).collect::<String>())
+        .decode(
+            unescape(message)
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>(),
+        )
         .map_err(|_| Refusal::Malformed)?;
     let mut xml = String::new();
     flate2::read::DeflateDecoder::new(deflated.as_slice())
@@ -315,7 +332,11 @@ fn parse(xml: &str) -> Result<Message, Refusal> {
                 let attr = |name: &str| -> Result<Option<String>, Refusal> {
                     Ok(e.try_get_attribute(name)
                         .map_err(|_| Refusal::Malformed)?
-                        .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned())))
+                        .and_then(|a| {
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                .ok()
+                                .map(|v| v.into_owned())
+                        }))
                 };
                 match (depth, local.as_ref()) {
                     (0, b"LogoutRequest") if in_ns(PROTOCOL_NS) => {
@@ -474,9 +495,8 @@ fn answer(
     };
     let relay_state = relay_state.unwrap_or_default();
     let built = if binding == HTTP_REDIRECT_BINDING {
-        redirect_url(&response, &destination, &relay_state, &key).map(|url| {
-            ui::redirect(StatusCode::SEE_OTHER, &url)
-        })
+        redirect_url(&response, &destination, &relay_state, &key)
+            .map(|url| ui::redirect(StatusCode::SEE_OTHER, &url))
     } else {
         response.signature = Some(authn_request::signature_template(&id, &certificate_der));
         super::xmlsec_log::install();
