@@ -2,7 +2,8 @@
 # The one test command. On a fresh machine it installs what the tests need,
 # starts throwaway PostgreSQL, Redis (standalone, TLS and a 3-node
 # cluster) and a Kubernetes API server (etcd + kube-apiserver, built once from
-# the Go module proxy and cached), then runs the linters, every Rust test and
+# the Go module proxy and cached) and Keycloak as the SAML identity provider,
+# then runs the linters, every Rust test and
 # the end-to-end suite (including the browser tests on Debian's Chromium),
 # then the container image, the Helm chart and the examples (on that API server).
 # A dependency that cannot be provisioned fails the run; nothing is skipped.
@@ -19,6 +20,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
   set +e
+  declare -F tollgate_stop_saml_idp >/dev/null && tollgate_stop_saml_idp
   declare -F tollgate_stop_kube >/dev/null && tollgate_stop_kube
   declare -F tollgate_stop_ldap >/dev/null && tollgate_stop_ldap
   declare -F tollgate_stop_redis >/dev/null && tollgate_stop_redis
@@ -54,6 +56,10 @@ source scripts/provision/ldap.sh
 step "OpenID provider for the e2e tests (oidc-provider from npm)"
 # shellcheck source=provision/oidc-idp.sh
 source scripts/provision/oidc-idp.sh
+
+step "SAML identity provider for the e2e tests (Keycloak from Maven Central, on Java 17)"
+# shellcheck source=provision/saml-idp.sh
+source scripts/provision/saml-idp.sh
 
 step "format and lint"
 cargo fmt --all --check
