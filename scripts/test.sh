@@ -78,7 +78,7 @@ export TOLLGATE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate"
 export TOLLGATE_CS_SIM_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate-cs-sim"
 bash e2e/run.sh
 
-step "container image (static binaries, chroot run, buildah where the machine allows)"
+step "container image (release binaries with their shared libraries, chroot run, buildah where the machine allows)"
 bash scripts/image.sh
 
 step "Kubernetes tools (helm, kubeconform, schemas)"
