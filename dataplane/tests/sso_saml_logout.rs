@@ -577,3 +577,50 @@ async fn without_an_idp_slo_service_sign_out_stays_local() {
     assert!(set_cookie(&res, "tollgate_saml_logout").is_none());
     assert!(!alive(&s, &alice).await);
 }
+
+#[tokio::test]
+async fn the_original_sign_out_api_tells_the_idp_and_continues_to_the_redirect_uri() {
+    let s = TestServer::new().await;
+    let idp = KeyPair::generate("idp");
+    saml_contact_center(&s, &idp, &[REDIRECT_BINDING]).await;
+    let (alice, _) = sign_in(&s, &idp, "alice").await;
+    let back = format!("{APP_BASE}/callback");
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("redirectUri", &back)
+        .finish();
+    let res = s
+        .send(
+            Request::get(format!("/auth/v3/sign-out?{query}"))
+                .header(header::COOKIE, &alice)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    res.expect(StatusCode::SEE_OTHER);
+    assert!(!alive(&s, &alice).await);
+    assert!(clears_session_cookie(&res));
+    let flight = set_cookie(&res, "tollgate_saml_logout").expect("logout flight cookie");
+    let location = url::Url::parse(res.header(header::LOCATION).unwrap()).unwrap();
+    assert!(
+        location.as_str().starts_with(IDP_SLO_REDIRECT),
+        "{location}"
+    );
+    let q = |k: &str| {
+        location
+            .query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let sent = inflate(&q("SAMLRequest"));
+    let answer = saml_idp::logout_response("_lr5", &xml_attr(&sent, "ID"), &slo(), false);
+    let query = redirect_query(
+        "SAMLResponse",
+        &answer,
+        Some(&q("RelayState")),
+        Some(&idp.key),
+    );
+    let res = slo_get_with(&s, &query, Some(&flight)).await;
+    res.expect(StatusCode::SEE_OTHER);
+    assert_eq!(res.header(header::LOCATION), Some(back.as_str()));
+}

@@ -393,15 +393,6 @@ def signed_in(srv, browser, client, t: SamlTenant, username: str):
     return page
 
 
-#: Not a bug but a missing piece: Tollgate's sign-out ends only its own
-#: session and sends the IdP no LogoutRequest yet (saml-flow has the IdP's
-#: side, /slo, only). Strict, so the test must be unmarked once it exists.
-NO_SP_SLO = pytest.mark.xfail(
-    strict=True, reason="Tollgate's sign-out does not send a SAML LogoutRequest to the IdP yet"
-)
-
-
-@NO_SP_SLO
 def test_sp_initiated_single_logout(server, saml, browser):
     """Tollgate's sign-out sends a LogoutRequest to Keycloak, which ends its
     session and answers at Tollgate's SLO: the signed-out page."""

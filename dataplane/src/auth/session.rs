@@ -227,14 +227,19 @@ fn with_cleared_cookie(state: &Services, mut res: Response, had_cookie: bool) ->
     res
 }
 
-/// Signs out the bearer token and/or the browser session. `Ok(true)` when a
-/// bearer token was signed out.
+/// What [`sign_out_any`] ended: the bearer token's claims, the browser session.
+type SignedOut = (
+    Option<std::sync::Arc<AccessClaims>>,
+    Option<sessions::Session>,
+);
+
+/// Signs out the bearer token and/or the browser session.
 async fn sign_out_any(
     state: &Services,
     headers: &HeaderMap,
     global: bool,
     ip: Option<&str>,
-) -> Result<Option<std::sync::Arc<AccessClaims>>, Response> {
+) -> Result<SignedOut, Response> {
     let session = sessions::end(state, headers)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
@@ -263,7 +268,7 @@ async fn sign_out_any(
             json!({"global": global, "session": true}),
         );
     }
-    Ok(claims)
+    Ok((claims, session))
 }
 
 pub async fn sign_out_post(
@@ -312,10 +317,20 @@ pub async fn sign_out_get(
         }
     }
     let had_cookie = sessions::cookie(&headers, sessions::SESSION_COOKIE).is_some();
-    let signed_out_token = match sign_out_any(&state, &headers, global, ip.as_deref()).await {
-        Ok(c) => c.is_some(),
-        Err(res) => return res,
-    };
+    let (signed_out_token, session) =
+        match sign_out_any(&state, &headers, global, ip.as_deref()).await {
+            Ok((c, s)) => (c.is_some(), s),
+            Err(res) => return res,
+        };
+    // A SAML session's IdP is told too, when it offers single logout; the
+    // browser continues to the redirect URI (or the signed-out page) after.
+    if let Some(s) = &session {
+        let lang = crate::ui::Lang::from_headers(&headers);
+        let continue_to = q.redirect_uri.as_deref().unwrap_or("/ui/auth/signed-out");
+        if let Some(res) = crate::sso::saml::sp_logout::start(&state, lang, s, continue_to).await {
+            return with_cleared_cookie(&state, res, had_cookie);
+        }
+    }
     let res = match q.redirect_uri {
         // 302 as the original; the URI was checked against the registrations above.
         Some(uri) => match axum::http::HeaderValue::from_str(&uri) {

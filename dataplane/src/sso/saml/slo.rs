@@ -597,3 +597,84 @@ pub(super) fn redirect_url(
         .map(|u| u.to_string())
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUEST: &str = r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_l1" Version="2.0" IssueInstant="2026-01-01T00:00:00Z" Destination="https://t/slo"><saml:Issuer>https://idp</saml:Issuer><saml:NameID Format="f">a&amp;b&#64;x</saml:NameID><samlp:SessionIndex>s1</samlp:SessionIndex><samlp:SessionIndex> s2 </samlp:SessionIndex></samlp:LogoutRequest>"#;
+
+    #[test]
+    fn reads_a_logout_request_with_references_and_every_session_index() {
+        let m = parse(REQUEST).unwrap();
+        assert_eq!(m.kind, Kind::Request);
+        assert_eq!(m.id.as_deref(), Some("_l1"));
+        assert_eq!(m.issuer.as_deref(), Some("https://idp"));
+        assert_eq!(m.name_id.as_deref(), Some("a&b@x"));
+        assert_eq!(m.session_indexes, vec!["s1", "s2"]);
+        assert_eq!(m.destination.as_deref(), Some("https://t/slo"));
+    }
+
+    #[test]
+    fn reads_a_logout_response_status_and_refuses_other_roots() {
+        let xml = r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r" InResponseTo="_l1"><samlp:Status><samlp:StatusCode Value="urn:x:Responder"><samlp:StatusCode Value="urn:x:inner"/></samlp:StatusCode></samlp:Status></samlp:LogoutResponse>"#;
+        let m = parse(xml).unwrap();
+        assert_eq!(m.kind, Kind::Response);
+        assert_eq!(m.in_response_to.as_deref(), Some("_l1"));
+        assert_eq!(m.status.as_deref(), Some("urn:x:Responder"));
+        // What a signature over a child element reduces to.
+        let child =
+            r#"<saml:NameID xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">a</saml:NameID>"#;
+        assert_eq!(parse(child), Err(Refusal::Malformed));
+        let foreign = REQUEST.replace(
+            "urn:oasis:names:tc:SAML:2.0:protocol",
+            "urn:example:not-saml",
+        );
+        assert_eq!(parse(&foreign), Err(Refusal::Malformed));
+    }
+
+    #[test]
+    fn checks_issuer_destination_and_time() {
+        let idp: EntityDescriptor = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp"></md:EntityDescriptor>"#
+            .parse()
+            .unwrap();
+        let issued = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let m = parse(REQUEST).unwrap();
+        assert_eq!(check(&m, &idp, "https://t/slo", issued), Ok(()));
+        assert_eq!(
+            check(&m, &idp, "https://t/other", issued),
+            Err(Refusal::Destination)
+        );
+        let late = issued + Duration::seconds(MAX_ISSUE_DELAY_SECS + CLOCK_SKEW_SECS + 1);
+        assert_eq!(
+            check(&m, &idp, "https://t/slo", late),
+            Err(Refusal::Expired)
+        );
+        let early = issued - Duration::seconds(CLOCK_SKEW_SECS + 1);
+        assert_eq!(
+            check(&m, &idp, "https://t/slo", early),
+            Err(Refusal::NotYetValid)
+        );
+        let other = parse(&REQUEST.replace(">https://idp<", ">https://evil<")).unwrap();
+        assert_eq!(
+            check(&other, &idp, "https://t/slo", issued),
+            Err(Refusal::Issuer)
+        );
+        let expired = parse(&REQUEST.replace(
+            r#"Version="2.0""#,
+            r#"Version="2.0" NotOnOrAfter="2025-12-31T23:58:00Z""#,
+        ))
+        .unwrap();
+        assert_eq!(
+            check(&expired, &idp, "https://t/slo", issued),
+            Err(Refusal::Expired)
+        );
+        let anonymous = parse(&REQUEST.replace("a&amp;b&#64;x", "")).unwrap();
+        assert_eq!(
+            check(&anonymous, &idp, "https://t/slo", issued),
+            Err(Refusal::Malformed)
+        );
+    }
+}
