@@ -116,6 +116,10 @@ impl Catalog {
         self.tenants.load().by_id.get(id).cloned()
     }
 
+    pub fn contact_centers(&self) -> Vec<Arc<ContactCenter>> {
+        self.tenants.load().by_id.values().cloned().collect()
+    }
+
     pub fn contact_center_by_domain(&self, domain: &str) -> Option<Arc<ContactCenter>> {
         self.tenants
             .load()

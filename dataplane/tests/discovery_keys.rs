@@ -43,7 +43,8 @@ async fn discovery_documents_describe_this_server() {
             "password",
             "refresh_token",
             "urn:ietf:params:oauth:grant-type:token-exchange",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:saml2-bearer"
         ])
     );
     assert_eq!(

@@ -172,7 +172,7 @@ pub struct Expect<'a> {
 /// The `aud` values that name this server: its issuer URL and token endpoint.
 pub fn audiences(state: &Services) -> Vec<String> {
     let iss = &state.settings.issuer;
-    vec![iss.clone(), format!("{iss}/auth/v3/oauth/token")]
+    vec![iss.clone(), super::discovery::token_endpoint(iss)]
 }
 
 /// Reads one claim without trusting anything yet: it only selects the record

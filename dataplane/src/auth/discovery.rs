@@ -8,6 +8,11 @@ use serde_json::json;
 use super::{assertion, grants};
 use crate::state::AppState;
 
+/// The token endpoint's URL: an assertion's audience or recipient.
+pub fn token_endpoint(issuer: &str) -> String {
+    format!("{issuer}/auth/v3/oauth/token")
+}
+
 fn metadata(state: &AppState) -> serde_json::Value {
     let iss = &state.settings.issuer;
     // private_key_jwt clients sign with the first, client_secret_jwt clients MAC with the second.
@@ -19,7 +24,7 @@ fn metadata(state: &AppState) -> serde_json::Value {
     json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/auth/v3/oauth/authorize"),
-        "token_endpoint": format!("{iss}/auth/v3/oauth/token"),
+        "token_endpoint": token_endpoint(iss),
         "end_session_endpoint": format!("{iss}/auth/v3/end-session"),
         "jwks_uri": format!("{iss}/auth/v3/jwks"),
         "userinfo_endpoint": format!("{iss}/auth/v3/openid/userinfo"),

@@ -11,7 +11,8 @@ use super::client_auth;
 use super::error::OAuthError;
 use super::form::OAuthForm;
 use super::grants::{
-    self, authorization_code, client_credentials, jwt_bearer, password, refresh, token_exchange,
+    self, authorization_code, client_credentials, jwt_bearer, password, refresh, saml_bearer,
+    token_exchange,
 };
 use super::ClientIp;
 use crate::metrics::{ErrorLabel, GrantLabel};
@@ -103,6 +104,7 @@ async fn handle(
         grants::PASSWORD => password::grant(state, &client, form, ip, now).await?,
         grants::REFRESH_TOKEN => refresh::grant(state, &client, form, ip, now).await?,
         grants::JWT_BEARER => jwt_bearer::grant(state, &client, form, ip, now).await?,
+        grants::SAML2_BEARER => saml_bearer::grant(state, &client, form, ip, now).await?,
         grants::TOKEN_EXCHANGE => token_exchange::grant(state, &client, form, now).await?,
         _ => {
             return Err(OAuthError::unsupported_grant_type(format!(

@@ -5,6 +5,7 @@ pub mod client_credentials;
 pub mod jwt_bearer;
 pub mod password;
 pub mod refresh;
+pub mod saml_bearer;
 pub mod token_exchange;
 
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -36,6 +37,7 @@ pub const SUPPORTED: &[&str] = &[
     REFRESH_TOKEN,
     TOKEN_EXCHANGE,
     JWT_BEARER,
+    SAML2_BEARER,
 ];
 
 /// Grant types advertised in discovery (the token endpoint's plus implicit).
@@ -47,4 +49,5 @@ pub const ADVERTISED: &[&str] = &[
     REFRESH_TOKEN,
     TOKEN_EXCHANGE,
     JWT_BEARER,
+    SAML2_BEARER,
 ];

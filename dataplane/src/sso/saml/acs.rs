@@ -83,7 +83,9 @@ pub async fn acs(
             Err(_) => return ui::unavailable(&state, lang),
         }
     };
-    let assertion = match check(&state, &provider, &cc, &xml, solicited.as_ref()) {
+    let recipient = metadata::acs_url(&state.settings.issuer, &cc.id);
+    let in_response_to = solicited.as_ref().map(|f| f.request_id.as_str());
+    let assertion = match check(&state, &provider, &cc, &xml, &recipient, in_response_to) {
         Ok(a) => a,
         Err(r) => return refused(StatusCode::FORBIDDEN, r.reason()),
     };
@@ -128,18 +130,19 @@ pub(super) fn decode(b64: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// [`verify`] as this contact center's SP expects: decrypting with each
-/// kept SP key, newest first (the IdP may not have the new one yet).
-fn check(
+/// [`verify`] as this contact center's SP expects, for the endpoint
+/// `recipient` (the ACS, or the token endpoint for the bearer grant):
+/// decrypting with each kept SP key, newest first (the IdP may not have
+/// the new one yet).
+pub(crate) fn check(
     state: &Services,
     provider: &Provider,
     cc: &ContactCenter,
     xml: &str,
-    solicited: Option<&Flight>,
+    recipient: &str,
+    in_response_to: Option<&str>,
 ) -> Result<VerifiedAssertion, Refusal> {
-    let issuer = &state.settings.issuer;
-    let audience = metadata::entity_id(issuer, &cc.id);
-    let recipient = metadata::acs_url(issuer, &cc.id);
+    let audience = metadata::entity_id(&state.settings.issuer, &cc.id);
     let keys: Vec<_> = provider
         .config
         .sp_keys
@@ -153,8 +156,8 @@ fn check(
             &Expected {
                 idp: &provider.idp,
                 audience: &audience,
-                recipient: &recipient,
-                in_response_to: solicited.map(|f| f.request_id.as_str()),
+                recipient,
+                in_response_to,
                 decryption_key: key,
             },
         );
@@ -166,8 +169,9 @@ fn check(
 }
 
 /// Records the assertion id until the assertion expires; false when it
-/// was seen before (a replay, solicited or not).
-async fn first_use(
+/// was seen before (a replay, solicited or not, at the ACS or the token
+/// endpoint: one key space).
+pub(crate) async fn first_use(
     state: &Services,
     assertion: &VerifiedAssertion,
 ) -> Result<bool, tollgate_store::StoreError> {

@@ -285,6 +285,36 @@ fn reduce(a: Assertion) -> VerifiedAssertion {
     }
 }
 
+/// The `Issuer` of a document that is one bare SAML `Assertion` (the RFC
+/// 7522 grant's), read before anything is trusted: it only selects the
+/// contact center whose IdP then verifies the whole assertion. A Response,
+/// an `EncryptedAssertion` or any other root is `Malformed`.
+pub(crate) fn bare_assertion_issuer(xml: &str) -> Result<String, Refusal> {
+    let mut reader = NsReader::from_str(xml);
+    // The root, then its first child, which SAML core (§2.3.3) makes the Issuer.
+    let mut expect: &[u8] = b"Assertion";
+    loop {
+        let (ns, event) = reader
+            .read_resolved_event()
+            .map_err(|_| Refusal::Malformed)?;
+        let in_ns = matches!(ns, ResolveResult::Bound(ref n) if n.as_ref() == ASSERTION_NS);
+        match event {
+            Event::Start(e) if in_ns && e.local_name().as_ref() == expect => {
+                if expect == b"Issuer" {
+                    let raw = reader.read_text(e.name()).map_err(|_| Refusal::Malformed)?;
+                    let raw = raw.decode().map_err(|_| Refusal::Malformed)?;
+                    let issuer =
+                        quick_xml::escape::unescape(&raw).map_err(|_| Refusal::Malformed)?;
+                    return Ok(issuer.trim().to_string());
+                }
+                expect = b"Issuer";
+            }
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::Text(_) => {}
+            _ => return Err(Refusal::Malformed),
+        }
+    }
+}
+
 /// Counts SAML `Assertion` and `EncryptedAssertion` elements anywhere in the
 /// document, signed or not: a second one is a wrapping attempt or an answer
 /// Tollgate cannot attribute, so it is refused before any signature work.
