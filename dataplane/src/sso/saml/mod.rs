@@ -7,6 +7,8 @@ pub mod acs;
 pub mod authn_request;
 pub mod identity;
 pub mod keys;
+mod logout_binding;
+mod logout_message;
 pub mod metadata;
 pub mod refresh;
 pub mod slo;

@@ -13,7 +13,8 @@ use samael::traits::ToXml;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::slo::{idp_slo_service, redirect_url, sign_enveloped, Message};
+use super::logout_binding::{idp_slo_service, redirect_url, sign_enveloped};
+use super::logout_message::Message;
 use super::{authn_request, keys, metadata, post_page, provider, refuse};
 use crate::sessions::Session;
 use crate::sso::flight;
