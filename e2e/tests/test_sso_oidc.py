@@ -55,11 +55,21 @@ class Idp:
 
     def start(self, rotate: bool = False) -> None:
         env = dict(self.env, OIDC_ROTATE="1" if rotate else "0")
-        with open(self.log, "a") as log:
-            self.proc = subprocess.Popen(["node", "server.mjs"], cwd=self.dir, env=env, stdout=log, stderr=log)
+
+        def spawn():
+            with open(self.log, "a") as log:
+                self.proc = subprocess.Popen(["node", "server.mjs"], cwd=self.dir, env=env, stdout=log, stderr=log)
+
+        spawn()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
+            if self.proc.poll() is not None:
+                # The fixed port lies in Linux's ephemeral range: another
+                # process's outgoing connection may hold it for a moment.
+                assert "EADDRINUSE" in self.log.read_text(), self.log.read_text()
+                time.sleep(0.5)
+                spawn()
+                continue
             try:
                 if requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=1).ok:
                     return
