@@ -1,7 +1,7 @@
 //! The authorization endpoint, the sign-in UI, browser sessions and their
 //! protections, driven in-process with cookies handled by hand.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};

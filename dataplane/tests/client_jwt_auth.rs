@@ -3,7 +3,7 @@
 //! endpoints once; forged, stale, misaddressed or replayed ones are
 //! `invalid_client`; and each client is pinned to its registered method.
 
-mod common;
+use crate::common;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};

@@ -5,7 +5,7 @@
 //! a signature of another kind are `invalid_client`; the client is pinned
 //! to the method, and the ops API never shows the secret again.
 
-mod common;
+use crate::common;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};

@@ -4,7 +4,7 @@
 //! metrics), backoff, one multiplexed session for concurrent sign-ins, and a
 //! refused service account.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

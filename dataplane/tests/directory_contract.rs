@@ -4,7 +4,7 @@
 //! Configuration Server simulator (a real process, plain TCP and TLS), and an
 //! LDAP directory that does not answer.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! function taking a fresh server; `on_both!` runs each on SQLite and on
 //! PostgreSQL (`TOLLGATE_TEST_POSTGRES_URL`).
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

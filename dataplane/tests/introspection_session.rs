@@ -1,7 +1,7 @@
 //! Introspection (RFC 7662), revocation (RFC 7009) and the bearer-token
 //! endpoints: user info, OpenID user info, sign-out and ping.
 
-mod common;
+use crate::common;
 
 use axum::http::{header, Method, StatusCode};
 use common::*;

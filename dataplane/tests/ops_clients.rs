@@ -1,6 +1,6 @@
 //! The operator's client registry: `/auth/v3/ops/clients`.
 
-mod common;
+use crate::common;
 
 use axum::http::{header, Method, StatusCode};
 use common::*;

@@ -3,7 +3,7 @@
 //! and by the scheduled refresh; stored only when it changed; a failed
 //! fetch or unusable metadata keeps the last good document and is counted.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

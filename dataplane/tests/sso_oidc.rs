@@ -5,7 +5,7 @@
 //! and the real slapd of scripts/provision/ldap.sh when a directory is stored).
 //! The real-provider proof is in the e2e suite.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

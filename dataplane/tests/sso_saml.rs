@@ -4,8 +4,8 @@
 //! every forged, replayed, stale or misdirected answer refused with an
 //! `sso.refused` audit event. The real-IdP proof is in the e2e suite.
 
-mod common;
-mod saml_idp;
+use crate::common;
+use crate::saml_idp;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};

@@ -4,8 +4,8 @@
 //! signed with the SP key; unsigned, wrongly signed, misaddressed or stale
 //! requests are refused with an `sso.refused` audit event and end nothing.
 
-mod common;
-mod saml_idp;
+use crate::common;
+use crate::saml_idp;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};

@@ -1,7 +1,7 @@
 //! The token endpoint: every grant, rotation and reuse detection, ID tokens,
 //! and the exact RFC 6749 §5.2 error for each way a request can be wrong.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};

@@ -2,7 +2,7 @@
 //! lists, the client policy in the ops API, and the original's JWT views
 //! (`convert-token`, `jwt-userinfo`).
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::*;

@@ -245,4 +245,13 @@ tollgate_stop_kube() {
     TOLLGATE_KUBE_ETCD_PID=
 }
 
-tollgate__kube_provision
+# TOLLGATE_PREPARE_ONLY=1: build into the cache and start nothing
+# (scripts/provision/prepare.sh, while cargo compiles).
+if [ "${TOLLGATE_PREPARE_ONLY:-}" = 1 ]; then
+    _tg_kube_bins="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/kube/$TOLLGATE_KUBE_VERSION-etcd$TOLLGATE_ETCD_VERSION"
+    if [ ! -x "$_tg_kube_bins/kube-apiserver" ] || [ ! -x "$_tg_kube_bins/etcd" ]; then
+        TOLLGATE_CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}" tollgate__kube_build "$_tg_kube_bins"
+    fi
+else
+    tollgate__kube_provision
+fi

@@ -24,8 +24,20 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
+# The services' and the browser tests' packages too, so one apt-get run
+# installs everything and the background preparation never waits on apt:
+# OpenLDAP (no system directory: the package's own configuration step is
+# skipped), Java 17 and unzip for Keycloak, Chromium and Node.js.
+{ [ -x /usr/sbin/slapd ] && command -v ldapadd >/dev/null 2>&1; } || need+=(slapd ldap-utils)
+java -XshowSettings:properties -version 2>&1 | grep -Eq 'java.specification.version = (1[7-9]|[2-9][0-9])' \
+  || need+=(openjdk-17-jre-headless)
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
+  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
   export DEBIAN_FRONTEND=noninteractive
   if ! apt-get install -y -qq "${need[@]}" >/dev/null; then
     apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null \
