@@ -1956,3 +1956,35 @@ async fn another_namespace_cannot_take_over_or_delete_rows() {
     })
     .await;
 }
+
+/// A ContactCenter uses another namespace's Environment only when it names
+/// the namespace and the Environment shares itself with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_namespaces_environment_is_used_only_when_shared() {
+    let Some(a) = harness("shared_a").await else {
+        return;
+    };
+    let b = watching(a.client.clone(), a.db.clone(), "shared_b", Some(&a.ns)).await;
+    a.secret("cs-password", json!({"password": "pw"})).await;
+    a.create::<Environment>(environment("shared", "cs-password"))
+        .await;
+    ready_is::<Environment>(&a, "shared", "True", None).await;
+    let mut cc = contact_center("tenant", "shared");
+    cc["spec"]["environmentNamespace"] = json!(a.ns);
+    b.create::<ContactCenter>(cc).await;
+    let message = stalled::<ContactCenter>(&b, "tenant", "EnvironmentNotFound").await;
+    assert!(message.contains("not shared"), "{message}");
+    assert!(a.db.get_contact_center("tenant").await.unwrap().is_none());
+
+    a.api::<Environment>()
+        .patch(
+            "shared",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"sharedWithNamespaces": [b.ns]}})),
+        )
+        .await
+        .unwrap();
+    ready_is::<ContactCenter>(&b, "tenant", "True", None).await;
+    let row = a.db.get_contact_center("tenant").await.unwrap().unwrap();
+    assert_eq!(row.environment_id, "shared");
+}
