@@ -343,21 +343,16 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
             });
         };
         let cc_id = crate::contact_center::row_id(&cc);
-        // Bound to the row the referenced ContactCenter manages, never to a
-        // row of the same id it failed to claim.
-        match ctx.db.row_owner(ManagedRow::ContactCenter, &cc_id).await? {
-            None => {
-                return Ok(Outcome::Progressing {
-                    reason: "ContactCenterNotReady".into(),
-                    message: format!("contact center {cc_id} is not in the database yet"),
-                })
-            }
-            Some(o) if !ownership::managed_by(Some(&o), &ns, name) => {
-                return Ok(ownership::refused(format!(
-                    "contact center {cc_id} is not managed by ContactCenter {name}"
-                )))
-            }
-            Some(_) => {}
+        let reference = ownership::Reference {
+            row: ManagedRow::ContactCenter,
+            id: &cc_id,
+            kind: "ContactCenter",
+            namespace: &ns,
+            name,
+            not_ready: "ContactCenterNotReady",
+        };
+        if let Some(outcome) = ownership::check_reference(ctx, &reference).await? {
+            return Ok(outcome);
         }
         contact_center_ids.push(cc_id);
     }

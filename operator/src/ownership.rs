@@ -90,6 +90,46 @@ pub fn managed_by(stored: Option<&RowOwner>, namespace: &str, name: &str) -> boo
         if owner.namespace == namespace && owner.name == name)
 }
 
+/// A row a reference resolved to, and the resource referenced.
+pub struct Reference<'a> {
+    pub row: ManagedRow,
+    pub id: &'a str,
+    /// Kind, namespace and name of the referenced resource.
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// The `Progressing` reason while the row is not written yet.
+    pub not_ready: &'a str,
+}
+
+/// `None` when the referenced row is the referenced resource's own, else the
+/// outcome to stop with: not written yet, or a row of the same id the
+/// resource failed to claim.
+pub fn reference_outcome(stored: Option<&RowOwner>, r: &Reference) -> Option<Outcome> {
+    let what = match r.row {
+        ManagedRow::Environment => "environment",
+        ManagedRow::ContactCenter => "contact center",
+        ManagedRow::Client => "client",
+    };
+    match stored {
+        None => Some(Outcome::Progressing {
+            reason: r.not_ready.into(),
+            message: format!("{what} {} is not in the database yet", r.id),
+        }),
+        Some(_) if managed_by(stored, r.namespace, r.name) => None,
+        Some(_) => Some(refused(format!(
+            "{what} {} is not managed by {} {}",
+            r.id, r.kind, r.name
+        ))),
+    }
+}
+
+/// [`reference_outcome`] for the stored row.
+pub async fn check_reference(ctx: &Context, r: &Reference<'_>) -> Result<Option<Outcome>> {
+    let stored = ctx.db.row_owner(r.row, r.id).await?;
+    Ok(reference_outcome(stored.as_ref(), r))
+}
+
 /// Whether a resource in namespace `from` may reference one in `target`
 /// that shares itself with `shared_with`: across namespaces only when the
 /// referenced resource says so.
@@ -240,6 +280,30 @@ mod tests {
         assert!(!may_delete(Some(&RowOwner::Api), &me));
         assert!(!may_delete(Some(&RowOwner::Unknown), &me));
         assert!(!may_delete(None, &me));
+    }
+
+    #[test]
+    fn a_reference_waits_for_the_row_and_refuses_another_ones() {
+        let reference = Reference {
+            row: ManagedRow::Environment,
+            id: "prod",
+            kind: "Environment",
+            namespace: "tenant-b",
+            name: "prod",
+            not_ready: "EnvironmentNotReady",
+        };
+        assert!(matches!(
+            reference_outcome(None, &reference),
+            Some(Outcome::Progressing { reason, .. }) if reason == "EnvironmentNotReady"
+        ));
+        let own = RowOwner::Resource(r("tenant-b", "prod", "uid"));
+        assert_eq!(reference_outcome(Some(&own), &reference), None);
+        let other = RowOwner::Resource(r("tenant-a", "prod", "uid-a"));
+        assert!(matches!(
+            reference_outcome(Some(&other), &reference),
+            Some(Outcome::Stalled { reason, message })
+                if reason == OWNED_ELSEWHERE && message == "environment prod is not managed by Environment prod"
+        ));
     }
 
     #[test]

@@ -139,26 +139,17 @@ async fn write_row(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Outcom
         });
     };
     let environment_id = crate::environment::row_id(&env);
-    // The row must be the one the referenced Environment manages, not a
-    // row of the same id it failed to claim.
-    match ctx
-        .db
-        .row_owner(ManagedRow::Environment, &environment_id)
-        .await?
-    {
-        None => {
-            return Ok(Outcome::Progressing {
-                reason: "EnvironmentNotReady".into(),
-                message: format!("environment {environment_id} is not in the database yet"),
-            })
-        }
-        Some(o) if !ownership::managed_by(Some(&o), &env_ns, &env.name_any()) => {
-            return Ok(ownership::refused(format!(
-                "environment {environment_id} is not managed by Environment {}",
-                env.name_any()
-            )))
-        }
-        Some(_) => {}
+    let env_name = env.name_any();
+    let reference = ownership::Reference {
+        row: ManagedRow::Environment,
+        id: &environment_id,
+        kind: "Environment",
+        namespace: &env_ns,
+        name: &env_name,
+        not_ready: "EnvironmentNotReady",
+    };
+    if let Some(outcome) = ownership::check_reference(ctx, &reference).await? {
+        return Ok(outcome);
     }
     let want = match desired(id, &cc.spec, &environment_id) {
         Ok(want) => want,
