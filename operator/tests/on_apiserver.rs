@@ -136,12 +136,19 @@ async fn harness(test: &str) -> Option<Harness> {
     let client = kube_client().await?;
     let db = database(test).await?;
     install_crds(&client).await;
-    Some(watching(client, db, test, None).await)
+    Some(watching(client, db, test, None, false).await)
 }
 
 /// A fresh namespace watched by controllers writing to `db`; `platform`: the
-/// platform namespace the operator is told (default: the watched one).
-async fn watching(client: Client, db: Db, test: &str, platform: Option<&str>) -> Harness {
+/// platform namespace the operator is told (default: the watched one);
+/// `adopt`: `--adopt-unowned-rows`.
+async fn watching(
+    client: Client,
+    db: Db,
+    test: &str,
+    platform: Option<&str>,
+    adopt: bool,
+) -> Harness {
     let ns = format!(
         "{}-{}-{}",
         test.replace('_', "-"),
@@ -166,6 +173,7 @@ async fn watching(client: Client, db: Db, test: &str, platform: Option<&str>) ->
     ctx.retry = Duration::from_secs(1);
     // As the binary defaults it: the watched namespace.
     ctx.platform_namespace = Some(platform.unwrap_or(&ns).to_string());
+    ctx.adopt_unowned_rows = adopt;
     let ctx = Arc::new(ctx);
     let run = ctx.clone();
     let watched = ns.clone();
@@ -1777,7 +1785,14 @@ async fn another_namespace_cannot_take_over_or_delete_rows() {
     let Some(a) = harness("owner_a").await else {
         return;
     };
-    let b = watching(a.client.clone(), a.db.clone(), "owner_b", Some(&a.ns)).await;
+    let b = watching(
+        a.client.clone(),
+        a.db.clone(),
+        "owner_b",
+        Some(&a.ns),
+        false,
+    )
+    .await;
     let platform = a.ns.clone();
     // Tenant A, the victim.
     a.secret("cs-password", json!({"password": "a-password"}))
@@ -1964,7 +1979,14 @@ async fn another_namespaces_environment_is_used_only_when_shared() {
     let Some(a) = harness("shared_a").await else {
         return;
     };
-    let b = watching(a.client.clone(), a.db.clone(), "shared_b", Some(&a.ns)).await;
+    let b = watching(
+        a.client.clone(),
+        a.db.clone(),
+        "shared_b",
+        Some(&a.ns),
+        false,
+    )
+    .await;
     a.secret("cs-password", json!({"password": "pw"})).await;
     a.create::<Environment>(environment("shared", "cs-password"))
         .await;
@@ -1987,4 +2009,67 @@ async fn another_namespaces_environment_is_used_only_when_shared() {
     ready_is::<ContactCenter>(&b, "tenant", "True", None).await;
     let row = a.db.get_contact_center("tenant").await.unwrap().unwrap();
     assert_eq!(row.environment_id, "shared");
+}
+
+/// Rows older than recorded owners are refused until the operator runs with
+/// `--adopt-unowned-rows`; a row created through the API never is adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_older_than_owners_are_adopted_only_when_asked() {
+    let Some(a) = harness("legacy").await else {
+        return;
+    };
+    let mut old = tollgate_operator::environment::desired(
+        "old",
+        &serde_json::from_value(json!({"username": "legacy", "tenant": "Legacy"})).unwrap(),
+        None,
+    )
+    .unwrap();
+    a.db.create_environment(&old).await.unwrap();
+    old.id = "by-api".into();
+    a.db.create_environment(&old).await.unwrap();
+    // What migration 0010 leaves on rows it found.
+    a.db.pool()
+        .execute("UPDATE environments SET managed_by = 'unknown' WHERE id = 'old'")
+        .await
+        .unwrap();
+    a.secret("cs-password", json!({"password": "pw"})).await;
+    a.create::<Environment>(environment("old", "cs-password"))
+        .await;
+    let message = stalled::<Environment>(&a, "old", "OwnedElsewhere").await;
+    assert!(message.contains("--adopt-unowned-rows"), "{message}");
+    assert_eq!(
+        a.db.get_environment("old").await.unwrap().unwrap().tenant,
+        "Legacy"
+    );
+
+    let c = watching(a.client.clone(), a.db.clone(), "legacy_adopt", None, true).await;
+    c.secret("cs-password", json!({"password": "pw"})).await;
+    c.create::<Environment>(environment("old", "cs-password"))
+        .await;
+    let mut by_api = environment("api", "cs-password");
+    by_api["spec"]["id"] = json!("by-api");
+    c.create::<Environment>(by_api).await;
+    ready_is::<Environment>(&c, "old", "True", None).await;
+    assert_eq!(
+        a.db.get_environment("old").await.unwrap().unwrap().tenant,
+        "Resources"
+    );
+    let owner =
+        a.db.row_owner(tollgate_store::model::ManagedRow::Environment, "old")
+            .await
+            .unwrap();
+    assert!(
+        matches!(&owner, Some(tollgate_store::model::RowOwner::Resource(r)) if r.namespace == c.ns && r.name == "old"),
+        "{owner:?}"
+    );
+    let message = stalled::<Environment>(&c, "api", "OwnedElsewhere").await;
+    assert!(message.contains("API"), "{message}");
+    assert_eq!(
+        a.db.get_environment("by-api")
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant,
+        "Legacy"
+    );
 }
