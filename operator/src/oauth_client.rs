@@ -22,7 +22,8 @@ use kube::runtime::finalizer::{finalizer, Event};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tollgate_store::model::{
-    Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+    Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret, ManagedRow,
+    MANAGEMENT_AUTHORITIES,
 };
 use tollgate_store::secrets::{hash_secret, SecretVerifier};
 use tollgate_store::validate::{
@@ -33,6 +34,7 @@ use tollgate_store::StoreError;
 use crate::conditions::Outcome;
 use crate::context::{namespace, Context, Error, Result, FINALIZER};
 use crate::crd::{ContactCenter, OAuthClient, OAuthClientSpec, SecretKeyRef};
+use crate::ownership::{self, Gate};
 
 /// Key of the generated Secret that holds the client secret.
 pub const SECRET_KEY: &str = "client_secret";
@@ -87,6 +89,37 @@ pub fn auth_method(spec: &OAuthClientSpec, client_type: ClientType) -> Result<Cl
             "tokenEndpointAuthMethod none is for PUBLIC clients only".into(),
         )),
     }
+}
+
+/// Why a client may not be written from `namespace`: one with a management
+/// authority and no contact-center binding manages every tenant, so it comes
+/// only from the platform namespace, or from anywhere with the operator's
+/// explicit setting.
+pub fn unbound_management_refusal(
+    spec: &OAuthClientSpec,
+    namespace: &str,
+    platform_namespace: Option<&str>,
+    allow_anywhere: bool,
+) -> Option<String> {
+    let manages = spec
+        .authorities
+        .iter()
+        .any(|a| MANAGEMENT_AUTHORITIES.contains(&a.as_str()));
+    if !manages
+        || !spec.contact_center_refs.is_empty()
+        || allow_anywhere
+        || platform_namespace == Some(namespace)
+    {
+        return None;
+    }
+    Some(format!(
+        "a client with {} and no contactCenterRefs manages every contact center: it is accepted \
+         only in the platform namespace{}, or with --allow-unbound-management-clients",
+        MANAGEMENT_AUTHORITIES.join(" or "),
+        platform_namespace
+            .map(|ns| format!(" ({ns})"))
+            .unwrap_or_default()
+    ))
 }
 
 /// The row the resource asks for. `secret_hash` is filled by the caller,
@@ -267,6 +300,22 @@ async fn ensure_generated_secret(c: &OAuthClient, r: &SecretKeyRef, ctx: &Contex
 
 async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> {
     let ns = namespace(c)?;
+    if let Some(message) = unbound_management_refusal(
+        &c.spec,
+        &ns,
+        ctx.platform_namespace.as_deref(),
+        ctx.allow_unbound_management_clients,
+    ) {
+        return Ok(Outcome::Stalled {
+            reason: "UnboundManagementClient".into(),
+            message,
+        });
+    }
+    let what = format!("client {id}");
+    let owner = match ownership::gate(ctx, ManagedRow::Client, id, c, &what).await? {
+        Gate::Write(owner) => owner,
+        Gate::Stop(outcome) => return Ok(outcome),
+    };
     let secret = match secret_ref(c) {
         None => None,
         Some(r) => {
@@ -293,7 +342,19 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
                 message: format!("ContactCenter {name} not found"),
             });
         };
-        contact_center_ids.push(crate::contact_center::row_id(&cc));
+        let cc_id = crate::contact_center::row_id(&cc);
+        let reference = ownership::Reference {
+            row: ManagedRow::ContactCenter,
+            id: &cc_id,
+            kind: "ContactCenter",
+            namespace: &ns,
+            name,
+            not_ready: "ContactCenterNotReady",
+        };
+        if let Some(outcome) = ownership::check_reference(ctx, &reference).await? {
+            return Ok(outcome);
+        }
+        contact_center_ids.push(cc_id);
     }
     let mut want = match desired(id, &c.spec, contact_center_ids) {
         Ok(want) => want,
@@ -328,7 +389,7 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
         None => (None, None),
     };
     let written = match stored {
-        None => ctx.db.create_client(&want).await.map(Some),
+        None => ctx.db.create_client_as(&want, &owner).await.map(Some),
         Some(stored) if matches(&stored, &want) => Ok(None),
         Some(stored) => ctx
             .db
@@ -359,7 +420,11 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
 }
 
 async fn cleanup(c: &OAuthClient, ctx: &Context) -> Result<Action> {
-    match ctx.db.delete_client(&client_id(c)).await {
+    let id = client_id(c);
+    if !ownership::release(ctx, ManagedRow::Client, &id, c).await? {
+        return Ok(Action::await_change());
+    }
+    match ctx.db.delete_client(&id).await {
         Ok(()) | Err(StoreError::NotFound { .. }) => Ok(Action::await_change()),
         Err(e) => Err(e.into()),
     }
@@ -493,6 +558,44 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn an_unbound_management_client_comes_only_from_the_platform_namespace() {
+        let spec = |v: serde_json::Value| -> OAuthClientSpec { serde_json::from_value(v).unwrap() };
+        let unbound = spec(json!({"authorities": ["ROLE_MANAGEMENT_APPLICATION"]}));
+        let refusal = unbound_management_refusal(&unbound, "tenant-b", Some("tollgate"), false);
+        assert!(
+            refusal.as_deref().is_some_and(|m| m.contains("(tollgate)")),
+            "{refusal:?}"
+        );
+        assert!(unbound_management_refusal(&unbound, "tenant-b", None, false).is_some());
+        let internal = spec(json!({"authorities": ["ROLE_INTERNAL_CLIENT"]}));
+        assert!(
+            unbound_management_refusal(&internal, "tenant-b", Some("tollgate"), false).is_some()
+        );
+        // Allowed: the platform namespace, the explicit setting, a bound
+        // client, a client without a management authority.
+        assert_eq!(
+            unbound_management_refusal(&unbound, "tollgate", Some("tollgate"), false),
+            None
+        );
+        assert_eq!(
+            unbound_management_refusal(&unbound, "tenant-b", Some("tollgate"), true),
+            None
+        );
+        let bound = spec(
+            json!({"authorities": ["ROLE_MANAGEMENT_APPLICATION"], "contactCenterRefs": ["acme"]}),
+        );
+        assert_eq!(
+            unbound_management_refusal(&bound, "tenant-b", Some("tollgate"), false),
+            None
+        );
+        let agent = spec(json!({"authorities": ["ROLE_AGENT"]}));
+        assert_eq!(
+            unbound_management_refusal(&agent, "tenant-b", Some("tollgate"), false),
+            None
+        );
     }
 
     #[test]

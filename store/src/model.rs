@@ -630,3 +630,37 @@ pub struct OidcProviderConfig {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
+
+/// The rows a custom resource can manage: each records who manages it, so
+/// the operator never writes or deletes a row another resource (or the API)
+/// created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagedRow {
+    Environment,
+    ContactCenter,
+    Client,
+}
+
+/// The custom resource that manages a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRef {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// Authorities that open the Environment API to a client; without a
+/// contact-center binding such a client manages every tenant.
+pub const MANAGEMENT_AUTHORITIES: [&str; 2] =
+    ["ROLE_MANAGEMENT_APPLICATION", "ROLE_INTERNAL_CLIENT"];
+
+/// Who manages a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowOwner {
+    /// Created through the Environment or ops API; the operator leaves it alone.
+    Api,
+    /// Created before owners were recorded.
+    Unknown,
+    /// Created or adopted by this custom resource.
+    Resource(ResourceRef),
+}
