@@ -78,7 +78,7 @@ async fn sign_in(s: &TestServer, idp: &KeyPair, user: &str) -> (String, String) 
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("tollgate_session="))
+        .find(|c| c.starts_with("__Host-tollgate_session="))
         .and_then(|c| c.split(';').next())
         .expect("session cookie")
         .to_string();
@@ -128,7 +128,7 @@ fn clears_session_cookie(res: &Res) -> bool {
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|c| c.starts_with("tollgate_session=;") && c.contains("Max-Age=0"))
+        .any(|c| c.starts_with("__Host-tollgate_session=;") && c.contains("Max-Age=0"))
 }
 
 #[tokio::test]
@@ -422,7 +422,7 @@ async fn sp_initiated_logout_redirect_binding_round_trip() {
     res.expect(StatusCode::SEE_OTHER);
     assert!(!alive(&s, &alice).await, "the Tollgate session ends first");
     assert!(clears_session_cookie(&res));
-    let flight = set_cookie(&res, "tollgate_saml_logout").expect("logout flight cookie");
+    let flight = set_cookie(&res, "__Host-tollgate_saml_logout").expect("logout flight cookie");
     let location = url::Url::parse(res.header(header::LOCATION).unwrap()).unwrap();
     assert!(
         location.as_str().starts_with(IDP_SLO_REDIRECT),
@@ -482,7 +482,7 @@ async fn sp_initiated_logout_redirect_binding_round_trip() {
     // A second sign-out round trip, answered right.
     let (alice, _) = sign_in(&s, &idp, "alice").await;
     let res = end_session(&s, &alice).await;
-    let flight = set_cookie(&res, "tollgate_saml_logout").unwrap();
+    let flight = set_cookie(&res, "__Host-tollgate_saml_logout").unwrap();
     let location = url::Url::parse(res.header(header::LOCATION).unwrap()).unwrap();
     let relay_state = location
         .query_pairs()
@@ -504,7 +504,7 @@ async fn sp_initiated_logout_redirect_binding_round_trip() {
     let res = slo_get_with(&s, &signed, Some(&flight)).await;
     res.expect(StatusCode::SEE_OTHER);
     assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-out"));
-    assert!(set_cookie(&res, "tollgate_saml_logout").is_some_and(|c| c.ends_with('=')));
+    assert!(set_cookie(&res, "__Host-tollgate_saml_logout").is_some_and(|c| c.ends_with('=')));
     let logouts = audit(&s, "sso.logout").await;
     assert!(
         logouts
@@ -523,7 +523,7 @@ async fn sp_initiated_logout_post_binding_round_trip() {
     let res = end_session(&s, &alice).await;
     res.expect(StatusCode::OK);
     assert!(!alive(&s, &alice).await);
-    let flight = set_cookie(&res, "tollgate_saml_logout").expect("logout flight cookie");
+    let flight = set_cookie(&res, "__Host-tollgate_saml_logout").expect("logout flight cookie");
     let page = res.text();
     assert!(
         page.contains(&format!(
@@ -574,7 +574,7 @@ async fn without_an_idp_slo_service_sign_out_stays_local() {
     let res = end_session(&s, &alice).await;
     res.expect(StatusCode::SEE_OTHER);
     assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-out"));
-    assert!(set_cookie(&res, "tollgate_saml_logout").is_none());
+    assert!(set_cookie(&res, "__Host-tollgate_saml_logout").is_none());
     assert!(!alive(&s, &alice).await);
 }
 
@@ -599,7 +599,7 @@ async fn the_original_sign_out_api_tells_the_idp_and_continues_to_the_redirect_u
     res.expect(StatusCode::SEE_OTHER);
     assert!(!alive(&s, &alice).await);
     assert!(clears_session_cookie(&res));
-    let flight = set_cookie(&res, "tollgate_saml_logout").expect("logout flight cookie");
+    let flight = set_cookie(&res, "__Host-tollgate_saml_logout").expect("logout flight cookie");
     let location = url::Url::parse(res.header(header::LOCATION).unwrap()).unwrap();
     assert!(
         location.as_str().starts_with(IDP_SLO_REDIRECT),
