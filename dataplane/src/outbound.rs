@@ -102,7 +102,7 @@ impl Policy {
 
     fn allows_name(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.hosts.iter().any(|h| *h == host)
+        self.hosts.contains(&host)
     }
 
     /// The allowed addresses of `host:port` (an address literal or a name).
@@ -138,12 +138,17 @@ impl Policy {
     }
 
     /// [`Self::check_url`] for a setting a tenant writes: `Err` is the
-    /// generic message naming `field`, the reason is logged.
+    /// generic message naming `field`, the reason is logged. A name that
+    /// does not resolve (yet) is accepted: nothing connects to it, and each
+    /// fetch resolves and checks again.
     pub async fn check_setting(&self, field: &str, url: &str) -> Result<(), String> {
-        self.check_url(url).await.map_err(|e| {
-            tracing::warn!(field, %url, reason = %e, "outbound URL refused");
-            format!("'{field}' {GENERIC}")
-        })
+        match self.check_url(url).await {
+            Ok(()) | Err(Refused::Resolve(..)) => Ok(()),
+            Err(e) => {
+                tracing::warn!(field, %url, reason = %e, "outbound URL refused");
+                Err(format!("'{field}' {GENERIC}"))
+            }
+        }
     }
 }
 

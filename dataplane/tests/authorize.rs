@@ -1029,6 +1029,7 @@ async fn sign_out_redirects_only_to_the_named_clients_uris() {
     )
     .await;
     let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
     let other = form_urlencoded::byte_serialize(b"https://other.test/cb").collect::<String>();
     // No client named: nowhere (it used to be any client's URI).
     b.get(&format!("/auth/v3/sign-out?redirectUri={other}"))

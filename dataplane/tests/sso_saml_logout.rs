@@ -374,12 +374,25 @@ async fn unsigned_forged_misaddressed_and_stale_requests_end_nothing() {
     assert!(audit(&s, "sso.logout").await.is_empty());
 }
 
-/// The browser signs out at `/auth/v3/end-session` with its session cookie.
+/// The browser signs out at `/auth/v3/end-session` with its session cookie,
+/// confirming on the page (no `id_token_hint`).
 async fn end_session(s: &TestServer, cookie: &str) -> Res {
+    let page = s
+        .send(
+            Request::get("/auth/v3/end-session")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    page.expect(StatusCode::OK);
+    let csrf = common::browser::input(&page.text(), "csrf_token").expect("confirmation form");
+    let csrf_cookie = set_cookie(&page, "__Host-tollgate_csrf").expect("csrf cookie");
     s.send(
-        Request::get("/auth/v3/end-session")
-            .header(header::COOKIE, cookie)
-            .body(Body::empty())
+        Request::post("/auth/v3/sign-out/confirm")
+            .header(header::COOKIE, format!("{cookie}; {csrf_cookie}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(encode_form(&[("csrf_token", &csrf)])))
             .unwrap(),
     )
     .await
@@ -587,6 +600,7 @@ async fn the_original_sign_out_api_tells_the_idp_and_continues_to_the_redirect_u
     let back = format!("{APP_BASE}/callback");
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("redirectUri", &back)
+        .append_pair("client_id", DEMO_CLIENT)
         .finish();
     let res = s
         .send(

@@ -152,7 +152,7 @@ async fn to_record(
     let (idp_metadata, idp_metadata_url, fetched_at) = match (d.idp_metadata, d.idp_metadata_url) {
         (Some(xml), None) => (xml, None, None),
         (None, Some(url)) => {
-            let xml = crate::sso::saml::refresh::fetch(&state, &url)
+            let xml = crate::sso::saml::refresh::fetch(state, &url)
                 .await
                 .map_err(ApiError::bad_request)?;
             (xml, Some(url), Some(now()))
