@@ -123,6 +123,13 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
     let mgmt = common
         .management_listen
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9095)));
+    // Identity providers and directories on this machine, for trying things out.
+    if common.outbound_allow.is_empty() {
+        common.outbound_allow = crate::outbound::LOOPBACK
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    }
     let creds = crate::dev::DemoCredentials::from_env();
     common.ops_password = Some(creds.ops_password.clone());
     common.ops_password_hash = None;

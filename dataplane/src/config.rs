@@ -109,6 +109,13 @@ pub struct CommonArgs {
     /// Extra CA certificates (PEM file) trusted for IdP metadata URLs, besides the system's.
     #[arg(long, env = "TOLLGATE_SAML_METADATA_CA")]
     pub saml_metadata_ca: Option<std::path::PathBuf>,
+    /// Internal addresses that tenant-configured URLs (JWKS, SAML metadata,
+    /// OpenID issuers, LDAP) may reach: CIDRs, addresses or host names,
+    /// comma-separated (e.g. an on-premises IdP). Loopback, link-local,
+    /// private and other special ranges are refused otherwise; `dev` allows
+    /// loopback when this is not set.
+    #[arg(long, env = "TOLLGATE_OUTBOUND_ALLOW", value_delimiter = ',')]
+    pub outbound_allow: Vec<String>,
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

@@ -13,6 +13,7 @@ pub mod environment;
 pub mod metrics;
 pub mod operator;
 pub mod origins;
+pub mod outbound;
 pub mod protection;
 pub mod revocations;
 pub mod secrets;

@@ -158,9 +158,16 @@ pub async fn build(
         }
         None => None,
     };
+    let outbound = Arc::new(
+        crate::outbound::Policy::parse(&common.outbound_allow)
+            .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?,
+    );
     let saml_metadata = MetadataRefresh {
-        http: tollgate_store::saml::metadata_http_client(saml_metadata_ca.as_deref())
-            .map_err(|e| anyhow::anyhow!("--saml-metadata-ca: {e}"))?,
+        http: tollgate_store::saml::metadata_http_client_with(
+            outbound.client_builder(),
+            saml_metadata_ca.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("--saml-metadata-ca: {e}"))?,
         interval: Duration::from_secs(
             u64::try_from(common.saml_metadata_refresh_interval.max(1)).unwrap_or(300),
         ),
@@ -184,9 +191,10 @@ pub async fn build(
                 secure_cookies: !issuer.starts_with("http://"),
             },
         },
-        jwks: Default::default(),
-        oidc: Default::default(),
+        jwks: crate::auth::assertion::JwksCache::new(&outbound),
+        oidc: crate::sso::oidc::discovery::Discovery::new(&outbound),
         saml_metadata,
+        outbound: outbound.clone(),
         directories: Directories::new(
             BuiltinDirectory::new(
                 db.clone(),
@@ -197,7 +205,8 @@ pub async fn build(
             ),
             db.clone(),
             ConfigServerSettings::new(config_server_ca, metrics.config_server.clone()),
-        ),
+        )
+        .with_outbound(outbound),
         db,
         ephemeral,
         catalog,
@@ -209,6 +218,9 @@ pub async fn build(
         metrics,
     }))
 }
+
+/// One year; not `includeSubDomains`, which would bind sibling hosts Tollgate does not own.
+const HSTS: &str = "max-age=31536000";
 
 /// The public router for a role, with the cross-cutting layers.
 pub fn app(state: AppState, role: Role) -> Router {
@@ -226,6 +238,14 @@ pub fn app(state: AppState, role: Role) -> Router {
     router = router.fallback(|| async {
         crate::envelope::ApiError::not_found("no such endpoint").into_response()
     });
+    // HSTS (RFC 6797) when clients reach this service over https (its public
+    // URL). Browsers ignore it on plain http, so it needs no per-request check.
+    if state.settings.browser.secure_cookies {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ));
+    }
     let x_request_id = HeaderName::from_static("x-request-id");
     router
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -65,7 +65,10 @@ async fn start(s: &TestServer, request: Option<&str>) -> Started {
         .and_then(|v| v.to_str().ok())
         .expect("cookie")
         .to_string();
-    assert!(set_cookie.starts_with("tollgate_saml="), "{set_cookie}");
+    assert!(
+        set_cookie.starts_with("__Host-tollgate_saml="),
+        "{set_cookie}"
+    );
     let csp = res
         .headers()
         .get(header::CONTENT_SECURITY_POLICY)
@@ -275,8 +278,12 @@ async fn round_trip_signs_the_user_in_and_issues_tokens_for_the_contact_center()
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    assert!(cookies.iter().any(|c| c.starts_with("tollgate_session=")));
-    assert!(cookies.iter().any(|c| c.starts_with("tollgate_saml=;")));
+    assert!(cookies
+        .iter()
+        .any(|c| c.starts_with("__Host-tollgate_session=")));
+    assert!(cookies
+        .iter()
+        .any(|c| c.starts_with("__Host-tollgate_saml=;")));
     let code = url::Url::parse(&location)
         .unwrap()
         .query_pairs()
@@ -361,7 +368,7 @@ async fn an_answer_for_another_browser_is_refused() {
         &s,
         &signed(&idp, &a),
         &st.relay_state(),
-        Some("tollgate_saml=someone-else"),
+        Some("__Host-tollgate_saml=someone-else"),
     )
     .await;
     res.expect(StatusCode::BAD_REQUEST);

@@ -11,7 +11,7 @@
 //! `alg: none` nor HMAC keyed with a public key can pass.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
@@ -79,24 +79,26 @@ struct Cached {
 /// Keys of JWKS URLs, shared by every request of this process.
 pub struct JwksCache {
     http: reqwest::Client,
+    outbound: Arc<crate::outbound::Policy>,
     entries: Mutex<HashMap<String, Cached>>,
 }
 
-impl Default for JwksCache {
-    fn default() -> Self {
+impl JwksCache {
+    /// Fetching only from addresses `outbound` allows.
+    pub fn new(outbound: &Arc<crate::outbound::Policy>) -> Self {
         JwksCache {
-            http: reqwest::Client::builder()
+            http: outbound
+                .client_builder()
                 .timeout(FETCH_TIMEOUT)
                 .connect_timeout(FETCH_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            outbound: outbound.clone(),
             entries: Mutex::new(HashMap::new()),
         }
     }
-}
 
-impl JwksCache {
     /// The key for `kid` from `uri`: from the cache while fresh; fetched when
     /// absent, stale, or when `kid` is unknown and the last fetch is older
     /// than [`REFETCH_INTERVAL`] (a key rotation at the issuer).
@@ -134,6 +136,10 @@ impl JwksCache {
             tracing::warn!(jwks_uri = uri, error = %why, "cannot fetch a JWKS");
             AssertionError::KeysUnavailable
         };
+        self.outbound
+            .check_url(uri)
+            .await
+            .map_err(|e| unavailable(&e))?;
         let mut res = self
             .http
             .get(uri)

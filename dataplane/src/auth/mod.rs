@@ -84,6 +84,7 @@ fn browser_routes(state: AppState) -> Router {
             "/auth/v3/end-session",
             get(logout::end_session).post(logout::end_session),
         )
+        .route("/auth/v3/sign-out/confirm", post(logout::confirm))
         .route("/auth/v3/auth-scheme", post(logout::auth_scheme))
         .route(
             "/auth/v3/sso/saml/{contact_center_id}/acs",
@@ -94,7 +95,7 @@ fn browser_routes(state: AppState) -> Router {
             get(crate::sso::saml::slo::redirect_binding).post(crate::sso::saml::slo::post_binding),
         )
         .route(
-            crate::sso::oidc::CALLBACK_PATH,
+            crate::sso::oidc::CALLBACK_ROUTE,
             get(crate::sso::oidc::callback),
         )
         .with_state(state)

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use ldap3::controls::RawControl;
 use ldap3::exop::PasswordModify;
 use ldap3::{dn_escape, ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapResult};
-use ldap3::{Mod, Scope, SearchEntry};
+use ldap3::{Mod, Scope, SearchEntry, StdStream};
 use tokio::sync::Mutex;
 use tollgate_store::model::{ContactCenter, LdapBind, LdapDirectoryConfig};
 
@@ -145,6 +145,9 @@ pub struct LdapDirectory {
     settings: LdapConnSettings,
     /// Idle service-account connections, already bound.
     pool: Mutex<Vec<Ldap>>,
+    /// Which addresses the URLs may reach (resolved and checked before
+    /// connecting); `None`: any.
+    outbound: Option<Arc<crate::outbound::Policy>>,
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> DirectoryError {
@@ -257,25 +260,63 @@ impl LdapDirectory {
             config,
             settings,
             pool: Mutex::new(Vec::new()),
+            outbound: None,
         })
+    }
+
+    /// Connections only to addresses `outbound` allows.
+    pub fn with_outbound(mut self, outbound: Option<Arc<crate::outbound::Policy>>) -> Self {
+        self.outbound = outbound;
+        self
     }
 
     /// A new connection to the first URL that answers.
     async fn connect(&self) -> Result<Ldap, DirectoryError> {
-        let mut last = None;
+        let mut last = String::new();
         for url in &self.config.urls {
-            match LdapConnAsync::with_settings(self.settings.clone(), url).await {
+            let settings = match self.checked_stream(url).await {
+                Ok(Some(stream)) => self.settings.clone().set_std_stream(stream),
+                Ok(None) => self.settings.clone(),
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            match LdapConnAsync::with_settings(settings, url).await {
                 Ok((conn, ldap)) => {
                     ldap3::drive!(conn);
                     return Ok(ldap);
                 }
-                Err(e) => last = Some(e),
+                Err(e) => last = e.to_string(),
             }
         }
-        Err(unavailable(
-            "connect",
-            last.map(|e| e.to_string()).unwrap_or_default(),
-        ))
+        Err(unavailable("connect", last))
+    }
+
+    /// Under an outbound policy, a TCP connection to an allowed address of
+    /// the URL's host (resolved once, so the address checked is the one
+    /// connected to); ldap3 then speaks LDAP (and TLS, by the URL's host
+    /// name) over it. `None` without a policy.
+    async fn checked_stream(&self, url: &str) -> Result<Option<StdStream>, String> {
+        let Some(policy) = &self.outbound else {
+            return Ok(None);
+        };
+        let parsed = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+        let host = parsed.host_str().ok_or_else(|| format!("{url}: no host"))?;
+        let port = parsed
+            .port()
+            .unwrap_or(if parsed.scheme() == "ldaps" { 636 } else { 389 });
+        let addrs = policy
+            .resolve(host, port)
+            .await
+            .map_err(|e| e.to_string())?;
+        let connect = tokio::net::TcpStream::connect(&addrs[..]);
+        let stream = tokio::time::timeout(self.config.timeout, connect)
+            .await
+            .map_err(|_| format!("{url}: connection timed out"))?
+            .map_err(|e| format!("{url}: {e}"))?;
+        let stream = stream.into_std().map_err(|e| e.to_string())?;
+        Ok(Some(StdStream::Tcp(stream)))
     }
 
     /// Binds, asking for the ppolicy control; the result is the server's.

@@ -281,6 +281,13 @@ pub async fn put(
     let current = existing.as_ref().map_or(0, |e| e.version);
     check_version(expected, current, "directory")?;
     let mut record = to_record(&id, d, existing.as_ref())?;
+    for url in &record.urls {
+        state
+            .outbound
+            .check_setting("urls", url)
+            .await
+            .map_err(ApiError::bad_request)?;
+    }
     record.version = current;
     let stored = state
         .db

@@ -36,7 +36,8 @@ pub struct OidcProviderView {
     pub client_authentication: String,
     /// Whether a client secret is stored; the secret itself is never returned.
     pub client_secret_set: bool,
-    /// The redirect URI to register at the provider (the same for every contact center).
+    /// The redirect URI to register at the provider: this contact center's own
+    /// (`<public URL>/auth/v3/sso/oidc/<contact center id>/callback`).
     pub redirect_uri: String,
     pub scopes: Vec<String>,
     #[schema(value_type = Object)]
@@ -197,7 +198,7 @@ pub async fn get(
         .get_oidc_provider(&id)
         .await?
         .ok_or_else(|| not_configured(&id))?;
-    let view = OidcProviderView::new(&stored, redirect_uri(&state));
+    let view = OidcProviderView::new(&stored, redirect_uri(&state, &id));
     Ok(with_etag(envelope::ok(view), stored.version))
 }
 
@@ -223,6 +224,11 @@ pub async fn put(
     let current = existing.as_ref().map_or(0, |e| e.version);
     check_version(expected, current, "OIDC provider")?;
     let mut record = to_record(&id, d, existing.as_ref())?;
+    state
+        .outbound
+        .check_setting("issuer", &record.issuer)
+        .await
+        .map_err(ApiError::bad_request)?;
     record.version = current;
     let stored = state
         .db
@@ -243,7 +249,7 @@ pub async fn put(
         None,
         json!({"version": stored.version, "issuer": stored.issuer}),
     );
-    let view = OidcProviderView::new(&stored, redirect_uri(&state));
+    let view = OidcProviderView::new(&stored, redirect_uri(&state, &id));
     Ok(with_etag(envelope::ok(view), stored.version))
 }
 

@@ -15,7 +15,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::{now, SamlAccessGroup, SamlBinding, SamlProviderConfig};
-use tollgate_store::saml::{fetch_idp_metadata, generate_sp_key, rotate_sp_keys};
+use tollgate_store::saml::{generate_sp_key, rotate_sp_keys};
 use tollgate_store::validate::check_saml_provider;
 use tollgate_store::validate::saml::idp_entity_id;
 use tollgate_store::StoreError;
@@ -152,7 +152,7 @@ async fn to_record(
     let (idp_metadata, idp_metadata_url, fetched_at) = match (d.idp_metadata, d.idp_metadata_url) {
         (Some(xml), None) => (xml, None, None),
         (None, Some(url)) => {
-            let xml = fetch_idp_metadata(&state.saml_metadata.http, &url)
+            let xml = crate::sso::saml::refresh::fetch(state, &url)
                 .await
                 .map_err(ApiError::bad_request)?;
             (xml, Some(url), Some(now()))

@@ -21,7 +21,7 @@ pub async fn token(
     state: &Services,
     headers: &HeaderMap,
 ) -> Result<(String, Option<HeaderValue>), tollgate_store::StoreError> {
-    if let Some(c) = cookie(headers, CSRF_COOKIE) {
+    if let Some(c) = cookie(state, headers, CSRF_COOKIE) {
         if let Some(t) = state.ephemeral.get(&key(c)).await? {
             if let Ok(t) = String::from_utf8(t) {
                 return Ok((t, None));
@@ -40,7 +40,7 @@ pub async fn verify(
     headers: &HeaderMap,
     presented: Option<&str>,
 ) -> Result<bool, tollgate_store::StoreError> {
-    let (Some(c), Some(p)) = (cookie(headers, CSRF_COOKIE), presented) else {
+    let (Some(c), Some(p)) = (cookie(state, headers, CSRF_COOKIE), presented) else {
         return Ok(false);
     };
     let Some(expected) = state.ephemeral.get(&key(c)).await? else {

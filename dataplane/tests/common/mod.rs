@@ -5,6 +5,7 @@
 //! Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cs_sim;
 
 use std::net::SocketAddr;
@@ -63,6 +64,11 @@ pub fn default_args() -> CommonArgs {
         config_server_ca: None,
         saml_metadata_refresh_interval: 300,
         saml_metadata_ca: None,
+        // The tests' providers and directories listen on loopback.
+        outbound_allow: tollgate::outbound::LOOPBACK
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         log_format: LogFormat::Text,
         log: "warn".into(),
     }

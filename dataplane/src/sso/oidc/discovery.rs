@@ -8,20 +8,59 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openidconnect::core::CoreProviderMetadata;
-use openidconnect::IssuerUrl;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{AdditionalProviderMetadata, IssuerUrl, ProviderMetadata};
+use serde::{Deserialize, Serialize};
 
 use super::http::Http;
+
+/// Discovery fields beyond the core ones that Tollgate acts on.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Extra {
+    /// RFC 9207: the provider names itself in `iss` of every authorization
+    /// response, so an answer without it (or naming another) is refused.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+}
+
+impl AdditionalProviderMetadata for Extra {}
+
+/// A provider's discovery document.
+pub type Metadata = ProviderMetadata<
+    Extra,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// Whether the provider promises `iss` in its authorization responses.
+pub fn sends_iss(metadata: &Metadata) -> bool {
+    metadata
+        .additional_metadata()
+        .authorization_response_iss_parameter_supported
+        == Some(true)
+}
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 
 struct Cached {
-    metadata: Arc<CoreProviderMetadata>,
+    metadata: Arc<Metadata>,
     fetched: Instant,
 }
 
-#[derive(Default)]
 pub struct Discovery {
     pub http: Http,
     entries: Mutex<HashMap<String, Cached>>,
@@ -35,11 +74,15 @@ pub struct DiscoveryError {
 }
 
 impl Discovery {
+    pub fn new(outbound: &Arc<crate::outbound::Policy>) -> Self {
+        Discovery {
+            http: Http::new(outbound),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The provider's metadata, from the cache while fresh.
-    pub async fn metadata(
-        &self,
-        issuer: &str,
-    ) -> Result<Arc<CoreProviderMetadata>, DiscoveryError> {
+    pub async fn metadata(&self, issuer: &str) -> Result<Arc<Metadata>, DiscoveryError> {
         if let Some(m) = self.cached(issuer, MAX_AGE) {
             return Ok(m);
         }
@@ -51,14 +94,14 @@ impl Discovery {
     pub async fn refetch_for_unknown_key(
         &self,
         issuer: &str,
-    ) -> Result<Option<Arc<CoreProviderMetadata>>, DiscoveryError> {
+    ) -> Result<Option<Arc<Metadata>>, DiscoveryError> {
         if self.cached(issuer, REFETCH_INTERVAL).is_some() {
             return Ok(None);
         }
         self.fetch(issuer).await.map(Some)
     }
 
-    fn cached(&self, issuer: &str, max_age: Duration) -> Option<Arc<CoreProviderMetadata>> {
+    fn cached(&self, issuer: &str, max_age: Duration) -> Option<Arc<Metadata>> {
         let entries = self.entries.lock().ok()?;
         entries
             .get(issuer)
@@ -66,14 +109,14 @@ impl Discovery {
             .map(|c| c.metadata.clone())
     }
 
-    async fn fetch(&self, issuer: &str) -> Result<Arc<CoreProviderMetadata>, DiscoveryError> {
+    async fn fetch(&self, issuer: &str) -> Result<Arc<Metadata>, DiscoveryError> {
         let err = |reason: String| DiscoveryError {
             issuer: issuer.to_string(),
             reason,
         };
         let url = IssuerUrl::new(issuer.to_string()).map_err(|e| err(e.to_string()))?;
         // The library checks that the document's `issuer` is exactly this one.
-        let metadata = CoreProviderMetadata::discover_async(url, &self.http)
+        let metadata = Metadata::discover_async(url, &self.http)
             .await
             .map_err(|e| err(error_chain(&e)))?;
         let metadata = Arc::new(metadata);
