@@ -15,6 +15,7 @@ mod introspection_session;
 mod jwt_bearer;
 mod openapi;
 mod ops_clients;
+mod outbound;
 mod saml_bearer;
 mod saml_metadata_refresh;
 mod saml_settings;

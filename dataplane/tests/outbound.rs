@@ -3,7 +3,7 @@
 //! or private addresses unless `--outbound-allow` lists them, and the
 //! refusal is one generic message whether a port is open or closed.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
