@@ -453,7 +453,7 @@ tollgate__node_kill() {
 tollgate__node_shims() {
     local p
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-address $TOLLGATE_NODE_CONTAINERD " &&
+        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-address $TOLLGATE_NODE_CONTAINERD " &&
             printf '%s\n' "${p#/proc/}"
     done
 }
