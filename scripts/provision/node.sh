@@ -322,7 +322,7 @@ tollgate__node_provision() {
     # containerd's shim socket directory when this run creates them.
     local s
     for s in $TOLLGATE__NODE_SYSCTLS; do
-        [ -r "/proc/sys/$s" ] && printf '%s %s\n' "$s" "$(cat "/proc/sys/$s")"
+        if [ -r "/proc/sys/$s" ]; then printf '%s %s\n' "$s" "$(cat "/proc/sys/$s")"; fi
     done >"$root/sysctls"
     [ -d /run/netns ] || : >"$root/created-run-netns"
     [ -d /run/containerd ] || : >"$root/created-run-containerd"
