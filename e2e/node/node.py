@@ -91,12 +91,16 @@ def client_token(platform: dict) -> dict:
 class LoadLoop(threading.Thread):
     """Token, introspection and refresh requests in turn, each on a new
     connection through the auth Service, until stopped (at most `limit`
-    seconds). Counts answers per kind; any non-200 or error is a failure."""
+    seconds). Counts answers per kind; any non-200 or error is a failure.
+    The user (`demo\\name`, password) signs in first and again after a
+    failed refresh, as a client does: a refresh whose answer was lost has
+    rotated the token, and reusing the old one is refused (reuse detection)."""
 
-    def __init__(self, platform: dict, refresh_token: str, limit: float = 600):
+    def __init__(self, platform: dict, user: tuple[str, str], limit: float = 600):
         super().__init__(daemon=True)
         self.platform = platform
-        self.refresh_token = refresh_token
+        self.user = user
+        self.refresh_token = None
         self.limit = limit
         self.stop_event = threading.Event()
         self.counts: collections.Counter = collections.Counter()
@@ -125,14 +129,18 @@ class LoadLoop(threading.Thread):
     def run(self) -> None:
         deadline = time.monotonic() + self.limit
         while not self.stop_event.is_set() and time.monotonic() < deadline:
+            if self.refresh_token is None:
+                signed_in = self._one("sign-in", {"grant_type": "password", "username": self.user[0],
+                                                  "password": self.user[1]}, lambda a: "refresh_token" in a)
+                self.refresh_token = signed_in and signed_in["refresh_token"]
             token = self._one("token", {"grant_type": "client_credentials"}, lambda a: "access_token" in a)
             if token:
                 self._one("introspection", {"_path": "/auth/v3/oauth/introspect", "token": token["access_token"]},
                           lambda a: a.get("active") is True)
-            refreshed = self._one("refresh", {"grant_type": "refresh_token", "refresh_token": self.refresh_token},
-                                  lambda a: "access_token" in a)
-            if refreshed and refreshed.get("refresh_token"):
-                self.refresh_token = refreshed["refresh_token"]
+            if self.refresh_token:
+                refreshed = self._one("refresh", {"grant_type": "refresh_token", "refresh_token": self.refresh_token},
+                                      lambda a: "access_token" in a)
+                self.refresh_token = refreshed.get("refresh_token", self.refresh_token) if refreshed else None
             time.sleep(0.02)
 
     def stop(self) -> str:
@@ -147,15 +155,19 @@ class LoadLoop(threading.Thread):
         return summary
 
 
-def pod_rss(admin_client, node: str, namespace: str) -> dict[str, int]:
-    """Resident memory per pod from the kubelet's summary API (bytes)."""
+def pod_memory(admin_client, node: str, namespace: str) -> dict[str, tuple[int, int]]:
+    """Memory per pod from the kubelet's summary API, in bytes: anonymous
+    resident memory (cgroup rss) and working set (with page cache)."""
     from kubernetes import client
 
     raw = client.CoreV1Api(admin_client).connect_get_node_proxy_with_path(
         node, "stats/summary", _preload_content=False)
     summary = json.loads(raw.data)
     return {
-        pod["podRef"]["name"]: sum(c.get("memory", {}).get("rssBytes", 0) for c in pod.get("containers", []))
+        pod["podRef"]["name"]: (
+            sum(c.get("memory", {}).get("rssBytes", 0) for c in pod.get("containers", [])),
+            sum(c.get("memory", {}).get("workingSetBytes", 0) for c in pod.get("containers", [])),
+        )
         for pod in summary.get("pods", [])
         if pod["podRef"]["namespace"] == namespace
     }

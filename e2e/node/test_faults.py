@@ -12,7 +12,7 @@ from kubernetes import client
 
 from conftest import CHART, NAMESPACE, ready, resource
 from node import LoadLoop, record, wait_for
-from test_upgrade import user_refresh_token
+from test_upgrade import demo_user
 
 AUTH = "app.kubernetes.io/component=auth"
 
@@ -36,7 +36,7 @@ def scale_auth_to_two(admin, dyn) -> None:
 def test_deleting_a_pod_under_load_fails_no_request(admin, dyn, platform):
     scale_auth_to_two(admin, dyn)
     victim = auth_pods(admin)[0].metadata.name
-    loop = LoadLoop(platform, user_refresh_token(platform))
+    loop = LoadLoop(platform, demo_user(platform))
     loop.start()
     try:
         time.sleep(3)
@@ -70,7 +70,7 @@ def test_a_killed_container_fails_requests_only_until_the_node_notices(admin, dy
     restarts = victim.status.container_statuses[0].restart_count
     pids = container_pids(victim)
     assert pids, "no process found in the container's cgroup"
-    loop = LoadLoop(platform, user_refresh_token(platform))
+    loop = LoadLoop(platform, demo_user(platform))
     loop.start()
     try:
         time.sleep(3)
