@@ -10,7 +10,9 @@ With --containerfile, the image settings come from the Containerfile of a
 any other instruction is refused), so it stays the one description of the
 image. Every tag shares the layer; each gets its own config whose
 `org.opencontainers.image.version` label is the tag, so two tags of one
-build are two images that differ only in that label.
+build are two images that differ only in that label. A --failing-tag image
+passes an unknown option to the entrypoint, so every command exits non-zero
+(a release whose migration fails, for the upgrade tests).
 """
 
 import argparse
@@ -91,6 +93,8 @@ def main() -> None:
     parser.add_argument("--rootfs", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--tag", action="append", required=True, help="NAME:TAG, repeatable")
+    parser.add_argument("--failing-tag", action="append", default=[],
+                        help="NAME:TAG of the same layer whose entrypoint exits non-zero (a bad release), repeatable")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--containerfile")
     source.add_argument("--entrypoint")
@@ -101,7 +105,7 @@ def main() -> None:
     layer = layer_tar(args.rootfs)
     blobs = {digest(layer): layer}
     manifests = []
-    for ref in args.tag:
+    for ref in args.tag + args.failing_tag:
         name, _, tag = ref.rpartition(":")
         if not name or "/" in tag:
             sys.exit(f"oci_pack: --tag wants NAME:TAG, not {ref}")
@@ -109,7 +113,9 @@ def main() -> None:
             {
                 "architecture": "amd64",
                 "os": "linux",
-                "config": {**settings, "Labels": {"org.opencontainers.image.version": tag}},
+                "config": {**settings, "Labels": {"org.opencontainers.image.version": tag},
+                           **({"Entrypoint": [settings["Entrypoint"][0], "--no-such-option"]}
+                              if ref in args.failing_tag else {})},
                 "rootfs": {"type": "layers", "diff_ids": [digest(layer)]},
             },
             sort_keys=True,

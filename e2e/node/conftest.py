@@ -29,6 +29,8 @@ CHART = ROOT / "charts" / "tollgate-operator"
 QUICKSTART = ROOT / "examples" / "quickstart"
 REPOSITORY = "localhost/tollgate"
 NAMESPACE = "tollgate"
+#: A tag of the same layer whose every command exits non-zero.
+FAILING = "0.1.0-failing"
 
 
 def need(variable: str, what: str) -> str:
@@ -67,7 +69,8 @@ def versions() -> tuple[str, str]:
         subprocess.run(
             ["python3", str(ROOT / "scripts" / "oci_pack.py"), "--rootfs", f"{context}/rootfs",
              "--containerfile", str(ROOT / "Containerfile"), "--out", str(archive),
-             "--tag", f"{REPOSITORY}:{old}", "--tag", f"{REPOSITORY}:{new}"],
+             "--tag", f"{REPOSITORY}:{old}", "--tag", f"{REPOSITORY}:{new}",
+             "--failing-tag", f"{REPOSITORY}:{FAILING}"],
             check=True, timeout=600,
         )
         subprocess.run(

@@ -9,7 +9,7 @@ import uuid
 
 from kubernetes import client
 
-from conftest import NAMESPACE, resource
+from conftest import FAILING, NAMESPACE, resource
 from node import TOKEN, LoadLoop, client_token, pod_memory, record, request, wait_for
 
 
@@ -92,3 +92,37 @@ def test_version_change_rolls_every_service_without_a_failed_request(admin, dyn,
             record(f"memory {pod}", f"rss {rss / 2**20:.1f} MiB, working set {working_set / 2**20:.1f} MiB")
     except Exception as err:  # noqa: BLE001 - a measurement, not the test
         record("memory", f"not read: {err}")
+
+
+def test_a_failing_migration_leaves_the_old_pods_serving(admin, dyn, platform, versions):
+    running = versions[1]  # after the upgrade above
+    apps = client.AppsV1Api(admin)
+    tollgates = resource(dyn, "Tollgate")
+    loop = LoadLoop(platform, demo_user(platform))
+    loop.start()
+    try:
+        time.sleep(3)
+        tollgates.patch(name="tollgate", namespace=NAMESPACE, content_type="application/merge-patch+json",
+                        body={"spec": {"version": FAILING}})
+
+        def stalled() -> bool:
+            conditions = tollgates.get(name="tollgate", namespace=NAMESPACE).to_dict()["status"]["conditions"]
+            return any(c["type"] == "Stalled" and c["status"] == "True" and c["reason"] == "MigrationFailed"
+                       for c in conditions)
+
+        wait_for("the Tollgate Stalled with MigrationFailed", 300, stalled,
+                 lambda: tollgates.get(name="tollgate", namespace=NAMESPACE).to_dict()["status"])
+        assert set(images(apps).values()) == {f"localhost/tollgate:{running}"}
+        assert only_image(admin, f"localhost/tollgate:{running}")
+        time.sleep(3)
+    finally:
+        summary = loop.stop()
+    record("failed migration: load", summary)
+    assert loop.counts["token"] > 20, summary
+    assert not loop.failures, summary
+    # Back to the running version: nothing to migrate, Ready again.
+    tollgates.patch(name="tollgate", namespace=NAMESPACE, content_type="application/merge-patch+json",
+                    body={"spec": {"version": running}})
+    wait_for("the Tollgate Ready on the running version", 120,
+             lambda: any(c["type"] == "Ready" and c["status"] == "True" for c in
+                         tollgates.get(name="tollgate", namespace=NAMESPACE).to_dict()["status"]["conditions"]))
