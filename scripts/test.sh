@@ -5,7 +5,9 @@
 # once from the Go module proxy and cached) and Keycloak as the SAML identity
 # provider, then runs the linters, every Rust test and the end-to-end suite
 # (including the browser tests on Debian's Chromium), then the container
-# image, the Helm chart and the examples (on that API server).
+# image, the Helm chart and the examples (on that API server), and last a
+# real single-node cluster (scripts/provision/node.sh) where the chart
+# installs the quickstart platform and upgrades it under load.
 # A dependency that cannot be provisioned fails the run; nothing is skipped.
 #
 # Each thing is built once, and the slow builds overlap: after the Debian
@@ -36,6 +38,7 @@ cleanup() {
   set +e
   local pid
   for pid in "${background[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; done
+  declare -F tollgate_stop_node >/dev/null && tollgate_stop_node
   declare -F tollgate_stop_saml_idp >/dev/null && tollgate_stop_saml_idp
   declare -F tollgate_stop_kube >/dev/null && tollgate_stop_kube
   declare -F tollgate_stop_ldap >/dev/null && tollgate_stop_ldap
@@ -134,5 +137,12 @@ bash scripts/check-manifests.sh
 
 step "Kubernetes end-to-end (chart install and RBAC, examples, upgrade, Argo CD health checks)"
 (cd e2e/kube && PYTHONDONTWRITEBYTECODE=1 "$TOLLGATE_KUBE_PYTHON" -m pytest -q -p no:cacheprovider .)
+
+step "real Kubernetes node (kubelet, containerd, kube-proxy): the chart, the quickstart and a zero-downtime upgrade on real pods"
+# shellcheck source=provision/node.sh
+source scripts/provision/node.sh
+TOLLGATE_IMAGE_CONTEXT=$(bash scripts/image.sh --context-only)
+export TOLLGATE_IMAGE_CONTEXT
+nsenter --net="$TOLLGATE_NODE_NETNS" "$TOLLGATE_KUBE_PYTHON" -m pytest -q -s -p no:cacheprovider e2e/node
 
 step "done"

@@ -610,7 +610,18 @@ async fn platform_upgrades_migrate_first_and_a_failed_migration_keeps_the_old_ve
         images(&h).await.is_empty(),
         "no Deployment before the migration"
     );
-    // The generated Secrets exist already.
+    // What the Job's pod reads exists already: its ConfigMap (envFrom)
+    // and the generated Secrets.
+    let config = container.env_from.as_ref().unwrap()[0]
+        .config_map_ref
+        .as_ref()
+        .unwrap()
+        .name
+        .clone();
+    h.api::<ConfigMap>()
+        .get(&config)
+        .await
+        .expect("the ConfigMap the migration Job reads");
     h.api::<Secret>()
         .get("prod-signing-key")
         .await
