@@ -109,6 +109,11 @@ pub struct CommonArgs {
     /// Extra CA certificates (PEM file) trusted for IdP metadata URLs, besides the system's.
     #[arg(long, env = "TOLLGATE_SAML_METADATA_CA")]
     pub saml_metadata_ca: Option<std::path::PathBuf>,
+    /// Also accept the token endpoint URL as the `aud` of client assertions
+    /// (private_key_jwt, client_secret_jwt), for clients that follow RFC 7523's
+    /// older wording; by default only the issuer identifier is accepted.
+    #[arg(long, env = "TOLLGATE_CLIENT_ASSERTION_TOKEN_ENDPOINT_AUDIENCE")]
+    pub client_assertion_token_endpoint_audience: bool,
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

@@ -63,6 +63,7 @@ pub fn default_args() -> CommonArgs {
         config_server_ca: None,
         saml_metadata_refresh_interval: 300,
         saml_metadata_ca: None,
+        client_assertion_token_endpoint_audience: false,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }
