@@ -291,6 +291,18 @@ impl ClientType {
     }
 }
 
+/// The OAuth grant types a client may be registered for.
+pub mod grant_type {
+    pub const AUTHORIZATION_CODE: &str = "authorization_code";
+    pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+    pub const REFRESH_TOKEN: &str = "refresh_token";
+    pub const PASSWORD: &str = "password";
+    pub const IMPLICIT: &str = "implicit";
+    pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    pub const SAML2_BEARER: &str = "urn:ietf:params:oauth:grant-type:saml2-bearer";
+}
+
 /// How a client authenticates at the token, introspection and revocation
 /// endpoints. A client is pinned to one: a `PrivateKeyJwt` client cannot use
 /// a secret, a `ClientSecret` client cannot send a signed assertion.
