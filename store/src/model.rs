@@ -249,6 +249,9 @@ pub struct SamlProviderConfig {
     pub binding: SamlBinding,
     /// Users the contact center does not know are created on first sign-in.
     pub just_in_time_users: bool,
+    /// Unsolicited (IdP-initiated) answers are accepted at the ACS; off,
+    /// only answers to this SP's own requests are.
+    pub allow_idp_initiated: bool,
     /// Newest first: the first signs and decrypts; all are published in the
     /// SP metadata until retired, so the IdP can move to the new one.
     pub sp_keys: Vec<SamlSpKey>,
