@@ -135,8 +135,11 @@ async fn a_good_assertion_authenticates_once_at_every_endpoint() {
 async fn the_audience_is_the_issuer_identifier() {
     let k = key("k1");
     let s = server(&k).await;
-    let at = str_of(&cc_token(&s, &sign(&k, &claims(json!({})))).await.tokens(), "access_token")
-        .to_string();
+    let at = str_of(
+        &cc_token(&s, &sign(&k, &claims(json!({})))).await.tokens(),
+        "access_token",
+    )
+    .to_string();
     let aud = |path: &str| claims(json!({"aud": format!("{ISSUER}{path}")}));
     for (path, audience) in [
         (TOKEN, TOKEN),
@@ -165,12 +168,19 @@ async fn the_audience_is_the_issuer_identifier() {
         },
     )
     .await;
-    let at = str_of(&cc_token(&s, &sign(&k, &aud(TOKEN))).await.tokens(), "access_token")
-        .to_string();
+    let at = str_of(
+        &cc_token(&s, &sign(&k, &aud(TOKEN))).await.tokens(),
+        "access_token",
+    )
+    .to_string();
     with_assertion(&s, INTROSPECT, &sign(&k, &aud(TOKEN)), &[("token", &at)])
         .await
         .expect(StatusCode::OK);
-    for (path, audience) in [(TOKEN, INTROSPECT), (INTROSPECT, INTROSPECT), (REVOKE, REVOKE)] {
+    for (path, audience) in [
+        (TOKEN, INTROSPECT),
+        (INTROSPECT, INTROSPECT),
+        (REVOKE, REVOKE),
+    ] {
         let form: &[(&str, &str)] = if path == TOKEN {
             &[("grant_type", "client_credentials")]
         } else {

@@ -1632,9 +1632,15 @@ async fn bound_clients_cannot_move_their_contact_center_or_pick_dbids(s: TestSer
         .await
         .expect_api_error(StatusCode::FORBIDDEN);
     assert!(msg.contains("dbid"), "{msg}");
-    let (_, total) = s
-        .db
-        .list_users("cc-1", &tollgate_store::model::UserQuery { search: None, offset: 0, limit: 10 })
+    let (_, total) =
+        s.db.list_users(
+            "cc-1",
+            &tollgate_store::model::UserQuery {
+                search: None,
+                offset: 0,
+                limit: 10,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(total, 0, "no user was created");
@@ -1650,17 +1656,29 @@ async fn bound_clients_cannot_move_their_contact_center_or_pick_dbids(s: TestSer
     assert_ne!(made.json()["data"]["dbid"], 4242);
 
     // Ops credentials and an unbound management client may do both.
-    create_user(&s, "cc-1", json!({"userName": "bob", "password": "password-1", "dbid": 4242})).await;
+    create_user(
+        &s,
+        "cc-1",
+        json!({"userName": "bob", "password": "password-1", "dbid": 4242}),
+    )
+    .await;
     s.ops_put(&cc, json!({"environmentId": "env-other"}))
         .await
         .expect(StatusCode::OK);
     let admin = s
-        .create_client(json!({"client_id": "admin", "authorities": ["ROLE_MANAGEMENT_APPLICATION"]}))
+        .create_client(
+            json!({"client_id": "admin", "authorities": ["ROLE_MANAGEMENT_APPLICATION"]}),
+        )
         .await
         .expect("secret");
     let admin = s.token_of("admin", &admin).await;
     let moved = s
-        .bearer_json(Method::PUT, &cc, &admin, Some(json!({"environmentId": "env-1"})))
+        .bearer_json(
+            Method::PUT,
+            &cc,
+            &admin,
+            Some(json!({"environmentId": "env-1"})),
+        )
         .await;
     moved.expect(StatusCode::OK);
     assert_eq!(moved.json()["data"]["environmentId"], "env-1");
@@ -2134,7 +2152,10 @@ async fn write_only_secrets_stay_with_their_destination(s: TestServer) {
     s.ops_put(&ldap, good.clone()).await.expect(StatusCode::OK);
     for (change, field) in [
         (json!({"urls": ["ldap://attacker.example"]}), "urls"),
-        (json!({"serviceDn": "cn=admin,dc=example,dc=org"}), "serviceDn"),
+        (
+            json!({"serviceDn": "cn=admin,dc=example,dc=org"}),
+            "serviceDn",
+        ),
         (json!({"startTls": false}), "startTls"),
     ] {
         let mut body = good.clone();
@@ -2183,7 +2204,10 @@ async fn write_only_secrets_stay_with_their_destination(s: TestServer) {
         )
         .await
         .expect_api_error(StatusCode::BAD_REQUEST);
-    assert!(msg.contains("'issuer'") && msg.contains("clientSecret"), "{msg}");
+    assert!(
+        msg.contains("'issuer'") && msg.contains("clientSecret"),
+        "{msg}"
+    );
     s.ops_put(
         &oidc,
         json!({"issuer": "https://idp.example", "clientId": "tollgate", "scopes": ["openid"]}),
@@ -2214,7 +2238,10 @@ async fn write_only_secrets_stay_with_their_destination(s: TestServer) {
             .ops_put(&env, change)
             .await
             .expect_api_error(StatusCode::BAD_REQUEST);
-        assert!(msg.contains(field) && msg.contains("'password'"), "{field}: {msg}");
+        assert!(
+            msg.contains(field) && msg.contains("'password'"),
+            "{field}: {msg}"
+        );
     }
     s.ops_put(&env, json!({"tenant": "Other"}))
         .await

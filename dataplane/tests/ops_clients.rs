@@ -399,7 +399,9 @@ async fn update_validates_like_create() {
 async fn making_a_client_public_drops_its_secret() {
     let s = TestServer::new().await;
     let secret = s
-        .create_client(json!({"client_id": "app", "authorizedGrantTypes": ["password", "refresh_token"]}))
+        .create_client(
+            json!({"client_id": "app", "authorizedGrantTypes": ["password", "refresh_token"]}),
+        )
         .await
         .unwrap();
     let pw = [
@@ -407,7 +409,10 @@ async fn making_a_client_public_drops_its_secret() {
         ("username", "demo\\agent"),
         ("password", DEMO_PASSWORD),
     ];
-    let refresh = s.token(ClientAuth::Basic("app", &secret), &pw).await.tokens();
+    let refresh = s
+        .token(ClientAuth::Basic("app", &secret), &pw)
+        .await
+        .tokens();
     let refresh = str_of(&refresh, "refresh_token").to_string();
     // A public client cannot keep the password grant.
     s.ops_put(&client_path("app"), json!({"clientType": "PUBLIC"}))
@@ -492,7 +497,10 @@ async fn public_clients_get_no_grant_that_needs_a_secret() {
         )
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");
-    assert!(e["error_description"].as_str().unwrap().contains("public"), "{e}");
+    assert!(
+        e["error_description"].as_str().unwrap().contains("public"),
+        "{e}"
+    );
 }
 
 #[tokio::test]

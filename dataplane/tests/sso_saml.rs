@@ -497,9 +497,14 @@ async fn idp_initiated_sign_in_is_off_unless_allowed() {
     // A solicited answer still signs in.
     let started = start(&s, None).await;
     let a = answer(Some(started.request_id()), DEMO_USER);
-    post_acs(&s, &signed(&idp, &a), &started.relay_state(), Some(&started.cookie))
-        .await
-        .expect(StatusCode::SEE_OTHER);
+    post_acs(
+        &s,
+        &signed(&idp, &a),
+        &started.relay_state(),
+        Some(&started.cookie),
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
     // Turned on, the same unsolicited answer signs in.
     saml_contact_center(&s, &idp, json!({"allowIdpInitiated": true, "version": 1})).await;
     post_acs(&s, &signed(&idp, &answer(None, DEMO_USER)), "", None)

@@ -425,7 +425,10 @@ async fn convert_token_and_jwt_userinfo() {
         .bearer(Method::GET, "/auth/v3/jwt-userinfo", &client_at)
         .await;
     let claims = s
-        .verify_jwt(res.header("x-gws-user").expect("header"), USER_INFO_AUDIENCE)
+        .verify_jwt(
+            res.header("x-gws-user").expect("header"),
+            USER_INFO_AUDIENCE,
+        )
         .await;
     assert_eq!(claims["username"], DEMO_CLIENT);
 
@@ -493,7 +496,10 @@ async fn the_convert_token_jwt_is_not_an_id_token() {
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
         assert!(
-            e["error_description"].as_str().unwrap().contains("actor_token"),
+            e["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("actor_token"),
             "{e}"
         );
         exchange(

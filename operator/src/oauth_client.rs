@@ -474,7 +474,10 @@ mod tests {
     fn the_ops_api_rules_apply_to_resources() {
         let spec = |v: serde_json::Value| -> OAuthClientSpec { serde_json::from_value(v).unwrap() };
         for (bad, field) in [
-            (json!({"clientType": "PUBLIC", "authorizedGrantTypes": ["password"]}), "password"),
+            (
+                json!({"clientType": "PUBLIC", "authorizedGrantTypes": ["password"]}),
+                "password",
+            ),
             (
                 json!({"clientType": "PUBLIC", "authorizedGrantTypes":
                     ["urn:ietf:params:oauth:grant-type:token-exchange"]}),
@@ -485,8 +488,14 @@ mod tests {
                     ["urn:ietf:params:oauth:grant-type:jwt-bearer"]}),
                 "jwt-bearer",
             ),
-            (json!({"redirectUris": ["http://app.example/cb"]}), "redirectURIs"),
-            (json!({"redirectUris": ["https://app.example/cb#x"]}), "redirectURIs"),
+            (
+                json!({"redirectUris": ["http://app.example/cb"]}),
+                "redirectURIs",
+            ),
+            (
+                json!({"redirectUris": ["https://app.example/cb#x"]}),
+                "redirectURIs",
+            ),
         ] {
             match desired("c", &spec(bad.clone()), vec![]) {
                 Err(Error::Invalid(message)) => assert!(message.contains(field), "{message}"),

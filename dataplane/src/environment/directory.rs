@@ -164,8 +164,14 @@ fn password_destination_change(
     };
     let ca = d.ca_certificate.as_deref().filter(|p| !p.trim().is_empty());
     super::first_change(&[
-        ("urls", d.urls.as_deref().unwrap_or_default() != stored.urls.as_slice()),
-        ("startTls", stored.start_tls && !d.start_tls.unwrap_or(false)),
+        (
+            "urls",
+            d.urls.as_deref().unwrap_or_default() != stored.urls.as_slice(),
+        ),
+        (
+            "startTls",
+            stored.start_tls && !d.start_tls.unwrap_or(false),
+        ),
         ("caCertificate", ca != stored.ca_pem.as_deref()),
         ("serviceDn", Some(service_dn) != stored_dn),
     ])
@@ -216,8 +222,8 @@ fn to_record(
             let service_password = match d.bind_password.clone() {
                 Some(p) => p,
                 None => {
-                    let kept = kept
-                        .ok_or_else(|| ApiError::bad_request("'bindPassword' is required"))?;
+                    let kept =
+                        kept.ok_or_else(|| ApiError::bad_request("'bindPassword' is required"))?;
                     if let Some(e) = existing {
                         super::keep_secret_only_in_place(
                             "bindPassword",

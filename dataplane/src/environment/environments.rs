@@ -295,9 +295,15 @@ fn apply(e: &mut Environment, d: &EnvironmentInput) -> Result<(), ApiError> {
 /// The first setting that changes where the service account's password
 /// goes (the Configuration Servers) or lets it travel in clear (TLS turned
 /// off; turning it on needs no resend).
-fn password_destination_change(stored: &Environment, updated: &Environment) -> Option<&'static str> {
+fn password_destination_change(
+    stored: &Environment,
+    updated: &Environment,
+) -> Option<&'static str> {
     super::first_change(&[
-        ("configServers", stored.config_servers != updated.config_servers),
+        (
+            "configServers",
+            stored.config_servers != updated.config_servers,
+        ),
         ("tlsEnabled", stored.tls_enabled && !updated.tls_enabled),
     ])
 }

@@ -184,10 +184,13 @@ mod tests {
         let browser = [AUTHORIZATION_CODE, REFRESH_TOKEN, "implicit"];
         assert_eq!(check_client(&client(ClientType::Public, &browser)), Ok(()));
         for g in CONFIDENTIAL_ONLY_GRANTS {
-            let err = check_client(&client(ClientType::Public, &[AUTHORIZATION_CODE, g]))
-                .expect_err(g);
+            let err =
+                check_client(&client(ClientType::Public, &[AUTHORIZATION_CODE, g])).expect_err(g);
             assert!(err.contains(g) && err.contains("PUBLIC"), "{err}");
-            assert_eq!(check_client(&client(ClientType::Confidential, &[g])), Ok(()));
+            assert_eq!(
+                check_client(&client(ClientType::Confidential, &[g])),
+                Ok(())
+            );
         }
     }
 
