@@ -116,6 +116,11 @@ pub struct CommonArgs {
     /// loopback when this is not set.
     #[arg(long, env = "TOLLGATE_OUTBOUND_ALLOW", value_delimiter = ',')]
     pub outbound_allow: Vec<String>,
+    /// Also accept the token endpoint URL as the `aud` of client assertions
+    /// (private_key_jwt, client_secret_jwt), for clients that follow RFC 7523's
+    /// older wording; by default only the issuer identifier is accepted.
+    #[arg(long, env = "TOLLGATE_CLIENT_ASSERTION_TOKEN_ENDPOINT_AUDIENCE")]
+    pub client_assertion_token_endpoint_audience: bool,
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

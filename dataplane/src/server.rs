@@ -182,6 +182,8 @@ pub async fn build(
             ops_username: common.ops_username.clone(),
             ops_password_hash,
             leeway: 30,
+            client_assertion_token_endpoint_audience: common
+                .client_assertion_token_endpoint_audience,
             browser: crate::state::BrowserSettings {
                 session_idle_timeout: common.session_idle_timeout,
                 session_max_age: common.session_max_age,

@@ -30,6 +30,8 @@ pub struct AuthSettings {
     pub ops_password_hash: String,
     /// Clock skew allowed when checking `exp`.
     pub leeway: u64,
+    /// Client assertions may name the token endpoint as `aud`, not only the issuer.
+    pub client_assertion_token_endpoint_audience: bool,
     pub browser: BrowserSettings,
 }
 

@@ -359,6 +359,16 @@ async fn public_client_code_flow_without_secret() {
         .tokens();
     assert!(t["id_token"].is_string());
     assert!(t.get("refresh_token").is_none());
+    // It may not introspect, but revocation stays open to public clients
+    // (RFC 7009 §2.1), as advertised.
+    let at = str_of(&t, "access_token");
+    s.introspect(ClientAuth::Public("spa"), at)
+        .await
+        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    s.revoke(ClientAuth::Public("spa"), at)
+        .await
+        .expect(StatusCode::OK);
+    assert!(!s.is_active(at).await);
 }
 
 #[tokio::test]

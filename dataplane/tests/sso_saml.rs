@@ -33,8 +33,9 @@ async fn saml_contact_center(s: &TestServer, idp: &KeyPair, extra: serde_json::V
     s.ops_put(&format!("{CCS}/demo"), json!({"auth": "saml"}))
         .await
         .expect(StatusCode::OK);
+    // These tests post unsolicited answers; the default (off) has its own test.
     let mut body = json!({"idpMetadata": idp_metadata(saml_idp::IDP_ENTITY, &idp.cert_der),
-                          "justInTimeUsers": true});
+                          "justInTimeUsers": true, "allowIdpInitiated": true});
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
@@ -479,6 +480,43 @@ async fn idp_initiated_sign_in_lands_on_an_allowed_redirect_url_only() {
         reasons.contains(&"in_response_to".to_string()),
         "{reasons:?}"
     );
+}
+
+/// Issue 14, finding 19: an unsolicited answer signed a browser in at every
+/// SAML contact center. It is a per-contact-center setting now, off unless
+/// turned on; answers to Tollgate's own requests are not affected.
+#[tokio::test]
+async fn idp_initiated_sign_in_is_off_unless_allowed() {
+    let s = TestServer::new().await;
+    let idp = KeyPair::generate("idp");
+    saml_contact_center(&s, &idp, json!({"allowIdpInitiated": null})).await;
+    let view = s.ops_get(&format!("{CCS}/demo/saml")).await.json()["data"].clone();
+    assert_eq!(view["allowIdpInitiated"], false, "off by default");
+    for relay in ["", APP_BASE] {
+        let res = post_acs(&s, &signed(&idp, &answer(None, DEMO_USER)), relay, None).await;
+        res.expect(StatusCode::FORBIDDEN);
+        assert!(res.header(header::SET_COOKIE).is_none(), "no session");
+    }
+    assert_eq!(
+        refusals(&s).await,
+        vec!["idp_initiated_not_allowed".to_string(); 2]
+    );
+    // A solicited answer still signs in.
+    let started = start(&s, None).await;
+    let a = answer(Some(started.request_id()), DEMO_USER);
+    post_acs(
+        &s,
+        &signed(&idp, &a),
+        &started.relay_state(),
+        Some(&started.cookie),
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    // Turned on, the same unsolicited answer signs in.
+    saml_contact_center(&s, &idp, json!({"allowIdpInitiated": true, "version": 1})).await;
+    post_acs(&s, &signed(&idp, &answer(None, DEMO_USER)), "", None)
+        .await
+        .expect(StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

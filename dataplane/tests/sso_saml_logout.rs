@@ -39,7 +39,7 @@ async fn saml_contact_center(s: &TestServer, idp: &KeyPair, slo_bindings: &[&str
     let metadata = idp_metadata_with_slo(saml_idp::IDP_ENTITY, &idp.cert_der, slo_bindings);
     s.ops_put(
         &format!("{CCS}/demo/saml"),
-        json!({"idpMetadata": metadata, "justInTimeUsers": true}),
+        json!({"idpMetadata": metadata, "justInTimeUsers": true, "allowIdpInitiated": true}),
     )
     .await
     .expect(StatusCode::OK);

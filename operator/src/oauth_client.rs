@@ -26,9 +26,8 @@ use tollgate_store::model::{
     MANAGEMENT_AUTHORITIES,
 };
 use tollgate_store::secrets::{hash_secret, SecretVerifier};
-use tollgate_store::validate::{
-    check_exchange_policy, check_hmac_secret, check_jwks_uri, check_public_jwks,
-};
+use tollgate_store::validate::check_hmac_secret;
+use tollgate_store::validate::client::check_client;
 use tollgate_store::StoreError;
 
 use crate::conditions::Outcome;
@@ -77,18 +76,8 @@ pub fn auth_method(spec: &OAuthClientSpec, client_type: ClientType) -> Result<Cl
             )))
         }
     };
-    match (client_type, method) {
-        (ClientType::Public, ClientAuthMethod::None)
-        | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
-        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt)
-        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt) => Ok(method),
-        (ClientType::Public, _) => Err(Error::Invalid(
-            "a PUBLIC client has tokenEndpointAuthMethod none".into(),
-        )),
-        (ClientType::Confidential, _) => Err(Error::Invalid(
-            "tokenEndpointAuthMethod none is for PUBLIC clients only".into(),
-        )),
-    }
+    // Whether it fits the client type is `check_client`'s to say.
+    Ok(method)
 }
 
 /// Why a client may not be written from `namespace`: one with a management
@@ -132,27 +121,6 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         ))
     })?;
     let auth_method = auth_method(spec, client_type)?;
-    let has_keys = spec.jwks.is_some() || spec.jwks_uri.is_some();
-    match auth_method {
-        ClientAuthMethod::PrivateKeyJwt if !has_keys => {
-            return Err(Error::Invalid(
-                "a private_key_jwt client needs jwks, jwksUri or both".into(),
-            ))
-        }
-        ClientAuthMethod::PrivateKeyJwt => {}
-        _ if has_keys => {
-            return Err(Error::Invalid(
-                "jwks and jwksUri are for tokenEndpointAuthMethod private_key_jwt".into(),
-            ))
-        }
-        _ => {}
-    }
-    if let Some(jwks) = &spec.jwks {
-        check_public_jwks(jwks).map_err(|why| Error::Invalid(format!("jwks {why}")))?;
-    }
-    if let Some(uri) = &spec.jwks_uri {
-        check_jwks_uri(uri).map_err(Error::Invalid)?;
-    }
     let token_exchange = spec.token_exchange.as_ref().map(|t| ExchangePolicy {
         subject_clients: t.subject_clients.clone(),
         subject_issuers: t.subject_issuers.clone(),
@@ -160,10 +128,7 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         delegation: t.delegation,
         impersonation: t.impersonation,
     });
-    if let Some(policy) = &token_exchange {
-        check_exchange_policy(policy).map_err(Error::Invalid)?;
-    }
-    Ok(Row {
+    let row = Row {
         client_id: id.into(),
         name: spec.name.clone().unwrap_or_else(|| id.into()),
         description: spec.description.clone(),
@@ -185,7 +150,11 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         version: 0,
         created_at: 0,
         updated_at: 0,
-    })
+    };
+    // The ops client API's rules, from the store: grants a public client
+    // may hold, redirect URIs, keys, exchange policy.
+    check_client(&row).map_err(Error::Invalid)?;
+    Ok(row)
 }
 
 pub fn matches(stored: &Row, want: &Row) -> bool {
@@ -539,7 +508,12 @@ mod tests {
         let policy = row.token_exchange.unwrap();
         assert_eq!(policy.subject_clients, ["web"]);
         assert!(policy.delegation && !policy.impersonation);
-        let public = desired("spa", &spec(json!({"clientType": "PUBLIC"})), vec![]).unwrap();
+        let public = desired(
+            "spa",
+            &spec(json!({"clientType": "PUBLIC", "authorizedGrantTypes": ["authorization_code"]})),
+            vec![],
+        )
+        .unwrap();
         assert_eq!(public.auth_method, ClientAuthMethod::None);
         for bad in [
             json!({"clientType": "PUBLIC", "tokenEndpointAuthMethod": "client_secret_post"}),
@@ -557,6 +531,41 @@ mod tests {
                 ),
                 "{bad}"
             );
+        }
+    }
+
+    /// Issue 14, finding 18: the operator stored what the ops API refuses.
+    #[test]
+    fn the_ops_api_rules_apply_to_resources() {
+        let spec = |v: serde_json::Value| -> OAuthClientSpec { serde_json::from_value(v).unwrap() };
+        for (bad, field) in [
+            (
+                json!({"clientType": "PUBLIC", "authorizedGrantTypes": ["password"]}),
+                "password",
+            ),
+            (
+                json!({"clientType": "PUBLIC", "authorizedGrantTypes":
+                    ["urn:ietf:params:oauth:grant-type:token-exchange"]}),
+                "token-exchange",
+            ),
+            (
+                json!({"clientType": "PUBLIC", "authorizedGrantTypes":
+                    ["urn:ietf:params:oauth:grant-type:jwt-bearer"]}),
+                "jwt-bearer",
+            ),
+            (
+                json!({"redirectUris": ["http://app.example/cb"]}),
+                "redirectURIs",
+            ),
+            (
+                json!({"redirectUris": ["https://app.example/cb#x"]}),
+                "redirectURIs",
+            ),
+        ] {
+            match desired("c", &spec(bad.clone()), vec![]) {
+                Err(Error::Invalid(message)) => assert!(message.contains(field), "{message}"),
+                other => panic!("{bad}: {:?}", other.map(|r| r.client_id)),
+            }
         }
     }
 

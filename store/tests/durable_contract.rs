@@ -893,6 +893,7 @@ fn saml_provider(cc: &str) -> SamlProviderConfig {
         }),
         binding: SamlBinding::Post,
         just_in_time_users: true,
+        allow_idp_initiated: false,
         sp_keys: vec![SamlSpKey {
             id: "k1".into(),
             private_key_pem: "-----BEGIN PRIVATE KEY-----\nS3cret-k3y\n-----END PRIVATE KEY-----\n"
@@ -974,6 +975,7 @@ async fn saml_providers_crud(db: Db) {
         access_group: None,
         binding: SamlBinding::Redirect,
         just_in_time_users: false,
+        allow_idp_initiated: true,
         sp_keys: rotated,
         version: 1,
         ..stored.clone()

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tollgate_store::model::now;
+use tollgate_store::validate::client::grant_allowed;
 
 use super::client_auth;
 use super::error::OAuthError;
@@ -93,6 +94,12 @@ async fn handle(
     {
         return Err(OAuthError::unauthorized_client(format!(
             "this client may not use the '{grant_type}' grant"
+        )));
+    }
+    // Also for a public client registered before the rule was enforced.
+    if !grant_allowed(client.client_type, grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "a public client may not use the '{grant_type}' grant"
         )));
     }
     let now = now();

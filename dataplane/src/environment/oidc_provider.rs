@@ -98,7 +98,8 @@ pub struct OidcProviderInput {
     pub client_id: Option<String>,
     /// `client_secret_basic` (default) or `client_secret_post`.
     pub client_authentication: Option<String>,
-    /// Write only; omitted on an update, the stored one is kept.
+    /// Write only; omitted on an update, the stored one is kept, unless
+    /// `issuer` changes (400: resend it).
     #[schema(write_only)]
     pub client_secret: Option<String>,
     /// Requested scopes; must include `openid`. Default `openid profile email`.
@@ -143,9 +144,15 @@ pub(crate) fn to_record(
     };
     let client_secret = match d.client_secret {
         Some(s) => s,
-        None => existing
-            .map(|e| e.client_secret.clone())
-            .ok_or_else(|| ApiError::bad_request("'clientSecret' is required"))?,
+        None => {
+            let e = existing.ok_or_else(|| ApiError::bad_request("'clientSecret' is required"))?;
+            // The token endpoint the secret is sent to is the issuer's.
+            super::keep_secret_only_in_place(
+                "clientSecret",
+                super::first_change(&[("issuer", issuer != e.issuer)]),
+            )?;
+            e.client_secret.clone()
+        }
     };
     let defaults = OidcClaims::default();
     let c = d.claims.unwrap_or_default();

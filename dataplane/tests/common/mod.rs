@@ -69,6 +69,7 @@ pub fn default_args() -> CommonArgs {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        client_assertion_token_endpoint_audience: false,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }

@@ -293,6 +293,10 @@ pub struct SamlSpec {
     /// Create users the contact center does not know on first sign-in.
     #[serde(default)]
     pub just_in_time_users: bool,
+    /// Accept unsolicited (IdP-initiated) answers; off, only answers to
+    /// Tollgate's own requests sign users in.
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
