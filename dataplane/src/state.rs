@@ -31,6 +31,8 @@ pub struct AuthSettings {
     /// Clock skew allowed when checking `exp`.
     pub leeway: u64,
     pub browser: BrowserSettings,
+    /// Whose forwarding headers name the client's address.
+    pub trusted_proxies: crate::protection::client_ip::TrustedProxies,
 }
 
 /// Browser sessions and brute-force protection.
