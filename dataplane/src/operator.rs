@@ -35,24 +35,36 @@ pub async fn require(
         .map_err(|_| denied())?
         .ok_or_else(denied)?;
     let s = &state.settings;
+    let b = &s.browser;
+    let key = format!("lockout:ops:{}", ip.unwrap_or("unknown"));
+    let threshold = i64::from(b.lockout_threshold);
+    let locked = || {
+        state.audit("ops.locked_out", None, None, Some(&user), ip, json!({}));
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed operator logins from this address; try again later",
+        )
+        .with_retry_after(b.lockout_duration.max(1) as u64)
+    };
+    // Locked first, even for the right password: otherwise 429 for wrong and
+    // 200 for right would let a locked-out address go on guessing.
+    let failures = state
+        .ephemeral
+        .get(&key)
+        .await?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    if failures >= threshold {
+        return Err(locked());
+    }
     let user_ok = bool::from(user.as_bytes().ct_eq(s.ops_username.as_bytes()));
     if user_ok && state.secrets.known("ops", &s.ops_password_hash, &password) {
         return Ok(());
     }
-    let b = &s.browser;
-    let key = format!("lockout:ops:{}", ip.unwrap_or("unknown"));
     let window = Duration::from_secs(b.lockout_duration.max(1) as u64);
-    let count = state
-        .ephemeral
-        .incr_below(&key, i64::from(b.lockout_threshold), window)
-        .await?;
-    let Some(count) = count else {
-        state.audit("ops.locked_out", None, None, Some(&user), ip, json!({}));
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed operator logins from this address; try again later",
-        )
-        .with_retry_after(b.lockout_duration.max(1) as u64));
+    let Some(count) = state.ephemeral.incr_below(&key, threshold, window).await? else {
+        return Err(locked());
     };
     let pass_ok = state
         .secrets

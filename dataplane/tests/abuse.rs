@@ -488,20 +488,27 @@ async fn ops_guessing_is_throttled_per_source_even_after_a_good_login() {
             tokio::spawn(async move { tower::ServiceExt::oneshot(app, req).await })
         })
         .collect();
-    let (mut checked, mut refused) = (0, 0);
+    // 401: checked; 429: locked; 503: admitted but every slow-hash permit
+    // was busy (one per core), so not checked.
+    let (mut checked, mut refused, mut busy) = (0, 0, 0);
     for t in tasks {
         let res = t.await.expect("task").expect("infallible");
         match res.status() {
             StatusCode::UNAUTHORIZED => checked += 1,
-            StatusCode::TOO_MANY_REQUESTS => {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 assert!(res.headers().contains_key(header::RETRY_AFTER));
-                refused += 1;
+                if res.status() == StatusCode::TOO_MANY_REQUESTS {
+                    refused += 1;
+                } else {
+                    busy += 1;
+                }
             }
             other => panic!("unexpected status {other}"),
         }
     }
-    assert!((1..=5).contains(&checked), "{checked} guesses checked");
-    assert_eq!(checked + refused, 30);
+    assert!(checked >= 1, "no guess was checked");
+    assert!(checked + busy <= 5, "{checked} checked, {busy} busy");
+    assert_eq!(checked + refused + busy, 30);
     assert_eq!(
         s.state.secrets.slow_verifications() - slow_before,
         checked as u64,
