@@ -84,15 +84,29 @@ pub struct CommonArgs {
     /// A browser session ends this long after sign-in, however much it is used.
     #[arg(long, env = "TOLLGATE_SESSION_MAX_AGE", default_value = "12h", value_parser = parse_duration)]
     pub session_max_age: i64,
-    /// Failed sign-ins of one user name (10 times this for one client IP) that lock it.
+    /// Failed sign-ins of one user name from one client IP that lock it there (10 times this for
+    /// the name from all addresses, and for one client IP over all names).
     #[arg(long, env = "TOLLGATE_LOCKOUT_THRESHOLD", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub lockout_threshold: u32,
     /// How long failures are counted, and a lock lasts.
     #[arg(long, env = "TOLLGATE_LOCKOUT_DURATION", default_value = "15m", value_parser = parse_duration)]
     pub lockout_duration: i64,
-    /// Requests per client IP and minute on the token, sign-in and change-password endpoints.
+    /// Requests per client IP and minute on the token, sign-in and change-password endpoints
+    /// (per client id for confidential clients at the token endpoint).
     #[arg(long, env = "TOLLGATE_RATE_LIMIT_PER_MINUTE", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_per_minute: u32,
+    /// Proxies and load balancers (comma-separated CIDR blocks or addresses) whose
+    /// forwarding header names the client's address. Empty: the socket peer is the client.
+    #[arg(long, env = "TOLLGATE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::protection::client_ip::parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header the trusted proxies append the client's address to.
+    #[arg(
+        long,
+        env = "TOLLGATE_CLIENT_IP_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub client_ip_header: crate::protection::client_ip::ClientIpHeader,
     /// Shortest password of the built-in directory, in characters (changes and admin resets).
     #[arg(long, env = "TOLLGATE_PASSWORD_MIN_LENGTH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub password_min_length: u32,

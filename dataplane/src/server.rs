@@ -192,6 +192,10 @@ pub async fn build(
                 rate_limit_per_minute: common.rate_limit_per_minute,
                 secure_cookies: !issuer.starts_with("http://"),
             },
+            trusted_proxies: crate::protection::client_ip::TrustedProxies {
+                networks: common.trusted_proxies.clone(),
+                header: common.client_ip_header,
+            },
         },
         jwks: crate::auth::assertion::JwksCache::new(&outbound),
         oidc: crate::sso::oidc::discovery::Discovery::new(&outbound),

@@ -33,6 +33,8 @@ pub struct AuthSettings {
     /// Client assertions may name the token endpoint as `aud`, not only the issuer.
     pub client_assertion_token_endpoint_audience: bool,
     pub browser: BrowserSettings,
+    /// Whose forwarding headers name the client's address.
+    pub trusted_proxies: crate::protection::client_ip::TrustedProxies,
 }
 
 /// Browser sessions and brute-force protection.

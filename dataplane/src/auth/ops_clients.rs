@@ -14,6 +14,7 @@ use tollgate_store::validate::{check_exchange_policy, check_hmac_secret, check_j
 
 use super::assertion::check_public_jwks;
 use super::grants;
+use super::ClientIp;
 use crate::envelope::{self, ApiError};
 use crate::operator::require as require_ops;
 use crate::state::{AppState, Services};
@@ -329,18 +330,23 @@ fn apply(
     Ok(generated)
 }
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_ops(&state, &headers, ip.as_deref()).await?;
     let clients = state.db.list_clients().await?;
     Ok(envelope::ok(clients.iter().map(view).collect::<Vec<_>>()))
 }
 
 pub async fn get(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+    require_ops(&state, &headers, ip.as_deref()).await?;
     let c = state
         .db
         .get_client(&id)
@@ -351,10 +357,11 @@ pub async fn get(
 
 pub async fn create(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+    require_ops(&state, &headers, ip.as_deref()).await?;
     let d = data_object(&body)?;
     let id =
         string(&d, "client_id")?.ok_or_else(|| ApiError::bad_request("'client_id' is required"))?;
@@ -404,11 +411,12 @@ pub async fn create(
 
 pub async fn update(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+    require_ops(&state, &headers, ip.as_deref()).await?;
     let d = data_object(&body)?;
     if string(&d, "client_id")?.is_some_and(|b| b != id) {
         return Err(ApiError::bad_request("'client_id' cannot be changed"));
@@ -438,10 +446,11 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+    require_ops(&state, &headers, ip.as_deref()).await?;
     state.db.delete_client(&id).await?;
     state.db.revoke_client_refresh_families(&id, now()).await?;
     state.catalog.reload_client(&state.db, &id).await?;

@@ -230,6 +230,45 @@ fn state_error(state: AccountState) -> DirectoryError {
     }
 }
 
+/// The attributes the user filter compares with `{username}`, e.g. `uid` in
+/// `(&(objectClass=person)(uid={username}))`.
+fn name_attributes(user_filter: &str) -> Vec<String> {
+    user_filter
+        .match_indices("={username}")
+        .filter_map(|(at, _)| {
+            let before = &user_filter[..at];
+            let start = before
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == ';' || c == '.'))
+                .map_or(0, |i| i + 1);
+            let attr = &before[start..];
+            (!attr.is_empty()).then(|| attr.to_string())
+        })
+        .collect()
+}
+
+/// The user's name as the directory spells it: the value of a name attribute
+/// of the entry that matches what was typed (LDAP matched it leniently: case,
+/// spaces, compatibility forms), so every variant signs in as one subject.
+/// The typed name when the entry has none (a filter on other attributes).
+fn canonical_name(user_filter: &str, typed: &str, entry: &SearchEntry) -> String {
+    let wanted = super::names::fold(typed);
+    let values: Vec<&String> = name_attributes(user_filter)
+        .iter()
+        .filter_map(|attr| {
+            entry
+                .attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        })
+        .flat_map(|(_, v)| v.iter())
+        .collect();
+    values
+        .iter()
+        .find(|v| super::names::fold(v) == wanted)
+        .or_else(|| values.first())
+        .map_or_else(|| typed.to_string(), |v| v.to_string())
+}
+
 /// `{"\"password\""}` in UTF-16LE, as `unicodePwd` wants it.
 fn unicode_pwd(password: &str) -> Vec<u8> {
     format!("\"{password}\"")
@@ -374,6 +413,7 @@ impl LdapDirectory {
             a.email.clone(),
         ];
         list.extend(a.properties.iter().map(|(attr, _)| attr.clone()));
+        list.extend(name_attributes(&self.config.user_filter));
         list
     }
 
@@ -476,7 +516,7 @@ impl LdapDirectory {
             }
         }
         DirectoryUser {
-            username: username.to_string(),
+            username: canonical_name(&self.config.user_filter, username, entry),
             dbid: first(&a.dbid)
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0),
@@ -637,6 +677,24 @@ mod tests {
         assert_eq!(ad_state(&msg("701")), Some(AccountState::Locked));
         assert_eq!(ad_state(&msg("52e")), None, "52e is a wrong password");
         assert_eq!(ad_state("Invalid credentials"), None);
+    }
+
+    #[test]
+    fn canonical_name_comes_from_the_entry() {
+        let filter = "(&(objectClass=inetOrgPerson)(uid={username}))";
+        assert_eq!(name_attributes(filter), vec!["uid".to_string()]);
+        assert_eq!(
+            name_attributes("(|(uid={username})(mail={username}))"),
+            vec!["uid".to_string(), "mail".to_string()]
+        );
+        let entry = SearchEntry {
+            dn: "uid=Agent,ou=people,dc=example,dc=org".into(),
+            attrs: [("uid".to_string(), vec!["Agent".to_string()])].into(),
+            bin_attrs: Default::default(),
+        };
+        assert_eq!(canonical_name(filter, "ａｇｅｎｔ", &entry), "Agent");
+        assert_eq!(canonical_name(filter, " agent", &entry), "Agent");
+        assert_eq!(canonical_name("(cn={username})", " x", &entry), " x");
     }
 
     #[test]

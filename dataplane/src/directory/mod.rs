@@ -6,6 +6,7 @@
 pub mod builtin;
 pub mod config_server;
 pub mod ldap;
+pub mod names;
 pub mod password_policy;
 
 use std::collections::HashMap;

@@ -59,6 +59,8 @@ pub fn default_args() -> CommonArgs {
         lockout_threshold: 5,
         lockout_duration: 900,
         rate_limit_per_minute: 600,
+        trusted_proxies: Vec::new(),
+        client_ip_header: tollgate::protection::client_ip::ClientIpHeader::XForwardedFor,
         password_min_length: 8,
         password_history: 0,
         config_server_ca: None,
@@ -170,9 +172,14 @@ impl TestServer {
     }
 
     pub async fn with_args(args: CommonArgs) -> TestServer {
+        Self::with_ephemeral(args, Ephemeral::memory()).await
+    }
+
+    /// On SQLite, with the given ephemeral store (Redis runs).
+    pub async fn with_ephemeral(args: CommonArgs, ephemeral: Ephemeral) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite:{}", dir.path().join("tollgate.db").display());
-        Self::on_database(&url, args, dir).await
+        Self::on_database(&url, args, dir, ephemeral).await
     }
 
     /// A server on a fresh database of the PostgreSQL server named by
@@ -180,6 +187,15 @@ impl TestServer {
     /// when it is not set, unless `TOLLGATE_REQUIRE_SERVICES=1`, which makes
     /// that a failure. The databases are left to the throwaway server.
     pub async fn postgres(test: &str) -> Option<TestServer> {
+        Self::postgres_with(test, default_args(), Ephemeral::memory()).await
+    }
+
+    /// [`TestServer::postgres`] with settings and an ephemeral store of the test's choice.
+    pub async fn postgres_with(
+        test: &str,
+        args: CommonArgs,
+        ephemeral: Ephemeral,
+    ) -> Option<TestServer> {
         let admin_url = match std::env::var("TOLLGATE_TEST_POSTGRES_URL") {
             Ok(url) if !url.trim().is_empty() => url,
             _ => {
@@ -222,10 +238,15 @@ impl TestServer {
             }
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        Some(Self::on_database(&with_database(&admin_url, &name), default_args(), dir).await)
+        Some(Self::on_database(&with_database(&admin_url, &name), args, dir, ephemeral).await)
     }
 
-    async fn on_database(url: &str, args: CommonArgs, dir: tempfile::TempDir) -> TestServer {
+    async fn on_database(
+        url: &str,
+        args: CommonArgs,
+        dir: tempfile::TempDir,
+        ephemeral: Ephemeral,
+    ) -> TestServer {
         let db = Db::connect(url, Cipher::new(&[7u8; 32]).expect("cipher"))
             .await
             .expect("connect");
@@ -241,7 +262,7 @@ impl TestServer {
             .await
             .expect("seed");
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let state = tollgate::server::build(&args, listen, db.clone(), Ephemeral::memory())
+        let state = tollgate::server::build(&args, listen, db.clone(), ephemeral)
             .await
             .expect("build");
         let app = tollgate::server::app(state.clone(), Role::All);

@@ -135,6 +135,12 @@ pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
     if let Some(url) = &s.public_url {
         data.insert("TOLLGATE_PUBLIC_URL".into(), url.clone());
     }
+    if !s.trusted_proxies.is_empty() {
+        data.insert(
+            "TOLLGATE_TRUSTED_PROXIES".into(),
+            s.trusted_proxies.join(","),
+        );
+    }
     if let Some(n) = s.database.max_connections {
         data.insert("TOLLGATE_DATABASE_MAX_CONNECTIONS".into(), n.to_string());
     }
@@ -665,6 +671,24 @@ mod tests {
         assert_eq!(
             config_map(&tg, &inputs(&tg)).data.unwrap()["TOLLGATE_REDIS_CLUSTER"],
             "true"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_reach_the_pods() {
+        let tg = platform(json!({}));
+        let data = config_map(&tg, &inputs(&tg)).data.unwrap();
+        assert!(
+            !data.contains_key("TOLLGATE_TRUSTED_PROXIES"),
+            "default: none"
+        );
+        let proxied = platform(json!({"trustedProxies": ["10.0.0.0/8", "fd00::/8"]}));
+        let data = config_map(&proxied, &inputs(&proxied)).data.unwrap();
+        assert_eq!(data["TOLLGATE_TRUSTED_PROXIES"], "10.0.0.0/8,fd00::/8");
+        assert_ne!(
+            config_hash(&tg, &inputs(&tg)),
+            config_hash(&proxied, &inputs(&proxied)),
+            "a change rolls the pods"
         );
     }
 

@@ -133,8 +133,14 @@ impl MemoryStore {
     }
 
     pub(crate) fn incr(&self, key: &str, ttl: Duration) -> Result<i64> {
+        self.incr_below(key, i64::MAX, ttl)?
+            .ok_or_else(|| StoreError::Ephemeral("increment would overflow".into()))
+    }
+
+    pub(crate) fn incr_below(&self, key: &str, limit: i64, ttl: Duration) -> Result<Option<i64>> {
         let now = Instant::now();
         let expires_at = expiry(now, ttl)?;
+        // Read, decide and write under one shard lock: atomic like the Redis script.
         let mut shard = self.inner.shard(key);
         match shard.entry(key.to_owned()) {
             MapEntry::Occupied(mut e) if e.get().live(now) => {
@@ -145,26 +151,30 @@ impl MemoryStore {
                     .ok_or_else(|| {
                         StoreError::Ephemeral("value is not an integer or out of range".into())
                     })?;
+                if current >= limit {
+                    return Ok(None);
+                }
                 let next = current
                     .checked_add(1)
                     .ok_or_else(|| StoreError::Ephemeral("increment would overflow".into()))?;
                 // The window keeps its original expiry: later hits do not extend it.
                 e.get_mut().value = next.to_string().into_bytes();
-                Ok(next)
+                Ok(Some(next))
             }
+            _ if limit < 1 => Ok(None),
             MapEntry::Occupied(mut e) => {
                 e.insert(Entry {
                     value: b"1".to_vec(),
                     expires_at,
                 });
-                Ok(1)
+                Ok(Some(1))
             }
             MapEntry::Vacant(e) => {
                 e.insert(Entry {
                     value: b"1".to_vec(),
                     expires_at,
                 });
-                Ok(1)
+                Ok(Some(1))
             }
         }
     }
