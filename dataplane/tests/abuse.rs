@@ -8,7 +8,7 @@
 //! Counters in Redis outlive a test, so the Redis runs use a user name and
 //! addresses of their own.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

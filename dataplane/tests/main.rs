@@ -4,6 +4,7 @@
 mod common;
 mod saml_idp;
 
+mod abuse;
 mod authorize;
 mod client_jwt_auth;
 mod client_secret_jwt;
