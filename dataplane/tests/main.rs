@@ -25,3 +25,4 @@ mod sso_saml_logout;
 mod token_endpoint;
 mod token_exchange;
 mod token_exchange_issuers;
+mod tls_listener;
