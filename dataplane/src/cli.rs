@@ -137,7 +137,11 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
     };
     let (db, ephemeral) = server::open_stores(&store).await?;
     db.migrate().await.context("applying migrations")?;
-    let scheme = if common.tls.enabled() { "https" } else { "http" };
+    let scheme = if common.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
     let base = common
         .public_url
         .clone()

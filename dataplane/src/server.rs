@@ -101,7 +101,11 @@ pub async fn build(
         .public_url
         .clone()
         .unwrap_or_else(|| {
-            let scheme = if common.tls.enabled() { "https" } else { "http" };
+            let scheme = if common.tls.enabled() {
+                "https"
+            } else {
+                "http"
+            };
             format!("{scheme}://{listen}")
         })
         .trim_end_matches('/')

@@ -111,7 +111,8 @@ fn client_verifier(
 }
 
 fn read(path: &Path, setting: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| anyhow::anyhow!("{setting}: cannot read {}: {e}", path.display()))
+    std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("{setting}: cannot read {}: {e}", path.display()))
 }
 
 /// Parses a certificate chain and its key; fails unless the key matches the
@@ -135,7 +136,9 @@ pub fn certified_key(
         .map_err(|e| anyhow::anyhow!("--tls-key-file: unusable private key: {e}"))?;
     let certified = CertifiedKey::new(chain, key);
     certified.keys_match().map_err(|e| {
-        anyhow::anyhow!("--tls-key-file: the key does not match the certificate in --tls-cert-file ({e})")
+        anyhow::anyhow!(
+            "--tls-key-file: the key does not match the certificate in --tls-cert-file ({e})"
+        )
     })?;
     Ok(certified)
 }
@@ -153,8 +156,15 @@ struct ReloadingCert {
 }
 
 impl ReloadingCert {
-    fn load(cert_path: PathBuf, key_path: PathBuf, provider: Arc<CryptoProvider>) -> anyhow::Result<Self> {
-        let (cert, key) = (read(&cert_path, "--tls-cert-file")?, read(&key_path, "--tls-key-file")?);
+    fn load(
+        cert_path: PathBuf,
+        key_path: PathBuf,
+        provider: Arc<CryptoProvider>,
+    ) -> anyhow::Result<Self> {
+        let (cert, key) = (
+            read(&cert_path, "--tls-cert-file")?,
+            read(&key_path, "--tls-key-file")?,
+        );
         let key_pair = certified_key(&cert, &key, &provider)?;
         Ok(Self {
             seen: Mutex::new(digest(&cert, &key)),
@@ -197,7 +207,8 @@ impl ReloadingCert {
     fn watch(self: Arc<Self>) {
         tokio::spawn(async move {
             #[cfg(unix)]
-            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            let mut hup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             let mut tick = tokio::time::interval(RELOAD_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

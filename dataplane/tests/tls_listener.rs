@@ -36,8 +36,8 @@ impl TestCa {
     /// A leaf for localhost and 127.0.0.1: (cert PEM, key PEM, cert DER).
     fn leaf(&self) -> (String, String, Vec<u8>) {
         let key = KeyPair::generate().expect("key");
-        let params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-            .expect("params");
+        let params =
+            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).expect("params");
         let cert = params.signed_by(&key, &self.issuer).expect("leaf");
         (cert.pem(), key.serialize_pem(), cert.der().to_vec())
     }
@@ -62,7 +62,10 @@ fn tls_args(dir: &Path) -> TlsArgs {
 }
 
 /// Starts the real listeners on ephemeral ports; (public, management).
-async fn start(server: &common::TestServer, tls: TlsArgs) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+async fn start(
+    server: &common::TestServer,
+    tls: TlsArgs,
+) -> anyhow::Result<(SocketAddr, SocketAddr)> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let state = server.state.clone();
     let any: SocketAddr = "127.0.0.1:0".parse()?;
@@ -74,19 +77,27 @@ async fn start(server: &common::TestServer, tls: TlsArgs) -> anyhow::Result<(Soc
     });
     match rx.await {
         Ok(addrs) => Ok(addrs),
-        Err(_) => Err(task.await.expect("server task").expect_err("stopped without error")),
+        Err(_) => Err(task
+            .await
+            .expect("server task")
+            .expect_err("stopped without error")),
     }
 }
 
+/// A client with its own TLS session cache: a resumed session would report
+/// the certificate of the session it resumes, not the one served now.
 fn https_client(ca_pem: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA")])
         .tls_info(true)
-        // A new connection (and handshake) per request, so each sees the current certificate.
-        .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client")
+}
+
+/// The certificate a new client (full handshake) is served.
+async fn fresh_cert(ca_pem: &str, url: &str) -> Result<Vec<u8>, String> {
+    served_cert(&https_client(ca_pem), url).await
 }
 
 /// The leaf certificate the server presents, with the negotiated ALPN protocol.
@@ -139,7 +150,10 @@ async fn https_handshake_negotiates_h2_on_both_listeners() {
     assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
 
     let client = https_client(&ca.pem);
-    let url = format!("https://localhost:{}/.well-known/openid-configuration", public.port());
+    let url = format!(
+        "https://localhost:{}/.well-known/openid-configuration",
+        public.port()
+    );
     assert_eq!(served_cert(&client, &url).await, Ok(der.clone()));
     let health = format!("https://localhost:{}/health/live", mgmt.port());
     assert_eq!(served_cert(&client, &health).await, Ok(der));
@@ -154,9 +168,14 @@ async fn rotated_certificate_is_served_without_a_failed_request() {
     write(dir.path(), "tls.key", &key);
     let server = common::TestServer::new().await;
     let (public, _) = start(&server, tls_args(dir.path())).await.expect("start");
-    let url = format!("https://localhost:{}/.well-known/openid-configuration", public.port());
-    let client = https_client(&ca.pem);
-    assert_eq!(served_cert(&client, &url).await, Ok(old.clone()));
+    let url = format!(
+        "https://localhost:{}/.well-known/openid-configuration",
+        public.port()
+    );
+    // One client keeps its connection open across the rotation; every other
+    // request is a new client with a full handshake.
+    let kept = https_client(&ca.pem);
+    assert_eq!(served_cert(&kept, &url).await, Ok(old.clone()));
 
     let (cert, key, new) = ca.leaf();
     // A broken pair first: the old certificate must stay in service.
@@ -166,21 +185,37 @@ async fn rotated_certificate_is_served_without_a_failed_request() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut requests = 0;
     while Instant::now() < deadline {
-        assert_eq!(served_cert(&client, &url).await, Ok(old.clone()), "during a broken rotation");
-        requests += 1;
+        assert_eq!(
+            fresh_cert(&ca.pem, &url).await,
+            Ok(old.clone()),
+            "during a broken rotation"
+        );
+        assert_eq!(served_cert(&kept, &url).await, Ok(old.clone()));
+        requests += 2;
     }
     write(dir.path(), "tls.key", &key);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let served = served_cert(&client, &url).await.expect("every request succeeds");
-        requests += 1;
+        let served = fresh_cert(&ca.pem, &url)
+            .await
+            .expect("every request succeeds");
+        served_cert(&kept, &url)
+            .await
+            .expect("the open connection keeps working");
+        requests += 2;
         if served == new {
             break;
         }
         assert_eq!(served, old);
-        assert!(Instant::now() < deadline, "the new certificate was not served within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not served within 10 s"
+        );
     }
-    assert!(requests > 10, "the client kept requesting ({requests} requests)");
+    assert!(
+        requests > 10,
+        "the client kept requesting ({requests} requests)"
+    );
     let (leaf, _) = handshake(public, &ca.der).await;
     assert_eq!(leaf, new);
 }
@@ -194,18 +229,27 @@ async fn bad_pair_is_refused_at_start_naming_the_setting() {
     write(dir.path(), "tls.crt", &cert);
     write(dir.path(), "tls.key", &other_key);
     let server = common::TestServer::new().await;
-    let err = start(&server, tls_args(dir.path())).await.expect_err("mismatched pair");
+    let err = start(&server, tls_args(dir.path()))
+        .await
+        .expect_err("mismatched pair");
     let msg = format!("{err:#}");
-    assert!(msg.contains("--tls-key-file") && msg.contains("does not match"), "{msg}");
+    assert!(
+        msg.contains("--tls-key-file") && msg.contains("does not match"),
+        "{msg}"
+    );
 
     std::fs::remove_file(dir.path().join("tls.key")).expect("remove");
-    let err = start(&server, tls_args(dir.path())).await.expect_err("missing key");
+    let err = start(&server, tls_args(dir.path()))
+        .await
+        .expect_err("missing key");
     let msg = format!("{err:#}");
     assert!(msg.contains("--tls-key-file: cannot read"), "{msg}");
 
     write(dir.path(), "tls.crt", "not a certificate");
     write(dir.path(), "tls.key", &other_key);
-    let err = start(&server, tls_args(dir.path())).await.expect_err("garbage cert");
+    let err = start(&server, tls_args(dir.path()))
+        .await
+        .expect_err("garbage cert");
     assert!(format!("{err:#}").contains("--tls-cert-file"), "{err:#}");
 }
 
@@ -222,7 +266,10 @@ async fn client_certificate_is_requested_not_required() {
     let server = common::TestServer::new().await;
     let (public, _) = start(&server, args).await.expect("start");
     // Anonymous clients are still served.
-    let url = format!("https://localhost:{}/.well-known/openid-configuration", public.port());
+    let url = format!(
+        "https://localhost:{}/.well-known/openid-configuration",
+        public.port()
+    );
     assert!(served_cert(&https_client(&ca.pem), &url).await.is_ok());
     // A client certificate from another CA fails the handshake.
     let stranger = TestCa::new();
@@ -233,5 +280,8 @@ async fn client_certificate_is_requested_not_required() {
         .identity(identity)
         .build()
         .expect("client");
-    assert!(client.get(&url).send().await.is_err(), "a foreign client certificate is refused");
+    assert!(
+        client.get(&url).send().await.is_err(),
+        "a foreign client certificate is refused"
+    );
 }
