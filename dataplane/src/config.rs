@@ -37,12 +37,14 @@ impl From<SigningAlgorithm> for KeyAlgorithm {
 /// Settings shared by `dev` and `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// Address of the public HTTP listener.
+    /// Address of the public listener (HTTPS with --tls-cert-file).
     #[arg(long, env = "TOLLGATE_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Address of the management listener (health, metrics).
     #[arg(long, env = "TOLLGATE_MANAGEMENT_LISTEN")]
     pub management_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
     /// The URL clients use to reach this service; the token issuer. Defaults to http://LISTEN.
     #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
     pub public_url: Option<String>,

@@ -21,5 +21,6 @@ pub mod server;
 pub mod sessions;
 pub mod sso;
 pub mod state;
+pub mod tls;
 pub mod tokens;
 pub mod ui;

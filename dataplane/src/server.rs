@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tollgate_store::ephemeral::RedisConfig;
 use tollgate_store::model::now;
@@ -32,6 +33,7 @@ use crate::revocations::Revocations;
 use crate::secrets::SecretVerifier;
 use crate::sso::saml::refresh::{refresh_all, MetadataRefresh};
 use crate::state::{AppState, AuthSettings, Services};
+use crate::tls::{TlsArgs, TlsListener};
 use crate::tokens::{KeyPolicy, Keyring};
 
 /// Which service(s) this process serves.
@@ -98,7 +100,14 @@ pub async fn build(
     let issuer = common
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{listen}"))
+        .unwrap_or_else(|| {
+            let scheme = if common.tls.enabled() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{listen}")
+        })
         .trim_end_matches('/')
         .to_string();
     url::Url::parse(&issuer)
@@ -357,9 +366,11 @@ pub async fn run(
     role: Role,
     listen: SocketAddr,
     management_listen: SocketAddr,
+    tls: &TlsArgs,
     on_ready: impl FnOnce(SocketAddr, SocketAddr),
 ) -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
+    let tls_config = crate::tls::server_config(tls)?;
     let public = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("--listen: cannot bind {listen}"))?;
@@ -368,22 +379,40 @@ pub async fn run(
         .with_context(|| format!("--management-listen: cannot bind {management_listen}"))?;
     let (public_addr, mgmt_addr) = (public.local_addr()?, mgmt.local_addr()?);
     spawn_background(state.clone());
-    let app = app(state.clone(), role).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app(state.clone(), role);
     let mgmt_app = management(state, ready.clone());
-    let mgmt_task = tokio::spawn(async move {
-        axum::serve(mgmt, mgmt_app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-    });
+    let mgmt_tls = tls_config.clone().filter(|_| tls.management_tls);
+    let mgmt_task = tokio::spawn(serve(mgmt, mgmt_tls, mgmt_app));
     ready.store(true, Ordering::Release);
     on_ready(public_addr, mgmt_addr);
-    axum::serve(public, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve(public, tls_config, app).await?;
     ready.store(false, Ordering::Release);
     mgmt_task.await??;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves a router on a bound listener, over TLS when configured, until a
+/// shutdown signal; in-flight requests are drained.
+async fn serve(
+    tcp: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+) -> std::io::Result<()> {
+    // `tap_io` makes the peer address available as `ConnectInfo` for any listener.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            axum::serve(tcp.tap_io(|_| {}), app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        Some(config) => {
+            axum::serve(TlsListener::new(tcp, config)?.tap_io(|_| {}), app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -24,6 +24,7 @@ mod saml_xmlsec_stderr;
 mod sso_oidc;
 mod sso_saml;
 mod sso_saml_logout;
+mod tls_listener;
 mod token_endpoint;
 mod token_exchange;
 mod token_exchange_issuers;

@@ -44,6 +44,7 @@ pub fn default_args() -> CommonArgs {
     CommonArgs {
         listen: None,
         management_listen: None,
+        tls: Default::default(),
         public_url: Some(ISSUER.into()),
         ops_username: OPS_USER.into(),
         ops_password_hash: None,
