@@ -51,7 +51,6 @@ on_both!(
     user_sessions_end_on_disable_delete_and_reset,
     users_need_the_builtin_directory,
     user_validation,
-    access_rules,
     bound_clients_see_only_their_contact_centers,
     bound_clients_cannot_move_their_contact_center_or_pick_dbids,
     provisioning_propagates_to_the_authentication_api,
@@ -1308,6 +1307,34 @@ async fn user_validation(s: TestServer) {
 }
 
 // ---------------------------------------------------------------- access
+
+/// `access_rules` sends many wrong operator logins from one address: the
+/// operator lockout (tested in `abuse.rs`) is raised so that the access rules
+/// are what answers.
+fn many_failed_logins() -> tollgate::config::CommonArgs {
+    tollgate::config::CommonArgs {
+        lockout_threshold: 1000,
+        ..default_args()
+    }
+}
+
+mod access_rules_on {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let s = super::TestServer::with_args(super::many_failed_logins()).await;
+        super::access_rules(s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let memory = tollgate_store::Ephemeral::memory();
+        let args = super::many_failed_logins();
+        let Some(s) = super::TestServer::postgres_with("access_rules", args, memory).await else {
+            return;
+        };
+        super::access_rules(s).await;
+    }
+}
 
 async fn access_rules(s: TestServer) {
     let anonymous = [
