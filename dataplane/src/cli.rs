@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{CommonArgs, LogFormat, StoreArgs};
+use tollgate_store::ephemeral::MemoryLimits;
 use crate::server::{self, Role};
 
 #[derive(Debug, Parser)]
@@ -132,6 +133,8 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
         redis_url: None,
         redis_cluster: false,
         redis_ca_file: None,
+        memory_store_max_entries: MemoryLimits::default().max_entries,
+        memory_store_max_bytes: MemoryLimits::default().max_bytes,
         encryption_key: Some(crate::dev::dev_encryption_key(&data_dir)?),
     };
     let (db, ephemeral) = server::open_stores(&store).await?;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dev;
 pub mod directory;
 pub mod envelope;
+pub mod fetch_cache;
 pub mod environment;
 pub mod metrics;
 pub mod operator;

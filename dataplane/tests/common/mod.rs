@@ -5,6 +5,7 @@
 //! Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cs_sim;
 
 use std::net::SocketAddr;
@@ -173,6 +174,10 @@ impl TestServer {
     /// when it is not set, unless `TOLLGATE_REQUIRE_SERVICES=1`, which makes
     /// that a failure. The databases are left to the throwaway server.
     pub async fn postgres(test: &str) -> Option<TestServer> {
+        Self::postgres_with(test, false).await
+    }
+
+    async fn postgres_with(test: &str, with_redis: bool) -> Option<TestServer> {
         let admin_url = match std::env::var("TOLLGATE_TEST_POSTGRES_URL") {
             Ok(url) if !url.trim().is_empty() => url,
             _ => {
@@ -215,10 +220,44 @@ impl TestServer {
             }
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        Some(Self::on_database(&with_database(&admin_url, &name), default_args(), dir).await)
+        let ephemeral = match std::env::var("TOLLGATE_TEST_REDIS_URL") {
+            Ok(url) if with_redis && !url.trim().is_empty() => Ephemeral::connect(
+                &tollgate_store::ephemeral::RedisConfig {
+                    urls: vec![url],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to TOLLGATE_TEST_REDIS_URL: {e}")),
+            _ => Ephemeral::memory(),
+        };
+        let url = with_database(&admin_url, &name);
+        Some(Self::on_stores(&url, default_args(), ephemeral, dir).await)
+    }
+
+    /// Like [`TestServer::postgres`], with Redis (`TOLLGATE_TEST_REDIS_URL`,
+    /// when set) as the ephemeral store.
+    pub async fn postgres_redis(test: &str) -> Option<TestServer> {
+        Self::postgres_with(test, true).await
+    }
+
+    /// A SQLite server whose ephemeral store is `ephemeral`.
+    pub async fn with_ephemeral(args: CommonArgs, ephemeral: Ephemeral) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite:{}", dir.path().join("tollgate.db").display());
+        Self::on_stores(&url, args, ephemeral, dir).await
     }
 
     async fn on_database(url: &str, args: CommonArgs, dir: tempfile::TempDir) -> TestServer {
+        Self::on_stores(url, args, Ephemeral::memory(), dir).await
+    }
+
+    async fn on_stores(
+        url: &str,
+        args: CommonArgs,
+        ephemeral: Ephemeral,
+        dir: tempfile::TempDir,
+    ) -> TestServer {
         let db = Db::connect(url, Cipher::new(&[7u8; 32]).expect("cipher"))
             .await
             .expect("connect");
@@ -234,7 +273,7 @@ impl TestServer {
             .await
             .expect("seed");
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let state = tollgate::server::build(&args, listen, db.clone(), Ephemeral::memory())
+        let state = tollgate::server::build(&args, listen, db.clone(), ephemeral)
             .await
             .expect("build");
         let app = tollgate::server::app(state.clone(), Role::All);

@@ -4,27 +4,33 @@
 //! (the provider rotated its keys) — at most once per [`REFETCH_INTERVAL`],
 //! so forged `kid`s cannot make Tollgate hammer the provider.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use openidconnect::core::CoreProviderMetadata;
 use openidconnect::IssuerUrl;
 
 use super::http::Http;
+use crate::fetch_cache::FetchCache;
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// Providers whose documents are kept, and their bytes (as re-serialized).
+const CACHE_ENTRIES: usize = 512;
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-struct Cached {
-    metadata: Arc<CoreProviderMetadata>,
-    fetched: Instant,
-}
-
-#[derive(Default)]
 pub struct Discovery {
     pub http: Http,
-    entries: Mutex<HashMap<String, Cached>>,
+    entries: FetchCache<Arc<CoreProviderMetadata>>,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Discovery {
+            http: Http::default(),
+            entries: FetchCache::new(CACHE_ENTRIES, CACHE_BYTES),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,11 +65,10 @@ impl Discovery {
     }
 
     fn cached(&self, issuer: &str, max_age: Duration) -> Option<Arc<CoreProviderMetadata>> {
-        let entries = self.entries.lock().ok()?;
-        entries
+        self.entries
             .get(issuer)
-            .filter(|c| c.fetched.elapsed() < max_age)
-            .map(|c| c.metadata.clone())
+            .filter(|(_, age)| *age < max_age)
+            .map(|(m, _)| m)
     }
 
     async fn fetch(&self, issuer: &str) -> Result<Arc<CoreProviderMetadata>, DiscoveryError> {
@@ -76,16 +81,12 @@ impl Discovery {
         let metadata = CoreProviderMetadata::discover_async(url, &self.http)
             .await
             .map_err(|e| err(error_chain(&e)))?;
+        // Its size as kept, keys included (the wire form is not at hand here).
+        let size = |v: serde_json::Result<Vec<u8>>| v.map_or(usize::MAX, |v| v.len());
+        let bytes = size(serde_json::to_vec(&metadata))
+            .saturating_add(size(serde_json::to_vec(metadata.jwks())));
         let metadata = Arc::new(metadata);
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(
-                issuer.to_string(),
-                Cached {
-                    metadata: metadata.clone(),
-                    fetched: Instant::now(),
-                },
-            );
-        }
+        self.entries.insert(issuer, metadata.clone(), bytes);
         Ok(metadata)
     }
 }
