@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{CommonArgs, LogFormat, StoreArgs};
-use tollgate_store::ephemeral::MemoryLimits;
 use crate::server::{self, Role};
+use tollgate_store::ephemeral::MemoryLimits;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -183,6 +183,7 @@ impl Services {
         self.db
             .revoke_user_refresh_families(contact_center_id, user_name, at)
             .await
+            .map(|_| ())
     }
 
     /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).

@@ -119,7 +119,9 @@ async fn assert_session_ended(b: &mut Browser<'_>, what: &str) {
 async fn disabling_ends_the_browser_session(s: TestServer) {
     let id = create_user(&s, "carol", &["ROLE_AGENT"]).await;
     let mut b = signed_in(&s, "carol").await;
-    silent_authorize(&mut b).await.expect("a code from the session");
+    silent_authorize(&mut b)
+        .await
+        .expect("a code from the session");
     s.ops_put(&format!("{USERS}/{id}"), json!({"enabled": false}))
         .await
         .expect(StatusCode::OK);
@@ -187,15 +189,17 @@ async fn a_user_gone_from_the_directory_gets_no_code_from_an_old_session(s: Test
 async fn a_disabled_contact_center_gets_no_code_from_an_old_session(s: TestServer) {
     create_user(&s, "carol", &["ROLE_AGENT"]).await;
     let mut b = signed_in(&s, "carol").await;
-    let mut cc = s
-        .db
-        .get_contact_center("demo")
-        .await
-        .expect("read")
-        .expect("demo");
+    let mut cc =
+        s.db.get_contact_center("demo")
+            .await
+            .expect("read")
+            .expect("demo");
     cc.enabled = false;
     s.db.update_contact_center(&cc).await.expect("update");
-    s.state.sync(tollgate_store::model::now()).await.expect("sync");
+    s.state
+        .sync(tollgate_store::model::now())
+        .await
+        .expect("sync");
     assert_eq!(
         silent_authorize(&mut b).await,
         Err("login_required".to_string())
@@ -253,12 +257,18 @@ async fn refresh_carries_the_directorys_current_claims(s: TestServer) {
 async fn a_code_from_an_old_session_carries_current_claims(s: TestServer) {
     let id = create_user(&s, "carol", &["ROLE_AGENT", "ROLE_SUPERVISOR"]).await;
     let mut b = signed_in(&s, "carol").await;
-    s.ops_put(&format!("{USERS}/{id}"), json!({"authorities": ["ROLE_AGENT"]}))
-        .await
-        .expect(StatusCode::OK);
+    s.ops_put(
+        &format!("{USERS}/{id}"),
+        json!({"authorities": ["ROLE_AGENT"]}),
+    )
+    .await
+    .expect(StatusCode::OK);
     let code = silent_authorize(&mut b).await.expect("a code");
     let t = s
-        .token(DEMO, &[("grant_type", "authorization_code"), ("code", &code)])
+        .token(
+            DEMO,
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        )
         .await
         .tokens();
     assert_eq!(
@@ -290,7 +300,13 @@ async fn userinfo_answers_what_the_scopes_allow(s: TestServer) {
     let (_, v) = userinfo(&s, "openid profile").await;
     assert_eq!(
         keys(&v),
-        ["family_name", "given_name", "name", "preferred_username", "sub"],
+        [
+            "family_name",
+            "given_name",
+            "name",
+            "preferred_username",
+            "sub"
+        ],
         "{v}"
     );
     assert_eq!(v["name"], "Demo Agent");

@@ -16,7 +16,11 @@ use tollgate_store::ephemeral::MemoryLimits;
 use tollgate_store::Ephemeral;
 
 fn entries(s: &TestServer) -> usize {
-    s.state.ephemeral.memory_usage().expect("in-process store").0
+    s.state
+        .ephemeral
+        .memory_usage()
+        .expect("in-process store")
+        .0
 }
 
 /// A GET from client address `ip`, without cookies.

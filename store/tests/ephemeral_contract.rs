@@ -249,18 +249,27 @@ async fn put_if_absent_concurrent(store: Ephemeral) {
 
 async fn put_if_present(store: Ephemeral) {
     let k = unique("pip");
-    assert!(!store.put_if_present(&k, b"one", LONG).await.expect("absent"));
+    assert!(!store
+        .put_if_present(&k, b"one", LONG)
+        .await
+        .expect("absent"));
     assert_eq!(store.get(&k).await.expect("get"), None, "nothing created");
 
     store.put(&k, b"one", LONG).await.expect("put");
-    assert!(store.put_if_present(&k, b"two", LONG).await.expect("present"));
+    assert!(store
+        .put_if_present(&k, b"two", LONG)
+        .await
+        .expect("present"));
     assert_eq!(
         store.get(&k).await.expect("get").as_deref(),
         Some(&b"two"[..])
     );
 
     assert!(store.delete(&k).await.expect("delete"));
-    assert!(!store.put_if_present(&k, b"three", LONG).await.expect("ended"));
+    assert!(!store
+        .put_if_present(&k, b"three", LONG)
+        .await
+        .expect("ended"));
     assert_eq!(store.get(&k).await.expect("get"), None, "not resurrected");
 
     // An expired entry counts as absent; the new TTL applies when stored.
@@ -278,7 +287,10 @@ async fn put_if_present(store: Ephemeral) {
         Some(&b"longer"[..])
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(!store.put_if_present(&k, b"late", LONG).await.expect("expired"));
+    assert!(!store
+        .put_if_present(&k, b"late", LONG)
+        .await
+        .expect("expired"));
     assert_eq!(store.get(&k).await.expect("get"), None);
 }
 

@@ -424,7 +424,9 @@ pub async fn signed_in_session(
             Ok(Some(s))
         }
         Recheck::Gone => {
-            sessions::end(state, headers).await.map_err(|_| STORE_RETRY)?;
+            sessions::end(state, headers)
+                .await
+                .map_err(|_| STORE_RETRY)?;
             Ok(None)
         }
         Recheck::Unavailable(retry) => Err(retry),

@@ -135,4 +135,3 @@ pub async fn sign_in_through(b: &mut Browser<'_>, url: &str, user: &str, passwor
     )
     .await
 }
-

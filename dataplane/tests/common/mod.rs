@@ -221,14 +221,14 @@ impl TestServer {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let ephemeral = match std::env::var("TOLLGATE_TEST_REDIS_URL") {
-            Ok(url) if with_redis && !url.trim().is_empty() => Ephemeral::connect(
-                &tollgate_store::ephemeral::RedisConfig {
+            Ok(url) if with_redis && !url.trim().is_empty() => {
+                Ephemeral::connect(&tollgate_store::ephemeral::RedisConfig {
                     urls: vec![url],
                     ..Default::default()
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to TOLLGATE_TEST_REDIS_URL: {e}")),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("cannot connect to TOLLGATE_TEST_REDIS_URL: {e}"))
+            }
             _ => Ephemeral::memory(),
         };
         let url = with_database(&admin_url, &name);

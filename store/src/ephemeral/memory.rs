@@ -95,7 +95,13 @@ impl Shard {
 
     /// Stores `entry` under `key` when it fits the shard's caps (after dropping
     /// expired entries if needed); replaces any previous entry.
-    fn insert(&mut self, key: &str, entry: Entry, limits: (usize, usize), now: Instant) -> Result<()> {
+    fn insert(
+        &mut self,
+        key: &str,
+        entry: Entry,
+        limits: (usize, usize),
+        now: Instant,
+    ) -> Result<()> {
         let (max_entries, max_bytes) = limits;
         let fits = |s: &Shard| {
             let old = s.map.get(key).map(|e| cost(key, &e.value));
@@ -145,8 +151,9 @@ impl MemoryStore {
         let inner = Arc::new(Inner {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
-            max_entries: limits.max_entries.div_ceil(SHARDS),
-            max_bytes: limits.max_bytes.div_ceil(SHARDS),
+            // Rounded down, so the shards together never exceed the caps.
+            max_entries: (limits.max_entries / SHARDS).max(1),
+            max_bytes: (limits.max_bytes / SHARDS).max(1),
         });
         // `memory()` is synchronous and may be called outside a runtime (tests, CLI tools);
         // then there is simply no sweep and expiry stays lazy.
@@ -316,7 +323,8 @@ mod tests {
 
     #[tokio::test]
     async fn sweep_drops_unread_expired_entries() {
-        let store = MemoryStore::with_sweep_interval(MemoryLimits::default(), Duration::from_millis(20));
+        let store =
+            MemoryStore::with_sweep_interval(MemoryLimits::default(), Duration::from_millis(20));
         for i in 0..100 {
             store
                 .put(&format!("k{i}"), b"v", Duration::from_millis(10))
@@ -334,7 +342,8 @@ mod tests {
     async fn sweeper_stops_when_store_dropped() {
         let metrics = tokio::runtime::Handle::current().metrics();
         let before = metrics.num_alive_tasks();
-        let store = MemoryStore::with_sweep_interval(MemoryLimits::default(), Duration::from_millis(5));
+        let store =
+            MemoryStore::with_sweep_interval(MemoryLimits::default(), Duration::from_millis(5));
         assert_eq!(metrics.num_alive_tasks(), before + 1);
         drop(store);
         // The next tick finds nothing to upgrade and the task ends.
