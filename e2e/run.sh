@@ -21,6 +21,8 @@
 #                                docs/screenshots
 #
 # Extra arguments go to pytest, e.g. `e2e/run.sh -k refresh -x`.
+# `e2e/run.sh --prepare` only installs the venv and the npm packages (the test
+# command runs it in the background while cargo compiles).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -55,6 +57,7 @@ elif [ "${TOLLGATE_REQUIRE_BROWSER:-}" = 1 ]; then
   echo "e2e: npm not found but TOLLGATE_REQUIRE_BROWSER=1" >&2
   exit 1
 fi
+[ "${1:-}" = --prepare ] && exit 0
 export TOLLGATE_SCREENSHOT_DIR="${TOLLGATE_SCREENSHOT_DIR:-$cache/e2e-screenshots}"
 
 bin="${TOLLGATE_BIN:-target/debug/tollgate}"

@@ -13,7 +13,10 @@
 #      `tollgate --version` in it, or says in one line why this machine
 #      cannot (the README documents `docker build` / `podman build`).
 #
-#   scripts/image.sh [--context-only]   (--context-only: steps 1-2, prints the context)
+#   scripts/image.sh [--build-only | --context-only]
+#     --build-only: step 1 (the test command runs it in the background, at
+#     low priority, while the tests run); --context-only: steps 1-2, prints
+#     the context
 #
 # Ports of the chroot run: TOLLGATE_TEST_IMAGE_PORT (default 55480) and the next.
 set -euo pipefail
@@ -36,6 +39,7 @@ fi
 # start. The image carries the same Debian shared libraries the tests ran on.
 log "release build of ${bins[*]} (target dir $target_dir)"
 CARGO_TARGET_DIR="$target_dir" cargo build --release --locked --target "$triple" "${packages[@]}" --bins >&2
+[ "${1:-}" = --build-only ] && exit 0
 
 rm -rf "$context"
 mkdir -p "$context/rootfs/usr/local/bin" "$context/rootfs/etc/ssl/certs" "$context/rootfs/tmp"

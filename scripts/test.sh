@@ -1,25 +1,44 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine it installs what the tests need,
 # starts throwaway PostgreSQL, Redis (standalone, TLS and a 3-node
-# cluster) and a Kubernetes API server (etcd + kube-apiserver, built once from
-# the Go module proxy and cached) and Keycloak as the SAML identity provider,
-# then runs the linters, every Rust test and
-# the end-to-end suite (including the browser tests on Debian's Chromium),
-# then the container image, the Helm chart and the examples (on that API server).
+# cluster), OpenLDAP, a Kubernetes API server (etcd + kube-apiserver, built
+# once from the Go module proxy and cached) and Keycloak as the SAML identity
+# provider, then runs the linters, every Rust test and the end-to-end suite
+# (including the browser tests on Debian's Chromium), then the container
+# image, the Helm chart and the examples (on that API server), and last a
+# real single-node cluster (scripts/provision/node.sh) where the chart
+# installs the quickstart platform and upgrades it under load.
 # A dependency that cannot be provisioned fails the run; nothing is skipped.
+#
+# Each thing is built once, and the slow builds overlap: after the Debian
+# packages, the Go tools, Keycloak and the npm/Python packages are prepared
+# in the background (scripts/provision/prepare.sh) while cargo compiles, and
+# the release build of the image runs throughout at the lowest priority, on
+# the cores the rest leaves idle. The end-to-end suite tests the debug
+# binaries `cargo test` built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 
 export TOLLGATE_REQUIRE_SERVICES=1
 export TOLLGATE_TEST_DIR="${TOLLGATE_TEST_DIR:-$(mktemp -d /tmp/tollgate-test.XXXXXX)}"
 export TOLLGATE_CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
 mkdir -p "$TOLLGATE_CACHE"
+# Cargo's target directory is a cache like the others: a new clone on the
+# same machine rebuilds only the workspace's own crates.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TOLLGATE_CACHE/target}"
+target="$CARGO_TARGET_DIR"
+logs="$TOLLGATE_TEST_DIR/logs"
+mkdir -p "$logs"
 
-step() { printf '\n== %s\n' "$*"; }
+started=$(date +%s)
+step() { printf '\n== [%4ss] %s\n' "$(($(date +%s) - started))" "$*"; }
 
+background=()
 cleanup() {
   set +e
+  local pid
+  for pid in "${background[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; done
+  declare -F tollgate_stop_node >/dev/null && tollgate_stop_node
   declare -F tollgate_stop_saml_idp >/dev/null && tollgate_stop_saml_idp
   declare -F tollgate_stop_kube >/dev/null && tollgate_stop_kube
   declare -F tollgate_stop_ldap >/dev/null && tollgate_stop_ldap
@@ -29,13 +48,49 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "packages"
+# Waits for a background job; on failure prints its log and stops the run.
+await() { # name pid log
+  if ! wait "$2"; then
+    echo "error: $1 failed; its log:" >&2
+    tail -n 80 "$3" >&2
+    exit 1
+  fi
+}
+
+step "packages (one apt-get run)"
 # shellcheck source=provision/packages.sh
 source scripts/provision/packages.sh
-
-step "browser (Chromium, Node.js)"
 # shellcheck source=provision/browser.sh
 source scripts/provision/browser.sh
+
+step "background: Go tools, Keycloak, npm and Python packages (log: prepare.log)"
+set -m  # each background job in its own process group, so cleanup stops all of it
+bash scripts/provision/prepare.sh >"$logs/prepare.log" 2>&1 &
+prepare_pid=$!
+background+=("$prepare_pid")
+set +m
+
+step "background: release build of the image's binaries, lowest priority (log: release.log)"
+set -m
+nice -n 19 bash scripts/image.sh --build-only >"$logs/release.log" 2>&1 &
+release_pid=$!
+background+=("$release_pid")
+set +m
+
+step "format and lint"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+python3 scripts/openapi_reference.py --check
+# The CRD YAML (and the chart's copy) must match the operator's types.
+cargo run -q -p tollgate-operator --bin crdgen --locked -- --check crds/
+cargo run -q -p tollgate-operator --bin crdgen --locked -- --check charts/tollgate-operator/crds/
+
+step "build the Rust tests (and the binaries the end-to-end suite runs)"
+cargo test --workspace --locked --no-run
+
+step "waiting for the background preparation"
+await "the background preparation" "$prepare_pid" "$logs/prepare.log"
+cat "$logs/prepare.log"
 
 step "PostgreSQL"
 # shellcheck source=provision/postgres.sh
@@ -61,27 +116,19 @@ step "SAML identity provider for the e2e tests (Keycloak from Maven Central, on 
 # shellcheck source=provision/saml-idp.sh
 source scripts/provision/saml-idp.sh
 
-step "format and lint"
-cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-python3 scripts/openapi_reference.py --check
-# The CRD YAML (and the chart's copy) must match the operator's types.
-cargo run -q -p tollgate-operator --bin crdgen --locked -- --check crds/
-cargo run -q -p tollgate-operator --bin crdgen --locked -- --check charts/tollgate-operator/crds/
-
 step "Rust tests (unit, router, storage and ephemeral contracts on every backend, operator on the API server)"
 cargo test --workspace --locked
 
 step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client, Chromium)"
-cargo build -p tollgate --locked
-export TOLLGATE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate"
-export TOLLGATE_CS_SIM_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate-cs-sim"
+export TOLLGATE_BIN="$target/debug/tollgate"
+export TOLLGATE_CS_SIM_BIN="$target/debug/tollgate-cs-sim"
 bash e2e/run.sh
 
 step "container image (release binaries with their shared libraries, chroot run, buildah where the machine allows)"
+await "the release build" "$release_pid" "$logs/release.log"
 bash scripts/image.sh
 
-step "Kubernetes tools (helm, kubeconform, schemas)"
+step "Kubernetes tools (helm, kubeconform, schemas; built by the preparation)"
 # shellcheck source=provision/k8s-tools.sh
 source scripts/provision/k8s-tools.sh
 
@@ -90,3 +137,12 @@ bash scripts/check-manifests.sh
 
 step "Kubernetes end-to-end (chart install and RBAC, examples, upgrade, Argo CD health checks)"
 (cd e2e/kube && PYTHONDONTWRITEBYTECODE=1 "$TOLLGATE_KUBE_PYTHON" -m pytest -q -p no:cacheprovider .)
+
+step "real Kubernetes node (kubelet, containerd, kube-proxy): the chart, the quickstart and a zero-downtime upgrade on real pods"
+# shellcheck source=provision/node.sh
+source scripts/provision/node.sh
+TOLLGATE_IMAGE_CONTEXT=$(bash scripts/image.sh --context-only)
+export TOLLGATE_IMAGE_CONTEXT
+nsenter --net="$TOLLGATE_NODE_NETNS" "$TOLLGATE_KUBE_PYTHON" -m pytest -q -s -p no:cacheprovider e2e/node
+
+step "done"

@@ -1,6 +1,6 @@
 //! Discovery documents, the JWKS, signing algorithms and key rotation.
 
-mod common;
+use crate::common;
 
 use axum::http::{header, StatusCode};
 use common::*;

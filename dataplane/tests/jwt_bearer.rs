@@ -2,7 +2,7 @@
 //! Environment API: a good assertion signs a user in, and every forged,
 //! stale or replayed one is refused with `invalid_grant`.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,7 @@
 //! The Environment API's OpenAPI document: generated from the code, served,
 //! and committed at docs/openapi/environment-v3.json.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::TestServer;

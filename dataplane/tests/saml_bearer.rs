@@ -4,8 +4,8 @@
 //! misdirected or wrapped assertions are refused with `invalid_grant` and
 //! an `assertion.refused` audit event.
 
-mod common;
-mod saml_idp;
+use crate::common;
+use crate::saml_idp;
 
 use axum::http::StatusCode;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

@@ -1,7 +1,7 @@
 //! The SAML settings of a contact center through the Environment API, and
 //! the SP metadata they publish, in-process on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::{header, StatusCode};
 use base64::Engine as _;

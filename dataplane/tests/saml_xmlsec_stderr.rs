@@ -5,14 +5,15 @@
 //! is process-wide state, so the check needs a process of its own) and the
 //! parent reads the child's stderr and stdout.
 
-mod saml_idp;
+use crate::saml_idp;
 
 use std::process::Command;
 
 use saml_idp::{idp_metadata, Answer, KeyPair, ACS, IDP_ENTITY, SP_ENTITY};
 use tollgate::sso::saml::verify::{verify, Expected, Refusal};
 
-const CHILD: &str = "verification_by_another_key_in_a_child_process";
+// The test's path inside the one integration-test binary.
+const CHILD: &str = "saml_xmlsec_stderr::verification_by_another_key_in_a_child_process";
 
 #[test]
 fn libxmlsec1_diagnostics_go_to_tracing_not_to_stderr() {

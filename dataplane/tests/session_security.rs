@@ -4,7 +4,7 @@
 //! what the token's scopes allow. Each scenario runs on SQLite with the
 //! in-process store and on PostgreSQL with Redis (when configured).
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::browser::*;
@@ -85,7 +85,7 @@ async fn signed_in<'a>(s: &'a TestServer, name: &str) -> Browser<'a> {
     .await;
     res.expect(StatusCode::SEE_OTHER);
     assert!(params(&location(&res)).contains_key("code"));
-    assert!(b.has("tollgate_session"));
+    assert!(b.has("__Host-tollgate_session"));
     b
 }
 

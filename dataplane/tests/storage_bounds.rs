@@ -3,7 +3,7 @@
 //! stateless, `/authorize` and the pages are rate-limited per client IP, and
 //! the in-process store is capped by entries and bytes.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

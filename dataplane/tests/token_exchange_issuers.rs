@@ -4,7 +4,7 @@
 //! looked up in the contact center's directory; every forged, stale,
 //! misaddressed or replayed subject token is refused.
 
-mod common;
+use crate::common;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};

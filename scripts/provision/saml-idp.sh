@@ -155,4 +155,9 @@ tollgate_start_saml_idp() {
   _tg_kc_log "Keycloak $_tg_kc_version ready in $(($(date +%s) - started)) s: $TOLLGATE_TEST_SAML_IDP_URL/realms/tollgate (data in $dir)"
 }
 
-tollgate_start_saml_idp
+# TOLLGATE_PREPARE_ONLY=1: download and build into the cache, start nothing.
+if [ "${TOLLGATE_PREPARE_ONLY:-}" = 1 ]; then
+  _tg_kc_packages && _tg_kc_install
+else
+  tollgate_start_saml_idp
+fi

@@ -443,6 +443,89 @@ async fn incr_concurrent(store: Ephemeral) {
     );
 }
 
+async fn incr_below_stops_at_the_limit(store: Ephemeral) {
+    let k = unique("incr_below");
+    for expected in 1..=3 {
+        assert_eq!(
+            store.incr_below(&k, 3, LONG).await.expect("incr_below"),
+            Some(expected)
+        );
+    }
+    // At the limit: refused, and the refusal does not count.
+    for _ in 0..3 {
+        assert_eq!(store.incr_below(&k, 3, LONG).await.expect("at limit"), None);
+    }
+    assert_eq!(
+        store.get(&k).await.expect("get").as_deref(),
+        Some(&b"3"[..])
+    );
+    // A higher limit on the same counter goes on from there; plain incr shares it.
+    assert_eq!(
+        store.incr_below(&k, 5, LONG).await.expect("higher"),
+        Some(4)
+    );
+    assert_eq!(store.incr(&k, LONG).await.expect("incr"), 5);
+    assert_eq!(store.incr_below(&k, 5, LONG).await.expect("again"), None);
+
+    // A limit below 1 counts nothing, not even the first hit.
+    let kz = unique("incr_below_zero");
+    assert_eq!(store.incr_below(&kz, 0, LONG).await.expect("zero"), None);
+    assert_eq!(store.get(&kz).await.expect("get"), None);
+
+    // The window starts at the first increment, like `incr`.
+    let kw = unique("incr_below_window");
+    let window = Duration::from_millis(300);
+    assert_eq!(
+        store.incr_below(&kw, 1, window).await.expect("first"),
+        Some(1)
+    );
+    assert_eq!(store.incr_below(&kw, 1, window).await.expect("full"), None);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(
+        store.incr_below(&kw, 1, window).await.expect("new window"),
+        Some(1)
+    );
+
+    // Not a number: an error, nothing changed.
+    let kn = unique("incr_below_nan");
+    store.put(&kn, b"nan", LONG).await.expect("put");
+    store
+        .incr_below(&kn, 10, LONG)
+        .await
+        .expect_err("incr_below of a non-integer");
+    assert_eq!(
+        store.get(&kn).await.expect("get").as_deref(),
+        Some(&b"nan"[..])
+    );
+}
+
+async fn incr_below_concurrent(store: Ephemeral) {
+    // Count-and-decide is one step: of N parallel callers exactly LIMIT are counted.
+    const N: i64 = 48;
+    const LIMIT: i64 = 5;
+    let k = unique("incr_below_race");
+    let tasks: Vec<_> = (0..N)
+        .map(|_| {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.incr_below(&k, LIMIT, LONG).await })
+        })
+        .collect();
+    let mut counted = BTreeSet::new();
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.expect("task").expect("incr_below") {
+            Some(n) => assert!(counted.insert(n), "{n} handed out twice"),
+            None => refused += 1,
+        }
+    }
+    assert_eq!(counted, (1..=LIMIT).collect::<BTreeSet<_>>());
+    assert_eq!(refused, N - LIMIT);
+    assert_eq!(
+        store.get(&k).await.expect("get"),
+        Some(LIMIT.to_string().into_bytes())
+    );
+}
+
 async fn many_keys(store: Ephemeral) {
     // Enough distinct keys to land on every slot range of a cluster.
     let base = unique("spread");
@@ -488,6 +571,8 @@ macro_rules! contract_suite {
             incr_counts,
             incr_window,
             incr_concurrent,
+            incr_below_stops_at_the_limit,
+            incr_below_concurrent,
             many_keys,
         );
     };

@@ -79,24 +79,26 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// Keys of JWKS URLs, shared by every request of this process.
 pub struct JwksCache {
     http: reqwest::Client,
+    outbound: Arc<crate::outbound::Policy>,
     entries: FetchCache<Arc<JwkSet>>,
 }
 
-impl Default for JwksCache {
-    fn default() -> Self {
+impl JwksCache {
+    /// Fetching only from addresses `outbound` allows.
+    pub fn new(outbound: &Arc<crate::outbound::Policy>) -> Self {
         JwksCache {
-            http: reqwest::Client::builder()
+            http: outbound
+                .client_builder()
                 .timeout(FETCH_TIMEOUT)
                 .connect_timeout(FETCH_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            outbound: outbound.clone(),
             entries: FetchCache::new(CACHE_ENTRIES, CACHE_BYTES),
         }
     }
-}
 
-impl JwksCache {
     /// The key for `kid` from `uri`: from the cache while fresh; fetched when
     /// absent, stale, or when `kid` is unknown and the last fetch is older
     /// than [`REFETCH_INTERVAL`] (a key rotation at the issuer).
@@ -123,6 +125,10 @@ impl JwksCache {
             tracing::warn!(jwks_uri = uri, error = %why, "cannot fetch a JWKS");
             AssertionError::KeysUnavailable
         };
+        self.outbound
+            .check_url(uri)
+            .await
+            .map_err(|e| unavailable(&e))?;
         let mut res = self
             .http
             .get(uri)

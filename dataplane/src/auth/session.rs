@@ -234,7 +234,7 @@ async fn sign_out(
 }
 
 /// Ends a browser session's user everywhere (`global=true` without a bearer token).
-async fn sign_out_user(
+pub(crate) async fn sign_out_user(
     state: &Services,
     user: &crate::auth::issue::UserPrincipal,
 ) -> Result<(), ApiError> {
@@ -306,15 +306,17 @@ pub async fn sign_out_post(
         Ok(g) => g,
         Err(e) => return e.into_response(),
     };
-    let had_cookie = sessions::cookie(&headers, sessions::SESSION_COOKIE).is_some();
+    let had_cookie = sessions::cookie(&state, &headers, sessions::SESSION_COOKIE).is_some();
     match sign_out_any(&state, &headers, global, ip.as_deref()).await {
         Ok(_) => with_cleared_cookie(&state, envelope::ok_empty(), had_cookie),
         Err(res) => res,
     }
 }
 
-/// The GET form redirects afterwards, but only to a registered URI: of the
-/// token's client, else of `client_id`, else of any client.
+/// The GET form redirects afterwards, but only to a registered URI of the
+/// token's client, else of `client_id`. Signing out everywhere by a browser
+/// session alone (no bearer token, which a cross-site link cannot send) is
+/// confirmed by the user first (logout CSRF).
 pub async fn sign_out_get(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -326,22 +328,32 @@ pub async fn sign_out_get(
         Err(e) => return e.into_response(),
     };
     let claims = bearer(&state, &headers).ok();
+    let client_id = match &claims {
+        Some(c) => Some(c.client_id.clone()),
+        None => q.client_id.clone(),
+    };
     if let Some(uri) = &q.redirect_uri {
-        let allowed = match (&claims, &q.client_id) {
-            (Some(c), _) => state
-                .client(&c.client_id)
-                .is_some_and(|c| c.redirect_uris.iter().any(|r| r == uri)),
-            (None, Some(id)) => state
-                .client(id)
-                .is_some_and(|c| c.redirect_uris.iter().any(|r| r == uri)),
-            (None, None) => state.catalog.redirect_uri_registered(uri),
-        };
-        if !allowed {
-            return ApiError::bad_request("redirectUri is not registered for this client")
-                .into_response();
+        if let Err(m) = super::logout::check_redirect(&state, client_id.as_deref(), uri) {
+            return ApiError::bad_request(format!("redirectUri: {m}")).into_response();
         }
     }
-    let had_cookie = sessions::cookie(&headers, sessions::SESSION_COOKIE).is_some();
+    if global && claims.is_none() {
+        match sessions::current(&state, &headers, now()).await {
+            Ok(Some(_)) => {
+                let r = super::logout::SignOutRequest {
+                    global,
+                    client_id,
+                    redirect_uri: q.redirect_uri.clone(),
+                    state: None,
+                };
+                let lang = crate::ui::Lang::from_headers(&headers);
+                return super::logout::confirmation_page(&state, lang, &headers, r).await;
+            }
+            Ok(None) => {}
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    let had_cookie = sessions::cookie(&state, &headers, sessions::SESSION_COOKIE).is_some();
     let (signed_out_token, session) =
         match sign_out_any(&state, &headers, global, ip.as_deref()).await {
             Ok((c, s)) => (c.is_some(), s),

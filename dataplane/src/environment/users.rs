@@ -102,7 +102,9 @@ pub struct UserInput {
     /// Create only; at least the configured minimum (`--password-min-length`, default 8).
     #[schema(write_only)]
     pub password: Option<String>,
-    /// Create only; default: the next free number.
+    /// Create only; default: the next free number. Only ops credentials or
+    /// an unbound management client may choose it (403 for a client bound to
+    /// contact centers).
     pub dbid: Option<i64>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -400,6 +402,11 @@ pub async fn create(
         }
         None => super::new_id(),
     };
+    if d.dbid.is_some() {
+        // Downstream services know a person by dbid: a tenant's own client
+        // must not claim a number that may be another tenant's person.
+        caller.require_unbound("choose a user's dbid (the server assigns it)")?;
+    }
     let dbid = match d.dbid {
         None => 0,
         Some(n) if n > 0 => n,

@@ -15,8 +15,8 @@ use crate::tokens;
 /// A cookie longer than a random token is not one of ours.
 const MAX_COOKIE: usize = 128;
 
-fn bound_cookie(headers: &HeaderMap) -> Option<&str> {
-    cookie(headers, CSRF_COOKIE).filter(|c| c.len() <= MAX_COOKIE)
+fn bound_cookie<'a>(state: &Services, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie(state, headers, CSRF_COOKIE).filter(|c| c.len() <= MAX_COOKIE)
 }
 
 fn token_for(state: &Services, cookie: &str) -> String {
@@ -25,7 +25,7 @@ fn token_for(state: &Services, cookie: &str) -> String {
 
 /// The token for a form, and the cookie to set when the browser has none yet.
 pub fn token(state: &Services, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    if let Some(c) = bound_cookie(headers) {
+    if let Some(c) = bound_cookie(state, headers) {
         return (token_for(state, c), None);
     }
     let c = tokens::random_token();
@@ -34,7 +34,7 @@ pub fn token(state: &Services, headers: &HeaderMap) -> (String, Option<HeaderVal
 
 /// True when the form's token is the one bound to the browser's cookie.
 pub fn verify(state: &Services, headers: &HeaderMap, presented: Option<&str>) -> bool {
-    let (Some(c), Some(p)) = (bound_cookie(headers), presented) else {
+    let (Some(c), Some(p)) = (bound_cookie(state, headers), presented) else {
         return false;
     };
     token_for(state, c).as_bytes().ct_eq(p.as_bytes()).into()

@@ -15,10 +15,12 @@ use super::{html, pages, Lang, Tr};
 use crate::auth::authorize;
 use crate::auth::issue::UserPrincipal;
 use crate::auth::ClientIp;
+use crate::directory::names;
 use crate::directory::password_policy::PolicyViolation;
 use crate::directory::DirectoryError;
 use crate::envelope::{self, ApiError};
-use crate::protection::{csrf, lockout, rate_limit};
+use crate::protection::lockout::{self, Admission};
+use crate::protection::{csrf, rate_limit};
 use crate::sessions;
 use crate::state::{AppState, Services};
 
@@ -278,23 +280,33 @@ async fn change(
     if new.is_empty() {
         return Err(DirectoryError::BadCredentials);
     }
-    if matches!(lockout::locked(state, cc_id, user, ip).await, Ok(Some(_))) {
-        return Err(DirectoryError::BadCredentials);
-    }
+    let user = &names::normalize(user);
+    let attempt = match lockout::admit(state, cc_id, user, ip).await {
+        Ok(Admission::Admitted(a)) => a,
+        Ok(Admission::Locked(_)) => return Err(DirectoryError::BadCredentials),
+        Err(_) => {
+            return Err(DirectoryError::Unavailable {
+                retry_after: std::time::Duration::from_secs(1),
+            })
+        }
+    };
     let result = dir.change_password(&cc, user, old, new).await;
     let subject = crate::auth::issue::user_subject(cc_id, user);
     match &result {
-        Ok(()) => state.audit(
-            "user.password_changed",
-            None,
-            Some(cc_id),
-            Some(&subject),
-            ip,
-            json!({}),
-        ),
+        Ok(()) => {
+            let _ = lockout::succeeded(state, &attempt).await;
+            state.audit(
+                "user.password_changed",
+                None,
+                Some(cc_id),
+                Some(&subject),
+                ip,
+                json!({}),
+            )
+        }
         Err(e) => {
             if *e == DirectoryError::BadCredentials {
-                let _ = lockout::failed(state, cc_id, user, ip).await;
+                lockout::failed(&attempt).await;
             }
             state.audit(
                 "user.password_change_failed",

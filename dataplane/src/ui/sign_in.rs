@@ -18,8 +18,10 @@ use crate::auth::form::OAuthForm;
 use crate::auth::grants::password::split_login;
 use crate::auth::issue::UserPrincipal;
 use crate::auth::ClientIp;
+use crate::directory::names;
 use crate::directory::DirectoryError;
-use crate::protection::{csrf, lockout, rate_limit};
+use crate::protection::lockout::{self, Admission};
+use crate::protection::{csrf, rate_limit};
 use crate::secrets::{decoy_hash, verify_hash};
 use crate::sessions::{self, SESSION_COOKIE};
 use crate::state::{AppState, Services};
@@ -190,13 +192,14 @@ pub async fn submit(
         return super::with_retry_after(res, retry);
     }
     let password = form.get("password").unwrap_or("");
-    let (typed_tenant, username) = match split_login(login) {
+    let (typed_tenant, typed) = match split_login(login) {
         (Some(t), u) => (Some(t), u),
         (None, u) => (
             form.get("tenant").map(str::trim).filter(|t| !t.is_empty()),
             u,
         ),
     };
+    let username = &names::normalize(typed);
     let cc = match typed_tenant {
         Some(t) => state.catalog.contact_center_by_domain(t),
         None => state
@@ -226,9 +229,9 @@ pub async fn submit(
         .as_ref()
         .map(|cc| cc.id.clone())
         .unwrap_or_else(|| typed_tenant.unwrap_or("").to_lowercase());
-    match lockout::locked(&state, &lock_tenant, username, ip).await {
-        Ok(None) => {}
-        Ok(Some(retry)) => {
+    let attempt = match lockout::admit(&state, &lock_tenant, username, ip).await {
+        Ok(Admission::Admitted(a)) => a,
+        Ok(Admission::Locked(retry)) => {
             state.audit(
                 "user.locked_out",
                 None,
@@ -249,7 +252,7 @@ pub async fn submit(
             return super::with_retry_after(res, retry);
         }
         Err(_) => return super::unavailable(&state, lang),
-    }
+    };
     let directory = match cc.as_ref() {
         Some(cc) => state
             .directories
@@ -284,7 +287,7 @@ pub async fn submit(
             let Some(cc) = cc else {
                 return super::unavailable(&state, lang);
             };
-            let _ = lockout::succeeded(&state, &lock_tenant, username).await;
+            let _ = lockout::succeeded(&state, &attempt).await;
             return start_change(&state, lang, &cc.id, username, request).await;
         }
         (_, Err(DirectoryError::Locked)) => {
@@ -314,12 +317,7 @@ pub async fn submit(
         }
         (_, Err(_)) | (None, Ok(_)) => {
             fail("bad credentials");
-            if lockout::failed(&state, &lock_tenant, username, ip)
-                .await
-                .is_err()
-            {
-                return super::unavailable(&state, lang);
-            }
+            lockout::failed(&attempt).await;
             return render(
                 &state,
                 &headers,
@@ -331,7 +329,7 @@ pub async fn submit(
             .await;
         }
     };
-    let _ = lockout::succeeded(&state, &lock_tenant, username).await;
+    let _ = lockout::succeeded(&state, &attempt).await;
     let principal = UserPrincipal::new(&cc, &user, now());
     signed_in(&state, lang, ip, principal, request, pending.as_ref(), None).await
 }

@@ -1,5 +1,6 @@
-//! A browser for router tests: a cookie jar over the test server, and the
-//! steps of a sign-in through the authorization endpoint.
+//! A browser for router tests: a cookie jar over the test server, readers
+//! of its pages and redirects, and the steps of a sign-in through the
+//! authorization endpoint.
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};

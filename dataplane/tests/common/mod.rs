@@ -44,6 +44,7 @@ pub fn default_args() -> CommonArgs {
     CommonArgs {
         listen: None,
         management_listen: None,
+        tls: Default::default(),
         public_url: Some(ISSUER.into()),
         ops_username: OPS_USER.into(),
         ops_password_hash: None,
@@ -59,11 +60,19 @@ pub fn default_args() -> CommonArgs {
         lockout_threshold: 5,
         lockout_duration: 900,
         rate_limit_per_minute: 600,
+        trusted_proxies: Vec::new(),
+        client_ip_header: tollgate::protection::client_ip::ClientIpHeader::XForwardedFor,
         password_min_length: 8,
         password_history: 0,
         config_server_ca: None,
         saml_metadata_refresh_interval: 300,
         saml_metadata_ca: None,
+        // The tests' providers and directories listen on loopback.
+        outbound_allow: tollgate::outbound::LOOPBACK
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        client_assertion_token_endpoint_audience: false,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }
@@ -164,9 +173,14 @@ impl TestServer {
     }
 
     pub async fn with_args(args: CommonArgs) -> TestServer {
+        Self::with_ephemeral(args, Ephemeral::memory()).await
+    }
+
+    /// On SQLite, with the given ephemeral store (Redis runs).
+    pub async fn with_ephemeral(args: CommonArgs, ephemeral: Ephemeral) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite:{}", dir.path().join("tollgate.db").display());
-        Self::on_database(&url, args, dir).await
+        Self::on_database(&url, args, dir, ephemeral).await
     }
 
     /// A server on a fresh database of the PostgreSQL server named by
@@ -174,10 +188,15 @@ impl TestServer {
     /// when it is not set, unless `TOLLGATE_REQUIRE_SERVICES=1`, which makes
     /// that a failure. The databases are left to the throwaway server.
     pub async fn postgres(test: &str) -> Option<TestServer> {
-        Self::postgres_with(test, false).await
+        Self::postgres_with(test, default_args(), Ephemeral::memory()).await
     }
 
-    async fn postgres_with(test: &str, with_redis: bool) -> Option<TestServer> {
+    /// [`TestServer::postgres`] with settings and an ephemeral store of the test's choice.
+    pub async fn postgres_with(
+        test: &str,
+        args: CommonArgs,
+        ephemeral: Ephemeral,
+    ) -> Option<TestServer> {
         let admin_url = match std::env::var("TOLLGATE_TEST_POSTGRES_URL") {
             Ok(url) if !url.trim().is_empty() => url,
             _ => {
@@ -220,8 +239,14 @@ impl TestServer {
             }
         }
         let dir = tempfile::tempdir().expect("tempdir");
+        Some(Self::on_database(&with_database(&admin_url, &name), args, dir, ephemeral).await)
+    }
+
+    /// Like [`TestServer::postgres`], with Redis (`TOLLGATE_TEST_REDIS_URL`,
+    /// when set) as the ephemeral store.
+    pub async fn postgres_redis(test: &str) -> Option<TestServer> {
         let ephemeral = match std::env::var("TOLLGATE_TEST_REDIS_URL") {
-            Ok(url) if with_redis && !url.trim().is_empty() => {
+            Ok(url) if !url.trim().is_empty() => {
                 Ephemeral::connect(&tollgate_store::ephemeral::RedisConfig {
                     urls: vec![url],
                     ..Default::default()
@@ -231,32 +256,14 @@ impl TestServer {
             }
             _ => Ephemeral::memory(),
         };
-        let url = with_database(&admin_url, &name);
-        Some(Self::on_stores(&url, default_args(), ephemeral, dir).await)
+        Self::postgres_with(test, default_args(), ephemeral).await
     }
 
-    /// Like [`TestServer::postgres`], with Redis (`TOLLGATE_TEST_REDIS_URL`,
-    /// when set) as the ephemeral store.
-    pub async fn postgres_redis(test: &str) -> Option<TestServer> {
-        Self::postgres_with(test, true).await
-    }
-
-    /// A SQLite server whose ephemeral store is `ephemeral`.
-    pub async fn with_ephemeral(args: CommonArgs, ephemeral: Ephemeral) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite:{}", dir.path().join("tollgate.db").display());
-        Self::on_stores(&url, args, ephemeral, dir).await
-    }
-
-    async fn on_database(url: &str, args: CommonArgs, dir: tempfile::TempDir) -> TestServer {
-        Self::on_stores(url, args, Ephemeral::memory(), dir).await
-    }
-
-    async fn on_stores(
+    async fn on_database(
         url: &str,
         args: CommonArgs,
-        ephemeral: Ephemeral,
         dir: tempfile::TempDir,
+        ephemeral: Ephemeral,
     ) -> TestServer {
         let db = Db::connect(url, Cipher::new(&[7u8; 32]).expect("cipher"))
             .await

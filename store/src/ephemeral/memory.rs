@@ -236,8 +236,14 @@ impl MemoryStore {
     }
 
     pub(crate) fn incr(&self, key: &str, ttl: Duration) -> Result<i64> {
+        self.incr_below(key, i64::MAX, ttl)?
+            .ok_or_else(|| StoreError::Ephemeral("increment would overflow".into()))
+    }
+
+    pub(crate) fn incr_below(&self, key: &str, limit: i64, ttl: Duration) -> Result<Option<i64>> {
         let now = Instant::now();
         let expires_at = expiry(now, ttl)?;
+        // Read, decide and write under one shard lock: atomic like the Redis script.
         let mut shard = self.inner.shard(key);
         let (next, expires_at) = match shard.get(key) {
             Some(e) if e.live(now) => {
@@ -248,12 +254,16 @@ impl MemoryStore {
                     .ok_or_else(|| {
                         StoreError::Ephemeral("value is not an integer or out of range".into())
                     })?;
+                if current >= limit {
+                    return Ok(None);
+                }
                 let next = current
                     .checked_add(1)
                     .ok_or_else(|| StoreError::Ephemeral("increment would overflow".into()))?;
                 // The window keeps its original expiry: later hits do not extend it.
                 (next, e.expires_at)
             }
+            _ if limit < 1 => return Ok(None),
             _ => (1, expires_at),
         };
         let entry = Entry {
@@ -261,7 +271,7 @@ impl MemoryStore {
             expires_at,
         };
         shard.insert(key, entry, self.inner.limits(), now)?;
-        Ok(next)
+        Ok(Some(next))
     }
 
     /// Entries held (expired ones not yet swept included) and the bytes they account for.

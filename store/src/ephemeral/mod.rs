@@ -173,6 +173,20 @@ impl Ephemeral {
             Backend::Redis(r) => r.incr(key, ttl).await,
         }
     }
+
+    /// Increments a counter only while it is below `limit`, deciding and counting in
+    /// one atomic step: `Some(new value)` when counted, `None` (nothing changed) when
+    /// the counter already reached `limit`. Windows as [`Ephemeral::incr`].
+    ///
+    /// N concurrent callers against a limit of L get exactly `min(N, L - current)`
+    /// `Some`s: lockouts use it so parallel attempts cannot all pass a check made
+    /// before any of them counted.
+    pub async fn incr_below(&self, key: &str, limit: i64, ttl: Duration) -> Result<Option<i64>> {
+        match &self.backend {
+            Backend::Memory(m) => m.incr_below(key, limit, ttl),
+            Backend::Redis(r) => r.incr_below(key, limit, ttl).await,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,24 @@ return v
     )
 });
 
+/// INCR only while below ARGV[2], in one atomic step (one key, so cluster-safe). A
+/// non-integer value fails in INCR, as `incr` does; `false` becomes a nil reply.
+static INCR_BELOW_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur ~= nil and cur >= tonumber(ARGV[2]) then
+  return false
+end
+local v = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return v
+",
+    )
+});
+
 #[derive(Clone)]
 pub(crate) struct RedisStore {
     conn: Conn,
@@ -240,27 +258,35 @@ impl RedisStore {
         let ms = ttl_millis(ttl)?;
         let mut invocation = INCR_SCRIPT.prepare_invoke();
         invocation.key(key(k)).arg(ms);
+        self.invoke("INCR", &invocation).await
+    }
+
+    pub(crate) async fn incr_below(
+        &self,
+        k: &str,
+        limit: i64,
+        ttl: Duration,
+    ) -> Result<Option<i64>> {
+        let ms = ttl_millis(ttl)?;
+        let mut invocation = INCR_BELOW_SCRIPT.prepare_invoke();
+        invocation.key(key(k)).arg(ms).arg(limit);
+        self.invoke("INCR below", &invocation).await
+    }
+
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        what: &str,
+        invocation: &::redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
         let secrets = &self.secrets;
         match &self.conn {
             Conn::Standalone(c) => {
                 let mut c = c.clone();
-                bounded(
-                    OP_DEADLINE,
-                    "INCR",
-                    secrets,
-                    invocation.invoke_async(&mut c),
-                )
-                .await
+                bounded(OP_DEADLINE, what, secrets, invocation.invoke_async(&mut c)).await
             }
             Conn::Cluster(c) => {
                 let mut c = c.clone();
-                bounded(
-                    OP_DEADLINE,
-                    "INCR",
-                    secrets,
-                    invocation.invoke_async(&mut c),
-                )
-                .await
+                bounded(OP_DEADLINE, what, secrets, invocation.invoke_async(&mut c)).await
             }
         }
     }
