@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{CommonArgs, LogFormat, StoreArgs};
 use crate::server::{self, Role};
+use tollgate_store::ephemeral::MemoryLimits;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -140,6 +141,8 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
         redis_url: None,
         redis_cluster: false,
         redis_ca_file: None,
+        memory_store_max_entries: MemoryLimits::default().max_entries,
+        memory_store_max_bytes: MemoryLimits::default().max_bytes,
         encryption_key: Some(crate::dev::dev_encryption_key(&data_dir)?),
     };
     let (db, ephemeral) = server::open_stores(&store).await?;

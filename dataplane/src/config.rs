@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use tollgate_store::ephemeral::MemoryLimits;
 use tollgate_store::model::KeyAlgorithm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,6 +164,13 @@ pub struct StoreArgs {
     /// PEM file of the CA that signed Redis's TLS certificate.
     #[arg(long, env = "TOLLGATE_REDIS_CA_FILE")]
     pub redis_ca_file: Option<PathBuf>,
+    /// In-process store only (no Redis): most entries it holds (sessions, pending
+    /// sign-ins, counters); a write beyond is refused with 503 until entries expire.
+    #[arg(long, env = "TOLLGATE_MEMORY_STORE_MAX_ENTRIES", default_value_t = MemoryLimits::default().max_entries)]
+    pub memory_store_max_entries: usize,
+    /// In-process store only: most bytes (keys, values, bookkeeping) it holds.
+    #[arg(long, env = "TOLLGATE_MEMORY_STORE_MAX_BYTES", default_value_t = MemoryLimits::default().max_bytes)]
+    pub memory_store_max_bytes: usize,
     /// Key that encrypts secrets at rest: 64 hex digits or base64 of 32 bytes.
     #[arg(long, env = "TOLLGATE_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,

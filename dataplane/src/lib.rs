@@ -10,6 +10,7 @@ pub mod dev;
 pub mod directory;
 pub mod envelope;
 pub mod environment;
+pub mod fetch_cache;
 pub mod metrics;
 pub mod operator;
 pub mod origins;

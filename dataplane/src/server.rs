@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use tollgate_store::ephemeral::RedisConfig;
+use tollgate_store::ephemeral::{MemoryLimits, RedisConfig};
 use tollgate_store::model::now;
 use tollgate_store::{Cipher, Db, Ephemeral};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -63,7 +63,10 @@ pub async fn open_stores(store: &StoreArgs) -> anyhow::Result<(Db, Ephemeral)> {
         .await
         .map_err(|e| anyhow::anyhow!("--database-url: cannot connect: {e}"))?;
     let ephemeral = match store.redis_url.as_deref().filter(|s| !s.trim().is_empty()) {
-        None => Ephemeral::memory(),
+        None => Ephemeral::memory_with_limits(MemoryLimits {
+            max_entries: store.memory_store_max_entries,
+            max_bytes: store.memory_store_max_bytes,
+        }),
         Some(urls) => {
             let urls: Vec<String> = urls
                 .split(',')

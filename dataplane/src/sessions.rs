@@ -147,9 +147,12 @@ pub async fn create(
     saml: Option<SamlSession>,
 ) -> Result<String, tollgate_store::StoreError> {
     let id = tokens::random_token();
+    // After any cut-off on the user made in this same second (a password
+    // reset just before this sign-in), so the new session is not born ended.
+    let created_at = state.revocations.issue_time(&user.subject(), now);
     let s = Session {
         user,
-        created_at: now,
+        created_at,
         last_seen: now,
         saml,
     };
@@ -245,14 +248,25 @@ pub async fn current(
         return Ok(None);
     };
     let b = &state.settings.browser;
-    if now - s.created_at >= b.session_max_age || now - s.last_seen >= b.session_idle_timeout {
+    // Disabling, deleting or resetting the user (or a global sign-out) cuts
+    // off everything of theirs issued until then, sessions included.
+    if now - s.created_at >= b.session_max_age
+        || now - s.last_seen >= b.session_idle_timeout
+        || state
+            .revocations
+            .subject_revoked(&s.user.subject(), s.created_at)
+    {
         state.ephemeral.delete(&k).await?;
         return Ok(None);
     }
     if now > s.last_seen {
         s.last_seen = now;
         if let (Some(ttl), Ok(bytes)) = (ttl(state, &s, now), serde_json::to_vec(&s)) {
-            state.ephemeral.put(&k, &bytes, ttl).await?;
+            // Only while it still exists: a sign-out between the read above and
+            // this write must not bring the session back.
+            if !state.ephemeral.put_if_present(&k, &bytes, ttl).await? {
+                return Ok(None);
+            }
         }
     }
     Ok(Some(s))

@@ -159,6 +159,40 @@ impl Services {
             .await
     }
 
+    /// Ends everything a user holds: access tokens issued until now, refresh
+    /// families and browser sessions (which check the same cut-off). For a
+    /// user disabled, deleted or reset, and for a global sign-out.
+    pub async fn end_user(
+        &self,
+        contact_center_id: &str,
+        user_name: &str,
+        at: Timestamp,
+    ) -> Result<(), tollgate_store::StoreError> {
+        let subject = crate::auth::issue::user_subject(contact_center_id, user_name);
+        // A token issued this second after an earlier cut-off carries iat = cut-off + 1
+        // (see `issue_time`); cutting at that value ends it too.
+        let issued_before = self.revocations.issue_time(&subject, at);
+        // Kept as long as anything it cuts off may live: a token or a session.
+        let longest = self
+            .settings
+            .max_token_lifetime
+            .max(self.settings.browser.session_max_age);
+        self.revocations
+            .revoke(
+                &self.db,
+                tollgate_store::model::Revocation::Subject {
+                    subject,
+                    issued_before,
+                    expires_at: at + longest,
+                },
+            )
+            .await?;
+        self.db
+            .revoke_user_refresh_families(contact_center_id, user_name, at)
+            .await
+            .map(|_| ())
+    }
+
     /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).
     pub async fn sync(&self, at: Timestamp) -> Result<(), tollgate_store::StoreError> {
         let changes = self.catalog.refresh(&self.db).await?;

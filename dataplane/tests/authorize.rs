@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::browser::{input, location, Browser};
+use common::browser::*;
 use common::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -15,61 +15,6 @@ use sha2::{Digest, Sha256};
 const CB: &str = "https://app.tollgate.test/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-/// Query or fragment parameters of a redirect.
-fn params(loc: &str) -> std::collections::HashMap<String, String> {
-    let part = loc
-        .split_once('#')
-        .map(|x| x.1)
-        .or_else(|| loc.split_once('?').map(|x| x.1))
-        .unwrap_or("");
-    form_urlencoded::parse(part.as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn authorize_url(extra: &[(&str, &str)]) -> String {
-    format!("/auth/v3/oauth/authorize?{}", encode_form(extra))
-}
-
-fn assert_security_headers(res: &Res) {
-    let csp = res.header(header::CONTENT_SECURITY_POLICY).expect("CSP");
-    assert!(
-        csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"),
-        "{csp}"
-    );
-    assert_eq!(res.header(header::X_FRAME_OPTIONS), Some("DENY"));
-    assert_eq!(res.header(header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
-    assert_eq!(res.header(header::REFERRER_POLICY), Some("no-referrer"));
-    assert_eq!(res.header(header::CACHE_CONTROL), Some("no-store"));
-}
-
-/// Follows authorize → sign-in page → form post; returns the final response.
-async fn sign_in_through(b: &mut Browser<'_>, url: &str, user: &str, password: &str) -> Res {
-    let res = b.get(url).await;
-    res.expect(StatusCode::FOUND);
-    let page_url = location(&res);
-    assert!(
-        page_url.starts_with("/ui/auth/sign-in?request="),
-        "{page_url}"
-    );
-    let page = b.get(&page_url).await;
-    page.expect(StatusCode::OK);
-    assert_security_headers(&page);
-    let html = page.text();
-    let csrf = input(&html, "csrf_token").expect("csrf token");
-    let request = input(&html, "request").expect("request id");
-    b.post(
-        "/auth/v3/sign-in",
-        &[
-            ("username", user),
-            ("password", password),
-            ("csrf_token", &csrf),
-            ("request", &request),
-        ],
-    )
-    .await
-}
 
 async fn code_flow(s: &TestServer, b: &mut Browser<'_>) -> String {
     let url = authorize_url(&[

@@ -247,6 +247,76 @@ async fn put_if_absent_concurrent(store: Ephemeral) {
     assert_eq!(winners, 1);
 }
 
+async fn put_if_present(store: Ephemeral) {
+    let k = unique("pip");
+    assert!(!store
+        .put_if_present(&k, b"one", LONG)
+        .await
+        .expect("absent"));
+    assert_eq!(store.get(&k).await.expect("get"), None, "nothing created");
+
+    store.put(&k, b"one", LONG).await.expect("put");
+    assert!(store
+        .put_if_present(&k, b"two", LONG)
+        .await
+        .expect("present"));
+    assert_eq!(
+        store.get(&k).await.expect("get").as_deref(),
+        Some(&b"two"[..])
+    );
+
+    assert!(store.delete(&k).await.expect("delete"));
+    assert!(!store
+        .put_if_present(&k, b"three", LONG)
+        .await
+        .expect("ended"));
+    assert_eq!(store.get(&k).await.expect("get"), None, "not resurrected");
+
+    // An expired entry counts as absent; the new TTL applies when stored.
+    store
+        .put(&k, b"short", Duration::from_millis(50))
+        .await
+        .expect("put");
+    assert!(store
+        .put_if_present(&k, b"longer", Duration::from_millis(400))
+        .await
+        .expect("extend"));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        store.get(&k).await.expect("get").as_deref(),
+        Some(&b"longer"[..])
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!store
+        .put_if_present(&k, b"late", LONG)
+        .await
+        .expect("expired"));
+    assert_eq!(store.get(&k).await.expect("get"), None);
+}
+
+async fn put_if_present_never_resurrects(store: Ephemeral) {
+    // A touch racing an end (take) must never leave the record behind.
+    for round in 0..20 {
+        let k = unique("pip_race");
+        store.put(&k, b"session", LONG).await.expect("put");
+        let touch = {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.put_if_present(&k, b"touched", LONG).await })
+        };
+        let end = {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.take(&k).await })
+        };
+        touch.await.expect("task").expect("touch");
+        assert!(end.await.expect("task").expect("take").is_some());
+        assert_eq!(
+            store.get(&k).await.expect("get"),
+            None,
+            "ended record came back (round {round})"
+        );
+    }
+}
+
 async fn take_single_use(store: Ephemeral) {
     let k = unique("take");
     assert_eq!(store.take(&k).await.expect("take missing"), None);
@@ -493,6 +563,8 @@ macro_rules! contract_suite {
             invalid_ttl_is_refused,
             put_if_absent,
             put_if_absent_concurrent,
+            put_if_present,
+            put_if_present_never_resurrects,
             take_single_use,
             take_concurrent,
             delete,

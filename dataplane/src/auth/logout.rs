@@ -80,10 +80,7 @@ pub async fn confirmation_page(
     headers: &HeaderMap,
     r: SignOutRequest,
 ) -> Response {
-    let (csrf, cookies) = match ui::form_token(state, headers).await {
-        Ok(t) => t,
-        Err(_) => return ui::unavailable(state, lang),
-    };
+    let (csrf, cookies) = ui::form_token(state, headers);
     // Chromium checks `form-action` on the redirect that answers the post.
     let form_origin = r.redirect_uri.as_deref().and_then(ui::origin_of);
     let page = ui::pages::SignOut {
@@ -215,10 +212,8 @@ pub async fn confirm(
     let Ok(q) = OAuthForm::parse(&body) else {
         return bad("A parameter is repeated.");
     };
-    match csrf::verify(&state, &headers, q.get("csrf_token")).await {
-        Ok(true) => {}
-        Ok(false) => return ui::csrf_failed(&state, lang, ip.as_deref(), "sign-out"),
-        Err(_) => return ui::unavailable(&state, lang),
+    if !csrf::verify(&state, &headers, q.get("csrf_token")) {
+        return ui::csrf_failed(&state, lang, ip.as_deref(), "sign-out");
     }
     let r = SignOutRequest {
         global: q.get("global") == Some("true"),

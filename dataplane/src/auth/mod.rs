@@ -13,6 +13,7 @@ pub mod introspect;
 pub mod issue;
 pub mod logout;
 pub mod ops_clients;
+pub mod recheck;
 pub mod session;
 pub mod token;
 

@@ -40,10 +40,7 @@ async fn render(
     error: Option<&str>,
     show_form: bool,
 ) -> Response {
-    let (csrf, cookies) = match super::form_token(state, headers).await {
-        Ok(v) => v,
-        Err(_) => return super::unavailable(state, lang),
-    };
+    let (csrf, cookies) = super::form_token(state, headers);
     let t = Tr::new(lang);
     html(
         status,
@@ -81,10 +78,14 @@ async fn load_change(state: &Services, id: &str) -> Option<PendingChange> {
 /// `GET /ui/auth/change-password[?change=<id>]`.
 pub async fn page(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
+    if let Err(res) = super::rate_limit(&state, lang, "pages", ip.as_deref()).await {
+        return res;
+    }
     if let Some(id) = q.change.as_deref() {
         return match load_change(&state, id).await {
             Some(_) => {
@@ -329,10 +330,8 @@ async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u
     let Ok(form) = crate::auth::form::OAuthForm::parse(body) else {
         return super::csrf_failed(state, lang, ip, "change-password");
     };
-    match csrf::verify(state, headers, form.get("csrf_token")).await {
-        Ok(true) => {}
-        Ok(false) => return super::csrf_failed(state, lang, ip, "change-password"),
-        Err(_) => return super::unavailable(state, lang),
+    if !csrf::verify(state, headers, form.get("csrf_token")) {
+        return super::csrf_failed(state, lang, ip, "change-password");
     }
     let change_id = form.get("change");
     let forced = match change_id {

@@ -59,10 +59,7 @@ async fn render(
     f: Form<'_>,
     error: Option<&str>,
 ) -> Response {
-    let (csrf, cookies) = match super::form_token(state, headers).await {
-        Ok(v) => v,
-        Err(_) => return super::unavailable(state, lang),
-    };
+    let (csrf, cookies) = super::form_token(state, headers);
     let t = Tr::new(lang);
     let hint = f.pending.and_then(|p| p.login_hint.as_deref());
     let username = if f.username.is_empty() {
@@ -125,10 +122,14 @@ async fn pending_request(
 /// `GET /ui/auth/sign-in[?request=<id>]`.
 pub async fn page(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
+    if let Err(res) = super::rate_limit(&state, lang, "pages", ip.as_deref()).await {
+        return res;
+    }
     let request = q.request.as_deref().filter(|r| !r.is_empty());
     let pending = match pending_request(&state, &headers, lang, request).await {
         Ok(p) => p,
@@ -155,10 +156,8 @@ pub async fn submit(
     let Ok(form) = OAuthForm::parse(&body) else {
         return super::csrf_failed(&state, lang, ip, "sign-in");
     };
-    match csrf::verify(&state, &headers, form.get("csrf_token")).await {
-        Ok(true) => {}
-        Ok(false) => return super::csrf_failed(&state, lang, ip, "sign-in"),
-        Err(_) => return super::unavailable(&state, lang),
+    if !csrf::verify(&state, &headers, form.get("csrf_token")) {
+        return super::csrf_failed(&state, lang, ip, "sign-in");
     }
     let request = form.get("request");
     let pending = match pending_request(&state, &headers, lang, request).await {

@@ -1,8 +1,9 @@
-//! A browser for router tests: a cookie jar over the test server, and
-//! readers of its pages and redirects.
+//! A browser for router tests: a cookie jar over the test server, readers
+//! of its pages and redirects, and the steps of a sign-in through the
+//! authorization endpoint.
 
 use axum::body::Body;
-use axum::http::{header, Request};
+use axum::http::{header, Request, StatusCode};
 
 use super::{encode_form, Res, TestServer};
 
@@ -79,4 +80,59 @@ pub fn input(html: &str, name: &str) -> Option<String> {
     let i = html.find(&marker)? + marker.len();
     let rest = &html[i..];
     Some(rest[..rest.find('"')?].to_string())
+}
+
+/// Query or fragment parameters of a redirect.
+pub fn params(loc: &str) -> std::collections::HashMap<String, String> {
+    let part = loc
+        .split_once('#')
+        .map(|x| x.1)
+        .or_else(|| loc.split_once('?').map(|x| x.1))
+        .unwrap_or("");
+    form_urlencoded::parse(part.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+pub fn authorize_url(extra: &[(&str, &str)]) -> String {
+    format!("/auth/v3/oauth/authorize?{}", encode_form(extra))
+}
+
+pub fn assert_security_headers(res: &Res) {
+    let csp = res.header(header::CONTENT_SECURITY_POLICY).expect("CSP");
+    assert!(
+        csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(res.header(header::X_FRAME_OPTIONS), Some("DENY"));
+    assert_eq!(res.header(header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
+    assert_eq!(res.header(header::REFERRER_POLICY), Some("no-referrer"));
+    assert_eq!(res.header(header::CACHE_CONTROL), Some("no-store"));
+}
+
+/// Follows authorize → sign-in page → form post; returns the final response.
+pub async fn sign_in_through(b: &mut Browser<'_>, url: &str, user: &str, password: &str) -> Res {
+    let res = b.get(url).await;
+    res.expect(StatusCode::FOUND);
+    let page_url = location(&res);
+    assert!(
+        page_url.starts_with("/ui/auth/sign-in?request="),
+        "{page_url}"
+    );
+    let page = b.get(&page_url).await;
+    page.expect(StatusCode::OK);
+    assert_security_headers(&page);
+    let html = page.text();
+    let csrf = input(&html, "csrf_token").expect("csrf token");
+    let request = input(&html, "request").expect("request id");
+    b.post(
+        "/auth/v3/sign-in",
+        &[
+            ("username", user),
+            ("password", password),
+            ("csrf_token", &csrf),
+            ("request", &request),
+        ],
+    )
+    .await
 }

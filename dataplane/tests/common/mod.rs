@@ -242,6 +242,23 @@ impl TestServer {
         Some(Self::on_database(&with_database(&admin_url, &name), args, dir, ephemeral).await)
     }
 
+    /// Like [`TestServer::postgres`], with Redis (`TOLLGATE_TEST_REDIS_URL`,
+    /// when set) as the ephemeral store.
+    pub async fn postgres_redis(test: &str) -> Option<TestServer> {
+        let ephemeral = match std::env::var("TOLLGATE_TEST_REDIS_URL") {
+            Ok(url) if !url.trim().is_empty() => {
+                Ephemeral::connect(&tollgate_store::ephemeral::RedisConfig {
+                    urls: vec![url],
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("cannot connect to TOLLGATE_TEST_REDIS_URL: {e}"))
+            }
+            _ => Ephemeral::memory(),
+        };
+        Self::postgres_with(test, default_args(), ephemeral).await
+    }
+
     async fn on_database(
         url: &str,
         args: CommonArgs,

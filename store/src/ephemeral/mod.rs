@@ -12,6 +12,8 @@
 mod memory;
 mod redis;
 
+pub use memory::MemoryLimits;
+
 use std::time::Duration;
 
 use crate::error::{Result, StoreError};
@@ -71,8 +73,22 @@ impl Ephemeral {
     /// Expired entries are dropped lazily on access and by a background sweep, which is
     /// started only when called inside a Tokio runtime and stops once the store is dropped.
     pub fn memory() -> Ephemeral {
+        Self::memory_with_limits(MemoryLimits::default())
+    }
+
+    /// The in-process store with other caps than the defaults.
+    pub fn memory_with_limits(limits: MemoryLimits) -> Ephemeral {
         Ephemeral {
-            backend: Backend::Memory(memory::MemoryStore::new()),
+            backend: Backend::Memory(memory::MemoryStore::new(limits)),
+        }
+    }
+
+    /// For the in-process store: entries held and the bytes they account for
+    /// (metrics, tests). `None` for Redis, whose size its own server caps.
+    pub fn memory_usage(&self) -> Option<(usize, usize)> {
+        match &self.backend {
+            Backend::Memory(m) => Some(m.usage()),
+            Backend::Redis(_) => None,
         }
     }
 
@@ -110,6 +126,16 @@ impl Ephemeral {
         match &self.backend {
             Backend::Memory(m) => m.put_if_absent(key, value, ttl),
             Backend::Redis(r) => r.put_if_absent(key, value, ttl).await,
+        }
+    }
+
+    /// Replaces the value only when the key is present and live; true when stored.
+    /// Refreshing a record (a session's idle timeout) this way cannot bring it back
+    /// after someone else ended it.
+    pub async fn put_if_present(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        match &self.backend {
+            Backend::Memory(m) => m.put_if_present(key, value, ttl),
+            Backend::Redis(r) => r.put_if_present(key, value, ttl).await,
         }
     }
 

@@ -220,6 +220,20 @@ impl RedisStore {
         Ok(reply.is_some())
     }
 
+    pub(crate) async fn put_if_present(
+        &self,
+        k: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
+        let ms = ttl_millis(ttl)?;
+        let mut cmd = ::redis::cmd("SET");
+        cmd.arg(key(k)).arg(value).arg("XX").arg("PX").arg(ms);
+        // SET XX replies OK when stored and nil when the key is absent.
+        let reply: Option<String> = self.query("SET XX", &cmd).await?;
+        Ok(reply.is_some())
+    }
+
     pub(crate) async fn get(&self, k: &str) -> Result<Option<Vec<u8>>> {
         let mut cmd = ::redis::cmd("GET");
         cmd.arg(key(k));

@@ -4,9 +4,8 @@
 //! (the provider rotated its keys) — at most once per [`REFETCH_INTERVAL`],
 //! so forged `kid`s cannot make Tollgate hammer the provider.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
@@ -17,6 +16,7 @@ use openidconnect::{AdditionalProviderMetadata, IssuerUrl, ProviderMetadata};
 use serde::{Deserialize, Serialize};
 
 use super::http::Http;
+use crate::fetch_cache::FetchCache;
 
 /// Discovery fields beyond the core ones that Tollgate acts on.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -55,15 +55,13 @@ pub fn sends_iss(metadata: &Metadata) -> bool {
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
-
-struct Cached {
-    metadata: Arc<Metadata>,
-    fetched: Instant,
-}
+/// Providers whose documents are kept, and their bytes (as re-serialized).
+const CACHE_ENTRIES: usize = 512;
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 pub struct Discovery {
     pub http: Http,
-    entries: Mutex<HashMap<String, Cached>>,
+    entries: FetchCache<Arc<Metadata>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +75,7 @@ impl Discovery {
     pub fn new(outbound: &Arc<crate::outbound::Policy>) -> Self {
         Discovery {
             http: Http::new(outbound),
-            entries: Mutex::new(HashMap::new()),
+            entries: FetchCache::new(CACHE_ENTRIES, CACHE_BYTES),
         }
     }
 
@@ -102,11 +100,10 @@ impl Discovery {
     }
 
     fn cached(&self, issuer: &str, max_age: Duration) -> Option<Arc<Metadata>> {
-        let entries = self.entries.lock().ok()?;
-        entries
+        self.entries
             .get(issuer)
-            .filter(|c| c.fetched.elapsed() < max_age)
-            .map(|c| c.metadata.clone())
+            .filter(|(_, age)| *age < max_age)
+            .map(|(m, _)| m)
     }
 
     async fn fetch(&self, issuer: &str) -> Result<Arc<Metadata>, DiscoveryError> {
@@ -119,16 +116,12 @@ impl Discovery {
         let metadata = Metadata::discover_async(url, &self.http)
             .await
             .map_err(|e| err(error_chain(&e)))?;
+        // Its size as kept, keys included (the wire form is not at hand here).
+        let size = |v: serde_json::Result<Vec<u8>>| v.map_or(usize::MAX, |v| v.len());
+        let bytes = size(serde_json::to_vec(&metadata))
+            .saturating_add(size(serde_json::to_vec(metadata.jwks())));
         let metadata = Arc::new(metadata);
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(
-                issuer.to_string(),
-                Cached {
-                    metadata: metadata.clone(),
-                    fetched: Instant::now(),
-                },
-            );
-        }
+        self.entries.insert(issuer, metadata.clone(), bytes);
         Ok(metadata)
     }
 }
