@@ -14,30 +14,6 @@ const ENVS: &str = "/environment/v3/environments";
 const CCS: &str = "/environment/v3/contact-centers";
 const CORS: &str = "/environment/v3/cors";
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestServer::new().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(s) = super::TestServer::postgres(stringify!($name)).await else {
-                        return;
-                    };
-                    super::$name(s).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(
     environments_crud,
     environment_validation,

@@ -1,6 +1,7 @@
 //! The data plane's integration tests, in one binary: every file beside this
 //! one is a module, so the crate and its dependencies are linked once.
 
+#[macro_use]
 mod common;
 mod saml_idp;
 

@@ -14,31 +14,8 @@ use serde_json::{json, Value};
 const USERS: &str = "/environment/v3/contact-centers/demo/users";
 const OPENID_USERINFO: &str = "/auth/v3/openid/userinfo";
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestServer::new().await).await;
-                }
-            )*
-        }
-        mod postgres_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(s) = super::TestServer::postgres_redis(stringify!($name)).await else {
-                        return;
-                    };
-                    super::$name(s).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(
+    redis:
     disabling_ends_the_browser_session,
     deleting_ends_the_browser_session,
     password_reset_ends_the_browser_session,

@@ -2,8 +2,41 @@
 //! fresh SQLite database in a temporary directory, seeded with the demo
 //! records, and talks to it through the `Router` with `oneshot` (no sockets).
 //!
-//! Each test binary uses a different subset of the helpers.
+//! Shared by every test module of the one integration-test binary.
 #![allow(dead_code)]
+
+/// Runs scenario functions (each taking a fresh [`TestServer`]) on SQLite and
+/// on PostgreSQL: `on_both!(a, b)`; `on_both!(redis: a, b)` gives the second
+/// run Redis as its ephemeral store too.
+macro_rules! on_both {
+    (redis: $($name:ident),* $(,)?) => {
+        on_both!(@with postgres_redis, postgres_redis; $($name),*);
+    };
+    (@with $module:ident, $server:ident; $($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestServer::new().await).await;
+                }
+            )*
+        }
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(s) = super::TestServer::$server(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(s).await;
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        on_both!(@with postgres, postgres; $($name),*);
+    };
+}
 
 pub mod browser;
 pub mod cs_sim;
