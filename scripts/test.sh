@@ -31,11 +31,10 @@ mkdir -p "$logs"
 started=$(date +%s)
 step() { printf '\n== [%4ss] %s\n' "$(($(date +%s) - started))" "$*"; }
 
-background=()
 cleanup() {
   set +e
   local pid
-  for pid in "${background[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; done
+  for pid in "${background_pid[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; done
   declare -F tollgate_stop_saml_idp >/dev/null && tollgate_stop_saml_idp
   declare -F tollgate_stop_kube >/dev/null && tollgate_stop_kube
   declare -F tollgate_stop_ldap >/dev/null && tollgate_stop_ldap
@@ -45,11 +44,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Waits for a background job; on failure prints its log and stops the run.
-await() { # name pid log
-  if ! wait "$2"; then
+# Starts a command in the background, in a process group of its own (so the
+# cleanup stops all of it), its output in $logs/NAME.log; await NAME waits for
+# it and, if it failed, prints its log and stops the run.
+declare -A background_pid
+in_background() { # name command...
+  local name="$1"
+  shift
+  set -m
+  "$@" >"$logs/$name.log" 2>&1 &
+  background_pid[$name]=$!
+  set +m
+}
+await() { # name
+  if ! wait "${background_pid[$1]}"; then
     echo "error: $1 failed; its log:" >&2
-    tail -n 80 "$3" >&2
+    tail -n 80 "$logs/$1.log" >&2
     exit 1
   fi
 }
@@ -61,18 +71,10 @@ source scripts/provision/packages.sh
 source scripts/provision/browser.sh
 
 step "background: Go tools, Keycloak, npm and Python packages (log: prepare.log)"
-set -m  # each background job in its own process group, so cleanup stops all of it
-bash scripts/provision/prepare.sh >"$logs/prepare.log" 2>&1 &
-prepare_pid=$!
-background+=("$prepare_pid")
-set +m
+in_background prepare bash scripts/provision/prepare.sh
 
 step "background: release build of the image's binaries, lowest priority (log: release.log)"
-set -m
-nice -n 19 bash scripts/image.sh --build-only >"$logs/release.log" 2>&1 &
-release_pid=$!
-background+=("$release_pid")
-set +m
+in_background release nice -n 19 bash scripts/image.sh --build-only
 
 step "format and lint"
 cargo fmt --all --check
@@ -86,7 +88,7 @@ step "build the Rust tests (and the binaries the end-to-end suite runs)"
 cargo test --workspace --locked --no-run
 
 step "waiting for the background preparation"
-await "the background preparation" "$prepare_pid" "$logs/prepare.log"
+await prepare
 cat "$logs/prepare.log"
 
 step "PostgreSQL"
@@ -122,7 +124,7 @@ export TOLLGATE_CS_SIM_BIN="$target/debug/tollgate-cs-sim"
 bash e2e/run.sh
 
 step "container image (release binaries with their shared libraries, chroot run, buildah where the machine allows)"
-await "the release build" "$release_pid" "$logs/release.log"
+await release
 bash scripts/image.sh
 
 step "Kubernetes tools (helm, kubeconform, schemas; built by the preparation)"

@@ -111,18 +111,29 @@ tollgate__kube_free_port() {
     printf '%s\n' "$port"
 }
 
+# Where the built binaries are cached (one directory per version pair).
+tollgate__kube_bin_dir() {
+    printf '%s\n' "${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/kube/$TOLLGATE_KUBE_VERSION-etcd$TOLLGATE_ETCD_VERSION"
+}
+
+# Builds the binaries into the cache unless they are there.
+tollgate__kube_ensure_built() {
+    local bin_dir
+    bin_dir=$(tollgate__kube_bin_dir)
+    if [ ! -x "$bin_dir/kube-apiserver" ] || [ ! -x "$bin_dir/etcd" ]; then
+        TOLLGATE_CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}" tollgate__kube_build "$bin_dir" || return 1
+    fi
+}
+
 tollgate__kube_provision() {
     local test_dir="${TOLLGATE_TEST_DIR:-}"
     if [ -z "$test_dir" ]; then
         tollgate__kube_log "TOLLGATE_TEST_DIR must be set (a scratch directory for this test run)"
         return 1
     fi
-    local cache="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
-    TOLLGATE_CACHE="$cache"
-    local bin_dir="$cache/kube/$TOLLGATE_KUBE_VERSION-etcd$TOLLGATE_ETCD_VERSION"
-    if [ ! -x "$bin_dir/kube-apiserver" ] || [ ! -x "$bin_dir/etcd" ]; then
-        tollgate__kube_build "$bin_dir" || return 1
-    fi
+    local bin_dir
+    bin_dir=$(tollgate__kube_bin_dir)
+    tollgate__kube_ensure_built || return 1
     if ! command -v openssl >/dev/null 2>&1; then
         tollgate__kube_log "openssl is needed for the serving certificate and service-account keys"
         return 1
@@ -248,10 +259,7 @@ tollgate_stop_kube() {
 # TOLLGATE_PREPARE_ONLY=1: build into the cache and start nothing
 # (scripts/provision/prepare.sh, while cargo compiles).
 if [ "${TOLLGATE_PREPARE_ONLY:-}" = 1 ]; then
-    _tg_kube_bins="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/kube/$TOLLGATE_KUBE_VERSION-etcd$TOLLGATE_ETCD_VERSION"
-    if [ ! -x "$_tg_kube_bins/kube-apiserver" ] || [ ! -x "$_tg_kube_bins/etcd" ]; then
-        TOLLGATE_CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}" tollgate__kube_build "$_tg_kube_bins"
-    fi
+    tollgate__kube_ensure_built
 else
     tollgate__kube_provision
 fi
