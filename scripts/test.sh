@@ -5,7 +5,9 @@
 # once from the Go module proxy and cached) and Keycloak as the SAML identity
 # provider, then runs the linters, every Rust test and the end-to-end suite
 # (including the browser tests on Debian's Chromium), then the container
-# image, the Helm chart and the examples (on that API server).
+# image, the Helm chart and the examples (on that API server), and last a
+# real single-node cluster (scripts/provision/node.sh) where the chart
+# installs the quickstart platform and upgrades it under load.
 # A dependency that cannot be provisioned fails the run; nothing is skipped.
 #
 # Each thing is built once, and the slow builds overlap: after the Debian
@@ -31,10 +33,12 @@ mkdir -p "$logs"
 started=$(date +%s)
 step() { printf '\n== [%4ss] %s\n' "$(($(date +%s) - started))" "$*"; }
 
+background=()
 cleanup() {
   set +e
   local pid
-  for pid in "${background_pid[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; done
+  for pid in "${background[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; done
+  declare -F tollgate_stop_node >/dev/null && tollgate_stop_node
   declare -F tollgate_stop_saml_idp >/dev/null && tollgate_stop_saml_idp
   declare -F tollgate_stop_kube >/dev/null && tollgate_stop_kube
   declare -F tollgate_stop_ldap >/dev/null && tollgate_stop_ldap
@@ -44,22 +48,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts a command in the background, in a process group of its own (so the
-# cleanup stops all of it), its output in $logs/NAME.log; await NAME waits for
-# it and, if it failed, prints its log and stops the run.
-declare -A background_pid
-in_background() { # name command...
-  local name="$1"
-  shift
-  set -m
-  "$@" >"$logs/$name.log" 2>&1 &
-  background_pid[$name]=$!
-  set +m
-}
-await() { # name
-  if ! wait "${background_pid[$1]}"; then
+# Waits for a background job; on failure prints its log and stops the run.
+await() { # name pid log
+  if ! wait "$2"; then
     echo "error: $1 failed; its log:" >&2
-    tail -n 80 "$logs/$1.log" >&2
+    tail -n 80 "$3" >&2
     exit 1
   fi
 }
@@ -71,10 +64,18 @@ source scripts/provision/packages.sh
 source scripts/provision/browser.sh
 
 step "background: Go tools, Keycloak, npm and Python packages (log: prepare.log)"
-in_background prepare bash scripts/provision/prepare.sh
+set -m  # each background job in its own process group, so cleanup stops all of it
+bash scripts/provision/prepare.sh >"$logs/prepare.log" 2>&1 &
+prepare_pid=$!
+background+=("$prepare_pid")
+set +m
 
 step "background: release build of the image's binaries, lowest priority (log: release.log)"
-in_background release nice -n 19 bash scripts/image.sh --build-only
+set -m
+nice -n 19 bash scripts/image.sh --build-only >"$logs/release.log" 2>&1 &
+release_pid=$!
+background+=("$release_pid")
+set +m
 
 step "format and lint"
 cargo fmt --all --check
@@ -88,7 +89,7 @@ step "build the Rust tests (and the binaries the end-to-end suite runs)"
 cargo test --workspace --locked --no-run
 
 step "waiting for the background preparation"
-await prepare
+await "the background preparation" "$prepare_pid" "$logs/prepare.log"
 cat "$logs/prepare.log"
 
 step "PostgreSQL"
@@ -124,7 +125,7 @@ export TOLLGATE_CS_SIM_BIN="$target/debug/tollgate-cs-sim"
 bash e2e/run.sh
 
 step "container image (release binaries with their shared libraries, chroot run, buildah where the machine allows)"
-await release
+await "the release build" "$release_pid" "$logs/release.log"
 bash scripts/image.sh
 
 step "Kubernetes tools (helm, kubeconform, schemas; built by the preparation)"
@@ -136,5 +137,12 @@ bash scripts/check-manifests.sh
 
 step "Kubernetes end-to-end (chart install and RBAC, examples, upgrade, Argo CD health checks)"
 (cd e2e/kube && PYTHONDONTWRITEBYTECODE=1 "$TOLLGATE_KUBE_PYTHON" -m pytest -q -p no:cacheprovider .)
+
+step "real Kubernetes node (kubelet, containerd, kube-proxy): the chart, the quickstart and a zero-downtime upgrade on real pods"
+# shellcheck source=provision/node.sh
+source scripts/provision/node.sh
+TOLLGATE_IMAGE_CONTEXT=$(bash scripts/image.sh --context-only)
+export TOLLGATE_IMAGE_CONTEXT
+nsenter --net="$TOLLGATE_NODE_NETNS" "$TOLLGATE_KUBE_PYTHON" -m pytest -q -s -p no:cacheprovider e2e/node
 
 step "done"

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{CommonArgs, LogFormat, StoreArgs};
 use crate::server::{self, Role};
+use tollgate_store::ephemeral::MemoryLimits;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -93,6 +94,7 @@ pub async fn run() -> anyhow::Result<()> {
                 role,
                 listen,
                 mgmt,
+                &common.tls,
                 |p, m| tracing::info!(listen = %p, management = %m, role = ?role, "serving"),
             )
             .await
@@ -123,6 +125,13 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
     let mgmt = common
         .management_listen
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9095)));
+    // Identity providers and directories on this machine, for trying things out.
+    if common.outbound_allow.is_empty() {
+        common.outbound_allow = crate::outbound::LOOPBACK
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    }
     let creds = crate::dev::DemoCredentials::from_env();
     common.ops_password = Some(creds.ops_password.clone());
     common.ops_password_hash = None;
@@ -132,21 +141,29 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
         redis_url: None,
         redis_cluster: false,
         redis_ca_file: None,
+        memory_store_max_entries: MemoryLimits::default().max_entries,
+        memory_store_max_bytes: MemoryLimits::default().max_bytes,
         encryption_key: Some(crate::dev::dev_encryption_key(&data_dir)?),
     };
     let (db, ephemeral) = server::open_stores(&store).await?;
     db.migrate().await.context("applying migrations")?;
+    let scheme = if common.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
     let base = common
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{listen}"));
+        .unwrap_or_else(|| format!("{scheme}://{listen}"));
     crate::dev::seed(&db, &creds, &base).await?;
     if common.default_contact_center.is_none() {
         common.default_contact_center = Some(crate::dev::DEMO_CONTACT_CENTER.into());
     }
     let state = server::build(&common, listen, db, ephemeral).await?;
     let ops_user = common.ops_username.clone();
-    server::run(state, Role::All, listen, mgmt, move |public, management| {
+    let tls = common.tls.clone();
+    server::run(state, Role::All, listen, mgmt, &tls, move |public, management| {
         let base = base.trim_end_matches('/');
         println!("Tollgate dev is ready in {} ms", started.elapsed().as_millis());
         println!();

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use tollgate_store::ephemeral::MemoryLimits;
 use tollgate_store::model::KeyAlgorithm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,12 +38,14 @@ impl From<SigningAlgorithm> for KeyAlgorithm {
 /// Settings shared by `dev` and `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// Address of the public HTTP listener.
+    /// Address of the public listener (HTTPS with --tls-cert-file).
     #[arg(long, env = "TOLLGATE_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Address of the management listener (health, metrics).
     #[arg(long, env = "TOLLGATE_MANAGEMENT_LISTEN")]
     pub management_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
     /// The URL clients use to reach this service; the token issuer. Defaults to http://LISTEN.
     #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -84,15 +87,30 @@ pub struct CommonArgs {
     /// A browser session ends this long after sign-in, however much it is used.
     #[arg(long, env = "TOLLGATE_SESSION_MAX_AGE", default_value = "12h", value_parser = parse_duration)]
     pub session_max_age: i64,
-    /// Failed sign-ins of one user name (10 times this for one client IP) that lock it.
+    /// Failed sign-ins of one user name from one client IP that lock it there (10 times this for
+    /// the name from all addresses, and for one client IP's failures over all names). Also the
+    /// failed operator logins that lock the operator's Basic credentials at one address.
     #[arg(long, env = "TOLLGATE_LOCKOUT_THRESHOLD", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub lockout_threshold: u32,
     /// How long failures are counted, and a lock lasts.
     #[arg(long, env = "TOLLGATE_LOCKOUT_DURATION", default_value = "15m", value_parser = parse_duration)]
     pub lockout_duration: i64,
-    /// Requests per client IP and minute on the token, sign-in and change-password endpoints.
+    /// Requests per client IP and minute on the token, sign-in and change-password endpoints
+    /// (per client id for confidential clients at the token endpoint).
     #[arg(long, env = "TOLLGATE_RATE_LIMIT_PER_MINUTE", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_per_minute: u32,
+    /// Proxies and load balancers (comma-separated CIDR blocks or addresses) whose
+    /// forwarding header names the client's address. Empty: the socket peer is the client.
+    #[arg(long, env = "TOLLGATE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::protection::client_ip::parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header the trusted proxies append the client's address to.
+    #[arg(
+        long,
+        env = "TOLLGATE_CLIENT_IP_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub client_ip_header: crate::protection::client_ip::ClientIpHeader,
     /// Shortest password of the built-in directory, in characters (changes and admin resets).
     #[arg(long, env = "TOLLGATE_PASSWORD_MIN_LENGTH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub password_min_length: u32,
@@ -109,6 +127,18 @@ pub struct CommonArgs {
     /// Extra CA certificates (PEM file) trusted for IdP metadata URLs, besides the system's.
     #[arg(long, env = "TOLLGATE_SAML_METADATA_CA")]
     pub saml_metadata_ca: Option<std::path::PathBuf>,
+    /// Internal addresses that tenant-configured URLs (JWKS, SAML metadata,
+    /// OpenID issuers, LDAP) may reach: CIDRs, addresses or host names,
+    /// comma-separated (e.g. an on-premises IdP). Loopback, link-local,
+    /// private and other special ranges are refused otherwise; `dev` allows
+    /// loopback when this is not set.
+    #[arg(long, env = "TOLLGATE_OUTBOUND_ALLOW", value_delimiter = ',')]
+    pub outbound_allow: Vec<String>,
+    /// Also accept the token endpoint URL as the `aud` of client assertions
+    /// (private_key_jwt, client_secret_jwt), for clients that follow RFC 7523's
+    /// older wording; by default only the issuer identifier is accepted.
+    #[arg(long, env = "TOLLGATE_CLIENT_ASSERTION_TOKEN_ENDPOINT_AUDIENCE")]
+    pub client_assertion_token_endpoint_audience: bool,
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
@@ -135,6 +165,13 @@ pub struct StoreArgs {
     /// PEM file of the CA that signed Redis's TLS certificate.
     #[arg(long, env = "TOLLGATE_REDIS_CA_FILE")]
     pub redis_ca_file: Option<PathBuf>,
+    /// In-process store only (no Redis): most entries it holds (sessions, pending
+    /// sign-ins, counters); a write beyond is refused with 503 until entries expire.
+    #[arg(long, env = "TOLLGATE_MEMORY_STORE_MAX_ENTRIES", default_value_t = MemoryLimits::default().max_entries)]
+    pub memory_store_max_entries: usize,
+    /// In-process store only: most bytes (keys, values, bookkeeping) it holds.
+    #[arg(long, env = "TOLLGATE_MEMORY_STORE_MAX_BYTES", default_value_t = MemoryLimits::default().max_bytes)]
+    pub memory_store_max_bytes: usize,
     /// Key that encrypts secrets at rest: 64 hex digits or base64 of 32 bytes.
     #[arg(long, env = "TOLLGATE_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,

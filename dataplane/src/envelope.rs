@@ -33,6 +33,8 @@ pub struct ApiError {
     pub message: String,
     /// Sent as `WWW-Authenticate` on 401.
     pub challenge: Option<&'static str>,
+    /// Sent as `Retry-After` (seconds) on 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -41,7 +43,12 @@ impl ApiError {
             status,
             message: message.into(),
             challenge: None,
+            retry_after: None,
         }
+    }
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -60,6 +67,7 @@ impl ApiError {
             status: StatusCode::UNAUTHORIZED,
             message: message.into(),
             challenge: Some(challenge),
+            retry_after: None,
         }
     }
     pub fn internal() -> Self {
@@ -91,6 +99,10 @@ impl IntoResponse for ApiError {
         if let Some(c) = self.challenge {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
+        if let Some(s) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
     }

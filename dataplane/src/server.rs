@@ -11,8 +11,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
-use tollgate_store::ephemeral::RedisConfig;
+use tollgate_store::ephemeral::{MemoryLimits, RedisConfig};
 use tollgate_store::model::now;
 use tollgate_store::{Cipher, Db, Ephemeral};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -32,6 +33,7 @@ use crate::revocations::Revocations;
 use crate::secrets::SecretVerifier;
 use crate::sso::saml::refresh::{refresh_all, MetadataRefresh};
 use crate::state::{AppState, AuthSettings, Services};
+use crate::tls::{TlsArgs, TlsListener};
 use crate::tokens::{KeyPolicy, Keyring};
 
 /// Which service(s) this process serves.
@@ -61,7 +63,10 @@ pub async fn open_stores(store: &StoreArgs) -> anyhow::Result<(Db, Ephemeral)> {
         .await
         .map_err(|e| anyhow::anyhow!("--database-url: cannot connect: {e}"))?;
     let ephemeral = match store.redis_url.as_deref().filter(|s| !s.trim().is_empty()) {
-        None => Ephemeral::memory(),
+        None => Ephemeral::memory_with_limits(MemoryLimits {
+            max_entries: store.memory_store_max_entries,
+            max_bytes: store.memory_store_max_bytes,
+        }),
         Some(urls) => {
             let urls: Vec<String> = urls
                 .split(',')
@@ -98,7 +103,14 @@ pub async fn build(
     let issuer = common
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{listen}"))
+        .unwrap_or_else(|| {
+            let scheme = if common.tls.enabled() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{listen}")
+        })
         .trim_end_matches('/')
         .to_string();
     url::Url::parse(&issuer)
@@ -158,9 +170,16 @@ pub async fn build(
         }
         None => None,
     };
+    let outbound = Arc::new(
+        crate::outbound::Policy::parse(&common.outbound_allow)
+            .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?,
+    );
     let saml_metadata = MetadataRefresh {
-        http: tollgate_store::saml::metadata_http_client(saml_metadata_ca.as_deref())
-            .map_err(|e| anyhow::anyhow!("--saml-metadata-ca: {e}"))?,
+        http: tollgate_store::saml::metadata_http_client_with(
+            outbound.client_builder(),
+            saml_metadata_ca.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("--saml-metadata-ca: {e}"))?,
         interval: Duration::from_secs(
             u64::try_from(common.saml_metadata_refresh_interval.max(1)).unwrap_or(300),
         ),
@@ -175,6 +194,8 @@ pub async fn build(
             ops_username: common.ops_username.clone(),
             ops_password_hash,
             leeway: 30,
+            client_assertion_token_endpoint_audience: common
+                .client_assertion_token_endpoint_audience,
             browser: crate::state::BrowserSettings {
                 session_idle_timeout: common.session_idle_timeout,
                 session_max_age: common.session_max_age,
@@ -183,10 +204,15 @@ pub async fn build(
                 rate_limit_per_minute: common.rate_limit_per_minute,
                 secure_cookies: !issuer.starts_with("http://"),
             },
+            trusted_proxies: crate::protection::client_ip::TrustedProxies {
+                networks: common.trusted_proxies.clone(),
+                header: common.client_ip_header,
+            },
         },
-        jwks: Default::default(),
-        oidc: Default::default(),
+        jwks: crate::auth::assertion::JwksCache::new(&outbound),
+        oidc: crate::sso::oidc::discovery::Discovery::new(&outbound),
         saml_metadata,
+        outbound: outbound.clone(),
         directories: Directories::new(
             BuiltinDirectory::new(
                 db.clone(),
@@ -197,7 +223,8 @@ pub async fn build(
             ),
             db.clone(),
             ConfigServerSettings::new(config_server_ca, metrics.config_server.clone()),
-        ),
+        )
+        .with_outbound(outbound),
         db,
         ephemeral,
         catalog,
@@ -209,6 +236,9 @@ pub async fn build(
         metrics,
     }))
 }
+
+/// One year; not `includeSubDomains`, which would bind sibling hosts Tollgate does not own.
+const HSTS: &str = "max-age=31536000";
 
 /// The public router for a role, with the cross-cutting layers.
 pub fn app(state: AppState, role: Role) -> Router {
@@ -226,6 +256,14 @@ pub fn app(state: AppState, role: Role) -> Router {
     router = router.fallback(|| async {
         crate::envelope::ApiError::not_found("no such endpoint").into_response()
     });
+    // HSTS (RFC 6797) when clients reach this service over https (its public
+    // URL). Browsers ignore it on plain http, so it needs no per-request check.
+    if state.settings.browser.secure_cookies {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ));
+    }
     let x_request_id = HeaderName::from_static("x-request-id");
     router
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
@@ -331,9 +369,11 @@ pub async fn run(
     role: Role,
     listen: SocketAddr,
     management_listen: SocketAddr,
+    tls: &TlsArgs,
     on_ready: impl FnOnce(SocketAddr, SocketAddr),
 ) -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
+    let tls_config = crate::tls::server_config(tls)?;
     let public = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("--listen: cannot bind {listen}"))?;
@@ -342,22 +382,40 @@ pub async fn run(
         .with_context(|| format!("--management-listen: cannot bind {management_listen}"))?;
     let (public_addr, mgmt_addr) = (public.local_addr()?, mgmt.local_addr()?);
     spawn_background(state.clone());
-    let app = app(state.clone(), role).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app(state.clone(), role);
     let mgmt_app = management(state, ready.clone());
-    let mgmt_task = tokio::spawn(async move {
-        axum::serve(mgmt, mgmt_app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-    });
+    let mgmt_tls = tls_config.clone().filter(|_| tls.management_tls);
+    let mgmt_task = tokio::spawn(serve(mgmt, mgmt_tls, mgmt_app));
     ready.store(true, Ordering::Release);
     on_ready(public_addr, mgmt_addr);
-    axum::serve(public, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve(public, tls_config, app).await?;
     ready.store(false, Ordering::Release);
     mgmt_task.await??;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves a router on a bound listener, over TLS when configured, until a
+/// shutdown signal; in-flight requests are drained.
+async fn serve(
+    tcp: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+) -> std::io::Result<()> {
+    // `tap_io` makes the peer address available as `ConnectInfo` for any listener.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            axum::serve(tcp.tap_io(|_| {}), app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        Some(config) => {
+            axum::serve(TlsListener::new(tcp, config)?.tap_io(|_| {}), app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,12 @@
 //! Browser sessions: the `tollgate_session` cookie holds a random id; the
 //! ephemeral store keeps the record under the id's digest, with an idle and an
 //! absolute timeout.
+//!
+//! Every cookie is host-only with `Path=/`; in a secure context (an `https://`
+//! public URL) its name carries the `__Host-` prefix, so a sibling subdomain or
+//! a plain-http answer cannot set or shadow it (RFC 6265bis §4.1.3.2).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -41,8 +46,22 @@ struct Indexed {
     session_index: Option<String>,
 }
 
-/// The value of cookie `name`, if the request carries it.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The name of cookie `name` on the wire: `__Host-` prefixed with secure
+/// cookies; plain on an `http://` deployment, where browsers refuse the prefix.
+pub fn wire_name<'a>(state: &Services, name: &'a str) -> Cow<'a, str> {
+    if state.settings.browser.secure_cookies {
+        Cow::Owned(format!("__Host-{name}"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// The value of cookie `name`, if the request carries it (under its wire name).
+pub fn cookie<'a>(state: &Services, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    named_cookie(headers, &wire_name(state, name))
+}
+
+fn named_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -60,6 +79,7 @@ pub fn set_cookie(state: &Services, name: &str, value: &str) -> Option<HeaderVal
     } else {
         ""
     };
+    let name = wire_name(state, name);
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}"
     ))
@@ -75,6 +95,7 @@ pub fn set_cross_site_cookie(state: &Services, name: &str, value: &str) -> Optio
     if !state.settings.browser.secure_cookies {
         return set_cookie(state, name, value);
     }
+    let name = wire_name(state, name);
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=None; Secure"
     ))
@@ -88,6 +109,7 @@ pub fn clear_cookie(state: &Services, name: &str) -> Option<HeaderValue> {
     } else {
         ""
     };
+    let name = wire_name(state, name);
     HeaderValue::from_str(&format!(
         "{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
     ))
@@ -125,9 +147,12 @@ pub async fn create(
     saml: Option<SamlSession>,
 ) -> Result<String, tollgate_store::StoreError> {
     let id = tokens::random_token();
+    // After any cut-off on the user made in this same second (a password
+    // reset just before this sign-in), so the new session is not born ended.
+    let created_at = state.revocations.issue_time(&user.subject(), now);
     let s = Session {
         user,
-        created_at: now,
+        created_at,
         last_seen: now,
         saml,
     };
@@ -212,7 +237,7 @@ pub async fn current(
     headers: &HeaderMap,
     now: Timestamp,
 ) -> Result<Option<Session>, tollgate_store::StoreError> {
-    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+    let Some(id) = cookie(state, headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let k = key(id);
@@ -223,14 +248,25 @@ pub async fn current(
         return Ok(None);
     };
     let b = &state.settings.browser;
-    if now - s.created_at >= b.session_max_age || now - s.last_seen >= b.session_idle_timeout {
+    // Disabling, deleting or resetting the user (or a global sign-out) cuts
+    // off everything of theirs issued until then, sessions included.
+    if now - s.created_at >= b.session_max_age
+        || now - s.last_seen >= b.session_idle_timeout
+        || state
+            .revocations
+            .subject_revoked(&s.user.subject(), s.created_at)
+    {
         state.ephemeral.delete(&k).await?;
         return Ok(None);
     }
     if now > s.last_seen {
         s.last_seen = now;
         if let (Some(ttl), Ok(bytes)) = (ttl(state, &s, now), serde_json::to_vec(&s)) {
-            state.ephemeral.put(&k, &bytes, ttl).await?;
+            // Only while it still exists: a sign-out between the read above and
+            // this write must not bring the session back.
+            if !state.ephemeral.put_if_present(&k, &bytes, ttl).await? {
+                return Ok(None);
+            }
         }
     }
     Ok(Some(s))
@@ -241,7 +277,7 @@ pub async fn end(
     state: &Services,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, tollgate_store::StoreError> {
-    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+    let Some(id) = cookie(state, headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let bytes = state.ephemeral.take(&key(id)).await?;
@@ -260,8 +296,8 @@ mod tests {
             HeaderValue::from_static("a=1; tollgate_session=xyz"),
         );
         h.append(header::COOKIE, HeaderValue::from_static("b=2"));
-        assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
-        assert_eq!(cookie(&h, "b"), Some("2"));
-        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(named_cookie(&h, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(named_cookie(&h, "b"), Some("2"));
+        assert_eq!(named_cookie(&h, "c"), None);
     }
 }

@@ -30,7 +30,11 @@ pub struct AuthSettings {
     pub ops_password_hash: String,
     /// Clock skew allowed when checking `exp`.
     pub leeway: u64,
+    /// Client assertions may name the token endpoint as `aud`, not only the issuer.
+    pub client_assertion_token_endpoint_audience: bool,
     pub browser: BrowserSettings,
+    /// Whose forwarding headers name the client's address.
+    pub trusted_proxies: crate::protection::client_ip::TrustedProxies,
 }
 
 /// Browser sessions and brute-force protection.
@@ -41,7 +45,8 @@ pub struct BrowserSettings {
     pub lockout_threshold: u32,
     pub lockout_duration: i64,
     pub rate_limit_per_minute: u32,
-    /// `Secure` cookies (false only for an `http://` public URL).
+    /// A secure context: `Secure`, `__Host-` prefixed cookies and HSTS
+    /// (false only for an `http://` public URL).
     pub secure_cookies: bool,
 }
 
@@ -59,6 +64,8 @@ pub struct Services {
     pub jwks: crate::auth::assertion::JwksCache,
     /// OpenID providers' discovery documents and keys (`auth: oidc`).
     pub oidc: crate::sso::oidc::discovery::Discovery,
+    /// Which addresses tenant-configured URLs may reach (SSRF).
+    pub outbound: Arc<crate::outbound::Policy>,
     /// SAML IdP metadata URLs: their HTTP client and refresh interval.
     pub saml_metadata: crate::sso::saml::refresh::MetadataRefresh,
     pub audit: Audit,
@@ -150,6 +157,40 @@ impl Services {
                 },
             )
             .await
+    }
+
+    /// Ends everything a user holds: access tokens issued until now, refresh
+    /// families and browser sessions (which check the same cut-off). For a
+    /// user disabled, deleted or reset, and for a global sign-out.
+    pub async fn end_user(
+        &self,
+        contact_center_id: &str,
+        user_name: &str,
+        at: Timestamp,
+    ) -> Result<(), tollgate_store::StoreError> {
+        let subject = crate::auth::issue::user_subject(contact_center_id, user_name);
+        // A token issued this second after an earlier cut-off carries iat = cut-off + 1
+        // (see `issue_time`); cutting at that value ends it too.
+        let issued_before = self.revocations.issue_time(&subject, at);
+        // Kept as long as anything it cuts off may live: a token or a session.
+        let longest = self
+            .settings
+            .max_token_lifetime
+            .max(self.settings.browser.session_max_age);
+        self.revocations
+            .revoke(
+                &self.db,
+                tollgate_store::model::Revocation::Subject {
+                    subject,
+                    issued_before,
+                    expires_at: at + longest,
+                },
+            )
+            .await?;
+        self.db
+            .revoke_user_refresh_families(contact_center_id, user_name, at)
+            .await
+            .map(|_| ())
     }
 
     /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).

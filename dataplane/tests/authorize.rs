@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use common::browser::*;
 use common::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -14,136 +15,6 @@ use sha2::{Digest, Sha256};
 const CB: &str = "https://app.tollgate.test/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-/// A browser: a cookie jar over the test server.
-struct Browser<'a> {
-    s: &'a TestServer,
-    cookies: Vec<(String, String)>,
-    lang: Option<&'static str>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(s: &'a TestServer) -> Self {
-        Browser {
-            s,
-            cookies: vec![],
-            lang: None,
-        }
-    }
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-    fn absorb(&mut self, res: &Res) {
-        for v in res.headers.get_all(header::SET_COOKIE) {
-            let v = v.to_str().unwrap();
-            let (kv, _) = v.split_once(';').unwrap_or((v, ""));
-            let (k, val) = kv.split_once('=').unwrap();
-            self.cookies.retain(|(n, _)| n != k);
-            if !val.is_empty() && !v.contains("Max-Age=0") {
-                self.cookies.push((k.to_string(), val.to_string()));
-            }
-        }
-    }
-    async fn get(&mut self, path: &str) -> Res {
-        let mut req = Request::get(path).header(header::COOKIE, self.cookie_header());
-        if let Some(l) = self.lang {
-            req = req.header(header::ACCEPT_LANGUAGE, l);
-        }
-        let res = self.s.send(req.body(Body::empty()).unwrap()).await;
-        self.absorb(&res);
-        res
-    }
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Res {
-        let mut req = Request::post(path)
-            .header(header::COOKIE, self.cookie_header())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let Some(l) = self.lang {
-            req = req.header(header::ACCEPT_LANGUAGE, l);
-        }
-        let res = self
-            .s
-            .send(req.body(Body::from(encode_form(form))).unwrap())
-            .await;
-        self.absorb(&res);
-        res
-    }
-    fn has(&self, name: &str) -> bool {
-        self.cookies.iter().any(|(k, _)| k == name)
-    }
-}
-
-fn location(res: &Res) -> String {
-    res.header(header::LOCATION)
-        .unwrap_or_else(|| panic!("no Location; status {} body {}", res.status, res.text()))
-        .to_string()
-}
-
-/// The value of hidden/ordinary input `name` in a page.
-fn input(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let i = html.find(&marker)? + marker.len();
-    let rest = &html[i..];
-    Some(rest[..rest.find('"')?].to_string())
-}
-
-/// Query or fragment parameters of a redirect.
-fn params(loc: &str) -> std::collections::HashMap<String, String> {
-    let part = loc
-        .split_once('#')
-        .map(|x| x.1)
-        .or_else(|| loc.split_once('?').map(|x| x.1))
-        .unwrap_or("");
-    form_urlencoded::parse(part.as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn authorize_url(extra: &[(&str, &str)]) -> String {
-    format!("/auth/v3/oauth/authorize?{}", encode_form(extra))
-}
-
-fn assert_security_headers(res: &Res) {
-    let csp = res.header(header::CONTENT_SECURITY_POLICY).expect("CSP");
-    assert!(
-        csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"),
-        "{csp}"
-    );
-    assert_eq!(res.header(header::X_FRAME_OPTIONS), Some("DENY"));
-    assert_eq!(res.header(header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
-    assert_eq!(res.header(header::REFERRER_POLICY), Some("no-referrer"));
-    assert_eq!(res.header(header::CACHE_CONTROL), Some("no-store"));
-}
-
-/// Follows authorize → sign-in page → form post; returns the final response.
-async fn sign_in_through(b: &mut Browser<'_>, url: &str, user: &str, password: &str) -> Res {
-    let res = b.get(url).await;
-    res.expect(StatusCode::FOUND);
-    let page_url = location(&res);
-    assert!(
-        page_url.starts_with("/ui/auth/sign-in?request="),
-        "{page_url}"
-    );
-    let page = b.get(&page_url).await;
-    page.expect(StatusCode::OK);
-    assert_security_headers(&page);
-    let html = page.text();
-    let csrf = input(&html, "csrf_token").expect("csrf token");
-    let request = input(&html, "request").expect("request id");
-    b.post(
-        "/auth/v3/sign-in",
-        &[
-            ("username", user),
-            ("password", password),
-            ("csrf_token", &csrf),
-            ("request", &request),
-        ],
-    )
-    .await
-}
 
 async fn code_flow(s: &TestServer, b: &mut Browser<'_>) -> String {
     let url = authorize_url(&[
@@ -172,7 +43,7 @@ async fn code_flow_with_pkce_and_session_reuse() {
     let s = TestServer::new().await;
     let mut b = Browser::new(&s);
     let code = code_flow(&s, &mut b).await;
-    assert!(b.has("tollgate_session"));
+    assert!(b.has("__Host-tollgate_session"));
     let tokens = s
         .token(
             DEMO,
@@ -433,6 +304,16 @@ async fn public_client_code_flow_without_secret() {
         .tokens();
     assert!(t["id_token"].is_string());
     assert!(t.get("refresh_token").is_none());
+    // It may not introspect, but revocation stays open to public clients
+    // (RFC 7009 §2.1), as advertised.
+    let at = str_of(&t, "access_token");
+    s.introspect(ClientAuth::Public("spa"), at)
+        .await
+        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    s.revoke(ClientAuth::Public("spa"), at)
+        .await
+        .expect(StatusCode::OK);
+    assert!(!s.is_active(at).await);
 }
 
 #[tokio::test]
@@ -540,7 +421,7 @@ async fn wrong_password_unknown_user_and_csrf() {
     )
     .await
     .expect(StatusCode::FORBIDDEN);
-    assert!(!b.has("tollgate_session"));
+    assert!(!b.has("__Host-tollgate_session"));
 }
 
 #[tokio::test]
@@ -807,7 +688,7 @@ async fn forced_password_change_then_sign_in_continues() {
     let p = params(&location(&r));
     assert_eq!(p["state"], "pw");
     assert!(p.contains_key("code"));
-    assert!(b.has("tollgate_session"));
+    assert!(b.has("__Host-tollgate_session"));
     s.token(
         DEMO,
         &[
@@ -863,15 +744,30 @@ async fn sign_out_ends_the_session_and_global_revokes_tokens() {
     let mut b = Browser::new(&s);
     code_flow(&s, &mut b).await;
     let at = s.user_token().await;
+    // By a link, everywhere: the user confirms first (see
+    // global_sign_out_by_link_and_end_session_without_hint_ask_first).
+    let cb = form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>();
     let r = b
         .get(&format!(
-            "/auth/v3/sign-out?global=true&redirectUri={}",
-            form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>()
+            "/auth/v3/sign-out?global=true&client_id={DEMO_CLIENT}&redirectUri={cb}"
         ))
         .await;
-    r.expect(StatusCode::FOUND);
+    r.expect(StatusCode::OK);
+    let csrf = input(&r.text(), "csrf_token").expect("confirmation form");
+    let r = b
+        .post(
+            "/auth/v3/sign-out/confirm",
+            &[
+                ("csrf_token", &csrf),
+                ("global", "true"),
+                ("client_id", DEMO_CLIENT),
+                ("redirect_uri", CB),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::SEE_OTHER);
     assert_eq!(location(&r), CB);
-    assert!(!b.has("tollgate_session"));
+    assert!(!b.has("__Host-tollgate_session"));
     assert!(!s.is_active(&at).await);
     b.get("/auth/v3/ping").await.expect(StatusCode::FORBIDDEN);
     let r = b
@@ -901,7 +797,7 @@ async fn rp_initiated_logout() {
         .unwrap()
         .to_string();
     let cb = form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>();
-    // Without a hint the redirect is refused.
+    // Without a hint or client_id the redirect is refused.
     b.get(&format!(
         "/auth/v3/end-session?post_logout_redirect_uri={cb}"
     ))
@@ -918,7 +814,7 @@ async fn rp_initiated_logout() {
     ))
     .await
     .expect(StatusCode::BAD_REQUEST);
-    assert!(b.has("tollgate_session"));
+    assert!(b.has("__Host-tollgate_session"));
     let r = b
         .get(&format!(
             "/auth/v3/end-session?id_token_hint={id_token}&post_logout_redirect_uri={cb}&state=bye"
@@ -926,7 +822,7 @@ async fn rp_initiated_logout() {
         .await;
     r.expect(StatusCode::SEE_OTHER);
     assert_eq!(location(&r), format!("{CB}?state=bye"));
-    assert!(!b.has("tollgate_session"));
+    assert!(!b.has("__Host-tollgate_session"));
     let r = b.get("/auth/v3/end-session").await;
     assert_eq!(location(&r), "/ui/auth/signed-out");
 }
@@ -994,4 +890,187 @@ async fn auth_scheme_and_discovery() {
         .as_array()
         .unwrap()
         .contains(&json!("id_token token")));
+}
+
+/// Logout CSRF: a cross-site link (no bearer token, no hint of the signed-in
+/// user) can neither sign the user out everywhere nor end the session; the
+/// user confirms on a page whose form carries a CSRF token.
+#[tokio::test]
+async fn global_sign_out_by_link_and_end_session_without_hint_ask_first() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
+    let at = s.user_token().await;
+    for link in ["/auth/v3/sign-out?global=true", "/auth/v3/end-session"] {
+        let r = b.get(link).await;
+        r.expect(StatusCode::OK);
+        assert!(
+            r.text().contains("action=\"/auth/v3/sign-out/confirm\""),
+            "{link}"
+        );
+        assert_security_headers(&r);
+        b.get("/auth/v3/ping").await.expect(StatusCode::OK);
+        assert!(s.is_active(&at).await, "{link}");
+    }
+    // An ID token of another user is no proof either.
+    s.create_client(json!({"client_id": "other", "client_secret": "other-secret-value",
+        "authorizedGrantTypes": ["password"], "scope": ["openid"], "redirectURIs": ["https://other.test/cb"]}))
+        .await;
+    let ops_user = json!({"userName": "mallory", "password": "mallory-password"});
+    s.ops_post("/environment/v3/contact-centers/demo/users", ops_user)
+        .await
+        .expect(StatusCode::CREATED);
+    let theirs = s
+        .token(
+            ClientAuth::Basic("other", "other-secret-value"),
+            &[
+                ("grant_type", "password"),
+                ("username", "demo\\mallory"),
+                ("password", "mallory-password"),
+                ("scope", "openid"),
+            ],
+        )
+        .await
+        .tokens()["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = b
+        .get(&format!("/auth/v3/end-session?id_token_hint={theirs}"))
+        .await;
+    r.expect(StatusCode::OK);
+    b.get("/auth/v3/ping").await.expect(StatusCode::OK);
+    // The form without its token (a forged post) is refused.
+    b.post("/auth/v3/sign-out/confirm", &[("global", "true")])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert!(s.is_active(&at).await);
+    // The user confirms, with a redirect to the named client's URI.
+    let r = b
+        .get(&format!(
+            "/auth/v3/end-session?client_id={DEMO_CLIENT}&post_logout_redirect_uri={}&state=bye",
+            form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>()
+        ))
+        .await;
+    r.expect(StatusCode::OK);
+    let html = r.text();
+    let csrf = input(&html, "csrf_token").expect("csrf");
+    assert_eq!(input(&html, "redirect_uri").as_deref(), Some(CB));
+    let r = b
+        .post(
+            "/auth/v3/sign-out/confirm",
+            &[
+                ("csrf_token", &csrf),
+                ("client_id", DEMO_CLIENT),
+                ("redirect_uri", CB),
+                ("state", "bye"),
+            ],
+        )
+        .await;
+    r.expect(StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), format!("{CB}?state=bye"));
+    assert!(!b.has("__Host-tollgate_session"));
+    b.get("/auth/v3/ping").await.expect(StatusCode::FORBIDDEN);
+}
+
+/// A sign-out redirects only to a URI of the client it names (or whose
+/// token or hint it carries), not to any client's of any tenant.
+#[tokio::test]
+async fn sign_out_redirects_only_to_the_named_clients_uris() {
+    let s = TestServer::new().await;
+    s.create_client(
+        json!({"client_id": "other", "client_secret": "other-secret-value",
+        "authorizedGrantTypes": ["client_credentials"], "redirectURIs": ["https://other.test/cb"]}),
+    )
+    .await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
+    let other = form_urlencoded::byte_serialize(b"https://other.test/cb").collect::<String>();
+    // No client named: nowhere (it used to be any client's URI).
+    b.get(&format!("/auth/v3/sign-out?redirectUri={other}"))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    // Another client's URI.
+    b.get(&format!(
+        "/auth/v3/sign-out?client_id={DEMO_CLIENT}&redirectUri={other}"
+    ))
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    b.get(&format!(
+        "/auth/v3/end-session?client_id={DEMO_CLIENT}&post_logout_redirect_uri={other}"
+    ))
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    // The named client's own.
+    let r = b
+        .get(&format!(
+            "/auth/v3/sign-out?client_id=other&redirectUri={other}"
+        ))
+        .await;
+    r.expect(StatusCode::FOUND);
+    assert_eq!(location(&r), "https://other.test/cb");
+}
+
+/// On an https deployment: HSTS on every answer, and `__Host-` cookies, so
+/// a cookie planted by a sibling subdomain (without the prefix) is no session.
+#[tokio::test]
+async fn https_deployment_sends_hsts_and_host_prefixed_cookies() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
+    let session = b
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "__Host-tollgate_session")
+        .map(|(_, v)| v.clone())
+        .expect("prefixed session cookie");
+    assert!(!b.has("tollgate_session"));
+    for path in ["/ui/auth/sign-in", "/auth/v3/jwks", "/no-such-path"] {
+        let r = s.get(path).await;
+        assert_eq!(
+            r.header(header::STRICT_TRANSPORT_SECURITY),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+    let r = s.get("/ui/auth/sign-in").await;
+    let set: Vec<&str> = r
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        set.iter().all(|c| c.starts_with("__Host-")
+            && c.contains("; Secure")
+            && c.contains("Path=/")
+            && !c.contains("Domain")),
+        "{set:?}"
+    );
+    // The unprefixed name (as a sibling subdomain could set it) is ignored.
+    let r = s
+        .send(
+            Request::get("/auth/v3/ping")
+                .header(header::COOKIE, format!("tollgate_session={session}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    r.expect(StatusCode::FORBIDDEN);
+    b.get("/auth/v3/ping").await.expect(StatusCode::OK);
+}
+
+/// A plain-http deployment (dev) keeps plain cookie names and sends no HSTS.
+#[tokio::test]
+async fn plain_http_deployment_keeps_plain_cookies_without_hsts() {
+    let mut args = default_args();
+    args.public_url = Some("http://127.0.0.1:8095".into());
+    let s = TestServer::with_args(args).await;
+    let r = s.get("/ui/auth/sign-in").await;
+    assert!(r.header(header::STRICT_TRANSPORT_SECURITY).is_none());
+    let set = r.header(header::SET_COOKIE).expect("csrf cookie");
+    assert!(
+        set.starts_with("tollgate_csrf=") && !set.contains("Secure"),
+        "{set}"
+    );
 }

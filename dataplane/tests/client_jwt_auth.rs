@@ -43,7 +43,7 @@ fn key(kid: &str) -> Key {
 /// Claims of a good assertion of `APP`, changed by `patch` (null removes).
 fn claims(patch: Value) -> Value {
     let t = now();
-    let mut c = json!({"iss": APP, "sub": APP, "aud": format!("{ISSUER}{TOKEN}"),
+    let mut c = json!({"iss": APP, "sub": APP, "aud": ISSUER,
         "iat": t, "exp": t + 120, "jti": uuid::Uuid::new_v4().to_string()});
     for (k, v) in patch.as_object().expect("object") {
         if v.is_null() {
@@ -63,7 +63,11 @@ fn sign(k: &Key, claims: &Value) -> String {
 
 /// A server with the `private_key_jwt` client `APP` holding `k`'s public key.
 async fn server(k: &Key) -> TestServer {
-    let s = TestServer::new().await;
+    server_with(k, default_args()).await
+}
+
+async fn server_with(k: &Key, args: tollgate::config::CommonArgs) -> TestServer {
+    let s = TestServer::with_args(args).await;
     let secret = s
         .create_client(
             json!({"client_id": APP, "tokenEndpointAuthMethod": "private_key_jwt",
@@ -101,8 +105,8 @@ async fn a_good_assertion_authenticates_once_at_every_endpoint() {
         .await
         .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
 
-    // client_id in the form as well, and the issuer URL as audience.
-    let a = sign(&k, &claims(json!({"aud": ISSUER})));
+    // client_id in the form as well.
+    let a = sign(&k, &claims(json!({})));
     with_assertion(
         &s,
         TOKEN,
@@ -112,16 +116,80 @@ async fn a_good_assertion_authenticates_once_at_every_endpoint() {
     .await
     .tokens();
 
-    // Introspection (audience: the introspection endpoint) and revocation.
-    let a = sign(&k, &claims(json!({"aud": format!("{ISSUER}{INTROSPECT}")})));
+    // Introspection and revocation, with the same audience.
+    let a = sign(&k, &claims(json!({})));
     let res = with_assertion(&s, INTROSPECT, &a, &[("token", &at)]).await;
     res.expect(StatusCode::OK);
     assert_eq!(res.json()["active"], true);
-    let a = sign(&k, &claims(json!({"aud": format!("{ISSUER}{REVOKE}")})));
+    let a = sign(&k, &claims(json!({})));
     with_assertion(&s, REVOKE, &a, &[("token", &at)])
         .await
         .expect(StatusCode::OK);
     assert!(!s.is_active(&at).await);
+}
+
+/// Issue 14, finding 16: an assertion addressed to the token, introspection
+/// or revocation endpoint was accepted. Only the issuer identifier is now;
+/// the token endpoint behind `--client-assertion-token-endpoint-audience`.
+#[tokio::test]
+async fn the_audience_is_the_issuer_identifier() {
+    let k = key("k1");
+    let s = server(&k).await;
+    let at = str_of(
+        &cc_token(&s, &sign(&k, &claims(json!({})))).await.tokens(),
+        "access_token",
+    )
+    .to_string();
+    let aud = |path: &str| claims(json!({"aud": format!("{ISSUER}{path}")}));
+    for (path, audience) in [
+        (TOKEN, TOKEN),
+        (TOKEN, INTROSPECT),
+        (INTROSPECT, INTROSPECT),
+        (INTROSPECT, TOKEN),
+        (REVOKE, REVOKE),
+    ] {
+        let form: &[(&str, &str)] = if path == TOKEN {
+            &[("grant_type", "client_credentials")]
+        } else {
+            &[("token", &at)]
+        };
+        with_assertion(&s, path, &sign(&k, &aud(audience)), form)
+            .await
+            .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    assert!(s.is_active(&at).await, "not revoked");
+
+    // Opted in: the token endpoint too, still never the other endpoints.
+    let s = server_with(
+        &k,
+        tollgate::config::CommonArgs {
+            client_assertion_token_endpoint_audience: true,
+            ..default_args()
+        },
+    )
+    .await;
+    let at = str_of(
+        &cc_token(&s, &sign(&k, &aud(TOKEN))).await.tokens(),
+        "access_token",
+    )
+    .to_string();
+    with_assertion(&s, INTROSPECT, &sign(&k, &aud(TOKEN)), &[("token", &at)])
+        .await
+        .expect(StatusCode::OK);
+    for (path, audience) in [
+        (TOKEN, INTROSPECT),
+        (INTROSPECT, INTROSPECT),
+        (REVOKE, REVOKE),
+    ] {
+        let form: &[(&str, &str)] = if path == TOKEN {
+            &[("grant_type", "client_credentials")]
+        } else {
+            &[("token", &at)]
+        };
+        with_assertion(&s, path, &sign(&k, &aud(audience)), form)
+            .await
+            .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ const SECRET: &str = "a-shared-secret-of-forty-bytes-or-so-123";
 /// Claims of a good assertion of `APP`, changed by `patch` (null removes).
 fn claims(patch: Value) -> Value {
     let t = now();
-    let mut c = json!({"iss": APP, "sub": APP, "aud": format!("{ISSUER}{TOKEN}"),
+    let mut c = json!({"iss": APP, "sub": APP, "aud": ISSUER,
         "iat": t, "exp": t + 120, "jti": uuid::Uuid::new_v4().to_string()});
     for (k, v) in patch.as_object().expect("object") {
         if v.is_null() {
@@ -91,18 +91,30 @@ async fn a_good_mac_authenticates_once_at_every_endpoint() {
         .await
         .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
 
-    // HS384 and HS512 as well, with the issuer URL as audience.
+    // HS384 and HS512 as well.
     for alg in [Algorithm::HS384, Algorithm::HS512] {
-        cc_token(&s, &mac(alg, SECRET, &claims(json!({"aud": ISSUER}))))
+        cc_token(&s, &mac(alg, SECRET, &claims(json!({}))))
             .await
             .tokens();
     }
 
-    let a = good(json!({"aud": format!("{ISSUER}{INTROSPECT}")}));
+    // The issuer is the audience at every endpoint; the endpoints' own URLs
+    // are not (issue 14, finding 16).
+    for path in [TOKEN, INTROSPECT, REVOKE] {
+        let a = good(json!({"aud": format!("{ISSUER}{path}")}));
+        with_assertion(&s, INTROSPECT, &a, &[("token", &at)])
+            .await
+            .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+        let a = good(json!({"aud": format!("{ISSUER}{path}")}));
+        with_assertion(&s, REVOKE, &a, &[("token", &at)])
+            .await
+            .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let a = good(json!({}));
     let res = with_assertion(&s, INTROSPECT, &a, &[("token", &at)]).await;
     res.expect(StatusCode::OK);
     assert_eq!(res.json()["active"], true);
-    let a = good(json!({"aud": format!("{ISSUER}{REVOKE}")}));
+    let a = good(json!({}));
     with_assertion(&s, REVOKE, &a, &[("token", &at)])
         .await
         .expect(StatusCode::OK);

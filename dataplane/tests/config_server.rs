@@ -380,10 +380,13 @@ async fn a_config_server_contact_center_through_the_environment_api() {
         "{expired}"
     );
 
-    // The environment moves to the second server; the first one dies.
+    // The environment moves to the second server (the service account's
+    // password goes along: it is not sent to a new server unless given
+    // again); the first one dies.
     s.ops_put(
         "/environment/v3/environments/cs-env",
-        json!({"configServers": server(second.addr)}),
+        json!({"configServers": server(second.addr),
+               "password": common::cs_sim::SERVICE_PASSWORD}),
     )
     .await
     .expect(StatusCode::OK);

@@ -397,6 +397,35 @@ async fn sign_in_through_the_environment_api() {
     authorities.sort();
     assert_eq!(authorities, ["ROLE_AGENT", "ROLE_SUPERVISOR"]);
 
+    // slapd matches names leniently; every variant is the directory's one
+    // name: one subject (so sign-out and revocation reach it) ...
+    for variant in [" alice", "alice  ", "ａｌｉｃｅ", "ALICE"] {
+        let body = grant(variant, "alice-password").await.tokens();
+        let claims = s.verify_jwt(str_of(&body, "access_token"), ISSUER).await;
+        assert_eq!(claims["sub"], "demo:alice", "{variant:?}");
+        assert_eq!(claims["user_name"], "alice", "{variant:?}");
+    }
+    // ... and one lockout: five wrong passwords over the variants lock `alice`.
+    for variant in [" alice", "alice  ", "ａｌｉｃｅ", "ALICE", "\u{3000}alice"] {
+        let e = grant(variant, "wrong-password")
+            .await
+            .expect_oauth_error(axum::http::StatusCode::BAD_REQUEST, "invalid_grant");
+        assert_eq!(
+            e["error_description"], "bad user name or password",
+            "{variant:?}"
+        );
+    }
+    let e = grant("alice", "alice-password")
+        .await
+        .expect_oauth_error(axum::http::StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("too many"),
+        "{e}"
+    );
+
     grant("alice", "wrong-password")
         .await
         .expect_oauth_error(axum::http::StatusCode::BAD_REQUEST, "invalid_grant");

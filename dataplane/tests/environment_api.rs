@@ -14,30 +14,6 @@ const ENVS: &str = "/environment/v3/environments";
 const CCS: &str = "/environment/v3/contact-centers";
 const CORS: &str = "/environment/v3/cors";
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestServer::new().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(s) = super::TestServer::postgres(stringify!($name)).await else {
-                        return;
-                    };
-                    super::$name(s).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(
     environments_crud,
     environment_validation,
@@ -51,13 +27,14 @@ on_both!(
     user_sessions_end_on_disable_delete_and_reset,
     users_need_the_builtin_directory,
     user_validation,
-    access_rules,
     bound_clients_see_only_their_contact_centers,
+    bound_clients_cannot_move_their_contact_center_or_pick_dbids,
     provisioning_propagates_to_the_authentication_api,
     cors_preflight_follows_the_allow_list,
     deleting_a_contact_center_ends_its_tokens,
     ldap_directory_api,
     ldap_contact_center_uses_its_stored_directory,
+    write_only_secrets_stay_with_their_destination,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -1307,6 +1284,34 @@ async fn user_validation(s: TestServer) {
 
 // ---------------------------------------------------------------- access
 
+/// `access_rules` sends many wrong operator logins from one address: the
+/// operator lockout (tested in `abuse.rs`) is raised so that the access rules
+/// are what answers.
+fn many_failed_logins() -> tollgate::config::CommonArgs {
+    tollgate::config::CommonArgs {
+        lockout_threshold: 1000,
+        ..default_args()
+    }
+}
+
+mod access_rules_on {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let s = super::TestServer::with_args(super::many_failed_logins()).await;
+        super::access_rules(s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let memory = tollgate_store::Ephemeral::memory();
+        let args = super::many_failed_logins();
+        let Some(s) = super::TestServer::postgres_with("access_rules", args, memory).await else {
+            return;
+        };
+        super::access_rules(s).await;
+    }
+}
+
 async fn access_rules(s: TestServer) {
     let anonymous = [
         (Method::GET, ENVS.to_string()),
@@ -1579,6 +1584,107 @@ async fn bound_clients_see_only_their_contact_centers(s: TestServer) {
     s.bearer_json(Method::DELETE, &format!("{CCS}/cc-1"), &t, None)
         .await
         .expect(StatusCode::OK);
+}
+
+/// Issue 14, finding 1: a client bound to cc-1 moved cc-1 into another
+/// tenant's environment (its tokens then carried that environment, and
+/// `auth: configServer` sign-ins used that tenant's Configuration Server),
+/// and chose users' dbids freely.
+async fn bound_clients_cannot_move_their_contact_center_or_pick_dbids(s: TestServer) {
+    create_env(&s, "env-1").await;
+    create_env(&s, "env-other").await;
+    create_cc(&s, "cc-1", "env-1", &["one"]).await;
+    let secret = s
+        .create_client(json!({"client_id": "bound", "authorities": ["ROLE_MANAGEMENT_APPLICATION"], "contactCenterIds": ["cc-1"]}))
+        .await
+        .expect("secret");
+    let t = s.token_of("bound", &secret).await;
+    let cc = format!("{CCS}/cc-1");
+
+    let msg = s
+        .bearer_json(
+            Method::PUT,
+            &cc,
+            &t,
+            Some(json!({"environmentId": "env-other"})),
+        )
+        .await
+        .expect_api_error(StatusCode::FORBIDDEN);
+    assert!(msg.contains("environmentId"), "{msg}");
+    let stored = s.ops_get(&cc).await.json()["data"].clone();
+    assert_eq!(stored["environmentId"], "env-1");
+    assert_eq!(stored["version"], 1, "nothing was written");
+    // Sending back what it read (the same environment) is fine.
+    s.bearer_json(
+        Method::PUT,
+        &cc,
+        &t,
+        Some(json!({"environmentId": "env-1", "name": "Mine"})),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    // The same rule for users' dbids: the server assigns them.
+    let msg = s
+        .bearer_json(
+            Method::POST,
+            &users_path("cc-1"),
+            &t,
+            Some(json!({"userName": "mallory", "password": "password-1", "dbid": 4242})),
+        )
+        .await
+        .expect_api_error(StatusCode::FORBIDDEN);
+    assert!(msg.contains("dbid"), "{msg}");
+    let (_, total) =
+        s.db.list_users(
+            "cc-1",
+            &tollgate_store::model::UserQuery {
+                search: None,
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 0, "no user was created");
+    let made = s
+        .bearer_json(
+            Method::POST,
+            &users_path("cc-1"),
+            &t,
+            Some(json!({"userName": "mallory", "password": "password-1"})),
+        )
+        .await;
+    made.expect(StatusCode::CREATED);
+    assert_ne!(made.json()["data"]["dbid"], 4242);
+
+    // Ops credentials and an unbound management client may do both.
+    create_user(
+        &s,
+        "cc-1",
+        json!({"userName": "bob", "password": "password-1", "dbid": 4242}),
+    )
+    .await;
+    s.ops_put(&cc, json!({"environmentId": "env-other"}))
+        .await
+        .expect(StatusCode::OK);
+    let admin = s
+        .create_client(
+            json!({"client_id": "admin", "authorities": ["ROLE_MANAGEMENT_APPLICATION"]}),
+        )
+        .await
+        .expect("secret");
+    let admin = s.token_of("admin", &admin).await;
+    let moved = s
+        .bearer_json(
+            Method::PUT,
+            &cc,
+            &admin,
+            Some(json!({"environmentId": "env-1"})),
+        )
+        .await;
+    moved.expect(StatusCode::OK);
+    assert_eq!(moved.json()["data"]["environmentId"], "env-1");
 }
 
 // ---------------------------------------------------------------- propagation
@@ -2031,4 +2137,126 @@ async fn ldap_contact_center_uses_its_stored_directory(s: TestServer) {
     password_grant(&s, "demo\\agent", DEMO_PASSWORD)
         .await
         .expect(StatusCode::OK);
+}
+
+/// Issue 14, finding 10: a PUT that moved a write-only secret's destination
+/// (LDAP servers or account, OIDC issuer, Configuration Servers) without
+/// resending the secret kept the stored one, which then went to the new
+/// server. Now the secret must come with the move; an update that leaves
+/// the destination alone keeps it as before.
+async fn write_only_secrets_stay_with_their_destination(s: TestServer) {
+    use tollgate_store::model::LdapBind;
+    let ldap = format!("{CCS}/demo/directory");
+    let good = json!({
+        "urls": ["ldap://ldap.example:389"], "startTls": true, "bindMode": "searchThenBind",
+        "serviceDn": "cn=reader,dc=example,dc=org", "bindPassword": "Read3r-s3cret",
+        "baseDn": "dc=example,dc=org"
+    });
+    s.ops_put(&ldap, good.clone()).await.expect(StatusCode::OK);
+    for (change, field) in [
+        (json!({"urls": ["ldap://attacker.example"]}), "urls"),
+        (
+            json!({"serviceDn": "cn=admin,dc=example,dc=org"}),
+            "serviceDn",
+        ),
+        (json!({"startTls": false}), "startTls"),
+    ] {
+        let mut body = good.clone();
+        body["bindPassword"] = Value::Null;
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let msg = s
+            .ops_put(&ldap, body)
+            .await
+            .expect_api_error(StatusCode::BAD_REQUEST);
+        assert!(
+            msg.contains(field) && msg.contains("bindPassword"),
+            "{field}: {msg}"
+        );
+    }
+    let stored = s.db.get_ldap_directory("demo").await.unwrap().unwrap();
+    assert_eq!(stored.urls, ["ldap://ldap.example:389"]);
+    assert_eq!(stored.version, 1, "no refused write was stored");
+    // Unchanged destination: the stored password is kept.
+    let mut same = good.clone();
+    same["bindPassword"] = Value::Null;
+    same["timeoutMs"] = json!(2000);
+    s.ops_put(&ldap, same).await.expect(StatusCode::OK);
+    // A move with the password resent is fine.
+    let mut moved = good.clone();
+    moved["urls"] = json!(["ldap://ldap2.example:389"]);
+    moved["bindPassword"] = json!("N3w-s3cret");
+    s.ops_put(&ldap, moved).await.expect(StatusCode::OK);
+    let stored = s.db.get_ldap_directory("demo").await.unwrap().unwrap();
+    assert_eq!(stored.urls, ["ldap://ldap2.example:389"]);
+    assert!(matches!(
+        &stored.bind,
+        LdapBind::SearchThenBind { service_password, .. } if service_password == "N3w-s3cret"
+    ));
+
+    // The OpenID provider's client secret goes to the issuer's token endpoint.
+    let oidc = format!("{CCS}/demo/oidc-provider");
+    let provider = json!({"issuer": "https://idp.example", "clientId": "tollgate",
+        "clientSecret": "0idc-s3cret"});
+    s.ops_put(&oidc, provider).await.expect(StatusCode::OK);
+    let msg = s
+        .ops_put(
+            &oidc,
+            json!({"issuer": "https://attacker.example", "clientId": "tollgate"}),
+        )
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(
+        msg.contains("'issuer'") && msg.contains("clientSecret"),
+        "{msg}"
+    );
+    s.ops_put(
+        &oidc,
+        json!({"issuer": "https://idp.example", "clientId": "tollgate", "scopes": ["openid"]}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let stored = s.db.get_oidc_provider("demo").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.issuer.as_str(), stored.client_secret.as_str()),
+        ("https://idp.example", "0idc-s3cret")
+    );
+
+    // The environment's service account password goes to its Configuration Servers.
+    create_env(&s, "env-1").await;
+    let env = format!("{ENVS}/env-1");
+    // Turning TLS on protects the password better: no need to resend it.
+    s.ops_put(&env, json!({"tlsEnabled": true}))
+        .await
+        .expect(StatusCode::OK);
+    for (change, field) in [
+        (
+            json!({"configServers": [{"primaryAddress": "attacker.example", "primaryPort": 8888}]}),
+            "configServers",
+        ),
+        (json!({"tlsEnabled": false}), "tlsEnabled"),
+    ] {
+        let msg = s
+            .ops_put(&env, change)
+            .await
+            .expect_api_error(StatusCode::BAD_REQUEST);
+        assert!(
+            msg.contains(field) && msg.contains("'password'"),
+            "{field}: {msg}"
+        );
+    }
+    s.ops_put(&env, json!({"tenant": "Other"}))
+        .await
+        .expect(StatusCode::OK);
+    s.ops_put(
+        &env,
+        json!({"configServers": [{"primaryAddress": "cs2.example", "primaryPort": 8888}],
+               "password": "cs-password-2"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let stored = s.db.get_environment("env-1").await.unwrap().unwrap();
+    assert_eq!(stored.password.as_deref(), Some("cs-password-2"));
+    assert_eq!(stored.config_servers[0].primary_address, "cs2.example");
 }

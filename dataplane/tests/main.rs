@@ -1,9 +1,11 @@
 //! The data plane's integration tests, in one binary: every file beside this
 //! one is a module, so the crate and its dependencies are linked once.
 
+#[macro_use]
 mod common;
 mod saml_idp;
 
+mod abuse;
 mod authorize;
 mod client_jwt_auth;
 mod client_secret_jwt;
@@ -15,13 +17,17 @@ mod introspection_session;
 mod jwt_bearer;
 mod openapi;
 mod ops_clients;
+mod outbound;
 mod saml_bearer;
 mod saml_metadata_refresh;
 mod saml_settings;
 mod saml_xmlsec_stderr;
+mod session_security;
 mod sso_oidc;
 mod sso_saml;
 mod sso_saml_logout;
+mod storage_bounds;
+mod tls_listener;
 mod token_endpoint;
 mod token_exchange;
 mod token_exchange_issuers;

@@ -12,7 +12,13 @@ fn client_path(id: &str) -> String {
 
 #[tokio::test]
 async fn operator_credentials_are_required() {
-    let s = TestServer::new().await;
+    // Many wrong logins from one address: the operator lockout (tested in
+    // abuse.rs) is raised so that the credential check is what answers.
+    let s = TestServer::with_args(tollgate::config::CommonArgs {
+        lockout_threshold: 1000,
+        ..default_args()
+    })
+    .await;
     let wrong = [
         None,
         Some((OPS_USER, "wrong")),
@@ -198,7 +204,7 @@ async fn validation_errors_name_the_field() {
             "client_secret",
         ),
         (
-            json!({"client_id": "v", "clientType": "PUBLIC", "authorizedGrantTypes": ["password"], "client_secret": "long-enough-secret"}),
+            json!({"client_id": "v", "clientType": "PUBLIC", "authorizedGrantTypes": ["authorization_code"], "client_secret": "long-enough-secret"}),
             "client_secret",
         ),
         (
@@ -399,33 +405,108 @@ async fn update_validates_like_create() {
 async fn making_a_client_public_drops_its_secret() {
     let s = TestServer::new().await;
     let secret = s
-        .create_client(json!({"client_id": "app", "authorizedGrantTypes": ["password"]}))
+        .create_client(
+            json!({"client_id": "app", "authorizedGrantTypes": ["password", "refresh_token"]}),
+        )
         .await
         .unwrap();
-    s.ops_put(&client_path("app"), json!({"clientType": "PUBLIC"}))
-        .await
-        .expect(StatusCode::OK);
     let pw = [
         ("grant_type", "password"),
         ("username", "demo\\agent"),
         ("password", DEMO_PASSWORD),
     ];
-    s.token(ClientAuth::Basic("app", &secret), &pw)
+    let refresh = s
+        .token(ClientAuth::Basic("app", &secret), &pw)
+        .await
+        .tokens();
+    let refresh = str_of(&refresh, "refresh_token").to_string();
+    // A public client cannot keep the password grant.
+    s.ops_put(&client_path("app"), json!({"clientType": "PUBLIC"}))
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    s.ops_put(
+        &client_path("app"),
+        json!({"clientType": "PUBLIC", "authorizedGrantTypes": ["refresh_token"]}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let rt = [("grant_type", "refresh_token"), ("refresh_token", &refresh)];
+    s.token(ClientAuth::Basic("app", &secret), &rt)
         .await
         .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    s.token(ClientAuth::Public("app"), &pw).await.tokens();
+    let refresh = s.token(ClientAuth::Public("app"), &rt).await.tokens();
+    let refresh = str_of(&refresh, "refresh_token").to_string();
     // Back to confidential: a new secret is generated and shown once.
     let res = s
         .ops_put(&client_path("app"), json!({"clientType": "CONFIDENTIAL"}))
         .await;
     res.expect(StatusCode::OK);
     let new_secret = str_of(&res.json()["data"], "client_secret").to_string();
-    s.token(ClientAuth::Public("app"), &pw)
+    let rt = [("grant_type", "refresh_token"), ("refresh_token", &refresh)];
+    s.token(ClientAuth::Public("app"), &rt)
         .await
         .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    s.token(ClientAuth::Basic("app", &new_secret), &pw)
+    s.token(ClientAuth::Basic("app", &new_secret), &rt)
         .await
         .tokens();
+}
+
+/// Issue 14, finding 18: public clients could be given grants that turn a
+/// password, another token or an assertion into tokens with nothing but a
+/// client id. The ops API and the operator share the store's rule; a public
+/// client stored before it cannot use those grants at the token endpoint.
+#[tokio::test]
+async fn public_clients_get_no_grant_that_needs_a_secret() {
+    let s = TestServer::new().await;
+    for grant in [
+        "password",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:saml2-bearer",
+    ] {
+        let msg = s
+            .ops_post(
+                CLIENTS,
+                json!({"client_id": "spa", "clientType": "PUBLIC",
+                       "authorizedGrantTypes": ["authorization_code", grant]}),
+            )
+            .await
+            .expect_api_error(StatusCode::BAD_REQUEST);
+        assert!(msg.contains(grant) && msg.contains("PUBLIC"), "{msg}");
+    }
+    s.ops_get(&client_path("spa"))
+        .await
+        .expect_api_error(StatusCode::NOT_FOUND);
+
+    // A row written before the rule: the token endpoint refuses it too.
+    let mut legacy = s.db.get_client(DEMO_CLIENT).await.unwrap().unwrap();
+    legacy.client_id = "legacy-spa".into();
+    legacy.client_type = tollgate_store::model::ClientType::Public;
+    legacy.auth_method = tollgate_store::model::ClientAuthMethod::None;
+    legacy.secret_hash = None;
+    legacy.authorized_grant_types = vec!["password".into()];
+    s.db.create_client(&legacy).await.unwrap();
+    s.state
+        .catalog
+        .reload_client(&s.db, "legacy-spa")
+        .await
+        .unwrap();
+    let e = s
+        .token(
+            ClientAuth::Public("legacy-spa"),
+            &[
+                ("grant_type", "password"),
+                ("username", "demo\\agent"),
+                ("password", DEMO_PASSWORD),
+            ],
+        )
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");
+    assert!(
+        e["error_description"].as_str().unwrap().contains("public"),
+        "{e}"
+    );
 }
 
 #[tokio::test]

@@ -15,30 +15,6 @@ use serde_json::{json, Value};
 
 const CCS: &str = "/environment/v3/contact-centers";
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestServer::new().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(s) = super::TestServer::postgres(stringify!($name)).await else {
-                        return;
-                    };
-                    super::$name(s).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(saml_settings_api, sp_metadata_and_key_rotation);
 
 fn idp_certificate() -> String {

@@ -65,13 +65,19 @@ struct Provider {
     id_token: String,
     challenge: String,
     token_requests: Vec<Vec<(String, String)>>,
+    /// Advertise RFC 9207 (`iss` in authorization responses).
+    sends_iss: bool,
 }
 
 type Shared = Arc<Mutex<Provider>>;
 
 async fn discovery(State(p): State<Shared>) -> Json<Value> {
-    let iss = p.lock().unwrap().issuer.clone();
+    let (iss, sends_iss) = {
+        let p = p.lock().unwrap();
+        (p.issuer.clone(), p.sends_iss)
+    };
     Json(json!({
+        "authorization_response_iss_parameter_supported": sends_iss,
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),
         "token_endpoint": format!("{iss}/token"),
@@ -130,12 +136,28 @@ async fn provider() -> Shared {
 
 /// The demo contact center on `auth: oidc` with the provider configured.
 async fn oidc_contact_center(s: &TestServer, p: &Shared, jit: bool) {
-    s.ops_put(&format!("{CCS}/demo"), json!({"auth": "oidc"}))
+    oidc_contact_center_at(s, "demo", p, jit).await
+}
+
+/// Contact center `cc` (created in the demo environment unless `demo`) on
+/// `auth: oidc` with provider `p`.
+async fn oidc_contact_center_at(s: &TestServer, cc: &str, p: &Shared, jit: bool) {
+    if cc == "demo" {
+        s.ops_put(&format!("{CCS}/demo"), json!({"auth": "oidc"}))
+            .await
+            .expect(StatusCode::OK);
+    } else {
+        s.ops_post(
+            CCS,
+            json!({"id": cc, "auth": "oidc", "domains": [cc],
+                   "environmentId": tollgate::dev::DEMO_ENVIRONMENT}),
+        )
         .await
-        .expect(StatusCode::OK);
+        .expect(StatusCode::CREATED);
+    }
     let issuer = p.lock().unwrap().issuer.clone();
     s.ops_put(
-        &format!("{CCS}/demo/oidc-provider"),
+        &format!("{CCS}/{cc}/oidc-provider"),
         json!({"issuer": issuer, "clientId": CLIENT_ID, "clientSecret": "rp-secret",
                "groupsClaim": "groups",
                "groupAuthorities": [{"group": "agents", "authority": "ROLE_AGENT"}],
@@ -146,6 +168,8 @@ async fn oidc_contact_center(s: &TestServer, p: &Shared, jit: bool) {
 }
 
 struct Started {
+    /// The contact center the flight started for.
+    cc: String,
     state: String,
     nonce: String,
     cookie: String,
@@ -155,7 +179,11 @@ struct Started {
 /// `sso::start` as the sign-in form calls it: the hand-off page, its
 /// authorization request and the browser-binding cookie.
 async fn start(s: &TestServer, p: &Shared) -> Started {
-    let cc = s.state.catalog.contact_center("demo").expect("demo");
+    start_at(s, "demo", p).await
+}
+
+async fn start_at(s: &TestServer, cc: &str, p: &Shared) -> Started {
+    let cc = s.state.catalog.contact_center(cc).expect("contact center");
     let res = tollgate::sso::start(&s.state, Lang::En, &cc, "alice", None).await;
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = res
@@ -185,6 +213,7 @@ async fn start(s: &TestServer, p: &Shared) -> Started {
     };
     p.lock().unwrap().challenge = q("code_challenge");
     Started {
+        cc: cc.id.clone(),
         state: q("state"),
         nonce: q("nonce"),
         cookie,
@@ -217,14 +246,31 @@ fn unescape(html: &str) -> String {
 }
 
 async fn callback(s: &TestServer, st: &Started, code: &str) -> Res {
+    answer(
+        s,
+        st,
+        &format!("/auth/v3/sso/oidc/{}/callback", st.cc),
+        code,
+        None,
+    )
+    .await
+}
+
+/// The provider's answer to flight `st` arriving at `path`, with `iss` if given.
+async fn answer(s: &TestServer, st: &Started, path: &str, code: &str, iss: Option<&str>) -> Res {
+    let iss = iss
+        .map(|i| {
+            format!(
+                "&iss={}",
+                url::form_urlencoded::byte_serialize(i.as_bytes()).collect::<String>()
+            )
+        })
+        .unwrap_or_default();
     s.send(
-        Request::get(format!(
-            "/auth/v3/sso/oidc/callback?state={}&code={code}",
-            st.state
-        ))
-        .header(header::COOKIE, &st.cookie)
-        .body(Body::empty())
-        .unwrap(),
+        Request::get(format!("{path}?state={}&code={code}{iss}", st.state))
+            .header(header::COOKIE, &st.cookie)
+            .body(Body::empty())
+            .unwrap(),
     )
     .await
 }
@@ -307,7 +353,7 @@ async fn oidc_provider_api() {
     assert_eq!(data["clientAuthentication"], "client_secret_basic");
     assert_eq!(
         data["redirectUri"],
-        format!("{ISSUER}/auth/v3/sso/oidc/callback")
+        format!("{ISSUER}/auth/v3/sso/oidc/demo/callback")
     );
     assert!(!res.text().contains("s3cret"));
     // An update without the secret keeps it; a stale version is refused.
@@ -372,7 +418,7 @@ async fn code_flow_with_pkce_signs_the_user_in() {
     assert_eq!(q("prompt"), Some("login"));
     assert_eq!(
         q("redirect_uri"),
-        Some(format!("{ISSUER}/auth/v3/sso/oidc/callback").as_str())
+        Some(format!("{ISSUER}/auth/v3/sso/oidc/demo/callback").as_str())
     );
     assert!(q("scope").unwrap().split(' ').any(|s| s == "openid"));
     assert!(st.state.len() >= 16 && st.nonce.len() >= 16);
@@ -388,11 +434,15 @@ async fn code_flow_with_pkce_signs_the_user_in() {
         .filter_map(|v| v.to_str().ok())
         .collect();
     assert!(
-        cookies.iter().any(|c| c.starts_with("tollgate_session=")),
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-tollgate_session=")),
         "{cookies:?}"
     );
     assert!(
-        cookies.iter().any(|c| c.starts_with("tollgate_oidc=;")),
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-tollgate_oidc=;")),
         "{cookies:?}"
     );
     // Basic client authentication, and the PKCE verifier was sent.
@@ -496,7 +546,7 @@ async fn forged_and_stale_id_tokens_are_refused() {
     let res = s
         .send(
             Request::get(format!(
-                "/auth/v3/sso/oidc/callback?state={}&code=good-code",
+                "/auth/v3/sso/oidc/demo/callback?state={}&code=good-code",
                 st.state
             ))
             .body(Body::empty())
@@ -510,7 +560,7 @@ async fn forged_and_stale_id_tokens_are_refused() {
     let res = s
         .send(
             Request::get(format!(
-                "/auth/v3/sso/oidc/callback?state={}&error=access_denied&error_description=%3Cb%3E",
+                "/auth/v3/sso/oidc/demo/callback?state={}&error=access_denied&error_description=%3Cb%3E",
                 st.state
             ))
             .header(header::COOKIE, &st.cookie)
@@ -521,6 +571,97 @@ async fn forged_and_stale_id_tokens_are_refused() {
     res.expect(StatusCode::FORBIDDEN);
     assert!(res.text().contains("access_denied"));
     assert!(!res.text().contains("<b>"));
+}
+
+/// The mix-up attack (RFC 9700 §4.4): a tenant's own provider (`evil`)
+/// hands the browser it was sent to over to the honest provider of `demo`,
+/// whose code comes back for the evil flight. The code must never reach the
+/// evil provider's token endpoint, nor the honest one's for that flight.
+#[tokio::test]
+async fn mix_up_answers_never_reach_another_provider() {
+    let s = TestServer::new().await;
+    let (honest, evil) = (provider().await, provider().await);
+    let k = key("k1");
+    honest.lock().unwrap().jwks = vec![k.jwk.clone()];
+    evil.lock().unwrap().jwks = vec![k.jwk.clone()];
+    oidc_contact_center_at(&s, "demo", &honest, true).await;
+    oidc_contact_center_at(&s, "evil", &evil, true).await;
+    let honest_iss = honest.lock().unwrap().issuer.clone();
+    let evil_iss = evil.lock().unwrap().issuer.clone();
+
+    // Each provider has its own redirect URI.
+    let st = start_at(&s, "evil", &evil).await;
+    let redirect = st.query.iter().find(|(k, _)| k == "redirect_uri").unwrap();
+    assert_eq!(
+        redirect.1,
+        format!("{ISSUER}/auth/v3/sso/oidc/evil/callback")
+    );
+
+    // The honest provider answers at its own redirect URI, naming itself.
+    let path = "/auth/v3/sso/oidc/demo/callback";
+    answer(&s, &st, path, "good-code", Some(&honest_iss))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    // Without iss (a provider without RFC 9207) alike.
+    let st = start_at(&s, "evil", &evil).await;
+    answer(&s, &st, path, "good-code", None)
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert!(refusals(&s)
+        .await
+        .contains(&"answer at another provider's redirect URI".to_string()));
+    // The shared callback of old is gone: nothing answers there.
+    let st = start_at(&s, "evil", &evil).await;
+    let res = answer(&s, &st, "/auth/v3/sso/oidc/callback", "good-code", None).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    // At the evil flight's own redirect URI, an answer naming another issuer.
+    let st = start_at(&s, "evil", &evil).await;
+    let path = "/auth/v3/sso/oidc/evil/callback";
+    answer(&s, &st, path, "good-code", Some(&honest_iss))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert!(refusals(&s)
+        .await
+        .contains(&"answer from another issuer (iss)".to_string()));
+    assert!(
+        evil.lock().unwrap().token_requests.is_empty(),
+        "code leaked to the evil provider"
+    );
+    assert!(honest.lock().unwrap().token_requests.is_empty());
+
+    // The evil provider's own, correct answer still works (a control).
+    let st = start_at(&s, "evil", &evil).await;
+    evil.lock().unwrap().id_token = sign(&k, &id_claims(&evil, &st.nonce, "mallory"));
+    answer(&s, &st, path, "good-code", Some(&evil_iss))
+        .await
+        .expect(StatusCode::SEE_OTHER);
+}
+
+/// A provider that advertises RFC 9207 must name itself in every answer.
+#[tokio::test]
+async fn iss_is_required_when_the_provider_advertises_it() {
+    let s = TestServer::new().await;
+    let p = provider().await;
+    let k = key("k1");
+    p.lock().unwrap().jwks = vec![k.jwk.clone()];
+    p.lock().unwrap().sends_iss = true;
+    oidc_contact_center(&s, &p, true).await;
+    let iss = p.lock().unwrap().issuer.clone();
+    let st = start(&s, &p).await;
+    p.lock().unwrap().id_token = sign(&k, &id_claims(&p, &st.nonce, "alice"));
+    callback(&s, &st, "good-code")
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert!(refusals(&s)
+        .await
+        .contains(&"no iss, which the provider promises".to_string()));
+    assert!(p.lock().unwrap().token_requests.is_empty());
+    let st = start(&s, &p).await;
+    p.lock().unwrap().id_token = sign(&k, &id_claims(&p, &st.nonce, "alice"));
+    let path = "/auth/v3/sso/oidc/demo/callback";
+    answer(&s, &st, path, "good-code", Some(&iss))
+        .await
+        .expect(StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

@@ -33,8 +33,9 @@ async fn saml_contact_center(s: &TestServer, idp: &KeyPair, extra: serde_json::V
     s.ops_put(&format!("{CCS}/demo"), json!({"auth": "saml"}))
         .await
         .expect(StatusCode::OK);
+    // These tests post unsolicited answers; the default (off) has its own test.
     let mut body = json!({"idpMetadata": idp_metadata(saml_idp::IDP_ENTITY, &idp.cert_der),
-                          "justInTimeUsers": true});
+                          "justInTimeUsers": true, "allowIdpInitiated": true});
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
@@ -65,7 +66,10 @@ async fn start(s: &TestServer, request: Option<&str>) -> Started {
         .and_then(|v| v.to_str().ok())
         .expect("cookie")
         .to_string();
-    assert!(set_cookie.starts_with("tollgate_saml="), "{set_cookie}");
+    assert!(
+        set_cookie.starts_with("__Host-tollgate_saml="),
+        "{set_cookie}"
+    );
     let csp = res
         .headers()
         .get(header::CONTENT_SECURITY_POLICY)
@@ -275,8 +279,12 @@ async fn round_trip_signs_the_user_in_and_issues_tokens_for_the_contact_center()
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    assert!(cookies.iter().any(|c| c.starts_with("tollgate_session=")));
-    assert!(cookies.iter().any(|c| c.starts_with("tollgate_saml=;")));
+    assert!(cookies
+        .iter()
+        .any(|c| c.starts_with("__Host-tollgate_session=")));
+    assert!(cookies
+        .iter()
+        .any(|c| c.starts_with("__Host-tollgate_saml=;")));
     let code = url::Url::parse(&location)
         .unwrap()
         .query_pairs()
@@ -361,7 +369,7 @@ async fn an_answer_for_another_browser_is_refused() {
         &s,
         &signed(&idp, &a),
         &st.relay_state(),
-        Some("tollgate_saml=someone-else"),
+        Some("__Host-tollgate_saml=someone-else"),
     )
     .await;
     res.expect(StatusCode::BAD_REQUEST);
@@ -472,6 +480,43 @@ async fn idp_initiated_sign_in_lands_on_an_allowed_redirect_url_only() {
         reasons.contains(&"in_response_to".to_string()),
         "{reasons:?}"
     );
+}
+
+/// Issue 14, finding 19: an unsolicited answer signed a browser in at every
+/// SAML contact center. It is a per-contact-center setting now, off unless
+/// turned on; answers to Tollgate's own requests are not affected.
+#[tokio::test]
+async fn idp_initiated_sign_in_is_off_unless_allowed() {
+    let s = TestServer::new().await;
+    let idp = KeyPair::generate("idp");
+    saml_contact_center(&s, &idp, json!({"allowIdpInitiated": null})).await;
+    let view = s.ops_get(&format!("{CCS}/demo/saml")).await.json()["data"].clone();
+    assert_eq!(view["allowIdpInitiated"], false, "off by default");
+    for relay in ["", APP_BASE] {
+        let res = post_acs(&s, &signed(&idp, &answer(None, DEMO_USER)), relay, None).await;
+        res.expect(StatusCode::FORBIDDEN);
+        assert!(res.header(header::SET_COOKIE).is_none(), "no session");
+    }
+    assert_eq!(
+        refusals(&s).await,
+        vec!["idp_initiated_not_allowed".to_string(); 2]
+    );
+    // A solicited answer still signs in.
+    let started = start(&s, None).await;
+    let a = answer(Some(started.request_id()), DEMO_USER);
+    post_acs(
+        &s,
+        &signed(&idp, &a),
+        &started.relay_state(),
+        Some(&started.cookie),
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    // Turned on, the same unsolicited answer signs in.
+    saml_contact_center(&s, &idp, json!({"allowIdpInitiated": true, "version": 1})).await;
+    post_acs(&s, &signed(&idp, &answer(None, DEMO_USER)), "", None)
+        .await
+        .expect(StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ async fn saml_contact_center(s: &TestServer, idp: &KeyPair, slo_bindings: &[&str
     let metadata = idp_metadata_with_slo(saml_idp::IDP_ENTITY, &idp.cert_der, slo_bindings);
     s.ops_put(
         &format!("{CCS}/demo/saml"),
-        json!({"idpMetadata": metadata, "justInTimeUsers": true}),
+        json!({"idpMetadata": metadata, "justInTimeUsers": true, "allowIdpInitiated": true}),
     )
     .await
     .expect(StatusCode::OK);
@@ -78,7 +78,7 @@ async fn sign_in(s: &TestServer, idp: &KeyPair, user: &str) -> (String, String) 
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("tollgate_session="))
+        .find(|c| c.starts_with("__Host-tollgate_session="))
         .and_then(|c| c.split(';').next())
         .expect("session cookie")
         .to_string();
@@ -128,7 +128,7 @@ fn clears_session_cookie(res: &Res) -> bool {
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|c| c.starts_with("tollgate_session=;") && c.contains("Max-Age=0"))
+        .any(|c| c.starts_with("__Host-tollgate_session=;") && c.contains("Max-Age=0"))
 }
 
 #[tokio::test]
@@ -374,12 +374,25 @@ async fn unsigned_forged_misaddressed_and_stale_requests_end_nothing() {
     assert!(audit(&s, "sso.logout").await.is_empty());
 }
 
-/// The browser signs out at `/auth/v3/end-session` with its session cookie.
+/// The browser signs out at `/auth/v3/end-session` with its session cookie,
+/// confirming on the page (no `id_token_hint`).
 async fn end_session(s: &TestServer, cookie: &str) -> Res {
+    let page = s
+        .send(
+            Request::get("/auth/v3/end-session")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    page.expect(StatusCode::OK);
+    let csrf = common::browser::input(&page.text(), "csrf_token").expect("confirmation form");
+    let csrf_cookie = set_cookie(&page, "__Host-tollgate_csrf").expect("csrf cookie");
     s.send(
-        Request::get("/auth/v3/end-session")
-            .header(header::COOKIE, cookie)
-            .body(Body::empty())
+        Request::post("/auth/v3/sign-out/confirm")
+            .header(header::COOKIE, format!("{cookie}; {csrf_cookie}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(encode_form(&[("csrf_token", &csrf)])))
             .unwrap(),
     )
     .await
@@ -422,7 +435,7 @@ async fn sp_initiated_logout_redirect_binding_round_trip() {
     res.expect(StatusCode::SEE_OTHER);
     assert!(!alive(&s, &alice).await, "the Tollgate session ends first");
     assert!(clears_session_cookie(&res));
-    let flight = set_cookie(&res, "tollgate_saml_logout").expect("logout flight cookie");
+    let flight = set_cookie(&res, "__Host-tollgate_saml_logout").expect("logout flight cookie");
     let location = url::Url::parse(res.header(header::LOCATION).unwrap()).unwrap();
     assert!(
         location.as_str().starts_with(IDP_SLO_REDIRECT),
@@ -482,7 +495,7 @@ async fn sp_initiated_logout_redirect_binding_round_trip() {
     // A second sign-out round trip, answered right.
     let (alice, _) = sign_in(&s, &idp, "alice").await;
     let res = end_session(&s, &alice).await;
-    let flight = set_cookie(&res, "tollgate_saml_logout").unwrap();
+    let flight = set_cookie(&res, "__Host-tollgate_saml_logout").unwrap();
     let location = url::Url::parse(res.header(header::LOCATION).unwrap()).unwrap();
     let relay_state = location
         .query_pairs()
@@ -504,7 +517,7 @@ async fn sp_initiated_logout_redirect_binding_round_trip() {
     let res = slo_get_with(&s, &signed, Some(&flight)).await;
     res.expect(StatusCode::SEE_OTHER);
     assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-out"));
-    assert!(set_cookie(&res, "tollgate_saml_logout").is_some_and(|c| c.ends_with('=')));
+    assert!(set_cookie(&res, "__Host-tollgate_saml_logout").is_some_and(|c| c.ends_with('=')));
     let logouts = audit(&s, "sso.logout").await;
     assert!(
         logouts
@@ -523,7 +536,7 @@ async fn sp_initiated_logout_post_binding_round_trip() {
     let res = end_session(&s, &alice).await;
     res.expect(StatusCode::OK);
     assert!(!alive(&s, &alice).await);
-    let flight = set_cookie(&res, "tollgate_saml_logout").expect("logout flight cookie");
+    let flight = set_cookie(&res, "__Host-tollgate_saml_logout").expect("logout flight cookie");
     let page = res.text();
     assert!(
         page.contains(&format!(
@@ -574,7 +587,7 @@ async fn without_an_idp_slo_service_sign_out_stays_local() {
     let res = end_session(&s, &alice).await;
     res.expect(StatusCode::SEE_OTHER);
     assert_eq!(res.header(header::LOCATION), Some("/ui/auth/signed-out"));
-    assert!(set_cookie(&res, "tollgate_saml_logout").is_none());
+    assert!(set_cookie(&res, "__Host-tollgate_saml_logout").is_none());
     assert!(!alive(&s, &alice).await);
 }
 
@@ -587,6 +600,7 @@ async fn the_original_sign_out_api_tells_the_idp_and_continues_to_the_redirect_u
     let back = format!("{APP_BASE}/callback");
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("redirectUri", &back)
+        .append_pair("client_id", DEMO_CLIENT)
         .finish();
     let res = s
         .send(
@@ -599,7 +613,7 @@ async fn the_original_sign_out_api_tells_the_idp_and_continues_to_the_redirect_u
     res.expect(StatusCode::SEE_OTHER);
     assert!(!alive(&s, &alice).await);
     assert!(clears_session_cookie(&res));
-    let flight = set_cookie(&res, "tollgate_saml_logout").expect("logout flight cookie");
+    let flight = set_cookie(&res, "__Host-tollgate_saml_logout").expect("logout flight cookie");
     let location = url::Url::parse(res.header(header::LOCATION).unwrap()).unwrap();
     assert!(
         location.as_str().starts_with(IDP_SLO_REDIRECT),

@@ -16,6 +16,7 @@ const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 const API: &str = "https://api.example";
 const GATEWAY: &str = "gateway";
 const GATEWAY_SECRET: &str = "gateway-secret-1";
+const USER_INFO_AUDIENCE: &str = "urn:tollgate:gws-user";
 
 /// A client that may exchange the demo client's tokens for `API`.
 async fn gateway(s: &TestServer, policy: Value) {
@@ -401,7 +402,8 @@ async fn convert_token_and_jwt_userinfo() {
     let body = res.json();
     assert_eq!(body["status"]["code"], 0);
     let jwt = str_of(&body["data"], "jwtToken");
-    let claims = s.verify_jwt(jwt, DEMO_CLIENT).await;
+    let claims = s.verify_jwt(jwt, USER_INFO_AUDIENCE).await;
+    assert_eq!(claims["client_id"], DEMO_CLIENT);
     assert_eq!(claims["cmeUserName"], DEMO_USER);
     assert_eq!(claims["contactCenterId"], "demo");
     assert_eq!(claims["sub"], "demo:agent");
@@ -413,7 +415,7 @@ async fn convert_token_and_jwt_userinfo() {
     let res = s.bearer(Method::GET, "/auth/v3/jwt-userinfo", &at).await;
     res.expect(StatusCode::OK);
     let header = res.header("x-gws-user").expect("X-GWS-User");
-    let claims = s.verify_jwt(header, DEMO_CLIENT).await;
+    let claims = s.verify_jwt(header, USER_INFO_AUDIENCE).await;
     assert_eq!(claims["loginName"], DEMO_USER);
     assert_eq!(claims["authorities"], at_claims["authorities"]);
 
@@ -423,7 +425,10 @@ async fn convert_token_and_jwt_userinfo() {
         .bearer(Method::GET, "/auth/v3/jwt-userinfo", &client_at)
         .await;
     let claims = s
-        .verify_jwt(res.header("x-gws-user").expect("header"), DEMO_CLIENT)
+        .verify_jwt(
+            res.header("x-gws-user").expect("header"),
+            USER_INFO_AUDIENCE,
+        )
         .await;
     assert_eq!(claims["username"], DEMO_CLIENT);
 
@@ -441,4 +446,99 @@ async fn convert_token_and_jwt_userinfo() {
             .await
             .expect(StatusCode::UNAUTHORIZED);
     }
+}
+
+/// Issue 14, finding 13: the convert-token JWT was signed like an ID token
+/// (`typ: JWT`, `aud: client_id`) and passed as an `id_token_hint`, a
+/// token-exchange subject and an `actor_token`. It has its own `typ` and
+/// audience now and is refused wherever an ID token is expected.
+#[tokio::test]
+async fn the_convert_token_jwt_is_not_an_id_token() {
+    let s = TestServer::new().await;
+    gateway(&s, full_policy()).await;
+    // The gateway's own user token, so an actor made of it would be its own.
+    let own = s
+        .token(
+            GW,
+            &[
+                ("grant_type", "password"),
+                ("username", "demo\\agent"),
+                ("password", DEMO_PASSWORD),
+                ("scope", "openid"),
+            ],
+        )
+        .await
+        .tokens();
+    let res = s
+        .bearer(
+            Method::POST,
+            "/auth/v3/oauth/convert-token",
+            str_of(&own, "access_token"),
+        )
+        .await;
+    res.expect(StatusCode::OK);
+    let converted = str_of(&res.json()["data"], "jwtToken").to_string();
+    let (header, claims) = jwt_parts(&converted);
+    assert_eq!(header["typ"], "gws-user+jwt");
+    assert_eq!(claims["aud"], USER_INFO_AUDIENCE);
+
+    let subject = s.user_token().await;
+    for kind in [IDT, JWT] {
+        let e = exchange(
+            &s,
+            &[
+                ("subject_token", &subject),
+                ("subject_token_type", AT),
+                ("actor_token", &converted),
+                ("actor_token_type", kind),
+            ],
+        )
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+        assert!(
+            e["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("actor_token"),
+            "{e}"
+        );
+        exchange(
+            &s,
+            &[("subject_token", &converted), ("subject_token_type", kind)],
+        )
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    // The real ID token still serves as an actor.
+    exchange(
+        &s,
+        &[
+            ("subject_token", &subject),
+            ("subject_token_type", AT),
+            ("actor_token", str_of(&own, "id_token")),
+            ("actor_token_type", IDT),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    // Nor is it an id_token_hint (which would pick the client and its
+    // post-logout redirect).
+    let res = s
+        .bearer(Method::POST, "/auth/v3/oauth/convert-token", &subject)
+        .await;
+    let converted = str_of(&res.json()["data"], "jwtToken").to_string();
+    let cb = "https%3A%2F%2Fapp.tollgate.test%2Fcallback";
+    s.get(&format!(
+        "/auth/v3/end-session?id_token_hint={converted}&post_logout_redirect_uri={cb}"
+    ))
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    let user = s.password_tokens(Some("openid")).await;
+    s.get(&format!(
+        "/auth/v3/end-session?id_token_hint={}&post_logout_redirect_uri={cb}",
+        str_of(&user, "id_token")
+    ))
+    .await
+    .expect(StatusCode::SEE_OTHER);
 }

@@ -1,7 +1,10 @@
 """The chart installed by `helm install` on a real kube-apiserver, and the
 operator's ServiceAccount (a TokenRequest token, as its Pod would hold)
 allowed exactly what the operator needs: every right of the contract is
-granted, nothing more is, and calls outside it are refused."""
+granted, nothing more is, and calls outside it are refused. Watching every
+namespace, the cluster-wide rights only read the tenant kinds: Secrets and
+workloads are written in the platform namespace only, and tenant namespaces
+give read access to referenced Secrets, nothing more."""
 
 import pytest
 from kubernetes import client
@@ -10,16 +13,27 @@ from kubernetes.client.rest import ApiException
 from conftest import CHART, ROOT, create_namespace, service_account_client, unique
 
 KINDS = ["tollgates", "environments", "contactcenters", "oauthclients"]
+TENANT_KINDS = ["environments", "contactcenters", "oauthclients"]
 WRITE = ["get", "list", "watch", "create", "patch", "update", "delete"]
 
-# The contract (issue 6 / issue 7), written out independently of the chart.
-WATCHED = (
-    {("tollgate.dev", k, v) for k in KINDS for v in ["get", "list", "watch", "patch", "update"]}
-    | {("tollgate.dev", f"{k}/status", v) for k in KINDS for v in ["get", "patch", "update"]}
-    | {("tollgate.dev", f"{k}/finalizers", "update") for k in KINDS}
+# The contract (issue 6 / issue 7, narrowed by issue 14), written out
+# independently of the chart.
+EVENTS = {("", "events", v) for v in ["create", "patch"]} | {
+    ("events.k8s.io", "events", v) for v in ["create", "patch"]
+}
+# Wherever the tenant kinds are watched (cluster-wide by default).
+TENANT = (
+    {("tollgate.dev", k, v) for k in TENANT_KINDS for v in ["get", "list", "watch", "patch", "update"]}
+    | {("tollgate.dev", f"{k}/status", v) for k in TENANT_KINDS for v in ["get", "patch", "update"]}
+    | {("tollgate.dev", f"{k}/finalizers", "update") for k in TENANT_KINDS}
+    | EVENTS
+)
+# The platform namespace only.
+PLATFORM = (
+    {("tollgate.dev", "tollgates", v) for v in ["get", "list", "watch", "patch", "update"]}
+    | {("tollgate.dev", "tollgates/status", v) for v in ["get", "patch", "update"]}
+    | {("tollgate.dev", "tollgates/finalizers", "update")}
     | {("", r, v) for r in ["secrets", "configmaps", "services"] for v in WRITE}
-    | {("", "events", v) for v in ["create", "patch"]}
-    | {("events.k8s.io", "events", v) for v in ["create", "patch"]}
     | {(g, r, v) for g, r in [
         ("apps", "deployments"),
         ("batch", "jobs"),
@@ -29,6 +43,11 @@ WATCHED = (
         ("networking.k8s.io", "ingresses"),
     ] for v in WRITE}
 )
+# A listed tenant namespace: referenced Secrets and ConfigMaps by name, and
+# generated client secrets.
+SECRET_REFS = {("", "secrets", "get"), ("", "secrets", "create"), ("", "configmaps", "get")}
+# One watched namespace that is also the platform namespace: the old set.
+WATCHED = TENANT | PLATFORM
 LEASES = {("coordination.k8s.io", "leases", v) for v in ["get", "list", "watch", "create", "update", "patch"]}
 # What every authenticated identity may do (system:basic-user).
 EVERYONE = {
@@ -71,10 +90,15 @@ def refused(call, *args, **kwargs):
 
 @pytest.fixture(scope="module")
 def cluster_wide(admin, helm):
-    """The default install: the operator watches every namespace."""
+    """The default install: the operator watches every namespace; one tenant
+    namespace is listed for Secret references."""
     namespace = create_namespace(admin, unique("tollgate-system"))
-    helm("install", "tollgate-operator", str(CHART), "--namespace", namespace)
-    yield namespace, service_account_client(admin, namespace, "tollgate-operator")
+    tenant = create_namespace(admin, unique("tenant"))
+    helm(
+        "install", "tollgate-operator", str(CHART), "--namespace", namespace,
+        "--set", "rbac.tenantNamespaces={" + tenant + "}",
+    )
+    yield namespace, tenant, service_account_client(admin, namespace, "tollgate-operator")
     helm("uninstall", "tollgate-operator", "--namespace", namespace)
 
 
@@ -96,7 +120,7 @@ def namespaced(admin, helm, third_party_crds):
 
 
 def test_install_creates_the_operator_and_established_crds(admin, cluster_wide):
-    namespace, _ = cluster_wide
+    namespace, _, _ = cluster_wide
     deployment = client.AppsV1Api(admin).read_namespaced_deployment("tollgate-operator", namespace)
     container = deployment.spec.template.spec.containers[0]
     assert container.command == ["/usr/local/bin/tollgate-operator"]
@@ -105,6 +129,8 @@ def test_install_creates_the_operator_and_established_crds(admin, cluster_wide):
     assert deployment.spec.template.spec.security_context.run_as_non_root is True
     env = {e.name: e for e in container.env}
     assert not env["TOLLGATE_OPERATOR_NAMESPACE"].value  # empty: every namespace
+    assert env["TOLLGATE_OPERATOR_PLATFORM_NAMESPACE"].value == namespace
+    assert env["TOLLGATE_OPERATOR_ALLOW_UNBOUND_MANAGEMENT_CLIENTS"].value == "false"
     assert env["TOLLGATE_DATABASE_URL"].value_from.secret_key_ref.name == "tollgate-database"
     assert env["TOLLGATE_ENCRYPTION_KEY"].value_from.secret_key_ref.name == "tollgate-encryption-key"
     assert env["POD_NAMESPACE"].value_from.field_ref.field_path == "metadata.namespace"
@@ -120,37 +146,87 @@ def test_install_creates_the_operator_and_established_crds(admin, cluster_wide):
 
 
 def test_cluster_wide_rights_are_exactly_the_contract(cluster_wide):
-    namespace, operator = cluster_wide
-    # Any namespace: the watched rights; the release namespace adds the Lease.
-    assert rules(operator, "default") == WATCHED
-    assert rules(operator, namespace) == WATCHED | LEASES
-    for group, resource, verb in sorted(WATCHED):
+    namespace, tenant, operator = cluster_wide
+    # Any namespace: only the tenant kinds; the platform (release) namespace
+    # adds the workloads, Secrets and the Lease; the listed tenant namespace
+    # adds reading referenced Secrets.
+    assert rules(operator, "default") == TENANT
+    assert rules(operator, namespace) == TENANT | PLATFORM | LEASES
+    assert rules(operator, tenant) == TENANT | SECRET_REFS
+    for group, resource, verb in sorted(TENANT):
         assert allowed(operator, group, resource, verb), (group, resource, verb)
-    for group, resource, verb in sorted(LEASES):
+    for group, resource, verb in sorted(PLATFORM | LEASES):
         assert allowed(operator, group, resource, verb, namespace), (group, resource, verb)
+    # Nothing of the platform's rights anywhere else, nor cluster-wide.
+    for group, resource, verb in sorted(PLATFORM - SECRET_REFS):
+        assert not allowed(operator, group, resource, verb, tenant), (group, resource, verb)
+    for group, resource, verb in sorted(PLATFORM):
+        assert not allowed(operator, group, resource, verb), (group, resource, verb)
+        assert not allowed(operator, group, resource, verb, "default"), (group, resource, verb)
 
 
 def test_cluster_wide_real_calls(admin, cluster_wide):
-    namespace, operator = cluster_wide
+    namespace, tenant, operator = cluster_wide
     apps_ns = create_namespace(admin, unique("apps"))
     custom = client.CustomObjectsApi(operator)
     core = client.CoreV1Api(operator)
-    # Allowed: read the kinds everywhere, own children, events, the Lease.
-    custom.list_cluster_custom_object("tollgate.dev", "v1alpha1", "tollgates")
-    core.create_namespaced_config_map(apps_ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="child")))
-    core.delete_namespaced_config_map("child", apps_ns)
+    apps = client.AppsV1Api(operator)
+    batch = client.BatchV1Api(operator)
+    # Allowed: read the tenant kinds everywhere, events, the Lease; children
+    # in the platform namespace; a referenced Secret in the tenant namespace.
+    custom.list_cluster_custom_object("tollgate.dev", "v1alpha1", "contactcenters")
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="child")))
+    core.delete_namespaced_config_map("child", namespace)
+    core.create_namespaced_secret(namespace, client.V1Secret(metadata=client.V1ObjectMeta(name="child")))
+    core.delete_namespaced_secret("child", namespace)
     core.create_namespaced_event(
         apps_ns,
         client.CoreV1Event(
             metadata=client.V1ObjectMeta(generate_name="tollgate-"),
-            involved_object=client.V1ObjectReference(kind="Tollgate", name="x", namespace=apps_ns),
+            involved_object=client.V1ObjectReference(kind="ContactCenter", name="x", namespace=apps_ns),
             reason="Test", message="allowed", type="Normal",
         ),
     )
     client.CoordinationV1Api(operator).create_namespaced_lease(
         namespace, client.V1Lease(metadata=client.V1ObjectMeta(name="tollgate-operator"))
     )
-    # Refused: the kinds are created by users, never by the operator; nothing
+    client.CoreV1Api(admin).create_namespaced_secret(
+        tenant, client.V1Secret(metadata=client.V1ObjectMeta(name="cs-password"), string_data={"password": "x"})
+    )
+    core.read_namespaced_secret("cs-password", tenant)
+    core.create_namespaced_secret(tenant, client.V1Secret(metadata=client.V1ObjectMeta(name="web-client-secret")))
+    # Refused: Secrets of any other namespace (read, list, write), Secrets of
+    # the tenant namespace beyond get/create, workloads outside the platform
+    # namespace, anything cluster-wide of the platform's.
+    client.CoreV1Api(admin).create_namespaced_secret(
+        apps_ns, client.V1Secret(metadata=client.V1ObjectMeta(name="other"), string_data={"k": "v"})
+    )
+    refused(core.read_namespaced_secret, "other", apps_ns)
+    refused(core.list_namespaced_secret, apps_ns)
+    refused(core.list_secret_for_all_namespaces)
+    refused(core.list_namespaced_secret, tenant)
+    refused(core.delete_namespaced_secret, "cs-password", tenant)
+    refused(core.patch_namespaced_secret, "cs-password", tenant, {"stringData": {"password": "y"}})
+    refused(core.create_namespaced_secret, apps_ns, client.V1Secret(metadata=client.V1ObjectMeta(name="s")))
+    refused(core.create_namespaced_config_map, apps_ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c")))
+    deployment = client.V1Deployment(
+        metadata=client.V1ObjectMeta(name="d"),
+        spec=client.V1DeploymentSpec(
+            selector=client.V1LabelSelector(match_labels={"a": "b"}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels={"a": "b"}),
+                spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="x")]),
+            ),
+        ),
+    )
+    refused(apps.create_namespaced_deployment, apps_ns, deployment)
+    refused(apps.create_namespaced_deployment, tenant, deployment)
+    refused(apps.list_deployment_for_all_namespaces)
+    refused(batch.list_job_for_all_namespaces)
+    refused(batch.delete_namespaced_job, "j", apps_ns)
+    refused(client.NetworkingV1Api(operator).list_ingress_for_all_namespaces)
+    refused(custom.list_cluster_custom_object, "tollgate.dev", "v1alpha1", "tollgates")
+    # The kinds are created by users, never by the operator; nothing
     # cluster-scoped; no Pods, RBAC or Leases elsewhere.
     body = {"apiVersion": "tollgate.dev/v1alpha1", "kind": "Environment", "metadata": {"name": "e"}, "spec": {"username": "u"}}
     refused(custom.create_namespaced_custom_object, "tollgate.dev", "v1alpha1", apps_ns, "environments", body)
@@ -170,6 +246,7 @@ def test_namespaced_rights_are_the_contract_in_one_namespace(admin, namespaced):
     deployment = client.AppsV1Api(admin).read_namespaced_deployment("tollgate-operator", release_ns)
     env = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
     assert env["TOLLGATE_OPERATOR_NAMESPACE"] == watched
+    assert env["TOLLGATE_OPERATOR_PLATFORM_NAMESPACE"] == watched
     assert deployment.spec.replicas == 2
 
 

@@ -84,7 +84,10 @@ def _start_or_skip(flavour: str, workdir) -> Server:
             if tollgate.services_required():
                 pytest.fail(f"TOLLGATE_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
             pytest.skip(reason)
-    return tollgate.start(flavour, workdir)
+    # Loopback is the suite's "ingress": a test that must not charge the
+    # shared address (wrong operator logins) names a client of its own in
+    # X-Forwarded-For, as a real ingress would.
+    return tollgate.start(flavour, workdir, extra_args=["--trusted-proxies", "127.0.0.1/32,::1/128"])
 
 
 _stop_and_check = tollgate.stop_and_check

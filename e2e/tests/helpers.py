@@ -76,6 +76,14 @@ def unique(prefix: str = "e2e") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def unique_client_address() -> str:
+    """A random address of 198.18.0.0/15 (the benchmarking range) for
+    X-Forwarded-For (the shared servers trust loopback as their ingress), so
+    counters charged to it are this test's own."""
+    b = uuid.uuid4().bytes
+    return f"198.{18 + (b[0] & 1)}.{b[1]}.{b[2] or 1}"
+
+
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05):
     deadline = time.monotonic() + timeout
     while True:

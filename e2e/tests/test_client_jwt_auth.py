@@ -32,15 +32,17 @@ def jwt_client(srv, **keys) -> str:
     return data["client_id"]
 
 
-def session(client_id: str, key, alg: str) -> OAuth2Session:
-    # authlib signs with the key given as the "secret"; aud is the URL it calls.
+def session(srv, client_id: str, key, alg: str) -> OAuth2Session:
+    # authlib signs with the key given as the "secret".
     s = OAuth2Session(
         client_id,
         key,
         token_endpoint_auth_method=METHOD,
         revocation_endpoint_auth_method=METHOD,
     )
-    s.register_client_auth_method(PrivateKeyJWT(alg=alg))
+    # aud: the issuer identifier, the only audience the server accepts
+    # (authlib would otherwise address each assertion to the URL it calls).
+    s.register_client_auth_method(PrivateKeyJWT(token_endpoint=srv.base_url, alg=alg))
     return s
 
 
@@ -51,7 +53,7 @@ def test_private_key_jwt_at_token_introspection_and_revocation(server, alg):
     else:
         key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
     client_id = jwt_client(server, jwks={"keys": [key.as_dict(private=False)]})
-    with session(client_id, key, alg) as s:
+    with session(server, client_id, key, alg) as s:
         token = s.fetch_token(server.token_url, grant_type="client_credentials")
         claims = verify_access_token(server, token["access_token"], client_id=client_id, scope=token["scope"])
         assert claims["client_id"] == client_id
@@ -97,7 +99,7 @@ def test_private_key_jwt_with_a_jwks_url(server):
     keys = JwksServer([key.as_dict(private=False)])
     try:
         client_id = jwt_client(server, jwksUri=keys.url)
-        with session(client_id, key, "ES256") as s:
+        with session(server, client_id, key, "ES256") as s:
             token = s.fetch_token(server.token_url, grant_type="client_credentials")
             assert verify_access_token(server, token["access_token"], client_id=client_id, scope=token["scope"])["client_id"] == client_id
     finally:
@@ -118,13 +120,13 @@ def test_a_private_key_jwt_client_cannot_use_a_secret_nor_a_foreign_key(server):
 
     # Signed by another key under the registered kid.
     other = ECKey.generate_key("P-256", parameters={"kid": "k1"})
-    with session(client_id, other, "ES256") as s:
+    with session(server, client_id, other, "ES256") as s:
         r = s.post(server.token_url, data={"grant_type": "client_credentials"}, withhold_token=True, auth=s.client_auth(METHOD))
         assert r.status_code == 401, r.text
         assert r.json()["error"] == "invalid_client"
 
     # And the demo client, registered with a secret, cannot use an assertion.
-    with session(server.client_id, key, "ES256") as s:
+    with session(server, server.client_id, key, "ES256") as s:
         r = s.post(server.token_url, data={"grant_type": "client_credentials"}, withhold_token=True, auth=s.client_auth(METHOD))
         assert r.status_code == 401, r.text
         assert r.json()["error"] == "invalid_client"

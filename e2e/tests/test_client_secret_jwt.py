@@ -29,22 +29,24 @@ def mac_client(srv, **fields) -> tuple[str, str]:
     return data["client_id"], data["client_secret"]
 
 
-def session(client_id: str, secret: str, alg: str = "HS256") -> OAuth2Session:
-    # authlib MACs with the secret; aud is the URL it calls.
+def session(srv, client_id: str, secret: str, alg: str = "HS256") -> OAuth2Session:
+    # authlib MACs with the secret.
     s = OAuth2Session(
         client_id,
         secret,
         token_endpoint_auth_method=METHOD,
         revocation_endpoint_auth_method=METHOD,
     )
-    s.register_client_auth_method(ClientSecretJWT(alg=alg))
+    # aud: the issuer identifier, the only audience the server accepts
+    # (authlib would otherwise address each assertion to the URL it calls).
+    s.register_client_auth_method(ClientSecretJWT(token_endpoint=srv.base_url, alg=alg))
     return s
 
 
 @pytest.mark.parametrize("alg", ["HS256", "HS512"])
 def test_client_secret_jwt_at_token_introspection_and_revocation(server, alg):
     client_id, secret = mac_client(server, client_secret=secrets.token_urlsafe(40))
-    with session(client_id, secret, alg) as s:
+    with session(server, client_id, secret, alg) as s:
         token = s.fetch_token(server.token_url, grant_type="client_credentials")
         claims = verify_access_token(server, token["access_token"], client_id=client_id, scope=token["scope"])
         assert claims["client_id"] == client_id
@@ -64,19 +66,19 @@ def test_a_generated_secret_is_shown_once_and_works(server):
     shown = requests.get(server.url(f"/auth/v3/ops/clients/{client_id}"), auth=server.ops, timeout=10)
     assert shown.status_code == 200
     assert secret not in shown.text
-    with session(client_id, secret) as s:
+    with session(server, client_id, secret) as s:
         s.fetch_token(server.token_url, grant_type="client_credentials")
 
 
 def test_wrong_secret_replay_and_clear_secret_are_refused(server):
     client_id, secret = mac_client(server, client_secret=secrets.token_urlsafe(40))
-    with session(client_id, server.secret(secrets.token_urlsafe(40))) as s:
+    with session(server, client_id, server.secret(secrets.token_urlsafe(40))) as s:
         r = s.post(server.token_url, data={"grant_type": "client_credentials"}, withhold_token=True, auth=s.client_auth(METHOD))
         assert r.status_code == 401, r.text
         assert r.json()["error"] == "invalid_client"
 
     # One assertion, sent twice: the second is a replay.
-    with session(client_id, secret) as s:
+    with session(server, client_id, secret) as s:
         sent = []
 
         def capture(r, *args, **kwargs):

@@ -6,7 +6,7 @@ import json
 import pytest
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
-from helpers import bearer, http, unique
+from helpers import bearer, http, unique, unique_client_address
 
 PATH = "/auth/v3/ops/clients"
 
@@ -187,9 +187,29 @@ def test_ops_requires_operator_credentials(server, method, path, auth):
         "none": None,
         "client-credentials": (server.client_id, server.client_secret),
     }[auth]
-    r = http(method, server.url(path), json={"data": {"description": "hacked"}}, auth=creds)
+    # From an address of its own, so these failures do not lock the operator
+    # out of the shared server (see test_ops_lockout for the lockout itself).
+    client = {"X-Forwarded-For": unique_client_address()}
+    r = http(method, server.url(path), json={"data": {"description": "hacked"}}, auth=creds, headers=client)
     envelope_error(r, 401)
     assert r.headers.get("www-authenticate", "").lower().startswith("basic")
     # Nothing changed.
     c = envelope_ok(http("GET", server.url(f"{PATH}/{server.client_id}"), auth=server.ops))["data"]
     assert c["description"] != "hacked"
+
+
+def test_ops_lockout_is_per_address(server):
+    """Five wrong operator logins lock the operator's credentials at that
+    address (429 with Retry-After, even for the right password), and only
+    there: the operator at another address goes on working."""
+    client = {"X-Forwarded-For": unique_client_address()}
+    wrong = (server.ops_username, server.secret("not-the-ops-password"))
+    for _ in range(5):
+        envelope_error(http("GET", server.url(PATH), auth=wrong, headers=client), 401)
+    for creds in (wrong, server.ops):
+        r = http("GET", server.url(PATH), auth=creds, headers=client)
+        envelope_error(r, 429)
+        assert int(r.headers["retry-after"]) > 0
+    envelope_ok(http("GET", server.url(PATH), auth=server.ops))
+    other = {"X-Forwarded-For": unique_client_address()}
+    envelope_ok(http("GET", server.url(PATH), auth=server.ops, headers=other))

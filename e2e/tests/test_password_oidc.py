@@ -96,17 +96,19 @@ def test_tenant_domain_is_case_insensitive(user_server, session_factory):
     assert verify_access_token(srv, token["access_token"])["contact_center_id"] == srv.contact_center_id
 
 
-def test_public_client_with_auth_method_none(user_server, session_factory):
-    """A PUBLIC client authenticates with its client_id alone (authlib's `none`)."""
+def test_public_client_with_auth_method_none(user_server):
+    """A PUBLIC client is never given the password grant (nor any grant that
+    needs a secret); it authenticates with its client_id alone (its code flow
+    with PKCE: test_code_flow.py), and a secret is not accepted from it."""
     srv = user_server
-    c = srv.create_client(clientType="PUBLIC", authorizedGrantTypes=["password", "refresh_token"])
+    r = http(
+        "POST",
+        srv.url("/auth/v3/ops/clients"),
+        json={"data": {"client_id": "e2e-public-pw", "clientType": "PUBLIC", "authorizedGrantTypes": ["password", "refresh_token"]}},
+        auth=srv.ops,
+    )
+    assert r.status_code == 400 and "password" in r.json()["status"]["message"], r.text
+    c = srv.create_client(clientType="PUBLIC", authorizedGrantTypes=["authorization_code", "refresh_token"], redirectURIs=[srv.redirect_uri])
     assert "client_secret" not in c or c["client_secret"] is None
-    s = session_factory(c["client_id"], None, method="none")
-    token = s.fetch_token(srv.token_url, username=srv.login, password=srv.password, scope="openid")
-    assert verify_access_token(srv, token["access_token"], client_id=c["client_id"])["sub"] == srv.subject
-    assert verify_jwt(srv, token["id_token"]).claims["aud"] == c["client_id"]
-    again = s.refresh_token(srv.token_url, refresh_token=token["refresh_token"])
-    assert again["refresh_token"] != token["refresh_token"]
-    # A secret is not accepted from a public client.
     r = http("POST", srv.token_url, data={"grant_type": "password", "username": srv.login, "password": srv.password}, auth=(c["client_id"], srv.secret("public-has-no-secret")))
     assert r.status_code == 401

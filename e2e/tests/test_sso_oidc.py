@@ -92,19 +92,21 @@ class Idp:
 
 
 @pytest.fixture
-def idp(server, tmp_path):
-    p = Idp(server.url("/auth/v3/sso/oidc/callback"), tmp_path)
-    yield p
-    p.stop()
-
-
-@pytest.fixture
-def oidc_tenant(server, idp):
+def oidc_tenant(server):
     api = EnvApi(server.base_url, auth=server.ops)
     env = api.create_environment_ok()
     domain = f"oidc{uuid.uuid4().hex[:8]}"
     cc = api.create_contact_center_ok(env["id"], domains=[domain], auth="oidc")
     return api, cc, domain
+
+
+@pytest.fixture
+def idp(server, oidc_tenant, tmp_path):
+    # Registered with the contact center's own redirect URI (one per provider).
+    _, cc, _ = oidc_tenant
+    p = Idp(server.url(f"/auth/v3/sso/oidc/{cc['id']}/callback"), tmp_path)
+    yield p
+    p.stop()
 
 
 def provider_settings(idp: Idp, **extra) -> dict:
@@ -170,7 +172,7 @@ def test_oidc_contact_center_sign_in(server, idp, oidc_tenant, browser, tmp_path
     assert r.status_code == 200, r.text
     view = r.json()["data"]
     assert view["clientSecretSet"] is True and CLIENT_SECRET not in r.text
-    assert view["redirectUri"] == srv.url("/auth/v3/sso/oidc/callback")
+    assert view["redirectUri"] == srv.url(f"/auth/v3/sso/oidc/{cc['id']}/callback")
     r = requests.post(srv.url("/auth/v3/auth-scheme"), json={"data": {"tenant": domain}}, timeout=10)
     assert r.json()["data"]["scheme"] == "oidc", r.text
 

@@ -350,7 +350,7 @@ def test_access_group(server, saml, browser):
 def test_idp_initiated_sign_in(server, saml, browser):
     srv = server
     client = code_client(srv)
-    saml.configure()
+    saml.configure(allowIdpInitiated=True)
     saml.register()
     saml.user("ann")
     # The application's page, on an origin the contact center allows.
@@ -461,7 +461,7 @@ def test_replayed_answer_refused(server, saml, keycloak):
     """Keycloak's signed answer signs in once; the same answer posted again
     is refused (assertion ids are single-use) and audited."""
     srv = server
-    saml.configure()
+    saml.configure(allowIdpInitiated=True)
     saml.register()
     saml.user("ann")
     form = keycloak.unsolicited_response(saml.url_name, "ann", PASSWORDS["ann"])
@@ -477,6 +477,23 @@ def test_replayed_answer_refused(server, saml, keycloak):
     assert json.loads(event["detail"])["reason"] == "replayed", event
 
 
+def test_idp_initiated_refused_unless_allowed(server, saml, keycloak):
+    """IdP-initiated sign-in is off by default (issue 14, finding 19): a
+    genuine unsolicited answer signs no one in and is audited."""
+    srv = server
+    view = saml.configure()
+    assert view["allowIdpInitiated"] is False, view
+    saml.register()
+    saml.user("ann")
+    form = keycloak.unsolicited_response(saml.url_name, "ann", PASSWORDS["ann"])
+    since = srv.log_size()
+    r = post_to_acs(form)
+    assert r.status_code == 403, r.text[:300]
+    assert not r.cookies.get(ui.SESSION_COOKIE), r.headers
+    event = srv.wait_for_audit("sso.refused", since=since, contact_center_id=saml.id)
+    assert json.loads(event["detail"])["reason"] == "idp_initiated_not_allowed", event
+
+
 def test_answer_for_another_contact_center_refused(server, saml, keycloak):
     """An answer Keycloak made for one contact center's SP (its Audience,
     Destination and Recipient) is refused at another's ACS."""
@@ -485,7 +502,7 @@ def test_answer_for_another_contact_center_refused(server, saml, keycloak):
     saml.register()
     saml.user("ann")
     other = SamlTenant(srv, keycloak)
-    other.configure()
+    other.configure(allowIdpInitiated=True)
     other.user("ann")
     form = keycloak.unsolicited_response(saml.url_name, "ann", PASSWORDS["ann"])
     since = srv.log_size()

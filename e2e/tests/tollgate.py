@@ -376,6 +376,8 @@ def serve_args(role: str, db_url: str, redis_url: str, encryption_key: str) -> l
         "--redis-url", redis_url,
         "--encryption-key", encryption_key,
         "--log-format", "json",
+        # The suite's identity providers and directories listen on loopback.
+        "--outbound-allow", "127.0.0.0/8,::1/128",
     ]
     if redis_url.startswith("rediss://") and os.environ.get("TOLLGATE_TEST_REDIS_CA"):
         args += ["--redis-ca-file", os.environ["TOLLGATE_TEST_REDIS_CA"]]

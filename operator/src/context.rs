@@ -55,6 +55,15 @@ pub struct Context {
     /// Remembers which client secrets were verified against which stored
     /// hash, so resyncs of unchanged clients run no argon2.
     pub secrets: SecretVerifier,
+    /// Rows older than recorded owners are adopted by the first resource
+    /// naming them (an upgrade step; off by default).
+    pub adopt_unowned_rows: bool,
+    /// The platform team's namespace: the platform resource and its
+    /// workloads live there, and only there may an `OAuthClient` hold a
+    /// management role without contact-center binding.
+    pub platform_namespace: Option<String>,
+    /// Unbound management clients are accepted from every watched namespace.
+    pub allow_unbound_management_clients: bool,
 }
 
 impl Context {
@@ -75,6 +84,9 @@ impl Context {
             retry: Duration::from_secs(5),
             metrics,
             secrets: SecretVerifier::default(),
+            adopt_unowned_rows: false,
+            platform_namespace: None,
+            allow_unbound_management_clients: false,
         }
     }
 

@@ -31,13 +31,17 @@ async fn report<T, E: std::fmt::Display>(kind: &'static str, result: Result<T, E
 }
 
 /// Runs every controller until they all stop (they do not, normally).
-/// `namespace`: watch one namespace, or all with `None`.
+/// `namespace`: watch one namespace, or all with `None`. The platform
+/// resource and its workloads are watched in the platform namespace only,
+/// when there is one, so the operator needs no rights on workloads elsewhere.
 pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     let client = ctx.client.clone();
     let config = watcher::Config::default();
-    let platform = Controller::new(api::<Tollgate>(&client, namespace), config.clone())
-        .owns(api::<Deployment>(&client, namespace), config.clone())
-        .owns(api::<Job>(&client, namespace), config.clone())
+    let platform_ns = ctx.platform_namespace.clone();
+    let platform_ns = platform_ns.as_deref().or(namespace);
+    let platform = Controller::new(api::<Tollgate>(&client, platform_ns), config.clone())
+        .owns(api::<Deployment>(&client, platform_ns), config.clone())
+        .owns(api::<Job>(&client, platform_ns), config.clone())
         .shutdown_on_signal()
         .run(crate::platform::reconcile, error_policy, ctx.clone())
         .for_each(|r| report("Tollgate", r));

@@ -8,12 +8,13 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tollgate_store::model::{ConfigServer, Environment as Row};
+use tollgate_store::model::{ConfigServer, Environment as Row, ManagedRow};
 use tollgate_store::StoreError;
 
 use crate::conditions::Outcome;
 use crate::context::{namespace, Context, Error, Result, FINALIZER};
 use crate::crd::{Environment, EnvironmentSpec};
+use crate::ownership::{self, Gate};
 
 /// The row id of an environment resource: `spec.id`, else its name.
 pub fn row_id(env: &Environment) -> String {
@@ -94,6 +95,11 @@ async fn apply(env: &Environment, ctx: &Context) -> Result<Action> {
 }
 
 async fn write_row(env: &Environment, id: &str, ctx: &Context) -> Result<Outcome> {
+    let what = format!("environment {id}");
+    let owner = match ownership::gate(ctx, ManagedRow::Environment, id, env, &what).await? {
+        Gate::Write(owner) => owner,
+        Gate::Stop(outcome) => return Ok(outcome),
+    };
     let password = match &env.spec.password_secret_ref {
         None => None,
         Some(r) => match ctx.secret_value(&namespace(env)?, r).await? {
@@ -118,7 +124,7 @@ async fn write_row(env: &Environment, id: &str, ctx: &Context) -> Result<Outcome
     };
     match ctx.db.get_environment(id).await? {
         None => {
-            ctx.db.create_environment(&want).await?;
+            ctx.db.create_environment_as(&want, &owner).await?;
             ctx.event(env, false, "Created", format!("environment {id} created"))
                 .await;
         }
@@ -141,6 +147,9 @@ async fn write_row(env: &Environment, id: &str, ctx: &Context) -> Result<Outcome
 
 async fn cleanup(env: &Environment, ctx: &Context) -> Result<Action> {
     let id = row_id(env);
+    if !ownership::release(ctx, ManagedRow::Environment, &id, env).await? {
+        return Ok(Action::await_change());
+    }
     match ctx.db.delete_environment(&id, false).await {
         Ok(()) | Err(StoreError::NotFound { .. }) => Ok(Action::await_change()),
         Err(StoreError::InUse { detail, .. }) => {

@@ -18,4 +18,5 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod oauth_client;
+pub mod ownership;
 pub mod platform;

@@ -18,6 +18,22 @@ struct Args {
     /// Watch only this namespace (empty: all namespaces).
     #[arg(long, env = "TOLLGATE_OPERATOR_NAMESPACE", default_value = "")]
     namespace: String,
+    /// The platform team's namespace: the only one where `Tollgate` platform
+    /// resources (and the Deployments and Jobs they own) are watched, and
+    /// where an OAuthClient may hold a management role without
+    /// contactCenterRefs. Empty: the watched namespace, else the operator's
+    /// own (POD_NAMESPACE).
+    #[arg(long, env = "TOLLGATE_OPERATOR_PLATFORM_NAMESPACE", default_value = "")]
+    platform_namespace: String,
+    /// Accept OAuthClients with a management role and no contactCenterRefs
+    /// from every watched namespace, not only the platform namespace.
+    #[arg(long, env = "TOLLGATE_OPERATOR_ALLOW_UNBOUND_MANAGEMENT_CLIENTS", default_value_t = false, action = clap::ArgAction::Set)]
+    allow_unbound_management_clients: bool,
+    /// Let the first resource that names a row older than recorded owners
+    /// adopt it (once, when upgrading; rows created through the API are never
+    /// adopted).
+    #[arg(long, env = "TOLLGATE_OPERATOR_ADOPT_UNOWNED_ROWS", default_value_t = false, action = clap::ArgAction::Set)]
+    adopt_unowned_rows: bool,
     /// Tollgate's PostgreSQL (the same database as the services).
     #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
     database_url: String,
@@ -74,8 +90,18 @@ async fn main() -> anyhow::Result<()> {
 
     let mut ctx = Context::new(client.clone(), db, &args.field_manager, metrics);
     ctx.resync = Duration::from_secs(args.resync_seconds.max(1));
-    let ctx = Arc::new(ctx);
     let namespace = (!args.namespace.is_empty()).then_some(args.namespace.as_str());
+    ctx.platform_namespace = [
+        Some(args.platform_namespace.clone()),
+        namespace.map(String::from),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(std::env::var("POD_NAMESPACE").ok())
+    .find(|ns| !ns.is_empty());
+    ctx.allow_unbound_management_clients = args.allow_unbound_management_clients;
+    ctx.adopt_unowned_rows = args.adopt_unowned_rows;
+    let ctx = Arc::new(ctx);
 
     if !args.leader_election {
         tollgate_operator::controller::run(ctx, namespace).await;

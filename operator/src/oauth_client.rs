@@ -22,17 +22,18 @@ use kube::runtime::finalizer::{finalizer, Event};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tollgate_store::model::{
-    Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+    Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret, ManagedRow,
+    MANAGEMENT_AUTHORITIES,
 };
 use tollgate_store::secrets::{hash_secret, SecretVerifier};
-use tollgate_store::validate::{
-    check_exchange_policy, check_hmac_secret, check_jwks_uri, check_public_jwks,
-};
+use tollgate_store::validate::check_hmac_secret;
+use tollgate_store::validate::client::check_client;
 use tollgate_store::StoreError;
 
 use crate::conditions::Outcome;
 use crate::context::{namespace, Context, Error, Result, FINALIZER};
 use crate::crd::{ContactCenter, OAuthClient, OAuthClientSpec, SecretKeyRef};
+use crate::ownership::{self, Gate};
 
 /// Key of the generated Secret that holds the client secret.
 pub const SECRET_KEY: &str = "client_secret";
@@ -75,18 +76,39 @@ pub fn auth_method(spec: &OAuthClientSpec, client_type: ClientType) -> Result<Cl
             )))
         }
     };
-    match (client_type, method) {
-        (ClientType::Public, ClientAuthMethod::None)
-        | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
-        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt)
-        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt) => Ok(method),
-        (ClientType::Public, _) => Err(Error::Invalid(
-            "a PUBLIC client has tokenEndpointAuthMethod none".into(),
-        )),
-        (ClientType::Confidential, _) => Err(Error::Invalid(
-            "tokenEndpointAuthMethod none is for PUBLIC clients only".into(),
-        )),
+    // Whether it fits the client type is `check_client`'s to say.
+    Ok(method)
+}
+
+/// Why a client may not be written from `namespace`: one with a management
+/// authority and no contact-center binding manages every tenant, so it comes
+/// only from the platform namespace, or from anywhere with the operator's
+/// explicit setting.
+pub fn unbound_management_refusal(
+    spec: &OAuthClientSpec,
+    namespace: &str,
+    platform_namespace: Option<&str>,
+    allow_anywhere: bool,
+) -> Option<String> {
+    let manages = spec
+        .authorities
+        .iter()
+        .any(|a| MANAGEMENT_AUTHORITIES.contains(&a.as_str()));
+    if !manages
+        || !spec.contact_center_refs.is_empty()
+        || allow_anywhere
+        || platform_namespace == Some(namespace)
+    {
+        return None;
     }
+    Some(format!(
+        "a client with {} and no contactCenterRefs manages every contact center: it is accepted \
+         only in the platform namespace{}, or with --allow-unbound-management-clients",
+        MANAGEMENT_AUTHORITIES.join(" or "),
+        platform_namespace
+            .map(|ns| format!(" ({ns})"))
+            .unwrap_or_default()
+    ))
 }
 
 /// The row the resource asks for. `secret_hash` is filled by the caller,
@@ -99,27 +121,6 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         ))
     })?;
     let auth_method = auth_method(spec, client_type)?;
-    let has_keys = spec.jwks.is_some() || spec.jwks_uri.is_some();
-    match auth_method {
-        ClientAuthMethod::PrivateKeyJwt if !has_keys => {
-            return Err(Error::Invalid(
-                "a private_key_jwt client needs jwks, jwksUri or both".into(),
-            ))
-        }
-        ClientAuthMethod::PrivateKeyJwt => {}
-        _ if has_keys => {
-            return Err(Error::Invalid(
-                "jwks and jwksUri are for tokenEndpointAuthMethod private_key_jwt".into(),
-            ))
-        }
-        _ => {}
-    }
-    if let Some(jwks) = &spec.jwks {
-        check_public_jwks(jwks).map_err(|why| Error::Invalid(format!("jwks {why}")))?;
-    }
-    if let Some(uri) = &spec.jwks_uri {
-        check_jwks_uri(uri).map_err(Error::Invalid)?;
-    }
     let token_exchange = spec.token_exchange.as_ref().map(|t| ExchangePolicy {
         subject_clients: t.subject_clients.clone(),
         subject_issuers: t.subject_issuers.clone(),
@@ -127,10 +128,7 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         delegation: t.delegation,
         impersonation: t.impersonation,
     });
-    if let Some(policy) = &token_exchange {
-        check_exchange_policy(policy).map_err(Error::Invalid)?;
-    }
-    Ok(Row {
+    let row = Row {
         client_id: id.into(),
         name: spec.name.clone().unwrap_or_else(|| id.into()),
         description: spec.description.clone(),
@@ -152,7 +150,11 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         version: 0,
         created_at: 0,
         updated_at: 0,
-    })
+    };
+    // The ops client API's rules, from the store: grants a public client
+    // may hold, redirect URIs, keys, exchange policy.
+    check_client(&row).map_err(Error::Invalid)?;
+    Ok(row)
 }
 
 pub fn matches(stored: &Row, want: &Row) -> bool {
@@ -267,6 +269,22 @@ async fn ensure_generated_secret(c: &OAuthClient, r: &SecretKeyRef, ctx: &Contex
 
 async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> {
     let ns = namespace(c)?;
+    if let Some(message) = unbound_management_refusal(
+        &c.spec,
+        &ns,
+        ctx.platform_namespace.as_deref(),
+        ctx.allow_unbound_management_clients,
+    ) {
+        return Ok(Outcome::Stalled {
+            reason: "UnboundManagementClient".into(),
+            message,
+        });
+    }
+    let what = format!("client {id}");
+    let owner = match ownership::gate(ctx, ManagedRow::Client, id, c, &what).await? {
+        Gate::Write(owner) => owner,
+        Gate::Stop(outcome) => return Ok(outcome),
+    };
     let secret = match secret_ref(c) {
         None => None,
         Some(r) => {
@@ -293,7 +311,19 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
                 message: format!("ContactCenter {name} not found"),
             });
         };
-        contact_center_ids.push(crate::contact_center::row_id(&cc));
+        let cc_id = crate::contact_center::row_id(&cc);
+        let reference = ownership::Reference {
+            row: ManagedRow::ContactCenter,
+            id: &cc_id,
+            kind: "ContactCenter",
+            namespace: &ns,
+            name,
+            not_ready: "ContactCenterNotReady",
+        };
+        if let Some(outcome) = ownership::check_reference(ctx, &reference).await? {
+            return Ok(outcome);
+        }
+        contact_center_ids.push(cc_id);
     }
     let mut want = match desired(id, &c.spec, contact_center_ids) {
         Ok(want) => want,
@@ -328,7 +358,7 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
         None => (None, None),
     };
     let written = match stored {
-        None => ctx.db.create_client(&want).await.map(Some),
+        None => ctx.db.create_client_as(&want, &owner).await.map(Some),
         Some(stored) if matches(&stored, &want) => Ok(None),
         Some(stored) => ctx
             .db
@@ -359,7 +389,11 @@ async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> 
 }
 
 async fn cleanup(c: &OAuthClient, ctx: &Context) -> Result<Action> {
-    match ctx.db.delete_client(&client_id(c)).await {
+    let id = client_id(c);
+    if !ownership::release(ctx, ManagedRow::Client, &id, c).await? {
+        return Ok(Action::await_change());
+    }
+    match ctx.db.delete_client(&id).await {
         Ok(()) | Err(StoreError::NotFound { .. }) => Ok(Action::await_change()),
         Err(e) => Err(e.into()),
     }
@@ -474,7 +508,12 @@ mod tests {
         let policy = row.token_exchange.unwrap();
         assert_eq!(policy.subject_clients, ["web"]);
         assert!(policy.delegation && !policy.impersonation);
-        let public = desired("spa", &spec(json!({"clientType": "PUBLIC"})), vec![]).unwrap();
+        let public = desired(
+            "spa",
+            &spec(json!({"clientType": "PUBLIC", "authorizedGrantTypes": ["authorization_code"]})),
+            vec![],
+        )
+        .unwrap();
         assert_eq!(public.auth_method, ClientAuthMethod::None);
         for bad in [
             json!({"clientType": "PUBLIC", "tokenEndpointAuthMethod": "client_secret_post"}),
@@ -493,6 +532,79 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// Issue 14, finding 18: the operator stored what the ops API refuses.
+    #[test]
+    fn the_ops_api_rules_apply_to_resources() {
+        let spec = |v: serde_json::Value| -> OAuthClientSpec { serde_json::from_value(v).unwrap() };
+        for (bad, field) in [
+            (
+                json!({"clientType": "PUBLIC", "authorizedGrantTypes": ["password"]}),
+                "password",
+            ),
+            (
+                json!({"clientType": "PUBLIC", "authorizedGrantTypes":
+                    ["urn:ietf:params:oauth:grant-type:token-exchange"]}),
+                "token-exchange",
+            ),
+            (
+                json!({"clientType": "PUBLIC", "authorizedGrantTypes":
+                    ["urn:ietf:params:oauth:grant-type:jwt-bearer"]}),
+                "jwt-bearer",
+            ),
+            (
+                json!({"redirectUris": ["http://app.example/cb"]}),
+                "redirectURIs",
+            ),
+            (
+                json!({"redirectUris": ["https://app.example/cb#x"]}),
+                "redirectURIs",
+            ),
+        ] {
+            match desired("c", &spec(bad.clone()), vec![]) {
+                Err(Error::Invalid(message)) => assert!(message.contains(field), "{message}"),
+                other => panic!("{bad}: {:?}", other.map(|r| r.client_id)),
+            }
+        }
+    }
+
+    #[test]
+    fn an_unbound_management_client_comes_only_from_the_platform_namespace() {
+        let spec = |v: serde_json::Value| -> OAuthClientSpec { serde_json::from_value(v).unwrap() };
+        let unbound = spec(json!({"authorities": ["ROLE_MANAGEMENT_APPLICATION"]}));
+        let refusal = unbound_management_refusal(&unbound, "tenant-b", Some("tollgate"), false);
+        assert!(
+            refusal.as_deref().is_some_and(|m| m.contains("(tollgate)")),
+            "{refusal:?}"
+        );
+        assert!(unbound_management_refusal(&unbound, "tenant-b", None, false).is_some());
+        let internal = spec(json!({"authorities": ["ROLE_INTERNAL_CLIENT"]}));
+        assert!(
+            unbound_management_refusal(&internal, "tenant-b", Some("tollgate"), false).is_some()
+        );
+        // Allowed: the platform namespace, the explicit setting, a bound
+        // client, a client without a management authority.
+        assert_eq!(
+            unbound_management_refusal(&unbound, "tollgate", Some("tollgate"), false),
+            None
+        );
+        assert_eq!(
+            unbound_management_refusal(&unbound, "tenant-b", Some("tollgate"), true),
+            None
+        );
+        let bound = spec(
+            json!({"authorities": ["ROLE_MANAGEMENT_APPLICATION"], "contactCenterRefs": ["acme"]}),
+        );
+        assert_eq!(
+            unbound_management_refusal(&bound, "tenant-b", Some("tollgate"), false),
+            None
+        );
+        let agent = spec(json!({"authorities": ["ROLE_AGENT"]}));
+        assert_eq!(
+            unbound_management_refusal(&agent, "tenant-b", Some("tollgate"), false),
+            None
+        );
     }
 
     #[test]

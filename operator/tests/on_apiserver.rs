@@ -136,6 +136,19 @@ async fn harness(test: &str) -> Option<Harness> {
     let client = kube_client().await?;
     let db = database(test).await?;
     install_crds(&client).await;
+    Some(watching(client, db, test, None, false).await)
+}
+
+/// A fresh namespace watched by controllers writing to `db`; `platform`: the
+/// platform namespace the operator is told (default: the watched one);
+/// `adopt`: `--adopt-unowned-rows`.
+async fn watching(
+    client: Client,
+    db: Db,
+    test: &str,
+    platform: Option<&str>,
+    adopt: bool,
+) -> Harness {
     let ns = format!(
         "{}-{}-{}",
         test.replace('_', "-"),
@@ -158,16 +171,19 @@ async fn harness(test: &str) -> Option<Harness> {
     );
     ctx.resync = Duration::from_secs(2);
     ctx.retry = Duration::from_secs(1);
+    // As the binary defaults it: the watched namespace.
+    ctx.platform_namespace = Some(platform.unwrap_or(&ns).to_string());
+    ctx.adopt_unowned_rows = adopt;
     let ctx = Arc::new(ctx);
     let run = ctx.clone();
     let watched = ns.clone();
     tokio::spawn(async move { tollgate_operator::controller::run(run, Some(&watched)).await });
-    Some(Harness {
+    Harness {
         client,
         db,
         ns,
         ctx,
-    })
+    }
 }
 
 impl Harness {
@@ -594,7 +610,18 @@ async fn platform_upgrades_migrate_first_and_a_failed_migration_keeps_the_old_ve
         images(&h).await.is_empty(),
         "no Deployment before the migration"
     );
-    // The generated Secrets exist already.
+    // What the Job's pod reads exists already: its ConfigMap (envFrom)
+    // and the generated Secrets.
+    let config = container.env_from.as_ref().unwrap()[0]
+        .config_map_ref
+        .as_ref()
+        .unwrap()
+        .name
+        .clone();
+    h.api::<ConfigMap>()
+        .get(&config)
+        .await
+        .expect("the ConfigMap the migration Job reads");
     h.api::<Secret>()
         .get("prod-signing-key")
         .await
@@ -1733,4 +1760,327 @@ async fn a_client_secret_jwt_client_keeps_its_secret_sealed_not_hashed() {
         "no secret in status: {message}"
     );
     assert!(h.db.get_client("weak").await.unwrap().is_none());
+}
+
+/// An `OAuthClient` resource (`spec` merged into a confidential client).
+fn oauth_client(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "OAuthClient",
+        "metadata": {"name": name},
+        "spec": spec
+    })
+}
+
+/// Waits for `Ready=False` with `reason` and returns the message.
+async fn stalled<K>(h: &Harness, name: &str, reason: &str) -> String
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize,
+{
+    let conditions = ready_is::<K>(h, name, "False", Some(reason)).await;
+    assert_eq!(condition(&conditions, "Stalled").unwrap().status, "True");
+    condition(&conditions, "Ready").unwrap().message.clone()
+}
+
+/// Two tenants' namespaces on one database: resources of the second that
+/// name the first's rows (by `spec.id`, `clientId` or the same resource name)
+/// or reference them are refused with `OwnedElsewhere`, write nothing, and
+/// delete nothing when they go; a row created through the API is never
+/// adopted; an unbound management client comes only from the platform
+/// namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_namespace_cannot_take_over_or_delete_rows() {
+    let Some(a) = harness("owner_a").await else {
+        return;
+    };
+    let b = watching(
+        a.client.clone(),
+        a.db.clone(),
+        "owner_b",
+        Some(&a.ns),
+        false,
+    )
+    .await;
+    let platform = a.ns.clone();
+    // Tenant A, the victim.
+    a.secret("cs-password", json!({"password": "a-password"}))
+        .await;
+    a.create::<Environment>(environment("prod", "cs-password"))
+        .await;
+    a.create::<ContactCenter>(contact_center("acme", "prod"))
+        .await;
+    a.create::<OAuthClient>(oauth_client(
+        "web",
+        json!({"authorizedGrantTypes": ["authorization_code"], "redirectUris": ["https://app.example/cb"], "contactCenterRefs": ["acme"]}),
+    ))
+    .await;
+    ready_is::<Environment>(&a, "prod", "True", None).await;
+    ready_is::<ContactCenter>(&a, "acme", "True", None).await;
+    ready_is::<OAuthClient>(&a, "web", "True", None).await;
+    let env_before = a.db.get_environment("prod").await.unwrap().unwrap();
+    let cc_before = a.db.get_contact_center("acme").await.unwrap().unwrap();
+    let client_before = a.db.get_client("web").await.unwrap().unwrap();
+
+    // Tenant B, the attacker: the same names, an explicit spec.id, a
+    // reference to B's own (refused) Environment of A's row id.
+    b.secret("cs-password", json!({"password": "b-password"}))
+        .await;
+    let mut evil_env = environment("prod", "cs-password");
+    evil_env["spec"]["configServers"][0]["primaryAddress"] = json!("attacker.example");
+    b.create::<Environment>(evil_env).await;
+    let mut evil_cc = contact_center("evil", "prod");
+    evil_cc["spec"]["id"] = json!("acme");
+    evil_cc["spec"]["domains"] = json!(["evil"]);
+    b.create::<ContactCenter>(evil_cc).await;
+    let mut reparented = contact_center("beta", "prod");
+    reparented["spec"]["id"] = json!("beta-b");
+    b.create::<ContactCenter>(reparented).await;
+    b.create::<OAuthClient>(oauth_client(
+        "web",
+        json!({"authorizedGrantTypes": ["authorization_code"], "redirectUris": ["https://attacker.example/cb"]}),
+    ))
+    .await;
+    b.create::<OAuthClient>(oauth_client(
+        "admin",
+        json!({"clientId": "admin-b", "authorities": ["ROLE_MANAGEMENT_APPLICATION"]}),
+    ))
+    .await;
+
+    let message = stalled::<Environment>(&b, "prod", "OwnedElsewhere").await;
+    assert!(message.contains("another resource"), "{message}");
+    assert!(
+        !message.contains(&a.ns),
+        "another tenant's namespace is not named: {message}"
+    );
+    stalled::<ContactCenter>(&b, "evil", "OwnedElsewhere").await;
+    let message = stalled::<ContactCenter>(&b, "beta", "OwnedElsewhere").await;
+    assert!(message.contains("environment prod"), "{message}");
+    stalled::<OAuthClient>(&b, "web", "OwnedElsewhere").await;
+    let message = stalled::<OAuthClient>(&b, "admin", "UnboundManagementClient").await;
+    assert!(message.contains(&platform), "{message}");
+    // A few resyncs later A's rows are untouched and B's got none.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        a.db.get_environment("prod").await.unwrap().unwrap(),
+        env_before
+    );
+    assert_eq!(
+        a.db.get_contact_center("acme").await.unwrap().unwrap(),
+        cc_before
+    );
+    assert_eq!(
+        a.db.get_client("web").await.unwrap().unwrap(),
+        client_before
+    );
+    assert!(a.db.get_contact_center("beta-b").await.unwrap().is_none());
+    assert!(a.db.get_client("admin-b").await.unwrap().is_none());
+    assert!(a
+        .db
+        .find_contact_center_by_domain("evil")
+        .await
+        .unwrap()
+        .is_none());
+
+    // The same unbound management client is fine from the platform namespace.
+    a.create::<OAuthClient>(oauth_client(
+        "admin",
+        json!({"clientId": "admin-a", "authorities": ["ROLE_MANAGEMENT_APPLICATION"]}),
+    ))
+    .await;
+    ready_is::<OAuthClient>(&a, "admin", "True", None).await;
+
+    // A row created through the API stays the API's, even in the platform namespace.
+    let mut by_api = client_before.clone();
+    by_api.client_id = "made-by-api".into();
+    by_api.contact_center_ids = vec![];
+    a.db.create_client(&by_api).await.unwrap();
+    a.create::<OAuthClient>(oauth_client(
+        "takeover",
+        json!({"clientId": "made-by-api", "redirectUris": ["https://attacker.example/cb"]}),
+    ))
+    .await;
+    let message = stalled::<OAuthClient>(&a, "takeover", "OwnedElsewhere").await;
+    assert!(message.contains("API"), "{message}");
+    let kept = a.db.get_client("made-by-api").await.unwrap().unwrap();
+    assert_eq!(kept.redirect_uris, by_api.redirect_uris);
+
+    // Deleting the refused resources deletes none of the rows they named,
+    // and does not hang on the finalizer.
+    a.api::<OAuthClient>()
+        .delete("takeover", &DeleteParams::default())
+        .await
+        .unwrap();
+    for name in ["evil", "beta"] {
+        b.api::<ContactCenter>()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    for name in ["web", "admin"] {
+        b.api::<OAuthClient>()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    b.api::<Environment>()
+        .delete("prod", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("B's resources gone", || async {
+        let none = b
+            .api::<ContactCenter>()
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            && b.api::<OAuthClient>()
+                .list(&Default::default())
+                .await
+                .ok()?
+                .items
+                .is_empty()
+            && b.api::<Environment>()
+                .list(&Default::default())
+                .await
+                .ok()?
+                .items
+                .is_empty()
+            && a.api::<OAuthClient>()
+                .get_opt("takeover")
+                .await
+                .ok()?
+                .is_none();
+        none.then_some(())
+    })
+    .await;
+    assert_eq!(
+        a.db.get_environment("prod").await.unwrap().unwrap(),
+        env_before
+    );
+    assert_eq!(
+        a.db.get_contact_center("acme").await.unwrap().unwrap(),
+        cc_before
+    );
+    assert_eq!(
+        a.db.get_client("web").await.unwrap().unwrap(),
+        client_before
+    );
+    assert!(a.db.get_client("made-by-api").await.unwrap().is_some());
+    ready_is::<OAuthClient>(&a, "web", "True", None).await;
+
+    // The owner still cleans up its own rows.
+    a.api::<OAuthClient>()
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("A's client row deleted", || async {
+        a.db.get_client("web").await.ok()?.is_none().then_some(())
+    })
+    .await;
+}
+
+/// A ContactCenter uses another namespace's Environment only when it names
+/// the namespace and the Environment shares itself with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_namespaces_environment_is_used_only_when_shared() {
+    let Some(a) = harness("shared_a").await else {
+        return;
+    };
+    let b = watching(
+        a.client.clone(),
+        a.db.clone(),
+        "shared_b",
+        Some(&a.ns),
+        false,
+    )
+    .await;
+    a.secret("cs-password", json!({"password": "pw"})).await;
+    a.create::<Environment>(environment("shared", "cs-password"))
+        .await;
+    ready_is::<Environment>(&a, "shared", "True", None).await;
+    let mut cc = contact_center("tenant", "shared");
+    cc["spec"]["environmentNamespace"] = json!(a.ns);
+    b.create::<ContactCenter>(cc).await;
+    let message = stalled::<ContactCenter>(&b, "tenant", "EnvironmentNotFound").await;
+    assert!(message.contains("not shared"), "{message}");
+    assert!(a.db.get_contact_center("tenant").await.unwrap().is_none());
+
+    a.api::<Environment>()
+        .patch(
+            "shared",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"sharedWithNamespaces": [b.ns]}})),
+        )
+        .await
+        .unwrap();
+    ready_is::<ContactCenter>(&b, "tenant", "True", None).await;
+    let row = a.db.get_contact_center("tenant").await.unwrap().unwrap();
+    assert_eq!(row.environment_id, "shared");
+}
+
+/// Rows older than recorded owners are refused until the operator runs with
+/// `--adopt-unowned-rows`; a row created through the API never is adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_older_than_owners_are_adopted_only_when_asked() {
+    let Some(a) = harness("legacy").await else {
+        return;
+    };
+    let mut old = tollgate_operator::environment::desired(
+        "old",
+        &serde_json::from_value(json!({"username": "legacy", "tenant": "Legacy"})).unwrap(),
+        None,
+    )
+    .unwrap();
+    a.db.create_environment(&old).await.unwrap();
+    old.id = "by-api".into();
+    a.db.create_environment(&old).await.unwrap();
+    // What migration 0010 leaves on rows it found.
+    a.db.pool()
+        .execute("UPDATE environments SET managed_by = 'unknown' WHERE id = 'old'")
+        .await
+        .unwrap();
+    a.secret("cs-password", json!({"password": "pw"})).await;
+    a.create::<Environment>(environment("old", "cs-password"))
+        .await;
+    let message = stalled::<Environment>(&a, "old", "OwnedElsewhere").await;
+    assert!(message.contains("--adopt-unowned-rows"), "{message}");
+    assert_eq!(
+        a.db.get_environment("old").await.unwrap().unwrap().tenant,
+        "Legacy"
+    );
+
+    let c = watching(a.client.clone(), a.db.clone(), "legacy_adopt", None, true).await;
+    c.secret("cs-password", json!({"password": "pw"})).await;
+    c.create::<Environment>(environment("old", "cs-password"))
+        .await;
+    let mut by_api = environment("api", "cs-password");
+    by_api["spec"]["id"] = json!("by-api");
+    c.create::<Environment>(by_api).await;
+    ready_is::<Environment>(&c, "old", "True", None).await;
+    assert_eq!(
+        a.db.get_environment("old").await.unwrap().unwrap().tenant,
+        "Resources"
+    );
+    let owner =
+        a.db.row_owner(tollgate_store::model::ManagedRow::Environment, "old")
+            .await
+            .unwrap();
+    assert!(
+        matches!(&owner, Some(tollgate_store::model::RowOwner::Resource(r)) if r.namespace == c.ns && r.name == "old"),
+        "{owner:?}"
+    );
+    let message = stalled::<Environment>(&c, "api", "OwnedElsewhere").await;
+    assert!(message.contains("API"), "{message}");
+    assert_eq!(
+        a.db.get_environment("by-api")
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant,
+        "Legacy"
+    );
 }

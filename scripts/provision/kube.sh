@@ -39,6 +39,46 @@ cri-api cri-client csi-translation-lib dynamic-resource-allocation endpointslice
 kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics mount-utils
 pod-security-admission sample-apiserver sample-cli-plugin sample-controller"
 
+# Writes a throwaway module in $1 that requires k8s.io/kubernetes at
+# TOLLGATE_KUBE_VERSION, then builds the commands $3... into $2, each with
+# the version ldflags so it reports its real version (as a release does).
+tollgate__kube_build_components() {
+    local src="$1" bin_dir="$2" module cmd
+    shift 2
+    local staging_version="v0.${TOLLGATE_KUBE_VERSION#1.}"
+    local minor="${TOLLGATE_KUBE_VERSION#1.}"
+    minor="${minor%%.*}"
+    mkdir -p "$src" "$bin_dir" || return 1
+    {
+        printf 'module tollgate.dev/kube-build\n\ngo 1.25\n\n'
+        printf 'require k8s.io/kubernetes v%s\n\nreplace (\n' "$TOLLGATE_KUBE_VERSION"
+        for module in $TOLLGATE__KUBE_STAGING; do
+            printf '\tk8s.io/%s => k8s.io/%s %s\n' "$module" "$module" "$staging_version"
+        done
+        printf ')\n'
+    } >"$src/go.mod"
+    # The throwaway module imports the commands' app packages, so
+    # `-mod=mod` resolves and records everything they need.
+    {
+        printf 'package build\n\nimport (\n'
+        for cmd in "$@"; do
+            printf '\t_ "k8s.io/kubernetes/cmd/%s/app"\n' "$cmd"
+        done
+        printf ')\n'
+    } >"$src/deps.go"
+    local v=k8s.io/component-base/version
+    local ldflags="-s -X $v.gitVersion=v$TOLLGATE_KUBE_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+    for cmd in "$@"; do
+        tollgate__kube_log "building $cmd v$TOLLGATE_KUBE_VERSION from the Go module proxy (slow, once)"
+        (cd "$src" && GOFLAGS=-mod=mod nice -n 10 go build -trimpath -ldflags="$ldflags" \
+            -o "$bin_dir/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd") >&2 || {
+            tollgate__kube_log "building $cmd failed"
+            return 1
+        }
+        mv "$bin_dir/$cmd.tmp" "$bin_dir/$cmd"
+    done
+}
+
 tollgate__kube_build() {
     local bin_dir="$1"
     if ! command -v go >/dev/null 2>&1; then
@@ -47,25 +87,7 @@ tollgate__kube_build() {
     fi
     local src="$TOLLGATE_CACHE/kube/src-$TOLLGATE_KUBE_VERSION"
     mkdir -p "$src/apiserver" "$src/etcd" "$bin_dir" || return 1
-    local staging_version="v0.${TOLLGATE_KUBE_VERSION#1.}" module
-    {
-        printf 'module tollgate.dev/kube-apiserver-build\n\ngo 1.25\n\n'
-        printf 'require k8s.io/kubernetes v%s\n\nreplace (\n' "$TOLLGATE_KUBE_VERSION"
-        for module in $TOLLGATE__KUBE_STAGING; do
-            printf '\tk8s.io/%s => k8s.io/%s %s\n' "$module" "$module" "$staging_version"
-        done
-        printf ')\n'
-    } >"$src/apiserver/go.mod"
-    # The throwaway module imports the API server's app package, so
-    # `-mod=mod` resolves and records everything it needs.
-    printf 'package build\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n' >"$src/apiserver/deps.go"
-    tollgate__kube_log "building kube-apiserver v$TOLLGATE_KUBE_VERSION from the Go module proxy (slow, once)"
-    (cd "$src/apiserver" && GOFLAGS=-mod=mod nice -n 10 go build -trimpath -ldflags=-s \
-        -o "$bin_dir/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver) >&2 || {
-        tollgate__kube_log "building kube-apiserver failed"
-        return 1
-    }
-    mv "$bin_dir/kube-apiserver.tmp" "$bin_dir/kube-apiserver"
+    tollgate__kube_build_components "$src/apiserver" "$bin_dir" kube-apiserver || return 1
 
     printf 'module tollgate.dev/etcd-build\n\ngo 1.25\n\nrequire go.etcd.io/etcd/server/v3 v%s\n' \
         "$TOLLGATE_ETCD_VERSION" >"$src/etcd/go.mod"
@@ -111,29 +133,18 @@ tollgate__kube_free_port() {
     printf '%s\n' "$port"
 }
 
-# Where the built binaries are cached (one directory per version pair).
-tollgate__kube_bin_dir() {
-    printf '%s\n' "${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/kube/$TOLLGATE_KUBE_VERSION-etcd$TOLLGATE_ETCD_VERSION"
-}
-
-# Builds the binaries into the cache unless they are there.
-tollgate__kube_ensure_built() {
-    local bin_dir
-    bin_dir=$(tollgate__kube_bin_dir)
-    if [ ! -x "$bin_dir/kube-apiserver" ] || [ ! -x "$bin_dir/etcd" ]; then
-        TOLLGATE_CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}" tollgate__kube_build "$bin_dir" || return 1
-    fi
-}
-
 tollgate__kube_provision() {
     local test_dir="${TOLLGATE_TEST_DIR:-}"
     if [ -z "$test_dir" ]; then
         tollgate__kube_log "TOLLGATE_TEST_DIR must be set (a scratch directory for this test run)"
         return 1
     fi
-    local bin_dir
-    bin_dir=$(tollgate__kube_bin_dir)
-    tollgate__kube_ensure_built || return 1
+    local cache="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
+    TOLLGATE_CACHE="$cache"
+    local bin_dir="$cache/kube/$TOLLGATE_KUBE_VERSION-etcd$TOLLGATE_ETCD_VERSION"
+    if [ ! -x "$bin_dir/kube-apiserver" ] || [ ! -x "$bin_dir/etcd" ]; then
+        tollgate__kube_build "$bin_dir" || return 1
+    fi
     if ! command -v openssl >/dev/null 2>&1; then
         tollgate__kube_log "openssl is needed for the serving certificate and service-account keys"
         return 1
@@ -259,7 +270,10 @@ tollgate_stop_kube() {
 # TOLLGATE_PREPARE_ONLY=1: build into the cache and start nothing
 # (scripts/provision/prepare.sh, while cargo compiles).
 if [ "${TOLLGATE_PREPARE_ONLY:-}" = 1 ]; then
-    tollgate__kube_ensure_built
+    _tg_kube_bins="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/kube/$TOLLGATE_KUBE_VERSION-etcd$TOLLGATE_ETCD_VERSION"
+    if [ ! -x "$_tg_kube_bins/kube-apiserver" ] || [ ! -x "$_tg_kube_bins/etcd" ]; then
+        TOLLGATE_CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}" tollgate__kube_build "$_tg_kube_bins"
+    fi
 else
     tollgate__kube_provision
 fi

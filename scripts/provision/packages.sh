@@ -21,6 +21,15 @@ pkg-config --exists libxml-2.0 2>/dev/null || need+=(libxml2-dev)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The real node (node.sh): container runtime, CNI plugins, kube-proxy's
+# tools, the forwards into its namespace, gcc for the static pause binary.
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi

@@ -5,7 +5,9 @@
 # provision script then finds its cache warm and only starts its service.
 # Nothing here starts a service or touches apt.
 #
-#   Go (nice 10):   kube-apiserver and etcd (kube.sh), helm and kubeconform
+#   Go (nice 10):   kube-apiserver and etcd (kube.sh), the kubelet,
+#                   controller-manager, scheduler and kube-proxy and the
+#                   static pause binary (node.sh), helm and kubeconform
 #                   and the kubeconform schemas (k8s-tools.sh)
 #   downloads:      Keycloak (built once), the npm packages of the OpenID
 #                   provider and of the browser driver, the e2e Python venv
@@ -17,6 +19,8 @@ export TOLLGATE_CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
 go_tools() {
   # shellcheck source=kube.sh
   source scripts/provision/kube.sh
+  # shellcheck source=node.sh
+  source scripts/provision/node.sh
   # shellcheck source=k8s-tools.sh
   nice -n 10 bash -c 'set -euo pipefail; source scripts/provision/k8s-tools.sh'
 }

@@ -2,6 +2,7 @@
 //! Configuration Server passwords): AES-256-GCM with a key from configuration.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use crate::error::{Result, StoreError};
@@ -12,6 +13,9 @@ const VERSION: u8 = 1;
 #[derive(Clone)]
 pub struct Cipher {
     key: std::sync::Arc<LessSafeKey>,
+    /// A separate key for MACs, derived from the configured one, so no key
+    /// serves two algorithms.
+    mac_key: std::sync::Arc<hmac::Key>,
 }
 
 impl std::fmt::Debug for Cipher {
@@ -25,8 +29,11 @@ impl Cipher {
     pub fn new(key: &[u8]) -> Result<Self> {
         let unbound = UnboundKey::new(&AES_256_GCM, key)
             .map_err(|_| StoreError::Config("the encryption key must be 32 bytes".into()))?;
+        let root = hmac::Key::new(hmac::HMAC_SHA256, key);
+        let derived = hmac::sign(&root, b"tollgate mac key v1");
         Ok(Cipher {
             key: std::sync::Arc::new(LessSafeKey::new(unbound)),
+            mac_key: std::sync::Arc::new(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())),
         })
     }
 
@@ -73,6 +80,17 @@ impl Cipher {
         Ok(out)
     }
 
+    /// HMAC-SHA256 of `data` under a key derived from this cipher's, bound
+    /// to `context`: the same on every replica sharing the key, so values
+    /// it authenticates need no storage (CSRF tokens).
+    pub fn mac(&self, context: &str, data: &[u8]) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.mac_key);
+        ctx.update(context.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(data);
+        ctx.sign().as_ref().to_vec()
+    }
+
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>> {
         if sealed.len() < 1 + NONCE_LEN || sealed[0] != VERSION {
             return Err(StoreError::Crypto);
@@ -100,6 +118,19 @@ mod tests {
         assert!(c.open("b", &sealed).is_err());
         let other = Cipher::new(&[8u8; 32]).unwrap();
         assert!(other.open("a", &sealed).is_err());
+    }
+
+    #[test]
+    fn macs_depend_on_key_context_and_data() {
+        let c = Cipher::new(&[7u8; 32]).unwrap();
+        assert_eq!(c.mac("a", b"x"), c.mac("a", b"x"));
+        assert_eq!(c.mac("a", b"x").len(), 32);
+        assert_ne!(c.mac("a", b"x"), c.mac("b", b"x"));
+        assert_ne!(c.mac("a", b"x"), c.mac("a", b"y"));
+        // The context and the data cannot trade bytes.
+        assert_ne!(c.mac("ab", b"c"), c.mac("a", b"bc"));
+        let other = Cipher::new(&[8u8; 32]).unwrap();
+        assert_ne!(c.mac("a", b"x"), other.mac("a", b"x"));
     }
 
     #[test]

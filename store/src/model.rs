@@ -249,6 +249,9 @@ pub struct SamlProviderConfig {
     pub binding: SamlBinding,
     /// Users the contact center does not know are created on first sign-in.
     pub just_in_time_users: bool,
+    /// Unsolicited (IdP-initiated) answers are accepted at the ACS; off,
+    /// only answers to this SP's own requests are.
+    pub allow_idp_initiated: bool,
     /// Newest first: the first signs and decrypts; all are published in the
     /// SP metadata until retired, so the IdP can move to the new one.
     pub sp_keys: Vec<SamlSpKey>,
@@ -289,6 +292,18 @@ impl ClientType {
             _ => None,
         }
     }
+}
+
+/// The OAuth grant types a client may be registered for.
+pub mod grant_type {
+    pub const AUTHORIZATION_CODE: &str = "authorization_code";
+    pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+    pub const REFRESH_TOKEN: &str = "refresh_token";
+    pub const PASSWORD: &str = "password";
+    pub const IMPLICIT: &str = "implicit";
+    pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    pub const SAML2_BEARER: &str = "urn:ietf:params:oauth:grant-type:saml2-bearer";
 }
 
 /// How a client authenticates at the token, introspection and revocation
@@ -629,4 +644,38 @@ pub struct OidcProviderConfig {
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// The rows a custom resource can manage: each records who manages it, so
+/// the operator never writes or deletes a row another resource (or the API)
+/// created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagedRow {
+    Environment,
+    ContactCenter,
+    Client,
+}
+
+/// The custom resource that manages a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRef {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// Authorities that open the Environment API to a client; without a
+/// contact-center binding such a client manages every tenant.
+pub const MANAGEMENT_AUTHORITIES: [&str; 2] =
+    ["ROLE_MANAGEMENT_APPLICATION", "ROLE_INTERNAL_CLIENT"];
+
+/// Who manages a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowOwner {
+    /// Created through the Environment or ops API; the operator leaves it alone.
+    Api,
+    /// Created before owners were recorded.
+    Unknown,
+    /// Created or adopted by this custom resource.
+    Resource(ResourceRef),
 }

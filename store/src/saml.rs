@@ -66,7 +66,16 @@ pub fn rotate_sp_keys(keys: &mut Vec<SamlSpKey>, new: SamlSpKey) {
 /// redirects (a redirect could leave https), the system's roots plus
 /// `extra_roots_pem` (a PEM bundle: a private CA of the IdPs).
 pub fn metadata_http_client(extra_roots_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
+    metadata_http_client_with(reqwest::Client::builder(), extra_roots_pem)
+}
+
+/// [`metadata_http_client`] from a builder of the caller's (e.g. with a DNS
+/// resolver that keeps connections off internal addresses).
+pub fn metadata_http_client_with(
+    builder: reqwest::ClientBuilder,
+    extra_roots_pem: Option<&[u8]>,
+) -> Result<reqwest::Client, String> {
+    let mut builder = builder
         .timeout(FETCH_TIMEOUT)
         .connect_timeout(FETCH_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none());

@@ -6,13 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -27,17 +28,25 @@ pub struct SecretVerifier {
     verified: RwLock<HashMap<String, Verified>>,
     /// Slow (argon2/bcrypt) verifications run, for metrics and tests.
     slow: AtomicU64,
+    /// Bounds slow hashes running at once (each argon2 holds 19 MiB and a core).
+    slow_work: Arc<Semaphore>,
 }
+
+/// Every permit to run a slow hash is taken: answer 503 and let the caller retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saturated;
 
 impl Default for SecretVerifier {
     fn default() -> Self {
         use rand::RngCore;
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         SecretVerifier {
             key,
             verified: RwLock::new(HashMap::new()),
             slow: AtomicU64::new(0),
+            slow_work: Arc::new(Semaphore::new(cores)),
         }
     }
 }
@@ -61,16 +70,73 @@ impl SecretVerifier {
                 }
             }
         }
+        // Waits for a permit: bounded work, unbounded patience (callers are rate-limited).
+        let Ok(permit) = self.slow_work.clone().acquire_owned().await else {
+            return false;
+        };
+        self.slow_check(who, stored_hash, presented, digest, permit)
+            .await
+    }
+
+    /// True only when `presented` is the secret already verified for `who`
+    /// against `stored_hash`: a fast yes, never a fast no. Callers that throttle
+    /// guesses run every other case through [`SecretVerifier::try_verify_slow`],
+    /// so a wrong guess costs the same before and after a good login.
+    pub fn known(&self, who: &str, stored_hash: &str, presented: &str) -> bool {
+        let digest = self.digest(presented);
+        self.verified.read().is_ok_and(|map| {
+            map.get(who)
+                .is_some_and(|v| v.hash == stored_hash && bool::from(v.digest.ct_eq(&digest)))
+        })
+    }
+
+    /// The slow check, without the cache, refused at once when every permit
+    /// for slow hashes is taken. A success is remembered for [`Self::known`].
+    pub async fn try_verify_slow(
+        &self,
+        who: &str,
+        stored_hash: &str,
+        presented: &str,
+    ) -> Result<bool, Saturated> {
+        let permit = self
+            .slow_work
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Saturated)?;
+        let digest = self.digest(presented);
+        Ok(self
+            .slow_check(who, stored_hash, presented, digest, permit)
+            .await)
+    }
+
+    async fn slow_check(
+        &self,
+        who: &str,
+        stored_hash: &str,
+        presented: &str,
+        digest: [u8; 32],
+        permit: OwnedSemaphorePermit,
+    ) -> bool {
         self.slow.fetch_add(1, Ordering::Relaxed);
         let hash = stored_hash.to_string();
         let secret = presented.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_hash(&hash, &secret))
-            .await
-            .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || {
+            let ok = verify_hash(&hash, &secret);
+            drop(permit);
+            ok
+        })
+        .await
+        .unwrap_or(false);
         if ok {
             self.remember_digest(who, stored_hash, digest);
         }
         ok
+    }
+
+    /// The permits for slow hashes (as many as cores): tests hold them all to
+    /// see a saturated server.
+    pub fn slow_work(&self) -> Arc<Semaphore> {
+        self.slow_work.clone()
     }
 
     /// Records that `stored_hash` (just made from `secret`) verifies it, so
@@ -152,6 +218,25 @@ mod tests {
         assert!(v.verify("c", &h3, "third").await);
         assert!(!v.verify("c", &h3, "wrong").await);
         assert_eq!(v.slow_verifications(), 3);
+    }
+
+    #[tokio::test]
+    async fn throttled_path_never_answers_no_fast() {
+        let v = SecretVerifier::default();
+        let h = hash_secret("s3cret").unwrap();
+        assert!(!v.known("c", &h, "s3cret"), "nothing verified yet");
+        assert_eq!(v.try_verify_slow("c", &h, "s3cret").await, Ok(true));
+        assert!(v.known("c", &h, "s3cret"));
+        assert!(!v.known("c", &h, "wrong"));
+        // A wrong guess after the good one still costs a slow hash.
+        assert_eq!(v.try_verify_slow("c", &h, "wrong").await, Ok(false));
+        assert_eq!(v.slow_verifications(), 2);
+        // No permit left: refused at once, nothing run.
+        let work = v.slow_work();
+        let all = work.available_permits() as u32;
+        let _held = work.acquire_many(all).await.unwrap();
+        assert_eq!(v.try_verify_slow("c", &h, "wrong").await, Err(Saturated));
+        assert_eq!(v.slow_verifications(), 2);
     }
 
     #[test]

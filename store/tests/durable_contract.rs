@@ -165,6 +165,7 @@ contract!(
     change_log_by_triggers,
     audit_events,
     corrupt_rows,
+    row_owners,
 );
 
 #[tokio::test]
@@ -892,6 +893,7 @@ fn saml_provider(cc: &str) -> SamlProviderConfig {
         }),
         binding: SamlBinding::Post,
         just_in_time_users: true,
+        allow_idp_initiated: false,
         sp_keys: vec![SamlSpKey {
             id: "k1".into(),
             private_key_pem: "-----BEGIN PRIVATE KEY-----\nS3cret-k3y\n-----END PRIVATE KEY-----\n"
@@ -973,6 +975,7 @@ async fn saml_providers_crud(db: Db) {
         access_group: None,
         binding: SamlBinding::Redirect,
         just_in_time_users: false,
+        allow_idp_initiated: true,
         sp_keys: rotated,
         version: 1,
         ..stored.clone()
@@ -2458,6 +2461,148 @@ async fn corrupt_rows(db: Db) {
     .await;
     assert!(matches!(
         db.get_contact_center("cc1").await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+fn resource(namespace: &str, name: &str, uid: &str) -> RowOwner {
+    RowOwner::Resource(ResourceRef {
+        namespace: namespace.into(),
+        name: name.into(),
+        uid: uid.into(),
+    })
+}
+
+/// Rows record who manages them: the API, a custom resource, or nobody
+/// known; an owner changes only from the one the caller read.
+async fn row_owners(db: Db) {
+    let a = resource("tenant-a", "prod", "uid-a");
+    let b = resource("tenant-b", "prod", "uid-b");
+    db.create_environment(&environment("by-api")).await.unwrap();
+    db.create_environment_as(&environment("env-a"), &a)
+        .await
+        .unwrap();
+    let owner = |kind, id: &'static str| {
+        let db = db.clone();
+        async move { db.row_owner(kind, id).await.unwrap() }
+    };
+    assert_eq!(
+        owner(ManagedRow::Environment, "by-api").await,
+        Some(RowOwner::Api)
+    );
+    assert_eq!(
+        owner(ManagedRow::Environment, "env-a").await,
+        Some(a.clone())
+    );
+    assert_eq!(owner(ManagedRow::Environment, "missing").await, None);
+
+    db.create_contact_center_as(&contact_center("cc-a", "env-a", &["a"]), &a)
+        .await
+        .unwrap();
+    db.create_contact_center(&contact_center("cc-api", "by-api", &["api"]))
+        .await
+        .unwrap();
+    db.create_client_as(&client("client-a"), &a).await.unwrap();
+    db.create_client(&client("client-api")).await.unwrap();
+    assert_eq!(
+        owner(ManagedRow::ContactCenter, "cc-a").await,
+        Some(a.clone())
+    );
+    assert_eq!(
+        owner(ManagedRow::ContactCenter, "cc-api").await,
+        Some(RowOwner::Api)
+    );
+    assert_eq!(owner(ManagedRow::Client, "client-a").await, Some(a.clone()));
+    assert_eq!(
+        owner(ManagedRow::Client, "client-api").await,
+        Some(RowOwner::Api)
+    );
+
+    // An update through the API keeps the owner.
+    let stored = db.get_environment("env-a").await.unwrap().unwrap();
+    db.update_environment(&Environment {
+        tenant: "changed".into(),
+        ..stored
+    })
+    .await
+    .unwrap();
+    let stored = db.get_client("client-a").await.unwrap().unwrap();
+    db.update_client(&Client {
+        name: "renamed".into(),
+        ..stored
+    })
+    .await
+    .unwrap();
+    let stored = db.get_contact_center("cc-a").await.unwrap().unwrap();
+    db.update_contact_center(&ContactCenter {
+        enabled: false,
+        ..stored
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        owner(ManagedRow::Environment, "env-a").await,
+        Some(a.clone())
+    );
+    assert_eq!(owner(ManagedRow::Client, "client-a").await, Some(a.clone()));
+    assert_eq!(
+        owner(ManagedRow::ContactCenter, "cc-a").await,
+        Some(a.clone())
+    );
+
+    // Compare-and-set: only from the owner read.
+    for kind in [
+        ManagedRow::Environment,
+        ManagedRow::ContactCenter,
+        ManagedRow::Client,
+    ] {
+        let id = match kind {
+            ManagedRow::Environment => "env-a",
+            ManagedRow::ContactCenter => "cc-a",
+            ManagedRow::Client => "client-a",
+        };
+        assert!(!db
+            .set_row_owner(kind, id, &RowOwner::Api, &b)
+            .await
+            .unwrap());
+        assert!(!db
+            .set_row_owner(kind, id, &resource("tenant-a", "prod", "other"), &b)
+            .await
+            .unwrap());
+        assert_eq!(owner(kind, id).await, Some(a.clone()), "{kind:?} unchanged");
+        assert!(db.set_row_owner(kind, id, &a, &b).await.unwrap());
+        assert_eq!(owner(kind, id).await, Some(b.clone()), "{kind:?} moved");
+        assert!(db
+            .set_row_owner(kind, id, &b, &RowOwner::Unknown)
+            .await
+            .unwrap());
+        assert!(db
+            .set_row_owner(kind, id, &RowOwner::Unknown, &a)
+            .await
+            .unwrap());
+        assert_eq!(owner(kind, id).await, Some(a.clone()));
+    }
+    assert!(!db
+        .set_row_owner(ManagedRow::Client, "missing", &RowOwner::Api, &a)
+        .await
+        .unwrap());
+    assert!(!db
+        .set_row_owner(ManagedRow::Environment, "by-api", &RowOwner::Unknown, &a)
+        .await
+        .unwrap());
+    assert_eq!(
+        owner(ManagedRow::Environment, "by-api").await,
+        Some(RowOwner::Api)
+    );
+
+    // A resource row with its owner columns missing is corrupt, not anyone's.
+    raw_execute(
+        &db,
+        "UPDATE clients SET owner_uid = NULL WHERE client_id = 'client-a'",
+    )
+    .await;
+    assert!(matches!(
+        db.row_owner(ManagedRow::Client, "client-a").await,
         Err(StoreError::Corrupt(_))
     ));
 }

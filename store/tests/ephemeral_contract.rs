@@ -247,6 +247,76 @@ async fn put_if_absent_concurrent(store: Ephemeral) {
     assert_eq!(winners, 1);
 }
 
+async fn put_if_present(store: Ephemeral) {
+    let k = unique("pip");
+    assert!(!store
+        .put_if_present(&k, b"one", LONG)
+        .await
+        .expect("absent"));
+    assert_eq!(store.get(&k).await.expect("get"), None, "nothing created");
+
+    store.put(&k, b"one", LONG).await.expect("put");
+    assert!(store
+        .put_if_present(&k, b"two", LONG)
+        .await
+        .expect("present"));
+    assert_eq!(
+        store.get(&k).await.expect("get").as_deref(),
+        Some(&b"two"[..])
+    );
+
+    assert!(store.delete(&k).await.expect("delete"));
+    assert!(!store
+        .put_if_present(&k, b"three", LONG)
+        .await
+        .expect("ended"));
+    assert_eq!(store.get(&k).await.expect("get"), None, "not resurrected");
+
+    // An expired entry counts as absent; the new TTL applies when stored.
+    store
+        .put(&k, b"short", Duration::from_millis(50))
+        .await
+        .expect("put");
+    assert!(store
+        .put_if_present(&k, b"longer", Duration::from_millis(400))
+        .await
+        .expect("extend"));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        store.get(&k).await.expect("get").as_deref(),
+        Some(&b"longer"[..])
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!store
+        .put_if_present(&k, b"late", LONG)
+        .await
+        .expect("expired"));
+    assert_eq!(store.get(&k).await.expect("get"), None);
+}
+
+async fn put_if_present_never_resurrects(store: Ephemeral) {
+    // A touch racing an end (take) must never leave the record behind.
+    for round in 0..20 {
+        let k = unique("pip_race");
+        store.put(&k, b"session", LONG).await.expect("put");
+        let touch = {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.put_if_present(&k, b"touched", LONG).await })
+        };
+        let end = {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.take(&k).await })
+        };
+        touch.await.expect("task").expect("touch");
+        assert!(end.await.expect("task").expect("take").is_some());
+        assert_eq!(
+            store.get(&k).await.expect("get"),
+            None,
+            "ended record came back (round {round})"
+        );
+    }
+}
+
 async fn take_single_use(store: Ephemeral) {
     let k = unique("take");
     assert_eq!(store.take(&k).await.expect("take missing"), None);
@@ -373,6 +443,155 @@ async fn incr_concurrent(store: Ephemeral) {
     );
 }
 
+async fn incr_below_stops_at_the_limit(store: Ephemeral) {
+    let k = unique("incr_below");
+    for expected in 1..=3 {
+        assert_eq!(
+            store.incr_below(&k, 3, LONG).await.expect("incr_below"),
+            Some(expected)
+        );
+    }
+    // At the limit: refused, and the refusal does not count.
+    for _ in 0..3 {
+        assert_eq!(store.incr_below(&k, 3, LONG).await.expect("at limit"), None);
+    }
+    assert_eq!(
+        store.get(&k).await.expect("get").as_deref(),
+        Some(&b"3"[..])
+    );
+    // A higher limit on the same counter goes on from there; plain incr shares it.
+    assert_eq!(
+        store.incr_below(&k, 5, LONG).await.expect("higher"),
+        Some(4)
+    );
+    assert_eq!(store.incr(&k, LONG).await.expect("incr"), 5);
+    assert_eq!(store.incr_below(&k, 5, LONG).await.expect("again"), None);
+
+    // A limit below 1 counts nothing, not even the first hit.
+    let kz = unique("incr_below_zero");
+    assert_eq!(store.incr_below(&kz, 0, LONG).await.expect("zero"), None);
+    assert_eq!(store.get(&kz).await.expect("get"), None);
+
+    // The window starts at the first increment, like `incr`.
+    let kw = unique("incr_below_window");
+    let window = Duration::from_millis(300);
+    assert_eq!(
+        store.incr_below(&kw, 1, window).await.expect("first"),
+        Some(1)
+    );
+    assert_eq!(store.incr_below(&kw, 1, window).await.expect("full"), None);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(
+        store.incr_below(&kw, 1, window).await.expect("new window"),
+        Some(1)
+    );
+
+    // Not a number: an error, nothing changed.
+    let kn = unique("incr_below_nan");
+    store.put(&kn, b"nan", LONG).await.expect("put");
+    store
+        .incr_below(&kn, 10, LONG)
+        .await
+        .expect_err("incr_below of a non-integer");
+    assert_eq!(
+        store.get(&kn).await.expect("get").as_deref(),
+        Some(&b"nan"[..])
+    );
+}
+
+async fn incr_below_concurrent(store: Ephemeral) {
+    // Count-and-decide is one step: of N parallel callers exactly LIMIT are counted.
+    const N: i64 = 48;
+    const LIMIT: i64 = 5;
+    let k = unique("incr_below_race");
+    let tasks: Vec<_> = (0..N)
+        .map(|_| {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.incr_below(&k, LIMIT, LONG).await })
+        })
+        .collect();
+    let mut counted = BTreeSet::new();
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.expect("task").expect("incr_below") {
+            Some(n) => assert!(counted.insert(n), "{n} handed out twice"),
+            None => refused += 1,
+        }
+    }
+    assert_eq!(counted, (1..=LIMIT).collect::<BTreeSet<_>>());
+    assert_eq!(refused, N - LIMIT);
+    assert_eq!(
+        store.get(&k).await.expect("get"),
+        Some(LIMIT.to_string().into_bytes())
+    );
+}
+
+async fn release_gives_back_one_count(store: Ephemeral) {
+    let k = unique("release");
+    // Absent: nothing to give back, and nothing is created.
+    assert_eq!(store.release(&k).await.expect("absent"), None);
+    assert_eq!(store.get(&k).await.expect("get"), None);
+    for _ in 0..2 {
+        store.incr_below(&k, 2, LONG).await.expect("count");
+    }
+    assert_eq!(store.incr_below(&k, 2, LONG).await.expect("full"), None);
+    // A released slot can be taken again; the counter never goes below zero.
+    assert_eq!(store.release(&k).await.expect("release"), Some(1));
+    assert_eq!(store.incr_below(&k, 2, LONG).await.expect("again"), Some(2));
+    assert_eq!(store.release(&k).await.expect("release"), Some(1));
+    assert_eq!(store.release(&k).await.expect("release"), Some(0));
+    assert_eq!(store.release(&k).await.expect("at zero"), None);
+    assert_eq!(
+        store.get(&k).await.expect("get").as_deref(),
+        Some(&b"0"[..])
+    );
+
+    // The window is the counter's own: a release neither extends nor ends it.
+    let kw = unique("release_window");
+    let window = Duration::from_millis(300);
+    store.incr(&kw, window).await.expect("incr");
+    store.incr(&kw, window).await.expect("incr");
+    assert_eq!(store.release(&kw).await.expect("release"), Some(1));
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(store.get(&kw).await.expect("get"), None);
+    assert_eq!(store.release(&kw).await.expect("expired"), None);
+
+    // Not a number: an error, nothing changed.
+    let kn = unique("release_nan");
+    store.put(&kn, b"nan", LONG).await.expect("put");
+    store
+        .release(&kn)
+        .await
+        .expect_err("release of a non-integer");
+    assert_eq!(
+        store.get(&kn).await.expect("get").as_deref(),
+        Some(&b"nan"[..])
+    );
+}
+
+async fn release_concurrent(store: Ephemeral) {
+    // Of N parallel releases of a counter at M < N, exactly M succeed.
+    const N: i64 = 32;
+    const M: i64 = 10;
+    let k = unique("release_race");
+    for _ in 0..M {
+        store.incr(&k, LONG).await.expect("incr");
+    }
+    let tasks: Vec<_> = (0..N)
+        .map(|_| {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.release(&k).await })
+        })
+        .collect();
+    let mut given_back = BTreeSet::new();
+    for t in tasks {
+        if let Some(n) = t.await.expect("task").expect("release") {
+            assert!(given_back.insert(n), "{n} seen twice");
+        }
+    }
+    assert_eq!(given_back, (0..M).collect::<BTreeSet<_>>());
+}
+
 async fn many_keys(store: Ephemeral) {
     // Enough distinct keys to land on every slot range of a cluster.
     let base = unique("spread");
@@ -410,12 +629,18 @@ macro_rules! contract_suite {
             invalid_ttl_is_refused,
             put_if_absent,
             put_if_absent_concurrent,
+            put_if_present,
+            put_if_present_never_resurrects,
             take_single_use,
             take_concurrent,
             delete,
             incr_counts,
             incr_window,
             incr_concurrent,
+            incr_below_stops_at_the_limit,
+            incr_below_concurrent,
+            release_gives_back_one_count,
+            release_concurrent,
             many_keys,
         );
     };

@@ -43,29 +43,51 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 
+{{/* The platform namespace: platformNamespace, else watchNamespace, else the release namespace. */}}
+{{- define "tollgate-operator.platformNamespace" -}}
+{{- .Values.platformNamespace | default .Values.watchNamespace | default .Release.Namespace }}
+{{- end }}
+
 {{/*
-The operator's rights on the watched resources, exactly the contract's list.
-Used by a ClusterRole (all namespaces) or a Role (watchNamespace).
+Rights on the tenant kinds, wherever they are watched (a ClusterRole for all
+namespaces, else a Role): read them, set finalizers and status, record
+Events. Nothing that reads Secrets or writes workloads.
 */}}
 {{- define "tollgate-operator.watchRules" -}}
 - apiGroups: ["tollgate.dev"]
-  resources: ["tollgates", "environments", "contactcenters", "oauthclients"]
+  resources: ["environments", "contactcenters", "oauthclients"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["tollgate.dev"]
-  resources: ["tollgates/status", "environments/status", "contactcenters/status", "oauthclients/status"]
+  resources: ["environments/status", "contactcenters/status", "oauthclients/status"]
   verbs: ["get", "patch", "update"]
 - apiGroups: ["tollgate.dev"]
-  resources: ["tollgates/finalizers", "environments/finalizers", "contactcenters/finalizers", "oauthclients/finalizers"]
+  resources: ["environments/finalizers", "contactcenters/finalizers", "oauthclients/finalizers"]
   verbs: ["update"]
-- apiGroups: [""]
-  resources: ["secrets", "configmaps", "services"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- end }}
+
+{{/*
+Rights in the platform namespace only: the platform resource and every
+workload, Secret and Service it deploys.
+*/}}
+{{- define "tollgate-operator.platformRules" -}}
+- apiGroups: ["tollgate.dev"]
+  resources: ["tollgates"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["tollgate.dev"]
+  resources: ["tollgates/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["tollgate.dev"]
+  resources: ["tollgates/finalizers"]
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["secrets", "configmaps", "services"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
@@ -81,4 +103,19 @@ Used by a ClusterRole (all namespaces) or a Role (watchNamespace).
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies", "ingresses"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+{{- end }}
+
+{{/*
+Rights in a tenant namespace: read the Secrets and ConfigMaps its resources
+reference, by name (get, never list or watch), and create the Secret of a
+generated client secret. RBAC cannot narrow a verb by label, so the
+namespaces are listed instead.
+*/}}
+{{- define "tollgate-operator.tenantRules" -}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
 {{- end }}

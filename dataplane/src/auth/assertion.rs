@@ -10,15 +10,15 @@
 //! shared secret), and a public key's type must match it, so neither
 //! `alg: none` nor HMAC keyed with a public key can pass.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use tollgate_store::model::Timestamp;
 
+use crate::fetch_cache::FetchCache;
 use crate::state::Services;
 
 pub use tollgate_store::validate::{check_public_jwks, ASYMMETRIC};
@@ -71,69 +71,64 @@ pub fn find_key<'a>(set: &'a JwkSet, kid: Option<&str>) -> Option<&'a Jwk> {
     }
 }
 
-struct Cached {
-    keys: JwkSet,
-    fetched: Instant,
-}
+/// JWKS URLs whose keys are kept, and their bytes (each set is at most
+/// [`MAX_JWKS_BYTES`]).
+const CACHE_ENTRIES: usize = 512;
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Keys of JWKS URLs, shared by every request of this process.
 pub struct JwksCache {
     http: reqwest::Client,
-    entries: Mutex<HashMap<String, Cached>>,
+    outbound: Arc<crate::outbound::Policy>,
+    entries: FetchCache<Arc<JwkSet>>,
 }
 
-impl Default for JwksCache {
-    fn default() -> Self {
+impl JwksCache {
+    /// Fetching only from addresses `outbound` allows.
+    pub fn new(outbound: &Arc<crate::outbound::Policy>) -> Self {
         JwksCache {
-            http: reqwest::Client::builder()
+            http: outbound
+                .client_builder()
                 .timeout(FETCH_TIMEOUT)
                 .connect_timeout(FETCH_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
-            entries: Mutex::new(HashMap::new()),
+            outbound: outbound.clone(),
+            entries: FetchCache::new(CACHE_ENTRIES, CACHE_BYTES),
         }
     }
-}
 
-impl JwksCache {
     /// The key for `kid` from `uri`: from the cache while fresh; fetched when
     /// absent, stale, or when `kid` is unknown and the last fetch is older
     /// than [`REFETCH_INTERVAL`] (a key rotation at the issuer).
     pub async fn key(&self, uri: &str, kid: Option<&str>) -> Result<Jwk, AssertionError> {
-        let now = Instant::now();
-        if let Ok(entries) = self.entries.lock() {
-            if let Some(c) = entries.get(uri) {
-                let age = now.duration_since(c.fetched);
-                if age < CACHE_TTL {
-                    if let Some(k) = find_key(&c.keys, kid) {
-                        return Ok(k.clone());
-                    }
-                    if age < REFETCH_INTERVAL {
-                        return Err(AssertionError::UnknownKey);
-                    }
+        if let Some((keys, age)) = self.entries.get(uri) {
+            if age < CACHE_TTL {
+                if let Some(k) = find_key(&keys, kid) {
+                    return Ok(k.clone());
+                }
+                if age < REFETCH_INTERVAL {
+                    return Err(AssertionError::UnknownKey);
                 }
             }
         }
-        let keys = self.fetch(uri).await?;
+        let (keys, bytes) = self.fetch(uri).await?;
         let found = find_key(&keys, kid).cloned();
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(
-                uri.to_string(),
-                Cached {
-                    keys,
-                    fetched: Instant::now(),
-                },
-            );
-        }
+        self.entries.insert(uri, Arc::new(keys), bytes);
         found.ok_or(AssertionError::UnknownKey)
     }
 
-    async fn fetch(&self, uri: &str) -> Result<JwkSet, AssertionError> {
+    /// The set and the size of the document it came from.
+    async fn fetch(&self, uri: &str) -> Result<(JwkSet, usize), AssertionError> {
         let unavailable = |why: &dyn std::fmt::Display| {
             tracing::warn!(jwks_uri = uri, error = %why, "cannot fetch a JWKS");
             AssertionError::KeysUnavailable
         };
+        self.outbound
+            .check_url(uri)
+            .await
+            .map_err(|e| unavailable(&e))?;
         let mut res = self
             .http
             .get(uri)
@@ -155,7 +150,8 @@ impl JwksCache {
             body.extend_from_slice(&chunk);
         }
         let v: Value = serde_json::from_slice(&body).map_err(|e| unavailable(&e))?;
-        check_public_jwks(&v).map_err(|e| unavailable(&e))
+        let keys = check_public_jwks(&v).map_err(|e| unavailable(&e))?;
+        Ok((keys, body.len()))
     }
 }
 

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::{now, Client, ClientType, Timestamp};
 
-use super::form::OAuthForm;
+use super::form::{OAuthForm, MAX_FORM_BYTES};
 use super::grants::{AUTHORIZATION_CODE, IMPLICIT};
 use super::issue::{grant_scope, id_token, issue, Issue, UserPrincipal};
+use super::recheck::{recheck, Recheck};
 use super::ClientIp;
 use crate::sessions;
 use crate::state::{AppState, Services};
@@ -123,6 +124,53 @@ fn error_redirect(
     }
     params.push(("iss", &state.settings.issuer));
     ui::redirect(status, &with_params(t.uri, &params, t.fragment))
+}
+
+/// Longest value, in bytes, of each parameter (a pending request is stored
+/// until sign-in, so its size must be bounded). Generous for real clients:
+/// RFC 7636 caps the challenge at 128 characters; state and redirect URIs
+/// of common libraries stay well under 2 KB.
+const PARAMETER_LIMITS: &[(&str, usize)] = &[
+    ("client_id", 256),
+    ("redirect_uri", 2048),
+    ("response_type", 64),
+    ("response_mode", 32),
+    ("scope", 1024),
+    ("state", 2048),
+    ("nonce", 512),
+    ("code_challenge", 128),
+    ("code_challenge_method", 16),
+    ("prompt", 64),
+    ("max_age", 16),
+    ("login_hint", 512),
+    ("ui_locales", 256),
+    ("claims_locales", 256),
+    ("acr_values", 512),
+    ("display", 32),
+    ("hideTenant", 16),
+    ("id_token_hint", 8192),
+];
+/// Any other parameter (ignored, never stored).
+const OTHER_PARAMETER_LIMIT: usize = 2048;
+/// Most parameters one request may carry.
+const MAX_PARAMETERS: usize = 32;
+
+/// Why the request is too large to consider, if it is.
+fn oversized(q: &OAuthForm) -> Option<String> {
+    if q.0.len() > MAX_PARAMETERS {
+        return Some(format!(
+            "The request has more than {MAX_PARAMETERS} parameters."
+        ));
+    }
+    q.0.iter().find_map(|(name, value)| {
+        let known = PARAMETER_LIMITS.iter().find(|(n, _)| n == name);
+        let limit = known.map_or(OTHER_PARAMETER_LIMIT, |(_, l)| *l);
+        (value.len() > limit).then(|| match known {
+            // Only our own names are echoed, never the request's text.
+            Some((n, _)) => format!("The request parameter '{n}' is longer than {limit} bytes."),
+            None => format!("A request parameter is longer than {limit} bytes."),
+        })
+    })
 }
 
 fn valid_challenge(c: &str) -> bool {
@@ -285,10 +333,21 @@ pub async fn authorize(
     RawQuery(query): RawQuery,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    let q = match OAuthForm::parse(query.as_deref().unwrap_or("").as_bytes()) {
+    if let Err(res) = ui::rate_limit(&state, lang, "authorize", ip.as_deref()).await {
+        return res;
+    }
+    let query = query.unwrap_or_default();
+    if query.len() > MAX_FORM_BYTES {
+        let msg = format!("The request is longer than {MAX_FORM_BYTES} bytes.");
+        return ui::error_page(&state, lang, StatusCode::BAD_REQUEST, &msg);
+    }
+    let q = match OAuthForm::parse(query.as_bytes()) {
         Ok(q) => q,
         Err(e) => return ui::error_page(&state, lang, StatusCode::BAD_REQUEST, &e.description),
     };
+    if let Some(msg) = oversized(&q) {
+        return ui::error_page(&state, lang, StatusCode::BAD_REQUEST, &msg);
+    }
     let (req, _client) = match validate(&state, &q, lang) {
         Ok(v) => v,
         Err(res) => {
@@ -304,9 +363,9 @@ pub async fn authorize(
         }
     };
     let now = now();
-    let session = match sessions::current(&state, &headers, now).await {
+    let session = match signed_in_session(&state, &headers, now).await {
         Ok(s) => s,
-        Err(_) => return ui::unavailable(&state, lang),
+        Err(retry) => return ui::with_retry_after(ui::unavailable(&state, lang), retry),
     };
     let usable = session.filter(|s| {
         req.prompt.as_deref() != Some("login")
@@ -341,6 +400,36 @@ pub async fn authorize(
             Ok(id) => ui::redirect(StatusCode::FOUND, &format!("/ui/auth/sign-in?request={id}")),
             Err(_) => ui::unavailable(&state, lang),
         },
+    }
+}
+
+/// The browser's session with its user as the directory knows them now
+/// (see [`recheck`]). A session whose user was deleted or disabled is ended.
+/// `Err(retry_after_seconds)` when the store or the directory cannot answer.
+pub async fn signed_in_session(
+    state: &Services,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> Result<Option<sessions::Session>, u64> {
+    const STORE_RETRY: u64 = 5;
+    let Some(mut s) = sessions::current(state, headers, now)
+        .await
+        .map_err(|_| STORE_RETRY)?
+    else {
+        return Ok(None);
+    };
+    match recheck(state, &s.user).await {
+        Recheck::Current(user) => {
+            s.user = user;
+            Ok(Some(s))
+        }
+        Recheck::Gone => {
+            sessions::end(state, headers)
+                .await
+                .map_err(|_| STORE_RETRY)?;
+            Ok(None)
+        }
+        Recheck::Unavailable(retry) => Err(retry),
     }
 }
 

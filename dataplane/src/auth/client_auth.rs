@@ -16,7 +16,7 @@ use tollgate_store::model::{now, Client, ClientAuthMethod};
 use super::assertion::{self, AssertionError, Expect, Keys};
 use super::error::OAuthError;
 use super::form::{percent_decode, OAuthForm};
-use crate::state::Services;
+use crate::state::{AuthSettings, Services};
 
 /// Credentials as presented, before checking them.
 #[derive(Debug, PartialEq, Eq)]
@@ -196,20 +196,31 @@ pub async fn authenticate(
     }
 }
 
-/// RFC 7523 §3: `iss` and `sub` are the client, `aud` is this server (also
-/// the introspection or revocation endpoint, which libraries put there when
-/// they call it), signed with an asymmetric key of the client's keys or,
-/// for `client_secret_jwt`, MACed with its secret (HMAC algorithms only, so
-/// a signature can never be checked against the wrong kind of key).
+/// The `aud` a client assertion must carry: this server's issuer
+/// identifier, so an assertion made for any other URL (one an attacker's
+/// metadata pointed the client at, say) is useless here
+/// (draft-ietf-oauth-rfc7523bis). The token endpoint only where a
+/// deployment opts in for clients of RFC 7523's older wording; never the
+/// introspection or revocation endpoint.
+fn assertion_audiences(settings: &AuthSettings) -> Vec<String> {
+    let iss = &settings.issuer;
+    let mut audiences = vec![iss.clone()];
+    if settings.client_assertion_token_endpoint_audience {
+        audiences.push(super::discovery::token_endpoint(iss));
+    }
+    audiences
+}
+
+/// RFC 7523 §3: `iss` and `sub` are the client, `aud` is this server (see
+/// `assertion_audiences`), signed with an asymmetric key of the client's
+/// keys or, for `client_secret_jwt`, MACed with its secret (HMAC algorithms
+/// only, so a signature can never be checked against the wrong kind of key).
 async fn verify_assertion(
     state: &Services,
     client: &Client,
     token: &str,
 ) -> Result<(), AssertionError> {
-    let iss = &state.settings.issuer;
-    let mut audiences = assertion::audiences(state);
-    audiences.push(format!("{iss}/auth/v3/oauth/introspect"));
-    audiences.push(format!("{iss}/auth/v3/oauth/revoke"));
+    let audiences = assertion_audiences(&state.settings);
     let (keys, family) = match (client.auth_method, &client.hmac_secret) {
         (ClientAuthMethod::ClientSecretJwt, Some(secret)) => {
             (Keys::Secret(secret.expose().as_bytes()), assertion::HMAC)

@@ -3,6 +3,8 @@
 //! `GET /auth/v3/jwt-userinfo` puts the same JWT in the `X-GWS-User` header.
 //! The JWT is the token's user info (CloudUserDetails) signed with the
 //! current key (verifiable with the JWKS), and it expires with the token.
+//! It is typed `gws-user+jwt` with the audience `urn:tollgate:gws-user`
+//! (the client is in `client_id`).
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -25,12 +27,15 @@ async fn user_jwt(state: &Services, headers: &HeaderMap) -> Result<String, OAuth
     let mut claims = cloud_user_details(&c, user);
     claims["iss"] = json!(state.settings.issuer);
     claims["sub"] = json!(c.sub);
-    claims["aud"] = json!(c.client_id);
+    // Its own `typ` and audience: signed with the same keys, it must never
+    // pass for an ID token (`id_token_hint`, a token-exchange subject or
+    // actor) nor for an access token.
+    claims["aud"] = json!(tokens::USER_INFO_AUDIENCE);
     claims["client_id"] = json!(c.client_id);
     claims["iat"] = json!(now);
     claims["exp"] = json!(c.exp);
     claims["jti"] = json!(uuid::Uuid::new_v4().to_string());
-    tokens::sign(&state.keys, "JWT", &claims, now).map_err(|e| {
+    tokens::sign(&state.keys, tokens::USER_INFO_TYP, &claims, now).map_err(|e| {
         tracing::error!(error = %e, "cannot sign a user-info JWT");
         OAuthError::server_error()
     })

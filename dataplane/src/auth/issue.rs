@@ -29,6 +29,10 @@ pub struct UserPrincipal {
     #[serde(default)]
     pub email: String,
     pub auth_time: Timestamp,
+    /// Authorities an identity provider's group mapping added at sign-in
+    /// (single sign-on): kept when the directory's are read again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provider_authorities: Vec<String>,
 }
 
 impl UserPrincipal {
@@ -43,7 +47,23 @@ impl UserPrincipal {
             last_name: user.last_name.clone(),
             email: user.email.clone(),
             auth_time,
+            provider_authorities: vec![],
         }
+    }
+
+    /// The same sign-in with the directory's current record of the user:
+    /// what a refreshed token or a new code from an old session carries.
+    pub fn refreshed(&self, cc: &ContactCenter, now: &DirectoryUser) -> Self {
+        let mut next = UserPrincipal::new(cc, now, self.auth_time);
+        // The subject stays the one signed in (the directory may spell the name differently).
+        next.user_name = self.user_name.clone();
+        for a in &self.provider_authorities {
+            if !next.authorities.contains(a) {
+                next.authorities.push(a.clone());
+            }
+        }
+        next.provider_authorities = self.provider_authorities.clone();
+        next
     }
 
     /// Stable, system-wide unique subject: contact center and login name.

@@ -1,4 +1,5 @@
-//! OpenID Connect RP-initiated logout (`end_session_endpoint`) and the
+//! OpenID Connect RP-initiated logout (`end_session_endpoint`), the
+//! confirmation of sign-outs that may be cross-site forgeries, and the
 //! original's `auth-scheme` lookup.
 
 use axum::body::Bytes;
@@ -7,16 +8,139 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use tollgate_store::model::now;
 
 use super::authorize::with_params;
 use super::form::OAuthForm;
 use super::ClientIp;
+
 use crate::envelope::{self, ApiError};
+use crate::protection::csrf;
 use crate::sessions::{self, SESSION_COOKIE};
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::ui::{self, Lang};
 
-/// `GET|POST /auth/v3/end-session`.
+/// What a sign-out request asks for, carried through its confirmation page.
+#[derive(Debug, Default, Clone)]
+pub struct SignOutRequest {
+    /// End every token and session of the user, not only this browser's.
+    pub global: bool,
+    /// The application named (`client_id`, or the `id_token_hint`'s audience).
+    pub client_id: Option<String>,
+    /// Where to go afterwards: a URI registered by `client_id`.
+    pub redirect_uri: Option<String>,
+    /// Handed back to the application with the redirect (end-session).
+    pub state: Option<String>,
+}
+
+/// A redirect after sign-out goes only to a URI registered by the
+/// application the request names (OIDC RP-Initiated Logout §3); without one
+/// named, nowhere.
+pub fn check_redirect(
+    state: &Services,
+    client_id: Option<&str>,
+    uri: &str,
+) -> Result<(), &'static str> {
+    match client_id.and_then(|c| state.client(c)) {
+        Some(c) if c.redirect_uris.iter().any(|r| r == uri) => Ok(()),
+        Some(_) => Err("the redirect URI is not registered for this application."),
+        None => {
+            Err("a redirect after sign-out needs the application's client_id or an id_token_hint.")
+        }
+    }
+}
+
+/// Where the browser goes after signing out (the redirect already checked).
+fn destination(r: &SignOutRequest) -> String {
+    match (&r.redirect_uri, &r.state) {
+        (Some(uri), Some(st)) => with_params(uri, &[("state", st)], false),
+        (Some(uri), None) => uri.clone(),
+        (None, _) => "/ui/auth/signed-out".to_string(),
+    }
+}
+
+/// The `id_token_hint`'s audience (its application) and subject.
+fn read_hint(state: &Services, hint: &str) -> Result<(String, Option<String>), &'static str> {
+    let claims = crate::tokens::verify_id_token_hint(&state.keys, &state.settings.issuer, hint)
+        .map_err(|_| "id_token_hint is not an ID token of this server.")?;
+    let aud = match &claims["aud"] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_string),
+        _ => None,
+    };
+    let sub = claims["sub"].as_str().map(str::to_string);
+    Ok((aud.ok_or("id_token_hint has no audience.")?, sub))
+}
+
+/// The page asking the user to confirm a sign-out a cross-site link could
+/// have started; it posts to [`confirm`] with a CSRF token.
+pub async fn confirmation_page(
+    state: &Services,
+    lang: Lang,
+    headers: &HeaderMap,
+    r: SignOutRequest,
+) -> Response {
+    let (csrf, cookies) = ui::form_token(state, headers);
+    // Chromium checks `form-action` on the redirect that answers the post.
+    let form_origin = r.redirect_uri.as_deref().and_then(ui::origin_of);
+    let page = ui::pages::SignOut {
+        t: ui::Tr::new(lang),
+        title: "sign_out_title",
+        notice: None,
+        error: None,
+        csrf,
+        global: r.global,
+        client_id: r.client_id,
+        redirect_uri: r.redirect_uri,
+        state: r.state,
+    };
+    ui::html(StatusCode::OK, &page, form_origin.as_deref(), cookies)
+}
+
+/// Ends the browser's session (every token of its user too when `global`),
+/// tells a SAML session's IdP, and sends the browser on.
+async fn end_browser_session(
+    state: &Services,
+    lang: Lang,
+    headers: &HeaderMap,
+    ip: Option<&str>,
+    r: &SignOutRequest,
+    detail: serde_json::Value,
+) -> Response {
+    let ended = match sessions::end(state, headers).await {
+        Ok(s) => s,
+        Err(_) => return ui::unavailable(state, lang),
+    };
+    if let Some(s) = &ended {
+        if r.global && super::session::sign_out_user(state, &s.user).await.is_err() {
+            return ui::unavailable(state, lang);
+        }
+        state.audit(
+            "user.signed_out",
+            r.client_id.as_deref(),
+            Some(&s.user.contact_center_id),
+            Some(&s.user.subject()),
+            ip,
+            detail,
+        );
+    }
+    let location = destination(r);
+    // A SAML session's IdP is told too, when it offers single logout.
+    let idp_logout = match &ended {
+        Some(s) => crate::sso::saml::sp_logout::start(state, lang, s, &location).await,
+        None => None,
+    };
+    let mut res = idp_logout.unwrap_or_else(|| ui::redirect(StatusCode::SEE_OTHER, &location));
+    if let Some(c) = sessions::clear_cookie(state, SESSION_COOKIE) {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+/// `GET|POST /auth/v3/end-session`. A session ends at once only when an
+/// `id_token_hint` of its own user proves the request comes from the user's
+/// application; otherwise (no hint, or another user's) the user confirms,
+/// so a cross-site link cannot sign anyone out (logout CSRF).
 pub async fn end_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -35,79 +159,75 @@ pub async fn end_session(
     let Ok(q) = OAuthForm::parse(raw) else {
         return bad("A parameter is repeated.");
     };
-    let hinted_client = match q.get("id_token_hint") {
+    let hint = match q.get("id_token_hint").map(|h| read_hint(&state, h)) {
         None => None,
-        Some(hint) => {
-            let Ok(claims) =
-                crate::tokens::verify_id_token_hint(&state.keys, &state.settings.issuer, hint)
-            else {
-                return bad("id_token_hint is not an ID token of this server.");
-            };
-            let aud = match &claims["aud"] {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Array(a) => {
-                    a.first().and_then(|v| v.as_str()).map(str::to_string)
-                }
-                _ => None,
-            };
-            match aud {
-                Some(a) => Some(a),
-                None => return bad("id_token_hint has no audience."),
-            }
-        }
+        Some(Ok(h)) => Some(h),
+        Some(Err(m)) => return bad(m),
     };
-    if let (Some(c), Some(h)) = (q.get("client_id"), &hinted_client) {
-        if c != h {
-            return bad("client_id differs from the id_token_hint's audience.");
+    let client_id = match (q.get("client_id"), &hint) {
+        (Some(c), Some((aud, _))) if c != aud.as_str() => {
+            return bad("client_id differs from the id_token_hint's audience.")
+        }
+        (c, h) => h
+            .as_ref()
+            .map(|(aud, _)| aud.clone())
+            .or(c.map(str::to_string)),
+    };
+    let r = SignOutRequest {
+        global: false,
+        redirect_uri: q.get("post_logout_redirect_uri").map(str::to_string),
+        state: q.get("state").map(str::to_string),
+        client_id,
+    };
+    if let Some(uri) = &r.redirect_uri {
+        if let Err(m) = check_redirect(&state, r.client_id.as_deref(), uri) {
+            return bad(m);
         }
     }
-    let redirect = match q.get("post_logout_redirect_uri") {
-        None => None,
-        Some(uri) => {
-            let client = hinted_client.as_deref().and_then(|c| state.client(c));
-            match client {
-                Some(c) if c.redirect_uris.iter().any(|r| r == uri) => Some(uri.to_string()),
-                Some(_) => {
-                    return bad("post_logout_redirect_uri is not registered for this application.")
-                }
-                None => return bad("post_logout_redirect_uri needs a valid id_token_hint."),
-            }
-        }
+    let session = match sessions::current(&state, &headers, now()).await {
+        Ok(s) => s,
+        Err(_) => return ui::unavailable(&state, lang),
     };
-    let ended = sessions::end(&state, &headers).await;
-    if let Ok(Some(s)) = &ended {
-        state.audit(
-            "user.signed_out",
-            hinted_client.as_deref(),
-            Some(&s.user.contact_center_id),
-            Some(&s.user.subject()),
-            ip.as_deref(),
-            json!({"end_session": true}),
-        );
+    let proven = match (&session, &hint) {
+        (None, _) => true,
+        (Some(s), Some((_, sub))) => sub.as_deref() == Some(s.user.subject().as_str()),
+        (Some(_), None) => false,
+    };
+    if !proven {
+        return confirmation_page(&state, lang, &headers, r).await;
     }
-    let ended = ended.ok().flatten();
-    let location = match redirect {
-        Some(uri) => {
-            let params: Vec<(&str, &str)> =
-                q.get("state").map(|s| ("state", s)).into_iter().collect();
-            if params.is_empty() {
-                uri
-            } else {
-                with_params(&uri, &params, false)
-            }
-        }
-        None => "/ui/auth/signed-out".to_string(),
+    let detail = json!({"end_session": true});
+    end_browser_session(&state, lang, &headers, ip.as_deref(), &r, detail).await
+}
+
+/// `POST /auth/v3/sign-out/confirm`: the confirmation page's form.
+pub async fn confirm(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let bad = |m: &str| ui::error_page(&state, lang, StatusCode::BAD_REQUEST, m);
+    let Ok(q) = OAuthForm::parse(&body) else {
+        return bad("A parameter is repeated.");
     };
-    // A SAML session's IdP is told too, when it offers single logout.
-    let idp_logout = match &ended {
-        Some(s) => crate::sso::saml::sp_logout::start(&state, lang, s, &location).await,
-        None => None,
-    };
-    let mut res = idp_logout.unwrap_or_else(|| ui::redirect(StatusCode::SEE_OTHER, &location));
-    if let Some(c) = sessions::clear_cookie(&state, SESSION_COOKIE) {
-        res.headers_mut().append(header::SET_COOKIE, c);
+    if !csrf::verify(&state, &headers, q.get("csrf_token")) {
+        return ui::csrf_failed(&state, lang, ip.as_deref(), "sign-out");
     }
-    res
+    let r = SignOutRequest {
+        global: q.get("global") == Some("true"),
+        client_id: q.get("client_id").map(str::to_string),
+        redirect_uri: q.get("redirect_uri").map(str::to_string),
+        state: q.get("state").map(str::to_string),
+    };
+    if let Some(uri) = &r.redirect_uri {
+        if let Err(m) = check_redirect(&state, r.client_id.as_deref(), uri) {
+            return bad(m);
+        }
+    }
+    let detail = json!({"global": r.global, "session": true, "confirmed": true});
+    end_browser_session(&state, lang, &headers, ip.as_deref(), &r, detail).await
 }
 
 #[derive(Deserialize)]

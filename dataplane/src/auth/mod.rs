@@ -13,6 +13,7 @@ pub mod introspect;
 pub mod issue;
 pub mod logout;
 pub mod ops_clients;
+pub mod recheck;
 pub mod session;
 pub mod token;
 
@@ -23,7 +24,7 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -84,6 +85,7 @@ fn browser_routes(state: AppState) -> Router {
             "/auth/v3/end-session",
             get(logout::end_session).post(logout::end_session),
         )
+        .route("/auth/v3/sign-out/confirm", post(logout::confirm))
         .route("/auth/v3/auth-scheme", post(logout::auth_scheme))
         .route(
             "/auth/v3/sso/saml/{contact_center_id}/acs",
@@ -94,24 +96,36 @@ fn browser_routes(state: AppState) -> Router {
             get(crate::sso::saml::slo::redirect_binding).post(crate::sso::saml::slo::post_binding),
         )
         .route(
-            crate::sso::oidc::CALLBACK_PATH,
+            crate::sso::oidc::CALLBACK_ROUTE,
             get(crate::sso::oidc::callback),
         )
         .with_state(state)
 }
 
-/// The peer address, for the audit trail (absent in in-process tests).
+/// The client's address ([`crate::protection::client_ip`]): for rate limits,
+/// lockouts and the audit trail (absent in in-process tests without a peer).
 pub struct ClientIp(pub Option<String>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl ClientIp {
+    pub fn of(parts: &Parts, state: &Services) -> Option<String> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+        Some(
+            state
+                .settings
+                .trusted_proxies
+                .client(peer, &parts.headers)
+                .to_string(),
+        )
+    }
+}
+
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(ClientIp::of(parts, state)))
     }
 }

@@ -9,10 +9,12 @@ use serde_json::{json, Map, Value};
 use tollgate_store::model::{
     now, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
 };
+use tollgate_store::validate::client::check_client;
 use tollgate_store::validate::{check_exchange_policy, check_hmac_secret, check_jwks_uri};
 
 use super::assertion::check_public_jwks;
 use super::grants;
+use super::ClientIp;
 use crate::envelope::{self, ApiError};
 use crate::operator::require as require_ops;
 use crate::state::{AppState, Services};
@@ -116,30 +118,6 @@ fn valid_client_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._~:@-".contains(&b))
 }
 
-/// Exact-match redirect URIs (RFC 9700 §4.1): absolute, no fragment, and
-/// plain http only for loopback.
-fn check_redirect_uri(uri: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| ApiError::bad_request(format!("redirectURIs: '{uri}' {why}"));
-    let u = url::Url::parse(uri).map_err(|_| bad("is not an absolute URI"))?;
-    if u.fragment().is_some() {
-        return Err(bad("must not contain a fragment"));
-    }
-    match u.scheme() {
-        "https" => Ok(()),
-        "http" => match u.host_str() {
-            Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
-            _ => Err(bad(
-                "must use https (plain http is allowed only for localhost)",
-            )),
-        },
-        // Private-use schemes of native apps (RFC 8252 §7.1) contain a dot.
-        s if s.contains('.') => Ok(()),
-        _ => Err(bad(
-            "must use https, loopback http, or a reverse-domain private scheme",
-        )),
-    }
-}
-
 /// `tokenExchange`: an RFC 8693 policy object, or `null` to forbid exchange.
 fn exchange_policy(v: &Value) -> Result<Option<ExchangePolicy>, ApiError> {
     if v.is_null() {
@@ -174,22 +152,6 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
             (_, m) => m,
         };
     }
-    match (c.client_type, c.auth_method) {
-        (ClientType::Public, ClientAuthMethod::None)
-        | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
-        | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt)
-        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt) => {}
-        (ClientType::Public, _) => {
-            return Err(ApiError::bad_request(
-                "a PUBLIC client has tokenEndpointAuthMethod none",
-            ))
-        }
-        (ClientType::Confidential, _) => {
-            return Err(ApiError::bad_request(
-                "tokenEndpointAuthMethod none is for PUBLIC clients only",
-            ))
-        }
-    }
     if let Some(v) = d.get("jwks") {
         c.jwks = match v {
             Value::Null => None,
@@ -206,11 +168,7 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
         }
     }
     if c.auth_method == ClientAuthMethod::PrivateKeyJwt {
-        if c.jwks.is_none() && c.jwks_uri.is_none() {
-            return Err(ApiError::bad_request(
-                "a private_key_jwt client needs 'jwks', 'jwksUri' or both",
-            ));
-        }
+        // `check_client` requires its keys.
     } else if d.get("jwks").is_some_and(|v| !v.is_null())
         || d.get("jwksUri").is_some_and(|v| !v.is_null())
     {
@@ -283,7 +241,6 @@ fn apply(
         c.authorized_grant_types = v;
     }
     if let Some(v) = strings(d, "redirectURIs")? {
-        v.iter().try_for_each(|u| check_redirect_uri(u))?;
         c.redirect_uris = v;
     }
     if let Some(v) = seconds(d, "accessTokenExpirationTimeout", 31_536_000)? {
@@ -307,6 +264,8 @@ fn apply(
         c.token_exchange = exchange_policy(v)?;
     }
     client_keys(c, d)?;
+    // The rules the operator applies too, before any secret is hashed.
+    check_client(c).map_err(ApiError::bad_request)?;
     let mut generated = None;
     let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
     if c.auth_method != ClientAuthMethod::ClientSecretJwt {
@@ -325,14 +284,6 @@ fn apply(
             if secret.is_some() {
                 return Err(ApiError::bad_request(
                     "a PUBLIC client must not have a client_secret",
-                ));
-            }
-            if c.authorized_grant_types
-                .iter()
-                .any(|g| g == grants::CLIENT_CREDENTIALS)
-            {
-                return Err(ApiError::bad_request(
-                    "a PUBLIC client cannot use the client_credentials grant",
                 ));
             }
             c.secret_hash = None;
@@ -379,18 +330,23 @@ fn apply(
     Ok(generated)
 }
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_ops(&state, &headers, ip.as_deref()).await?;
     let clients = state.db.list_clients().await?;
     Ok(envelope::ok(clients.iter().map(view).collect::<Vec<_>>()))
 }
 
 pub async fn get(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+    require_ops(&state, &headers, ip.as_deref()).await?;
     let c = state
         .db
         .get_client(&id)
@@ -401,10 +357,11 @@ pub async fn get(
 
 pub async fn create(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+    require_ops(&state, &headers, ip.as_deref()).await?;
     let d = data_object(&body)?;
     let id =
         string(&d, "client_id")?.ok_or_else(|| ApiError::bad_request("'client_id' is required"))?;
@@ -454,11 +411,12 @@ pub async fn create(
 
 pub async fn update(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+    require_ops(&state, &headers, ip.as_deref()).await?;
     let d = data_object(&body)?;
     if string(&d, "client_id")?.is_some_and(|b| b != id) {
         return Err(ApiError::bad_request("'client_id' cannot be changed"));
@@ -488,10 +446,11 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_ops(&state, &headers).await?;
+    require_ops(&state, &headers, ip.as_deref()).await?;
     state.db.delete_client(&id).await?;
     state.db.revoke_client_refresh_families(&id, now()).await?;
     state.catalog.reload_client(&state.db, &id).await?;
@@ -502,17 +461,6 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirect_uri_rules() {
-        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
-        assert!(check_redirect_uri("http://localhost:8080/cb").is_ok());
-        assert!(check_redirect_uri("com.example.app:/cb").is_ok());
-        assert!(check_redirect_uri("http://app.example.com/cb").is_err());
-        assert!(check_redirect_uri("https://app.example.com/cb#x").is_err());
-        assert!(check_redirect_uri("/relative").is_err());
-        assert!(check_redirect_uri("javascript:alert(1)").is_err());
-    }
 
     #[test]
     fn client_ids() {

@@ -88,7 +88,10 @@ pub fn cloud_user_details(
     }
 }
 
-/// `GET /auth/v3/openid/userinfo`: OpenID Connect claims plus the original's.
+/// `GET /auth/v3/openid/userinfo`: the claims the token's scopes allow
+/// (OpenID Connect Core §5.3, §5.4): `sub` with `openid`, names with
+/// `profile`, the address with `email`; the original's fields only for a
+/// token of scope `*`.
 pub async fn openid_userinfo(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -99,27 +102,62 @@ pub async fn openid_userinfo(
             "this token does not represent a user",
         ));
     }
+    let scopes = Scopes::of(&c);
+    if !scopes.has("openid") {
+        return Err(OAuthError::insufficient_scope(
+            "the userinfo endpoint needs a token with the openid scope",
+        ));
+    }
     let user = directory_user(&state, &c).await?;
-    let mut body = json!({
-        "sub": c.sub,
-        "aud": c.client_id,
-        "environment_id": c.environment_id,
-        "contact_center_id": c.contact_center_id,
-        "dbid": c.dbid,
-        "user_name": c.user_name,
-        "preferred_username": c.user_name,
-        "authorities": c.authorities,
-    });
-    if let Some(u) = user {
-        body["given_name"] = json!(u.first_name);
-        body["family_name"] = json!(u.last_name);
-        body["name"] = json!(format!("{} {}", u.first_name, u.last_name).trim());
-        if !u.email.is_empty() {
+    Ok(axum::Json(openid_claims(&c, &scopes, user)).into_response())
+}
+
+/// A token's granted scopes; `*` grants every one.
+struct Scopes<'a>(Vec<&'a str>);
+
+impl<'a> Scopes<'a> {
+    fn of(c: &'a AccessClaims) -> Self {
+        Scopes(c.scope.split(' ').filter(|s| !s.is_empty()).collect())
+    }
+    fn all(&self) -> bool {
+        self.0.contains(&crate::auth::issue::SCOPE_ALL)
+    }
+    fn has(&self, scope: &str) -> bool {
+        self.all() || self.0.contains(&scope)
+    }
+}
+
+fn openid_claims(
+    c: &AccessClaims,
+    scopes: &Scopes<'_>,
+    user: Option<crate::directory::DirectoryUser>,
+) -> serde_json::Value {
+    let mut body = json!({"sub": c.sub});
+    if scopes.has("profile") {
+        body["preferred_username"] = json!(c.user_name);
+        if let Some(u) = &user {
+            body["given_name"] = json!(u.first_name);
+            body["family_name"] = json!(u.last_name);
+            body["name"] = json!(format!("{} {}", u.first_name, u.last_name).trim());
+        }
+    }
+    if scopes.has("email") {
+        if let Some(u) = user.as_ref().filter(|u| !u.email.is_empty()) {
             body["email"] = json!(u.email);
         }
-        body["properties"] = json!(u.properties);
     }
-    Ok(axum::Json(body).into_response())
+    if scopes.all() {
+        body["aud"] = json!(c.client_id);
+        body["environment_id"] = json!(c.environment_id);
+        body["contact_center_id"] = json!(c.contact_center_id);
+        body["dbid"] = json!(c.dbid);
+        body["user_name"] = json!(c.user_name);
+        body["authorities"] = json!(c.authorities);
+        if let Some(u) = user {
+            body["properties"] = json!(u.properties);
+        }
+    }
+    body
 }
 
 #[derive(Deserialize, Default)]
@@ -150,22 +188,24 @@ async fn sign_out(
     let now = now();
     let until = now + state.settings.max_token_lifetime;
     if global {
-        state
-            .revocations
-            .revoke(
-                &state.db,
-                Revocation::Subject {
-                    subject: c.sub.clone(),
-                    // At or after every `iat` handed out so far, even one bumped
-                    // past an earlier cut-off in this same second.
-                    issued_before: state.revocations.issue_time(&c.sub, now),
-                    expires_at: until,
-                },
-            )
-            .await?;
-        // A client's own tokens never have refresh tokens; its users' sessions are theirs to end.
-        if let (Some(cc), Some(user)) = (&c.contact_center_id, &c.user_name) {
-            state.db.revoke_user_refresh_families(cc, user, now).await?;
+        match (&c.contact_center_id, &c.user_name) {
+            (Some(cc), Some(user)) => state.end_user(cc, user, now).await?,
+            // A client's own tokens never have refresh tokens or sessions.
+            _ => {
+                state
+                    .revocations
+                    .revoke(
+                        &state.db,
+                        Revocation::Subject {
+                            subject: c.sub.clone(),
+                            // At or after every `iat` handed out so far, even one bumped
+                            // past an earlier cut-off in this same second.
+                            issued_before: state.revocations.issue_time(&c.sub, now),
+                            expires_at: until,
+                        },
+                    )
+                    .await?
+            }
         }
     } else {
         state
@@ -194,28 +234,13 @@ async fn sign_out(
 }
 
 /// Ends a browser session's user everywhere (`global=true` without a bearer token).
-async fn sign_out_user(
+pub(crate) async fn sign_out_user(
     state: &Services,
     user: &crate::auth::issue::UserPrincipal,
 ) -> Result<(), ApiError> {
-    let now = now();
-    let sub = user.subject();
-    state
-        .revocations
-        .revoke(
-            &state.db,
-            Revocation::Subject {
-                subject: sub.clone(),
-                issued_before: state.revocations.issue_time(&sub, now),
-                expires_at: now + state.settings.max_token_lifetime,
-            },
-        )
-        .await?;
-    state
-        .db
-        .revoke_user_refresh_families(&user.contact_center_id, &user.user_name, now)
-        .await?;
-    Ok(())
+    Ok(state
+        .end_user(&user.contact_center_id, &user.user_name, now())
+        .await?)
 }
 
 fn with_cleared_cookie(state: &Services, mut res: Response, had_cookie: bool) -> Response {
@@ -281,15 +306,17 @@ pub async fn sign_out_post(
         Ok(g) => g,
         Err(e) => return e.into_response(),
     };
-    let had_cookie = sessions::cookie(&headers, sessions::SESSION_COOKIE).is_some();
+    let had_cookie = sessions::cookie(&state, &headers, sessions::SESSION_COOKIE).is_some();
     match sign_out_any(&state, &headers, global, ip.as_deref()).await {
         Ok(_) => with_cleared_cookie(&state, envelope::ok_empty(), had_cookie),
         Err(res) => res,
     }
 }
 
-/// The GET form redirects afterwards, but only to a registered URI: of the
-/// token's client, else of `client_id`, else of any client.
+/// The GET form redirects afterwards, but only to a registered URI of the
+/// token's client, else of `client_id`. Signing out everywhere by a browser
+/// session alone (no bearer token, which a cross-site link cannot send) is
+/// confirmed by the user first (logout CSRF).
 pub async fn sign_out_get(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -301,22 +328,32 @@ pub async fn sign_out_get(
         Err(e) => return e.into_response(),
     };
     let claims = bearer(&state, &headers).ok();
+    let client_id = match &claims {
+        Some(c) => Some(c.client_id.clone()),
+        None => q.client_id.clone(),
+    };
     if let Some(uri) = &q.redirect_uri {
-        let allowed = match (&claims, &q.client_id) {
-            (Some(c), _) => state
-                .client(&c.client_id)
-                .is_some_and(|c| c.redirect_uris.iter().any(|r| r == uri)),
-            (None, Some(id)) => state
-                .client(id)
-                .is_some_and(|c| c.redirect_uris.iter().any(|r| r == uri)),
-            (None, None) => state.catalog.redirect_uri_registered(uri),
-        };
-        if !allowed {
-            return ApiError::bad_request("redirectUri is not registered for this client")
-                .into_response();
+        if let Err(m) = super::logout::check_redirect(&state, client_id.as_deref(), uri) {
+            return ApiError::bad_request(format!("redirectUri: {m}")).into_response();
         }
     }
-    let had_cookie = sessions::cookie(&headers, sessions::SESSION_COOKIE).is_some();
+    if global && claims.is_none() {
+        match sessions::current(&state, &headers, now()).await {
+            Ok(Some(_)) => {
+                let r = super::logout::SignOutRequest {
+                    global,
+                    client_id,
+                    redirect_uri: q.redirect_uri.clone(),
+                    state: None,
+                };
+                let lang = crate::ui::Lang::from_headers(&headers);
+                return super::logout::confirmation_page(&state, lang, &headers, r).await;
+            }
+            Ok(None) => {}
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    let had_cookie = sessions::cookie(&state, &headers, sessions::SESSION_COOKIE).is_some();
     let (signed_out_token, session) =
         match sign_out_any(&state, &headers, global, ip.as_deref()).await {
             Ok((c, s)) => (c.is_some(), s),

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tollgate_store::model::now;
+use tollgate_store::validate::client::grant_allowed;
 
 use super::client_auth;
 use super::error::OAuthError;
@@ -17,6 +18,7 @@ use super::grants::{
 use super::ClientIp;
 use crate::metrics::{ErrorLabel, GrantLabel};
 use crate::state::AppState;
+use tollgate_store::model::{Client, ClientAuthMethod};
 
 pub async fn token(
     State(state): State<AppState>,
@@ -25,21 +27,11 @@ pub async fn token(
     form: OAuthForm,
 ) -> Response {
     let grant_type = form.get("grant_type").unwrap_or("").to_string();
+    // An address already over its limit is refused before any work is done.
     if let Err(retry_after) =
-        crate::protection::rate_limit::check(&state, "token", ip.as_deref(), now()).await
+        crate::protection::rate_limit::over(&state, "token", ip.as_deref(), now()).await
     {
-        state.audit(
-            "rate_limited",
-            form.get("client_id"),
-            None,
-            None,
-            ip.as_deref(),
-            json!({"endpoint": "token"}),
-        );
-        let mut e = OAuthError::temporarily_unavailable(retry_after);
-        e.status = axum::http::StatusCode::TOO_MANY_REQUESTS;
-        e.description = "too many requests".into();
-        return e.into_response();
+        return too_many(&state, &form, ip.as_deref(), retry_after).into_response();
     }
     match handle(&state, &headers, &form, ip.as_deref(), &grant_type).await {
         Ok(res) => {
@@ -76,16 +68,25 @@ async fn handle(
     grant_type: &str,
 ) -> Result<super::issue::TokenResponse, OAuthError> {
     if grant_type.is_empty() {
+        limit(state, form, ip, None).await?;
         return Err(OAuthError::invalid_request(
             "parameter 'grant_type' is required",
         ));
     }
     if !grants::SUPPORTED.contains(&grant_type) {
+        limit(state, form, ip, None).await?;
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant type '{grant_type}' is not supported"
         )));
     }
-    let client = client_auth::authenticate(state, headers, form, ip).await?;
+    let client = match client_auth::authenticate(state, headers, form, ip).await {
+        Ok(c) => c,
+        Err(e) => {
+            limit(state, form, ip, None).await?;
+            return Err(e);
+        }
+    };
+    limit(state, form, ip, Some(&client)).await?;
     if !client
         .authorized_grant_types
         .iter()
@@ -93,6 +94,12 @@ async fn handle(
     {
         return Err(OAuthError::unauthorized_client(format!(
             "this client may not use the '{grant_type}' grant"
+        )));
+    }
+    // Also for a public client registered before the rule was enforced.
+    if !grant_allowed(client.client_type, grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "a public client may not use the '{grant_type}' grant"
         )));
     }
     let now = now();
@@ -119,4 +126,40 @@ async fn handle(
         Some(&res.subject),
         ip, json!({"grant_type": grant_type, "scope": res.scope, "refresh": res.refresh_token.is_some()}));
     Ok(res)
+}
+
+/// Counts the request: an authenticated confidential client against its id,
+/// so a gateway that signs in many users from one address does not throttle
+/// itself (nor is throttled by its neighbours); public clients and failed
+/// client authentications against the address.
+async fn limit(
+    state: &AppState,
+    form: &OAuthForm,
+    ip: Option<&str>,
+    client: Option<&Client>,
+) -> Result<(), OAuthError> {
+    let (scope, who) = match client {
+        Some(c) if c.auth_method != ClientAuthMethod::None => {
+            ("token-client", Some(c.client_id.as_str()))
+        }
+        _ => ("token", ip),
+    };
+    crate::protection::rate_limit::check(state, scope, who, now())
+        .await
+        .map_err(|retry_after| too_many(state, form, ip, retry_after))
+}
+
+fn too_many(state: &AppState, form: &OAuthForm, ip: Option<&str>, retry_after: u64) -> OAuthError {
+    state.audit(
+        "rate_limited",
+        form.get("client_id"),
+        None,
+        None,
+        ip,
+        json!({"endpoint": "token"}),
+    );
+    let mut e = OAuthError::temporarily_unavailable(retry_after);
+    e.status = axum::http::StatusCode::TOO_MANY_REQUESTS;
+    e.description = "too many requests".into();
+    e
 }

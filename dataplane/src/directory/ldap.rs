@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use ldap3::controls::RawControl;
 use ldap3::exop::PasswordModify;
 use ldap3::{dn_escape, ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapResult};
-use ldap3::{Mod, Scope, SearchEntry};
+use ldap3::{Mod, Scope, SearchEntry, StdStream};
 use tokio::sync::Mutex;
 use tollgate_store::model::{ContactCenter, LdapBind, LdapDirectoryConfig};
 
@@ -145,6 +145,9 @@ pub struct LdapDirectory {
     settings: LdapConnSettings,
     /// Idle service-account connections, already bound.
     pool: Mutex<Vec<Ldap>>,
+    /// Which addresses the URLs may reach (resolved and checked before
+    /// connecting); `None`: any.
+    outbound: Option<Arc<crate::outbound::Policy>>,
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> DirectoryError {
@@ -227,6 +230,45 @@ fn state_error(state: AccountState) -> DirectoryError {
     }
 }
 
+/// The attributes the user filter compares with `{username}`, e.g. `uid` in
+/// `(&(objectClass=person)(uid={username}))`.
+fn name_attributes(user_filter: &str) -> Vec<String> {
+    user_filter
+        .match_indices("={username}")
+        .filter_map(|(at, _)| {
+            let before = &user_filter[..at];
+            let start = before
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == ';' || c == '.'))
+                .map_or(0, |i| i + 1);
+            let attr = &before[start..];
+            (!attr.is_empty()).then(|| attr.to_string())
+        })
+        .collect()
+}
+
+/// The user's name as the directory spells it: the value of a name attribute
+/// of the entry that matches what was typed (LDAP matched it leniently: case,
+/// spaces, compatibility forms), so every variant signs in as one subject.
+/// The typed name when the entry has none (a filter on other attributes).
+fn canonical_name(user_filter: &str, typed: &str, entry: &SearchEntry) -> String {
+    let wanted = super::names::fold(typed);
+    let values: Vec<&String> = name_attributes(user_filter)
+        .iter()
+        .filter_map(|attr| {
+            entry
+                .attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        })
+        .flat_map(|(_, v)| v.iter())
+        .collect();
+    values
+        .iter()
+        .find(|v| super::names::fold(v) == wanted)
+        .or_else(|| values.first())
+        .map_or_else(|| typed.to_string(), |v| v.to_string())
+}
+
 /// `{"\"password\""}` in UTF-16LE, as `unicodePwd` wants it.
 fn unicode_pwd(password: &str) -> Vec<u8> {
     format!("\"{password}\"")
@@ -257,25 +299,63 @@ impl LdapDirectory {
             config,
             settings,
             pool: Mutex::new(Vec::new()),
+            outbound: None,
         })
+    }
+
+    /// Connections only to addresses `outbound` allows.
+    pub fn with_outbound(mut self, outbound: Option<Arc<crate::outbound::Policy>>) -> Self {
+        self.outbound = outbound;
+        self
     }
 
     /// A new connection to the first URL that answers.
     async fn connect(&self) -> Result<Ldap, DirectoryError> {
-        let mut last = None;
+        let mut last = String::new();
         for url in &self.config.urls {
-            match LdapConnAsync::with_settings(self.settings.clone(), url).await {
+            let settings = match self.checked_stream(url).await {
+                Ok(Some(stream)) => self.settings.clone().set_std_stream(stream),
+                Ok(None) => self.settings.clone(),
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            match LdapConnAsync::with_settings(settings, url).await {
                 Ok((conn, ldap)) => {
                     ldap3::drive!(conn);
                     return Ok(ldap);
                 }
-                Err(e) => last = Some(e),
+                Err(e) => last = e.to_string(),
             }
         }
-        Err(unavailable(
-            "connect",
-            last.map(|e| e.to_string()).unwrap_or_default(),
-        ))
+        Err(unavailable("connect", last))
+    }
+
+    /// Under an outbound policy, a TCP connection to an allowed address of
+    /// the URL's host (resolved once, so the address checked is the one
+    /// connected to); ldap3 then speaks LDAP (and TLS, by the URL's host
+    /// name) over it. `None` without a policy.
+    async fn checked_stream(&self, url: &str) -> Result<Option<StdStream>, String> {
+        let Some(policy) = &self.outbound else {
+            return Ok(None);
+        };
+        let parsed = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+        let host = parsed.host_str().ok_or_else(|| format!("{url}: no host"))?;
+        let port = parsed
+            .port()
+            .unwrap_or(if parsed.scheme() == "ldaps" { 636 } else { 389 });
+        let addrs = policy
+            .resolve(host, port)
+            .await
+            .map_err(|e| e.to_string())?;
+        let connect = tokio::net::TcpStream::connect(&addrs[..]);
+        let stream = tokio::time::timeout(self.config.timeout, connect)
+            .await
+            .map_err(|_| format!("{url}: connection timed out"))?
+            .map_err(|e| format!("{url}: {e}"))?;
+        let stream = stream.into_std().map_err(|e| e.to_string())?;
+        Ok(Some(StdStream::Tcp(stream)))
     }
 
     /// Binds, asking for the ppolicy control; the result is the server's.
@@ -333,6 +413,7 @@ impl LdapDirectory {
             a.email.clone(),
         ];
         list.extend(a.properties.iter().map(|(attr, _)| attr.clone()));
+        list.extend(name_attributes(&self.config.user_filter));
         list
     }
 
@@ -435,7 +516,7 @@ impl LdapDirectory {
             }
         }
         DirectoryUser {
-            username: username.to_string(),
+            username: canonical_name(&self.config.user_filter, username, entry),
             dbid: first(&a.dbid)
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0),
@@ -596,6 +677,24 @@ mod tests {
         assert_eq!(ad_state(&msg("701")), Some(AccountState::Locked));
         assert_eq!(ad_state(&msg("52e")), None, "52e is a wrong password");
         assert_eq!(ad_state("Invalid credentials"), None);
+    }
+
+    #[test]
+    fn canonical_name_comes_from_the_entry() {
+        let filter = "(&(objectClass=inetOrgPerson)(uid={username}))";
+        assert_eq!(name_attributes(filter), vec!["uid".to_string()]);
+        assert_eq!(
+            name_attributes("(|(uid={username})(mail={username}))"),
+            vec!["uid".to_string(), "mail".to_string()]
+        );
+        let entry = SearchEntry {
+            dn: "uid=Agent,ou=people,dc=example,dc=org".into(),
+            attrs: [("uid".to_string(), vec!["Agent".to_string()])].into(),
+            bin_attrs: Default::default(),
+        };
+        assert_eq!(canonical_name(filter, "ａｇｅｎｔ", &entry), "Agent");
+        assert_eq!(canonical_name(filter, " agent", &entry), "Agent");
+        assert_eq!(canonical_name("(cn={username})", " x", &entry), " x");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod builtin;
 pub mod config_server;
 pub mod ldap;
+pub mod names;
 pub mod password_policy;
 
 use std::collections::HashMap;
@@ -126,6 +127,8 @@ pub struct Directories {
     ldap: Mutex<HashMap<String, Option<Arc<dyn Directory>>>>,
     config_server: config_server::ConfigServerSettings,
     config_servers: Mutex<HashMap<String, Arc<dyn Directory>>>,
+    /// Which addresses LDAP URLs may reach; unrestricted unless set.
+    outbound: Option<Arc<crate::outbound::Policy>>,
 }
 
 impl Directories {
@@ -140,7 +143,14 @@ impl Directories {
             ldap: Mutex::new(HashMap::new()),
             config_server,
             config_servers: Mutex::new(HashMap::new()),
+            outbound: None,
         }
+    }
+
+    /// LDAP directories connect only to addresses `outbound` allows.
+    pub fn with_outbound(mut self, outbound: Arc<crate::outbound::Policy>) -> Self {
+        self.outbound = Some(outbound);
+        self
     }
 
     /// The directory that checks passwords of the contact center's users;
@@ -229,7 +239,7 @@ impl Directories {
             .await
         {
             Ok(Some(config)) => match ldap::LdapDirectory::new(ldap::LdapConfig::from(&config)) {
-                Ok(d) => Some(Arc::new(d)),
+                Ok(d) => Some(Arc::new(d.with_outbound(self.outbound.clone()))),
                 Err(e) => {
                     tracing::warn!(contact_center = contact_center_id, error = %e, "unusable LDAP settings");
                     Some(Arc::new(Unconfigured))

@@ -85,7 +85,8 @@ impl FromRequestParts<AppState> for Caller {
             .map(|(scheme, _)| scheme.to_ascii_lowercase());
         match scheme.as_deref() {
             Some("basic") => {
-                crate::operator::require(state, &parts.headers).await?;
+                let ip = crate::auth::ClientIp::of(parts, state);
+                crate::operator::require(state, &parts.headers, ip.as_deref()).await?;
                 Ok(Caller::Operator)
             }
             Some("bearer") => {

@@ -66,7 +66,9 @@ pub struct ContactCenterInput {
     /// Required on create; non-empty; each `[A-Za-z0-9][A-Za-z0-9._-]{0,62}`,
     /// unique across all contact centers ignoring case.
     pub domains: Option<Vec<String>>,
-    /// Required on create; must exist.
+    /// Required on create; must exist. Only ops credentials or an unbound
+    /// management client may change it (403 for a client bound to contact
+    /// centers).
     pub environment_id: Option<String>,
     /// configServer, ldap, builtin, saml or oidc; only directories this
     /// version has are accepted (today: builtin, the default; ldap,
@@ -322,6 +324,10 @@ pub async fn update(
     let old_environment = c.environment_id.clone();
     apply(&mut c, &d)?;
     if c.environment_id != old_environment {
+        // The environment decides whose Configuration Server and service
+        // account the tenant's sign-ins use: moving a contact center is an
+        // operator's decision, never its own management client's.
+        caller.require_unbound("change the contact center's environmentId")?;
         check_environment(&state, &c.environment_id).await?;
     }
     let stored = state

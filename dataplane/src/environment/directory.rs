@@ -126,7 +126,8 @@ pub struct DirectoryInput {
     /// `searchThenBind`: the service account that finds users.
     pub service_dn: Option<String>,
     /// `searchThenBind`: the service account's password. Write only; omitted
-    /// on an update, the stored one is kept.
+    /// on an update, the stored one is kept, unless `urls`, `caCertificate`
+    /// or `serviceDn` change or `startTls` is turned off (400: resend it).
     #[schema(write_only)]
     pub bind_password: Option<String>,
     #[schema(example = "dc=example,dc=com")]
@@ -147,6 +148,33 @@ pub struct DirectoryInput {
     pub active_directory: Option<bool>,
     /// The version read; a stale one is refused with 409.
     pub version: Option<i64>,
+}
+
+/// The first setting of `d` that changes where the service password goes
+/// (the servers, the account) or how it is protected on the way (StartTLS
+/// turned off, another trusted CA; turning StartTLS on needs no resend).
+fn password_destination_change(
+    stored: &LdapDirectoryConfig,
+    d: &DirectoryInput,
+    service_dn: &str,
+) -> Option<&'static str> {
+    let stored_dn = match &stored.bind {
+        LdapBind::SearchThenBind { service_dn, .. } => Some(service_dn.as_str()),
+        LdapBind::Direct { .. } => None,
+    };
+    let ca = d.ca_certificate.as_deref().filter(|p| !p.trim().is_empty());
+    super::first_change(&[
+        (
+            "urls",
+            d.urls.as_deref().unwrap_or_default() != stored.urls.as_slice(),
+        ),
+        (
+            "startTls",
+            stored.start_tls && !d.start_tls.unwrap_or(false),
+        ),
+        ("caCertificate", ca != stored.ca_pem.as_deref()),
+        ("serviceDn", Some(service_dn) != stored_dn),
+    ])
 }
 
 fn required(field: &str, value: Option<String>) -> Result<String, ApiError> {
@@ -190,12 +218,23 @@ fn to_record(
                 } => Some(service_password.clone()),
                 LdapBind::Direct { .. } => None,
             });
-            let service_password = match d.bind_password {
+            let service_dn = required("serviceDn", d.service_dn.clone())?;
+            let service_password = match d.bind_password.clone() {
                 Some(p) => p,
-                None => kept.ok_or_else(|| ApiError::bad_request("'bindPassword' is required"))?,
+                None => {
+                    let kept =
+                        kept.ok_or_else(|| ApiError::bad_request("'bindPassword' is required"))?;
+                    if let Some(e) = existing {
+                        super::keep_secret_only_in_place(
+                            "bindPassword",
+                            password_destination_change(e, &d, &service_dn),
+                        )?;
+                    }
+                    kept
+                }
             };
             LdapBind::SearchThenBind {
-                service_dn: required("serviceDn", d.service_dn)?,
+                service_dn,
                 service_password,
             }
         }
@@ -281,6 +320,13 @@ pub async fn put(
     let current = existing.as_ref().map_or(0, |e| e.version);
     check_version(expected, current, "directory")?;
     let mut record = to_record(&id, d, existing.as_ref())?;
+    for url in &record.urls {
+        state
+            .outbound
+            .check_setting("urls", url)
+            .await
+            .map_err(ApiError::bad_request)?;
+    }
     record.version = current;
     let stored = state
         .db

@@ -119,7 +119,9 @@ pub struct EnvironmentInput {
     /// Create only: the id to use (default: a new UUID).
     pub id: Option<String>,
     pub username: Option<String>,
-    /// Write-only; encrypted at rest, never returned.
+    /// Write-only; encrypted at rest, never returned. Omitted on an update,
+    /// the stored one is kept, unless `configServers` change or `tlsEnabled`
+    /// is turned off (400: resend it).
     #[schema(write_only)]
     pub password: Option<String>,
     pub connection_protocol: Option<String>,
@@ -290,6 +292,22 @@ fn apply(e: &mut Environment, d: &EnvironmentInput) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The first setting that changes where the service account's password
+/// goes (the Configuration Servers) or lets it travel in clear (TLS turned
+/// off; turning it on needs no resend).
+fn password_destination_change(
+    stored: &Environment,
+    updated: &Environment,
+) -> Option<&'static str> {
+    super::first_change(&[
+        (
+            "configServers",
+            stored.config_servers != updated.config_servers,
+        ),
+        ("tlsEnabled", stored.tls_enabled && !updated.tls_enabled),
+    ])
+}
+
 async fn find(state: &AppState, id: &str) -> Result<Environment, ApiError> {
     state
         .db
@@ -414,7 +432,11 @@ pub async fn update(
     let expected = expected_version(&headers, d.version)?;
     let mut e = find(&state, &id).await?;
     check_version(expected, e.version, "environment")?;
+    let before = e.clone();
     apply(&mut e, &d)?;
+    if d.password.is_none() && e.password.is_some() {
+        super::keep_secret_only_in_place("password", password_destination_change(&before, &e))?;
+    }
     // The store writes only if the version is still the one read: a write
     // in between gives 409, never a lost update.
     let stored = state.db.update_environment(&e).await?;

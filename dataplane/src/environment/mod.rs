@@ -266,6 +266,28 @@ pub(crate) async fn propagate(state: &Services) {
     }
 }
 
+/// A stored write-only secret is only ever sent where it was given for: a
+/// write that keeps it (the secret not resent) must not change where it
+/// goes or how it is protected on the way. `changed` names the first such
+/// field that differs from the stored record.
+pub(crate) fn keep_secret_only_in_place(
+    secret_field: &str,
+    changed: Option<&str>,
+) -> Result<(), ApiError> {
+    match changed {
+        Some(field) => Err(ApiError::bad_request(format!(
+            "'{field}' changed: resend '{secret_field}', the stored one is kept only for the \
+             destination it was given for"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The first of `(field, differs)` that differs.
+pub(crate) fn first_change<'a>(fields: &[(&'a str, bool)]) -> Option<&'a str> {
+    fields.iter().find(|(_, differs)| *differs).map(|(f, _)| *f)
+}
+
 /// Ids of environments, contact centers and users: they appear in paths.
 pub(crate) fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     let ok = (1..=128).contains(&id.len())

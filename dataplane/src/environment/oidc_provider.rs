@@ -36,7 +36,8 @@ pub struct OidcProviderView {
     pub client_authentication: String,
     /// Whether a client secret is stored; the secret itself is never returned.
     pub client_secret_set: bool,
-    /// The redirect URI to register at the provider (the same for every contact center).
+    /// The redirect URI to register at the provider: this contact center's own
+    /// (`<public URL>/auth/v3/sso/oidc/<contact center id>/callback`).
     pub redirect_uri: String,
     pub scopes: Vec<String>,
     #[schema(value_type = Object)]
@@ -97,7 +98,8 @@ pub struct OidcProviderInput {
     pub client_id: Option<String>,
     /// `client_secret_basic` (default) or `client_secret_post`.
     pub client_authentication: Option<String>,
-    /// Write only; omitted on an update, the stored one is kept.
+    /// Write only; omitted on an update, the stored one is kept, unless
+    /// `issuer` changes (400: resend it).
     #[schema(write_only)]
     pub client_secret: Option<String>,
     /// Requested scopes; must include `openid`. Default `openid profile email`.
@@ -142,9 +144,15 @@ pub(crate) fn to_record(
     };
     let client_secret = match d.client_secret {
         Some(s) => s,
-        None => existing
-            .map(|e| e.client_secret.clone())
-            .ok_or_else(|| ApiError::bad_request("'clientSecret' is required"))?,
+        None => {
+            let e = existing.ok_or_else(|| ApiError::bad_request("'clientSecret' is required"))?;
+            // The token endpoint the secret is sent to is the issuer's.
+            super::keep_secret_only_in_place(
+                "clientSecret",
+                super::first_change(&[("issuer", issuer != e.issuer)]),
+            )?;
+            e.client_secret.clone()
+        }
     };
     let defaults = OidcClaims::default();
     let c = d.claims.unwrap_or_default();
@@ -197,7 +205,7 @@ pub async fn get(
         .get_oidc_provider(&id)
         .await?
         .ok_or_else(|| not_configured(&id))?;
-    let view = OidcProviderView::new(&stored, redirect_uri(&state));
+    let view = OidcProviderView::new(&stored, redirect_uri(&state, &id));
     Ok(with_etag(envelope::ok(view), stored.version))
 }
 
@@ -223,6 +231,11 @@ pub async fn put(
     let current = existing.as_ref().map_or(0, |e| e.version);
     check_version(expected, current, "OIDC provider")?;
     let mut record = to_record(&id, d, existing.as_ref())?;
+    state
+        .outbound
+        .check_setting("issuer", &record.issuer)
+        .await
+        .map_err(ApiError::bad_request)?;
     record.version = current;
     let stored = state
         .db
@@ -243,7 +256,7 @@ pub async fn put(
         None,
         json!({"version": stored.version, "issuer": stored.issuer}),
     );
-    let view = OidcProviderView::new(&stored, redirect_uri(&state));
+    let view = OidcProviderView::new(&stored, redirect_uri(&state, &id));
     Ok(with_etag(envelope::ok(view), stored.version))
 }
 

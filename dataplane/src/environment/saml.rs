@@ -15,7 +15,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::{now, SamlAccessGroup, SamlBinding, SamlProviderConfig};
-use tollgate_store::saml::{fetch_idp_metadata, generate_sp_key, rotate_sp_keys};
+use tollgate_store::saml::{generate_sp_key, rotate_sp_keys};
 use tollgate_store::validate::check_saml_provider;
 use tollgate_store::validate::saml::idp_entity_id;
 use tollgate_store::StoreError;
@@ -79,6 +79,8 @@ pub struct SamlView {
     pub access_group: Option<AccessGroup>,
     pub binding: BindingName,
     pub just_in_time_users: bool,
+    /// Unsolicited (IdP-initiated) answers are accepted.
+    pub allow_idp_initiated: bool,
     /// The SP entity id to register at the IdP (also its metadata URL).
     pub sp_entity_id: String,
     /// The assertion consumer service (HTTP-POST).
@@ -107,6 +109,7 @@ fn view(issuer: &str, c: &SamlProviderConfig) -> SamlView {
         }),
         binding: c.binding.into(),
         just_in_time_users: c.just_in_time_users,
+        allow_idp_initiated: c.allow_idp_initiated,
         sp_entity_id: metadata::entity_id(issuer, &c.contact_center_id),
         acs_url: metadata::acs_url(issuer, &c.contact_center_id),
         sp_certificates: c
@@ -138,6 +141,10 @@ pub struct SamlInput {
     pub binding: Option<BindingName>,
     /// Users the contact center does not know are created on first sign-in. Default false.
     pub just_in_time_users: Option<bool>,
+    /// Accept unsolicited (IdP-initiated) answers at the ACS. Default false:
+    /// only answers to Tollgate's own requests sign users in, so no one can
+    /// sign a browser in with an answer it never asked for.
+    pub allow_idp_initiated: Option<bool>,
     /// The version read; a stale one is refused with 409.
     pub version: Option<i64>,
 }
@@ -152,7 +159,7 @@ async fn to_record(
     let (idp_metadata, idp_metadata_url, fetched_at) = match (d.idp_metadata, d.idp_metadata_url) {
         (Some(xml), None) => (xml, None, None),
         (None, Some(url)) => {
-            let xml = fetch_idp_metadata(&state.saml_metadata.http, &url)
+            let xml = crate::sso::saml::refresh::fetch(state, &url)
                 .await
                 .map_err(ApiError::bad_request)?;
             (xml, Some(url), Some(now()))
@@ -177,6 +184,7 @@ async fn to_record(
         access_group,
         binding: d.binding.unwrap_or(BindingName::Post).into(),
         just_in_time_users: d.just_in_time_users.unwrap_or(false),
+        allow_idp_initiated: d.allow_idp_initiated.unwrap_or(false),
         sp_keys: Vec::new(),
         version: 0,
         created_at: 0,

@@ -131,6 +131,13 @@ pub async fn upsert(
     let d: TrustedIssuerInput = parse_data(&body)?;
     visible(&state, &caller, &id).await?;
     let record = to_record(&id, d)?;
+    if let Some(uri) = &record.jwks_uri {
+        state
+            .outbound
+            .check_setting("jwksUri", uri)
+            .await
+            .map_err(ApiError::bad_request)?;
+    }
     let stored = state
         .db
         .upsert_trusted_issuer(&record)

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tollgate_store::model::{now, AuthScheme, ContactCenter, Revocation, User, UserQuery};
+use tollgate_store::model::{now, AuthScheme, ContactCenter, User, UserQuery};
 use tollgate_store::StoreError;
 use utoipa::{IntoParams, ToSchema};
 
@@ -102,7 +102,9 @@ pub struct UserInput {
     /// Create only; at least the configured minimum (`--password-min-length`, default 8).
     #[schema(write_only)]
     pub password: Option<String>,
-    /// Create only; default: the next free number.
+    /// Create only; default: the next free number. Only ops credentials or
+    /// an unbound management client may choose it (403 for a client bound to
+    /// contact centers).
     pub dbid: Option<i64>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -291,26 +293,11 @@ fn temporary_password() -> String {
     crate::tokens::random_token().chars().take(20).collect()
 }
 
-/// Ends every access token of the user issued until now; refresh-token
-/// families are revoked by the store in the same write.
+/// Ends the user's access tokens, refresh families and browser sessions.
 async fn end_access_tokens(state: &Services, u: &User) -> Result<(), ApiError> {
-    let t = now();
-    let subject = crate::auth::issue::user_subject(&u.contact_center_id, &u.username);
-    // A token issued this second after an earlier cut-off carries iat = cut-off + 1
-    // (see `issue_time`); cutting at that value ends it too.
-    let issued_before = state.revocations.issue_time(&subject, t);
-    state
-        .revocations
-        .revoke(
-            &state.db,
-            Revocation::Subject {
-                subject,
-                issued_before,
-                expires_at: t + state.settings.max_token_lifetime,
-            },
-        )
-        .await?;
-    Ok(())
+    Ok(state
+        .end_user(&u.contact_center_id, &u.username, now())
+        .await?)
 }
 
 fn user_error(e: StoreError) -> ApiError {
@@ -415,6 +402,11 @@ pub async fn create(
         }
         None => super::new_id(),
     };
+    if d.dbid.is_some() {
+        // Downstream services know a person by dbid: a tenant's own client
+        // must not claim a number that may be another tenant's person.
+        caller.require_unbound("choose a user's dbid (the server assigns it)")?;
+    }
     let dbid = match d.dbid {
         None => 0,
         Some(n) if n > 0 => n,
@@ -597,10 +589,6 @@ pub async fn reset_password(
     u.must_change_password = d.must_change_password.unwrap_or(generated.is_some());
     let stored = state.db.update_user(&u).await.map_err(user_error)?;
     // Whoever held the old password is signed out everywhere.
-    state
-        .db
-        .revoke_user_refresh_families(&id, &stored.username, now())
-        .await?;
     end_access_tokens(&state, &stored).await?;
     state.audit(
         "user.password_reset",

@@ -1,74 +1,118 @@
-//! Brute-force lockout per user name (tenant + user, existing or not) and per
-//! client IP, with a progressive delay. Fixed windows of `--lockout-duration`.
+//! Brute-force lockout with a progressive delay. Fixed windows of
+//! `--lockout-duration`.
+//!
+//! Every attempt is admitted or refused before the directory sees it, each
+//! counter in one atomic count-and-decide step ([`Ephemeral::incr_below`]), so
+//! parallel attempts cannot all pass a check made before any of them counted.
+//! Three counters, tried in this order:
+//! - the user name from this client IP: `threshold` attempts. An attacker at
+//!   one address locks the name there, not for the user elsewhere;
+//! - the user name from anywhere: `threshold × USER_FACTOR`, which bounds
+//!   guessing spread over many addresses. Attempts refused by the first
+//!   counter never reach it, so one address adds at most `threshold`;
+//! - the client IP for any name: `threshold × IP_FACTOR` (one password tried
+//!   against many names). A successful sign-in gives its slot back, so this
+//!   counts failures (and attempts in flight): a busy NAT address full of
+//!   agents who know their passwords is never locked.
+//!
+//! User names are keyed in their folded form ([`crate::directory::names`]), so
+//! variants of one name share their counters.
+//!
+//! [`Ephemeral::incr_below`]: tollgate_store::Ephemeral::incr_below
 
 use std::time::Duration;
 
+use crate::directory::names;
 use crate::state::Services;
 
-/// One client IP may fail this many times the per-user threshold (a contact
+/// One client IP may try this many times the per-user threshold (a contact
 /// center behind one NAT address has many agents).
 pub const IP_FACTOR: i64 = 10;
+/// Attempts on one user name from all addresses together, in per-user thresholds.
+pub const USER_FACTOR: i64 = 10;
+
+/// An admitted attempt: report its outcome with [`failed`] or [`succeeded`].
+#[derive(Debug)]
+pub struct Attempt {
+    user_ip_key: String,
+    user_key: String,
+    ip_key: String,
+    /// Attempts of this name from this address in the window, this one included.
+    count: i64,
+}
+
+#[derive(Debug)]
+pub enum Admission {
+    Admitted(Attempt),
+    /// Refused without asking the directory; retry after this many seconds.
+    Locked(u64),
+}
 
 fn user_key(tenant: &str, user: &str) -> String {
     format!(
         "lockout:user:{}\\{}",
         tenant.to_lowercase(),
-        user.to_lowercase()
+        names::fold(user)
     )
 }
 
-fn ip_key(ip: Option<&str>) -> String {
-    format!("lockout:ip:{}", ip.unwrap_or("unknown"))
+fn ip_part(ip: Option<&str>) -> &str {
+    ip.unwrap_or("unknown")
 }
 
-async fn count(state: &Services, key: &str) -> Result<i64, tollgate_store::StoreError> {
-    Ok(state
-        .ephemeral
-        .get(key)
-        .await?
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
-}
-
-/// `Some(retry_after_seconds)` when the user name or the IP is locked.
-pub async fn locked(
+/// Counts an attempt of `user` (of `tenant`) from `ip`, or refuses it.
+pub async fn admit(
     state: &Services,
     tenant: &str,
     user: &str,
     ip: Option<&str>,
-) -> Result<Option<u64>, tollgate_store::StoreError> {
+) -> Result<Admission, tollgate_store::StoreError> {
     let b = &state.settings.browser;
     let threshold = i64::from(b.lockout_threshold);
-    let user_locked = count(state, &user_key(tenant, user)).await? >= threshold;
-    let ip_locked = count(state, &ip_key(ip)).await? >= threshold * IP_FACTOR;
-    Ok((user_locked || ip_locked).then_some(b.lockout_duration.max(1) as u64))
+    let window = Duration::from_secs(b.lockout_duration.max(1) as u64);
+    let locked = Admission::Locked(b.lockout_duration.max(1) as u64);
+    let user_key = user_key(tenant, user);
+    let user_ip_key = format!("{user_key}@{}", ip_part(ip));
+    let ip_key = format!("lockout:ip:{}", ip_part(ip));
+    let eph = &state.ephemeral;
+    let Some(count) = eph.incr_below(&user_ip_key, threshold, window).await? else {
+        return Ok(locked);
+    };
+    if eph
+        .incr_below(&user_key, threshold * USER_FACTOR, window)
+        .await?
+        .is_none()
+        || eph
+            .incr_below(&ip_key, threshold * IP_FACTOR, window)
+            .await?
+            .is_none()
+    {
+        return Ok(locked);
+    }
+    Ok(Admission::Admitted(Attempt {
+        user_ip_key,
+        user_key,
+        ip_key,
+        count,
+    }))
 }
 
-/// Counts a failure, then waits a little longer for each one before it.
-pub async fn failed(
-    state: &Services,
-    tenant: &str,
-    user: &str,
-    ip: Option<&str>,
-) -> Result<(), tollgate_store::StoreError> {
-    let window = Duration::from_secs(state.settings.browser.lockout_duration.max(1) as u64);
-    let n = state
-        .ephemeral
-        .incr(&user_key(tenant, user), window)
-        .await?;
-    state.ephemeral.incr(&ip_key(ip), window).await?;
-    tokio::time::sleep(delay(n)).await;
-    Ok(())
+/// The attempt was a wrong password: it stays counted, and the answer waits a
+/// little longer for each attempt before it.
+pub async fn failed(attempt: &Attempt) {
+    tokio::time::sleep(delay(attempt.count)).await;
 }
 
-/// Clears a user name's failures after a success.
+/// The password was right: the name's failures are forgiven (those of other
+/// addresses against this name too, as a password change would), and the
+/// address gets this attempt's slot back (its other failures stay counted).
 pub async fn succeeded(
     state: &Services,
-    tenant: &str,
-    user: &str,
+    attempt: &Attempt,
 ) -> Result<(), tollgate_store::StoreError> {
-    state.ephemeral.delete(&user_key(tenant, user)).await?;
+    state.ephemeral.delete(&attempt.user_ip_key).await?;
+    state.ephemeral.delete(&attempt.user_key).await?;
+    state.ephemeral.release(&attempt.ip_key).await?;
     Ok(())
 }
 
@@ -86,5 +130,20 @@ mod tests {
         assert_eq!(delay(1), Duration::ZERO);
         assert_eq!(delay(2), Duration::from_millis(200));
         assert_eq!(delay(100), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn name_variants_share_a_key() {
+        let k = user_key("CC1", "agent");
+        for v in [
+            " agent",
+            "agent  ",
+            "AGENT",
+            "ａｇｅｎｔ",
+            "\u{3000}Agent\t",
+        ] {
+            assert_eq!(user_key("cc1", v), k, "{v:?}");
+        }
+        assert_ne!(user_key("cc1", "agent2"), k);
     }
 }

@@ -2,6 +2,7 @@
 //! lockout and rate limits. Counters live in the ephemeral store, so they hold
 //! across replicas.
 
+pub mod client_ip;
 pub mod csrf;
 pub mod lockout;
 pub mod rate_limit;

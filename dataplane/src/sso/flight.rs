@@ -100,7 +100,7 @@ pub async fn take<T: DeserializeOwned>(
     let Ok(stored) = serde_json::from_slice::<Stored<T>>(&bytes) else {
         return Ok(Err("unreadable state record"));
     };
-    let cookie = sessions::cookie(headers, kind.cookie).unwrap_or("");
+    let cookie = sessions::cookie(services, headers, kind.cookie).unwrap_or("");
     if !bool::from(cookie.as_bytes().ct_eq(stored.browser.as_bytes())) {
         return Ok(Err("state not started by this browser"));
     }

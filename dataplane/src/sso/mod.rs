@@ -239,6 +239,7 @@ pub async fn finish_sign_in(
             );
         }
     };
-    let principal = UserPrincipal::new(cc, &user, now());
+    let mut principal = UserPrincipal::new(cc, &user, now());
+    principal.provider_authorities = identity.authorities.clone();
     ui::sign_in::signed_in(state, lang, ip, principal, request, pending.as_ref(), saml).await
 }

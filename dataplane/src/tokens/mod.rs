@@ -75,6 +75,10 @@ pub enum TokenError {
     Expired,
 }
 
+/// `typ` and `aud` of the user-info JWT of convert-token and jwt-userinfo.
+pub const USER_INFO_TYP: &str = "gws-user+jwt";
+pub const USER_INFO_AUDIENCE: &str = "urn:tollgate:gws-user";
+
 /// Signs claims as a compact JWS with the current key and the given `typ`.
 pub fn sign<T: Serialize>(
     keyring: &Keyring,
@@ -153,10 +157,12 @@ fn decode_id_token(
     expiry_leeway: Option<u64>,
 ) -> Result<serde_json::Value, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if header
+    // Our ID tokens are typed `JWT`; access tokens and user-info JWTs are
+    // signed with the same keys but typed otherwise.
+    if !header
         .typ
         .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+        .is_some_and(|t| t.eq_ignore_ascii_case("JWT"))
     {
         return Err(TokenError::Invalid);
     }
@@ -176,12 +182,21 @@ fn decode_id_token(
         }
     }
     match jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
+        // Every ID token names its client in `azp` too; the user-info JWTs
+        // issued before they had their own `typ` do not, nor does any other
+        // JWT this server signs.
+        Ok(d) if !is_id_token(&d.claims) => Err(TokenError::Invalid),
         Ok(d) => Ok(d.claims),
         Err(e) => Err(match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid,
         }),
     }
+}
+
+fn is_id_token(claims: &serde_json::Value) -> bool {
+    let azp = claims.get("azp").and_then(serde_json::Value::as_str);
+    azp.is_some() && claims.get("aud").and_then(serde_json::Value::as_str) == azp
 }
 
 /// `at_hash` / `c_hash`: left half of SHA-256 (all our algorithms hash with SHA-256).

@@ -13,38 +13,65 @@ use super::AccessClaims;
 
 const SHARDS: usize = 16;
 const PER_SHARD: usize = 512;
+/// Bytes one shard may hold: tokens and their claims (about as large again).
+const PER_SHARD_BYTES: usize = 1024 * 1024;
+
+/// What one memo entry costs: the token, its decoded claims, bookkeeping.
+fn cost(token: &str) -> usize {
+    token.len() * 2 + 256
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Box<str>, Arc<AccessClaims>>,
+    bytes: usize,
+}
 
 pub struct VerifiedTokens {
-    shards: Vec<Mutex<HashMap<Box<str>, Arc<AccessClaims>>>>,
+    shards: Vec<Mutex<Shard>>,
 }
 
 impl Default for VerifiedTokens {
     fn default() -> Self {
         VerifiedTokens {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
 }
 
 impl VerifiedTokens {
-    fn shard(&self, token: &str) -> &Mutex<HashMap<Box<str>, Arc<AccessClaims>>> {
+    fn shard(&self, token: &str) -> &Mutex<Shard> {
         let mut h = DefaultHasher::new();
         token.hash(&mut h);
         &self.shards[(h.finish() as usize) % SHARDS]
     }
 
     pub fn get(&self, token: &str) -> Option<Arc<AccessClaims>> {
-        self.shard(token).lock().ok()?.get(token).cloned()
+        self.shard(token).lock().ok()?.map.get(token).cloned()
     }
 
     pub fn insert(&self, token: &str, claims: Arc<AccessClaims>) {
-        if let Ok(mut map) = self.shard(token).lock() {
-            // Crude but bounded: a full shard starts over; the cost is a re-verification.
-            if map.len() >= PER_SHARD {
-                map.clear();
-            }
-            map.insert(token.into(), claims);
+        let cost = cost(token);
+        if cost > PER_SHARD_BYTES {
+            return;
         }
+        if let Ok(mut shard) = self.shard(token).lock() {
+            // Crude but bounded: a full shard starts over; the cost is a re-verification.
+            if shard.map.len() >= PER_SHARD || shard.bytes + cost > PER_SHARD_BYTES {
+                *shard = Shard::default();
+            }
+            if shard.map.insert(token.into(), claims).is_none() {
+                shard.bytes += cost;
+            }
+        }
+    }
+
+    /// Entries held and the bytes they account for.
+    pub fn usage(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(n, b), s| match s.lock() {
+            Ok(s) => (n + s.map.len(), b + s.bytes),
+            Err(_) => (n, b),
+        })
     }
 }
 
@@ -82,7 +109,18 @@ mod tests {
         for i in 0..(SHARDS * PER_SHARD * 3) {
             v.insert(&format!("t{i}"), claims("x"));
         }
-        let total: usize = v.shards.iter().map(|s| s.lock().unwrap().len()).sum();
-        assert!(total <= SHARDS * PER_SHARD);
+        assert!(v.usage().0 <= SHARDS * PER_SHARD);
+    }
+
+    #[test]
+    fn stays_bounded_in_bytes() {
+        let v = VerifiedTokens::default();
+        let long = "x".repeat(20_000);
+        for i in 0..10_000 {
+            v.insert(&format!("{long}{i}"), claims("x"));
+        }
+        let (n, bytes) = v.usage();
+        assert!(bytes <= SHARDS * PER_SHARD_BYTES, "{bytes}");
+        assert!(n < SHARDS * PER_SHARD);
     }
 }

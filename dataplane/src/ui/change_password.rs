@@ -15,10 +15,12 @@ use super::{html, pages, Lang, Tr};
 use crate::auth::authorize;
 use crate::auth::issue::UserPrincipal;
 use crate::auth::ClientIp;
+use crate::directory::names;
 use crate::directory::password_policy::PolicyViolation;
 use crate::directory::DirectoryError;
 use crate::envelope::{self, ApiError};
-use crate::protection::{csrf, lockout, rate_limit};
+use crate::protection::lockout::{self, Admission};
+use crate::protection::{csrf, rate_limit};
 use crate::sessions;
 use crate::state::{AppState, Services};
 
@@ -38,10 +40,7 @@ async fn render(
     error: Option<&str>,
     show_form: bool,
 ) -> Response {
-    let (csrf, cookies) = match super::form_token(state, headers).await {
-        Ok(v) => v,
-        Err(_) => return super::unavailable(state, lang),
-    };
+    let (csrf, cookies) = super::form_token(state, headers);
     let t = Tr::new(lang);
     html(
         status,
@@ -79,10 +78,14 @@ async fn load_change(state: &Services, id: &str) -> Option<PendingChange> {
 /// `GET /ui/auth/change-password[?change=<id>]`.
 pub async fn page(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
+    if let Err(res) = super::rate_limit(&state, lang, "pages", ip.as_deref()).await {
+        return res;
+    }
     if let Some(id) = q.change.as_deref() {
         return match load_change(&state, id).await {
             Some(_) => {
@@ -277,23 +280,33 @@ async fn change(
     if new.is_empty() {
         return Err(DirectoryError::BadCredentials);
     }
-    if matches!(lockout::locked(state, cc_id, user, ip).await, Ok(Some(_))) {
-        return Err(DirectoryError::BadCredentials);
-    }
+    let user = &names::normalize(user);
+    let attempt = match lockout::admit(state, cc_id, user, ip).await {
+        Ok(Admission::Admitted(a)) => a,
+        Ok(Admission::Locked(_)) => return Err(DirectoryError::BadCredentials),
+        Err(_) => {
+            return Err(DirectoryError::Unavailable {
+                retry_after: std::time::Duration::from_secs(1),
+            })
+        }
+    };
     let result = dir.change_password(&cc, user, old, new).await;
     let subject = crate::auth::issue::user_subject(cc_id, user);
     match &result {
-        Ok(()) => state.audit(
-            "user.password_changed",
-            None,
-            Some(cc_id),
-            Some(&subject),
-            ip,
-            json!({}),
-        ),
+        Ok(()) => {
+            let _ = lockout::succeeded(state, &attempt).await;
+            state.audit(
+                "user.password_changed",
+                None,
+                Some(cc_id),
+                Some(&subject),
+                ip,
+                json!({}),
+            )
+        }
         Err(e) => {
             if *e == DirectoryError::BadCredentials {
-                let _ = lockout::failed(state, cc_id, user, ip).await;
+                lockout::failed(&attempt).await;
             }
             state.audit(
                 "user.password_change_failed",
@@ -317,10 +330,8 @@ async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u
     let Ok(form) = crate::auth::form::OAuthForm::parse(body) else {
         return super::csrf_failed(state, lang, ip, "change-password");
     };
-    match csrf::verify(state, headers, form.get("csrf_token")).await {
-        Ok(true) => {}
-        Ok(false) => return super::csrf_failed(state, lang, ip, "change-password"),
-        Err(_) => return super::unavailable(state, lang),
+    if !csrf::verify(state, headers, form.get("csrf_token")) {
+        return super::csrf_failed(state, lang, ip, "change-password");
     }
     let change_id = form.get("change");
     let forced = match change_id {

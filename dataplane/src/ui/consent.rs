@@ -23,10 +23,14 @@ pub struct PageQuery {
 /// `GET /ui/auth/consent?request=<id>`.
 pub async fn page(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
+    if let Err(res) = super::rate_limit(&state, lang, "pages", ip.as_deref()).await {
+        return res;
+    }
     let t = Tr::new(lang);
     let Some(id) = q.request.as_deref() else {
         return super::error_page(
@@ -55,10 +59,7 @@ pub async fn page(
         }
         Err(_) => return super::unavailable(&state, lang),
     }
-    let (csrf, cookies) = match super::form_token(&state, &headers).await {
-        Ok(v) => v,
-        Err(_) => return super::unavailable(&state, lang),
-    };
+    let (csrf, cookies) = super::form_token(&state, &headers);
     let client_name = state
         .client(&pending.client_id)
         .map(|c| {
@@ -99,10 +100,8 @@ pub async fn submit(
     let Ok(form) = OAuthForm::parse(&body) else {
         return super::csrf_failed(&state, lang, ip, "consent");
     };
-    match csrf::verify(&state, &headers, form.get("csrf_token")).await {
-        Ok(true) => {}
-        Ok(false) => return super::csrf_failed(&state, lang, ip, "consent"),
-        Err(_) => return super::unavailable(&state, lang),
+    if !csrf::verify(&state, &headers, form.get("csrf_token")) {
+        return super::csrf_failed(&state, lang, ip, "consent");
     }
     let Some(id) = form.get("request") else {
         return super::error_page(
@@ -124,7 +123,7 @@ pub async fn submit(
         }
         Err(_) => return super::unavailable(&state, lang),
     };
-    let session = match sessions::current(&state, &headers, now()).await {
+    let session = match authorize::signed_in_session(&state, &headers, now()).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             return super::redirect(
@@ -132,7 +131,7 @@ pub async fn submit(
                 &format!("/ui/auth/sign-in?request={id}"),
             )
         }
-        Err(_) => return super::unavailable(&state, lang),
+        Err(retry) => return super::with_retry_after(super::unavailable(&state, lang), retry),
     };
     if form.get("decision") != Some("allow") {
         authorize::drop_pending(&state, id).await;

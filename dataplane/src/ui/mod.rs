@@ -216,12 +216,40 @@ pub fn csrf_failed(state: &Services, lang: Lang, ip: Option<&str>, form: &str) -
 }
 
 /// A CSRF token for a form, with the cookie to set if the browser has none.
-pub async fn form_token(
+pub fn form_token(state: &Services, headers: &HeaderMap) -> (String, Vec<HeaderValue>) {
+    let (token, cookie) = csrf::token(state, headers);
+    (token, cookie.into_iter().collect())
+}
+
+/// The per-client-IP rate limit of a browser endpoint (`scope`): `Err` is
+/// the 429 page to answer with.
+pub async fn rate_limit(
     state: &Services,
-    headers: &HeaderMap,
-) -> Result<(String, Vec<HeaderValue>), tollgate_store::StoreError> {
-    let (token, cookie) = csrf::token(state, headers).await?;
-    Ok((token, cookie.into_iter().collect()))
+    lang: Lang,
+    scope: &str,
+    ip: Option<&str>,
+) -> Result<(), Response> {
+    let Err(retry) =
+        crate::protection::rate_limit::check(state, scope, ip, tollgate_store::model::now()).await
+    else {
+        return Ok(());
+    };
+    state.audit(
+        "rate_limited",
+        None,
+        None,
+        None,
+        ip,
+        serde_json::json!({"endpoint": scope}),
+    );
+    let t = Tr::new(lang);
+    let res = error_page(
+        state,
+        lang,
+        StatusCode::TOO_MANY_REQUESTS,
+        t.get("rate_limited"),
+    );
+    Err(with_retry_after(res, retry))
 }
 
 /// Sets `Retry-After`.

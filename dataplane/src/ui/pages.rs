@@ -43,6 +43,22 @@ pub struct Consent {
     pub scopes: Vec<String>,
 }
 
+/// The confirmation of a sign-out that does not prove it comes from the
+/// user's application (logout CSRF): a form, no script needed.
+#[derive(Template)]
+#[template(path = "sign_out.html")]
+pub struct SignOut {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub global: bool,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub state: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct Message {

@@ -18,8 +18,10 @@ use crate::auth::form::OAuthForm;
 use crate::auth::grants::password::split_login;
 use crate::auth::issue::UserPrincipal;
 use crate::auth::ClientIp;
+use crate::directory::names;
 use crate::directory::DirectoryError;
-use crate::protection::{csrf, lockout, rate_limit};
+use crate::protection::lockout::{self, Admission};
+use crate::protection::{csrf, rate_limit};
 use crate::secrets::{decoy_hash, verify_hash};
 use crate::sessions::{self, SESSION_COOKIE};
 use crate::state::{AppState, Services};
@@ -57,10 +59,7 @@ async fn render(
     f: Form<'_>,
     error: Option<&str>,
 ) -> Response {
-    let (csrf, cookies) = match super::form_token(state, headers).await {
-        Ok(v) => v,
-        Err(_) => return super::unavailable(state, lang),
-    };
+    let (csrf, cookies) = super::form_token(state, headers);
     let t = Tr::new(lang);
     let hint = f.pending.and_then(|p| p.login_hint.as_deref());
     let username = if f.username.is_empty() {
@@ -123,10 +122,14 @@ async fn pending_request(
 /// `GET /ui/auth/sign-in[?request=<id>]`.
 pub async fn page(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
+    if let Err(res) = super::rate_limit(&state, lang, "pages", ip.as_deref()).await {
+        return res;
+    }
     let request = q.request.as_deref().filter(|r| !r.is_empty());
     let pending = match pending_request(&state, &headers, lang, request).await {
         Ok(p) => p,
@@ -153,10 +156,8 @@ pub async fn submit(
     let Ok(form) = OAuthForm::parse(&body) else {
         return super::csrf_failed(&state, lang, ip, "sign-in");
     };
-    match csrf::verify(&state, &headers, form.get("csrf_token")).await {
-        Ok(true) => {}
-        Ok(false) => return super::csrf_failed(&state, lang, ip, "sign-in"),
-        Err(_) => return super::unavailable(&state, lang),
+    if !csrf::verify(&state, &headers, form.get("csrf_token")) {
+        return super::csrf_failed(&state, lang, ip, "sign-in");
     }
     let request = form.get("request");
     let pending = match pending_request(&state, &headers, lang, request).await {
@@ -191,13 +192,14 @@ pub async fn submit(
         return super::with_retry_after(res, retry);
     }
     let password = form.get("password").unwrap_or("");
-    let (typed_tenant, username) = match split_login(login) {
+    let (typed_tenant, typed) = match split_login(login) {
         (Some(t), u) => (Some(t), u),
         (None, u) => (
             form.get("tenant").map(str::trim).filter(|t| !t.is_empty()),
             u,
         ),
     };
+    let username = &names::normalize(typed);
     let cc = match typed_tenant {
         Some(t) => state.catalog.contact_center_by_domain(t),
         None => state
@@ -227,9 +229,9 @@ pub async fn submit(
         .as_ref()
         .map(|cc| cc.id.clone())
         .unwrap_or_else(|| typed_tenant.unwrap_or("").to_lowercase());
-    match lockout::locked(&state, &lock_tenant, username, ip).await {
-        Ok(None) => {}
-        Ok(Some(retry)) => {
+    let attempt = match lockout::admit(&state, &lock_tenant, username, ip).await {
+        Ok(Admission::Admitted(a)) => a,
+        Ok(Admission::Locked(retry)) => {
             state.audit(
                 "user.locked_out",
                 None,
@@ -250,7 +252,7 @@ pub async fn submit(
             return super::with_retry_after(res, retry);
         }
         Err(_) => return super::unavailable(&state, lang),
-    }
+    };
     let directory = match cc.as_ref() {
         Some(cc) => state
             .directories
@@ -285,7 +287,7 @@ pub async fn submit(
             let Some(cc) = cc else {
                 return super::unavailable(&state, lang);
             };
-            let _ = lockout::succeeded(&state, &lock_tenant, username).await;
+            let _ = lockout::succeeded(&state, &attempt).await;
             return start_change(&state, lang, &cc.id, username, request).await;
         }
         (_, Err(DirectoryError::Locked)) => {
@@ -315,12 +317,7 @@ pub async fn submit(
         }
         (_, Err(_)) | (None, Ok(_)) => {
             fail("bad credentials");
-            if lockout::failed(&state, &lock_tenant, username, ip)
-                .await
-                .is_err()
-            {
-                return super::unavailable(&state, lang);
-            }
+            lockout::failed(&attempt).await;
             return render(
                 &state,
                 &headers,
@@ -332,7 +329,7 @@ pub async fn submit(
             .await;
         }
     };
-    let _ = lockout::succeeded(&state, &lock_tenant, username).await;
+    let _ = lockout::succeeded(&state, &attempt).await;
     let principal = UserPrincipal::new(&cc, &user, now());
     signed_in(&state, lang, ip, principal, request, pending.as_ref(), None).await
 }

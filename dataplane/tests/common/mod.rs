@@ -2,9 +2,43 @@
 //! fresh SQLite database in a temporary directory, seeded with the demo
 //! records, and talks to it through the `Router` with `oneshot` (no sockets).
 //!
-//! Each test binary uses a different subset of the helpers.
+//! Shared by every test module of the one integration-test binary.
 #![allow(dead_code)]
 
+/// Runs scenario functions (each taking a fresh [`TestServer`]) on SQLite and
+/// on PostgreSQL: `on_both!(a, b)`; `on_both!(redis: a, b)` gives the second
+/// run Redis as its ephemeral store too.
+macro_rules! on_both {
+    (redis: $($name:ident),* $(,)?) => {
+        on_both!(@with postgres_redis, postgres_redis; $($name),*);
+    };
+    (@with $module:ident, $server:ident; $($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestServer::new().await).await;
+                }
+            )*
+        }
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(s) = super::TestServer::$server(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(s).await;
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        on_both!(@with postgres, postgres; $($name),*);
+    };
+}
+
+pub mod browser;
 pub mod cs_sim;
 
 use std::net::SocketAddr;
@@ -43,6 +77,7 @@ pub fn default_args() -> CommonArgs {
     CommonArgs {
         listen: None,
         management_listen: None,
+        tls: Default::default(),
         public_url: Some(ISSUER.into()),
         ops_username: OPS_USER.into(),
         ops_password_hash: None,
@@ -58,11 +93,19 @@ pub fn default_args() -> CommonArgs {
         lockout_threshold: 5,
         lockout_duration: 900,
         rate_limit_per_minute: 600,
+        trusted_proxies: Vec::new(),
+        client_ip_header: tollgate::protection::client_ip::ClientIpHeader::XForwardedFor,
         password_min_length: 8,
         password_history: 0,
         config_server_ca: None,
         saml_metadata_refresh_interval: 300,
         saml_metadata_ca: None,
+        // The tests' providers and directories listen on loopback.
+        outbound_allow: tollgate::outbound::LOOPBACK
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        client_assertion_token_endpoint_audience: false,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }
@@ -163,9 +206,14 @@ impl TestServer {
     }
 
     pub async fn with_args(args: CommonArgs) -> TestServer {
+        Self::with_ephemeral(args, Ephemeral::memory()).await
+    }
+
+    /// On SQLite, with the given ephemeral store (Redis runs).
+    pub async fn with_ephemeral(args: CommonArgs, ephemeral: Ephemeral) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite:{}", dir.path().join("tollgate.db").display());
-        Self::on_database(&url, args, dir).await
+        Self::on_database(&url, args, dir, ephemeral).await
     }
 
     /// A server on a fresh database of the PostgreSQL server named by
@@ -173,6 +221,15 @@ impl TestServer {
     /// when it is not set, unless `TOLLGATE_REQUIRE_SERVICES=1`, which makes
     /// that a failure. The databases are left to the throwaway server.
     pub async fn postgres(test: &str) -> Option<TestServer> {
+        Self::postgres_with(test, default_args(), Ephemeral::memory()).await
+    }
+
+    /// [`TestServer::postgres`] with settings and an ephemeral store of the test's choice.
+    pub async fn postgres_with(
+        test: &str,
+        args: CommonArgs,
+        ephemeral: Ephemeral,
+    ) -> Option<TestServer> {
         let admin_url = match std::env::var("TOLLGATE_TEST_POSTGRES_URL") {
             Ok(url) if !url.trim().is_empty() => url,
             _ => {
@@ -215,10 +272,32 @@ impl TestServer {
             }
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        Some(Self::on_database(&with_database(&admin_url, &name), default_args(), dir).await)
+        Some(Self::on_database(&with_database(&admin_url, &name), args, dir, ephemeral).await)
     }
 
-    async fn on_database(url: &str, args: CommonArgs, dir: tempfile::TempDir) -> TestServer {
+    /// Like [`TestServer::postgres`], with Redis (`TOLLGATE_TEST_REDIS_URL`,
+    /// when set) as the ephemeral store.
+    pub async fn postgres_redis(test: &str) -> Option<TestServer> {
+        let ephemeral = match std::env::var("TOLLGATE_TEST_REDIS_URL") {
+            Ok(url) if !url.trim().is_empty() => {
+                Ephemeral::connect(&tollgate_store::ephemeral::RedisConfig {
+                    urls: vec![url],
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("cannot connect to TOLLGATE_TEST_REDIS_URL: {e}"))
+            }
+            _ => Ephemeral::memory(),
+        };
+        Self::postgres_with(test, default_args(), ephemeral).await
+    }
+
+    async fn on_database(
+        url: &str,
+        args: CommonArgs,
+        dir: tempfile::TempDir,
+        ephemeral: Ephemeral,
+    ) -> TestServer {
         let db = Db::connect(url, Cipher::new(&[7u8; 32]).expect("cipher"))
             .await
             .expect("connect");
@@ -234,7 +313,7 @@ impl TestServer {
             .await
             .expect("seed");
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let state = tollgate::server::build(&args, listen, db.clone(), Ephemeral::memory())
+        let state = tollgate::server::build(&args, listen, db.clone(), ephemeral)
             .await
             .expect("build");
         let app = tollgate::server::app(state.clone(), Role::All);

@@ -16,12 +16,13 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tollgate_store::model::{AuthScheme, ContactCenter as Row};
+use tollgate_store::model::{AuthScheme, ContactCenter as Row, ManagedRow};
 use tollgate_store::StoreError;
 
 use crate::conditions::Outcome;
 use crate::context::{namespace, Context, Error, Result, FINALIZER};
 use crate::crd::{ContactCenter, ContactCenterSpec, Environment};
+use crate::ownership::{self, Gate};
 
 /// The row id of a contact-center resource: `spec.id`, else its name.
 pub fn row_id(cc: &ContactCenter) -> String {
@@ -107,19 +108,48 @@ async fn apply(cc: &ContactCenter, ctx: &Context) -> Result<Action> {
 
 async fn write_row(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Outcome> {
     let ns = namespace(cc)?;
-    let envs: Api<Environment> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(env) = envs.get_opt(&cc.spec.environment_ref).await? else {
+    let what = format!("contact center {id}");
+    let owner = match ownership::gate(ctx, ManagedRow::ContactCenter, id, cc, &what).await? {
+        Gate::Write(owner) => owner,
+        Gate::Stop(outcome) => return Ok(outcome),
+    };
+    let env_ns = cc
+        .spec
+        .environment_namespace
+        .clone()
+        .unwrap_or_else(|| ns.clone());
+    let envs: Api<Environment> = Api::namespaced(ctx.client.clone(), &env_ns);
+    let env = envs.get_opt(&cc.spec.environment_ref).await?;
+    // Another namespace's Environment counts only when it is shared with
+    // this one; until then it is as good as missing.
+    let Some(env) =
+        env.filter(|e| ownership::may_reference(&ns, &env_ns, &e.spec.shared_with_namespaces))
+    else {
         return Ok(Outcome::Stalled {
             reason: "EnvironmentNotFound".into(),
-            message: format!("Environment {} not found", cc.spec.environment_ref),
+            message: format!(
+                "Environment {} not found{}",
+                cc.spec.environment_ref,
+                if env_ns == ns {
+                    String::new()
+                } else {
+                    format!(" in namespace {env_ns}, or not shared with this namespace")
+                }
+            ),
         });
     };
     let environment_id = crate::environment::row_id(&env);
-    if ctx.db.get_environment(&environment_id).await?.is_none() {
-        return Ok(Outcome::Progressing {
-            reason: "EnvironmentNotReady".into(),
-            message: format!("environment {environment_id} is not in the database yet"),
-        });
+    let env_name = env.name_any();
+    let reference = ownership::Reference {
+        row: ManagedRow::Environment,
+        id: &environment_id,
+        kind: "Environment",
+        namespace: &env_ns,
+        name: &env_name,
+        not_ready: "EnvironmentNotReady",
+    };
+    if let Some(outcome) = ownership::check_reference(ctx, &reference).await? {
+        return Ok(outcome);
     }
     let want = match desired(id, &cc.spec, &environment_id) {
         Ok(want) => want,
@@ -132,7 +162,11 @@ async fn write_row(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Outcom
         Err(e) => return Err(e),
     };
     let written = match ctx.db.get_contact_center(id).await? {
-        None => ctx.db.create_contact_center(&want).await.map(Some),
+        None => ctx
+            .db
+            .create_contact_center_as(&want, &owner)
+            .await
+            .map(Some),
         Some(stored) if matches(&stored, &want) => Ok(None),
         Some(stored) => ctx
             .db
@@ -186,7 +220,11 @@ async fn write_row(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Outcom
 }
 
 async fn cleanup(cc: &ContactCenter, ctx: &Context) -> Result<Action> {
-    match ctx.db.delete_contact_center(&row_id(cc)).await {
+    let id = row_id(cc);
+    if !ownership::release(ctx, ManagedRow::ContactCenter, &id, cc).await? {
+        return Ok(Action::await_change());
+    }
+    match ctx.db.delete_contact_center(&id).await {
         Ok(()) | Err(StoreError::NotFound { .. }) => Ok(Action::await_change()),
         Err(e) => Err(e.into()),
     }

@@ -48,6 +48,7 @@ pub fn desired(
         }),
         binding,
         just_in_time_users: spec.just_in_time_users,
+        allow_idp_initiated: spec.allow_idp_initiated,
         sp_keys: stored.map(|s| s.sp_keys.clone()).unwrap_or_default(),
         version: 0,
         created_at: 0,

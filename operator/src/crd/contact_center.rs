@@ -65,7 +65,9 @@ pub struct CorsSettings {
 #[x_kube(validation = Rule::new("self.auth == 'oidc' || !has(self.oidcProvider)").message("oidcProvider is only for auth: oidc"))]
 #[x_kube(validation = Rule::new("self.auth == 'saml' || !has(self.saml)").message("saml is only for auth: saml"))]
 pub struct ContactCenterSpec {
-    /// The row id (default: the resource's name). Immutable.
+    /// The row id (default: the resource's name). Immutable. A row another
+    /// resource manages, or one created through the API, is refused
+    /// (`OwnedElsewhere`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._~:@-]{1,128}$')").message("id must be 1-128 characters of letters, digits and . _ ~ : @ -"))]
@@ -73,10 +75,17 @@ pub struct ContactCenterSpec {
     /// Display name (default: the first domain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Name of the `Environment` resource (same namespace) this contact center uses.
+    /// Name of the `Environment` resource this contact center uses (in
+    /// `environmentNamespace`).
     #[x_kube(validation = Rule::new("self.size() > 0").message("environmentRef must name an Environment"))]
     #[schemars(length(max = 253))]
     pub environment_ref: String,
+    /// Namespace of that Environment (default: this resource's). Another
+    /// namespace's Environment must list this namespace in its
+    /// `sharedWithNamespaces`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub environment_namespace: Option<String>,
     /// Tenant names users type (`tenant\user`), unique across contact centers.
     #[schemars(length(max = 64), inner(length(max = 63)))]
     #[x_kube(
@@ -284,6 +293,10 @@ pub struct SamlSpec {
     /// Create users the contact center does not know on first sign-in.
     #[serde(default)]
     pub just_in_time_users: bool,
+    /// Accept unsolicited (IdP-initiated) answers; off, only answers to
+    /// Tollgate's own requests sign users in.
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]

@@ -61,7 +61,9 @@ pub struct ConfigServerSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)").message("id is immutable"))]
 pub struct EnvironmentSpec {
-    /// The row id (default: the resource's name). Immutable.
+    /// The row id (default: the resource's name). Immutable. A row another
+    /// resource manages, or one created through the API, is refused
+    /// (`OwnedElsewhere`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._~:@-]{1,128}$')").message("id must be 1-128 characters of letters, digits and . _ ~ : @ -"))]
@@ -101,6 +103,11 @@ pub struct EnvironmentSpec {
     #[serde(default)]
     #[schemars(length(max = 16))]
     pub config_servers: Vec<ConfigServerSpec>,
+    /// Other namespaces whose ContactCenters may use this environment
+    /// (through `environmentNamespace`); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 63)))]
+    pub shared_with_namespaces: Vec<String>,
 }
 
 fn default_protocol() -> String {

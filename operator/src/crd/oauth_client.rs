@@ -41,7 +41,9 @@ use super::{jwk_set_schema, SecretKeyRef};
 #[x_kube(validation = Rule::new("(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'private_key_jwt') == (has(self.jwks) || has(self.jwksUri))").message("a private_key_jwt client needs jwks, jwksUri or both; other methods take neither"))]
 #[x_kube(validation = Rule::new("!has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'private_key_jwt' || !has(self.secretRef)").message("a private_key_jwt client has no secret"))]
 pub struct OAuthClientSpec {
-    /// The OAuth `client_id` (default: the resource's name). Immutable.
+    /// The OAuth `client_id` (default: the resource's name). Immutable. A
+    /// client another resource manages, or one created through the API, is
+    /// refused (`OwnedElsewhere`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._~:@-]{1,128}$')").message("clientId must be 1-128 characters of letters, digits and . _ ~ : @ -"))]

@@ -174,6 +174,13 @@ pub struct TollgateSpec {
     pub public_url: Option<String>,
     #[serde(default)]
     pub ingress: IngressSpec,
+    /// Proxies in front of the pods (CIDR blocks or addresses, e.g. the ingress
+    /// controller's pod network) whose `X-Forwarded-For` names the client's
+    /// address (`TOLLGATE_TRUSTED_PROXIES`). Empty: the socket peer is the
+    /// client, so behind a proxy every user shares its address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub trusted_proxies: Vec<String>,
     /// Extra environment variables for every service (e.g. TOLLGATE_LOG).
     #[serde(default)]
     pub extra_env: Vec<EnvVar>,

@@ -14,8 +14,9 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretKeySelector,
-    SecurityContext, Service, ServicePort, ServiceSpec as CoreServiceSpec,
+    HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SecretKeySelector, SecretVolumeSource, SecurityContext, Service,
+    ServicePort, ServiceSpec as CoreServiceSpec, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -36,6 +37,11 @@ pub const MANAGEMENT_PORT: i32 = 9095;
 pub const PLATFORM_LABEL: &str = "tollgate.dev/platform";
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 pub const CONFIG_HASH: &str = "tollgate.dev/config-hash";
+/// Where the Redis CA certificate of `spec.redis.caSecretRef` is mounted.
+const REDIS_CA_DIR: &str = "/etc/tollgate/redis-ca";
+/// Seconds a terminating pod keeps serving before SIGTERM: the time for
+/// kube-proxy and ingress controllers to stop sending it new connections.
+pub const DRAIN_SECONDS: i64 = 5;
 
 /// Everything the rendering needs besides the spec: the owner reference,
 /// the names of the Secrets actually in use, and the version running now.
@@ -129,13 +135,19 @@ pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
     if let Some(url) = &s.public_url {
         data.insert("TOLLGATE_PUBLIC_URL".into(), url.clone());
     }
+    if !s.trusted_proxies.is_empty() {
+        data.insert(
+            "TOLLGATE_TRUSTED_PROXIES".into(),
+            s.trusted_proxies.join(","),
+        );
+    }
     if let Some(n) = s.database.max_connections {
         data.insert("TOLLGATE_DATABASE_MAX_CONNECTIONS".into(), n.to_string());
     }
     if s.redis.ca_secret_ref.is_some() {
         data.insert(
             "TOLLGATE_REDIS_CA_FILE".into(),
-            "/etc/tollgate/redis-ca/ca.crt".into(),
+            format!("{REDIS_CA_DIR}/ca.crt"),
         );
     }
     ConfigMap {
@@ -230,8 +242,39 @@ fn container(tg: &Tollgate, inputs: &Inputs, version: &str, args: Vec<String>) -
             ..Default::default()
         }]),
         security_context: Some(security_context()),
+        volume_mounts: redis_ca(tg).map(|(_, mount)| vec![mount]),
         ..Default::default()
     }
+}
+
+/// The Redis CA Secret as a read-only volume holding `ca.crt`, and its
+/// mount at the path the ConfigMap names.
+fn redis_ca(tg: &Tollgate) -> Option<(Volume, VolumeMount)> {
+    let r = tg.spec.redis.ca_secret_ref.as_ref()?;
+    let volume = Volume {
+        name: "redis-ca".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(r.name.clone()),
+            items: Some(vec![KeyToPath {
+                key: r.key.clone(),
+                path: "ca.crt".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mount = VolumeMount {
+        name: "redis-ca".into(),
+        mount_path: REDIS_CA_DIR.into(),
+        read_only: Some(true),
+        ..Default::default()
+    };
+    Some((volume, mount))
+}
+
+fn volumes(tg: &Tollgate) -> Option<Vec<Volume>> {
+    redis_ca(tg).map(|(volume, _)| vec![volume])
 }
 
 fn pod_security() -> PodSecurityContext {
@@ -282,6 +325,18 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
     c.readiness_probe = Some(probe("/health/ready"));
     c.liveness_probe = Some(probe("/health/live"));
     c.resources = spec.resources.clone();
+    // Keep serving while the endpoint is removed everywhere, then drain
+    // (SIGTERM: in-flight requests finish). The image has no shell: sleep
+    // is the kubelet's own action.
+    c.lifecycle = Some(Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction {
+                seconds: DRAIN_SECONDS,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     let mut pod_labels = selector(tg, service);
     pod_labels.extend(labels(tg, inputs, Some(service)));
     Deployment {
@@ -312,6 +367,7 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
                 }),
                 spec: Some(PodSpec {
                     containers: vec![c],
+                    volumes: volumes(tg),
                     security_context: Some(pod_security()),
                     automount_service_account_token: Some(false),
                     ..Default::default()
@@ -420,16 +476,28 @@ pub fn network_policy(tg: &Tollgate, inputs: &Inputs) -> NetworkPolicy {
     }
 }
 
-/// Only when hosts are given: `/auth`, `/ui`, `/environment` to their services.
+/// The public paths of the Ingress and the service behind each (longest
+/// prefix wins): discovery, and everything under `/auth` (token, JWKS,
+/// userinfo, sign-in, SSO) to auth, `/ui` to ui. The Environment API stays
+/// off the public host (reach it through its Service), and so does the ops
+/// API: its prefix goes to ui, which serves nothing there (404).
+pub const PUBLIC_PATHS: [(&str, &str); 4] = [
+    ("/.well-known", "auth"),
+    ("/auth", "auth"),
+    ("/auth/v3/ops", "ui"),
+    ("/ui", "ui"),
+];
+
+/// Only when hosts are given: the public paths of [`PUBLIC_PATHS`].
 pub fn ingress(tg: &Tollgate, inputs: &Inputs) -> Option<Ingress> {
     let spec = &tg.spec.ingress;
     if spec.hosts.is_empty() {
         return None;
     }
-    let paths: Vec<HTTPIngressPath> = SERVICES
+    let paths: Vec<HTTPIngressPath> = PUBLIC_PATHS
         .iter()
-        .map(|svc| HTTPIngressPath {
-            path: Some(format!("/{svc}")),
+        .map(|(path, svc)| HTTPIngressPath {
+            path: Some((*path).into()),
             path_type: "Prefix".into(),
             backend: IngressBackend {
                 service: Some(IngressServiceBackend {
@@ -505,6 +573,7 @@ pub fn migration_job(tg: &Tollgate, inputs: &Inputs, version: &str) -> Job {
                 spec: Some(PodSpec {
                     containers: vec![container(tg, inputs, version, vec!["migrate".into()])],
                     restart_policy: Some("Never".into()),
+                    volumes: volumes(tg),
                     security_context: Some(pod_security()),
                     automount_service_account_token: Some(false),
                     ..Default::default()
@@ -606,6 +675,24 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_reach_the_pods() {
+        let tg = platform(json!({}));
+        let data = config_map(&tg, &inputs(&tg)).data.unwrap();
+        assert!(
+            !data.contains_key("TOLLGATE_TRUSTED_PROXIES"),
+            "default: none"
+        );
+        let proxied = platform(json!({"trustedProxies": ["10.0.0.0/8", "fd00::/8"]}));
+        let data = config_map(&proxied, &inputs(&proxied)).data.unwrap();
+        assert_eq!(data["TOLLGATE_TRUSTED_PROXIES"], "10.0.0.0/8,fd00::/8");
+        assert_ne!(
+            config_hash(&tg, &inputs(&tg)),
+            config_hash(&proxied, &inputs(&proxied)),
+            "a change rolls the pods"
+        );
+    }
+
+    #[test]
     fn optional_children_follow_the_spec() {
         let tg = platform(json!({}));
         assert!(ingress(&tg, &inputs(&tg)).is_none());
@@ -615,7 +702,15 @@ mod tests {
             "auth": {"replicas": 2, "maxReplicas": 6}
         }));
         let i = ingress(&tg, &inputs(&tg)).unwrap().spec.unwrap();
-        assert_eq!(i.rules.unwrap()[0].http.as_ref().unwrap().paths.len(), 3);
+        assert_eq!(
+            i.rules.as_ref().unwrap()[0]
+                .http
+                .as_ref()
+                .unwrap()
+                .paths
+                .len(),
+            4
+        );
         assert_eq!(i.tls.unwrap()[0].secret_name.as_deref(), Some("tls"));
         let hpa = autoscaler(&tg, &inputs(&tg), "auth").unwrap().spec.unwrap();
         assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(2), 6));
@@ -625,6 +720,113 @@ mod tests {
             None,
             "the autoscaler owns replicas"
         );
+    }
+
+    /// The service an Ingress controller picks for a path: the longest
+    /// matching Prefix rule (Kubernetes' Ingress path semantics).
+    fn routed(i: &Ingress, path: &str) -> Option<String> {
+        let rule = &i.spec.as_ref()?.rules.as_ref()?[0];
+        rule.http
+            .as_ref()?
+            .paths
+            .iter()
+            .filter(|p| {
+                let prefix = p.path.as_deref().unwrap_or("/").trim_end_matches('/');
+                path == prefix || path.starts_with(&format!("{prefix}/"))
+            })
+            .max_by_key(|p| p.path.as_deref().unwrap_or("").len())
+            .and_then(|p| p.backend.service.as_ref().map(|s| s.name.clone()))
+    }
+
+    #[test]
+    fn the_ingress_routes_every_public_path_and_keeps_the_admin_apis_off() {
+        let tg = platform(json!({"ingress": {"hosts": ["auth.example"]}}));
+        let i = ingress(&tg, &inputs(&tg)).unwrap();
+        for path in [
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+            "/auth/v3/jwks",
+            "/auth/v3/oauth/token",
+            "/auth/v3/oauth/authorize",
+            "/auth/v3/oauth/introspect",
+            "/auth/v3/userinfo",
+            "/auth/v3/openid/userinfo",
+            "/auth/v3/end-session",
+            "/auth/v3/sso/oidc/callback",
+            "/auth/v3/sso/saml/cc/acs",
+        ] {
+            assert_eq!(routed(&i, path).as_deref(), Some("prod-auth"), "{path}");
+        }
+        assert_eq!(routed(&i, "/ui/auth/sign-in").as_deref(), Some("prod-ui"));
+        // The ops API reaches a service that does not serve it; the
+        // Environment API matches no rule at all.
+        assert_eq!(
+            routed(&i, "/auth/v3/ops/clients").as_deref(),
+            Some("prod-ui")
+        );
+        assert_eq!(routed(&i, "/environment/v3/contact-centers"), None);
+        assert_eq!(routed(&i, "/auth/v3/opsx"), Some("prod-auth".into()));
+    }
+
+    #[test]
+    fn pods_drain_before_they_stop() {
+        let tg = platform(json!({}));
+        let d = deployment(&tg, &inputs(&tg), "auth");
+        let pod = d.spec.unwrap().template.spec.unwrap();
+        let pre_stop = pod.containers[0]
+            .lifecycle
+            .clone()
+            .unwrap()
+            .pre_stop
+            .unwrap();
+        assert_eq!(pre_stop.sleep.unwrap().seconds, DRAIN_SECONDS);
+        let grace = pod.termination_grace_period_seconds.unwrap_or(30);
+        assert!(
+            grace > DRAIN_SECONDS,
+            "SIGTERM must come before the grace period ends"
+        );
+    }
+
+    #[test]
+    fn the_redis_ca_secret_is_mounted_where_the_config_points() {
+        let tg = platform(json!({}));
+        let pod = deployment(&tg, &inputs(&tg), "auth")
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert!(pod.volumes.is_none() && pod.containers[0].volume_mounts.is_none());
+        let tg = platform(json!({
+            "redis": {"urlSecretRef": {"name": "redis", "key": "url"}, "mode": "tls",
+                      "caSecretRef": {"name": "redis-tls", "key": "ca.pem"}}
+        }));
+        let file = config_map(&tg, &inputs(&tg)).data.unwrap()["TOLLGATE_REDIS_CA_FILE"].clone();
+        let deployment_pod = deployment(&tg, &inputs(&tg), "auth")
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        let job_pod = migration_job(&tg, &inputs(&tg), "1.2.0")
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        for pod in [deployment_pod, job_pod] {
+            let volume = &pod.volumes.unwrap()[0];
+            let secret = volume.secret.as_ref().unwrap();
+            assert_eq!(secret.secret_name.as_deref(), Some("redis-tls"));
+            let item = &secret.items.as_ref().unwrap()[0];
+            assert_eq!(item.key, "ca.pem");
+            let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[0];
+            assert_eq!(
+                (mount.name.as_str(), mount.read_only),
+                (volume.name.as_str(), Some(true))
+            );
+            assert_eq!(format!("{}/{}", mount.mount_path, item.path), file);
+        }
     }
 
     #[test]

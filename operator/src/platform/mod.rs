@@ -224,6 +224,10 @@ async fn apply(tg: &Tollgate, ctx: &Context) -> Result<Action> {
         running_version: status.version.clone().unwrap_or_default(),
     };
 
+    // The migration Job reads its settings from the ConfigMap too (envFrom):
+    // without it the Job's pod cannot start.
+    apply_child(ctx, &ns, &children::config_map(tg, &inputs)).await?;
+
     // A new version migrates first; the Deployments keep the old one meanwhile.
     let mut waiting = None;
     if status.version.as_deref() != Some(tg.spec.version.as_str()) {
@@ -287,7 +291,6 @@ async fn apply(tg: &Tollgate, ctx: &Context) -> Result<Action> {
     }
 
     let config_hash = children::config_hash(tg, &inputs);
-    apply_child(ctx, &ns, &children::config_map(tg, &inputs)).await?;
     let mut deployments = Vec::new();
     let mut autoscalers = Vec::new();
     for svc in SERVICES {

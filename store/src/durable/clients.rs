@@ -6,10 +6,11 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::owners::{binds, OWNER_COLUMNS};
 use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json};
 use super::Db;
 use crate::error::{Result, StoreError};
-use crate::model::{now, Client, ClientAuthMethod, ClientType, HmacSecret};
+use crate::model::{now, Client, ClientAuthMethod, ClientType, HmacSecret, RowOwner};
 
 const COLUMNS: &str = "client_id, name, description, secret_hash, client_type, internal_client, \
     authorities, scope, authorized_grant_types, redirect_uris, access_token_expiration_timeout, \
@@ -103,10 +104,17 @@ impl Db {
         from_row(row, hmac_secret)
     }
 
+    /// Created through the API: the operator leaves it alone.
     pub async fn create_client(&self, client: &Client) -> Result<Client> {
+        self.create_client_as(client, &RowOwner::Api).await
+    }
+
+    /// Created with `owner` recorded as the one managing it.
+    pub async fn create_client_as(&self, client: &Client, owner: &RowOwner) -> Result<Client> {
+        let (managed_by, namespace, name, uid) = binds(owner);
         let sql = format!(
-            "INSERT INTO clients ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1, $19, $19) \
+            "INSERT INTO clients ({COLUMNS}, {OWNER_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1, $19, $19, $20, $21, $22, $23) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -129,6 +137,10 @@ impl Db {
             .bind(&client.jwks_uri)
             .bind(self.seal_hmac_secret(client)?)
             .bind(now())
+            .bind(managed_by)
+            .bind(namespace)
+            .bind(name)
+            .bind(uid)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| {

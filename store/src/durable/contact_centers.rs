@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
+use super::owners::{binds, OWNER_COLUMNS};
 use super::sql::{fold, get_bool, map_violation, on_foreign_key, on_unique, stale_or_missing};
 use super::Db;
 use crate::error::{Result, StoreError};
-use crate::model::{now, AuthScheme, ContactCenter, Timestamp};
+use crate::model::{now, AuthScheme, ContactCenter, RowOwner, Timestamp};
 
 const COLUMNS: &str =
     "id, name, environment_id, auth_scheme, enabled, version, created_at, updated_at";
@@ -79,11 +80,23 @@ fn missing_environment(cc: &ContactCenter) -> StoreError {
 }
 
 impl Db {
+    /// Created through the API: the operator leaves it alone.
     pub async fn create_contact_center(&self, cc: &ContactCenter) -> Result<ContactCenter> {
+        self.create_contact_center_as(cc, &RowOwner::Api).await
+    }
+
+    /// Created with `owner` recorded as the one managing it.
+    pub async fn create_contact_center_as(
+        &self,
+        cc: &ContactCenter,
+        owner: &RowOwner,
+    ) -> Result<ContactCenter> {
         let now = now();
+        let (managed_by, namespace, name, uid) = binds(owner);
         let mut tx = self.begin().await?;
         let sql = format!(
-            "INSERT INTO contact_centers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $6) \
+            "INSERT INTO contact_centers ({COLUMNS}, {OWNER_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7, $8, $9, $10) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -93,6 +106,10 @@ impl Db {
             .bind(cc.auth.as_str())
             .bind(cc.enabled)
             .bind(now)
+            .bind(managed_by)
+            .bind(namespace)
+            .bind(name)
+            .bind(uid)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| {

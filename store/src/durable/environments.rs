@@ -4,10 +4,11 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::owners::{binds, OWNER_COLUMNS};
 use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json};
 use super::Db;
 use crate::error::{Result, StoreError};
-use crate::model::{now, Environment};
+use crate::model::{now, Environment, RowOwner};
 
 const COLUMNS: &str = "id, username, password_sealed, connection_protocol, local_timeout, \
     remote_timeout, tenant, app_name, trace_mode, tls_enabled, config_servers, version, \
@@ -58,11 +59,22 @@ impl Db {
         })
     }
 
+    /// Created through the API: the operator leaves it alone.
     pub async fn create_environment(&self, env: &Environment) -> Result<Environment> {
+        self.create_environment_as(env, &RowOwner::Api).await
+    }
+
+    /// Created with `owner` recorded as the one managing it.
+    pub async fn create_environment_as(
+        &self,
+        env: &Environment,
+        owner: &RowOwner,
+    ) -> Result<Environment> {
         let now = now();
+        let (managed_by, namespace, name, uid) = binds(owner);
         let sql = format!(
-            "INSERT INTO environments ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) \
+            "INSERT INTO environments ({COLUMNS}, {OWNER_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13, $14, $15, $16) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -78,6 +90,10 @@ impl Db {
             .bind(env.tls_enabled)
             .bind(to_json(&env.config_servers)?)
             .bind(now)
+            .bind(managed_by)
+            .bind(namespace)
+            .bind(name)
+            .bind(uid)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| {

@@ -14,6 +14,7 @@ mod environments;
 mod keys;
 mod ldap_directories;
 mod oidc_providers;
+mod owners;
 mod refresh_tokens;
 mod revocations;
 mod saml_providers;

@@ -12,7 +12,7 @@ use crate::model::{now, SamlAccessGroup, SamlBinding, SamlProviderConfig, SamlSp
 
 const COLUMNS: &str = "contact_center_id, idp_metadata, idp_metadata_url, \
     idp_metadata_fetched_at, username_attribute, use_external_user_id, access_group, binding, \
-    just_in_time_users, sp_keys_sealed, version, created_at, updated_at";
+    just_in_time_users, sp_keys_sealed, version, created_at, updated_at, allow_idp_initiated";
 
 const ENTITY: &str = "SAML provider";
 const POST: &str = "post";
@@ -54,6 +54,7 @@ impl Db {
             access_group,
             binding,
             just_in_time_users: get_bool(row, "just_in_time_users")?,
+            allow_idp_initiated: get_bool(row, "allow_idp_initiated")?,
             sp_keys,
             version: row.try_get("version")?,
             created_at: row.try_get("created_at")?,
@@ -96,7 +97,7 @@ impl Db {
         let sql = if config.version == 0 {
             format!(
                 "INSERT INTO saml_providers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-                 $9, $10, $11 + 1, $12, $12) RETURNING {COLUMNS}"
+                 $9, $10, $11 + 1, $12, $12, $13) RETURNING {COLUMNS}"
             )
         } else {
             format!(
@@ -104,7 +105,7 @@ impl Db {
                  idp_metadata_fetched_at = $4, username_attribute = $5, \
                  use_external_user_id = $6, access_group = $7, binding = $8, \
                  just_in_time_users = $9, sp_keys_sealed = $10, version = version + 1, \
-                 updated_at = $12 WHERE contact_center_id = $1 AND version = $11 \
+                 updated_at = $12, allow_idp_initiated = $13 WHERE contact_center_id = $1 AND version = $11 \
                  RETURNING {COLUMNS}"
             )
         };
@@ -121,6 +122,7 @@ impl Db {
             .bind(sealed)
             .bind(config.version)
             .bind(now)
+            .bind(config.allow_idp_initiated)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| {

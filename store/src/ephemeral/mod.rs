@@ -12,6 +12,8 @@
 mod memory;
 mod redis;
 
+pub use memory::MemoryLimits;
+
 use std::time::Duration;
 
 use crate::error::{Result, StoreError};
@@ -71,8 +73,22 @@ impl Ephemeral {
     /// Expired entries are dropped lazily on access and by a background sweep, which is
     /// started only when called inside a Tokio runtime and stops once the store is dropped.
     pub fn memory() -> Ephemeral {
+        Self::memory_with_limits(MemoryLimits::default())
+    }
+
+    /// The in-process store with other caps than the defaults.
+    pub fn memory_with_limits(limits: MemoryLimits) -> Ephemeral {
         Ephemeral {
-            backend: Backend::Memory(memory::MemoryStore::new()),
+            backend: Backend::Memory(memory::MemoryStore::new(limits)),
+        }
+    }
+
+    /// For the in-process store: entries held and the bytes they account for
+    /// (metrics, tests). `None` for Redis, whose size its own server caps.
+    pub fn memory_usage(&self) -> Option<(usize, usize)> {
+        match &self.backend {
+            Backend::Memory(m) => Some(m.usage()),
+            Backend::Redis(_) => None,
         }
     }
 
@@ -113,6 +129,16 @@ impl Ephemeral {
         }
     }
 
+    /// Replaces the value only when the key is present and live; true when stored.
+    /// Refreshing a record (a session's idle timeout) this way cannot bring it back
+    /// after someone else ended it.
+    pub async fn put_if_present(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        match &self.backend {
+            Backend::Memory(m) => m.put_if_present(key, value, ttl),
+            Backend::Redis(r) => r.put_if_present(key, value, ttl).await,
+        }
+    }
+
     /// The value under `key`, if present and not expired.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         match &self.backend {
@@ -145,6 +171,31 @@ impl Ephemeral {
         match &self.backend {
             Backend::Memory(m) => m.incr(key, ttl),
             Backend::Redis(r) => r.incr(key, ttl).await,
+        }
+    }
+
+    /// Increments a counter only while it is below `limit`, deciding and counting in
+    /// one atomic step: `Some(new value)` when counted, `None` (nothing changed) when
+    /// the counter already reached `limit`. Windows as [`Ephemeral::incr`].
+    ///
+    /// N concurrent callers against a limit of L get exactly `min(N, L - current)`
+    /// `Some`s: lockouts use it so parallel attempts cannot all pass a check made
+    /// before any of them counted.
+    pub async fn incr_below(&self, key: &str, limit: i64, ttl: Duration) -> Result<Option<i64>> {
+        match &self.backend {
+            Backend::Memory(m) => m.incr_below(key, limit, ttl),
+            Backend::Redis(r) => r.incr_below(key, limit, ttl).await,
+        }
+    }
+
+    /// Gives back one count of a live counter, in one atomic step: the new value, or
+    /// `None` when the counter is absent (expired) or already zero. Never creates a
+    /// counter nor changes its window. Lockouts use it to return the slot of an
+    /// attempt that succeeded.
+    pub async fn release(&self, key: &str) -> Result<Option<i64>> {
+        match &self.backend {
+            Backend::Memory(m) => m.release(key),
+            Backend::Redis(r) => r.release(key).await,
         }
     }
 }

@@ -44,6 +44,45 @@ return v
     )
 });
 
+/// INCR only while below ARGV[2], in one atomic step (one key, so cluster-safe). A
+/// non-integer value fails in INCR, as `incr` does; `false` becomes a nil reply.
+static INCR_BELOW_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur ~= nil and cur >= tonumber(ARGV[2]) then
+  return false
+end
+local v = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return v
+",
+    )
+});
+
+/// DECR a live, positive counter; never creates one (DECR keeps the key's TTL).
+/// A non-integer value fails in `tonumber`'s comparison, as `incr` fails.
+static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('GET', KEYS[1])
+if not v then
+  return false
+end
+local n = tonumber(v)
+if n == nil then
+  return redis.error_reply('value is not an integer or out of range')
+end
+if n <= 0 then
+  return false
+end
+return redis.call('DECR', KEYS[1])
+",
+    )
+});
+
 #[derive(Clone)]
 pub(crate) struct RedisStore {
     conn: Conn,
@@ -202,6 +241,20 @@ impl RedisStore {
         Ok(reply.is_some())
     }
 
+    pub(crate) async fn put_if_present(
+        &self,
+        k: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
+        let ms = ttl_millis(ttl)?;
+        let mut cmd = ::redis::cmd("SET");
+        cmd.arg(key(k)).arg(value).arg("XX").arg("PX").arg(ms);
+        // SET XX replies OK when stored and nil when the key is absent.
+        let reply: Option<String> = self.query("SET XX", &cmd).await?;
+        Ok(reply.is_some())
+    }
+
     pub(crate) async fn get(&self, k: &str) -> Result<Option<Vec<u8>>> {
         let mut cmd = ::redis::cmd("GET");
         cmd.arg(key(k));
@@ -226,27 +279,41 @@ impl RedisStore {
         let ms = ttl_millis(ttl)?;
         let mut invocation = INCR_SCRIPT.prepare_invoke();
         invocation.key(key(k)).arg(ms);
+        self.invoke("INCR", &invocation).await
+    }
+
+    pub(crate) async fn incr_below(
+        &self,
+        k: &str,
+        limit: i64,
+        ttl: Duration,
+    ) -> Result<Option<i64>> {
+        let ms = ttl_millis(ttl)?;
+        let mut invocation = INCR_BELOW_SCRIPT.prepare_invoke();
+        invocation.key(key(k)).arg(ms).arg(limit);
+        self.invoke("INCR below", &invocation).await
+    }
+
+    pub(crate) async fn release(&self, k: &str) -> Result<Option<i64>> {
+        let mut invocation = RELEASE_SCRIPT.prepare_invoke();
+        invocation.key(key(k));
+        self.invoke("release", &invocation).await
+    }
+
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        what: &str,
+        invocation: &::redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
         let secrets = &self.secrets;
         match &self.conn {
             Conn::Standalone(c) => {
                 let mut c = c.clone();
-                bounded(
-                    OP_DEADLINE,
-                    "INCR",
-                    secrets,
-                    invocation.invoke_async(&mut c),
-                )
-                .await
+                bounded(OP_DEADLINE, what, secrets, invocation.invoke_async(&mut c)).await
             }
             Conn::Cluster(c) => {
                 let mut c = c.clone();
-                bounded(
-                    OP_DEADLINE,
-                    "INCR",
-                    secrets,
-                    invocation.invoke_async(&mut c),
-                )
-                .await
+                bounded(OP_DEADLINE, what, secrets, invocation.invoke_async(&mut c)).await
             }
         }
     }

@@ -136,6 +136,7 @@ mod tests {
             access_group: None,
             binding: SamlBinding::Post,
             just_in_time_users: false,
+            allow_idp_initiated: false,
             sp_keys: vec![],
             version: 0,
             created_at: 0,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tollgate_store::model::{Client, ClientType, Timestamp};
+use tollgate_store::model::{Client, Timestamp};
 
 use crate::auth::error::OAuthError;
 use crate::auth::form::OAuthForm;
@@ -16,11 +16,6 @@ pub async fn grant(
     form: &OAuthForm,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
-    if client.client_type == ClientType::Public {
-        return Err(OAuthError::unauthorized_client(
-            "public clients cannot use client_credentials",
-        ));
-    }
     let scope = grant_scope(client, form.get("scope"))?;
     issue(
         state,

@@ -8,14 +8,10 @@ pub mod refresh;
 pub mod saml_bearer;
 pub mod token_exchange;
 
-pub const CLIENT_CREDENTIALS: &str = "client_credentials";
-pub const PASSWORD: &str = "password";
-pub const REFRESH_TOKEN: &str = "refresh_token";
-pub const AUTHORIZATION_CODE: &str = "authorization_code";
-pub const IMPLICIT: &str = "implicit";
-pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-pub const SAML2_BEARER: &str = "urn:ietf:params:oauth:grant-type:saml2-bearer";
+pub use tollgate_store::model::grant_type::{
+    AUTHORIZATION_CODE, CLIENT_CREDENTIALS, IMPLICIT, JWT_BEARER, PASSWORD, REFRESH_TOKEN,
+    SAML2_BEARER, TOKEN_EXCHANGE,
+};
 
 /// Every grant type a client may be registered for.
 pub const KNOWN: &[&str] = &[

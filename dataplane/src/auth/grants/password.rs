@@ -10,7 +10,8 @@ use crate::auth::error::OAuthError;
 use crate::auth::form::OAuthForm;
 use crate::auth::grants::REFRESH_TOKEN;
 use crate::auth::issue::{grant_scope, issue, Issue, TokenResponse, UserPrincipal};
-use crate::directory::DirectoryError;
+use crate::directory::{names, DirectoryError};
+use crate::protection::lockout::{self, Admission};
 use crate::state::Services;
 
 /// Splits `tenant\user`; a name without a backslash has no tenant.
@@ -61,7 +62,8 @@ pub async fn grant(
     let login = form.require("username")?;
     let password = form.require("password")?;
     let scope = grant_scope(client, form.get("scope"))?;
-    let (tenant, username) = split_login(login);
+    let (tenant, typed) = split_login(login);
+    let username = &names::normalize(typed);
     if username.is_empty() {
         return Err(OAuthError::invalid_request(
             "parameter 'username' names no user",
@@ -85,31 +87,30 @@ pub async fn grant(
                 cc.auth.as_str()
             ))
         })?;
-    use crate::protection::lockout;
-    if lockout::locked(state, &cc.id, username, ip)
-        .await?
-        .is_some()
-    {
-        state.audit(
-            "user.locked_out",
-            Some(&client.client_id),
-            Some(&cc.id),
-            Some(username),
-            ip,
-            json!({"grant_type": "password"}),
-        );
-        return Err(OAuthError::invalid_grant(
-            "too many failed attempts; try again later",
-        ));
-    }
+    let attempt = match lockout::admit(state, &cc.id, username, ip).await? {
+        Admission::Admitted(a) => a,
+        Admission::Locked(_) => {
+            state.audit(
+                "user.locked_out",
+                Some(&client.client_id),
+                Some(&cc.id),
+                Some(username),
+                ip,
+                json!({"grant_type": "password"}),
+            );
+            return Err(OAuthError::invalid_grant(
+                "too many failed attempts; try again later",
+            ));
+        }
+    };
     let user = match directory.authenticate(&cc, username, password).await {
         Ok(u) => {
-            lockout::succeeded(state, &cc.id, username).await?;
+            lockout::succeeded(state, &attempt).await?;
             u
         }
         Err(e) => {
             if e == DirectoryError::BadCredentials {
-                lockout::failed(state, &cc.id, username, ip).await?;
+                lockout::failed(&attempt).await;
             }
             state.audit(
                 "user.auth_failed",

@@ -9,7 +9,7 @@ use tollgate_store::model::{Client, RotateOutcome, Timestamp};
 use crate::auth::error::OAuthError;
 use crate::auth::form::OAuthForm;
 use crate::auth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal, SCOPE_ALL};
-use crate::directory::DirectoryError;
+use crate::auth::recheck::{recheck, Recheck};
 use crate::state::Services;
 use crate::tokens;
 
@@ -48,28 +48,21 @@ pub async fn grant(
             asked
         }
     };
-    let user: Option<UserPrincipal> =
+    let signed_in: Option<UserPrincipal> =
         serde_json::from_value(family.claims.clone()).map_err(|_| OAuthError::server_error())?;
-    if let Some(u) = &user {
-        let cc = state
-            .catalog
-            .contact_center(&u.contact_center_id)
-            .filter(|cc| cc.enabled)
-            .ok_or_else(invalid)?;
-        // The user must still exist and be enabled: a disabled account must
-        // not keep its sessions alive by refreshing.
-        if let Some(directory) = state.directories.for_contact_center(&cc).await {
-            match directory.lookup(&cc, &u.user_name).await {
-                Ok(Some(_)) => {}
-                Err(DirectoryError::Unavailable { retry_after }) => {
-                    return Err(OAuthError::temporarily_unavailable(
-                        retry_after.as_secs().max(1),
-                    ))
-                }
-                Ok(None) | Err(_) => return Err(invalid()),
+    // The user must still exist and be enabled (a disabled account must not
+    // keep its grant alive by refreshing), and the new tokens carry what the
+    // directory says now, not what it said at sign-in.
+    let user = match &signed_in {
+        None => None,
+        Some(u) => match recheck(state, u).await {
+            Recheck::Current(now) => Some(now),
+            Recheck::Unavailable(retry_after) => {
+                return Err(OAuthError::temporarily_unavailable(retry_after))
             }
-        }
-    }
+            Recheck::Gone => return Err(invalid()),
+        },
+    };
     let value = tokens::random_token();
     let next = new_refresh(&family.id, client, family.expires_at, &value, now);
     match state.db.rotate_refresh_token(&hash, &next, now).await? {

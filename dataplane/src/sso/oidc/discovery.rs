@@ -4,27 +4,64 @@
 //! (the provider rotated its keys) — at most once per [`REFETCH_INTERVAL`],
 //! so forged `kid`s cannot make Tollgate hammer the provider.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use openidconnect::core::CoreProviderMetadata;
-use openidconnect::IssuerUrl;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{AdditionalProviderMetadata, IssuerUrl, ProviderMetadata};
+use serde::{Deserialize, Serialize};
 
 use super::http::Http;
+use crate::fetch_cache::FetchCache;
+
+/// Discovery fields beyond the core ones that Tollgate acts on.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Extra {
+    /// RFC 9207: the provider names itself in `iss` of every authorization
+    /// response, so an answer without it (or naming another) is refused.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+}
+
+impl AdditionalProviderMetadata for Extra {}
+
+/// A provider's discovery document.
+pub type Metadata = ProviderMetadata<
+    Extra,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// Whether the provider promises `iss` in its authorization responses.
+pub fn sends_iss(metadata: &Metadata) -> bool {
+    metadata
+        .additional_metadata()
+        .authorization_response_iss_parameter_supported
+        == Some(true)
+}
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// Providers whose documents are kept, and their bytes (as re-serialized).
+const CACHE_ENTRIES: usize = 512;
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-struct Cached {
-    metadata: Arc<CoreProviderMetadata>,
-    fetched: Instant,
-}
-
-#[derive(Default)]
 pub struct Discovery {
     pub http: Http,
-    entries: Mutex<HashMap<String, Cached>>,
+    entries: FetchCache<Arc<Metadata>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +72,15 @@ pub struct DiscoveryError {
 }
 
 impl Discovery {
+    pub fn new(outbound: &Arc<crate::outbound::Policy>) -> Self {
+        Discovery {
+            http: Http::new(outbound),
+            entries: FetchCache::new(CACHE_ENTRIES, CACHE_BYTES),
+        }
+    }
+
     /// The provider's metadata, from the cache while fresh.
-    pub async fn metadata(
-        &self,
-        issuer: &str,
-    ) -> Result<Arc<CoreProviderMetadata>, DiscoveryError> {
+    pub async fn metadata(&self, issuer: &str) -> Result<Arc<Metadata>, DiscoveryError> {
         if let Some(m) = self.cached(issuer, MAX_AGE) {
             return Ok(m);
         }
@@ -51,41 +92,36 @@ impl Discovery {
     pub async fn refetch_for_unknown_key(
         &self,
         issuer: &str,
-    ) -> Result<Option<Arc<CoreProviderMetadata>>, DiscoveryError> {
+    ) -> Result<Option<Arc<Metadata>>, DiscoveryError> {
         if self.cached(issuer, REFETCH_INTERVAL).is_some() {
             return Ok(None);
         }
         self.fetch(issuer).await.map(Some)
     }
 
-    fn cached(&self, issuer: &str, max_age: Duration) -> Option<Arc<CoreProviderMetadata>> {
-        let entries = self.entries.lock().ok()?;
-        entries
+    fn cached(&self, issuer: &str, max_age: Duration) -> Option<Arc<Metadata>> {
+        self.entries
             .get(issuer)
-            .filter(|c| c.fetched.elapsed() < max_age)
-            .map(|c| c.metadata.clone())
+            .filter(|(_, age)| *age < max_age)
+            .map(|(m, _)| m)
     }
 
-    async fn fetch(&self, issuer: &str) -> Result<Arc<CoreProviderMetadata>, DiscoveryError> {
+    async fn fetch(&self, issuer: &str) -> Result<Arc<Metadata>, DiscoveryError> {
         let err = |reason: String| DiscoveryError {
             issuer: issuer.to_string(),
             reason,
         };
         let url = IssuerUrl::new(issuer.to_string()).map_err(|e| err(e.to_string()))?;
         // The library checks that the document's `issuer` is exactly this one.
-        let metadata = CoreProviderMetadata::discover_async(url, &self.http)
+        let metadata = Metadata::discover_async(url, &self.http)
             .await
             .map_err(|e| err(error_chain(&e)))?;
+        // Its size as kept, keys included (the wire form is not at hand here).
+        let size = |v: serde_json::Result<Vec<u8>>| v.map_or(usize::MAX, |v| v.len());
+        let bytes = size(serde_json::to_vec(&metadata))
+            .saturating_add(size(serde_json::to_vec(metadata.jwks())));
         let metadata = Arc::new(metadata);
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(
-                issuer.to_string(),
-                Cached {
-                    metadata: metadata.clone(),
-                    fetched: Instant::now(),
-                },
-            );
-        }
+        self.entries.insert(issuer, metadata.clone(), bytes);
         Ok(metadata)
     }
 }

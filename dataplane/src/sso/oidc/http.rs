@@ -1,10 +1,12 @@
 //! The relying party's HTTP client: `openidconnect`'s async client trait over
 //! the workspace's reqwest, so the crate needs no HTTP stack of its own.
-//! Redirects are not followed (a provider's endpoints are exact URLs) and
-//! answers are bounded in time and size.
+//! Redirects are not followed (a provider's endpoints are exact URLs),
+//! answers are bounded in time and size, and only addresses the outbound
+//! policy allows are reached (the discovery document names the endpoints).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openidconnect::{http, AsyncHttpClient, HttpRequest, HttpResponse};
@@ -21,33 +23,39 @@ pub enum HttpError {
     TooLarge,
     #[error("the provider's answer cannot be read: {0}")]
     Malformed(#[from] http::Error),
+    #[error(transparent)]
+    Refused(#[from] crate::outbound::Refused),
 }
 
 #[derive(Clone)]
-pub struct Http(reqwest::Client);
+pub struct Http {
+    client: reqwest::Client,
+    outbound: Arc<crate::outbound::Policy>,
+}
 
-impl Default for Http {
-    fn default() -> Self {
-        Http(
-            reqwest::Client::builder()
+impl Http {
+    pub fn new(outbound: &Arc<crate::outbound::Policy>) -> Self {
+        Http {
+            client: outbound
+                .client_builder()
                 .timeout(TIMEOUT)
                 .connect_timeout(TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
-        )
+            outbound: outbound.clone(),
+        }
     }
-}
 
-impl Http {
     /// A GET with a bearer token (userinfo), the body as JSON.
     pub async fn get_json(
         &self,
         url: &str,
         bearer: &str,
     ) -> Result<(u16, serde_json::Value), HttpError> {
+        self.outbound.check_url(url).await?;
         let res = self
-            .0
+            .client
             .get(url)
             .bearer_auth(bearer)
             .header("accept", "application/json")
@@ -63,8 +71,9 @@ impl Http {
 
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let (parts, body) = request.into_parts();
+        self.outbound.check_url(&parts.uri.to_string()).await?;
         let res = self
-            .0
+            .client
             .request(parts.method, parts.uri.to_string())
             .headers(parts.headers)
             .body(body)

@@ -4,9 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-};
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm};
 use openidconnect::{ClaimsVerificationError, ClientId, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
@@ -46,7 +44,7 @@ pub enum IdTokenError {
 /// audiences or it is present), `exp` and `iat` within `leeway` seconds,
 /// and `nonce`. Returns all of its claims.
 pub fn verify(
-    metadata: &CoreProviderMetadata,
+    metadata: &super::discovery::Metadata,
     client_id: &str,
     token: &CoreIdToken,
     nonce: &str,

@@ -1,18 +1,24 @@
 //! OpenID Connect identity providers (`auth: oidc`): Tollgate is the
 //! provider's relying party. [`start`] sends the browser to the provider with
 //! an authorization code request (PKCE S256, `state`, `nonce`); [`callback`]
-//! takes the answer at the one redirect URI of the deployment, exchanges
+//! takes the answer at the contact center's own redirect URI, exchanges
 //! the code, verifies the ID token and signs the user in through
 //! [`crate::sso::finish_sign_in`].
+//!
+//! Mix-up defence (RFC 9700 §4.4, RFC 9207): every provider has its own
+//! redirect URI, an answer counts only at the redirect URI of the provider
+//! its flight started with and with that provider's `iss` (required when the
+//! provider advertises it), and the code and PKCE verifier only ever go to
+//! the flight's provider.
 
 pub mod discovery;
 pub mod http;
 pub mod id_token;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
 use openidconnect::{
     AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
@@ -22,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tollgate_store::model::{ContactCenter, OidcClientAuth, OidcProviderConfig};
 
+use self::discovery::Metadata;
 use self::id_token::IdTokenError;
 use crate::auth::ClientIp;
 use crate::sso::flight;
@@ -29,11 +36,14 @@ use crate::sso::{finish_sign_in, UnknownUsers};
 use crate::state::{AppState, Services};
 use crate::ui::{self, Lang, Tr};
 
-pub const CALLBACK_PATH: &str = "/auth/v3/sso/oidc/callback";
+/// The route of the callbacks; `{contact_center_id}` names the provider.
+pub const CALLBACK_ROUTE: &str = "/auth/v3/sso/oidc/{contact_center_id}/callback";
 
-/// The redirect URI registered at every provider.
-pub fn redirect_uri(state: &Services) -> String {
-    format!("{}{CALLBACK_PATH}", state.settings.issuer)
+/// The redirect URI to register at the contact center's provider: its own,
+/// so that an answer arriving at it can only be that provider's.
+pub fn redirect_uri(state: &Services, contact_center_id: &str) -> String {
+    let id: String = url::form_urlencoded::byte_serialize(contact_center_id.as_bytes()).collect();
+    format!("{}/auth/v3/sso/oidc/{id}/callback", state.settings.issuer)
 }
 
 /// What the callback needs of the authorization request it answers.
@@ -79,11 +89,7 @@ type ProviderClient = CoreClient<
     EndpointMaybeSet,
 >;
 
-fn client(
-    metadata: &CoreProviderMetadata,
-    p: &OidcProviderConfig,
-    redirect: RedirectUrl,
-) -> ProviderClient {
+fn client(metadata: &Metadata, p: &OidcProviderConfig, redirect: RedirectUrl) -> ProviderClient {
     CoreClient::from_provider_metadata(
         metadata.clone(),
         ClientId::new(p.client_id.clone()),
@@ -127,7 +133,7 @@ pub async fn start(
             return provider_unavailable(state, lang, None, &cc.id, &e.to_string());
         }
     };
-    let Ok(redirect) = RedirectUrl::new(redirect_uri(state)) else {
+    let Ok(redirect) = RedirectUrl::new(redirect_uri(state, &cc.id)) else {
         return ui::unavailable(state, lang);
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -211,13 +217,36 @@ pub struct CallbackQuery {
     state: Option<String>,
     code: Option<String>,
     error: Option<String>,
+    /// RFC 9207: the issuer of the answer.
+    iss: Option<String>,
 }
 
-/// `GET /auth/v3/sso/oidc/callback`: the provider's answer.
+/// Whether an answer that arrived at the redirect URI of `at` (a contact
+/// center id) with `iss` belongs to `flight`: the provider the flight
+/// started with must be the one whose redirect URI and issuer the answer
+/// carries. `sends_iss`: the provider advertises RFC 9207.
+fn answer_mismatch(
+    flight: &Flight,
+    at: &str,
+    iss: Option<&str>,
+    sends_iss: bool,
+) -> Option<&'static str> {
+    if flight.contact_center_id != at {
+        return Some("answer at another provider's redirect URI");
+    }
+    match iss {
+        Some(iss) if iss != flight.issuer => Some("answer from another issuer (iss)"),
+        None if sends_iss => Some("no iss, which the provider promises"),
+        _ => None,
+    }
+}
+
+/// `GET /auth/v3/sso/oidc/{contact_center_id}/callback`: the provider's answer.
 pub async fn callback(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
+    Path(at): Path<String>,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
@@ -247,6 +276,11 @@ pub async fn callback(
     let refused = |status: StatusCode, reason: &str, message: &str| {
         refuse(&state, lang, ip, Some(cc_id), status, reason, message)
     };
+    // Before anything else: nothing of this answer may reach the flight's
+    // provider unless the answer is that provider's (an error answer too).
+    if let Some(reason) = answer_mismatch(&flight, &at, q.iss.as_deref(), false) {
+        return refused(StatusCode::BAD_REQUEST, reason, t.get("sso_invalid_answer"));
+    }
     if let Some(error) = q.error.as_deref() {
         // The provider's error code only: the description is the provider's prose.
         let code: String = error
@@ -288,7 +322,18 @@ pub async fn callback(
         }
         Err(_) => return ui::unavailable(&state, lang),
     };
-    let claims = match verified_claims(&state, &provider, &flight, code).await {
+    let metadata = match state.oidc.metadata(&provider.issuer).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, contact_center = %cc_id, "OpenID provider discovery failed");
+            return provider_unavailable(&state, lang, ip, cc_id, &e.to_string());
+        }
+    };
+    let sends_iss = discovery::sends_iss(&metadata);
+    if let Some(reason) = answer_mismatch(&flight, &at, q.iss.as_deref(), sends_iss) {
+        return refused(StatusCode::BAD_REQUEST, reason, t.get("sso_invalid_answer"));
+    }
+    let claims = match verified_claims(&state, &metadata, &provider, &flight, code).await {
         Ok(c) => c,
         Err(Failure::Provider(reason)) => {
             tracing::warn!(reason = %reason, contact_center = %cc_id, "OpenID provider failed");
@@ -342,18 +387,14 @@ enum Failure {
 /// `kid`), and userinfo for claims the ID token lacks.
 async fn verified_claims(
     state: &Services,
+    metadata: &Metadata,
     provider: &OidcProviderConfig,
     flight: &Flight,
     code: String,
 ) -> Result<serde_json::Map<String, Value>, Failure> {
-    let metadata = state
-        .oidc
-        .metadata(&provider.issuer)
-        .await
+    let redirect = RedirectUrl::new(redirect_uri(state, &flight.contact_center_id))
         .map_err(|e| Failure::Provider(e.to_string()))?;
-    let redirect =
-        RedirectUrl::new(redirect_uri(state)).map_err(|e| Failure::Provider(e.to_string()))?;
-    let client = client(&metadata, provider, redirect);
+    let client = client(metadata, provider, redirect);
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| Failure::Provider(e.to_string()))?
@@ -375,7 +416,7 @@ async fn verified_claims(
     };
     let leeway = state.settings.leeway as i64;
     let mut claims =
-        match id_token::verify(&metadata, &provider.client_id, token, &flight.nonce, leeway) {
+        match id_token::verify(metadata, &provider.client_id, token, &flight.nonce, leeway) {
             Err(IdTokenError::UnknownKey) => {
                 let fresh = state
                     .oidc

@@ -1,8 +1,10 @@
 //! `POST /auth/v3/sso/saml/{cc}/acs`: the IdP's Response (HTTP-POST
 //! binding). A `RelayState` that keys a flight answers an SP-initiated
 //! sign-in of this browser; otherwise the answer is unsolicited
-//! (IdP-initiated) and its `RelayState`, if any, is the `redirectUrl` to
-//! land on, honoured only for the contact center's own origins.
+//! (IdP-initiated), accepted only where the contact center's SAML settings
+//! allow it (`allowIdpInitiated`), and its `RelayState`, if any, is the
+//! `redirectUrl` to land on, honoured only for the contact center's own
+//! origins.
 
 use std::time::Duration;
 
@@ -83,6 +85,11 @@ pub async fn acs(
             Err(_) => return ui::unavailable(&state, lang),
         }
     };
+    // An unsolicited answer proves nothing about this browser having asked
+    // to sign in (login CSRF): only where the contact center allows it.
+    if solicited.is_none() && !provider.config.allow_idp_initiated {
+        return refused(StatusCode::FORBIDDEN, "idp_initiated_not_allowed");
+    }
     let recipient = metadata::acs_url(&state.settings.issuer, &cc.id);
     let in_response_to = solicited.as_ref().map(|f| f.request_id.as_str());
     let assertion = match check(&state, &provider, &cc, &xml, &recipient, in_response_to) {

@@ -108,6 +108,7 @@ mod tests {
             access_group: None,
             binding: SamlBinding::Post,
             just_in_time_users: false,
+            allow_idp_initiated: false,
             sp_keys: vec![],
             version: 1,
             created_at: 0,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use tollgate_store::model::{now, SamlProviderConfig};
 use tollgate_store::saml::fetch_idp_metadata;
-use tollgate_store::validate::saml::check_idp_metadata;
+use tollgate_store::validate::saml::{check_idp_metadata, check_idp_metadata_url};
 use tollgate_store::StoreError;
 
 use crate::metrics::OutcomeLabel;
@@ -37,6 +37,27 @@ pub enum RefreshError {
     Store(#[from] StoreError),
 }
 
+/// The document at an IdP metadata URL, from an address the outbound
+/// policy allows. A refused address or a failed fetch is one generic
+/// message (the reason is logged), so the URL cannot probe what is
+/// reachable from here.
+pub async fn fetch(state: &Services, url: &str) -> Result<String, String> {
+    check_idp_metadata_url(url)?;
+    let fetched = async {
+        state
+            .outbound
+            .check_url(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        fetch_idp_metadata(&state.saml_metadata.http, url).await
+    }
+    .await;
+    fetched.map_err(|e| {
+        tracing::warn!(%url, error = %e, "IdP metadata cannot be fetched");
+        format!("'idpMetadataUrl' {}", crate::outbound::GENERIC)
+    })
+}
+
 /// What a refresh did.
 pub enum Refreshed {
     Unchanged(SamlProviderConfig),
@@ -52,9 +73,7 @@ pub async fn refresh(state: &Services, contact_center_id: &str) -> Result<Refres
         .ok_or(RefreshError::NotConfigured)?;
     let url = stored.idp_metadata_url.clone().ok_or(RefreshError::NoUrl)?;
     let outcome = async {
-        let xml = fetch_idp_metadata(&state.saml_metadata.http, &url)
-            .await
-            .map_err(RefreshError::Fetch)?;
+        let xml = fetch(state, &url).await.map_err(RefreshError::Fetch)?;
         check_idp_metadata("idpMetadataUrl", &xml).map_err(RefreshError::Unusable)?;
         if xml == stored.idp_metadata {
             return Ok(Refreshed::Unchanged(stored));

@@ -1,0 +1,598 @@
+//! Abuse resistance of the password endpoints and the operator's Basic
+//! credentials: lockouts counted before the directory runs (so parallel
+//! guesses cannot all slip past the threshold), per-address lockout behind
+//! trusted proxies, name variants sharing one lockout, confidential clients
+//! limited by id, and throttled, bounded operator logins.
+//!
+//! Requests carry a socket peer (`ConnectInfo`) as a real listener gives them.
+//! Counters in Redis outlive a test, so the Redis runs use a user name and
+//! addresses of their own.
+
+use crate::common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Method, Request, StatusCode};
+use common::*;
+use serde_json::json;
+use tollgate_store::model::User;
+use tollgate_store::Ephemeral;
+
+const TOO_MANY: &str = "too many failed attempts; try again later";
+const BAD: &str = "bad user name or password";
+
+fn peer(ip: &str) -> ConnectInfo<SocketAddr> {
+    ConnectInfo(SocketAddr::new(ip.parse().expect("ip"), 40_000))
+}
+
+/// A random address in 198.18.0.0/15 (benchmarking range), unique per run.
+fn fresh_ip() -> String {
+    let b = uuid::Uuid::new_v4().into_bytes();
+    format!("198.{}.{}.{}", 18 + (b[0] & 1), b[1], b[2].max(1))
+}
+
+/// A password-grant request for `login` from `ip` (the socket peer), with
+/// optional `X-Forwarded-For`.
+fn password_request(login: &str, password: &str, ip: &str, xff: Option<&str>) -> Request<Body> {
+    let form = encode_form(&[
+        ("grant_type", "password"),
+        ("username", login),
+        ("password", password),
+    ]);
+    let mut req = Request::post(TOKEN)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, basic(DEMO_CLIENT, DEMO_SECRET));
+    if let Some(x) = xff {
+        req = req.header("x-forwarded-for", x);
+    }
+    let mut req = req.body(Body::from(form)).expect("request");
+    req.extensions_mut().insert(peer(ip));
+    req
+}
+
+/// The error description of a refused grant, or `"ok"`.
+async fn grant_outcome(s: &TestServer, req: Request<Body>) -> String {
+    let res = s.send(req).await;
+    if res.status == StatusCode::OK {
+        return "ok".into();
+    }
+    let body = res.expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    body["error_description"].as_str().unwrap_or("").to_string()
+}
+
+/// A built-in user of the demo contact center with a name of its own.
+async fn fresh_user(s: &TestServer) -> String {
+    let name = format!("racer{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let t = tollgate_store::model::now();
+    s.db.create_user(&User {
+        id: uuid::Uuid::new_v4().to_string(),
+        contact_center_id: tollgate::dev::DEMO_CONTACT_CENTER.into(),
+        username: name.clone(),
+        password_hash: tollgate::secrets::hash_secret("right-password").expect("hash"),
+        dbid: 0,
+        first_name: "R".into(),
+        last_name: "Acer".into(),
+        email: format!("{name}@demo.example"),
+        authorities: vec!["ROLE_AGENT".into()],
+        properties: Default::default(),
+        enabled: true,
+        must_change_password: false,
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    })
+    .await
+    .expect("create user");
+    name
+}
+
+async fn redis() -> Option<Ephemeral> {
+    let url = std::env::var("TOLLGATE_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let Some(url) = url else {
+        assert!(
+            std::env::var("TOLLGATE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "TOLLGATE_TEST_REDIS_URL is required"
+        );
+        eprintln!("note: TOLLGATE_TEST_REDIS_URL is not set; the Redis run is skipped");
+        return None;
+    };
+    let config = tollgate_store::ephemeral::RedisConfig {
+        urls: vec![url],
+        ..Default::default()
+    };
+    Some(Ephemeral::connect(&config).await.expect("redis"))
+}
+
+// ---- Finding: check-then-increment --------------------------------------------
+
+/// 30 wrong passwords at once against a threshold of 5: at most 5 reach the
+/// directory, every other one is answered as locked, and then the right
+/// password is locked out too.
+async fn parallel_guesses(s: TestServer) {
+    let user = fresh_user(&s).await;
+    let login = format!("demo\\{user}");
+    let ip = fresh_ip();
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let app = s.app.clone();
+            let req = password_request(&login, &format!("wrong-{i}"), &ip, None);
+            tokio::spawn(async move { tower::ServiceExt::oneshot(app, req).await })
+        })
+        .collect();
+    let (mut evaluated, mut locked) = (0, 0);
+    for t in tasks {
+        let res = t.await.expect("task").expect("infallible");
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let desc = serde_json::from_slice::<serde_json::Value>(&body).expect("json")
+            ["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        match desc.as_str() {
+            BAD => evaluated += 1,
+            TOO_MANY => locked += 1,
+            other => panic!("unexpected answer: {other}"),
+        }
+    }
+    assert!(evaluated <= 5, "{evaluated} guesses reached the directory");
+    assert_eq!(evaluated + locked, 30);
+    assert_eq!(
+        grant_outcome(&s, password_request(&login, "right-password", &ip, None)).await,
+        TOO_MANY
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_are_counted_before_they_run_memory() {
+    parallel_guesses(TestServer::new().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_are_counted_before_they_run_redis() {
+    let Some(eph) = redis().await else { return };
+    parallel_guesses(TestServer::with_ephemeral(default_args(), eph).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_are_counted_before_they_run_postgres_redis() {
+    let Some(eph) = redis().await else { return };
+    let Some(s) = TestServer::postgres_with("parallel_guesses", default_args(), eph).await else {
+        return;
+    };
+    parallel_guesses(s).await;
+}
+
+/// The sign-in form: a browser's CSRF cookie and token, then 20 parallel
+/// wrong passwords: at most 5 are checked (401), the rest are locked (429).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_on_the_sign_in_form() {
+    let s = TestServer::new().await;
+    let page = s.get("/ui/auth/sign-in").await;
+    let cookies: Vec<String> = page
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect();
+    let html = page.text();
+    let marker = "name=\"csrf_token\" value=\"";
+    let at = html.find(marker).expect("csrf input") + marker.len();
+    let csrf = html[at..at + html[at..].find('"').expect("quote")].to_string();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let form = encode_form(&[
+                ("username", "demo\\agent"),
+                ("password", &format!("wrong-{i}")),
+                ("csrf_token", &csrf),
+            ]);
+            let mut req = Request::post("/auth/v3/sign-in")
+                .header(header::COOKIE, cookies.join("; "))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .expect("request");
+            req.extensions_mut().insert(peer("192.0.2.10"));
+            let app = s.app.clone();
+            tokio::spawn(async move { tower::ServiceExt::oneshot(app, req).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("task").expect("infallible").status());
+    }
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let locked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(checked <= 5, "{checked} of 20 reached the directory");
+    assert_eq!(checked + locked, 20, "{statuses:?}");
+}
+
+/// Changing the password counts against the same lockout: after the sign-in
+/// guesses, the right old password is refused there too.
+#[tokio::test]
+async fn change_password_shares_the_lockout() {
+    let s = TestServer::new().await;
+    let token = s.user_token().await;
+    for i in 0..5 {
+        let res = s
+            .send(change_request(&token, &format!("wrong-{i}"), "192.0.2.20"))
+            .await;
+        res.expect(StatusCode::FORBIDDEN);
+    }
+    s.send(change_request(&token, DEMO_PASSWORD, "192.0.2.20"))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    // The password was not changed: it still signs in from elsewhere.
+    assert_eq!(
+        grant_outcome(
+            &s,
+            password_request("demo\\agent", DEMO_PASSWORD, "192.0.2.21", None)
+        )
+        .await,
+        "ok"
+    );
+}
+
+fn change_request(token: &str, old: &str, ip: &str) -> Request<Body> {
+    let body = json!({"data": {"oldPassword": old, "newPassword": "a-new-password-1"}});
+    let mut req = Request::post("/auth/v3/change-password")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    req.extensions_mut().insert(peer(ip));
+    req
+}
+
+// ---- Finding: client IP behind proxies ---------------------------------------------
+
+fn behind_ingress() -> tollgate::config::CommonArgs {
+    let mut args = default_args();
+    args.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")];
+    args
+}
+
+/// Behind a trusted ingress (10.0.0.0/8), an attacker at one address locks
+/// the name out there only: the user's right password from another address
+/// still signs in. Spoofed headers from an untrusted peer change nothing.
+#[tokio::test]
+async fn lockout_is_per_address_behind_trusted_proxies() {
+    let s = TestServer::with_args(behind_ingress()).await;
+    let ingress = "10.1.2.3";
+    for i in 0..8 {
+        grant_outcome(
+            &s,
+            password_request(
+                "demo\\agent",
+                &format!("wrong-{i}"),
+                ingress,
+                Some("1.2.3.4, 203.0.113.66"),
+            ),
+        )
+        .await;
+    }
+    // The attacker is locked out (whatever it writes left of the real hop) ...
+    assert_eq!(
+        grant_outcome(
+            &s,
+            password_request(
+                "demo\\agent",
+                DEMO_PASSWORD,
+                ingress,
+                Some("198.51.100.7, 203.0.113.66")
+            )
+        )
+        .await,
+        TOO_MANY
+    );
+    // ... the user, through the same ingress from its own address, is not.
+    assert_eq!(
+        grant_outcome(
+            &s,
+            password_request("demo\\agent", DEMO_PASSWORD, ingress, Some("198.51.100.7"))
+        )
+        .await,
+        "ok"
+    );
+    // An untrusted peer is its own address, whatever X-Forwarded-For claims.
+    for i in 0..6 {
+        grant_outcome(
+            &s,
+            password_request(
+                "demo\\agent",
+                &format!("w{i}"),
+                "203.0.113.99",
+                Some("198.51.100.8"),
+            ),
+        )
+        .await;
+    }
+    assert_eq!(
+        grant_outcome(
+            &s,
+            password_request(
+                "demo\\agent",
+                DEMO_PASSWORD,
+                "203.0.113.99",
+                Some("198.51.100.8")
+            )
+        )
+        .await,
+        TOO_MANY
+    );
+    assert_eq!(
+        grant_outcome(
+            &s,
+            password_request("demo\\agent", DEMO_PASSWORD, ingress, Some("198.51.100.8"))
+        )
+        .await,
+        "ok",
+        "the spoofed address was not charged"
+    );
+}
+
+/// Guessing spread over many addresses is bounded by the per-name counter
+/// (10 × threshold): then the name is locked everywhere.
+#[tokio::test]
+async fn distributed_guessing_still_locks_the_name() {
+    let s = TestServer::with_args(behind_ingress()).await;
+    for a in 0..10 {
+        for i in 0..5 {
+            let xff = format!("203.0.113.{a}");
+            grant_outcome(
+                &s,
+                password_request("demo\\agent", &format!("w{i}"), "10.0.0.1", Some(&xff)),
+            )
+            .await;
+        }
+    }
+    assert_eq!(
+        grant_outcome(
+            &s,
+            password_request(
+                "demo\\agent",
+                DEMO_PASSWORD,
+                "10.0.0.1",
+                Some("198.51.100.7")
+            )
+        )
+        .await,
+        TOO_MANY
+    );
+}
+
+/// One address (a contact center's NAT) signing in many agents with their
+/// right passwords is never locked: a success gives the address its slot back.
+/// Its failures, against any names, still add up to the address lockout
+/// (10 × threshold), which then holds for right passwords too.
+#[tokio::test]
+async fn successful_sign_ins_do_not_lock_their_address() {
+    let s = TestServer::new().await;
+    let nat = fresh_ip();
+    for i in 0..60 {
+        assert_eq!(
+            grant_outcome(
+                &s,
+                password_request("demo\\agent", DEMO_PASSWORD, &nat, None)
+            )
+            .await,
+            "ok",
+            "sign-in {i} from one address"
+        );
+    }
+    // One guess per name (no progressive delay), 50 names: the address is full.
+    for n in 0..50 {
+        let login = format!("demo\\nobody{n}");
+        assert_eq!(
+            grant_outcome(&s, password_request(&login, "guess", &nat, None)).await,
+            BAD,
+            "guess {n}"
+        );
+    }
+    assert_eq!(
+        grant_outcome(
+            &s,
+            password_request("demo\\agent", DEMO_PASSWORD, &nat, None)
+        )
+        .await,
+        TOO_MANY
+    );
+}
+
+fn client_credentials(id: &str, secret: &str, ip: &str) -> Request<Body> {
+    let mut req = Request::post(TOKEN)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, basic(id, secret))
+        .body(Body::from("grant_type=client_credentials"))
+        .expect("request");
+    req.extensions_mut().insert(peer(ip));
+    req
+}
+
+/// A confidential client is limited by its id: a gateway sharing an address
+/// with another service neither throttles it nor is throttled by failed
+/// logins from that address (which count against the address).
+#[tokio::test]
+async fn confidential_clients_are_rate_limited_by_client_id() {
+    let mut args = default_args();
+    args.rate_limit_per_minute = 3;
+    let s = TestServer::with_args(args).await;
+    let svc_secret = s
+        .create_client(json!({"client_id": "svc"}))
+        .await
+        .expect("secret");
+    let gateway = "192.0.2.50";
+    for _ in 0..3 {
+        s.send(client_credentials(DEMO_CLIENT, DEMO_SECRET, gateway))
+            .await
+            .expect(StatusCode::OK);
+    }
+    s.send(client_credentials(DEMO_CLIENT, DEMO_SECRET, gateway))
+        .await
+        .expect(StatusCode::TOO_MANY_REQUESTS);
+    // Another client at the same address has its own budget.
+    for _ in 0..3 {
+        s.send(client_credentials("svc", &svc_secret, gateway))
+            .await
+            .expect(StatusCode::OK);
+    }
+    // Failed client authentications count against the address, not a client.
+    for _ in 0..3 {
+        s.send(client_credentials("svc", "wrong", gateway))
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+    }
+    let res = s.send(client_credentials("svc", "wrong", gateway)).await;
+    res.expect(StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.header(header::RETRY_AFTER).is_some());
+}
+
+// ---- Finding: name variants ---------------------------------------------------------
+
+/// `" agent"`, `"agent  "`, full-width and other-case forms are one name: they
+/// share one lockout, and the right password signs in as the one subject.
+#[tokio::test]
+async fn name_variants_share_one_lockout_and_subject() {
+    let s = TestServer::new().await;
+    let ip = "192.0.2.30";
+    let body = s
+        .send(password_request(
+            "demo\\\u{ff41}gent ",
+            DEMO_PASSWORD,
+            ip,
+            None,
+        ))
+        .await
+        .tokens();
+    let claims = s.verify_jwt(str_of(&body, "access_token"), ISSUER).await;
+    assert_eq!(claims["sub"], "demo:agent");
+    assert_eq!(claims["user_name"], "agent");
+    for v in [" agent", "agent  ", "ＡＧＥＮＴ", "Agent", "agent\u{3000}"] {
+        assert_eq!(
+            grant_outcome(
+                &s,
+                password_request(&format!("demo\\{v}"), "wrong", ip, None)
+            )
+            .await,
+            BAD,
+            "{v:?}"
+        );
+    }
+    assert_eq!(
+        grant_outcome(&s, password_request("demo\\agent", DEMO_PASSWORD, ip, None)).await,
+        TOO_MANY,
+        "five variants are five failures of one name"
+    );
+}
+
+// ---- Finding: operator Basic credentials ---------------------------------------------
+
+fn ops_request(path: &str, password: &str, ip: &str) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header(header::AUTHORIZATION, basic(OPS_USER, password))
+        .body(Body::empty())
+        .expect("request");
+    req.extensions_mut().insert(peer(ip));
+    req
+}
+
+/// After one good login (which puts the password on the fast path), 30
+/// parallel wrong guesses from one address: at most 5 are checked, each with
+/// the slow hash, the rest are refused with 429; that address is then locked
+/// for the right password too, while the operator elsewhere goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ops_guessing_is_throttled_per_source_even_after_a_good_login() {
+    let s = TestServer::new().await;
+    s.send(ops_request(CLIENTS, OPS_PASSWORD, "192.0.2.1"))
+        .await
+        .expect(StatusCode::OK);
+    let slow_before = s.state.secrets.slow_verifications();
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let app = s.app.clone();
+            let req = ops_request(CLIENTS, &format!("guess-{i}"), "203.0.113.5");
+            tokio::spawn(async move { tower::ServiceExt::oneshot(app, req).await })
+        })
+        .collect();
+    // 401: checked; 429: locked; 503: admitted but every slow-hash permit
+    // was busy (one per core), so not checked.
+    let (mut checked, mut refused, mut busy) = (0, 0, 0);
+    for t in tasks {
+        let res = t.await.expect("task").expect("infallible");
+        match res.status() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(res.headers().contains_key(header::RETRY_AFTER));
+                if res.status() == StatusCode::TOO_MANY_REQUESTS {
+                    refused += 1;
+                } else {
+                    busy += 1;
+                }
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(checked >= 1, "no guess was checked");
+    assert!(checked + busy <= 5, "{checked} checked, {busy} busy");
+    assert_eq!(checked + refused + busy, 30);
+    assert_eq!(
+        s.state.secrets.slow_verifications() - slow_before,
+        checked as u64,
+        "every checked guess paid the slow hash"
+    );
+    s.send(ops_request(CLIENTS, OPS_PASSWORD, "203.0.113.5"))
+        .await
+        .expect(StatusCode::TOO_MANY_REQUESTS);
+    s.send(ops_request(CLIENTS, OPS_PASSWORD, "192.0.2.1"))
+        .await
+        .expect(StatusCode::OK);
+}
+
+/// The Environment API's Basic credentials are the same check.
+#[tokio::test]
+async fn environment_api_basic_auth_is_locked_out_too() {
+    let s = TestServer::new().await;
+    let path = "/environment/v3/contact-centers";
+    for i in 0..5 {
+        s.send(ops_request(path, &format!("guess-{i}"), "203.0.113.6"))
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+    }
+    let res = s.send(ops_request(path, OPS_PASSWORD, "203.0.113.6")).await;
+    res.expect(StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.header(header::RETRY_AFTER).is_some());
+    s.send(ops_request(path, OPS_PASSWORD, "192.0.2.2"))
+        .await
+        .expect(StatusCode::OK);
+}
+
+/// With every slow-hash permit taken, an operator login that needs one is
+/// answered 503 with Retry-After at once instead of queueing more argon2.
+#[tokio::test]
+async fn ops_logins_get_503_when_password_hashing_is_saturated() {
+    let s = TestServer::new().await;
+    let work = s.state.secrets.slow_work();
+    let all = u32::try_from(work.available_permits()).expect("permits");
+    let held = work.acquire_many(all).await.expect("permits");
+    let res = s
+        .send(ops_request(CLIENTS, OPS_PASSWORD, "192.0.2.3"))
+        .await;
+    res.expect(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.header(header::RETRY_AFTER).is_some());
+    drop(held);
+    s.send(ops_request(CLIENTS, OPS_PASSWORD, "192.0.2.3"))
+        .await
+        .expect(StatusCode::OK);
+}
