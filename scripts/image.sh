@@ -18,7 +18,9 @@
 #     low priority, while the tests run); --context-only: steps 1-2, prints
 #     the context
 #
-# Ports of the chroot run: TOLLGATE_TEST_IMAGE_PORT (default 55480) and the next.
+# Ports of the chroot run: TOLLGATE_TEST_IMAGE_PORT and the next, or two free
+# ports the kernel picks (a fixed default in the ephemeral range can be taken
+# by an outgoing connection of the tests that ran before).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
@@ -73,8 +75,15 @@ if [ "${1:-}" = --context-only ]; then
 fi
 
 # 3. The rootfs alone runs the service: a chroot holds nothing else.
-port="${TOLLGATE_TEST_IMAGE_PORT:-55480}"
-mgmt=$((port + 1))
+if [ -n "${TOLLGATE_TEST_IMAGE_PORT:-}" ]; then
+  port=$TOLLGATE_TEST_IMAGE_PORT mgmt=$((TOLLGATE_TEST_IMAGE_PORT + 1))
+else
+  read -r port mgmt < <(python3 -c '
+import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+fi
 jail=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-image.XXXXXX")
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$jail"; }
