@@ -33,6 +33,7 @@ pub struct Metrics {
     pub oauth_errors: Family<ErrorLabel, Counter>,
     pub http_responses: Family<StatusLabel, Counter>,
     pub saml_metadata_refreshes: Family<OutcomeLabel, Counter>,
+    pub audit_events_dropped: Counter,
     pub config_server: ConfigServerMetrics,
 }
 
@@ -48,6 +49,7 @@ impl Default for Metrics {
         let oauth_errors = Family::<ErrorLabel, Counter>::default();
         let http_responses = Family::<StatusLabel, Counter>::default();
         let saml_metadata_refreshes = Family::<OutcomeLabel, Counter>::default();
+        let audit_events_dropped = Counter::default();
         tollgate.register(
             "tokens_issued",
             "Access tokens issued, by grant type",
@@ -68,12 +70,18 @@ impl Default for Metrics {
             "Fetches of SAML IdP metadata URLs, by outcome (unchanged, updated, failed)",
             saml_metadata_refreshes.clone(),
         );
+        tollgate.register(
+            "audit_events_dropped",
+            "Audit events that never reached the store (queue full, or the store failed for minutes)",
+            audit_events_dropped.clone(),
+        );
         Metrics {
             registry,
             tokens_issued,
             oauth_errors,
             http_responses,
             saml_metadata_refreshes,
+            audit_events_dropped,
             config_server,
         }
     }

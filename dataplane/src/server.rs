@@ -154,10 +154,10 @@ pub async fn build(
     let keys = Keyring::load(&db, policy, now())
         .await
         .context("loading signing keys")?;
-    let (audit, _writer) = Audit::start(db.clone());
+    let metrics = Metrics::default();
+    let (audit, _writer) = Audit::start(db.clone(), metrics.audit_events_dropped.clone());
     let revocations = Revocations::default();
     revocations.refresh(&db, now()).await?;
-    let metrics = Metrics::default();
     let config_server_ca = match &common.config_server_ca {
         Some(path) => Some(
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
@@ -252,10 +252,13 @@ pub fn app(state: AppState, role: Role) -> Router {
     if matches!(role, Role::Environment | Role::All) {
         router = router.merge(crate::environment::router(state.clone()));
     }
-    // Unknown paths answer in the envelope like everything else.
-    router = router.fallback(|| async {
-        crate::envelope::ApiError::not_found("no such endpoint").into_response()
-    });
+    // Unknown paths and methods answer in the shape of their API, like every
+    // other error (axum adds the `Allow` header to the 405).
+    router = router
+        .fallback(|| async {
+            crate::envelope::ApiError::not_found("no such endpoint").into_response()
+        })
+        .method_not_allowed_fallback(method_not_allowed);
     // HSTS (RFC 6797) when clients reach this service over https (its public
     // URL). Browsers ignore it on plain http, so it needs no per-request check.
     if state.settings.browser.secure_cookies {
@@ -276,6 +279,21 @@ pub fn app(state: AppState, role: Role) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// The endpoints of RFC 6749 / 7009 / 7662 answer errors in OAuth form.
+const OAUTH_ENDPOINTS: [&str; 3] = [
+    "/auth/v3/oauth/token",
+    "/auth/v3/oauth/introspect",
+    "/auth/v3/oauth/revoke",
+];
+
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    let message = "method not allowed on this endpoint";
+    if OAUTH_ENDPOINTS.contains(&uri.path()) {
+        return crate::auth::error::OAuthError::method_not_allowed(message).into_response();
+    }
+    crate::envelope::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response()
 }
 
 #[derive(Clone)]

@@ -355,3 +355,43 @@ async fn token_lifetime_is_capped_by_the_server() {
         LIFETIME
     );
 }
+
+on_both!(replicas_starting_together_create_one_signing_key);
+
+/// Replicas starting at once on an empty database (here eight keyrings on one
+/// database) create one signing key between them, and all sign with it.
+async fn replicas_starting_together_create_one_signing_key(s: TestServer) {
+    let policy = || tokens::KeyPolicy {
+        algorithm: tollgate_store::model::KeyAlgorithm::ES256,
+        rotation_interval: ROTATION,
+        publish_ahead: PUBLISH_AHEAD,
+        max_token_lifetime: LIFETIME,
+    };
+    sqlx::Executor::execute(s.db.pool(), "DELETE FROM signing_keys")
+        .await
+        .expect("an empty key table");
+    let now = tollgate_store::model::now();
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let db = s.db.clone();
+            let policy = policy();
+            tokio::spawn(async move { tokens::Keyring::load(&db, policy, now).await })
+        })
+        .collect();
+    let mut signers = std::collections::BTreeSet::new();
+    for start in starts {
+        let ring = start.await.expect("task").expect("keyring");
+        signers.insert(ring.signing_key(now).expect("a key signs").kid.clone());
+    }
+    let stored = s.db.list_signing_keys().await.expect("keys");
+    assert_eq!(
+        stored.len(),
+        1,
+        "{:?}",
+        stored.iter().map(|k| &k.kid).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        signers.into_iter().collect::<Vec<_>>(),
+        vec![stored[0].kid.clone()]
+    );
+}

@@ -4,7 +4,7 @@
 use crate::common;
 
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, Method, Request, StatusCode};
 use common::*;
 use serde_json::json;
 
@@ -745,8 +745,32 @@ async fn scope_outside_registration_is_invalid_scope() {
     );
 }
 
+/// A wrong method gets 405 with `Allow` and the error shape of its API: OAuth
+/// form at the OAuth endpoints, the envelope elsewhere.
 #[tokio::test]
-async fn token_endpoint_answers_post_only() {
+async fn wrong_methods_get_405_in_the_shape_of_their_api() {
     let s = TestServer::new().await;
-    assert_eq!(s.get(TOKEN).await.status, StatusCode::METHOD_NOT_ALLOWED);
+    for path in [TOKEN, "/auth/v3/oauth/introspect", "/auth/v3/oauth/revoke"] {
+        let res = s.get(path).await;
+        let body = res.expect_oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
+        assert!(body["error_description"].as_str().is_some(), "{path}");
+        assert_eq!(res.header(header::ALLOW), Some("POST"), "{path}");
+    }
+    for (method, path) in [
+        (Method::DELETE, "/auth/v3/userinfo"),
+        (Method::PATCH, "/environment/v3/environments"),
+    ] {
+        let res = s
+            .send(
+                Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        res.expect(StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(res.json()["status"]["code"], 405, "{path}");
+        assert!(res.header(header::ALLOW).is_some(), "{path}");
+    }
 }

@@ -198,9 +198,13 @@ def raw_status(server, body: bytes) -> int:
 
 
 def test_wrong_method_and_unknown_path(server):
-    assert http("GET", server.token_url).status_code == 405
+    r = http("GET", server.token_url)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["error"] == "invalid_request"
+    r = http("DELETE", server.url("/auth/v3/userinfo"))
+    assert r.status_code == 405 and r.json()["status"]["code"] == 405
     r = http("GET", server.url("/auth/v3/nothing-here"))
-    assert r.status_code == 404
+    assert r.status_code == 404 and r.json()["status"]["code"] == 404
 
 
 def test_security_headers(server):

@@ -164,6 +164,7 @@ contract!(
     revocations_feed,
     change_log_by_triggers,
     audit_events,
+    cancelled_writes_leave_no_open_transaction,
     corrupt_rows,
     row_owners,
 );
@@ -2436,6 +2437,48 @@ async fn audit_events(db: Db) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Writes cancelled at any point (a client hanging up mid-request) leave no
+/// connection stuck in a transaction: every later write works. Before the fix,
+/// SQLite connections came back from a cancelled `BEGIN IMMEDIATE` inside a
+/// transaction and later writes on them failed with "begin_with at non-zero
+/// transaction depth".
+async fn cancelled_writes_leave_no_open_transaction(db: Db) {
+    fn event(n: u64) -> AuditEvent {
+        AuditEvent {
+            at: n as Timestamp,
+            kind: "cancel.test".into(),
+            client_id: None,
+            contact_center_id: None,
+            subject: None,
+            ip: None,
+            detail: json!({"n": n}),
+        }
+    }
+    // Eight writers at once, so begins wait on each other; deadlines from 0 to
+    // ~2 ms hit every await of begin, insert and commit.
+    let writers: Vec<_> = (0..8u64)
+        .map(|w| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for n in 0..150u64 {
+                    let deadline = std::time::Duration::from_micros((n * 37 + w * 101) % 2100);
+                    let batch = [event(n)];
+                    let _ = tokio::time::timeout(deadline, db.insert_audit_events(&batch)).await;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    // More writes than the pool has connections, so every connection is used.
+    for n in 1000..1040u64 {
+        db.insert_audit_events(&[event(n)])
+            .await
+            .unwrap_or_else(|e| panic!("write {n} after cancelled ones: {e}"));
+    }
 }
 
 async fn corrupt_rows(db: Db) {

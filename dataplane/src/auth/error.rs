@@ -55,6 +55,10 @@ impl OAuthError {
     pub fn insufficient_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "insufficient_scope", d)
     }
+    /// A known endpoint called with a method it does not take.
+    pub fn method_not_allowed(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", d)
+    }
     pub fn server_error() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

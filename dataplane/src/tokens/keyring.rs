@@ -136,8 +136,14 @@ impl Keyring {
             })
             .await
             .map_err(|_| super::keys::KeyError::Generate)??;
-            db.insert_signing_key(&record).await?;
-            tracing::info!(kid = %record.kid, alg = algorithm.as_str(), activates_at, "signing key created");
+            let newest_seen = newest.map(|k| k.activates_at);
+            if db
+                .insert_signing_key_unless_newer(&record, newest_seen, now)
+                .await?
+            {
+                tracing::info!(kid = %record.kid, alg = algorithm.as_str(), activates_at, "signing key created");
+            }
+            // Created here or by another replica at the same moment: load it.
             changed = true;
         }
         if changed {

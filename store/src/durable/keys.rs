@@ -2,12 +2,15 @@
 //! `signing_key:<kid>`, so a sealed key copied into another row does not open.
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::sql::on_unique;
-use super::Db;
+use super::{Backend, Db};
 use crate::error::{Result, StoreError};
-use crate::model::{KeyAlgorithm, SigningKey};
+use crate::model::{KeyAlgorithm, SigningKey, Timestamp};
+
+/// `pg_advisory_xact_lock` key of signing-key creation ("tgkeys" in ASCII).
+const SIGNING_KEYS_LOCK: i64 = 0x7467_6b65_7973;
 
 const COLUMNS: &str =
     "kid, algorithm, private_sealed, public_jwk, created_at, activates_at, retires_at, expires_at";
@@ -40,6 +43,15 @@ impl Db {
 
     /// Stores the key as given, times included: the rotation schedule is the caller's.
     pub async fn insert_signing_key(&self, key: &SigningKey) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        self.insert_signing_key_in(&mut conn, key).await
+    }
+
+    async fn insert_signing_key_in(
+        &self,
+        conn: &mut AnyConnection,
+        key: &SigningKey,
+    ) -> Result<()> {
         let sql =
             format!("INSERT INTO signing_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         sqlx::query(&sql)
@@ -51,7 +63,7 @@ impl Db {
             .bind(key.activates_at)
             .bind(key.retires_at)
             .bind(key.expires_at)
-            .execute(&self.pool)
+            .execute(conn)
             .await
             .map_err(|e| {
                 on_unique(e, |_| StoreError::Duplicate {
@@ -60,6 +72,40 @@ impl Db {
                 })
             })?;
         Ok(())
+    }
+
+    /// Stores `key` (as [`Db::insert_signing_key`]) unless a key activating
+    /// after `newest_seen` (any key, when `None`) and not expired at `now` was
+    /// stored since the caller looked: of replicas that decide to rotate at the
+    /// same moment, exactly one creates the key. True when `key` was stored.
+    pub async fn insert_signing_key_unless_newer(
+        &self,
+        key: &SigningKey,
+        newest_seen: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        // SQLite's `BEGIN IMMEDIATE` already serializes writers; PostgreSQL
+        // transactions need the lock to see each other's key.
+        let mut tx = self.begin().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SIGNING_KEYS_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let newer: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM signing_keys WHERE activates_at > $1 AND expires_at > $2",
+        )
+        .bind(newest_seen.unwrap_or(Timestamp::MIN))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        if newer > 0 {
+            return Ok(false);
+        }
+        self.insert_signing_key_in(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Oldest first.

@@ -132,16 +132,25 @@ impl Db {
     /// write lock up front (`BEGIN IMMEDIATE`): a deferred transaction that
     /// reads and then writes fails with SQLITE_BUSY, without waiting, when
     /// another connection wrote in between.
+    ///
+    /// The begin runs to its end on a task of its own: sqlx's custom-`BEGIN`
+    /// path, cancelled between the `BEGIN` and its check (a client that hangs
+    /// up), returns the connection to the pool inside a transaction no one can
+    /// end, and every later `BEGIN IMMEDIATE` on it fails ("begin_with at
+    /// non-zero transaction depth"). Finished on its own task, an abandoned
+    /// transaction is dropped whole, which rolls it back.
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
-        let tx = match self.backend {
-            Backend::Postgres => self.pool.begin().await?,
-            Backend::Sqlite => {
-                self.pool
-                    .begin_with(Cow::Borrowed("BEGIN IMMEDIATE"))
-                    .await?
+        let (pool, backend) = (self.pool.clone(), self.backend);
+        let begun = tokio::spawn(async move {
+            match backend {
+                Backend::Postgres => pool.begin().await,
+                Backend::Sqlite => pool.begin_with(Cow::Borrowed("BEGIN IMMEDIATE")).await,
             }
-        };
-        Ok(tx)
+        })
+        .await
+        // Only a panic (or a runtime shutting down) ends the task early.
+        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
+        Ok(begun?)
     }
 }
 
