@@ -118,6 +118,51 @@ async fn replayed_code_fails_and_revokes_the_first_tokens() {
     .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
+/// A code presented twice at once: whichever presentation wins, nothing
+/// issued for the code stays usable (the replay used to be refused while the
+/// first redemption was still issuing, and its tokens then stayed valid).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_replayed_during_its_redemption_revokes_what_it_issued() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
+    for round in 0..15 {
+        let res = b
+            .get(&authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", DEMO_CLIENT),
+                ("prompt", "none"),
+            ]))
+            .await;
+        let code = params(&location(&res))["code"].clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ];
+        let (one, two) = tokio::join!(s.token(DEMO, &form), s.token(DEMO, &form));
+        for res in [one, two] {
+            if res.status != StatusCode::OK {
+                res.expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                continue;
+            }
+            let tokens = res.tokens();
+            assert!(
+                !s.is_active(str_of(&tokens, "access_token")).await,
+                "round {round}: an access token of a replayed code is still active"
+            );
+            s.token(
+                DEMO,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", str_of(&tokens, "refresh_token")),
+                ],
+            )
+            .await
+            .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+        }
+    }
+}
+
 #[tokio::test]
 async fn wrong_verifier_and_redirect_uri_are_refused() {
     let s = TestServer::new().await;

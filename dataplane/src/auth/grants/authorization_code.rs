@@ -1,6 +1,11 @@
 //! Authorization code grant (RFC 6749 §4.1.3) with PKCE (RFC 7636). A code is
 //! taken from the store atomically, so it is redeemed at most once; a second
 //! presentation revokes what the first issued (RFC 6749 §4.1.2).
+//!
+//! A second presentation can arrive while the first is still issuing, before
+//! there is anything to revoke. Each side writes its mark before reading the
+//! other's (the redemption what it issued, the replay a `code-replayed` mark),
+//! so at least one of them sees the other and revokes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +37,10 @@ struct Used {
 
 fn used_key(code: &str) -> String {
     format!("code-used:{}", tokens::token_digest(code))
+}
+
+fn replayed_key(code: &str) -> String {
+    format!("code-replayed:{}", tokens::token_digest(code))
 }
 
 /// `BASE64URL(SHA256(verifier)) == challenge`, in constant time.
@@ -123,11 +132,18 @@ pub async fn grant(
         .ephemeral
         .put(&used_key(code), &used, USED_TTL)
         .await?;
+    if state.ephemeral.get(&replayed_key(code)).await?.is_some() {
+        let issued = Used {
+            jti: Some(res.jti),
+            family: res.family,
+        };
+        return Err(revoke_issued(state, client, &issued, ip, now).await);
+    }
     Ok(res)
 }
 
 /// A code that is not (or no longer) in the store: if it was redeemed, end
-/// everything that redemption issued.
+/// everything that redemption issued (or will have issued: see the module).
 async fn replayed(
     state: &Services,
     client: &Client,
@@ -141,14 +157,38 @@ async fn replayed(
         Ok(None) => return invalid,
         Err(e) => return e.into(),
     };
+    if let Err(e) = state
+        .ephemeral
+        .put(&replayed_key(code), b"1", USED_TTL)
+        .await
+    {
+        return e.into();
+    }
+    // Read again after the mark: a redemption that finished meanwhile did not see it.
+    let used = match state.ephemeral.get(&used_key(code)).await {
+        Ok(Some(b)) => serde_json::from_slice::<Used>(&b).unwrap_or(used),
+        Ok(None) => used,
+        Err(e) => return e.into(),
+    };
+    revoke_issued(state, client, &used, ip, now).await
+}
+
+/// Revokes what a redemption of a code presented twice issued, and says so.
+async fn revoke_issued(
+    state: &Services,
+    client: &Client,
+    used: &Used,
+    ip: Option<&str>,
+    now: Timestamp,
+) -> OAuthError {
     if let Some(family) = &used.family {
         if let Err(e) = state.revoke_family(family, now).await {
             return e.into();
         }
     }
-    if let Some(jti) = used.jti {
+    if let Some(jti) = &used.jti {
         let revocation = Revocation::Jti {
-            jti,
+            jti: jti.clone(),
             expires_at: now + state.settings.max_token_lifetime,
         };
         if let Err(e) = state.revocations.revoke(&state.db, revocation).await {
