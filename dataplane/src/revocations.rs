@@ -33,11 +33,18 @@ impl Revocations {
             return true;
         };
         sets.jtis.contains_key(&claims.jti)
-            || claims
-                .sid
-                .as_ref()
-                .is_some_and(|sid| sets.jtis.contains_key(sid))
+            || [&claims.sid, &claims.browser_session]
+                .into_iter()
+                .flatten()
+                .any(|id| sets.jtis.contains_key(id))
             || Self::before_subject_revocation(&sets, &claims.sub, claims.iat)
+    }
+
+    /// Whether `id` (a token, refresh family or browser session) was revoked.
+    pub fn id_revoked(&self, id: &str) -> bool {
+        self.sets
+            .read()
+            .map_or(true, |sets| sets.jtis.contains_key(id))
     }
 
     /// Whether a token of `subject` issued at `iat` predates a revocation of

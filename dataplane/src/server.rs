@@ -253,12 +253,12 @@ pub fn app(state: AppState, role: Role) -> Router {
         router = router.merge(crate::environment::router(state.clone()));
     }
     // Unknown paths and methods answer in the shape of their API, like every
-    // other error (axum adds the `Allow` header to the 405).
+    // other error.
     router = router
         .fallback(|| async {
             crate::envelope::ApiError::not_found("no such endpoint").into_response()
         })
-        .method_not_allowed_fallback(method_not_allowed);
+        .layer(axum::middleware::from_fn(shape_method_not_allowed));
     // HSTS (RFC 6797) when clients reach this service over https (its public
     // URL). Browsers ignore it on plain http, so it needs no per-request check.
     if state.settings.browser.secure_cookies {
@@ -288,12 +288,28 @@ const OAUTH_ENDPOINTS: [&str; 3] = [
     "/auth/v3/oauth/revoke",
 ];
 
-async fn method_not_allowed(uri: axum::http::Uri) -> Response {
-    let message = "method not allowed on this endpoint";
-    if OAUTH_ENDPOINTS.contains(&uri.path()) {
-        return crate::auth::error::OAuthError::method_not_allowed(message).into_response();
+/// Gives axum's bare 405 a body, keeping its `Allow` header. A middleware
+/// rather than a method fallback: a router's own layers (CORS preflight)
+/// must still see the methods it does not route.
+async fn shape_method_not_allowed(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let oauth = OAUTH_ENDPOINTS.contains(&req.uri().path());
+    let res = next.run(req).await;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return res;
     }
-    crate::envelope::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response()
+    let message = "method not allowed on this endpoint";
+    let mut shaped = if oauth {
+        crate::auth::error::OAuthError::method_not_allowed(message).into_response()
+    } else {
+        crate::envelope::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response()
+    };
+    if let Some(allow) = res.headers().get(header::ALLOW) {
+        shaped.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    shaped
 }
 
 #[derive(Clone)]

@@ -139,17 +139,19 @@ fn saml_index_key(contact_center_id: &str, name_id: &str) -> String {
 }
 
 /// Starts a session (of a SAML sign-in when `saml` is given); returns the
-/// cookie value.
+/// cookie value and the principal as the session holds it (with the
+/// session's public id, which the tokens issued through it carry).
 pub async fn create(
     state: &Services,
-    user: UserPrincipal,
+    mut user: UserPrincipal,
     now: Timestamp,
     saml: Option<SamlSession>,
-) -> Result<String, tollgate_store::StoreError> {
+) -> Result<(String, UserPrincipal), tollgate_store::StoreError> {
     let id = tokens::random_token();
     // After any cut-off on the user made in this same second (a password
     // reset just before this sign-in), so the new session is not born ended.
     let created_at = state.revocations.issue_time(&user.subject(), now);
+    user.browser_session = Some(uuid::Uuid::new_v4().simple().to_string());
     let s = Session {
         user,
         created_at,
@@ -169,7 +171,7 @@ pub async fn create(
         entries.push(entry);
         write_index(state, &index, &entries).await?;
     }
-    Ok(id)
+    Ok((id, s.user))
 }
 
 async fn read_index(
@@ -223,8 +225,12 @@ pub async fn end_saml(
     });
     let mut ended = 0;
     for e in &ending {
-        if state.ephemeral.take(&e.key).await?.is_some() {
-            ended += 1;
+        let Some(bytes) = state.ephemeral.take(&e.key).await? else {
+            continue;
+        };
+        ended += 1;
+        if let Ok(s) = serde_json::from_slice::<Session>(&bytes) {
+            end_tokens(state, &s).await?;
         }
     }
     write_index(state, &index, &kept).await?;
@@ -281,7 +287,28 @@ pub async fn end(
         return Ok(None);
     };
     let bytes = state.ephemeral.take(&key(id)).await?;
-    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    let session: Option<Session> = bytes.and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(s) = &session {
+        end_tokens(state, s).await?;
+    }
+    Ok(session)
+}
+
+/// Ends the tokens issued through an ended session (they carry its id, and
+/// so do their refresh families).
+async fn end_tokens(state: &Services, s: &Session) -> Result<(), tollgate_store::StoreError> {
+    let Some(id) = &s.user.browser_session else {
+        return Ok(());
+    };
+    let settings = &state.settings;
+    let outlives = settings
+        .max_token_lifetime
+        .max(settings.refresh_family_lifetime);
+    let revocation = tollgate_store::model::Revocation::Jti {
+        jti: id.clone(),
+        expires_at: tollgate_store::model::now() + outlives,
+    };
+    state.revocations.revoke(&state.db, revocation).await
 }
 
 #[cfg(test)]

@@ -872,6 +872,54 @@ async fn rp_initiated_logout() {
     assert_eq!(location(&r), "/ui/auth/signed-out");
 }
 
+/// A plain sign-out (not global) ends the tokens issued through the browser
+/// session, refresh tokens included, and only those: the user's tokens from
+/// a password grant outside the browser stay valid.
+#[tokio::test]
+async fn plain_sign_out_ends_the_tokens_issued_through_the_session() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    let code = code_flow(&s, &mut b).await;
+    let through_session = s
+        .token(
+            DEMO,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await
+        .tokens();
+    let elsewhere = s.password_tokens(Some("openid")).await;
+    let id_token = str_of(&through_session, "id_token");
+    b.get(&format!("/auth/v3/end-session?id_token_hint={id_token}"))
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    assert!(!b.has("__Host-tollgate_session"));
+    assert!(!s.is_active(str_of(&through_session, "access_token")).await);
+    s.token(
+        DEMO,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", str_of(&through_session, "refresh_token")),
+        ],
+    )
+    .await
+    .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.is_active(str_of(&elsewhere, "access_token")).await);
+    s.token(
+        DEMO,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", str_of(&elsewhere, "refresh_token")),
+        ],
+    )
+    .await
+    .tokens();
+}
+
 #[tokio::test]
 async fn pages_in_french_with_lang_and_headers() {
     let s = TestServer::new().await;

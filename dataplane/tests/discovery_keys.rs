@@ -205,6 +205,7 @@ fn claims(jti: &str) -> AccessClaims {
         dbid: None,
         authorities: vec![],
         sid: None,
+        browser_session: None,
         act: None,
     }
 }

@@ -420,7 +420,7 @@ pub async fn signed_in_session(
     };
     match recheck(state, &s.user).await {
         Recheck::Current(user) => {
-            s.user = user;
+            s.user = *user;
             Ok(Some(s))
         }
         Recheck::Gone => {

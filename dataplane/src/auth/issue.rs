@@ -33,6 +33,10 @@ pub struct UserPrincipal {
     /// (single sign-on): kept when the directory's are read again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provider_authorities: Vec<String>,
+    /// The browser session this sign-in belongs to (a public id, not the
+    /// cookie): tokens issued through it carry it, and end with the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_session: Option<String>,
 }
 
 impl UserPrincipal {
@@ -48,6 +52,7 @@ impl UserPrincipal {
             email: user.email.clone(),
             auth_time,
             provider_authorities: vec![],
+            browser_session: None,
         }
     }
 
@@ -63,6 +68,7 @@ impl UserPrincipal {
             }
         }
         next.provider_authorities = self.provider_authorities.clone();
+        next.browser_session = self.browser_session.clone();
         next
     }
 
@@ -205,6 +211,7 @@ pub async fn issue(
             None => client.authorities.clone(),
         },
         sid,
+        browser_session: req.user.as_ref().and_then(|u| u.browser_session.clone()),
         act: req.exchange.as_ref().and_then(|x| x.act.clone()),
     };
     let access_token = tokens::sign(&state.keys, "at+jwt", &claims, now).map_err(|e| {

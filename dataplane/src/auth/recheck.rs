@@ -13,7 +13,7 @@ use crate::state::Services;
 #[derive(Debug)]
 pub enum Recheck {
     /// Still there and enabled: the principal with today's claims.
-    Current(UserPrincipal),
+    Current(Box<UserPrincipal>),
     /// Deleted, disabled, or their contact center is gone or disabled.
     Gone,
     /// The directory cannot answer now; retry after this many seconds.
@@ -51,11 +51,11 @@ pub async fn recheck(state: &Services, user: &UserPrincipal) -> Recheck {
     let found = match lookup_directory(state, &cc).await {
         Ok(Some(directory)) => directory.lookup(&cc, &user.user_name).await,
         // No directory to ask: what sign-in established stands.
-        Ok(None) => return Recheck::Current(user.clone()),
+        Ok(None) => return Recheck::Current(Box::new(user.clone())),
         Err(e) => Err(e),
     };
     match found {
-        Ok(Some(now)) => Recheck::Current(user.refreshed(&cc, &now)),
+        Ok(Some(now)) => Recheck::Current(Box::new(user.refreshed(&cc, &now))),
         Ok(None) => Recheck::Gone,
         Err(DirectoryError::Unavailable { retry_after }) => {
             Recheck::Unavailable(retry_after.as_secs().max(1))

@@ -40,6 +40,10 @@ pub struct AccessClaims {
     /// The refresh-token family that issued this token, so sign-out can end both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The browser session the user signed in with, so ending it (sign-out,
+    /// single logout) ends the tokens issued through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_session: Option<String>,
     /// RFC 8693 §4.1: the actor of a delegated token, nested for a chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
@@ -254,6 +258,7 @@ mod tests {
             dbid: None,
             authorities: vec![],
             sid: None,
+            browser_session: None,
             act: None,
         };
         let v = serde_json::to_value(&c).unwrap();

@@ -96,6 +96,7 @@ mod tests {
             dbid: None,
             authorities: vec![],
             sid: None,
+            browser_session: None,
             act: None,
         })
     }

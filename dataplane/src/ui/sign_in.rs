@@ -344,8 +344,8 @@ pub async fn signed_in(
     pending: Option<&AuthRequest>,
     saml: Option<sessions::SamlSession>,
 ) -> Response {
-    let id = match sessions::create(state, user.clone(), now(), saml).await {
-        Ok(id) => id,
+    let (id, user) = match sessions::create(state, user, now(), saml).await {
+        Ok(created) => created,
         Err(_) => return super::unavailable(state, lang),
     };
     state.audit(

@@ -50,13 +50,21 @@ pub async fn grant(
     };
     let signed_in: Option<UserPrincipal> =
         serde_json::from_value(family.claims.clone()).map_err(|_| OAuthError::server_error())?;
+    // Signed in through a browser session that has ended since: so has the grant.
+    let session = signed_in
+        .as_ref()
+        .and_then(|u| u.browser_session.as_deref());
+    if session.is_some_and(|id| state.revocations.id_revoked(id)) {
+        state.revoke_family(&family.id, now).await?;
+        return Err(invalid());
+    }
     // The user must still exist and be enabled (a disabled account must not
     // keep its grant alive by refreshing), and the new tokens carry what the
     // directory says now, not what it said at sign-in.
     let user = match &signed_in {
         None => None,
         Some(u) => match recheck(state, u).await {
-            Recheck::Current(now) => Some(now),
+            Recheck::Current(now) => Some(*now),
             Recheck::Unavailable(retry_after) => {
                 return Err(OAuthError::temporarily_unavailable(retry_after))
             }
