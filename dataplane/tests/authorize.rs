@@ -91,6 +91,70 @@ async fn code_flow_with_pkce_and_session_reuse() {
         .expect(StatusCode::FORBIDDEN);
 }
 
+/// OIDC Core §3.1.2.1: the authorization request may be a form POST too.
+#[tokio::test]
+async fn the_authorization_request_may_be_posted() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
+    let res = b
+        .post(
+            "/auth/v3/oauth/authorize",
+            &[
+                ("response_type", "code"),
+                ("client_id", DEMO_CLIENT),
+                ("prompt", "none"),
+                ("state", "posted"),
+            ],
+        )
+        .await;
+    res.expect(StatusCode::FOUND);
+    let p = params(&location(&res));
+    assert_eq!(p["state"], "posted");
+    s.token(
+        DEMO,
+        &[("grant_type", "authorization_code"), ("code", &p["code"])],
+    )
+    .await
+    .tokens();
+    // The same checks as a GET: an unknown client is refused.
+    b.post(
+        "/auth/v3/oauth/authorize",
+        &[("response_type", "code"), ("client_id", "nobody")],
+    )
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+}
+
+/// OIDC Core §6: request objects are refused by name, at the client's
+/// redirect URI, not silently ignored.
+#[tokio::test]
+async fn request_objects_are_refused() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    for (param, error) in [
+        ("request", "request_not_supported"),
+        ("request_uri", "request_uri_not_supported"),
+    ] {
+        let res = b
+            .get(&authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", DEMO_CLIENT),
+                ("redirect_uri", CB),
+                ("state", "s"),
+                (param, "eyJhbGciOiJub25lIn0.e30."),
+            ]))
+            .await;
+        res.expect(StatusCode::FOUND);
+        let p = params(&location(&res));
+        assert_eq!(p["error"], error);
+        assert_eq!(p["state"], "s");
+    }
+    let meta = s.get("/.well-known/openid-configuration").await.json();
+    assert_eq!(meta["request_parameter_supported"], false);
+    assert_eq!(meta["request_uri_parameter_supported"], false);
+}
+
 #[tokio::test]
 async fn replayed_code_fails_and_revokes_the_first_tokens() {
     let s = TestServer::new().await;

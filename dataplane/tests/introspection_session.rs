@@ -3,7 +3,8 @@
 
 use crate::common;
 
-use axum::http::{header, Method, StatusCode};
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
 use common::*;
 use serde_json::json;
 
@@ -503,4 +504,35 @@ async fn responses_carry_security_headers_and_a_request_id() {
     assert_eq!(res.header(header::X_FRAME_OPTIONS), Some("DENY"));
     assert!(res.header("x-request-id").is_some_and(|id| !id.is_empty()));
     assert_eq!(s.get("/no/such/route").await.status, StatusCode::NOT_FOUND);
+}
+
+/// RFC 6750 §2.2 / OIDC Core §5.3.1: the userinfo POST takes the token as a
+/// form parameter; a token both there and in the header is refused.
+#[tokio::test]
+async fn openid_userinfo_takes_the_token_in_a_form_body() {
+    let s = TestServer::new().await;
+    let tokens = s.password_tokens(Some("openid profile")).await;
+    let at = str_of(&tokens, "access_token");
+    let post = |auth: Option<&str>, body: String| {
+        let mut req = Request::post(OPENID_USERINFO)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {a}"));
+        }
+        req.body(Body::from(body)).expect("request")
+    };
+    let form = encode_form(&[("access_token", at)]);
+    let res = s.send(post(None, form.clone())).await;
+    res.expect(StatusCode::OK);
+    assert_eq!(
+        res.json()["sub"],
+        s.send(post(Some(at), String::new())).await.json()["sub"]
+    );
+    s.send(post(Some(at), form))
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    let forged = encode_form(&[("access_token", "not-a-token")]);
+    s.send(post(None, forged))
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
 }

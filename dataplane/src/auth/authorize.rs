@@ -10,8 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -225,6 +226,20 @@ fn validate_inner(
         fragment: response_type.is_some_and(ResponseType::fragment),
     };
     let fail = |code: &str, d: &str| error_redirect(state, &target, code, d, StatusCode::FOUND);
+    // OIDC Core §6: request objects are not supported, and say so rather
+    // than act on the plain parameters a signed request may contradict.
+    if q.get("request").is_some() {
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if q.get("request_uri").is_some() {
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
     let response_type = match (q.get("response_type"), response_type) {
         (None, _) => return Err(fail("invalid_request", "response_type is required")),
         (Some(_), None) => {
@@ -329,19 +344,26 @@ fn validate_inner(
 pub async fn authorize(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    body: Bytes,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
     if let Err(res) = ui::rate_limit(&state, lang, "authorize", ip.as_deref()).await {
         return res;
     }
-    let query = query.unwrap_or_default();
-    if query.len() > MAX_FORM_BYTES {
+    // OIDC Core §3.1.2.1: GET with a query, or POST with a form body.
+    let raw: &[u8] = if method == Method::POST {
+        &body
+    } else {
+        query.as_deref().unwrap_or("").as_bytes()
+    };
+    if raw.len() > MAX_FORM_BYTES {
         let msg = format!("The request is longer than {MAX_FORM_BYTES} bytes.");
         return ui::error_page(&state, lang, StatusCode::BAD_REQUEST, &msg);
     }
-    let q = match OAuthForm::parse(query.as_bytes()) {
+    let q = match OAuthForm::parse(raw) {
         Ok(q) => q,
         Err(e) => return ui::error_page(&state, lang, StatusCode::BAD_REQUEST, &e.description),
     };

@@ -35,6 +35,9 @@ fn metadata(state: &AppState) -> serde_json::Value {
         "response_modes_supported": ["query", "fragment"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        // OIDC Discovery §3: request_uri support defaults to true; say it is not.
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": state.keys.algorithms(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"],

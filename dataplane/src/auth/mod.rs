@@ -74,7 +74,10 @@ pub fn router(state: AppState) -> Router {
 /// Browser-facing endpoints: every answer carries the UI's security headers.
 fn browser_routes(state: AppState) -> Router {
     Router::new()
-        .route("/auth/v3/oauth/authorize", get(authorize::authorize))
+        .route(
+            "/auth/v3/oauth/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
         .route("/auth/v3/sign-in", post(crate::ui::sign_in::submit))
         .route(
             "/auth/v3/change-password",

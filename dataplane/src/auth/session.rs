@@ -32,6 +32,33 @@ pub fn bearer(
         .map_err(|e| OAuthError::invalid_token(e.to_string()))
 }
 
+/// RFC 6750 §2.2: the token as the `access_token` parameter of a form body
+/// (the userinfo POST of OpenID Connect Core §5.3.1). Only one way per
+/// request: a form token beside an `Authorization` header is refused.
+fn form_access_token(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, OAuthError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form || body.is_empty() {
+        return Ok(None);
+    }
+    let form = super::form::OAuthForm::parse(body)?;
+    let Some(token) = form.get("access_token") else {
+        return Ok(None);
+    };
+    if headers.contains_key(header::AUTHORIZATION) {
+        return Err(OAuthError::invalid_request(
+            "the access token is given both in the Authorization header and in the body",
+        ));
+    }
+    Ok(Some(token.to_string()))
+}
+
 pub async fn directory_user(
     state: &Services,
     c: &AccessClaims,
@@ -95,8 +122,14 @@ pub fn cloud_user_details(
 pub async fn openid_userinfo(
     State(state): State<AppState>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, OAuthError> {
-    let c = bearer(&state, &headers)?;
+    let c = match form_access_token(&headers, &body)? {
+        Some(token) => state
+            .verify_access_token(&token)
+            .map_err(|e| OAuthError::invalid_token(e.to_string()))?,
+        None => bearer(&state, &headers)?,
+    };
     if !c.is_user() {
         return Err(OAuthError::insufficient_scope(
             "this token does not represent a user",
