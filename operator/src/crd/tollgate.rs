@@ -101,6 +101,82 @@ impl Default for SigningKeySpec {
     }
 }
 
+/// How the services behave, as typed fields instead of `extraEnv`: each is
+/// one `tollgate serve` setting (README, "Configuration"); an unset field
+/// keeps the service's default. Durations are a number with s, m, h or d.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsSpec {
+    /// A browser session ends after this long unused (`TOLLGATE_SESSION_IDLE_TIMEOUT`, default 30m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+[smhd]$')").message("sessionIdleTimeout must be a number with s, m, h or d"))]
+    pub session_idle_timeout: Option<String>,
+    /// A browser session ends this long after sign-in (`TOLLGATE_SESSION_MAX_AGE`, default 12h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+[smhd]$')").message("sessionMaxAge must be a number with s, m, h or d"))]
+    pub session_max_age: Option<String>,
+    /// Failed sign-ins of one name from one address that lock it there (`TOLLGATE_LOCKOUT_THRESHOLD`, default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 1").message("lockoutThreshold must be at least 1"))]
+    pub lockout_threshold: Option<i32>,
+    /// How long failures count and a lock lasts (`TOLLGATE_LOCKOUT_DURATION`, default 15m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+[smhd]$')").message("lockoutDuration must be a number with s, m, h or d"))]
+    pub lockout_duration: Option<String>,
+    /// Requests per client address and minute on the sign-in and token endpoints (`TOLLGATE_RATE_LIMIT_PER_MINUTE`, default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 1").message("rateLimitPerMinute must be at least 1"))]
+    pub rate_limit_per_minute: Option<i32>,
+    /// Cap on any access or ID token's lifetime (`TOLLGATE_MAX_TOKEN_LIFETIME`, default 1d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+[smhd]$')").message("maxTokenLifetime must be a number with s, m, h or d"))]
+    pub max_token_lifetime: Option<String>,
+    /// A refresh-token family ends this long after sign-in (`TOLLGATE_REFRESH_FAMILY_LIFETIME`, default 90d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+[smhd]$')").message("refreshFamilyLifetime must be a number with s, m, h or d"))]
+    pub refresh_family_lifetime: Option<String>,
+    /// Contact center (id or domain) of user names without a `domain\` prefix (`TOLLGATE_DEFAULT_CONTACT_CENTER`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub default_contact_center: Option<String>,
+    /// Shortest password the built-in directory accepts (`TOLLGATE_PASSWORD_MIN_LENGTH`, default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 1").message("passwordMinLength must be at least 1"))]
+    pub password_min_length: Option<i32>,
+    /// Earlier passwords a new one must differ from (`TOLLGATE_PASSWORD_HISTORY`, default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0").message("passwordHistory must not be negative"))]
+    pub password_history: Option<i32>,
+}
+
+impl SettingsSpec {
+    /// The set fields as the services' environment variables.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let text = |name, v: &Option<String>| v.clone().map(|v| (name, v));
+        let number = |name, v: Option<i32>| v.map(|v| (name, v.to_string()));
+        [
+            text("TOLLGATE_SESSION_IDLE_TIMEOUT", &self.session_idle_timeout),
+            text("TOLLGATE_SESSION_MAX_AGE", &self.session_max_age),
+            number("TOLLGATE_LOCKOUT_THRESHOLD", self.lockout_threshold),
+            text("TOLLGATE_LOCKOUT_DURATION", &self.lockout_duration),
+            number("TOLLGATE_RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute),
+            text("TOLLGATE_MAX_TOKEN_LIFETIME", &self.max_token_lifetime),
+            text("TOLLGATE_REFRESH_FAMILY_LIFETIME", &self.refresh_family_lifetime),
+            text("TOLLGATE_DEFAULT_CONTACT_CENTER", &self.default_contact_center),
+            number("TOLLGATE_PASSWORD_MIN_LENGTH", self.password_min_length),
+            number("TOLLGATE_PASSWORD_HISTORY", self.password_history),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 /// The Ingress in front of the services.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -181,6 +257,9 @@ pub struct TollgateSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub trusted_proxies: Vec<String>,
+    /// Sessions, lockout, rate limits, token lifetimes and password rules.
+    #[serde(default)]
+    pub settings: SettingsSpec,
     /// Extra environment variables for every service (e.g. TOLLGATE_LOG).
     #[serde(default)]
     pub extra_env: Vec<EnvVar>,

@@ -141,6 +141,7 @@ pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
             s.trusted_proxies.join(","),
         );
     }
+    data.extend(s.settings.env().into_iter().map(|(k, v)| (k.to_string(), v)));
     if let Some(n) = s.database.max_connections {
         data.insert("TOLLGATE_DATABASE_MAX_CONNECTIONS".into(), n.to_string());
     }
@@ -690,6 +691,34 @@ mod tests {
             config_hash(&proxied, &inputs(&proxied)),
             "a change rolls the pods"
         );
+    }
+
+    #[test]
+    fn typed_settings_reach_the_pods() {
+        let tg = platform(json!({}));
+        let data = config_map(&tg, &inputs(&tg)).data.unwrap();
+        assert!(!data.contains_key("TOLLGATE_LOCKOUT_THRESHOLD"), "default: the service's");
+        let set = platform(json!({"settings": {
+            "sessionIdleTimeout": "45m",
+            "lockoutThreshold": 8,
+            "rateLimitPerMinute": 1200,
+            "maxTokenLifetime": "2h",
+            "defaultContactCenter": "demo",
+            "passwordHistory": 3,
+        }}));
+        let data = config_map(&set, &inputs(&set)).data.unwrap();
+        for (k, v) in [
+            ("TOLLGATE_SESSION_IDLE_TIMEOUT", "45m"),
+            ("TOLLGATE_LOCKOUT_THRESHOLD", "8"),
+            ("TOLLGATE_RATE_LIMIT_PER_MINUTE", "1200"),
+            ("TOLLGATE_MAX_TOKEN_LIFETIME", "2h"),
+            ("TOLLGATE_DEFAULT_CONTACT_CENTER", "demo"),
+            ("TOLLGATE_PASSWORD_HISTORY", "3"),
+        ] {
+            assert_eq!(data.get(k).map(String::as_str), Some(v), "{k}");
+        }
+        assert!(!data.contains_key("TOLLGATE_SESSION_MAX_AGE"));
+        assert_ne!(config_hash(&tg, &inputs(&tg)), config_hash(&set, &inputs(&set)));
     }
 
     #[test]
