@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvVar, LocalObjectReference, ResourceRequirements, Toleration,
+    TopologySpreadConstraint,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -25,6 +28,10 @@ pub struct ServiceSpec {
     pub max_replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// Average CPU utilization (% of requests) the autoscaler aims at (default 75).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 100").message("targetCpuUtilization must be 1 to 100"))]
+    pub target_cpu_utilization: Option<i32>,
 }
 
 impl Default for ServiceSpec {
@@ -33,8 +40,50 @@ impl Default for ServiceSpec {
             replicas: default_replicas(),
             max_replicas: None,
             resources: None,
+            target_cpu_utilization: None,
         }
     }
+}
+
+/// Where and how the pods (services and migration Jobs) run: the usual
+/// scheduling knobs, passed to every pod as given.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodsSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Extra annotations of the pods (e.g. for a service mesh or log shipper).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub probes: ProbeTimings,
+}
+
+/// Timings of the readiness and liveness probes (`/health/ready`, `/health/live`).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeTimings {
+    /// Default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<i32>,
+    /// Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i32>,
+    /// Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay_seconds: Option<i32>,
 }
 
 /// PostgreSQL: the `TOLLGATE_DATABASE_URL` from a Secret.
@@ -166,8 +215,14 @@ impl SettingsSpec {
             text("TOLLGATE_LOCKOUT_DURATION", &self.lockout_duration),
             number("TOLLGATE_RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute),
             text("TOLLGATE_MAX_TOKEN_LIFETIME", &self.max_token_lifetime),
-            text("TOLLGATE_REFRESH_FAMILY_LIFETIME", &self.refresh_family_lifetime),
-            text("TOLLGATE_DEFAULT_CONTACT_CENTER", &self.default_contact_center),
+            text(
+                "TOLLGATE_REFRESH_FAMILY_LIFETIME",
+                &self.refresh_family_lifetime,
+            ),
+            text(
+                "TOLLGATE_DEFAULT_CONTACT_CENTER",
+                &self.default_contact_center,
+            ),
             number("TOLLGATE_PASSWORD_MIN_LENGTH", self.password_min_length),
             number("TOLLGATE_PASSWORD_HISTORY", self.password_history),
         ]
@@ -189,6 +244,9 @@ pub struct IngressSpec {
     pub tls_secret_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_name: Option<String>,
+    /// Annotations of the Ingress (the controller's settings, cert-manager's issuer).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The Tollgate platform: one per installation.
@@ -260,6 +318,9 @@ pub struct TollgateSpec {
     /// Sessions, lockout, rate limits, token lifetimes and password rules.
     #[serde(default)]
     pub settings: SettingsSpec,
+    /// Scheduling, pull secrets, annotations and probe timings of the pods.
+    #[serde(default)]
+    pub pods: PodsSpec,
     /// Extra environment variables for every service (e.g. TOLLGATE_LOG).
     #[serde(default)]
     pub extra_env: Vec<EnvVar>,

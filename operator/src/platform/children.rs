@@ -141,7 +141,12 @@ pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
             s.trusted_proxies.join(","),
         );
     }
-    data.extend(s.settings.env().into_iter().map(|(k, v)| (k.to_string(), v)));
+    data.extend(
+        s.settings
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v)),
+    );
     if let Some(n) = s.database.max_connections {
         data.insert("TOLLGATE_DATABASE_MAX_CONNECTIONS".into(), n.to_string());
     }
@@ -290,19 +295,50 @@ fn pod_security() -> PodSecurityContext {
     }
 }
 
+/// The user's pod annotations, then the configuration hash (which rolls the
+/// pods when the configuration changes, so it cannot be overridden).
+fn pod_annotations(tg: &Tollgate, inputs: &Inputs) -> BTreeMap<String, String> {
+    let mut annotations = tg.spec.pods.annotations.clone();
+    annotations.insert(CONFIG_HASH.to_string(), config_hash(tg, inputs));
+    annotations
+}
+
+/// `Some(v)` unless empty: an empty list is left out of the object.
+fn some_vec<T: Clone>(v: &[T]) -> Option<Vec<T>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}
+
+/// `pod` with the platform's scheduling knobs and pull secrets.
+fn scheduled(tg: &Tollgate, pod: PodSpec) -> PodSpec {
+    let p = &tg.spec.pods;
+    PodSpec {
+        image_pull_secrets: some_vec(&p.image_pull_secrets),
+        node_selector: (!p.node_selector.is_empty()).then(|| p.node_selector.clone()),
+        tolerations: some_vec(&p.tolerations),
+        affinity: p.affinity.clone(),
+        topology_spread_constraints: some_vec(&p.topology_spread_constraints),
+        priority_class_name: p.priority_class_name.clone(),
+        ..pod
+    }
+}
+
 fn autoscaled(spec: &ServiceSpec) -> bool {
     spec.max_replicas.is_some_and(|m| m > spec.replicas)
 }
 
 pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
     let spec = service_spec(tg, service);
+    let timings = &tg.spec.pods.probes;
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::String("management".into()),
             ..Default::default()
         }),
-        period_seconds: Some(5),
+        period_seconds: Some(timings.period_seconds.unwrap_or(5)),
+        timeout_seconds: timings.timeout_seconds,
+        failure_threshold: timings.failure_threshold,
+        initial_delay_seconds: timings.initial_delay_seconds,
         ..Default::default()
     };
     let mut c = container(
@@ -360,19 +396,19 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(BTreeMap::from([(
-                        CONFIG_HASH.to_string(),
-                        config_hash(tg, inputs),
-                    )])),
+                    annotations: Some(pod_annotations(tg, inputs)),
                     ..Default::default()
                 }),
-                spec: Some(PodSpec {
-                    containers: vec![c],
-                    volumes: volumes(tg),
-                    security_context: Some(pod_security()),
-                    automount_service_account_token: Some(false),
-                    ..Default::default()
-                }),
+                spec: Some(scheduled(
+                    tg,
+                    PodSpec {
+                        containers: vec![c],
+                        volumes: volumes(tg),
+                        security_context: Some(pod_security()),
+                        automount_service_account_token: Some(false),
+                        ..Default::default()
+                    },
+                )),
             },
             ..Default::default()
         }),
@@ -438,7 +474,7 @@ pub fn autoscaler(
                     name: "cpu".into(),
                     target: MetricTarget {
                         type_: "Utilization".into(),
-                        average_utilization: Some(75),
+                        average_utilization: Some(spec.target_cpu_utilization.unwrap_or(75)),
                         ..Default::default()
                     },
                 }),
@@ -512,8 +548,12 @@ pub fn ingress(tg: &Tollgate, inputs: &Inputs) -> Option<Ingress> {
             },
         })
         .collect();
+    let mut metadata = meta(tg, inputs, name(tg, "ingress"), None);
+    if !spec.annotations.is_empty() {
+        metadata.annotations = Some(spec.annotations.clone());
+    }
     Some(Ingress {
-        metadata: meta(tg, inputs, name(tg, "ingress"), None),
+        metadata,
         spec: Some(CoreIngressSpec {
             ingress_class_name: spec.class_name.clone(),
             rules: Some(
@@ -571,14 +611,17 @@ pub fn migration_job(tg: &Tollgate, inputs: &Inputs, version: &str) -> Job {
                     labels: Some(labels(tg, inputs, Some("migrate"))),
                     ..Default::default()
                 }),
-                spec: Some(PodSpec {
-                    containers: vec![container(tg, inputs, version, vec!["migrate".into()])],
-                    restart_policy: Some("Never".into()),
-                    volumes: volumes(tg),
-                    security_context: Some(pod_security()),
-                    automount_service_account_token: Some(false),
-                    ..Default::default()
-                }),
+                spec: Some(scheduled(
+                    tg,
+                    PodSpec {
+                        containers: vec![container(tg, inputs, version, vec!["migrate".into()])],
+                        restart_policy: Some("Never".into()),
+                        volumes: volumes(tg),
+                        security_context: Some(pod_security()),
+                        automount_service_account_token: Some(false),
+                        ..Default::default()
+                    },
+                )),
             },
             ..Default::default()
         }),
@@ -697,7 +740,10 @@ mod tests {
     fn typed_settings_reach_the_pods() {
         let tg = platform(json!({}));
         let data = config_map(&tg, &inputs(&tg)).data.unwrap();
-        assert!(!data.contains_key("TOLLGATE_LOCKOUT_THRESHOLD"), "default: the service's");
+        assert!(
+            !data.contains_key("TOLLGATE_LOCKOUT_THRESHOLD"),
+            "default: the service's"
+        );
         let set = platform(json!({"settings": {
             "sessionIdleTimeout": "45m",
             "lockoutThreshold": 8,
@@ -718,7 +764,80 @@ mod tests {
             assert_eq!(data.get(k).map(String::as_str), Some(v), "{k}");
         }
         assert!(!data.contains_key("TOLLGATE_SESSION_MAX_AGE"));
-        assert_ne!(config_hash(&tg, &inputs(&tg)), config_hash(&set, &inputs(&set)));
+        assert_ne!(
+            config_hash(&tg, &inputs(&tg)),
+            config_hash(&set, &inputs(&set))
+        );
+    }
+
+    #[test]
+    fn pod_knobs_reach_every_pod() {
+        let tg = platform(json!({
+            "auth": {"replicas": 2, "maxReplicas": 6, "targetCpuUtilization": 60},
+            "ingress": {"hosts": ["auth.example.com"], "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"}},
+            "pods": {
+                "imagePullSecrets": [{"name": "registry"}],
+                "nodeSelector": {"pool": "auth"},
+                "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "auth", "effect": "NoSchedule"}],
+                "priorityClassName": "platform-critical",
+                "annotations": {"mesh.example/inject": "false", CONFIG_HASH: "forged"},
+                "probes": {"periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 6},
+            },
+        }));
+        let i = inputs(&tg);
+        let job = migration_job(&tg, &i, "2.0.0");
+        let job_pod = job.spec.unwrap().template.spec.unwrap();
+        for svc in SERVICES {
+            let template = deployment(&tg, &i, svc).spec.unwrap().template;
+            let pod = template.spec.unwrap();
+            for p in [&pod, &job_pod] {
+                assert_eq!(p.image_pull_secrets.as_ref().unwrap()[0].name, "registry");
+                assert_eq!(p.node_selector.as_ref().unwrap()["pool"], "auth");
+                assert_eq!(
+                    p.tolerations.as_ref().unwrap()[0].key.as_deref(),
+                    Some("dedicated")
+                );
+                assert_eq!(p.priority_class_name.as_deref(), Some("platform-critical"));
+            }
+            let annotations = template.metadata.unwrap().annotations.unwrap();
+            assert_eq!(annotations["mesh.example/inject"], "false");
+            assert_eq!(
+                annotations[CONFIG_HASH],
+                config_hash(&tg, &i),
+                "the hash wins"
+            );
+            let probe = pod.containers[0].readiness_probe.clone().unwrap();
+            assert_eq!(
+                (
+                    probe.period_seconds,
+                    probe.timeout_seconds,
+                    probe.failure_threshold
+                ),
+                (Some(10), Some(2), Some(6))
+            );
+        }
+        let hpa = autoscaler(&tg, &i, "auth").unwrap().spec.unwrap();
+        let metrics = hpa.metrics.unwrap();
+        let target = &metrics[0].resource.as_ref().unwrap().target;
+        assert_eq!(target.average_utilization, Some(60));
+        let ingress = ingress(&tg, &i).unwrap();
+        assert_eq!(
+            ingress.metadata.annotations.unwrap()["cert-manager.io/cluster-issuer"],
+            "letsencrypt"
+        );
+        // Nothing set: nothing added.
+        let plain = platform(json!({}));
+        let pod = deployment(&plain, &inputs(&plain), "auth")
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert!(
+            pod.image_pull_secrets.is_none()
+                && pod.node_selector.is_none()
+                && pod.tolerations.is_none()
+        );
     }
 
     #[test]
