@@ -137,6 +137,7 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
     common.ops_password_hash = None;
     let store = StoreArgs {
         database_url: Some(format!("sqlite:{}", data_dir.join("tollgate.db").display())),
+        database_ca_file: None,
         database_max_connections: tollgate_store::durable::DEFAULT_POSTGRES_CONNECTIONS,
         redis_url: None,
         redis_cluster: false,

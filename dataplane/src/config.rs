@@ -153,6 +153,11 @@ pub struct StoreArgs {
     /// postgres://… or sqlite:PATH.
     #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// CA certificate (PEM file) that PostgreSQL's server certificate must chain to: the
+    /// connection then verifies it and the host name (`sslmode=verify-full`, unless the URL
+    /// names another mode).
+    #[arg(long, env = "TOLLGATE_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<std::path::PathBuf>,
     /// PostgreSQL connections per process (mind the server's max_connections across replicas).
     #[arg(long, env = "TOLLGATE_DATABASE_MAX_CONNECTIONS", default_value_t = tollgate_store::durable::DEFAULT_POSTGRES_CONNECTIONS)]
     pub database_max_connections: u32,

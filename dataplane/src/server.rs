@@ -59,7 +59,12 @@ pub async fn open_stores(store: &StoreArgs) -> anyhow::Result<(Db, Ephemeral)> {
         .as_deref()
         .context("--encryption-key (TOLLGATE_ENCRYPTION_KEY) is required")?;
     let cipher = Cipher::from_config(key).map_err(|e| anyhow::anyhow!("--encryption-key: {e}"))?;
-    let db = Db::connect_with(url, cipher, store.database_max_connections)
+    let url = match &store.database_ca_file {
+        Some(ca) => tollgate_store::durable::postgres_url_with_ca(url, ca)
+            .map_err(|e| anyhow::anyhow!("--database-ca-file: {e}"))?,
+        None => url.to_string(),
+    };
+    let db = Db::connect_with(&url, cipher, store.database_max_connections)
         .await
         .map_err(|e| anyhow::anyhow!("--database-url: cannot connect: {e}"))?;
     let ephemeral = match store.redis_url.as_deref().filter(|s| !s.trim().is_empty()) {

@@ -8,7 +8,8 @@
 # It installs PostgreSQL with apt-get when no server binaries are found,
 # creates a cluster under "$TOLLGATE_TEST_DIR/postgres", starts it on
 # 127.0.0.1 (port TOLLGATE_TEST_POSTGRES_PORT, default 55432, or the next free
-# one) and exports TOLLGATE_TEST_POSTGRES_URL, a superuser URL. Returns
+# one) with TLS from a throwaway CA, and exports TOLLGATE_TEST_POSTGRES_URL, a
+# superuser URL, and TOLLGATE_TEST_POSTGRES_CA, the CA certificate (PEM). Returns
 # non-zero with a message on stderr when it cannot. Safe under
 # `set -euo pipefail`. Sourcing it again reuses the running cluster.
 
@@ -119,6 +120,28 @@ tollgate__pg_provision() {
         }
     fi
 
+    # TLS with a throwaway CA, so clients can verify the server
+    # (sslmode=verify-full against TOLLGATE_TEST_POSTGRES_CA).
+    local tls="$root/tls"
+    if [ ! -s "$tls/server.pem" ]; then
+        mkdir -p "$tls" && (
+            set -e
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -sha256 \
+                -keyout "$tls/ca.key" -out "$tls/ca.pem" -subj "/CN=tollgate test PostgreSQL CA"
+            openssl req -newkey rsa:2048 -nodes -sha256 \
+                -keyout "$tls/server.key" -out "$tls/server.csr" -subj "/CN=127.0.0.1"
+            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/san.ext"
+            openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+                -CAcreateserial -days 2 -sha256 -extfile "$tls/san.ext" -out "$tls/server.pem"
+        ) >"$root/openssl.log" 2>&1 || {
+            tollgate__pg_log "cannot create the TLS certificates:"
+            cat "$root/openssl.log" >&2
+            return 1
+        }
+        chmod 600 "$tls/server.key" "$tls/ca.key"
+        [ "$(id -u)" -ne 0 ] || chown -R postgres: "$tls"
+    fi
+
     local port
     if tollgate__pg_as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1 && [ -s "$root/port" ]; then
         port=$(cat "$root/port")
@@ -135,7 +158,7 @@ tollgate__pg_provision() {
         done
         # fsync and friends off: the cluster is thrown away after the run.
         tollgate__pg_as_owner "$bindir/pg_ctl" -D "$data" -l "$logfile" -w -t 60 \
-            -o "-c listen_addresses=127.0.0.1 -p $port -k $sockets -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            -o "-c listen_addresses=127.0.0.1 -p $port -k $sockets -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/server.key" \
             start >&2 || {
             tollgate__pg_log "PostgreSQL did not start; server log:"
             tail -n 40 "$logfile" >&2 2>/dev/null || true
@@ -153,6 +176,7 @@ tollgate__pg_provision() {
     TOLLGATE_PG_BINDIR="$bindir"
     TOLLGATE_PG_DATA="$data"
     export TOLLGATE_TEST_POSTGRES_URL="postgres://$user:$password@127.0.0.1:$port/postgres"
+    export TOLLGATE_TEST_POSTGRES_CA="$tls/ca.pem"
     tollgate__pg_log "PostgreSQL ready on 127.0.0.1:$port (data in $data)"
 }
 

@@ -2649,3 +2649,39 @@ async fn row_owners(db: Db) {
         Err(StoreError::Corrupt(_))
     ));
 }
+
+/// With a CA file, the connection verifies PostgreSQL's certificate and
+/// host name: the test server's CA connects, an unrelated CA is refused.
+#[tokio::test]
+async fn postgres_tls_is_verified_against_the_given_ca() {
+    let (Ok(url), Ok(ca)) = (
+        std::env::var("TOLLGATE_TEST_POSTGRES_URL"),
+        std::env::var("TOLLGATE_TEST_POSTGRES_CA"),
+    ) else {
+        assert!(
+            std::env::var("TOLLGATE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "TOLLGATE_TEST_POSTGRES_URL and TOLLGATE_TEST_POSTGRES_CA are required"
+        );
+        return;
+    };
+    let verified = tollgate_store::durable::postgres_url_with_ca(&url, std::path::Path::new(&ca))
+        .expect("url");
+    let db = Db::connect(&verified, cipher())
+        .await
+        .expect("verified TLS");
+    db.ping().await.expect("ping over verified TLS");
+    let unrelated = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/unrelated-ca.pem"
+    );
+    let wrong =
+        tollgate_store::durable::postgres_url_with_ca(&url, std::path::Path::new(unrelated))
+            .expect("url");
+    let err = Db::connect(&wrong, cipher())
+        .await
+        .expect_err("a server certificate the CA did not sign");
+    assert!(
+        !err.to_string().contains(&url),
+        "the URL (with its password) is not echoed"
+    );
+}

@@ -95,6 +95,10 @@ pub struct DatabaseSpec {
     /// Connections per pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<i32>,
+    /// Secret key holding the CA certificate (PEM) of PostgreSQL's server
+    /// certificate: the pods then verify it and the host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<SecretKeyRef>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
@@ -315,6 +319,10 @@ pub struct TollgateSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub trusted_proxies: Vec<String>,
+    /// Secret key holding the CA certificate (PEM) of the Configuration
+    /// Servers of `tlsEnabled` environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_server_ca_secret_ref: Option<SecretKeyRef>,
     /// Sessions, lockout, rate limits, token lifetimes and password rules.
     #[serde(default)]
     pub settings: SettingsSpec,

@@ -37,8 +37,8 @@ pub const MANAGEMENT_PORT: i32 = 9095;
 pub const PLATFORM_LABEL: &str = "tollgate.dev/platform";
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 pub const CONFIG_HASH: &str = "tollgate.dev/config-hash";
-/// Where the Redis CA certificate of `spec.redis.caSecretRef` is mounted.
-const REDIS_CA_DIR: &str = "/etc/tollgate/redis-ca";
+/// Where the CA certificates of the platform's `caSecretRef`s are mounted, one folder each.
+const CA_ROOT: &str = "/etc/tollgate";
 /// Seconds a terminating pod keeps serving before SIGTERM: the time for
 /// kube-proxy and ingress controllers to stop sending it new connections.
 pub const DRAIN_SECONDS: i64 = 5;
@@ -150,11 +150,8 @@ pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
     if let Some(n) = s.database.max_connections {
         data.insert("TOLLGATE_DATABASE_MAX_CONNECTIONS".into(), n.to_string());
     }
-    if s.redis.ca_secret_ref.is_some() {
-        data.insert(
-            "TOLLGATE_REDIS_CA_FILE".into(),
-            format!("{REDIS_CA_DIR}/ca.crt"),
-        );
+    for ca in ca_files(tg) {
+        data.insert(ca.setting.into(), ca_path(ca.volume));
     }
     ConfigMap {
         metadata: meta(tg, inputs, name(tg, "config"), None),
@@ -248,39 +245,82 @@ fn container(tg: &Tollgate, inputs: &Inputs, version: &str, args: Vec<String>) -
             ..Default::default()
         }]),
         security_context: Some(security_context()),
-        volume_mounts: redis_ca(tg).map(|(_, mount)| vec![mount]),
+        volume_mounts: some_vec(&ca_files(tg).iter().map(ca_mount).collect::<Vec<_>>()),
         ..Default::default()
     }
 }
 
-/// The Redis CA Secret as a read-only volume holding `ca.crt`, and its
-/// mount at the path the ConfigMap names.
-fn redis_ca(tg: &Tollgate) -> Option<(Volume, VolumeMount)> {
-    let r = tg.spec.redis.ca_secret_ref.as_ref()?;
-    let volume = Volume {
-        name: "redis-ca".into(),
+/// A CA certificate from a Secret: its volume name, the setting that names
+/// its file, and the Secret key.
+struct CaFile<'a> {
+    volume: &'static str,
+    setting: &'static str,
+    secret: &'a SecretKeyRef,
+}
+
+/// Every CA certificate the platform references, each mounted read-only at
+/// `/etc/tollgate/<volume>/ca.crt` where its setting points.
+fn ca_files(tg: &Tollgate) -> Vec<CaFile<'_>> {
+    let s = &tg.spec;
+    [
+        (
+            "redis-ca",
+            "TOLLGATE_REDIS_CA_FILE",
+            s.redis.ca_secret_ref.as_ref(),
+        ),
+        (
+            "postgres-ca",
+            "TOLLGATE_DATABASE_CA_FILE",
+            s.database.ca_secret_ref.as_ref(),
+        ),
+        (
+            "config-server-ca",
+            "TOLLGATE_CONFIG_SERVER_CA",
+            s.config_server_ca_secret_ref.as_ref(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(volume, setting, secret)| {
+        Some(CaFile {
+            volume,
+            setting,
+            secret: secret?,
+        })
+    })
+    .collect()
+}
+
+fn ca_path(volume: &str) -> String {
+    format!("{CA_ROOT}/{volume}/ca.crt")
+}
+
+fn ca_volume(ca: &CaFile) -> Volume {
+    Volume {
+        name: ca.volume.into(),
         secret: Some(SecretVolumeSource {
-            secret_name: Some(r.name.clone()),
+            secret_name: Some(ca.secret.name.clone()),
             items: Some(vec![KeyToPath {
-                key: r.key.clone(),
+                key: ca.secret.key.clone(),
                 path: "ca.crt".into(),
                 ..Default::default()
             }]),
             ..Default::default()
         }),
         ..Default::default()
-    };
-    let mount = VolumeMount {
-        name: "redis-ca".into(),
-        mount_path: REDIS_CA_DIR.into(),
+    }
+}
+
+fn ca_mount(ca: &CaFile) -> VolumeMount {
+    VolumeMount {
+        name: ca.volume.into(),
+        mount_path: format!("{CA_ROOT}/{}", ca.volume),
         read_only: Some(true),
         ..Default::default()
-    };
-    Some((volume, mount))
+    }
 }
 
 fn volumes(tg: &Tollgate) -> Option<Vec<Volume>> {
-    redis_ca(tg).map(|(volume, _)| vec![volume])
+    some_vec(&ca_files(tg).iter().map(ca_volume).collect::<Vec<_>>())
 }
 
 fn pod_security() -> PodSecurityContext {
@@ -933,6 +973,48 @@ mod tests {
             grace > DRAIN_SECONDS,
             "SIGTERM must come before the grace period ends"
         );
+    }
+
+    #[test]
+    fn every_ca_secret_is_mounted_where_its_setting_points() {
+        let tg = platform(json!({
+            "redis": {"urlSecretRef": {"name": "redis", "key": "url"}, "mode": "tls",
+                      "caSecretRef": {"name": "redis-tls", "key": "ca.pem"}},
+            "database": {"urlSecretRef": {"name": "db", "key": "url"},
+                         "caSecretRef": {"name": "db-tls", "key": "root.crt"}},
+            "configServerCaSecretRef": {"name": "cs-tls", "key": "ca.crt"},
+        }));
+        let data = config_map(&tg, &inputs(&tg)).data.unwrap();
+        let pod = deployment(&tg, &inputs(&tg), "auth")
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        let volumes = pod.volumes.unwrap();
+        let mounts = pod.containers[0].volume_mounts.clone().unwrap();
+        for (setting, secret, key) in [
+            ("TOLLGATE_REDIS_CA_FILE", "redis-tls", "ca.pem"),
+            ("TOLLGATE_DATABASE_CA_FILE", "db-tls", "root.crt"),
+            ("TOLLGATE_CONFIG_SERVER_CA", "cs-tls", "ca.crt"),
+        ] {
+            let volume = volumes
+                .iter()
+                .find(|v| v.secret.as_ref().unwrap().secret_name.as_deref() == Some(secret))
+                .expect(secret);
+            let item = &volume.secret.as_ref().unwrap().items.as_ref().unwrap()[0];
+            assert_eq!(item.key, key);
+            let mount = mounts
+                .iter()
+                .find(|m| m.name == volume.name)
+                .expect("mounted");
+            assert_eq!(mount.read_only, Some(true));
+            assert_eq!(
+                data[setting],
+                format!("{}/{}", mount.mount_path, item.path),
+                "{setting}"
+            );
+        }
     }
 
     #[test]

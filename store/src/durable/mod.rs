@@ -154,6 +154,36 @@ impl Db {
     }
 }
 
+/// A `postgres://` URL that verifies the server against the CA in `ca_file`:
+/// `sslrootcert` set, and `sslmode=verify-full` unless the URL asks for
+/// another mode. Other URLs are refused (SQLite has no server to verify).
+pub fn postgres_url_with_ca(url: &str, ca_file: &std::path::Path) -> Result<String> {
+    let bad = |m: &str| StoreError::Config(m.to_string());
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(bad("a CA file is for a postgres:// database URL"));
+    }
+    let mut parsed = url::Url::parse(url).map_err(|_| bad("the database URL does not parse"))?;
+    let ca = ca_file
+        .to_str()
+        .ok_or_else(|| bad("the CA file's path is not UTF-8"))?;
+    let others: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != "sslrootcert")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let has_mode = others.iter().any(|(k, _)| k == "sslmode");
+    let mut query = parsed.query_pairs_mut();
+    query
+        .clear()
+        .extend_pairs(&others)
+        .append_pair("sslrootcert", ca);
+    if !has_mode {
+        query.append_pair("sslmode", "verify-full");
+    }
+    drop(query);
+    Ok(parsed.into())
+}
+
 async fn connect_sqlite(rest: &str) -> Result<AnyPool> {
     let memory = rest == ":memory:" || rest.starts_with(":memory:?");
     let options = AnyPoolOptions::new().after_connect(|conn, _meta| {
@@ -195,4 +225,30 @@ async fn connect_sqlite(rest: &str) -> Result<AnyPool> {
     // for, so do it once here; the mode is stored in the file.
     pool.execute("PRAGMA journal_mode = WAL").await?;
     Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_ca_file_makes_postgres_verify_the_server() {
+        let ca = Path::new("/etc/tollgate/postgres-ca/ca.crt");
+        let url = postgres_url_with_ca("postgres://u:p@db:5432/tg?application_name=x", ca).unwrap();
+        assert_eq!(
+            url,
+            "postgres://u:p@db:5432/tg?application_name=x&sslrootcert=%2Fetc%2Ftollgate%2Fpostgres-ca%2Fca.crt&sslmode=verify-full"
+        );
+        // A mode the URL chose stays; an earlier sslrootcert is replaced.
+        let url = postgres_url_with_ca("postgresql://db/tg?sslmode=verify-ca&sslrootcert=/old", ca)
+            .unwrap();
+        assert!(
+            url.contains("sslmode=verify-ca")
+                && !url.contains("old")
+                && !url.contains("verify-full"),
+            "{url}"
+        );
+        assert!(postgres_url_with_ca("sqlite:/tmp/x.db", ca).is_err());
+    }
 }
