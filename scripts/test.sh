@@ -12,10 +12,12 @@
 #
 # Each thing is built once, and the slow builds overlap: after the Debian
 # packages, the Go tools, Keycloak and the npm/Python packages are prepared
-# in the background (scripts/provision/prepare.sh) while cargo compiles, and
-# the release build of the image runs throughout at the lowest priority, on
-# the cores the rest leaves idle. The end-to-end suite tests the debug
-# binaries `cargo test` built.
+# in the background (scripts/provision/prepare.sh) while cargo compiles and
+# the tests run, each step waiting only for what it needs (the API server
+# before the Rust tests, the downloads before the end-to-end suite, the node
+# components and Helm at the end), and the release build of the image runs
+# throughout at the lowest priority, on the cores the rest leaves idle. The
+# end-to-end suite tests the debug binaries `cargo test` built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,25 +59,47 @@ await() { # name pid log
   fi
 }
 
+# Starts a command in the background in its own process group (so cleanup
+# stops all of it); its pid is in $last_pid.
+in_background() { # log command...
+  local log=$1
+  shift
+  set -m
+  "$@" >"$log" 2>&1 &
+  last_pid=$!
+  background+=("$last_pid")
+  set +m
+}
+
+# Waits until a background job has created `file` (a stage of it is done).
+await_file() { # name file pid log
+  while [ ! -e "$2" ]; do
+    if ! kill -0 "$3" 2>/dev/null; then
+      wait "$3" || true
+      [ -e "$2" ] && return 0
+      echo "error: $1 failed; its log:" >&2
+      tail -n 80 "$4" >&2
+      exit 1
+    fi
+    sleep 2
+  done
+}
+
 step "packages (one apt-get run)"
 # shellcheck source=provision/packages.sh
 source scripts/provision/packages.sh
 # shellcheck source=provision/browser.sh
 source scripts/provision/browser.sh
 
-step "background: Go tools, Keycloak, npm and Python packages (log: prepare.log)"
-set -m  # each background job in its own process group, so cleanup stops all of it
-bash scripts/provision/prepare.sh >"$logs/prepare.log" 2>&1 &
-prepare_pid=$!
-background+=("$prepare_pid")
-set +m
+step "background: Go tools (log: go.log), Keycloak, npm and Python packages (log: downloads.log)"
+in_background "$logs/go.log" bash -c "bash scripts/provision/prepare.sh apiserver && touch '$logs/apiserver.ready' && bash scripts/provision/prepare.sh node"
+go_pid=$last_pid
+in_background "$logs/downloads.log" bash scripts/provision/prepare.sh downloads
+downloads_pid=$last_pid
 
 step "background: release build of the image's binaries, lowest priority (log: release.log)"
-set -m
-nice -n 19 bash scripts/image.sh --build-only >"$logs/release.log" 2>&1 &
-release_pid=$!
-background+=("$release_pid")
-set +m
+in_background "$logs/release.log" nice -n 19 bash scripts/image.sh --build-only
+release_pid=$last_pid
 
 step "format and lint"
 cargo fmt --all --check
@@ -88,10 +112,6 @@ cargo run -q -p tollgate-operator --bin crdgen --locked -- --check charts/tollga
 step "build the Rust tests (and the binaries the end-to-end suite runs)"
 cargo test --workspace --locked --no-run
 
-step "waiting for the background preparation"
-await "the background preparation" "$prepare_pid" "$logs/prepare.log"
-cat "$logs/prepare.log"
-
 step "PostgreSQL"
 # shellcheck source=provision/postgres.sh
 source scripts/provision/postgres.sh
@@ -100,13 +120,22 @@ step "Redis (standalone, TLS, cluster)"
 # shellcheck source=provision/redis.sh
 source scripts/provision/redis.sh
 
+step "OpenLDAP (slapd with a seeded tree, StartTLS and LDAPS)"
+# shellcheck source=provision/ldap.sh
+source scripts/provision/ldap.sh
+
+step "waiting for the API server's build (go.log)"
+await_file "the Go build of the API server" "$logs/apiserver.ready" "$go_pid" "$logs/go.log"
+
 step "Kubernetes API server (etcd, kube-apiserver; no kubelet)"
 # shellcheck source=provision/kube.sh
 source scripts/provision/kube.sh
 
-step "OpenLDAP (slapd with a seeded tree, StartTLS and LDAPS)"
-# shellcheck source=provision/ldap.sh
-source scripts/provision/ldap.sh
+step "Rust tests (unit, router, storage and ephemeral contracts on every backend, operator on the API server)"
+cargo test --workspace --locked
+
+step "waiting for the downloads (downloads.log)"
+await "the downloads" "$downloads_pid" "$logs/downloads.log"
 
 step "OpenID provider for the e2e tests (oidc-provider from npm)"
 # shellcheck source=provision/oidc-idp.sh
@@ -116,9 +145,6 @@ step "SAML identity provider for the e2e tests (Keycloak from Maven Central, on 
 # shellcheck source=provision/saml-idp.sh
 source scripts/provision/saml-idp.sh
 
-step "Rust tests (unit, router, storage and ephemeral contracts on every backend, operator on the API server)"
-cargo test --workspace --locked
-
 step "end-to-end (real binary, PostgreSQL, Redis, third-party OAuth client, Chromium)"
 export TOLLGATE_BIN="$target/debug/tollgate"
 export TOLLGATE_CS_SIM_BIN="$target/debug/tollgate-cs-sim"
@@ -127,6 +153,9 @@ bash e2e/run.sh
 step "container image (release binaries with their shared libraries, chroot run, buildah where the machine allows)"
 await "the release build" "$release_pid" "$logs/release.log"
 bash scripts/image.sh
+
+step "waiting for the node components and Helm (go.log)"
+await "the Go builds" "$go_pid" "$logs/go.log"
 
 step "Kubernetes tools (helm, kubeconform, schemas; built by the preparation)"
 # shellcheck source=provision/k8s-tools.sh
