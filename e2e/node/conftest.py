@@ -4,10 +4,13 @@ scripts/provision/node.sh (run this suite inside its network namespace:
 its containerd under two tags, helm, and the platform of
 examples/quickstart installed by the operator chart.
 
-PostgreSQL and Redis run beside the node, as managed services would: the
-tests' own servers, forwarded by node.sh to the node address, reached from
-pods through selector-less Services. The node has no cluster DNS, so the
-connection URLs name those Services by their cluster IP.
+PostgreSQL, Redis and the LDAP directory run beside the node, as managed
+services would: the tests' own servers, forwarded by node.sh to the node
+address, reached from pods through selector-less Services. The node has no
+cluster DNS, so the connection URLs name those Services by their cluster IP.
+The pods verify PostgreSQL's certificate against the test CA (mounted from
+`spec.database.caSecretRef`; `verify-ca`, as the certificate names
+127.0.0.1, not the Service).
 """
 
 import base64
@@ -148,12 +151,17 @@ def backing_services(admin) -> dict:
     secret = next(d for d in yaml.safe_load_all((QUICKSTART / "backing-services.yaml").read_text())
                   if d and d["kind"] == "Secret")
     data = secret["stringData"]
-    data["database-url"] = with_host(postgres, pg_ip, 5432, "/" + database)
+    operator_url = with_host(postgres, pg_ip, 5432, "/" + database)
+    data["database-url"] = operator_url + "?sslmode=verify-ca"
     data["redis-url"] = with_host(redis, redis_ip, 6379)
     core.create_namespaced_secret(NAMESPACE, secret)
+    core.create_namespaced_secret(NAMESPACE, {
+        "metadata": {"name": "quickstart-postgres-ca"},
+        "stringData": {"ca.crt": Path(need("TOLLGATE_TEST_POSTGRES_CA", "postgres.sh")).read_text()},
+    })
     # The operator's own database access (README, "Install with Helm").
     core.create_namespaced_secret(NAMESPACE, {
-        "metadata": {"name": "tollgate-database"}, "stringData": {"url": data["database-url"]},
+        "metadata": {"name": "tollgate-database"}, "stringData": {"url": operator_url},
     })
     yield data
     subprocess.run(["psql", with_host(postgres, node_ip, 5432), "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
@@ -189,15 +197,17 @@ def resource(dyn, kind: str):
 def platform(admin, dyn, operator, versions) -> dict:
     """examples/quickstart applied (its backing-services.yaml replaced by the
     fixtures above): every resource Ready. The Tollgate runs the imported
-    image with imagePullPolicy Never; the per-address rate limit is raised
-    because every request of these tests comes from one address."""
+    image with imagePullPolicy Never and verifies PostgreSQL with the test
+    CA; the per-address rate limit is raised (a typed setting) because every
+    request of these tests comes from one address."""
     for path in ("environment.yaml", "contact-center.yaml", "oauth-client.yaml", "tollgate.yaml"):
         for doc in yaml.safe_load_all((QUICKSTART / path).read_text()):
             if not doc:
                 continue
             if doc["kind"] == "Tollgate":
                 doc["spec"].update(image=REPOSITORY, version=versions[0], imagePullPolicy="Never")
-                doc["spec"]["extraEnv"] = [{"name": "TOLLGATE_RATE_LIMIT_PER_MINUTE", "value": "1000000"}]
+                doc["spec"]["settings"] = {"rateLimitPerMinute": 1000000}
+                doc["spec"]["database"]["caSecretRef"] = {"name": "quickstart-postgres-ca", "key": "ca.crt"}
             api = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
             api.create(body=doc, namespace=NAMESPACE)
     tollgates = resource(dyn, "Tollgate")
@@ -226,7 +236,7 @@ def platform(admin, dyn, operator, versions) -> dict:
 
 
 #: The files in the order a user meets them: install, upgrade, faults.
-ORDER = ["test_quickstart.py", "test_upgrade.py", "test_faults.py"]
+ORDER = ["test_quickstart.py", "test_ldap.py", "test_upgrade.py", "test_faults.py"]
 
 
 def pytest_collection_modifyitems(items):

@@ -420,6 +420,10 @@ tollgate__node_provision() {
         port=$(tollgate__node_url_port "$TOLLGATE_TEST_REDIS_URL")
         tollgate_node_forward "$port" 6379 || return 1
     fi
+    if [ -n "${TOLLGATE_TEST_LDAP_URL:-}" ]; then
+        port=$(tollgate__node_url_port "$TOLLGATE_TEST_LDAP_URL")
+        tollgate_node_forward "$port" 389 || return 1
+    fi
     export TOLLGATE_NODE_KUBECONFIG="$pki/admin.kubeconfig" TOLLGATE_NODE_NETNS TOLLGATE_NODE_IP \
         TOLLGATE_NODE_CONTAINERD
     tollgate__node_log "node $TOLLGATE_NODE_NAME v$TOLLGATE_KUBE_VERSION Ready in $((SECONDS - start))s (namespace $TOLLGATE__NODE_NETNS_NAME, kubeconfig $TOLLGATE_NODE_KUBECONFIG)"

@@ -1,0 +1,74 @@
+"""A contact center whose users live in LDAP, configured the way a user
+would: a ContactCenter with `spec.directory` (the service account's password
+in a Secret) and a client bound to it. The operator writes the directory,
+the running pods pick it up, and a user of the tests' slapd signs in through
+the deployed platform with the password grant."""
+
+import base64
+import json
+
+from kubernetes import client
+
+from conftest import NAMESPACE, external_service, need, ready, resource
+from node import TOKEN, request, wait_for
+
+
+def test_an_ldap_user_signs_in_through_the_deployed_platform(admin, dyn, platform):
+    core = client.CoreV1Api(admin)
+    # Plain LDAP inside the cluster: slapd's certificate names 127.0.0.1,
+    # not the Service (TLS to directories is covered by the Rust and e2e suites).
+    ldap_ip = external_service(core, "directory-ldap", 389)
+    core.create_namespaced_secret(NAMESPACE, {
+        "metadata": {"name": "directory-ldap"},
+        "stringData": {"password": need("TOLLGATE_TEST_LDAP_SERVICE_PASSWORD", "ldap.sh")},
+    })
+    base = need("TOLLGATE_TEST_LDAP_BASE", "ldap.sh")
+    resource(dyn, "ContactCenter").create(namespace=NAMESPACE, body={
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "ContactCenter",
+        "metadata": {"name": "directory"},
+        "spec": {
+            "environmentRef": "demo", "domains": ["directory"], "auth": "ldap",
+            "directory": {
+                "urls": [f"ldap://{ldap_ip}:389"],
+                "bindMode": "searchThenBind",
+                "serviceDn": f"cn=tollgate,ou=services,{base}",
+                "bindPasswordSecretRef": {"name": "directory-ldap", "key": "password"},
+                "baseDn": base,
+                "userFilter": "(&(objectClass=inetOrgPerson)(uid={username}))",
+                "groupFilter": "(&(objectClass=groupOfNames)(member={dn}))",
+                "groupAuthorities": [{"group": "agents", "authority": "ROLE_AGENT"}],
+                "timeoutMs": 3000,
+            },
+        },
+    })
+    resource(dyn, "OAuthClient").create(namespace=NAMESPACE, body={
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "OAuthClient",
+        "metadata": {"name": "directory-client"},
+        "spec": {
+            "clientId": "directory-client", "clientType": "CONFIDENTIAL",
+            "scope": ["openid"], "authorizedGrantTypes": ["password"],
+            "contactCenterRefs": ["directory"],
+        },
+    })
+    for kind, name in (("ContactCenter", "directory"), ("OAuthClient", "directory-client")):
+        wait_for(f"the {kind} Ready", 120,
+                 lambda: ready(resource(dyn, kind).get(name=name, namespace=NAMESPACE).to_dict()),
+                 lambda: resource(dyn, kind).get(name=name, namespace=NAMESPACE).to_dict().get("status"))
+    secret = core.read_namespaced_secret("directory-client-client-secret", NAMESPACE).data["client_secret"]
+    basic = ("directory-client", base64.b64decode(secret).decode())
+
+    def grant(password: str) -> tuple[int, bytes]:
+        form = {"grant_type": "password", "username": "directory\\alice", "password": password}
+        return request(platform["auth"], "POST", TOKEN, form=form, basic=basic)
+
+    # The pods see the new rows within their change-log poll.
+    wait_for("alice signing in through the platform", 60, lambda: grant("alice-password")[0] == 200,
+             lambda: grant("alice-password"))
+    status, body = grant("alice-password")
+    token = json.loads(body)["access_token"]
+    status, body = request(platform["auth"], "POST", "/auth/v3/oauth/introspect", form={"token": token}, basic=basic)
+    claims = json.loads(body)
+    assert status == 200 and claims["active"] is True, body
+    assert "ROLE_AGENT" in claims["authorities"], claims
+    status, body = grant("not-alices-password")
+    assert status == 400 and json.loads(body)["error"] == "invalid_grant", body
