@@ -25,6 +25,9 @@
 # and a search account cn=tollgate,ou=services (password in
 # TOLLGATE_TEST_LDAP_SERVICE_PASSWORD). Safe under `set -euo pipefail`.
 
+# shellcheck source=test-ca.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-ca.sh"
+
 _tg_ldap_log() { printf 'provision/ldap: %s\n' "$*" >&2; }
 _tg_ldap_fail() { _tg_ldap_log "error: $*"; return 1; }
 
@@ -45,19 +48,6 @@ _tg_ldap_install() {
     || { _tg_ldap_fail "cannot install slapd and ldap-utils"; return 1; }
 }
 
-_tg_ldap_certs() {
-  local d="$1"
-  (
-    set -e
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -sha256 \
-      -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=Tollgate test LDAP CA"
-    openssl req -newkey rsa:2048 -nodes -sha256 \
-      -keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=localhost"
-    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/san.ext"
-    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-      -CAcreateserial -days 2 -sha256 -extfile "$d/san.ext" -out "$d/server.pem"
-  ) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; _tg_ldap_fail "openssl failed"; return 1; }
-}
 
 tollgate_stop_ldap() {
   local pidfile="${TOLLGATE_TEST_DIR:-/nonexistent}/ldap/slapd.pid" pid
@@ -170,7 +160,7 @@ tollgate_start_ldap() {
   done
   rm -rf "$dir"
   mkdir -p "$dir/db"
-  _tg_ldap_certs "$dir" || return 1
+  tollgate_test_certs "$dir" LDAP || { _tg_ldap_fail "openssl failed"; return 1; }
   local admin_pw service_pw
   admin_pw="$(openssl rand -hex 12)"
   service_pw="$(openssl rand -hex 12)"

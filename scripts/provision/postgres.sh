@@ -13,6 +13,9 @@
 # non-zero with a message on stderr when it cannot. Safe under
 # `set -euo pipefail`. Sourcing it again reuses the running cluster.
 
+# shellcheck source=test-ca.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-ca.sh"
+
 tollgate__pg_log() {
     printf 'provision/postgres: %s\n' "$*" >&2
 }
@@ -124,21 +127,10 @@ tollgate__pg_provision() {
     # (sslmode=verify-full against TOLLGATE_TEST_POSTGRES_CA).
     local tls="$root/tls"
     if [ ! -s "$tls/server.pem" ]; then
-        mkdir -p "$tls" && (
-            set -e
-            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -sha256 \
-                -keyout "$tls/ca.key" -out "$tls/ca.pem" -subj "/CN=tollgate test PostgreSQL CA"
-            openssl req -newkey rsa:2048 -nodes -sha256 \
-                -keyout "$tls/server.key" -out "$tls/server.csr" -subj "/CN=127.0.0.1"
-            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/san.ext"
-            openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
-                -CAcreateserial -days 2 -sha256 -extfile "$tls/san.ext" -out "$tls/server.pem"
-        ) >"$root/openssl.log" 2>&1 || {
-            tollgate__pg_log "cannot create the TLS certificates:"
-            cat "$root/openssl.log" >&2
+        tollgate_test_certs "$tls" PostgreSQL || {
+            tollgate__pg_log "cannot create the TLS certificates"
             return 1
         }
-        chmod 600 "$tls/server.key" "$tls/ca.key"
         [ "$(id -u)" -ne 0 ] || chown -R postgres: "$tls"
     fi
 

@@ -19,6 +19,9 @@
 # explicitly, and on failure it prints why and returns non-zero (which aborts a `set -e` caller).
 # Our own redis-server processes are used, never the distro's service.
 
+# shellcheck source=test-ca.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-ca.sh"
+
 _tg_redis_fail() {
   echo "redis provisioning: $*" >&2
   return 1
@@ -50,32 +53,6 @@ _tg_redis_ensure_tools() {
     { _tg_redis_fail "redis-server/redis-cli still missing after install"; return 1; }
 }
 
-# Throwaway CA and a server certificate for 127.0.0.1 / localhost.
-_tg_redis_make_certs() {
-  local d="$1"
-  (
-    umask 077
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -sha256 \
-      -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=Tollgate test CA" \
-      -addext "basicConstraints=critical,CA:TRUE" \
-      -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-      openssl req -newkey rsa:2048 -nodes -sha256 \
-        -keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=localhost" &&
-      printf '%s\n' \
-        "basicConstraints=critical,CA:FALSE" \
-        "keyUsage=critical,digitalSignature,keyEncipherment" \
-        "extendedKeyUsage=serverAuth" \
-        "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$d/server.ext" &&
-      openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-        -CAcreateserial -days 2 -sha256 -extfile "$d/server.ext" -out "$d/server.pem"
-  ) >"$d/openssl.log" 2>&1 || {
-    cat "$d/openssl.log" >&2
-    _tg_redis_fail "could not generate the test certificates"
-    return 1
-  }
-  # The CA file is read by the tests, which may run as another user.
-  chmod 644 "$d/ca.pem"
-}
 
 # Writes a config file (kept out of argv so the password is not visible in `ps`) and starts it.
 # $1 name, $2 plain port (0 = none), then extra config lines.
@@ -178,7 +155,7 @@ _tg_redis_main() {
   # 2. TLS only, with a password; clients are not asked for certificates.
   local tls="$_TG_REDIS_DIR/tls"
   mkdir -p "$tls" || { _tg_redis_fail "cannot create $tls"; return 1; }
-  _tg_redis_make_certs "$tls" || return 1
+  tollgate_test_certs "$tls" Redis || { _tg_redis_fail "could not generate the test certificates"; return 1; }
   _tg_redis_start tls 0 \
     "tls-port $tls_port" \
     "tls-cert-file $tls/server.pem" \
