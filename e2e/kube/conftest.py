@@ -4,13 +4,14 @@ clients acting as the operator's ServiceAccount."""
 
 import os
 import time
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client, config, dynamic
+
+from helm_cli import Helm
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "tollgate-operator"
@@ -40,23 +41,6 @@ def dyn(admin, tmp_path_factory) -> dynamic.DynamicClient:
     # A discovery cache of this run's own: the default one is shared in /tmp.
     cache = tmp_path_factory.mktemp("discovery") / "cache.json"
     return dynamic.DynamicClient(admin, cache_file=str(cache))
-
-
-class Helm:
-    def __init__(self, binary: str, kubeconfig: str, home: Path):
-        self.binary = binary
-        self.env = {
-            **os.environ,
-            "KUBECONFIG": kubeconfig,
-            "HELM_CACHE_HOME": str(home / "cache"),
-            "HELM_CONFIG_HOME": str(home / "config"),
-            "HELM_DATA_HOME": str(home / "data"),
-        }
-
-    def __call__(self, *args: str) -> str:
-        run = subprocess.run([self.binary, *args], env=self.env, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, f"helm {' '.join(args)} failed:\n{run.stdout}\n{run.stderr}"
-        return run.stdout
 
 
 @pytest.fixture(scope="session")

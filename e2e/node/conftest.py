@@ -16,6 +16,7 @@ The pods verify PostgreSQL's certificate against the test CA (mounted from
 import base64
 import os
 import subprocess
+import sys
 import time
 import urllib.parse
 import uuid
@@ -26,6 +27,9 @@ import yaml
 from kubernetes import client, config, dynamic
 
 from node import Timer, record, request, wait_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kube"))
+from helm_cli import Helm  # noqa: E402 - the shared helper of e2e/kube
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "tollgate-operator"
@@ -83,23 +87,6 @@ def versions() -> tuple[str, str]:
         )
     archive.unlink()
     return old, new
-
-
-class Helm:
-    def __init__(self, binary: str, kubeconfig: str, home: Path):
-        self.binary = binary
-        self.env = {
-            **os.environ,
-            "KUBECONFIG": kubeconfig,
-            "HELM_CACHE_HOME": str(home / "cache"),
-            "HELM_CONFIG_HOME": str(home / "config"),
-            "HELM_DATA_HOME": str(home / "data"),
-        }
-
-    def __call__(self, *args: str) -> str:
-        run = subprocess.run([self.binary, *args], env=self.env, capture_output=True, text=True, timeout=600)
-        assert run.returncode == 0, f"helm {' '.join(args)} failed:\n{run.stdout}\n{run.stderr}"
-        return run.stdout
 
 
 @pytest.fixture(scope="session")
