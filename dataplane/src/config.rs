@@ -78,6 +78,9 @@ pub struct CommonArgs {
     /// Absolute lifetime of a refresh-token family, however often it rotates.
     #[arg(long, env = "TOLLGATE_REFRESH_FAMILY_LIFETIME", default_value = "90d", value_parser = parse_duration)]
     pub refresh_family_lifetime: i64,
+    /// Audit events older than this are deleted from the database (the log keeps its copy).
+    #[arg(long, env = "TOLLGATE_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub audit_retention: i64,
     /// Contact center (id or domain) for user names given without `tenant\`.
     #[arg(long, env = "TOLLGATE_DEFAULT_CONTACT_CENTER")]
     pub default_contact_center: Option<String>,

@@ -195,6 +195,7 @@ pub async fn build(
             issuer: issuer.clone(),
             max_token_lifetime: common.max_token_lifetime,
             refresh_family_lifetime: common.refresh_family_lifetime,
+            audit_retention: common.audit_retention,
             default_contact_center,
             ops_username: common.ops_username.clone(),
             ops_password_hash,
@@ -395,11 +396,28 @@ pub fn spawn_background(state: AppState) {
             if let Err(e) = state.keys.rotate(&state.db, now()).await {
                 tracing::warn!(error = %e, "key rotation check failed; will retry");
             }
-            if let Err(e) = state.db.purge_expired_refresh_tokens(now()).await {
-                tracing::warn!(error = %e, "refresh token purge failed; will retry");
-            }
+            housekeeping(&state).await;
         }
     });
+}
+
+/// Change-log rows older than this are pruned: replicas read the log every
+/// second, and one that was away longer reloads everything when it returns.
+const CHANGE_LOG_RETENTION: i64 = 86_400;
+
+/// One run of the database's housekeeping (one replica at a time).
+pub async fn housekeeping(state: &Services) {
+    let keep = tollgate_store::durable::housekeeping::Retention {
+        audit: state.settings.audit_retention,
+        change_log: CHANGE_LOG_RETENTION,
+    };
+    match state.db.prune(now(), keep).await {
+        Ok(Some(pruned)) if pruned != Default::default() => {
+            tracing::info!(?pruned, "housekeeping deleted expired rows")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
+    }
 }
 
 /// Binds both listeners and serves until SIGINT/SIGTERM, then drains.

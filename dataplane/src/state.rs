@@ -23,6 +23,8 @@ pub struct AuthSettings {
     pub audience: String,
     pub max_token_lifetime: i64,
     pub refresh_family_lifetime: i64,
+    /// Seconds audit events stay in the database.
+    pub audit_retention: i64,
     /// Contact center id used for user names without `tenant\`.
     pub default_contact_center: Option<String>,
     /// Operator credentials for the ops API.

@@ -164,6 +164,7 @@ contract!(
     revocations_feed,
     change_log_by_triggers,
     audit_events,
+    housekeeping_prunes_only_what_expired,
     cancelled_writes_leave_no_open_transaction,
     corrupt_rows,
     row_owners,
@@ -2197,9 +2198,9 @@ async fn refresh_rotation(db: Db) {
         Err(StoreError::NotFound { .. })
     ));
 
-    // Purge: the expired token "old" and the expired family f3 (with its token) go.
-    let purged = db.purge_expired_refresh_tokens(now).await.unwrap();
-    assert_eq!(purged, 2);
+    // Housekeeping: the expired token "old" and the expired family f3 (with its token) go.
+    let pruned = db.prune(now, KEEP).await.unwrap().expect("the only pruner");
+    assert_eq!((pruned.refresh_tokens, pruned.refresh_families), (1, 1));
     assert_eq!(db.find_refresh_token("old").await.unwrap(), None);
     assert_eq!(db.find_refresh_token("live").await.unwrap(), None);
     assert!(
@@ -2207,7 +2208,88 @@ async fn refresh_rotation(db: Db) {
         "used tokens of live families stay"
     );
     assert!(db.find_refresh_token("a6").await.unwrap().is_some());
-    assert_eq!(db.purge_expired_refresh_tokens(now).await.unwrap(), 0);
+    let again = db.prune(now, KEEP).await.unwrap().expect("the only pruner");
+    assert_eq!((again.refresh_tokens, again.refresh_families), (0, 0));
+}
+
+const KEEP: tollgate_store::durable::housekeeping::Retention =
+    tollgate_store::durable::housekeeping::Retention {
+        audit: 1_000,
+        change_log: 100,
+    };
+
+/// Housekeeping deletes what expired or passed its retention, and nothing else.
+async fn housekeeping_prunes_only_what_expired(db: Db) {
+    let now = now();
+    for (jti, expires_at) in [("hk-live", now + 100), ("hk-gone", now - 1)] {
+        let jti = jti.to_string();
+        db.insert_revocation(&Revocation::Jti { jti, expires_at })
+            .await
+            .unwrap();
+    }
+    let event = |at: Timestamp| AuditEvent {
+        at,
+        kind: "hk".into(),
+        client_id: None,
+        contact_center_id: None,
+        subject: None,
+        ip: None,
+        detail: json!({}),
+    };
+    db.insert_audit_events(&[event(now - 2_000), event(now - 999), event(now)])
+        .await
+        .unwrap();
+    db.create_environment(&environment("hk-env")).await.unwrap();
+    raw_execute(
+        &db,
+        &format!("UPDATE change_log SET changed_at = {}", now - 500),
+    )
+    .await;
+    db.create_environment(&environment("hk-env-2"))
+        .await
+        .unwrap();
+    let latest = db.latest_change_seq().await.unwrap();
+
+    let pruned = db.prune(now, KEEP).await.unwrap().expect("the only pruner");
+    assert_eq!(pruned.revocations, 1, "the expired revocation");
+    assert_eq!(pruned.audit_events, 1, "the event past retention");
+    assert!(pruned.change_log >= 1, "{pruned:?}");
+    let kept: Vec<Timestamp> = db
+        .list_audit_events(Some("hk"), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(kept, vec![now, now - 999]);
+    assert_eq!(
+        db.revocations_since(0, now).await.unwrap().len(),
+        1,
+        "the live revocation stays"
+    );
+    let recent = db.changes_since(0).await.unwrap();
+    assert!(
+        !recent.is_empty() && recent.iter().all(|c| c.id == "hk-env-2"),
+        "{recent:?}"
+    );
+    assert_eq!(db.latest_change_seq().await.unwrap(), latest);
+    assert_eq!(db.prune(now, KEEP).await.unwrap(), Some(Default::default()));
+
+    // While another replica holds the lock (PostgreSQL), this one skips its run.
+    if db.backend() == tollgate_store::durable::Backend::Postgres {
+        let mut other = db.pool().acquire().await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(tollgate_store::durable::housekeeping::HOUSEKEEPING_LOCK)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        assert_eq!(db.prune(now, KEEP).await.unwrap(), None);
+        sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        assert!(db.prune(now, KEEP).await.unwrap().is_some());
+    }
 }
 
 async fn concurrent_rotation(db: Db) {

@@ -11,6 +11,7 @@ mod clients;
 mod contact_centers;
 mod cors;
 mod environments;
+pub mod housekeeping;
 mod keys;
 mod ldap_directories;
 mod oidc_providers;

@@ -218,25 +218,6 @@ impl Db {
         Ok(revoked)
     }
 
-    /// Deletes expired tokens and expired families (with all their tokens).
-    /// Used tokens of live families stay: they are what detects reuse.
-    /// Returns the number of token and family rows deleted directly.
-    pub async fn purge_expired_refresh_tokens(&self, now: Timestamp) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let families = sqlx::query("DELETE FROM refresh_families WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(tokens + families)
-    }
-
     /// True when this call revoked the family (false: unknown or already revoked).
     async fn revoke_family_in(
         tx: &mut Transaction<'static, Any>,
