@@ -369,16 +369,7 @@ fn management(state: AppState, ready_flag: Arc<AtomicBool>) -> Router {
 
 /// Keeps caches, revocations and keys current. Runs until the process ends.
 pub fn spawn_background(state: AppState) {
-    let s = state.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            if let Err(e) = s.sync(now()).await {
-                tracing::warn!(error = %e, "sync with the store failed; will retry");
-            }
-        }
-    });
+    spawn_sync(state.clone(), SYNC_POLL);
     let s = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(s.saml_metadata.interval);
@@ -397,6 +388,30 @@ pub fn spawn_background(state: AppState) {
                 tracing::warn!(error = %e, "key rotation check failed; will retry");
             }
             housekeeping(&state).await;
+        }
+    });
+}
+
+/// How often caches are synced without a notification (the safety net on
+/// PostgreSQL, the only way on SQLite).
+const SYNC_POLL: Duration = Duration::from_secs(1);
+
+/// Syncs caches, revocations and keys at every change the database announces
+/// and every `poll` in any case. Runs until the process ends.
+pub fn spawn_sync(state: AppState, poll: Duration) {
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let (db, heard) = (state.db.clone(), changed.clone());
+    tokio::spawn(async move { db.listen_for_changes(&heard).await });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(poll);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = changed.notified() => {}
+            }
+            if let Err(e) = state.sync(now()).await {
+                tracing::warn!(error = %e, "sync with the store failed; will retry");
+            }
         }
     });
 }

@@ -19,6 +19,7 @@ mod jwt_bearer;
 mod openapi;
 mod ops_clients;
 mod outbound;
+mod propagation;
 mod saml_bearer;
 mod saml_metadata_refresh;
 mod saml_settings;

@@ -1,7 +1,13 @@
 //! The change feed caches follow. Rows are written by database triggers (see
 //! the migrations), never by this code, so hand-made changes show up too.
+//! On PostgreSQL the triggers also announce each change (`NOTIFY`), so
+//! replicas need not wait for their next poll.
 
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
 use sqlx::Row;
+use tokio::sync::Notify;
 
 use super::Db;
 use crate::error::Result;
@@ -34,4 +40,34 @@ impl Db {
             .await?;
         Ok(seq)
     }
+
+    /// Wakes `changed` whenever a change or a revocation is committed
+    /// (PostgreSQL `NOTIFY` on a connection of its own); returns at once on
+    /// SQLite. After a lost connection it reconnects and wakes `changed`
+    /// once, for what it may have missed. Runs until its task is dropped.
+    pub async fn listen_for_changes(&self, changed: &Notify) {
+        let Some(url) = self.listen_url.clone() else {
+            return;
+        };
+        loop {
+            if let Err(e) = listen(&url, changed).await {
+                tracing::warn!(error = %e, "change notifications interrupted; polling until they are back");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 }
+
+/// Relays notifications to `changed` until the connection fails.
+async fn listen(url: &str, changed: &Notify) -> Result<()> {
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    changed.notify_one();
+    loop {
+        listener.recv().await?;
+        changed.notify_one();
+    }
+}
+
+/// The channel of `tollgate_notify_change()` (migration 0012).
+const CHANNEL: &str = "tollgate_changes";

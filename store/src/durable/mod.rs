@@ -47,6 +47,8 @@ pub struct Db {
     pool: AnyPool,
     cipher: Cipher,
     backend: Backend,
+    /// PostgreSQL's URL, for the change listener's own connection.
+    listen_url: Option<std::sync::Arc<str>>,
 }
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -67,8 +69,8 @@ impl Db {
     /// As [`Db::connect`], with the PostgreSQL pool size (SQLite has one writer anyway).
     pub async fn connect_with(url: &str, cipher: Cipher, max_connections: u32) -> Result<Db> {
         sqlx::any::install_default_drivers();
-        let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
-        {
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        let (backend, pool) = if postgres {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(10))
@@ -86,6 +88,7 @@ impl Db {
             pool,
             cipher,
             backend,
+            listen_url: postgres.then(|| url.into()),
         })
     }
 
@@ -114,6 +117,7 @@ impl Db {
             pool: self.pool.clone(),
             cipher,
             backend: self.backend,
+            listen_url: self.listen_url.clone(),
         }
     }
 
