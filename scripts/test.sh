@@ -35,9 +35,30 @@ mkdir -p "$logs"
 started=$(date +%s)
 step() { printf '\n== [%4ss] %s\n' "$(($(date +%s) - started))" "$*"; }
 
+# The test servers' fixed ports lie in the kernel's ephemeral range, so an
+# outgoing connection of an earlier test could take one before a late server
+# binds it (EADDRINUSE): reserve them for the run, and give the setting back.
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+reserved_before=$(cat "$reserved" 2>/dev/null || true)
+reserve_ports() {
+  local etcd=${TOLLGATE_TEST_ETCD_PORT:-52379} cluster=${TOLLGATE_TEST_REDIS_CLUSTER_PORT:-57001}
+  local saml=${TOLLGATE_TEST_SAML_IDP_PORT:-55450}
+  local ports="$etcd-$((etcd + 1)),${TOLLGATE_TEST_LDAP_PORT:-55389},${TOLLGATE_TEST_LDAPS_PORT:-55636}"
+  ports+=",${TOLLGATE_TEST_POSTGRES_PORT:-55432},${TOLLGATE_TEST_OIDC_PORT:-55440}"
+  ports+=",$saml,${TOLLGATE_TEST_SAML_IDP_MANAGEMENT_PORT:-55451},${TOLLGATE_TEST_KUBE_PORT:-56443}"
+  ports+=",${TOLLGATE_TEST_REDIS_PORT:-56379},${TOLLGATE_TEST_REDIS_TLS_PORT:-56380},$cluster-$((cluster + 2))"
+  printf '%s\n' "${reserved_before:+$reserved_before,}$ports" >"$reserved"
+}
+if [ -w "$reserved" ]; then
+  reserve_ports
+else
+  echo "note: cannot reserve the test ports ($reserved is not writable); a late server may find its port taken" >&2
+fi
+
 background=()
 cleanup() {
   set +e
+  [ -w "$reserved" ] && printf '%s\n' "$reserved_before" >"$reserved"
   local pid
   for pid in "${background[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; done
   declare -F tollgate_stop_node >/dev/null && tollgate_stop_node
