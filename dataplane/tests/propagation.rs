@@ -28,13 +28,20 @@ async fn a_change_reaches_another_replica_without_waiting_for_its_poll() {
     tollgate::server::spawn_sync(replica.clone(), Duration::from_secs(3600));
     // The listener's connection is up once a first change gets through.
     let warm_up = format!("warm-{}", uuid::Uuid::new_v4().simple());
-    s.create_client(json!({"client_id": warm_up})).await.expect("client");
-    wait_until(Duration::from_secs(10), || replica.client(&warm_up).is_some()).await;
+    s.create_client(json!({"client_id": warm_up}))
+        .await
+        .expect("client");
+    wait_until(Duration::from_secs(10), || {
+        replica.client(&warm_up).is_some()
+    })
+    .await;
 
     let mut delays = Vec::new();
     for n in 0..30 {
         let id = format!("prop-{n}-{}", uuid::Uuid::new_v4().simple());
-        s.create_client(json!({"client_id": id})).await.expect("client");
+        s.create_client(json!({"client_id": id}))
+            .await
+            .expect("client");
         let written = Instant::now();
         wait_until(Duration::from_secs(5), || replica.client(&id).is_some()).await;
         delays.push(written.elapsed());
@@ -54,7 +61,10 @@ async fn a_change_reaches_another_replica_without_waiting_for_its_poll() {
 async fn wait_until(within: Duration, seen: impl Fn() -> bool) {
     let deadline = Instant::now() + within;
     while !seen() {
-        assert!(Instant::now() < deadline, "not propagated within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "not propagated within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
