@@ -233,6 +233,7 @@ pub async fn build(
         .with_outbound(outbound),
         db,
         ephemeral,
+        local_counters: Ephemeral::memory_with_limits(LOCAL_COUNTER_LIMITS),
         catalog,
         keys,
         verified: Default::default(),
@@ -242,6 +243,12 @@ pub async fn build(
         metrics,
     }))
 }
+
+/// Bounds of the fallback counters (about 100 bytes an entry).
+const LOCAL_COUNTER_LIMITS: MemoryLimits = MemoryLimits {
+    max_entries: 100_000,
+    max_bytes: 16 << 20,
+};
 
 /// One year; not `includeSubDomains`, which would bind sibling hosts Tollgate does not own.
 const HSTS: &str = "max-age=31536000";

@@ -56,6 +56,8 @@ pub struct Services {
     pub settings: AuthSettings,
     pub db: Db,
     pub ephemeral: Ephemeral,
+    /// This process's own counters, for when `ephemeral` (Redis) is down.
+    pub local_counters: Ephemeral,
     pub catalog: Catalog,
     pub keys: Keyring,
     pub verified: VerifiedTokens,

@@ -596,3 +596,103 @@ async fn ops_logins_get_503_when_password_hashing_is_saturated() {
         .await
         .expect(StatusCode::OK);
 }
+
+// ---- Redis down --------------------------------------------------------------
+
+/// A redis-server of this test's own, killed when dropped.
+struct OwnRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl OwnRedis {
+    /// `None` (after a note) when redis-server is not installed, unless the
+    /// test command requires every service.
+    async fn start() -> Option<OwnRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var("TOLLGATE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                    "redis-server: {e}"
+                );
+                eprintln!("note: redis-server is not installed; the Redis-down test is skipped");
+                return None;
+            }
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Some(OwnRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// While Redis is down the rate limit still holds, counted in the process
+/// (before, every request went through uncounted).
+#[tokio::test]
+async fn the_rate_limit_holds_while_redis_is_down() {
+    let Some(redis) = OwnRedis::start().await else {
+        return;
+    };
+    let config = tollgate_store::ephemeral::RedisConfig {
+        urls: vec![redis.url.clone()],
+        ..Default::default()
+    };
+    let ephemeral = Ephemeral::connect(&config).await.expect("redis");
+    let mut args = default_args();
+    args.rate_limit_per_minute = 3;
+    let s = TestServer::with_ephemeral(args, ephemeral).await;
+    drop(redis);
+    // Each request waits out the dead store's deadline, so the requests may
+    // straddle a minute (a new window): seven are more than two windows' worth.
+    let gateway = fresh_ip();
+    let mut answers = Vec::new();
+    for _ in 0..7 {
+        let res = s
+            .send(client_credentials(DEMO_CLIENT, DEMO_SECRET, &gateway))
+            .await;
+        answers.push(res.status);
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(res.header(header::RETRY_AFTER).is_some());
+            break;
+        }
+        assert_eq!(res.status, StatusCode::OK, "{answers:?}");
+    }
+    assert_eq!(
+        answers.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{answers:?}"
+    );
+}

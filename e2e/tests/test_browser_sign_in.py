@@ -579,6 +579,13 @@ def test_sign_out_redirects_to_a_registered_uri(user_server, client, page_factor
     assert info["callbacks"] and info["callbacks"][-1] == target, info["url"]
     assert page.cookie(ui.SESSION_COOKIE) is None, "the session cookie was not cleared"
     assert page.fetch(srv.url("/auth/v3/ping"))["status"] == 403
+    # The tokens issued through the session ended with it, refresh included.
+    creds = (client["client_id"], client["client_secret"])
+    r = http("POST", srv.introspect_url, data={"token": page.token["access_token"]}, auth=creds)
+    assert r.status_code == 200 and r.json()["active"] is False, r.text
+    r = http("POST", srv.token_url, auth=creds,
+             data={"grant_type": "refresh_token", "refresh_token": page.token["refresh_token"]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
     # The next authorization asks for the password again.
     on_sign_in_page(page.goto(RP(srv, client).url))
 

@@ -19,28 +19,30 @@ fn retry_after(now: Timestamp) -> u64 {
     (60 - now.rem_euclid(60)).max(1) as u64
 }
 
+/// A window and a second, so a counter outlives its minute.
+const WINDOW: Duration = Duration::from_secs(61);
+
 /// Counts a request of `who` (usually the client IP) in `scope`;
-/// `Err(retry_after_seconds)` when it is over the limit. A store failure lets
-/// the request through (the endpoints fail on their own).
+/// `Err(retry_after_seconds)` when it is over the limit. While the shared
+/// store (Redis) is down the count goes on in this process, so the limit
+/// holds per replica; when neither can count, the request is refused.
 pub async fn check(
     state: &Services,
     scope: &str,
     who: Option<&str>,
     now: Timestamp,
 ) -> Result<(), u64> {
-    match state
-        .ephemeral
-        .incr(&key(scope, who, now), Duration::from_secs(61))
-        .await
-    {
-        Ok(n) if n > i64::from(state.settings.browser.rate_limit_per_minute) => {
-            Err(retry_after(now))
-        }
-        Ok(_) => Ok(()),
+    let key = key(scope, who, now);
+    let count = match state.ephemeral.incr(&key, WINDOW).await {
+        Ok(n) => Ok(n),
         Err(e) => {
-            tracing::warn!(error = %e, "rate limit counter unavailable");
-            Ok(())
+            tracing::debug!(error = %e, "shared rate-limit counter unavailable; counting in this process");
+            state.local_counters.incr(&key, WINDOW).await
         }
+    };
+    match count {
+        Ok(n) if n <= i64::from(state.settings.browser.rate_limit_per_minute) => Ok(()),
+        _ => Err(retry_after(now)),
     }
 }
 
