@@ -696,3 +696,37 @@ async fn the_rate_limit_holds_while_redis_is_down() {
         "{answers:?}"
     );
 }
+
+/// While Redis is down the password grant still signs users in, and the
+/// lockout still holds, counted in the process (before, every sign-in was
+/// answered 503).
+#[tokio::test]
+async fn the_lockout_holds_while_redis_is_down() {
+    let Some(redis) = OwnRedis::start().await else {
+        return;
+    };
+    let config = tollgate_store::ephemeral::RedisConfig {
+        urls: vec![redis.url.clone()],
+        ..Default::default()
+    };
+    let ephemeral = Ephemeral::connect(&config).await.expect("redis");
+    let s = TestServer::with_ephemeral(default_args(), ephemeral).await;
+    let user = fresh_user(&s).await;
+    let login = format!("demo\\{user}");
+    drop(redis);
+    let ip = fresh_ip();
+    assert_eq!(
+        grant_outcome(&s, password_request(&login, "right-password", &ip, None)).await,
+        "ok"
+    );
+    for i in 0..5 {
+        assert_eq!(
+            grant_outcome(&s, password_request(&login, &format!("w{i}"), &ip, None)).await,
+            BAD
+        );
+    }
+    assert_eq!(
+        grant_outcome(&s, password_request(&login, "right-password", &ip, None)).await,
+        TOO_MANY
+    );
+}

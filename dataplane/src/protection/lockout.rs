@@ -15,12 +15,18 @@
 //!   counts failures (and attempts in flight): a busy NAT address full of
 //!   agents who know their passwords is never locked.
 //!
+//! While the shared store (Redis) is down, each process counts in its own
+//! memory: the lockout then holds per replica instead of turning every
+//! sign-in away.
+//!
 //! User names are keyed in their folded form ([`crate::directory::names`]), so
 //! variants of one name share their counters.
 //!
 //! [`Ephemeral::incr_below`]: tollgate_store::Ephemeral::incr_below
 
 use std::time::Duration;
+
+use tollgate_store::{Ephemeral, StoreError};
 
 use crate::directory::names;
 use crate::state::Services;
@@ -32,13 +38,15 @@ pub const IP_FACTOR: i64 = 10;
 pub const USER_FACTOR: i64 = 10;
 
 /// An admitted attempt: report its outcome with [`failed`] or [`succeeded`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Attempt {
     user_ip_key: String,
     user_key: String,
     ip_key: String,
     /// Attempts of this name from this address in the window, this one included.
     count: i64,
+    /// Counted in this process's memory (the shared store was down).
+    local: bool,
 }
 
 #[derive(Debug)]
@@ -66,35 +74,57 @@ pub async fn admit(
     tenant: &str,
     user: &str,
     ip: Option<&str>,
-) -> Result<Admission, tollgate_store::StoreError> {
+) -> Result<Admission, StoreError> {
+    let user_key = user_key(tenant, user);
+    let attempt = Attempt {
+        user_ip_key: format!("{user_key}@{}", ip_part(ip)),
+        user_key,
+        ip_key: format!("lockout:ip:{}", ip_part(ip)),
+        count: 0,
+        local: false,
+    };
+    match count(state, &state.ephemeral, attempt.clone()).await {
+        Err(e) => {
+            tracing::debug!(error = %e, "shared lockout counters unavailable; counting in this process");
+            let local = Attempt {
+                local: true,
+                ..attempt
+            };
+            count(state, &state.local_counters, local).await
+        }
+        admission => admission,
+    }
+}
+
+/// The three counters of [`admit`], in `store`.
+async fn count(
+    state: &Services,
+    store: &Ephemeral,
+    mut attempt: Attempt,
+) -> Result<Admission, StoreError> {
     let b = &state.settings.browser;
     let threshold = i64::from(b.lockout_threshold);
     let window = Duration::from_secs(b.lockout_duration.max(1) as u64);
     let locked = Admission::Locked(b.lockout_duration.max(1) as u64);
-    let user_key = user_key(tenant, user);
-    let user_ip_key = format!("{user_key}@{}", ip_part(ip));
-    let ip_key = format!("lockout:ip:{}", ip_part(ip));
-    let eph = &state.ephemeral;
-    let Some(count) = eph.incr_below(&user_ip_key, threshold, window).await? else {
+    let Some(n) = store
+        .incr_below(&attempt.user_ip_key, threshold, window)
+        .await?
+    else {
         return Ok(locked);
     };
-    if eph
-        .incr_below(&user_key, threshold * USER_FACTOR, window)
+    attempt.count = n;
+    if store
+        .incr_below(&attempt.user_key, threshold * USER_FACTOR, window)
         .await?
         .is_none()
-        || eph
-            .incr_below(&ip_key, threshold * IP_FACTOR, window)
+        || store
+            .incr_below(&attempt.ip_key, threshold * IP_FACTOR, window)
             .await?
             .is_none()
     {
         return Ok(locked);
     }
-    Ok(Admission::Admitted(Attempt {
-        user_ip_key,
-        user_key,
-        ip_key,
-        count,
-    }))
+    Ok(Admission::Admitted(attempt))
 }
 
 /// The attempt was a wrong password: it stays counted, and the answer waits a
@@ -106,13 +136,15 @@ pub async fn failed(attempt: &Attempt) {
 /// The password was right: the name's failures are forgiven (those of other
 /// addresses against this name too, as a password change would), and the
 /// address gets this attempt's slot back (its other failures stay counted).
-pub async fn succeeded(
-    state: &Services,
-    attempt: &Attempt,
-) -> Result<(), tollgate_store::StoreError> {
-    state.ephemeral.delete(&attempt.user_ip_key).await?;
-    state.ephemeral.delete(&attempt.user_key).await?;
-    state.ephemeral.release(&attempt.ip_key).await?;
+pub async fn succeeded(state: &Services, attempt: &Attempt) -> Result<(), StoreError> {
+    let store = if attempt.local {
+        &state.local_counters
+    } else {
+        &state.ephemeral
+    };
+    store.delete(&attempt.user_ip_key).await?;
+    store.delete(&attempt.user_key).await?;
+    store.release(&attempt.ip_key).await?;
     Ok(())
 }
 
