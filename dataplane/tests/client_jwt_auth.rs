@@ -128,6 +128,41 @@ async fn a_good_assertion_authenticates_once_at_every_endpoint() {
     assert!(!s.is_active(&at).await);
 }
 
+/// A spent assertion stays spent for a process that never saw it (a restart,
+/// or Redis coming back empty): the replay cache is durable.
+#[tokio::test]
+async fn a_replay_is_refused_after_a_restart_with_an_empty_ephemeral_store() {
+    let k = key("k1");
+    let s = server(&k).await;
+    let a = sign(&k, &claims(json!({})));
+    cc_token(&s, &a).await.tokens();
+    let restarted = tollgate::server::build(
+        &default_args(),
+        "127.0.0.1:0".parse().expect("addr"),
+        s.db.clone(),
+        tollgate_store::Ephemeral::memory(),
+    )
+    .await
+    .expect("restarted");
+    let app = tollgate::server::app(restarted, tollgate::server::Role::Auth);
+    let form = encode_form(&[
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", &a),
+    ]);
+    let req = axum::http::Request::post(TOKEN)
+        .header(
+            axum::http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(axum::body::Body::from(form))
+        .expect("request");
+    let res = tower::ServiceExt::oneshot(app, req)
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
 /// Issue 14, finding 16: an assertion addressed to the token, introspection
 /// or revocation endpoint was accepted. Only the issuer identifier is now;
 /// the token endpoint behind `--client-assertion-token-endpoint-audience`.

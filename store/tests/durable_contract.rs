@@ -165,6 +165,7 @@ contract!(
     change_log_by_triggers,
     audit_events,
     housekeeping_prunes_only_what_expired,
+    single_use_values,
     cancelled_writes_leave_no_open_transaction,
     corrupt_rows,
     row_owners,
@@ -2217,6 +2218,30 @@ const KEEP: tollgate_store::durable::housekeeping::Retention =
         audit: 1_000,
         change_log: 100,
     };
+
+/// A single-use value is accepted once, also by concurrent callers, until
+/// housekeeping removes it after it expired.
+async fn single_use_values(db: Db) {
+    let now = now();
+    assert!(db.first_use("client:jti:a", now + 60).await.unwrap());
+    assert!(!db.first_use("client:jti:a", now + 60).await.unwrap());
+    assert!(db.first_use("client:jti:b", now + 60).await.unwrap());
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.first_use("client:jti:race", now + 60).await })
+        })
+        .collect();
+    let mut firsts = 0;
+    for r in racers {
+        firsts += usize::from(r.await.unwrap().unwrap());
+    }
+    assert_eq!(firsts, 1, "exactly one caller uses it first");
+    assert!(db.first_use("client:jti:old", now - 1).await.unwrap());
+    let pruned = db.prune(now, KEEP).await.unwrap().expect("the only pruner");
+    assert_eq!(pruned.used_once, 1, "only the expired value");
+    assert!(!db.first_use("client:jti:a", now + 60).await.unwrap());
+}
 
 /// Housekeeping deletes what expired or passed its retention, and nothing else.
 async fn housekeeping_prunes_only_what_expired(db: Db) {

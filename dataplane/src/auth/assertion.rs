@@ -233,11 +233,8 @@ pub async fn accept(
     let verified = verify(token, alg, &key, expect, now)?;
     let ttl = (verified.exp - now + SKEW).max(1) as u64;
     let key = format!("{replay_scope}:jti:{}:{}", expect.issuer, verified.jti);
-    match state
-        .ephemeral
-        .put_if_absent(&key, b"1", Duration::from_secs(ttl))
-        .await
-    {
+    // Durable: a replay stays refused after the ephemeral store lost its data.
+    match state.db.first_use(&key, now + ttl as Timestamp).await {
         Ok(true) => Ok(verified),
         Ok(false) => Err(AssertionError::Replayed),
         Err(e) => {

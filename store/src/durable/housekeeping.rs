@@ -1,5 +1,5 @@
 //! Keeps the tables that grow with traffic bounded: expired revocations,
-//! refresh tokens and families, old change-log rows and audit events past
+//! spent single-use values, refresh tokens and families, old change-log rows and audit events past
 //! their retention. Each run deletes at most [`BATCH`] rows of each table,
 //! oldest first along an index, so a run is short however far behind it is;
 //! the next run goes on.
@@ -12,6 +12,9 @@ use sqlx::{Any, Transaction};
 use super::{Backend, Db};
 use crate::error::Result;
 use crate::model::Timestamp;
+
+/// The condition of rows whose `expires_at` has passed.
+const EXPIRED: &str = "expires_at <= $1";
 
 /// Rows of one table deleted by one run, at most.
 pub const BATCH: i64 = 5_000;
@@ -33,6 +36,7 @@ pub struct Retention {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pruned {
     pub revocations: u64,
+    pub used_once: u64,
     pub refresh_tokens: u64,
     pub refresh_families: u64,
     pub change_log: u64,
@@ -52,35 +56,22 @@ impl Db {
                 return Ok(None);
             }
         }
+        let t = &mut tx;
         let pruned = Pruned {
-            revocations: delete_oldest(&mut tx, "revocations", "seq", "expires_at <= $1", now)
-                .await?,
-            refresh_tokens: delete_oldest(
-                &mut tx,
-                "refresh_tokens",
-                "hash",
-                "expires_at <= $1",
-                now,
-            )
-            .await?,
+            revocations: delete_oldest(t, "revocations", "seq", EXPIRED, now).await?,
+            used_once: delete_oldest(t, "used_once", "key_hash", EXPIRED, now).await?,
+            refresh_tokens: delete_oldest(t, "refresh_tokens", "hash", EXPIRED, now).await?,
             // A family's tokens go with it (ON DELETE CASCADE).
-            refresh_families: delete_oldest(
-                &mut tx,
-                "refresh_families",
-                "id",
-                "expires_at <= $1",
-                now,
-            )
-            .await?,
+            refresh_families: delete_oldest(t, "refresh_families", "id", EXPIRED, now).await?,
             change_log: delete_oldest(
-                &mut tx,
+                t,
                 "change_log",
                 "seq",
                 "changed_at < $1",
                 now - keep.change_log,
             )
             .await?,
-            audit_events: delete_oldest(&mut tx, "audit_events", "id", "at < $1", now - keep.audit)
+            audit_events: delete_oldest(t, "audit_events", "id", "at < $1", now - keep.audit)
                 .await?,
         };
         tx.commit().await?;

@@ -22,6 +22,7 @@ mod saml_providers;
 mod settings;
 mod sql;
 mod trusted_issuers;
+mod used_once;
 mod users;
 pub use users::MAX_PASSWORD_HISTORY;
 

@@ -6,8 +6,6 @@
 //! `redirectUrl` to land on, honoured only for the contact center's own
 //! origins.
 
-use std::time::Duration;
-
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -22,7 +20,6 @@ use crate::auth::ClientIp;
 use crate::sessions::SamlSession;
 use crate::sso::{finish_sign_in, flight, UnknownUsers};
 use crate::state::{AppState, Services};
-use crate::tokens::token_digest;
 use crate::ui::{self, Lang};
 
 #[derive(Deserialize)]
@@ -182,17 +179,13 @@ pub(crate) async fn first_use(
     state: &Services,
     assertion: &VerifiedAssertion,
 ) -> Result<bool, tollgate_store::StoreError> {
-    let key = format!(
-        "saml:assertion:{}",
-        token_digest(&format!("{}\n{}", assertion.issuer, assertion.id))
-    );
-    let left = (assertion.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(1);
-    state
-        .ephemeral
-        .put_if_absent(&key, b"1", Duration::from_secs(left as u64))
-        .await
+    let key = format!("saml:assertion:{}\n{}", assertion.issuer, assertion.id);
+    // Durable: a replay stays refused after the ephemeral store lost its data.
+    let expires_at = assertion
+        .expires_at
+        .timestamp()
+        .max(tollgate_store::model::now() + 1);
+    state.db.first_use(&key, expires_at).await
 }
 
 /// Sends an IdP-initiated sign-in on to `url` when the contact center
