@@ -2,7 +2,8 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::directory::config_server::metrics::ConfigServerMetrics;
@@ -17,9 +18,27 @@ pub struct ErrorLabel {
     pub error: String,
 }
 
+/// One series per route template (not per path, so callers cannot make
+/// new series), method and status class.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
+pub struct RouteLabels {
+    /// The route's template (`/auth/v3/sso/saml/{contact_center_id}/metadata`),
+    /// or `unmatched`.
+    pub route: String,
+    /// A standard method, or `other`.
+    pub method: String,
+    /// `2xx`, `3xx`, `4xx` or `5xx`.
     pub status: String,
+}
+
+/// Latency buckets from 1 ms to about 16 s.
+#[derive(Clone)]
+pub struct LatencyBuckets;
+
+impl MetricConstructor<Histogram> for LatencyBuckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(exponential_buckets(0.001, 2.0, 15))
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,7 +50,7 @@ pub struct Metrics {
     pub registry: Registry,
     pub tokens_issued: Family<GrantLabel, Counter>,
     pub oauth_errors: Family<ErrorLabel, Counter>,
-    pub http_responses: Family<StatusLabel, Counter>,
+    pub http_requests: Family<RouteLabels, Histogram, LatencyBuckets>,
     pub saml_metadata_refreshes: Family<OutcomeLabel, Counter>,
     pub audit_events_dropped: Counter,
     pub config_server: ConfigServerMetrics,
@@ -47,7 +66,7 @@ impl Default for Metrics {
         let tollgate = registry.sub_registry_with_prefix("tollgate");
         let tokens_issued = Family::<GrantLabel, Counter>::default();
         let oauth_errors = Family::<ErrorLabel, Counter>::default();
-        let http_responses = Family::<StatusLabel, Counter>::default();
+        let http_requests = Family::new_with_constructor(LatencyBuckets);
         let saml_metadata_refreshes = Family::<OutcomeLabel, Counter>::default();
         let audit_events_dropped = Counter::default();
         tollgate.register(
@@ -61,9 +80,9 @@ impl Default for Metrics {
             oauth_errors.clone(),
         );
         tollgate.register(
-            "http_responses",
-            "HTTP responses, by status code",
-            http_responses.clone(),
+            "http_request_duration_seconds",
+            "HTTP requests of the public listener, by route template, method and status class",
+            http_requests.clone(),
         );
         tollgate.register(
             "saml_metadata_refreshes",
@@ -79,7 +98,7 @@ impl Default for Metrics {
             registry,
             tokens_issued,
             oauth_errors,
-            http_responses,
+            http_requests,
             saml_metadata_refreshes,
             audit_events_dropped,
             config_server,

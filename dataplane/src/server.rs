@@ -271,7 +271,11 @@ pub fn app(state: AppState, role: Role) -> Router {
         .fallback(|| async {
             crate::envelope::ApiError::not_found("no such endpoint").into_response()
         })
-        .layer(axum::middleware::from_fn(shape_method_not_allowed));
+        .layer(axum::middleware::from_fn(shape_method_not_allowed))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record_request,
+        ));
     // HSTS (RFC 6797) when clients reach this service over https (its public
     // URL). Browsers ignore it on plain http, so it needs no per-request check.
     if state.settings.browser.secure_cookies {
@@ -300,6 +304,39 @@ const OAUTH_ENDPOINTS: [&str; 3] = [
     "/auth/v3/oauth/introspect",
     "/auth/v3/oauth/revoke",
 ];
+
+/// RED metrics: every request's latency by route template, method and
+/// status class (`tollgate_http_request_duration_seconds`).
+async fn record_request(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let status = format!("{}xx", res.status().as_u16() / 100);
+    let labels = crate::metrics::RouteLabels {
+        route,
+        method,
+        status,
+    };
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    res
+}
 
 /// Gives axum's bare 405 a body, keeping its `Allow` header. A middleware
 /// rather than a method fallback: a router's own layers (CORS preflight)

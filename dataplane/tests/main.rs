@@ -20,6 +20,7 @@ mod openapi;
 mod ops_clients;
 mod outbound;
 mod propagation;
+mod request_metrics;
 mod saml_bearer;
 mod saml_metadata_refresh;
 mod saml_settings;
