@@ -236,6 +236,21 @@ impl SettingsSpec {
     }
 }
 
+/// HTTPS on the services' own listeners (end-to-end TLS inside the cluster).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceTlsSpec {
+    /// Secret of type `kubernetes.io/tls` (`tls.crt` with the full chain,
+    /// `tls.key`) whose certificate names the three Services; cert-manager's
+    /// renewals are picked up without a restart.
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = Rule::new("self.size() > 0").message("secretName must not be empty"))]
+    pub secret_name: String,
+    /// Serve health and metrics over HTTPS too (probes follow).
+    #[serde(default)]
+    pub management: bool,
+}
+
 /// The Ingress in front of the services.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -326,6 +341,10 @@ pub struct TollgateSpec {
     /// Sessions, lockout, rate limits, token lifetimes and password rules.
     #[serde(default)]
     pub settings: SettingsSpec,
+    /// HTTPS on the services' listeners; without it they serve plain HTTP
+    /// behind the Ingress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServiceTlsSpec>,
     /// Scheduling, pull secrets, annotations and probe timings of the pods.
     #[serde(default)]
     pub pods: PodsSpec,

@@ -39,6 +39,8 @@ pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 pub const CONFIG_HASH: &str = "tollgate.dev/config-hash";
 /// Where the CA certificates of the platform's `caSecretRef`s are mounted, one folder each.
 const CA_ROOT: &str = "/etc/tollgate";
+/// Where `spec.tls`'s Secret is mounted.
+const TLS_DIR: &str = "/etc/tollgate/tls";
 /// Seconds a terminating pod keeps serving before SIGTERM: the time for
 /// kube-proxy and ingress controllers to stop sending it new connections.
 pub const DRAIN_SECONDS: i64 = 5;
@@ -153,6 +155,14 @@ pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
     for ca in ca_files(tg) {
         data.insert(ca.setting.into(), ca_path(ca.volume));
     }
+    if let Some(tls) = &s.tls {
+        data.insert(
+            "TOLLGATE_TLS_CERT_FILE".into(),
+            format!("{TLS_DIR}/tls.crt"),
+        );
+        data.insert("TOLLGATE_TLS_KEY_FILE".into(), format!("{TLS_DIR}/tls.key"));
+        data.insert("TOLLGATE_MANAGEMENT_TLS".into(), tls.management.to_string());
+    }
     ConfigMap {
         metadata: meta(tg, inputs, name(tg, "config"), None),
         data: Some(data),
@@ -245,7 +255,7 @@ fn container(tg: &Tollgate, inputs: &Inputs, version: &str, args: Vec<String>) -
             ..Default::default()
         }]),
         security_context: Some(security_context()),
-        volume_mounts: some_vec(&ca_files(tg).iter().map(ca_mount).collect::<Vec<_>>()),
+        volume_mounts: volume_mounts(tg),
         ..Default::default()
     }
 }
@@ -320,7 +330,37 @@ fn ca_mount(ca: &CaFile) -> VolumeMount {
 }
 
 fn volumes(tg: &Tollgate) -> Option<Vec<Volume>> {
-    some_vec(&ca_files(tg).iter().map(ca_volume).collect::<Vec<_>>())
+    let mut volumes: Vec<Volume> = ca_files(tg).iter().map(ca_volume).collect();
+    volumes.extend(tg.spec.tls.as_ref().map(|tls| Volume {
+        name: "tls".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(tls.secret_name.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    some_vec(&volumes)
+}
+
+fn volume_mounts(tg: &Tollgate) -> Option<Vec<VolumeMount>> {
+    let mut mounts: Vec<VolumeMount> = ca_files(tg).iter().map(ca_mount).collect();
+    mounts.extend(tg.spec.tls.as_ref().map(|_| VolumeMount {
+        name: "tls".into(),
+        mount_path: TLS_DIR.into(),
+        read_only: Some(true),
+        ..Default::default()
+    }));
+    some_vec(&mounts)
+}
+
+/// The public port's name and the Service's port: `https` on 443 with
+/// `spec.tls`, else `http` on 80.
+fn public_port(tg: &Tollgate) -> (&'static str, i32) {
+    if tg.spec.tls.is_some() {
+        ("https", 443)
+    } else {
+        ("http", 80)
+    }
 }
 
 fn pod_security() -> PodSecurityContext {
@@ -369,10 +409,12 @@ fn autoscaled(spec: &ServiceSpec) -> bool {
 pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
     let spec = service_spec(tg, service);
     let timings = &tg.spec.pods.probes;
+    let management_tls = tg.spec.tls.as_ref().is_some_and(|t| t.management);
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::String("management".into()),
+            scheme: management_tls.then(|| "HTTPS".into()),
             ..Default::default()
         }),
         period_seconds: Some(timings.period_seconds.unwrap_or(5)),
@@ -389,7 +431,7 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
     );
     c.ports = Some(vec![
         ContainerPort {
-            name: Some("http".into()),
+            name: Some(public_port(tg).0.into()),
             container_port: HTTP_PORT,
             ..Default::default()
         },
@@ -462,9 +504,9 @@ pub fn service(tg: &Tollgate, inputs: &Inputs, service: &str) -> Service {
         spec: Some(CoreServiceSpec {
             selector: Some(selector(tg, service)),
             ports: Some(vec![ServicePort {
-                name: Some("http".into()),
-                port: 80,
-                target_port: Some(IntOrString::String("http".into())),
+                name: Some(public_port(tg).0.into()),
+                port: public_port(tg).1,
+                target_port: Some(IntOrString::String(public_port(tg).0.into())),
                 ..Default::default()
             }]),
             ..Default::default()
@@ -580,7 +622,7 @@ pub fn ingress(tg: &Tollgate, inputs: &Inputs) -> Option<Ingress> {
                 service: Some(IngressServiceBackend {
                     name: name(tg, svc),
                     port: Some(ServiceBackendPort {
-                        name: Some("http".into()),
+                        name: Some(public_port(tg).0.into()),
                         ..Default::default()
                     }),
                 }),
@@ -957,6 +999,77 @@ mod tests {
             grace > DRAIN_SECONDS,
             "SIGTERM must come before the grace period ends"
         );
+    }
+
+    #[test]
+    fn tls_serves_https_end_to_end() {
+        let plain = platform(json!({"ingress": {"hosts": ["auth.example.com"]}}));
+        let svc = service(&plain, &inputs(&plain), "auth")
+            .spec
+            .unwrap()
+            .ports
+            .unwrap();
+        assert_eq!((svc[0].name.as_deref(), svc[0].port), (Some("http"), 80));
+        assert!(!config_map(&plain, &inputs(&plain))
+            .data
+            .unwrap()
+            .contains_key("TOLLGATE_TLS_CERT_FILE"));
+
+        let tg = platform(json!({
+            "ingress": {"hosts": ["auth.example.com"]},
+            "tls": {"secretName": "tollgate-tls", "management": true},
+        }));
+        let i = inputs(&tg);
+        let data = config_map(&tg, &i).data.unwrap();
+        let pod = deployment(&tg, &i, "auth")
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        let volume = pod
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "tls")
+            .expect("volume");
+        assert_eq!(
+            volume.secret.as_ref().unwrap().secret_name.as_deref(),
+            Some("tollgate-tls")
+        );
+        let c = &pod.containers[0];
+        let mount = c
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.name == "tls")
+            .expect("mount");
+        assert_eq!(
+            data["TOLLGATE_TLS_CERT_FILE"],
+            format!("{}/tls.crt", mount.mount_path)
+        );
+        assert_eq!(
+            data["TOLLGATE_TLS_KEY_FILE"],
+            format!("{}/tls.key", mount.mount_path)
+        );
+        assert_eq!(data["TOLLGATE_MANAGEMENT_TLS"], "true");
+        let probe = c
+            .readiness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap();
+        assert_eq!(probe.scheme.as_deref(), Some("HTTPS"));
+        assert_eq!(c.ports.as_ref().unwrap()[0].name.as_deref(), Some("https"));
+        let svc = service(&tg, &i, "auth").spec.unwrap().ports.unwrap();
+        assert_eq!((svc[0].name.as_deref(), svc[0].port), (Some("https"), 443));
+        let rules = ingress(&tg, &i).unwrap().spec.unwrap().rules.unwrap();
+        let backend = &rules[0].http.as_ref().unwrap().paths[0].backend;
+        let port = backend.service.as_ref().unwrap().port.as_ref().unwrap();
+        assert_eq!(port.name.as_deref(), Some("https"));
     }
 
     #[test]
