@@ -46,6 +46,16 @@ pub async fn check(
     }
 }
 
+/// [`check`] of a client IP at a browser endpoint, auditing a refusal.
+pub async fn check_audited(state: &Services, scope: &str, ip: Option<&str>) -> Result<(), u64> {
+    let refused = check(state, scope, ip, tollgate_store::model::now()).await;
+    if refused.is_err() {
+        let detail = serde_json::json!({"endpoint": scope});
+        state.audit("rate_limited", None, None, None, ip, detail);
+    }
+    refused
+}
+
 /// Like [`check`] without counting: refuses a caller already over the limit
 /// before any work is done for it.
 pub async fn over(

@@ -154,15 +154,7 @@ pub async fn submit(
     body: Bytes,
 ) -> Response {
     let ip = ip.as_deref();
-    if let Err(retry) = rate_limit::check(&state, "change-password", ip, now()).await {
-        state.audit(
-            "rate_limited",
-            None,
-            None,
-            None,
-            ip,
-            json!({"endpoint": "change-password"}),
-        );
+    if let Err(retry) = rate_limit::check_audited(&state, "change-password", ip).await {
         let res = if is_json(&headers) {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests").into_response()
         } else {

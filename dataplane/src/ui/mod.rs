@@ -229,19 +229,9 @@ pub async fn rate_limit(
     scope: &str,
     ip: Option<&str>,
 ) -> Result<(), Response> {
-    let Err(retry) =
-        crate::protection::rate_limit::check(state, scope, ip, tollgate_store::model::now()).await
-    else {
+    let Err(retry) = crate::protection::rate_limit::check_audited(state, scope, ip).await else {
         return Ok(());
     };
-    state.audit(
-        "rate_limited",
-        None,
-        None,
-        None,
-        ip,
-        serde_json::json!({"endpoint": scope}),
-    );
     let t = Tr::new(lang);
     let res = error_page(
         state,

@@ -171,15 +171,7 @@ pub async fn submit(
         username: login,
         tenant: form.get("tenant").unwrap_or(""),
     };
-    if let Err(retry) = rate_limit::check(&state, "sign-in", ip, now()).await {
-        state.audit(
-            "rate_limited",
-            None,
-            None,
-            None,
-            ip,
-            json!({"endpoint": "sign-in"}),
-        );
+    if let Err(retry) = rate_limit::check_audited(&state, "sign-in", ip).await {
         let res = render(
             &state,
             &headers,
