@@ -194,7 +194,8 @@ def platform(admin, dyn, operator, versions) -> dict:
                 continue
             if doc["kind"] == "Tollgate":
                 doc["spec"].update(image=REPOSITORY, version=versions[0], imagePullPolicy="Never")
-                doc["spec"]["settings"] = {"rateLimitPerMinute": 1000000}
+                # The tests' directory is an in-cluster Service: a private address.
+                doc["spec"]["settings"] = {"rateLimitPerMinute": 1000000, "outboundAllow": ["10.96.0.0/16"]}
                 doc["spec"]["database"]["caSecretRef"] = {"name": "quickstart-postgres-ca", "key": "ca.crt"}
             api = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
             api.create(body=doc, namespace=NAMESPACE)

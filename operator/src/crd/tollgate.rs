@@ -201,6 +201,12 @@ pub struct SettingsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 1").message("passwordMinLength must be at least 1"))]
     pub password_min_length: Option<i32>,
+    /// Internal networks or hosts tenants' directories and identity providers may be on
+    /// (`TOLLGATE_OUTBOUND_ALLOW`; CIDR blocks or host names). Private ranges are refused
+    /// otherwise, in-cluster Services included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 253)))]
+    pub outbound_allow: Vec<String>,
     /// Earlier passwords a new one must differ from (`TOLLGATE_PASSWORD_HISTORY`, default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 0").message("passwordHistory must not be negative"))]
@@ -229,6 +235,8 @@ impl SettingsSpec {
             ),
             number("TOLLGATE_PASSWORD_MIN_LENGTH", self.password_min_length),
             number("TOLLGATE_PASSWORD_HISTORY", self.password_history),
+            (!self.outbound_allow.is_empty())
+                .then(|| ("TOLLGATE_OUTBOUND_ALLOW", self.outbound_allow.join(","))),
         ]
         .into_iter()
         .flatten()

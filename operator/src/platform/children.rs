@@ -815,6 +815,7 @@ mod tests {
                 "maxTokenLifetime": "2h",
                 "defaultContactCenter": "demo",
                 "passwordHistory": 3,
+                "outboundAllow": ["10.96.0.0/16", "ldap.corp.example"],
             }}),
         );
         let data = config_map(&set, &inputs(&set)).data.unwrap();
@@ -826,6 +827,7 @@ mod tests {
             ("TOLLGATE_DEFAULT_CONTACT_CENTER", "demo"),
             ("TOLLGATE_PASSWORD_HISTORY", "3"),
             ("TOLLGATE_TRUSTED_PROXIES", "10.0.0.0/8,fd00::/8"),
+            ("TOLLGATE_OUTBOUND_ALLOW", "10.96.0.0/16,ldap.corp.example"),
         ] {
             assert_eq!(data.get(k).map(String::as_str), Some(v), "{k}");
         }
