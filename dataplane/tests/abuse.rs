@@ -68,9 +68,9 @@ async fn fresh_user(s: &TestServer) -> String {
     let t = tollgate_store::model::now();
     s.db.create_user(&User {
         id: uuid::Uuid::new_v4().to_string(),
-        contact_center_id: tollgate::dev::DEMO_CONTACT_CENTER.into(),
+        contact_center_id: tollgate::app::dev::DEMO_CONTACT_CENTER.into(),
         username: name.clone(),
-        password_hash: tollgate::secrets::hash_secret("right-password").expect("hash"),
+        password_hash: tollgate::core::secrets::hash_secret("right-password").expect("hash"),
         dbid: 0,
         first_name: "R".into(),
         last_name: "Acer".into(),
@@ -256,7 +256,7 @@ fn change_request(token: &str, old: &str, ip: &str) -> Request<Body> {
 
 // ---- Finding: client IP behind proxies ---------------------------------------------
 
-fn behind_ingress() -> tollgate::config::CommonArgs {
+fn behind_ingress() -> tollgate::app::config::CommonArgs {
     let mut args = default_args();
     args.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")];
     args

@@ -66,7 +66,7 @@ async fn server(k: &Key) -> TestServer {
     server_with(k, default_args()).await
 }
 
-async fn server_with(k: &Key, args: tollgate::config::CommonArgs) -> TestServer {
+async fn server_with(k: &Key, args: tollgate::app::config::CommonArgs) -> TestServer {
     let s = TestServer::with_args(args).await;
     let secret = s
         .create_client(
@@ -136,7 +136,7 @@ async fn a_replay_is_refused_after_a_restart_with_an_empty_ephemeral_store() {
     let s = server(&k).await;
     let a = sign(&k, &claims(json!({})));
     cc_token(&s, &a).await.tokens();
-    let restarted = tollgate::server::build(
+    let restarted = tollgate::app::serve::build(
         &default_args(),
         "127.0.0.1:0".parse().expect("addr"),
         s.db.clone(),
@@ -144,7 +144,7 @@ async fn a_replay_is_refused_after_a_restart_with_an_empty_ephemeral_store() {
     )
     .await
     .expect("restarted");
-    let app = tollgate::server::app(restarted, tollgate::server::Role::Auth);
+    let app = tollgate::app::serve::app(restarted, tollgate::app::serve::Role::Auth);
     let form = encode_form(&[
         ("grant_type", "client_credentials"),
         ("client_assertion_type", ASSERTION_TYPE),
@@ -197,7 +197,7 @@ async fn the_audience_is_the_issuer_identifier() {
     // Opted in: the token endpoint too, still never the other endpoints.
     let s = server_with(
         &k,
-        tollgate::config::CommonArgs {
+        tollgate::app::config::CommonArgs {
             client_assertion_token_endpoint_audience: true,
             ..default_args()
         },

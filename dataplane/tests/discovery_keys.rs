@@ -5,8 +5,8 @@ use crate::common;
 use axum::http::{header, StatusCode};
 use common::*;
 use serde_json::{json, Value};
-use tollgate::config::{CommonArgs, SigningAlgorithm};
-use tollgate::tokens::{self, AccessClaims, TokenError};
+use tollgate::app::config::{CommonArgs, SigningAlgorithm};
+use tollgate::core::tokens::{self, AccessClaims, TokenError};
 
 #[tokio::test]
 async fn discovery_documents_describe_this_server() {

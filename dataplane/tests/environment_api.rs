@@ -166,7 +166,7 @@ async fn environments_crud(s: TestServer) {
         .collect();
     assert_no_password(&list_json);
     assert!(ids.contains(&"env-1") && ids.contains(&generated.as_str()));
-    assert!(ids.contains(&tollgate::dev::DEMO_ENVIRONMENT));
+    assert!(ids.contains(&tollgate::app::dev::DEMO_ENVIRONMENT));
 
     // Partial update: only the given fields change.
     let res = s
@@ -1181,7 +1181,7 @@ async fn users_need_the_builtin_directory(s: TestServer) {
         id: "cs-cc".into(),
         name: "CS".into(),
         domains: vec!["cs".into()],
-        environment_id: tollgate::dev::DEMO_ENVIRONMENT.into(),
+        environment_id: tollgate::app::dev::DEMO_ENVIRONMENT.into(),
         auth: AuthScheme::ConfigServer,
         enabled: true,
         version: 1,
@@ -1287,8 +1287,8 @@ async fn user_validation(s: TestServer) {
 /// `access_rules` sends many wrong operator logins from one address: the
 /// operator lockout (tested in `abuse.rs`) is raised so that the access rules
 /// are what answers.
-fn many_failed_logins() -> tollgate::config::CommonArgs {
-    tollgate::config::CommonArgs {
+fn many_failed_logins() -> tollgate::app::config::CommonArgs {
+    tollgate::app::config::CommonArgs {
         lockout_threshold: 1000,
         ..default_args()
     }
@@ -1318,15 +1318,15 @@ async fn access_rules(s: TestServer) {
         (Method::POST, ENVS.to_string()),
         (
             Method::GET,
-            format!("{ENVS}/{}", tollgate::dev::DEMO_ENVIRONMENT),
+            format!("{ENVS}/{}", tollgate::app::dev::DEMO_ENVIRONMENT),
         ),
         (
             Method::PUT,
-            format!("{ENVS}/{}", tollgate::dev::DEMO_ENVIRONMENT),
+            format!("{ENVS}/{}", tollgate::app::dev::DEMO_ENVIRONMENT),
         ),
         (
             Method::DELETE,
-            format!("{ENVS}/{}", tollgate::dev::DEMO_ENVIRONMENT),
+            format!("{ENVS}/{}", tollgate::app::dev::DEMO_ENVIRONMENT),
         ),
         (Method::GET, CCS.to_string()),
         (Method::POST, CCS.to_string()),
@@ -1691,7 +1691,7 @@ async fn bound_clients_cannot_move_their_contact_center_or_pick_dbids(s: TestSer
 
 async fn provisioning_propagates_to_the_authentication_api(s: TestServer) {
     // A second replica on the same database: it learns only through the feed.
-    let replica = tollgate::server::build(
+    let replica = tollgate::app::serve::build(
         &default_args(),
         "127.0.0.1:0".parse().unwrap(),
         s.db.clone(),
@@ -1699,7 +1699,7 @@ async fn provisioning_propagates_to_the_authentication_api(s: TestServer) {
     )
     .await
     .unwrap();
-    let replica_app = tollgate::server::app(replica.clone(), tollgate::server::Role::Auth);
+    let replica_app = tollgate::app::serve::app(replica.clone(), tollgate::app::serve::Role::Auth);
     let replica_grant = |login: &'static str, password: &'static str| {
         let app = replica_app.clone();
         async move {
@@ -1914,7 +1914,7 @@ async fn deleting_a_contact_center_ends_its_tokens(s: TestServer) {
 /// user's own change (JSON API) and an administrator's reset.
 #[tokio::test]
 async fn password_policy_length_and_history() {
-    let s = TestServer::with_args(tollgate::config::CommonArgs {
+    let s = TestServer::with_args(tollgate::app::config::CommonArgs {
         password_min_length: 10,
         password_history: 3,
         ..default_args()

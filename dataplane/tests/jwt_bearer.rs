@@ -213,7 +213,7 @@ async fn jwks_url_keys_are_fetched_and_refetched_for_a_new_kid() {
     assert_grant(&s, &sign(&second, &claims(DEMO_USER)))
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-    tokio::time::sleep(tollgate::auth::assertion::REFETCH_INTERVAL).await;
+    tokio::time::sleep(tollgate::core::oauth::assertion::REFETCH_INTERVAL).await;
     assert_grant(&s, &sign(&second, &claims(DEMO_USER)))
         .await
         .tokens();
@@ -249,7 +249,7 @@ async fn trusted_issuer_api_validates_and_scopes_to_the_contact_center() {
     let res = s
         .ops_post(
             "/environment/v3/contact-centers",
-            json!({"domains": ["other"], "environmentId": tollgate::dev::DEMO_ENVIRONMENT, "auth": "builtin"}),
+            json!({"domains": ["other"], "environmentId": tollgate::app::dev::DEMO_ENVIRONMENT, "auth": "builtin"}),
         )
         .await;
     res.expect(StatusCode::CREATED);

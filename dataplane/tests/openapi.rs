@@ -14,7 +14,7 @@ const COMMITTED: &str = concat!(
 
 #[test]
 fn openapi_document_is_committed() {
-    let generated = tollgate::environment::openapi::document();
+    let generated = tollgate::web::admin_api::openapi::document();
     if std::env::var("TOLLGATE_UPDATE_OPENAPI").as_deref() == Ok("1") {
         std::fs::write(COMMITTED, &generated).expect("write the OpenAPI document");
         return;
@@ -38,7 +38,7 @@ async fn openapi_is_served_and_covers_every_endpoint() {
     let s = TestServer::new().await;
     let res = s.get("/environment/v3/openapi.json").await;
     res.expect(StatusCode::OK);
-    assert_eq!(res.text(), tollgate::environment::openapi::document());
+    assert_eq!(res.text(), tollgate::web::admin_api::openapi::document());
     let doc = res.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let expected: &[(&str, &[&str])] = &[

@@ -14,7 +14,7 @@ fn client_path(id: &str) -> String {
 async fn operator_credentials_are_required() {
     // Many wrong logins from one address: the operator lockout (tested in
     // abuse.rs) is raised so that the credential check is what answers.
-    let s = TestServer::with_args(tollgate::config::CommonArgs {
+    let s = TestServer::with_args(tollgate::app::config::CommonArgs {
         lockout_threshold: 1000,
         ..default_args()
     })

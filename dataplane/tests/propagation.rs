@@ -17,7 +17,7 @@ async fn a_change_reaches_another_replica_without_waiting_for_its_poll() {
     let Some(s) = TestServer::postgres("propagation").await else {
         return;
     };
-    let replica = tollgate::server::build(
+    let replica = tollgate::app::serve::build(
         &default_args(),
         "127.0.0.1:0".parse().expect("addr"),
         s.db.clone(),
@@ -25,7 +25,7 @@ async fn a_change_reaches_another_replica_without_waiting_for_its_poll() {
     )
     .await
     .expect("replica");
-    tollgate::server::spawn_sync(replica.clone(), Duration::from_secs(3600));
+    tollgate::app::serve::spawn_sync(replica.clone(), Duration::from_secs(3600));
     // The listener's connection is up once a first change gets through.
     let warm_up = format!("warm-{}", uuid::Uuid::new_v4().simple());
     s.create_client(json!({"client_id": warm_up}))

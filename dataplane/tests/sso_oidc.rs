@@ -22,9 +22,11 @@ use base64::Engine;
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use tollgate::directory::{Directory, DirectoryError};
-use tollgate::sso::{resolve_user, FederatedIdentity, ResolveError, UnknownUsers};
-use tollgate::ui::Lang;
+use tollgate::core::directory::{Directory, DirectoryError};
+use tollgate::core::federation::users::{
+    resolve_user, FederatedIdentity, ResolveError, UnknownUsers,
+};
+use tollgate::web::browser::i18n::Lang;
 use tollgate_store::model::now;
 
 const CCS: &str = "/environment/v3/contact-centers";
@@ -150,7 +152,7 @@ async fn oidc_contact_center_at(s: &TestServer, cc: &str, p: &Shared, jit: bool)
         s.ops_post(
             CCS,
             json!({"id": cc, "auth": "oidc", "domains": [cc],
-                   "environmentId": tollgate::dev::DEMO_ENVIRONMENT}),
+                   "environmentId": tollgate::app::dev::DEMO_ENVIRONMENT}),
         )
         .await
         .expect(StatusCode::CREATED);
@@ -184,7 +186,7 @@ async fn start(s: &TestServer, p: &Shared) -> Started {
 
 async fn start_at(s: &TestServer, cc: &str, p: &Shared) -> Started {
     let cc = s.state.catalog.contact_center(cc).expect("contact center");
-    let res = tollgate::sso::start(&s.state, Lang::En, &cc, "alice", None).await;
+    let res = tollgate::web::browser::sso::start(&s.state, Lang::En, &cc, "alice", None).await;
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = res
         .headers()
@@ -382,7 +384,7 @@ async fn oidc_contact_center_without_a_provider_answers_503() {
         .await
         .expect(StatusCode::OK);
     let cc = s.state.catalog.contact_center("demo").expect("demo");
-    let res = tollgate::sso::start(&s.state, Lang::En, &cc, "", None).await;
+    let res = tollgate::web::browser::sso::start(&s.state, Lang::En, &cc, "", None).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.headers().contains_key(header::RETRY_AFTER));
     let res = s

@@ -14,8 +14,8 @@ use common::*;
 use samael::crypto::{CertificateDer, Crypto, CryptoProvider, UrlVerifier};
 use saml_idp::{idp_metadata, Answer, KeyPair};
 use serde_json::json;
-use tollgate::directory::Directory;
-use tollgate::ui::Lang;
+use tollgate::core::directory::Directory;
+use tollgate::web::browser::i18n::Lang;
 
 const CCS: &str = "/environment/v3/contact-centers";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -46,7 +46,7 @@ async fn saml_contact_center(s: &TestServer, idp: &KeyPair, extra: serde_json::V
 
 async fn sp_certificate(s: &TestServer) -> Vec<u8> {
     let config = s.db.get_saml_provider("demo").await.unwrap().unwrap();
-    tollgate::sso::saml::keys::certificate_der(&config.sp_keys[0]).unwrap()
+    tollgate::core::federation::saml::keys::certificate_der(&config.sp_keys[0]).unwrap()
 }
 
 /// An SP-initiated start: the page, the browser cookie and what it sends.
@@ -58,7 +58,7 @@ struct Started {
 
 async fn start(s: &TestServer, request: Option<&str>) -> Started {
     let cc = s.state.catalog.contact_center("demo").expect("demo");
-    let res = tollgate::sso::start(&s.state, Lang::En, &cc, "alice", request).await;
+    let res = tollgate::web::browser::sso::start(&s.state, Lang::En, &cc, "alice", request).await;
     assert_eq!(res.status(), StatusCode::OK);
     let set_cookie = res
         .headers()

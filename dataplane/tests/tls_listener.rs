@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
-use tollgate::server::Role;
-use tollgate::tls::TlsArgs;
+use tollgate::app::serve::Role;
+use tollgate::app::tls::TlsArgs;
 
 use crate::common;
 
@@ -70,7 +70,7 @@ async fn start(
     let state = server.state.clone();
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let task = tokio::spawn(async move {
-        tollgate::server::run(state, Role::All, any, any, &tls, move |p, m| {
+        tollgate::app::serve::run(state, Role::All, any, any, &tls, move |p, m| {
             let _ = tx.send((p, m));
         })
         .await

@@ -50,10 +50,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tollgate::config::{CommonArgs, LogFormat, SigningAlgorithm};
-use tollgate::dev::DemoCredentials;
-use tollgate::server::Role;
-use tollgate::state::AppState;
+use tollgate::app::config::{CommonArgs, LogFormat, SigningAlgorithm};
+use tollgate::app::dev::DemoCredentials;
+use tollgate::app::serve::Role;
+use tollgate::core::services::AppState;
 use tollgate_store::{Cipher, Db, Ephemeral};
 use tower::ServiceExt;
 
@@ -88,21 +88,21 @@ pub fn default_args() -> CommonArgs {
         max_token_lifetime: 86_400,
         refresh_family_lifetime: 90 * 86_400,
         audit_retention: 90 * 86_400,
-        default_contact_center: Some(tollgate::dev::DEMO_CONTACT_CENTER.into()),
+        default_contact_center: Some(tollgate::app::dev::DEMO_CONTACT_CENTER.into()),
         session_idle_timeout: 1800,
         session_max_age: 43_200,
         lockout_threshold: 5,
         lockout_duration: 900,
         rate_limit_per_minute: 600,
         trusted_proxies: Vec::new(),
-        client_ip_header: tollgate::protection::client_ip::ClientIpHeader::XForwardedFor,
+        client_ip_header: tollgate::core::protection::client_ip::ClientIpHeader::XForwardedFor,
         password_min_length: 8,
         password_history: 0,
         config_server_ca: None,
         saml_metadata_refresh_interval: 300,
         saml_metadata_ca: None,
         // The tests' providers and directories listen on loopback.
-        outbound_allow: tollgate::outbound::LOOPBACK
+        outbound_allow: tollgate::core::outbound::LOOPBACK
             .iter()
             .map(|s| s.to_string())
             .collect(),
@@ -310,14 +310,14 @@ impl TestServer {
             password: DEMO_PASSWORD.into(),
             ops_password: OPS_PASSWORD.into(),
         };
-        tollgate::dev::seed(&db, &creds, APP_BASE)
+        tollgate::app::dev::seed(&db, &creds, APP_BASE)
             .await
             .expect("seed");
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let state = tollgate::server::build(&args, listen, db.clone(), ephemeral)
+        let state = tollgate::app::serve::build(&args, listen, db.clone(), ephemeral)
             .await
             .expect("build");
-        let app = tollgate::server::app(state.clone(), Role::All);
+        let app = tollgate::app::serve::app(state.clone(), Role::All);
         TestServer {
             app,
             state,

@@ -1,0 +1,185 @@
+//! The `tollgate` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::config::{CommonArgs, LogFormat, StoreArgs};
+use crate::app::serve::{self, Role};
+use tollgate_store::ephemeral::MemoryLimits;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "OAuth 2.0 / OpenID Connect authentication for contact-center platforms"
+)]
+pub struct Cli {
+    /// TOML file of settings (keys are the long flag names); flags and TOLLGATE_* variables win.
+    #[arg(long, global = true, env = "TOLLGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything in one process on SQLite and the in-process store, with demo data.
+    Dev {
+        /// Where the SQLite database and the dev encryption key live.
+        #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = ".tollgate")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Serve in production mode.
+    Serve {
+        #[arg(value_enum)]
+        role: Role,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Apply the database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| anyhow::anyhow!("--log: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    crate::app::config::load_file_into_env(&args).map_err(|e| anyhow::anyhow!(e))?;
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Dev { data_dir, common } => dev(data_dir, common).await,
+        Command::Serve {
+            role,
+            common,
+            store,
+        } => {
+            init_logging(common.log_format, &common.log)?;
+            let listen = common
+                .listen
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8095)));
+            let mgmt = common
+                .management_listen
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 9095)));
+            let (db, ephemeral) = serve::open_stores(&store).await?;
+            db.migrate().await.context("applying migrations")?;
+            let state = serve::build(&common, listen, db, ephemeral).await?;
+            serve::run(
+                state,
+                role,
+                listen,
+                mgmt,
+                &common.tls,
+                |p, m| tracing::info!(listen = %p, management = %m, role = ?role, "serving"),
+            )
+            .await
+        }
+        Command::Migrate { store } => {
+            let (db, _) = serve::open_stores(&store).await?;
+            db.migrate().await.context("applying migrations")?;
+            println!("migrations applied");
+            Ok(())
+        }
+    }
+}
+
+async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if common.log_format == LogFormat::Json && std::env::var_os("TOLLGATE_LOG_FORMAT").is_none() {
+        common.log_format = LogFormat::Text;
+    }
+    if std::env::var_os("TOLLGATE_LOG").is_none() {
+        common.log = "warn".into();
+    }
+    init_logging(common.log_format, &common.log)?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
+    let listen = common
+        .listen
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8095)));
+    let mgmt = common
+        .management_listen
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9095)));
+    // Identity providers and directories on this machine, for trying things out.
+    if common.outbound_allow.is_empty() {
+        common.outbound_allow = crate::core::outbound::LOOPBACK
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    }
+    let creds = crate::app::dev::DemoCredentials::from_env();
+    common.ops_password = Some(creds.ops_password.clone());
+    common.ops_password_hash = None;
+    let store = StoreArgs {
+        database_url: Some(format!("sqlite:{}", data_dir.join("tollgate.db").display())),
+        database_ca_file: None,
+        database_max_connections: tollgate_store::durable::DEFAULT_POSTGRES_CONNECTIONS,
+        redis_url: None,
+        redis_cluster: false,
+        redis_ca_file: None,
+        memory_store_max_entries: MemoryLimits::default().max_entries,
+        memory_store_max_bytes: MemoryLimits::default().max_bytes,
+        encryption_key: Some(crate::app::dev::dev_encryption_key(&data_dir)?),
+    };
+    let (db, ephemeral) = serve::open_stores(&store).await?;
+    db.migrate().await.context("applying migrations")?;
+    let scheme = if common.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    let base = common
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{listen}"));
+    crate::app::dev::seed(&db, &creds, &base).await?;
+    if common.default_contact_center.is_none() {
+        common.default_contact_center = Some(crate::app::dev::DEMO_CONTACT_CENTER.into());
+    }
+    let state = serve::build(&common, listen, db, ephemeral).await?;
+    let ops_user = common.ops_username.clone();
+    let tls = common.tls.clone();
+    serve::run(state, Role::All, listen, mgmt, &tls, move |public, management| {
+        let base = base.trim_end_matches('/');
+        println!("Tollgate dev is ready in {} ms", started.elapsed().as_millis());
+        println!();
+        println!("  Authentication API  {base}/auth/v3");
+        println!("  Environment API     {base}/environment/v3  (OpenAPI: {base}/environment/v3/openapi.json)");
+        println!("  Discovery           {base}/.well-known/openid-configuration");
+        println!("  Health, metrics     http://{management}/health/ready  http://{management}/metrics");
+        println!("  Listening on        {public}");
+        println!();
+        println!("  Operator (ops API)  {ops_user} / {}", creds.ops_password);
+        println!("  Client              {} / {}", creds.client_id, creds.client_secret);
+        println!("  User                demo\\{} / {}", creds.username, creds.password);
+        println!();
+        println!("  curl -s -u '{}:{}' -d grant_type=client_credentials {base}/auth/v3/oauth/token", creds.client_id, creds.client_secret);
+        println!("  curl -s -u '{}:{}' --data-urlencode 'username=demo\\{}' --data-urlencode 'password={}' -d grant_type=password {base}/auth/v3/oauth/token", creds.client_id, creds.client_secret, creds.username, creds.password);
+    })
+    .await
+}

@@ -1,0 +1,187 @@
+//! `tollgate dev`: everything in one process on SQLite and the in-process
+//! store, with a demo tenant, client and user.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tollgate_store::model::{
+    now, AuthScheme, Client, ClientType, ContactCenter, Environment, User,
+};
+use tollgate_store::{Db, StoreError};
+
+use crate::core::oauth::grants;
+use crate::core::secrets::hash_secret;
+
+pub const DEMO_ENVIRONMENT: &str = "demo-environment";
+pub const DEMO_CONTACT_CENTER: &str = "demo";
+
+/// Demo credentials: from the environment when set, else fresh random ones.
+pub struct DemoCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub username: String,
+    pub password: String,
+    pub ops_password: String,
+}
+
+fn env_or(var: &str, default: impl FnOnce() -> String) -> String {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(default)
+}
+
+impl DemoCredentials {
+    pub fn from_env() -> Self {
+        let random = || crate::core::tokens::random_token()[..20].to_string();
+        DemoCredentials {
+            client_id: env_or("TOLLGATE_DEMO_CLIENT_ID", || "demo-client".into()),
+            client_secret: env_or("TOLLGATE_DEMO_CLIENT_SECRET", random),
+            username: env_or("TOLLGATE_DEMO_USERNAME", || "agent".into()),
+            password: env_or("TOLLGATE_DEMO_PASSWORD", random),
+            ops_password: env_or("TOLLGATE_OPS_PASSWORD", random),
+        }
+    }
+}
+
+/// The encryption key of a dev data directory, created on first use.
+pub fn dev_encryption_key(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("encryption.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        return Ok(k.trim().to_string());
+    }
+    use rand::RngCore;
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    let hex = hex::encode(key);
+    std::fs::write(&path, &hex).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(hex)
+}
+
+fn ignore_duplicate<T>(r: Result<T, StoreError>) -> Result<(), StoreError> {
+    match r {
+        Ok(_) | Err(StoreError::Duplicate { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the demo records, or resets their secrets to `creds` if they exist.
+pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyhow::Result<()> {
+    let t = now();
+    ignore_duplicate(
+        db.create_environment(&Environment {
+            id: DEMO_ENVIRONMENT.into(),
+            username: "default".into(),
+            password: None,
+            connection_protocol: "addp".into(),
+            local_timeout: 60,
+            remote_timeout: 90,
+            tenant: "Environment".into(),
+            app_name: "Cloud".into(),
+            trace_mode: "CFGTMBoth".into(),
+            tls_enabled: false,
+            config_servers: vec![],
+            version: 1,
+            created_at: t,
+            updated_at: t,
+        })
+        .await,
+    )?;
+    ignore_duplicate(
+        db.create_contact_center(&ContactCenter {
+            id: DEMO_CONTACT_CENTER.into(),
+            name: "Demo contact center".into(),
+            domains: vec!["demo".into()],
+            environment_id: DEMO_ENVIRONMENT.into(),
+            auth: AuthScheme::Builtin,
+            enabled: true,
+            version: 1,
+            created_at: t,
+            updated_at: t,
+        })
+        .await,
+    )?;
+    let secret_hash = hash_secret(&creds.client_secret)
+        .map_err(|_| anyhow::anyhow!("cannot hash the demo client secret"))?;
+    let client = Client {
+        client_id: creds.client_id.clone(),
+        name: "Demo client".into(),
+        description: "Created by tollgate dev".into(),
+        secret_hash: Some(secret_hash),
+        client_type: ClientType::Confidential,
+        internal_client: true,
+        authorities: vec![
+            "ROLE_INTERNAL_CLIENT".into(),
+            "ROLE_MANAGEMENT_APPLICATION".into(),
+        ],
+        scope: vec!["*".into()],
+        authorized_grant_types: grants::KNOWN.iter().map(|g| g.to_string()).collect(),
+        redirect_uris: vec![format!("{redirect_base}/callback")],
+        access_token_expiration_timeout: 43_200,
+        refresh_token_expiration_timeout: 2_592_000,
+        contact_center_ids: vec![],
+        token_exchange: None,
+        auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
+        jwks: None,
+        jwks_uri: None,
+        hmac_secret: None,
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    };
+    match db.get_client(&client.client_id).await? {
+        None => {
+            db.create_client(&client).await?;
+        }
+        Some(existing) => {
+            db.update_client(&Client {
+                version: existing.version,
+                created_at: existing.created_at,
+                ..client
+            })
+            .await?;
+        }
+    }
+    let password_hash = hash_secret(&creds.password)
+        .map_err(|_| anyhow::anyhow!("cannot hash the demo password"))?;
+    match db
+        .find_user_by_name(DEMO_CONTACT_CENTER, &creds.username)
+        .await?
+    {
+        Some(existing) => {
+            db.update_user(&User {
+                password_hash,
+                must_change_password: false,
+                enabled: true,
+                ..existing
+            })
+            .await?;
+        }
+        None => {
+            db.create_user(&User {
+                id: uuid::Uuid::new_v4().to_string(),
+                contact_center_id: DEMO_CONTACT_CENTER.into(),
+                username: creds.username.clone(),
+                password_hash,
+                dbid: 0,
+                first_name: "Demo".into(),
+                last_name: "Agent".into(),
+                email: format!("{}@demo.example", creds.username),
+                authorities: vec!["ROLE_AGENT".into()],
+                properties: Default::default(),
+                enabled: true,
+                must_change_password: false,
+                version: 1,
+                created_at: t,
+                updated_at: t,
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}

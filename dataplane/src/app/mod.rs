@@ -1,0 +1,9 @@
+//! Wiring: the command line, configuration, the routers each `serve` role
+//! mounts, and the listeners.
+
+pub mod cli;
+pub mod config;
+pub mod dev;
+pub mod router;
+pub mod serve;
+pub mod tls;

@@ -1,0 +1,553 @@
+//! Wiring: builds the services from configuration, mounts the routers, runs
+//! the background loops and serves until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use tollgate_store::ephemeral::{MemoryLimits, RedisConfig};
+use tollgate_store::model::now;
+use tollgate_store::{Cipher, Db, Ephemeral};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::config::{CommonArgs, StoreArgs};
+use crate::app::tls::{TlsArgs, TlsListener};
+use crate::core::audit::Audit;
+use crate::core::catalog::Catalog;
+use crate::core::directory::config_server::ConfigServerSettings;
+use crate::core::directory::password_policy::PasswordPolicy;
+use crate::core::directory::{builtin::BuiltinDirectory, Directories};
+use crate::core::federation::saml::refresh::{refresh_all, MetadataRefresh};
+use crate::core::metrics::Metrics;
+use crate::core::revocations::Revocations;
+use crate::core::secrets::SecretVerifier;
+use crate::core::services::{AppState, AuthSettings, Services};
+use crate::core::tokens::{KeyPolicy, Keyring};
+
+/// Which service(s) this process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The Authentication API.
+    Auth,
+    /// The Environment API.
+    Environment,
+    /// The Authentication UI (sign-in, change-password, consent and signed-out pages).
+    Ui,
+    /// Every service in one process.
+    All,
+}
+
+pub async fn open_stores(store: &StoreArgs) -> anyhow::Result<(Db, Ephemeral)> {
+    let url = store
+        .database_url
+        .as_deref()
+        .context("--database-url (TOLLGATE_DATABASE_URL) is required")?;
+    let key = store
+        .encryption_key
+        .as_deref()
+        .context("--encryption-key (TOLLGATE_ENCRYPTION_KEY) is required")?;
+    let cipher = Cipher::from_config(key).map_err(|e| anyhow::anyhow!("--encryption-key: {e}"))?;
+    let url = match &store.database_ca_file {
+        Some(ca) => tollgate_store::durable::postgres_url_with_ca(url, ca)
+            .map_err(|e| anyhow::anyhow!("--database-ca-file: {e}"))?,
+        None => url.to_string(),
+    };
+    let db = Db::connect_with(&url, cipher, store.database_max_connections)
+        .await
+        .map_err(|e| anyhow::anyhow!("--database-url: cannot connect: {e}"))?;
+    let ephemeral = match store.redis_url.as_deref().filter(|s| !s.trim().is_empty()) {
+        None => Ephemeral::memory_with_limits(MemoryLimits {
+            max_entries: store.memory_store_max_entries,
+            max_bytes: store.memory_store_max_bytes,
+        }),
+        Some(urls) => {
+            let urls: Vec<String> = urls
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let ca_pem = match &store.redis_ca_file {
+                Some(p) => Some(
+                    std::fs::read(p)
+                        .with_context(|| format!("--redis-ca-file: cannot read {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let cluster = store.redis_cluster || urls.len() > 1;
+            Ephemeral::connect(&RedisConfig {
+                urls,
+                cluster,
+                ca_pem,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("--redis-url: cannot connect: {e}"))?
+        }
+    };
+    Ok((db, ephemeral))
+}
+
+/// Builds every service from open stores; the stores must be migrated.
+pub async fn build(
+    common: &CommonArgs,
+    listen: SocketAddr,
+    db: Db,
+    ephemeral: Ephemeral,
+) -> anyhow::Result<AppState> {
+    let issuer = common
+        .public_url
+        .clone()
+        .unwrap_or_else(|| {
+            let scheme = if common.tls.enabled() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{listen}")
+        })
+        .trim_end_matches('/')
+        .to_string();
+    url::Url::parse(&issuer)
+        .map_err(|_| anyhow::anyhow!("--public-url: '{issuer}' is not an absolute URL"))?;
+    let ops_password_hash = match (&common.ops_password_hash, &common.ops_password) {
+        (Some(h), _) => {
+            if !(h.starts_with("$2") || h.starts_with("$argon2")) {
+                anyhow::bail!("--ops-password-hash: expected a bcrypt ($2a$/$2b$/$2y$) or argon2 ($argon2id$) hash");
+            }
+            h.clone()
+        }
+        (None, Some(p)) if !p.is_empty() => crate::core::secrets::hash_secret(p)
+            .map_err(|_| anyhow::anyhow!("--ops-password: cannot hash"))?,
+        _ => anyhow::bail!(
+            "operator credentials are required: set --ops-password-hash or --ops-password"
+        ),
+    };
+    let catalog = Catalog::load(&db)
+        .await
+        .context("loading clients and contact centers")?;
+    let default_contact_center = match &common.default_contact_center {
+        None => None,
+        Some(name) => Some(
+            catalog
+                .contact_center(name)
+                .or_else(|| catalog.contact_center_by_domain(name))
+                .map(|cc| cc.id.clone())
+                .with_context(|| {
+                    format!("--default-contact-center: no contact center has id or domain '{name}'")
+                })?,
+        ),
+    };
+    let policy = KeyPolicy {
+        algorithm: common.signing_algorithm.into(),
+        rotation_interval: common.key_rotation_interval,
+        publish_ahead: common
+            .key_publish_ahead
+            .min(common.key_rotation_interval / 2),
+        max_token_lifetime: common.max_token_lifetime,
+    };
+    let keys = Keyring::load(&db, policy, now())
+        .await
+        .context("loading signing keys")?;
+    let metrics = Metrics::default();
+    let (audit, _writer) = Audit::start(db.clone(), metrics.audit_events_dropped.clone());
+    let revocations = Revocations::default();
+    revocations.refresh(&db, now()).await?;
+    let config_server_ca = match &common.config_server_ca {
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let saml_metadata_ca = match &common.saml_metadata_ca {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        None => None,
+    };
+    let outbound = Arc::new(
+        crate::core::outbound::Policy::parse(&common.outbound_allow)
+            .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?,
+    );
+    let saml_metadata = MetadataRefresh {
+        http: tollgate_store::saml::metadata_http_client_with(
+            outbound.client_builder(),
+            saml_metadata_ca.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("--saml-metadata-ca: {e}"))?,
+        interval: Duration::from_secs(
+            u64::try_from(common.saml_metadata_refresh_interval.max(1)).unwrap_or(300),
+        ),
+    };
+    Ok(Arc::new(Services {
+        settings: AuthSettings {
+            audience: issuer.clone(),
+            issuer: issuer.clone(),
+            max_token_lifetime: common.max_token_lifetime,
+            refresh_family_lifetime: common.refresh_family_lifetime,
+            audit_retention: common.audit_retention,
+            default_contact_center,
+            ops_username: common.ops_username.clone(),
+            ops_password_hash,
+            leeway: 30,
+            client_assertion_token_endpoint_audience: common
+                .client_assertion_token_endpoint_audience,
+            browser: crate::core::services::BrowserSettings {
+                session_idle_timeout: common.session_idle_timeout,
+                session_max_age: common.session_max_age,
+                lockout_threshold: common.lockout_threshold,
+                lockout_duration: common.lockout_duration,
+                rate_limit_per_minute: common.rate_limit_per_minute,
+                secure_cookies: !issuer.starts_with("http://"),
+            },
+            trusted_proxies: crate::core::protection::client_ip::TrustedProxies {
+                networks: common.trusted_proxies.clone(),
+                header: common.client_ip_header,
+            },
+        },
+        jwks: crate::core::oauth::assertion::JwksCache::new(&outbound),
+        oidc: crate::core::federation::oidc::discovery::Discovery::new(&outbound),
+        saml_metadata,
+        outbound: outbound.clone(),
+        directories: Directories::new(
+            BuiltinDirectory::new(
+                db.clone(),
+                PasswordPolicy {
+                    min_length: common.password_min_length,
+                    history: common.password_history,
+                },
+            ),
+            db.clone(),
+            ConfigServerSettings::new(config_server_ca, metrics.config_server.clone()),
+        )
+        .with_outbound(outbound),
+        db,
+        ephemeral,
+        local_counters: Ephemeral::memory_with_limits(LOCAL_COUNTER_LIMITS),
+        catalog,
+        keys,
+        verified: Default::default(),
+        revocations,
+        secrets: SecretVerifier::default(),
+        audit,
+        metrics,
+    }))
+}
+
+/// Bounds of the fallback counters (about 100 bytes an entry).
+const LOCAL_COUNTER_LIMITS: MemoryLimits = MemoryLimits {
+    max_entries: 100_000,
+    max_bytes: 16 << 20,
+};
+
+/// One year; not `includeSubDomains`, which would bind sibling hosts Tollgate does not own.
+const HSTS: &str = "max-age=31536000";
+
+/// The public router for a role, with the cross-cutting layers.
+pub fn app(state: AppState, role: Role) -> Router {
+    let mut router = Router::new();
+    if matches!(role, Role::Auth | Role::All) {
+        router = router.merge(crate::app::router::auth(state.clone()));
+    }
+    if matches!(role, Role::Ui | Role::All) {
+        router = router.merge(crate::app::router::ui(state.clone()));
+    }
+    if matches!(role, Role::Environment | Role::All) {
+        router = router.merge(crate::web::admin_api::router(state.clone()));
+    }
+    // Unknown paths and methods answer in the shape of their API, like every
+    // other error.
+    router = router
+        .fallback(|| async {
+            crate::web::envelope::ApiError::not_found("no such endpoint").into_response()
+        })
+        .layer(axum::middleware::from_fn(shape_method_not_allowed))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record_request,
+        ));
+    // HSTS (RFC 6797) when clients reach this service over https (its public
+    // URL). Browsers ignore it on plain http, so it needs no per-request check.
+    if state.settings.browser.secure_cookies {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ));
+    }
+    let x_request_id = HeaderName::from_static("x-request-id");
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(CatchPanicLayer::custom(|_| crate::web::envelope::ApiError::internal().into_response()))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// The endpoints of RFC 6749 / 7009 / 7662 answer errors in OAuth form.
+const OAUTH_ENDPOINTS: [&str; 3] = [
+    "/auth/v3/oauth/token",
+    "/auth/v3/oauth/introspect",
+    "/auth/v3/oauth/revoke",
+];
+
+/// RED metrics: every request's latency by route template, method and
+/// status class (`tollgate_http_request_duration_seconds`).
+async fn record_request(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let status = format!("{}xx", res.status().as_u16() / 100);
+    let labels = crate::core::metrics::RouteLabels {
+        route,
+        method,
+        status,
+    };
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    res
+}
+
+/// Gives axum's bare 405 a body, keeping its `Allow` header. A middleware
+/// rather than a method fallback: a router's own layers (CORS preflight)
+/// must still see the methods it does not route.
+async fn shape_method_not_allowed(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let oauth = OAUTH_ENDPOINTS.contains(&req.uri().path());
+    let res = next.run(req).await;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return res;
+    }
+    let message = "method not allowed on this endpoint";
+    let mut shaped = if oauth {
+        crate::core::oauth::error::OAuthError::method_not_allowed(message).into_response()
+    } else {
+        crate::web::envelope::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response()
+    };
+    if let Some(allow) = res.headers().get(header::ALLOW) {
+        shaped.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    shaped
+}
+
+#[derive(Clone)]
+struct Management {
+    state: AppState,
+    ready: Arc<AtomicBool>,
+}
+
+/// Health and metrics, on their own port so they are never exposed by accident.
+fn management(state: AppState, ready_flag: Arc<AtomicBool>) -> Router {
+    async fn live() -> Response {
+        crate::web::envelope::ok_empty()
+    }
+    async fn ready(State(m): State<Management>) -> Response {
+        let db_ok = m.state.db.ping().await.is_ok();
+        let eph_ok = m.state.ephemeral.ping().await.is_ok();
+        if m.ready.load(Ordering::Acquire) && db_ok && eph_ok {
+            crate::web::envelope::ok_empty()
+        } else {
+            crate::web::envelope::ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "not ready (database {}, ephemeral store {})",
+                    if db_ok { "up" } else { "down" },
+                    if eph_ok { "up" } else { "down" }
+                ),
+            )
+            .into_response()
+        }
+    }
+    async fn metrics(State(m): State<Management>) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            m.state.metrics.encode(),
+        )
+            .into_response()
+    }
+    Router::new()
+        .route("/health", get(ready))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(Management {
+            state,
+            ready: ready_flag,
+        })
+}
+
+/// Keeps caches, revocations and keys current. Runs until the process ends.
+pub fn spawn_background(state: AppState) {
+    spawn_sync(state.clone(), SYNC_POLL);
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(s.saml_metadata.interval);
+        // The first tick is immediate; settings were fetched when stored.
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            refresh_all(&s).await;
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.keys.rotate(&state.db, now()).await {
+                tracing::warn!(error = %e, "key rotation check failed; will retry");
+            }
+            housekeeping(&state).await;
+        }
+    });
+}
+
+/// How often caches are synced without a notification (the safety net on
+/// PostgreSQL, the only way on SQLite).
+const SYNC_POLL: Duration = Duration::from_secs(1);
+
+/// Syncs caches, revocations and keys at every change the database announces
+/// and every `poll` in any case. Runs until the process ends.
+pub fn spawn_sync(state: AppState, poll: Duration) {
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let (db, heard) = (state.db.clone(), changed.clone());
+    tokio::spawn(async move { db.listen_for_changes(&heard).await });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(poll);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = changed.notified() => {}
+            }
+            if let Err(e) = state.sync(now()).await {
+                tracing::warn!(error = %e, "sync with the store failed; will retry");
+            }
+        }
+    });
+}
+
+/// Change-log rows older than this are pruned: replicas read the log every
+/// second, and one that was away longer reloads everything when it returns.
+const CHANGE_LOG_RETENTION: i64 = 86_400;
+
+/// One run of the database's housekeeping (one replica at a time).
+pub async fn housekeeping(state: &Services) {
+    let keep = tollgate_store::durable::housekeeping::Retention {
+        audit: state.settings.audit_retention,
+        change_log: CHANGE_LOG_RETENTION,
+    };
+    match state.db.prune(now(), keep).await {
+        Ok(Some(pruned)) if pruned != Default::default() => {
+            tracing::info!(?pruned, "housekeeping deleted expired rows")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
+    }
+}
+
+/// Binds both listeners and serves until SIGINT/SIGTERM, then drains.
+pub async fn run(
+    state: AppState,
+    role: Role,
+    listen: SocketAddr,
+    management_listen: SocketAddr,
+    tls: &TlsArgs,
+    on_ready: impl FnOnce(SocketAddr, SocketAddr),
+) -> anyhow::Result<()> {
+    let ready = Arc::new(AtomicBool::new(false));
+    let tls_config = crate::app::tls::server_config(tls)?;
+    let public = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen: cannot bind {listen}"))?;
+    let mgmt = tokio::net::TcpListener::bind(management_listen)
+        .await
+        .with_context(|| format!("--management-listen: cannot bind {management_listen}"))?;
+    let (public_addr, mgmt_addr) = (public.local_addr()?, mgmt.local_addr()?);
+    spawn_background(state.clone());
+    let app = app(state.clone(), role);
+    let mgmt_app = management(state, ready.clone());
+    let mgmt_tls = tls_config.clone().filter(|_| tls.management_tls);
+    let mgmt_task = tokio::spawn(serve(mgmt, mgmt_tls, mgmt_app));
+    ready.store(true, Ordering::Release);
+    on_ready(public_addr, mgmt_addr);
+    serve(public, tls_config, app).await?;
+    ready.store(false, Ordering::Release);
+    mgmt_task.await??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves a router on a bound listener, over TLS when configured, until a
+/// shutdown signal; in-flight requests are drained.
+async fn serve(
+    tcp: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+) -> std::io::Result<()> {
+    // `tap_io` makes the peer address available as `ConnectInfo` for any listener.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            axum::serve(tcp.tap_io(|_| {}), app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        Some(config) => {
+            axum::serve(TlsListener::new(tcp, config)?.tap_io(|_| {}), app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,13 @@
+//! OAuth 2.0 and OpenID Connect: client authentication, assertions, the
+//! grants, and issuing tokens.
+
+pub mod assertion;
+pub mod authorize;
+pub mod client_auth;
+pub mod endpoints;
+pub mod error;
+pub mod form;
+pub mod grants;
+pub mod issue;
+pub mod recheck;
+pub mod sign_out;

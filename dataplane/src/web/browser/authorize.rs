@@ -1,0 +1,181 @@
+//! `GET|POST /auth/v3/oauth/authorize`: the authorization endpoint's browser
+//! side. [`crate::core::oauth::authorize`] decides; this module reads the
+//! request and the session cookie and renders the outcome as a page or a
+//! redirect.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+use tollgate_store::model::{now, Timestamp};
+
+use crate::core::oauth::authorize::{
+    decide, oversized, store_pending, validate, AuthRequest, Outcome, Refusal, Target,
+};
+use crate::core::oauth::form::{OAuthForm, MAX_FORM_BYTES};
+use crate::core::oauth::issue::UserPrincipal;
+use crate::core::oauth::recheck::{recheck, Recheck};
+use crate::core::services::{AppState, Services};
+use crate::core::sessions;
+use crate::web::browser::page::{self, Lang};
+use crate::web::client_ip::ClientIp;
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if let Err(res) = page::rate_limit(&state, lang, "authorize", ip.as_deref()).await {
+        return res;
+    }
+    // OIDC Core §3.1.2.1: GET with a query, or POST with a form body.
+    let raw: &[u8] = if method == Method::POST {
+        &body
+    } else {
+        query.as_deref().unwrap_or("").as_bytes()
+    };
+    if raw.len() > MAX_FORM_BYTES {
+        let msg = format!("The request is longer than {MAX_FORM_BYTES} bytes.");
+        return page::error_page(&state, lang, StatusCode::BAD_REQUEST, &msg);
+    }
+    let q = match OAuthForm::parse(raw) {
+        Ok(q) => q,
+        Err(e) => return page::error_page(&state, lang, StatusCode::BAD_REQUEST, &e.description),
+    };
+    if let Some(msg) = oversized(&q) {
+        return page::error_page(&state, lang, StatusCode::BAD_REQUEST, &msg);
+    }
+    let (req, _client) = match validate(&state, &q) {
+        Ok(v) => v,
+        Err(refusal) => {
+            let res = refused(&state, lang, refusal);
+            state.audit(
+                "authorize.refused",
+                q.get("client_id"),
+                None,
+                None,
+                ip.as_deref(),
+                json!({"status": res.status().as_u16()}),
+            );
+            return res;
+        }
+    };
+    let now = now();
+    let session = match signed_in_session(&state, &headers, now).await {
+        Ok(s) => s,
+        Err(retry) => return page::with_retry_after(page::unavailable(&state, lang), retry),
+    };
+    let usable = session.filter(|s| {
+        req.prompt.as_deref() != Some("login")
+            // max_age=0 means "sign in again" (OIDC Core errata: same as prompt=login).
+            && req.max_age.is_none_or(|max| max > 0 && now - s.user.auth_time <= max)
+    });
+    match usable {
+        Some(s) => {
+            complete(
+                &state,
+                &req,
+                None,
+                &s.user,
+                StatusCode::FOUND,
+                ip.as_deref(),
+                lang,
+            )
+            .await
+        }
+        None if req.prompt.as_deref() == Some("none") => {
+            let target = Target {
+                uri: &req.redirect_uri,
+                state: req.state.as_deref(),
+                fragment: req.response_type.fragment(),
+            };
+            let to = target.error(
+                &state.settings.issuer,
+                "login_required",
+                "the user is not signed in",
+            );
+            page::redirect(StatusCode::FOUND, &to)
+        }
+        None => match store_pending(&state, &req).await {
+            Ok(id) => page::redirect(StatusCode::FOUND, &format!("/ui/auth/sign-in?request={id}")),
+            Err(_) => page::unavailable(&state, lang),
+        },
+    }
+}
+
+/// The browser's session with its user as the directory knows them now
+/// (see [`recheck`]). A session whose user was deleted or disabled is ended.
+/// `Err(retry_after_seconds)` when the store or the directory cannot answer.
+pub async fn signed_in_session(
+    state: &Services,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> Result<Option<sessions::Session>, u64> {
+    const STORE_RETRY: u64 = 5;
+    let Some(mut s) = sessions::current(state, headers, now)
+        .await
+        .map_err(|_| STORE_RETRY)?
+    else {
+        return Ok(None);
+    };
+    match recheck(state, &s.user).await {
+        Recheck::Current(user) => {
+            s.user = *user;
+            Ok(Some(s))
+        }
+        Recheck::Gone => {
+            sessions::end(state, headers)
+                .await
+                .map_err(|_| STORE_RETRY)?;
+            Ok(None)
+        }
+        Recheck::Unavailable(retry) => Err(retry),
+    }
+}
+
+/// Sends the authorization response for a signed-in user, or the consent page
+/// when consent is missing. `pending` is the stored request's id, if any.
+pub async fn complete(
+    state: &Services,
+    req: &AuthRequest,
+    pending: Option<&str>,
+    user: &UserPrincipal,
+    status: StatusCode,
+    ip: Option<&str>,
+    lang: Lang,
+) -> Response {
+    finish(state, req, pending, user, status, ip, lang, false).await
+}
+
+/// [`decide`] rendered: redirects with `status` (302 from a GET, 303 after a
+/// form post), pages otherwise. `consented` skips the consent check.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish(
+    state: &Services,
+    req: &AuthRequest,
+    pending: Option<&str>,
+    user: &UserPrincipal,
+    status: StatusCode,
+    ip: Option<&str>,
+    lang: Lang,
+    consented: bool,
+) -> Response {
+    match decide(state, req, pending, user, ip, consented).await {
+        Outcome::Redirect(to) => page::redirect(status, &to),
+        Outcome::Consent(id) => page::redirect(status, &format!("/ui/auth/consent?request={id}")),
+        Outcome::ErrorPage(msg) => page::error_page(state, lang, StatusCode::BAD_REQUEST, msg),
+        Outcome::Unavailable => page::unavailable(state, lang),
+    }
+}
+
+fn refused(state: &Services, lang: Lang, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Page(msg) => page::error_page(state, lang, StatusCode::BAD_REQUEST, &msg),
+        Refusal::Redirect(to) => page::redirect(StatusCode::FOUND, &to),
+    }
+}

@@ -1,0 +1,446 @@
+//! Password change: the page, its form, and the original's JSON API
+//! (`POST /auth/v3/change-password` with a bearer token or the browser session).
+//! A forced change (expired password) continues the sign-in afterwards.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tollgate_store::model::now;
+
+use crate::core::directory::names;
+use crate::core::directory::password_policy::PolicyViolation;
+use crate::core::directory::DirectoryError;
+use crate::core::oauth::issue::UserPrincipal;
+use crate::core::protection::lockout::{self, Admission};
+use crate::core::protection::rate_limit;
+use crate::core::services::{AppState, Services};
+use crate::core::sessions;
+use crate::web::browser::page::{html, Lang, Tr};
+use crate::web::browser::pages;
+use crate::web::browser::sign_in::{change_key, signed_in, PendingChange};
+use crate::web::client_ip::ClientIp;
+use crate::web::csrf;
+use crate::web::envelope::{self, ApiError};
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    change: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render(
+    state: &Services,
+    headers: &HeaderMap,
+    lang: Lang,
+    status: StatusCode,
+    change: Option<&str>,
+    notice: Option<&str>,
+    error: Option<&str>,
+    show_form: bool,
+) -> Response {
+    let (csrf, cookies) = crate::web::browser::page::form_token(state, headers);
+    let t = Tr::new(lang);
+    html(
+        status,
+        &pages::ChangePassword {
+            t,
+            title: "change_password_title",
+            notice: notice.map(|n| t.get(n).to_string()),
+            // The numbers of the password rules are the built-in directory's,
+            // the only one whose rules Tollgate enforces itself.
+            error: error.map(|e| {
+                let policy = state.directories.builtin.policy();
+                t.get(e)
+                    .replace("{min}", &policy.min_length.to_string())
+                    .replace("{history}", &policy.history.to_string())
+            }),
+            csrf,
+            change: change.map(str::to_string),
+            show_form,
+        },
+        None,
+        cookies,
+    )
+}
+
+async fn load_change(state: &Services, id: &str) -> Option<PendingChange> {
+    state
+        .ephemeral
+        .get(&change_key(id))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// `GET /ui/auth/change-password[?change=<id>]`.
+pub async fn page(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if let Err(res) =
+        crate::web::browser::page::rate_limit(&state, lang, "pages", ip.as_deref()).await
+    {
+        return res;
+    }
+    if let Some(id) = q.change.as_deref() {
+        return match load_change(&state, id).await {
+            Some(_) => {
+                render(
+                    &state,
+                    &headers,
+                    lang,
+                    StatusCode::OK,
+                    Some(id),
+                    Some("password_expired"),
+                    None,
+                    true,
+                )
+                .await
+            }
+            None => {
+                render(
+                    &state,
+                    &headers,
+                    lang,
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    None,
+                    Some("request_expired"),
+                    false,
+                )
+                .await
+            }
+        };
+    }
+    match sessions::current(&state, &headers, now()).await {
+        Ok(Some(_)) => {
+            render(
+                &state,
+                &headers,
+                lang,
+                StatusCode::OK,
+                None,
+                None,
+                None,
+                true,
+            )
+            .await
+        }
+        Ok(None) => crate::web::browser::page::redirect(StatusCode::FOUND, "/ui/auth/sign-in"),
+        Err(_) => crate::web::browser::page::unavailable(&state, lang),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+}
+
+/// `POST /auth/v3/change-password`: the JSON API or the page's form.
+pub async fn submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ip = ip.as_deref();
+    if let Err(retry) = rate_limit::check_audited(&state, "change-password", ip).await {
+        let res = if is_json(&headers) {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests").into_response()
+        } else {
+            let lang = Lang::from_headers(&headers);
+            render(
+                &state,
+                &headers,
+                lang,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                None,
+                Some("rate_limited"),
+                false,
+            )
+            .await
+        };
+        return crate::web::browser::page::with_retry_after(res, retry);
+    }
+    if is_json(&headers) {
+        json_api(&state, ip, &headers, &body).await
+    } else {
+        form(&state, ip, &headers, &body).await
+    }
+}
+
+#[derive(Deserialize)]
+struct Body {
+    data: Data,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Data {
+    old_password: String,
+    new_password: String,
+    #[serde(default)]
+    user_name: Option<String>,
+}
+
+async fn json_api(
+    state: &Services,
+    ip: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let Ok(Body { data }) = serde_json::from_slice::<Body>(body) else {
+        return ApiError::bad_request(
+            "the body must be {\"data\":{\"oldPassword\",\"newPassword\"}}",
+        )
+        .into_response();
+    };
+    let (cc_id, user) = match crate::web::bearer::bearer(state, headers) {
+        Ok(c) => match (&c.contact_center_id, &c.user_name) {
+            (Some(cc), Some(u)) => (cc.clone(), u.clone()),
+            _ => {
+                return ApiError::new(StatusCode::FORBIDDEN, "Unable to update password")
+                    .into_response()
+            }
+        },
+        Err(_) => match sessions::current(state, headers, now()).await {
+            Ok(Some(s)) => (s.user.contact_center_id, s.user.user_name),
+            Ok(None) => {
+                return ApiError::new(StatusCode::UNAUTHORIZED, "authentication is required")
+                    .into_response()
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+    };
+    if data.user_name.as_deref().is_some_and(|n| {
+        let (_, n) = crate::core::oauth::grants::password::split_login(n);
+        !n.eq_ignore_ascii_case(&user)
+    }) {
+        return ApiError::new(StatusCode::FORBIDDEN, "Unable to update password").into_response();
+    }
+    match change(
+        state,
+        ip,
+        &cc_id,
+        &user,
+        &data.old_password,
+        &data.new_password,
+    )
+    .await
+    {
+        Ok(_) => envelope::ok_empty(),
+        Err(DirectoryError::Unavailable { .. }) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable").into_response()
+        }
+        Err(DirectoryError::PasswordRejected(v)) => {
+            ApiError::bad_request(format!("'newPassword': {v}")).into_response()
+        }
+        Err(_) => ApiError::new(StatusCode::FORBIDDEN, "Unable to update password").into_response(),
+    }
+}
+
+/// Changes the password; `Ok` carries the directory's view of the user.
+async fn change(
+    state: &Services,
+    ip: Option<&str>,
+    cc_id: &str,
+    user: &str,
+    old: &str,
+    new: &str,
+) -> Result<crate::core::directory::DirectoryUser, DirectoryError> {
+    let cc = state
+        .catalog
+        .contact_center(cc_id)
+        .filter(|c| c.enabled)
+        .ok_or(DirectoryError::BadCredentials)?;
+    let dir = state
+        .directories
+        .for_contact_center(&cc)
+        .await
+        .ok_or(DirectoryError::Unsupported)?;
+    if new.is_empty() {
+        return Err(DirectoryError::BadCredentials);
+    }
+    let user = &names::normalize(user);
+    let attempt = match lockout::admit(state, cc_id, user, ip).await {
+        Ok(Admission::Admitted(a)) => a,
+        Ok(Admission::Locked(_)) => return Err(DirectoryError::BadCredentials),
+        Err(_) => {
+            return Err(DirectoryError::Unavailable {
+                retry_after: std::time::Duration::from_secs(1),
+            })
+        }
+    };
+    let result = dir.change_password(&cc, user, old, new).await;
+    let subject = crate::core::oauth::issue::user_subject(cc_id, user);
+    match &result {
+        Ok(()) => {
+            let _ = lockout::succeeded(state, &attempt).await;
+            state.audit(
+                "user.password_changed",
+                None,
+                Some(cc_id),
+                Some(&subject),
+                ip,
+                json!({}),
+            )
+        }
+        Err(e) => {
+            if *e == DirectoryError::BadCredentials {
+                lockout::failed(&attempt).await;
+            }
+            state.audit(
+                "user.password_change_failed",
+                None,
+                Some(cc_id),
+                Some(&subject),
+                ip,
+                json!({"reason": e.to_string()}),
+            );
+        }
+    }
+    result?;
+    match dir.lookup(&cc, user).await? {
+        Some(u) => Ok(u),
+        None => Err(DirectoryError::Locked),
+    }
+}
+
+async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let lang = Lang::from_headers(headers);
+    let Ok(form) = crate::core::oauth::form::OAuthForm::parse(body) else {
+        return crate::web::browser::page::csrf_failed(state, lang, ip, "change-password");
+    };
+    if !csrf::verify(state, headers, form.get("csrf_token")) {
+        return crate::web::browser::page::csrf_failed(state, lang, ip, "change-password");
+    }
+    let change_id = form.get("change");
+    let forced = match change_id {
+        Some(id) => match load_change(state, id).await {
+            Some(p) => Some(p),
+            None => {
+                return render(
+                    state,
+                    headers,
+                    lang,
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    None,
+                    Some("request_expired"),
+                    false,
+                )
+                .await
+            }
+        },
+        None => None,
+    };
+    let (cc_id, user) = match &forced {
+        Some(p) => (p.contact_center_id.clone(), p.username.clone()),
+        None => match sessions::current(state, headers, now()).await {
+            Ok(Some(s)) => (s.user.contact_center_id, s.user.user_name),
+            Ok(None) => {
+                return crate::web::browser::page::redirect(
+                    StatusCode::SEE_OTHER,
+                    "/ui/auth/sign-in",
+                )
+            }
+            Err(_) => return crate::web::browser::page::unavailable(state, lang),
+        },
+    };
+    let old = form.get("oldPassword").unwrap_or("");
+    let new = form.get("newPassword").unwrap_or("");
+    if new.is_empty() || Some(new) != form.get("confirmPassword") {
+        return render(
+            state,
+            headers,
+            lang,
+            StatusCode::BAD_REQUEST,
+            change_id,
+            None,
+            Some("passwords_differ"),
+            true,
+        )
+        .await;
+    }
+    let user = match change(state, ip, &cc_id, &user, old, new).await {
+        Ok(u) => u,
+        Err(DirectoryError::Unavailable { .. }) => {
+            return crate::web::browser::page::unavailable(state, lang)
+        }
+        Err(DirectoryError::PasswordRejected(v)) => {
+            let key = match v {
+                PolicyViolation::TooShort(_) => "password_too_short",
+                PolicyViolation::TooLong => "password_too_long",
+                PolicyViolation::Reused(_) => "password_reused",
+                PolicyViolation::RefusedByDirectory => "password_refused",
+            };
+            return render(
+                state,
+                headers,
+                lang,
+                StatusCode::BAD_REQUEST,
+                change_id,
+                None,
+                Some(key),
+                true,
+            )
+            .await;
+        }
+        Err(_) => {
+            return render(
+                state,
+                headers,
+                lang,
+                StatusCode::FORBIDDEN,
+                change_id,
+                None,
+                Some("unable_to_update"),
+                true,
+            )
+            .await
+        }
+    };
+    let Some(forced) = forced else {
+        return render(
+            state,
+            headers,
+            lang,
+            StatusCode::OK,
+            None,
+            Some("password_changed"),
+            None,
+            false,
+        )
+        .await;
+    };
+    if let Some(id) = change_id {
+        let _ = state.ephemeral.delete(&change_key(id)).await;
+    }
+    let Some(cc) = state.catalog.contact_center(&cc_id) else {
+        return crate::web::browser::page::unavailable(state, lang);
+    };
+    let principal = UserPrincipal::new(&cc, &user, now());
+    let pending = match forced.request.as_deref() {
+        Some(rid) => crate::core::oauth::authorize::load_pending(state, rid)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let request = pending.as_ref().and(forced.request.as_deref());
+    signed_in(state, lang, ip, principal, request, pending.as_ref(), None).await
+}

@@ -1,0 +1,15 @@
+//! The browser-facing flows: authorization, sign-in, password change,
+//! consent, sign-out and single sign-on, rendered as pages and redirects.
+
+pub mod assets;
+pub mod authorize;
+pub mod change_password;
+pub mod consent;
+pub mod i18n;
+pub mod logout;
+pub mod page;
+pub mod pages;
+pub mod sign_in;
+pub mod sign_out;
+pub mod signed_out;
+pub mod sso;

@@ -1,0 +1,98 @@
+//! The page templates (askama, compiled into the binary from `dataplane/templates`).
+
+use askama::Template;
+
+use crate::web::browser::i18n::Tr;
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignIn {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub request: Option<String>,
+    pub username: String,
+    pub show_tenant: bool,
+    pub tenant: String,
+}
+
+#[derive(Template)]
+#[template(path = "change_password.html")]
+pub struct ChangePassword {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub change: Option<String>,
+    pub show_form: bool,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct Consent {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub request: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+}
+
+/// The confirmation of a sign-out that does not prove it comes from the
+/// user's application (logout CSRF): a form, no script needed.
+#[derive(Template)]
+#[template(path = "sign_out.html")]
+pub struct SignOut {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub global: bool,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub state: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub message_id: &'static str,
+    pub message: Option<String>,
+}
+
+/// The hand-off to a single-sign-on provider: a refresh to `location` and a link.
+#[derive(Template)]
+#[template(path = "sso_redirect.html")]
+pub struct SsoRedirect {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub location: String,
+}
+
+/// The HTTP-POST binding hand-off: a form to the IdP that a script from
+/// `/ui/auth/static/auto-post.js` submits (the button, without script).
+#[derive(Template)]
+#[template(path = "saml_post.html")]
+pub struct SamlPost {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub action: String,
+    /// `SAMLRequest` or `SAMLResponse`.
+    pub field: &'static str,
+    pub message: String,
+    pub relay_state: String,
+}

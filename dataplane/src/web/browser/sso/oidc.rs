@@ -1,0 +1,440 @@
+//! OpenID Connect identity providers (`auth: oidc`): Tollgate is the
+//! provider's relying party. [`start`] sends the browser to the provider with
+//! an authorization code request (PKCE S256, `state`, `nonce`); [`callback`]
+//! takes the answer at the contact center's own redirect URI, exchanges
+//! the code, verifies the ID token and signs the user in through
+//! [`crate::web::browser::sso::finish_sign_in`].
+//!
+//! Mix-up defence (RFC 9700 §4.4, RFC 9207): every provider has its own
+//! redirect URI, an answer counts only at the redirect URI of the provider
+//! its flight started with and with that provider's `iss` (required when the
+//! provider advertises it), and the code and PKCE verifier only ever go to
+//! the flight's provider.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
+use openidconnect::{
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tollgate_store::model::{ContactCenter, OidcClientAuth, OidcProviderConfig};
+
+use crate::core::federation::oidc::discovery::Metadata;
+use crate::core::federation::oidc::id_token::IdTokenError;
+use crate::core::federation::oidc::redirect::redirect_uri;
+use crate::core::federation::oidc::{discovery, id_token};
+use crate::core::federation::users::UnknownUsers;
+use crate::core::services::{AppState, Services};
+use crate::web::browser::page::{self, Lang, Tr};
+use crate::web::browser::sso::finish_sign_in;
+use crate::web::browser::sso::flight;
+use crate::web::client_ip::ClientIp;
+
+/// What the callback needs of the authorization request it answers.
+#[derive(Serialize, Deserialize)]
+struct Flight {
+    contact_center_id: String,
+    issuer: String,
+    /// The pending authorization request to continue.
+    request: Option<String>,
+    verifier: String,
+    nonce: String,
+}
+
+/// A refusal: audited as `sso.refused` with its reason, shown as an error page.
+fn refuse(
+    state: &Services,
+    lang: Lang,
+    ip: Option<&str>,
+    cc: Option<&str>,
+    status: StatusCode,
+    reason: &str,
+    message: &str,
+) -> Response {
+    state.audit(
+        "sso.refused",
+        None,
+        cc,
+        None,
+        ip,
+        json!({"protocol": "oidc", "reason": reason}),
+    );
+    page::error_page(state, lang, status, message)
+}
+
+/// Tollgate as the provider's client; the token and userinfo endpoints
+/// come from discovery.
+type ProviderClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+fn client(metadata: &Metadata, p: &OidcProviderConfig, redirect: RedirectUrl) -> ProviderClient {
+    CoreClient::from_provider_metadata(
+        metadata.clone(),
+        ClientId::new(p.client_id.clone()),
+        Some(ClientSecret::new(p.client_secret.clone())),
+    )
+    .set_redirect_uri(redirect)
+    .set_auth_type(match p.client_auth {
+        OidcClientAuth::ClientSecretBasic => AuthType::BasicAuth,
+        OidcClientAuth::ClientSecretPost => AuthType::RequestBody,
+    })
+}
+
+/// `sso::start` for `auth: oidc`: the authorization request to the contact
+/// center's provider. The browser follows it from a small page (a redirect
+/// answering the sign-in form would break the sign-in page's `form-action`).
+pub async fn start(
+    state: &Services,
+    lang: Lang,
+    cc: &ContactCenter,
+    login_hint: &str,
+    request: Option<&str>,
+) -> Response {
+    let t = Tr::new(lang);
+    let provider = match state.db.get_oidc_provider(&cc.id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            let res = page::error_page(
+                state,
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                t.get("sso_not_configured"),
+            );
+            return page::with_retry_after(res, 60);
+        }
+        Err(_) => return page::unavailable(state, lang),
+    };
+    let metadata = match state.oidc.metadata(&provider.issuer).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, contact_center = %cc.id, "OpenID provider discovery failed");
+            return provider_unavailable(state, lang, None, &cc.id, &e.to_string());
+        }
+    };
+    let Ok(redirect) = RedirectUrl::new(redirect_uri(state, &cc.id)) else {
+        return page::unavailable(state, lang);
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let client = client(&metadata, &provider, redirect);
+    let mut auth = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge);
+    for scope in provider.scopes.iter().filter(|s| *s != "openid") {
+        auth = auth.add_scope(Scope::new(scope.clone()));
+    }
+    if !login_hint.is_empty() {
+        auth = auth.add_extra_param("login_hint", login_hint.to_string());
+    }
+    for (name, value) in &provider.authorize_params {
+        auth = auth.add_extra_param(name.clone(), value.clone());
+    }
+    let (url, csrf, nonce) = auth.url();
+    let flight = Flight {
+        contact_center_id: cc.id.clone(),
+        issuer: provider.issuer.clone(),
+        request: request.map(str::to_string),
+        verifier: verifier.secret().clone(),
+        nonce: nonce.secret().clone(),
+    };
+    let cookie = match flight::save(state, flight::OIDC, csrf.secret(), &flight).await {
+        Ok(c) => c,
+        Err(_) => return page::unavailable(state, lang),
+    };
+    state.audit(
+        "sso.started",
+        None,
+        Some(&cc.id),
+        None,
+        None,
+        json!({"protocol": "oidc", "provider": provider.issuer}),
+    );
+    let mut res = page::html(
+        StatusCode::OK,
+        &crate::web::browser::pages::SsoRedirect {
+            t,
+            title: "sso_redirect_title",
+            notice: None,
+            error: None,
+            location: url.to_string(),
+        },
+        None,
+        vec![],
+    );
+    if let Some(c) = cookie {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, c);
+    }
+    res
+}
+
+fn provider_unavailable(
+    state: &Services,
+    lang: Lang,
+    ip: Option<&str>,
+    cc: &str,
+    reason: &str,
+) -> Response {
+    let t = Tr::new(lang);
+    let res = refuse(
+        state,
+        lang,
+        ip,
+        Some(cc),
+        StatusCode::BAD_GATEWAY,
+        reason,
+        t.get("sso_provider_failed"),
+    );
+    page::with_retry_after(res, 30)
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    /// RFC 9207: the issuer of the answer.
+    iss: Option<String>,
+}
+
+/// Whether an answer that arrived at the redirect URI of `at` (a contact
+/// center id) with `iss` belongs to `flight`: the provider the flight
+/// started with must be the one whose redirect URI and issuer the answer
+/// carries. `sends_iss`: the provider advertises RFC 9207.
+fn answer_mismatch(
+    flight: &Flight,
+    at: &str,
+    iss: Option<&str>,
+    sends_iss: bool,
+) -> Option<&'static str> {
+    if flight.contact_center_id != at {
+        return Some("answer at another provider's redirect URI");
+    }
+    match iss {
+        Some(iss) if iss != flight.issuer => Some("answer from another issuer (iss)"),
+        None if sends_iss => Some("no iss, which the provider promises"),
+        _ => None,
+    }
+}
+
+/// `GET /auth/v3/sso/oidc/{contact_center_id}/callback`: the provider's answer.
+pub async fn callback(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(at): Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let ip = ip.as_deref();
+    let t = Tr::new(lang);
+    let bad = |reason: &str| {
+        refuse(
+            &state,
+            lang,
+            ip,
+            None,
+            StatusCode::BAD_REQUEST,
+            reason,
+            t.get("sso_invalid_answer"),
+        )
+    };
+    let Some(key) = q.state.as_deref().filter(|s| !s.is_empty()) else {
+        return bad("no state");
+    };
+    // Single use: taken whatever happens next.
+    let flight = match flight::take::<Flight>(&state, flight::OIDC, key, &headers).await {
+        Ok(Ok(f)) => f,
+        Ok(Err(reason)) => return bad(reason),
+        Err(_) => return page::unavailable(&state, lang),
+    };
+    let cc_id = flight.contact_center_id.as_str();
+    let refused = |status: StatusCode, reason: &str, message: &str| {
+        refuse(&state, lang, ip, Some(cc_id), status, reason, message)
+    };
+    // Before anything else: nothing of this answer may reach the flight's
+    // provider unless the answer is that provider's (an error answer too).
+    if let Some(reason) = answer_mismatch(&flight, &at, q.iss.as_deref(), false) {
+        return refused(StatusCode::BAD_REQUEST, reason, t.get("sso_invalid_answer"));
+    }
+    if let Some(error) = q.error.as_deref() {
+        // The provider's error code only: the description is the provider's prose.
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return refused(
+            StatusCode::FORBIDDEN,
+            &format!("provider error: {code}"),
+            &format!("{} ({code})", t.get("sso_provider_refused")),
+        );
+    }
+    let Some(code) = q.code.filter(|c| !c.is_empty()) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "no code",
+            t.get("sso_invalid_answer"),
+        );
+    };
+    let cc = match state.catalog.contact_center(cc_id) {
+        Some(cc) if cc.enabled => cc,
+        _ => {
+            return refused(
+                StatusCode::FORBIDDEN,
+                "contact center gone or disabled",
+                t.get("sso_invalid_answer"),
+            )
+        }
+    };
+    let provider = match state.db.get_oidc_provider(cc_id).await {
+        Ok(Some(p)) if p.issuer == flight.issuer => p,
+        Ok(_) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "provider changed during sign-in",
+                t.get("sso_invalid_answer"),
+            )
+        }
+        Err(_) => return page::unavailable(&state, lang),
+    };
+    let metadata = match state.oidc.metadata(&provider.issuer).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, contact_center = %cc_id, "OpenID provider discovery failed");
+            return provider_unavailable(&state, lang, ip, cc_id, &e.to_string());
+        }
+    };
+    let sends_iss = discovery::sends_iss(&metadata);
+    if let Some(reason) = answer_mismatch(&flight, &at, q.iss.as_deref(), sends_iss) {
+        return refused(StatusCode::BAD_REQUEST, reason, t.get("sso_invalid_answer"));
+    }
+    let claims = match verified_claims(&state, &metadata, &provider, &flight, code).await {
+        Ok(c) => c,
+        Err(Failure::Provider(reason)) => {
+            tracing::warn!(reason = %reason, contact_center = %cc_id, "OpenID provider failed");
+            return provider_unavailable(&state, lang, ip, cc_id, &reason);
+        }
+        Err(Failure::Invalid(reason)) => {
+            return refused(StatusCode::FORBIDDEN, &reason, t.get("sso_invalid_answer"))
+        }
+    };
+    let identity = match id_token::identity(&provider, &claims) {
+        Ok(i) => i,
+        Err(e) => {
+            return refused(
+                StatusCode::FORBIDDEN,
+                &e.to_string(),
+                t.get("sso_invalid_answer"),
+            )
+        }
+    };
+    let unknown = if provider.just_in_time {
+        UnknownUsers::CreateJustInTime
+    } else {
+        UnknownUsers::Refuse
+    };
+    let mut res = finish_sign_in(
+        &state,
+        lang,
+        ip,
+        &cc,
+        &identity,
+        unknown,
+        flight.request.as_deref(),
+        None,
+    )
+    .await;
+    if let Some(c) = flight::clear_cookie(&state, flight::OIDC) {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, c);
+    }
+    res
+}
+
+enum Failure {
+    /// The provider did not answer as it should (network, discovery, token endpoint).
+    Provider(String),
+    /// The answer is forged, stale or not for us.
+    Invalid(String),
+}
+
+/// Code exchange (with the PKCE verifier and client authentication), ID
+/// token checks (fetching the provider's keys again once for an unknown
+/// `kid`), and userinfo for claims the ID token lacks.
+async fn verified_claims(
+    state: &Services,
+    metadata: &Metadata,
+    provider: &OidcProviderConfig,
+    flight: &Flight,
+    code: String,
+) -> Result<serde_json::Map<String, Value>, Failure> {
+    let redirect = RedirectUrl::new(redirect_uri(state, &flight.contact_center_id))
+        .map_err(|e| Failure::Provider(e.to_string()))?;
+    let client = client(metadata, provider, redirect);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|e| Failure::Provider(e.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(flight.verifier.clone()))
+        .request_async(&state.oidc.http)
+        .await
+        .map_err(|e| match e {
+            // The provider refused the code (used, expired, wrong verifier).
+            openidconnect::RequestTokenError::ServerResponse(r) => {
+                Failure::Invalid(format!("code refused: {}", r.error()))
+            }
+            other => Failure::Provider(format!(
+                "token request failed: {}",
+                discovery::error_chain(&other)
+            )),
+        })?;
+    let Some(token) = tokens.id_token() else {
+        return Err(Failure::Invalid("no ID token".into()));
+    };
+    let leeway = state.settings.leeway as i64;
+    let mut claims =
+        match id_token::verify(metadata, &provider.client_id, token, &flight.nonce, leeway) {
+            Err(IdTokenError::UnknownKey) => {
+                let fresh = state
+                    .oidc
+                    .refetch_for_unknown_key(&provider.issuer)
+                    .await
+                    .map_err(|e| Failure::Provider(e.to_string()))?
+                    .ok_or_else(|| Failure::Invalid(IdTokenError::UnknownKey.to_string()))?;
+                id_token::verify(&fresh, &provider.client_id, token, &flight.nonce, leeway)
+            }
+            other => other,
+        }
+        .map_err(|e| Failure::Invalid(e.to_string()))?;
+    if id_token::misses_claims(provider, &claims) {
+        if let Some(url) = metadata.userinfo_endpoint() {
+            let (status, info) = state
+                .oidc
+                .http
+                .get_json(url.as_str(), tokens.access_token().secret())
+                .await
+                .map_err(|e| Failure::Provider(e.to_string()))?;
+            // Userinfo about someone else than the ID token's subject is ignored (OIDC Core §5.3.2).
+            if let (200, Value::Object(info)) = (status, info) {
+                if info.get("sub").is_some() && info.get("sub") == claims.get("sub") {
+                    for (k, v) in info {
+                        claims.entry(k).or_insert(v);
+                    }
+                }
+            }
+        }
+    }
+    Ok(claims)
+}

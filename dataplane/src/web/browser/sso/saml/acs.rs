@@ -1,0 +1,201 @@
+//! `POST /auth/v3/sso/saml/{cc}/acs`: the IdP's Response (HTTP-POST
+//! binding). A `RelayState` that keys a flight answers an SP-initiated
+//! sign-in of this browser; otherwise the answer is unsolicited
+//! (IdP-initiated), accepted only where the contact center's SAML settings
+//! allow it (`allowIdpInitiated`), and its `RelayState`, if any, is the
+//! `redirectUrl` to land on, honoured only for the contact center's own
+//! origins.
+
+use axum::extract::{Form, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use base64::Engine as _;
+use serde::Deserialize;
+use tollgate_store::model::{AuthScheme, ContactCenter};
+
+use crate::core::federation::saml::identity::identity;
+use crate::core::federation::saml::metadata;
+use crate::core::federation::saml::provider::{check, first_use, provider};
+use crate::core::federation::saml::verify::Refusal;
+use crate::core::federation::users::UnknownUsers;
+use crate::core::services::{AppState, Services};
+use crate::core::sessions::SamlSession;
+use crate::web::browser::page::{self, Lang};
+use crate::web::browser::sso::saml::{refuse, Flight};
+use crate::web::browser::sso::{finish_sign_in, flight};
+use crate::web::client_ip::ClientIp;
+
+#[derive(Deserialize)]
+pub struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// Where an unsolicited answer's `RelayState` may send the browser.
+fn is_url(relay_state: &str) -> bool {
+    relay_state.starts_with("https://") || relay_state.starts_with("http://")
+}
+
+pub async fn acs(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(cc_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<AcsForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let ip = ip.as_deref();
+    let refused =
+        |status: StatusCode, reason: &str| refuse(&state, lang, ip, Some(&cc_id), status, reason);
+    let cc = match state.catalog.contact_center(&cc_id) {
+        Some(cc) if cc.enabled && cc.auth == AuthScheme::Saml => cc,
+        // The path names no contact center of ours: not put in the audit trail's field.
+        _ => {
+            return refuse(
+                &state,
+                lang,
+                ip,
+                None,
+                StatusCode::NOT_FOUND,
+                "not a SAML contact center",
+            )
+        }
+    };
+    let provider = match provider(&state, &cc.id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return refused(StatusCode::NOT_FOUND, "SAML not configured"),
+        Err(_) => return page::unavailable(&state, lang),
+    };
+    let Some(xml) = form.saml_response.as_deref().and_then(decode) else {
+        return refused(StatusCode::BAD_REQUEST, Refusal::Malformed.reason());
+    };
+    let relay_state = form.relay_state.as_deref().unwrap_or("");
+    // Solicited: the flight is taken (single use) before anything is checked.
+    let (solicited, redirect_url) = if relay_state.is_empty() || is_url(relay_state) {
+        (None, Some(relay_state).filter(|r| !r.is_empty()))
+    } else {
+        match flight::take::<Flight>(&state, flight::SAML, relay_state, &headers).await {
+            Ok(Ok(f)) if f.contact_center_id == cc.id => (Some(f), None),
+            Ok(Ok(_)) => {
+                return refused(StatusCode::BAD_REQUEST, "flight of another contact center")
+            }
+            Ok(Err(reason)) => return refused(StatusCode::BAD_REQUEST, reason),
+            Err(_) => return page::unavailable(&state, lang),
+        }
+    };
+    // An unsolicited answer proves nothing about this browser having asked
+    // to sign in (login CSRF): only where the contact center allows it.
+    if solicited.is_none() && !provider.config.allow_idp_initiated {
+        return refused(StatusCode::FORBIDDEN, "idp_initiated_not_allowed");
+    }
+    let recipient = metadata::acs_url(&state.settings.issuer, &cc.id);
+    let in_response_to = solicited.as_ref().map(|f| f.request_id.as_str());
+    let assertion = match check(&state, &provider, &cc, &xml, &recipient, in_response_to) {
+        Ok(a) => a,
+        Err(r) => return refused(StatusCode::FORBIDDEN, r.reason()),
+    };
+    match first_use(&state, &assertion).await {
+        Ok(true) => {}
+        Ok(false) => return refused(StatusCode::FORBIDDEN, "replayed"),
+        Err(_) => return page::unavailable(&state, lang),
+    }
+    let identity = match identity(&provider.config, &assertion) {
+        Ok(i) => i,
+        Err(r) => return refused(StatusCode::FORBIDDEN, r.reason()),
+    };
+    let unknown = if provider.config.just_in_time_users {
+        UnknownUsers::CreateJustInTime
+    } else {
+        UnknownUsers::Refuse
+    };
+    let request = solicited.as_ref().and_then(|f| f.request.as_deref());
+    let saml = assertion.name_id.clone().map(|name_id| SamlSession {
+        name_id,
+        name_id_format: assertion.name_id_format.clone(),
+        session_index: assertion.session_index.clone(),
+    });
+    let mut res = finish_sign_in(&state, lang, ip, &cc, &identity, unknown, request, saml).await;
+    if let Some(url) = redirect_url {
+        land_on(&state, &cc, url, &mut res).await;
+    }
+    if solicited.is_some() {
+        if let Some(c) = flight::clear_cookie(&state, flight::SAML) {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    res
+}
+
+/// The Response as XML: base64 (line breaks tolerated), UTF-8.
+pub(super) fn decode(b64: &str) -> Option<String> {
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Sends an IdP-initiated sign-in on to `url` when the contact center
+/// allows it (an allowed CORS origin, or a client's redirect URI origin);
+/// otherwise it stays on the signed-in page.
+async fn land_on(state: &Services, cc: &ContactCenter, url: &str, res: &mut Response) {
+    if res.status() != StatusCode::SEE_OTHER {
+        return;
+    }
+    if !redirect_allowed(state, cc, url).await {
+        tracing::info!(contact_center = %cc.id, "IdP-initiated redirectUrl not allowed; signed-in page");
+        state.audit(
+            "sso.redirect_refused",
+            None,
+            Some(&cc.id),
+            None,
+            None,
+            serde_json::json!({"protocol": "saml"}),
+        );
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(url) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+}
+
+/// An absolute https URL (http for localhost only) whose origin the
+/// contact center allows.
+pub async fn redirect_allowed(state: &Services, cc: &ContactCenter, url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && local)) {
+        return false;
+    }
+    let Some(origin) = crate::core::origins::origin_of(url) else {
+        return false;
+    };
+    if state.catalog.client_origin_for(&cc.id, &origin) {
+        return true;
+    }
+    let cors = match state.db.list_cors_origins(Some(&cc.id)).await {
+        Ok(rows) => rows,
+        Err(_) => return false,
+    };
+    let setting = state
+        .db
+        .list_settings_named(crate::core::origins::SETTING)
+        .await
+        .unwrap_or_default();
+    let allowed = cors
+        .iter()
+        .map(|r| r.origin.as_str())
+        .chain(
+            setting
+                .iter()
+                .filter(|s| s.contact_center_id == cc.id)
+                .flat_map(|s| crate::core::origins::split_list(&s.value)),
+        )
+        .filter_map(|o| crate::core::origins::normalize(o).ok())
+        .any(|o| o == origin);
+    allowed
+}

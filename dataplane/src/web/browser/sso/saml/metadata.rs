@@ -1,0 +1,37 @@
+//! `GET /auth/v3/sso/saml/{contactCenterId}/metadata`: the SP's metadata.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tollgate_store::model::AuthScheme;
+
+use crate::core::federation::saml::metadata::document;
+use crate::core::services::AppState;
+
+/// `GET /auth/v3/sso/saml/{contactCenterId}/metadata`: the SP metadata of a
+/// SAML contact center, for its IdP administrator. 404 for any other.
+pub async fn get(State(state): State<AppState>, Path(cc): Path<String>) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "no SAML service provider here").into_response();
+    let config = match (
+        state.db.get_contact_center(&cc).await,
+        state.db.get_saml_provider(&cc).await,
+    ) {
+        (Ok(Some(c)), Ok(Some(config))) if c.auth == AuthScheme::Saml => config,
+        (Ok(_), Ok(_)) => return not_found(),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot read the SAML settings");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response();
+        }
+    };
+    match document(&state.settings.issuer, &config) {
+        Ok(xml) => (
+            [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+            xml,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, contact_center = %cc, "cannot write the SP metadata");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response()
+        }
+    }
+}

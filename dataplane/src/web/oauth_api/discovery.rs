@@ -1,0 +1,72 @@
+//! OpenID Connect discovery, RFC 8414 metadata and the JWKS.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::core::oauth::endpoints::token_endpoint;
+use crate::core::oauth::{assertion, grants};
+use crate::core::services::AppState;
+
+fn metadata(state: &AppState) -> serde_json::Value {
+    let iss = &state.settings.issuer;
+    // private_key_jwt clients sign with the first, client_secret_jwt clients MAC with the second.
+    let signing_algs: Vec<&str> = assertion::ASYMMETRIC
+        .iter()
+        .chain(assertion::HMAC)
+        .copied()
+        .collect();
+    json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/auth/v3/oauth/authorize"),
+        "token_endpoint": token_endpoint(iss),
+        "end_session_endpoint": format!("{iss}/auth/v3/end-session"),
+        "jwks_uri": format!("{iss}/auth/v3/jwks"),
+        "userinfo_endpoint": format!("{iss}/auth/v3/openid/userinfo"),
+        "introspection_endpoint": format!("{iss}/auth/v3/oauth/introspect"),
+        "revocation_endpoint": format!("{iss}/auth/v3/oauth/revoke"),
+        "grant_types_supported": grants::ADVERTISED,
+        "response_types_supported": ["code", "token", "id_token", "id_token token"],
+        "response_modes_supported": ["query", "fragment"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        // OIDC Discovery §3: request_uri support defaults to true; say it is not.
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": state.keys.algorithms(),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "*"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "given_name", "family_name", "preferred_username", "email", "contact_center_id", "environment_id", "user_name", "dbid"],
+    })
+}
+
+fn cacheable(body: String, max_age: &'static str) -> Response {
+    let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(max_age));
+    res
+}
+
+pub async fn openid_configuration(State(state): State<AppState>) -> Response {
+    cacheable(metadata(&state).to_string(), "public, max-age=300")
+}
+
+pub async fn oauth_authorization_server(State(state): State<AppState>) -> Response {
+    cacheable(metadata(&state).to_string(), "public, max-age=300")
+}
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let mut res = cacheable(state.keys.jwks().to_string(), "public, max-age=300");
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    res
+}

@@ -1,0 +1,196 @@
+//! RFC 7662 token introspection and RFC 7009 revocation. Both authenticate
+//! the calling client; neither reveals anything about tokens it may not see.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tollgate_store::model::{now, Client, ClientType, Revocation};
+
+use crate::core::oauth::client_auth;
+use crate::core::oauth::error::OAuthError;
+use crate::core::oauth::form::OAuthForm;
+use crate::core::services::{AppState, Services};
+use crate::core::tokens::{self, AccessClaims};
+use crate::web::client_ip::ClientIp;
+
+/// Internal clients (resource servers of the platform) may see any token; others only their own.
+fn may_see(caller: &Client, token_client: &str) -> bool {
+    caller.client_id == token_client
+        || caller.internal_client
+        || caller
+            .authorities
+            .iter()
+            .any(|a| a == "ROLE_INTERNAL_CLIENT")
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+fn no_store(body: serde_json::Value) -> Response {
+    let mut res = axum::Json(body).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
+    let caller = client_auth::authenticate(&state, &headers, &form, ip.as_deref()).await?;
+    // A public client's id is no authentication (RFC 7662 §2.1, §4); discovery
+    // advertises only secret-based methods for this endpoint.
+    if caller.client_type == ClientType::Public {
+        return Err(OAuthError::invalid_client(
+            "public clients cannot introspect tokens",
+        ));
+    }
+    let token = form.require("token")?;
+    let inactive = || Ok(no_store(json!({"active": false})));
+    if looks_like_jwt(token) {
+        let Ok(c) = state.verify_access_token(token) else {
+            return inactive();
+        };
+        if !may_see(&caller, &c.client_id) {
+            return inactive();
+        }
+        return Ok(no_store(access_view(&c)));
+    }
+    let Some((rt, family)) = state
+        .db
+        .find_refresh_token(&tokens::token_digest(token))
+        .await?
+    else {
+        return inactive();
+    };
+    let now = now();
+    if rt.used_at.is_some()
+        || family.revoked_at.is_some()
+        || rt.expires_at <= now
+        || !may_see(&caller, &family.client_id)
+    {
+        return inactive();
+    }
+    let mut body = json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "client_id": family.client_id,
+        "scope": family.scope.join(" "),
+        "exp": rt.expires_at,
+        "iat": rt.created_at,
+        "iss": state.settings.issuer,
+    });
+    if let (Some(cc), Some(user)) = (&family.contact_center_id, &family.username) {
+        body["sub"] = json!(crate::core::oauth::issue::user_subject(cc, user));
+        body["username"] = json!(user);
+        body["contact_center_id"] = json!(cc);
+    } else {
+        body["sub"] = json!(family.client_id);
+    }
+    Ok(no_store(body))
+}
+
+fn access_view(c: &AccessClaims) -> serde_json::Value {
+    let mut v = json!({
+        "active": true,
+        "token_type": "Bearer",
+        "scope": c.scope,
+        "client_id": c.client_id,
+        "username": c.user_name.as_deref().unwrap_or(&c.client_id),
+        "sub": c.sub,
+        "aud": c.aud,
+        "iss": c.iss,
+        "exp": c.exp,
+        "iat": c.iat,
+        "jti": c.jti,
+        "authorities": c.authorities,
+    });
+    for (k, val) in [
+        (
+            "contact_center_id",
+            c.contact_center_id.as_ref().map(|s| json!(s)),
+        ),
+        (
+            "environment_id",
+            c.environment_id.as_ref().map(|s| json!(s)),
+        ),
+        ("dbid", c.dbid.map(|d| json!(d))),
+        ("auth_time", c.auth_time.map(|t| json!(t))),
+    ] {
+        if let Some(val) = val {
+            v[k] = val;
+        }
+    }
+    v
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
+    let caller = client_auth::authenticate(&state, &headers, &form, ip.as_deref()).await?;
+    let token = form.require("token")?;
+    revoke_token(&state, &caller, token, ip.as_deref()).await?;
+    // RFC 7009 §2.2: unknown or foreign tokens get the same 200.
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn revoke_token(
+    state: &Services,
+    caller: &Client,
+    token: &str,
+    ip: Option<&str>,
+) -> Result<(), OAuthError> {
+    let now = now();
+    if looks_like_jwt(token) {
+        let Ok(c) = state.verify_access_token(token) else {
+            return Ok(());
+        };
+        if c.client_id != caller.client_id {
+            return Ok(());
+        }
+        state
+            .revocations
+            .revoke(
+                &state.db,
+                Revocation::Jti {
+                    jti: c.jti.clone(),
+                    expires_at: c.exp,
+                },
+            )
+            .await?;
+        state.audit(
+            "token.revoked",
+            Some(&caller.client_id),
+            c.contact_center_id.as_deref(),
+            Some(&c.sub),
+            ip,
+            json!({"type": "access_token"}),
+        );
+        return Ok(());
+    }
+    if let Some((_, family)) = state
+        .db
+        .find_refresh_token(&tokens::token_digest(token))
+        .await?
+    {
+        if family.client_id == caller.client_id {
+            state.revoke_family(&family.id, now).await?;
+            state.audit(
+                "token.revoked",
+                Some(&caller.client_id),
+                family.contact_center_id.as_deref(),
+                family.username.as_deref(),
+                ip,
+                json!({"type": "refresh_token", "family": family.id}),
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,479 @@
+//! The OAuth client registry of the original: `/auth/v3/ops/clients`, under
+//! the operator's HTTP Basic credentials, in the `{"status","data"}` envelope.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+use tollgate_store::model::{
+    now, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+};
+use tollgate_store::validate::client::check_client;
+use tollgate_store::validate::{check_exchange_policy, check_hmac_secret, check_jwks_uri};
+
+use crate::core::oauth::assertion::check_public_jwks;
+use crate::core::oauth::grants;
+use crate::core::services::{AppState, Services};
+use crate::web::client_ip::ClientIp;
+use crate::web::envelope::{self, ApiError};
+use crate::web::ops_auth::require as require_ops;
+
+const DEFAULT_ACCESS_TIMEOUT: i64 = 43_200;
+const DEFAULT_REFRESH_TIMEOUT: i64 = 2_592_000;
+
+/// The client as the API shows it: every field but the secret.
+pub fn view(c: &Client) -> Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "description": c.description,
+        "clientType": c.client_type.as_str(),
+        "internalClient": c.internal_client,
+        "authorities": c.authorities,
+        "scope": c.scope,
+        "authorizedGrantTypes": c.authorized_grant_types,
+        "redirectURIs": c.redirect_uris,
+        "accessTokenExpirationTimeout": c.access_token_expiration_timeout,
+        "refreshTokenExpirationTimeout": c.refresh_token_expiration_timeout,
+        "contactCenterIds": c.contact_center_ids,
+        "tokenExchange": c.token_exchange,
+        "tokenEndpointAuthMethod": c.auth_method.as_str(),
+        "jwks": c.jwks,
+        "jwksUri": c.jwks_uri,
+    })
+}
+
+/// Reads `{"data":{…}}`; syntax errors are reported by position, never by echoing input.
+fn data_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    match v {
+        Value::Object(mut o) => match o.remove("data") {
+            Some(Value::Object(d)) => Ok(d),
+            _ => Err(ApiError::bad_request("the body must be {\"data\": {…}}")),
+        },
+        _ => Err(ApiError::bad_request("the body must be {\"data\": {…}}")),
+    }
+}
+
+fn string(d: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match d.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a string"))),
+    }
+}
+
+fn boolean(d: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match d.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "'{key}' must be true or false"
+        ))),
+    }
+}
+
+fn strings(d: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match d.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str().map(str::to_string).ok_or_else(|| {
+                    ApiError::bad_request(format!("'{key}' must be a list of strings"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "'{key}' must be a list of strings"
+        ))),
+    }
+}
+
+fn seconds(d: &Map<String, Value>, key: &str, max: i64) -> Result<Option<i64>, ApiError> {
+    match d.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if (1..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(ApiError::bad_request(format!(
+                "'{key}' must be a whole number of seconds from 1 to {max}"
+            ))),
+        },
+    }
+}
+
+fn valid_client_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~:@-".contains(&b))
+}
+
+/// `tokenExchange`: an RFC 8693 policy object, or `null` to forbid exchange.
+fn exchange_policy(v: &Value) -> Result<Option<ExchangePolicy>, ApiError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let policy: ExchangePolicy = serde_json::from_value(v.clone()).map_err(|e| {
+        ApiError::bad_request(format!(
+            "'tokenExchange' must be an object with subjectClients, subjectIssuers, \
+             audiences (lists of strings), delegation and impersonation (booleans): {e}"
+        ))
+    })?;
+    check_exchange_policy(&policy).map_err(ApiError::bad_request)?;
+    Ok(Some(policy))
+}
+
+/// `tokenEndpointAuthMethod`, `jwks` and `jwksUri`. Without a method the
+/// client type decides (`none` for PUBLIC, `client_secret` for a
+/// CONFIDENTIAL client that had `none`). Keys belong to `private_key_jwt`
+/// clients only, which need at least one of them.
+fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(v) = string(d, "tokenEndpointAuthMethod")? {
+        c.auth_method = ClientAuthMethod::parse(&v).ok_or_else(|| {
+            ApiError::bad_request(
+                "'tokenEndpointAuthMethod' must be client_secret, private_key_jwt, \
+                 client_secret_jwt or none",
+            )
+        })?;
+    } else {
+        c.auth_method = match (c.client_type, c.auth_method) {
+            (ClientType::Public, _) => ClientAuthMethod::None,
+            (ClientType::Confidential, ClientAuthMethod::None) => ClientAuthMethod::ClientSecret,
+            (_, m) => m,
+        };
+    }
+    if let Some(v) = d.get("jwks") {
+        c.jwks = match v {
+            Value::Null => None,
+            v => {
+                check_public_jwks(v).map_err(|why| ApiError::bad_request(format!("jwks {why}")))?;
+                Some(v.clone())
+            }
+        };
+    }
+    if d.contains_key("jwksUri") {
+        c.jwks_uri = string(d, "jwksUri")?;
+        if let Some(uri) = &c.jwks_uri {
+            check_jwks_uri(uri).map_err(ApiError::bad_request)?;
+        }
+    }
+    if c.auth_method == ClientAuthMethod::PrivateKeyJwt {
+        // `check_client` requires its keys.
+    } else if d.get("jwks").is_some_and(|v| !v.is_null())
+        || d.get("jwksUri").is_some_and(|v| !v.is_null())
+    {
+        return Err(ApiError::bad_request(
+            "'jwks' and 'jwksUri' are for tokenEndpointAuthMethod private_key_jwt",
+        ));
+    } else {
+        c.jwks = None;
+        c.jwks_uri = None;
+    }
+    Ok(())
+}
+
+/// Applies the fields present in `d` to `c`; returns a new clear secret when one was generated.
+fn apply(
+    state: &Services,
+    c: &mut Client,
+    d: &Map<String, Value>,
+    creating: bool,
+) -> Result<Option<String>, ApiError> {
+    for key in d.keys() {
+        const KNOWN: &[&str] = &[
+            "client_id",
+            "name",
+            "description",
+            "client_secret",
+            "clientType",
+            "internalClient",
+            "authorities",
+            "scope",
+            "authorizedGrantTypes",
+            "redirectURIs",
+            "accessTokenExpirationTimeout",
+            "refreshTokenExpirationTimeout",
+            "contactCenterIds",
+            "tokenExchange",
+            "tokenEndpointAuthMethod",
+            "jwks",
+            "jwksUri",
+        ];
+        if !KNOWN.contains(&key.as_str()) {
+            return Err(ApiError::bad_request(format!("unknown field '{key}'")));
+        }
+    }
+    if let Some(v) = string(d, "name")? {
+        c.name = v;
+    }
+    if let Some(v) = string(d, "description")? {
+        c.description = v;
+    }
+    if let Some(v) = string(d, "clientType")? {
+        c.client_type = ClientType::parse(&v)
+            .ok_or_else(|| ApiError::bad_request("'clientType' must be CONFIDENTIAL or PUBLIC"))?;
+    }
+    if let Some(v) = boolean(d, "internalClient")? {
+        c.internal_client = v;
+    }
+    if let Some(v) = strings(d, "authorities")? {
+        c.authorities = v;
+    }
+    if let Some(v) = strings(d, "scope")? {
+        c.scope = v;
+    }
+    if let Some(v) = strings(d, "authorizedGrantTypes")? {
+        if let Some(bad) = v.iter().find(|g| !grants::KNOWN.contains(&g.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "authorizedGrantTypes: unknown grant type '{bad}'"
+            )));
+        }
+        c.authorized_grant_types = v;
+    }
+    if let Some(v) = strings(d, "redirectURIs")? {
+        c.redirect_uris = v;
+    }
+    if let Some(v) = seconds(d, "accessTokenExpirationTimeout", 31_536_000)? {
+        c.access_token_expiration_timeout = v;
+    }
+    if let Some(v) = seconds(d, "refreshTokenExpirationTimeout", 5 * 31_536_000)? {
+        c.refresh_token_expiration_timeout = v;
+    }
+    if let Some(v) = strings(d, "contactCenterIds")? {
+        if let Some(bad) = v
+            .iter()
+            .find(|id| state.catalog.contact_center(id).is_none())
+        {
+            return Err(ApiError::bad_request(format!(
+                "contactCenterIds: unknown contact center '{bad}'"
+            )));
+        }
+        c.contact_center_ids = v;
+    }
+    if let Some(v) = d.get("tokenExchange") {
+        c.token_exchange = exchange_policy(v)?;
+    }
+    client_keys(c, d)?;
+    // The rules the operator applies too, before any secret is hashed.
+    check_client(c).map_err(ApiError::bad_request)?;
+    let mut generated = None;
+    let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
+    if c.auth_method != ClientAuthMethod::ClientSecretJwt {
+        c.hmac_secret = None;
+    }
+    match c.auth_method {
+        ClientAuthMethod::PrivateKeyJwt => {
+            if secret.is_some() {
+                return Err(ApiError::bad_request(
+                    "a private_key_jwt client must not have a client_secret",
+                ));
+            }
+            c.secret_hash = None;
+        }
+        ClientAuthMethod::None => {
+            if secret.is_some() {
+                return Err(ApiError::bad_request(
+                    "a PUBLIC client must not have a client_secret",
+                ));
+            }
+            c.secret_hash = None;
+        }
+        // The server keeps this secret (sealed) to check MACs, and only that:
+        // the client cannot fall back to sending it in clear.
+        ClientAuthMethod::ClientSecretJwt => {
+            c.secret_hash = None;
+            match secret {
+                Some(s) => {
+                    check_hmac_secret(&s).map_err(ApiError::bad_request)?;
+                    c.hmac_secret = Some(HmacSecret::new(s));
+                }
+                None if creating || c.hmac_secret.is_none() => {
+                    let s = crate::core::tokens::random_token();
+                    generated = Some(s.clone());
+                    c.hmac_secret = Some(HmacSecret::new(s));
+                }
+                None => {}
+            }
+        }
+        ClientAuthMethod::ClientSecret => {
+            let secret = match secret {
+                Some(s) if s.len() < 8 => {
+                    return Err(ApiError::bad_request(
+                        "client_secret must be at least 8 characters",
+                    ))
+                }
+                Some(s) => Some(s),
+                // A confidential client needs a secret: make a strong one and show it once.
+                None if creating || c.secret_hash.is_none() => {
+                    let s = crate::core::tokens::random_token();
+                    generated = Some(s.clone());
+                    Some(s)
+                }
+                None => None,
+            };
+            if let Some(s) = secret {
+                c.secret_hash =
+                    Some(crate::core::secrets::hash_secret(&s).map_err(|_| ApiError::internal())?);
+            }
+        }
+    }
+    Ok(generated)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_ops(&state, &headers, ip.as_deref()).await?;
+    let clients = state.db.list_clients().await?;
+    Ok(envelope::ok(clients.iter().map(view).collect::<Vec<_>>()))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_ops(&state, &headers, ip.as_deref()).await?;
+    let c = state
+        .db
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("client '{id}' not found")))?;
+    Ok(envelope::ok(view(&c)))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_ops(&state, &headers, ip.as_deref()).await?;
+    let d = data_object(&body)?;
+    let id =
+        string(&d, "client_id")?.ok_or_else(|| ApiError::bad_request("'client_id' is required"))?;
+    if !valid_client_id(&id) {
+        return Err(ApiError::bad_request(
+            "'client_id' must be 1-128 characters of letters, digits and . _ ~ : @ -",
+        ));
+    }
+    let t = now();
+    let mut c = Client {
+        client_id: id.clone(),
+        name: id.clone(),
+        description: String::new(),
+        secret_hash: None,
+        client_type: ClientType::Confidential,
+        internal_client: false,
+        authorities: vec![],
+        scope: vec!["*".into()],
+        authorized_grant_types: vec![grants::CLIENT_CREDENTIALS.into()],
+        redirect_uris: vec![],
+        access_token_expiration_timeout: DEFAULT_ACCESS_TIMEOUT,
+        refresh_token_expiration_timeout: DEFAULT_REFRESH_TIMEOUT,
+        contact_center_ids: vec![],
+        token_exchange: None,
+        auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
+        jwks: None,
+        jwks_uri: None,
+        hmac_secret: None,
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    };
+    let generated = apply(&state, &mut c, &d, true)?;
+    let stored = state.db.create_client(&c).await?;
+    state.catalog.reload_client(&state.db, &id).await?;
+    state.audit("client.created", Some(&id), None, None, None, json!({}));
+    let mut data = view(&stored);
+    if let Some(secret) = generated {
+        // The only time a secret is ever returned: it was generated here.
+        data["client_secret"] = json!(secret);
+    }
+    Ok(envelope::created(
+        data,
+        format!("/auth/v3/ops/clients/{id}"),
+    ))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_ops(&state, &headers, ip.as_deref()).await?;
+    let d = data_object(&body)?;
+    if string(&d, "client_id")?.is_some_and(|b| b != id) {
+        return Err(ApiError::bad_request("'client_id' cannot be changed"));
+    }
+    let mut c = state
+        .db
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("client '{id}' not found")))?;
+    let generated = apply(&state, &mut c, &d, false)?;
+    let stored = state.db.update_client(&c).await?;
+    state.catalog.reload_client(&state.db, &id).await?;
+    state.audit(
+        "client.updated",
+        Some(&id),
+        None,
+        None,
+        None,
+        json!({"secret_changed": d.contains_key("client_secret")}),
+    );
+    let mut data = view(&stored);
+    if let Some(secret) = generated {
+        data["client_secret"] = json!(secret);
+    }
+    Ok(envelope::ok(data))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_ops(&state, &headers, ip.as_deref()).await?;
+    state.db.delete_client(&id).await?;
+    state.db.revoke_client_refresh_families(&id, now()).await?;
+    state.catalog.reload_client(&state.db, &id).await?;
+    state.audit("client.deleted", Some(&id), None, None, None, json!({}));
+    Ok(envelope::ok_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids() {
+        assert!(valid_client_id("external_api_client"));
+        assert!(!valid_client_id(""));
+        assert!(!valid_client_id("has space"));
+        assert!(!valid_client_id(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn bad_json_does_not_echo_input() {
+        let e = data_object(b"{\"data\": {\"client_secret\": supersecret}}").unwrap_err();
+        assert!(!e.message.contains("supersecret"));
+        assert!(data_object(b"[]").is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! `POST /auth/v3/oauth/token`: authenticates the client, then hands the
+//! request to its grant.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tollgate_store::model::now;
+use tollgate_store::validate::client::grant_allowed;
+
+use crate::core::metrics::{ErrorLabel, GrantLabel};
+use crate::core::oauth::client_auth;
+use crate::core::oauth::error::OAuthError;
+use crate::core::oauth::form::OAuthForm;
+use crate::core::oauth::grants::{
+    self, authorization_code, client_credentials, jwt_bearer, password, refresh, saml_bearer,
+    token_exchange,
+};
+use crate::core::services::AppState;
+use crate::web::client_ip::ClientIp;
+use tollgate_store::model::{Client, ClientAuthMethod};
+
+pub async fn token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Response {
+    let grant_type = form.get("grant_type").unwrap_or("").to_string();
+    // An address already over its limit is refused before any work is done.
+    if let Err(retry_after) =
+        crate::core::protection::rate_limit::over(&state, "token", ip.as_deref(), now()).await
+    {
+        return too_many(&state, &form, ip.as_deref(), retry_after).into_response();
+    }
+    match handle(&state, &headers, &form, ip.as_deref(), &grant_type).await {
+        Ok(res) => {
+            state
+                .metrics
+                .tokens_issued
+                .get_or_create(&GrantLabel { grant_type })
+                .inc();
+            let mut res = axum::Json(res).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res.headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            res
+        }
+        Err(e) => {
+            state
+                .metrics
+                .oauth_errors
+                .get_or_create(&ErrorLabel {
+                    error: e.code.to_string(),
+                })
+                .inc();
+            e.into_response()
+        }
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+    ip: Option<&str>,
+    grant_type: &str,
+) -> Result<crate::core::oauth::issue::TokenResponse, OAuthError> {
+    if grant_type.is_empty() {
+        limit(state, form, ip, None).await?;
+        return Err(OAuthError::invalid_request(
+            "parameter 'grant_type' is required",
+        ));
+    }
+    if !grants::SUPPORTED.contains(&grant_type) {
+        limit(state, form, ip, None).await?;
+        return Err(OAuthError::unsupported_grant_type(format!(
+            "grant type '{grant_type}' is not supported"
+        )));
+    }
+    let client = match client_auth::authenticate(state, headers, form, ip).await {
+        Ok(c) => c,
+        Err(e) => {
+            limit(state, form, ip, None).await?;
+            return Err(e);
+        }
+    };
+    limit(state, form, ip, Some(&client)).await?;
+    if !client
+        .authorized_grant_types
+        .iter()
+        .any(|g| g == grant_type)
+    {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client may not use the '{grant_type}' grant"
+        )));
+    }
+    // Also for a public client registered before the rule was enforced.
+    if !grant_allowed(client.client_type, grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "a public client may not use the '{grant_type}' grant"
+        )));
+    }
+    let now = now();
+    let res = match grant_type {
+        grants::AUTHORIZATION_CODE => {
+            authorization_code::grant(state, &client, form, ip, now).await?
+        }
+        grants::CLIENT_CREDENTIALS => client_credentials::grant(state, &client, form, now).await?,
+        grants::PASSWORD => password::grant(state, &client, form, ip, now).await?,
+        grants::REFRESH_TOKEN => refresh::grant(state, &client, form, ip, now).await?,
+        grants::JWT_BEARER => jwt_bearer::grant(state, &client, form, ip, now).await?,
+        grants::SAML2_BEARER => saml_bearer::grant(state, &client, form, ip, now).await?,
+        grants::TOKEN_EXCHANGE => token_exchange::grant(state, &client, form, now).await?,
+        _ => {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "grant type '{grant_type}' is not supported"
+            )))
+        }
+    };
+    state.audit(
+        "token.issued",
+        Some(&client.client_id),
+        res.contact_center_id.as_deref(),
+        Some(&res.subject),
+        ip, json!({"grant_type": grant_type, "scope": res.scope, "refresh": res.refresh_token.is_some()}));
+    Ok(res)
+}
+
+/// Counts the request: an authenticated confidential client against its id,
+/// so a gateway that signs in many users from one address does not throttle
+/// itself (nor is throttled by its neighbours); public clients and failed
+/// client authentications against the address.
+async fn limit(
+    state: &AppState,
+    form: &OAuthForm,
+    ip: Option<&str>,
+    client: Option<&Client>,
+) -> Result<(), OAuthError> {
+    let (scope, who) = match client {
+        Some(c) if c.auth_method != ClientAuthMethod::None => {
+            ("token-client", Some(c.client_id.as_str()))
+        }
+        _ => ("token", ip),
+    };
+    crate::core::protection::rate_limit::check(state, scope, who, now())
+        .await
+        .map_err(|retry_after| too_many(state, form, ip, retry_after))
+}
+
+fn too_many(state: &AppState, form: &OAuthForm, ip: Option<&str>, retry_after: u64) -> OAuthError {
+    state.audit(
+        "rate_limited",
+        form.get("client_id"),
+        None,
+        None,
+        ip,
+        json!({"endpoint": "token"}),
+    );
+    let mut e = OAuthError::temporarily_unavailable(retry_after);
+    e.status = axum::http::StatusCode::TOO_MANY_REQUESTS;
+    e.description = "too many requests".into();
+    e
+}
