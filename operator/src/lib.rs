@@ -20,3 +20,4 @@ pub mod metrics;
 pub mod oauth_client;
 pub mod ownership;
 pub mod platform;
+pub mod rows;
