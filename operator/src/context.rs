@@ -41,6 +41,89 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why a reconcile step went no further: an outcome for status (something
+/// the user must fix, or work under way), or an error to retry.
+#[derive(Debug)]
+pub enum Stop {
+    Report(Outcome),
+    Fail(Error),
+}
+
+/// A reconcile step: its value, or why it stopped.
+pub type Step<T> = std::result::Result<T, Stop>;
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Fail(e)
+    }
+}
+
+impl From<kube::Error> for Stop {
+    fn from(e: kube::Error) -> Stop {
+        Stop::Fail(e.into())
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Stop {
+        Stop::Fail(e.into())
+    }
+}
+
+impl Stop {
+    /// A spec the store's rules refuse is the user's to fix (`Stalled`,
+    /// reason `Invalid`); any other error is retried.
+    pub fn invalid(e: Error) -> Stop {
+        match e {
+            Error::Invalid(message) => Stop::Report(Outcome::Stalled {
+                reason: "Invalid".into(),
+                message,
+            }),
+            e => Stop::Fail(e),
+        }
+    }
+
+    /// `Stalled` with `reason`.
+    pub fn stalled(reason: &str, message: String) -> Stop {
+        Stop::Report(Outcome::Stalled {
+            reason: reason.into(),
+            message,
+        })
+    }
+}
+
+/// Whether an empty value counts as a missing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Empty {
+    Accepted,
+    Missing,
+}
+
+/// The value, or `Stalled` with `reason` naming the missing object and key.
+fn required(
+    value: Option<String>,
+    kind: &str,
+    name: &str,
+    key: &str,
+    reason: &str,
+    empty: Empty,
+) -> Step<String> {
+    match value {
+        Some(v) if empty == Empty::Accepted || !v.is_empty() => Ok(v),
+        _ => Err(Stop::stalled(
+            reason,
+            format!(
+                "{kind} {name} (key {key}) not found{}",
+                if empty == Empty::Missing {
+                    " or empty"
+                } else {
+                    ""
+                }
+            ),
+        )),
+    }
+}
+
 pub struct Context {
     pub client: Client,
     pub db: Db,
@@ -133,6 +216,30 @@ impl Context {
                     .and_then(|d| d.get(&r.key).cloned())
             });
         Ok(value)
+    }
+
+    /// A value from a Secret the spec requires; when it is missing, the
+    /// resource is `Stalled` with `reason` until it appears.
+    pub async fn required_secret(
+        &self,
+        namespace: &str,
+        r: &SecretKeyRef,
+        reason: &str,
+        empty: Empty,
+    ) -> Step<String> {
+        let value = self.secret_value(namespace, r).await?;
+        required(value, "Secret", &r.name, &r.key, reason, empty)
+    }
+
+    /// A value from a ConfigMap the spec requires, as [`Self::required_secret`].
+    pub async fn required_config_map(
+        &self,
+        namespace: &str,
+        r: &ConfigMapKeyRef,
+        reason: &str,
+    ) -> Step<String> {
+        let value = self.config_map_value(namespace, r).await?;
+        required(value, "ConfigMap", &r.name, &r.key, reason, Empty::Accepted)
     }
 
     /// A value from a ConfigMap in `namespace`; `None` when the ConfigMap or the key is missing.

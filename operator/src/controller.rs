@@ -47,15 +47,27 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         .for_each(|r| report("Tollgate", r));
     let environments = Controller::new(api::<Environment>(&client, namespace), config.clone())
         .shutdown_on_signal()
-        .run(crate::environment::reconcile, error_policy, ctx.clone())
+        .run(
+            crate::rows::reconcile::<Environment>,
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| report("Environment", r));
     let contact_centers = Controller::new(api::<ContactCenter>(&client, namespace), config.clone())
         .shutdown_on_signal()
-        .run(crate::contact_center::reconcile, error_policy, ctx.clone())
+        .run(
+            crate::rows::reconcile::<ContactCenter>,
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| report("ContactCenter", r));
     let clients = Controller::new(api::<OAuthClient>(&client, namespace), config)
         .shutdown_on_signal()
-        .run(crate::oauth_client::reconcile, error_policy, ctx.clone())
+        .run(
+            crate::rows::reconcile::<OAuthClient>,
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| report("OAuthClient", r));
     futures::join!(platform, environments, contact_centers, clients);
 }

@@ -1,20 +1,14 @@
 //! `Environment` → the `environments` row, through the store (the same
 //! repository functions the Environment API uses).
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{finalizer, Event};
-use kube::{Api, ResourceExt};
-use serde_json::json;
-use tollgate_store::model::{ConfigServer, Environment as Row, ManagedRow};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::ResourceExt;
+use tollgate_store::model::{ConfigServer, Environment as Row, ManagedRow, RowOwner};
 use tollgate_store::StoreError;
 
-use crate::conditions::Outcome;
-use crate::context::{namespace, Context, Error, Result, FINALIZER};
+use crate::context::{namespace, Context, Empty, Error, Result, Step, Stop};
 use crate::crd::{Environment, EnvironmentSpec};
-use crate::ownership::{self, Gate};
+use crate::rows::RowResource;
 
 /// The row id of an environment resource: `spec.id`, else its name.
 pub fn row_id(env: &Environment) -> String {
@@ -61,111 +55,54 @@ pub fn desired(id: &str, spec: &EnvironmentSpec, password: Option<String>) -> Re
     })
 }
 
-/// Whether the stored row already says what `want` says.
-pub fn matches(stored: &Row, want: &Row) -> bool {
-    Row {
-        version: stored.version,
-        created_at: stored.created_at,
-        updated_at: stored.updated_at,
-        ..want.clone()
-    } == *stored
-}
+impl RowResource for Environment {
+    const ROW: ManagedRow = ManagedRow::Environment;
+    const CREATED: (&'static str, &'static str) = ("Created", "created");
+    const UPDATED: (&'static str, &'static str) = ("Updated", "updated");
+    type Row = Row;
 
-pub async fn reconcile(obj: Arc<Environment>, ctx: Arc<Context>) -> Result<Action> {
-    let started = Instant::now();
-    let api: Api<Environment> = Api::namespaced(ctx.client.clone(), &namespace(&*obj)?);
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            Event::Apply(env) => apply(&env, &ctx).await,
-            Event::Cleanup(env) => cleanup(&env, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled("Environment", started);
-    result
-}
+    fn row_id(&self) -> String {
+        row_id(self)
+    }
 
-async fn apply(env: &Environment, ctx: &Context) -> Result<Action> {
-    let id = row_id(env);
-    let previous = env.status.clone().unwrap_or_default().conditions;
-    let outcome = write_row(env, &id, ctx).await?;
-    ctx.report(env, &previous, &outcome, json!({ "id": id }))
-        .await
-}
+    fn conditions(&self) -> Vec<Condition> {
+        self.status.clone().unwrap_or_default().conditions
+    }
 
-async fn write_row(env: &Environment, id: &str, ctx: &Context) -> Result<Outcome> {
-    let what = format!("environment {id}");
-    let owner = match ownership::gate(ctx, ManagedRow::Environment, id, env, &what).await? {
-        Gate::Write(owner) => owner,
-        Gate::Stop(outcome) => return Ok(outcome),
-    };
-    let password = match &env.spec.password_secret_ref {
-        None => None,
-        Some(r) => match ctx.secret_value(&namespace(env)?, r).await? {
-            Some(p) => Some(p),
-            None => {
-                return Ok(Outcome::Stalled {
-                    reason: "SecretNotFound".into(),
-                    message: format!("Secret {} (key {}) not found", r.name, r.key),
-                })
+    async fn wanted(&self, id: &str, _stored: Option<&Row>, ctx: &Context) -> Step<Row> {
+        let password = match &self.spec.password_secret_ref {
+            None => None,
+            Some(r) => Some(
+                ctx.required_secret(&namespace(self)?, r, "SecretNotFound", Empty::Accepted)
+                    .await?,
+            ),
+        };
+        desired(id, &self.spec, password).map_err(Stop::invalid)
+    }
+
+    async fn read(ctx: &Context, id: &str) -> Result<Option<Row>> {
+        Ok(ctx.db.get_environment(id).await?)
+    }
+
+    async fn create(ctx: &Context, row: &Row, owner: &RowOwner) -> Result<(), StoreError> {
+        ctx.db.create_environment_as(row, owner).await.map(drop)
+    }
+
+    async fn update(ctx: &Context, row: &Row) -> Result<(), StoreError> {
+        ctx.db.update_environment(row).await.map(drop)
+    }
+
+    async fn delete(ctx: &Context, id: &str) -> Result<(), StoreError> {
+        ctx.db.delete_environment(id, false).await
+    }
+
+    fn in_use(id: &str, err: &StoreError) -> Option<String> {
+        match err {
+            StoreError::InUse { detail, .. } => {
+                Some(format!("environment {id} is still used by {detail}"))
             }
-        },
-    };
-    let want = match desired(id, &env.spec, password) {
-        Ok(want) => want,
-        Err(Error::Invalid(message)) => {
-            return Ok(Outcome::Stalled {
-                reason: "Invalid".into(),
-                message,
-            })
+            _ => None,
         }
-        Err(e) => return Err(e),
-    };
-    match ctx.db.get_environment(id).await? {
-        None => {
-            ctx.db.create_environment_as(&want, &owner).await?;
-            ctx.event(env, false, "Created", format!("environment {id} created"))
-                .await;
-        }
-        Some(stored) if matches(&stored, &want) => {}
-        Some(stored) => {
-            ctx.db
-                .update_environment(&Row {
-                    version: stored.version,
-                    ..want
-                })
-                .await?;
-            ctx.event(env, false, "Updated", format!("environment {id} updated"))
-                .await;
-        }
-    }
-    Ok(Outcome::Ready {
-        message: format!("environment {id} is in the database"),
-    })
-}
-
-async fn cleanup(env: &Environment, ctx: &Context) -> Result<Action> {
-    let id = row_id(env);
-    if !ownership::release(ctx, ManagedRow::Environment, &id, env).await? {
-        return Ok(Action::await_change());
-    }
-    match ctx.db.delete_environment(&id, false).await {
-        Ok(()) | Err(StoreError::NotFound { .. }) => Ok(Action::await_change()),
-        Err(StoreError::InUse { detail, .. }) => {
-            // Kept, with its finalizer (an error keeps it), until its contact
-            // centers are gone; the status says why.
-            let message = format!("environment {id} is still used by {detail}");
-            let previous = env.status.clone().unwrap_or_default().conditions;
-            let outcome = Outcome::Stalled {
-                reason: "InUse".into(),
-                message: message.clone(),
-            };
-            ctx.report(env, &previous, &outcome, json!({ "id": id }))
-                .await?;
-            Err(Error::Blocked(message))
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -173,6 +110,8 @@ async fn cleanup(env: &Environment, ctx: &Context) -> Result<Action> {
 mod tests {
     use super::*;
     use crate::crd::ConfigServerSpec;
+    use crate::rows::matches;
+    use serde_json::json;
 
     fn spec() -> EnvironmentSpec {
         serde_json::from_value(json!({

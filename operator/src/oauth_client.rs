@@ -11,18 +11,15 @@
 //! periodic resync of unchanged clients costs no slow hash.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::ByteString;
 use kube::api::{ObjectMeta, PostParams};
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{finalizer, Event};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tollgate_store::model::{
-    Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret, ManagedRow,
+    Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret, ManagedRow, RowOwner,
     MANAGEMENT_AUTHORITIES,
 };
 use tollgate_store::secrets::{hash_secret, SecretVerifier};
@@ -31,9 +28,10 @@ use tollgate_store::validate::client::check_client;
 use tollgate_store::StoreError;
 
 use crate::conditions::Outcome;
-use crate::context::{namespace, Context, Error, Result, FINALIZER};
+use crate::context::{namespace, Context, Empty, Error, Result, Step, Stop};
 use crate::crd::{ContactCenter, OAuthClient, OAuthClientSpec, SecretKeyRef};
-use crate::ownership::{self, Gate};
+use crate::ownership;
+use crate::rows::RowResource;
 
 /// Key of the generated Secret that holds the client secret.
 pub const SECRET_KEY: &str = "client_secret";
@@ -157,15 +155,6 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
     Ok(row)
 }
 
-pub fn matches(stored: &Row, want: &Row) -> bool {
-    Row {
-        version: stored.version,
-        created_at: stored.created_at,
-        updated_at: stored.updated_at,
-        ..want.clone()
-    } == *stored
-}
-
 /// A fresh client secret: 256 random bits, base64url.
 pub fn generate_secret() -> String {
     use base64::Engine;
@@ -199,33 +188,125 @@ async fn hash_for(
     Ok(hash)
 }
 
-pub async fn reconcile(obj: Arc<OAuthClient>, ctx: Arc<Context>) -> Result<Action> {
-    let started = Instant::now();
-    let api: Api<OAuthClient> = Api::namespaced(ctx.client.clone(), &namespace(&*obj)?);
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            Event::Apply(c) => apply(&c, &ctx).await,
-            Event::Cleanup(c) => cleanup(&c, &ctx).await,
+impl RowResource for OAuthClient {
+    const ROW: ManagedRow = ManagedRow::Client;
+    type Row = Row;
+
+    fn row_id(&self) -> String {
+        client_id(self)
+    }
+
+    fn conditions(&self) -> Vec<Condition> {
+        self.status.clone().unwrap_or_default().conditions
+    }
+
+    fn status_extra(&self, id: &str) -> serde_json::Value {
+        json!({ "clientId": id, "secretName": secret_ref(self).map(|r| r.name) })
+    }
+
+    fn refusal(&self, ctx: &Context) -> Step<()> {
+        match unbound_management_refusal(
+            &self.spec,
+            &namespace(self)?,
+            ctx.platform_namespace.as_deref(),
+            ctx.allow_unbound_management_clients,
+        ) {
+            Some(message) => Err(Stop::stalled("UnboundManagementClient", message)),
+            None => Ok(()),
         }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled("OAuthClient", started);
-    result
+    }
+
+    async fn wanted(&self, id: &str, stored: Option<&Row>, ctx: &Context) -> Step<Row> {
+        let secret = client_secret(self, ctx).await?;
+        let contact_center_ids = contact_center_rows(self, ctx).await?;
+        let mut want = desired(id, &self.spec, contact_center_ids).map_err(Stop::invalid)?;
+        // A `client_secret_jwt` client's secret keys MACs: the store seals it
+        // instead of hashing it.
+        (want.secret_hash, want.hmac_secret) = match secret {
+            Some(secret) if want.auth_method == ClientAuthMethod::ClientSecretJwt => {
+                check_hmac_secret(&secret).map_err(|m| Stop::stalled("Invalid", m))?;
+                (None, Some(HmacSecret::new(secret)))
+            }
+            Some(secret) => {
+                let stored_hash = stored.and_then(|s| s.secret_hash.clone());
+                let hash = hash_for(&ctx.secrets, id, stored_hash, secret).await?;
+                (Some(hash), None)
+            }
+            None => (None, None),
+        };
+        Ok(want)
+    }
+
+    async fn read(ctx: &Context, id: &str) -> Result<Option<Row>> {
+        Ok(ctx.db.get_client(id).await?)
+    }
+
+    async fn create(ctx: &Context, row: &Row, owner: &RowOwner) -> Result<(), StoreError> {
+        ctx.db.create_client_as(row, owner).await.map(drop)
+    }
+
+    async fn update(ctx: &Context, row: &Row) -> Result<(), StoreError> {
+        ctx.db.update_client(row).await.map(drop)
+    }
+
+    async fn delete(ctx: &Context, id: &str) -> Result<(), StoreError> {
+        ctx.db.delete_client(id).await
+    }
+
+    fn write_refused(err: &StoreError) -> Option<Outcome> {
+        match err {
+            StoreError::MissingReference { detail, .. } => Some(Outcome::Progressing {
+                reason: "ContactCenterNotReady".into(),
+                message: format!("{detail} is not in the database yet"),
+            }),
+            _ => None,
+        }
+    }
 }
 
-async fn apply(c: &OAuthClient, ctx: &Context) -> Result<Action> {
-    let id = client_id(c);
-    let previous = c.status.clone().unwrap_or_default().conditions;
-    let outcome = write_row(c, &id, ctx).await?;
-    let secret_name = secret_ref(c).map(|r| r.name);
-    ctx.report(
-        c,
-        &previous,
-        &outcome,
-        json!({ "clientId": id, "secretName": secret_name }),
-    )
-    .await
+/// The client secret, for a client that has one (generated into the
+/// operator's own Secret unless the spec names one).
+async fn client_secret(c: &OAuthClient, ctx: &Context) -> Step<Option<String>> {
+    let Some(r) = secret_ref(c) else {
+        return Ok(None);
+    };
+    if c.spec.secret_ref.is_none() {
+        ensure_generated_secret(c, &r, ctx).await?;
+    }
+    let secret = ctx
+        .required_secret(&namespace(c)?, &r, "SecretNotFound", Empty::Missing)
+        .await?;
+    Ok(Some(secret))
+}
+
+/// The row ids of the referenced contact centers, each in the database and
+/// managed by its resource.
+async fn contact_center_rows(c: &OAuthClient, ctx: &Context) -> Step<Vec<String>> {
+    let ns = namespace(c)?;
+    let ccs: Api<ContactCenter> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut ids = Vec::new();
+    for name in &c.spec.contact_center_refs {
+        let Some(cc) = ccs.get_opt(name).await? else {
+            return Err(Stop::stalled(
+                "ContactCenterNotFound",
+                format!("ContactCenter {name} not found"),
+            ));
+        };
+        let cc_id = crate::contact_center::row_id(&cc);
+        let reference = ownership::Reference {
+            row: ManagedRow::ContactCenter,
+            id: &cc_id,
+            kind: "ContactCenter",
+            namespace: &ns,
+            name,
+            not_ready: "ContactCenterNotReady",
+        };
+        if let Some(outcome) = ownership::check_reference(ctx, &reference).await? {
+            return Err(Stop::Report(outcome));
+        }
+        ids.push(cc_id);
+    }
+    Ok(ids)
 }
 
 /// Creates the operator-owned Secret with a generated client secret, once.
@@ -263,138 +344,6 @@ async fn ensure_generated_secret(c: &OAuthClient, r: &SecretKeyRef, ctx: &Contex
         }
         // Another reconcile created it first.
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn write_row(c: &OAuthClient, id: &str, ctx: &Context) -> Result<Outcome> {
-    let ns = namespace(c)?;
-    if let Some(message) = unbound_management_refusal(
-        &c.spec,
-        &ns,
-        ctx.platform_namespace.as_deref(),
-        ctx.allow_unbound_management_clients,
-    ) {
-        return Ok(Outcome::Stalled {
-            reason: "UnboundManagementClient".into(),
-            message,
-        });
-    }
-    let what = format!("client {id}");
-    let owner = match ownership::gate(ctx, ManagedRow::Client, id, c, &what).await? {
-        Gate::Write(owner) => owner,
-        Gate::Stop(outcome) => return Ok(outcome),
-    };
-    let secret = match secret_ref(c) {
-        None => None,
-        Some(r) => {
-            if c.spec.secret_ref.is_none() {
-                ensure_generated_secret(c, &r, ctx).await?;
-            }
-            match ctx.secret_value(&ns, &r).await? {
-                Some(s) if !s.is_empty() => Some(s),
-                _ => {
-                    return Ok(Outcome::Stalled {
-                        reason: "SecretNotFound".into(),
-                        message: format!("Secret {} (key {}) not found", r.name, r.key),
-                    })
-                }
-            }
-        }
-    };
-    let ccs: Api<ContactCenter> = Api::namespaced(ctx.client.clone(), &ns);
-    let mut contact_center_ids = Vec::new();
-    for name in &c.spec.contact_center_refs {
-        let Some(cc) = ccs.get_opt(name).await? else {
-            return Ok(Outcome::Stalled {
-                reason: "ContactCenterNotFound".into(),
-                message: format!("ContactCenter {name} not found"),
-            });
-        };
-        let cc_id = crate::contact_center::row_id(&cc);
-        let reference = ownership::Reference {
-            row: ManagedRow::ContactCenter,
-            id: &cc_id,
-            kind: "ContactCenter",
-            namespace: &ns,
-            name,
-            not_ready: "ContactCenterNotReady",
-        };
-        if let Some(outcome) = ownership::check_reference(ctx, &reference).await? {
-            return Ok(outcome);
-        }
-        contact_center_ids.push(cc_id);
-    }
-    let mut want = match desired(id, &c.spec, contact_center_ids) {
-        Ok(want) => want,
-        Err(Error::Invalid(message)) => {
-            return Ok(Outcome::Stalled {
-                reason: "Invalid".into(),
-                message,
-            })
-        }
-        Err(e) => return Err(e),
-    };
-    let stored = ctx.db.get_client(id).await?;
-    // A `client_secret_jwt` client's secret keys MACs: the store seals it
-    // instead of hashing it.
-    (want.secret_hash, want.hmac_secret) = match secret {
-        Some(secret) if want.auth_method == ClientAuthMethod::ClientSecretJwt => {
-            if let Err(message) = check_hmac_secret(&secret) {
-                return Ok(Outcome::Stalled {
-                    reason: "Invalid".into(),
-                    message,
-                });
-            }
-            (None, Some(HmacSecret::new(secret)))
-        }
-        Some(secret) => {
-            let stored_hash = stored.as_ref().and_then(|s| s.secret_hash.clone());
-            (
-                Some(hash_for(&ctx.secrets, id, stored_hash, secret).await?),
-                None,
-            )
-        }
-        None => (None, None),
-    };
-    let written = match stored {
-        None => ctx.db.create_client_as(&want, &owner).await.map(Some),
-        Some(stored) if matches(&stored, &want) => Ok(None),
-        Some(stored) => ctx
-            .db
-            .update_client(&Row {
-                version: stored.version,
-                ..want
-            })
-            .await
-            .map(Some),
-    };
-    match written {
-        Ok(Some(_)) => {
-            ctx.event(c, false, "Written", format!("client {id} written"))
-                .await;
-        }
-        Ok(None) => {}
-        Err(StoreError::MissingReference { detail, .. }) => {
-            return Ok(Outcome::Progressing {
-                reason: "ContactCenterNotReady".into(),
-                message: format!("{detail} is not in the database yet"),
-            })
-        }
-        Err(e) => return Err(e.into()),
-    }
-    Ok(Outcome::Ready {
-        message: format!("client {id} is in the database"),
-    })
-}
-
-async fn cleanup(c: &OAuthClient, ctx: &Context) -> Result<Action> {
-    let id = client_id(c);
-    if !ownership::release(ctx, ManagedRow::Client, &id, c).await? {
-        return Ok(Action::await_change());
-    }
-    match ctx.db.delete_client(&id).await {
-        Ok(()) | Err(StoreError::NotFound { .. }) => Ok(Action::await_change()),
         Err(e) => Err(e.into()),
     }
 }

@@ -106,22 +106,28 @@ pub struct Reference<'a> {
 /// outcome to stop with: not written yet, or a row of the same id the
 /// resource failed to claim.
 pub fn reference_outcome(stored: Option<&RowOwner>, r: &Reference) -> Option<Outcome> {
-    let what = match r.row {
+    let what = what(r.row, r.id);
+    match stored {
+        None => Some(Outcome::Progressing {
+            reason: r.not_ready.into(),
+            message: format!("{what} is not in the database yet"),
+        }),
+        Some(_) if managed_by(stored, r.namespace, r.name) => None,
+        Some(_) => Some(refused(format!(
+            "{what} is not managed by {} {}",
+            r.kind, r.name
+        ))),
+    }
+}
+
+/// How status and Events name the row `id` of table `row`.
+pub fn what(row: ManagedRow, id: &str) -> String {
+    let noun = match row {
         ManagedRow::Environment => "environment",
         ManagedRow::ContactCenter => "contact center",
         ManagedRow::Client => "client",
     };
-    match stored {
-        None => Some(Outcome::Progressing {
-            reason: r.not_ready.into(),
-            message: format!("{what} {} is not in the database yet", r.id),
-        }),
-        Some(_) if managed_by(stored, r.namespace, r.name) => None,
-        Some(_) => Some(refused(format!(
-            "{what} {} is not managed by {} {}",
-            r.id, r.kind, r.name
-        ))),
-    }
+    format!("{noun} {id}")
 }
 
 /// [`reference_outcome`] for the stored row.

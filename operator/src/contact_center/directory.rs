@@ -10,8 +10,8 @@ use tollgate_store::model::{
 use tollgate_store::validate::check_ldap_directory;
 use tollgate_store::StoreError;
 
-use crate::conditions::Outcome;
-use crate::context::{namespace, Context, Result};
+use super::part::Part;
+use crate::context::{namespace, Context, Empty, Result, Step, Stop};
 use crate::crd::{ContactCenter, DirectorySpec};
 
 /// The record `spec` asks for, once the Secret and ConfigMap values are
@@ -79,111 +79,72 @@ pub fn desired(
     Ok(record)
 }
 
-/// Whether the stored record already is `want` (bookkeeping aside).
-pub fn matches(stored: &LdapDirectoryConfig, want: &LdapDirectoryConfig) -> bool {
-    LdapDirectoryConfig {
-        version: stored.version,
-        created_at: stored.created_at,
-        updated_at: stored.updated_at,
-        ..want.clone()
-    } == *stored
-}
+/// The contact center's LDAP directory, for [`sync_optional`](super::part::sync_optional).
+pub struct Directory;
 
-fn stalled(reason: &str, message: String) -> Option<Outcome> {
-    Some(Outcome::Stalled {
-        reason: reason.into(),
-        message,
-    })
-}
+impl Part for Directory {
+    type Spec = DirectorySpec;
+    type Record = LdapDirectoryConfig;
+    const NAME: &'static str = "LDAP directory";
+    const REASON: &'static str = "Directory";
+    const AUTH: &'static str = "ldap";
+    const FIELD: &'static str = "spec.directory";
 
-/// Brings the stored directory in line with the spec. `Some` says why the
-/// contact center is not Ready.
-pub async fn sync(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Option<Outcome>> {
-    let stored = ctx.db.get_ldap_directory(id).await?;
-    let Some(spec) = &cc.spec.directory else {
-        if stored.is_some() {
-            match ctx.db.delete_ldap_directory(id).await {
-                Ok(()) | Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            ctx.event(
-                cc,
-                false,
-                "DirectoryRemoved",
-                format!("LDAP directory of {id} removed"),
-            )
-            .await;
-        }
-        return Ok(if cc.spec.auth == "ldap" {
-            stalled(
-                "DirectoryMissing",
-                "auth is ldap but spec.directory is not set; sign-ins answer 503 until it is"
-                    .into(),
-            )
-        } else {
-            None
-        });
-    };
-    let ns = namespace(cc)?;
-    let password = match (&spec.bind_mode[..], &spec.bind_password_secret_ref) {
-        ("searchThenBind", Some(r)) => match ctx.secret_value(&ns, r).await? {
-            Some(p) if !p.is_empty() => Some(p),
-            _ => {
-                return Ok(stalled(
-                    "BindPasswordSecretNotFound",
-                    format!("Secret {} (key {}) not found or empty", r.name, r.key),
-                ))
-            }
-        },
-        _ => None,
-    };
-    let ca_pem = match (&spec.ca_certificate, &spec.ca_certificate_from) {
-        (Some(pem), _) => Some(pem.clone()),
-        (None, Some(from)) => {
-            let (kind, name, key, value) =
-                match (&from.config_map_key_ref, &from.secret_key_ref) {
-                    (Some(r), None) => (
-                        "ConfigMap",
-                        &r.name,
-                        &r.key,
-                        ctx.config_map_value(&ns, r).await?,
-                    ),
-                    (None, Some(r)) => ("Secret", &r.name, &r.key, ctx.secret_value(&ns, r).await?),
-                    _ => return Ok(stalled(
-                        "InvalidDirectory",
-                        "caCertificateFrom takes exactly one of configMapKeyRef and secretKeyRef"
-                            .into(),
-                    )),
-                };
-            match value {
-                Some(pem) => Some(pem),
-                None => {
-                    return Ok(stalled(
-                        "CaCertificateNotFound",
-                        format!("{kind} {name} (key {key}) not found"),
-                    ))
-                }
-            }
-        }
-        (None, None) => None,
-    };
-    let mut want = match desired(id, spec, password, ca_pem) {
-        Ok(want) => want,
-        Err(message) => return Ok(stalled("InvalidDirectory", message)),
-    };
-    if stored.as_ref().is_some_and(|s| matches(s, &want)) {
-        return Ok(None);
+    fn spec(cc: &ContactCenter) -> Option<&DirectorySpec> {
+        cc.spec.directory.as_ref()
     }
-    want.version = stored.map_or(0, |s| s.version);
-    ctx.db.put_ldap_directory(&want).await?;
-    ctx.event(
-        cc,
-        false,
-        "DirectoryWritten",
-        format!("LDAP directory of {id} written"),
-    )
-    .await;
-    Ok(None)
+
+    async fn read(ctx: &Context, id: &str) -> Result<Option<LdapDirectoryConfig>> {
+        Ok(ctx.db.get_ldap_directory(id).await?)
+    }
+
+    async fn wanted(
+        cc: &ContactCenter,
+        id: &str,
+        spec: &DirectorySpec,
+        _stored: Option<&LdapDirectoryConfig>,
+        ctx: &Context,
+    ) -> Step<LdapDirectoryConfig> {
+        let ns = namespace(cc)?;
+        let password = match (&spec.bind_mode[..], &spec.bind_password_secret_ref) {
+            ("searchThenBind", Some(r)) => Some(
+                ctx.required_secret(&ns, r, "BindPasswordSecretNotFound", Empty::Missing)
+                    .await?,
+            ),
+            _ => None,
+        };
+        let ca_pem = ca_pem(spec, &ns, ctx).await?;
+        desired(id, spec, password, ca_pem).map_err(|m| Stop::stalled("InvalidDirectory", m))
+    }
+
+    async fn put(ctx: &Context, record: &LdapDirectoryConfig) -> Result<(), StoreError> {
+        ctx.db.put_ldap_directory(record).await.map(drop)
+    }
+
+    async fn delete(ctx: &Context, id: &str) -> Result<(), StoreError> {
+        ctx.db.delete_ldap_directory(id).await
+    }
+}
+
+/// The CA the spec names: inline, or from a ConfigMap or Secret key.
+async fn ca_pem(spec: &DirectorySpec, ns: &str, ctx: &Context) -> Step<Option<String>> {
+    const NOT_FOUND: &str = "CaCertificateNotFound";
+    let from = match (&spec.ca_certificate, &spec.ca_certificate_from) {
+        (Some(pem), _) => return Ok(Some(pem.clone())),
+        (None, None) => return Ok(None),
+        (None, Some(from)) => from,
+    };
+    match (&from.config_map_key_ref, &from.secret_key_ref) {
+        (Some(r), None) => Ok(Some(ctx.required_config_map(ns, r, NOT_FOUND).await?)),
+        (None, Some(r)) => Ok(Some(
+            ctx.required_secret(ns, r, NOT_FOUND, Empty::Accepted)
+                .await?,
+        )),
+        _ => Err(Stop::stalled(
+            "InvalidDirectory",
+            "caCertificateFrom takes exactly one of configMapKeyRef and secretKeyRef".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

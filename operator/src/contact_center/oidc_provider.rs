@@ -8,8 +8,8 @@ use tollgate_store::model::{OidcClaims, OidcClientAuth, OidcGroupAuthority, Oidc
 use tollgate_store::validate::check_oidc_provider;
 use tollgate_store::StoreError;
 
-use crate::conditions::Outcome;
-use crate::context::{namespace, Context, Result};
+use super::part::Part;
+use crate::context::{namespace, Context, Empty, Result, Step, Stop};
 use crate::crd::{ContactCenter, OidcProviderSpec};
 
 /// The record `spec` asks for, once the client secret is read.
@@ -55,79 +55,46 @@ pub fn desired(
     Ok(record)
 }
 
-/// Whether the stored record already is `want` (bookkeeping aside).
-pub fn matches(stored: &OidcProviderConfig, want: &OidcProviderConfig) -> bool {
-    OidcProviderConfig {
-        version: stored.version,
-        created_at: stored.created_at,
-        updated_at: stored.updated_at,
-        ..want.clone()
-    } == *stored
-}
+/// The contact center's OpenID provider, for [`sync_optional`](super::part::sync_optional).
+pub struct OidcProvider;
 
-fn stalled(reason: &str, message: String) -> Option<Outcome> {
-    Some(Outcome::Stalled {
-        reason: reason.into(),
-        message,
-    })
-}
+impl Part for OidcProvider {
+    type Spec = OidcProviderSpec;
+    type Record = OidcProviderConfig;
+    const NAME: &'static str = "OIDC provider";
+    const REASON: &'static str = "OidcProvider";
+    const AUTH: &'static str = "oidc";
+    const FIELD: &'static str = "spec.oidcProvider";
 
-/// Brings the stored provider in line with the spec. `Some` says why the
-/// contact center is not Ready.
-pub async fn sync(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Option<Outcome>> {
-    let stored = ctx.db.get_oidc_provider(id).await?;
-    let Some(spec) = &cc.spec.oidc_provider else {
-        if stored.is_some() {
-            match ctx.db.delete_oidc_provider(id).await {
-                Ok(()) | Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            ctx.event(
-                cc,
-                false,
-                "OidcProviderRemoved",
-                format!("OIDC provider of {id} removed"),
-            )
-            .await;
-        }
-        return Ok(if cc.spec.auth == "oidc" {
-            stalled(
-                "OidcProviderMissing",
-                "auth is oidc but spec.oidcProvider is not set; sign-ins answer 503 until it is"
-                    .into(),
-            )
-        } else {
-            None
-        });
-    };
-    let ns = namespace(cc)?;
-    let r = &spec.client_secret_ref;
-    let secret = match ctx.secret_value(&ns, r).await? {
-        Some(s) if !s.is_empty() => s,
-        _ => {
-            return Ok(stalled(
-                "ClientSecretNotFound",
-                format!("Secret {} (key {}) not found or empty", r.name, r.key),
-            ))
-        }
-    };
-    let mut want = match desired(id, spec, secret) {
-        Ok(want) => want,
-        Err(message) => return Ok(stalled("InvalidOidcProvider", message)),
-    };
-    if stored.as_ref().is_some_and(|s| matches(s, &want)) {
-        return Ok(None);
+    fn spec(cc: &ContactCenter) -> Option<&OidcProviderSpec> {
+        cc.spec.oidc_provider.as_ref()
     }
-    want.version = stored.map_or(0, |s| s.version);
-    ctx.db.put_oidc_provider(&want).await?;
-    ctx.event(
-        cc,
-        false,
-        "OidcProviderWritten",
-        format!("OIDC provider of {id} written"),
-    )
-    .await;
-    Ok(None)
+
+    async fn read(ctx: &Context, id: &str) -> Result<Option<OidcProviderConfig>> {
+        Ok(ctx.db.get_oidc_provider(id).await?)
+    }
+
+    async fn wanted(
+        cc: &ContactCenter,
+        id: &str,
+        spec: &OidcProviderSpec,
+        _stored: Option<&OidcProviderConfig>,
+        ctx: &Context,
+    ) -> Step<OidcProviderConfig> {
+        let r = &spec.client_secret_ref;
+        let secret = ctx
+            .required_secret(&namespace(cc)?, r, "ClientSecretNotFound", Empty::Missing)
+            .await?;
+        desired(id, spec, secret).map_err(|m| Stop::stalled("InvalidOidcProvider", m))
+    }
+
+    async fn put(ctx: &Context, record: &OidcProviderConfig) -> Result<(), StoreError> {
+        ctx.db.put_oidc_provider(record).await.map(drop)
+    }
+
+    async fn delete(ctx: &Context, id: &str) -> Result<(), StoreError> {
+        ctx.db.delete_oidc_provider(id).await
+    }
 }
 
 #[cfg(test)]

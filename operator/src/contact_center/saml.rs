@@ -11,8 +11,8 @@ use tollgate_store::saml::{fetch_idp_metadata, generate_sp_key, metadata_http_cl
 use tollgate_store::validate::check_saml_provider;
 use tollgate_store::StoreError;
 
-use crate::conditions::Outcome;
-use crate::context::{namespace, Context, Result};
+use super::part::Part;
+use crate::context::{namespace, Context, Error, Result, Step, Stop};
 use crate::crd::{ContactCenter, SamlSpec};
 
 /// Where the metadata came from, and when it was fetched (URLs only).
@@ -58,137 +58,104 @@ pub fn desired(
     Ok(record)
 }
 
-/// Whether the stored record already is `want` (bookkeeping aside).
-pub fn matches(stored: &SamlProviderConfig, want: &SamlProviderConfig) -> bool {
-    SamlProviderConfig {
-        version: stored.version,
-        created_at: stored.created_at,
-        updated_at: stored.updated_at,
-        ..want.clone()
-    } == *stored
-}
-
-fn stalled(reason: &str, message: String) -> Option<Outcome> {
-    Some(Outcome::Stalled {
-        reason: reason.into(),
-        message,
-    })
-}
-
 /// The metadata `spec` names, or why it cannot be had.
 async fn metadata(
     cc: &ContactCenter,
     spec: &SamlSpec,
     stored: Option<&SamlProviderConfig>,
     ctx: &Context,
-) -> Result<Result<Metadata, Outcome>> {
+) -> Step<Metadata> {
+    let given = |xml| Metadata {
+        xml,
+        url: None,
+        fetched_at: None,
+    };
     if let Some(xml) = &spec.idp_metadata {
-        return Ok(Ok(Metadata {
-            xml: xml.clone(),
-            url: None,
-            fetched_at: None,
-        }));
+        return Ok(given(xml.clone()));
     }
     if let Some(r) = &spec.idp_metadata_config_map_ref {
-        return Ok(match ctx.config_map_value(&namespace(cc)?, r).await? {
-            Some(xml) => Ok(Metadata {
-                xml,
-                url: None,
-                fetched_at: None,
-            }),
-            None => Err(Outcome::Stalled {
-                reason: "IdpMetadataNotFound".into(),
-                message: format!("ConfigMap {} (key {}) not found", r.name, r.key),
-            }),
-        });
+        let xml = ctx
+            .required_config_map(&namespace(cc)?, r, "IdpMetadataNotFound")
+            .await?;
+        return Ok(given(xml));
     }
     let Some(url) = &spec.idp_metadata_url else {
-        return Ok(Err(Outcome::Stalled {
-            reason: "InvalidSaml".into(),
-            message: "saml needs idpMetadata, idpMetadataConfigMapRef or idpMetadataUrl".into(),
-        }));
+        return Err(Stop::stalled(
+            "InvalidSaml",
+            "saml needs idpMetadata, idpMetadataConfigMapRef or idpMetadataUrl".into(),
+        ));
     };
     // The same URL: what is stored stays (the dataplane keeps it fresh).
     if let Some(s) = stored.filter(|s| s.idp_metadata_url.as_deref() == Some(url.as_str())) {
-        return Ok(Ok(Metadata {
+        return Ok(Metadata {
             xml: s.idp_metadata.clone(),
             url: Some(url.clone()),
             fetched_at: s.idp_metadata_fetched_at,
-        }));
+        });
     }
-    Ok(
-        match async { fetch_idp_metadata(&metadata_http_client(None)?, url).await }.await {
-            Ok(xml) => Ok(Metadata {
-                xml,
-                url: Some(url.clone()),
-                fetched_at: Some(now()),
-            }),
-            Err(message) => Err(Outcome::Stalled {
-                reason: "IdpMetadataUnreachable".into(),
-                message,
-            }),
-        },
-    )
+    match async { fetch_idp_metadata(&metadata_http_client(None)?, url).await }.await {
+        Ok(xml) => Ok(Metadata {
+            xml,
+            url: Some(url.clone()),
+            fetched_at: Some(now()),
+        }),
+        Err(message) => Err(Stop::stalled("IdpMetadataUnreachable", message)),
+    }
 }
 
-/// Brings the stored settings in line with the spec. `Some` says why the
-/// contact center is not Ready.
-pub async fn sync(cc: &ContactCenter, id: &str, ctx: &Context) -> Result<Option<Outcome>> {
-    let stored = ctx.db.get_saml_provider(id).await?;
-    let Some(spec) = &cc.spec.saml else {
-        if stored.is_some() {
-            match ctx.db.delete_saml_provider(id).await {
-                Ok(()) | Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            ctx.event(
-                cc,
-                false,
-                "SamlRemoved",
-                format!("SAML settings of {id} removed"),
-            )
-            .await;
+/// The contact center's SAML settings, for [`sync_optional`](super::part::sync_optional).
+pub struct Saml;
+
+impl Part for Saml {
+    type Spec = SamlSpec;
+    type Record = SamlProviderConfig;
+    const NAME: &'static str = "SAML settings";
+    const REASON: &'static str = "Saml";
+    const AUTH: &'static str = "saml";
+    const FIELD: &'static str = "spec.saml";
+
+    fn spec(cc: &ContactCenter) -> Option<&SamlSpec> {
+        cc.spec.saml.as_ref()
+    }
+
+    async fn read(ctx: &Context, id: &str) -> Result<Option<SamlProviderConfig>> {
+        Ok(ctx.db.get_saml_provider(id).await?)
+    }
+
+    async fn wanted(
+        cc: &ContactCenter,
+        id: &str,
+        spec: &SamlSpec,
+        stored: Option<&SamlProviderConfig>,
+        ctx: &Context,
+    ) -> Step<SamlProviderConfig> {
+        let metadata = metadata(cc, spec, stored, ctx).await?;
+        desired(id, spec, metadata, stored).map_err(|m| Stop::stalled("InvalidSaml", m))
+    }
+
+    /// The key pair is generated when the settings are first written.
+    fn complete(record: &mut SamlProviderConfig, id: &str) -> Result<()> {
+        if record.sp_keys.is_empty() {
+            let key = generate_sp_key(id)
+                .map_err(|e| Error::Invalid(format!("cannot generate a SAML key pair: {e}")))?;
+            record.sp_keys = vec![key];
         }
-        return Ok(if cc.spec.auth == "saml" {
-            stalled(
-                "SamlMissing",
-                "auth is saml but spec.saml is not set; sign-ins answer 503 until it is".into(),
-            )
-        } else {
-            None
-        });
-    };
-    let metadata = match metadata(cc, spec, stored.as_ref(), ctx).await? {
-        Ok(m) => m,
-        Err(outcome) => return Ok(Some(outcome)),
-    };
-    let mut want = match desired(id, spec, metadata, stored.as_ref()) {
-        Ok(want) => want,
-        Err(message) => return Ok(stalled("InvalidSaml", message)),
-    };
-    if stored.as_ref().is_some_and(|s| matches(s, &want)) {
-        return Ok(None);
+        Ok(())
     }
-    if want.sp_keys.is_empty() {
-        want.sp_keys = vec![generate_sp_key(id).map_err(|e| {
-            crate::context::Error::Invalid(format!("cannot generate a SAML key pair: {e}"))
-        })?];
+
+    async fn put(ctx: &Context, record: &SamlProviderConfig) -> Result<(), StoreError> {
+        ctx.db.put_saml_provider(record).await.map(drop)
     }
-    want.version = stored.map_or(0, |s| s.version);
-    ctx.db.put_saml_provider(&want).await?;
-    ctx.event(
-        cc,
-        false,
-        "SamlWritten",
-        format!("SAML settings of {id} written"),
-    )
-    .await;
-    Ok(None)
+
+    async fn delete(ctx: &Context, id: &str) -> Result<(), StoreError> {
+        ctx.db.delete_saml_provider(id).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::matches;
     use serde_json::json;
 
     fn spec(v: serde_json::Value) -> SamlSpec {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_store::model::{OidcClaims, OidcClientAuth};
 use tollgate_store::validate::{ldap_directory as ldap, oidc_provider as oidc, trusted_issuer};
 
-use super::{jwk_set_schema, CommonStatus, ConfigMapKeyRef, SecretKeyRef};
+use super::common::{jwk_set_schema, CommonStatus, ConfigMapKeyRef, SecretKeyRef};
 
 /// Settings of the contact center.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]

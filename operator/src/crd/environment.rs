@@ -5,7 +5,7 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::{CommonStatus, SecretKeyRef};
+use super::common::{CommonStatus, SecretKeyRef};
 
 /// One Configuration Server (primary and optional backup).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]

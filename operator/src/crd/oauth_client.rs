@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::{jwk_set_schema, SecretKeyRef};
+use super::common::{jwk_set_schema, SecretKeyRef};
 
 /// An OAuth client, reconciled into Tollgate's database.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]

@@ -13,7 +13,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::SecretKeyRef;
+use super::common::SecretKeyRef;
 
 /// Replicas and resources of one service (auth, ui or environment).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]

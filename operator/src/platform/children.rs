@@ -406,8 +406,8 @@ fn autoscaled(spec: &ServiceSpec) -> bool {
     spec.max_replicas.is_some_and(|m| m > spec.replicas)
 }
 
-pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
-    let spec = service_spec(tg, service);
+/// The container serving `service`: its ports, probes, resources and drain.
+fn server_container(tg: &Tollgate, inputs: &Inputs, service: &str) -> Container {
     let timings = &tg.spec.pods.probes;
     let management_tls = tg.spec.tls.as_ref().is_some_and(|t| t.management);
     let probe = |path: &str| Probe {
@@ -443,7 +443,7 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
     ]);
     c.readiness_probe = Some(probe("/health/ready"));
     c.liveness_probe = Some(probe("/health/live"));
-    c.resources = spec.resources.clone();
+    c.resources = service_spec(tg, service).resources.clone();
     // Keep serving while the endpoint is removed everywhere, then drain
     // (SIGTERM: in-flight requests finish). The image has no shell: sleep
     // is the kubelet's own action.
@@ -456,6 +456,12 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
         }),
         ..Default::default()
     });
+    c
+}
+
+pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
+    let spec = service_spec(tg, service);
+    let c = server_container(tg, inputs, service);
     let mut pod_labels = selector(tg, service);
     pod_labels.extend(labels(tg, inputs, Some(service)));
     Deployment {
