@@ -17,17 +17,17 @@ use serde_json::{json, Value};
 use tollgate_store::model::now;
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-const IDP: &str = "https://idp.example";
+pub(crate) const IDP: &str = "https://idp.example";
 const TRUSTED: &str = "/environment/v3/contact-centers/demo/trusted-issuers";
 
 /// An EC P-256 key: its JWK (public) and a signer.
-struct Key {
+pub(crate) struct Key {
     kid: String,
-    jwk: Value,
+    pub(crate) jwk: Value,
     encoding: EncodingKey,
 }
 
-fn key(kid: &str) -> Key {
+pub(crate) fn key(kid: &str) -> Key {
     let pkcs8 =
         EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
             .expect("key");
@@ -42,13 +42,13 @@ fn key(kid: &str) -> Key {
     }
 }
 
-fn claims(sub: &str) -> Value {
+pub(crate) fn claims(sub: &str) -> Value {
     let t = now();
     json!({"iss": IDP, "sub": sub, "aud": ISSUER, "iat": t, "exp": t + 120,
            "jti": uuid::Uuid::new_v4().to_string()})
 }
 
-fn sign(k: &Key, claims: &Value) -> String {
+pub(crate) fn sign(k: &Key, claims: &Value) -> String {
     let mut h = Header::new(Algorithm::ES256);
     h.kid = Some(k.kid.clone());
     jsonwebtoken::encode(&h, claims, &k.encoding).expect("sign")

@@ -30,6 +30,7 @@ mod sso_oidc;
 mod sso_saml;
 mod sso_saml_logout;
 mod storage_bounds;
+mod sub_resource_writes;
 mod tls_listener;
 mod token_endpoint;
 mod token_exchange;

@@ -10,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tollgate_store::model::{
     LdapAttributes, LdapBind, LdapDirectoryConfig, LdapGroupAuthority, LdapProperty,
 };
@@ -21,14 +20,11 @@ use tollgate_store::validate::ldap_directory::{
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
-use crate::core::services::AppState;
-use crate::web::admin_api::access::{cc_not_found, Caller};
-use crate::web::admin_api::contact_centers::visible;
-use crate::web::admin_api::{
-    check_version, expected_version, parse_data, with_etag, Data, Envelope,
-};
-use crate::web::admin_api::{ErrorEnvelope, OkEnvelope};
-use crate::web::envelope::{self, ApiError};
+use crate::core::services::{AppState, Services};
+use crate::web::admin_api::access::Caller;
+use crate::web::admin_api::sub_resource::{self, Singleton};
+use crate::web::admin_api::{Data, Envelope, ErrorEnvelope, OkEnvelope};
+use crate::web::envelope::ApiError;
 
 /// How users are bound: `direct` (with `bindDnTemplate`) or `searchThenBind`
 /// (found by `serviceDn`, then bound).
@@ -273,8 +269,51 @@ fn to_record(
     Ok(record)
 }
 
-fn not_configured(id: &str) -> ApiError {
-    ApiError::not_found(format!("contact center '{id}' has no LDAP directory"))
+impl Singleton for LdapDirectoryConfig {
+    type Input = DirectoryInput;
+    type View = DirectoryView;
+    const NAME: &'static str = "directory";
+    const MISSING: &'static str = "LDAP directory";
+    const CHANGED: &'static str = "the directory changed meanwhile; read it again and retry";
+    const AUDIT: &'static str = "directory";
+
+    fn input_version(input: &DirectoryInput) -> Option<i64> {
+        input.version
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn set_version(&mut self, version: i64) {
+        self.version = version;
+    }
+    fn view(&self, _: &Services) -> DirectoryView {
+        DirectoryView::from(self)
+    }
+    async fn load(state: &Services, id: &str) -> Result<Option<Self>, StoreError> {
+        state.db.get_ldap_directory(id).await
+    }
+    async fn build(
+        state: &Services,
+        id: &str,
+        input: DirectoryInput,
+        existing: Option<&Self>,
+    ) -> Result<Self, ApiError> {
+        let record = to_record(id, input, existing)?;
+        for url in &record.urls {
+            state
+                .outbound
+                .check_setting("urls", url)
+                .await
+                .map_err(ApiError::bad_request)?;
+        }
+        Ok(record)
+    }
+    async fn store(state: &Services, record: &Self) -> Result<Self, StoreError> {
+        state.db.put_ldap_directory(record).await
+    }
+    async fn remove(state: &Services, id: &str) -> Result<(), StoreError> {
+        state.db.delete_ldap_directory(id).await
+    }
 }
 
 #[utoipa::path(get, path = "/environment/v3/contact-centers/{id}/directory", tag = "directory",
@@ -288,16 +327,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    visible(&state, &caller, &id).await?;
-    let stored = state
-        .db
-        .get_ldap_directory(&id)
-        .await?
-        .ok_or_else(|| not_configured(&id))?;
-    Ok(with_etag(
-        envelope::ok(DirectoryView::from(&stored)),
-        stored.version,
-    ))
+    sub_resource::get::<LdapDirectoryConfig>(&state, &caller, &id).await
 }
 
 #[utoipa::path(put, path = "/environment/v3/contact-centers/{id}/directory", tag = "directory",
@@ -315,45 +345,7 @@ pub async fn put(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let d: DirectoryInput = parse_data(&body)?;
-    let expected = expected_version(&headers, d.version)?;
-    visible(&state, &caller, &id).await?;
-    let existing = state.db.get_ldap_directory(&id).await?;
-    let current = existing.as_ref().map_or(0, |e| e.version);
-    check_version(expected, current, "directory")?;
-    let mut record = to_record(&id, d, existing.as_ref())?;
-    for url in &record.urls {
-        state
-            .outbound
-            .check_setting("urls", url)
-            .await
-            .map_err(ApiError::bad_request)?;
-    }
-    record.version = current;
-    let stored = state
-        .db
-        .put_ldap_directory(&record)
-        .await
-        .map_err(|e| match e {
-            StoreError::MissingReference { .. } => cc_not_found(&id),
-            StoreError::VersionConflict { .. } | StoreError::NotFound { .. } => {
-                ApiError::conflict("the directory changed meanwhile; read it again and retry")
-            }
-            other => other.into(),
-        })?;
-    state.audit(
-        "directory.updated",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"version": stored.version}),
-    );
-    crate::web::admin_api::propagate(&state).await;
-    Ok(with_etag(
-        envelope::ok(DirectoryView::from(&stored)),
-        stored.version,
-    ))
+    sub_resource::put::<LdapDirectoryConfig>(&state, &caller, &headers, &id, &body).await
 }
 
 #[utoipa::path(delete, path = "/environment/v3/contact-centers/{id}/directory", tag = "directory",
@@ -367,23 +359,5 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    visible(&state, &caller, &id).await?;
-    state
-        .db
-        .delete_ldap_directory(&id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound { .. } => not_configured(&id),
-            other => other.into(),
-        })?;
-    state.audit(
-        "directory.deleted",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({}),
-    );
-    crate::web::admin_api::propagate(&state).await;
-    Ok(envelope::ok_empty())
+    sub_resource::delete::<LdapDirectoryConfig>(&state, &caller, &id).await
 }

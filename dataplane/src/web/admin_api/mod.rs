@@ -13,6 +13,7 @@ pub mod oidc_provider;
 pub mod openapi;
 pub mod saml;
 pub mod settings;
+pub(crate) mod sub_resource;
 pub mod trusted_issuers;
 pub mod users;
 

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use tollgate_store::model::{OidcClaims, OidcClientAuth, OidcGroupAuthority, OidcProviderConfig};
 use tollgate_store::validate::check_oidc_provider;
 use tollgate_store::validate::oidc_provider::DEFAULT_SCOPES;
@@ -19,14 +19,11 @@ use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
 use crate::core::federation::oidc::redirect::redirect_uri;
-use crate::core::services::AppState;
-use crate::web::admin_api::access::{cc_not_found, Caller};
-use crate::web::admin_api::contact_centers::visible;
-use crate::web::admin_api::{
-    check_version, expected_version, parse_data, with_etag, Data, Envelope,
-};
-use crate::web::admin_api::{ErrorEnvelope, OkEnvelope};
-use crate::web::envelope::{self, ApiError};
+use crate::core::services::{AppState, Services};
+use crate::web::admin_api::access::Caller;
+use crate::web::admin_api::sub_resource::{self, Singleton};
+use crate::web::admin_api::{Data, Envelope, ErrorEnvelope, OkEnvelope};
+use crate::web::envelope::ApiError;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -186,8 +183,52 @@ pub(crate) fn to_record(
     Ok(record)
 }
 
-fn not_configured(id: &str) -> ApiError {
-    ApiError::not_found(format!("contact center '{id}' has no OIDC provider"))
+impl Singleton for OidcProviderConfig {
+    type Input = OidcProviderInput;
+    type View = OidcProviderView;
+    const NAME: &'static str = "OIDC provider";
+    const MISSING: &'static str = "OIDC provider";
+    const CHANGED: &'static str = "the OIDC provider changed meanwhile; read it again and retry";
+    const AUDIT: &'static str = "oidc_provider";
+
+    fn input_version(input: &OidcProviderInput) -> Option<i64> {
+        input.version
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn set_version(&mut self, version: i64) {
+        self.version = version;
+    }
+    fn view(&self, state: &Services) -> OidcProviderView {
+        OidcProviderView::new(self, redirect_uri(state, &self.contact_center_id))
+    }
+    fn audit_details(&self) -> Value {
+        json!({"version": self.version, "issuer": self.issuer})
+    }
+    async fn load(state: &Services, id: &str) -> Result<Option<Self>, StoreError> {
+        state.db.get_oidc_provider(id).await
+    }
+    async fn build(
+        state: &Services,
+        id: &str,
+        input: OidcProviderInput,
+        existing: Option<&Self>,
+    ) -> Result<Self, ApiError> {
+        let record = to_record(id, input, existing)?;
+        state
+            .outbound
+            .check_setting("issuer", &record.issuer)
+            .await
+            .map_err(ApiError::bad_request)?;
+        Ok(record)
+    }
+    async fn store(state: &Services, record: &Self) -> Result<Self, StoreError> {
+        state.db.put_oidc_provider(record).await
+    }
+    async fn remove(state: &Services, id: &str) -> Result<(), StoreError> {
+        state.db.delete_oidc_provider(id).await
+    }
 }
 
 #[utoipa::path(get, path = "/environment/v3/contact-centers/{id}/oidc-provider", tag = "oidc-provider",
@@ -201,14 +242,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    visible(&state, &caller, &id).await?;
-    let stored = state
-        .db
-        .get_oidc_provider(&id)
-        .await?
-        .ok_or_else(|| not_configured(&id))?;
-    let view = OidcProviderView::new(&stored, redirect_uri(&state, &id));
-    Ok(with_etag(envelope::ok(view), stored.version))
+    sub_resource::get::<OidcProviderConfig>(&state, &caller, &id).await
 }
 
 #[utoipa::path(put, path = "/environment/v3/contact-centers/{id}/oidc-provider", tag = "oidc-provider",
@@ -226,40 +260,7 @@ pub async fn put(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let d: OidcProviderInput = parse_data(&body)?;
-    let expected = expected_version(&headers, d.version)?;
-    visible(&state, &caller, &id).await?;
-    let existing = state.db.get_oidc_provider(&id).await?;
-    let current = existing.as_ref().map_or(0, |e| e.version);
-    check_version(expected, current, "OIDC provider")?;
-    let mut record = to_record(&id, d, existing.as_ref())?;
-    state
-        .outbound
-        .check_setting("issuer", &record.issuer)
-        .await
-        .map_err(ApiError::bad_request)?;
-    record.version = current;
-    let stored = state
-        .db
-        .put_oidc_provider(&record)
-        .await
-        .map_err(|e| match e {
-            StoreError::MissingReference { .. } => cc_not_found(&id),
-            StoreError::VersionConflict { .. } | StoreError::NotFound { .. } => {
-                ApiError::conflict("the OIDC provider changed meanwhile; read it again and retry")
-            }
-            other => other.into(),
-        })?;
-    state.audit(
-        "oidc_provider.updated",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"version": stored.version, "issuer": stored.issuer}),
-    );
-    let view = OidcProviderView::new(&stored, redirect_uri(&state, &id));
-    Ok(with_etag(envelope::ok(view), stored.version))
+    sub_resource::put::<OidcProviderConfig>(&state, &caller, &headers, &id, &body).await
 }
 
 #[utoipa::path(delete, path = "/environment/v3/contact-centers/{id}/oidc-provider", tag = "oidc-provider",
@@ -273,22 +274,5 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    visible(&state, &caller, &id).await?;
-    state
-        .db
-        .delete_oidc_provider(&id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound { .. } => not_configured(&id),
-            other => other.into(),
-        })?;
-    state.audit(
-        "oidc_provider.deleted",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({}),
-    );
-    Ok(envelope::ok_empty())
+    sub_resource::delete::<OidcProviderConfig>(&state, &caller, &id).await
 }

@@ -23,14 +23,14 @@ use utoipa::ToSchema;
 
 use crate::core::federation::saml::metadata;
 use crate::core::federation::saml::refresh::{refresh, RefreshError, Refreshed};
-use crate::core::services::AppState;
-use crate::web::admin_api::access::{cc_not_found, Caller};
+use crate::core::services::{AppState, Services};
+use crate::web::admin_api::access::Caller;
 use crate::web::admin_api::contact_centers::visible;
-use crate::web::admin_api::{
-    check_version, expected_version, parse_data, with_etag, Data, Envelope,
+use crate::web::admin_api::sub_resource::{
+    self, answer, committed, not_configured, store_error, Singleton,
 };
-use crate::web::admin_api::{ErrorEnvelope, OkEnvelope};
-use crate::web::envelope::{self, ApiError};
+use crate::web::admin_api::{propagate, Data, Envelope, ErrorEnvelope, OkEnvelope};
+use crate::web::envelope::ApiError;
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -153,7 +153,7 @@ pub struct SamlInput {
 
 /// The record to store; `existing` lends its key pairs (new settings get one).
 async fn to_record(
-    state: &AppState,
+    state: &Services,
     id: &str,
     d: SamlInput,
     existing: Option<&SamlProviderConfig>,
@@ -207,17 +207,42 @@ fn new_key(id: &str) -> Result<tollgate_store::model::SamlSpKey, ApiError> {
     })
 }
 
-fn not_configured(id: &str) -> ApiError {
-    ApiError::not_found(format!("contact center '{id}' has no SAML settings"))
-}
+impl Singleton for SamlProviderConfig {
+    type Input = SamlInput;
+    type View = SamlView;
+    const NAME: &'static str = "saml";
+    const MISSING: &'static str = "SAML settings";
+    const CHANGED: &'static str = "the SAML settings changed meanwhile; read them again and retry";
+    const AUDIT: &'static str = "saml";
 
-fn store_error(id: &str, e: StoreError) -> ApiError {
-    match e {
-        StoreError::MissingReference { .. } => cc_not_found(id),
-        StoreError::VersionConflict { .. } | StoreError::NotFound { .. } => {
-            ApiError::conflict("the SAML settings changed meanwhile; read them again and retry")
-        }
-        other => other.into(),
+    fn input_version(input: &SamlInput) -> Option<i64> {
+        input.version
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn set_version(&mut self, version: i64) {
+        self.version = version;
+    }
+    fn view(&self, state: &Services) -> SamlView {
+        view(&state.settings.issuer, self)
+    }
+    async fn load(state: &Services, id: &str) -> Result<Option<Self>, StoreError> {
+        state.db.get_saml_provider(id).await
+    }
+    async fn build(
+        state: &Services,
+        id: &str,
+        input: SamlInput,
+        existing: Option<&Self>,
+    ) -> Result<Self, ApiError> {
+        to_record(state, id, input, existing).await
+    }
+    async fn store(state: &Services, record: &Self) -> Result<Self, StoreError> {
+        state.db.put_saml_provider(record).await
+    }
+    async fn remove(state: &Services, id: &str) -> Result<(), StoreError> {
+        state.db.delete_saml_provider(id).await
     }
 }
 
@@ -232,16 +257,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    visible(&state, &caller, &id).await?;
-    let stored = state
-        .db
-        .get_saml_provider(&id)
-        .await?
-        .ok_or_else(|| not_configured(&id))?;
-    Ok(with_etag(
-        envelope::ok(view(&state.settings.issuer, &stored)),
-        stored.version,
-    ))
+    sub_resource::get::<SamlProviderConfig>(&state, &caller, &id).await
 }
 
 #[utoipa::path(put, path = "/environment/v3/contact-centers/{id}/saml", tag = "saml",
@@ -259,32 +275,7 @@ pub async fn put(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let d: SamlInput = parse_data(&body)?;
-    let expected = expected_version(&headers, d.version)?;
-    visible(&state, &caller, &id).await?;
-    let existing = state.db.get_saml_provider(&id).await?;
-    let current = existing.as_ref().map_or(0, |e| e.version);
-    check_version(expected, current, "saml")?;
-    let mut record = to_record(&state, &id, d, existing.as_ref()).await?;
-    record.version = current;
-    let stored = state
-        .db
-        .put_saml_provider(&record)
-        .await
-        .map_err(|e| store_error(&id, e))?;
-    state.audit(
-        "saml.updated",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"version": stored.version}),
-    );
-    crate::web::admin_api::propagate(&state).await;
-    Ok(with_etag(
-        envelope::ok(view(&state.settings.issuer, &stored)),
-        stored.version,
-    ))
+    sub_resource::put::<SamlProviderConfig>(&state, &caller, &headers, &id, &body).await
 }
 
 #[utoipa::path(post, path = "/environment/v3/contact-centers/{id}/saml/rotate-key", tag = "saml",
@@ -300,32 +291,18 @@ pub async fn rotate_key(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     visible(&state, &caller, &id).await?;
-    let mut record = state
-        .db
-        .get_saml_provider(&id)
+    let mut record = SamlProviderConfig::load(&state, &id)
         .await?
-        .ok_or_else(|| not_configured(&id))?;
+        .ok_or_else(|| not_configured::<SamlProviderConfig>(&id))?;
     let key = new_key(&id)?;
     let key_id = key.id.clone();
     rotate_sp_keys(&mut record.sp_keys, key);
-    let stored = state
-        .db
-        .put_saml_provider(&record)
+    let stored = SamlProviderConfig::store(&state, &record)
         .await
-        .map_err(|e| store_error(&id, e))?;
-    state.audit(
-        "saml.key_rotated",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"version": stored.version, "key": key_id}),
-    );
-    crate::web::admin_api::propagate(&state).await;
-    Ok(with_etag(
-        envelope::ok(view(&state.settings.issuer, &stored)),
-        stored.version,
-    ))
+        .map_err(|e| store_error::<SamlProviderConfig>(&id, e))?;
+    let details = json!({"version": stored.version, "key": key_id});
+    committed(&state, &caller, &id, "saml.key_rotated", details).await;
+    Ok(answer(&state, &stored))
 }
 
 #[utoipa::path(post, path = "/environment/v3/contact-centers/{id}/saml/reload", tag = "saml",
@@ -345,20 +322,17 @@ pub async fn reload(
     let stored = match refresh(&state, &id).await {
         Ok(Refreshed::Unchanged(c)) => c,
         Ok(Refreshed::Updated(c)) => {
-            crate::web::admin_api::propagate(&state).await;
+            propagate(&state).await;
             c
         }
-        Err(RefreshError::NotConfigured) => return Err(not_configured(&id)),
+        Err(RefreshError::NotConfigured) => return Err(not_configured::<SamlProviderConfig>(&id)),
         Err(e @ RefreshError::NoUrl) => return Err(ApiError::conflict(e.to_string())),
         Err(e @ (RefreshError::Fetch(_) | RefreshError::Unusable(_))) => {
             return Err(ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))
         }
-        Err(RefreshError::Store(e)) => return Err(store_error(&id, e)),
+        Err(RefreshError::Store(e)) => return Err(store_error::<SamlProviderConfig>(&id, e)),
     };
-    Ok(with_etag(
-        envelope::ok(view(&state.settings.issuer, &stored)),
-        stored.version,
-    ))
+    Ok(answer(&state, &stored))
 }
 
 #[utoipa::path(delete, path = "/environment/v3/contact-centers/{id}/saml", tag = "saml",
@@ -372,23 +346,5 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    visible(&state, &caller, &id).await?;
-    state
-        .db
-        .delete_saml_provider(&id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound { .. } => not_configured(&id),
-            other => other.into(),
-        })?;
-    state.audit(
-        "saml.deleted",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({}),
-    );
-    crate::web::admin_api::propagate(&state).await;
-    Ok(envelope::ok_empty())
+    sub_resource::delete::<SamlProviderConfig>(&state, &caller, &id).await
 }

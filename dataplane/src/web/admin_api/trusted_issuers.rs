@@ -2,6 +2,9 @@
 //! signed JWTs (RFC 7523 assertions, `grant_type=…:jwt-bearer`) speak for
 //! users of the contact center. Upserted by `issuer`; an issuer belongs to
 //! one contact center. Delete is `DELETE …/trusted-issuers?issuer=…`.
+//! Many per contact center and unversioned, they are not a
+//! [`Singleton`](crate::web::admin_api::sub_resource::Singleton); their writes end the same
+//! way, audited and propagated by [`committed`].
 
 use std::collections::HashMap;
 
@@ -20,6 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::core::services::AppState;
 use crate::web::admin_api::access::{cc_not_found, Caller};
 use crate::web::admin_api::contact_centers::visible;
+use crate::web::admin_api::sub_resource::committed;
 use crate::web::admin_api::{parse_data, Data, Envelope, ErrorEnvelope, OkEnvelope};
 use crate::web::envelope::{self, ApiError};
 
@@ -146,14 +150,8 @@ pub async fn upsert(
             StoreError::MissingReference { .. } => cc_not_found(&id),
             other => other.into(),
         })?;
-    state.audit(
-        "trusted_issuer.updated",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"issuer": stored.issuer}),
-    );
+    let details = json!({"issuer": stored.issuer});
+    committed(&state, &caller, &id, "trusted_issuer.updated", details).await;
     Ok(envelope::ok(TrustedIssuerView::from(&stored)))
 }
 
@@ -183,13 +181,7 @@ pub async fn delete(
             )),
             other => other.into(),
         })?;
-    state.audit(
-        "trusted_issuer.deleted",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"issuer": issuer}),
-    );
+    let details = json!({"issuer": issuer});
+    committed(&state, &caller, &id, "trusted_issuer.deleted", details).await;
     Ok(envelope::ok_empty())
 }
