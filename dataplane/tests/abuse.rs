@@ -70,7 +70,7 @@ async fn fresh_user(s: &TestServer) -> String {
         id: uuid::Uuid::new_v4().to_string(),
         contact_center_id: tollgate::app::dev::DEMO_CONTACT_CENTER.into(),
         username: name.clone(),
-        password_hash: tollgate::core::secrets::hash_secret("right-password").expect("hash"),
+        password_hash: tollgate_core::secrets::hash_secret("right-password").expect("hash"),
         dbid: 0,
         first_name: "R".into(),
         last_name: "Acer".into(),

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::cs_sim::{environment, Sim};
 use prometheus_client::registry::Registry;
-use tollgate::core::directory::config_server::connection::Backoff;
-use tollgate::core::directory::config_server::metrics::ConfigServerMetrics;
-use tollgate::core::directory::config_server::{ConfigServerDirectory, ConfigServerSettings};
-use tollgate::core::directory::{Directory, DirectoryError};
+use tollgate_core::directory::config_server::connection::Backoff;
+use tollgate_core::directory::config_server::metrics::ConfigServerMetrics;
+use tollgate_core::directory::config_server::{ConfigServerDirectory, ConfigServerSettings};
+use tollgate_core::directory::{Directory, DirectoryError};
 use tollgate_store::model::{AuthScheme, ContactCenter, Environment};
 
 fn cc() -> ContactCenter {

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use common::cs_sim::{environment, Sim};
 use common::*;
 use serde_json::json;
-use tollgate::core::directory::config_server::metrics::ConfigServerMetrics;
-use tollgate::core::directory::config_server::{ConfigServerDirectory, ConfigServerSettings};
-use tollgate::core::directory::ldap::{AttributeMap, BindMode, LdapConfig, LdapDirectory};
-use tollgate::core::directory::{Directory, DirectoryError};
+use tollgate_core::directory::config_server::metrics::ConfigServerMetrics;
+use tollgate_core::directory::config_server::{ConfigServerDirectory, ConfigServerSettings};
+use tollgate_core::directory::ldap::{AttributeMap, BindMode, LdapConfig, LdapDirectory};
+use tollgate_core::directory::{Directory, DirectoryError};
 use tollgate_store::model::{AuthScheme, ContactCenter};
 
 /// What every directory must answer for its seeded users: `alice` (in the

@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use common::*;
 use serde_json::{json, Value};
 use tollgate::app::config::{CommonArgs, SigningAlgorithm};
-use tollgate::core::tokens::{self, AccessClaims, TokenError};
+use tollgate_core::tokens::{self, AccessClaims, TokenError};
 
 #[tokio::test]
 async fn discovery_documents_describe_this_server() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use common::*;
 use serde_json::{json, Value};
-use tollgate::core::outbound::{Policy, LOOPBACK};
+use tollgate_core::outbound::{Policy, LOOPBACK};
 
 const CCS: &str = "/environment/v3/contact-centers";
 
@@ -152,6 +152,6 @@ async fn the_resolver_keeps_connections_off_internal_addresses() {
     let client = allowed.client_builder().build().unwrap();
     assert!(client.get(&url).send().await.unwrap().status().is_success());
     // The JWKS cache of assertions: the same keys, refused and fetched.
-    let cache = tollgate::core::oauth::assertion::JwksCache::new(&denied);
+    let cache = tollgate_core::oauth::assertion::JwksCache::new(&denied);
     assert!(cache.key(&url, None).await.is_err());
 }

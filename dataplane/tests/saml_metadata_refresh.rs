@@ -96,7 +96,7 @@ async fn metadata_server(dir: &Path, answer: Answer) -> String {
     std::fs::write(dir.join("ca.pem"), ca.to_pem().unwrap()).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.to_pem().unwrap()).unwrap();
     std::fs::write(dir.join("key.pem"), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
-    let acceptor = tollgate::core::directory::config_server::simulator::tls_acceptor(
+    let acceptor = tollgate_core::directory::config_server::simulator::tls_acceptor(
         &dir.join("cert.pem"),
         &dir.join("key.pem"),
     )
@@ -206,13 +206,13 @@ async fn metadata_urls_are_refreshed_and_reloaded() {
     // The scheduled round: a change is stored, a failure counted.
     let third = idp_metadata(true);
     *answer.lock().unwrap() = (200, third.clone());
-    tollgate::core::federation::saml::refresh::refresh_all(&s.state).await;
+    tollgate_core::federation::saml::refresh::refresh_all(&s.state).await;
     let refreshed = s.db.get_saml_provider("demo").await.unwrap().unwrap();
     assert_eq!(
         (refreshed.idp_metadata.as_str(), refreshed.version),
         (third.as_str(), 3)
     );
-    tollgate::core::federation::saml::refresh::refresh_all(&s.state).await;
+    tollgate_core::federation::saml::refresh::refresh_all(&s.state).await;
     assert_eq!(
         s.db.get_saml_provider("demo")
             .await
@@ -222,7 +222,7 @@ async fn metadata_urls_are_refreshed_and_reloaded() {
         3
     );
     *answer.lock().unwrap() = (404, String::new());
-    tollgate::core::federation::saml::refresh::refresh_all(&s.state).await;
+    tollgate_core::federation::saml::refresh::refresh_all(&s.state).await;
     assert_eq!(
         s.db.get_saml_provider("demo")
             .await

@@ -10,7 +10,7 @@ use crate::saml_idp;
 use std::process::Command;
 
 use saml_idp::{idp_metadata, Answer, KeyPair, ACS, IDP_ENTITY, SP_ENTITY};
-use tollgate::core::federation::saml::verify::{verify, Expected, Refusal};
+use tollgate_core::federation::saml::verify::{verify, Expected, Refusal};
 
 // The test's path inside the one integration-test binary.
 const CHILD: &str = "saml_xmlsec_stderr::verification_by_another_key_in_a_child_process";

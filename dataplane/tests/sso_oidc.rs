@@ -22,11 +22,11 @@ use base64::Engine;
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use tollgate::core::directory::{Directory, DirectoryError};
-use tollgate::core::federation::users::{
+use tollgate::web::browser::i18n::Lang;
+use tollgate_core::directory::{Directory, DirectoryError};
+use tollgate_core::federation::users::{
     resolve_user, FederatedIdentity, ResolveError, UnknownUsers,
 };
-use tollgate::web::browser::i18n::Lang;
 use tollgate_store::model::now;
 
 const CCS: &str = "/environment/v3/contact-centers";

@@ -14,8 +14,8 @@ use common::*;
 use samael::crypto::{CertificateDer, Crypto, CryptoProvider, UrlVerifier};
 use saml_idp::{idp_metadata, Answer, KeyPair};
 use serde_json::json;
-use tollgate::core::directory::Directory;
 use tollgate::web::browser::i18n::Lang;
+use tollgate_core::directory::Directory;
 
 const CCS: &str = "/environment/v3/contact-centers";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -46,7 +46,7 @@ async fn saml_contact_center(s: &TestServer, idp: &KeyPair, extra: serde_json::V
 
 async fn sp_certificate(s: &TestServer) -> Vec<u8> {
     let config = s.db.get_saml_provider("demo").await.unwrap().unwrap();
-    tollgate::core::federation::saml::keys::certificate_der(&config.sp_keys[0]).unwrap()
+    tollgate_core::federation::saml::keys::certificate_der(&config.sp_keys[0]).unwrap()
 }
 
 /// An SP-initiated start: the page, the browser cookie and what it sends.

@@ -48,7 +48,7 @@ async fn saml_contact_center(s: &TestServer, idp: &KeyPair, slo_bindings: &[&str
 async fn sp_certificate(s: &TestServer) -> CertificateDer {
     let config = s.db.get_saml_provider("demo").await.unwrap().unwrap();
     CertificateDer::from(
-        tollgate::core::federation::saml::keys::certificate_der(&config.sp_keys[0]).unwrap(),
+        tollgate_core::federation::saml::keys::certificate_der(&config.sp_keys[0]).unwrap(),
     )
 }
 
@@ -90,7 +90,7 @@ async fn sign_in(s: &TestServer, idp: &KeyPair, user: &str) -> (String, String) 
 async fn alive(s: &TestServer, cookie: &str) -> bool {
     let mut h = HeaderMap::new();
     h.insert(header::COOKIE, HeaderValue::from_str(cookie).unwrap());
-    tollgate::core::sessions::current(&s.state, &h, tollgate_store::model::now())
+    tollgate_core::sessions::current(&s.state, &h, tollgate_store::model::now())
         .await
         .unwrap()
         .is_some()

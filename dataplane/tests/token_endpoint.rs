@@ -602,7 +602,7 @@ async fn oversized_bodies_are_refused_without_server_error() {
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     // Over the OAuth form limit but under the server's: still refused.
-    let big = form(tollgate::core::oauth::form::MAX_FORM_BYTES);
+    let big = form(tollgate_core::oauth::form::MAX_FORM_BYTES);
     for with_length in [true, false] {
         let res = s.send(request(big.clone(), with_length)).await;
         let err = res.expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
@@ -615,7 +615,7 @@ async fn oversized_bodies_are_refused_without_server_error() {
         );
     }
     // Just under the limit is served.
-    let fits = form(tollgate::core::oauth::form::MAX_FORM_BYTES - 100);
+    let fits = form(tollgate_core::oauth::form::MAX_FORM_BYTES - 100);
     s.send(request(fits, true)).await.tokens();
 }
 

@@ -127,7 +127,7 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9095)));
     // Identity providers and directories on this machine, for trying things out.
     if common.outbound_allow.is_empty() {
-        common.outbound_allow = crate::core::outbound::LOOPBACK
+        common.outbound_allow = tollgate_core::outbound::LOOPBACK
             .iter()
             .map(|s| s.to_string())
             .collect();

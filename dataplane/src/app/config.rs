@@ -104,7 +104,7 @@ pub struct CommonArgs {
     pub rate_limit_per_minute: u32,
     /// Proxies and load balancers (comma-separated CIDR blocks or addresses) whose
     /// forwarding header names the client's address. Empty: the socket peer is the client.
-    #[arg(long, env = "TOLLGATE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::core::protection::client_ip::parse_network)]
+    #[arg(long, env = "TOLLGATE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = tollgate_core::protection::client_ip::parse_network)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The header the trusted proxies append the client's address to.
     #[arg(
@@ -113,7 +113,7 @@ pub struct CommonArgs {
         value_enum,
         default_value = "x-forwarded-for"
     )]
-    pub client_ip_header: crate::core::protection::client_ip::ClientIpHeader,
+    pub client_ip_header: tollgate_core::protection::client_ip::ClientIpHeader,
     /// Shortest password of the built-in directory, in characters (changes and admin resets).
     #[arg(long, env = "TOLLGATE_PASSWORD_MIN_LENGTH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub password_min_length: u32,

@@ -9,8 +9,8 @@ use tollgate_store::model::{
 };
 use tollgate_store::{Db, StoreError};
 
-use crate::core::oauth::grants;
-use crate::core::secrets::hash_secret;
+use tollgate_core::oauth::grants;
+use tollgate_core::secrets::hash_secret;
 
 pub const DEMO_ENVIRONMENT: &str = "demo-environment";
 pub const DEMO_CONTACT_CENTER: &str = "demo";
@@ -33,7 +33,7 @@ fn env_or(var: &str, default: impl FnOnce() -> String) -> String {
 
 impl DemoCredentials {
     pub fn from_env() -> Self {
-        let random = || crate::core::tokens::random_token()[..20].to_string();
+        let random = || tollgate_core::tokens::random_token()[..20].to_string();
         DemoCredentials {
             client_id: env_or("TOLLGATE_DEMO_CLIENT_ID", || "demo-client".into()),
             client_secret: env_or("TOLLGATE_DEMO_CLIENT_SECRET", random),

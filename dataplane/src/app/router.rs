@@ -3,13 +3,13 @@
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::core::services::AppState;
 use crate::web::browser::sso::{oidc, saml};
 use crate::web::browser::{
     assets, authorize, change_password, consent, logout, sign_in, sign_out, signed_out,
 };
 use crate::web::cors;
 use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, session, token};
+use tollgate_core::services::AppState;
 
 /// The Authentication API role's routes.
 pub fn auth(state: AppState) -> Router {
@@ -82,7 +82,7 @@ fn browser_routes(state: AppState) -> Router {
             get(saml::slo::redirect_binding).post(saml::slo::post_binding),
         )
         .route(
-            crate::core::federation::oidc::redirect::CALLBACK_ROUTE,
+            tollgate_core::federation::oidc::redirect::CALLBACK_ROUTE,
             get(oidc::callback),
         )
         .with_state(state)

@@ -24,17 +24,19 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::config::{CommonArgs, StoreArgs};
 use crate::app::tls::{TlsArgs, TlsListener};
-use crate::core::audit::Audit;
-use crate::core::catalog::Catalog;
-use crate::core::directory::config_server::ConfigServerSettings;
-use crate::core::directory::password_policy::PasswordPolicy;
-use crate::core::directory::{builtin::BuiltinDirectory, Directories};
-use crate::core::federation::saml::refresh::{refresh_all, MetadataRefresh};
-use crate::core::metrics::Metrics;
-use crate::core::revocations::Revocations;
-use crate::core::secrets::SecretVerifier;
-use crate::core::services::{AppState, AuthSettings, Services};
-use crate::core::tokens::{KeyPolicy, Keyring};
+use crate::web::oauth_error::OAuthResponse;
+use tollgate_core::audit::Audit;
+use tollgate_core::catalog::Catalog;
+use tollgate_core::directory::config_server::ConfigServerSettings;
+use tollgate_core::directory::password_policy::PasswordPolicy;
+use tollgate_core::directory::{builtin::BuiltinDirectory, Directories};
+use tollgate_core::federation::saml::refresh::{refresh_all, MetadataRefresh};
+use tollgate_core::metrics::Metrics;
+use tollgate_core::oauth::error::OAuthError;
+use tollgate_core::revocations::Revocations;
+use tollgate_core::secrets::SecretVerifier;
+use tollgate_core::services::{AppState, AuthSettings, Services};
+use tollgate_core::tokens::{KeyPolicy, Keyring};
 
 /// Which service(s) this process serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -127,7 +129,7 @@ pub async fn build(
             }
             h.clone()
         }
-        (None, Some(p)) if !p.is_empty() => crate::core::secrets::hash_secret(p)
+        (None, Some(p)) if !p.is_empty() => tollgate_core::secrets::hash_secret(p)
             .map_err(|_| anyhow::anyhow!("--ops-password: cannot hash"))?,
         _ => anyhow::bail!(
             "operator credentials are required: set --ops-password-hash or --ops-password"
@@ -176,7 +178,7 @@ pub async fn build(
         None => None,
     };
     let outbound = Arc::new(
-        crate::core::outbound::Policy::parse(&common.outbound_allow)
+        tollgate_core::outbound::Policy::parse(&common.outbound_allow)
             .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?,
     );
     let saml_metadata = MetadataRefresh {
@@ -202,7 +204,7 @@ pub async fn build(
             leeway: 30,
             client_assertion_token_endpoint_audience: common
                 .client_assertion_token_endpoint_audience,
-            browser: crate::core::services::BrowserSettings {
+            browser: tollgate_core::services::BrowserSettings {
                 session_idle_timeout: common.session_idle_timeout,
                 session_max_age: common.session_max_age,
                 lockout_threshold: common.lockout_threshold,
@@ -210,13 +212,13 @@ pub async fn build(
                 rate_limit_per_minute: common.rate_limit_per_minute,
                 secure_cookies: !issuer.starts_with("http://"),
             },
-            trusted_proxies: crate::core::protection::client_ip::TrustedProxies {
+            trusted_proxies: tollgate_core::protection::client_ip::TrustedProxies {
                 networks: common.trusted_proxies.clone(),
                 header: common.client_ip_header,
             },
         },
-        jwks: crate::core::oauth::assertion::JwksCache::new(&outbound),
-        oidc: crate::core::federation::oidc::discovery::Discovery::new(&outbound),
+        jwks: tollgate_core::oauth::assertion::JwksCache::new(&outbound),
+        oidc: tollgate_core::federation::oidc::discovery::Discovery::new(&outbound),
         saml_metadata,
         outbound: outbound.clone(),
         directories: Directories::new(
@@ -325,7 +327,7 @@ async fn record_request(
     let started = std::time::Instant::now();
     let res = next.run(req).await;
     let status = format!("{}xx", res.status().as_u16() / 100);
-    let labels = crate::core::metrics::RouteLabels {
+    let labels = tollgate_core::metrics::RouteLabels {
         route,
         method,
         status,
@@ -352,7 +354,7 @@ async fn shape_method_not_allowed(
     }
     let message = "method not allowed on this endpoint";
     let mut shaped = if oauth {
-        crate::core::oauth::error::OAuthError::method_not_allowed(message).into_response()
+        OAuthResponse(OAuthError::method_not_allowed(message)).into_response()
     } else {
         crate::web::envelope::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response()
     };

@@ -1,6 +1,6 @@
 //! `tollgate-cs-sim`: a Configuration Server simulator speaking Tollgate's
 //! own protocol (newline-delimited JSON; see
-//! `tollgate::core::directory::config_server::protocol`), for tests and demos.
+//! `tollgate_core::directory::config_server::protocol`), for tests and demos.
 //! It is not a Genesys Configuration Server and does not speak its wire
 //! protocol. Prints `listening on <address>` once it accepts connections.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use tollgate::core::directory::config_server::simulator::{tls_acceptor, Options, Seed, Simulator};
+use tollgate_core::directory::config_server::simulator::{tls_acceptor, Options, Seed, Simulator};
 
 #[derive(Parser)]
 #[command(

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 
-use crate::core::oauth::error::OAuthError;
-use crate::core::services::Services;
-use crate::core::tokens::AccessClaims;
+use tollgate_core::oauth::error::OAuthError;
+use tollgate_core::services::Services;
+use tollgate_core::tokens::AccessClaims;
 
 /// Reads `Authorization: Bearer` and verifies the token.
 pub fn bearer(state: &Services, headers: &HeaderMap) -> Result<Arc<AccessClaims>, OAuthError> {

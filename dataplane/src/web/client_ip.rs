@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use crate::core::services::{AppState, Services};
+use tollgate_core::services::{AppState, Services};
 
-/// The client's address ([`crate::core::protection::client_ip`]): for rate limits,
+/// The client's address ([`tollgate_core::protection::client_ip`]): for rate limits,
 /// lockouts and the audit trail (absent in in-process tests without a peer).
 pub struct ClientIp(pub Option<String>);
 

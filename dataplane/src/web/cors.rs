@@ -1,12 +1,12 @@
 //! The CORS layer of the Authentication API, which answers only origins the
-//! catalog allows (see [`crate::core::origins`]).
+//! catalog allows (see [`tollgate_core::origins`]).
 
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::core::services::AppState;
+use tollgate_core::services::AppState;
 
 /// CORS for the Authentication API: preflights are answered and
 /// `Access-Control-Allow-Origin` echoes the origin only when the catalog

@@ -8,9 +8,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
-use crate::core::services::Services;
-use crate::core::sessions::{cookie, set_cookie, CSRF_COOKIE};
-use crate::core::tokens;
+use tollgate_core::services::Services;
+use tollgate_core::sessions::{cookie, set_cookie, CSRF_COOKIE};
+use tollgate_core::tokens;
 
 /// A cookie longer than a random token is not one of ours.
 const MAX_COOKIE: usize = 128;

@@ -4,11 +4,16 @@
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 
-use crate::core::oauth::error::OAuthError;
-use crate::core::oauth::form::{OAuthForm, MAX_FORM_BYTES};
+use tollgate_core::oauth::error::OAuthError;
+use tollgate_core::oauth::form::{OAuthForm, MAX_FORM_BYTES};
 
-impl<S: Send + Sync> FromRequest<S> for OAuthForm {
-    type Rejection = OAuthError;
+use crate::web::oauth_error::OAuthResponse;
+
+/// The extractor of an OAuth endpoint's form body.
+pub struct OAuthBody(pub OAuthForm);
+
+impl<S: Send + Sync> FromRequest<S> for OAuthBody {
+    type Rejection = OAuthResponse;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let is_form = req
@@ -22,9 +27,9 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
                 })
             });
         if !is_form {
-            return Err(OAuthError::invalid_request(
+            return Err(OAuthResponse(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
-            ));
+            )));
         }
         let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
             .await
@@ -33,6 +38,6 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
                     "the body is unreadable or larger than {MAX_FORM_BYTES} bytes"
                 ))
             })?;
-        Self::parse(&bytes)
+        Ok(OAuthBody(OAuthForm::parse(&bytes)?))
     }
 }

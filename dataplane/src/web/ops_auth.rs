@@ -13,10 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::core::oauth::client_auth::basic_credentials;
-use crate::core::protection::lockout;
-use crate::core::services::Services;
 use crate::web::envelope::ApiError;
+use tollgate_core::oauth::client_auth::basic_credentials;
+use tollgate_core::protection::lockout;
+use tollgate_core::services::Services;
 
 pub const CHALLENGE: &str = "Basic realm=\"tollgate-ops\"";
 

@@ -53,7 +53,7 @@ use serde_json::{json, Value};
 use tollgate::app::config::{CommonArgs, LogFormat, SigningAlgorithm};
 use tollgate::app::dev::DemoCredentials;
 use tollgate::app::serve::Role;
-use tollgate::core::services::AppState;
+use tollgate_core::services::AppState;
 use tollgate_store::{Cipher, Db, Ephemeral};
 use tower::ServiceExt;
 
@@ -95,14 +95,14 @@ pub fn default_args() -> CommonArgs {
         lockout_duration: 900,
         rate_limit_per_minute: 600,
         trusted_proxies: Vec::new(),
-        client_ip_header: tollgate::core::protection::client_ip::ClientIpHeader::XForwardedFor,
+        client_ip_header: tollgate_core::protection::client_ip::ClientIpHeader::XForwardedFor,
         password_min_length: 8,
         password_history: 0,
         config_server_ca: None,
         saml_metadata_refresh_interval: 300,
         saml_metadata_ca: None,
         // The tests' providers and directories listen on loopback.
-        outbound_allow: tollgate::core::outbound::LOOPBACK
+        outbound_allow: tollgate_core::outbound::LOOPBACK
             .iter()
             .map(|s| s.to_string())
             .collect(),

@@ -10,8 +10,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-use crate::core::services::AppState;
 use crate::web::envelope::ApiError;
+use tollgate_core::services::AppState;
 
 pub const ROLES: [&str; 2] = ["ROLE_MANAGEMENT_APPLICATION", "ROLE_INTERNAL_CLIENT"];
 const BOTH: &str = "Basic realm=\"tollgate-ops\", Bearer realm=\"tollgate\"";

@@ -13,13 +13,13 @@ use tollgate_store::model::{now, AuthScheme, ContactCenter};
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
-use crate::core::services::{AppState, Services};
 use crate::web::admin_api::access::{cc_not_found, Caller};
 use crate::web::admin_api::{
     check_id, check_version, expected_version, lenient_bool, parse_data, with_etag, Created, Data,
     Envelope, ErrorEnvelope, OkEnvelope,
 };
 use crate::web::envelope::{self, ApiError};
+use tollgate_core::services::{AppState, Services};
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -13,11 +13,11 @@ use tollgate_store::model::CorsOrigin;
 use tollgate_store::StoreError;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::services::AppState;
 use crate::web::admin_api::access::{cc_not_found, Caller};
 use crate::web::admin_api::contact_centers::visible;
 use crate::web::admin_api::{parse_data, Created, Data, Envelope, ErrorEnvelope, OkEnvelope};
 use crate::web::envelope::{self, ApiError};
+use tollgate_core::services::AppState;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -60,7 +60,7 @@ pub struct OriginQuery {
 }
 
 fn origin(raw: &str) -> Result<String, ApiError> {
-    crate::core::origins::normalize(raw)
+    tollgate_core::origins::normalize(raw)
         .map_err(|why| ApiError::bad_request(format!("origin: '{raw}' {why}")))
 }
 

@@ -20,11 +20,11 @@ use tollgate_store::validate::ldap_directory::{
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
-use crate::core::services::{AppState, Services};
 use crate::web::admin_api::access::Caller;
 use crate::web::admin_api::sub_resource::{self, Singleton};
 use crate::web::admin_api::{Data, Envelope, ErrorEnvelope, OkEnvelope};
 use crate::web::envelope::ApiError;
+use tollgate_core::services::{AppState, Services};
 
 /// How users are bound: `direct` (with `bindDnTemplate`) or `searchThenBind`
 /// (found by `serviceDn`, then bound).

@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use tollgate_store::model::{now, ConfigServer, Environment};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::services::AppState;
 use crate::web::admin_api::access::Caller;
 use crate::web::admin_api::{
     check_id, check_version, expected_version, lenient_bool, parse_data, with_etag, Created, Data,
     Envelope, ErrorEnvelope, OkEnvelope,
 };
 use crate::web::envelope::{self, ApiError};
+use tollgate_core::services::AppState;
 
 /// Longest ADDP timeout accepted, in seconds: beyond an hour a dead
 /// Configuration Server would go unnoticed for too long.

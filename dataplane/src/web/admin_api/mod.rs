@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use tollgate_store::model::now;
 use utoipa::ToSchema;
 
-use crate::core::services::{AppState, Services};
 use crate::web::envelope::ApiError;
+use tollgate_core::services::{AppState, Services};
 
 pub const BASE: &str = "/environment/v3";
 

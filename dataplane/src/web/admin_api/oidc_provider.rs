@@ -18,12 +18,12 @@ use tollgate_store::validate::oidc_provider::DEFAULT_SCOPES;
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
-use crate::core::federation::oidc::redirect::redirect_uri;
-use crate::core::services::{AppState, Services};
 use crate::web::admin_api::access::Caller;
 use crate::web::admin_api::sub_resource::{self, Singleton};
 use crate::web::admin_api::{Data, Envelope, ErrorEnvelope, OkEnvelope};
 use crate::web::envelope::ApiError;
+use tollgate_core::federation::oidc::redirect::redirect_uri;
+use tollgate_core::services::{AppState, Services};
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

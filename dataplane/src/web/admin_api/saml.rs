@@ -21,9 +21,6 @@ use tollgate_store::validate::saml::idp_entity_id;
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
-use crate::core::federation::saml::metadata;
-use crate::core::federation::saml::refresh::{refresh, RefreshError, Refreshed};
-use crate::core::services::{AppState, Services};
 use crate::web::admin_api::access::Caller;
 use crate::web::admin_api::contact_centers::visible;
 use crate::web::admin_api::sub_resource::{
@@ -31,6 +28,9 @@ use crate::web::admin_api::sub_resource::{
 };
 use crate::web::admin_api::{propagate, Data, Envelope, ErrorEnvelope, OkEnvelope};
 use crate::web::envelope::ApiError;
+use tollgate_core::federation::saml::metadata;
+use tollgate_core::federation::saml::refresh::{refresh, RefreshError, Refreshed};
+use tollgate_core::services::{AppState, Services};
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -161,7 +161,7 @@ async fn to_record(
     let (idp_metadata, idp_metadata_url, fetched_at) = match (d.idp_metadata, d.idp_metadata_url) {
         (Some(xml), None) => (xml, None, None),
         (None, Some(url)) => {
-            let xml = crate::core::federation::saml::refresh::fetch(state, &url)
+            let xml = tollgate_core::federation::saml::refresh::fetch(state, &url)
                 .await
                 .map_err(ApiError::bad_request)?;
             (xml, Some(url), Some(now()))

@@ -11,11 +11,11 @@ use tollgate_store::model::{now, Setting};
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
-use crate::core::services::AppState;
 use crate::web::admin_api::access::{cc_not_found, Caller};
 use crate::web::admin_api::contact_centers::visible;
 use crate::web::admin_api::{lenient_bool, parse_data, Data, Envelope, ErrorEnvelope, OkEnvelope};
 use crate::web::envelope::{self, ApiError};
+use tollgate_core::services::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct SettingView {
@@ -67,8 +67,8 @@ fn valid_name(name: &str) -> bool {
 
 /// Every item of a `cors-origins` value must be an origin.
 fn check_origins(value: &str) -> Result<(), ApiError> {
-    for item in crate::core::origins::split_list(value) {
-        crate::core::origins::normalize(item)
+    for item in tollgate_core::origins::split_list(value) {
+        tollgate_core::origins::normalize(item)
             .map_err(|why| ApiError::bad_request(format!("cors-origins: '{item}' {why}")))?;
     }
     Ok(())
@@ -121,7 +121,7 @@ pub async fn upsert(
     if value.len() > 64 * 1024 {
         return Err(ApiError::bad_request("'value' must be at most 65536 bytes"));
     }
-    if name == crate::core::origins::SETTING {
+    if name == tollgate_core::origins::SETTING {
         check_origins(&value)?;
     }
     let setting = Setting {

@@ -14,11 +14,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tollgate_store::StoreError;
 
-use crate::core::services::Services;
 use crate::web::admin_api::access::{cc_not_found, Caller};
 use crate::web::admin_api::contact_centers::visible;
 use crate::web::admin_api::{check_version, expected_version, parse_data, propagate, with_etag};
 use crate::web::envelope::{self, ApiError};
+use tollgate_core::services::Services;
 
 /// A settings record a contact center has at most one of.
 pub(crate) trait Singleton: Sized + Send + Sync {

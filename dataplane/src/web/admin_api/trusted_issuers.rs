@@ -20,12 +20,12 @@ use tollgate_store::validate::trusted_issuer::{
 use tollgate_store::StoreError;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::services::AppState;
 use crate::web::admin_api::access::{cc_not_found, Caller};
 use crate::web::admin_api::contact_centers::visible;
 use crate::web::admin_api::sub_resource::committed;
 use crate::web::admin_api::{parse_data, Data, Envelope, ErrorEnvelope, OkEnvelope};
 use crate::web::envelope::{self, ApiError};
+use tollgate_core::services::AppState;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -15,8 +15,6 @@ use tollgate_store::model::{now, AuthScheme, ContactCenter, User, UserQuery};
 use tollgate_store::StoreError;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::directory::password_policy::PolicyViolation;
-use crate::core::services::{AppState, Services};
 use crate::web::admin_api::access::Caller;
 use crate::web::admin_api::contact_centers::visible;
 use crate::web::admin_api::{
@@ -24,6 +22,8 @@ use crate::web::admin_api::{
     Envelope, ErrorEnvelope, OkEnvelope,
 };
 use crate::web::envelope::{self, ApiError};
+use tollgate_core::directory::password_policy::PolicyViolation;
+use tollgate_core::services::{AppState, Services};
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1_000;
@@ -283,14 +283,14 @@ async fn find(state: &Services, cc: &str, user_id: &str) -> Result<User, ApiErro
 }
 
 async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || crate::core::secrets::hash_secret(&password))
+    tokio::task::spawn_blocking(move || tollgate_core::secrets::hash_secret(&password))
         .await
         .map_err(|_| ApiError::internal())?
         .map_err(|_| ApiError::internal())
 }
 
 fn temporary_password() -> String {
-    crate::core::tokens::random_token()
+    tollgate_core::tokens::random_token()
         .chars()
         .take(20)
         .collect()

@@ -1,5 +1,5 @@
 //! `GET|POST /auth/v3/oauth/authorize`: the authorization endpoint's browser
-//! side. [`crate::core::oauth::authorize`] decides; this module reads the
+//! side. [`tollgate_core::oauth::authorize`] decides; this module reads the
 //! request and the session cookie and renders the outcome as a page or a
 //! redirect.
 
@@ -10,16 +10,16 @@ use axum::response::Response;
 use serde_json::json;
 use tollgate_store::model::{now, Timestamp};
 
-use crate::core::oauth::authorize::{
-    decide, oversized, store_pending, validate, AuthRequest, Outcome, Refusal, Target,
-};
-use crate::core::oauth::form::{OAuthForm, MAX_FORM_BYTES};
-use crate::core::oauth::issue::UserPrincipal;
-use crate::core::oauth::recheck::{recheck, Recheck};
-use crate::core::services::{AppState, Services};
-use crate::core::sessions;
 use crate::web::browser::page::{self, Lang};
 use crate::web::client_ip::ClientIp;
+use tollgate_core::oauth::authorize::{
+    decide, oversized, store_pending, validate, AuthRequest, Outcome, Refusal, Target,
+};
+use tollgate_core::oauth::form::{OAuthForm, MAX_FORM_BYTES};
+use tollgate_core::oauth::issue::UserPrincipal;
+use tollgate_core::oauth::recheck::{recheck, Recheck};
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::sessions;
 
 pub async fn authorize(
     State(state): State<AppState>,

@@ -10,20 +10,20 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate_store::model::now;
 
-use crate::core::directory::names;
-use crate::core::directory::password_policy::PolicyViolation;
-use crate::core::directory::DirectoryError;
-use crate::core::oauth::issue::UserPrincipal;
-use crate::core::protection::lockout::{self, Admission};
-use crate::core::protection::rate_limit;
-use crate::core::services::{AppState, Services};
-use crate::core::sessions;
 use crate::web::browser::page::{html, Lang, Tr};
 use crate::web::browser::pages;
 use crate::web::browser::sign_in::{change_key, signed_in, PendingChange};
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
 use crate::web::envelope::{self, ApiError};
+use tollgate_core::directory::names;
+use tollgate_core::directory::password_policy::PolicyViolation;
+use tollgate_core::directory::DirectoryError;
+use tollgate_core::oauth::issue::UserPrincipal;
+use tollgate_core::protection::lockout::{self, Admission};
+use tollgate_core::protection::rate_limit;
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::sessions;
 
 #[derive(Deserialize)]
 pub struct PageQuery {
@@ -227,7 +227,7 @@ async fn json_api(
         },
     };
     if data.user_name.as_deref().is_some_and(|n| {
-        let (_, n) = crate::core::oauth::grants::password::split_login(n);
+        let (_, n) = tollgate_core::oauth::grants::password::split_login(n);
         !n.eq_ignore_ascii_case(&user)
     }) {
         return ApiError::new(StatusCode::FORBIDDEN, "Unable to update password").into_response();
@@ -261,7 +261,7 @@ async fn change(
     user: &str,
     old: &str,
     new: &str,
-) -> Result<crate::core::directory::DirectoryUser, DirectoryError> {
+) -> Result<tollgate_core::directory::DirectoryUser, DirectoryError> {
     let cc = state
         .catalog
         .contact_center(cc_id)
@@ -286,7 +286,7 @@ async fn change(
         }
     };
     let result = dir.change_password(&cc, user, old, new).await;
-    let subject = crate::core::oauth::issue::user_subject(cc_id, user);
+    let subject = tollgate_core::oauth::issue::user_subject(cc_id, user);
     match &result {
         Ok(()) => {
             let _ = lockout::succeeded(state, &attempt).await;
@@ -322,7 +322,7 @@ async fn change(
 
 async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
     let lang = Lang::from_headers(headers);
-    let Ok(form) = crate::core::oauth::form::OAuthForm::parse(body) else {
+    let Ok(form) = tollgate_core::oauth::form::OAuthForm::parse(body) else {
         return crate::web::browser::page::csrf_failed(state, lang, ip, "change-password");
     };
     if !csrf::verify(state, headers, form.get("csrf_token")) {
@@ -435,7 +435,7 @@ async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u
     };
     let principal = UserPrincipal::new(&cc, &user, now());
     let pending = match forced.request.as_deref() {
-        Some(rid) => crate::core::oauth::authorize::load_pending(state, rid)
+        Some(rid) => tollgate_core::oauth::authorize::load_pending(state, rid)
             .await
             .ok()
             .flatten(),

@@ -7,15 +7,15 @@ use axum::response::Response;
 use serde::Deserialize;
 use tollgate_store::model::now;
 
-use crate::core::oauth::authorize::{drop_pending, load_pending, remember_consent, with_params};
-use crate::core::oauth::form::OAuthForm;
-use crate::core::services::AppState;
-use crate::core::sessions;
 use crate::web::browser::authorize;
 use crate::web::browser::page::{html, Lang, Tr};
 use crate::web::browser::pages;
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
+use tollgate_core::oauth::authorize::{drop_pending, load_pending, remember_consent, with_params};
+use tollgate_core::oauth::form::OAuthForm;
+use tollgate_core::services::AppState;
+use tollgate_core::sessions;
 
 #[derive(Deserialize)]
 pub struct PageQuery {
@@ -89,7 +89,7 @@ pub async fn page(
             client_name,
             scopes: pending.scope.clone(),
         },
-        crate::core::origins::origin_of(&pending.redirect_uri).as_deref(),
+        tollgate_core::origins::origin_of(&pending.redirect_uri).as_deref(),
         cookies,
     )
 }
@@ -155,7 +155,7 @@ pub async fn submit(
             params.push(("state", s));
         }
         params.push(("iss", &state.settings.issuer));
-        let fragment = pending.response_type != crate::core::oauth::authorize::ResponseType::Code;
+        let fragment = pending.response_type != tollgate_core::oauth::authorize::ResponseType::Code;
         return crate::web::browser::page::redirect(
             StatusCode::SEE_OTHER,
             &with_params(&pending.redirect_uri, &params, fragment),

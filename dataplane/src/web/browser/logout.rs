@@ -10,15 +10,15 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate_store::model::now;
 
-use crate::core::oauth::authorize::with_params;
-use crate::core::oauth::form::OAuthForm;
 use crate::web::client_ip::ClientIp;
+use tollgate_core::oauth::authorize::with_params;
+use tollgate_core::oauth::form::OAuthForm;
 
-use crate::core::services::{AppState, Services};
-use crate::core::sessions::{self, SESSION_COOKIE};
 use crate::web::browser::page::{self, Lang};
 use crate::web::csrf;
 use crate::web::envelope::{self, ApiError};
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::sessions::{self, SESSION_COOKIE};
 
 /// What a sign-out request asks for, carried through its confirmation page.
 #[derive(Debug, Default, Clone)]
@@ -62,7 +62,7 @@ fn destination(r: &SignOutRequest) -> String {
 /// The `id_token_hint`'s audience (its application) and subject.
 fn read_hint(state: &Services, hint: &str) -> Result<(String, Option<String>), &'static str> {
     let claims =
-        crate::core::tokens::verify_id_token_hint(&state.keys, &state.settings.issuer, hint)
+        tollgate_core::tokens::verify_id_token_hint(&state.keys, &state.settings.issuer, hint)
             .map_err(|_| "id_token_hint is not an ID token of this server.")?;
     let aud = match &claims["aud"] {
         serde_json::Value::String(s) => Some(s.clone()),
@@ -86,7 +86,7 @@ pub async fn confirmation_page(
     let form_origin = r
         .redirect_uri
         .as_deref()
-        .and_then(crate::core::origins::origin_of);
+        .and_then(tollgate_core::origins::origin_of);
     let page = crate::web::browser::pages::SignOut {
         t: page::Tr::new(lang),
         title: "sign_out_title",
@@ -117,7 +117,7 @@ async fn end_browser_session(
     };
     if let Some(s) = &ended {
         if r.global
-            && crate::core::oauth::sign_out::sign_out_user(state, &s.user)
+            && tollgate_core::oauth::sign_out::sign_out_user(state, &s.user)
                 .await
                 .is_err()
         {

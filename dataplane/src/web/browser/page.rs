@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 
 pub use super::i18n::{Lang, Tr};
 
-use crate::core::services::Services;
 use crate::web::browser::pages;
 use crate::web::csrf;
+use tollgate_core::services::Services;
 
 /// The Content-Security-Policy, allowing form posts to `form_origin` too
 /// (Chromium checks `form-action` on the redirect after a post).
@@ -174,7 +174,7 @@ pub async fn rate_limit(
     scope: &str,
     ip: Option<&str>,
 ) -> Result<(), Response> {
-    let Err(retry) = crate::core::protection::rate_limit::check_audited(state, scope, ip).await
+    let Err(retry) = tollgate_core::protection::rate_limit::check_audited(state, scope, ip).await
     else {
         return Ok(());
     };

@@ -12,23 +12,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::now;
 
-use crate::core::directory::names;
-use crate::core::directory::DirectoryError;
-use crate::core::oauth::authorize::{load_pending, AuthRequest};
-use crate::core::oauth::form::OAuthForm;
-use crate::core::oauth::grants::password::split_login;
-use crate::core::oauth::issue::UserPrincipal;
-use crate::core::protection::lockout::{self, Admission};
-use crate::core::protection::rate_limit;
-use crate::core::secrets::{decoy_hash, verify_hash};
-use crate::core::services::{AppState, Services};
-use crate::core::sessions::{self, SESSION_COOKIE};
-use crate::core::tokens;
 use crate::web::browser::authorize;
 use crate::web::browser::page::{html, Lang, Tr};
 use crate::web::browser::pages;
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
+use tollgate_core::directory::names;
+use tollgate_core::directory::DirectoryError;
+use tollgate_core::oauth::authorize::{load_pending, AuthRequest};
+use tollgate_core::oauth::form::OAuthForm;
+use tollgate_core::oauth::grants::password::split_login;
+use tollgate_core::oauth::issue::UserPrincipal;
+use tollgate_core::protection::lockout::{self, Admission};
+use tollgate_core::protection::rate_limit;
+use tollgate_core::secrets::{decoy_hash, verify_hash};
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::sessions::{self, SESSION_COOKIE};
+use tollgate_core::tokens;
 
 #[derive(Deserialize)]
 pub struct PageQuery {
@@ -73,7 +73,7 @@ async fn render(
     let show_tenant = !f.pending.is_some_and(|p| p.hide_tenant) && !username.contains('\\');
     let origin = f
         .pending
-        .and_then(|p| crate::core::origins::origin_of(&p.redirect_uri));
+        .and_then(|p| tollgate_core::origins::origin_of(&p.redirect_uri));
     html(
         status,
         &pages::SignIn {
@@ -212,7 +212,7 @@ pub async fn submit(
     // provider; the password field is not theirs to fill.
     if let Some(cc) = cc
         .as_ref()
-        .filter(|cc| crate::core::federation::users::signs_in_elsewhere(cc))
+        .filter(|cc| tollgate_core::federation::users::signs_in_elsewhere(cc))
     {
         return crate::web::browser::sso::start(&state, lang, cc, username, request).await;
     }

@@ -9,16 +9,17 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate_store::model::now;
 
-use crate::core::oauth::sign_out::{sign_out_token, sign_out_user};
-use crate::core::services::{AppState, Services};
-use crate::core::sessions;
-use crate::core::tokens::AccessClaims;
 use crate::web::bearer::bearer;
 use crate::web::browser::i18n::Lang;
 use crate::web::browser::sso::saml::sp_logout;
 use crate::web::browser::{logout, page};
 use crate::web::client_ip::ClientIp;
 use crate::web::envelope::{self, ApiError};
+use crate::web::oauth_error::OAuthResponse;
+use tollgate_core::oauth::sign_out::{sign_out_token, sign_out_user};
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::sessions;
+use tollgate_core::tokens::AccessClaims;
 
 #[derive(Deserialize, Default)]
 pub struct SignOutQuery {
@@ -65,7 +66,7 @@ async fn sign_out_any(
         .map_err(|e| ApiError::from(e).into_response())?;
     let claims = match bearer(state, headers) {
         Ok(c) => Some(c),
-        Err(e) if session.is_none() => return Err(e.into_response()),
+        Err(e) if session.is_none() => return Err(OAuthResponse(e).into_response()),
         Err(_) => None,
     };
     if let Some(c) = &claims {

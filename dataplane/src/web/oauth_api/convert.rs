@@ -12,12 +12,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tollgate_store::model::now;
 
-use crate::core::oauth::error::OAuthError;
-use crate::core::services::{AppState, Services};
-use crate::core::tokens;
 use crate::web::bearer::bearer;
 use crate::web::envelope;
 use crate::web::oauth_api::session::{cloud_user_details, directory_user};
+use crate::web::oauth_error::OAuthResponse;
+use tollgate_core::oauth::error::OAuthError;
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::tokens;
 
 pub const USER_HEADER: &str = "x-gws-user";
 
@@ -51,7 +52,7 @@ fn no_store(mut res: Response) -> Response {
 pub async fn convert_token(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match user_jwt(&state, &headers).await {
         Ok(jwt) => no_store(envelope::ok(json!({"jwtToken": jwt}))),
-        Err(e) => e.into_response(),
+        Err(e) => OAuthResponse(e).into_response(),
     }
 }
 
@@ -59,8 +60,8 @@ pub async fn jwt_userinfo(State(state): State<AppState>, headers: HeaderMap) -> 
     match user_jwt(&state, &headers).await {
         Ok(jwt) => match HeaderValue::from_str(&jwt) {
             Ok(value) => no_store((StatusCode::OK, [(USER_HEADER, value)]).into_response()),
-            Err(_) => OAuthError::server_error().into_response(),
+            Err(_) => OAuthResponse(OAuthError::server_error()).into_response(),
         },
-        Err(e) => e.into_response(),
+        Err(e) => OAuthResponse(e).into_response(),
     }
 }

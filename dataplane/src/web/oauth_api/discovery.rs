@@ -5,9 +5,9 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::core::oauth::endpoints::token_endpoint;
-use crate::core::oauth::{assertion, grants};
-use crate::core::services::AppState;
+use tollgate_core::oauth::endpoints::token_endpoint;
+use tollgate_core::oauth::{assertion, grants};
+use tollgate_core::services::AppState;
 
 fn metadata(state: &AppState) -> serde_json::Value {
     let iss = &state.settings.issuer;

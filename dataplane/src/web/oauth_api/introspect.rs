@@ -7,12 +7,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tollgate_store::model::{now, Client, ClientType, Revocation};
 
-use crate::core::oauth::client_auth;
-use crate::core::oauth::error::OAuthError;
-use crate::core::oauth::form::OAuthForm;
-use crate::core::services::{AppState, Services};
-use crate::core::tokens::{self, AccessClaims};
 use crate::web::client_ip::ClientIp;
+use crate::web::form::OAuthBody;
+use crate::web::oauth_error::OAuthResponse;
+use tollgate_core::oauth::client_auth;
+use tollgate_core::oauth::error::OAuthError;
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::tokens::{self, AccessClaims};
 
 /// Internal clients (resource servers of the platform) may see any token; others only their own.
 fn may_see(caller: &Client, token_client: &str) -> bool {
@@ -39,15 +40,15 @@ pub async fn introspect(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    form: OAuthForm,
-) -> Result<Response, OAuthError> {
+    OAuthBody(form): OAuthBody,
+) -> Result<Response, OAuthResponse> {
     let caller = client_auth::authenticate(&state, &headers, &form, ip.as_deref()).await?;
     // A public client's id is no authentication (RFC 7662 §2.1, §4); discovery
     // advertises only secret-based methods for this endpoint.
     if caller.client_type == ClientType::Public {
-        return Err(OAuthError::invalid_client(
+        return Err(OAuthResponse(OAuthError::invalid_client(
             "public clients cannot introspect tokens",
-        ));
+        )));
     }
     let token = form.require("token")?;
     let inactive = || Ok(no_store(json!({"active": false})));
@@ -85,7 +86,7 @@ pub async fn introspect(
         "iss": state.settings.issuer,
     });
     if let (Some(cc), Some(user)) = (&family.contact_center_id, &family.username) {
-        body["sub"] = json!(crate::core::oauth::issue::user_subject(cc, user));
+        body["sub"] = json!(tollgate_core::oauth::issue::user_subject(cc, user));
         body["username"] = json!(user);
         body["contact_center_id"] = json!(cc);
     } else {
@@ -132,8 +133,8 @@ pub async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    form: OAuthForm,
-) -> Result<Response, OAuthError> {
+    OAuthBody(form): OAuthBody,
+) -> Result<Response, OAuthResponse> {
     let caller = client_auth::authenticate(&state, &headers, &form, ip.as_deref()).await?;
     let token = form.require("token")?;
     revoke_token(&state, &caller, token, ip.as_deref()).await?;

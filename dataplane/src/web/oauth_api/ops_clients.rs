@@ -12,12 +12,12 @@ use tollgate_store::model::{
 use tollgate_store::validate::client::check_client;
 use tollgate_store::validate::{check_exchange_policy, check_hmac_secret, check_jwks_uri};
 
-use crate::core::oauth::assertion::check_public_jwks;
-use crate::core::oauth::grants;
-use crate::core::services::{AppState, Services};
 use crate::web::client_ip::ClientIp;
 use crate::web::envelope::{self, ApiError};
 use crate::web::ops_auth::require as require_ops;
+use tollgate_core::oauth::assertion::check_public_jwks;
+use tollgate_core::oauth::grants;
+use tollgate_core::services::{AppState, Services};
 
 const DEFAULT_ACCESS_TIMEOUT: i64 = 43_200;
 const DEFAULT_REFRESH_TIMEOUT: i64 = 2_592_000;
@@ -298,7 +298,7 @@ fn apply(
                     c.hmac_secret = Some(HmacSecret::new(s));
                 }
                 None if creating || c.hmac_secret.is_none() => {
-                    let s = crate::core::tokens::random_token();
+                    let s = tollgate_core::tokens::random_token();
                     generated = Some(s.clone());
                     c.hmac_secret = Some(HmacSecret::new(s));
                 }
@@ -315,15 +315,16 @@ fn apply(
                 Some(s) => Some(s),
                 // A confidential client needs a secret: make a strong one and show it once.
                 None if creating || c.secret_hash.is_none() => {
-                    let s = crate::core::tokens::random_token();
+                    let s = tollgate_core::tokens::random_token();
                     generated = Some(s.clone());
                     Some(s)
                 }
                 None => None,
             };
             if let Some(s) = secret {
-                c.secret_hash =
-                    Some(crate::core::secrets::hash_secret(&s).map_err(|_| ApiError::internal())?);
+                c.secret_hash = Some(
+                    tollgate_core::secrets::hash_secret(&s).map_err(|_| ApiError::internal())?,
+                );
             }
         }
     }

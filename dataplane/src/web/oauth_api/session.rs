@@ -7,12 +7,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tollgate_store::model::now;
 
-use crate::core::oauth::error::OAuthError;
-use crate::core::services::{AppState, Services};
-use crate::core::sessions;
-use crate::core::tokens::AccessClaims;
 use crate::web::bearer::bearer;
 use crate::web::envelope::{self, ApiError};
+use crate::web::oauth_error::OAuthResponse;
+use tollgate_core::oauth::error::OAuthError;
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::sessions;
+use tollgate_core::tokens::AccessClaims;
 
 /// RFC 6750 §2.2: the token as the `access_token` parameter of a form body
 /// (the userinfo POST of OpenID Connect Core §5.3.1). Only one way per
@@ -29,7 +30,7 @@ fn form_access_token(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>,
     if !is_form || body.is_empty() {
         return Ok(None);
     }
-    let form = crate::core::oauth::form::OAuthForm::parse(body)?;
+    let form = tollgate_core::oauth::form::OAuthForm::parse(body)?;
     let Some(token) = form.get("access_token") else {
         return Ok(None);
     };
@@ -44,7 +45,7 @@ fn form_access_token(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>,
 pub async fn directory_user(
     state: &Services,
     c: &AccessClaims,
-) -> Result<Option<crate::core::directory::DirectoryUser>, OAuthError> {
+) -> Result<Option<tollgate_core::directory::DirectoryUser>, OAuthError> {
     let (Some(cc_id), Some(name)) = (&c.contact_center_id, &c.user_name) else {
         return Ok(None);
     };
@@ -60,7 +61,7 @@ pub async fn directory_user(
         Ok(None) => Err(OAuthError::invalid_token(
             "the token's user no longer exists",
         )),
-        Err(crate::core::directory::DirectoryError::Unavailable { retry_after }) => Err(
+        Err(tollgate_core::directory::DirectoryError::Unavailable { retry_after }) => Err(
             OAuthError::temporarily_unavailable(retry_after.as_secs().max(1)),
         ),
         Err(_) => Err(OAuthError::invalid_token("the token's user is unavailable")),
@@ -71,7 +72,7 @@ pub async fn directory_user(
 pub async fn userinfo(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Response, OAuthError> {
+) -> Result<Response, OAuthResponse> {
     let c = bearer(&state, &headers)?;
     let user = directory_user(&state, &c).await?;
     Ok(axum::Json(cloud_user_details(&c, user)).into_response())
@@ -80,7 +81,7 @@ pub async fn userinfo(
 /// The original's CloudUserDetails of a token: the user, or the client itself.
 pub fn cloud_user_details(
     c: &AccessClaims,
-    user: Option<crate::core::directory::DirectoryUser>,
+    user: Option<tollgate_core::directory::DirectoryUser>,
 ) -> serde_json::Value {
     match &c.user_name {
         Some(name) => json!({
@@ -105,7 +106,7 @@ pub async fn openid_userinfo(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Response, OAuthError> {
+) -> Result<Response, OAuthResponse> {
     let c = match form_access_token(&headers, &body)? {
         Some(token) => state
             .verify_access_token(&token)
@@ -113,15 +114,15 @@ pub async fn openid_userinfo(
         None => bearer(&state, &headers)?,
     };
     if !c.is_user() {
-        return Err(OAuthError::insufficient_scope(
+        return Err(OAuthResponse(OAuthError::insufficient_scope(
             "this token does not represent a user",
-        ));
+        )));
     }
     let scopes = Scopes::of(&c);
     if !scopes.has("openid") {
-        return Err(OAuthError::insufficient_scope(
+        return Err(OAuthResponse(OAuthError::insufficient_scope(
             "the userinfo endpoint needs a token with the openid scope",
-        ));
+        )));
     }
     let user = directory_user(&state, &c).await?;
     Ok(axum::Json(openid_claims(&c, &scopes, user)).into_response())
@@ -135,7 +136,7 @@ impl<'a> Scopes<'a> {
         Scopes(c.scope.split(' ').filter(|s| !s.is_empty()).collect())
     }
     fn all(&self) -> bool {
-        self.0.contains(&crate::core::oauth::issue::SCOPE_ALL)
+        self.0.contains(&tollgate_core::oauth::issue::SCOPE_ALL)
     }
     fn has(&self, scope: &str) -> bool {
         self.all() || self.0.contains(&scope)
@@ -145,7 +146,7 @@ impl<'a> Scopes<'a> {
 fn openid_claims(
     c: &AccessClaims,
     scopes: &Scopes<'_>,
-    user: Option<crate::core::directory::DirectoryUser>,
+    user: Option<tollgate_core::directory::DirectoryUser>,
 ) -> serde_json::Value {
     let mut body = json!({"sub": c.sub});
     if scopes.has("profile") {

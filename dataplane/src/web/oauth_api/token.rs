@@ -8,30 +8,32 @@ use serde_json::json;
 use tollgate_store::model::now;
 use tollgate_store::validate::client::grant_allowed;
 
-use crate::core::metrics::{ErrorLabel, GrantLabel};
-use crate::core::oauth::client_auth;
-use crate::core::oauth::error::OAuthError;
-use crate::core::oauth::form::OAuthForm;
-use crate::core::oauth::grants::{
+use crate::web::client_ip::ClientIp;
+use crate::web::form::OAuthBody;
+use crate::web::oauth_error::OAuthResponse;
+use tollgate_core::metrics::{ErrorLabel, GrantLabel};
+use tollgate_core::oauth::client_auth;
+use tollgate_core::oauth::error::OAuthError;
+use tollgate_core::oauth::form::OAuthForm;
+use tollgate_core::oauth::grants::{
     self, authorization_code, client_credentials, jwt_bearer, password, refresh, saml_bearer,
     token_exchange,
 };
-use crate::core::services::AppState;
-use crate::web::client_ip::ClientIp;
+use tollgate_core::services::AppState;
 use tollgate_store::model::{Client, ClientAuthMethod};
 
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    form: OAuthForm,
+    OAuthBody(form): OAuthBody,
 ) -> Response {
     let grant_type = form.get("grant_type").unwrap_or("").to_string();
     // An address already over its limit is refused before any work is done.
     if let Err(retry_after) =
-        crate::core::protection::rate_limit::over(&state, "token", ip.as_deref(), now()).await
+        tollgate_core::protection::rate_limit::over(&state, "token", ip.as_deref(), now()).await
     {
-        return too_many(&state, &form, ip.as_deref(), retry_after).into_response();
+        return OAuthResponse(too_many(&state, &form, ip.as_deref(), retry_after)).into_response();
     }
     match handle(&state, &headers, &form, ip.as_deref(), &grant_type).await {
         Ok(res) => {
@@ -55,7 +57,7 @@ pub async fn token(
                     error: e.code.to_string(),
                 })
                 .inc();
-            e.into_response()
+            OAuthResponse(e).into_response()
         }
     }
 }
@@ -66,7 +68,7 @@ async fn handle(
     form: &OAuthForm,
     ip: Option<&str>,
     grant_type: &str,
-) -> Result<crate::core::oauth::issue::TokenResponse, OAuthError> {
+) -> Result<tollgate_core::oauth::issue::TokenResponse, OAuthError> {
     if grant_type.is_empty() {
         limit(state, form, ip, None).await?;
         return Err(OAuthError::invalid_request(
@@ -144,7 +146,7 @@ async fn limit(
         }
         _ => ("token", ip),
     };
-    crate::core::protection::rate_limit::check(state, scope, who, now())
+    tollgate_core::protection::rate_limit::check(state, scope, who, now())
         .await
         .map_err(|retry_after| too_many(state, form, ip, retry_after))
 }

@@ -13,9 +13,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::core::services::Services;
-use crate::core::sessions;
-use crate::core::tokens::{random_token, token_digest};
+use tollgate_core::services::Services;
+use tollgate_core::sessions;
+use tollgate_core::tokens::{random_token, token_digest};
 
 const TTL: Duration = Duration::from_secs(600);
 

@@ -13,12 +13,14 @@ use axum::response::Response;
 use serde_json::json;
 use tollgate_store::model::{now, AuthScheme, ContactCenter};
 
-use crate::core::directory::DirectoryError;
-use crate::core::federation::users::{resolve_user, FederatedIdentity, ResolveError, UnknownUsers};
-use crate::core::oauth::issue::UserPrincipal;
-use crate::core::services::Services;
-use crate::core::sessions::SamlSession;
 use crate::web::browser::page::{self, Lang, Tr};
+use tollgate_core::directory::DirectoryError;
+use tollgate_core::federation::users::{
+    resolve_user, FederatedIdentity, ResolveError, UnknownUsers,
+};
+use tollgate_core::oauth::issue::UserPrincipal;
+use tollgate_core::services::Services;
+use tollgate_core::sessions::SamlSession;
 
 /// Sends the browser to the contact center's identity provider. `login_hint`
 /// is the user name typed on the sign-in page (may be empty); `request` the
@@ -60,7 +62,7 @@ pub async fn finish_sign_in(
 ) -> Response {
     let t = Tr::new(lang);
     let pending = match request {
-        Some(id) => match crate::core::oauth::authorize::load_pending(state, id).await {
+        Some(id) => match tollgate_core::oauth::authorize::load_pending(state, id).await {
             Ok(Some(p)) => Some(p),
             Ok(None) => {
                 return page::error_page(

@@ -24,16 +24,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tollgate_store::model::{ContactCenter, OidcClientAuth, OidcProviderConfig};
 
-use crate::core::federation::oidc::discovery::Metadata;
-use crate::core::federation::oidc::id_token::IdTokenError;
-use crate::core::federation::oidc::redirect::redirect_uri;
-use crate::core::federation::oidc::{discovery, id_token};
-use crate::core::federation::users::UnknownUsers;
-use crate::core::services::{AppState, Services};
 use crate::web::browser::page::{self, Lang, Tr};
 use crate::web::browser::sso::finish_sign_in;
 use crate::web::browser::sso::flight;
 use crate::web::client_ip::ClientIp;
+use tollgate_core::federation::oidc::discovery::Metadata;
+use tollgate_core::federation::oidc::id_token::IdTokenError;
+use tollgate_core::federation::oidc::redirect::redirect_uri;
+use tollgate_core::federation::oidc::{discovery, id_token};
+use tollgate_core::federation::users::UnknownUsers;
+use tollgate_core::services::{AppState, Services};
 
 /// What the callback needs of the authorization request it answers.
 #[derive(Serialize, Deserialize)]

@@ -13,17 +13,17 @@ use base64::Engine as _;
 use serde::Deserialize;
 use tollgate_store::model::{AuthScheme, ContactCenter};
 
-use crate::core::federation::saml::identity::identity;
-use crate::core::federation::saml::metadata;
-use crate::core::federation::saml::provider::{check, first_use, provider};
-use crate::core::federation::saml::verify::Refusal;
-use crate::core::federation::users::UnknownUsers;
-use crate::core::services::{AppState, Services};
-use crate::core::sessions::SamlSession;
 use crate::web::browser::page::{self, Lang};
 use crate::web::browser::sso::saml::{refuse, Flight};
 use crate::web::browser::sso::{finish_sign_in, flight};
 use crate::web::client_ip::ClientIp;
+use tollgate_core::federation::saml::identity::identity;
+use tollgate_core::federation::saml::metadata;
+use tollgate_core::federation::saml::provider::{check, first_use, provider};
+use tollgate_core::federation::saml::verify::Refusal;
+use tollgate_core::federation::users::UnknownUsers;
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::sessions::SamlSession;
 
 #[derive(Deserialize)]
 pub struct AcsForm {
@@ -171,7 +171,7 @@ pub async fn redirect_allowed(state: &Services, cc: &ContactCenter, url: &str) -
     if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && local)) {
         return false;
     }
-    let Some(origin) = crate::core::origins::origin_of(url) else {
+    let Some(origin) = tollgate_core::origins::origin_of(url) else {
         return false;
     };
     if state.catalog.client_origin_for(&cc.id, &origin) {
@@ -183,7 +183,7 @@ pub async fn redirect_allowed(state: &Services, cc: &ContactCenter, url: &str) -
     };
     let setting = state
         .db
-        .list_settings_named(crate::core::origins::SETTING)
+        .list_settings_named(tollgate_core::origins::SETTING)
         .await
         .unwrap_or_default();
     let allowed = cors
@@ -193,9 +193,9 @@ pub async fn redirect_allowed(state: &Services, cc: &ContactCenter, url: &str) -
             setting
                 .iter()
                 .filter(|s| s.contact_center_id == cc.id)
-                .flat_map(|s| crate::core::origins::split_list(&s.value)),
+                .flat_map(|s| tollgate_core::origins::split_list(&s.value)),
         )
-        .filter_map(|o| crate::core::origins::normalize(o).ok())
+        .filter_map(|o| tollgate_core::origins::normalize(o).ok())
         .any(|o| o == origin);
     allowed
 }

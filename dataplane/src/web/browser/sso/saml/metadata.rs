@@ -5,8 +5,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tollgate_store::model::AuthScheme;
 
-use crate::core::federation::saml::metadata::document;
-use crate::core::services::AppState;
+use tollgate_core::federation::saml::metadata::document;
+use tollgate_core::services::AppState;
 
 /// `GET /auth/v3/sso/saml/{contactCenterId}/metadata`: the SP metadata of a
 /// SAML contact center, for its IdP administrator. 404 for any other.

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::ContactCenter;
 
-use crate::core::federation::saml::authn_request::{Outgoing, Requester};
-use crate::core::federation::saml::metadata::{acs_url, entity_id};
-use crate::core::federation::saml::provider::provider;
-use crate::core::federation::saml::{authn_request, keys};
-use crate::core::services::Services;
 use crate::web::browser::page::{self, Lang, Tr};
 use crate::web::browser::sso::flight;
+use tollgate_core::federation::saml::authn_request::{Outgoing, Requester};
+use tollgate_core::federation::saml::metadata::{acs_url, entity_id};
+use tollgate_core::federation::saml::provider::provider;
+use tollgate_core::federation::saml::{authn_request, keys};
+use tollgate_core::services::Services;
 
 /// What the ACS needs of the AuthnRequest it answers.
 #[derive(Serialize, Deserialize)]
@@ -71,7 +71,7 @@ pub(crate) fn post_page(
     message: String,
     relay_state: String,
 ) -> Response {
-    let origin = crate::core::origins::origin_of(&action);
+    let origin = tollgate_core::origins::origin_of(&action);
     let mut res = page::html(
         StatusCode::OK,
         &crate::web::browser::pages::SamlPost {
@@ -129,7 +129,7 @@ pub async fn start(
         certificate_der,
     };
     let request_id = authn_request::new_id();
-    let relay_state = crate::core::tokens::random_token();
+    let relay_state = tollgate_core::tokens::random_token();
     let outgoing = match authn_request::build(
         &provider.idp,
         provider.config.binding,

@@ -7,8 +7,8 @@
 //! and is answered by a signed LogoutResponse to the IdP's
 //! SingleLogoutService; a LogoutResponse ends an SP-initiated logout
 //! ([`crate::web::browser::sso::saml::sp_logout`]). Signatures and bindings are in
-//! [`crate::core::federation::saml::logout_binding`], reading and checking the message in
-//! [`crate::core::federation::saml::logout_message`].
+//! [`tollgate_core::federation::saml::logout_binding`], reading and checking the message in
+//! [`tollgate_core::federation::saml::logout_message`].
 
 use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -21,19 +21,19 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate_store::model::AuthScheme;
 
-use crate::core::federation::saml::logout_binding::{
-    idp_certificates, idp_slo_service, redirect_url, sign_enveloped, verify_enveloped, verify_query,
-};
-use crate::core::federation::saml::logout_message::{check, parse, Kind};
-use crate::core::federation::saml::metadata::slo_url;
-use crate::core::federation::saml::provider::{provider, Provider};
-use crate::core::federation::saml::verify::Refusal;
-use crate::core::federation::saml::{authn_request, keys, metadata};
-use crate::core::services::{AppState, Services};
-use crate::core::sessions::{self, SESSION_COOKIE};
 use crate::web::browser::page::{self, Lang};
 use crate::web::browser::sso::saml::{acs::decode, post_page, refuse};
 use crate::web::client_ip::ClientIp;
+use tollgate_core::federation::saml::logout_binding::{
+    idp_certificates, idp_slo_service, redirect_url, sign_enveloped, verify_enveloped, verify_query,
+};
+use tollgate_core::federation::saml::logout_message::{check, parse, Kind};
+use tollgate_core::federation::saml::metadata::slo_url;
+use tollgate_core::federation::saml::provider::{provider, Provider};
+use tollgate_core::federation::saml::verify::Refusal;
+use tollgate_core::federation::saml::{authn_request, keys, metadata};
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::sessions::{self, SESSION_COOKIE};
 
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 

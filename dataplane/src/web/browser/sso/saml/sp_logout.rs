@@ -13,17 +13,17 @@ use samael::traits::ToXml;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::core::federation::saml::logout_binding::{
-    idp_slo_service, redirect_url, sign_enveloped,
-};
-use crate::core::federation::saml::logout_message::Message;
-use crate::core::federation::saml::provider::provider;
-use crate::core::federation::saml::{authn_request, keys, metadata};
-use crate::core::services::Services;
-use crate::core::sessions::Session;
 use crate::web::browser::page::{self, Lang};
 use crate::web::browser::sso::flight;
 use crate::web::browser::sso::saml::{post_page, refuse};
+use tollgate_core::federation::saml::logout_binding::{
+    idp_slo_service, redirect_url, sign_enveloped,
+};
+use tollgate_core::federation::saml::logout_message::Message;
+use tollgate_core::federation::saml::provider::provider;
+use tollgate_core::federation::saml::{authn_request, keys, metadata};
+use tollgate_core::services::Services;
+use tollgate_core::sessions::Session;
 
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
@@ -58,7 +58,7 @@ pub async fn start(
         return None;
     };
     let id = authn_request::new_id();
-    let relay_state = crate::core::tokens::random_token();
+    let relay_state = tollgate_core::tokens::random_token();
     let issuer = metadata::entity_id(&state.settings.issuer, cc);
     let built = if binding == HTTP_REDIRECT_BINDING {
         let xml = logout_request(&id, &destination, &issuer, saml, "");
@@ -121,7 +121,7 @@ fn logout_request(
     id: &str,
     destination: &str,
     issuer: &str,
-    saml: &crate::core::sessions::SamlSession,
+    saml: &tollgate_core::sessions::SamlSession,
     signature: &str,
 ) -> String {
     let signature = signature

@@ -1,0 +1,142 @@
+//! The built-in directory: users stored in Tollgate's own database, with
+//! argon2id password hashes.
+
+use async_trait::async_trait;
+use tollgate_store::model::{ContactCenter, User};
+use tollgate_store::Db;
+
+use crate::directory::password_policy::PasswordPolicy;
+use crate::directory::{Directory, DirectoryError, DirectoryUser};
+use crate::secrets::{decoy_hash, hash_secret, verify_hash};
+
+pub struct BuiltinDirectory {
+    db: Db,
+    policy: PasswordPolicy,
+}
+
+impl BuiltinDirectory {
+    pub fn new(db: Db, policy: PasswordPolicy) -> Self {
+        BuiltinDirectory { db, policy }
+    }
+
+    /// The rules new passwords of this directory follow.
+    pub fn policy(&self) -> &PasswordPolicy {
+        &self.policy
+    }
+}
+
+fn unavailable(e: tollgate_store::StoreError) -> DirectoryError {
+    tracing::error!(error = %e, "built-in directory unavailable");
+    DirectoryError::Unavailable {
+        retry_after: std::time::Duration::from_secs(5),
+    }
+}
+
+fn to_directory_user(u: &User) -> DirectoryUser {
+    DirectoryUser {
+        username: u.username.clone(),
+        dbid: u.dbid,
+        first_name: u.first_name.clone(),
+        last_name: u.last_name.clone(),
+        email: u.email.clone(),
+        authorities: u.authorities.clone(),
+        properties: u.properties.clone(),
+    }
+}
+
+async fn verify(hash: String, password: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_hash(&hash, &password))
+        .await
+        .unwrap_or(false)
+}
+
+#[async_trait]
+impl Directory for BuiltinDirectory {
+    async fn authenticate(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+        password: &str,
+    ) -> Result<DirectoryUser, DirectoryError> {
+        let user = self
+            .db
+            .find_user_by_name(&cc.id, username)
+            .await
+            .map_err(unavailable)?;
+        let Some(user) = user else {
+            // Same work as a real check, so timing does not reveal who exists.
+            verify(decoy_hash().to_string(), password.to_string()).await;
+            return Err(DirectoryError::BadCredentials);
+        };
+        if !verify(user.password_hash.clone(), password.to_string()).await {
+            return Err(DirectoryError::BadCredentials);
+        }
+        // Only after the password is right, so these do not reveal accounts either.
+        if !user.enabled {
+            return Err(DirectoryError::Locked);
+        }
+        if user.must_change_password {
+            return Err(DirectoryError::PasswordExpired);
+        }
+        Ok(to_directory_user(&user))
+    }
+
+    async fn lookup(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
+        let user = self
+            .db
+            .find_user_by_name(&cc.id, username)
+            .await
+            .map_err(unavailable)?;
+        Ok(user.filter(|u| u.enabled).as_ref().map(to_directory_user))
+    }
+
+    async fn change_password(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), DirectoryError> {
+        let user = self
+            .db
+            .find_user_by_name(&cc.id, username)
+            .await
+            .map_err(unavailable)?;
+        let Some(mut user) = user else {
+            return Err(DirectoryError::BadCredentials);
+        };
+        if !verify(user.password_hash.clone(), old.to_string()).await {
+            return Err(DirectoryError::BadCredentials);
+        }
+        // Only after the old password is right: the rules say nothing to a guesser.
+        self.policy
+            .check_form(new)
+            .map_err(DirectoryError::PasswordRejected)?;
+        if self
+            .policy
+            .reused(&self.db, &user, new)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(DirectoryError::PasswordRejected(
+                crate::directory::password_policy::PolicyViolation::Reused(self.policy.history),
+            ));
+        }
+        let new = new.to_string();
+        user.password_hash = tokio::task::spawn_blocking(move || hash_secret(&new))
+            .await
+            .map_err(|_| DirectoryError::Unavailable {
+                retry_after: std::time::Duration::from_secs(1),
+            })?
+            .map_err(|_| DirectoryError::Unavailable {
+                retry_after: std::time::Duration::from_secs(1),
+            })?;
+        user.must_change_password = false;
+        self.db.update_user(&user).await.map_err(unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,614 @@
+//! The authorization endpoint's decisions (RFC 6749 §4.1, §4.2; OpenID
+//! Connect Core §3.1.2, §3.2.2) with PKCE (RFC 7636) and the `iss` response
+//! parameter (RFC 9207): validating a request, keeping it while the user
+//! signs in and consents, and answering it. The browser edge
+//! (`crate::web::browser::authorize`) renders the outcomes.
+//!
+//! The client and redirect URI are checked first: until both are known good,
+//! a refusal is a page, never a redirect. Later refusals go back to the
+//! redirect URI. A request waiting for sign-in or consent is kept in the
+//! ephemeral store under a random id; the browser only carries the id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tollgate_store::model::{now, Client, ClientType, Timestamp};
+
+use crate::oauth::form::OAuthForm;
+use crate::oauth::grants::authorization_code::{code_key, CodeRecord, CODE_TTL};
+use crate::oauth::grants::{AUTHORIZATION_CODE, IMPLICIT};
+use crate::oauth::issue::{grant_scope, id_token, issue, Issue, UserPrincipal};
+use crate::services::Services;
+use crate::tokens;
+
+/// How long a request may wait for sign-in and consent.
+pub const PENDING_TTL: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseType {
+    Code,
+    Token,
+    IdToken,
+    IdTokenToken,
+}
+
+impl ResponseType {
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut parts: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
+        parts.sort_unstable();
+        match parts.as_slice() {
+            ["code"] => Some(Self::Code),
+            ["token"] => Some(Self::Token),
+            ["id_token"] => Some(Self::IdToken),
+            ["id_token", "token"] => Some(Self::IdTokenToken),
+            _ => None,
+        }
+    }
+    pub fn fragment(self) -> bool {
+        self != Self::Code
+    }
+    pub fn has_id_token(self) -> bool {
+        matches!(self, Self::IdToken | Self::IdTokenToken)
+    }
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Whether `redirect_uri` was in the request (then the token request must repeat it).
+    pub redirect_given: bool,
+    pub response_type: ResponseType,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub hide_tenant: bool,
+}
+
+/// Why an authorization request is not acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Shown to the user: the client or redirect URI is not trusted.
+    Page(String),
+    /// Sent back to the client at this location (error parameters added).
+    Redirect(String),
+}
+
+/// Where a signed-in user's authorization request goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// To the client's redirect URI (the response, or an error for it).
+    Redirect(String),
+    /// To the consent page for the stored request with this id.
+    Consent(String),
+    /// An error page (the client is gone).
+    ErrorPage(&'static str),
+    /// A backing store cannot answer.
+    Unavailable,
+}
+
+/// Where errors go once the redirect URI is trusted.
+pub struct Target<'a> {
+    pub uri: &'a str,
+    pub state: Option<&'a str>,
+    pub fragment: bool,
+}
+
+/// `uri` with `params` added to its query or fragment.
+pub fn with_params(uri: &str, params: &[(&str, &str)], fragment: bool) -> String {
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    if fragment {
+        format!("{uri}#{encoded}")
+    } else if uri.contains('?') {
+        format!("{uri}&{encoded}")
+    } else {
+        format!("{uri}?{encoded}")
+    }
+}
+
+impl Target<'_> {
+    /// The redirect carrying an error for the client (with `state` and `iss`).
+    pub fn error(&self, issuer: &str, code: &str, description: &str) -> String {
+        let mut params = vec![("error", code), ("error_description", description)];
+        if let Some(s) = self.state {
+            params.push(("state", s));
+        }
+        params.push(("iss", issuer));
+        with_params(self.uri, &params, self.fragment)
+    }
+}
+
+/// Longest value, in bytes, of each parameter (a pending request is stored
+/// until sign-in, so its size must be bounded). Generous for real clients:
+/// RFC 7636 caps the challenge at 128 characters; state and redirect URIs
+/// of common libraries stay well under 2 KB.
+const PARAMETER_LIMITS: &[(&str, usize)] = &[
+    ("client_id", 256),
+    ("redirect_uri", 2048),
+    ("response_type", 64),
+    ("response_mode", 32),
+    ("scope", 1024),
+    ("state", 2048),
+    ("nonce", 512),
+    ("code_challenge", 128),
+    ("code_challenge_method", 16),
+    ("prompt", 64),
+    ("max_age", 16),
+    ("login_hint", 512),
+    ("ui_locales", 256),
+    ("claims_locales", 256),
+    ("acr_values", 512),
+    ("display", 32),
+    ("hideTenant", 16),
+    ("id_token_hint", 8192),
+];
+/// Any other parameter (ignored, never stored).
+const OTHER_PARAMETER_LIMIT: usize = 2048;
+/// Most parameters one request may carry.
+const MAX_PARAMETERS: usize = 32;
+
+/// Why the request is too large to consider, if it is.
+pub fn oversized(q: &OAuthForm) -> Option<String> {
+    if q.0.len() > MAX_PARAMETERS {
+        return Some(format!(
+            "The request has more than {MAX_PARAMETERS} parameters."
+        ));
+    }
+    q.0.iter().find_map(|(name, value)| {
+        let known = PARAMETER_LIMITS.iter().find(|(n, _)| n == name);
+        let limit = known.map_or(OTHER_PARAMETER_LIMIT, |(_, l)| *l);
+        (value.len() > limit).then(|| match known {
+            // Only our own names are echoed, never the request's text.
+            Some((n, _)) => format!("The request parameter '{n}' is longer than {limit} bytes."),
+            None => format!("A request parameter is longer than {limit} bytes."),
+        })
+    })
+}
+
+fn valid_challenge(c: &str) -> bool {
+    (43..=128).contains(&c.len())
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// Checks a request: the client and redirect URI first (until both are
+/// trusted, a refusal is a page), then everything else (refused back to the
+/// client).
+pub fn validate(state: &Services, q: &OAuthForm) -> Result<(AuthRequest, Arc<Client>), Refusal> {
+    let page = |msg: &str| Refusal::Page(msg.to_string());
+    let client_id = q
+        .get("client_id")
+        .ok_or_else(|| page("The request names no client (client_id)."))?;
+    let client = state
+        .client(client_id)
+        .ok_or_else(|| page("The application (client_id) is not known."))?;
+    let redirect_uri = match q.get("redirect_uri") {
+        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_string(),
+        Some(_) => {
+            return Err(page(
+                "The redirect URI is not registered for this application.",
+            ))
+        }
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.clone(),
+            _ => {
+                return Err(page(
+                    "The request must name one of the application's redirect URIs.",
+                ))
+            }
+        },
+    };
+    let response_type = q.get("response_type").and_then(ResponseType::parse);
+    let target = Target {
+        uri: &redirect_uri,
+        state: q.get("state"),
+        fragment: response_type.is_some_and(ResponseType::fragment),
+    };
+    let fail =
+        |code: &str, d: &str| Refusal::Redirect(target.error(&state.settings.issuer, code, d));
+    // OIDC Core §6: request objects are not supported, and say so rather
+    // than act on the plain parameters a signed request may contradict.
+    if q.get("request").is_some() {
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if q.get("request_uri").is_some() {
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
+    let response_type = match (q.get("response_type"), response_type) {
+        (None, _) => return Err(fail("invalid_request", "response_type is required")),
+        (Some(_), None) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "response_type must be code, token, id_token or 'id_token token'",
+            ))
+        }
+        (Some(_), Some(rt)) => rt,
+    };
+    let grant = if response_type == ResponseType::Code {
+        AUTHORIZATION_CODE
+    } else {
+        IMPLICIT
+    };
+    if !client.authorized_grant_types.iter().any(|g| g == grant) {
+        return Err(fail(
+            "unauthorized_client",
+            &format!("this client may not use the '{grant}' grant"),
+        ));
+    }
+    let scope =
+        grant_scope(&client, q.get("scope")).map_err(|e| fail("invalid_scope", &e.description))?;
+    let nonce = q.get("nonce").map(str::to_string);
+    if response_type.has_id_token() {
+        if !scope.iter().any(|s| s == "openid") {
+            return Err(fail(
+                "invalid_request",
+                "an id_token needs the openid scope",
+            ));
+        }
+        if nonce.is_none() {
+            return Err(fail("invalid_request", "nonce is required with id_token"));
+        }
+    }
+    let code_challenge = match (q.get("code_challenge"), q.get("code_challenge_method")) {
+        (Some(c), Some("S256")) if valid_challenge(c) => Some(c.to_string()),
+        (Some(_), Some("S256")) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is not allowed)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            ))
+        }
+        (None, None) => None,
+    };
+    if response_type == ResponseType::Code
+        && client.client_type == ClientType::Public
+        && code_challenge.is_none()
+    {
+        return Err(fail(
+            "invalid_request",
+            "PKCE (code_challenge with code_challenge_method=S256) is required for public clients",
+        ));
+    }
+    let prompt = q.get("prompt").map(str::to_string);
+    if let Some(p) = &prompt {
+        if !matches!(p.as_str(), "none" | "login" | "consent") {
+            return Err(fail(
+                "invalid_request",
+                "prompt must be none, login or consent",
+            ));
+        }
+    }
+    let max_age = match q.get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| fail("invalid_request", "max_age must be a number of seconds"))?,
+        ),
+    };
+    let req = AuthRequest {
+        client_id: client.client_id.clone(),
+        redirect_given: q.get("redirect_uri").is_some(),
+        redirect_uri: redirect_uri.clone(),
+        response_type,
+        scope,
+        state: q.get("state").map(str::to_string),
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: q.get("login_hint").map(str::to_string),
+        hide_tenant: q.get("hideTenant") == Some("true"),
+    };
+    Ok((req, client))
+}
+
+fn pending_key(id: &str) -> String {
+    format!("authz:{}", tokens::token_digest(id))
+}
+
+pub async fn store_pending(
+    state: &Services,
+    req: &AuthRequest,
+) -> Result<String, tollgate_store::StoreError> {
+    let id = tokens::random_token();
+    let bytes =
+        serde_json::to_vec(req).map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
+    state
+        .ephemeral
+        .put(&pending_key(&id), &bytes, PENDING_TTL)
+        .await?;
+    Ok(id)
+}
+
+pub async fn load_pending(
+    state: &Services,
+    id: &str,
+) -> Result<Option<AuthRequest>, tollgate_store::StoreError> {
+    Ok(state
+        .ephemeral
+        .get(&pending_key(id))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+pub async fn drop_pending(state: &Services, id: &str) {
+    let _ = state.ephemeral.delete(&pending_key(id)).await;
+}
+
+fn consent_key(user: &UserPrincipal, client_id: &str) -> String {
+    format!("consent:{}:{client_id}", user.subject())
+}
+
+/// Remembers that the user allowed these scopes to the client (for a year:
+/// consent lives in the ephemeral store, losing it only asks again).
+pub async fn remember_consent(
+    state: &Services,
+    user: &UserPrincipal,
+    client_id: &str,
+    scope: &[String],
+) -> Result<(), tollgate_store::StoreError> {
+    let key = consent_key(user, client_id);
+    let mut granted = granted_scopes(state, &key).await?;
+    for s in scope {
+        if !granted.contains(s) {
+            granted.push(s.clone());
+        }
+    }
+    let bytes = serde_json::to_vec(&granted)
+        .map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
+    state
+        .ephemeral
+        .put(&key, &bytes, Duration::from_secs(365 * 86_400))
+        .await
+}
+
+async fn granted_scopes(
+    state: &Services,
+    key: &str,
+) -> Result<Vec<String>, tollgate_store::StoreError> {
+    Ok(state
+        .ephemeral
+        .get(key)
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default())
+}
+
+async fn needs_consent(
+    state: &Services,
+    client: &Client,
+    req: &AuthRequest,
+    user: &UserPrincipal,
+) -> Result<bool, tollgate_store::StoreError> {
+    if client.internal_client {
+        return Ok(false);
+    }
+    if req.prompt.as_deref() == Some("consent") {
+        return Ok(true);
+    }
+    let granted = granted_scopes(state, &consent_key(user, &client.client_id)).await?;
+    Ok(!req.scope.iter().all(|s| granted.contains(s)))
+}
+
+/// The answer to a request for a signed-in user: the client's response, an
+/// error for the client, or the consent page when consent is missing.
+/// `pending` is the stored request's id, if any; `consented` skips the
+/// consent check (the user just allowed it).
+pub async fn decide(
+    state: &Services,
+    req: &AuthRequest,
+    pending: Option<&str>,
+    user: &UserPrincipal,
+    ip: Option<&str>,
+    consented: bool,
+) -> Outcome {
+    let target = Target {
+        uri: &req.redirect_uri,
+        state: req.state.as_deref(),
+        fragment: req.response_type.fragment(),
+    };
+    let Some(client) = state.client(&req.client_id) else {
+        return Outcome::ErrorPage("The application (client_id) is not known.");
+    };
+    if !client.contact_center_ids.is_empty()
+        && !client
+            .contact_center_ids
+            .iter()
+            .any(|id| id == &user.contact_center_id)
+    {
+        if let Some(id) = pending {
+            drop_pending(state, id).await;
+        }
+        return Outcome::Redirect(target.error(
+            &state.settings.issuer,
+            "access_denied",
+            "this application may not sign in users of this tenant",
+        ));
+    }
+    match needs_consent(state, &client, req, user).await {
+        Err(_) => return Outcome::Unavailable,
+        Ok(true) if !consented => {
+            if req.prompt.as_deref() == Some("none") {
+                return Outcome::Redirect(target.error(
+                    &state.settings.issuer,
+                    "consent_required",
+                    "the user has not allowed this application yet",
+                ));
+            }
+            let id = match pending {
+                Some(id) => id.to_string(),
+                None => match store_pending(state, req).await {
+                    Ok(id) => id,
+                    Err(_) => return Outcome::Unavailable,
+                },
+            };
+            return Outcome::Consent(id);
+        }
+        Ok(_) => {}
+    }
+    if let Some(id) = pending {
+        drop_pending(state, id).await;
+    }
+    let now = now();
+    let mut params: Vec<(&str, String)> = Vec::new();
+    match respond(state, &client, req, user, now).await {
+        Ok(p) => params.extend(p),
+        Err(_) => {
+            return Outcome::Redirect(target.error(
+                &state.settings.issuer,
+                "server_error",
+                "the authorization could not be completed",
+            ))
+        }
+    }
+    if let Some(s) = &req.state {
+        params.push(("state", s.clone()));
+    }
+    params.push(("iss", state.settings.issuer.clone()));
+    state.audit(
+        "authorize.granted",
+        Some(&client.client_id),
+        Some(&user.contact_center_id),
+        Some(&user.subject()),
+        ip,
+        json!({"response_type": format!("{:?}", req.response_type), "scope": req.scope.join(" ")}),
+    );
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Outcome::Redirect(with_params(&req.redirect_uri, &pairs, target.fragment))
+}
+
+async fn respond(
+    state: &Services,
+    client: &Arc<Client>,
+    req: &AuthRequest,
+    user: &UserPrincipal,
+    now: Timestamp,
+) -> Result<Vec<(&'static str, String)>, ()> {
+    match req.response_type {
+        ResponseType::Code => {
+            let code = tokens::random_token();
+            let record = CodeRecord {
+                client_id: client.client_id.clone(),
+                redirect_uri: req.redirect_uri.clone(),
+                redirect_given: req.redirect_given,
+                code_challenge: req.code_challenge.clone(),
+                nonce: req.nonce.clone(),
+                scope: req.scope.clone(),
+                user: user.clone(),
+            };
+            let bytes = serde_json::to_vec(&record).map_err(|_| ())?;
+            state
+                .ephemeral
+                .put(&code_key(&code), &bytes, CODE_TTL)
+                .await
+                .map_err(|_| ())?;
+            Ok(vec![("code", code)])
+        }
+        ResponseType::IdToken => {
+            let lifetime = client
+                .access_token_expiration_timeout
+                .clamp(1, state.settings.max_token_lifetime);
+            let t = id_token(
+                state,
+                client,
+                user,
+                &req.scope,
+                None,
+                req.nonce.as_deref(),
+                now,
+                lifetime,
+            )
+            .map_err(|_| ())?;
+            Ok(vec![("id_token", t)])
+        }
+        ResponseType::Token | ResponseType::IdTokenToken => {
+            let res = issue(
+                state,
+                Issue {
+                    client,
+                    scope: req.scope.clone(),
+                    user: Some(user.clone()),
+                    family: None,
+                    with_refresh: false,
+                    nonce: req.nonce.clone(),
+                    exchange: None,
+                },
+                now,
+            )
+            .await
+            .map_err(|_| ())?;
+            let mut out = vec![
+                ("access_token", res.access_token),
+                ("token_type", "bearer".to_string()),
+                ("expires_in", res.expires_in.to_string()),
+                ("scope", res.scope),
+            ];
+            if req.response_type == ResponseType::IdTokenToken {
+                if let Some(t) = res.id_token {
+                    out.push(("id_token", t));
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_types() {
+        assert_eq!(ResponseType::parse("code"), Some(ResponseType::Code));
+        assert_eq!(
+            ResponseType::parse("token id_token"),
+            Some(ResponseType::IdTokenToken)
+        );
+        assert_eq!(ResponseType::parse("code token"), None);
+        assert_eq!(ResponseType::parse(""), None);
+    }
+
+    #[test]
+    fn params_go_in_query_or_fragment() {
+        assert_eq!(
+            with_params("https://a/cb", &[("code", "x y")], false),
+            "https://a/cb?code=x+y"
+        );
+        assert_eq!(
+            with_params("https://a/cb?k=1", &[("code", "x")], false),
+            "https://a/cb?k=1&code=x"
+        );
+        assert_eq!(
+            with_params("https://a/cb", &[("id_token", "x")], true),
+            "https://a/cb#id_token=x"
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! Client credentials (RFC 6749 §4.4): the client acts for itself. No refresh
+//! token (§4.4.3) and no ID token (there is no user).
+
+use std::sync::Arc;
+
+use tollgate_store::model::{Client, Timestamp};
+
+use crate::oauth::error::OAuthError;
+use crate::oauth::form::OAuthForm;
+use crate::oauth::issue::{grant_scope, issue, Issue, TokenResponse};
+use crate::services::Services;
+
+pub async fn grant(
+    state: &Services,
+    client: &Arc<Client>,
+    form: &OAuthForm,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let scope = grant_scope(client, form.get("scope"))?;
+    issue(
+        state,
+        Issue {
+            client,
+            scope,
+            user: None,
+            family: None,
+            with_refresh: false,
+            nonce: None,
+            exchange: None,
+        },
+        now,
+    )
+    .await
+}

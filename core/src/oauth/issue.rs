@@ -1,0 +1,366 @@
+//! Minting the token response shared by every grant: access token, optional
+//! refresh token (a new family) and optional ID token.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tollgate_store::model::{Client, ContactCenter, RefreshFamily, RefreshToken, Timestamp};
+
+use crate::directory::DirectoryUser;
+use crate::oauth::error::OAuthError;
+use crate::services::Services;
+use crate::tokens::{self, AccessClaims};
+
+pub const SCOPE_ALL: &str = "*";
+
+/// The user a token speaks for, as carried from sign-in into refreshed tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserPrincipal {
+    pub contact_center_id: String,
+    pub environment_id: String,
+    pub user_name: String,
+    pub dbid: i64,
+    pub authorities: Vec<String>,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub email: String,
+    pub auth_time: Timestamp,
+    /// Authorities an identity provider's group mapping added at sign-in
+    /// (single sign-on): kept when the directory's are read again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provider_authorities: Vec<String>,
+    /// The browser session this sign-in belongs to (a public id, not the
+    /// cookie): tokens issued through it carry it, and end with the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_session: Option<String>,
+}
+
+impl UserPrincipal {
+    pub fn new(cc: &ContactCenter, user: &DirectoryUser, auth_time: Timestamp) -> Self {
+        UserPrincipal {
+            contact_center_id: cc.id.clone(),
+            environment_id: cc.environment_id.clone(),
+            user_name: user.username.clone(),
+            dbid: user.dbid,
+            authorities: user.authorities.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            email: user.email.clone(),
+            auth_time,
+            provider_authorities: vec![],
+            browser_session: None,
+        }
+    }
+
+    /// The same sign-in with the directory's current record of the user:
+    /// what a refreshed token or a new code from an old session carries.
+    pub fn refreshed(&self, cc: &ContactCenter, now: &DirectoryUser) -> Self {
+        let mut next = UserPrincipal::new(cc, now, self.auth_time);
+        // The subject stays the one signed in (the directory may spell the name differently).
+        next.user_name = self.user_name.clone();
+        for a in &self.provider_authorities {
+            if !next.authorities.contains(a) {
+                next.authorities.push(a.clone());
+            }
+        }
+        next.provider_authorities = self.provider_authorities.clone();
+        next.browser_session = self.browser_session.clone();
+        next
+    }
+
+    /// Stable, system-wide unique subject: contact center and login name.
+    pub fn subject(&self) -> String {
+        user_subject(&self.contact_center_id, &self.user_name)
+    }
+}
+
+pub fn user_subject(contact_center_id: &str, user_name: &str) -> String {
+    format!("{contact_center_id}:{}", user_name.to_lowercase())
+}
+
+/// The scope to grant: what was asked, if the client may have all of it;
+/// the client's registered scope when nothing was asked.
+pub fn grant_scope(client: &Client, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(client.scope.clone());
+    };
+    let mut out: Vec<String> = Vec::new();
+    for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !client.scope.iter().any(|c| c == SCOPE_ALL || c == s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope '{s}' is not allowed for this client"
+            )));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The token endpoint's success body.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// Who the token speaks for, for the audit trail; not sent.
+    #[serde(skip)]
+    pub subject: String,
+    #[serde(skip)]
+    pub contact_center_id: Option<String>,
+    /// The access token's `jti` and refresh family, to revoke them later.
+    #[serde(skip)]
+    pub jti: String,
+    #[serde(skip)]
+    pub family: Option<String>,
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1, token exchange only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+}
+
+pub struct Issue<'a> {
+    pub client: &'a Arc<Client>,
+    pub scope: Vec<String>,
+    pub user: Option<UserPrincipal>,
+    /// Continue this refresh family instead of starting one.
+    pub family: Option<String>,
+    pub with_refresh: bool,
+    pub nonce: Option<String>,
+    /// Set by token exchange: never an ID token, maybe another audience and an actor.
+    pub exchange: Option<Exchanged>,
+}
+
+/// What token exchange (RFC 8693) adds to an access token.
+pub struct Exchanged {
+    /// `aud` instead of this server's own audience.
+    pub audience: Option<String>,
+    /// The `act` claim (§4.1).
+    pub act: Option<serde_json::Value>,
+}
+
+fn has_scope(scope: &[String], s: &str) -> bool {
+    scope.iter().any(|x| x == s)
+}
+
+pub async fn issue(
+    state: &Services,
+    req: Issue<'_>,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let client = req.client;
+    let lifetime = client
+        .access_token_expiration_timeout
+        .clamp(1, state.settings.max_token_lifetime);
+    let scope = req.scope.join(" ");
+    let mut refresh_token = None;
+    let mut sid = req.family.clone();
+    if req.with_refresh && req.family.is_none() {
+        let value = tokens::random_token();
+        let family = RefreshFamily {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_id: client.client_id.clone(),
+            contact_center_id: req.user.as_ref().map(|u| u.contact_center_id.clone()),
+            username: req.user.as_ref().map(|u| u.user_name.clone()),
+            scope: req.scope.clone(),
+            claims: serde_json::to_value(&req.user).map_err(|_| OAuthError::server_error())?,
+            created_at: now,
+            expires_at: now + state.settings.refresh_family_lifetime,
+            revoked_at: None,
+        };
+        let first = new_refresh(&family.id, client, family.expires_at, &value, now);
+        state.db.create_refresh_family(&family, &first).await?;
+        sid = Some(family.id);
+        refresh_token = Some(value);
+    }
+    let sub = req
+        .user
+        .as_ref()
+        .map(UserPrincipal::subject)
+        .unwrap_or_else(|| client.client_id.clone());
+    let iat = state.revocations.issue_time(&sub, now);
+    let claims = AccessClaims {
+        iss: state.settings.issuer.clone(),
+        sub,
+        aud: req
+            .exchange
+            .as_ref()
+            .and_then(|x| x.audience.clone())
+            .unwrap_or_else(|| state.settings.audience.clone()),
+        exp: iat + lifetime,
+        iat,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        auth_time: req.user.as_ref().map(|u| u.auth_time),
+        contact_center_id: req.user.as_ref().map(|u| u.contact_center_id.clone()),
+        environment_id: req.user.as_ref().map(|u| u.environment_id.clone()),
+        user_name: req.user.as_ref().map(|u| u.user_name.clone()),
+        dbid: req.user.as_ref().map(|u| u.dbid),
+        authorities: match &req.user {
+            Some(u) => u.authorities.clone(),
+            None => client.authorities.clone(),
+        },
+        sid,
+        browser_session: req.user.as_ref().and_then(|u| u.browser_session.clone()),
+        act: req.exchange.as_ref().and_then(|x| x.act.clone()),
+    };
+    let access_token = tokens::sign(&state.keys, "at+jwt", &claims, now).map_err(|e| {
+        tracing::error!(error = %e, "cannot sign access token");
+        OAuthError::server_error()
+    })?;
+    let id_token = match &req.user {
+        Some(user) if req.exchange.is_none() && has_scope(&req.scope, "openid") => Some(id_token(
+            state,
+            client,
+            user,
+            &req.scope,
+            Some(&access_token),
+            req.nonce.as_deref(),
+            now,
+            lifetime,
+        )?),
+        _ => None,
+    };
+    Ok(TokenResponse {
+        subject: claims.sub,
+        contact_center_id: claims.contact_center_id,
+        jti: claims.jti,
+        family: claims.sid,
+        access_token,
+        token_type: "bearer",
+        expires_in: lifetime,
+        refresh_token,
+        scope,
+        id_token,
+        issued_token_type: None,
+    })
+}
+
+/// A refresh token record for `value`, expiring per the client but never after its family.
+pub fn new_refresh(
+    family_id: &str,
+    client: &Client,
+    family_expires_at: Timestamp,
+    value: &str,
+    now: Timestamp,
+) -> RefreshToken {
+    RefreshToken {
+        hash: tokens::token_digest(value),
+        family_id: family_id.to_string(),
+        created_at: now,
+        expires_at: (now + client.refresh_token_expiration_timeout.max(1)).min(family_expires_at),
+        used_at: None,
+    }
+}
+
+/// An ID token; `at_hash` only when an access token goes with it.
+#[allow(clippy::too_many_arguments)]
+pub fn id_token(
+    state: &Services,
+    client: &Client,
+    user: &UserPrincipal,
+    scope: &[String],
+    access_token: Option<&str>,
+    nonce: Option<&str>,
+    now: Timestamp,
+    lifetime: i64,
+) -> Result<String, OAuthError> {
+    let mut claims = json!({
+        "iss": state.settings.issuer,
+        "sub": user.subject(),
+        "aud": client.client_id,
+        "azp": client.client_id,
+        "exp": now + lifetime,
+        "iat": now,
+        "auth_time": user.auth_time,
+        "contact_center_id": user.contact_center_id,
+        "environment_id": user.environment_id,
+        "user_name": user.user_name,
+        "dbid": user.dbid,
+    });
+    if let Some(at) = access_token {
+        claims["at_hash"] = json!(tokens::half_hash(at));
+    }
+    if let Some(n) = nonce {
+        claims["nonce"] = json!(n);
+    }
+    if has_scope(scope, "profile") {
+        claims["given_name"] = json!(user.first_name);
+        claims["family_name"] = json!(user.last_name);
+        claims["name"] = json!(format!("{} {}", user.first_name, user.last_name).trim());
+        claims["preferred_username"] = json!(user.user_name);
+    }
+    if has_scope(scope, "email") && !user.email.is_empty() {
+        claims["email"] = json!(user.email);
+    }
+    tokens::sign(&state.keys, "JWT", &claims, now).map_err(|_| OAuthError::server_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_store::model::ClientType;
+
+    fn client(scope: &[&str]) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "c".into(),
+            description: String::new(),
+            secret_hash: None,
+            client_type: ClientType::Confidential,
+            internal_client: false,
+            authorities: vec![],
+            scope: scope.iter().map(|s| s.to_string()).collect(),
+            authorized_grant_types: vec![],
+            redirect_uris: vec![],
+            access_token_expiration_timeout: 60,
+            refresh_token_expiration_timeout: 60,
+            contact_center_ids: vec![],
+            token_exchange: None,
+            auth_method: tollgate_store::model::ClientAuthMethod::ClientSecret,
+            jwks: None,
+            jwks_uri: None,
+            hmac_secret: None,
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn star_allows_any_scope_and_default_is_registered_scope() {
+        let c = client(&["*"]);
+        assert_eq!(
+            grant_scope(&c, Some("openid profile openid")).unwrap(),
+            vec!["openid", "profile"]
+        );
+        assert_eq!(grant_scope(&c, None).unwrap(), vec!["*"]);
+    }
+
+    #[test]
+    fn scope_outside_registration_is_refused() {
+        let c = client(&["openid"]);
+        assert_eq!(
+            grant_scope(&c, Some("openid email")).unwrap_err().code,
+            "invalid_scope"
+        );
+    }
+
+    #[test]
+    fn refresh_expiry_never_passes_family() {
+        let mut c = client(&["*"]);
+        c.refresh_token_expiration_timeout = 1000;
+        assert_eq!(new_refresh("f", &c, 500, "v", 100).expires_at, 500);
+        assert_eq!(new_refresh("f", &c, 5000, "v", 100).expires_at, 1100);
+    }
+}

@@ -1,0 +1,221 @@
+//! Everything a request handler needs, built once at start.
+
+use std::sync::Arc;
+
+use tollgate_store::model::{now, AuditEvent, Client, Timestamp};
+use tollgate_store::{Db, Ephemeral};
+
+use crate::audit::Audit;
+use crate::catalog::Catalog;
+use crate::directory::Directories;
+use crate::metrics::Metrics;
+use crate::revocations::Revocations;
+use crate::secrets::SecretVerifier;
+use crate::tokens::verified::VerifiedTokens;
+use crate::tokens::{AccessClaims, Keyring, TokenError};
+
+/// Token-issuing policy from configuration.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Issuer and public base URL, without a trailing slash.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    pub max_token_lifetime: i64,
+    pub refresh_family_lifetime: i64,
+    /// Seconds audit events stay in the database.
+    pub audit_retention: i64,
+    /// Contact center id used for user names without `tenant\`.
+    pub default_contact_center: Option<String>,
+    /// Operator credentials for the ops API.
+    pub ops_username: String,
+    pub ops_password_hash: String,
+    /// Clock skew allowed when checking `exp`.
+    pub leeway: u64,
+    /// Client assertions may name the token endpoint as `aud`, not only the issuer.
+    pub client_assertion_token_endpoint_audience: bool,
+    pub browser: BrowserSettings,
+    /// Whose forwarding headers name the client's address.
+    pub trusted_proxies: crate::protection::client_ip::TrustedProxies,
+}
+
+/// Browser sessions and brute-force protection.
+#[derive(Debug, Clone)]
+pub struct BrowserSettings {
+    pub session_idle_timeout: i64,
+    pub session_max_age: i64,
+    pub lockout_threshold: u32,
+    pub lockout_duration: i64,
+    pub rate_limit_per_minute: u32,
+    /// A secure context: `Secure`, `__Host-` prefixed cookies and HSTS
+    /// (false only for an `http://` public URL).
+    pub secure_cookies: bool,
+}
+
+pub struct Services {
+    pub settings: AuthSettings,
+    pub db: Db,
+    pub ephemeral: Ephemeral,
+    /// This process's own counters, for when `ephemeral` (Redis) is down.
+    pub local_counters: Ephemeral,
+    pub catalog: Catalog,
+    pub keys: Keyring,
+    pub verified: VerifiedTokens,
+    pub revocations: Revocations,
+    pub secrets: SecretVerifier,
+    pub directories: Directories,
+    /// Keys of trusted issuers' JWKS URLs (RFC 7523 assertions).
+    pub jwks: crate::oauth::assertion::JwksCache,
+    /// OpenID providers' discovery documents and keys (`auth: oidc`).
+    pub oidc: crate::federation::oidc::discovery::Discovery,
+    /// Which addresses tenant-configured URLs may reach (SSRF).
+    pub outbound: Arc<crate::outbound::Policy>,
+    /// SAML IdP metadata URLs: their HTTP client and refresh interval.
+    pub saml_metadata: crate::federation::saml::refresh::MetadataRefresh,
+    pub audit: Audit,
+    pub metrics: Metrics,
+}
+
+pub type AppState = Arc<Services>;
+
+impl Services {
+    /// Verifies an access token fully: signature and claims, revocation, and
+    /// that its client (the same registration, not one re-created under its
+    /// id) and contact center still exist and are enabled.
+    pub fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        let claims = match self.verified.get(token) {
+            Some(c) => {
+                if c.exp + self.settings.leeway as i64 <= now() {
+                    return Err(TokenError::Expired);
+                }
+                c
+            }
+            None => {
+                let c = Arc::new(crate::tokens::verify_access(
+                    &self.keys,
+                    &self.settings.issuer,
+                    &self.settings.audience,
+                    token,
+                    self.settings.leeway,
+                )?);
+                self.verified.insert(token, c.clone());
+                c
+            }
+        };
+        if self.revocations.is_revoked(&claims) {
+            return Err(TokenError::Invalid);
+        }
+        // A client deleted and registered again under the same id is a new
+        // client: tokens issued before it was created are not its tokens.
+        match self.catalog.client(&claims.client_id) {
+            Some(client) if claims.iat >= client.created_at => {}
+            _ => return Err(TokenError::Invalid),
+        }
+        if let Some(cc) = &claims.contact_center_id {
+            if !self.catalog.contact_center(cc).is_some_and(|cc| cc.enabled) {
+                return Err(TokenError::Invalid);
+            }
+        }
+        Ok(claims)
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<Arc<Client>> {
+        self.catalog.client(client_id)
+    }
+
+    pub fn audit(
+        &self,
+        kind: &str,
+        client_id: Option<&str>,
+        contact_center_id: Option<&str>,
+        subject: Option<&str>,
+        ip: Option<&str>,
+        detail: serde_json::Value,
+    ) {
+        self.audit.record(AuditEvent {
+            at: now(),
+            kind: kind.to_string(),
+            client_id: client_id.map(str::to_string),
+            contact_center_id: contact_center_id.map(str::to_string),
+            subject: subject.map(str::to_string),
+            ip: ip.map(str::to_string),
+            detail,
+        });
+    }
+
+    /// Ends a refresh-token family and every access token it issued (they carry
+    /// the family as `sid`), as RFC 7009 §2.1 and reuse detection ask.
+    pub async fn revoke_family(
+        &self,
+        family_id: &str,
+        at: Timestamp,
+    ) -> Result<(), tollgate_store::StoreError> {
+        self.db.revoke_refresh_family(family_id, at).await?;
+        let until = at + self.settings.max_token_lifetime;
+        self.revocations
+            .revoke(
+                &self.db,
+                tollgate_store::model::Revocation::Jti {
+                    jti: family_id.to_string(),
+                    expires_at: until,
+                },
+            )
+            .await
+    }
+
+    /// Ends everything a user holds: access tokens issued until now, refresh
+    /// families and browser sessions (which check the same cut-off). For a
+    /// user disabled, deleted or reset, and for a global sign-out.
+    pub async fn end_user(
+        &self,
+        contact_center_id: &str,
+        user_name: &str,
+        at: Timestamp,
+    ) -> Result<(), tollgate_store::StoreError> {
+        let subject = crate::oauth::issue::user_subject(contact_center_id, user_name);
+        // A token issued this second after an earlier cut-off carries iat = cut-off + 1
+        // (see `issue_time`); cutting at that value ends it too.
+        let issued_before = self.revocations.issue_time(&subject, at);
+        // Kept as long as anything it cuts off may live: a token or a session.
+        let longest = self
+            .settings
+            .max_token_lifetime
+            .max(self.settings.browser.session_max_age);
+        self.revocations
+            .revoke(
+                &self.db,
+                tollgate_store::model::Revocation::Subject {
+                    subject,
+                    issued_before,
+                    expires_at: at + longest,
+                },
+            )
+            .await?;
+        self.db
+            .revoke_user_refresh_families(contact_center_id, user_name, at)
+            .await
+            .map(|_| ())
+    }
+
+    /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).
+    pub async fn sync(&self, at: Timestamp) -> Result<(), tollgate_store::StoreError> {
+        let changes = self.catalog.refresh(&self.db).await?;
+        for change in &changes {
+            // A contact center's auth or its LDAP settings changed (or it is gone).
+            if change.entity == "ldap_directory" || change.entity == "contact_center" {
+                self.directories.forget(&change.id);
+            }
+            // Its Configuration Servers, timeouts or service account changed.
+            if change.entity == "environment" {
+                self.directories.forget_environment(&change.id);
+            }
+        }
+        if changes.iter().any(|c| c.entity == "signing_key") {
+            self.keys
+                .reload(&self.db)
+                .await
+                .map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
+        }
+        self.revocations.refresh(&self.db, at).await
+    }
+}
