@@ -16,4 +16,5 @@ pub mod revocations;
 pub mod secrets;
 pub mod services;
 pub mod sessions;
+pub mod sign_in;
 pub mod tokens;

@@ -26,6 +26,7 @@ mod saml_metadata_refresh;
 mod saml_settings;
 mod saml_xmlsec_stderr;
 mod session_security;
+mod sign_in;
 mod sso_oidc;
 mod sso_saml;
 mod sso_saml_logout;

@@ -227,7 +227,7 @@ async fn json_api(
         },
     };
     if data.user_name.as_deref().is_some_and(|n| {
-        let (_, n) = tollgate_core::oauth::grants::password::split_login(n);
+        let (_, n) = tollgate_core::sign_in::split_login(n);
         !n.eq_ignore_ascii_case(&user)
     }) {
         return ApiError::new(StatusCode::FORBIDDEN, "Unable to update password").into_response();

@@ -12,23 +12,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::now;
 
+use tollgate_core::oauth::authorize::{load_pending, AuthRequest};
+use tollgate_core::oauth::form::OAuthForm;
+use tollgate_core::oauth::issue::UserPrincipal;
+use tollgate_core::protection::rate_limit;
+use tollgate_core::services::{AppState, Services};
+use tollgate_core::sessions::{self, SESSION_COOKIE};
+use tollgate_core::sign_in::{sign_in, Credentials, Refusal, SignIn, Via};
+use tollgate_core::tokens;
 use crate::web::browser::authorize;
 use crate::web::browser::page::{html, Lang, Tr};
 use crate::web::browser::pages;
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
-use tollgate_core::directory::names;
-use tollgate_core::directory::DirectoryError;
-use tollgate_core::oauth::authorize::{load_pending, AuthRequest};
-use tollgate_core::oauth::form::OAuthForm;
-use tollgate_core::oauth::grants::password::split_login;
-use tollgate_core::oauth::issue::UserPrincipal;
-use tollgate_core::protection::lockout::{self, Admission};
-use tollgate_core::protection::rate_limit;
-use tollgate_core::secrets::{decoy_hash, verify_hash};
-use tollgate_core::services::{AppState, Services};
-use tollgate_core::sessions::{self, SESSION_COOKIE};
-use tollgate_core::tokens;
 
 #[derive(Deserialize)]
 pub struct PageQuery {
@@ -47,6 +43,7 @@ pub fn change_key(id: &str) -> String {
     format!("pwchange:{}", tokens::token_digest(id))
 }
 
+#[derive(Clone, Copy)]
 struct Form<'a> {
     request: Option<&'a str>,
     pending: Option<&'a AuthRequest>,
@@ -172,168 +169,98 @@ pub async fn submit(
         Err(page) => return page,
     };
     let login = form.get("username").unwrap_or("").trim();
-    let f = Form {
-        request,
-        pending: pending.as_ref(),
-        username: login,
-        tenant: form.get("tenant").unwrap_or(""),
+    let page = Page {
+        state: &state,
+        headers: &headers,
+        lang,
+        form: Form {
+            request,
+            pending: pending.as_ref(),
+            username: login,
+            tenant: form.get("tenant").unwrap_or(""),
+        },
     };
     if let Err(retry) = rate_limit::check_audited(&state, "sign-in", ip).await {
+        return page
+            .again(StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(retry))
+            .await;
+    }
+    let tenant = form.get("tenant").map(str::trim).filter(|t| !t.is_empty());
+    let creds = Credentials::parse(login, tenant, form.get("password").unwrap_or(""));
+    let via = Via::Page {
+        client_id: pending.as_ref().map(|p| p.client_id.as_str()),
+    };
+    match sign_in(&state, via, &creds, ip).await {
+        Ok(outcome) => answer(page, ip, &creds.username, outcome).await,
+        Err(_) => crate::web::browser::page::unavailable(&state, lang),
+    }
+}
+
+/// The sign-in form as posted, to answer with.
+struct Page<'a> {
+    state: &'a Services,
+    headers: &'a HeaderMap,
+    lang: Lang,
+    form: Form<'a>,
+}
+
+impl Page<'_> {
+    /// The sign-in page again, with why.
+    async fn again(&self, status: StatusCode, error: &str, retry: Option<u64>) -> Response {
         let res = render(
-            &state,
-            &headers,
-            lang,
+            self.state,
+            self.headers,
+            self.lang,
+            status,
+            self.form,
+            Some(error),
+        )
+        .await;
+        match retry {
+            Some(secs) => crate::web::browser::page::with_retry_after(res, secs),
+            None => res,
+        }
+    }
+}
+
+async fn answer(p: Page<'_>, ip: Option<&str>, username: &str, outcome: SignIn) -> Response {
+    let (state, lang, request) = (p.state, p.lang, p.form.request);
+    let refusal = match outcome {
+        SignIn::SignedIn {
+            contact_center,
+            user,
+        } => {
+            let principal = UserPrincipal::new(&contact_center, &user, now());
+            return signed_in(state, lang, ip, principal, request, p.form.pending, None).await;
+        }
+        SignIn::Elsewhere(cc) => {
+            return crate::web::browser::sso::start(state, lang, &cc, username, request).await
+        }
+        SignIn::Refused(r) => r,
+    };
+    let (status, error, retry) = match refusal {
+        Refusal::PasswordExpired(cc) => {
+            return start_change(state, lang, &cc.id, username, request).await
+        }
+        Refusal::MissingFields => (StatusCode::BAD_REQUEST, "missing_fields", None),
+        Refusal::LockedOut { retry_after } => (
             StatusCode::TOO_MANY_REQUESTS,
-            f,
-            Some("rate_limited"),
-        )
-        .await;
-        return crate::web::browser::page::with_retry_after(res, retry);
-    }
-    let password = form.get("password").unwrap_or("");
-    let (typed_tenant, typed) = match split_login(login) {
-        (Some(t), u) => (Some(t), u),
-        (None, u) => (
-            form.get("tenant").map(str::trim).filter(|t| !t.is_empty()),
-            u,
+            "locked_out",
+            Some(retry_after),
         ),
-    };
-    let username = &names::normalize(typed);
-    let cc = match typed_tenant {
-        Some(t) => state.catalog.contact_center_by_domain(t),
-        None => state
-            .settings
-            .default_contact_center
-            .as_deref()
-            .and_then(|id| state.catalog.contact_center(id)),
-    }
-    .filter(|cc| cc.enabled);
-    // Users of a single-sign-on contact center sign in at its identity
-    // provider; the password field is not theirs to fill.
-    if let Some(cc) = cc
-        .as_ref()
-        .filter(|cc| tollgate_core::federation::users::signs_in_elsewhere(cc))
-    {
-        return crate::web::browser::sso::start(&state, lang, cc, username, request).await;
-    }
-    if username.is_empty() || password.is_empty() {
-        return render(
-            &state,
-            &headers,
-            lang,
-            StatusCode::BAD_REQUEST,
-            f,
-            Some("missing_fields"),
-        )
-        .await;
-    }
-    let lock_tenant = cc
-        .as_ref()
-        .map(|cc| cc.id.clone())
-        .unwrap_or_else(|| typed_tenant.unwrap_or("").to_lowercase());
-    let attempt = match lockout::admit(&state, &lock_tenant, username, ip).await {
-        Ok(Admission::Admitted(a)) => a,
-        Ok(Admission::Locked(retry)) => {
-            state.audit(
-                "user.locked_out",
-                None,
-                cc.as_ref().map(|c| c.id.as_str()),
-                Some(username),
-                ip,
-                json!({"form": "sign-in"}),
-            );
-            let res = render(
-                &state,
-                &headers,
-                lang,
-                StatusCode::TOO_MANY_REQUESTS,
-                f,
-                Some("locked_out"),
-            )
-            .await;
-            return crate::web::browser::page::with_retry_after(res, retry);
-        }
-        Err(_) => return crate::web::browser::page::unavailable(&state, lang),
-    };
-    let directory = match cc.as_ref() {
-        Some(cc) => state
-            .directories
-            .for_contact_center(cc)
-            .await
-            .map(|d| (cc.clone(), d)),
-        None => None,
-    };
-    let result = match &directory {
-        Some((cc, d)) => d.authenticate(cc, username, password).await,
-        None => {
-            // Same work as a real check, so timing does not reveal tenants either.
-            let p = password.to_string();
-            let _ = tokio::task::spawn_blocking(move || verify_hash(decoy_hash(), &p)).await;
-            Err(DirectoryError::BadCredentials)
+        Refusal::Disabled => (StatusCode::FORBIDDEN, "disabled", None),
+        Refusal::DirectoryUnavailable { retry_after } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            Some(retry_after),
+        ),
+        // An unknown tenant and a directory that cannot check passwords look
+        // like a wrong password.
+        Refusal::BadCredentials | Refusal::NoTenant(_) | Refusal::Unsupported => {
+            (StatusCode::UNAUTHORIZED, "bad_credentials", None)
         }
     };
-    let fail = |reason: &str| {
-        state.audit(
-            "user.auth_failed",
-            pending.as_ref().map(|p| p.client_id.as_str()),
-            cc.as_ref().map(|c| c.id.as_str()),
-            Some(username),
-            ip,
-            json!({"reason": reason, "form": "sign-in"}),
-        )
-    };
-    let (cc, user) = match (directory, result) {
-        (Some((cc, _)), Ok(user)) => (cc, user),
-        (_, Err(DirectoryError::PasswordExpired)) => {
-            fail("password expired");
-            let Some(cc) = cc else {
-                return crate::web::browser::page::unavailable(&state, lang);
-            };
-            let _ = lockout::succeeded(&state, &attempt).await;
-            return start_change(&state, lang, &cc.id, username, request).await;
-        }
-        (_, Err(DirectoryError::Locked)) => {
-            fail("disabled");
-            return render(
-                &state,
-                &headers,
-                lang,
-                StatusCode::FORBIDDEN,
-                f,
-                Some("disabled"),
-            )
-            .await;
-        }
-        (_, Err(DirectoryError::Unavailable { retry_after })) => {
-            fail("directory unavailable");
-            let res = render(
-                &state,
-                &headers,
-                lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                f,
-                Some("unavailable"),
-            )
-            .await;
-            return crate::web::browser::page::with_retry_after(res, retry_after.as_secs().max(1));
-        }
-        (_, Err(_)) | (None, Ok(_)) => {
-            fail("bad credentials");
-            lockout::failed(&attempt).await;
-            return render(
-                &state,
-                &headers,
-                lang,
-                StatusCode::UNAUTHORIZED,
-                f,
-                Some("bad_credentials"),
-            )
-            .await;
-        }
-    };
-    let _ = lockout::succeeded(&state, &attempt).await;
-    let principal = UserPrincipal::new(&cc, &user, now());
-    signed_in(&state, lang, ip, principal, request, pending.as_ref(), None).await
+    p.again(status, error, retry).await
 }
 
 /// Starts the session and continues: the authorization request, or the signed-in page.
