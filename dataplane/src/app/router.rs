@@ -1,6 +1,6 @@
 //! Every route the data plane answers, and which `serve` role mounts which.
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::web::browser::sso::{oidc, saml};
@@ -98,5 +98,89 @@ pub fn ui(state: AppState) -> Router {
         .route("/ui/auth/signed-out", get(signed_out::signed_out))
         .route("/ui/auth/static/tollgate.css", get(assets::css))
         .route("/ui/auth/static/auto-post.js", get(assets::auto_post))
+        .with_state(state)
+}
+
+/// The Environment API role's routes.
+pub fn environment(state: AppState) -> Router {
+    use crate::web::admin_api::contact_centers as cc;
+    use crate::web::admin_api::{
+        cors, directory, environments, oidc_provider, openapi, saml, settings, trusted_issuers,
+        users,
+    };
+    Router::new()
+        .route(
+            "/environment/v3/environments",
+            get(environments::list).post(environments::create),
+        )
+        .route(
+            "/environment/v3/environments/{id}",
+            get(environments::get)
+                .put(environments::update)
+                .delete(environments::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers",
+            get(cc::list).post(cc::create),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}",
+            get(cc::get).put(cc::update).delete(cc::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/settings",
+            get(settings::list).post(settings::upsert),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/settings/{name}",
+            delete(settings::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/trusted-issuers",
+            get(trusted_issuers::list)
+                .post(trusted_issuers::upsert)
+                .delete(trusted_issuers::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/directory",
+            get(directory::get)
+                .put(directory::put)
+                .delete(directory::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/oidc-provider",
+            get(oidc_provider::get)
+                .put(oidc_provider::put)
+                .delete(oidc_provider::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/saml",
+            get(saml::get).put(saml::put).delete(saml::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/saml/rotate-key",
+            post(saml::rotate_key),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/saml/reload",
+            post(saml::reload),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/users",
+            get(users::list).post(users::create),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/users/{user_id}",
+            get(users::get).put(users::update).delete(users::delete),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/users/{user_id}/reset-password",
+            post(users::reset_password),
+        )
+        .route(
+            "/environment/v3/cors",
+            get(cors::list).post(cors::add).delete(cors::delete),
+        )
+        .route("/environment/v3/openapi.json", get(openapi::serve))
         .with_state(state)
 }

@@ -265,7 +265,7 @@ pub fn app(state: AppState, role: Role) -> Router {
         router = router.merge(crate::app::router::ui(state.clone()));
     }
     if matches!(role, Role::Environment | Role::All) {
-        router = router.merge(crate::web::admin_api::router(state.clone()));
+        router = router.merge(crate::app::router::environment(state.clone()));
     }
     // Unknown paths and methods answer in the shape of their API, like every
     // other error.

@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::now;
 
+use crate::web::browser::authorize;
+use crate::web::browser::page::{html, Lang, Tr};
+use crate::web::browser::pages;
+use crate::web::client_ip::ClientIp;
+use crate::web::csrf;
 use tollgate_core::oauth::authorize::{load_pending, AuthRequest};
 use tollgate_core::oauth::form::OAuthForm;
 use tollgate_core::oauth::issue::UserPrincipal;
@@ -20,11 +25,6 @@ use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions::{self, SESSION_COOKIE};
 use tollgate_core::sign_in::{sign_in, Credentials, Refusal, SignIn, Via};
 use tollgate_core::tokens;
-use crate::web::browser::authorize;
-use crate::web::browser::page::{html, Lang, Tr};
-use crate::web::browser::pages;
-use crate::web::client_ip::ClientIp;
-use crate::web::csrf;
 
 #[derive(Deserialize)]
 pub struct PageQuery {
