@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use tollgate_store::model::{now, AuditEvent, Client, Timestamp};
+use tollgate_store::model::{now, Client, Timestamp};
 use tollgate_store::{Db, Ephemeral};
 
-use crate::core::audit::Audit;
+use crate::core::audit::{Audit, AuditRecord};
 use crate::core::catalog::Catalog;
 use crate::core::directory::Directories;
 use crate::core::metrics::Metrics;
@@ -123,7 +123,14 @@ impl Services {
         self.catalog.client(client_id)
     }
 
-    pub fn audit(
+    /// Describes an audit event of this kind; see [`AuditRecord`].
+    pub fn audit<'a>(&'a self, kind: &'a str) -> AuditRecord<'a> {
+        self.audit.event(kind)
+    }
+
+    /// Being replaced by the [`audit`](Self::audit) builder; only the password
+    /// grant and the sign-in page still call it.
+    pub fn audit_positional(
         &self,
         kind: &str,
         client_id: Option<&str>,
@@ -132,15 +139,13 @@ impl Services {
         ip: Option<&str>,
         detail: serde_json::Value,
     ) {
-        self.audit.record(AuditEvent {
-            at: now(),
-            kind: kind.to_string(),
-            client_id: client_id.map(str::to_string),
-            contact_center_id: contact_center_id.map(str::to_string),
-            subject: subject.map(str::to_string),
-            ip: ip.map(str::to_string),
-            detail,
-        });
+        self.audit(kind)
+            .client(client_id)
+            .contact_center(contact_center_id)
+            .subject(subject)
+            .ip(ip)
+            .detail(detail)
+            .record();
     }
 
     /// Ends a refresh-token family and every access token it issued (they carry

@@ -234,7 +234,7 @@ pub async fn submit(
     let attempt = match lockout::admit(&state, &lock_tenant, username, ip).await {
         Ok(Admission::Admitted(a)) => a,
         Ok(Admission::Locked(retry)) => {
-            state.audit(
+            state.audit_positional(
                 "user.locked_out",
                 None,
                 cc.as_ref().map(|c| c.id.as_str()),
@@ -273,7 +273,7 @@ pub async fn submit(
         }
     };
     let fail = |reason: &str| {
-        state.audit(
+        state.audit_positional(
             "user.auth_failed",
             pending.as_ref().map(|p| p.client_id.as_str()),
             cc.as_ref().map(|c| c.id.as_str()),
@@ -350,7 +350,7 @@ pub async fn signed_in(
         Ok(created) => created,
         Err(_) => return crate::web::browser::page::unavailable(state, lang),
     };
-    state.audit(
+    state.audit_positional(
         "user.signed_in",
         pending.map(|p| p.client_id.as_str()),
         Some(&user.contact_center_id),

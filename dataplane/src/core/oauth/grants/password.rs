@@ -90,7 +90,7 @@ pub async fn grant(
     let attempt = match lockout::admit(state, &cc.id, username, ip).await? {
         Admission::Admitted(a) => a,
         Admission::Locked(_) => {
-            state.audit(
+            state.audit_positional(
                 "user.locked_out",
                 Some(&client.client_id),
                 Some(&cc.id),
@@ -112,7 +112,7 @@ pub async fn grant(
             if e == DirectoryError::BadCredentials {
                 lockout::failed(&attempt).await;
             }
-            state.audit(
+            state.audit_positional(
                 "user.auth_failed",
                 Some(&client.client_id),
                 Some(&cc.id),
