@@ -6,13 +6,17 @@
 //! queue. An event is dropped only when that queue is full or its batch kept
 //! failing for [`GIVE_UP_AFTER`]; every drop is logged and counted in
 //! `tollgate_audit_events_dropped_total`.
+//!
+//! Events are built by name, never by position, so two fields of the same
+//! type cannot be swapped unnoticed:
+//! `state.audit("user.signed_in").client(id).contact_center(cc).subject(s).ip(ip).detail(json!(..)).record()`.
 
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tollgate_store::model::AuditEvent;
+use tollgate_store::model::{now, AuditEvent};
 use tollgate_store::Db;
 
 #[derive(Clone)]
@@ -44,6 +48,19 @@ impl Audit {
         (Audit { tx, dropped }, handle)
     }
 
+    /// An event of this kind, with no fields and detail `{}` until set.
+    pub fn event<'a>(&'a self, kind: &'a str) -> AuditRecord<'a> {
+        AuditRecord {
+            audit: self,
+            kind,
+            client_id: None,
+            contact_center_id: None,
+            subject: None,
+            ip: None,
+            detail: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+
     pub fn record(&self, event: AuditEvent) {
         tracing::info!(
             target: "audit",
@@ -58,6 +75,84 @@ impl Audit {
             self.dropped.inc();
             tracing::error!("audit queue full; event kept in the log only");
         }
+    }
+}
+
+/// One audit event being described; nothing is recorded until [`record`](Self::record).
+#[must_use = "an audit event is recorded only by .record()"]
+pub struct AuditRecord<'a> {
+    audit: &'a Audit,
+    kind: &'a str,
+    client_id: Option<&'a str>,
+    contact_center_id: Option<&'a str>,
+    subject: Option<&'a str>,
+    ip: Option<&'a str>,
+    detail: serde_json::Value,
+}
+
+/// A value for a field of an [`AuditRecord`]: a string, or an `Option` of one
+/// (`None` leaves the field empty).
+pub trait AuditField<'a> {
+    fn into_field(self) -> Option<&'a str>;
+}
+
+impl<'a> AuditField<'a> for &'a str {
+    fn into_field(self) -> Option<&'a str> {
+        Some(self)
+    }
+}
+
+impl<'a> AuditField<'a> for &'a String {
+    fn into_field(self) -> Option<&'a str> {
+        Some(self)
+    }
+}
+
+impl<'a> AuditField<'a> for Option<&'a str> {
+    fn into_field(self) -> Option<&'a str> {
+        self
+    }
+}
+
+impl<'a> AuditRecord<'a> {
+    /// The OAuth client concerned.
+    pub fn client(mut self, client_id: impl AuditField<'a>) -> Self {
+        self.client_id = client_id.into_field();
+        self
+    }
+
+    pub fn contact_center(mut self, contact_center_id: impl AuditField<'a>) -> Self {
+        self.contact_center_id = contact_center_id.into_field();
+        self
+    }
+
+    /// Who acted or was acted upon: a user, an operator, an administrator.
+    pub fn subject(mut self, subject: impl AuditField<'a>) -> Self {
+        self.subject = subject.into_field();
+        self
+    }
+
+    /// The caller's address.
+    pub fn ip(mut self, ip: impl AuditField<'a>) -> Self {
+        self.ip = ip.into_field();
+        self
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn record(self) {
+        self.audit.record(AuditEvent {
+            at: now(),
+            kind: self.kind.to_string(),
+            client_id: self.client_id.map(str::to_string),
+            contact_center_id: self.contact_center_id.map(str::to_string),
+            subject: self.subject.map(str::to_string),
+            ip: self.ip.map(str::to_string),
+            detail: self.detail,
+        });
     }
 }
 
@@ -77,5 +172,50 @@ async fn store(db: &Db, batch: &[AuditEvent], dropped: &Counter) {
         tracing::warn!(error = %e, pending = batch.len(), retry_in = ?pause, "audit events not stored yet");
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit() -> (Audit, mpsc::Receiver<AuditEvent>) {
+        let (tx, rx) = mpsc::channel(1);
+        let dropped = Counter::default();
+        (Audit { tx, dropped }, rx)
+    }
+
+    #[test]
+    fn each_field_lands_where_it_is_named() {
+        let (audit, mut rx) = audit();
+        let cc = String::from("cc1");
+        audit
+            .event("user.signed_in")
+            .client("app")
+            .contact_center(&cc)
+            .subject(Some("cc1\\alice"))
+            .ip(Some("192.0.2.1"))
+            .detail(serde_json::json!({"form": "sign-in"}))
+            .record();
+        let e = rx.try_recv().expect("recorded");
+        assert_eq!(e.kind, "user.signed_in");
+        assert_eq!(e.client_id.as_deref(), Some("app"));
+        assert_eq!(e.contact_center_id.as_deref(), Some("cc1"));
+        assert_eq!(e.subject.as_deref(), Some("cc1\\alice"));
+        assert_eq!(e.ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(e.detail, serde_json::json!({"form": "sign-in"}));
+    }
+
+    #[test]
+    fn unset_fields_are_empty_and_detail_is_an_empty_object() {
+        let (audit, mut rx) = audit();
+        audit.event("client.created").ip(None::<&str>).record();
+        let e = rx.try_recv().expect("recorded");
+        assert_eq!(e.kind, "client.created");
+        assert_eq!(
+            (e.client_id, e.contact_center_id, e.subject, e.ip),
+            (None, None, None, None)
+        );
+        assert_eq!(e.detail, serde_json::json!({}));
     }
 }

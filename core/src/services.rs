@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use tollgate_store::model::{now, AuditEvent, Client, Timestamp};
+use tollgate_store::model::{now, Client, Timestamp};
 use tollgate_store::{Db, Ephemeral};
 
-use crate::audit::Audit;
+use crate::audit::{Audit, AuditRecord};
 use crate::catalog::Catalog;
 use crate::directory::Directories;
 use crate::metrics::Metrics;
@@ -123,24 +123,9 @@ impl Services {
         self.catalog.client(client_id)
     }
 
-    pub fn audit(
-        &self,
-        kind: &str,
-        client_id: Option<&str>,
-        contact_center_id: Option<&str>,
-        subject: Option<&str>,
-        ip: Option<&str>,
-        detail: serde_json::Value,
-    ) {
-        self.audit.record(AuditEvent {
-            at: now(),
-            kind: kind.to_string(),
-            client_id: client_id.map(str::to_string),
-            contact_center_id: contact_center_id.map(str::to_string),
-            subject: subject.map(str::to_string),
-            ip: ip.map(str::to_string),
-            detail,
-        });
+    /// Describes an audit event of this kind; see [`AuditRecord`].
+    pub fn audit<'a>(&'a self, kind: &'a str) -> AuditRecord<'a> {
+        self.audit.event(kind)
     }
 
     /// Ends a refresh-token family and every access token it issued (they carry

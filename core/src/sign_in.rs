@@ -243,7 +243,14 @@ fn audit_locked_out(
         // The page's lockout events have never named the pending client.
         Via::Page { .. } => (None, json!({"form": "sign-in"})),
     };
-    state.audit("user.locked_out", client, cc, Some(username), ip, detail);
+    state
+        .audit("user.locked_out")
+        .client(client)
+        .contact_center(cc)
+        .subject(username)
+        .ip(ip)
+        .detail(detail)
+        .record();
 }
 
 fn audit_failed(
@@ -258,7 +265,14 @@ fn audit_failed(
         Via::Grant(c) => (Some(c.client_id.as_str()), json!({"reason": e.to_string()})),
         Via::Page { client_id } => (client_id, page_failure(e)),
     };
-    state.audit("user.auth_failed", client, cc, Some(username), ip, detail);
+    state
+        .audit("user.auth_failed")
+        .client(client)
+        .contact_center(cc)
+        .subject(username)
+        .ip(ip)
+        .detail(detail)
+        .record();
 }
 
 /// The page's audit reasons: the refusal as the page shows it.

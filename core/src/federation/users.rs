@@ -102,14 +102,12 @@ async fn create_just_in_time(
     };
     match state.db.create_user(&user).await {
         Ok(u) => {
-            state.audit(
-                "user.created_just_in_time",
-                None,
-                Some(&cc.id),
-                Some(&u.username),
-                None,
-                json!({"provider": identity.provider}),
-            );
+            state
+                .audit("user.created_just_in_time")
+                .contact_center(&cc.id)
+                .subject(&u.username)
+                .detail(json!({"provider": identity.provider}))
+                .record();
             Ok(DirectoryUser {
                 username: u.username,
                 dbid: u.dbid,

@@ -493,14 +493,14 @@ pub async fn decide(
         params.push(("state", s.clone()));
     }
     params.push(("iss", state.settings.issuer.clone()));
-    state.audit(
-        "authorize.granted",
-        Some(&client.client_id),
-        Some(&user.contact_center_id),
-        Some(&user.subject()),
-        ip,
-        json!({"response_type": format!("{:?}", req.response_type), "scope": req.scope.join(" ")}),
-    );
+    state
+        .audit("authorize.granted")
+        .client(&client.client_id)
+        .contact_center(&user.contact_center_id)
+        .subject(&user.subject())
+        .ip(ip)
+        .detail(json!({"response_type": format!("{:?}", req.response_type), "scope": req.scope.join(" ")}))
+        .record();
     let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Outcome::Redirect(with_params(&req.redirect_uri, &pairs, target.fragment))
 }

@@ -150,14 +150,12 @@ pub async fn authenticate(
         | Presented::Jwt { id, .. } => id.as_str(),
     };
     let fail = |reason: &str| {
-        state.audit(
-            "client.auth_failed",
-            Some(id),
-            None,
-            None,
-            ip,
-            json!({"reason": reason}),
-        );
+        state
+            .audit("client.auth_failed")
+            .client(id)
+            .ip(ip)
+            .detail(json!({"reason": reason}))
+            .record();
         OAuthError::invalid_client("client authentication failed")
     };
     let Some(client) = state.client(id) else {

@@ -52,14 +52,14 @@ pub async fn sign_out_token(
             state.revoke_family(family, now).await?;
         }
     }
-    state.audit(
-        "user.signed_out",
-        Some(&c.client_id),
-        c.contact_center_id.as_deref(),
-        Some(&c.sub),
-        ip,
-        json!({"global": global}),
-    );
+    state
+        .audit("user.signed_out")
+        .client(&c.client_id)
+        .contact_center(c.contact_center_id.as_deref())
+        .subject(&c.sub)
+        .ip(ip)
+        .detail(json!({"global": global}))
+        .record();
     Ok(())
 }
 

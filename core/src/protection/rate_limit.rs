@@ -51,7 +51,7 @@ pub async fn check_audited(state: &Services, scope: &str, ip: Option<&str>) -> R
     let refused = check(state, scope, ip, tollgate_store::model::now()).await;
     if refused.is_err() {
         let detail = serde_json::json!({"endpoint": scope});
-        state.audit("rate_limited", None, None, None, ip, detail);
+        state.audit("rate_limited").ip(ip).detail(detail).record();
     }
     refused
 }

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::web::envelope::ApiError;
@@ -39,7 +38,7 @@ pub async fn require(
     let key = format!("lockout:ops:{}", ip.unwrap_or("unknown"));
     let threshold = i64::from(b.lockout_threshold);
     let locked = || {
-        state.audit("ops.locked_out", None, None, Some(&user), ip, json!({}));
+        state.audit("ops.locked_out").subject(&user).ip(ip).record();
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too many failed operator logins from this address; try again later",
@@ -81,7 +80,11 @@ pub async fn require(
         state.ephemeral.delete(&key).await?;
         Ok(())
     } else {
-        state.audit("ops.auth_failed", None, None, Some(&user), ip, json!({}));
+        state
+            .audit("ops.auth_failed")
+            .subject(&user)
+            .ip(ip)
+            .record();
         tokio::time::sleep(lockout::delay(count)).await;
         Err(denied())
     }

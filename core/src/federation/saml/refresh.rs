@@ -86,14 +86,11 @@ pub async fn refresh(state: &Services, contact_center_id: &str) -> Result<Refres
                 ..stored
             })
             .await?;
-        state.audit(
-            "saml.metadata_refreshed",
-            None,
-            Some(contact_center_id),
-            None,
-            None,
-            json!({"version": updated.version}),
-        );
+        state
+            .audit("saml.metadata_refreshed")
+            .contact_center(contact_center_id)
+            .detail(json!({"version": updated.version}))
+            .record();
         Ok(Refreshed::Updated(updated))
     }
     .await;

@@ -214,14 +214,12 @@ async fn revoke_issued(
             return e.into();
         }
     }
-    state.audit(
-        "token.code_reused",
-        Some(&client.client_id),
-        None,
-        None,
-        ip,
-        json!({"family": used.family}),
-    );
+    state
+        .audit("token.code_reused")
+        .client(&client.client_id)
+        .ip(ip)
+        .detail(json!({"family": used.family}))
+        .record();
     OAuthError::invalid_grant("the code was already used; every token issued for it is now revoked")
 }
 

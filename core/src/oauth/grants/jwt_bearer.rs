@@ -70,14 +70,13 @@ pub async fn grant(
     let verified = match verify(state, &trusted, token, now).await {
         Ok(v) => v,
         Err(e) => {
-            state.audit(
-                "assertion.refused",
-                Some(&client.client_id),
-                Some(&trusted.contact_center_id),
-                None,
-                ip,
-                serde_json::json!({"issuer": issuer, "reason": e.to_string()}),
-            );
+            state
+                .audit("assertion.refused")
+                .client(&client.client_id)
+                .contact_center(&trusted.contact_center_id)
+                .ip(ip)
+                .detail(serde_json::json!({"issuer": issuer, "reason": e.to_string()}))
+                .record();
             return Err(refused(e));
         }
     };

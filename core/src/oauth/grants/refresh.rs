@@ -95,14 +95,14 @@ pub async fn grant(
         RotateOutcome::Reused { family_id } => {
             // The store already revoked the family's refresh tokens; end its access tokens too.
             state.revoke_family(&family_id, now).await?;
-            state.audit(
-                "token.refresh_reused",
-                Some(&client.client_id),
-                family.contact_center_id.as_deref(),
-                family.username.as_deref(),
-                ip,
-                json!({"family": family_id}),
-            );
+            state
+                .audit("token.refresh_reused")
+                .client(&client.client_id)
+                .contact_center(family.contact_center_id.as_deref())
+                .subject(family.username.as_deref())
+                .ip(ip)
+                .detail(json!({"family": family_id}))
+                .record();
             Err(OAuthError::invalid_grant(
                 "the refresh token was already used; every token of its grant is now revoked",
             ))

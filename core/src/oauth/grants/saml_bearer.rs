@@ -86,14 +86,13 @@ pub async fn grant(
         .ok_or_else(|| OAuthError::invalid_request("'assertion' is not base64url"))?;
     let scope = grant_scope(client, form.get("scope"))?;
     let refused = |cc: Option<&str>, issuer: Option<&str>, reason: &str| {
-        state.audit(
-            "assertion.refused",
-            Some(&client.client_id),
-            cc,
-            None,
-            ip,
-            serde_json::json!({"protocol": "saml", "issuer": issuer, "reason": reason}),
-        );
+        state
+            .audit("assertion.refused")
+            .client(&client.client_id)
+            .contact_center(cc)
+            .ip(ip)
+            .detail(serde_json::json!({"protocol": "saml", "issuer": issuer, "reason": reason}))
+            .record();
     };
     let issuer = bare_assertion_issuer(&xml).map_err(|r| {
         refused(None, None, r.reason());

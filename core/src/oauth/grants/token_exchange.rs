@@ -179,14 +179,12 @@ async fn from_trusted_issuer(
             return Err(OAuthError::temporarily_unavailable(30))
         }
         Err(e) => {
-            state.audit(
-                "exchange.refused",
-                Some(&client.client_id),
-                Some(&trusted.contact_center_id),
-                None,
-                None,
-                json!({"issuer": issuer, "reason": e.to_string()}),
-            );
+            state
+                .audit("exchange.refused")
+                .client(&client.client_id)
+                .contact_center(&trusted.contact_center_id)
+                .detail(json!({"issuer": issuer, "reason": e.to_string()}))
+                .record();
             return Err(invalid(which, e));
         }
     };

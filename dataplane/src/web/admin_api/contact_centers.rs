@@ -281,14 +281,11 @@ pub async fn create(
         .create_contact_center(&c)
         .await
         .map_err(store_error)?;
-    state.audit(
-        "contact_center.created",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({}),
-    );
+    state
+        .audit("contact_center.created")
+        .contact_center(&id)
+        .subject(caller.name())
+        .record();
     crate::web::admin_api::propagate(&state).await;
     Ok(with_etag(
         envelope::created(
@@ -335,14 +332,12 @@ pub async fn update(
         .update_contact_center(&c)
         .await
         .map_err(store_error)?;
-    state.audit(
-        "contact_center.updated",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"enabled": stored.enabled}),
-    );
+    state
+        .audit("contact_center.updated")
+        .contact_center(&id)
+        .subject(caller.name())
+        .detail(json!({"enabled": stored.enabled}))
+        .record();
     crate::web::admin_api::propagate(&state).await;
     Ok(with_etag(
         envelope::ok(ContactCenterView::from(&stored)),
@@ -370,14 +365,11 @@ pub async fn delete(
             StoreError::NotFound { .. } => cc_not_found(&id),
             other => other.into(),
         })?;
-    state.audit(
-        "contact_center.deleted",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({}),
-    );
+    state
+        .audit("contact_center.deleted")
+        .contact_center(&id)
+        .subject(caller.name())
+        .record();
     crate::web::admin_api::propagate(&state).await;
     Ok(envelope::ok_empty())
 }

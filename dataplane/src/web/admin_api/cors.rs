@@ -128,14 +128,12 @@ pub async fn add(
     if !added {
         return Ok(envelope::ok(view));
     }
-    state.audit(
-        "cors.added",
-        None,
-        Some(&cc),
-        Some(caller.name()),
-        None,
-        json!({"origin": origin}),
-    );
+    state
+        .audit("cors.added")
+        .contact_center(&cc)
+        .subject(caller.name())
+        .detail(json!({"origin": origin}))
+        .record();
     crate::web::admin_api::propagate(&state).await;
     let path = format!(
         "/cors?{}",
@@ -176,14 +174,12 @@ pub async fn delete(
             )),
             other => other.into(),
         })?;
-    state.audit(
-        "cors.deleted",
-        None,
-        Some(cc),
-        Some(caller.name()),
-        None,
-        json!({"origin": origin}),
-    );
+    state
+        .audit("cors.deleted")
+        .contact_center(cc)
+        .subject(caller.name())
+        .detail(json!({"origin": origin}))
+        .record();
     crate::web::admin_api::propagate(&state).await;
     Ok(envelope::ok_empty())
 }

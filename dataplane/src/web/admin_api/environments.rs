@@ -391,14 +391,11 @@ pub async fn create(
     };
     apply(&mut e, &d)?;
     let stored = state.db.create_environment(&e).await?;
-    state.audit(
-        "environment.created",
-        None,
-        None,
-        Some(caller.name()),
-        None,
-        serde_json::json!({"environment_id": id}),
-    );
+    state
+        .audit("environment.created")
+        .subject(caller.name())
+        .detail(serde_json::json!({"environment_id": id}))
+        .record();
     crate::web::admin_api::propagate(&state).await;
     Ok(with_etag(
         envelope::created(
@@ -443,14 +440,11 @@ pub async fn update(
     // The store writes only if the version is still the one read: a write
     // in between gives 409, never a lost update.
     let stored = state.db.update_environment(&e).await?;
-    state.audit(
-        "environment.updated",
-        None,
-        None,
-        Some(caller.name()),
-        None,
-        serde_json::json!({"environment_id": id}),
-    );
+    state
+        .audit("environment.updated")
+        .subject(caller.name())
+        .detail(serde_json::json!({"environment_id": id}))
+        .record();
     crate::web::admin_api::propagate(&state).await;
     Ok(with_etag(
         envelope::ok(EnvironmentView::from(&stored)),
@@ -497,14 +491,11 @@ pub async fn delete(
             )),
             other => other.into(),
         })?;
-    state.audit(
-        "environment.deleted",
-        None,
-        None,
-        Some(caller.name()),
-        None,
-        serde_json::json!({"environment_id": id, "cascade": cascade}),
-    );
+    state
+        .audit("environment.deleted")
+        .subject(caller.name())
+        .detail(serde_json::json!({"environment_id": id, "cascade": cascade}))
+        .record();
     crate::web::admin_api::propagate(&state).await;
     Ok(envelope::ok_empty())
 }

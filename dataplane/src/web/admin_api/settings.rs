@@ -140,14 +140,12 @@ pub async fn upsert(
             StoreError::MissingReference { .. } => cc_not_found(&id),
             other => other.into(),
         })?;
-    state.audit(
-        "setting.updated",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"name": stored.name}),
-    );
+    state
+        .audit("setting.updated")
+        .contact_center(&id)
+        .subject(caller.name())
+        .detail(json!({"name": stored.name}))
+        .record();
     crate::web::admin_api::propagate(&state).await;
     Ok(envelope::ok(SettingView::from(&stored)))
 }
@@ -174,14 +172,12 @@ pub async fn delete(
             )),
             other => other.into(),
         })?;
-    state.audit(
-        "setting.deleted",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"name": name}),
-    );
+    state
+        .audit("setting.deleted")
+        .contact_center(&id)
+        .subject(caller.name())
+        .detail(json!({"name": name}))
+        .record();
     crate::web::admin_api::propagate(&state).await;
     Ok(envelope::ok_empty())
 }

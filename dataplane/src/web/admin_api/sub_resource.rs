@@ -96,14 +96,12 @@ pub(crate) async fn committed(
     event: &str,
     details: Value,
 ) {
-    state.audit(
-        event,
-        None,
-        Some(contact_center_id),
-        Some(caller.name()),
-        None,
-        details,
-    );
+    state
+        .audit(event)
+        .contact_center(contact_center_id)
+        .subject(caller.name())
+        .detail(details)
+        .record();
     propagate(state).await;
 }
 

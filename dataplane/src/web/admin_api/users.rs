@@ -450,14 +450,12 @@ pub async fn create(
     apply(&mut u, &d)?;
     u.password_hash = hash(password).await?;
     let stored = state.db.create_user(&u).await.map_err(user_error)?;
-    state.audit(
-        "user.created",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"user": stored.username}),
-    );
+    state
+        .audit("user.created")
+        .contact_center(&id)
+        .subject(caller.name())
+        .detail(json!({"user": stored.username}))
+        .record();
     Ok(with_etag(
         envelope::created(
             UserWithPassword {
@@ -510,14 +508,12 @@ pub async fn update(
     if was_enabled && !stored.enabled {
         end_access_tokens(&state, &stored).await?;
     }
-    state.audit(
-        "user.updated",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"user": stored.username, "enabled": stored.enabled}),
-    );
+    state
+        .audit("user.updated")
+        .contact_center(&id)
+        .subject(caller.name())
+        .detail(json!({"user": stored.username, "enabled": stored.enabled}))
+        .record();
     Ok(with_etag(
         envelope::ok(UserView::from(&stored)),
         stored.version,
@@ -539,14 +535,12 @@ pub async fn delete(
     let u = find(&state, &id, &user_id).await?;
     state.db.delete_user(&id, &user_id).await?;
     end_access_tokens(&state, &u).await?;
-    state.audit(
-        "user.deleted",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"user": u.username}),
-    );
+    state
+        .audit("user.deleted")
+        .contact_center(&id)
+        .subject(caller.name())
+        .detail(json!({"user": u.username}))
+        .record();
     Ok(envelope::ok_empty())
 }
 
@@ -593,14 +587,12 @@ pub async fn reset_password(
     let stored = state.db.update_user(&u).await.map_err(user_error)?;
     // Whoever held the old password is signed out everywhere.
     end_access_tokens(&state, &stored).await?;
-    state.audit(
-        "user.password_reset",
-        None,
-        Some(&id),
-        Some(caller.name()),
-        None,
-        json!({"user": stored.username, "generated": generated.is_some()}),
-    );
+    state
+        .audit("user.password_reset")
+        .contact_center(&id)
+        .subject(caller.name())
+        .detail(json!({"user": stored.username, "generated": generated.is_some()}))
+        .record();
     Ok(with_etag(
         envelope::ok(UserWithPassword {
             user: UserView::from(&stored),

@@ -54,14 +54,12 @@ pub async fn authorize(
         Ok(v) => v,
         Err(refusal) => {
             let res = refused(&state, lang, refusal);
-            state.audit(
-                "authorize.refused",
-                q.get("client_id"),
-                None,
-                None,
-                ip.as_deref(),
-                json!({"status": res.status().as_u16()}),
-            );
+            state
+                .audit("authorize.refused")
+                .client(q.get("client_id"))
+                .ip(ip.as_deref())
+                .detail(json!({"status": res.status().as_u16()}))
+                .record();
             return res;
         }
     };

@@ -290,27 +290,24 @@ async fn change(
     match &result {
         Ok(()) => {
             let _ = lockout::succeeded(state, &attempt).await;
-            state.audit(
-                "user.password_changed",
-                None,
-                Some(cc_id),
-                Some(&subject),
-                ip,
-                json!({}),
-            )
+            state
+                .audit("user.password_changed")
+                .contact_center(cc_id)
+                .subject(&subject)
+                .ip(ip)
+                .record()
         }
         Err(e) => {
             if *e == DirectoryError::BadCredentials {
                 lockout::failed(&attempt).await;
             }
-            state.audit(
-                "user.password_change_failed",
-                None,
-                Some(cc_id),
-                Some(&subject),
-                ip,
-                json!({"reason": e.to_string()}),
-            );
+            state
+                .audit("user.password_change_failed")
+                .contact_center(cc_id)
+                .subject(&subject)
+                .ip(ip)
+                .detail(json!({"reason": e.to_string()}))
+                .record();
         }
     }
     result?;

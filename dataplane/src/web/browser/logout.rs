@@ -123,14 +123,14 @@ async fn end_browser_session(
         {
             return page::unavailable(state, lang);
         }
-        state.audit(
-            "user.signed_out",
-            r.client_id.as_deref(),
-            Some(&s.user.contact_center_id),
-            Some(&s.user.subject()),
-            ip,
-            detail,
-        );
+        state
+            .audit("user.signed_out")
+            .client(r.client_id.as_deref())
+            .contact_center(&s.user.contact_center_id)
+            .subject(&s.user.subject())
+            .ip(ip)
+            .detail(detail)
+            .record();
     }
     let location = destination(r);
     // A SAML session's IdP is told too, when it offers single logout.

@@ -142,14 +142,11 @@ pub fn unavailable(_state: &Services, lang: Lang) -> Response {
 
 /// 403 page: the CSRF token is missing or wrong.
 pub fn csrf_failed(state: &Services, lang: Lang, ip: Option<&str>, form: &str) -> Response {
-    state.audit(
-        "ui.csrf_failed",
-        None,
-        None,
-        None,
-        ip,
-        serde_json::json!({"form": form}),
-    );
+    state
+        .audit("ui.csrf_failed")
+        .ip(ip)
+        .detail(serde_json::json!({"form": form}))
+        .record();
     let t = Tr::new(lang);
     message_page(
         lang,

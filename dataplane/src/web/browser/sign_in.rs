@@ -277,14 +277,14 @@ pub async fn signed_in(
         Ok(created) => created,
         Err(_) => return crate::web::browser::page::unavailable(state, lang),
     };
-    state.audit(
-        "user.signed_in",
-        pending.map(|p| p.client_id.as_str()),
-        Some(&user.contact_center_id),
-        Some(&user.subject()),
-        ip,
-        json!({"form": "sign-in"}),
-    );
+    state
+        .audit("user.signed_in")
+        .client(pending.map(|p| p.client_id.as_str()))
+        .contact_center(&user.contact_center_id)
+        .subject(&user.subject())
+        .ip(ip)
+        .detail(json!({"form": "sign-in"}))
+        .record();
     let mut res = match (request, pending) {
         (Some(rid), Some(p)) => {
             authorize::complete(state, p, Some(rid), &user, StatusCode::SEE_OTHER, ip, lang).await

@@ -80,14 +80,13 @@ async fn sign_out_any(
                 .await
                 .map_err(|e| ApiError::from(e).into_response())?;
         }
-        state.audit(
-            "user.signed_out",
-            None,
-            Some(&s.user.contact_center_id),
-            Some(&s.user.subject()),
-            ip,
-            json!({"global": global, "session": true}),
-        );
+        state
+            .audit("user.signed_out")
+            .contact_center(&s.user.contact_center_id)
+            .subject(&s.user.subject())
+            .ip(ip)
+            .detail(json!({"global": global, "session": true}))
+            .record();
     }
     Ok((claims, session))
 }

@@ -166,14 +166,14 @@ async fn revoke_token(
                 },
             )
             .await?;
-        state.audit(
-            "token.revoked",
-            Some(&caller.client_id),
-            c.contact_center_id.as_deref(),
-            Some(&c.sub),
-            ip,
-            json!({"type": "access_token"}),
-        );
+        state
+            .audit("token.revoked")
+            .client(&caller.client_id)
+            .contact_center(c.contact_center_id.as_deref())
+            .subject(&c.sub)
+            .ip(ip)
+            .detail(json!({"type": "access_token"}))
+            .record();
         return Ok(());
     }
     if let Some((_, family)) = state
@@ -183,14 +183,14 @@ async fn revoke_token(
     {
         if family.client_id == caller.client_id {
             state.revoke_family(&family.id, now).await?;
-            state.audit(
-                "token.revoked",
-                Some(&caller.client_id),
-                family.contact_center_id.as_deref(),
-                family.username.as_deref(),
-                ip,
-                json!({"type": "refresh_token", "family": family.id}),
-            );
+            state
+                .audit("token.revoked")
+                .client(&caller.client_id)
+                .contact_center(family.contact_center_id.as_deref())
+                .subject(family.username.as_deref())
+                .ip(ip)
+                .detail(json!({"type": "refresh_token", "family": family.id}))
+                .record();
         }
     }
     Ok(())

@@ -398,7 +398,7 @@ pub async fn create(
     let generated = apply(&state, &mut c, &d, true)?;
     let stored = state.db.create_client(&c).await?;
     state.catalog.reload_client(&state.db, &id).await?;
-    state.audit("client.created", Some(&id), None, None, None, json!({}));
+    state.audit("client.created").client(&id).record();
     let mut data = view(&stored);
     if let Some(secret) = generated {
         // The only time a secret is ever returned: it was generated here.
@@ -430,14 +430,11 @@ pub async fn update(
     let generated = apply(&state, &mut c, &d, false)?;
     let stored = state.db.update_client(&c).await?;
     state.catalog.reload_client(&state.db, &id).await?;
-    state.audit(
-        "client.updated",
-        Some(&id),
-        None,
-        None,
-        None,
-        json!({"secret_changed": d.contains_key("client_secret")}),
-    );
+    state
+        .audit("client.updated")
+        .client(&id)
+        .detail(json!({"secret_changed": d.contains_key("client_secret")}))
+        .record();
     let mut data = view(&stored);
     if let Some(secret) = generated {
         data["client_secret"] = json!(secret);
@@ -455,7 +452,7 @@ pub async fn delete(
     state.db.delete_client(&id).await?;
     state.db.revoke_client_refresh_families(&id, now()).await?;
     state.catalog.reload_client(&state.db, &id).await?;
-    state.audit("client.deleted", Some(&id), None, None, None, json!({}));
+    state.audit("client.deleted").client(&id).record();
     Ok(envelope::ok_empty())
 }
 

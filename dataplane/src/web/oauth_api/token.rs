@@ -121,12 +121,14 @@ async fn handle(
             )))
         }
     };
-    state.audit(
-        "token.issued",
-        Some(&client.client_id),
-        res.contact_center_id.as_deref(),
-        Some(&res.subject),
-        ip, json!({"grant_type": grant_type, "scope": res.scope, "refresh": res.refresh_token.is_some()}));
+    state
+        .audit("token.issued")
+        .client(&client.client_id)
+        .contact_center(res.contact_center_id.as_deref())
+        .subject(&res.subject)
+        .ip(ip)
+        .detail(json!({"grant_type": grant_type, "scope": res.scope, "refresh": res.refresh_token.is_some()}))
+        .record();
     Ok(res)
 }
 
@@ -152,14 +154,12 @@ async fn limit(
 }
 
 fn too_many(state: &AppState, form: &OAuthForm, ip: Option<&str>, retry_after: u64) -> OAuthError {
-    state.audit(
-        "rate_limited",
-        form.get("client_id"),
-        None,
-        None,
-        ip,
-        json!({"endpoint": "token"}),
-    );
+    state
+        .audit("rate_limited")
+        .client(form.get("client_id"))
+        .ip(ip)
+        .detail(json!({"endpoint": "token"}))
+        .record();
     let mut e = OAuthError::temporarily_unavailable(retry_after);
     e.status = axum::http::StatusCode::TOO_MANY_REQUESTS;
     e.description = "too many requests".into();

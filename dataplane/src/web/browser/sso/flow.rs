@@ -71,14 +71,14 @@ pub async fn finish_sign_in(
         None => None,
     };
     let fail = |reason: &str| {
-        state.audit(
-            "user.auth_failed",
-            pending.as_ref().map(|p| p.client_id.as_str()),
-            Some(&cc.id),
-            Some(&identity.username),
-            ip,
-            json!({"reason": reason, "provider": identity.provider}),
-        )
+        state
+            .audit("user.auth_failed")
+            .client(pending.as_ref().map(|p| p.client_id.as_str()))
+            .contact_center(&cc.id)
+            .subject(&identity.username)
+            .ip(ip)
+            .detail(json!({"reason": reason, "provider": identity.provider}))
+            .record()
     };
     let user = match resolve_user(state, cc, identity, unknown).await {
         Ok(u) => u,

@@ -56,14 +56,12 @@ fn refuse(
     reason: &str,
     message: &str,
 ) -> Response {
-    state.audit(
-        "sso.refused",
-        None,
-        cc,
-        None,
-        ip,
-        json!({"protocol": "oidc", "reason": reason}),
-    );
+    state
+        .audit("sso.refused")
+        .contact_center(cc)
+        .ip(ip)
+        .detail(json!({"protocol": "oidc", "reason": reason}))
+        .record();
     page::error_page(state, lang, status, message)
 }
 
@@ -155,14 +153,11 @@ pub async fn start(
         Ok(c) => c,
         Err(_) => return page::unavailable(state, lang),
     };
-    state.audit(
-        "sso.started",
-        None,
-        Some(&cc.id),
-        None,
-        None,
-        json!({"protocol": "oidc", "provider": provider.issuer}),
-    );
+    state
+        .audit("sso.started")
+        .contact_center(&cc.id)
+        .detail(json!({"protocol": "oidc", "provider": provider.issuer}))
+        .record();
     let mut res = page::html(
         StatusCode::OK,
         &crate::web::browser::pages::SsoRedirect {

@@ -146,14 +146,11 @@ async fn land_on(state: &Services, cc: &ContactCenter, url: &str, res: &mut Resp
     }
     if !redirect_allowed(state, cc, url).await {
         tracing::info!(contact_center = %cc.id, "IdP-initiated redirectUrl not allowed; signed-in page");
-        state.audit(
-            "sso.redirect_refused",
-            None,
-            Some(&cc.id),
-            None,
-            None,
-            serde_json::json!({"protocol": "saml"}),
-        );
+        state
+            .audit("sso.redirect_refused")
+            .contact_center(&cc.id)
+            .detail(serde_json::json!({"protocol": "saml"}))
+            .record();
         return;
     }
     if let Ok(v) = HeaderValue::from_str(url) {

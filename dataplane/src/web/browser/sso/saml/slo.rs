@@ -150,14 +150,13 @@ async fn handle(
         Ok(n) => n,
         Err(_) => return page::unavailable(state, lang),
     };
-    state.audit(
-        "sso.logout",
-        None,
-        Some(cc_id),
-        Some(name_id),
-        ip,
-        json!({"protocol": "saml", "initiator": "idp", "sessions": ended}),
-    );
+    state
+        .audit("sso.logout")
+        .contact_center(cc_id)
+        .subject(name_id)
+        .ip(ip)
+        .detail(json!({"protocol": "saml", "initiator": "idp", "sessions": ended}))
+        .record();
     let mut res = answer(state, lang, &provider, cc_id, request_id, relay_state);
     // The browser carrying the IdP's request is the user's: its cookie goes too.
     if let Some(c) = sessions::clear_cookie(state, SESSION_COOKIE) {

@@ -102,14 +102,12 @@ pub async fn start(
     if let Some(c) = cookie {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
-    state.audit(
-        "sso.logout_started",
-        None,
-        Some(cc),
-        Some(&session.user.subject()),
-        None,
-        json!({"protocol": "saml", "requestId": id}),
-    );
+    state
+        .audit("sso.logout_started")
+        .contact_center(cc)
+        .subject(&session.user.subject())
+        .detail(json!({"protocol": "saml", "requestId": id}))
+        .record();
     Some(res)
 }
 
@@ -177,14 +175,12 @@ pub(super) async fn finish(
         return refused(StatusCode::FORBIDDEN, "in_response_to");
     }
     let status = message.status.as_deref().unwrap_or("");
-    state.audit(
-        "sso.logout",
-        None,
-        Some(cc_id),
-        None,
-        ip,
-        json!({"protocol": "saml", "initiator": "sp", "success": status == SUCCESS, "status": status}),
-    );
+    state
+        .audit("sso.logout")
+        .contact_center(cc_id)
+        .ip(ip)
+        .detail(json!({"protocol": "saml", "initiator": "sp", "success": status == SUCCESS, "status": status}))
+        .record();
     let mut res = page::redirect(StatusCode::SEE_OTHER, &f.continue_to);
     if let Some(c) = flight::clear_cookie(state, flight::SAML_LOGOUT) {
         res.headers_mut().append(header::SET_COOKIE, c);

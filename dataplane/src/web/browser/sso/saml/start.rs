@@ -35,14 +35,12 @@ pub fn refuse(
     status: StatusCode,
     reason: &str,
 ) -> Response {
-    state.audit(
-        "sso.refused",
-        None,
-        cc,
-        None,
-        ip,
-        json!({"protocol": "saml", "reason": reason}),
-    );
+    state
+        .audit("sso.refused")
+        .contact_center(cc)
+        .ip(ip)
+        .detail(json!({"protocol": "saml", "reason": reason}))
+        .record();
     page::error_page(state, lang, status, Tr::new(lang).get("sso_invalid_answer"))
 }
 
@@ -146,14 +144,7 @@ pub async fn start(
         Ok(c) => c,
         Err(_) => return page::unavailable(state, lang),
     };
-    state.audit(
-        "sso.started",
-        None,
-        Some(&cc.id),
-        None,
-        None,
-        json!({"protocol": "saml", "provider": provider.idp.entity_id, "requestId": request_id}),
-    );
+    state.audit("sso.started").contact_center(&cc.id).detail(json!({"protocol": "saml", "provider": provider.idp.entity_id, "requestId": request_id})).record();
     let mut res = match outgoing {
         Outgoing::Post {
             action,
