@@ -6,6 +6,7 @@ mod common;
 mod saml_idp;
 
 mod abuse;
+mod architecture;
 mod audit_trail;
 mod authorize;
 mod client_jwt_auth;

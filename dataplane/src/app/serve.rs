@@ -182,7 +182,7 @@ pub async fn build(
             .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?,
     );
     let saml_metadata = MetadataRefresh {
-        http: tollgate_store::saml::metadata_http_client_with(
+        http: tollgate_core::federation::saml::fetch::metadata_http_client_with(
             outbound.client_builder(),
             saml_metadata_ca.as_deref(),
         )

@@ -6,8 +6,9 @@
 //! written and never replaced by a spec change. The resource owns the
 //! settings: without `spec.saml` any stored ones are removed.
 
+use tollgate_core::federation::saml::fetch::{fetch_idp_metadata, metadata_http_client};
 use tollgate_store::model::{now, SamlAccessGroup, SamlBinding, SamlProviderConfig};
-use tollgate_store::saml::{fetch_idp_metadata, generate_sp_key, metadata_http_client};
+use tollgate_store::saml::generate_sp_key;
 use tollgate_store::validate::check_saml_provider;
 use tollgate_store::StoreError;
 

@@ -2,6 +2,7 @@
 //! messages, keys and IdP metadata.
 
 pub mod authn_request;
+pub mod fetch;
 pub mod identity;
 pub mod keys;
 pub mod logout_binding;

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use crate::federation::saml::fetch::fetch_idp_metadata;
 use serde_json::json;
 use tollgate_store::model::{now, SamlProviderConfig};
-use tollgate_store::saml::fetch_idp_metadata;
 use tollgate_store::validate::saml::{check_idp_metadata, check_idp_metadata_url};
 use tollgate_store::StoreError;
 
