@@ -65,13 +65,13 @@ pub struct Services {
     pub secrets: SecretVerifier,
     pub directories: Directories,
     /// Keys of trusted issuers' JWKS URLs (RFC 7523 assertions).
-    pub jwks: crate::oauth::assertion::JwksCache,
+    pub jwks: crate::oauth::jwks::JwksCache,
     /// OpenID providers' discovery documents and keys (`auth: oidc`).
     pub oidc: crate::federation::oidc::discovery::Discovery,
     /// Which addresses tenant-configured URLs may reach (SSRF).
     pub outbound: Arc<crate::outbound::Policy>,
     /// SAML IdP metadata URLs: their HTTP client and refresh interval.
-    pub saml_metadata: crate::federation::saml::refresh::MetadataRefresh,
+    pub saml_metadata: crate::federation::saml::fetch::MetadataRefresh,
     pub audit: Audit,
     pub metrics: Metrics,
 }
@@ -157,7 +157,7 @@ impl Services {
         user_name: &str,
         at: Timestamp,
     ) -> Result<(), tollgate_store::StoreError> {
-        let subject = crate::oauth::issue::user_subject(contact_center_id, user_name);
+        let subject = crate::tokens::user_subject(contact_center_id, user_name);
         // A token issued this second after an earlier cut-off carries iat = cut-off + 1
         // (see `issue_time`); cutting at that value ends it too.
         let issued_before = self.revocations.issue_time(&subject, at);

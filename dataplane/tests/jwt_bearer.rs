@@ -213,7 +213,7 @@ async fn jwks_url_keys_are_fetched_and_refetched_for_a_new_kid() {
     assert_grant(&s, &sign(&second, &claims(DEMO_USER)))
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-    tokio::time::sleep(tollgate_core::oauth::assertion::REFETCH_INTERVAL).await;
+    tokio::time::sleep(tollgate_core::oauth::jwks::REFETCH_INTERVAL).await;
     assert_grant(&s, &sign(&second, &claims(DEMO_USER)))
         .await
         .tokens();

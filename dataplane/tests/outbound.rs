@@ -152,6 +152,6 @@ async fn the_resolver_keeps_connections_off_internal_addresses() {
     let client = allowed.client_builder().build().unwrap();
     assert!(client.get(&url).send().await.unwrap().status().is_success());
     // The JWKS cache of assertions: the same keys, refused and fetched.
-    let cache = tollgate_core::oauth::assertion::JwksCache::new(&denied);
+    let cache = tollgate_core::oauth::jwks::JwksCache::new(&denied);
     assert!(cache.key(&url, None).await.is_err());
 }

@@ -74,12 +74,8 @@ impl UserPrincipal {
 
     /// Stable, system-wide unique subject: contact center and login name.
     pub fn subject(&self) -> String {
-        user_subject(&self.contact_center_id, &self.user_name)
+        crate::tokens::user_subject(&self.contact_center_id, &self.user_name)
     }
-}
-
-pub fn user_subject(contact_center_id: &str, user_name: &str) -> String {
-    format!("{contact_center_id}:{}", user_name.to_lowercase())
 }
 
 /// The scope to grant: what was asked, if the client may have all of it;

@@ -9,5 +9,6 @@ pub mod error;
 pub mod form;
 pub mod grants;
 pub mod issue;
+pub mod jwks;
 pub mod recheck;
 pub mod sign_out;

@@ -199,6 +199,12 @@ fn is_id_token(claims: &serde_json::Value) -> bool {
     azp.is_some() && claims.get("aud").and_then(serde_json::Value::as_str) == azp
 }
 
+/// The `sub` of a user's tokens: the contact center and the user name,
+/// case-folded (directories compare names without case).
+pub fn user_subject(contact_center_id: &str, user_name: &str) -> String {
+    format!("{contact_center_id}:{}", user_name.to_lowercase())
+}
+
 /// `at_hash` / `c_hash`: left half of SHA-256 (all our algorithms hash with SHA-256).
 pub fn half_hash(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());

@@ -30,7 +30,8 @@ use tollgate_core::catalog::Catalog;
 use tollgate_core::directory::config_server::ConfigServerSettings;
 use tollgate_core::directory::password_policy::PasswordPolicy;
 use tollgate_core::directory::{builtin::BuiltinDirectory, Directories};
-use tollgate_core::federation::saml::refresh::{refresh_all, MetadataRefresh};
+use tollgate_core::federation::saml::fetch::MetadataRefresh;
+use tollgate_core::federation::saml::refresh::refresh_all;
 use tollgate_core::metrics::Metrics;
 use tollgate_core::oauth::error::OAuthError;
 use tollgate_core::revocations::Revocations;
@@ -217,7 +218,7 @@ pub async fn build(
                 header: common.client_ip_header,
             },
         },
-        jwks: tollgate_core::oauth::assertion::JwksCache::new(&outbound),
+        jwks: tollgate_core::oauth::jwks::JwksCache::new(&outbound),
         oidc: tollgate_core::federation::oidc::discovery::Discovery::new(&outbound),
         saml_metadata,
         outbound: outbound.clone(),

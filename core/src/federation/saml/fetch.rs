@@ -8,6 +8,13 @@ use tollgate_store::validate::saml::{check_idp_metadata_url, MAX_METADATA_BYTES}
 
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How metadata URLs are fetched: the HTTP client (with any extra CA) and
+/// the interval of the scheduled refresh.
+pub struct MetadataRefresh {
+    pub http: reqwest::Client,
+    pub interval: Duration,
+}
+
 /// The client metadata URLs are fetched with: bounded in time, no
 /// redirects (a redirect could leave https), the system's roots plus
 /// `extra_roots_pem` (a PEM bundle: a private CA of the IdPs).

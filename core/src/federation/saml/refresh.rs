@@ -5,8 +5,6 @@
 //! replicas); a failed fetch or a document Tollgate cannot use keeps the
 //! last good metadata, is logged and counted.
 
-use std::time::Duration;
-
 use crate::federation::saml::fetch::fetch_idp_metadata;
 use serde_json::json;
 use tollgate_store::model::{now, SamlProviderConfig};
@@ -15,13 +13,6 @@ use tollgate_store::StoreError;
 
 use crate::metrics::OutcomeLabel;
 use crate::services::Services;
-
-/// How metadata URLs are fetched: the HTTP client (with any extra CA) and
-/// the interval of the scheduled refresh.
-pub struct MetadataRefresh {
-    pub http: reqwest::Client,
-    pub interval: Duration,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {

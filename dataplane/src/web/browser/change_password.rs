@@ -286,7 +286,7 @@ async fn change(
         }
     };
     let result = dir.change_password(&cc, user, old, new).await;
-    let subject = tollgate_core::oauth::issue::user_subject(cc_id, user);
+    let subject = tollgate_core::tokens::user_subject(cc_id, user);
     match &result {
         Ok(()) => {
             let _ = lockout::succeeded(state, &attempt).await;

@@ -86,7 +86,7 @@ pub async fn introspect(
         "iss": state.settings.issuer,
     });
     if let (Some(cc), Some(user)) = (&family.contact_center_id, &family.username) {
-        body["sub"] = json!(tollgate_core::oauth::issue::user_subject(cc, user));
+        body["sub"] = json!(tollgate_core::tokens::user_subject(cc, user));
         body["username"] = json!(user);
         body["contact_center_id"] = json!(cc);
     } else {
