@@ -124,3 +124,162 @@ fn the_core_crate_has_no_web_framework() {
         );
     }
 }
+
+/// The modules of a crate's source tree by path (`oauth::grants::refresh`),
+/// each with the modules its code (tests and comments left out) names.
+fn import_graph(src: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    let module_of = |file: &Path| {
+        let rel = file
+            .strip_prefix(src)
+            .expect("inside src")
+            .with_extension("");
+        let name = rel.to_string_lossy().replace('/', "::");
+        let name = name.trim_end_matches("::mod").to_string();
+        if name == "lib" {
+            String::new()
+        } else {
+            name
+        }
+    };
+    let files: Vec<(String, PathBuf)> = rust_files(src)
+        .into_iter()
+        .map(|f| (module_of(&f), f))
+        .collect();
+    let modules: std::collections::BTreeSet<String> =
+        files.iter().map(|(m, _)| m.clone()).collect();
+    // The longest module a `crate::a::b::c` path falls in.
+    let resolve = |path: &str| {
+        let parts: Vec<&str> = path.split("::").collect();
+        (1..=parts.len())
+            .rev()
+            .map(|n| parts[..n].join("::"))
+            .find(|m| modules.contains(m))
+    };
+    let mut graph = std::collections::BTreeMap::new();
+    for (module, file) in &files {
+        let text = fs::read_to_string(file).expect("readable");
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let mut named = std::collections::BTreeSet::new();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (i, _) in line.match_indices("crate::") {
+                let rest = &line[i + "crate::".len()..];
+                let path: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let path = path.trim_end_matches(':');
+                if let Some(target) = resolve(path) {
+                    if &target != module {
+                        named.insert(target);
+                    }
+                }
+                // `crate::a::{b, c}` names a::b and a::c.
+                let after = &rest[path.len()..];
+                if let Some(group) = after.strip_prefix("::{").and_then(|g| g.split('}').next()) {
+                    for item in group
+                        .split(',')
+                        .map(|s| s.trim().split(' ').next().unwrap_or(""))
+                    {
+                        if let Some(target) = resolve(&format!("{path}::{item}")) {
+                            if &target != module {
+                                named.insert(target);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        graph.insert(module.clone(), named.into_iter().collect());
+    }
+    graph
+}
+
+/// Groups of modules that import each other in a circle (Tarjan's strongly
+/// connected components with more than one member).
+fn circles(graph: &std::collections::BTreeMap<String, Vec<String>>) -> Vec<Vec<String>> {
+    struct Walk<'a> {
+        graph: &'a std::collections::BTreeMap<String, Vec<String>>,
+        index: std::collections::HashMap<&'a str, usize>,
+        low: std::collections::HashMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        found: Vec<Vec<String>>,
+    }
+    fn visit<'a>(w: &mut Walk<'a>, v: &'a str) {
+        let n = w.index.len();
+        w.index.insert(v, n);
+        w.low.insert(v, n);
+        w.stack.push(v);
+        for next in &w.graph[v] {
+            let next = next.as_str();
+            if !w.index.contains_key(next) {
+                visit(w, next);
+                let l = w.low[next].min(w.low[v]);
+                w.low.insert(v, l);
+            } else if w.stack.contains(&next) {
+                let l = w.index[next].min(w.low[v]);
+                w.low.insert(v, l);
+            }
+        }
+        if w.low[v] == w.index[v] {
+            let mut group = Vec::new();
+            while let Some(m) = w.stack.pop() {
+                group.push(m.to_string());
+                if m == v {
+                    break;
+                }
+            }
+            if group.len() > 1 {
+                w.found.push(group);
+            }
+        }
+    }
+    let mut w = Walk {
+        graph,
+        index: Default::default(),
+        low: Default::default(),
+        stack: vec![],
+        found: vec![],
+    };
+    for v in graph.keys() {
+        if !w.index.contains_key(v.as_str()) {
+            visit(&mut w, v);
+        }
+    }
+    w.found
+}
+
+#[test]
+fn no_import_circle_spans_more_than_a_module_and_its_children() {
+    for src in ["core/src", "dataplane/src"] {
+        let graph = import_graph(&workspace().join(src));
+        for group in circles(&graph) {
+            // A circle inside one module and its own children is allowed.
+            let parent = group.iter().min_by_key(|m| m.len()).expect("non-empty");
+            let inside = group
+                .iter()
+                .all(|m| m == parent || m.starts_with(&format!("{parent}::")));
+            assert!(
+                inside,
+                "{src}: modules importing each other in a circle: {group:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_circle_check_sees_a_circle() {
+    let graph = [
+        ("a", vec!["b"]),
+        ("b", vec!["c"]),
+        ("c", vec!["a"]),
+        ("d", vec![]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+    .collect();
+    let found = circles(&graph);
+    assert_eq!(found.len(), 1);
+    let mut group = found[0].clone();
+    group.sort();
+    assert_eq!(group, ["a", "b", "c"]);
+}
