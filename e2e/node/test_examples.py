@@ -16,8 +16,10 @@ runs examples/quickstart):
 What the node cannot give, and what stands in for it (examples/README.md
 lists the same):
 - PostgreSQL and Redis: the tests' servers behind selector-less Services
-  (conftest.py); Redis standalone (`mode: standalone`): the tests' Redis
-  cluster announces 127.0.0.1, which a pod cannot reach.
+  (conftest.py). Redis is the plain standalone one (`mode: standalone`, no
+  `caSecretRef`): the tests' cluster announces 127.0.0.1, which a pod
+  cannot reach, and the TLS server's certificate names 127.0.0.1, not a
+  Service (the store's own tests cover Redis over TLS and in a cluster).
 - the Prometheus Operator (ServiceMonitor CRD): `metrics.serviceMonitor`
   off. NetworkPolicies are created; the node's CNI bridge does not enforce
   them.
@@ -130,7 +132,7 @@ def production(admin, dyn, helm, platform, backing_services, versions, tmp_path_
 
         (tollgate,) = manifests(PRODUCTION / "tollgate.yaml")
         on_this_node(tollgate["spec"], running)
-        tollgate["spec"]["redis"]["mode"] = "standalone"
+        tollgate["spec"]["redis"] = {"mode": "standalone", "urlSecretRef": tollgate["spec"]["redis"]["urlSecretRef"]}
         apply(dyn, tollgate)
         for doc in manifests(PRODUCTION / "tenant.yaml"):
             if doc["kind"] == "ConfigMap":
