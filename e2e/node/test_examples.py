@@ -236,7 +236,7 @@ def test_provision_sh_provisions_a_tenant_through_the_deployed_services(producti
         "TENANT": tenant,
     }
     with Timer("provisioning: provision.sh"):
-        run = subprocess.run(["bash", str(EXAMPLES / "provisioning" / "provision.sh")], env=env,
+        run = subprocess.run(["bash", "-x", str(EXAMPLES / "provisioning" / "provision.sh")], env=env,
                              capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, f"provision.sh failed:\n{run.stdout}\n{run.stderr}"
     lines = run.stdout.strip().splitlines()
