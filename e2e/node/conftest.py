@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client, config, dynamic
+from kubernetes.client.exceptions import ApiException
 
 from node import Timer, record, request, wait_for
 
@@ -156,13 +157,24 @@ def backing_services(admin) -> dict:
                    timeout=60)
 
 
+def image_values(version: str) -> list[str]:
+    """helm arguments: the operator runs the image imported into the node."""
+    return ["--set", f"image.repository={REPOSITORY}", "--set", f"image.tag={version}",
+            "--set", "image.pullPolicy=Never"]
+
+
+def on_this_node(tollgate_spec: dict, version: str) -> dict:
+    """A platform's spec running the image imported into the node (no
+    registry: imagePullPolicy Never)."""
+    tollgate_spec.update(image=REPOSITORY, version=version, imagePullPolicy="Never")
+    return tollgate_spec
+
+
 @pytest.fixture(scope="session")
 def operator(admin, helm, versions, backing_services) -> dict:
     """The chart installed as the README says (image from the node's store)."""
     started = time.monotonic()
-    helm("install", "tollgate-operator", str(CHART), "--namespace", NAMESPACE,
-         "--set", f"image.repository={REPOSITORY}", "--set", f"image.tag={versions[0]}",
-         "--set", "image.pullPolicy=Never",
+    helm("install", "tollgate-operator", str(CHART), "--namespace", NAMESPACE, *image_values(versions[0]),
          "--set", "encryptionKey.existingSecret=quickstart-backing-services",
          "--set", "encryptionKey.key=encryption-key")
     apps = client.AppsV1Api(admin)
@@ -181,6 +193,45 @@ def resource(dyn, kind: str):
     return dyn.resources.get(api_version="tollgate.dev/v1alpha1", kind=kind)
 
 
+def current(obj: dict) -> bool:
+    """Ready, and every condition about the latest spec (not a status left
+    from before a change)."""
+    generation = obj["metadata"].get("generation")
+    conditions = (obj.get("status") or {}).get("conditions", [])
+    return ready(obj) and all(c.get("observedGeneration", generation) == generation for c in conditions)
+
+
+def wait_ready(dyn, kind: str, name: str, seconds: float = 120) -> dict:
+    """Waits until a Tollgate resource is Ready for its latest spec; returns it."""
+    api = resource(dyn, kind)
+    wait_for(f"the {kind} {name} Ready", seconds,
+             lambda: current(api.get(name=name, namespace=NAMESPACE).to_dict()),
+             lambda: api.get(name=name, namespace=NAMESPACE).to_dict().get("status"))
+    return api.get(name=name, namespace=NAMESPACE).to_dict()
+
+
+def apply(dyn, doc: dict, namespace: str = NAMESPACE) -> None:
+    """Creates the object, or replaces it whole when it exists (the stored
+    spec is then exactly `doc`'s, nothing left from before)."""
+    api = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+    try:
+        api.create(body=doc, namespace=namespace)
+    except ApiException as err:
+        if err.status != 409:
+            raise
+        existing = api.get(name=doc["metadata"]["name"], namespace=namespace)
+        doc = {**doc, "metadata": {**doc["metadata"], "resourceVersion": existing.metadata.resourceVersion}}
+        api.replace(body=doc, namespace=namespace)
+
+
+def rolled_out(apps: client.AppsV1Api, name: str, replicas: int) -> bool:
+    """The Deployment's latest template on `replicas` available pods, no other pod."""
+    d = apps.read_namespaced_deployment(name, NAMESPACE)
+    s = d.status
+    return ((s.observed_generation or 0) >= d.metadata.generation and s.replicas == replicas
+            and s.updated_replicas == replicas and s.available_replicas == replicas)
+
+
 @pytest.fixture(scope="session")
 def platform(admin, dyn, operator, versions) -> dict:
     """examples/quickstart applied (its backing-services.yaml replaced by the
@@ -193,22 +244,15 @@ def platform(admin, dyn, operator, versions) -> dict:
             if not doc:
                 continue
             if doc["kind"] == "Tollgate":
-                doc["spec"].update(image=REPOSITORY, version=versions[0], imagePullPolicy="Never")
+                on_this_node(doc["spec"], versions[0])
                 # The tests' directory is an in-cluster Service: a private address.
                 doc["spec"]["settings"] = {"rateLimitPerMinute": 1000000, "outboundAllow": ["10.96.0.0/16"]}
                 doc["spec"]["database"]["caSecretRef"] = {"name": "quickstart-postgres-ca", "key": "ca.crt"}
             api = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
             api.create(body=doc, namespace=NAMESPACE)
-    tollgates = resource(dyn, "Tollgate")
-    wait_for("the Tollgate Ready", 600,
-             lambda: ready(tollgates.get(name="tollgate", namespace=NAMESPACE).to_dict()),
-             lambda: tollgates.get(name="tollgate", namespace=NAMESPACE).to_dict().get("status"))
-    clients = resource(dyn, "OAuthClient")
-    wait_for("the OAuthClient Ready", 120,
-             lambda: ready(clients.get(name="demo-client", namespace=NAMESPACE).to_dict()))
-    centers = resource(dyn, "ContactCenter")
-    wait_for("the ContactCenter Ready", 120,
-             lambda: ready(centers.get(name="demo", namespace=NAMESPACE).to_dict()))
+    wait_ready(dyn, "Tollgate", "tollgate", 600)
+    wait_ready(dyn, "OAuthClient", "demo-client")
+    center = wait_ready(dyn, "ContactCenter", "demo")
     core = client.CoreV1Api(admin)
     secret = core.read_namespaced_secret("demo-client-client-secret", NAMESPACE).data["client_secret"]
     auth = core.read_namespaced_service("tollgate-auth", NAMESPACE).spec.cluster_ip
@@ -220,12 +264,13 @@ def platform(admin, dyn, operator, versions) -> dict:
         "environment": core.read_namespaced_service("tollgate-environment", NAMESPACE).spec.cluster_ip,
         "client_id": "demo-client",
         "client_secret": base64.b64decode(secret).decode(),
-        "contact_center": centers.get(name="demo", namespace=NAMESPACE).to_dict()["status"]["id"],
+        "contact_center": center["status"]["id"],
     }
 
 
-#: The files in the order a user meets them: install, upgrade, faults.
-ORDER = ["test_quickstart.py", "test_ldap.py", "test_upgrade.py", "test_faults.py"]
+#: The files in the order a user meets them: install, upgrade, faults; then
+#: the other examples, which turn the quickstart's install into production's.
+ORDER = ["test_quickstart.py", "test_ldap.py", "test_upgrade.py", "test_faults.py", "test_examples.py"]
 
 
 def pytest_collection_modifyitems(items):

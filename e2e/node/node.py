@@ -1,5 +1,6 @@
 """Helpers of the real-node tests: waiting, timing, HTTP to cluster IPs,
-and the load loop that counts every request of an upgrade or a fault."""
+the load loop that counts every request of an upgrade or a fault, and a
+client's signing key."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import base64
 import collections
 import http.client
 import json
+import subprocess
 import threading
 import time
 import urllib.parse
+import uuid
 from typing import Callable
 
 #: Measurements of this run, printed at the end of the session.
@@ -171,3 +174,38 @@ def pod_memory(admin_client, node: str, namespace: str) -> dict[str, tuple[int, 
         for pod in summary.get("pods", [])
         if pod["podRef"]["namespace"] == namespace
     }
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class RsaKey:
+    """A client's RSA key made with openssl (the tests' Python has no
+    crypto library): its public JWK, and RS256-signed JWTs."""
+
+    def __init__(self, directory, kid: str):
+        self.kid = kid
+        self.path = f"{directory}/{kid}.pem"
+        subprocess.run(["openssl", "genrsa", "-out", self.path, "2048"], check=True, capture_output=True)
+
+    def jwk(self) -> dict:
+        modulus = subprocess.run(["openssl", "rsa", "-in", self.path, "-noout", "-modulus"],
+                                 check=True, capture_output=True, text=True).stdout.strip().split("=", 1)[1]
+        return {"kty": "RSA", "kid": self.kid, "use": "sig", "alg": "RS256",
+                "n": b64url(bytes.fromhex(modulus)), "e": b64url((65537).to_bytes(3, "big"))}
+
+    def sign(self, claims: dict) -> str:
+        header = {"alg": "RS256", "typ": "JWT", "kid": self.kid}
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.path],
+                                   input=signing_input.encode(), check=True, capture_output=True).stdout
+        return f"{signing_input}.{b64url(signature)}"
+
+    def client_assertion(self, client_id: str, audience: str) -> dict:
+        """The token request's client authentication by private_key_jwt (RFC 7523)."""
+        now = int(time.time())
+        claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + 60,
+                  "jti": uuid.uuid4().hex}
+        return {"client_id": client_id, "client_assertion": self.sign(claims),
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}

@@ -10,7 +10,7 @@ import time
 
 from kubernetes import client
 
-from conftest import CHART, NAMESPACE, ready, resource
+from conftest import CHART, NAMESPACE, ready, resource, rolled_out
 from node import LoadLoop, record, wait_for
 from test_upgrade import demo_user
 
@@ -104,13 +104,6 @@ def lease_holder(admin) -> str:
 def operator_pods(core) -> set[str]:
     return {p.metadata.name for p in core.list_namespaced_pod(
         NAMESPACE, label_selector="app.kubernetes.io/name=tollgate-operator").items}
-
-
-def rolled_out(apps, name: str, replicas: int) -> bool:
-    d = apps.read_namespaced_deployment(name, NAMESPACE)
-    s = d.status
-    return ((s.observed_generation or 0) >= d.metadata.generation and s.replicas == replicas
-            and s.updated_replicas == replicas and s.available_replicas == replicas)
 
 
 def test_the_standby_operator_takes_over_when_the_leader_pod_is_deleted(admin, dyn, helm, platform):

@@ -10,8 +10,8 @@ import time
 
 from kubernetes import client
 
-from conftest import NAMESPACE, external_service, need, ready, resource
-from node import TOKEN, request, wait_for
+from conftest import NAMESPACE, external_service, need, resource, wait_ready
+from node import TOKEN, request
 
 
 def test_an_ldap_user_signs_in_through_the_deployed_platform(admin, dyn, platform):
@@ -51,10 +51,8 @@ def test_an_ldap_user_signs_in_through_the_deployed_platform(admin, dyn, platfor
             "contactCenterRefs": ["directory"],
         },
     })
-    for kind, name in (("ContactCenter", "directory"), ("OAuthClient", "directory-client")):
-        wait_for(f"the {kind} Ready", 120,
-                 lambda: ready(resource(dyn, kind).get(name=name, namespace=NAMESPACE).to_dict()),
-                 lambda: resource(dyn, kind).get(name=name, namespace=NAMESPACE).to_dict().get("status"))
+    wait_ready(dyn, "ContactCenter", "directory")
+    wait_ready(dyn, "OAuthClient", "directory-client")
     secret = core.read_namespaced_secret("directory-client-client-secret", NAMESPACE).data["client_secret"]
     basic = ("directory-client", base64.b64decode(secret).decode())
 

@@ -3,6 +3,8 @@
 # the way the original's post-install scripts did. See README.md.
 set -euo pipefail
 AUTH=${TOLLGATE_URL:?set TOLLGATE_URL, e.g. http://127.0.0.1:8095}
+# A deployed platform serves the Environment API on a Service of its own.
+ENVIRONMENT=${TOLLGATE_ENVIRONMENT_URL:-$AUTH}
 OPS="${TOLLGATE_OPS_USERNAME:-ops}:${TOLLGATE_OPS_PASSWORD:?set TOLLGATE_OPS_PASSWORD}"
 TENANT=${TENANT:-t100}
 CLIENT_ID=${CLIENT_ID:-external_api_client}
@@ -22,7 +24,7 @@ TOKEN=$(curl -sf -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials
 bearer=(-H "Authorization: Bearer $TOKEN")
 
 # 3. An environment; the id is the third field of .path.
-ENV_ID=$(curl -sf "${bearer[@]}" "${json[@]}" "$AUTH/environment/v3/environments" -d '{"data":{
+ENV_ID=$(curl -sf "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/environments" -d '{"data":{
   "username":"default","password":"password","connectionProtocol":"addp","localTimeout":60,
   "remoteTimeout":90,"tenant":"Environment","appName":"Cloud","traceMode":"CFGTMBoth","tlsEnabled":false,
   "configServers":[{"primaryAddress":"cs.example.internal","primaryPort":8888,"readOnly":false,"locations":"/USW1"}]}}' \
@@ -30,18 +32,18 @@ ENV_ID=$(curl -sf "${bearer[@]}" "${json[@]}" "$AUTH/environment/v3/environments
 echo "environment $ENV_ID"
 
 # 4. A contact center with the tenant name users type ($TENANT\user).
-CCID=$(curl -sf "${bearer[@]}" "${json[@]}" "$AUTH/environment/v3/contact-centers" \
+CCID=$(curl -sf "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/contact-centers" \
   -d "{\"data\":{\"domains\":[\"$TENANT\"],\"environmentId\":\"$ENV_ID\",\"auth\":\"builtin\"}}" \
   | jq -r .path | cut -d/ -f3)
 echo "contact center $CCID"
 
 # 5. CORS origins (the whole list: a POST replaces the value).
-curl -sf "${bearer[@]}" "${json[@]}" "$AUTH/environment/v3/contact-centers/$CCID/settings" \
+curl -sf "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/contact-centers/$CCID/settings" \
   -d '{"data":{"location":"/","name":"cors-origins","shared":"true","value":"https://wwe.example.com,https://gws.example.com"}}' \
   | jq -c .data
 
 # 6. A user of the built-in directory.
-curl -sf "${bearer[@]}" "${json[@]}" "$AUTH/environment/v3/contact-centers/$CCID/users" \
+curl -sf "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/contact-centers/$CCID/users" \
   -d '{"data":{"userName":"agent1","password":"agent1-password","firstName":"Ada","lastName":"Agent",
   "email":"ada@example.com","authorities":["ROLE_AGENT"]}}' | jq -c '.data | {id, userName, dbid}'
 

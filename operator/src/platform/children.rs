@@ -152,17 +152,6 @@ pub fn config_map(tg: &Tollgate, inputs: &Inputs) -> ConfigMap {
     if let Some(n) = s.database.max_connections {
         data.insert("TOLLGATE_DATABASE_MAX_CONNECTIONS".into(), n.to_string());
     }
-    for ca in ca_files(tg) {
-        data.insert(ca.setting.into(), ca_path(ca.volume));
-    }
-    if let Some(tls) = &s.tls {
-        data.insert(
-            "TOLLGATE_TLS_CERT_FILE".into(),
-            format!("{TLS_DIR}/tls.crt"),
-        );
-        data.insert("TOLLGATE_TLS_KEY_FILE".into(), format!("{TLS_DIR}/tls.key"));
-        data.insert("TOLLGATE_MANAGEMENT_TLS".into(), tls.management.to_string());
-    }
     ConfigMap {
         metadata: meta(tg, inputs, name(tg, "config"), None),
         data: Some(data),
@@ -208,8 +197,34 @@ fn env(tg: &Tollgate, inputs: &Inputs) -> Vec<EnvVar> {
             },
         ),
     ];
+    env.extend(mounted_file_env(tg));
     env.extend(s.extra_env.iter().cloned());
     env
+}
+
+/// The settings that name a file the pod template mounts (CA certificates,
+/// the TLS key pair) and go with it: in the template, not in the shared
+/// ConfigMap, which changes at once. A pod of the previous template that
+/// starts during a rollout (a restart, an autoscaler's scale-up) would
+/// otherwise read a path its template does not mount and fail to start.
+fn mounted_file_env(tg: &Tollgate) -> Vec<EnvVar> {
+    let mut settings: Vec<(&str, String)> = ca_files(tg)
+        .iter()
+        .map(|ca| (ca.setting, ca_path(ca.volume)))
+        .collect();
+    if let Some(tls) = &tg.spec.tls {
+        settings.push(("TOLLGATE_TLS_CERT_FILE", format!("{TLS_DIR}/tls.crt")));
+        settings.push(("TOLLGATE_TLS_KEY_FILE", format!("{TLS_DIR}/tls.key")));
+        settings.push(("TOLLGATE_MANAGEMENT_TLS", tls.management.to_string()));
+    }
+    settings
+        .into_iter()
+        .map(|(name, value)| EnvVar {
+            name: name.into(),
+            value: Some(value),
+            ..Default::default()
+        })
+        .collect()
 }
 
 fn image(tg: &Tollgate, version: &str) -> String {
@@ -722,6 +737,59 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A setting as the pod's container sees it from its own template.
+    fn setting(pod: &PodSpec, name: &str) -> Option<String> {
+        let env = pod.containers[0].env.as_ref()?;
+        env.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    }
+
+    /// The shared ConfigMap changes before a rollout ends: a pod of the
+    /// previous template that starts meanwhile must not find a file path
+    /// its template does not mount.
+    #[test]
+    fn settings_naming_mounted_files_go_with_the_pod_template() {
+        let tg = platform(json!({
+            "redis": {"urlSecretRef": {"name": "redis", "key": "url"},
+                      "caSecretRef": {"name": "redis-tls", "key": "ca.pem"}},
+            "database": {"urlSecretRef": {"name": "db", "key": "url"},
+                         "caSecretRef": {"name": "db-tls", "key": "root.crt"}},
+            "configServerCaSecretRef": {"name": "cs-tls", "key": "ca.crt"},
+            "tls": {"secretName": "tollgate-tls"},
+        }));
+        let i = inputs(&tg);
+        let data = config_map(&tg, &i).data.unwrap();
+        let deployment_pod = deployment(&tg, &i, "auth")
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        let job_pod = migration_job(&tg, &i, "1.2.0")
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        for name in [
+            "TOLLGATE_REDIS_CA_FILE",
+            "TOLLGATE_DATABASE_CA_FILE",
+            "TOLLGATE_CONFIG_SERVER_CA",
+            "TOLLGATE_TLS_CERT_FILE",
+            "TOLLGATE_TLS_KEY_FILE",
+            "TOLLGATE_MANAGEMENT_TLS",
+        ] {
+            assert!(!data.contains_key(name), "{name} in the shared ConfigMap");
+            for pod in [&deployment_pod, &job_pod] {
+                assert!(
+                    setting(pod, name).is_some(),
+                    "{name} not in the pod template"
+                );
+            }
+        }
+    }
+
     fn platform(extra: serde_json::Value) -> Tollgate {
         let mut spec = json!({
             "version": "1.2.0",
@@ -1018,17 +1086,19 @@ mod tests {
             .ports
             .unwrap();
         assert_eq!((svc[0].name.as_deref(), svc[0].port), (Some("http"), 80));
-        assert!(!config_map(&plain, &inputs(&plain))
-            .data
+        let plain_pod = deployment(&plain, &inputs(&plain), "auth")
+            .spec
             .unwrap()
-            .contains_key("TOLLGATE_TLS_CERT_FILE"));
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(setting(&plain_pod, "TOLLGATE_TLS_CERT_FILE"), None);
 
         let tg = platform(json!({
             "ingress": {"hosts": ["auth.example.com"]},
             "tls": {"secretName": "tollgate-tls", "management": true},
         }));
         let i = inputs(&tg);
-        let data = config_map(&tg, &i).data.unwrap();
         let pod = deployment(&tg, &i, "auth")
             .spec
             .unwrap()
@@ -1055,14 +1125,17 @@ mod tests {
             .find(|m| m.name == "tls")
             .expect("mount");
         assert_eq!(
-            data["TOLLGATE_TLS_CERT_FILE"],
-            format!("{}/tls.crt", mount.mount_path)
+            setting(&pod, "TOLLGATE_TLS_CERT_FILE"),
+            Some(format!("{}/tls.crt", mount.mount_path))
         );
         assert_eq!(
-            data["TOLLGATE_TLS_KEY_FILE"],
-            format!("{}/tls.key", mount.mount_path)
+            setting(&pod, "TOLLGATE_TLS_KEY_FILE"),
+            Some(format!("{}/tls.key", mount.mount_path))
         );
-        assert_eq!(data["TOLLGATE_MANAGEMENT_TLS"], "true");
+        assert_eq!(
+            setting(&pod, "TOLLGATE_MANAGEMENT_TLS").as_deref(),
+            Some("true")
+        );
         let probe = c
             .readiness_probe
             .as_ref()
@@ -1089,16 +1162,15 @@ mod tests {
                          "caSecretRef": {"name": "db-tls", "key": "root.crt"}},
             "configServerCaSecretRef": {"name": "cs-tls", "key": "ca.crt"},
         }));
-        let data = config_map(&tg, &inputs(&tg)).data.unwrap();
         let pod = deployment(&tg, &inputs(&tg), "auth")
             .spec
             .unwrap()
             .template
             .spec
             .unwrap();
-        let volumes = pod.volumes.unwrap();
+        let volumes = pod.volumes.clone().unwrap();
         let mounts = pod.containers[0].volume_mounts.clone().unwrap();
-        for (setting, secret, key) in [
+        for (name, secret, key) in [
             ("TOLLGATE_REDIS_CA_FILE", "redis-tls", "ca.pem"),
             ("TOLLGATE_DATABASE_CA_FILE", "db-tls", "root.crt"),
             ("TOLLGATE_CONFIG_SERVER_CA", "cs-tls", "ca.crt"),
@@ -1115,9 +1187,9 @@ mod tests {
                 .expect("mounted");
             assert_eq!(mount.read_only, Some(true));
             assert_eq!(
-                data[setting],
-                format!("{}/{}", mount.mount_path, item.path),
-                "{setting}"
+                setting(&pod, name),
+                Some(format!("{}/{}", mount.mount_path, item.path)),
+                "{name}"
             );
         }
     }
@@ -1136,7 +1208,6 @@ mod tests {
             "redis": {"urlSecretRef": {"name": "redis", "key": "url"}, "mode": "tls",
                       "caSecretRef": {"name": "redis-tls", "key": "ca.pem"}}
         }));
-        let file = config_map(&tg, &inputs(&tg)).data.unwrap()["TOLLGATE_REDIS_CA_FILE"].clone();
         let deployment_pod = deployment(&tg, &inputs(&tg), "auth")
             .spec
             .unwrap()
@@ -1150,7 +1221,8 @@ mod tests {
             .spec
             .unwrap();
         for pod in [deployment_pod, job_pod] {
-            let volume = &pod.volumes.unwrap()[0];
+            let file = setting(&pod, "TOLLGATE_REDIS_CA_FILE").unwrap();
+            let volume = &pod.volumes.as_ref().unwrap()[0];
             let secret = volume.secret.as_ref().unwrap();
             assert_eq!(secret.secret_name.as_deref(), Some("redis-tls"));
             let item = &secret.items.as_ref().unwrap()[0];
