@@ -10,6 +10,10 @@ TENANT=${TENANT:-t100}
 CLIENT_ID=${CLIENT_ID:-external_api_client}
 CLIENT_SECRET=${CLIENT_SECRET:-external-api-secret}
 json=(-H 'Content-Type: application/json')
+# A new client or tenant reaches every replica within about a second; a
+# request that lands on a replica that has not seen it yet is refused
+# (nothing is created), so each later step retries for a few seconds.
+retry=(--retry 5 --retry-delay 1 --retry-all-errors)
 
 # 1. An API client for provisioning (ops credentials).
 curl -sf -u "$OPS" "${json[@]}" "$AUTH/auth/v3/ops/clients" -d "{\"data\":{
@@ -19,12 +23,12 @@ curl -sf -u "$OPS" "${json[@]}" "$AUTH/auth/v3/ops/clients" -d "{\"data\":{
   | jq -c .status
 
 # 2. Its token.
-TOKEN=$(curl -sf -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials \
+TOKEN=$(curl -sf "${retry[@]}" -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials \
   "$AUTH/auth/v3/oauth/token" | jq -r .access_token)
 bearer=(-H "Authorization: Bearer $TOKEN")
 
 # 3. An environment; the id is the third field of .path.
-ENV_ID=$(curl -sf "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/environments" -d '{"data":{
+ENV_ID=$(curl -sf "${retry[@]}" "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/environments" -d '{"data":{
   "username":"default","password":"password","connectionProtocol":"addp","localTimeout":60,
   "remoteTimeout":90,"tenant":"Environment","appName":"Cloud","traceMode":"CFGTMBoth","tlsEnabled":false,
   "configServers":[{"primaryAddress":"cs.example.internal","primaryPort":8888,"readOnly":false,"locations":"/USW1"}]}}' \
@@ -32,22 +36,22 @@ ENV_ID=$(curl -sf "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/envir
 echo "environment $ENV_ID"
 
 # 4. A contact center with the tenant name users type ($TENANT\user).
-CCID=$(curl -sf "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/contact-centers" \
+CCID=$(curl -sf "${retry[@]}" "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/contact-centers" \
   -d "{\"data\":{\"domains\":[\"$TENANT\"],\"environmentId\":\"$ENV_ID\",\"auth\":\"builtin\"}}" \
   | jq -r .path | cut -d/ -f3)
 echo "contact center $CCID"
 
 # 5. CORS origins (the whole list: a POST replaces the value).
-curl -sf "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/contact-centers/$CCID/settings" \
+curl -sf "${retry[@]}" "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/contact-centers/$CCID/settings" \
   -d '{"data":{"location":"/","name":"cors-origins","shared":"true","value":"https://wwe.example.com,https://gws.example.com"}}' \
   | jq -c .data
 
 # 6. A user of the built-in directory.
-curl -sf "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/contact-centers/$CCID/users" \
+curl -sf "${retry[@]}" "${bearer[@]}" "${json[@]}" "$ENVIRONMENT/environment/v3/contact-centers/$CCID/users" \
   -d '{"data":{"userName":"agent1","password":"agent1-password","firstName":"Ada","lastName":"Agent",
   "email":"ada@example.com","authorities":["ROLE_AGENT"]}}' | jq -c '.data | {id, userName, dbid}'
 
 # 7. The user signs in.
-curl -sf -u "$CLIENT_ID:$CLIENT_SECRET" --data-urlencode "username=$TENANT\\agent1" \
+curl -sf "${retry[@]}" -u "$CLIENT_ID:$CLIENT_SECRET" --data-urlencode "username=$TENANT\\agent1" \
   --data-urlencode 'password=agent1-password' -d grant_type=password -d 'scope=openid' \
   "$AUTH/auth/v3/oauth/token" | jq -c '{token_type, expires_in, has_id_token: (.id_token != null)}'
