@@ -8,13 +8,15 @@ use serde::Deserialize;
 use tollgate_store::model::now;
 
 use crate::web::browser::authorize;
-use crate::web::browser::page::{html, Lang, Tr};
+use crate::web::browser::page::{self as ui, html, Lang, Tr};
 use crate::web::browser::pages;
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
-use tollgate_core::oauth::authorize::{drop_pending, load_pending, remember_consent, with_params};
+use tollgate_core::oauth::authorize::{
+    drop_pending, load_pending, remember_consent, AuthRequest, Target,
+};
 use tollgate_core::oauth::form::OAuthForm;
-use tollgate_core::services::AppState;
+use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions;
 
 #[derive(Deserialize)]
@@ -30,43 +32,22 @@ pub async fn page(
     Query(q): Query<PageQuery>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    if let Err(res) =
-        crate::web::browser::page::rate_limit(&state, lang, "pages", ip.as_deref()).await
-    {
+    if let Err(res) = ui::rate_limit(&state, lang, "pages", ip.as_deref()).await {
         return res;
     }
-    let t = Tr::new(lang);
-    let Some(id) = q.request.as_deref() else {
-        return crate::web::browser::page::error_page(
-            &state,
-            lang,
-            StatusCode::BAD_REQUEST,
-            t.get("request_expired"),
-        );
+    let (id, pending) = match pending_request(&state, lang, q.request.as_deref()).await {
+        Ok(found) => found,
+        Err(res) => return res,
     };
-    let pending = match load_pending(&state, id).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return crate::web::browser::page::error_page(
-                &state,
-                lang,
-                StatusCode::BAD_REQUEST,
-                t.get("request_expired"),
-            )
-        }
-        Err(_) => return crate::web::browser::page::unavailable(&state, lang),
-    };
+    let id = id.as_str();
     match sessions::current(&state, &headers, now()).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return crate::web::browser::page::redirect(
-                StatusCode::FOUND,
-                &format!("/ui/auth/sign-in?request={id}"),
-            )
+            return ui::redirect(StatusCode::FOUND, &format!("/ui/auth/sign-in?request={id}"))
         }
-        Err(_) => return crate::web::browser::page::unavailable(&state, lang),
+        Err(_) => return ui::unavailable(&state, lang),
     }
-    let (csrf, cookies) = crate::web::browser::page::form_token(&state, &headers);
+    let (csrf, cookies) = ui::form_token(&state, &headers);
     let client_name = state
         .client(&pending.client_id)
         .map(|c| {
@@ -80,7 +61,7 @@ pub async fn page(
     html(
         StatusCode::OK,
         &pages::Consent {
-            t,
+            t: Tr::new(lang),
             title: "consent_title",
             notice: None,
             error: None,
@@ -102,70 +83,47 @@ pub async fn submit(
     body: Bytes,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    let t = Tr::new(lang);
     let ip = ip.as_deref();
     let Ok(form) = OAuthForm::parse(&body) else {
-        return crate::web::browser::page::csrf_failed(&state, lang, ip, "consent");
+        return ui::csrf_failed(&state, lang, ip, "consent");
     };
     if !csrf::verify(&state, &headers, form.get("csrf_token")) {
-        return crate::web::browser::page::csrf_failed(&state, lang, ip, "consent");
+        return ui::csrf_failed(&state, lang, ip, "consent");
     }
-    let Some(id) = form.get("request") else {
-        return crate::web::browser::page::error_page(
-            &state,
-            lang,
-            StatusCode::BAD_REQUEST,
-            t.get("request_expired"),
-        );
+    let (id, pending) = match pending_request(&state, lang, form.get("request")).await {
+        Ok(found) => found,
+        Err(res) => return res,
     };
-    let pending = match load_pending(&state, id).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return crate::web::browser::page::error_page(
-                &state,
-                lang,
-                StatusCode::BAD_REQUEST,
-                t.get("request_expired"),
-            )
-        }
-        Err(_) => return crate::web::browser::page::unavailable(&state, lang),
-    };
+    let id = id.as_str();
     let session = match authorize::signed_in_session(&state, &headers, now()).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return crate::web::browser::page::redirect(
+            return ui::redirect(
                 StatusCode::SEE_OTHER,
                 &format!("/ui/auth/sign-in?request={id}"),
             )
         }
-        Err(retry) => {
-            return crate::web::browser::page::with_retry_after(
-                crate::web::browser::page::unavailable(&state, lang),
-                retry,
-            )
-        }
+        Err(retry) => return ui::with_retry_after(ui::unavailable(&state, lang), retry),
     };
     if form.get("decision") != Some("allow") {
         drop_pending(&state, id).await;
-        let mut params = vec![
-            ("error", "access_denied"),
-            ("error_description", "the user denied access"),
-        ];
-        if let Some(s) = &pending.state {
-            params.push(("state", s));
-        }
-        params.push(("iss", &state.settings.issuer));
-        let fragment = pending.response_type != tollgate_core::oauth::authorize::ResponseType::Code;
-        return crate::web::browser::page::redirect(
-            StatusCode::SEE_OTHER,
-            &with_params(&pending.redirect_uri, &params, fragment),
+        let target = Target {
+            uri: &pending.redirect_uri,
+            state: pending.state.as_deref(),
+            fragment: pending.response_type.fragment(),
+        };
+        let to = target.error(
+            &state.settings.issuer,
+            "access_denied",
+            "the user denied access",
         );
+        return ui::redirect(StatusCode::SEE_OTHER, &to);
     }
     if remember_consent(&state, &session.user, &pending.client_id, &pending.scope)
         .await
         .is_err()
     {
-        return crate::web::browser::page::unavailable(&state, lang);
+        return ui::unavailable(&state, lang);
     }
     authorize::finish(
         &state,
@@ -178,4 +136,25 @@ pub async fn submit(
         true,
     )
     .await
+}
+
+/// The stored authorization request `id` names, or the page to answer with
+/// (expired or unknown: the request's 15 minutes ran out).
+async fn pending_request(
+    state: &Services,
+    lang: Lang,
+    id: Option<&str>,
+) -> Result<(String, AuthRequest), Response> {
+    let expired = || {
+        let msg = Tr::new(lang).get("request_expired");
+        ui::error_page(state, lang, StatusCode::BAD_REQUEST, msg)
+    };
+    let Some(id) = id else {
+        return Err(expired());
+    };
+    match load_pending(state, id).await {
+        Ok(Some(p)) => Ok((id.to_string(), p)),
+        Ok(None) => Err(expired()),
+        Err(_) => Err(ui::unavailable(state, lang)),
+    }
 }
