@@ -101,7 +101,8 @@ pub fn ui(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The Environment API role's routes.
+/// The Environment API role's routes (one table, longer than a function
+/// should be, because a route table reads best in one place).
 pub fn environment(state: AppState) -> Router {
     use crate::web::admin_api::contact_centers as cc;
     use crate::web::admin_api::{
