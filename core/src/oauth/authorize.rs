@@ -75,7 +75,7 @@ pub struct AuthRequest {
 
 impl AuthRequest {
     /// Where errors for this request go.
-    fn target(&self) -> Target<'_> {
+    pub fn target(&self) -> Target<'_> {
         Target {
             uri: &self.redirect_uri,
             state: self.state.as_deref(),
