@@ -9,6 +9,7 @@
 //! redirect URI. A request waiting for sign-in or consent is kept in the
 //! ephemeral store under a random id; the browser only carries the id.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +71,17 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub hide_tenant: bool,
+}
+
+impl AuthRequest {
+    /// Where errors for this request go.
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            uri: &self.redirect_uri,
+            state: self.state.as_deref(),
+            fragment: self.response_type.fragment(),
+        }
+    }
 }
 
 /// Why an authorization request is not acted on.
@@ -184,6 +196,34 @@ fn valid_challenge(c: &str) -> bool {
 /// trusted, a refusal is a page), then everything else (refused back to the
 /// client).
 pub fn validate(state: &Services, q: &OAuthForm) -> Result<(AuthRequest, Arc<Client>), Refusal> {
+    let (client, redirect_uri) = trusted_client(state, q)?;
+    let target = Target {
+        uri: &redirect_uri,
+        state: q.get("state"),
+        fragment: q
+            .get("response_type")
+            .and_then(ResponseType::parse)
+            .is_some_and(ResponseType::fragment),
+    };
+    let req = checked_request(&client, &redirect_uri, q).map_err(|Invalid(code, d)| {
+        Refusal::Redirect(target.error(&state.settings.issuer, code, &d))
+    })?;
+    Ok((req, client))
+}
+
+/// An error the client gets back at its redirect URI: the OAuth error code
+/// and its description.
+struct Invalid(&'static str, Cow<'static, str>);
+
+impl Invalid {
+    fn request(description: &'static str) -> Self {
+        Self("invalid_request", description.into())
+    }
+}
+
+/// The client and the redirect URI to answer at, or the page saying why
+/// neither can be trusted.
+fn trusted_client(state: &Services, q: &OAuthForm) -> Result<(Arc<Client>, String), Refusal> {
     let page = |msg: &str| Refusal::Page(msg.to_string());
     let client_id = q
         .get("client_id")
@@ -207,116 +247,31 @@ pub fn validate(state: &Services, q: &OAuthForm) -> Result<(AuthRequest, Arc<Cli
             }
         },
     };
-    let response_type = q.get("response_type").and_then(ResponseType::parse);
-    let target = Target {
-        uri: &redirect_uri,
-        state: q.get("state"),
-        fragment: response_type.is_some_and(ResponseType::fragment),
-    };
-    let fail =
-        |code: &str, d: &str| Refusal::Redirect(target.error(&state.settings.issuer, code, d));
-    // OIDC Core §6: request objects are not supported, and say so rather
-    // than act on the plain parameters a signed request may contradict.
-    if q.get("request").is_some() {
-        return Err(fail(
-            "request_not_supported",
-            "request objects are not supported",
-        ));
-    }
-    if q.get("request_uri").is_some() {
-        return Err(fail(
-            "request_uri_not_supported",
-            "request_uri is not supported",
-        ));
-    }
-    let response_type = match (q.get("response_type"), response_type) {
-        (None, _) => return Err(fail("invalid_request", "response_type is required")),
-        (Some(_), None) => {
-            return Err(fail(
-                "unsupported_response_type",
-                "response_type must be code, token, id_token or 'id_token token'",
-            ))
-        }
-        (Some(_), Some(rt)) => rt,
-    };
-    let grant = if response_type == ResponseType::Code {
-        AUTHORIZATION_CODE
-    } else {
-        IMPLICIT
-    };
-    if !client.authorized_grant_types.iter().any(|g| g == grant) {
-        return Err(fail(
-            "unauthorized_client",
-            &format!("this client may not use the '{grant}' grant"),
-        ));
-    }
+    Ok((client, redirect_uri))
+}
+
+/// The request once its client and redirect URI are trusted, checked in
+/// the order the errors are reported.
+fn checked_request(
+    client: &Client,
+    redirect_uri: &str,
+    q: &OAuthForm,
+) -> Result<AuthRequest, Invalid> {
+    refuse_request_objects(q)?;
+    let response_type = allowed_response_type(client, q)?;
     let scope =
-        grant_scope(&client, q.get("scope")).map_err(|e| fail("invalid_scope", &e.description))?;
+        grant_scope(client, q.get("scope")).map_err(|e| Invalid("invalid_scope", e.description))?;
     let nonce = q.get("nonce").map(str::to_string);
     if response_type.has_id_token() {
-        if !scope.iter().any(|s| s == "openid") {
-            return Err(fail(
-                "invalid_request",
-                "an id_token needs the openid scope",
-            ));
-        }
-        if nonce.is_none() {
-            return Err(fail("invalid_request", "nonce is required with id_token"));
-        }
+        check_id_token_request(&scope, nonce.as_deref())?;
     }
-    let code_challenge = match (q.get("code_challenge"), q.get("code_challenge_method")) {
-        (Some(c), Some("S256")) if valid_challenge(c) => Some(c.to_string()),
-        (Some(_), Some("S256")) => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]",
-            ))
-        }
-        (Some(_), _) => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge_method must be S256 (plain is not allowed)",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            ))
-        }
-        (None, None) => None,
-    };
-    if response_type == ResponseType::Code
-        && client.client_type == ClientType::Public
-        && code_challenge.is_none()
-    {
-        return Err(fail(
-            "invalid_request",
-            "PKCE (code_challenge with code_challenge_method=S256) is required for public clients",
-        ));
-    }
-    let prompt = q.get("prompt").map(str::to_string);
-    if let Some(p) = &prompt {
-        if !matches!(p.as_str(), "none" | "login" | "consent") {
-            return Err(fail(
-                "invalid_request",
-                "prompt must be none, login or consent",
-            ));
-        }
-    }
-    let max_age = match q.get("max_age") {
-        None => None,
-        Some(v) => Some(
-            v.parse::<i64>()
-                .ok()
-                .filter(|v| *v >= 0)
-                .ok_or_else(|| fail("invalid_request", "max_age must be a number of seconds"))?,
-        ),
-    };
-    let req = AuthRequest {
+    let code_challenge = code_challenge(client, response_type, q)?;
+    let prompt = prompt(q)?;
+    let max_age = max_age(q)?;
+    Ok(AuthRequest {
         client_id: client.client_id.clone(),
         redirect_given: q.get("redirect_uri").is_some(),
-        redirect_uri: redirect_uri.clone(),
+        redirect_uri: redirect_uri.to_string(),
         response_type,
         scope,
         state: q.get("state").map(str::to_string),
@@ -326,8 +281,118 @@ pub fn validate(state: &Services, q: &OAuthForm) -> Result<(AuthRequest, Arc<Cli
         max_age,
         login_hint: q.get("login_hint").map(str::to_string),
         hide_tenant: q.get("hideTenant") == Some("true"),
+    })
+}
+
+/// OIDC Core §6: request objects are not supported, and say so rather than
+/// act on the plain parameters a signed request may contradict.
+fn refuse_request_objects(q: &OAuthForm) -> Result<(), Invalid> {
+    if q.get("request").is_some() {
+        return Err(Invalid(
+            "request_not_supported",
+            "request objects are not supported".into(),
+        ));
+    }
+    if q.get("request_uri").is_some() {
+        return Err(Invalid(
+            "request_uri_not_supported",
+            "request_uri is not supported".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The response type, if it is known and its grant is allowed to the client.
+fn allowed_response_type(client: &Client, q: &OAuthForm) -> Result<ResponseType, Invalid> {
+    let response_type = match q.get("response_type").map(ResponseType::parse) {
+        None => return Err(Invalid::request("response_type is required")),
+        Some(None) => {
+            return Err(Invalid(
+                "unsupported_response_type",
+                "response_type must be code, token, id_token or 'id_token token'".into(),
+            ))
+        }
+        Some(Some(rt)) => rt,
     };
-    Ok((req, client))
+    let grant = if response_type == ResponseType::Code {
+        AUTHORIZATION_CODE
+    } else {
+        IMPLICIT
+    };
+    if !client.authorized_grant_types.iter().any(|g| g == grant) {
+        return Err(Invalid(
+            "unauthorized_client",
+            format!("this client may not use the '{grant}' grant").into(),
+        ));
+    }
+    Ok(response_type)
+}
+
+/// An ID token needs the openid scope and a nonce.
+fn check_id_token_request(scope: &[String], nonce: Option<&str>) -> Result<(), Invalid> {
+    if !scope.iter().any(|s| s == "openid") {
+        return Err(Invalid::request("an id_token needs the openid scope"));
+    }
+    if nonce.is_none() {
+        return Err(Invalid::request("nonce is required with id_token"));
+    }
+    Ok(())
+}
+
+/// The PKCE challenge (S256 only), required of public clients asking for a code.
+fn code_challenge(
+    client: &Client,
+    response_type: ResponseType,
+    q: &OAuthForm,
+) -> Result<Option<String>, Invalid> {
+    let challenge = match (q.get("code_challenge"), q.get("code_challenge_method")) {
+        (Some(c), Some("S256")) if valid_challenge(c) => Some(c.to_string()),
+        (Some(_), Some("S256")) => {
+            return Err(Invalid::request(
+                "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(Invalid::request(
+                "code_challenge_method must be S256 (plain is not allowed)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(Invalid::request(
+                "code_challenge_method without code_challenge",
+            ))
+        }
+        (None, None) => None,
+    };
+    if response_type == ResponseType::Code
+        && client.client_type == ClientType::Public
+        && challenge.is_none()
+    {
+        return Err(Invalid::request(
+            "PKCE (code_challenge with code_challenge_method=S256) is required for public clients",
+        ));
+    }
+    Ok(challenge)
+}
+
+fn prompt(q: &OAuthForm) -> Result<Option<String>, Invalid> {
+    match q.get("prompt") {
+        Some(p) if !matches!(p, "none" | "login" | "consent") => {
+            Err(Invalid::request("prompt must be none, login or consent"))
+        }
+        p => Ok(p.map(str::to_string)),
+    }
+}
+
+fn max_age(q: &OAuthForm) -> Result<Option<i64>, Invalid> {
+    q.get("max_age")
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| Invalid::request("max_age must be a number of seconds"))
+        })
+        .transpose()
 }
 
 fn pending_key(id: &str) -> String {
@@ -430,20 +495,11 @@ pub async fn decide(
     ip: Option<&str>,
     consented: bool,
 ) -> Outcome {
-    let target = Target {
-        uri: &req.redirect_uri,
-        state: req.state.as_deref(),
-        fragment: req.response_type.fragment(),
-    };
+    let target = req.target();
     let Some(client) = state.client(&req.client_id) else {
         return Outcome::ErrorPage("The application (client_id) is not known.");
     };
-    if !client.contact_center_ids.is_empty()
-        && !client
-            .contact_center_ids
-            .iter()
-            .any(|id| id == &user.contact_center_id)
-    {
+    if !serves_tenant(&client, user) {
         if let Some(id) = pending {
             drop_pending(state, id).await;
         }
@@ -453,42 +509,19 @@ pub async fn decide(
             "this application may not sign in users of this tenant",
         ));
     }
-    match needs_consent(state, &client, req, user).await {
-        Err(_) => return Outcome::Unavailable,
-        Ok(true) if !consented => {
-            if req.prompt.as_deref() == Some("none") {
-                return Outcome::Redirect(target.error(
-                    &state.settings.issuer,
-                    "consent_required",
-                    "the user has not allowed this application yet",
-                ));
-            }
-            let id = match pending {
-                Some(id) => id.to_string(),
-                None => match store_pending(state, req).await {
-                    Ok(id) => id,
-                    Err(_) => return Outcome::Unavailable,
-                },
-            };
-            return Outcome::Consent(id);
-        }
-        Ok(_) => {}
+    if let Some(outcome) = ask_consent(state, &client, req, pending, user, consented).await {
+        return outcome;
     }
     if let Some(id) = pending {
         drop_pending(state, id).await;
     }
-    let now = now();
-    let mut params: Vec<(&str, String)> = Vec::new();
-    match respond(state, &client, req, user, now).await {
-        Ok(p) => params.extend(p),
-        Err(_) => {
-            return Outcome::Redirect(target.error(
-                &state.settings.issuer,
-                "server_error",
-                "the authorization could not be completed",
-            ))
-        }
-    }
+    let Ok(mut params) = respond(state, &client, req, user, now()).await else {
+        return Outcome::Redirect(target.error(
+            &state.settings.issuer,
+            "server_error",
+            "the authorization could not be completed",
+        ));
+    };
     if let Some(s) = &req.state {
         params.push(("state", s.clone()));
     }
@@ -505,6 +538,50 @@ pub async fn decide(
     Outcome::Redirect(with_params(&req.redirect_uri, &pairs, target.fragment))
 }
 
+/// Whether the client may sign in users of the user's tenant (a client
+/// naming no contact centers serves all).
+fn serves_tenant(client: &Client, user: &UserPrincipal) -> bool {
+    client.contact_center_ids.is_empty()
+        || client
+            .contact_center_ids
+            .iter()
+            .any(|id| id == &user.contact_center_id)
+}
+
+/// Where the request goes instead of the client while consent is missing:
+/// the consent page (the request kept under `pending` or a new id), an
+/// error for `prompt=none`; `None` when the request may be answered.
+async fn ask_consent(
+    state: &Services,
+    client: &Client,
+    req: &AuthRequest,
+    pending: Option<&str>,
+    user: &UserPrincipal,
+    consented: bool,
+) -> Option<Outcome> {
+    match needs_consent(state, client, req, user).await {
+        Err(_) => Some(Outcome::Unavailable),
+        Ok(true) if !consented => {
+            if req.prompt.as_deref() == Some("none") {
+                return Some(Outcome::Redirect(req.target().error(
+                    &state.settings.issuer,
+                    "consent_required",
+                    "the user has not allowed this application yet",
+                )));
+            }
+            Some(match pending {
+                Some(id) => Outcome::Consent(id.to_string()),
+                None => match store_pending(state, req).await {
+                    Ok(id) => Outcome::Consent(id),
+                    Err(_) => Outcome::Unavailable,
+                },
+            })
+        }
+        Ok(_) => None,
+    }
+}
+
+/// The response parameters for the request's response type.
 async fn respond(
     state: &Services,
     client: &Arc<Client>,
@@ -513,25 +590,7 @@ async fn respond(
     now: Timestamp,
 ) -> Result<Vec<(&'static str, String)>, ()> {
     match req.response_type {
-        ResponseType::Code => {
-            let code = tokens::random_token();
-            let record = CodeRecord {
-                client_id: client.client_id.clone(),
-                redirect_uri: req.redirect_uri.clone(),
-                redirect_given: req.redirect_given,
-                code_challenge: req.code_challenge.clone(),
-                nonce: req.nonce.clone(),
-                scope: req.scope.clone(),
-                user: user.clone(),
-            };
-            let bytes = serde_json::to_vec(&record).map_err(|_| ())?;
-            state
-                .ephemeral
-                .put(&code_key(&code), &bytes, CODE_TTL)
-                .await
-                .map_err(|_| ())?;
-            Ok(vec![("code", code)])
-        }
+        ResponseType::Code => Ok(vec![("code", issue_code(state, client, req, user).await?)]),
         ResponseType::IdToken => {
             let lifetime = client
                 .access_token_expiration_timeout
@@ -550,35 +609,73 @@ async fn respond(
             Ok(vec![("id_token", t)])
         }
         ResponseType::Token | ResponseType::IdTokenToken => {
-            let res = issue(
-                state,
-                Issue {
-                    client,
-                    scope: req.scope.clone(),
-                    user: Some(user.clone()),
-                    family: None,
-                    with_refresh: false,
-                    nonce: req.nonce.clone(),
-                    exchange: None,
-                },
-                now,
-            )
-            .await
-            .map_err(|_| ())?;
-            let mut out = vec![
-                ("access_token", res.access_token),
-                ("token_type", "bearer".to_string()),
-                ("expires_in", res.expires_in.to_string()),
-                ("scope", res.scope),
-            ];
-            if req.response_type == ResponseType::IdTokenToken {
-                if let Some(t) = res.id_token {
-                    out.push(("id_token", t));
-                }
-            }
-            Ok(out)
+            implicit_tokens(state, client, req, user, now).await
         }
     }
+}
+
+/// A new authorization code, its request kept for the token endpoint.
+async fn issue_code(
+    state: &Services,
+    client: &Client,
+    req: &AuthRequest,
+    user: &UserPrincipal,
+) -> Result<String, ()> {
+    let code = tokens::random_token();
+    let record = CodeRecord {
+        client_id: client.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        redirect_given: req.redirect_given,
+        code_challenge: req.code_challenge.clone(),
+        nonce: req.nonce.clone(),
+        scope: req.scope.clone(),
+        user: user.clone(),
+    };
+    let bytes = serde_json::to_vec(&record).map_err(|_| ())?;
+    state
+        .ephemeral
+        .put(&code_key(&code), &bytes, CODE_TTL)
+        .await
+        .map_err(|_| ())?;
+    Ok(code)
+}
+
+/// The implicit grant's access token (and ID token when asked for), never
+/// a refresh token.
+async fn implicit_tokens(
+    state: &Services,
+    client: &Arc<Client>,
+    req: &AuthRequest,
+    user: &UserPrincipal,
+    now: Timestamp,
+) -> Result<Vec<(&'static str, String)>, ()> {
+    let res = issue(
+        state,
+        Issue {
+            client,
+            scope: req.scope.clone(),
+            user: Some(user.clone()),
+            family: None,
+            with_refresh: false,
+            nonce: req.nonce.clone(),
+            exchange: None,
+        },
+        now,
+    )
+    .await
+    .map_err(|_| ())?;
+    let mut out = vec![
+        ("access_token", res.access_token),
+        ("token_type", "bearer".to_string()),
+        ("expires_in", res.expires_in.to_string()),
+        ("scope", res.scope),
+    ];
+    if req.response_type == ResponseType::IdTokenToken {
+        if let Some(t) = res.id_token {
+            out.push(("id_token", t));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

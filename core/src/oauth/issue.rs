@@ -148,6 +148,8 @@ fn has_scope(scope: &[String], s: &str) -> bool {
     scope.iter().any(|x| x == s)
 }
 
+/// Signs an access token (and an ID token for a user with `openid`, unless
+/// exchanged), starting a refresh token family when one is asked for.
 pub async fn issue(
     state: &Services,
     req: Issue<'_>,
@@ -157,59 +159,13 @@ pub async fn issue(
     let lifetime = client
         .access_token_expiration_timeout
         .clamp(1, state.settings.max_token_lifetime);
-    let scope = req.scope.join(" ");
-    let mut refresh_token = None;
-    let mut sid = req.family.clone();
-    if req.with_refresh && req.family.is_none() {
-        let value = tokens::random_token();
-        let family = RefreshFamily {
-            id: uuid::Uuid::new_v4().to_string(),
-            client_id: client.client_id.clone(),
-            contact_center_id: req.user.as_ref().map(|u| u.contact_center_id.clone()),
-            username: req.user.as_ref().map(|u| u.user_name.clone()),
-            scope: req.scope.clone(),
-            claims: serde_json::to_value(&req.user).map_err(|_| OAuthError::server_error())?,
-            created_at: now,
-            expires_at: now + state.settings.refresh_family_lifetime,
-            revoked_at: None,
-        };
-        let first = new_refresh(&family.id, client, family.expires_at, &value, now);
-        state.db.create_refresh_family(&family, &first).await?;
-        sid = Some(family.id);
-        refresh_token = Some(value);
-    }
-    let sub = req
-        .user
-        .as_ref()
-        .map(UserPrincipal::subject)
-        .unwrap_or_else(|| client.client_id.clone());
-    let iat = state.revocations.issue_time(&sub, now);
-    let claims = AccessClaims {
-        iss: state.settings.issuer.clone(),
-        sub,
-        aud: req
-            .exchange
-            .as_ref()
-            .and_then(|x| x.audience.clone())
-            .unwrap_or_else(|| state.settings.audience.clone()),
-        exp: iat + lifetime,
-        iat,
-        jti: uuid::Uuid::new_v4().to_string(),
-        client_id: client.client_id.clone(),
-        scope: scope.clone(),
-        auth_time: req.user.as_ref().map(|u| u.auth_time),
-        contact_center_id: req.user.as_ref().map(|u| u.contact_center_id.clone()),
-        environment_id: req.user.as_ref().map(|u| u.environment_id.clone()),
-        user_name: req.user.as_ref().map(|u| u.user_name.clone()),
-        dbid: req.user.as_ref().map(|u| u.dbid),
-        authorities: match &req.user {
-            Some(u) => u.authorities.clone(),
-            None => client.authorities.clone(),
-        },
-        sid,
-        browser_session: req.user.as_ref().and_then(|u| u.browser_session.clone()),
-        act: req.exchange.as_ref().and_then(|x| x.act.clone()),
+    let (sid, refresh_token) = if req.with_refresh && req.family.is_none() {
+        let (family_id, value) = start_family(state, &req, now).await?;
+        (Some(family_id), Some(value))
+    } else {
+        (req.family.clone(), None)
     };
+    let claims = access_claims(state, &req, sid, now, lifetime);
     let access_token = tokens::sign(&state.keys, "at+jwt", &claims, now).map_err(|e| {
         tracing::error!(error = %e, "cannot sign access token");
         OAuthError::server_error()
@@ -236,10 +192,77 @@ pub async fn issue(
         token_type: "bearer",
         expires_in: lifetime,
         refresh_token,
-        scope,
+        scope: claims.scope,
         id_token,
         issued_token_type: None,
     })
+}
+
+/// A new refresh token family for the request's client, user and scope,
+/// with its first token; returns the family's id and the token.
+async fn start_family(
+    state: &Services,
+    req: &Issue<'_>,
+    now: Timestamp,
+) -> Result<(String, String), OAuthError> {
+    let value = tokens::random_token();
+    let family = RefreshFamily {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: req.client.client_id.clone(),
+        contact_center_id: req.user.as_ref().map(|u| u.contact_center_id.clone()),
+        username: req.user.as_ref().map(|u| u.user_name.clone()),
+        scope: req.scope.clone(),
+        claims: serde_json::to_value(&req.user).map_err(|_| OAuthError::server_error())?,
+        created_at: now,
+        expires_at: now + state.settings.refresh_family_lifetime,
+        revoked_at: None,
+    };
+    let first = new_refresh(&family.id, req.client, family.expires_at, &value, now);
+    state.db.create_refresh_family(&family, &first).await?;
+    Ok((family.id, value))
+}
+
+/// The access token's claims: the user's (or, without one, the client's),
+/// with the exchange's audience and actor.
+fn access_claims(
+    state: &Services,
+    req: &Issue<'_>,
+    sid: Option<String>,
+    now: Timestamp,
+    lifetime: i64,
+) -> AccessClaims {
+    let client = req.client;
+    let user = req.user.as_ref();
+    let sub = user
+        .map(UserPrincipal::subject)
+        .unwrap_or_else(|| client.client_id.clone());
+    let iat = state.revocations.issue_time(&sub, now);
+    AccessClaims {
+        iss: state.settings.issuer.clone(),
+        sub,
+        aud: req
+            .exchange
+            .as_ref()
+            .and_then(|x| x.audience.clone())
+            .unwrap_or_else(|| state.settings.audience.clone()),
+        exp: iat + lifetime,
+        iat,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: client.client_id.clone(),
+        scope: req.scope.join(" "),
+        auth_time: user.map(|u| u.auth_time),
+        contact_center_id: user.map(|u| u.contact_center_id.clone()),
+        environment_id: user.map(|u| u.environment_id.clone()),
+        user_name: user.map(|u| u.user_name.clone()),
+        dbid: user.map(|u| u.dbid),
+        authorities: match user {
+            Some(u) => u.authorities.clone(),
+            None => client.authorities.clone(),
+        },
+        sid,
+        browser_session: user.and_then(|u| u.browser_session.clone()),
+        act: req.exchange.as_ref().and_then(|x| x.act.clone()),
+    }
 }
 
 /// A refresh token record for `value`, expiring per the client but never after its family.

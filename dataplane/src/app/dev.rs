@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use tollgate_store::model::{
-    now, AuthScheme, Client, ClientType, ContactCenter, Environment, User,
+    now, AuthScheme, Client, ClientType, ContactCenter, Environment, Timestamp, User,
 };
 use tollgate_store::{Db, StoreError};
 
@@ -73,42 +73,56 @@ fn ignore_duplicate<T>(r: Result<T, StoreError>) -> Result<(), StoreError> {
 /// Creates the demo records, or resets their secrets to `creds` if they exist.
 pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyhow::Result<()> {
     let t = now();
-    ignore_duplicate(
-        db.create_environment(&Environment {
-            id: DEMO_ENVIRONMENT.into(),
-            username: "default".into(),
-            password: None,
-            connection_protocol: "addp".into(),
-            local_timeout: 60,
-            remote_timeout: 90,
-            tenant: "Environment".into(),
-            app_name: "Cloud".into(),
-            trace_mode: "CFGTMBoth".into(),
-            tls_enabled: false,
-            config_servers: vec![],
-            version: 1,
-            created_at: t,
-            updated_at: t,
-        })
-        .await,
-    )?;
-    ignore_duplicate(
-        db.create_contact_center(&ContactCenter {
-            id: DEMO_CONTACT_CENTER.into(),
-            name: "Demo contact center".into(),
-            domains: vec!["demo".into()],
-            environment_id: DEMO_ENVIRONMENT.into(),
-            auth: AuthScheme::Builtin,
-            enabled: true,
-            version: 1,
-            created_at: t,
-            updated_at: t,
-        })
-        .await,
-    )?;
+    ignore_duplicate(db.create_environment(&demo_environment(t)).await)?;
+    ignore_duplicate(db.create_contact_center(&demo_contact_center(t)).await)?;
+    upsert_client(db, demo_client(creds, redirect_base, t)?).await?;
+    upsert_user(db, creds, t).await
+}
+
+/// The demo environment (no Configuration Server behind it).
+fn demo_environment(t: Timestamp) -> Environment {
+    Environment {
+        id: DEMO_ENVIRONMENT.into(),
+        username: "default".into(),
+        password: None,
+        connection_protocol: "addp".into(),
+        local_timeout: 60,
+        remote_timeout: 90,
+        tenant: "Environment".into(),
+        app_name: "Cloud".into(),
+        trace_mode: "CFGTMBoth".into(),
+        tls_enabled: false,
+        config_servers: vec![],
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+/// The demo contact center, on the built-in directory.
+fn demo_contact_center(t: Timestamp) -> ContactCenter {
+    ContactCenter {
+        id: DEMO_CONTACT_CENTER.into(),
+        name: "Demo contact center".into(),
+        domains: vec!["demo".into()],
+        environment_id: DEMO_ENVIRONMENT.into(),
+        auth: AuthScheme::Builtin,
+        enabled: true,
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+/// A confidential internal client allowed every grant, with `creds`' secret.
+fn demo_client(
+    creds: &DemoCredentials,
+    redirect_base: &str,
+    t: Timestamp,
+) -> anyhow::Result<Client> {
     let secret_hash = hash_secret(&creds.client_secret)
         .map_err(|_| anyhow::anyhow!("cannot hash the demo client secret"))?;
-    let client = Client {
+    Ok(Client {
         client_id: creds.client_id.clone(),
         name: "Demo client".into(),
         description: "Created by tollgate dev".into(),
@@ -133,7 +147,11 @@ pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyh
         version: 1,
         created_at: t,
         updated_at: t,
-    };
+    })
+}
+
+/// Creates the client, or replaces an existing one's settings and secret.
+async fn upsert_client(db: &Db, client: Client) -> anyhow::Result<()> {
     match db.get_client(&client.client_id).await? {
         None => {
             db.create_client(&client).await?;
@@ -147,6 +165,11 @@ pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyh
             .await?;
         }
     }
+    Ok(())
+}
+
+/// Creates the demo user, or resets an existing one's password and enables them.
+async fn upsert_user(db: &Db, creds: &DemoCredentials, t: Timestamp) -> anyhow::Result<()> {
     let password_hash = hash_secret(&creds.password)
         .map_err(|_| anyhow::anyhow!("cannot hash the demo password"))?;
     match db

@@ -108,6 +108,64 @@ pub async fn build(
     db: Db,
     ephemeral: Ephemeral,
 ) -> anyhow::Result<AppState> {
+    let issuer = issuer(common, listen)?;
+    let ops_password_hash = ops_password_hash(common)?;
+    let catalog = Catalog::load(&db)
+        .await
+        .context("loading clients and contact centers")?;
+    let default_contact_center = default_contact_center(common, &catalog)?;
+    let keys = Keyring::load(&db, key_policy(common), now())
+        .await
+        .context("loading signing keys")?;
+    let metrics = Metrics::default();
+    let (audit, _writer) = Audit::start(db.clone(), metrics.audit_events_dropped.clone());
+    let revocations = Revocations::default();
+    revocations.refresh(&db, now()).await?;
+    let config_server_ca = common
+        .config_server_ca
+        .as_deref()
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        })
+        .transpose()?;
+    let saml_metadata_ca = common
+        .saml_metadata_ca
+        .as_deref()
+        .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
+        .transpose()?;
+    let outbound = Arc::new(
+        tollgate_core::outbound::Policy::parse(&common.outbound_allow)
+            .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?,
+    );
+    let saml_metadata = saml_metadata(common, &outbound, saml_metadata_ca.as_deref())?;
+    let directories = directories(
+        common,
+        &db,
+        ConfigServerSettings::new(config_server_ca, metrics.config_server.clone()),
+        outbound.clone(),
+    );
+    Ok(Arc::new(Services {
+        settings: auth_settings(common, issuer, default_contact_center, ops_password_hash),
+        jwks: tollgate_core::oauth::jwks::JwksCache::new(&outbound),
+        oidc: tollgate_core::federation::oidc::discovery::Discovery::new(&outbound),
+        saml_metadata,
+        outbound,
+        directories,
+        db,
+        ephemeral,
+        local_counters: Ephemeral::memory_with_limits(LOCAL_COUNTER_LIMITS),
+        catalog,
+        keys,
+        verified: Default::default(),
+        revocations,
+        secrets: SecretVerifier::default(),
+        audit,
+        metrics,
+    }))
+}
+
+/// The public URL (by default the listen address), without a trailing slash.
+fn issuer(common: &CommonArgs, listen: SocketAddr) -> anyhow::Result<String> {
     let issuer = common
         .public_url
         .clone()
@@ -123,128 +181,124 @@ pub async fn build(
         .to_string();
     url::Url::parse(&issuer)
         .map_err(|_| anyhow::anyhow!("--public-url: '{issuer}' is not an absolute URL"))?;
-    let ops_password_hash = match (&common.ops_password_hash, &common.ops_password) {
+    Ok(issuer)
+}
+
+/// The operator password's hash: given, or made from the clear password.
+fn ops_password_hash(common: &CommonArgs) -> anyhow::Result<String> {
+    match (&common.ops_password_hash, &common.ops_password) {
         (Some(h), _) => {
             if !(h.starts_with("$2") || h.starts_with("$argon2")) {
                 anyhow::bail!("--ops-password-hash: expected a bcrypt ($2a$/$2b$/$2y$) or argon2 ($argon2id$) hash");
             }
-            h.clone()
+            Ok(h.clone())
         }
         (None, Some(p)) if !p.is_empty() => tollgate_core::secrets::hash_secret(p)
-            .map_err(|_| anyhow::anyhow!("--ops-password: cannot hash"))?,
+            .map_err(|_| anyhow::anyhow!("--ops-password: cannot hash")),
         _ => anyhow::bail!(
             "operator credentials are required: set --ops-password-hash or --ops-password"
         ),
+    }
+}
+
+/// The id of the contact center named (by id or domain) as the default.
+fn default_contact_center(
+    common: &CommonArgs,
+    catalog: &Catalog,
+) -> anyhow::Result<Option<String>> {
+    let Some(name) = &common.default_contact_center else {
+        return Ok(None);
     };
-    let catalog = Catalog::load(&db)
-        .await
-        .context("loading clients and contact centers")?;
-    let default_contact_center = match &common.default_contact_center {
-        None => None,
-        Some(name) => Some(
-            catalog
-                .contact_center(name)
-                .or_else(|| catalog.contact_center_by_domain(name))
-                .map(|cc| cc.id.clone())
-                .with_context(|| {
-                    format!("--default-contact-center: no contact center has id or domain '{name}'")
-                })?,
+    catalog
+        .contact_center(name)
+        .or_else(|| catalog.contact_center_by_domain(name))
+        .map(|cc| Some(cc.id.clone()))
+        .with_context(|| {
+            format!("--default-contact-center: no contact center has id or domain '{name}'")
+        })
+}
+
+/// The built-in directory with its password policy, and how the others are reached.
+fn directories(
+    common: &CommonArgs,
+    db: &Db,
+    config_server: ConfigServerSettings,
+    outbound: Arc<tollgate_core::outbound::Policy>,
+) -> Directories {
+    Directories::new(
+        BuiltinDirectory::new(
+            db.clone(),
+            PasswordPolicy {
+                min_length: common.password_min_length,
+                history: common.password_history,
+            },
         ),
-    };
-    let policy = KeyPolicy {
+        db.clone(),
+        config_server,
+    )
+    .with_outbound(outbound)
+}
+
+fn key_policy(common: &CommonArgs) -> KeyPolicy {
+    KeyPolicy {
         algorithm: common.signing_algorithm.into(),
         rotation_interval: common.key_rotation_interval,
         publish_ahead: common
             .key_publish_ahead
             .min(common.key_rotation_interval / 2),
         max_token_lifetime: common.max_token_lifetime,
-    };
-    let keys = Keyring::load(&db, policy, now())
-        .await
-        .context("loading signing keys")?;
-    let metrics = Metrics::default();
-    let (audit, _writer) = Audit::start(db.clone(), metrics.audit_events_dropped.clone());
-    let revocations = Revocations::default();
-    revocations.refresh(&db, now()).await?;
-    let config_server_ca = match &common.config_server_ca {
-        Some(path) => Some(
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let saml_metadata_ca = match &common.saml_metadata_ca {
-        Some(path) => {
-            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
-        }
-        None => None,
-    };
-    let outbound = Arc::new(
-        tollgate_core::outbound::Policy::parse(&common.outbound_allow)
-            .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?,
-    );
-    let saml_metadata = MetadataRefresh {
+    }
+}
+
+/// How SAML metadata is fetched (through the outbound policy, trusting
+/// `ca` too) and how often.
+fn saml_metadata(
+    common: &CommonArgs,
+    outbound: &Arc<tollgate_core::outbound::Policy>,
+    ca: Option<&[u8]>,
+) -> anyhow::Result<MetadataRefresh> {
+    Ok(MetadataRefresh {
         http: tollgate_core::federation::saml::fetch::metadata_http_client_with(
             outbound.client_builder(),
-            saml_metadata_ca.as_deref(),
+            ca,
         )
         .map_err(|e| anyhow::anyhow!("--saml-metadata-ca: {e}"))?,
         interval: Duration::from_secs(
             u64::try_from(common.saml_metadata_refresh_interval.max(1)).unwrap_or(300),
         ),
-    };
-    Ok(Arc::new(Services {
-        settings: AuthSettings {
-            audience: issuer.clone(),
-            issuer: issuer.clone(),
-            max_token_lifetime: common.max_token_lifetime,
-            refresh_family_lifetime: common.refresh_family_lifetime,
-            audit_retention: common.audit_retention,
-            default_contact_center,
-            ops_username: common.ops_username.clone(),
-            ops_password_hash,
-            leeway: 30,
-            client_assertion_token_endpoint_audience: common
-                .client_assertion_token_endpoint_audience,
-            browser: tollgate_core::services::BrowserSettings {
-                session_idle_timeout: common.session_idle_timeout,
-                session_max_age: common.session_max_age,
-                lockout_threshold: common.lockout_threshold,
-                lockout_duration: common.lockout_duration,
-                rate_limit_per_minute: common.rate_limit_per_minute,
-                secure_cookies: !issuer.starts_with("http://"),
-            },
-            trusted_proxies: tollgate_core::protection::client_ip::TrustedProxies {
-                networks: common.trusted_proxies.clone(),
-                header: common.client_ip_header,
-            },
+    })
+}
+
+fn auth_settings(
+    common: &CommonArgs,
+    issuer: String,
+    default_contact_center: Option<String>,
+    ops_password_hash: String,
+) -> AuthSettings {
+    AuthSettings {
+        audience: issuer.clone(),
+        max_token_lifetime: common.max_token_lifetime,
+        refresh_family_lifetime: common.refresh_family_lifetime,
+        audit_retention: common.audit_retention,
+        default_contact_center,
+        ops_username: common.ops_username.clone(),
+        ops_password_hash,
+        leeway: 30,
+        client_assertion_token_endpoint_audience: common.client_assertion_token_endpoint_audience,
+        browser: tollgate_core::services::BrowserSettings {
+            session_idle_timeout: common.session_idle_timeout,
+            session_max_age: common.session_max_age,
+            lockout_threshold: common.lockout_threshold,
+            lockout_duration: common.lockout_duration,
+            rate_limit_per_minute: common.rate_limit_per_minute,
+            secure_cookies: !issuer.starts_with("http://"),
         },
-        jwks: tollgate_core::oauth::jwks::JwksCache::new(&outbound),
-        oidc: tollgate_core::federation::oidc::discovery::Discovery::new(&outbound),
-        saml_metadata,
-        outbound: outbound.clone(),
-        directories: Directories::new(
-            BuiltinDirectory::new(
-                db.clone(),
-                PasswordPolicy {
-                    min_length: common.password_min_length,
-                    history: common.password_history,
-                },
-            ),
-            db.clone(),
-            ConfigServerSettings::new(config_server_ca, metrics.config_server.clone()),
-        )
-        .with_outbound(outbound),
-        db,
-        ephemeral,
-        local_counters: Ephemeral::memory_with_limits(LOCAL_COUNTER_LIMITS),
-        catalog,
-        keys,
-        verified: Default::default(),
-        revocations,
-        secrets: SecretVerifier::default(),
-        audit,
-        metrics,
-    }))
+        trusted_proxies: tollgate_core::protection::client_ip::TrustedProxies {
+            networks: common.trusted_proxies.clone(),
+            header: common.client_ip_header,
+        },
+        issuer,
+    }
 }
 
 /// Bounds of the fallback counters (about 100 bytes an entry).

@@ -74,6 +74,9 @@ fn valid_verifier(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
+/// Redeems a code once, for the client it was issued to with the request's
+/// redirect URI and PKCE verifier; a replay found meanwhile revokes what
+/// was issued.
 pub async fn grant(
     state: &Services,
     client: &Arc<Client>,
@@ -82,17 +85,70 @@ pub async fn grant(
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let code = form.require("code")?;
+    let record = take_code(state, client, code, ip, now).await?;
+    check_redemption(client, &record, form)?;
+    let with_refresh = client
+        .authorized_grant_types
+        .iter()
+        .any(|g| g == REFRESH_TOKEN);
+    let res = issue(
+        state,
+        Issue {
+            client,
+            scope: record.scope,
+            user: Some(record.user),
+            family: None,
+            with_refresh,
+            nonce: record.nonce,
+            exchange: None,
+        },
+        now,
+    )
+    .await?;
+    let issued = Used {
+        jti: Some(res.jti.clone()),
+        family: res.family.clone(),
+    };
+    mark_used(state, code, &issued).await?;
+    if state.ephemeral.get(&replayed_key(code)).await?.is_some() {
+        return Err(revoke_issued(state, client, &issued, ip, now).await);
+    }
+    Ok(res)
+}
+
+/// The code's record, taken from the store and marked used before anything
+/// else can fail or race; a code already taken is a replay.
+async fn take_code(
+    state: &Services,
+    client: &Client,
+    code: &str,
+    ip: Option<&str>,
+    now: Timestamp,
+) -> Result<CodeRecord, OAuthError> {
     let Some(bytes) = state.ephemeral.take(&code_key(code)).await? else {
         return Err(replayed(state, client, code, ip, now).await);
     };
-    // Marks the code used before anything else can fail or race.
-    let used = serde_json::to_vec(&Used::default()).map_err(|_| OAuthError::server_error())?;
+    mark_used(state, code, &Used::default()).await?;
+    serde_json::from_slice(&bytes).map_err(|_| OAuthError::server_error())
+}
+
+/// Remembers the code as used, with what it issued (for revoking on a replay).
+async fn mark_used(state: &Services, code: &str, used: &Used) -> Result<(), OAuthError> {
+    let used = serde_json::to_vec(used).map_err(|_| OAuthError::server_error())?;
     state
         .ephemeral
         .put(&used_key(code), &used, USED_TTL)
         .await?;
-    let record: CodeRecord =
-        serde_json::from_slice(&bytes).map_err(|_| OAuthError::server_error())?;
+    Ok(())
+}
+
+/// The token request must repeat the authorization request: same client,
+/// same redirect URI (when it had one), the verifier of its challenge.
+fn check_redemption(
+    client: &Client,
+    record: &CodeRecord,
+    form: &OAuthForm,
+) -> Result<(), OAuthError> {
     let invalid = |d: &'static str| OAuthError::invalid_grant(d);
     if record.client_id != client.client_id {
         return Err(invalid("the code was issued to another client"));
@@ -124,41 +180,7 @@ pub async fn grant(
         }
         (None, None) => {}
     }
-    let with_refresh = client
-        .authorized_grant_types
-        .iter()
-        .any(|g| g == REFRESH_TOKEN);
-    let res = issue(
-        state,
-        Issue {
-            client,
-            scope: record.scope,
-            user: Some(record.user),
-            family: None,
-            with_refresh,
-            nonce: record.nonce,
-            exchange: None,
-        },
-        now,
-    )
-    .await?;
-    let used = serde_json::to_vec(&Used {
-        jti: Some(res.jti.clone()),
-        family: res.family.clone(),
-    })
-    .map_err(|_| OAuthError::server_error())?;
-    state
-        .ephemeral
-        .put(&used_key(code), &used, USED_TTL)
-        .await?;
-    if state.ephemeral.get(&replayed_key(code)).await?.is_some() {
-        let issued = Used {
-            jti: Some(res.jti),
-            family: res.family,
-        };
-        return Err(revoke_issued(state, client, &issued, ip, now).await);
-    }
-    Ok(res)
+    Ok(())
 }
 
 /// A code that is not (or no longer) in the store: if it was redeemed, end

@@ -301,6 +301,8 @@ fn act_claim(actor: &Presented) -> Value {
     act
 }
 
+/// Verifies the subject (and actor) token, checks them against the
+/// client's policy and issues an access token for the subject's user.
 pub async fn grant(
     state: &Services,
     client: &Arc<Client>,
@@ -309,34 +311,11 @@ pub async fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     let subject_token = form.require("subject_token")?;
     let subject_type = form.require("subject_token_type")?;
-    let issued_type = match form.get("requested_token_type") {
-        None | Some(ACCESS_TOKEN) => ACCESS_TOKEN,
-        Some(JWT) => JWT,
-        Some(other) => {
-            return Err(OAuthError::invalid_request(format!(
-                "requested_token_type '{other}' is not supported; ask for an access token or a JWT"
-            )))
-        }
-    };
+    let issued_type = requested_token_type(form)?;
     let policy = client.token_exchange.as_ref().ok_or_else(|| {
         OAuthError::unauthorized_client("this client has no token exchange policy")
     })?;
-    let actor = match (form.get("actor_token"), form.get("actor_token_type")) {
-        (Some(token), Some(kind)) => {
-            Some(verify(state, client, policy, "actor_token", token, kind, now).await?)
-        }
-        (Some(_), None) => {
-            return Err(OAuthError::invalid_request(
-                "actor_token_type is required with actor_token",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "actor_token_type was given without actor_token",
-            ))
-        }
-        (None, None) => None,
-    };
+    let actor = actor(state, client, policy, form, now).await?;
     let subject = verify(
         state,
         client,
@@ -347,8 +326,71 @@ pub async fn grant(
         now,
     )
     .await?;
+    check_subject_client(client, policy, &subject)?;
+    let act = act(client, policy, actor.as_ref())?;
+    let audience = target(state, policy, form)?;
+    let scope = narrowed_scope(client, &subject, form.get("scope"))?;
+    let principal = subject_user(state, client, &subject, now).await?;
+    let mut res = issue(
+        state,
+        Issue {
+            client,
+            scope,
+            user: Some(principal),
+            family: None,
+            with_refresh: false,
+            nonce: None,
+            exchange: Some(Exchanged { audience, act }),
+        },
+        now,
+    )
+    .await?;
+    res.issued_token_type = Some(issued_type);
+    Ok(res)
+}
 
-    // A trusted issuer's token was checked against `subjectIssuers` already.
+/// The token type to issue: an access token (the default) or a JWT, which
+/// is the same token.
+fn requested_token_type(form: &OAuthForm) -> Result<&'static str, OAuthError> {
+    match form.get("requested_token_type") {
+        None | Some(ACCESS_TOKEN) => Ok(ACCESS_TOKEN),
+        Some(JWT) => Ok(JWT),
+        Some(other) => Err(OAuthError::invalid_request(format!(
+            "requested_token_type '{other}' is not supported; ask for an access token or a JWT"
+        ))),
+    }
+}
+
+/// The verified actor token, if one was presented (with its type).
+async fn actor(
+    state: &Services,
+    client: &Client,
+    policy: &ExchangePolicy,
+    form: &OAuthForm,
+    now: Timestamp,
+) -> Result<Option<Presented>, OAuthError> {
+    match (form.get("actor_token"), form.get("actor_token_type")) {
+        (Some(token), Some(kind)) => Ok(Some(
+            verify(state, client, policy, "actor_token", token, kind, now).await?,
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_request(
+            "actor_token_type is required with actor_token",
+        )),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "actor_token_type was given without actor_token",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Whether the client may exchange tokens issued to the subject token's
+/// client: its own, or those its policy names. A trusted issuer's token was
+/// checked against `subjectIssuers` already.
+fn check_subject_client(
+    client: &Client,
+    policy: &ExchangePolicy,
+    subject: &Presented,
+) -> Result<(), OAuthError> {
     let own = subject.client_id == client.client_id;
     if subject.issuer.is_none()
         && !own
@@ -361,7 +403,17 @@ pub async fn grant(
             "this client may not exchange tokens issued to that client",
         ));
     }
-    let act = match &actor {
+    Ok(())
+}
+
+/// The `act` claim for a delegation, or none for an impersonation, each
+/// only if the policy allows it.
+fn act(
+    client: &Client,
+    policy: &ExchangePolicy,
+    actor: Option<&Presented>,
+) -> Result<Option<Value>, OAuthError> {
+    match actor {
         Some(actor) => {
             if !policy.delegation {
                 return Err(OAuthError::unauthorized_client(
@@ -375,18 +427,23 @@ pub async fn grant(
                     "the actor_token was not issued to this client",
                 ));
             }
-            Some(act_claim(actor))
+            Ok(Some(act_claim(actor)))
         }
-        None if policy.impersonation => None,
-        None => {
-            return Err(OAuthError::unauthorized_client(
-                "this client may not impersonate a subject; present an actor_token",
-            ))
-        }
-    };
-    let audience = target(state, policy, form)?;
-    let scope = narrowed_scope(client, &subject, form.get("scope"))?;
+        None if policy.impersonation => Ok(None),
+        None => Err(OAuthError::unauthorized_client(
+            "this client may not impersonate a subject; present an actor_token",
+        )),
+    }
+}
 
+/// The user the subject token speaks for, as its tenant's directory knows
+/// them now (the tenant enabled and served by the client).
+async fn subject_user(
+    state: &Services,
+    client: &Client,
+    subject: &Presented,
+    now: Timestamp,
+) -> Result<UserPrincipal, OAuthError> {
     let Some((cc_id, user_name)) = &subject.user else {
         return Err(OAuthError::invalid_request(
             "the subject_token must speak for a user",
@@ -417,23 +474,11 @@ pub async fn grant(
         }
         Err(e) => return Err(invalid("subject_token", e)),
     };
-    let principal = UserPrincipal::new(&cc, &user, subject.auth_time.unwrap_or(now));
-    let mut res = issue(
-        state,
-        Issue {
-            client,
-            scope,
-            user: Some(principal),
-            family: None,
-            with_refresh: false,
-            nonce: None,
-            exchange: Some(Exchanged { audience, act }),
-        },
-        now,
-    )
-    .await?;
-    res.issued_token_type = Some(issued_type);
-    Ok(res)
+    Ok(UserPrincipal::new(
+        &cc,
+        &user,
+        subject.auth_time.unwrap_or(now),
+    ))
 }
 
 #[cfg(test)]

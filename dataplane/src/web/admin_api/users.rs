@@ -393,6 +393,43 @@ pub async fn create(
             "'version' is set by the server on create",
         ));
     }
+    let mut u = new_user(&caller, &id, &d)?;
+    let (password, generated) = match &d.password {
+        Some(p) => {
+            check_password(&state, p)?;
+            (p.clone(), None)
+        }
+        None => {
+            let p = temporary_password();
+            (p.clone(), Some(p))
+        }
+    };
+    // A generated password is temporary: the user picks their own at sign-in.
+    u.must_change_password = generated.is_some();
+    apply(&mut u, &d)?;
+    u.password_hash = hash(password).await?;
+    let stored = state.db.create_user(&u).await.map_err(user_error)?;
+    state
+        .audit("user.created")
+        .contact_center(&id)
+        .subject(caller.name())
+        .detail(json!({"user": stored.username}))
+        .record();
+    Ok(with_etag(
+        envelope::created(
+            UserWithPassword {
+                user: UserView::from(&stored),
+                temporary_password: generated,
+            },
+            format!("/contact-centers/{id}/users/{}", u.id),
+        ),
+        stored.version,
+    ))
+}
+
+/// The new user of contact center `cc_id` as far as its identity goes
+/// (user name, id, dbid), enabled, without a password yet.
+fn new_user(caller: &Caller, cc_id: &str, d: &UserInput) -> Result<User, ApiError> {
     let user_name = d
         .user_name
         .clone()
@@ -419,20 +456,10 @@ pub async fn create(
             ))
         }
     };
-    let (password, generated) = match &d.password {
-        Some(p) => {
-            check_password(&state, p)?;
-            (p.clone(), None)
-        }
-        None => {
-            let p = temporary_password();
-            (p.clone(), Some(p))
-        }
-    };
     let t = now();
-    let mut u = User {
-        id: user_id.clone(),
-        contact_center_id: id.clone(),
+    Ok(User {
+        id: user_id,
+        contact_center_id: cc_id.to_string(),
         username: user_name,
         password_hash: String::new(),
         dbid,
@@ -442,30 +469,11 @@ pub async fn create(
         authorities: vec![],
         properties: Map::new(),
         enabled: true,
-        must_change_password: generated.is_some(),
+        must_change_password: false,
         version: 1,
         created_at: t,
         updated_at: t,
-    };
-    apply(&mut u, &d)?;
-    u.password_hash = hash(password).await?;
-    let stored = state.db.create_user(&u).await.map_err(user_error)?;
-    state
-        .audit("user.created")
-        .contact_center(&id)
-        .subject(caller.name())
-        .detail(json!({"user": stored.username}))
-        .record();
-    Ok(with_etag(
-        envelope::created(
-            UserWithPassword {
-                user: UserView::from(&stored),
-                temporary_password: generated,
-            },
-            format!("/contact-centers/{id}/users/{user_id}"),
-        ),
-        stored.version,
-    ))
+    })
 }
 
 #[utoipa::path(put, path = "/environment/v3/contact-centers/{id}/users/{user_id}", tag = "users",

@@ -13,7 +13,7 @@ use tollgate_store::model::{now, Timestamp};
 use crate::web::browser::page::{self, Lang};
 use crate::web::client_ip::ClientIp;
 use tollgate_core::oauth::authorize::{
-    decide, oversized, store_pending, validate, AuthRequest, Outcome, Refusal, Target,
+    decide, oversized, store_pending, validate, AuthRequest, Outcome, Refusal,
 };
 use tollgate_core::oauth::form::{OAuthForm, MAX_FORM_BYTES};
 use tollgate_core::oauth::issue::UserPrincipal;
@@ -21,6 +21,8 @@ use tollgate_core::oauth::recheck::{recheck, Recheck};
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions;
 
+/// The authorization endpoint: a valid request from a signed-in user is
+/// answered; otherwise the user signs in first (unless `prompt=none`).
 pub async fn authorize(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -39,17 +41,10 @@ pub async fn authorize(
     } else {
         query.as_deref().unwrap_or("").as_bytes()
     };
-    if raw.len() > MAX_FORM_BYTES {
-        let msg = format!("The request is longer than {MAX_FORM_BYTES} bytes.");
-        return page::error_page(&state, lang, StatusCode::BAD_REQUEST, &msg);
-    }
-    let q = match OAuthForm::parse(raw) {
+    let q = match parameters(raw) {
         Ok(q) => q,
-        Err(e) => return page::error_page(&state, lang, StatusCode::BAD_REQUEST, &e.description),
+        Err(msg) => return page::error_page(&state, lang, StatusCode::BAD_REQUEST, &msg),
     };
-    if let Some(msg) = oversized(&q) {
-        return page::error_page(&state, lang, StatusCode::BAD_REQUEST, &msg);
-    }
     let (req, _client) = match validate(&state, &q) {
         Ok(v) => v,
         Err(refusal) => {
@@ -68,12 +63,7 @@ pub async fn authorize(
         Ok(s) => s,
         Err(retry) => return page::with_retry_after(page::unavailable(&state, lang), retry),
     };
-    let usable = session.filter(|s| {
-        req.prompt.as_deref() != Some("login")
-            // max_age=0 means "sign in again" (OIDC Core errata: same as prompt=login).
-            && req.max_age.is_none_or(|max| max > 0 && now - s.user.auth_time <= max)
-    });
-    match usable {
+    match session.filter(|s| recent_enough(&req, &s.user, now)) {
         Some(s) => {
             complete(
                 &state,
@@ -86,24 +76,48 @@ pub async fn authorize(
             )
             .await
         }
-        None if req.prompt.as_deref() == Some("none") => {
-            let target = Target {
-                uri: &req.redirect_uri,
-                state: req.state.as_deref(),
-                fragment: req.response_type.fragment(),
-            };
-            let to = target.error(
-                &state.settings.issuer,
-                "login_required",
-                "the user is not signed in",
-            );
-            page::redirect(StatusCode::FOUND, &to)
-        }
-        None => match store_pending(&state, &req).await {
-            Ok(id) => page::redirect(StatusCode::FOUND, &format!("/ui/auth/sign-in?request={id}")),
-            Err(_) => page::unavailable(&state, lang),
-        },
+        None => sign_in_first(&state, lang, &req).await,
     }
+}
+
+/// Sends the browser to sign in, keeping the request until then; with
+/// `prompt=none`, tells the client the user is not signed in instead.
+async fn sign_in_first(state: &Services, lang: Lang, req: &AuthRequest) -> Response {
+    if req.prompt.as_deref() == Some("none") {
+        let to = req.target().error(
+            &state.settings.issuer,
+            "login_required",
+            "the user is not signed in",
+        );
+        return page::redirect(StatusCode::FOUND, &to);
+    }
+    match store_pending(state, req).await {
+        Ok(id) => page::redirect(StatusCode::FOUND, &format!("/ui/auth/sign-in?request={id}")),
+        Err(_) => page::unavailable(state, lang),
+    }
+}
+
+/// The request's parameters, strictly parsed and within the size limits;
+/// otherwise the message of the error page.
+fn parameters(raw: &[u8]) -> Result<OAuthForm, String> {
+    if raw.len() > MAX_FORM_BYTES {
+        return Err(format!(
+            "The request is longer than {MAX_FORM_BYTES} bytes."
+        ));
+    }
+    let q = OAuthForm::parse(raw).map_err(|e| e.description.into_owned())?;
+    match oversized(&q) {
+        Some(msg) => Err(msg),
+        None => Ok(q),
+    }
+}
+
+/// Whether the session's sign-in may answer the request: not when it asks
+/// for a new sign-in (`prompt=login`) or the sign-in is older than `max_age`.
+fn recent_enough(req: &AuthRequest, user: &UserPrincipal, now: Timestamp) -> bool {
+    req.prompt.as_deref() != Some("login")
+        // max_age=0 means "sign in again" (OIDC Core errata: same as prompt=login).
+        && req.max_age.is_none_or(|max| max > 0 && now - user.auth_time <= max)
 }
 
 /// The browser's session with its user as the directory knows them now

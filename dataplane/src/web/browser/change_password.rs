@@ -317,46 +317,17 @@ async fn change(
     }
 }
 
+/// The password form's post: from a signed-in user, or (`change`) from one
+/// whose expired password stopped their sign-in, which then continues.
 async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
     let lang = Lang::from_headers(headers);
-    let Ok(form) = tollgate_core::oauth::form::OAuthForm::parse(body) else {
+    let Some(form) = verified_form(state, headers, body) else {
         return crate::web::browser::page::csrf_failed(state, lang, ip, "change-password");
     };
-    if !csrf::verify(state, headers, form.get("csrf_token")) {
-        return crate::web::browser::page::csrf_failed(state, lang, ip, "change-password");
-    }
     let change_id = form.get("change");
-    let forced = match change_id {
-        Some(id) => match load_change(state, id).await {
-            Some(p) => Some(p),
-            None => {
-                return render(
-                    state,
-                    headers,
-                    lang,
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    None,
-                    Some("request_expired"),
-                    false,
-                )
-                .await
-            }
-        },
-        None => None,
-    };
-    let (cc_id, user) = match &forced {
-        Some(p) => (p.contact_center_id.clone(), p.username.clone()),
-        None => match sessions::current(state, headers, now()).await {
-            Ok(Some(s)) => (s.user.contact_center_id, s.user.user_name),
-            Ok(None) => {
-                return crate::web::browser::page::redirect(
-                    StatusCode::SEE_OTHER,
-                    "/ui/auth/sign-in",
-                )
-            }
-            Err(_) => return crate::web::browser::page::unavailable(state, lang),
-        },
+    let (forced, cc_id, user) = match whose_password(state, headers, lang, change_id).await {
+        Ok(who) => who,
+        Err(res) => return res,
     };
     let old = form.get("oldPassword").unwrap_or("");
     let new = form.get("newPassword").unwrap_or("");
@@ -375,41 +346,7 @@ async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u
     }
     let user = match change(state, ip, &cc_id, &user, old, new).await {
         Ok(u) => u,
-        Err(DirectoryError::Unavailable { .. }) => {
-            return crate::web::browser::page::unavailable(state, lang)
-        }
-        Err(DirectoryError::PasswordRejected(v)) => {
-            let key = match v {
-                PolicyViolation::TooShort(_) => "password_too_short",
-                PolicyViolation::TooLong => "password_too_long",
-                PolicyViolation::Reused(_) => "password_reused",
-                PolicyViolation::RefusedByDirectory => "password_refused",
-            };
-            return render(
-                state,
-                headers,
-                lang,
-                StatusCode::BAD_REQUEST,
-                change_id,
-                None,
-                Some(key),
-                true,
-            )
-            .await;
-        }
-        Err(_) => {
-            return render(
-                state,
-                headers,
-                lang,
-                StatusCode::FORBIDDEN,
-                change_id,
-                None,
-                Some("unable_to_update"),
-                true,
-            )
-            .await
-        }
+        Err(e) => return change_refused(state, headers, lang, change_id, e).await,
     };
     let Some(forced) = forced else {
         return render(
@@ -427,10 +364,107 @@ async fn form(state: &Services, ip: Option<&str>, headers: &HeaderMap, body: &[u
     if let Some(id) = change_id {
         let _ = state.ephemeral.delete(&change_key(id)).await;
     }
-    let Some(cc) = state.catalog.contact_center(&cc_id) else {
+    continue_sign_in(state, lang, ip, &cc_id, &user, forced).await
+}
+
+/// The form, if it parses and carries this browser's CSRF token.
+fn verified_form(
+    state: &Services,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<tollgate_core::oauth::form::OAuthForm> {
+    tollgate_core::oauth::form::OAuthForm::parse(body)
+        .ok()
+        .filter(|form| csrf::verify(state, headers, form.get("csrf_token")))
+}
+
+/// Whose password changes: the forced change's user (with the change), or
+/// the session's; otherwise the page to show instead.
+async fn whose_password(
+    state: &Services,
+    headers: &HeaderMap,
+    lang: Lang,
+    change_id: Option<&str>,
+) -> Result<(Option<PendingChange>, String, String), Response> {
+    if let Some(id) = change_id {
+        return match load_change(state, id).await {
+            Some(p) => {
+                let (cc_id, user) = (p.contact_center_id.clone(), p.username.clone());
+                Ok((Some(p), cc_id, user))
+            }
+            None => Err(render(
+                state,
+                headers,
+                lang,
+                StatusCode::BAD_REQUEST,
+                None,
+                None,
+                Some("request_expired"),
+                false,
+            )
+            .await),
+        };
+    }
+    match sessions::current(state, headers, now()).await {
+        Ok(Some(s)) => Ok((None, s.user.contact_center_id, s.user.user_name)),
+        Ok(None) => Err(crate::web::browser::page::redirect(
+            StatusCode::SEE_OTHER,
+            "/ui/auth/sign-in",
+        )),
+        Err(_) => Err(crate::web::browser::page::unavailable(state, lang)),
+    }
+}
+
+/// The form again, saying why the directory did not change the password.
+async fn change_refused(
+    state: &Services,
+    headers: &HeaderMap,
+    lang: Lang,
+    change_id: Option<&str>,
+    error: DirectoryError,
+) -> Response {
+    let (status, key) = match error {
+        DirectoryError::Unavailable { .. } => {
+            return crate::web::browser::page::unavailable(state, lang)
+        }
+        DirectoryError::PasswordRejected(v) => (
+            StatusCode::BAD_REQUEST,
+            match v {
+                PolicyViolation::TooShort(_) => "password_too_short",
+                PolicyViolation::TooLong => "password_too_long",
+                PolicyViolation::Reused(_) => "password_reused",
+                PolicyViolation::RefusedByDirectory => "password_refused",
+            },
+        ),
+        _ => (StatusCode::FORBIDDEN, "unable_to_update"),
+    };
+    render(
+        state,
+        headers,
+        lang,
+        status,
+        change_id,
+        None,
+        Some(key),
+        true,
+    )
+    .await
+}
+
+/// Signs in the user whose forced change succeeded, answering the
+/// authorization request their sign-in started with, if it still waits.
+async fn continue_sign_in(
+    state: &Services,
+    lang: Lang,
+    ip: Option<&str>,
+    cc_id: &str,
+    user: &tollgate_core::directory::DirectoryUser,
+    forced: PendingChange,
+) -> Response {
+    let Some(cc) = state.catalog.contact_center(cc_id) else {
         return crate::web::browser::page::unavailable(state, lang);
     };
-    let principal = UserPrincipal::new(&cc, &user, now());
+    let principal = UserPrincipal::new(&cc, user, now());
     let pending = match forced.request.as_deref() {
         Some(rid) => tollgate_core::oauth::authorize::load_pending(state, rid)
             .await

@@ -182,6 +182,27 @@ fn client_keys(c: &mut Client, d: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The fields a client body may carry.
+const FIELDS: &[&str] = &[
+    "client_id",
+    "name",
+    "description",
+    "client_secret",
+    "clientType",
+    "internalClient",
+    "authorities",
+    "scope",
+    "authorizedGrantTypes",
+    "redirectURIs",
+    "accessTokenExpirationTimeout",
+    "refreshTokenExpirationTimeout",
+    "contactCenterIds",
+    "tokenExchange",
+    "tokenEndpointAuthMethod",
+    "jwks",
+    "jwksUri",
+];
+
 /// Applies the fields present in `d` to `c`; returns a new clear secret when one was generated.
 fn apply(
     state: &Services,
@@ -189,30 +210,24 @@ fn apply(
     d: &Map<String, Value>,
     creating: bool,
 ) -> Result<Option<String>, ApiError> {
-    for key in d.keys() {
-        const KNOWN: &[&str] = &[
-            "client_id",
-            "name",
-            "description",
-            "client_secret",
-            "clientType",
-            "internalClient",
-            "authorities",
-            "scope",
-            "authorizedGrantTypes",
-            "redirectURIs",
-            "accessTokenExpirationTimeout",
-            "refreshTokenExpirationTimeout",
-            "contactCenterIds",
-            "tokenExchange",
-            "tokenEndpointAuthMethod",
-            "jwks",
-            "jwksUri",
-        ];
-        if !KNOWN.contains(&key.as_str()) {
-            return Err(ApiError::bad_request(format!("unknown field '{key}'")));
-        }
+    if let Some(key) = d.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("unknown field '{key}'")));
     }
+    apply_settings(state, c, d)?;
+    client_keys(c, d)?;
+    // The rules the operator applies too, before any secret is hashed.
+    check_client(c).map_err(ApiError::bad_request)?;
+    let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
+    apply_secret(c, secret, creating)
+}
+
+/// Every field but the authentication method, keys and secret, checked in
+/// the order of the body's documentation.
+fn apply_settings(
+    state: &Services,
+    c: &mut Client,
+    d: &Map<String, Value>,
+) -> Result<(), ApiError> {
     if let Some(v) = string(d, "name")? {
         c.name = v;
     }
@@ -233,12 +248,7 @@ fn apply(
         c.scope = v;
     }
     if let Some(v) = strings(d, "authorizedGrantTypes")? {
-        if let Some(bad) = v.iter().find(|g| !grants::KNOWN.contains(&g.as_str())) {
-            return Err(ApiError::bad_request(format!(
-                "authorizedGrantTypes: unknown grant type '{bad}'"
-            )));
-        }
-        c.authorized_grant_types = v;
+        c.authorized_grant_types = known_grant_types(v)?;
     }
     if let Some(v) = strings(d, "redirectURIs")? {
         c.redirect_uris = v;
@@ -250,84 +260,120 @@ fn apply(
         c.refresh_token_expiration_timeout = v;
     }
     if let Some(v) = strings(d, "contactCenterIds")? {
-        if let Some(bad) = v
-            .iter()
-            .find(|id| state.catalog.contact_center(id).is_none())
-        {
-            return Err(ApiError::bad_request(format!(
-                "contactCenterIds: unknown contact center '{bad}'"
-            )));
-        }
-        c.contact_center_ids = v;
+        c.contact_center_ids = known_contact_centers(state, v)?;
     }
     if let Some(v) = d.get("tokenExchange") {
         c.token_exchange = exchange_policy(v)?;
     }
-    client_keys(c, d)?;
-    // The rules the operator applies too, before any secret is hashed.
-    check_client(c).map_err(ApiError::bad_request)?;
-    let mut generated = None;
-    let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
+    Ok(())
+}
+
+fn known_grant_types(v: Vec<String>) -> Result<Vec<String>, ApiError> {
+    match v.iter().find(|g| !grants::KNOWN.contains(&g.as_str())) {
+        Some(bad) => Err(ApiError::bad_request(format!(
+            "authorizedGrantTypes: unknown grant type '{bad}'"
+        ))),
+        None => Ok(v),
+    }
+}
+
+fn known_contact_centers(state: &Services, v: Vec<String>) -> Result<Vec<String>, ApiError> {
+    match v
+        .iter()
+        .find(|id| state.catalog.contact_center(id).is_none())
+    {
+        Some(bad) => Err(ApiError::bad_request(format!(
+            "contactCenterIds: unknown contact center '{bad}'"
+        ))),
+        None => Ok(v),
+    }
+}
+
+/// Keeps only the secret the client's authentication method uses, setting
+/// the one given or generating one when it has none; returns a generated
+/// secret in clear (shown once).
+fn apply_secret(
+    c: &mut Client,
+    secret: Option<String>,
+    creating: bool,
+) -> Result<Option<String>, ApiError> {
     if c.auth_method != ClientAuthMethod::ClientSecretJwt {
         c.hmac_secret = None;
     }
     match c.auth_method {
-        ClientAuthMethod::PrivateKeyJwt => {
-            if secret.is_some() {
-                return Err(ApiError::bad_request(
-                    "a private_key_jwt client must not have a client_secret",
-                ));
-            }
-            c.secret_hash = None;
-        }
+        ClientAuthMethod::PrivateKeyJwt => without_secret(
+            c,
+            secret,
+            "a private_key_jwt client must not have a client_secret",
+        ),
         ClientAuthMethod::None => {
-            if secret.is_some() {
-                return Err(ApiError::bad_request(
-                    "a PUBLIC client must not have a client_secret",
-                ));
-            }
-            c.secret_hash = None;
+            without_secret(c, secret, "a PUBLIC client must not have a client_secret")
         }
-        // The server keeps this secret (sealed) to check MACs, and only that:
-        // the client cannot fall back to sending it in clear.
         ClientAuthMethod::ClientSecretJwt => {
             c.secret_hash = None;
-            match secret {
-                Some(s) => {
-                    check_hmac_secret(&s).map_err(ApiError::bad_request)?;
-                    c.hmac_secret = Some(HmacSecret::new(s));
-                }
-                None if creating || c.hmac_secret.is_none() => {
-                    let s = tollgate_core::tokens::random_token();
-                    generated = Some(s.clone());
-                    c.hmac_secret = Some(HmacSecret::new(s));
-                }
-                None => {}
-            }
+            apply_hmac_secret(c, secret, creating)
         }
-        ClientAuthMethod::ClientSecret => {
-            let secret = match secret {
-                Some(s) if s.len() < 8 => {
-                    return Err(ApiError::bad_request(
-                        "client_secret must be at least 8 characters",
-                    ))
-                }
-                Some(s) => Some(s),
-                // A confidential client needs a secret: make a strong one and show it once.
-                None if creating || c.secret_hash.is_none() => {
-                    let s = tollgate_core::tokens::random_token();
-                    generated = Some(s.clone());
-                    Some(s)
-                }
-                None => None,
-            };
-            if let Some(s) = secret {
-                c.secret_hash = Some(
-                    tollgate_core::secrets::hash_secret(&s).map_err(|_| ApiError::internal())?,
-                );
-            }
-        }
+        ClientAuthMethod::ClientSecret => apply_client_secret(c, secret, creating),
     }
+}
+
+/// A client authenticating without a shared secret: one given is refused.
+fn without_secret(
+    c: &mut Client,
+    secret: Option<String>,
+    refusal: &'static str,
+) -> Result<Option<String>, ApiError> {
+    if secret.is_some() {
+        return Err(ApiError::bad_request(refusal));
+    }
+    c.secret_hash = None;
+    Ok(None)
+}
+
+/// A strong random secret, and the same to show once.
+fn generated_secret() -> (String, Option<String>) {
+    let s = tollgate_core::tokens::random_token();
+    (s.clone(), Some(s))
+}
+
+/// The server keeps a `client_secret_jwt` secret (sealed) to check MACs,
+/// and only that: the client cannot fall back to sending it in clear.
+fn apply_hmac_secret(
+    c: &mut Client,
+    secret: Option<String>,
+    creating: bool,
+) -> Result<Option<String>, ApiError> {
+    let (s, generated) = match secret {
+        Some(s) => {
+            check_hmac_secret(&s).map_err(ApiError::bad_request)?;
+            (s, None)
+        }
+        None if creating || c.hmac_secret.is_none() => generated_secret(),
+        None => return Ok(None),
+    };
+    c.hmac_secret = Some(HmacSecret::new(s));
+    Ok(generated)
+}
+
+/// A confidential client's secret, kept hashed; one is generated when the
+/// client has none.
+fn apply_client_secret(
+    c: &mut Client,
+    secret: Option<String>,
+    creating: bool,
+) -> Result<Option<String>, ApiError> {
+    let (s, generated) = match secret {
+        Some(s) if s.len() < 8 => {
+            return Err(ApiError::bad_request(
+                "client_secret must be at least 8 characters",
+            ))
+        }
+        Some(s) => (s, None),
+        None if creating || c.secret_hash.is_none() => generated_secret(),
+        None => return Ok(None),
+    };
+    c.secret_hash =
+        Some(tollgate_core::secrets::hash_secret(&s).map_err(|_| ApiError::internal())?);
     Ok(generated)
 }
 

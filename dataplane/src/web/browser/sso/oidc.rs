@@ -12,7 +12,9 @@
 //! the flight's provider.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
 use openidconnect::{
@@ -32,7 +34,7 @@ use tollgate_core::federation::oidc::discovery::Metadata;
 use tollgate_core::federation::oidc::id_token::IdTokenError;
 use tollgate_core::federation::oidc::redirect::redirect_uri;
 use tollgate_core::federation::oidc::{discovery, id_token};
-use tollgate_core::federation::users::UnknownUsers;
+use tollgate_core::federation::users::{FederatedIdentity, UnknownUsers};
 use tollgate_core::services::{AppState, Services};
 
 /// What the callback needs of the authorization request it answers.
@@ -99,7 +101,6 @@ pub async fn start(
     login_hint: &str,
     request: Option<&str>,
 ) -> Response {
-    let t = Tr::new(lang);
     let provider = match state.db.get_oidc_provider(&cc.id).await {
         Ok(Some(p)) => p,
         Ok(None) => {
@@ -107,7 +108,7 @@ pub async fn start(
                 state,
                 lang,
                 StatusCode::SERVICE_UNAVAILABLE,
-                t.get("sso_not_configured"),
+                Tr::new(lang).get("sso_not_configured"),
             );
             return page::with_retry_after(res, 60);
         }
@@ -117,14 +118,41 @@ pub async fn start(
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, contact_center = %cc.id, "OpenID provider discovery failed");
-            return provider_unavailable(state, lang, None, &cc.id, &e.to_string());
+            return provider_unavailable(state, lang, None, Some(&cc.id), &e.to_string());
         }
     };
     let Ok(redirect) = RedirectUrl::new(redirect_uri(state, &cc.id)) else {
         return page::unavailable(state, lang);
     };
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let client = client(&metadata, &provider, redirect);
+    let (url, csrf, nonce, verifier) = authorization_request(&client, &provider, login_hint);
+    let flight = Flight {
+        contact_center_id: cc.id.clone(),
+        issuer: provider.issuer.clone(),
+        request: request.map(str::to_string),
+        verifier: verifier.secret().clone(),
+        nonce: nonce.secret().clone(),
+    };
+    let cookie = match flight::save(state, flight::OIDC, csrf.secret(), &flight).await {
+        Ok(c) => c,
+        Err(_) => return page::unavailable(state, lang),
+    };
+    state
+        .audit("sso.started")
+        .contact_center(&cc.id)
+        .detail(json!({"protocol": "oidc", "provider": provider.issuer}))
+        .record();
+    redirect_page(lang, url.to_string(), cookie)
+}
+
+/// The authorization code request (PKCE S256, `state`, `nonce`) with the
+/// provider's scopes and extra parameters; the secrets the callback needs.
+fn authorization_request(
+    client: &ProviderClient,
+    provider: &OidcProviderConfig,
+    login_hint: &str,
+) -> (openidconnect::url::Url, CsrfToken, Nonce, PkceCodeVerifier) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut auth = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -142,30 +170,20 @@ pub async fn start(
         auth = auth.add_extra_param(name.clone(), value.clone());
     }
     let (url, csrf, nonce) = auth.url();
-    let flight = Flight {
-        contact_center_id: cc.id.clone(),
-        issuer: provider.issuer.clone(),
-        request: request.map(str::to_string),
-        verifier: verifier.secret().clone(),
-        nonce: nonce.secret().clone(),
-    };
-    let cookie = match flight::save(state, flight::OIDC, csrf.secret(), &flight).await {
-        Ok(c) => c,
-        Err(_) => return page::unavailable(state, lang),
-    };
-    state
-        .audit("sso.started")
-        .contact_center(&cc.id)
-        .detail(json!({"protocol": "oidc", "provider": provider.issuer}))
-        .record();
+    (url, csrf, nonce, verifier)
+}
+
+/// The page that sends the browser on to `location`, setting the flight's
+/// cookie.
+fn redirect_page(lang: Lang, location: String, cookie: Option<HeaderValue>) -> Response {
     let mut res = page::html(
         StatusCode::OK,
         &crate::web::browser::pages::SsoRedirect {
-            t,
+            t: Tr::new(lang),
             title: "sso_redirect_title",
             notice: None,
             error: None,
-            location: url.to_string(),
+            location,
         },
         None,
         vec![],
@@ -180,7 +198,7 @@ fn provider_unavailable(
     state: &Services,
     lang: Lang,
     ip: Option<&str>,
-    cc: &str,
+    cc: Option<&str>,
     reason: &str,
 ) -> Response {
     let t = Tr::new(lang);
@@ -188,7 +206,7 @@ fn provider_unavailable(
         state,
         lang,
         ip,
-        Some(cc),
+        cc,
         StatusCode::BAD_GATEWAY,
         reason,
         t.get("sso_provider_failed"),
@@ -235,112 +253,18 @@ pub async fn callback(
 ) -> Response {
     let lang = Lang::from_headers(&headers);
     let ip = ip.as_deref();
-    let t = Tr::new(lang);
-    let bad = |reason: &str| {
-        refuse(
-            &state,
-            lang,
-            ip,
-            None,
-            StatusCode::BAD_REQUEST,
-            reason,
-            t.get("sso_invalid_answer"),
-        )
-    };
     let Some(key) = q.state.as_deref().filter(|s| !s.is_empty()) else {
-        return bad("no state");
+        return Stop::invalid("no state").render(&state, lang, ip, None);
     };
     // Single use: taken whatever happens next.
     let flight = match flight::take::<Flight>(&state, flight::OIDC, key, &headers).await {
         Ok(Ok(f)) => f,
-        Ok(Err(reason)) => return bad(reason),
+        Ok(Err(reason)) => return Stop::invalid(reason).render(&state, lang, ip, None),
         Err(_) => return page::unavailable(&state, lang),
     };
-    let cc_id = flight.contact_center_id.as_str();
-    let refused = |status: StatusCode, reason: &str, message: &str| {
-        refuse(&state, lang, ip, Some(cc_id), status, reason, message)
-    };
-    // Before anything else: nothing of this answer may reach the flight's
-    // provider unless the answer is that provider's (an error answer too).
-    if let Some(reason) = answer_mismatch(&flight, &at, q.iss.as_deref(), false) {
-        return refused(StatusCode::BAD_REQUEST, reason, t.get("sso_invalid_answer"));
-    }
-    if let Some(error) = q.error.as_deref() {
-        // The provider's error code only: the description is the provider's prose.
-        let code: String = error
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect();
-        return refused(
-            StatusCode::FORBIDDEN,
-            &format!("provider error: {code}"),
-            &format!("{} ({code})", t.get("sso_provider_refused")),
-        );
-    }
-    let Some(code) = q.code.filter(|c| !c.is_empty()) else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "no code",
-            t.get("sso_invalid_answer"),
-        );
-    };
-    let cc = match state.catalog.contact_center(cc_id) {
-        Some(cc) if cc.enabled => cc,
-        _ => {
-            return refused(
-                StatusCode::FORBIDDEN,
-                "contact center gone or disabled",
-                t.get("sso_invalid_answer"),
-            )
-        }
-    };
-    let provider = match state.db.get_oidc_provider(cc_id).await {
-        Ok(Some(p)) if p.issuer == flight.issuer => p,
-        Ok(_) => {
-            return refused(
-                StatusCode::BAD_REQUEST,
-                "provider changed during sign-in",
-                t.get("sso_invalid_answer"),
-            )
-        }
-        Err(_) => return page::unavailable(&state, lang),
-    };
-    let metadata = match state.oidc.metadata(&provider.issuer).await {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(error = %e, contact_center = %cc_id, "OpenID provider discovery failed");
-            return provider_unavailable(&state, lang, ip, cc_id, &e.to_string());
-        }
-    };
-    let sends_iss = discovery::sends_iss(&metadata);
-    if let Some(reason) = answer_mismatch(&flight, &at, q.iss.as_deref(), sends_iss) {
-        return refused(StatusCode::BAD_REQUEST, reason, t.get("sso_invalid_answer"));
-    }
-    let claims = match verified_claims(&state, &metadata, &provider, &flight, code).await {
-        Ok(c) => c,
-        Err(Failure::Provider(reason)) => {
-            tracing::warn!(reason = %reason, contact_center = %cc_id, "OpenID provider failed");
-            return provider_unavailable(&state, lang, ip, cc_id, &reason);
-        }
-        Err(Failure::Invalid(reason)) => {
-            return refused(StatusCode::FORBIDDEN, &reason, t.get("sso_invalid_answer"))
-        }
-    };
-    let identity = match id_token::identity(&provider, &claims) {
-        Ok(i) => i,
-        Err(e) => {
-            return refused(
-                StatusCode::FORBIDDEN,
-                &e.to_string(),
-                t.get("sso_invalid_answer"),
-            )
-        }
-    };
-    let unknown = if provider.just_in_time {
-        UnknownUsers::CreateJustInTime
-    } else {
-        UnknownUsers::Refuse
+    let (cc, identity, unknown) = match answered(&state, &at, q, &flight).await {
+        Ok(answer) => answer,
+        Err(stop) => return stop.render(&state, lang, ip, Some(&flight.contact_center_id)),
     };
     let mut res = finish_sign_in(
         &state,
@@ -357,6 +281,130 @@ pub async fn callback(
         res.headers_mut().append(axum::http::header::SET_COOKIE, c);
     }
     res
+}
+
+/// Why an answer signs no one in.
+enum Stop {
+    /// Not an acceptable answer: the status and the audited reason.
+    Invalid(StatusCode, String),
+    /// The provider refused the sign-in with this error code.
+    ProviderRefused(String),
+    /// The provider did not answer as it should.
+    ProviderFailed(String),
+    /// A backing store cannot answer.
+    Unavailable,
+}
+
+impl Stop {
+    fn invalid(reason: &str) -> Self {
+        Self::Invalid(StatusCode::BAD_REQUEST, reason.to_string())
+    }
+
+    /// The refusal, audited, as a page; `cc` is the flight's contact center
+    /// once the flight is known.
+    fn render(self, state: &Services, lang: Lang, ip: Option<&str>, cc: Option<&str>) -> Response {
+        let t = Tr::new(lang);
+        match self {
+            Stop::Invalid(status, reason) => refuse(
+                state,
+                lang,
+                ip,
+                cc,
+                status,
+                &reason,
+                t.get("sso_invalid_answer"),
+            ),
+            Stop::ProviderRefused(code) => refuse(
+                state,
+                lang,
+                ip,
+                cc,
+                StatusCode::FORBIDDEN,
+                &format!("provider error: {code}"),
+                &format!("{} ({code})", t.get("sso_provider_refused")),
+            ),
+            Stop::ProviderFailed(reason) => provider_unavailable(state, lang, ip, cc, &reason),
+            Stop::Unavailable => page::unavailable(state, lang),
+        }
+    }
+}
+
+/// The contact center, the identity the answer vouches for and what to do
+/// when that user is unknown, once the answer is known to be the flight's
+/// provider's and verified.
+async fn answered(
+    state: &Services,
+    at: &str,
+    q: CallbackQuery,
+    flight: &Flight,
+) -> Result<(Arc<ContactCenter>, FederatedIdentity, UnknownUsers), Stop> {
+    // Before anything else: nothing of this answer may reach the flight's
+    // provider unless the answer is that provider's (an error answer too).
+    if let Some(reason) = answer_mismatch(flight, at, q.iss.as_deref(), false) {
+        return Err(Stop::invalid(reason));
+    }
+    if let Some(error) = q.error.as_deref() {
+        // The provider's error code only: the description is the provider's prose.
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return Err(Stop::ProviderRefused(code));
+    }
+    let Some(code) = q.code.filter(|c| !c.is_empty()) else {
+        return Err(Stop::invalid("no code"));
+    };
+    let (cc, provider, metadata) = flight_provider(state, flight).await?;
+    let sends_iss = discovery::sends_iss(&metadata);
+    if let Some(reason) = answer_mismatch(flight, at, q.iss.as_deref(), sends_iss) {
+        return Err(Stop::invalid(reason));
+    }
+    let claims = verified_claims(state, &metadata, &provider, flight, code)
+        .await
+        .map_err(|failure| match failure {
+            Failure::Provider(reason) => {
+                tracing::warn!(reason = %reason, contact_center = %cc.id, "OpenID provider failed");
+                Stop::ProviderFailed(reason)
+            }
+            Failure::Invalid(reason) => Stop::Invalid(StatusCode::FORBIDDEN, reason),
+        })?;
+    let identity = id_token::identity(&provider, &claims)
+        .map_err(|e| Stop::Invalid(StatusCode::FORBIDDEN, e.to_string()))?;
+    let unknown = if provider.just_in_time {
+        UnknownUsers::CreateJustInTime
+    } else {
+        UnknownUsers::Refuse
+    };
+    Ok((cc, identity, unknown))
+}
+
+/// The flight's contact center (still enabled), its provider (still the
+/// one the flight started with) and the provider's metadata.
+async fn flight_provider(
+    state: &Services,
+    flight: &Flight,
+) -> Result<(Arc<ContactCenter>, OidcProviderConfig, Arc<Metadata>), Stop> {
+    let cc_id = flight.contact_center_id.as_str();
+    let cc = match state.catalog.contact_center(cc_id) {
+        Some(cc) if cc.enabled => cc,
+        _ => {
+            return Err(Stop::Invalid(
+                StatusCode::FORBIDDEN,
+                "contact center gone or disabled".into(),
+            ))
+        }
+    };
+    let provider = match state.db.get_oidc_provider(cc_id).await {
+        Ok(Some(p)) if p.issuer == flight.issuer => p,
+        Ok(_) => return Err(Stop::invalid("provider changed during sign-in")),
+        Err(_) => return Err(Stop::Unavailable),
+    };
+    let metadata = state.oidc.metadata(&provider.issuer).await.map_err(|e| {
+        tracing::warn!(error = %e, contact_center = %cc_id, "OpenID provider discovery failed");
+        Stop::ProviderFailed(e.to_string())
+    })?;
+    Ok((cc, provider, metadata))
 }
 
 enum Failure {

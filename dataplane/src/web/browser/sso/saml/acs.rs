@@ -21,7 +21,7 @@ use tollgate_core::federation::saml::identity::identity;
 use tollgate_core::federation::saml::metadata;
 use tollgate_core::federation::saml::provider::{check, first_use, provider};
 use tollgate_core::federation::saml::verify::Refusal;
-use tollgate_core::federation::users::UnknownUsers;
+use tollgate_core::federation::users::{FederatedIdentity, UnknownUsers};
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions::SamlSession;
 
@@ -38,6 +38,7 @@ fn is_url(relay_state: &str) -> bool {
     relay_state.starts_with("https://") || relay_state.starts_with("http://")
 }
 
+/// The IdP's Response: verified, then the user it vouches for signed in.
 pub async fn acs(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -47,8 +48,6 @@ pub async fn acs(
 ) -> Response {
     let lang = Lang::from_headers(&headers);
     let ip = ip.as_deref();
-    let refused =
-        |status: StatusCode, reason: &str| refuse(&state, lang, ip, Some(&cc_id), status, reason);
     let cc = match state.catalog.contact_center(&cc_id) {
         Some(cc) if cc.enabled && cc.auth == AuthScheme::Saml => cc,
         // The path names no contact center of ours: not put in the audit trail's field.
@@ -63,69 +62,133 @@ pub async fn acs(
             )
         }
     };
-    let provider = match provider(&state, &cc.id).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return refused(StatusCode::NOT_FOUND, "SAML not configured"),
-        Err(_) => return page::unavailable(&state, lang),
-    };
-    let Some(xml) = form.saml_response.as_deref().and_then(decode) else {
-        return refused(StatusCode::BAD_REQUEST, Refusal::Malformed.reason());
-    };
-    let relay_state = form.relay_state.as_deref().unwrap_or("");
-    // Solicited: the flight is taken (single use) before anything is checked.
-    let (solicited, redirect_url) = if relay_state.is_empty() || is_url(relay_state) {
-        (None, Some(relay_state).filter(|r| !r.is_empty()))
-    } else {
-        match flight::take::<Flight>(&state, flight::SAML, relay_state, &headers).await {
-            Ok(Ok(f)) if f.contact_center_id == cc.id => (Some(f), None),
-            Ok(Ok(_)) => {
-                return refused(StatusCode::BAD_REQUEST, "flight of another contact center")
-            }
-            Ok(Err(reason)) => return refused(StatusCode::BAD_REQUEST, reason),
-            Err(_) => return page::unavailable(&state, lang),
+    let answer = match verified_answer(&state, &headers, &cc, form).await {
+        Ok(answer) => answer,
+        Err(Stop::Refused(status, reason)) => {
+            return refuse(&state, lang, ip, Some(&cc_id), status, reason)
         }
+        Err(Stop::Unavailable) => return page::unavailable(&state, lang),
     };
-    // An unsolicited answer proves nothing about this browser having asked
-    // to sign in (login CSRF): only where the contact center allows it.
-    if solicited.is_none() && !provider.config.allow_idp_initiated {
-        return refused(StatusCode::FORBIDDEN, "idp_initiated_not_allowed");
-    }
-    let recipient = metadata::acs_url(&state.settings.issuer, &cc.id);
-    let in_response_to = solicited.as_ref().map(|f| f.request_id.as_str());
-    let assertion = match check(&state, &provider, &cc, &xml, &recipient, in_response_to) {
-        Ok(a) => a,
-        Err(r) => return refused(StatusCode::FORBIDDEN, r.reason()),
-    };
-    match first_use(&state, &assertion).await {
-        Ok(true) => {}
-        Ok(false) => return refused(StatusCode::FORBIDDEN, "replayed"),
-        Err(_) => return page::unavailable(&state, lang),
-    }
-    let identity = match identity(&provider.config, &assertion) {
-        Ok(i) => i,
-        Err(r) => return refused(StatusCode::FORBIDDEN, r.reason()),
-    };
-    let unknown = if provider.config.just_in_time_users {
-        UnknownUsers::CreateJustInTime
-    } else {
-        UnknownUsers::Refuse
-    };
-    let request = solicited.as_ref().and_then(|f| f.request.as_deref());
-    let saml = assertion.name_id.clone().map(|name_id| SamlSession {
-        name_id,
-        name_id_format: assertion.name_id_format.clone(),
-        session_index: assertion.session_index.clone(),
-    });
-    let mut res = finish_sign_in(&state, lang, ip, &cc, &identity, unknown, request, saml).await;
-    if let Some(url) = redirect_url {
+    let request = answer.solicited.as_ref().and_then(|f| f.request.as_deref());
+    let mut res = finish_sign_in(
+        &state,
+        lang,
+        ip,
+        &cc,
+        &answer.identity,
+        answer.unknown,
+        request,
+        answer.saml,
+    )
+    .await;
+    if let Some(url) = answer.redirect_url.as_deref() {
         land_on(&state, &cc, url, &mut res).await;
     }
-    if solicited.is_some() {
+    if answer.solicited.is_some() {
         if let Some(c) = flight::clear_cookie(&state, flight::SAML) {
             res.headers_mut().append(header::SET_COOKIE, c);
         }
     }
     res
+}
+
+/// Why an answer signs no one in.
+enum Stop {
+    /// Refused (audited): the status and the reason.
+    Refused(StatusCode, &'static str),
+    /// A backing store cannot answer.
+    Unavailable,
+}
+
+/// A verified answer: who it vouches for and where the sign-in goes on.
+struct Answer {
+    identity: FederatedIdentity,
+    unknown: UnknownUsers,
+    saml: Option<SamlSession>,
+    /// The flight of an SP-initiated sign-in.
+    solicited: Option<Flight>,
+    /// Where an unsolicited answer asks to land.
+    redirect_url: Option<String>,
+}
+
+/// Checks the Response against the contact center's provider and the
+/// flight it answers (if solicited), once only.
+async fn verified_answer(
+    state: &Services,
+    headers: &HeaderMap,
+    cc: &ContactCenter,
+    form: AcsForm,
+) -> Result<Answer, Stop> {
+    let provider = match provider(state, &cc.id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Err(Stop::Refused(StatusCode::NOT_FOUND, "SAML not configured")),
+        Err(_) => return Err(Stop::Unavailable),
+    };
+    let Some(xml) = form.saml_response.as_deref().and_then(decode) else {
+        return Err(Stop::Refused(
+            StatusCode::BAD_REQUEST,
+            Refusal::Malformed.reason(),
+        ));
+    };
+    let relay_state = form.relay_state.unwrap_or_default();
+    let (solicited, redirect_url) = solicitation(state, headers, cc, relay_state).await?;
+    // An unsolicited answer proves nothing about this browser having asked
+    // to sign in (login CSRF): only where the contact center allows it.
+    if solicited.is_none() && !provider.config.allow_idp_initiated {
+        return Err(Stop::Refused(
+            StatusCode::FORBIDDEN,
+            "idp_initiated_not_allowed",
+        ));
+    }
+    let forbidden = |reason| Stop::Refused(StatusCode::FORBIDDEN, reason);
+    let recipient = metadata::acs_url(&state.settings.issuer, &cc.id);
+    let in_response_to = solicited.as_ref().map(|f| f.request_id.as_str());
+    let assertion = check(state, &provider, cc, &xml, &recipient, in_response_to)
+        .map_err(|r| forbidden(r.reason()))?;
+    match first_use(state, &assertion).await {
+        Ok(true) => {}
+        Ok(false) => return Err(forbidden("replayed")),
+        Err(_) => return Err(Stop::Unavailable),
+    }
+    let identity = identity(&provider.config, &assertion).map_err(|r| forbidden(r.reason()))?;
+    Ok(Answer {
+        identity,
+        unknown: if provider.config.just_in_time_users {
+            UnknownUsers::CreateJustInTime
+        } else {
+            UnknownUsers::Refuse
+        },
+        saml: assertion.name_id.clone().map(|name_id| SamlSession {
+            name_id,
+            name_id_format: assertion.name_id_format.clone(),
+            session_index: assertion.session_index.clone(),
+        }),
+        solicited,
+        redirect_url,
+    })
+}
+
+/// What the `RelayState` says: the flight of this browser's SP-initiated
+/// sign-in (taken, single use, before anything is checked), or for an
+/// unsolicited answer the URL to land on, if any.
+async fn solicitation(
+    state: &Services,
+    headers: &HeaderMap,
+    cc: &ContactCenter,
+    relay_state: String,
+) -> Result<(Option<Flight>, Option<String>), Stop> {
+    if relay_state.is_empty() || is_url(&relay_state) {
+        return Ok((None, Some(relay_state).filter(|r| !r.is_empty())));
+    }
+    match flight::take::<Flight>(state, flight::SAML, &relay_state, headers).await {
+        Ok(Ok(f)) if f.contact_center_id == cc.id => Ok((Some(f), None)),
+        Ok(Ok(_)) => Err(Stop::Refused(
+            StatusCode::BAD_REQUEST,
+            "flight of another contact center",
+        )),
+        Ok(Err(reason)) => Err(Stop::Refused(StatusCode::BAD_REQUEST, reason)),
+        Err(_) => Err(Stop::Unavailable),
+    }
 }
 
 /// The Response as XML: base64 (line breaks tolerated), UTF-8.
