@@ -181,14 +181,13 @@ fn required(field: &str, value: Option<String>) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("'{field}' is required")))
 }
 
-/// The record to store; `existing` lends its service password when none is
-/// given. The input's shape is checked here, the record by the store's rules.
-fn to_record(
-    id: &str,
-    d: DirectoryInput,
+/// How the directory binds: the template of a direct bind, or the service
+/// account of a search-then-bind (its password kept only where it was).
+fn bind_of(
+    d: &DirectoryInput,
     existing: Option<&LdapDirectoryConfig>,
-) -> Result<LdapDirectoryConfig, ApiError> {
-    let bind = match d.bind_mode {
+) -> Result<LdapBind, ApiError> {
+    Ok(match d.bind_mode {
         None => {
             return Err(ApiError::bad_request(
                 "'bindMode' is required: direct or searchThenBind",
@@ -201,7 +200,7 @@ fn to_record(
                 ));
             }
             LdapBind::Direct {
-                template: required("bindDnTemplate", d.bind_dn_template)?,
+                template: required("bindDnTemplate", d.bind_dn_template.clone())?,
             }
         }
         Some(BindModeName::SearchThenBind) => {
@@ -225,7 +224,7 @@ fn to_record(
                     if let Some(e) = existing {
                         crate::web::admin_api::keep_secret_only_in_place(
                             "bindPassword",
-                            password_destination_change(e, &d, &service_dn),
+                            password_destination_change(e, d, &service_dn),
                         )?;
                     }
                     kept
@@ -236,7 +235,17 @@ fn to_record(
                 service_password,
             }
         }
-    };
+    })
+}
+
+/// The record to store; `existing` lends its service password when none is
+/// given. The input's shape is checked here, the record by the store's rules.
+fn to_record(
+    id: &str,
+    d: DirectoryInput,
+    existing: Option<&LdapDirectoryConfig>,
+) -> Result<LdapDirectoryConfig, ApiError> {
+    let bind = bind_of(&d, existing)?;
     let a = d.attributes.unwrap_or_default();
     let defaults = LdapAttributes::default();
     let record = LdapDirectoryConfig {
