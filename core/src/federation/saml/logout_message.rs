@@ -103,16 +103,7 @@ pub fn parse(xml: &str) -> Result<Message, Refusal> {
                 text.push_str(&t.decode().map_err(|_| Refusal::Malformed)?);
             }
             // Entity and character references come as events of their own.
-            Event::GeneralRef(r) if text_of.is_some() => {
-                let name = r.decode().map_err(|_| Refusal::Malformed)?;
-                let c = match r.resolve_char_ref().map_err(|_| Refusal::Malformed)? {
-                    Some(c) => c.to_string(),
-                    None => quick_xml::escape::resolve_predefined_entity(&name)
-                        .ok_or(Refusal::Malformed)?
-                        .to_string(),
-                };
-                text.push_str(&c);
-            }
+            Event::GeneralRef(r) if text_of.is_some() => text.push_str(&referenced(&r)?),
             Event::End(_) => {
                 let value = text.trim().to_string();
                 match text_of.take() {
@@ -128,6 +119,19 @@ pub fn parse(xml: &str) -> Result<Message, Refusal> {
             _ => {}
         }
     }
+}
+
+/// The text a character or predefined entity reference stands for.
+fn referenced(r: &quick_xml::events::BytesRef<'_>) -> Result<String, Refusal> {
+    let name = r.decode().map_err(|_| Refusal::Malformed)?;
+    Ok(
+        match r.resolve_char_ref().map_err(|_| Refusal::Malformed)? {
+            Some(c) => c.to_string(),
+            None => quick_xml::escape::resolve_predefined_entity(&name)
+                .ok_or(Refusal::Malformed)?
+                .to_string(),
+        },
+    )
 }
 
 /// What a logout message must say: from this IdP, to this SLO endpoint,

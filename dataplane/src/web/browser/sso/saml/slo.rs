@@ -27,7 +27,7 @@ use crate::web::client_ip::ClientIp;
 use tollgate_core::federation::saml::logout_binding::{
     idp_certificates, idp_slo_service, redirect_url, sign_enveloped, verify_enveloped, verify_query,
 };
-use tollgate_core::federation::saml::logout_message::{check, parse, Kind};
+use tollgate_core::federation::saml::logout_message::{check, parse, Kind, Message};
 use tollgate_core::federation::saml::metadata::slo_url;
 use tollgate_core::federation::saml::provider::{provider, Provider};
 use tollgate_core::federation::saml::verify::Refusal;
@@ -116,15 +116,7 @@ async fn handle(
         Ok(v) => v,
         Err(r) => return refused(status_of(&r), r.reason()),
     };
-    let message = match parse(&xml).and_then(|m| {
-        check(
-            &m,
-            &provider.idp,
-            &slo_url(&state.settings.issuer, cc_id),
-            Utc::now(),
-        )
-        .map(|()| m)
-    }) {
+    let message = match checked_message(state, &provider.idp, cc_id, &xml) {
         Ok(m) => m,
         Err(r) => return refused(status_of(&r), r.reason()),
     };
@@ -163,6 +155,19 @@ async fn handle(
         res.headers_mut().append(header::SET_COOKIE, c);
     }
     res
+}
+
+/// The logout message in `xml`, checked: from this IdP, to this contact
+/// center's SLO endpoint, in time.
+fn checked_message(
+    state: &Services,
+    idp: &EntityDescriptor,
+    cc_id: &str,
+    xml: &str,
+) -> Result<Message, Refusal> {
+    let m = parse(xml)?;
+    check(&m, idp, &slo_url(&state.settings.issuer, cc_id), Utc::now())?;
+    Ok(m)
 }
 
 fn status_of(r: &Refusal) -> StatusCode {
