@@ -12,9 +12,7 @@ use crate::web::browser::page::{self as ui, html, Lang, Tr};
 use crate::web::browser::pages;
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
-use tollgate_core::oauth::authorize::{
-    drop_pending, load_pending, remember_consent, AuthRequest, Target,
-};
+use tollgate_core::oauth::authorize::{drop_pending, load_pending, remember_consent, AuthRequest};
 use tollgate_core::oauth::form::OAuthForm;
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions;
@@ -107,12 +105,7 @@ pub async fn submit(
     };
     if form.get("decision") != Some("allow") {
         drop_pending(&state, id).await;
-        let target = Target {
-            uri: &pending.redirect_uri,
-            state: pending.state.as_deref(),
-            fragment: pending.response_type.fragment(),
-        };
-        let to = target.error(
+        let to = pending.target().error(
             &state.settings.issuer,
             "access_denied",
             "the user denied access",

@@ -123,3 +123,15 @@ pub async fn finish_sign_in(
     )
     .await
 }
+
+/// Single sign-on is not set up for the contact center (yet): 503, retry
+/// in a minute.
+pub fn not_configured(state: &Services, lang: Lang) -> Response {
+    let res = page::error_page(
+        state,
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Tr::new(lang).get("sso_not_configured"),
+    );
+    page::with_retry_after(res, 60)
+}

@@ -9,4 +9,4 @@ mod flow;
 pub mod oidc;
 pub mod saml;
 
-pub use flow::{finish_sign_in, start};
+pub use flow::{finish_sign_in, not_configured, start};

@@ -103,15 +103,7 @@ pub async fn start(
 ) -> Response {
     let provider = match state.db.get_oidc_provider(&cc.id).await {
         Ok(Some(p)) => p,
-        Ok(None) => {
-            let res = page::error_page(
-                state,
-                lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                Tr::new(lang).get("sso_not_configured"),
-            );
-            return page::with_retry_after(res, 60);
-        }
+        Ok(None) => return crate::web::browser::sso::not_configured(state, lang),
         Err(_) => return page::unavailable(state, lang),
     };
     let metadata = match state.oidc.metadata(&provider.issuer).await {

@@ -9,4 +9,4 @@ pub mod slo;
 pub mod sp_logout;
 mod start;
 
-pub use start::{not_configured, post_page, refuse, start, Flight};
+pub use start::{post_page, refuse, start, Flight};

@@ -44,16 +44,6 @@ pub fn refuse(
     page::error_page(state, lang, status, Tr::new(lang).get("sso_invalid_answer"))
 }
 
-pub fn not_configured(state: &Services, lang: Lang) -> Response {
-    let res = page::error_page(
-        state,
-        lang,
-        StatusCode::SERVICE_UNAVAILABLE,
-        Tr::new(lang).get("sso_not_configured"),
-    );
-    page::with_retry_after(res, 60)
-}
-
 /// The HTTP-POST binding: a page whose script posts `field` (`SAMLRequest`
 /// or `SAMLResponse`) and `RelayState` to `action`, allowed by its CSP.
 pub fn post_page(
@@ -100,11 +90,11 @@ pub async fn start(
     let t = Tr::new(lang);
     let provider = match provider(state, &cc.id).await {
         Ok(Some(p)) => p,
-        Ok(None) => return not_configured(state, lang),
+        Ok(None) => return crate::web::browser::sso::not_configured(state, lang),
         Err(_) => return page::unavailable(state, lang),
     };
     let Some(sp_key) = provider.config.sp_keys.first() else {
-        return not_configured(state, lang);
+        return crate::web::browser::sso::not_configured(state, lang);
     };
     let (Ok(key), Ok(certificate_der)) = (keys::private_key(sp_key), keys::certificate_der(sp_key))
     else {
@@ -132,7 +122,7 @@ pub async fn start(
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, contact_center = %cc.id, "cannot build the AuthnRequest");
-            return not_configured(state, lang);
+            return crate::web::browser::sso::not_configured(state, lang);
         }
     };
     let record = Flight {
