@@ -3,19 +3,34 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
+pub use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::directory::config_server::metrics::ConfigServerMetrics;
+pub use tollgate_store::metrics::{Dependency, DependencyTimes};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GrantLabel {
-    pub grant_type: String,
+    pub grant_type: &'static str,
+}
+
+/// A refused token request: the grant asked for (a supported grant's name,
+/// `other` or `none`, never the caller's text) and the OAuth error code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenErrorLabels {
+    pub grant_type: &'static str,
+    pub error: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ErrorLabel {
-    pub error: String,
+pub struct StateLabel {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    pub version: &'static str,
 }
 
 /// One series per route template (not per path, so callers cannot make
@@ -49,11 +64,18 @@ pub struct OutcomeLabel {
 pub struct Metrics {
     pub registry: Registry,
     pub tokens_issued: Family<GrantLabel, Counter>,
-    pub oauth_errors: Family<ErrorLabel, Counter>,
+    pub oauth_errors: Family<TokenErrorLabels, Counter>,
     pub http_requests: Family<RouteLabels, Histogram, LatencyBuckets>,
     pub saml_metadata_refreshes: Family<OutcomeLabel, Counter>,
     pub audit_events_dropped: Counter,
     pub config_server: ConfigServerMetrics,
+    pub dependencies: DependencyTimes,
+    /// PostgreSQL or SQLite pool connections, `idle` and `in_use`.
+    pub database_pool: Family<StateLabel, Gauge>,
+    /// When the signing key in use is due to be replaced (unix seconds).
+    pub signing_key_retires: Gauge,
+    /// When the listeners' TLS certificate expires (unix seconds).
+    pub tls_certificate_expiry: Gauge,
 }
 
 impl Default for Metrics {
@@ -65,7 +87,7 @@ impl Default for Metrics {
         config_server.register(&mut registry);
         let tollgate = registry.sub_registry_with_prefix("tollgate");
         let tokens_issued = Family::<GrantLabel, Counter>::default();
-        let oauth_errors = Family::<ErrorLabel, Counter>::default();
+        let oauth_errors = Family::<TokenErrorLabels, Counter>::default();
         let http_requests = Family::new_with_constructor(LatencyBuckets);
         let saml_metadata_refreshes = Family::<OutcomeLabel, Counter>::default();
         let audit_events_dropped = Counter::default();
@@ -76,7 +98,7 @@ impl Default for Metrics {
         );
         tollgate.register(
             "oauth_errors",
-            "OAuth error responses, by error code",
+            "Refused token requests, by grant type and OAuth error code",
             oauth_errors.clone(),
         );
         tollgate.register(
@@ -94,8 +116,43 @@ impl Default for Metrics {
             "Audit events that never reached the store (queue full, or the store failed for minutes)",
             audit_events_dropped.clone(),
         );
+        let dependencies = DependencyTimes::default();
+        tollgate.register(
+            "dependency_duration_seconds",
+            "Calls to the database (a probe every few seconds), Redis, directories and identity providers, by outcome",
+            dependencies.family(),
+        );
+        let database_pool = Family::<StateLabel, Gauge>::default();
+        tollgate.register(
+            "database_pool_connections",
+            "Database pool connections, idle and in use",
+            database_pool.clone(),
+        );
+        let signing_key_retires = Gauge::default();
+        tollgate.register(
+            "signing_key_retires_timestamp_seconds",
+            "When the signing key in use is due to be replaced; in the past means rotation is overdue",
+            signing_key_retires.clone(),
+        );
+        let tls_certificate_expiry = Gauge::default();
+        tollgate.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the TLS certificate the listeners serve expires (only with TLS on)",
+            tls_certificate_expiry.clone(),
+        );
+        let build_info = Family::<VersionLabel, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        tollgate.register("build_info", "The running version", build_info);
         Metrics {
             registry,
+            dependencies,
+            database_pool,
+            signing_key_retires,
+            tls_certificate_expiry,
             tokens_issued,
             oauth_errors,
             http_requests,
@@ -107,6 +164,21 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Times a probe query through the pool (the wait for a connection
+    /// included, which is where an outage or an exhausted pool shows) and
+    /// notes the pool's connections.
+    pub async fn probe_database(&self, db: &tollgate_store::Db) {
+        let _ = self
+            .dependencies
+            .time(Dependency::Database, db.ping())
+            .await;
+        let pool = db.pool();
+        let (size, idle) = (i64::from(pool.size()), pool.num_idle() as i64);
+        let state = |state| self.database_pool.get_or_create(&StateLabel { state });
+        state("idle").set(idle);
+        state("in_use").set(size - idle);
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -125,7 +197,7 @@ mod tests {
         let m = Metrics::default();
         m.tokens_issued
             .get_or_create(&GrantLabel {
-                grant_type: "password".into(),
+                grant_type: "password",
             })
             .inc();
         m.config_server.command_timeout("env-1");

@@ -6,6 +6,7 @@ use crate::common;
 
 use axum::http::StatusCode;
 use common::*;
+use serde_json::json;
 
 const FAMILY: &str = "tollgate_http_request_duration_seconds";
 
@@ -17,9 +18,14 @@ const FAMILIES: &[&str] = &[
     "# TYPE auth_cs_connection_timeouts counter",
     "# TYPE auth_cs_switchovers counter",
     "# TYPE tollgate_audit_events_dropped counter",
+    "# TYPE tollgate_build_info gauge",
+    "# TYPE tollgate_database_pool_connections gauge",
+    "# TYPE tollgate_dependency_duration_seconds histogram",
     "# TYPE tollgate_http_request_duration_seconds histogram",
     "# TYPE tollgate_oauth_errors counter",
     "# TYPE tollgate_saml_metadata_refreshes counter",
+    "# TYPE tollgate_signing_key_retires_timestamp_seconds gauge",
+    "# TYPE tollgate_tls_certificate_expiry_timestamp_seconds gauge",
     "# TYPE tollgate_tokens_issued counter",
 ];
 
@@ -69,4 +75,100 @@ async fn requests_are_measured_per_route_template_with_bounded_labels() {
             "{invented} became a label: {text}"
         );
     }
+}
+
+/// The value of the first sample line starting with `prefix`.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|rest| rest.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn refused_token_requests_are_counted_by_grant_and_error_with_bounded_labels() {
+    let s = TestServer::new().await;
+    for grant in ["password", "made-up-grant-1", "made-up-grant-2"] {
+        s.token(
+            DEMO,
+            &[("grant_type", grant), ("username", "x"), ("password", "y")],
+        )
+        .await;
+    }
+    s.token(DEMO, &[("scope", "openid")]).await;
+    let text = s.state.metrics.encode();
+    let errors = "tollgate_oauth_errors_total";
+    for (labels, n) in [
+        (r#"grant_type="password",error="invalid_grant""#, 1.0),
+        (r#"grant_type="other",error="unsupported_grant_type""#, 2.0),
+        (r#"grant_type="none",error="invalid_request""#, 1.0),
+    ] {
+        assert_eq!(
+            sample(&text, &format!("{errors}{{{labels}}}")),
+            Some(n),
+            "{labels}: {text}"
+        );
+    }
+    assert!(!text.contains("made-up-grant"), "{text}");
+}
+
+#[tokio::test]
+async fn dependency_calls_are_measured_by_dependency_and_outcome() {
+    let s = TestServer::new().await;
+    s.state.metrics.probe_database(&s.state.db).await;
+    s.ops_put(
+        "/environment/v3/contact-centers/demo",
+        json!({"auth": "ldap"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    // Port 1 on the loopback: the directory is down.
+    s.ops_put(
+        "/environment/v3/contact-centers/demo/directory",
+        json!({"urls": ["ldap://127.0.0.1:1"], "bindMode": "direct",
+               "bindDnTemplate": "uid={username},dc=example,dc=org", "baseDn": "dc=example,dc=org",
+               "timeoutMs": 1000}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let form = [
+        ("grant_type", "password"),
+        ("username", "demo\\agent"),
+        ("password", DEMO_PASSWORD),
+    ];
+    s.token(DEMO, &form)
+        .await
+        .expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+
+    let text = s.state.metrics.encode();
+    let count = |labels: &str| {
+        sample(
+            &text,
+            &format!("tollgate_dependency_duration_seconds_count{{{labels}}}"),
+        )
+    };
+    assert_eq!(
+        count(r#"dependency="database",outcome="ok""#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"dependency="ldap",outcome="error""#),
+        Some(1.0),
+        "{text}"
+    );
+    // The probe's connection may not be back in the pool yet: count both.
+    let pool: f64 = ["idle", "in_use"]
+        .iter()
+        .filter_map(|state| {
+            sample(
+                &text,
+                &format!("tollgate_database_pool_connections{{state=\"{state}\"}}"),
+            )
+        })
+        .sum();
+    assert!(pool >= 1.0, "{text}");
+    assert!(
+        sample(&text, r#"tollgate_build_info{version=""#).is_some(),
+        "{text}"
+    );
 }

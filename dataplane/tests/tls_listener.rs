@@ -35,9 +35,15 @@ impl TestCa {
 
     /// A leaf for localhost and 127.0.0.1: (cert PEM, key PEM, cert DER).
     fn leaf(&self) -> (String, String, Vec<u8>) {
+        self.leaf_until(2030)
+    }
+
+    /// As [`TestCa::leaf`], valid until the first of January of `year`.
+    fn leaf_until(&self, year: i32) -> (String, String, Vec<u8>) {
         let key = KeyPair::generate().expect("key");
-        let params =
+        let mut params =
             CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).expect("params");
+        params.not_after = rcgen::date_time_ymd(year, 1, 1);
         let cert = params.signed_by(&key, &self.issuer).expect("leaf");
         (cert.pem(), key.serialize_pem(), cert.der().to_vec())
     }
@@ -177,7 +183,9 @@ async fn rotated_certificate_is_served_without_a_failed_request() {
     let kept = https_client(&ca.pem);
     assert_eq!(served_cert(&kept, &url).await, Ok(old.clone()));
 
-    let (cert, key, new) = ca.leaf();
+    let expiry = || server.state.metrics.tls_certificate_expiry.get();
+    assert_eq!(expiry(), JAN_2030, "the served certificate's expiry");
+    let (cert, key, new) = ca.leaf_until(2031);
     // A broken pair first: the old certificate must stay in service.
     write(dir.path(), "tls.crt", &cert);
     let mismatched = ca.leaf().1;
@@ -218,7 +226,12 @@ async fn rotated_certificate_is_served_without_a_failed_request() {
     );
     let (leaf, _) = handshake(public, &ca.der).await;
     assert_eq!(leaf, new);
+    assert_eq!(expiry(), JAN_2031, "the new certificate's expiry");
 }
+
+/// 2030-01-01 and 2031-01-01, 00:00 UTC.
+const JAN_2030: i64 = 1_893_456_000;
+const JAN_2031: i64 = 1_924_992_000;
 
 #[tokio::test]
 async fn bad_pair_is_refused_at_start_naming_the_setting() {

@@ -9,6 +9,7 @@ pub mod cipher;
 pub mod durable;
 pub mod ephemeral;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod saml;
 pub mod secrets;

@@ -962,3 +962,35 @@ degEMIeDSp7Sjkz/e52AhpA/TJTjXDdFQvS8CAVWXj8CIQCjbmaEJS9ZK0qgz1w9
 V2VmU2B67JW6pp3K3+rVeoYGfw==
 -----END CERTIFICATE-----
 ";
+
+/// Redis commands are measured as the `redis` dependency, failures as errors;
+/// the in-process store is not a dependency.
+#[tokio::test]
+async fn redis_commands_are_timed_and_the_memory_store_is_not() {
+    use tollgate_store::metrics::DependencyTimes;
+    let times = DependencyTimes::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register("dep", "", times.family());
+    let count = |outcome: &str| {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let prefix = format!("dep_count{{dependency=\"redis\",outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let memory = Ephemeral::memory().with_times(times.clone());
+    memory.put(&unique("m"), b"v", LONG).await.unwrap();
+    assert_eq!(count("ok"), 0);
+    let Some(redis) = open_redis().await else {
+        return;
+    };
+    let redis = redis.with_times(times.clone());
+    let key = unique("timed");
+    redis.put(&key, b"v", LONG).await.unwrap();
+    redis.get(&key).await.unwrap();
+    assert_eq!(count("ok"), 2);
+    // A counter over a non-integer value is Redis's refusal.
+    assert!(redis.incr(&key, LONG).await.is_err());
+    assert_eq!(count("error"), 1);
+}

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tollgate_store::metrics::{Dependency, DependencyTimes};
 use tollgate_store::model::{AuthScheme, ContactCenter};
 use tollgate_store::Db;
 
@@ -123,6 +124,8 @@ pub struct Directories {
     config_servers: Mutex<HashMap<String, Arc<dyn Directory>>>,
     /// Which addresses LDAP URLs may reach; unrestricted unless set.
     outbound: Option<Arc<crate::outbound::Policy>>,
+    /// Where LDAP and Configuration Server calls are measured, if anywhere.
+    times: Option<DependencyTimes>,
 }
 
 impl Directories {
@@ -138,6 +141,24 @@ impl Directories {
             config_server,
             config_servers: Mutex::new(HashMap::new()),
             outbound: None,
+            times: None,
+        }
+    }
+
+    /// LDAP and Configuration Server calls are measured in `times`.
+    pub fn with_times(mut self, times: DependencyTimes) -> Self {
+        self.times = Some(times);
+        self
+    }
+
+    fn timed(&self, dependency: Dependency, inner: Arc<dyn Directory>) -> Arc<dyn Directory> {
+        match &self.times {
+            Some(times) => Arc::new(super::timed::Timed {
+                inner,
+                dependency,
+                times: times.clone(),
+            }),
+            None => inner,
         }
     }
 
@@ -194,7 +215,7 @@ impl Directories {
                     &env,
                     &self.config_server,
                 ) {
-                    Ok(d) => Arc::new(d),
+                    Ok(d) => self.timed(Dependency::ConfigServer, Arc::new(d)),
                     Err(e) => {
                         tracing::warn!(environment = environment_id, error = %e, "unusable Configuration Server settings");
                         Arc::new(Unconfigured)
@@ -233,7 +254,10 @@ impl Directories {
             .await
         {
             Ok(Some(config)) => match ldap::LdapDirectory::new(ldap::LdapConfig::from(&config)) {
-                Ok(d) => Some(Arc::new(d.with_outbound(self.outbound.clone()))),
+                Ok(d) => Some(self.timed(
+                    Dependency::Ldap,
+                    Arc::new(d.with_outbound(self.outbound.clone())),
+                )),
                 Err(e) => {
                     tracing::warn!(contact_center = contact_center_id, error = %e, "unusable LDAP settings");
                     Some(Arc::new(Unconfigured))

@@ -9,5 +9,6 @@ mod directories;
 pub mod ldap;
 pub mod names;
 pub mod password_policy;
+mod timed;
 
 pub use directories::{Directories, Directory, DirectoryError, DirectoryUser};

@@ -143,11 +143,16 @@ pub async fn build(
         &db,
         ConfigServerSettings::new(config_server_ca, metrics.config_server.clone()),
         outbound.clone(),
-    );
+    )
+    .with_times(metrics.dependencies.clone());
+    let ephemeral = ephemeral.with_times(metrics.dependencies.clone());
     Ok(Arc::new(Services {
         settings: auth_settings(common, issuer, default_contact_center, ops_password_hash),
         jwks: tollgate_core::oauth::jwks::JwksCache::new(&outbound),
-        oidc: tollgate_core::federation::oidc::discovery::Discovery::new(&outbound),
+        oidc: tollgate_core::federation::oidc::discovery::Discovery::new(
+            &outbound,
+            metrics.dependencies.clone(),
+        ),
         saml_metadata,
         outbound,
         directories,
@@ -481,6 +486,14 @@ pub fn spawn_background(state: AppState) {
             refresh_all(&s).await;
         }
     });
+    let probed = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DATABASE_PROBE_INTERVAL);
+        loop {
+            tick.tick().await;
+            probed.metrics.probe_database(&probed.db).await;
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -488,10 +501,16 @@ pub fn spawn_background(state: AppState) {
             if let Err(e) = state.keys.rotate(&state.db, now()).await {
                 tracing::warn!(error = %e, "key rotation check failed; will retry");
             }
+            if let Some(key) = state.keys.signing_key(now()) {
+                state.metrics.signing_key_retires.set(key.retires_at);
+            }
             housekeeping(&state).await;
         }
     });
 }
+
+/// How often the database's latency and pool are sampled for the metrics.
+const DATABASE_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often caches are synced without a notification (the safety net on
 /// PostgreSQL, the only way on SQLite).
@@ -546,7 +565,8 @@ pub async fn run(
     on_ready: impl FnOnce(SocketAddr, SocketAddr),
 ) -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
-    let tls_config = crate::app::tls::server_config(tls)?;
+    let expiry = state.metrics.tls_certificate_expiry.clone();
+    let tls_config = crate::app::tls::server_config(tls, expiry)?;
     let public = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("--listen: cannot bind {listen}"))?;

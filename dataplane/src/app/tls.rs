@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use tollgate_core::metrics::Gauge;
 
 /// How often the certificate files are checked for a new pair.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
@@ -56,7 +57,7 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The server configuration, or `None` without `--tls-cert-file`. Every
 /// problem names the setting it comes from.
-pub fn server_config(args: &TlsArgs) -> anyhow::Result<Option<Arc<ServerConfig>>> {
+pub fn server_config(args: &TlsArgs, expiry: Gauge) -> anyhow::Result<Option<Arc<ServerConfig>>> {
     let (cert, key) = match (&args.tls_cert_file, &args.tls_key_file) {
         (None, None) => {
             if args.management_tls {
@@ -72,7 +73,7 @@ pub fn server_config(args: &TlsArgs) -> anyhow::Result<Option<Arc<ServerConfig>>
         (Some(c), Some(k)) => (c.clone(), k.clone()),
     };
     let provider = provider();
-    let resolver = Arc::new(ReloadingCert::load(cert, key, provider.clone())?);
+    let resolver = Arc::new(ReloadingCert::load(cert, key, provider.clone(), expiry)?);
     resolver.clone().watch();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -150,6 +151,8 @@ struct ReloadingCert {
     key_path: PathBuf,
     provider: Arc<CryptoProvider>,
     current: ArcSwap<CertifiedKey>,
+    /// When the served certificate expires (unix seconds), for alerts.
+    expiry: Gauge,
     /// Digest of the file contents last seen (loaded or refused), so a bad
     /// pair is logged once, not on every check.
     seen: Mutex<[u8; 32]>,
@@ -160,13 +163,16 @@ impl ReloadingCert {
         cert_path: PathBuf,
         key_path: PathBuf,
         provider: Arc<CryptoProvider>,
+        expiry: Gauge,
     ) -> anyhow::Result<Self> {
         let (cert, key) = (
             read(&cert_path, "--tls-cert-file")?,
             read(&key_path, "--tls-key-file")?,
         );
         let key_pair = certified_key(&cert, &key, &provider)?;
+        expiry.set(not_after(&key_pair));
         Ok(Self {
+            expiry,
             seen: Mutex::new(digest(&cert, &key)),
             cert_path,
             key_path,
@@ -194,6 +200,7 @@ impl ReloadingCert {
         *seen = stamp;
         match certified_key(&cert, &key, &self.provider) {
             Ok(pair) => {
+                self.expiry.set(not_after(&pair));
                 self.current.store(Arc::new(pair));
                 tracing::info!(cert = %self.cert_path.display(), "TLS certificate reloaded");
             }
@@ -228,6 +235,15 @@ impl ReloadingCert {
             }
         });
     }
+}
+
+/// The leaf certificate's end of validity (unix seconds); 0 if it cannot be
+/// read, which an expiry alert treats as expired.
+fn not_after(pair: &CertifiedKey) -> i64 {
+    pair.cert
+        .first()
+        .and_then(|leaf| x509_parser::parse_x509_certificate(leaf).ok())
+        .map_or(0, |(_, cert)| cert.validity().not_after.timestamp())
 }
 
 fn digest(cert: &[u8], key: &[u8]) -> [u8; 32] {

@@ -16,7 +16,10 @@ pub use memory::MemoryLimits;
 
 use std::time::Duration;
 
+use std::future::Future;
+
 use crate::error::{Result, StoreError};
+use crate::metrics::{Dependency, DependencyTimes};
 
 /// How to reach Redis.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +36,8 @@ pub struct RedisConfig {
 #[derive(Clone, Debug)]
 pub struct Ephemeral {
     backend: Backend,
+    /// Where Redis commands' latency is recorded, when measured.
+    times: Option<DependencyTimes>,
 }
 
 // Enum dispatch rather than a trait object: two known implementations, no boxing of
@@ -80,6 +85,7 @@ impl Ephemeral {
     pub fn memory_with_limits(limits: MemoryLimits) -> Ephemeral {
         Ephemeral {
             backend: Backend::Memory(memory::MemoryStore::new(limits)),
+            times: None,
         }
     }
 
@@ -99,7 +105,22 @@ impl Ephemeral {
     pub async fn connect(config: &RedisConfig) -> Result<Ephemeral> {
         Ok(Ephemeral {
             backend: Backend::Redis(redis::RedisStore::connect(config).await?),
+            times: None,
         })
+    }
+
+    /// The same store, recording each Redis command's latency and errors in
+    /// `times` (the in-process store is not a dependency and is not measured).
+    pub fn with_times(mut self, times: DependencyTimes) -> Ephemeral {
+        self.times = Some(times);
+        self
+    }
+
+    async fn redis<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        match &self.times {
+            Some(t) => t.time(Dependency::Redis, call).await,
+            None => call.await,
+        }
     }
 
     /// Checks the store answers (readiness probes).
@@ -109,7 +130,7 @@ impl Ephemeral {
                 m.ping();
                 Ok(())
             }
-            Backend::Redis(r) => r.ping().await,
+            Backend::Redis(r) => self.redis(r.ping()).await,
         }
     }
 
@@ -117,7 +138,7 @@ impl Ephemeral {
     pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
         match &self.backend {
             Backend::Memory(m) => m.put(key, value, ttl),
-            Backend::Redis(r) => r.put(key, value, ttl).await,
+            Backend::Redis(r) => self.redis(r.put(key, value, ttl)).await,
         }
     }
 
@@ -125,7 +146,7 @@ impl Ephemeral {
     pub async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
         match &self.backend {
             Backend::Memory(m) => m.put_if_absent(key, value, ttl),
-            Backend::Redis(r) => r.put_if_absent(key, value, ttl).await,
+            Backend::Redis(r) => self.redis(r.put_if_absent(key, value, ttl)).await,
         }
     }
 
@@ -135,7 +156,7 @@ impl Ephemeral {
     pub async fn put_if_present(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
         match &self.backend {
             Backend::Memory(m) => m.put_if_present(key, value, ttl),
-            Backend::Redis(r) => r.put_if_present(key, value, ttl).await,
+            Backend::Redis(r) => self.redis(r.put_if_present(key, value, ttl)).await,
         }
     }
 
@@ -143,7 +164,7 @@ impl Ephemeral {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.get(key)),
-            Backend::Redis(r) => r.get(key).await,
+            Backend::Redis(r) => self.redis(r.get(key)).await,
         }
     }
 
@@ -151,7 +172,7 @@ impl Ephemeral {
     pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.take(key)),
-            Backend::Redis(r) => r.take(key).await,
+            Backend::Redis(r) => self.redis(r.take(key)).await,
         }
     }
 
@@ -159,7 +180,7 @@ impl Ephemeral {
     pub async fn delete(&self, key: &str) -> Result<bool> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.delete(key)),
-            Backend::Redis(r) => r.delete(key).await,
+            Backend::Redis(r) => self.redis(r.delete(key)).await,
         }
     }
 
@@ -170,7 +191,7 @@ impl Ephemeral {
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64> {
         match &self.backend {
             Backend::Memory(m) => m.incr(key, ttl),
-            Backend::Redis(r) => r.incr(key, ttl).await,
+            Backend::Redis(r) => self.redis(r.incr(key, ttl)).await,
         }
     }
 
@@ -184,7 +205,7 @@ impl Ephemeral {
     pub async fn incr_below(&self, key: &str, limit: i64, ttl: Duration) -> Result<Option<i64>> {
         match &self.backend {
             Backend::Memory(m) => m.incr_below(key, limit, ttl),
-            Backend::Redis(r) => r.incr_below(key, limit, ttl).await,
+            Backend::Redis(r) => self.redis(r.incr_below(key, limit, ttl)).await,
         }
     }
 
@@ -195,7 +216,7 @@ impl Ephemeral {
     pub async fn release(&self, key: &str) -> Result<Option<i64>> {
         match &self.backend {
             Backend::Memory(m) => m.release(key),
-            Backend::Redis(r) => r.release(key).await,
+            Backend::Redis(r) => self.redis(r.release(key)).await,
         }
     }
 }

@@ -72,9 +72,12 @@ pub struct DiscoveryError {
 }
 
 impl Discovery {
-    pub fn new(outbound: &Arc<crate::outbound::Policy>) -> Self {
+    pub fn new(
+        outbound: &Arc<crate::outbound::Policy>,
+        times: tollgate_store::metrics::DependencyTimes,
+    ) -> Self {
         Discovery {
-            http: Http::new(outbound),
+            http: Http::new(outbound, times),
             entries: FetchCache::new(CACHE_ENTRIES, CACHE_BYTES),
         }
     }

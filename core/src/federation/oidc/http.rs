@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openidconnect::{http, AsyncHttpClient, HttpRequest, HttpResponse};
+use tollgate_store::metrics::{Dependency, DependencyTimes};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Discovery documents, JWK sets and token answers are small.
@@ -31,10 +32,11 @@ pub enum HttpError {
 pub struct Http {
     client: reqwest::Client,
     outbound: Arc<crate::outbound::Policy>,
+    times: DependencyTimes,
 }
 
 impl Http {
-    pub fn new(outbound: &Arc<crate::outbound::Policy>) -> Self {
+    pub fn new(outbound: &Arc<crate::outbound::Policy>, times: DependencyTimes) -> Self {
         Http {
             client: outbound
                 .client_builder()
@@ -44,11 +46,21 @@ impl Http {
                 .build()
                 .unwrap_or_default(),
             outbound: outbound.clone(),
+            times,
         }
     }
 
     /// A GET with a bearer token (userinfo), the body as JSON.
     pub async fn get_json(
+        &self,
+        url: &str,
+        bearer: &str,
+    ) -> Result<(u16, serde_json::Value), HttpError> {
+        let call = self.get_json_untimed(url, bearer);
+        self.times.time(Dependency::IdentityProvider, call).await
+    }
+
+    async fn get_json_untimed(
         &self,
         url: &str,
         bearer: &str,
@@ -70,6 +82,11 @@ impl Http {
     }
 
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let call = self.send_untimed(request);
+        self.times.time(Dependency::IdentityProvider, call).await
+    }
+
+    async fn send_untimed(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let (parts, body) = request.into_parts();
         self.outbound.check_url(&parts.uri.to_string()).await?;
         let res = self

@@ -11,7 +11,7 @@ use tollgate_store::validate::client::grant_allowed;
 use crate::web::client_ip::ClientIp;
 use crate::web::form::OAuthBody;
 use crate::web::oauth_error::OAuthResponse;
-use tollgate_core::metrics::{ErrorLabel, GrantLabel};
+use tollgate_core::metrics::{GrantLabel, TokenErrorLabels};
 use tollgate_core::oauth::client_auth;
 use tollgate_core::oauth::error::OAuthError;
 use tollgate_core::oauth::form::OAuthForm;
@@ -28,19 +28,21 @@ pub async fn token(
     headers: HeaderMap,
     OAuthBody(form): OAuthBody,
 ) -> Response {
-    let grant_type = form.get("grant_type").unwrap_or("").to_string();
+    let grant_type = form.get("grant_type").unwrap_or("");
     // An address already over its limit is refused before any work is done.
     if let Err(retry_after) =
         tollgate_core::protection::rate_limit::over(&state, "token", ip.as_deref(), now()).await
     {
         return OAuthResponse(too_many(&state, &form, ip.as_deref(), retry_after)).into_response();
     }
-    match handle(&state, &headers, &form, ip.as_deref(), &grant_type).await {
+    match handle(&state, &headers, &form, ip.as_deref(), grant_type).await {
         Ok(res) => {
             state
                 .metrics
                 .tokens_issued
-                .get_or_create(&GrantLabel { grant_type })
+                .get_or_create(&GrantLabel {
+                    grant_type: grants::label(grant_type),
+                })
                 .inc();
             let mut res = axum::Json(res).into_response();
             res.headers_mut()
@@ -53,8 +55,9 @@ pub async fn token(
             state
                 .metrics
                 .oauth_errors
-                .get_or_create(&ErrorLabel {
-                    error: e.code.to_string(),
+                .get_or_create(&TokenErrorLabels {
+                    grant_type: grants::label(grant_type),
+                    error: e.code,
                 })
                 .inc();
             OAuthResponse(e).into_response()
