@@ -730,3 +730,36 @@ async fn the_lockout_holds_while_redis_is_down() {
         TOO_MANY
     );
 }
+
+/// While Redis is down, requests do not each wait for it: after the first
+/// failure its commands fail at once (and one trial at a time checks whether
+/// it is back), so sign-ins keep their usual latency. Before, every request
+/// waited for the dead store's retries and deadline (1–3 s each).
+#[tokio::test]
+async fn requests_do_not_wait_for_a_dead_redis() {
+    let Some(redis) = OwnRedis::start().await else {
+        return;
+    };
+    let config = tollgate_store::ephemeral::RedisConfig {
+        urls: vec![redis.url.clone()],
+        ..Default::default()
+    };
+    let ephemeral = Ephemeral::connect(&config).await.expect("redis");
+    let s = TestServer::with_ephemeral(default_args(), ephemeral).await;
+    let user = fresh_user(&s).await;
+    let login = format!("demo\\{user}");
+    drop(redis);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let ip = fresh_ip();
+        assert_eq!(
+            grant_outcome(&s, password_request(&login, "right-password", &ip, None)).await,
+            "ok"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "20 sign-ins took {took:?} with Redis down"
+    );
+}

@@ -34,6 +34,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The dependency failed moments ago; refused without trying again yet.
+    #[error("{0} unavailable (failing fast until it answers again)")]
+    Unavailable(&'static str),
     #[error("ephemeral store error: {0}")]
     Ephemeral(String),
     #[error("corrupt record: {0}")]

@@ -5,6 +5,7 @@
 //! - [`durable::Db`]: PostgreSQL in production, SQLite as the embedded default.
 //! - [`ephemeral::Ephemeral`]: Redis in production, in-process as the embedded default.
 
+pub mod breaker;
 pub mod cipher;
 pub mod durable;
 pub mod ephemeral;

@@ -2792,3 +2792,100 @@ async fn postgres_tls_is_verified_against_the_given_ca() {
         "the URL (with its password) is not echoed"
     );
 }
+
+/// A TCP proxy to PostgreSQL that can be cut (every connection dropped, new
+/// ones refused) and restored, as a database outage looks to a client.
+struct CuttableProxy {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CuttableProxy {
+    async fn start(target: (String, u16)) -> CuttableProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, links2) = (up.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let target = target.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                links2.lock().unwrap().push(link);
+            }
+        });
+        CuttableProxy { port, up, links }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// While the database is down, a query waits at most the acquire timeout
+/// until the probe notices, then fails at once (it used to wait the pool's
+/// 10 s every time and queue); the first probe that gets an answer ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_outage_fails_fast_and_recovers_without_restart() {
+    let Some((setup, pg)) = postgres_db("outage_fails_fast").await else {
+        return;
+    };
+    let url = url::Url::parse(&with_database(&pg.admin_url, &pg.name)).unwrap();
+    let target = (
+        url.host_str().unwrap().to_string(),
+        url.port().unwrap_or(5432),
+    );
+    let proxy = CuttableProxy::start(target).await;
+    let mut via_proxy = url.clone();
+    via_proxy.set_host(Some("127.0.0.1")).unwrap();
+    via_proxy.set_port(Some(proxy.port)).unwrap();
+    let acquire = std::time::Duration::from_secs(1);
+    let db = Db::connect_with(via_proxy.as_str(), cipher(), 4, acquire)
+        .await
+        .unwrap();
+    db.list_signing_keys().await.expect("up");
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    assert!(db.ping().await.is_err(), "the probe sees the outage");
+    assert!(started.elapsed() < acquire * 3, "{:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let refused = db.list_signing_keys().await.expect_err("down");
+        assert!(
+            matches!(refused, StoreError::Unavailable("database")),
+            "{refused}"
+        );
+    }
+    let fast = started.elapsed();
+    assert!(
+        fast < std::time::Duration::from_millis(100),
+        "20 queries took {fast:?}"
+    );
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.ping().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    db.list_signing_keys()
+        .await
+        .expect("back without a restart");
+    pg.drop_database(setup).await;
+}

@@ -26,7 +26,9 @@ impl BuiltinDirectory {
 }
 
 fn unavailable(e: tollgate_store::StoreError) -> DirectoryError {
-    tracing::error!(error = %e, "built-in directory unavailable");
+    if !matches!(e, tollgate_store::StoreError::Unavailable(_)) {
+        tracing::error!(error = %e, "built-in directory unavailable");
+    }
     DirectoryError::Unavailable {
         retry_after: std::time::Duration::from_secs(5),
     }

@@ -79,7 +79,10 @@ impl OAuthError {
 
 impl From<tollgate_store::StoreError> for OAuthError {
     fn from(e: tollgate_store::StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
+        // A failing-fast breaker was logged when it opened.
+        if !matches!(e, tollgate_store::StoreError::Unavailable(_)) {
+            tracing::error!(error = %e, "store failure");
+        }
         OAuthError::temporarily_unavailable(2)
     }
 }

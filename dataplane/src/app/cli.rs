@@ -139,6 +139,9 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
         database_url: Some(format!("sqlite:{}", data_dir.join("tollgate.db").display())),
         database_ca_file: None,
         database_max_connections: tollgate_store::durable::DEFAULT_POSTGRES_CONNECTIONS,
+        // The embedded database has no outages to fail fast on, only a
+        // single writer that may keep others waiting under load.
+        database_acquire_timeout: 10,
         redis_url: None,
         redis_cluster: false,
         redis_ca_file: None,

@@ -164,6 +164,11 @@ pub struct StoreArgs {
     /// PostgreSQL connections per process (mind the server's max_connections across replicas).
     #[arg(long, env = "TOLLGATE_DATABASE_MAX_CONNECTIONS", default_value_t = tollgate_store::durable::DEFAULT_POSTGRES_CONNECTIONS)]
     pub database_max_connections: u32,
+    /// How long a query waits for a database connection before the request
+    /// answers 503: the longest a request hangs while the database is down
+    /// (after the first failed probe, queries fail at once until it answers).
+    #[arg(long, env = "TOLLGATE_DATABASE_ACQUIRE_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub database_acquire_timeout: i64,
     /// Redis URL(s), comma-separated (redis:// or rediss:// for TLS). Empty: in-process store.
     #[arg(long, env = "TOLLGATE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

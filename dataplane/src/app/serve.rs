@@ -67,9 +67,18 @@ pub async fn open_stores(store: &StoreArgs) -> anyhow::Result<(Db, Ephemeral)> {
             .map_err(|e| anyhow::anyhow!("--database-ca-file: {e}"))?,
         None => url.to_string(),
     };
-    let db = Db::connect_with(&url, cipher, store.database_max_connections)
-        .await
-        .map_err(|e| anyhow::anyhow!("--database-url: cannot connect: {e}"))?;
+    if store.database_acquire_timeout < 1 {
+        anyhow::bail!("--database-acquire-timeout: must be at least 1s");
+    }
+    let acquire_timeout = Duration::from_secs(store.database_acquire_timeout.unsigned_abs());
+    let db = Db::connect_with(
+        &url,
+        cipher,
+        store.database_max_connections,
+        acquire_timeout,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("--database-url: cannot connect: {e}"))?;
     let ephemeral = match store.redis_url.as_deref().filter(|s| !s.trim().is_empty()) {
         None => Ephemeral::memory_with_limits(MemoryLimits {
             max_entries: store.memory_store_max_entries,
@@ -509,8 +518,9 @@ pub fn spawn_background(state: AppState) {
     });
 }
 
-/// How often the database's latency and pool are sampled for the metrics.
-const DATABASE_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the database is probed: its latency and pool for the metrics,
+/// and whether queries should fail fast (an outage) or run again.
+const DATABASE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often caches are synced without a notification (the safety net on
 /// PostgreSQL, the only way on SQLite).

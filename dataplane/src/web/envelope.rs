@@ -85,8 +85,14 @@ impl From<tollgate_store::StoreError> for ApiError {
             }
             E::MissingReference { .. } => ApiError::bad_request(e.to_string()),
             other => {
-                tracing::error!(error = %other, "store failure");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+                // A failing-fast breaker was logged when it opened.
+                if !matches!(other, E::Unavailable(_)) {
+                    tracing::error!(error = %other, "store failure");
+                }
+                ApiError {
+                    retry_after: Some(2),
+                    ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+                }
             }
         }
     }

@@ -51,7 +51,7 @@ impl Db {
         if let Some(kind) = kind {
             query = query.bind(kind);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(self.live()?).await?;
         rows.iter()
             .map(|row| {
                 let id: i64 = row.try_get("id")?;

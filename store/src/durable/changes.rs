@@ -20,7 +20,7 @@ impl Db {
             "SELECT seq, entity, entity_id FROM change_log WHERE seq > $1 ORDER BY seq",
         )
         .bind(seq)
-        .fetch_all(&self.pool)
+        .fetch_all(self.live()?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -36,7 +36,7 @@ impl Db {
     /// The newest seq, 0 when nothing changed yet.
     pub async fn latest_change_seq(&self) -> Result<i64> {
         let seq = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM change_log")
-            .fetch_one(&self.pool)
+            .fetch_one(self.live()?)
             .await?;
         Ok(seq)
     }

@@ -141,7 +141,7 @@ impl Db {
             .bind(namespace)
             .bind(name)
             .bind(uid)
-            .fetch_one(&self.pool)
+            .fetch_one(self.live()?)
             .await
             .map_err(|e| {
                 on_unique(e, |_| StoreError::Duplicate {
@@ -156,14 +156,14 @@ impl Db {
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
         let row = sqlx::query(&sql)
             .bind(client_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.as_ref().map(|r| self.client_from_row(r)).transpose()
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>> {
         let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY client_id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(self.live()?).await?;
         rows.iter().map(|r| self.client_from_row(r)).collect()
     }
 
@@ -199,12 +199,12 @@ impl Db {
             .bind(&client.jwks_uri)
             .bind(self.seal_hmac_secret(client)?)
             .bind(now())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         match row {
             Some(row) => self.client_from_row(&row),
             None => Err(stale_or_missing(
-                &self.pool,
+                self.live()?,
                 "clients",
                 "client_id = $1",
                 &[&client.client_id],

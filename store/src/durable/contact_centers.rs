@@ -129,7 +129,7 @@ impl Db {
     }
 
     pub async fn get_contact_center(&self, id: &str) -> Result<Option<ContactCenter>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.live()?.acquire().await?;
         let sql = format!("SELECT {COLUMNS} FROM contact_centers WHERE id = $1");
         let Some(row) = sqlx::query(&sql)
             .bind(id)
@@ -143,7 +143,7 @@ impl Db {
     }
 
     pub async fn list_contact_centers(&self) -> Result<Vec<ContactCenter>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.live()?.acquire().await?;
         let sql = format!("SELECT {COLUMNS} FROM contact_centers ORDER BY id");
         let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
         let domain_rows = sqlx::query(
@@ -176,7 +176,7 @@ impl Db {
             "SELECT contact_center_id FROM contact_center_domains WHERE domain_key = $1",
         )
         .bind(fold(domain))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.live()?)
         .await?;
         match id {
             Some(id) => self.get_contact_center(&id).await,

@@ -31,7 +31,7 @@ impl Db {
         .bind(contact_center_id)
         .bind(origin)
         .bind(now())
-        .execute(&self.pool)
+        .execute(self.live()?)
         .await
         .map_err(|e| {
             on_foreign_key(e, || StoreError::MissingReference {
@@ -54,13 +54,13 @@ impl Db {
                     "SELECT {COLUMNS} FROM cors_origins WHERE contact_center_id = $1 \
                      ORDER BY origin"
                 );
-                sqlx::query(&sql).bind(cc).fetch_all(&self.pool).await?
+                sqlx::query(&sql).bind(cc).fetch_all(self.live()?).await?
             }
             None => {
                 let sql = format!(
                     "SELECT {COLUMNS} FROM cors_origins ORDER BY contact_center_id, origin"
                 );
-                sqlx::query(&sql).fetch_all(&self.pool).await?
+                sqlx::query(&sql).fetch_all(self.live()?).await?
             }
         };
         rows.iter().map(from_row).collect()
@@ -72,7 +72,7 @@ impl Db {
             sqlx::query("DELETE FROM cors_origins WHERE contact_center_id = $1 AND origin = $2")
                 .bind(contact_center_id)
                 .bind(origin)
-                .execute(&self.pool)
+                .execute(self.live()?)
                 .await?
                 .rows_affected();
         if deleted == 0 {

@@ -94,7 +94,7 @@ impl Db {
             .bind(namespace)
             .bind(name)
             .bind(uid)
-            .fetch_one(&self.pool)
+            .fetch_one(self.live()?)
             .await
             .map_err(|e| {
                 on_unique(e, |_| StoreError::Duplicate {
@@ -109,14 +109,14 @@ impl Db {
         let sql = format!("SELECT {COLUMNS} FROM environments WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.map(|row| self.environment_from_row(&row)).transpose()
     }
 
     pub async fn list_environments(&self) -> Result<Vec<Environment>> {
         let sql = format!("SELECT {COLUMNS} FROM environments ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(self.live()?).await?;
         rows.iter()
             .map(|row| self.environment_from_row(row))
             .collect()
@@ -146,13 +146,13 @@ impl Db {
             .bind(env.tls_enabled)
             .bind(to_json(&env.config_servers)?)
             .bind(now())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         match row {
             Some(row) => self.environment_from_row(&row),
             None => {
                 Err(
-                    stale_or_missing(&self.pool, "environments", "id = $1", &[&env.id], ENTITY)
+                    stale_or_missing(self.live()?, "environments", "id = $1", &[&env.id], ENTITY)
                         .await?,
                 )
             }

@@ -43,7 +43,7 @@ impl Db {
 
     /// Stores the key as given, times included: the rotation schedule is the caller's.
     pub async fn insert_signing_key(&self, key: &SigningKey) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.live()?.acquire().await?;
         self.insert_signing_key_in(&mut conn, key).await
     }
 
@@ -111,7 +111,7 @@ impl Db {
     /// Oldest first.
     pub async fn list_signing_keys(&self) -> Result<Vec<SigningKey>> {
         let sql = format!("SELECT {COLUMNS} FROM signing_keys ORDER BY created_at, kid");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(self.live()?).await?;
         rows.iter()
             .map(|row| self.signing_key_from_row(row))
             .collect()
@@ -120,7 +120,7 @@ impl Db {
     pub async fn delete_signing_key(&self, kid: &str) -> Result<()> {
         let deleted = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(&self.pool)
+            .execute(self.live()?)
             .await?
             .rows_affected();
         if deleted == 0 {

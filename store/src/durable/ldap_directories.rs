@@ -108,7 +108,7 @@ impl Db {
         let sql = format!("SELECT {COLUMNS} FROM ldap_directories WHERE contact_center_id = $1");
         let row = sqlx::query(&sql)
             .bind(contact_center_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.map(|row| self.ldap_directory_from_row(&row))
             .transpose()
@@ -160,13 +160,13 @@ impl Db {
             .bind(config.active_directory)
             .bind(config.version)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await
             .map_err(|e| on_settings_write(e, &config.contact_center_id, ENTITY))?;
         match row {
             Some(row) => self.ldap_directory_from_row(&row),
             None => Err(stale_or_missing(
-                &self.pool,
+                self.live()?,
                 "ldap_directories",
                 "contact_center_id = $1",
                 &[&config.contact_center_id],
@@ -177,6 +177,6 @@ impl Db {
     }
 
     pub async fn delete_ldap_directory(&self, contact_center_id: &str) -> Result<()> {
-        delete_settings(&self.pool, "ldap_directories", contact_center_id, ENTITY).await
+        delete_settings(self.live()?, "ldap_directories", contact_center_id, ENTITY).await
     }
 }

@@ -33,6 +33,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+use crate::breaker::Breaker;
 use crate::cipher::Cipher;
 use crate::error::{Result, StoreError};
 
@@ -50,6 +51,9 @@ pub struct Db {
     backend: Backend,
     /// PostgreSQL's URL, for the change listener's own connection.
     listen_url: Option<std::sync::Arc<str>>,
+    /// Open while the background probe finds the database down: queries
+    /// then fail at once instead of each waiting for a connection.
+    breaker: std::sync::Arc<Breaker>,
 }
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -58,23 +62,43 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// PostgreSQL connections per process unless configured.
 pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
 
+/// How long a query waits for a pool connection unless configured: the
+/// longest a request hangs when the database is gone.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long queries fail fast after a failed probe (probes run every second
+/// or so, and one that succeeds closes the breaker at once).
+const OUTAGE_COOL_DOWN: Duration = Duration::from_secs(5);
+
 /// How long a SQLite writer waits for the lock before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
 
 impl Db {
     /// `postgres://…` or `sqlite:PATH` / `sqlite::memory:`. Creates the SQLite file if missing.
     pub async fn connect(url: &str, cipher: Cipher) -> Result<Db> {
-        Self::connect_with(url, cipher, DEFAULT_POSTGRES_CONNECTIONS).await
+        Self::connect_with(
+            url,
+            cipher,
+            DEFAULT_POSTGRES_CONNECTIONS,
+            DEFAULT_ACQUIRE_TIMEOUT,
+        )
+        .await
     }
 
-    /// As [`Db::connect`], with the PostgreSQL pool size (SQLite has one writer anyway).
-    pub async fn connect_with(url: &str, cipher: Cipher, max_connections: u32) -> Result<Db> {
+    /// As [`Db::connect`], with the PostgreSQL pool size (SQLite has one
+    /// writer anyway) and how long a query waits for a connection.
+    pub async fn connect_with(
+        url: &str,
+        cipher: Cipher,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Db> {
         sqlx::any::install_default_drivers();
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         let (backend, pool) = if postgres {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(acquire_timeout)
                 .connect(url)
                 .await?;
             (Backend::Postgres, pool)
@@ -90,6 +114,7 @@ impl Db {
             cipher,
             backend,
             listen_url: postgres.then(|| url.into()),
+            breaker: std::sync::Arc::new(Breaker::new("database", OUTAGE_COOL_DOWN)),
         })
     }
 
@@ -119,6 +144,7 @@ impl Db {
             cipher,
             backend: self.backend,
             listen_url: self.listen_url.clone(),
+            breaker: self.breaker.clone(),
         }
     }
 
@@ -129,9 +155,21 @@ impl Db {
         &self.pool
     }
 
+    /// Checks the database answers, and opens or closes the breaker by the
+    /// outcome: this is the probe (readiness, and the metrics' sampler).
     pub async fn ping(&self) -> Result<()> {
-        self.pool.execute("SELECT 1").await?;
+        let answered = self.pool.execute("SELECT 1").await;
+        self.breaker.record(answered.is_ok());
+        answered?;
         Ok(())
+    }
+
+    /// The pool, unless the last probe found the database down.
+    fn live(&self) -> Result<&AnyPool> {
+        if self.breaker.is_open() {
+            return Err(StoreError::Unavailable("database"));
+        }
+        Ok(&self.pool)
     }
 
     /// A transaction for a read-then-write sequence. On SQLite it takes the
@@ -146,7 +184,7 @@ impl Db {
     /// non-zero transaction depth"). Finished on its own task, an abandoned
     /// transaction is dropped whole, which rolls it back.
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
-        let (pool, backend) = (self.pool.clone(), self.backend);
+        let (pool, backend) = (self.live()?.clone(), self.backend);
         let begun = tokio::spawn(async move {
             match backend {
                 Backend::Postgres => pool.begin().await,

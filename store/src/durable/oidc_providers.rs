@@ -56,7 +56,7 @@ impl Db {
         let sql = format!("SELECT {COLUMNS} FROM oidc_providers WHERE contact_center_id = $1");
         let row = sqlx::query(&sql)
             .bind(contact_center_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.map(|row| self.oidc_provider_from_row(&row)).transpose()
     }
@@ -103,13 +103,13 @@ impl Db {
             .bind(to_json(&config.authorize_params)?)
             .bind(config.version)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await
             .map_err(|e| on_settings_write(e, &config.contact_center_id, ENTITY))?;
         match row {
             Some(row) => self.oidc_provider_from_row(&row),
             None => Err(stale_or_missing(
-                &self.pool,
+                self.live()?,
                 "oidc_providers",
                 "contact_center_id = $1",
                 &[&config.contact_center_id],
@@ -120,6 +120,6 @@ impl Db {
     }
 
     pub async fn delete_oidc_provider(&self, contact_center_id: &str) -> Result<()> {
-        delete_settings(&self.pool, "oidc_providers", contact_center_id, ENTITY).await
+        delete_settings(self.live()?, "oidc_providers", contact_center_id, ENTITY).await
     }
 }

@@ -79,7 +79,7 @@ impl Db {
         );
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.map(|row| from_row(&row, &format!("{} {id}", kind.table())))
             .transpose()
@@ -110,7 +110,7 @@ impl Db {
             .bind(uid)
             .bind(seen_by)
             .bind(seen_uid.unwrap_or_default())
-            .execute(&self.pool)
+            .execute(self.live()?)
             .await?
             .rows_affected();
         Ok(changed == 1)

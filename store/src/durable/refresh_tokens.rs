@@ -161,7 +161,7 @@ impl Db {
     ) -> Result<Option<(RefreshToken, RefreshFamily)>> {
         let row = sqlx::query(JOINED)
             .bind(hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.as_ref().map(joined_from_row).transpose()
     }
@@ -212,7 +212,7 @@ impl Db {
         )
         .bind(client_id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.live()?)
         .await?
         .rows_affected();
         Ok(revoked)

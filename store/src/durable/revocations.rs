@@ -27,7 +27,7 @@ impl Db {
         .bind(subject)
         .bind(issued_before)
         .bind(expires_at)
-        .fetch_one(&self.pool)
+        .fetch_one(self.live()?)
         .await?;
         Ok(seq)
     }
@@ -44,7 +44,7 @@ impl Db {
         )
         .bind(seq)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(self.live()?)
         .await?;
         rows.iter()
             .map(|row| {

@@ -70,7 +70,7 @@ impl Db {
         let sql = format!("SELECT {COLUMNS} FROM saml_providers WHERE contact_center_id = $1");
         let row = sqlx::query(&sql)
             .bind(contact_center_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.map(|row| self.saml_provider_from_row(&row)).transpose()
     }
@@ -123,7 +123,7 @@ impl Db {
             .bind(config.version)
             .bind(now)
             .bind(config.allow_idp_initiated)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await
             .map_err(|e| {
                 let e = on_foreign_key(e, || StoreError::MissingReference {
@@ -140,7 +140,7 @@ impl Db {
         match row {
             Some(row) => self.saml_provider_from_row(&row),
             None => Err(stale_or_missing(
-                &self.pool,
+                self.live()?,
                 "saml_providers",
                 "contact_center_id = $1",
                 &[&config.contact_center_id],
@@ -157,7 +157,7 @@ impl Db {
             "SELECT contact_center_id, idp_metadata_url FROM saml_providers \
              WHERE idp_metadata_url IS NOT NULL ORDER BY contact_center_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.live()?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -172,7 +172,7 @@ impl Db {
     pub async fn delete_saml_provider(&self, contact_center_id: &str) -> Result<()> {
         let deleted = sqlx::query("DELETE FROM saml_providers WHERE contact_center_id = $1")
             .bind(contact_center_id)
-            .execute(&self.pool)
+            .execute(self.live()?)
             .await?
             .rows_affected();
         if deleted == 0 {

@@ -28,7 +28,7 @@ impl Db {
             format!("SELECT {COLUMNS} FROM settings WHERE contact_center_id = $1 ORDER BY name");
         let rows = sqlx::query(&sql)
             .bind(contact_center_id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.live()?)
             .await?;
         rows.iter().map(from_row).collect()
     }
@@ -38,7 +38,7 @@ impl Db {
     pub async fn list_settings_named(&self, name: &str) -> Result<Vec<Setting>> {
         let sql =
             format!("SELECT {COLUMNS} FROM settings WHERE name = $1 ORDER BY contact_center_id");
-        let rows = sqlx::query(&sql).bind(name).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).bind(name).fetch_all(self.live()?).await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -58,7 +58,7 @@ impl Db {
             .bind(setting.shared)
             .bind(&setting.value)
             .bind(now())
-            .fetch_one(&self.pool)
+            .fetch_one(self.live()?)
             .await
             .map_err(|e| {
                 on_foreign_key(e, || StoreError::MissingReference {
@@ -74,7 +74,7 @@ impl Db {
             sqlx::query("DELETE FROM settings WHERE contact_center_id = $1 AND name = $2")
                 .bind(contact_center_id)
                 .bind(name)
-                .execute(&self.pool)
+                .execute(self.live()?)
                 .await?
                 .rows_affected();
         if deleted == 0 {

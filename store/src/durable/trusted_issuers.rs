@@ -42,7 +42,7 @@ impl Db {
         );
         let rows = sqlx::query(&sql)
             .bind(contact_center_id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.live()?)
             .await?;
         rows.iter().map(from_row).collect()
     }
@@ -51,7 +51,7 @@ impl Db {
         let sql = format!("SELECT {COLUMNS} FROM trusted_issuers WHERE issuer = $1");
         let row = sqlx::query(&sql)
             .bind(issuer)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.as_ref().map(from_row).transpose()
     }
@@ -77,7 +77,7 @@ impl Db {
             .bind(to_json(&t.algorithms)?)
             .bind(t.max_lifetime)
             .bind(now())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await
             .map_err(|e| {
                 on_foreign_key(e, || StoreError::MissingReference {
@@ -99,7 +99,7 @@ impl Db {
             sqlx::query("DELETE FROM trusted_issuers WHERE contact_center_id = $1 AND issuer = $2")
                 .bind(contact_center_id)
                 .bind(issuer)
-                .execute(&self.pool)
+                .execute(self.live()?)
                 .await?
                 .rows_affected();
         if deleted == 0 {

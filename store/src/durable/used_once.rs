@@ -18,7 +18,7 @@ impl Db {
         )
         .bind(key_hash)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.live()?)
         .await?
         .rows_affected();
         Ok(inserted == 1)

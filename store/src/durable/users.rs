@@ -143,7 +143,7 @@ impl Db {
         let row = sqlx::query(&sql)
             .bind(contact_center_id)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.as_ref().map(from_row).transpose()
     }
@@ -160,7 +160,7 @@ impl Db {
         let row = sqlx::query(&sql)
             .bind(contact_center_id)
             .bind(fold(username))
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.live()?)
             .await?;
         row.as_ref().map(from_row).transpose()
     }
@@ -192,7 +192,7 @@ impl Db {
         if let Some(pattern) = &pattern {
             count = count.bind(pattern);
         }
-        let total: i64 = count.fetch_one(&self.pool).await?;
+        let total: i64 = count.fetch_one(self.live()?).await?;
         let (limit_at, offset_at) = if pattern.is_some() { (3, 4) } else { (2, 3) };
         let page_sql = format!(
             "SELECT {COLUMNS} FROM users WHERE {filter} ORDER BY username_key, id \
@@ -205,7 +205,7 @@ impl Db {
         let rows = page
             .bind(page_limit(query.limit))
             .bind(query.offset.max(0))
-            .fetch_all(&self.pool)
+            .fetch_all(self.live()?)
             .await?;
         let users = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
         Ok((users, total))
@@ -331,7 +331,7 @@ impl Db {
         .bind(contact_center_id)
         .bind(user_id)
         .bind(limit.clamp(0, MAX_PASSWORD_HISTORY))
-        .fetch_all(&self.pool)
+        .fetch_all(self.live()?)
         .await?)
     }
 }

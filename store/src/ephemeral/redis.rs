@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{
@@ -16,6 +16,7 @@ use ::redis::{
 };
 
 use super::{ttl_millis, RedisConfig};
+use crate::breaker::Breaker;
 use crate::error::{Result, StoreError};
 
 const KEY_PREFIX: &str = "tollgate:";
@@ -27,6 +28,9 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Upper bound for a whole operation, retries included, so callers (request handlers)
 /// see an error in bounded time when Redis is gone instead of piling up.
 const OP_DEADLINE: Duration = Duration::from_secs(3);
+/// After Redis failed to answer, commands fail at once for this long, then
+/// one trial command at a time checks whether it is back.
+const COOL_DOWN: Duration = Duration::from_millis(500);
 /// Upper bound for `connect`, which may talk to several seed nodes.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -88,6 +92,7 @@ pub(crate) struct RedisStore {
     conn: Conn,
     /// Passwords and URLs to scrub from error messages.
     secrets: Arc<[String]>,
+    breaker: Arc<Breaker>,
 }
 
 #[derive(Clone)]
@@ -178,7 +183,8 @@ impl RedisStore {
             let conn = bounded(CONNECT_DEADLINE, "connect", &secrets, async {
                 client.get_async_connection().await
             })
-            .await?;
+            .await
+            .0?;
             Conn::Cluster(conn)
         } else {
             let info = infos
@@ -198,10 +204,15 @@ impl RedisStore {
             let conn = bounded(CONNECT_DEADLINE, "connect", &secrets, async {
                 ConnectionManager::new_with_config(client, manager_config).await
             })
-            .await?;
+            .await
+            .0?;
             Conn::Standalone(conn)
         };
-        let store = RedisStore { conn, secrets };
+        let store = RedisStore {
+            conn,
+            secrets,
+            breaker: Arc::new(Breaker::new("redis", COOL_DOWN)),
+        };
         // The cluster client connects lazily to some nodes; a PING proves auth and reachability.
         store.ping().await?;
         Ok(store)
@@ -209,8 +220,8 @@ impl RedisStore {
 
     async fn query<T: FromRedisValue>(&self, what: &str, cmd: &Cmd) -> Result<T> {
         match &self.conn {
-            Conn::Standalone(c) => run(&self.secrets, what, c.clone(), cmd).await,
-            Conn::Cluster(c) => run(&self.secrets, what, c.clone(), cmd).await,
+            Conn::Standalone(c) => self.bounded(what, cmd.query_async(&mut c.clone())).await,
+            Conn::Cluster(c) => self.bounded(what, cmd.query_async(&mut c.clone())).await,
         }
     }
 
@@ -305,51 +316,63 @@ impl RedisStore {
         what: &str,
         invocation: &::redis::ScriptInvocation<'_>,
     ) -> Result<T> {
-        let secrets = &self.secrets;
         match &self.conn {
             Conn::Standalone(c) => {
                 let mut c = c.clone();
-                bounded(OP_DEADLINE, what, secrets, invocation.invoke_async(&mut c)).await
+                self.bounded(what, invocation.invoke_async(&mut c)).await
             }
             Conn::Cluster(c) => {
                 let mut c = c.clone();
-                bounded(OP_DEADLINE, what, secrets, invocation.invoke_async(&mut c)).await
+                self.bounded(what, invocation.invoke_async(&mut c)).await
             }
         }
     }
+
+    /// Runs a command within its deadline, failing fast while the breaker
+    /// is open.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = std::result::Result<T, RedisError>>,
+    ) -> Result<T> {
+        let ticket = self
+            .breaker
+            .admit()
+            .ok_or(StoreError::Unavailable("redis"))?;
+        let (result, answered) = bounded(OP_DEADLINE, what, &self.secrets, fut).await;
+        ticket.record(answered);
+        result
+    }
 }
 
-async fn run<C: ConnectionLike, T: FromRedisValue>(
-    secrets: &[String],
-    what: &str,
-    mut conn: C,
-    cmd: &Cmd,
-) -> Result<T> {
-    bounded(OP_DEADLINE, what, secrets, cmd.query_async(&mut conn)).await
-}
-
-fn redact_err(e: RedisError, secrets: &[String]) -> String {
-    redact(e.to_string(), secrets)
-}
-
-/// Runs a Redis future with a hard deadline and maps its error without secrets.
+/// Runs a Redis future with a hard deadline and maps its error without
+/// secrets; also tells whether Redis answered (a refusal such as a type
+/// error is an answer, a dropped connection or a timeout is not).
 async fn bounded<T>(
     deadline: Duration,
     what: &str,
     secrets: &[String],
     fut: impl Future<Output = std::result::Result<T, RedisError>>,
-) -> Result<T> {
+) -> (Result<T>, bool) {
     match tokio::time::timeout(deadline, fut).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(StoreError::Ephemeral(format!(
-            "redis {what}: {}",
-            redact_err(e, secrets)
-        ))),
-        Err(_) => Err(StoreError::Ephemeral(format!(
-            "redis {what}: no answer within {} ms",
-            deadline.as_millis()
-        ))),
+        Ok(Ok(v)) => (Ok(v), true),
+        Ok(Err(e)) => {
+            let answered = !(e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal());
+            let msg = format!("redis {what}: {}", redact_err(e, secrets));
+            (Err(StoreError::Ephemeral(msg)), answered)
+        }
+        Err(_) => {
+            let msg = format!("redis {what}: no answer within {} ms", deadline.as_millis());
+            (Err(StoreError::Ephemeral(msg)), false)
+        }
     }
+}
+
+fn redact_err(e: RedisError, secrets: &[String]) -> String {
+    redact(e.to_string(), secrets)
 }
 
 #[cfg(test)]
