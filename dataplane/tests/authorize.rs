@@ -182,6 +182,45 @@ async fn replayed_code_fails_and_revokes_the_first_tokens() {
     .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
+/// The ephemeral store losing its data (a Redis restart) between the
+/// redemption and the replay does not save the first tokens: the database
+/// remembers what the code issued (before, the replay was refused as an
+/// unknown code and the tokens stayed valid).
+#[tokio::test]
+async fn a_code_replayed_after_the_ephemeral_store_lost_its_data_still_revokes() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    let code = code_flow(&s, &mut b).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let first = s.token(DEMO, &form).await.tokens();
+    let digest = tollgate_core::tokens::token_digest(&code);
+    for key in ["code", "code-used", "code-replayed"] {
+        s.state
+            .ephemeral
+            .delete(&format!("{key}:{digest}"))
+            .await
+            .expect("delete");
+    }
+    s.token(DEMO, &form)
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(!s.is_active(str_of(&first, "access_token")).await);
+    s.token(
+        DEMO,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", str_of(&first, "refresh_token")),
+        ],
+    )
+    .await
+    .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
 /// A code presented twice at once: whichever presentation wins, nothing
 /// issued for the code stays usable (the replay used to be refused while the
 /// first redemption was still issuing, and its tokens then stayed valid).

@@ -110,6 +110,7 @@ pub async fn grant(
         family: res.family.clone(),
     };
     mark_used(state, code, &issued).await?;
+    remember_durably(state, code, &issued, now).await?;
     if state.ephemeral.get(&replayed_key(code)).await?.is_some() {
         return Err(revoke_issued(state, client, &issued, ip, now).await);
     }
@@ -140,6 +141,34 @@ async fn mark_used(state: &Services, code: &str, used: &Used) -> Result<(), OAut
         .put(&used_key(code), &used, USED_TTL)
         .await?;
     Ok(())
+}
+
+/// Keeps what a redemption issued in the database too, so a replay after the
+/// ephemeral store lost its data (a Redis restart) still revokes it.
+async fn remember_durably(
+    state: &Services,
+    code: &str,
+    issued: &Used,
+    now: Timestamp,
+) -> Result<(), OAuthError> {
+    let detail = serde_json::to_string(issued).map_err(|_| OAuthError::server_error())?;
+    let expires_at = now + USED_TTL.as_secs() as i64;
+    state
+        .db
+        .first_use_with(&used_key(code), expires_at, Some(&detail))
+        .await?;
+    Ok(())
+}
+
+/// What the database remembers of a redemption, when the ephemeral store
+/// no longer does.
+async fn remembered(
+    state: &Services,
+    code: &str,
+    now: Timestamp,
+) -> Result<Option<Used>, OAuthError> {
+    let detail = state.db.use_of(&used_key(code), now).await?.flatten();
+    Ok(detail.and_then(|d| serde_json::from_str(&d).ok()))
 }
 
 /// The token request must repeat the authorization request: same client,
@@ -195,7 +224,11 @@ async fn replayed(
     let invalid = OAuthError::invalid_grant("the code is invalid, expired or already used");
     let used = match state.ephemeral.get(&used_key(code)).await {
         Ok(Some(b)) => serde_json::from_slice::<Used>(&b).unwrap_or_default(),
-        Ok(None) => return invalid,
+        Ok(None) => match remembered(state, code, now).await {
+            Ok(Some(used)) => return revoke_issued(state, client, &used, ip, now).await,
+            Ok(None) => return invalid,
+            Err(e) => return e,
+        },
         Err(e) => return e.into(),
     };
     if let Err(e) = state
