@@ -158,7 +158,7 @@ async fn ttl_expiry(store: Ephemeral) {
     // An expired entry is absent for every operation.
     let kt = unique("ttl_take");
     let kd = unique("ttl_delete");
-    let kp = unique("ttl_pia");
+    let kp = unique("ttl_pip");
     for key in [&kt, &kd, &kp] {
         store
             .put(key, b"v", Duration::from_millis(50))
@@ -168,14 +168,11 @@ async fn ttl_expiry(store: Ephemeral) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(store.take(&kt).await.expect("take expired"), None);
     assert!(!store.delete(&kd).await.expect("delete expired"));
-    assert!(store
-        .put_if_absent(&kp, b"new", LONG)
+    assert!(!store
+        .put_if_present(&kp, b"new", LONG)
         .await
-        .expect("pia expired"));
-    assert_eq!(
-        store.get(&kp).await.expect("get").as_deref(),
-        Some(&b"new"[..])
-    );
+        .expect("put_if_present expired"));
+    assert_eq!(store.get(&kp).await.expect("get"), None);
 
     // Sub-millisecond TTLs are rounded up, not refused.
     let ks = unique("ttl_sub_ms");
@@ -200,51 +197,13 @@ async fn invalid_ttl_is_refused(store: Ephemeral) {
             .expect_err("put with bad TTL");
         assert!(err.to_string().contains("TTL"), "{err}");
         store
-            .put_if_absent(&k, b"v", ttl)
+            .put_if_present(&k, b"v", ttl)
             .await
-            .expect_err("put_if_absent with bad TTL");
+            .expect_err("put_if_present with bad TTL");
         store.incr(&k, ttl).await.expect_err("incr with bad TTL");
     }
     // Nothing was stored by the refused calls.
     assert_eq!(store.get(&k).await.expect("get"), None);
-}
-
-async fn put_if_absent(store: Ephemeral) {
-    let k = unique("pia");
-    assert!(store.put_if_absent(&k, b"one", LONG).await.expect("first"));
-    assert!(!store.put_if_absent(&k, b"two", LONG).await.expect("second"));
-    assert_eq!(
-        store.get(&k).await.expect("get").as_deref(),
-        Some(&b"one"[..])
-    );
-
-    assert!(store.delete(&k).await.expect("delete"));
-    assert!(store
-        .put_if_absent(&k, b"three", LONG)
-        .await
-        .expect("after delete"));
-    assert_eq!(
-        store.get(&k).await.expect("get").as_deref(),
-        Some(&b"three"[..])
-    );
-}
-
-async fn put_if_absent_concurrent(store: Ephemeral) {
-    // Replay cache: of many simultaneous first uses, exactly one is accepted.
-    let k = unique("pia_race");
-    let tasks: Vec<_> = (0..32u8)
-        .map(|i| {
-            let (store, k) = (store.clone(), k.clone());
-            tokio::spawn(async move { store.put_if_absent(&k, &[i], LONG).await })
-        })
-        .collect();
-    let mut winners = 0;
-    for t in tasks {
-        if t.await.expect("task").expect("put_if_absent") {
-            winners += 1;
-        }
-    }
-    assert_eq!(winners, 1);
 }
 
 async fn put_if_present(store: Ephemeral) {
@@ -627,8 +586,6 @@ macro_rules! contract_suite {
             put_get,
             ttl_expiry,
             invalid_ttl_is_refused,
-            put_if_absent,
-            put_if_absent_concurrent,
             put_if_present,
             put_if_present_never_resurrects,
             take_single_use,

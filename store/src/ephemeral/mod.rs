@@ -142,14 +142,6 @@ impl Ephemeral {
         }
     }
 
-    /// Stores only when the key is absent; true when stored (replay caches).
-    pub async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
-        match &self.backend {
-            Backend::Memory(m) => m.put_if_absent(key, value, ttl),
-            Backend::Redis(r) => self.redis(r.put_if_absent(key, value, ttl)).await,
-        }
-    }
-
     /// Replaces the value only when the key is present and live; true when stored.
     /// Refreshing a record (a session's idle timeout) this way cannot bring it back
     /// after someone else ended it.

@@ -243,15 +243,6 @@ impl RedisStore {
         self.query::<()>("SET", &cmd).await
     }
 
-    pub(crate) async fn put_if_absent(&self, k: &str, value: &[u8], ttl: Duration) -> Result<bool> {
-        let ms = ttl_millis(ttl)?;
-        let mut cmd = ::redis::cmd("SET");
-        cmd.arg(key(k)).arg(value).arg("NX").arg("PX").arg(ms);
-        // SET NX replies OK when stored and nil when the key exists.
-        let reply: Option<String> = self.query("SET NX", &cmd).await?;
-        Ok(reply.is_some())
-    }
-
     pub(crate) async fn put_if_present(
         &self,
         k: &str,
