@@ -37,3 +37,4 @@ mod tls_listener;
 mod token_endpoint;
 mod token_exchange;
 mod token_exchange_issuers;
+mod trace_context;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::config::{CommonArgs, LogFormat, StoreArgs};
 use crate::app::serve::{self, Role};
+use crate::app::telemetry;
 use tollgate_store::ephemeral::MemoryLimits;
 
 #[derive(Debug, Parser)]
@@ -51,23 +52,6 @@ pub enum Command {
     },
 }
 
-fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .map_err(|e| anyhow::anyhow!("--log: {e}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
-        LogFormat::Text => builder.init(),
-    }
-    Ok(())
-}
-
 pub async fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     crate::app::config::load_file_into_env(&args).map_err(|e| anyhow::anyhow!(e))?;
@@ -79,7 +63,11 @@ pub async fn run() -> anyhow::Result<()> {
             common,
             store,
         } => {
-            init_logging(common.log_format, &common.log)?;
+            let _telemetry = telemetry::init(
+                common.log_format,
+                &common.log,
+                common.otlp_endpoint.as_deref(),
+            )?;
             let listen = common
                 .listen
                 .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8095)));
@@ -116,7 +104,11 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
     if std::env::var_os("TOLLGATE_LOG").is_none() {
         common.log = "warn".into();
     }
-    init_logging(common.log_format, &common.log)?;
+    let _telemetry = telemetry::init(
+        common.log_format,
+        &common.log,
+        common.otlp_endpoint.as_deref(),
+    )?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
     let listen = common

@@ -148,6 +148,11 @@ pub struct CommonArgs {
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "TOLLGATE_LOG", default_value = "info")]
     pub log: String,
+    /// Export traces to this OpenTelemetry collector (OTLP over HTTP, e.g.
+    /// `http://otel-collector:4318`); off unless set. A request's W3C
+    /// `traceparent` is honoured (and logged) either way.
+    #[arg(long, env = "TOLLGATE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Where the durable and ephemeral stores are.

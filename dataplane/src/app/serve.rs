@@ -357,15 +357,20 @@ pub fn app(state: AppState, role: Role) -> Router {
     }
     let x_request_id = HeaderName::from_static("x-request-id");
     router
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(CatchPanicLayer::custom(|_| crate::web::envelope::ApiError::internal().into_response()))
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        .layer(CatchPanicLayer::custom(|_| {
+            crate::web::envelope::ApiError::internal().into_response()
         }))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(crate::app::telemetry::request_span))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 

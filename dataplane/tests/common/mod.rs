@@ -109,6 +109,7 @@ pub fn default_args() -> CommonArgs {
         client_assertion_token_endpoint_audience: false,
         log_format: LogFormat::Text,
         log: "warn".into(),
+        otlp_endpoint: None,
     }
 }
 
