@@ -131,7 +131,15 @@ def auth_config_file(path, srv):
         authorities=["ROLE_INTERNAL_CLIENT"],
     )
     token = password_token(srv, scope="*")["access_token"]
-    srv.remember_secret(token)
+    # Sign-out ends its token (with global=true every token of the user): it
+    # gets a client's token of its own, so the user's lives through the run.
+    other = srv.create_client(client_secret=srv.secret(unique("fuzz-secret")), authorizedGrantTypes=["client_credentials"])
+    r = requests.post(srv.token_url, data={"grant_type": "client_credentials"},
+                      auth=(other["client_id"], other["client_secret"]), timeout=10)
+    assert r.status_code == 200, r.text
+    sign_out_token = r.json()["access_token"]
+    for secret in (token, sign_out_token):
+        srv.remember_secret(secret)
     path.write_text(
         f"""[auth.openapi.basic]
 username = "{client['client_id']}"
@@ -139,6 +147,10 @@ password = "{client['client_secret']}"
 
 [auth.openapi.bearer]
 bearer = "{token}"
+
+[[operations]]
+include-path = "/auth/v3/sign-out"
+headers = {{ Authorization = "Bearer {sign_out_token}" }}
 """
     )
     return path
