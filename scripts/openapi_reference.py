@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Renders the Environment API reference (docs/environment-api.md) from the
-OpenAPI document the service generates (docs/openapi/environment-v3.json).
+"""Renders the API references (docs/environment-api.md, docs/auth-api.md)
+from the OpenAPI documents the service generates (docs/openapi/*.json).
 
-    scripts/openapi_reference.py          write the reference
-    scripts/openapi_reference.py --check  fail if the committed one is stale
+    scripts/openapi_reference.py          write the references
+    scripts/openapi_reference.py --check  fail if a committed one is stale
 """
 import json
 import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SPEC = ROOT / "docs/openapi/environment-v3.json"
-OUT = ROOT / "docs/environment-api.md"
+#: (document, reference, where the service serves the document)
+DOCUMENTS = (
+    ("docs/openapi/environment-v3.json", "docs/environment-api.md", "/environment/v3/openapi.json"),
+    ("docs/openapi/auth-v3.json", "docs/auth-api.md", "/auth/v3/openapi.json"),
+)
 METHODS = ("get", "post", "put", "delete")
 
 
@@ -45,14 +48,14 @@ def schema_table(name, schema):
     return lines + [""]
 
 
-def render(spec):
+def render(spec, source, served_at):
     info = spec.get("info", {})
     lines = [
-        f"# {info.get('title', 'Environment API')} reference",
+        f"# {info.get('title', 'API')} reference",
         "",
-        "Generated from `docs/openapi/environment-v3.json` by `scripts/openapi_reference.py`;",
+        f"Generated from `{source}` by `scripts/openapi_reference.py`;",
         "do not edit by hand. The service serves the same document at",
-        "`GET /environment/v3/openapi.json`.",
+        f"`GET {served_at}`.",
         "",
     ]
     if info.get("description"):
@@ -73,13 +76,19 @@ def render(spec):
                 for p in params:
                     lines.append(f"| `{p['name']}` | {p.get('in', '')} | {'yes' if p.get('required') else ''} | {cell(p.get('description', ''))} |")
                 lines.append("")
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-            if body:
-                lines += [f"Request body: `{ref_name(body)}`", ""]
+            for media, content in op.get("requestBody", {}).get("content", {}).items():
+                body = content.get("schema")
+                if body and media == "application/json":
+                    lines += [f"Request body: `{ref_name(body)}`", ""]
+                elif body:
+                    lines += [f"Request body ({media}): `{ref_name(body)}`", ""]
             lines += ["| Status | Body | Meaning |", "|---|---|---|"]
             for status, res in op.get("responses", {}).items():
-                schema = res.get("content", {}).get("application/json", {}).get("schema", {})
-                lines.append(f"| {status} | `{ref_name(schema)}` | {cell(res.get('description', ''))} |")
+                content = res.get("content", {})
+                media = "application/json" if "application/json" in content else next(iter(content), "")
+                schema = content.get(media, {}).get("schema", {})
+                kind = f"`{ref_name(schema)}`" if media in ("application/json", "") else f"`{ref_name(schema)}` ({media})"
+                lines.append(f"| {status} | {kind} | {cell(res.get('description', ''))} |")
             lines.append("")
     lines += ["## Schemas", ""]
     for name, schema in spec.get("components", {}).get("schemas", {}).items():
@@ -88,14 +97,16 @@ def render(spec):
 
 
 def main():
-    text = render(json.loads(SPEC.read_text()))
-    if "--check" in sys.argv[1:]:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT.relative_to(ROOT)} is stale: run scripts/openapi_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    return 0
+    stale = 0
+    for source, reference, served_at in DOCUMENTS:
+        text = render(json.loads((ROOT / source).read_text()), source, served_at)
+        out = ROOT / reference
+        if "--check" not in sys.argv[1:]:
+            out.write_text(text)
+        elif not out.exists() or out.read_text() != text:
+            print(f"{reference} is stale: run scripts/openapi_reference.py", file=sys.stderr)
+            stale = 1
+    return stale
 
 
 if __name__ == "__main__":

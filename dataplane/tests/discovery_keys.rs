@@ -166,7 +166,7 @@ async fn a_token_from_another_server_is_refused() {
     assert!(!b.is_active(&token).await, "unknown kid");
     b.bearer(axum::http::Method::GET, "/auth/v3/userinfo", &token)
         .await
-        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 // ---- Rotation -------------------------------------------------------------------

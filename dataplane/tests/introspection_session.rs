@@ -196,7 +196,7 @@ async fn revoking_an_access_token_makes_it_inactive_everywhere() {
     res.expect(StatusCode::OK);
     assert!(!s.is_active(&at).await);
     let res = s.bearer(Method::GET, USERINFO, &at).await;
-    res.expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    res.expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
     assert!(res
         .header(header::WWW_AUTHENTICATE)
         .unwrap()
@@ -286,17 +286,21 @@ async fn userinfo_for_users_and_clients() {
     let v = s.bearer(Method::GET, USERINFO, &s.user_token().await).await;
     v.expect(StatusCode::OK);
     let v = v.json();
-    assert_eq!(v["username"], "demo:agent");
-    assert_eq!(v["loginName"], DEMO_USER);
-    assert_eq!(v["cmeUserName"], DEMO_USER);
-    assert_eq!(v["contactCenterId"], "demo");
-    assert_eq!(v["environmentId"], "demo-environment");
-    assert_eq!(v["authorities"], json!(["ROLE_AGENT"]));
     let stored =
         s.db.find_user_by_name("demo", DEMO_USER)
             .await
             .unwrap()
             .unwrap();
+    // The original's username: contact center, DBID and user name.
+    assert_eq!(v["username"], format!("demo:{}:{DEMO_USER}", stored.dbid));
+    assert_eq!(v["loginName"], DEMO_USER);
+    assert_eq!(v["cmeUserName"], DEMO_USER);
+    assert_eq!(v["contactCenterId"], "demo");
+    assert_eq!(v["environmentId"], "demo-environment");
+    assert_eq!(
+        v["authorities"],
+        json!([{"name": "ROLE_AGENT", "privileges": []}])
+    );
     assert_eq!(v["dbid"], stored.dbid);
 
     let v = s
@@ -305,7 +309,10 @@ async fn userinfo_for_users_and_clients() {
         .json();
     assert_eq!(
         v,
-        json!({"username": DEMO_CLIENT, "authorities": ["ROLE_INTERNAL_CLIENT", "ROLE_MANAGEMENT_APPLICATION"]})
+        json!({"username": DEMO_CLIENT, "authorities": [
+            {"name": "ROLE_INTERNAL_CLIENT", "privileges": []},
+            {"name": "ROLE_MANAGEMENT_APPLICATION", "privileges": []},
+        ]})
     );
 }
 
@@ -313,14 +320,14 @@ async fn userinfo_for_users_and_clients() {
 async fn userinfo_requires_a_valid_bearer_token() {
     let s = TestServer::new().await;
     let res = s.get(USERINFO).await;
-    res.expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    res.expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
     assert!(res
         .header(header::WWW_AUTHENTICATE)
         .unwrap()
         .contains("invalid_token"));
     s.bearer(Method::GET, USERINFO, "not-a-jwt")
         .await
-        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
     // A refresh token is not a bearer token.
     let rt = s.password_tokens(None).await["refresh_token"]
         .as_str()
@@ -328,7 +335,7 @@ async fn userinfo_requires_a_valid_bearer_token() {
         .to_string();
     s.bearer(Method::GET, USERINFO, &rt)
         .await
-        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 #[tokio::test]
@@ -351,14 +358,14 @@ async fn openid_userinfo_for_users_only() {
     let res = s
         .bearer(Method::GET, OPENID_USERINFO, &s.client_token().await)
         .await;
-    res.expect_oauth_error(StatusCode::FORBIDDEN, "insufficient_scope");
+    res.expect_bearer_error(StatusCode::FORBIDDEN, "insufficient_scope");
     assert!(res
         .header(header::WWW_AUTHENTICATE)
         .unwrap()
         .contains("insufficient_scope"));
     s.get(OPENID_USERINFO)
         .await
-        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 // ---- Sign-out -------------------------------------------------------------------
@@ -396,7 +403,7 @@ async fn sign_out_ends_the_token_and_its_refresh_family() {
     // The ended token cannot sign out again.
     s.bearer(Method::POST, SIGN_OUT, at)
         .await
-        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 #[tokio::test]
@@ -470,7 +477,7 @@ async fn sign_out_get_redirects_only_to_registered_uris() {
     assert!(!s.is_active(&at).await);
     s.get(SIGN_OUT)
         .await
-        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 fn urlencode(s: &str) -> String {
@@ -528,9 +535,9 @@ async fn openid_userinfo_takes_the_token_in_a_form_body() {
         res.json()["sub"],
         s.send(post(Some(at), String::new())).await.json()["sub"]
     );
-    s.send(post(Some(at), form))
-        .await
-        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    let res = s.send(post(Some(at), form)).await;
+    res.expect_api_error(StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["status"]["detail"]["error"], "invalid_request");
     let forged = encode_form(&[("access_token", "not-a-token")]);
     s.send(post(None, forged))
         .await

@@ -15,6 +15,7 @@ mod config_server;
 mod directory_contract;
 mod discovery_keys;
 mod environment_api;
+mod genesys_models;
 mod introspection_session;
 mod jwt_bearer;
 mod openapi;

@@ -1,5 +1,5 @@
-//! The Environment API's OpenAPI document: generated from the code, served,
-//! and committed at docs/openapi/environment-v3.json.
+//! The OpenAPI documents of the Environment and Authentication APIs:
+//! generated from the code, served, and committed under docs/openapi/.
 
 use crate::common;
 
@@ -7,29 +7,38 @@ use axum::http::StatusCode;
 use common::TestServer;
 use serde_json::Value;
 
-const COMMITTED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../docs/openapi/environment-v3.json"
-);
+/// Every generated document and where it is committed (under docs/openapi/).
+fn documents() -> [(&'static str, String); 2] {
+    [
+        (
+            "environment-v3.json",
+            tollgate::web::admin_api::openapi::document(),
+        ),
+        ("auth-v3.json", tollgate::app::auth_openapi::document()),
+    ]
+}
 
 #[test]
-fn openapi_document_is_committed() {
-    let generated = tollgate::web::admin_api::openapi::document();
-    if std::env::var("TOLLGATE_UPDATE_OPENAPI").as_deref() == Ok("1") {
-        std::fs::write(COMMITTED, &generated).expect("write the OpenAPI document");
-        return;
-    }
-    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
-    if committed != generated {
-        let line = committed
-            .lines()
-            .zip(generated.lines())
-            .position(|(a, b)| a != b)
-            .map_or_else(|| "the end".to_string(), |i| format!("line {}", i + 1));
-        panic!(
-            "docs/openapi/environment-v3.json differs from the generated document (first at {line}); \
-             regenerate it with `TOLLGATE_UPDATE_OPENAPI=1 cargo test -p tollgate openapi` and commit it"
-        );
+fn openapi_documents_are_committed() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi");
+    for (name, generated) in documents() {
+        let committed_path = format!("{dir}/{name}");
+        if std::env::var("TOLLGATE_UPDATE_OPENAPI").as_deref() == Ok("1") {
+            std::fs::write(&committed_path, &generated).expect("write the OpenAPI document");
+            continue;
+        }
+        let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
+        if committed != generated {
+            let line = committed
+                .lines()
+                .zip(generated.lines())
+                .position(|(a, b)| a != b)
+                .map_or_else(|| "the end".to_string(), |i| format!("line {}", i + 1));
+            panic!(
+                "docs/openapi/{name} differs from the generated document (first at {line}); \
+                 regenerate it with `TOLLGATE_UPDATE_OPENAPI=1 cargo test -p tollgate openapi` and commit it"
+            );
+        }
     }
 }
 

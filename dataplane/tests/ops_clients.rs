@@ -567,7 +567,7 @@ async fn deleting_a_client_ends_its_tokens() {
         str_of(&user, "access_token"),
     )
     .await
-    .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
     s.token(auth, &[("grant_type", "client_credentials")])
         .await
         .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
@@ -594,5 +594,5 @@ async fn deleting_a_client_ends_its_tokens() {
         str_of(&cc, "access_token"),
     )
     .await
-    .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
 }

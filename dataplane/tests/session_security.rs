@@ -271,13 +271,15 @@ fn keys(v: &Value) -> Vec<String> {
 async fn userinfo_answers_what_the_scopes_allow(s: TestServer) {
     let (status, v) = userinfo(&s, "openid").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(keys(&v), ["sub"], "{v}");
+    // OpenIdUserInfo requires `authorities` whatever the scopes.
+    assert_eq!(keys(&v), ["authorities", "sub"], "{v}");
     assert_eq!(v["sub"], "demo:agent");
 
     let (_, v) = userinfo(&s, "openid profile").await;
     assert_eq!(
         keys(&v),
         [
+            "authorities",
             "family_name",
             "given_name",
             "name",
@@ -289,12 +291,12 @@ async fn userinfo_answers_what_the_scopes_allow(s: TestServer) {
     assert_eq!(v["name"], "Demo Agent");
 
     let (_, v) = userinfo(&s, "openid email").await;
-    assert_eq!(keys(&v), ["email", "sub"], "{v}");
+    assert_eq!(keys(&v), ["authorities", "email", "sub"], "{v}");
 
     // Without openid the endpoint is not for this token (OIDC Core §5.3).
     let (status, v) = userinfo(&s, "profile email").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(v["error"], "insufficient_scope");
+    assert_eq!(v["status"]["detail"]["error"], "insufficient_scope");
 
     // Scope `*` keeps the original's fields.
     let (_, v) = userinfo(&s, "*").await;

@@ -170,7 +170,7 @@ async fn openid_scope_yields_verifiable_id_token() {
     // An ID token is not an access token.
     s.bearer(axum::http::Method::GET, "/auth/v3/userinfo", id_token)
         .await
-        .expect_oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 #[tokio::test]

@@ -402,6 +402,10 @@ async fn convert_token_and_jwt_userinfo() {
     let body = res.json();
     assert_eq!(body["status"]["code"], 0);
     let jwt = str_of(&body["data"], "jwtToken");
+    // The Service Client API's `expiration`: the token's expiry, RFC 3339.
+    let expiration = chrono::DateTime::parse_from_rfc3339(str_of(&body["data"], "expiration"))
+        .expect("RFC 3339 expiration");
+    assert_eq!(Some(expiration.timestamp()), at_claims["exp"].as_i64());
     let claims = s.verify_jwt(jwt, USER_INFO_AUDIENCE).await;
     assert_eq!(claims["client_id"], DEMO_CLIENT);
     assert_eq!(claims["cmeUserName"], DEMO_USER);
@@ -414,6 +418,8 @@ async fn convert_token_and_jwt_userinfo() {
 
     let res = s.bearer(Method::GET, "/auth/v3/jwt-userinfo", &at).await;
     res.expect(StatusCode::OK);
+    assert_eq!(res.json(), json!({"status": {"code": 0}}));
+    assert_eq!(res.header("content-type"), Some("application/json"));
     let header = res.header("x-gws-user").expect("X-GWS-User");
     let claims = s.verify_jwt(header, USER_INFO_AUDIENCE).await;
     assert_eq!(claims["loginName"], DEMO_USER);
@@ -440,11 +446,11 @@ async fn convert_token_and_jwt_userinfo() {
         };
         s.bearer(method.clone(), path, "not-a-token")
             .await
-            .expect(StatusCode::UNAUTHORIZED);
+            .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
         s.revoke(DEMO, &at).await.expect(StatusCode::OK);
         s.bearer(method, path, &at)
             .await
-            .expect(StatusCode::UNAUTHORIZED);
+            .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
     }
 }
 

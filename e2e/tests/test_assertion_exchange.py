@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -260,13 +261,20 @@ def test_convert_token_and_jwt_userinfo(user_server):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"]["code"] == 0
+    assert set(body["data"]) == {"jwtToken", "expiration"}
     converted = verify_jwt(srv, body["data"]["jwtToken"]).claims
+    # The Service Client API's expiration: an RFC 3339 time, the token's expiry.
+    expiration = datetime.fromisoformat(body["data"]["expiration"].replace("Z", "+00:00"))
+    assert int(expiration.timestamp()) == verify_jwt(srv, token["access_token"]).claims["exp"]
     assert converted["cmeUserName"] == "agent"
     assert converted["contactCenterId"] == srv.contact_center_id
 
     r = http("GET", srv.url("/auth/v3/jwt-userinfo"), headers=bearer(token))
     assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json() == {"status": {"code": 0}}
     info = verify_jwt(srv, r.headers["X-GWS-User"]).claims
     assert info["sub"] == srv.subject
     assert info["exp"] == verify_jwt(srv, token["access_token"]).claims["exp"]
-    assert http("GET", srv.url("/auth/v3/jwt-userinfo"), headers=bearer("nope")).status_code == 401
+    r = http("GET", srv.url("/auth/v3/jwt-userinfo"), headers=bearer("nope"))
+    assert r.status_code == 401 and r.json()["status"]["code"] == 401

@@ -1,7 +1,10 @@
-"""Schema fuzzing of the Environment API with schemathesis: requests generated
-from the service's own OpenAPI document (`/environment/v3/openapi.json`),
-valid and invalid, sent with operator Basic credentials to a server of its
-own (the run creates and deletes whatever the generator makes up).
+"""Schema fuzzing of the Environment API and the Authentication API with
+schemathesis: requests generated from the service's own OpenAPI documents
+(`/environment/v3/openapi.json`, `/auth/v3/openapi.json`), valid and invalid,
+sent to a server of its own (the run creates and deletes whatever the
+generator makes up). The Environment API gets operator Basic credentials; the
+Authentication API a client's Basic credentials where its document asks for
+`basic` and a user's access token (scope `*`) where it asks for `bearer`.
 
 Checks: `not_a_server_error` (no 5xx, whatever the input) and
 `response_schema_conformance` (every answer matches the schema the service
@@ -10,7 +13,7 @@ per operation, no example database carried between runs.
 
 Knobs: TOLLGATE_FUZZ_MAX_EXAMPLES (default below), TOLLGATE_FUZZ_SEED.
 The schemathesis output, with a curl command reproducing every failure, is in
-the test's captured output and in fuzz-<flavour>/schemathesis.log under the
+the test's captured output and in fuzz-<flavour>/schemathesis-<api>.log under the
 pytest temporary directory.
 """
 
@@ -26,6 +29,7 @@ import requests
 
 import tollgate
 from envapi import EnvApi, envelope_ok, unique
+from helpers import password_token
 
 MAX_EXAMPLES = int(os.environ.get("TOLLGATE_FUZZ_MAX_EXAMPLES", "25"))
 SEED = int(os.environ.get("TOLLGATE_FUZZ_SEED", "20240611"))
@@ -62,7 +66,7 @@ def base_url_for(srv, schema: dict) -> str:
 
             return srv.base_url + urlsplit(url).path.rstrip("/")
         return srv.base_url + url.rstrip("/")
-    if all(p.startswith("/environment/v3") for p in schema["paths"]):
+    if all(p.startswith(("/environment/v3", "/auth/v3", "/.well-known/")) for p in schema["paths"]):
         return srv.base_url
     return srv.base_url + "/environment/v3"
 
@@ -113,16 +117,64 @@ settings = {{ values = ["greeting", "cors-origins"] }}
 
 def test_environment_api_schema_fuzz(fuzz_server):
     srv = fuzz_server
-    schema_url = srv.url("/environment/v3/openapi.json")
+    config = config_file(srv.workdir / "schemathesis.toml", seed(srv))
+    run_schemathesis(srv, "Environment API", "/environment/v3/openapi.json", config,
+                     ["--auth", f"{srv.ops_username}:{srv.ops_password}"])
+
+
+def auth_config_file(path, srv):
+    """schemathesis.toml: credentials by the document's security schemes (a
+    confidential client for `basic`, a user's token for `bearer`)."""
+    client = srv.create_client(
+        client_secret=srv.secret(unique("fuzz-secret")),
+        authorizedGrantTypes=["client_credentials", "password", "refresh_token"],
+        authorities=["ROLE_INTERNAL_CLIENT"],
+    )
+    token = password_token(srv, scope="*")["access_token"]
+    # Sign-out ends its token (with global=true every token of the user): it
+    # gets a client's token of its own, so the user's lives through the run.
+    other = srv.create_client(client_secret=srv.secret(unique("fuzz-secret")), authorizedGrantTypes=["client_credentials"])
+    r = requests.post(srv.token_url, data={"grant_type": "client_credentials"},
+                      auth=(other["client_id"], other["client_secret"]), timeout=10)
+    assert r.status_code == 200, r.text
+    sign_out_token = r.json()["access_token"]
+    for secret in (token, sign_out_token):
+        srv.remember_secret(secret)
+    path.write_text(
+        f"""[auth.openapi.basic]
+username = "{client['client_id']}"
+password = "{client['client_secret']}"
+
+[auth.openapi.bearer]
+bearer = "{token}"
+
+[[operations]]
+include-path = "/auth/v3/sign-out"
+headers = {{ Authorization = "Bearer {sign_out_token}" }}
+"""
+    )
+    return path
+
+
+def test_authentication_api_schema_fuzz(fuzz_server):
+    srv = fuzz_server
+    config = auth_config_file(srv.workdir / "schemathesis-auth.toml", srv)
+    run_schemathesis(srv, "Authentication API", "/auth/v3/openapi.json", config, [])
+
+
+def run_schemathesis(srv, api: str, schema_path: str, config, auth: list[str]) -> None:
+    """Runs schemathesis on one of the service's documents; fails with the
+    report's failures."""
+    schema_url = srv.url(schema_path)
     r = requests.get(schema_url, auth=srv.ops, timeout=10)
     assert r.status_code == 200, f"GET {schema_url}: {r.status_code} {r.text[:500]}"
     schema = r.json()
-    out = srv.workdir / "schemathesis.log"
-    config = config_file(srv.workdir / "schemathesis.toml", seed(srv))
+    name = schema_path.strip("/").split("/")[0]
+    out = srv.workdir / f"schemathesis-{name}.log"
     cmd = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", schema_url,
         "--url", base_url_for(srv, schema),
-        "--auth", f"{srv.ops_username}:{srv.ops_password}",
+        *auth,
         "--checks", CHECKS,
         "--max-examples", str(MAX_EXAMPLES),
         "--seed", str(SEED),
@@ -132,7 +184,7 @@ def test_environment_api_schema_fuzz(fuzz_server):
         "--phases", "examples,coverage,fuzzing",
         "--suppress-health-check", "all",
         "--report", "junit",
-        "--report-junit-path", str(srv.workdir / "schemathesis-junit.xml"),
+        "--report-junit-path", str(srv.workdir / f"schemathesis-{name}-junit.xml"),
         "--no-color",
     ]
     started = time.monotonic()
@@ -141,10 +193,10 @@ def test_environment_api_schema_fuzz(fuzz_server):
     took = time.monotonic() - started
     out.write_text(proc.stdout + "\n" + proc.stderr)
     print(proc.stdout[-20000:])
-    print(f"schemathesis ({srv.flavour}): exit {proc.returncode} after {took:.1f}s; "
+    print(f"schemathesis ({api}, {srv.flavour}): exit {proc.returncode} after {took:.1f}s; "
           f"seed {SEED}, {MAX_EXAMPLES} examples per operation; full output in {out}")
     assert proc.returncode == 0, (
-        f"schemathesis found problems in the Environment API ({srv.flavour}; seed {SEED}, "
+        f"schemathesis found problems in the {api} ({srv.flavour}; seed {SEED}, "
         f"max examples {MAX_EXAMPLES}; reproduce each with the curl line shown):\n"
         + _failures(proc.stdout)
         + (f"\nstderr:\n{proc.stderr[-3000:]}" if proc.stderr.strip() else "")

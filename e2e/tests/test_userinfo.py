@@ -1,5 +1,6 @@
 """`/auth/v3/userinfo` (the original's CloudUserDetails) and the OpenID
-Connect UserInfo endpoint."""
+Connect UserInfo endpoint (OpenIdUserInfo): the models' required fields and
+types, authorities as UserRole objects, and errors in the envelope."""
 
 import pytest
 
@@ -17,10 +18,22 @@ def test_cloud_user_details(user_server):
     assert body["cmeUserName"] == "agent"
     assert body["contactCenterId"] == srv.contact_center_id
     assert body["environmentId"] == srv.environment_id
-    assert "ROLE_AGENT" in body["authorities"]
+    assert_user_roles(body["authorities"])
+    assert "ROLE_AGENT" in [role["name"] for role in body["authorities"]]
     assert isinstance(body["dbid"], int)
     assert isinstance(body["properties"], dict)
-    assert body["username"]
+    assert all(isinstance(v, str) for v in body["properties"].values())
+    # System-wide unique: contact center, DBID and the user's name.
+    assert body["username"] == f"{srv.contact_center_id}:{body['dbid']}:agent"
+
+
+def assert_user_roles(authorities):
+    """UserRole: `{"name": string, "privileges": [string]}`."""
+    assert isinstance(authorities, list) and authorities
+    for role in authorities:
+        assert isinstance(role["name"], str)
+        assert isinstance(role["privileges"], list)
+        assert all(isinstance(p, str) for p in role["privileges"])
 
 
 def test_openid_userinfo(user_server):
@@ -38,8 +51,10 @@ def test_openid_userinfo(user_server):
         assert body["name"] == "Demo Agent"
         assert body["email"] == "agent@demo.example"
         assert body["preferred_username"] == "agent"
-        # The original's fields are for tokens of scope `*` only.
-        assert "contact_center_id" not in body and "authorities" not in body
+        # The original's fields are for tokens of scope `*` only; the
+        # model's one required field, authorities, is always there.
+        assert "contact_center_id" not in body
+        assert_user_roles(body["authorities"])
     star = password_token(srv, scope="*")
     body = http("GET", srv.url("/auth/v3/openid/userinfo"), headers=bearer(star)).json()
     assert body["contact_center_id"] == srv.contact_center_id
@@ -61,7 +76,7 @@ def test_userinfo_of_a_client_token(server, oauth):
     # No user behind the token: the OpenID endpoint refuses it.
     r = http("GET", server.url("/auth/v3/openid/userinfo"), headers=bearer(token))
     assert r.status_code == 403
-    assert r.json()["error"] == "insufficient_scope"
+    assert r.json()["status"] == {"code": 403, "message": r.json()["status"]["message"], "detail": {"error": "insufficient_scope"}}
 
 
 @pytest.mark.parametrize("path", ["/auth/v3/userinfo", "/auth/v3/openid/userinfo"])
@@ -71,4 +86,6 @@ def test_userinfo_without_a_good_token(server, path, auth):
     r = http("GET", server.url(path), headers=headers)
     assert r.status_code == 401
     assert r.headers.get("www-authenticate", "").lower().startswith("bearer")
-    assert r.json()["error"] == "invalid_token"
+    status = r.json()["status"]
+    assert status["code"] == 401 and isinstance(status["message"], str)
+    assert status["detail"] == {"error": "invalid_token"}

@@ -1,6 +1,7 @@
 //! Wiring: the command line, configuration, the routers each `serve` role
 //! mounts, and the listeners.
 
+pub mod auth_openapi;
 pub mod cli;
 pub mod config;
 pub mod dev;

@@ -23,6 +23,10 @@ pub fn auth(state: AppState) -> Router {
             get(discovery::oauth_authorization_server),
         )
         .route("/auth/v3/jwks", get(discovery::jwks))
+        .route(
+            "/auth/v3/openapi.json",
+            get(crate::app::auth_openapi::serve),
+        )
         .route("/auth/v3/oauth/token", post(token::token))
         .route("/auth/v3/oauth/convert-token", post(convert::convert_token))
         .route("/auth/v3/jwt-userinfo", get(convert::jwt_userinfo))

@@ -1,28 +1,99 @@
-//! The original's JSON envelope for non-OAuth endpoints:
-//! `{"status":{"code":0},"data":…}`; errors carry the HTTP status as `code`.
+//! The original's JSON envelope for non-OAuth endpoints, with the models'
+//! names (ApiResponse, ErrorResponse, ResponseStatus):
+//! `{"status":{"code":0},"data":…}`. An error's `status.code` is its HTTP
+//! status, `status.message` says what went wrong and `status.detail`, when
+//! present, is an object (the OAuth error code of a refused token).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use tollgate_core::oauth::error::OAuthError;
+
+/// The status of every enveloped answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResponseStatus {
+    /// 0 on success; on an error, the HTTP status of the answer.
+    #[schema(format = Int32, minimum = 0)]
+    pub code: i32,
+    /// What went wrong (errors only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub message: Option<String>,
+    /// Machine-readable detail of an error, e.g. `{"error":"invalid_token"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub detail: Option<Value>,
+}
+
+impl ResponseStatus {
+    const OK: ResponseStatus = ResponseStatus {
+        code: 0,
+        message: None,
+        detail: None,
+    };
+}
+
+/// A success without a typed payload (the original's ApiResponse).
+#[derive(Serialize, ToSchema)]
+pub struct ApiResponse {
+    pub status: ResponseStatus,
+    /// The created resource's path, relative to the API base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub path: Option<String>,
+}
+
+/// A success carrying `data` (the original's ApiResponseOf… models).
+#[derive(Serialize, ToSchema)]
+pub struct ApiResponseOf<T> {
+    pub status: ResponseStatus,
+    pub data: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub path: Option<String>,
+}
+
+/// Every error of an enveloped endpoint.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorResponse {
+    pub status: ResponseStatus,
+}
 
 pub fn ok<T: Serialize>(data: T) -> Response {
     (
         StatusCode::OK,
-        axum::Json(json!({"status": {"code": 0}, "data": data})),
+        axum::Json(ApiResponseOf {
+            status: ResponseStatus::OK,
+            data,
+            path: None,
+        }),
     )
         .into_response()
 }
 
 pub fn ok_empty() -> Response {
-    (StatusCode::OK, axum::Json(json!({"status": {"code": 0}}))).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(ApiResponse {
+            status: ResponseStatus::OK,
+            path: None,
+        }),
+    )
+        .into_response()
 }
 
 /// A created resource, with its path as the original returns it.
 pub fn created<T: Serialize>(data: T, path: String) -> Response {
     (
         StatusCode::CREATED,
-        axum::Json(json!({"status": {"code": 0}, "data": data, "path": path})),
+        axum::Json(ApiResponseOf {
+            status: ResponseStatus::OK,
+            data,
+            path: Some(path),
+        }),
     )
         .into_response()
 }
@@ -31,7 +102,9 @@ pub fn created<T: Serialize>(data: T, path: String) -> Response {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
-    /// Sent as `WWW-Authenticate` on 401.
+    /// Sent as `status.detail`.
+    pub detail: Option<Value>,
+    /// Sent as `WWW-Authenticate` on 401 (and on a bearer token's 403).
     pub challenge: Option<&'static str>,
     /// Sent as `Retry-After` (seconds) on 429 and 503.
     pub retry_after: Option<u64>,
@@ -42,6 +115,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            detail: None,
             challenge: None,
             retry_after: None,
         }
@@ -64,10 +138,8 @@ impl ApiError {
     }
     pub fn unauthorized(message: impl Into<String>, challenge: &'static str) -> Self {
         ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: message.into(),
             challenge: Some(challenge),
-            retry_after: None,
+            ..Self::new(StatusCode::UNAUTHORIZED, message)
         }
     }
     pub fn internal() -> Self {
@@ -98,9 +170,28 @@ impl From<tollgate_store::StoreError> for ApiError {
     }
 }
 
+/// A refused bearer token or request on an enveloped endpoint: the OAuth
+/// error code goes to `status.detail.error`, and the RFC 6750 challenge stays.
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        ApiError {
+            detail: Some(json!({"error": e.code})),
+            challenge: crate::web::oauth_error::challenge(e.code),
+            retry_after: e.retry_after,
+            ..Self::new(e.status, e.description)
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"status": {"code": self.status.as_u16(), "message": self.message}});
+        let body = ErrorResponse {
+            status: ResponseStatus {
+                code: i32::from(self.status.as_u16()),
+                message: Some(self.message),
+                detail: self.detail,
+            },
+        };
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(c) = self.challenge {
             res.headers_mut()

@@ -11,4 +11,5 @@ pub mod envelope;
 pub mod form;
 pub mod oauth_api;
 pub mod oauth_error;
+pub mod openapi;
 pub mod ops_auth;

@@ -185,6 +185,18 @@ impl Res {
             .to_string()
     }
 
+    /// Asserts a refused bearer token on an enveloped endpoint: the envelope
+    /// error, the OAuth code in `status.detail.error`, the RFC 6750 challenge.
+    #[track_caller]
+    pub fn expect_bearer_error(&self, status: StatusCode, code: &str) -> String {
+        let message = self.expect_api_error(status);
+        let body = self.json();
+        assert_eq!(body["status"]["detail"]["error"], code, "body: {body}");
+        let challenge = self.header(header::WWW_AUTHENTICATE).unwrap_or_default();
+        assert!(challenge.contains(code), "WWW-Authenticate: {challenge}");
+        message
+    }
+
     /// The token response of a successful token request.
     #[track_caller]
     pub fn tokens(&self) -> Value {

@@ -2,15 +2,14 @@
 //! handlers and types. Served at `/environment/v3/openapi.json` and
 //! committed at `docs/openapi/environment-v3.json` (a test keeps them equal).
 
-use axum::response::{IntoResponse, Response};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::OpenApi as Document;
-use utoipa::{Modify, OpenApi};
+use axum::response::Response;
+use utoipa::OpenApi;
 
 use crate::web::admin_api::{
     contact_centers, cors, directory, environments, oidc_provider, saml, settings, trusted_issuers,
     users,
 };
+use crate::web::openapi::Security;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -51,38 +50,10 @@ or ROLE_INTERNAL_CLIENT; a client bound to contact centers sees only those.",
 )]
 pub struct ApiDoc;
 
-struct Security;
-
-impl Modify for Security {
-    fn modify(&self, doc: &mut Document) {
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "basic",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
-        );
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
-
-/// The document as committed: pretty JSON with a final newline.
 pub fn document() -> String {
-    let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
-    text.push('\n');
-    text
+    crate::web::openapi::render(ApiDoc::openapi())
 }
 
 pub async fn serve() -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        document(),
-    )
-        .into_response()
+    crate::web::openapi::serve(document())
 }

@@ -3,7 +3,8 @@
 //! request and the session cookie and renders the outcome as a page or a
 //! redirect.
 
-use axum::body::Bytes;
+// Named so the OpenAPI generator does not take the GET query form for a body.
+use axum::body::Bytes as FormBody;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -23,13 +24,29 @@ use tollgate_core::sessions;
 
 /// The authorization endpoint: a valid request from a signed-in user is
 /// answered; otherwise the user signs in first (unless `prompt=none`).
+#[utoipa::path(get, path = "/auth/v3/oauth/authorize", tag = "oauth",
+    params(
+        ("client_id" = String, Query), ("redirect_uri" = String, Query),
+        ("response_type" = String, Query, example = "code"),
+        ("scope" = Option<String>, Query), ("state" = Option<String>, Query),
+        ("nonce" = Option<String>, Query), ("code_challenge" = Option<String>, Query),
+        ("code_challenge_method" = Option<String>, Query, example = "S256"),
+        ("prompt" = Option<String>, Query), ("hideTenant" = Option<bool>, Query)),
+    security(()),
+    responses(
+        (status = 200, description = "The sign-in or consent page", content_type = "text/html", body = String),
+        (status = 302, description = "To the client's redirect_uri (or to sign in)"),
+        (status = 303, description = "To the client's redirect_uri (or to sign in)"),
+        (status = 400, description = "An error page: the request cannot be sent back to the client", content_type = "text/html", body = String),
+        (status = 429, content_type = "text/html", body = String),
+        (status = 503, content_type = "text/html", body = String)))]
 pub async fn authorize(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: FormBody,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
     if let Err(res) = page::rate_limit(&state, lang, "authorize", ip.as_deref()).await {

@@ -3,6 +3,8 @@
 //! original's `auth-scheme` lookup.
 
 use axum::body::Bytes;
+// Named so the OpenAPI generator does not take the GET query form for a body.
+use axum::body::Bytes as FormBody;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -151,13 +153,24 @@ async fn end_browser_session(
 /// `id_token_hint` of its own user proves the request comes from the user's
 /// application; otherwise (no hint, or another user's) the user confirms,
 /// so a cross-site link cannot sign anyone out (logout CSRF).
+#[utoipa::path(get, path = "/auth/v3/end-session", tag = "oauth",
+    params(
+        ("id_token_hint" = Option<String>, Query),
+        ("post_logout_redirect_uri" = Option<String>, Query),
+        ("state" = Option<String>, Query), ("client_id" = Option<String>, Query)),
+    security(()),
+    responses(
+        (status = 200, description = "The confirmation page", content_type = "text/html", body = String),
+        (status = 303, description = "Signed out: to post_logout_redirect_uri or the signed-out page"),
+        (status = 400, content_type = "text/html", body = String),
+        (status = 503, content_type = "text/html", body = String)))]
 pub async fn end_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: FormBody,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
     let raw: &[u8] = if method == Method::POST {

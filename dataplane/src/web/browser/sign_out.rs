@@ -14,8 +14,7 @@ use crate::web::browser::i18n::Lang;
 use crate::web::browser::sso::saml::sp_logout;
 use crate::web::browser::{logout, page};
 use crate::web::client_ip::ClientIp;
-use crate::web::envelope::{self, ApiError};
-use crate::web::oauth_error::OAuthResponse;
+use crate::web::envelope::{self, ApiError, ApiResponse, ErrorResponse};
 use tollgate_core::oauth::sign_out::{sign_out_token, sign_out_user};
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions;
@@ -66,7 +65,7 @@ async fn sign_out_any(
         .map_err(|e| ApiError::from(e).into_response())?;
     let claims = match bearer(state, headers) {
         Ok(c) => Some(c),
-        Err(e) if session.is_none() => return Err(OAuthResponse(e).into_response()),
+        Err(e) if session.is_none() => return Err(ApiError::from(e).into_response()),
         Err(_) => None,
     };
     if let Some(c) = &claims {
@@ -91,6 +90,13 @@ async fn sign_out_any(
     Ok((claims, session))
 }
 
+#[utoipa::path(post, path = "/auth/v3/sign-out", tag = "user",
+    params(("global" = Option<bool>, Query, description = "End every token and session of the user")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ApiResponse),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 503, body = ErrorResponse)))]
 pub async fn sign_out_post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -112,6 +118,20 @@ pub async fn sign_out_post(
 /// token's client, else of `client_id`. Signing out everywhere by a browser
 /// session alone (no bearer token, which a cross-site link cannot send) is
 /// confirmed by the user first (logout CSRF).
+#[utoipa::path(get, path = "/auth/v3/sign-out", tag = "user",
+    params(
+        ("global" = Option<bool>, Query, description = "End every token and session of the user"),
+        ("redirectUri" = Option<String>, Query, description = "A registered redirect URI of the client"),
+        ("client_id" = Option<String>, Query)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, content(
+            (ApiResponse = "application/json"),
+            (String = "text/html"))),
+        (status = 302, description = "Signed out: to redirectUri"),
+        (status = 303, description = "Signed out: to redirectUri"),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 503, body = ErrorResponse)))]
 pub async fn sign_out_get(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::web::oauth_api::schemas::{JsonWebKeySet, ProviderMetadata};
 use tollgate_core::oauth::endpoints::token_endpoint;
 use tollgate_core::oauth::{assertion, grants};
 use tollgate_core::services::AppState;
@@ -54,14 +55,20 @@ fn cacheable(body: String, max_age: &'static str) -> Response {
     res
 }
 
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
+    security(()), responses((status = 200, body = ProviderMetadata)))]
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
     cacheable(metadata(&state).to_string(), "public, max-age=300")
 }
 
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    security(()), responses((status = 200, body = ProviderMetadata)))]
 pub async fn oauth_authorization_server(State(state): State<AppState>) -> Response {
     cacheable(metadata(&state).to_string(), "public, max-age=300")
 }
 
+#[utoipa::path(get, path = "/auth/v3/jwks", tag = "discovery",
+    security(()), responses((status = 200, body = JsonWebKeySet, content_type = "application/jwk-set+json")))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = cacheable(state.keys.jwks().to_string(), "public, max-age=300");
     res.headers_mut().insert(

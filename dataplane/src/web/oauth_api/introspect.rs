@@ -9,6 +9,8 @@ use tollgate_store::model::{now, Client, ClientType, Revocation};
 
 use crate::web::client_ip::ClientIp;
 use crate::web::form::OAuthBody;
+use crate::web::oauth_api::schemas::{TokenIntrospection, TokenRequestByValue};
+use crate::web::oauth_error::OAuthErrorResponse;
 use crate::web::oauth_error::OAuthResponse;
 use tollgate_core::oauth::client_auth;
 use tollgate_core::oauth::error::OAuthError;
@@ -36,6 +38,13 @@ fn no_store(body: serde_json::Value) -> Response {
     res
 }
 
+#[utoipa::path(post, path = "/auth/v3/oauth/introspect", tag = "oauth",
+    request_body(content = TokenRequestByValue, content_type = "application/x-www-form-urlencoded"),
+    security(("basic" = [])),
+    responses(
+        (status = 200, body = TokenIntrospection),
+        (status = 400, body = OAuthErrorResponse), (status = 401, body = OAuthErrorResponse),
+        (status = 429, body = OAuthErrorResponse), (status = 503, body = OAuthErrorResponse)))]
 pub async fn introspect(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -129,6 +138,14 @@ fn access_view(c: &AccessClaims) -> serde_json::Value {
     v
 }
 
+/// RFC 7009: unknown and foreign tokens get the same 200.
+#[utoipa::path(post, path = "/auth/v3/oauth/revoke", tag = "oauth",
+    request_body(content = TokenRequestByValue, content_type = "application/x-www-form-urlencoded"),
+    security(("basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, body = OAuthErrorResponse), (status = 401, body = OAuthErrorResponse),
+        (status = 429, body = OAuthErrorResponse), (status = 503, body = OAuthErrorResponse)))]
 pub async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

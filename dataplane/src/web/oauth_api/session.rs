@@ -4,12 +4,14 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tollgate_store::model::now;
 
 use crate::web::bearer::bearer;
-use crate::web::envelope::{self, ApiError};
-use crate::web::oauth_error::OAuthResponse;
+use crate::web::envelope::{self, ApiError, ApiResponse, ErrorResponse};
+use crate::web::oauth_api::schemas::AccessTokenForm;
+use crate::web::oauth_api::user_info::{
+    cloud_user_details, openid_user_info, CloudUserDetails, OpenIdUserInfo, Scopes,
+};
 use tollgate_core::oauth::error::OAuthError;
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions;
@@ -69,44 +71,38 @@ pub async fn directory_user(
 }
 
 /// `GET /auth/v3/userinfo`: the original's CloudUserDetails.
+#[utoipa::path(get, path = "/auth/v3/userinfo", tag = "user",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CloudUserDetails),
+        (status = 401, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 pub async fn userinfo(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Response, OAuthResponse> {
+) -> Result<Response, ApiError> {
     let c = bearer(&state, &headers)?;
     let user = directory_user(&state, &c).await?;
-    Ok(axum::Json(cloud_user_details(&c, user)).into_response())
-}
-
-/// The original's CloudUserDetails of a token: the user, or the client itself.
-pub fn cloud_user_details(
-    c: &AccessClaims,
-    user: Option<tollgate_core::directory::DirectoryUser>,
-) -> serde_json::Value {
-    match &c.user_name {
-        Some(name) => json!({
-            "username": c.sub,
-            "authorities": c.authorities,
-            "cmeUserName": name,
-            "loginName": name,
-            "contactCenterId": c.contact_center_id,
-            "environmentId": c.environment_id,
-            "dbid": c.dbid,
-            "properties": user.map(|u| u.properties).unwrap_or_default(),
-        }),
-        None => json!({"username": c.client_id, "authorities": c.authorities}),
-    }
+    Ok(axum::Json(cloud_user_details(&c, user.as_ref())).into_response())
 }
 
 /// `GET /auth/v3/openid/userinfo`: the claims the token's scopes allow
 /// (OpenID Connect Core §5.3, §5.4): `sub` with `openid`, names with
 /// `profile`, the address with `email`; the original's fields only for a
 /// token of scope `*`.
+#[utoipa::path(method(get, post), path = "/auth/v3/openid/userinfo", tag = "user",
+    request_body(content = Option<AccessTokenForm>, content_type = "application/x-www-form-urlencoded",
+        description = "POST only: the token as `access_token` instead of the Authorization header"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OpenIdUserInfo),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 403, description = "No user behind the token, or no openid scope", body = ErrorResponse),
+        (status = 503, body = ErrorResponse)))]
 pub async fn openid_userinfo(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Response, OAuthResponse> {
+) -> Result<Response, ApiError> {
     let c = match form_access_token(&headers, &body)? {
         Some(token) => state
             .verify_access_token(&token)
@@ -114,70 +110,24 @@ pub async fn openid_userinfo(
         None => bearer(&state, &headers)?,
     };
     if !c.is_user() {
-        return Err(OAuthResponse(OAuthError::insufficient_scope(
-            "this token does not represent a user",
-        )));
+        return Err(OAuthError::insufficient_scope("this token does not represent a user").into());
     }
     let scopes = Scopes::of(&c);
     if !scopes.has("openid") {
-        return Err(OAuthResponse(OAuthError::insufficient_scope(
+        return Err(OAuthError::insufficient_scope(
             "the userinfo endpoint needs a token with the openid scope",
-        )));
+        )
+        .into());
     }
     let user = directory_user(&state, &c).await?;
-    Ok(axum::Json(openid_claims(&c, &scopes, user)).into_response())
-}
-
-/// A token's granted scopes; `*` grants every one.
-struct Scopes<'a>(Vec<&'a str>);
-
-impl<'a> Scopes<'a> {
-    fn of(c: &'a AccessClaims) -> Self {
-        Scopes(c.scope.split(' ').filter(|s| !s.is_empty()).collect())
-    }
-    fn all(&self) -> bool {
-        self.0.contains(&tollgate_core::oauth::issue::SCOPE_ALL)
-    }
-    fn has(&self, scope: &str) -> bool {
-        self.all() || self.0.contains(&scope)
-    }
-}
-
-fn openid_claims(
-    c: &AccessClaims,
-    scopes: &Scopes<'_>,
-    user: Option<tollgate_core::directory::DirectoryUser>,
-) -> serde_json::Value {
-    let mut body = json!({"sub": c.sub});
-    if scopes.has("profile") {
-        body["preferred_username"] = json!(c.user_name);
-        if let Some(u) = &user {
-            body["given_name"] = json!(u.first_name);
-            body["family_name"] = json!(u.last_name);
-            body["name"] = json!(format!("{} {}", u.first_name, u.last_name).trim());
-        }
-    }
-    if scopes.has("email") {
-        if let Some(u) = user.as_ref().filter(|u| !u.email.is_empty()) {
-            body["email"] = json!(u.email);
-        }
-    }
-    if scopes.all() {
-        body["aud"] = json!(c.client_id);
-        body["environment_id"] = json!(c.environment_id);
-        body["contact_center_id"] = json!(c.contact_center_id);
-        body["dbid"] = json!(c.dbid);
-        body["user_name"] = json!(c.user_name);
-        body["authorities"] = json!(c.authorities);
-        if let Some(u) = user {
-            body["properties"] = json!(u.properties);
-        }
-    }
-    body
+    Ok(axum::Json(openid_user_info(&c, &scopes, user.as_ref())).into_response())
 }
 
 /// `GET /auth/v3/ping`: 200 when the bearer token is good, else 403 (as the original).
 /// A live browser session counts too.
+#[utoipa::path(get, path = "/auth/v3/ping", tag = "user",
+    security(("bearer" = [])),
+    responses((status = 200, body = ApiResponse), (status = 403, body = ErrorResponse)))]
 pub async fn ping(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if bearer(&state, &headers).is_ok() {
         return envelope::ok_empty();

@@ -10,6 +10,8 @@ use tollgate_store::validate::client::grant_allowed;
 
 use crate::web::client_ip::ClientIp;
 use crate::web::form::OAuthBody;
+use crate::web::oauth_api::schemas::{DefaultOAuth2AccessToken, TokenRequest};
+use crate::web::oauth_error::OAuthErrorResponse;
 use crate::web::oauth_error::OAuthResponse;
 use tollgate_core::metrics::{GrantLabel, TokenErrorLabels};
 use tollgate_core::oauth::client_auth;
@@ -22,6 +24,14 @@ use tollgate_core::oauth::grants::{
 use tollgate_core::services::AppState;
 use tollgate_store::model::{Client, ClientAuthMethod};
 
+/// RFC 6749 §3.2: every grant; errors in RFC 6749 §5.2 form.
+#[utoipa::path(post, path = "/auth/v3/oauth/token", tag = "oauth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security(("basic" = [])),
+    responses(
+        (status = 200, body = DefaultOAuth2AccessToken),
+        (status = 400, body = OAuthErrorResponse), (status = 401, body = OAuthErrorResponse),
+        (status = 429, body = OAuthErrorResponse), (status = 503, body = OAuthErrorResponse)))]
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
