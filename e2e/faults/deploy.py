@@ -19,11 +19,13 @@ import tollgate
 from envapi import EnvApi
 from helpers import code_client
 from load import Target, Tenant
+from scenario import new_user
 from services import Postgres, Redis, Slapd
 
 HERE = Path(__file__).resolve().parent
 LOCKOUT_THRESHOLD = 5
 LDAP_DOMAIN = "ldapfaults"
+LOAD_USERS = 20
 
 
 class Proxy:
@@ -145,6 +147,7 @@ class Deployment:
             public_url=self.public_url, management_client=(mgmt["client_id"], mgmt_secret),
             contact_center_id=srv.contact_center_id,
         )
+        tenant.users = [new_user(srv) for _ in range(LOAD_USERS)]
         tenant.ldap_logins = self._ldap_tenant(srv)
         self._await_propagation(tenant)
         return tenant
@@ -164,7 +167,7 @@ class Deployment:
         """Both processes accept the demo and the LDAP users."""
         deadline = time.monotonic() + timeout
         for s in self.servers:
-            for login, password in [(t.login, t.password), *t.ldap_logins]:
+            for login, password in [*t.users[-1:], *t.ldap_logins]:
                 while True:
                     r = requests.post(s.token_url, data={"grant_type": "password", "username": login, "password": password},
                                       auth=t.client, timeout=10)

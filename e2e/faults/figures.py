@@ -48,6 +48,13 @@ def compute(name: str, samples: list[Sample], fault_at: float | None = None, res
         max_latency_s=round(latencies[-1], 3),
         p99_latency_s=round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3),
     )
+    by_op: dict[str, int] = {}
+    for s in failed:
+        key = f"{s.op} {s.status}"
+        by_op[key] = by_op.get(key, 0) + 1
+    if by_op:
+        f.extra["failures by operation"] = dict(sorted(by_op.items()))
+        f.extra["first failure details"] = sorted({f"{s.op} {s.status}: {s.detail[:140]}" for s in failed})[:8]
     if failed:
         f.error_window_s = round(max(s.end for s in failed) - min(s.start for s in failed), 2)
     if fault_at is not None and restored_at is not None:

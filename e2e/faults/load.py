@@ -64,6 +64,9 @@ class Tenant:
     public_url: str
     management_client: tuple[str, str]
     contact_center_id: str
+    #: Built-in users the load signs in as, spread so that an outage's
+    #: failed sign-ins stay under any one user's lockout threshold.
+    users: list[tuple[str, str]] = field(default_factory=list)
     ldap_logins: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -112,7 +115,7 @@ class Load:
         http = requests.Session()
         rng = random.Random(n)
         ops, weights = zip(*self.weights.items())
-        state = {"refresh": None, "forwarded": f"198.51.100.{n + 1}"}
+        state = {"refresh": None}
         period = self.workers / self.rate
         next_at = time.monotonic() + rng.random() * period
         k = 0
@@ -157,8 +160,14 @@ class Load:
     def url(self, target: int, path: str) -> str:
         return self.targets[target].base_url + path
 
+    @staticmethod
+    def _forwarded() -> dict:
+        """A client address of its own per request (the processes trust the
+        loopback proxy): lockout and rate limits count per address."""
+        return {"X-Forwarded-For": f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"}
+
     def _token(self, http, op, target, data, auth, state):
-        headers = {"X-Forwarded-For": state["forwarded"]}
+        headers = self._forwarded()
         return self._send(http, op, target, "POST", self.url(target, "/auth/v3/oauth/token"), data=data, auth=auth,
                           headers=headers)
 
@@ -168,8 +177,9 @@ class Load:
 
     def _op_password(self, http, target, state, rng):
         t = self.tenant
+        login, password = rng.choice(t.users)
         r = self._token(http, "password", target,
-                        {"grant_type": "password", "username": t.login, "password": t.password}, t.client, state)
+                        {"grant_type": "password", "username": login, "password": password}, t.client, state)
         if r is not None:
             body = r.json()
             with self._lock:
@@ -228,7 +238,9 @@ class Load:
         """Authorization code with the sign-in form, each request recorded."""
         t = self.tenant
         base = self.targets[target].base_url
+        login, password = rng.choice(t.users)
         with requests.Session() as s:
+            s.headers.update(self._forwarded())
             params = {"response_type": "code", "client_id": t.code_client[0], "redirect_uri": t.redirect_uri,
                       "scope": "openid", "state": f"{rng.getrandbits(64):x}"}
             r = self._send(s, "code", target, "GET", base + "/auth/v3/oauth/authorize", expect=(302, 303), params=params)
@@ -241,7 +253,7 @@ class Load:
             if not form:
                 self._record(Sample(time.monotonic(), time.monotonic(), "code", target, "no-form", None, False))
                 return
-            data = {**form["fields"], "username": t.login, "password": t.password}
+            data = {**form["fields"], "username": login, "password": password}
             r = self._send(s, "code", target, "POST", self._here(base, r.url, form["action"]), expect=(302, 303), data=data)
             for _ in range(3):
                 if r is None:

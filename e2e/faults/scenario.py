@@ -99,14 +99,15 @@ class Sampler:
 
 
 def server_errors(samples: list[Sample]) -> list[str]:
-    """5xx other than 503, hangs, and 503s without a `Retry-After`."""
-    bad = []
-    for s in samples:
-        if s.status == "timeout" or (isinstance(s.status, int) and s.status >= 500 and s.status != 503):
-            bad.append(f"{s.op} on #{s.target}: {s.status} after {s.latency:.1f}s {s.detail[:120]}")
-        elif s.status == 503 and not (s.retry_after or "").isdigit():
-            bad.append(f"{s.op} on #{s.target}: 503 without Retry-After")
-    return bad
+    """5xx other than 503, and hangs."""
+    return [f"{s.op} on #{s.target}: {s.status} after {s.latency:.1f}s {s.detail[:120]}" for s in samples
+            if s.status == "timeout" or (isinstance(s.status, int) and s.status >= 500 and s.status != 503)]
+
+
+def missing_retry_after(samples: list[Sample]) -> list[str]:
+    """503s without a `Retry-After` (seconds), one line per operation and body."""
+    return sorted({f"{s.op}: 503 without Retry-After: {s.detail[:100]}" for s in samples
+                   if s.status == 503 and not (s.retry_after or "").isdigit()})
 
 
 def not_unavailable(samples: list[Sample]) -> list[str]:

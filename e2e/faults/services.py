@@ -72,6 +72,14 @@ class Postgres:
         self.url = got["TOLLGATE_TEST_POSTGRES_URL"]
         if f":{self.port}/" not in self.url:
             raise RuntimeError(f"PostgreSQL came up on another port than {self.port}: {self.url}")
+        # The provisioning script starts a throwaway cluster with
+        # synchronous_commit off, which loses the last commits on a crash; a
+        # crash test needs the production setting (a role setting overrides
+        # the server's default). fsync=off only matters if the OS crashes.
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as c:
+            c.execute("ALTER ROLE CURRENT_USER SET synchronous_commit = on")
 
     @property
     def data(self) -> Path:

@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from scenario import (finish, grant, new_user, not_unavailable, password_grant, run_outage, server_errors, slow,
-                      durable_losses)
+from deploy import LOCKOUT_THRESHOLD
+from scenario import (durable_losses, finish, grant, missing_retry_after, new_user, not_unavailable, password_grant,
+                      run_outage, server_errors, slow)
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,7 @@ def outcome(dep, settings):
     r = password_grant(srv.base_url, dep.tenant.client, login, password)
     assert r.status_code == 200, r.text
     rotation = {"old": r.json()["refresh_token"], "answer": None}
+    patient = {"login": new_user(srv), "answers": []}
 
     def rotate():
         try:
@@ -41,7 +43,15 @@ def outcome(dep, settings):
         dep.pg.kill9()
         rotation["thread"] = t
 
-    o = run_outage(dep, settings, "PostgreSQL kill -9 + restart", fault, dep.pg.start)
+    def during():
+        # A user who keeps trying (with the right password) while the database is down.
+        time.sleep(0.5)
+        login, password = patient["login"]
+        for _ in range(LOCKOUT_THRESHOLD):
+            patient["answers"].append(password_grant(srv.base_url, dep.tenant.client, login, password).status_code)
+
+    o = run_outage(dep, settings, "PostgreSQL kill -9 + restart", fault, dep.pg.start, during)
+    o.patient = patient
     rotation["thread"].join(60)
     rotation["login"] = login
     answer = rotation["answer"]
@@ -55,16 +65,20 @@ def _cached_failures(o) -> list[str]:
     return [f"{s.op}: {s.status}" for s in o.during() if s.op in ("client_credentials", "introspect") and not s.ok]
 
 
-def test_no_500_and_every_503_has_retry_after(outcome):
+def test_no_500_and_no_hang(outcome):
     assert not server_errors(outcome.samples)
+
+
+@pytest.mark.xfail(strict=True, reason="the Environment API answers a PostgreSQL outage with 503 "
+                   '{"status":{"code":503,"message":"storage unavailable"}} and no Retry-After')
+def test_every_503_has_retry_after(outcome):
+    assert not missing_retry_after(outcome.samples)
 
 
 def test_an_outage_answers_503_not_a_client_error(outcome):
     assert not not_unavailable(outcome.samples)
 
 
-@pytest.mark.xfail(strict=True, reason="while PostgreSQL is down, requests that need SQL wait for the pool's 10 s "
-                   "acquire timeout (observed max latency 10-14 s) before their 503")
 def test_every_answer_within_the_bound(outcome, settings):
     assert not slow(outcome.samples, settings.max_latency)
 
@@ -102,3 +116,13 @@ def test_refresh_rotated_at_the_kill_is_rotated_once_or_not_at_all(outcome, dep)
         assert (len(tokens), len(used)) == (1, 0), f"answered {outcome.rotation_answer} yet rotated: {tokens}"
         r = grant(srv.base_url, dep.tenant.client, {"grant_type": "refresh_token", "refresh_token": rot["old"]})
         assert r.status_code == 200, r.text
+
+
+@pytest.mark.xfail(strict=True, reason="sign-ins answered 503 during a PostgreSQL outage count as failed attempts: "
+                   "5 right-password attempts during the outage lock the user out, and afterwards the right "
+                   "password gets 400 invalid_grant 'too many failed attempts' for the lockout duration (15 min)")
+def test_sign_ins_refused_by_the_outage_do_not_lock_the_user_out(outcome, dep):
+    login, password = outcome.patient["login"]
+    assert outcome.patient["answers"] and set(outcome.patient["answers"]) <= {503}, outcome.patient["answers"]
+    r = password_grant(dep.servers[0].base_url, dep.tenant.client, login, password)
+    assert r.status_code == 200, f"after the outage: {r.status_code} {r.text}"
