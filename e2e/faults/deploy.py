@@ -161,7 +161,7 @@ class Deployment:
         r = api.call("PUT", f"/contact-centers/{cc['id']}/directory",
                      directory(self.ldap.env["TOLLGATE_TEST_LDAP_BASE"], self.ldap.env["TOLLGATE_TEST_LDAP_URL"]))
         assert r.status_code == 200, r.text
-        return [(f"{LDAP_DOMAIN}\\{u}", f"{u}-password") for u in ("alice", "bob")]
+        return [(f"{LDAP_DOMAIN}\\{u}", f"{u}-password") for u in ("alice", "bob", "carol")]
 
     def _await_propagation(self, t: Tenant, timeout: float = 10.0) -> None:
         """Both processes accept the demo and the LDAP users."""

@@ -25,6 +25,8 @@ from test_code_flow import forms_of, query
 CLIENT_TIMEOUT = 30.0
 
 WEIGHTS = {"client_credentials": 3, "password": 2, "refresh": 2, "introspect": 3, "code": 1, "envapi": 1}
+#: The LDAP scenario adds sign-ins of the LDAP contact center's users.
+WITH_LDAP = {**WEIGHTS, "ldap": 2}
 
 
 @dataclass
@@ -77,8 +79,6 @@ class Load:
         self.rate = rate
         self.workers = workers
         self.weights = dict(weights or WEIGHTS)
-        if tenant.ldap_logins:
-            self.weights.setdefault("ldap", 2)
         self.samples: list[Sample] = []
         self.created_users: list[str] = []
         self._lock = threading.Lock()
@@ -113,7 +113,7 @@ class Load:
     # -- one worker ------------------------------------------------------------
     def _worker(self, n: int) -> None:
         http = requests.Session()
-        rng = random.Random(n)
+        rng = random.Random()
         ops, weights = zip(*self.weights.items())
         state = {"refresh": None}
         period = self.workers / self.rate
