@@ -16,6 +16,9 @@ import pytest
 from scenario import Sampler, finish, missing_retry_after, run_outage, server_errors, slow
 
 DELAY_MS = 200
+#: The black hole lasts at least this long: a readiness probe may cache its
+#: database check for a few seconds.
+MIN_BLACKHOLE_S = 8.0
 #: The most RSS (MB) and descriptors a process may gain over the scenario.
 #: Generous: concurrent password hashing (argon2) under the delay needs memory
 #: of its own; what the rule catches is growth without bound.
@@ -47,7 +50,7 @@ def outcome(dep, settings):
 
     with Sampler(lambda: (dep.ready(0), dep.ready(1))) as readiness:
         o = run_outage(dep, settings, f"PostgreSQL +{DELAY_MS} ms, then black hole", fault, restore,
-                       during=lambda: time.sleep(settings.outage))
+                       during=lambda: time.sleep(max(settings.outage, MIN_BLACKHOLE_S)))
     marks["end"] = _resources(dep)
     o.marks, o.readiness, o.phases = marks, readiness.values, phases
     return finish(o, dep.tenant.contact_center_id, **{f"RSS MB, fds ({k})": v for k, v in marks.items()},
@@ -79,8 +82,8 @@ def test_every_503_has_retry_after(outcome):
     assert not missing_retry_after([s for s in outcome.samples if s.op != "envapi"])
 
 
-@pytest.mark.xfail(strict=True, reason="during the black hole, requests that need SQL answer 503 (or 200) only "
-                   "after 4-6 s (observed max 6.0 s with a 4 s black hole): no database timeout shorter than that")
+@pytest.mark.xfail(strict=True, reason="during the black hole, requests that need SQL answer (503, or 200 once it "
+                   "lifts) only after the pool's 10 s acquire timeout (observed max 10.1-10.2 s with an 8 s black hole)")
 def test_every_answer_within_the_bound(outcome, settings):
     assert not slow(outcome.samples, settings.max_latency)
 
