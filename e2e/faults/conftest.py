@@ -91,3 +91,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(HEADER)
         for f in RECORDED:
             terminalreporter.write_line(f.row())
+        for f in RECORDED:
+            for k in ("failures by operation", "first failure details"):
+                if k in f.extra:
+                    terminalreporter.write_line(f"{f.scenario}: {k}: {f.extra[k]}"[:1500])

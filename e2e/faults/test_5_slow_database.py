@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from scenario import Sampler, finish, missing_retry_after, run_outage, server_errors, slow
+from scenario import Sampler, finish, missing_retry_after, not_unavailable, run_outage, server_errors, slow
 
 DELAY_MS = 200
 #: The black hole lasts at least this long: a readiness probe may cache its
@@ -75,6 +75,10 @@ def _first(values, since: float, pred) -> float | None:
 
 def test_no_500_and_no_hang(outcome):
     assert not server_errors(outcome.samples)
+
+
+def test_an_outage_answers_503_not_a_client_error(outcome):
+    assert not not_unavailable(outcome.samples)
 
 
 def test_every_503_has_retry_after(outcome):
