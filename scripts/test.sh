@@ -171,6 +171,9 @@ export TOLLGATE_BIN="$target/debug/tollgate"
 export TOLLGATE_CS_SIM_BIN="$target/debug/tollgate-cs-sim"
 bash e2e/run.sh
 
+step "faults, load and soak, short form (own PostgreSQL, Redis and slapd, killed and restarted under load)"
+bash e2e/faults/run.sh
+
 step "container image (release binaries with their shared libraries, chroot run, buildah where the machine allows)"
 await "the release build" "$release_pid" "$logs/release.log"
 bash scripts/image.sh
