@@ -212,6 +212,9 @@ async fn check(
             return SignIn::Refused(Refusal::PasswordExpired(cc));
         }
         DirectoryError::Unavailable { retry_after } => {
+            if let Err(e) = lockout::unanswered(state, attempt).await {
+                tracing::warn!(error = %e, "could not give back the lockout slot of an unanswered sign-in");
+            }
             let retry_after = retry_after.as_secs().max(1);
             return SignIn::Refused(Refusal::DirectoryUnavailable { retry_after });
         }

@@ -763,3 +763,89 @@ async fn requests_do_not_wait_for_a_dead_redis() {
         "20 sign-ins took {took:?} with Redis down"
     );
 }
+
+/// Sign-ins the directory could not answer (an outage) tested no password:
+/// they do not count toward the lockout, so users who kept trying through
+/// the outage can sign in once it is over (before, five tries locked them
+/// out for the lockout's duration).
+#[tokio::test]
+async fn sign_ins_refused_by_an_outage_do_not_lock_the_user_out() {
+    let s = TestServer::new().await;
+    let cc = "/environment/v3/contact-centers/demo";
+    s.ops_put(cc, json!({"auth": "ldap"}))
+        .await
+        .expect(StatusCode::OK);
+    // Port 1 on the loopback: the directory is down.
+    s.ops_put(
+        &format!("{cc}/directory"),
+        json!({"urls": ["ldap://127.0.0.1:1"], "bindMode": "direct",
+               "bindDnTemplate": "uid={username},dc=example,dc=org", "baseDn": "dc=example,dc=org",
+               "timeoutMs": 1000}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let ip = fresh_ip();
+    for _ in 0..8 {
+        let res = s
+            .send(password_request("demo\\agent", DEMO_PASSWORD, &ip, None))
+            .await;
+        res.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    }
+    s.ops_put(cc, json!({"auth": "builtin"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        grant_outcome(
+            &s,
+            password_request("demo\\agent", DEMO_PASSWORD, &ip, None)
+        )
+        .await,
+        "ok"
+    );
+}
+
+/// A directory that accepts connections and never answers (a network black
+/// hole) holds a request only until `--request-timeout`: then 503 with
+/// Retry-After in the API's shape, whatever the directory's own timeout.
+#[tokio::test]
+async fn a_dependency_that_never_answers_is_cut_off_at_the_request_timeout() {
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = hole.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hole.accept().await {
+            held.push(conn);
+        }
+    });
+    let mut args = default_args();
+    args.request_timeout = 1;
+    let s = TestServer::with_args(args).await;
+    let cc = "/environment/v3/contact-centers/demo";
+    s.ops_put(cc, json!({"auth": "ldap"}))
+        .await
+        .expect(StatusCode::OK);
+    s.ops_put(
+        &format!("{cc}/directory"),
+        json!({"urls": [format!("ldap://127.0.0.1:{port}")], "bindMode": "direct",
+               "bindDnTemplate": "uid={username},dc=example,dc=org", "baseDn": "dc=example,dc=org",
+               "timeoutMs": 60000}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let started = std::time::Instant::now();
+    let res = s
+        .send(password_request(
+            "demo\\agent",
+            DEMO_PASSWORD,
+            &fresh_ip(),
+            None,
+        ))
+        .await;
+    let took = started.elapsed();
+    res.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    assert!(res.header(header::RETRY_AFTER).is_some());
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "answered after {took:?}"
+    );
+}

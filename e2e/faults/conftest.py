@@ -33,8 +33,9 @@ class Settings:
     warmup: float = _env("TOLLGATE_FAULTS_WARMUP", 2)
     #: Requests per second the load generator aims at (over both processes).
     rate: float = _env("TOLLGATE_FAULTS_RATE", 30)
-    #: The rule's bound: no answer, even a 503, later than this.
-    max_latency: float = _env("TOLLGATE_FAULTS_MAX_LATENCY", 2.0)
+    #: The rule's bound: no answer, even a 503, later than this: the
+    #: processes' --request-timeout (2 s) and half a second of slack.
+    max_latency: float = _env("TOLLGATE_FAULTS_MAX_LATENCY", 2.5)
     #: After the dependency is back, every request must succeed within this.
     recovery: float = _env("TOLLGATE_FAULTS_RECOVERY", 15)
     #: Seconds of the soak (0: skipped).

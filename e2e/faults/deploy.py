@@ -76,6 +76,9 @@ class Deployment:
             "--trusted-proxies", "127.0.0.1/32",
             "--rate-limit-per-minute", "1000000",
             "--lockout-threshold", str(LOCKOUT_THRESHOLD),
+            # The bounds the latency rule checks against (conftest.max_latency).
+            "--request-timeout", "2s",
+            "--database-acquire-timeout", "1s",
         ]
 
     def start_process(self, i: int) -> tollgate.Server:

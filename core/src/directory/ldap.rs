@@ -547,7 +547,11 @@ impl LdapDirectory {
             BindMode::SearchThenBind { .. } => {
                 let mut service = self.service().await?.ok_or(DirectoryError::Unsupported)?;
                 let found = self.find(&mut service, username).await;
-                self.give_back(service).await;
+                // A connection that failed is dropped, not pooled: an outage
+                // must not leave dead connections for later sign-ins.
+                if found.is_ok() {
+                    self.give_back(service).await;
+                }
                 match found? {
                     Some(e) => (e.dn.clone(), Some(e)),
                     None => return Err(DirectoryError::BadCredentials),

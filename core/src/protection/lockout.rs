@@ -137,15 +137,30 @@ pub async fn failed(attempt: &Attempt) {
 /// addresses against this name too, as a password change would), and the
 /// address gets this attempt's slot back (its other failures stay counted).
 pub async fn succeeded(state: &Services, attempt: &Attempt) -> Result<(), StoreError> {
-    let store = if attempt.local {
-        &state.local_counters
-    } else {
-        &state.ephemeral
-    };
+    let store = counted_in(state, attempt);
     store.delete(&attempt.user_ip_key).await?;
     store.delete(&attempt.user_key).await?;
     store.release(&attempt.ip_key).await?;
     Ok(())
+}
+
+/// The directory did not answer (an outage): the attempt tested no password,
+/// so each counter gets its slot back. Users who keep trying through an
+/// outage are not locked out by it.
+pub async fn unanswered(state: &Services, attempt: &Attempt) -> Result<(), StoreError> {
+    let store = counted_in(state, attempt);
+    for key in [&attempt.user_ip_key, &attempt.user_key, &attempt.ip_key] {
+        store.release(key).await?;
+    }
+    Ok(())
+}
+
+fn counted_in<'a>(state: &'a Services, attempt: &Attempt) -> &'a Ephemeral {
+    if attempt.local {
+        &state.local_counters
+    } else {
+        &state.ephemeral
+    }
 }
 
 /// 200 ms per earlier failure, at most 2 s.

@@ -81,6 +81,9 @@ pub struct CommonArgs {
     /// Audit events older than this are deleted from the database (the log keeps its copy).
     #[arg(long, env = "TOLLGATE_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
     pub audit_retention: i64,
+    /// A request not answered within this is answered 503 with Retry-After.
+    #[arg(long, env = "TOLLGATE_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: i64,
     /// Contact center (id or domain) for user names given without `tenant\`.
     #[arg(long, env = "TOLLGATE_DEFAULT_CONTACT_CENTER")]
     pub default_contact_center: Option<String>,

@@ -294,6 +294,7 @@ fn auth_settings(
         max_token_lifetime: common.max_token_lifetime,
         refresh_family_lifetime: common.refresh_family_lifetime,
         audit_retention: common.audit_retention,
+        request_timeout: common.request_timeout,
         default_contact_center,
         ops_username: common.ops_username.clone(),
         ops_password_hash,
@@ -343,6 +344,10 @@ pub fn app(state: AppState, role: Role) -> Router {
             crate::web::envelope::ApiError::not_found("no such endpoint").into_response()
         })
         .layer(axum::middleware::from_fn(shape_method_not_allowed))
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_secs(state.settings.request_timeout.unsigned_abs().max(1)),
+            deadline,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             record_request,
@@ -412,6 +417,29 @@ async fn record_request(
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
     res
+}
+
+/// A request not answered within `--request-timeout` gets 503 with
+/// `Retry-After`, in its API's shape: a dependency that stops answering (a
+/// network black hole) cannot hold requests, and their tasks, forever.
+async fn deadline(
+    State(limit): State<Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let oauth = OAUTH_ENDPOINTS.contains(&req.uri().path());
+    if let Ok(res) = tokio::time::timeout(limit, next.run(req)).await {
+        return res;
+    }
+    tracing::warn!(timeout_s = limit.as_secs(), "request timed out");
+    if oauth {
+        return OAuthResponse(OAuthError::temporarily_unavailable(2)).into_response();
+    }
+    crate::web::envelope::ApiError {
+        retry_after: Some(2),
+        ..crate::web::envelope::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "request timed out")
+    }
+    .into_response()
 }
 
 /// Gives axum's bare 405 a body, keeping its `Allow` header. A middleware

@@ -110,6 +110,7 @@ pub fn default_args() -> CommonArgs {
         log_format: LogFormat::Text,
         log: "warn".into(),
         otlp_endpoint: None,
+        request_timeout: 10,
     }
 }
 

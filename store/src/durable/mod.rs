@@ -54,6 +54,8 @@ pub struct Db {
     /// Open while the background probe finds the database down: queries
     /// then fail at once instead of each waiting for a connection.
     breaker: std::sync::Arc<Breaker>,
+    /// How long the probe waits for an answer (the acquire timeout).
+    probe_timeout: Duration,
 }
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -115,6 +117,7 @@ impl Db {
             backend,
             listen_url: postgres.then(|| url.into()),
             breaker: std::sync::Arc::new(Breaker::new("database", OUTAGE_COOL_DOWN)),
+            probe_timeout: acquire_timeout,
         })
     }
 
@@ -145,6 +148,7 @@ impl Db {
             backend: self.backend,
             listen_url: self.listen_url.clone(),
             breaker: self.breaker.clone(),
+            probe_timeout: self.probe_timeout,
         }
     }
 
@@ -157,11 +161,16 @@ impl Db {
 
     /// Checks the database answers, and opens or closes the breaker by the
     /// outcome: this is the probe (readiness, and the metrics' sampler).
+    /// A connection that stops answering (a network black hole) counts as
+    /// down once the acquire timeout has passed.
     pub async fn ping(&self) -> Result<()> {
-        let answered = self.pool.execute("SELECT 1").await;
+        let probe = tokio::time::timeout(self.probe_timeout, self.pool.execute("SELECT 1")).await;
+        let answered = match probe {
+            Ok(answer) => answer.map(|_| ()).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable("database")),
+        };
         self.breaker.record(answered.is_ok());
-        answered?;
-        Ok(())
+        answered
     }
 
     /// The pool, unless the last probe found the database down.

@@ -22,12 +22,12 @@ use crate::error::{Result, StoreError};
 const KEY_PREFIX: &str = "tollgate:";
 
 /// One TCP connect (and TLS handshake) attempt.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// One command's round trip.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Upper bound for a whole operation, retries included, so callers (request handlers)
 /// see an error in bounded time when Redis is gone instead of piling up.
-const OP_DEADLINE: Duration = Duration::from_secs(3);
+const OP_DEADLINE: Duration = Duration::from_millis(1500);
 /// After Redis failed to answer, commands fail at once for this long, then
 /// one trial command at a time checks whether it is back.
 const COOL_DOWN: Duration = Duration::from_millis(500);

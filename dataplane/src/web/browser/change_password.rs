@@ -298,8 +298,12 @@ async fn change(
                 .record()
         }
         Err(e) => {
-            if *e == DirectoryError::BadCredentials {
-                lockout::failed(&attempt).await;
+            match e {
+                DirectoryError::BadCredentials => lockout::failed(&attempt).await,
+                DirectoryError::Unavailable { .. } => {
+                    let _ = lockout::unanswered(state, &attempt).await;
+                }
+                _ => {}
             }
             state
                 .audit("user.password_change_failed")
