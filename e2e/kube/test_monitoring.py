@@ -41,7 +41,8 @@ def render(tmp_path_factory):
     helm = Helm(binary, os.devnull, tmp_path_factory.mktemp("helm"))
 
     def render(*settings: str) -> list[dict]:
-        args = ["template", "tollgate-operator", str(CHART), "--namespace", NAMESPACE, "--kube-version", "1.35.4"]
+        kube_version = os.environ.get("TOLLGATE_SCHEMA_K8S_VERSION", "1.35.4")
+        args = ["template", "tollgate-operator", str(CHART), "--namespace", NAMESPACE, "--kube-version", kube_version]
         for setting in settings:
             args += ["--set", setting]
         return [doc for doc in yaml.safe_load_all(helm(*args)) if doc]
