@@ -181,14 +181,14 @@ bash scripts/image.sh
 step "waiting for the node components and Helm (go.log)"
 await "the Go builds" "$go_pid" "$logs/go.log"
 
-step "Kubernetes tools (helm, kubeconform, schemas; built by the preparation)"
+step "Kubernetes tools (helm, kubeconform, promtool, schemas; built by the preparation)"
 # shellcheck source=provision/k8s-tools.sh
 source scripts/provision/k8s-tools.sh
 
 step "chart and manifests (values table, helm lint --strict, helm template, kubeconform -strict)"
 bash scripts/check-manifests.sh
 
-step "Kubernetes end-to-end (chart install and RBAC, examples, upgrade, Argo CD health checks)"
+step "Kubernetes end-to-end (chart install and RBAC, examples, upgrade, Argo CD health checks, alert rules with promtool)"
 (cd e2e/kube && PYTHONDONTWRITEBYTECODE=1 "$TOLLGATE_KUBE_PYTHON" -m pytest -q -p no:cacheprovider .)
 
 step "real Kubernetes node (kubelet, containerd, kube-proxy): the chart, the quickstart and a zero-downtime upgrade on real pods"

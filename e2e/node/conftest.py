@@ -268,9 +268,11 @@ def platform(admin, dyn, operator, versions) -> dict:
     }
 
 
-#: The files in the order a user meets them: install, upgrade, faults; then
-#: the other examples, which turn the quickstart's install into production's.
-ORDER = ["test_quickstart.py", "test_ldap.py", "test_upgrade.py", "test_faults.py", "test_examples.py"]
+#: The files in the order a user meets them: install, HTTPS (which gives the
+#: platform back on plain HTTP), upgrade, faults; then the other examples,
+#: which turn the quickstart's install into production's.
+ORDER = ["test_quickstart.py", "test_ldap.py", "test_tls.py", "test_upgrade.py", "test_faults.py",
+         "test_examples.py"]
 
 
 def pytest_collection_modifyitems(items):

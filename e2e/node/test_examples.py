@@ -20,8 +20,9 @@ lists the same):
   `caSecretRef`): the tests' cluster announces 127.0.0.1, which a pod
   cannot reach, and the TLS server's certificate names 127.0.0.1, not a
   Service (the store's own tests cover Redis over TLS and in a cluster).
-- the Prometheus Operator (ServiceMonitor CRD): `metrics.serviceMonitor`
-  off. NetworkPolicies are created; the node's CNI bridge does not enforce
+- the Prometheus Operator (ServiceMonitor and PrometheusRule CRDs):
+  `metrics.serviceMonitor`, `metrics.dataPlane.serviceMonitor` and
+  `metrics.prometheusRule` off (the dashboard's ConfigMap is created). NetworkPolicies are created; the node's CNI bridge does not enforce
   them.
 - metrics-server: the autoscalers hold the `replicas` floor but cannot
   scale on CPU (ScalingActive False).
@@ -127,6 +128,8 @@ def production(admin, dyn, helm, platform, backing_services, versions, tmp_path_
         helm("upgrade", "tollgate-operator", str(CHART), "--namespace", NAMESPACE,
              "-f", str(PRODUCTION / "operator-values.yaml"), *image_values(versions[0]),
              "--set", "metrics.serviceMonitor.enabled=false",
+             "--set", "metrics.dataPlane.serviceMonitor.enabled=false",
+             "--set", "metrics.prometheusRule.enabled=false",
              "--set", f"networkPolicy.database[0].ipBlock.cidr={need('TOLLGATE_NODE_IP', 'node.sh')}/32")
         wait_for("the operator's two replicas rolled out", 180, lambda: rolled_out(apps, "tollgate-operator", 2))
 

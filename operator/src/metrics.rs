@@ -73,3 +73,25 @@ impl Metrics {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chart's alerts and dashboard use these names: renaming one must
+    /// be a deliberate change of the chart's list too.
+    #[test]
+    fn metric_families_are_the_chart_s_list() {
+        let metrics = Metrics::default();
+        metrics.reconciled("Environment", Instant::now());
+        metrics.failure("Environment");
+        let text = metrics.encode();
+        let mut families: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
+        families.sort_unstable();
+        let listed: Vec<&str> =
+            include_str!("../../charts/tollgate-operator/operator-metric-names.txt")
+                .lines()
+                .collect();
+        assert_eq!(families, listed, "{text}");
+    }
+}

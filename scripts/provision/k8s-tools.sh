@@ -1,24 +1,27 @@
 # shellcheck shell=bash
 # Sourced by scripts/test.sh: the tools of the chart and manifest checks.
 #
-#   helm, kubeconform   built from the Go module proxy (go install) into
-#                       $TOLLGATE_CACHE/bin/<tool>-<version>/, once
+#   helm, kubeconform,  built from the Go module proxy (go install) into
+#   promtool            $TOLLGATE_CACHE/bin/<tool>-<version>/, once (promtool
+#                       checks and unit-tests the chart's alert rules)
 #   lua5.4              checked here, installed by packages.sh (Argo CD health checks)
 #   kube-venv           Python venv from e2e/kube/requirements.txt
 #   schemas             kubeconform JSON schemas, strict, in
 #                       $TOLLGATE_CACHE/kube-schemas/: the built-in kinds from
 #                       the OpenAPI document of k8s.io/kubernetes (the same
 #                       version as the test API server), and the CRDs of the
-#                       tools the examples target (Argo CD, Flux, Prometheus
-#                       Operator) from their Go modules
+#                       tools the examples and the chart target (Argo CD, Flux,
+#                       Prometheus Operator) from their Go modules
 #
-# Exports TOLLGATE_HELM, TOLLGATE_KUBECONFORM, TOLLGATE_KUBE_PYTHON,
+# Exports TOLLGATE_HELM, TOLLGATE_KUBECONFORM, TOLLGATE_PROMTOOL, TOLLGATE_KUBE_PYTHON,
 # TOLLGATE_KUBE_SCHEMAS (a directory of <kind>-<group>-<version>.json) and
 # TOLLGATE_THIRD_PARTY_CRDS (the third-party CRD files, colon-separated).
 # Returns non-zero with a message when something cannot be provisioned.
 
 TOLLGATE_HELM_VERSION="${TOLLGATE_HELM_VERSION:-v3.22.0}"
 TOLLGATE_KUBECONFORM_VERSION="${TOLLGATE_KUBECONFORM_VERSION:-v0.8.0}"
+# promtool's module is Prometheus's: its v0.x tags are the v3.x releases.
+TOLLGATE_PROMTOOL_VERSION="${TOLLGATE_PROMTOOL_VERSION:-v0.316.0}"
 # The built-in schemas follow the API server of scripts/provision/kube.sh.
 TOLLGATE_SCHEMA_K8S_VERSION="${TOLLGATE_SCHEMA_K8S_VERSION:-${TOLLGATE_KUBE_VERSION:-1.35.4}}"
 # Modules whose CRD manifests the examples use, and the files in them.
@@ -28,6 +31,7 @@ tollgate__third_party_crds=(
   "github.com/fluxcd/kustomize-controller@v1.7.3 config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"
   "github.com/fluxcd/source-controller@v1.7.0 config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml"
   "github.com/prometheus-operator/prometheus-operator@v0.85.0 example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
+  "github.com/prometheus-operator/prometheus-operator@v0.85.0 example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
 )
 
 tollgate__k8s_log() { printf 'provision/k8s-tools: %s\n' "$*" >&2; }
@@ -51,6 +55,7 @@ tollgate__k8s_provision() {
   command -v lua5.4 >/dev/null 2>&1 || { tollgate__k8s_log "lua5.4 is missing (scripts/provision/packages.sh installs it)"; return 1; }
   TOLLGATE_HELM=$(tollgate__go_tool helm helm.sh/helm/v3/cmd/helm "$TOLLGATE_HELM_VERSION") || return 1
   TOLLGATE_KUBECONFORM=$(tollgate__go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$TOLLGATE_KUBECONFORM_VERSION") || return 1
+  TOLLGATE_PROMTOOL=$(tollgate__go_tool promtool github.com/prometheus/prometheus/cmd/promtool "$TOLLGATE_PROMTOOL_VERSION") || return 1
 
   local here requirements venv stamp
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -91,8 +96,8 @@ tollgate__k8s_provision() {
     touch "$schemas/.complete"
   fi
   TOLLGATE_KUBE_SCHEMAS="$schemas"
-  export TOLLGATE_SCHEMA_K8S_VERSION TOLLGATE_HELM TOLLGATE_KUBECONFORM TOLLGATE_KUBE_PYTHON TOLLGATE_KUBE_SCHEMAS TOLLGATE_THIRD_PARTY_CRDS
-  tollgate__k8s_log "helm $TOLLGATE_HELM_VERSION, kubeconform $TOLLGATE_KUBECONFORM_VERSION, schemas of Kubernetes $TOLLGATE_SCHEMA_K8S_VERSION"
+  export TOLLGATE_SCHEMA_K8S_VERSION TOLLGATE_HELM TOLLGATE_KUBECONFORM TOLLGATE_PROMTOOL TOLLGATE_KUBE_PYTHON TOLLGATE_KUBE_SCHEMAS TOLLGATE_THIRD_PARTY_CRDS
+  tollgate__k8s_log "helm $TOLLGATE_HELM_VERSION, kubeconform $TOLLGATE_KUBECONFORM_VERSION, promtool $TOLLGATE_PROMTOOL_VERSION, schemas of Kubernetes $TOLLGATE_SCHEMA_K8S_VERSION"
 }
 
 tollgate__k8s_provision

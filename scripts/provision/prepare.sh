@@ -9,8 +9,8 @@
 #
 #   apiserver (Go):  kube-apiserver and etcd (kube.sh), for the Rust tests
 #   node (Go):       the kubelet, controller-manager, scheduler, kube-proxy
-#                    and the static pause binary (node.sh), helm, kubeconform
-#                    and the kubeconform schemas (k8s-tools.sh), for the end
+#                    and the static pause binary (node.sh), helm, kubeconform,
+#                    promtool and the kubeconform schemas (k8s-tools.sh), for the end
 #   downloads:       Keycloak (built once), the npm packages of the OpenID
 #                    provider and of the browser driver, the e2e Python venv
 #

@@ -22,8 +22,8 @@ pub use contact_center::{
 pub use environment::{ConfigServerSpec, Environment, EnvironmentSpec};
 pub use oauth_client::{OAuthClient, OAuthClientSpec, OAuthClientStatus, TokenExchangeSpec};
 pub use tollgate::{
-    DatabaseSpec, IngressSpec, RedisMode, RedisSpec, ServiceSpec, SigningKeySpec, Tollgate,
-    TollgateSpec, TollgateStatus,
+    DatabaseSpec, IngressSpec, RedisMode, RedisSpec, ServiceSpec, ServiceTlsSpec, SigningKeySpec,
+    Tollgate, TollgateSpec, TollgateStatus,
 };
 
 use kube::core::CustomResourceExt;

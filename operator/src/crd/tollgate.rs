@@ -32,6 +32,10 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 1 && self <= 100").message("targetCpuUtilization must be 1 to 100"))]
     pub target_cpu_utilization: Option<i32>,
+    /// HTTPS of this service alone: replaces the platform's `tls` for it
+    /// (e.g. its own certificate, or TLS on this service only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServiceTlsSpec>,
 }
 
 impl Default for ServiceSpec {
@@ -41,6 +45,7 @@ impl Default for ServiceSpec {
             max_replicas: None,
             resources: None,
             target_cpu_utilization: None,
+            tls: None,
         }
     }
 }
@@ -350,7 +355,7 @@ pub struct TollgateSpec {
     #[serde(default)]
     pub settings: SettingsSpec,
     /// HTTPS on the services' listeners; without it they serve plain HTTP
-    /// behind the Ingress.
+    /// behind the Ingress. A service's own `tls` takes its place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServiceTlsSpec>,
     /// Scheduling, pull secrets, annotations and probe timings of the pods.

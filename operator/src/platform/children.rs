@@ -28,7 +28,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
-use crate::crd::{RedisMode, SecretKeyRef, ServiceSpec, Tollgate};
+use crate::crd::{RedisMode, SecretKeyRef, ServiceSpec, ServiceTlsSpec, Tollgate};
 
 /// The three services, each one Deployment of the same image.
 pub const SERVICES: [&str; 3] = ["auth", "ui", "environment"];
@@ -37,9 +37,12 @@ pub const MANAGEMENT_PORT: i32 = 9095;
 pub const PLATFORM_LABEL: &str = "tollgate.dev/platform";
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 pub const CONFIG_HASH: &str = "tollgate.dev/config-hash";
+/// Label of a service's Service: `https` when its management port serves
+/// TLS, else `http` (the chart's ServiceMonitor sets the scrape scheme from it).
+pub const MANAGEMENT_SCHEME_LABEL: &str = "tollgate.dev/management-scheme";
 /// Where the CA certificates of the platform's `caSecretRef`s are mounted, one folder each.
 const CA_ROOT: &str = "/etc/tollgate";
-/// Where `spec.tls`'s Secret is mounted.
+/// Where the TLS Secret (`spec.tls` or the service's own) is mounted.
 const TLS_DIR: &str = "/etc/tollgate/tls";
 /// Seconds a terminating pod keeps serving before SIGTERM: the time for
 /// kube-proxy and ingress controllers to stop sending it new connections.
@@ -106,6 +109,14 @@ fn service_spec<'a>(tg: &'a Tollgate, service: &str) -> &'a ServiceSpec {
         "ui" => &tg.spec.ui,
         _ => &tg.spec.environment,
     }
+}
+
+/// The HTTPS settings of `service`: its own `tls`, else the platform's.
+pub fn service_tls<'a>(tg: &'a Tollgate, service: &str) -> Option<&'a ServiceTlsSpec> {
+    service_spec(tg, service)
+        .tls
+        .as_ref()
+        .or(tg.spec.tls.as_ref())
 }
 
 /// The non-secret settings, one ConfigMap shared by the three services.
@@ -175,8 +186,8 @@ fn secret_env(name: &str, r: &SecretKeyRef) -> EnvVar {
 }
 
 /// Secrets as environment variables (never in the ConfigMap), then the
-/// user's extra variables.
-fn env(tg: &Tollgate, inputs: &Inputs) -> Vec<EnvVar> {
+/// user's extra variables. `tls`: the pod's HTTPS settings.
+fn env(tg: &Tollgate, inputs: &Inputs, tls: Option<&ServiceTlsSpec>) -> Vec<EnvVar> {
     let s = &tg.spec;
     let mut env = vec![
         secret_env("TOLLGATE_DATABASE_URL", &s.database.url_secret_ref),
@@ -197,7 +208,7 @@ fn env(tg: &Tollgate, inputs: &Inputs) -> Vec<EnvVar> {
             },
         ),
     ];
-    env.extend(mounted_file_env(tg));
+    env.extend(mounted_file_env(tg, tls));
     env.extend(s.extra_env.iter().cloned());
     env
 }
@@ -207,12 +218,12 @@ fn env(tg: &Tollgate, inputs: &Inputs) -> Vec<EnvVar> {
 /// ConfigMap, which changes at once. A pod of the previous template that
 /// starts during a rollout (a restart, an autoscaler's scale-up) would
 /// otherwise read a path its template does not mount and fail to start.
-fn mounted_file_env(tg: &Tollgate) -> Vec<EnvVar> {
+fn mounted_file_env(tg: &Tollgate, tls: Option<&ServiceTlsSpec>) -> Vec<EnvVar> {
     let mut settings: Vec<(&str, String)> = ca_files(tg)
         .iter()
         .map(|ca| (ca.setting, ca_path(ca.volume)))
         .collect();
-    if let Some(tls) = &tg.spec.tls {
+    if let Some(tls) = tls {
         settings.push(("TOLLGATE_TLS_CERT_FILE", format!("{TLS_DIR}/tls.crt")));
         settings.push(("TOLLGATE_TLS_KEY_FILE", format!("{TLS_DIR}/tls.key")));
         settings.push(("TOLLGATE_MANAGEMENT_TLS", tls.management.to_string()));
@@ -244,24 +255,32 @@ fn security_context() -> SecurityContext {
     }
 }
 
-/// A hash of everything the pods read at start: a change rolls them.
+/// A hash of everything the pods read at start: a change rolls them. (A
+/// service's own `tls` changes its pod template, which rolls it anyway.)
 pub fn config_hash(tg: &Tollgate, inputs: &Inputs) -> String {
     let cm = config_map(tg, inputs);
     let text = serde_json::json!({
         "config": cm.data,
-        "env": env(tg, inputs),
+        "env": env(tg, inputs, tg.spec.tls.as_ref()),
     })
     .to_string();
     hex::encode(Sha256::digest(text.as_bytes()))[..16].to_string()
 }
 
-fn container(tg: &Tollgate, inputs: &Inputs, version: &str, args: Vec<String>) -> Container {
+/// The image's container running `args`, with the HTTPS settings `tls`.
+fn container(
+    tg: &Tollgate,
+    inputs: &Inputs,
+    tls: Option<&ServiceTlsSpec>,
+    version: &str,
+    args: Vec<String>,
+) -> Container {
     Container {
         name: "tollgate".into(),
         image: Some(image(tg, version)),
         image_pull_policy: tg.spec.image_pull_policy.clone(),
         args: Some(args),
-        env: Some(env(tg, inputs)),
+        env: Some(env(tg, inputs, tls)),
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
                 name: name(tg, "config"),
@@ -270,7 +289,7 @@ fn container(tg: &Tollgate, inputs: &Inputs, version: &str, args: Vec<String>) -
             ..Default::default()
         }]),
         security_context: Some(security_context()),
-        volume_mounts: volume_mounts(tg),
+        volume_mounts: volume_mounts(tg, tls),
         ..Default::default()
     }
 }
@@ -344,9 +363,9 @@ fn ca_mount(ca: &CaFile) -> VolumeMount {
     }
 }
 
-fn volumes(tg: &Tollgate) -> Option<Vec<Volume>> {
+fn volumes(tg: &Tollgate, tls: Option<&ServiceTlsSpec>) -> Option<Vec<Volume>> {
     let mut volumes: Vec<Volume> = ca_files(tg).iter().map(ca_volume).collect();
-    volumes.extend(tg.spec.tls.as_ref().map(|tls| Volume {
+    volumes.extend(tls.map(|tls| Volume {
         name: "tls".into(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(tls.secret_name.clone()),
@@ -357,9 +376,9 @@ fn volumes(tg: &Tollgate) -> Option<Vec<Volume>> {
     some_vec(&volumes)
 }
 
-fn volume_mounts(tg: &Tollgate) -> Option<Vec<VolumeMount>> {
+fn volume_mounts(tg: &Tollgate, tls: Option<&ServiceTlsSpec>) -> Option<Vec<VolumeMount>> {
     let mut mounts: Vec<VolumeMount> = ca_files(tg).iter().map(ca_mount).collect();
-    mounts.extend(tg.spec.tls.as_ref().map(|_| VolumeMount {
+    mounts.extend(tls.map(|_| VolumeMount {
         name: "tls".into(),
         mount_path: TLS_DIR.into(),
         read_only: Some(true),
@@ -368,10 +387,10 @@ fn volume_mounts(tg: &Tollgate) -> Option<Vec<VolumeMount>> {
     some_vec(&mounts)
 }
 
-/// The public port's name and the Service's port: `https` on 443 with
-/// `spec.tls`, else `http` on 80.
-fn public_port(tg: &Tollgate) -> (&'static str, i32) {
-    if tg.spec.tls.is_some() {
+/// The public port's name and the Service's port of `service`: `https` on
+/// 443 when it serves TLS, else `http` on 80.
+fn public_port(tg: &Tollgate, service: &str) -> (&'static str, i32) {
+    if service_tls(tg, service).is_some() {
         ("https", 443)
     } else {
         ("http", 80)
@@ -424,7 +443,8 @@ fn autoscaled(spec: &ServiceSpec) -> bool {
 /// The container serving `service`: its ports, probes, resources and drain.
 fn server_container(tg: &Tollgate, inputs: &Inputs, service: &str) -> Container {
     let timings = &tg.spec.pods.probes;
-    let management_tls = tg.spec.tls.as_ref().is_some_and(|t| t.management);
+    let tls = service_tls(tg, service);
+    let management_tls = tls.is_some_and(|t| t.management);
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
@@ -441,12 +461,13 @@ fn server_container(tg: &Tollgate, inputs: &Inputs, service: &str) -> Container 
     let mut c = container(
         tg,
         inputs,
+        tls,
         &inputs.running_version,
         vec!["serve".into(), service.into()],
     );
     c.ports = Some(vec![
         ContainerPort {
-            name: Some(public_port(tg).0.into()),
+            name: Some(public_port(tg, service).0.into()),
             container_port: HTTP_PORT,
             ..Default::default()
         },
@@ -506,7 +527,7 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
                     tg,
                     PodSpec {
                         containers: vec![c],
-                        volumes: volumes(tg),
+                        volumes: volumes(tg, service_tls(tg, service)),
                         security_context: Some(pod_security()),
                         automount_service_account_token: Some(false),
                         ..Default::default()
@@ -519,17 +540,30 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
     }
 }
 
+/// The public port, and the management port (health and `/metrics`) for
+/// scraping, labelled with the scheme the management port speaks.
 pub fn service(tg: &Tollgate, inputs: &Inputs, service: &str) -> Service {
+    let (public, port) = public_port(tg, service);
+    let management_tls = service_tls(tg, service).is_some_and(|t| t.management);
+    let mut metadata = meta(tg, inputs, name(tg, service), Some(service));
+    metadata.labels.get_or_insert_with(BTreeMap::new).insert(
+        MANAGEMENT_SCHEME_LABEL.into(),
+        if management_tls { "https" } else { "http" }.into(),
+    );
+    let service_port = |name: &str, port: i32| ServicePort {
+        name: Some(name.into()),
+        port,
+        target_port: Some(IntOrString::String(name.into())),
+        ..Default::default()
+    };
     Service {
-        metadata: meta(tg, inputs, name(tg, service), Some(service)),
+        metadata,
         spec: Some(CoreServiceSpec {
             selector: Some(selector(tg, service)),
-            ports: Some(vec![ServicePort {
-                name: Some(public_port(tg).0.into()),
-                port: public_port(tg).1,
-                target_port: Some(IntOrString::String(public_port(tg).0.into())),
-                ..Default::default()
-            }]),
+            ports: Some(vec![
+                service_port(public, port),
+                service_port("management", MANAGEMENT_PORT),
+            ]),
             ..Default::default()
         }),
         ..Default::default()
@@ -643,7 +677,7 @@ pub fn ingress(tg: &Tollgate, inputs: &Inputs) -> Option<Ingress> {
                 service: Some(IngressServiceBackend {
                     name: name(tg, svc),
                     port: Some(ServiceBackendPort {
-                        name: Some(public_port(tg).0.into()),
+                        name: Some(public_port(tg, svc).0.into()),
                         ..Default::default()
                     }),
                 }),
@@ -697,8 +731,10 @@ pub fn migration_job_name(tg: &Tollgate, version: &str) -> String {
     n
 }
 
-/// `tollgate migrate` with the new version's image, run once.
+/// `tollgate migrate` with the new version's image, run once. It serves
+/// nothing; it gets the platform's `tls` like the services' defaults.
 pub fn migration_job(tg: &Tollgate, inputs: &Inputs, version: &str) -> Job {
+    let tls = tg.spec.tls.as_ref();
     let mut meta = meta(tg, inputs, migration_job_name(tg, version), Some("migrate"));
     meta.annotations = Some(BTreeMap::from([(
         "tollgate.dev/version".to_string(),
@@ -717,9 +753,15 @@ pub fn migration_job(tg: &Tollgate, inputs: &Inputs, version: &str) -> Job {
                 spec: Some(scheduled(
                     tg,
                     PodSpec {
-                        containers: vec![container(tg, inputs, version, vec!["migrate".into()])],
+                        containers: vec![container(
+                            tg,
+                            inputs,
+                            tls,
+                            version,
+                            vec!["migrate".into()],
+                        )],
                         restart_policy: Some("Never".into()),
-                        volumes: volumes(tg),
+                        volumes: volumes(tg, tls),
                         security_context: Some(pod_security()),
                         automount_service_account_token: Some(false),
                         ..Default::default()
@@ -1151,6 +1193,149 @@ mod tests {
         let backend = &rules[0].http.as_ref().unwrap().paths[0].backend;
         let port = backend.service.as_ref().unwrap().port.as_ref().unwrap();
         assert_eq!(port.name.as_deref(), Some("https"));
+    }
+
+    /// The template of `service`'s pods.
+    fn pod(tg: &Tollgate, service: &str) -> PodSpec {
+        deployment(tg, &inputs(tg), service)
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+    }
+
+    /// The Secret behind the `tls` volume of a pod, if any.
+    fn tls_secret(pod: &PodSpec) -> Option<String> {
+        let volume = pod.volumes.as_ref()?.iter().find(|v| v.name == "tls")?;
+        volume.secret.as_ref()?.secret_name.clone()
+    }
+
+    #[test]
+    fn a_service_s_own_tls_replaces_the_platform_s() {
+        let tg = platform(json!({
+            "ingress": {"hosts": ["auth.example.com"]},
+            "tls": {"secretName": "shared-tls", "management": true},
+            "environment": {"tls": {"secretName": "environment-tls"}},
+        }));
+        let i = inputs(&tg);
+        for svc in ["auth", "ui"] {
+            assert_eq!(tls_secret(&pod(&tg, svc)).as_deref(), Some("shared-tls"));
+        }
+        let env_pod = pod(&tg, "environment");
+        assert_eq!(tls_secret(&env_pod).as_deref(), Some("environment-tls"));
+        // The override is whole: its management port stays plain.
+        assert_eq!(
+            setting(&env_pod, "TOLLGATE_MANAGEMENT_TLS").as_deref(),
+            Some("false")
+        );
+        let probe = env_pod.containers[0].readiness_probe.clone().unwrap();
+        assert_eq!(probe.http_get.unwrap().scheme, None);
+        assert_eq!(
+            setting(&env_pod, "TOLLGATE_TLS_CERT_FILE"),
+            setting(&pod(&tg, "auth"), "TOLLGATE_TLS_CERT_FILE")
+        );
+        // The migration Job serves nothing: it keeps the platform's.
+        let job = migration_job(&tg, &i, "1.2.0");
+        assert_eq!(
+            tls_secret(&job.spec.unwrap().template.spec.unwrap()).as_deref(),
+            Some("shared-tls")
+        );
+    }
+
+    #[test]
+    fn tls_on_one_service_only() {
+        let tg = platform(json!({
+            "ingress": {"hosts": ["auth.example.com"]},
+            "auth": {"tls": {"secretName": "auth-tls", "management": true}},
+        }));
+        let i = inputs(&tg);
+        let auth = pod(&tg, "auth");
+        assert_eq!(tls_secret(&auth).as_deref(), Some("auth-tls"));
+        assert_eq!(
+            auth.containers[0].ports.as_ref().unwrap()[0]
+                .name
+                .as_deref(),
+            Some("https")
+        );
+        let ui = pod(&tg, "ui");
+        assert_eq!(tls_secret(&ui), None);
+        assert_eq!(setting(&ui, "TOLLGATE_TLS_CERT_FILE"), None);
+        assert_eq!(
+            ui.containers[0].ports.as_ref().unwrap()[0].name.as_deref(),
+            Some("http")
+        );
+        let ports = |svc| service(&tg, &i, svc).spec.unwrap().ports.unwrap();
+        assert_eq!(
+            (ports("auth")[0].name.as_deref(), ports("auth")[0].port),
+            (Some("https"), 443)
+        );
+        assert_eq!(
+            (ports("ui")[0].name.as_deref(), ports("ui")[0].port),
+            (Some("http"), 80)
+        );
+        // Each Ingress backend names its own Service's public port.
+        let rules = ingress(&tg, &i).unwrap().spec.unwrap().rules.unwrap();
+        for path in &rules[0].http.as_ref().unwrap().paths {
+            let backend = path.backend.service.as_ref().unwrap();
+            let expected = if backend.name == "prod-auth" {
+                "https"
+            } else {
+                "http"
+            };
+            assert_eq!(
+                backend.port.as_ref().unwrap().name.as_deref(),
+                Some(expected)
+            );
+        }
+        // No platform TLS: the Job has none.
+        let job = migration_job(&tg, &i, "1.2.0");
+        assert_eq!(tls_secret(&job.spec.unwrap().template.spec.unwrap()), None);
+    }
+
+    #[test]
+    fn services_expose_the_management_port_with_its_scheme() {
+        let tg = platform(json!({
+            "tls": {"secretName": "shared-tls", "management": true},
+            "ui": {"tls": {"secretName": "ui-tls"}},
+        }));
+        let i = inputs(&tg);
+        let plain = platform(json!({}));
+        for (tg, svc, scheme) in [
+            (&tg, "auth", "https"),
+            (&tg, "ui", "http"),
+            (&plain, "environment", "http"),
+        ] {
+            let s = service(tg, &inputs(tg), svc);
+            assert_eq!(
+                s.metadata.labels.unwrap()[MANAGEMENT_SCHEME_LABEL],
+                scheme,
+                "{svc}"
+            );
+            let ports = s.spec.unwrap().ports.unwrap();
+            let management = ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some("management"))
+                .expect("management port");
+            assert_eq!(management.port, MANAGEMENT_PORT);
+            assert_eq!(
+                management.target_port,
+                Some(IntOrString::String("management".into()))
+            );
+            // The pods' container port of that name, and the NetworkPolicy lets it in.
+            let container_ports = pod(tg, svc).containers[0].ports.clone().unwrap();
+            assert!(container_ports
+                .iter()
+                .any(|p| p.name.as_deref() == Some("management")
+                    && p.container_port == MANAGEMENT_PORT));
+        }
+        let policy = network_policy(&tg, &i).spec.unwrap().ingress.unwrap();
+        assert!(policy[0]
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|p| p.port == Some(IntOrString::Int(MANAGEMENT_PORT))));
     }
 
     #[test]
