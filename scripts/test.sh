@@ -129,9 +129,13 @@ python3 scripts/openapi_reference.py --check
 # The CRD YAML (and the chart's copy) must match the operator's types.
 cargo run -q -p tollgate-operator --bin crdgen --locked -- --check crds/
 cargo run -q -p tollgate-operator --bin crdgen --locked -- --check charts/tollgate-operator/crds/
+# The CRD reference must match the CRDs.
+python3 scripts/crd_reference.py --check
 
 step "build the Rust tests (and the binaries the end-to-end suite runs)"
 cargo test --workspace --locked --no-run
+# The configuration reference must match the flags of the binary just built.
+python3 scripts/config_reference.py --check --bin "$target/debug/tollgate"
 
 step "PostgreSQL"
 # shellcheck source=provision/postgres.sh

@@ -5,6 +5,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# scripts/crd_reference.py reads the CRD YAML in the lint step, before any venv.
+python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
 # Image and manifest checks: Lua for the Argo CD health checks, a daemonless
 # image builder, `file` to see that the binaries are static, the CA bundle
 # the image ships.
