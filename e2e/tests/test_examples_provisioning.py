@@ -1,5 +1,5 @@
-"""examples/provisioning/provision.sh, the README's curl walkthrough of the
-Environment API, run as a user would against a server of its own."""
+"""examples/provisioning/provision.sh, the curl walkthrough of the Environment
+API (docs/provisioning.md), run as a user would against a server of its own."""
 
 import json
 import os

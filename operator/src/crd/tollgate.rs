@@ -160,7 +160,7 @@ impl Default for SigningKeySpec {
 }
 
 /// How the services behave, as typed fields instead of `extraEnv`: each is
-/// one `tollgate serve` setting (README, "Configuration"); an unset field
+/// one `tollgate serve` setting (docs/configuration.md); an unset field
 /// keeps the service's default. Durations are a number with s, m, h or d.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
