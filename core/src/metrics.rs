@@ -61,6 +61,20 @@ pub struct OutcomeLabel {
     pub outcome: String,
 }
 
+/// The name a metric labels a token request with: a supported grant's own
+/// name, `none` when absent, `other` for anything else (so a caller cannot
+/// make new series).
+pub fn grant_label(grant_type: &str) -> &'static str {
+    match crate::oauth::grants::SUPPORTED
+        .iter()
+        .find(|g| **g == grant_type)
+    {
+        Some(g) => g,
+        None if grant_type.is_empty() => "none",
+        None => "other",
+    }
+}
+
 pub struct Metrics {
     pub registry: Registry,
     pub tokens_issued: Family<GrantLabel, Counter>,

@@ -17,6 +17,25 @@ const JOINED: &str = "SELECT t.hash, t.family_id, t.created_at AS t_created_at, 
     f.scope, f.claims, f.created_at, f.expires_at, f.revoked_at \
     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1";
 
+/// The common case of a rotation in one PostgreSQL statement (one round
+/// trip, no explicit transaction): the presented token is claimed if it is
+/// unused and live in a live family, its successor is added to that family,
+/// and the family is returned. Of two concurrent rotations only one claims
+/// (the other re-checks `used_at IS NULL` after the row lock and finds
+/// nothing); anything not rotated here is decided by the transaction of
+/// [`Db::rotate_refresh_token`].
+const ROTATE_AT_ONCE: &str = "WITH claimed AS ( \
+        UPDATE refresh_tokens t SET used_at = $2 FROM refresh_families f \
+        WHERE t.hash = $1 AND t.used_at IS NULL AND t.expires_at > $2 \
+        AND f.id = t.family_id AND f.revoked_at IS NULL AND f.expires_at > $2 \
+        RETURNING t.family_id), \
+    added AS ( \
+        INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) \
+        SELECT $3, family_id, $4, $5, NULL FROM claimed RETURNING family_id) \
+    SELECT f.id, f.client_id, f.contact_center_id, f.username, f.scope, f.claims, \
+    f.created_at, f.expires_at, f.revoked_at \
+    FROM refresh_families f JOIN added a ON f.id = a.family_id";
+
 fn family_from_row(row: &AnyRow) -> Result<RefreshFamily> {
     let id: String = row.try_get("id")?;
     let what = format!("refresh family {id}");
@@ -106,6 +125,8 @@ impl Db {
     }
 
     /// Atomically marks `old_hash` used and stores `new` in its family; on reuse revokes the family.
+    /// On PostgreSQL the common case is one statement ([`ROTATE_AT_ONCE`]);
+    /// the transaction below decides the others (reuse, expiry, revocation).
     ///
     /// The conditional update comes first and decides the race: of two
     /// concurrent rotations of one token only one sees `used_at IS NULL`
@@ -117,6 +138,19 @@ impl Db {
         new: &RefreshToken,
         now: Timestamp,
     ) -> Result<RotateOutcome> {
+        if self.backend == super::Backend::Postgres {
+            let rotated = sqlx::query(ROTATE_AT_ONCE)
+                .bind(old_hash)
+                .bind(now)
+                .bind(&new.hash)
+                .bind(new.created_at)
+                .bind(new.expires_at)
+                .fetch_optional(self.live()?)
+                .await?;
+            if let Some(row) = rotated {
+                return Ok(RotateOutcome::Rotated(family_from_row(&row)?));
+            }
+        }
         let mut tx = self.begin().await?;
         let claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",

@@ -36,17 +36,6 @@ pub const SUPPORTED: &[&str] = &[
     SAML2_BEARER,
 ];
 
-/// The name a metric labels a token request with: a supported grant's own
-/// name, `none` when absent, `other` for anything else (so a caller cannot
-/// make new series).
-pub fn label(grant_type: &str) -> &'static str {
-    match SUPPORTED.iter().find(|g| **g == grant_type) {
-        Some(g) => g,
-        None if grant_type.is_empty() => "none",
-        None => "other",
-    }
-}
-
 /// Grant types advertised in discovery (the token endpoint's plus implicit).
 pub const ADVERTISED: &[&str] = &[
     AUTHORIZATION_CODE,

@@ -51,7 +51,7 @@ pub async fn token(
                 .metrics
                 .tokens_issued
                 .get_or_create(&GrantLabel {
-                    grant_type: grants::label(grant_type),
+                    grant_type: tollgate_core::metrics::grant_label(grant_type),
                 })
                 .inc();
             let mut res = axum::Json(res).into_response();
@@ -66,7 +66,7 @@ pub async fn token(
                 .metrics
                 .oauth_errors
                 .get_or_create(&TokenErrorLabels {
-                    grant_type: grants::label(grant_type),
+                    grant_type: tollgate_core::metrics::grant_label(grant_type),
                     error: e.code,
                 })
                 .inc();
