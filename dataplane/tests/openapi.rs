@@ -5,7 +5,7 @@ use crate::common;
 
 use axum::http::StatusCode;
 use common::TestServer;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Every generated document and where it is committed (under docs/openapi/).
 fn documents() -> [(&'static str, String); 2] {
@@ -143,4 +143,70 @@ async fn openapi_is_served_and_covers_every_endpoint() {
         .all(|k| !k.to_lowercase().contains("private")));
     assert!(doc["components"]["securitySchemes"]["basic"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// The EC public key of RFC 7517 appendix A.1.
+static RFC7517_EC_KEY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    json!({"kty": "EC", "crv": "P-256", "kid": "1",
+           "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+           "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"})
+});
+
+/// The document is as strict as the validation: for each bounded number of
+/// an Environment API input, the bounds the document states are exactly
+/// where the API starts refusing (one below the minimum and one above the
+/// maximum are refused with 400, the bounds themselves are not).
+#[tokio::test]
+async fn documented_bounds_are_the_validations_bounds() {
+    let s = TestServer::new().await;
+    let doc: serde_json::Value =
+        serde_json::from_str(&tollgate::web::admin_api::openapi::document()).unwrap();
+    let bounds = |schema: &str, field: &str| {
+        let p = &doc["components"]["schemas"][schema]["properties"][field];
+        let (min, max) = (p["minimum"].as_i64(), p["maximum"].as_i64());
+        (
+            min.unwrap_or_else(|| panic!("{schema}.{field}: no minimum")),
+            max.unwrap_or_else(|| panic!("{schema}.{field}: no maximum")),
+        )
+    };
+    let directory = "/environment/v3/contact-centers/demo/directory";
+    let issuers = "/environment/v3/contact-centers/demo/trusted-issuers";
+    let cases: [(&str, &str, &str, &str, fn(&str, i64) -> serde_json::Value); 3] = [
+        ("DirectoryInput", "timeoutMs", directory, "PUT", |f, v| {
+            json!({"urls": ["ldap://127.0.0.1:389"], "bindMode": "direct",
+                   "bindDnTemplate": "uid={username},dc=example,dc=org",
+                   "baseDn": "dc=example,dc=org", f: v})
+        }),
+        ("DirectoryInput", "poolSize", directory, "PUT", |f, v| {
+            json!({"urls": ["ldap://127.0.0.1:389"], "bindMode": "direct",
+                   "bindDnTemplate": "uid={username},dc=example,dc=org",
+                   "baseDn": "dc=example,dc=org", f: v})
+        }),
+        (
+            "TrustedIssuerInput",
+            "maxLifetime",
+            issuers,
+            "POST",
+            |f, v| {
+                json!({"issuer": format!("https://issuer-{v}.example"),
+                   "jwks": {"keys": [RFC7517_EC_KEY.clone()]}, f: v})
+            },
+        ),
+    ];
+    for (schema, field, path, method, body) in cases {
+        let (min, max) = bounds(schema, field);
+        for (value, refused) in [(min - 1, true), (min, false), (max, false), (max + 1, true)] {
+            let res = match method {
+                "PUT" => s.ops_put(path, body(field, value)).await,
+                _ => s.ops_post(path, body(field, value)).await,
+            };
+            assert_eq!(
+                res.status == StatusCode::BAD_REQUEST,
+                refused,
+                "{schema}.{field} = {value}: {} {}",
+                res.status,
+                res.text()
+            );
+        }
+    }
 }

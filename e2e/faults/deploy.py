@@ -194,6 +194,14 @@ class Deployment:
                 "contact_centers": ids("SELECT id FROM contact_centers"),
             }
 
+    #: The tables that grow with traffic (housekeeping prunes what expired).
+    GROWING_TABLES = ("refresh_tokens", "refresh_families", "revocations", "used_once", "change_log", "audit_events")
+
+    def table_rows(self) -> dict[str, int]:
+        """Rows of each growing table, read directly (not through the proxy)."""
+        with psycopg.connect(self.pg.url, autocommit=True, connect_timeout=10) as c:
+            return {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in self.GROWING_TABLES}
+
     def refresh_family_tokens(self, family_id: str) -> list[tuple]:
         with psycopg.connect(self.pg.url, autocommit=True, connect_timeout=10) as c:
             return c.execute("SELECT hash, used_at FROM refresh_tokens WHERE family_id = %s", (family_id,)).fetchall()

@@ -2,8 +2,12 @@
 short form, 1800 in the long form) with nothing failing.
 
 Rules: zero errors; RSS and open descriptors flat from the middle to the end
-(the first half warms the caches and pools); latency reported at start,
-middle and end."""
+(the first half warms the caches and pools); latency and the rows of the
+tables that grow with traffic reported at start, middle and end (rows
+expire with their tokens, families and the audit retention, and the
+once-a-minute housekeeping prunes them: under the default lifetimes of
+days, a run of minutes shows the growth per minute to size a database
+by)."""
 
 from __future__ import annotations
 
@@ -22,10 +26,11 @@ RSS_SLACK_MB, RSS_SLACK_SHARE, FD_SLACK = 16, 0.10, 20
 def outcome(dep, settings):
     if settings.soak <= 0:
         pytest.skip("TOLLGATE_FAULTS_SOAK=0")
-    marks = {}
+    marks, tables = {}, {}
 
     def mark(label):
         marks[label] = [(round(dep.rss_mb(i), 1), dep.fds(i)) for i in range(2)]
+        tables[label] = dep.table_rows()
 
     load = Load(dep.targets, dep.tenant, settings.rate)
     with load:
@@ -42,6 +47,7 @@ def outcome(dep, settings):
     f.extra["p99 s by third"] = [compute("", part).p99_latency_s for part in thirds]
     f.extra["throughput req/s"] = round(len(samples) / (load.now() - t0), 1)
     f.extra.update({f"RSS MB, fds ({k})": v for k, v in marks.items()})
+    f.extra.update({f"table rows ({k})": v for k, v in tables.items()})
     f.durable = "not checked (no fault)"
     record(f)
     return {"samples": samples, "marks": marks, "figures": f}

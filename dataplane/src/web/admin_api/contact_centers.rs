@@ -60,11 +60,13 @@ impl From<&ContactCenter> for ContactCenterView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContactCenterInput {
     /// Create only: the id to use (default: a new UUID).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._~:@-]+$")]
     pub id: Option<String>,
     /// Default: the first domain.
     pub name: Option<String>,
     /// Required on create; non-empty; each `[A-Za-z0-9][A-Za-z0-9._-]{0,62}`,
     /// unique across all contact centers ignoring case.
+    #[schema(min_items = 1)]
     pub domains: Option<Vec<String>>,
     /// Required on create; must exist. Only ops credentials or an unbound
     /// management client may change it (403 for a client bound to contact
@@ -74,6 +76,7 @@ pub struct ContactCenterInput {
     /// version has are accepted (today: builtin, the default; ldap,
     /// configured at `…/contact-centers/{id}/directory`; configServer, the
     /// Configuration Servers of its environment).
+    #[schema(pattern = "^(configServer|ldap|builtin|saml|oidc)$")]
     pub auth: Option<String>,
     /// Default true.
     #[serde(default, deserialize_with = "lenient_bool")]

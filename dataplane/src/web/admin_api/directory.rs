@@ -112,6 +112,7 @@ pub struct AttributesInput {
 pub struct DirectoryInput {
     /// `ldap://` or `ldaps://` URLs, tried in order.
     #[schema(example = json!(["ldaps://ldap.example.com:636"]))]
+    #[schema(min_items = 1)]
     pub urls: Option<Vec<String>>,
     /// Upgrade `ldap://` with StartTLS. Default false.
     pub start_tls: Option<bool>,
@@ -139,8 +140,10 @@ pub struct DirectoryInput {
     #[schema(value_type = Option<Vec<Object>>)]
     pub group_authorities: Option<Vec<LdapGroupAuthority>>,
     /// Bound on connecting and on each operation, 100-60000. Default 5000.
+    #[schema(minimum = 100, maximum = 60000)]
     pub timeout_ms: Option<i64>,
     /// Idle service-account connections kept, 0-64. Default 4.
+    #[schema(minimum = 0, maximum = 64)]
     pub pool_size: Option<i64>,
     /// Active Directory: passwords change through `unicodePwd`. Default false.
     pub active_directory: Option<bool>,

@@ -101,8 +101,10 @@ pub struct ConfigServerInput {
     /// Host name or IP address.
     pub primary_address: Option<String>,
     /// 1-65535.
+    #[schema(minimum = 1, maximum = 65535)]
     pub primary_port: Option<i64>,
     pub backup_address: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
     pub backup_port: Option<i64>,
     #[serde(default, deserialize_with = "lenient_bool")]
     #[schema(value_type = Option<bool>)]
@@ -117,6 +119,7 @@ pub struct ConfigServerInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvironmentInput {
     /// Create only: the id to use (default: a new UUID).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._~:@-]+$")]
     pub id: Option<String>,
     pub username: Option<String>,
     /// Write-only; encrypted at rest, never returned. Omitted on an update,
@@ -126,12 +129,15 @@ pub struct EnvironmentInput {
     pub password: Option<String>,
     pub connection_protocol: Option<String>,
     /// Seconds, 0-3600.
+    #[schema(minimum = 0, maximum = 3600)]
     pub local_timeout: Option<i64>,
     /// Seconds, 0-3600.
+    #[schema(minimum = 0, maximum = 3600)]
     pub remote_timeout: Option<i64>,
     pub tenant: Option<String>,
     pub app_name: Option<String>,
     /// CFGTMNoTraceMode, CFGTMClient, CFGTMServer or CFGTMBoth.
+    #[schema(pattern = "^(CFGTMNoTraceMode|CFGTMClient|CFGTMServer|CFGTMBoth)$")]
     pub trace_mode: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     #[schema(value_type = Option<bool>)]

@@ -96,6 +96,7 @@ pub struct OidcProviderInput {
     /// Tollgate's client id at the provider.
     pub client_id: Option<String>,
     /// `client_secret_basic` (default) or `client_secret_post`.
+    #[schema(pattern = "^(client_secret_basic|client_secret_post)$")]
     pub client_authentication: Option<String>,
     /// Write only; omitted on an update, the stored one is kept, unless
     /// `issuer` changes (400: resend it).

@@ -47,7 +47,12 @@ pub struct SettingInput {
     /// Default "/".
     pub location: Option<String>,
     /// 1-128 letters, digits, . _ : -
-    #[schema(example = "cors-origins")]
+    #[schema(
+        example = "cors-origins",
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._:-]+$"
+    )]
     pub name: Option<String>,
     /// true/false, as a boolean or a string. Default false.
     #[serde(default, deserialize_with = "lenient_bool")]

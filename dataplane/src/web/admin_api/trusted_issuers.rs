@@ -76,6 +76,7 @@ pub struct TrustedIssuerInput {
     /// Default `["RS256", "ES256"]`. HMAC and `none` are never accepted.
     pub algorithms: Option<Vec<String>>,
     /// Longest accepted assertion life (`exp - iat`), 1-86400 seconds. Default 600.
+    #[schema(minimum = 1, maximum = 86400)]
     pub max_lifetime: Option<i64>,
 }
 

@@ -96,6 +96,7 @@ pub struct UserPage {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserInput {
     /// Create only: the id to use (default: a new UUID).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._~:@-]+$")]
     pub id: Option<String>,
     /// Create only; unique in the contact center ignoring case.
     pub user_name: Option<String>,
