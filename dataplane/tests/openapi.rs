@@ -152,6 +152,15 @@ static RFC7517_EC_KEY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| 
            "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"})
 });
 
+/// (schema, field, path, method, a request body with the field set to a value).
+type BoundedField = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&str, i64) -> Value,
+);
+
 /// The document is as strict as the validation: for each bounded number of
 /// an Environment API input, the bounds the document states are exactly
 /// where the API starts refusing (one below the minimum and one above the
@@ -171,7 +180,7 @@ async fn documented_bounds_are_the_validations_bounds() {
     };
     let directory = "/environment/v3/contact-centers/demo/directory";
     let issuers = "/environment/v3/contact-centers/demo/trusted-issuers";
-    let cases: [(&str, &str, &str, &str, fn(&str, i64) -> serde_json::Value); 3] = [
+    let cases: [BoundedField; 3] = [
         ("DirectoryInput", "timeoutMs", directory, "PUT", |f, v| {
             json!({"urls": ["ldap://127.0.0.1:389"], "bindMode": "direct",
                    "bindDnTemplate": "uid={username},dc=example,dc=org",
