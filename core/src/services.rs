@@ -37,6 +37,8 @@ pub struct AuthSettings {
     pub leeway: u64,
     /// Client assertions may name the token endpoint as `aud`, not only the issuer.
     pub client_assertion_token_endpoint_audience: bool,
+    /// Shortest client secret the ops API accepts (lowered only for a migration).
+    pub min_client_secret_length: usize,
     pub browser: BrowserSettings,
     /// Whose forwarding headers name the client's address.
     pub trusted_proxies: crate::protection::client_ip::TrustedProxies,

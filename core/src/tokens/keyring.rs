@@ -113,10 +113,11 @@ impl Keyring {
                 .or_else(ignore_missing)?;
             changed = true;
         }
+        // Publish-only keys never sign, so the schedule ignores them.
         let newest = set
             .keys
             .iter()
-            .filter(|k| k.expires_at > now)
+            .filter(|k| k.expires_at > now && !k.publish_only)
             .max_by_key(|k| k.activates_at);
         let activates_at = match newest {
             // Nothing usable: sign at once, there are no tokens to confuse.
@@ -158,7 +159,7 @@ impl Keyring {
             .load()
             .keys
             .iter()
-            .find(|k| k.activates_at <= now)
+            .find(|k| k.activates_at <= now && !k.publish_only)
             .cloned()
     }
 
