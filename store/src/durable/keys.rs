@@ -106,9 +106,9 @@ impl Db {
     }
 
     /// Stores an imported key, refusing a `kid` already stored. A key that
-    /// signs at once replaces the generated keys published ahead but not yet
-    /// signing (they signed nothing), so it signs for its whole interval and
-    /// the schedule resumes from it.
+    /// signs at once retires the key signing now and replaces the generated
+    /// keys published ahead but not yet signing (they signed nothing), so it
+    /// signs for its whole interval and the schedule resumes from it.
     pub async fn import_signing_key(&self, key: &SigningKey, now: Timestamp) -> Result<()> {
         let mut tx = self.begin_key_change().await?;
         let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE kid = $1")
@@ -126,6 +126,14 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            // The key signing until now retires; it stays published for its tokens.
+            sqlx::query(
+                "UPDATE signing_keys SET retires_at = $1 \
+                 WHERE activates_at <= $1 AND retires_at > $1 AND NOT publish_only",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         self.insert_signing_key_in(&mut tx, key).await?;
         tx.commit().await?;
