@@ -37,6 +37,8 @@ pub struct AuthSettings {
     pub leeway: u64,
     /// Client assertions may name the token endpoint as `aud`, not only the issuer.
     pub client_assertion_token_endpoint_audience: bool,
+    /// Shortest client secret the ops API accepts (lowered only for a migration).
+    pub min_client_secret_length: usize,
     pub browser: BrowserSettings,
     /// Whose forwarding headers name the client's address.
     pub trusted_proxies: crate::protection::client_ip::TrustedProxies,
@@ -86,7 +88,9 @@ impl Services {
     /// that its client (the same registration, not one re-created under its
     /// id) and contact center still exist and are enabled.
     pub fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
-        let claims = match self.verified.get(token) {
+        // Read before verifying: a reload meanwhile makes the entry stale.
+        let generation = self.keys.generation();
+        let claims = match self.verified.get(token, generation) {
             Some(c) => {
                 if c.exp + self.settings.leeway as i64 <= now() {
                     return Err(TokenError::Expired);
@@ -101,7 +105,7 @@ impl Services {
                     token,
                     self.settings.leeway,
                 )?);
-                self.verified.insert(token, c.clone());
+                self.verified.insert(token, c.clone(), generation);
                 c
             }
         };

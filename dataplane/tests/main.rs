@@ -18,6 +18,7 @@ mod environment_api;
 mod genesys_models;
 mod introspection_session;
 mod jwt_bearer;
+mod key_import;
 mod openapi;
 mod ops_clients;
 mod outbound;

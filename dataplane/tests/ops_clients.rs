@@ -596,3 +596,99 @@ async fn deleting_a_client_ends_its_tokens() {
     .await
     .expect_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
 }
+
+/// The registration of the original's sample provisioning scripts, verbatim
+/// (but for the domain): a 6-character secret, every grant, the management role.
+fn official_sample_client() -> Value {
+    json!({
+        "name": "external_api_client",
+        "description": "External API client",
+        "client_id": "external_api_client",
+        "client_secret": "secret",
+        "clientType": "CONFIDENTIAL",
+        "internalClient": true,
+        "authorities": ["ROLE_INTERNAL_CLIENT", "ROLE_MANAGEMENT_APPLICATION"],
+        "scope": ["*"],
+        "authorizedGrantTypes": [
+            "refresh_token", "implicit", "client_credentials", "password", "authorization_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ],
+        "redirectURIs": ["https://gauth.example.com", "https://gws.example.com", "https://wwe.example.com"],
+        "accessTokenExpirationTimeout": 43200,
+        "refreshTokenExpirationTimeout": 2592000
+    })
+}
+
+#[tokio::test]
+async fn a_short_secret_is_refused_by_default_naming_the_setting() {
+    let s = TestServer::new().await;
+    let res = s.ops_post(CLIENTS, official_sample_client()).await;
+    let message = res.expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(
+        message.contains("at least 8 characters")
+            && message.contains("min-client-secret-length")
+            && message.contains("TOLLGATE_MIN_CLIENT_SECRET_LENGTH"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_lowered_minimum_accepts_the_official_sample_and_audits_the_weak_secret() {
+    let s = TestServer::with_args(tollgate::app::config::CommonArgs {
+        min_client_secret_length: 6,
+        ..default_args()
+    })
+    .await;
+    s.ops_post(CLIENTS, official_sample_client())
+        .await
+        .expect(StatusCode::CREATED);
+    let token = s
+        .token(
+            ClientAuth::Basic("external_api_client", "secret"),
+            &[("grant_type", "client_credentials")],
+        )
+        .await
+        .tokens();
+    assert!(token["access_token"].is_string());
+    // Still a floor: shorter than the lowered minimum is refused.
+    let message = s
+        .ops_put(
+            &client_path("external_api_client"),
+            json!({"client_secret": "short"}),
+        )
+        .await
+        .expect_api_error(StatusCode::BAD_REQUEST);
+    assert!(message.contains("at least 6 characters"), "{message}");
+    // A strong secret is not audited; the weak one is, once per write.
+    s.ops_put(
+        &client_path("external_api_client"),
+        json!({"client_secret": "a-long-enough-secret"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    s.ops_put(
+        &client_path("external_api_client"),
+        json!({"client_secret": "secret"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    // The audit trail is written in batches, off the request path.
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events =
+            s.db.list_audit_events(Some("client.weak_secret"), 10)
+                .await
+                .expect("audit");
+        if events.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in &events {
+        assert_eq!(e.client_id.as_deref(), Some("external_api_client"));
+        assert_eq!(e.detail["default_minimum"], 8);
+        assert_eq!(e.detail["configured_minimum"], 6);
+    }
+}

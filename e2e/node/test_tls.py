@@ -106,6 +106,8 @@ def diagnosis(core: client.CoreV1Api, service: str) -> str:
             except Exception as err:  # noqa: BLE001 - no log yet
                 log = f"(no log: {err})"
             lines.append("  log: " + log.replace("\n", "\n       "))
+            lines += [f"  event: {e.reason}: {e.message}" for e in core.list_namespaced_event(
+                NAMESPACE, field_selector=f"involvedObject.name={pod.metadata.name}").items]
     events = core.list_namespaced_event(NAMESPACE).items[-15:]
     lines += [f"event {e.involved_object.name}: {e.reason}: {e.message}" for e in events]
     text = "\n".join(lines)

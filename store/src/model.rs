@@ -483,6 +483,8 @@ impl KeyAlgorithm {
 /// A token-signing key. `private_pkcs8` is clear in memory only; the store
 /// encrypts it at rest. Lifecycle: published at `created_at`, signs from
 /// `activates_at` until `retires_at`, stays in JWKS until `expires_at`.
+/// A `publish_only` key (imported to verify another issuer's tokens) never
+/// signs: it is only published until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKey {
     pub kid: String,
@@ -494,6 +496,7 @@ pub struct SigningKey {
     pub activates_at: Timestamp,
     pub retires_at: Timestamp,
     pub expires_at: Timestamp,
+    pub publish_only: bool,
 }
 
 /// A chain of refresh tokens born from one grant. Revoking the family

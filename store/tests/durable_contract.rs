@@ -325,6 +325,7 @@ fn signing_key(kid: &str, created_at: Timestamp) -> SigningKey {
         activates_at: created_at + 10,
         retires_at: created_at + 20,
         expires_at: created_at + 30,
+        publish_only: false,
     }
 }
 

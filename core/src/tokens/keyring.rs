@@ -5,6 +5,7 @@
 //! published until every token it signed has expired.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -34,6 +35,8 @@ struct KeySet {
 pub struct Keyring {
     set: ArcSwap<KeySet>,
     policy: KeyPolicy,
+    /// Counts reloads, so memos of verified tokens know the keys changed.
+    generation: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +83,7 @@ impl Keyring {
         let ring = Keyring {
             set: ArcSwap::from_pointee(KeySet::build(Vec::new())),
             policy,
+            generation: AtomicU64::new(0),
         };
         ring.reload(db).await?;
         ring.rotate(db, now).await?;
@@ -99,7 +103,15 @@ impl Keyring {
             }
         }
         self.set.store(Arc::new(KeySet::build(loaded)));
+        // After the swap: a token verified with the old set is never
+        // remembered under the new generation.
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// Changes whenever the keys are reloaded.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Creates the next key when due, removes expired ones. Idempotent; safe on every replica.
@@ -113,11 +125,13 @@ impl Keyring {
                 .or_else(ignore_missing)?;
             changed = true;
         }
+        // Publish-only keys never sign, so the schedule ignores them; of keys
+        // activated the same second (an import), the one retiring last.
         let newest = set
             .keys
             .iter()
-            .filter(|k| k.expires_at > now)
-            .max_by_key(|k| k.activates_at);
+            .filter(|k| k.expires_at > now && !k.publish_only)
+            .max_by_key(|k| (k.activates_at, k.retires_at));
         let activates_at = match newest {
             // Nothing usable: sign at once, there are no tokens to confuse.
             None => Some(now),
@@ -152,13 +166,17 @@ impl Keyring {
         Ok(())
     }
 
-    /// The key that signs now: the most recently activated one.
+    /// The key that signs now: the most recently activated one not retired
+    /// (an imported key retires the one it replaces in the same second), or
+    /// the last retired one while rotation has not caught up.
     pub fn signing_key(&self, now: Timestamp) -> Option<Arc<LoadedKey>> {
-        self.set
-            .load()
-            .keys
-            .iter()
-            .find(|k| k.activates_at <= now)
+        let set = self.set.load();
+        let active = |k: &&Arc<LoadedKey>| k.activates_at <= now && !k.publish_only;
+        let mut usable = set.keys.iter().filter(active);
+        usable
+            .clone()
+            .find(|k| k.retires_at > now)
+            .or_else(|| usable.next())
             .cloned()
     }
 

@@ -38,25 +38,63 @@ pub struct LoadedKey {
     pub activates_at: Timestamp,
     pub retires_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Imported to verify another issuer's tokens only: never signs.
+    pub publish_only: bool,
     pub jwk: serde_json::Value,
     pair: Pair,
+}
+
+impl Pair {
+    fn from_pkcs8(algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Option<Pair> {
+        Some(match algorithm {
+            KeyAlgorithm::ES256 => {
+                Pair::Es256(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).ok()?)
+            }
+            KeyAlgorithm::RS256 => Pair::Rs256(RsaKeyPair::from_pkcs8(pkcs8).ok()?),
+            KeyAlgorithm::EdDSA => Pair::EdDsa(Ed25519KeyPair::from_pkcs8(pkcs8).ok()?),
+        })
+    }
+
+    /// The public half as a JWK (without `kid`, `use` and `alg`).
+    fn public_jwk(&self) -> Option<serde_json::Value> {
+        Some(match self {
+            Pair::Es256(p) => {
+                // Uncompressed point: 0x04 || x (32) || y (32).
+                let point = p.public_key().as_ref();
+                if point.len() != 65 {
+                    return None;
+                }
+                json!({"kty":"EC","crv":"P-256","x":B64.encode(&point[1..33]),"y":B64.encode(&point[33..65])})
+            }
+            Pair::Rs256(p) => {
+                let public = p.public_key();
+                json!({
+                    "kty":"RSA",
+                    "n": B64.encode(public.modulus().big_endian_without_leading_zero()),
+                    "e": B64.encode(public.exponent().big_endian_without_leading_zero()),
+                })
+            }
+            Pair::EdDsa(p) => {
+                json!({"kty":"OKP","crv":"Ed25519","x":B64.encode(p.public_key().as_ref())})
+            }
+        })
+    }
+}
+
+/// When a key record is published, signs, retires and expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySchedule {
+    pub created_at: Timestamp,
+    pub activates_at: Timestamp,
+    pub retires_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub publish_only: bool,
 }
 
 impl LoadedKey {
     pub fn from_record(record: &SigningKey) -> Result<Self, KeyError> {
         let bad = || KeyError::Unreadable(record.kid.clone());
-        let pair = match record.algorithm {
-            KeyAlgorithm::ES256 => Pair::Es256(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &record.private_pkcs8)
-                    .map_err(|_| bad())?,
-            ),
-            KeyAlgorithm::RS256 => {
-                Pair::Rs256(RsaKeyPair::from_pkcs8(&record.private_pkcs8).map_err(|_| bad())?)
-            }
-            KeyAlgorithm::EdDSA => {
-                Pair::EdDsa(Ed25519KeyPair::from_pkcs8(&record.private_pkcs8).map_err(|_| bad())?)
-            }
-        };
+        let pair = Pair::from_pkcs8(record.algorithm, &record.private_pkcs8).ok_or_else(bad)?;
         let jwk = serde_json::from_str(&record.public_jwk).map_err(|_| bad())?;
         Ok(LoadedKey {
             kid: record.kid.clone(),
@@ -64,6 +102,7 @@ impl LoadedKey {
             activates_at: record.activates_at,
             retires_at: record.retires_at,
             expires_at: record.expires_at,
+            publish_only: record.publish_only,
             jwk,
             pair,
         })
@@ -102,42 +141,46 @@ pub fn generate(
     expires_at: Timestamp,
 ) -> Result<SigningKey, KeyError> {
     let rng = SystemRandom::new();
-    let kid = uuid::Uuid::new_v4().simple().to_string();
-    let (pkcs8, jwk) = match algorithm {
-        KeyAlgorithm::ES256 => {
-            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|_| KeyError::Generate)?;
-            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
-                .map_err(|_| KeyError::Generate)?;
-            // Uncompressed point: 0x04 || x (32) || y (32).
-            let point = pair.public_key().as_ref();
-            if point.len() != 65 {
-                return Err(KeyError::Generate);
-            }
-            let jwk = json!({"kty":"EC","crv":"P-256","x":B64.encode(&point[1..33]),"y":B64.encode(&point[33..65])});
-            (doc.as_ref().to_vec(), jwk)
-        }
+    let pkcs8 = match algorithm {
+        KeyAlgorithm::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| KeyError::Generate)?
+            .as_ref()
+            .to_vec(),
         KeyAlgorithm::RS256 => {
             let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
-            let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
-                .map_err(|_| KeyError::Generate)?;
-            let public = pair.public_key();
-            let jwk = json!({
-                "kty":"RSA",
-                "n": B64.encode(public.modulus().big_endian_without_leading_zero()),
-                "e": B64.encode(public.exponent().big_endian_without_leading_zero()),
-            });
-            (der.as_ref().to_vec(), jwk)
+            AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
+                .map_err(|_| KeyError::Generate)?
+                .as_ref()
+                .to_vec()
         }
-        KeyAlgorithm::EdDSA => {
-            let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generate)?;
-            let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| KeyError::Generate)?;
-            let jwk =
-                json!({"kty":"OKP","crv":"Ed25519","x":B64.encode(pair.public_key().as_ref())});
-            (doc.as_ref().to_vec(), jwk)
-        }
+        KeyAlgorithm::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| KeyError::Generate)?
+            .as_ref()
+            .to_vec(),
     };
-    let mut jwk = jwk;
+    let schedule = KeySchedule {
+        created_at,
+        activates_at,
+        retires_at,
+        expires_at,
+        publish_only: false,
+    };
+    let kid = uuid::Uuid::new_v4().simple().to_string();
+    record_from_pkcs8(kid, algorithm, pkcs8, schedule).map_err(|_| KeyError::Generate)
+}
+
+/// A key record for a PKCS#8 private key (generated here or imported), with
+/// its public JWK; clear private key, the store encrypts it.
+pub fn record_from_pkcs8(
+    kid: String,
+    algorithm: KeyAlgorithm,
+    pkcs8: Vec<u8>,
+    schedule: KeySchedule,
+) -> Result<SigningKey, KeyError> {
+    let bad = || KeyError::Unreadable(kid.clone());
+    let mut jwk = Pair::from_pkcs8(algorithm, &pkcs8)
+        .and_then(|pair| pair.public_jwk())
+        .ok_or_else(bad)?;
     jwk["kid"] = json!(kid);
     jwk["use"] = json!("sig");
     jwk["alg"] = json!(algorithm.as_str());
@@ -146,10 +189,11 @@ pub fn generate(
         algorithm,
         private_pkcs8: pkcs8,
         public_jwk: jwk.to_string(),
-        created_at,
-        activates_at,
-        retires_at,
-        expires_at,
+        created_at: schedule.created_at,
+        activates_at: schedule.activates_at,
+        retires_at: schedule.retires_at,
+        expires_at: schedule.expires_at,
+        publish_only: schedule.publish_only,
     })
 }
 

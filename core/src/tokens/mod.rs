@@ -1,6 +1,7 @@
 //! Token minting and verification: JWT access tokens (RFC 9068), ID tokens
 //! (OpenID Connect Core) and opaque refresh tokens.
 
+pub mod import;
 mod jwt;
 pub mod keyring;
 pub mod keys;

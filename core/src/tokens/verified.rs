@@ -2,7 +2,9 @@
 //! checked. Resource servers introspect the same token many times over its
 //! life, and an ECDSA verification costs several times a signature; the
 //! memo turns repeats into a hash lookup. Only the cryptographic result is
-//! remembered: expiry, revocation and tenant checks run on every use.
+//! remembered: expiry, revocation and tenant checks run on every use. An
+//! entry holds for the keyring generation it was verified under: once the
+//! keys change (an imported key's window closed), tokens are checked again.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -23,7 +25,7 @@ fn cost(token: &str) -> usize {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Box<str>, Arc<AccessClaims>>,
+    map: HashMap<Box<str>, (u64, Arc<AccessClaims>)>,
     bytes: usize,
 }
 
@@ -46,11 +48,15 @@ impl VerifiedTokens {
         &self.shards[(h.finish() as usize) % SHARDS]
     }
 
-    pub fn get(&self, token: &str) -> Option<Arc<AccessClaims>> {
-        self.shard(token).lock().ok()?.map.get(token).cloned()
+    /// The claims of `token` if it was verified under keyring `generation`.
+    pub fn get(&self, token: &str, generation: u64) -> Option<Arc<AccessClaims>> {
+        match self.shard(token).lock().ok()?.map.get(token) {
+            Some((g, claims)) if *g == generation => Some(claims.clone()),
+            _ => None,
+        }
     }
 
-    pub fn insert(&self, token: &str, claims: Arc<AccessClaims>) {
+    pub fn insert(&self, token: &str, claims: Arc<AccessClaims>, generation: u64) {
         let cost = cost(token);
         if cost > PER_SHARD_BYTES {
             return;
@@ -60,7 +66,11 @@ impl VerifiedTokens {
             if shard.map.len() >= PER_SHARD || shard.bytes + cost > PER_SHARD_BYTES {
                 *shard = Shard::default();
             }
-            if shard.map.insert(token.into(), claims).is_none() {
+            if shard
+                .map
+                .insert(token.into(), (generation, claims))
+                .is_none()
+            {
                 shard.bytes += cost;
             }
         }
@@ -104,11 +114,11 @@ mod tests {
     #[test]
     fn remembers_exact_tokens_and_stays_bounded() {
         let v = VerifiedTokens::default();
-        v.insert("a.b.c", claims("1"));
-        assert_eq!(v.get("a.b.c").map(|c| c.jti.clone()), Some("1".into()));
-        assert!(v.get("a.b.d").is_none());
+        v.insert("a.b.c", claims("1"), 0);
+        assert_eq!(v.get("a.b.c", 0).map(|c| c.jti.clone()), Some("1".into()));
+        assert!(v.get("a.b.d", 0).is_none());
         for i in 0..(SHARDS * PER_SHARD * 3) {
-            v.insert(&format!("t{i}"), claims("x"));
+            v.insert(&format!("t{i}"), claims("x"), 0);
         }
         assert!(v.usage().0 <= SHARDS * PER_SHARD);
     }
@@ -118,10 +128,18 @@ mod tests {
         let v = VerifiedTokens::default();
         let long = "x".repeat(20_000);
         for i in 0..10_000 {
-            v.insert(&format!("{long}{i}"), claims("x"));
+            v.insert(&format!("{long}{i}"), claims("x"), 0);
         }
         let (n, bytes) = v.usage();
         assert!(bytes <= SHARDS * PER_SHARD_BYTES, "{bytes}");
         assert!(n < SHARDS * PER_SHARD);
+    }
+
+    #[test]
+    fn forgets_tokens_verified_under_other_keys() {
+        let v = VerifiedTokens::default();
+        v.insert("a.b.c", claims("1"), 1);
+        assert!(v.get("a.b.c", 1).is_some());
+        assert!(v.get("a.b.c", 2).is_none());
     }
 }

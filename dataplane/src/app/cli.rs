@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::app::config::{CommonArgs, LogFormat, StoreArgs};
+use crate::app::key_import::{self, KeyImportArgs};
 use crate::app::serve::{self, Role};
 use crate::app::telemetry;
 use tollgate_store::ephemeral::MemoryLimits;
@@ -50,6 +51,17 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Import an existing signing key (a migration): sign with it, or only publish it until a date.
+    Import(KeyImportArgs),
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -91,6 +103,15 @@ pub async fn run() -> anyhow::Result<()> {
             let (db, _) = serve::open_stores(&store).await?;
             db.migrate().await.context("applying migrations")?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Import(args),
+        } => {
+            let (db, _) = serve::open_stores(&args.store).await?;
+            db.migrate().await.context("applying migrations")?;
+            let done = key_import::import(&db, &args, tollgate_store::model::now()).await?;
+            println!("{done}");
             Ok(())
         }
     }

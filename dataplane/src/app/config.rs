@@ -120,6 +120,11 @@ pub struct CommonArgs {
     /// Shortest password of the built-in directory, in characters (changes and admin resets).
     #[arg(long, env = "TOLLGATE_PASSWORD_MIN_LENGTH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub password_min_length: u32,
+    /// Shortest client secret the ops API accepts. Lower it only while migrating clients
+    /// registered with short secrets (the original's samples use `secret`): each client
+    /// accepted with a secret under 8 characters is logged and audited (`client.weak_secret`).
+    #[arg(long, env = "TOLLGATE_MIN_CLIENT_SECRET_LENGTH", default_value_t = tollgate_store::validate::client::MIN_CLIENT_SECRET, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
+    pub min_client_secret_length: usize,
     /// A new built-in password may not repeat the last N, the current one included (0: off).
     #[arg(long, env = "TOLLGATE_PASSWORD_HISTORY", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=25))]
     pub password_history: u32,

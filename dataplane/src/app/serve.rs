@@ -300,6 +300,7 @@ fn auth_settings(
         ops_password_hash,
         leeway: 30,
         client_assertion_token_endpoint_audience: common.client_assertion_token_endpoint_audience,
+        min_client_secret_length: common.min_client_secret_length,
         browser: tollgate_core::services::BrowserSettings {
             session_idle_timeout: common.session_idle_timeout,
             session_max_age: common.session_max_age,

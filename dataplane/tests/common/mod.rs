@@ -98,6 +98,7 @@ pub fn default_args() -> CommonArgs {
         client_ip_header: tollgate_core::protection::client_ip::ClientIpHeader::XForwardedFor,
         password_min_length: 8,
         password_history: 0,
+        min_client_secret_length: tollgate_store::validate::client::MIN_CLIENT_SECRET,
         config_server_ca: None,
         saml_metadata_refresh_interval: 300,
         saml_metadata_ca: None,

@@ -132,6 +132,25 @@ pub fn check_exchange_policy(p: &ExchangePolicy) -> Result<(), String> {
     Ok(())
 }
 
+/// Shortest client secret accepted by default. `--min-client-secret-length`
+/// may lower it for a migration (the original's sample payloads register
+/// `"client_secret": "secret"`); each shorter secret is then audited.
+pub const MIN_CLIENT_SECRET: usize = 8;
+
+/// Whether a client secret is long enough under the configured `minimum`;
+/// `Ok(true)` when it is only because the minimum was lowered below
+/// [`MIN_CLIENT_SECRET`] (a weak secret to audit).
+pub fn check_client_secret(secret: &str, minimum: usize) -> Result<bool, String> {
+    let length = secret.chars().count();
+    if length < minimum {
+        return Err(format!(
+            "client_secret must be at least {minimum} characters \
+             (setting min-client-secret-length, TOLLGATE_MIN_CLIENT_SECRET_LENGTH)"
+        ));
+    }
+    Ok(length < MIN_CLIENT_SECRET)
+}
+
 /// Shortest `client_secret_jwt` secret: HS256 wants a key at least as long
 /// as its output (RFC 7518 §3.2).
 pub const MIN_HMAC_SECRET: usize = 32;

@@ -11,7 +11,7 @@ pub mod oidc_provider;
 pub mod saml;
 pub mod trusted_issuer;
 
-pub use client::{check_exchange_policy, check_hmac_secret};
+pub use client::{check_client_secret, check_exchange_policy, check_hmac_secret};
 pub use jwks::{check_jwks_uri, check_public_jwks, ASYMMETRIC};
 pub use ldap_directory::check_ldap_directory;
 pub use oidc_provider::check_oidc_provider;

@@ -10,7 +10,10 @@ use tollgate_store::model::{
     now, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
 };
 use tollgate_store::validate::client::check_client;
-use tollgate_store::validate::{check_exchange_policy, check_hmac_secret, check_jwks_uri};
+use tollgate_store::validate::client::MIN_CLIENT_SECRET;
+use tollgate_store::validate::{
+    check_client_secret, check_exchange_policy, check_hmac_secret, check_jwks_uri,
+};
 
 use crate::web::client_ip::ClientIp;
 use crate::web::envelope::{self, ApiError};
@@ -203,13 +206,23 @@ const FIELDS: &[&str] = &[
     "jwksUri",
 ];
 
-/// Applies the fields present in `d` to `c`; returns a new clear secret when one was generated.
+/// What a write did to the client's secret.
+#[derive(Default)]
+struct SecretOutcome {
+    /// A secret generated here, in clear (shown once).
+    generated: Option<String>,
+    /// The secret given is shorter than the default minimum, accepted
+    /// because `--min-client-secret-length` was lowered: audited.
+    weak: bool,
+}
+
+/// Applies the fields present in `d` to `c`.
 fn apply(
     state: &Services,
     c: &mut Client,
     d: &Map<String, Value>,
     creating: bool,
-) -> Result<Option<String>, ApiError> {
+) -> Result<SecretOutcome, ApiError> {
     if let Some(key) = d.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!("unknown field '{key}'")));
     }
@@ -218,7 +231,27 @@ fn apply(
     // The rules the operator applies too, before any secret is hashed.
     check_client(c).map_err(ApiError::bad_request)?;
     let secret = string(d, "client_secret")?.filter(|s| !s.is_empty());
-    apply_secret(c, secret, creating)
+    apply_secret(c, secret, creating, state.settings.min_client_secret_length)
+}
+
+/// A weak secret accepted under a lowered minimum leaves a warning in the
+/// log and the audit trail, so a migration's leftovers can be found.
+fn audit_weak_secret(state: &Services, client_id: &str, outcome: &SecretOutcome) {
+    if !outcome.weak {
+        return;
+    }
+    tracing::warn!(
+        client_id,
+        "client secret shorter than {MIN_CLIENT_SECRET} characters accepted: min-client-secret-length is lowered"
+    );
+    state
+        .audit("client.weak_secret")
+        .client(client_id)
+        .detail(json!({
+            "default_minimum": MIN_CLIENT_SECRET,
+            "configured_minimum": state.settings.min_client_secret_length,
+        }))
+        .record();
 }
 
 /// Every field but the authentication method, keys and secret, checked in
@@ -290,13 +323,14 @@ fn known_contact_centers(state: &Services, v: Vec<String>) -> Result<Vec<String>
 }
 
 /// Keeps only the secret the client's authentication method uses, setting
-/// the one given or generating one when it has none; returns a generated
-/// secret in clear (shown once).
+/// the one given (at least `minimum` characters) or generating one when it
+/// has none.
 fn apply_secret(
     c: &mut Client,
     secret: Option<String>,
     creating: bool,
-) -> Result<Option<String>, ApiError> {
+    minimum: usize,
+) -> Result<SecretOutcome, ApiError> {
     if c.auth_method != ClientAuthMethod::ClientSecretJwt {
         c.hmac_secret = None;
     }
@@ -311,9 +345,13 @@ fn apply_secret(
         }
         ClientAuthMethod::ClientSecretJwt => {
             c.secret_hash = None;
-            apply_hmac_secret(c, secret, creating)
+            let generated = apply_hmac_secret(c, secret, creating)?;
+            Ok(SecretOutcome {
+                generated,
+                weak: false,
+            })
         }
-        ClientAuthMethod::ClientSecret => apply_client_secret(c, secret, creating),
+        ClientAuthMethod::ClientSecret => apply_client_secret(c, secret, creating, minimum),
     }
 }
 
@@ -322,12 +360,12 @@ fn without_secret(
     c: &mut Client,
     secret: Option<String>,
     refusal: &'static str,
-) -> Result<Option<String>, ApiError> {
+) -> Result<SecretOutcome, ApiError> {
     if secret.is_some() {
         return Err(ApiError::bad_request(refusal));
     }
     c.secret_hash = None;
-    Ok(None)
+    Ok(SecretOutcome::default())
 }
 
 /// A strong random secret, and the same to show once.
@@ -361,20 +399,32 @@ fn apply_client_secret(
     c: &mut Client,
     secret: Option<String>,
     creating: bool,
-) -> Result<Option<String>, ApiError> {
-    let (s, generated) = match secret {
-        Some(s) if s.len() < 8 => {
-            return Err(ApiError::bad_request(
-                "client_secret must be at least 8 characters",
-            ))
+    minimum: usize,
+) -> Result<SecretOutcome, ApiError> {
+    let (s, outcome) = match secret {
+        Some(s) => {
+            let weak = check_client_secret(&s, minimum).map_err(ApiError::bad_request)?;
+            let outcome = SecretOutcome {
+                generated: None,
+                weak,
+            };
+            (s, outcome)
         }
-        Some(s) => (s, None),
-        None if creating || c.secret_hash.is_none() => generated_secret(),
-        None => return Ok(None),
+        None if creating || c.secret_hash.is_none() => {
+            let (s, generated) = generated_secret();
+            (
+                s,
+                SecretOutcome {
+                    generated,
+                    weak: false,
+                },
+            )
+        }
+        None => return Ok(SecretOutcome::default()),
     };
     c.secret_hash =
         Some(tollgate_core::secrets::hash_secret(&s).map_err(|_| ApiError::internal())?);
-    Ok(generated)
+    Ok(outcome)
 }
 
 pub async fn list(
@@ -441,12 +491,13 @@ pub async fn create(
         created_at: t,
         updated_at: t,
     };
-    let generated = apply(&state, &mut c, &d, true)?;
+    let secret = apply(&state, &mut c, &d, true)?;
     let stored = state.db.create_client(&c).await?;
     state.catalog.reload_client(&state.db, &id).await?;
     state.audit("client.created").client(&id).record();
+    audit_weak_secret(&state, &id, &secret);
     let mut data = view(&stored);
-    if let Some(secret) = generated {
+    if let Some(secret) = secret.generated {
         // The only time a secret is ever returned: it was generated here.
         data["client_secret"] = json!(secret);
     }
@@ -473,7 +524,7 @@ pub async fn update(
         .get_client(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("client '{id}' not found")))?;
-    let generated = apply(&state, &mut c, &d, false)?;
+    let secret = apply(&state, &mut c, &d, false)?;
     let stored = state.db.update_client(&c).await?;
     state.catalog.reload_client(&state.db, &id).await?;
     state
@@ -481,8 +532,9 @@ pub async fn update(
         .client(&id)
         .detail(json!({"secret_changed": d.contains_key("client_secret")}))
         .record();
+    audit_weak_secret(&state, &id, &secret);
     let mut data = view(&stored);
-    if let Some(secret) = generated {
+    if let Some(secret) = secret.generated {
         data["client_secret"] = json!(secret);
     }
     Ok(envelope::ok(data))
