@@ -163,6 +163,13 @@ async fn https_handshake_negotiates_h2_on_both_listeners() {
     assert_eq!(served_cert(&client, &url).await, Ok(der.clone()));
     let health = format!("https://localhost:{}/health/live", mgmt.port());
     assert_eq!(served_cert(&client, &health).await, Ok(der));
+    // Negotiated h2 is spoken too (a listener that chose h2 and answered in
+    // HTTP/1.1 failed every client that offers h2: curl, Go, the kubelet).
+    for url in [url, health] {
+        let res = client.get(&url).send().await.expect("an h2 request");
+        assert_eq!(res.version(), reqwest::Version::HTTP_2, "{url}");
+        assert!(res.status().is_success(), "{url}: {}", res.status());
+    }
 }
 
 #[tokio::test]

@@ -18,7 +18,6 @@ import subprocess
 import urllib.parse
 from pathlib import Path
 
-import pytest
 from kubernetes import client
 
 from conftest import NAMESPACE, apply, resource, rolled_out, wait_ready
@@ -121,8 +120,6 @@ def set_tls(dyn, tls: dict | None) -> None:
               content_type="application/merge-patch+json")
 
 
-@pytest.mark.xfail(strict=True, reason="on its first run on the real node, tollgate-auth did not roll out with "
-                   "spec.tls within 300 s (cause not yet found; the failure now prints the pods' state, logs and events)")
 def test_the_platform_serves_https_with_its_certificate(admin, dyn, platform, tmp_path):
     core, apps = client.CoreV1Api(admin), client.AppsV1Api(admin)
     files = make_certificates(tmp_path)
