@@ -40,7 +40,7 @@ def machine() -> list[str]:
         f"OpenLDAP: {version(['/usr/sbin/slapd', '-VV'])}",
         f"- Settings: outage {os.environ.get('TOLLGATE_FAULTS_OUTAGE')} s, soak {os.environ.get('TOLLGATE_FAULTS_SOAK')} s, "
         f"load {os.environ.get('TOLLGATE_FAULTS_RATE')} requests/s over two `serve all` processes, "
-        f"answer bound {os.environ.get('TOLLGATE_FAULTS_MAX_LATENCY', '2.0')} s",
+        f"answer bound {os.environ.get('TOLLGATE_FAULTS_MAX_LATENCY', '2.5')} s",
     ]
 
 
