@@ -652,6 +652,18 @@ impl OwnRedis {
     }
 }
 
+/// A server whose ephemeral store is a redis-server of the test's own
+/// (`None` when redis-server is not installed; see [`OwnRedis::start`]).
+async fn on_own_redis(args: tollgate::app::config::CommonArgs) -> Option<(TestServer, OwnRedis)> {
+    let redis = OwnRedis::start().await?;
+    let config = tollgate_store::ephemeral::RedisConfig {
+        urls: vec![redis.url.clone()],
+        ..Default::default()
+    };
+    let ephemeral = Ephemeral::connect(&config).await.expect("redis");
+    Some((TestServer::with_ephemeral(args, ephemeral).await, redis))
+}
+
 impl Drop for OwnRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -663,17 +675,11 @@ impl Drop for OwnRedis {
 /// (before, every request went through uncounted).
 #[tokio::test]
 async fn the_rate_limit_holds_while_redis_is_down() {
-    let Some(redis) = OwnRedis::start().await else {
-        return;
-    };
-    let config = tollgate_store::ephemeral::RedisConfig {
-        urls: vec![redis.url.clone()],
-        ..Default::default()
-    };
-    let ephemeral = Ephemeral::connect(&config).await.expect("redis");
     let mut args = default_args();
     args.rate_limit_per_minute = 3;
-    let s = TestServer::with_ephemeral(args, ephemeral).await;
+    let Some((s, redis)) = on_own_redis(args).await else {
+        return;
+    };
     drop(redis);
     // Each request waits out the dead store's deadline, so the requests may
     // straddle a minute (a new window): seven are more than two windows' worth.
@@ -702,15 +708,9 @@ async fn the_rate_limit_holds_while_redis_is_down() {
 /// answered 503).
 #[tokio::test]
 async fn the_lockout_holds_while_redis_is_down() {
-    let Some(redis) = OwnRedis::start().await else {
+    let Some((s, redis)) = on_own_redis(default_args()).await else {
         return;
     };
-    let config = tollgate_store::ephemeral::RedisConfig {
-        urls: vec![redis.url.clone()],
-        ..Default::default()
-    };
-    let ephemeral = Ephemeral::connect(&config).await.expect("redis");
-    let s = TestServer::with_ephemeral(default_args(), ephemeral).await;
     let user = fresh_user(&s).await;
     let login = format!("demo\\{user}");
     drop(redis);
@@ -737,15 +737,9 @@ async fn the_lockout_holds_while_redis_is_down() {
 /// waited for the dead store's retries and deadline (1–3 s each).
 #[tokio::test]
 async fn requests_do_not_wait_for_a_dead_redis() {
-    let Some(redis) = OwnRedis::start().await else {
+    let Some((s, redis)) = on_own_redis(default_args()).await else {
         return;
     };
-    let config = tollgate_store::ephemeral::RedisConfig {
-        urls: vec![redis.url.clone()],
-        ..Default::default()
-    };
-    let ephemeral = Ephemeral::connect(&config).await.expect("redis");
-    let s = TestServer::with_ephemeral(default_args(), ephemeral).await;
     let user = fresh_user(&s).await;
     let login = format!("demo\\{user}");
     drop(redis);
