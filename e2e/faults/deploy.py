@@ -79,6 +79,8 @@ class Deployment:
             # The bounds the latency rule checks against (conftest.max_latency).
             "--request-timeout", "2s",
             "--database-acquire-timeout", "1s",
+            # E.g. short lifetimes, to watch housekeeping level the tables off.
+            *os.environ.get("TOLLGATE_FAULTS_SERVE_ARGS", "").split(),
         ]
 
     def start_process(self, i: int) -> tollgate.Server:
