@@ -46,7 +46,9 @@ const CA_ROOT: &str = "/etc/tollgate";
 const TLS_DIR: &str = "/etc/tollgate/tls";
 /// Seconds a terminating pod keeps serving before SIGTERM: the time for
 /// kube-proxy and ingress controllers to stop sending it new connections.
-pub const DRAIN_SECONDS: i64 = 5;
+/// 5 s was not enough on a busy node: a new connection still reached a
+/// pod whose network was already gone ("no route to host").
+pub const DRAIN_SECONDS: i64 = 10;
 
 /// Everything the rendering needs besides the spec: the owner reference,
 /// the names of the Secrets actually in use, and the version running now.
