@@ -219,3 +219,64 @@ async fn documented_bounds_are_the_validations_bounds() {
         }
     }
 }
+
+/// Every path the Authentication API role mounts (read from the route table,
+/// so a new route cannot go undocumented) is in its document, with the
+/// answers a client must handle.
+#[test]
+fn auth_openapi_covers_every_auth_route() {
+    let doc: Value = serde_json::from_str(&tollgate::app::auth_openapi::document()).unwrap();
+    let paths = doc["paths"].as_object().expect("paths");
+    let table = include_str!("../src/app/router.rs");
+    let auth_role = &table[..table.find("/// The UI role's routes").expect("the UI role")];
+    let mut mounted: Vec<&str> = auth_role
+        .split('"')
+        .filter(|s| s.starts_with("/auth/v3/") || s.starts_with("/.well-known/"))
+        .filter(|s| *s != "/auth/v3/openapi.json")
+        .collect();
+    mounted.push(tollgate_core::federation::oidc::redirect::CALLBACK_ROUTE);
+    assert!(
+        mounted.len() >= 20,
+        "the route table was not read: {mounted:?}"
+    );
+    for route in &mounted {
+        assert!(
+            paths.contains_key(*route),
+            "{route} is mounted but not documented"
+        );
+    }
+    assert_eq!(
+        paths.len(),
+        mounted.len(),
+        "documented but not mounted: {:?}",
+        paths.keys()
+    );
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let answers = op["responses"].as_object().unwrap();
+            assert!(
+                answers
+                    .keys()
+                    .any(|s| s.starts_with('2') || s.starts_with('3')),
+                "{method} {path}: no success"
+            );
+            // Public metadata is never refused; everything else can be.
+            let public = op["tags"][0] == "discovery";
+            assert!(
+                public || answers.keys().any(|s| s.starts_with('4')),
+                "{method} {path}: no refusal"
+            );
+        }
+    }
+    // The ops API's own credentials, and the client secret never shown back.
+    let schemas = &doc["components"]["schemas"];
+    assert!(doc["components"]["securitySchemes"]["ops"].is_object());
+    assert_eq!(
+        schemas["OAuthClientInput"]["properties"]["client_secret"]["writeOnly"],
+        Value::Bool(true)
+    );
+    assert_eq!(
+        doc["paths"]["/auth/v3/ops/clients"]["get"]["security"][0]["ops"],
+        json!([])
+    );
+}

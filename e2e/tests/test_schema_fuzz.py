@@ -4,7 +4,8 @@ schemathesis: requests generated from the service's own OpenAPI documents
 sent to a server of its own (the run creates and deletes whatever the
 generator makes up). The Environment API gets operator Basic credentials; the
 Authentication API a client's Basic credentials where its document asks for
-`basic` and a user's access token (scope `*`) where it asks for `bearer`.
+`basic`, a user's access token (scope `*`) where it asks for `bearer` and the
+operator's credentials where it asks for `ops` (the client registry).
 
 Checks: `not_a_server_error` (no 5xx, whatever the input) and
 `response_schema_conformance` (every answer matches the schema the service
@@ -147,6 +148,10 @@ password = "{client['client_secret']}"
 
 [auth.openapi.bearer]
 bearer = "{token}"
+
+[auth.openapi.ops]
+username = "{srv.ops_username}"
+password = "{srv.ops_password}"
 
 [[operations]]
 include-path = "/auth/v3/sign-out"

@@ -7,9 +7,13 @@
 use axum::response::Response;
 use utoipa::OpenApi;
 
-use crate::web::browser::{authorize, logout, sign_out};
-use crate::web::oauth_api::{convert, discovery, introspect, session, token};
+use crate::web::browser::sso::{oidc, saml};
+use crate::web::browser::{authorize, change_password, consent, logout, sign_in, sign_out};
+use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, session, token};
 use crate::web::openapi::Security;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::Modify;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,15 +35,37 @@ refused token.",
         session::userinfo, session::openid_userinfo, session::ping,
         convert::convert_token, convert::jwt_userinfo,
         sign_out::sign_out_post, sign_out::sign_out_get,
+        ops_clients::list, ops_clients::get, ops_clients::create, ops_clients::update,
+        ops_clients::delete,
+        sign_in::submit, change_password::submit, consent::submit, logout::confirm,
+        logout::auth_scheme,
+        saml::metadata::get, saml::acs::acs, saml::slo::redirect_binding, saml::slo::post_binding,
+        oidc::callback,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &OpsSecurity),
     tags(
         (name = "oauth", description = "OAuth 2.0 and OpenID Connect endpoints"),
         (name = "discovery", description = "Provider metadata and the signing keys"),
         (name = "user", description = "The original's bearer-token endpoints"),
+        (name = "browser", description = "What the sign-in pages post, and the sign-in scheme lookup"),
+        (name = "sso", description = "SAML 2.0 and OpenID Connect single sign-on with a contact center's identity provider"),
+        (name = "ops", description = "The OAuth client registry, under the operator's credentials"),
     )
 )]
 pub struct ApiDoc;
+
+/// `ops`: the operator's HTTP Basic credentials (where `basic` is a client's).
+struct OpsSecurity;
+
+impl Modify for OpsSecurity {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "ops",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+    }
+}
 
 pub fn document() -> String {
     crate::web::openapi::render(ApiDoc::openapi())

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod client_ip;
 pub mod cors;
 pub mod csrf;
+pub mod data;
 pub mod envelope;
 pub mod form;
 pub mod oauth_api;

@@ -18,8 +18,9 @@ pub(crate) mod sub_resource;
 pub mod trusted_issuers;
 pub mod users;
 
+pub use crate::web::data::{lenient_bool, parse_data, Data};
 pub use protocol::{
-    check_id, check_version, expected_version, first_change, keep_secret_only_in_place,
-    lenient_bool, new_id, parse_data, propagate, with_etag, Created, Data, Envelope, ErrorEnvelope,
-    ErrorStatus, OkEnvelope, OkStatus, BASE,
+    check_id, check_version, expected_version, first_change, keep_secret_only_in_place, new_id,
+    propagate, with_etag, Created, Envelope, ErrorEnvelope, ErrorStatus, OkEnvelope, OkStatus,
+    BASE,
 };

@@ -15,7 +15,8 @@ use crate::web::browser::pages;
 use crate::web::browser::sign_in::{change_key, signed_in, PendingChange};
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
-use crate::web::envelope::{self, ApiError};
+use crate::web::data::{parse_data, Data};
+use crate::web::envelope::{self, ApiError, ApiResponse, ErrorResponse};
 use tollgate_core::directory::names;
 use tollgate_core::directory::password_policy::PolicyViolation;
 use tollgate_core::directory::DirectoryError;
@@ -149,7 +150,35 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The page's form: a password change that sign-in asked for.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the form `submit` reads
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordForm {
+    /// The pending change, from the page.
+    change: String,
+    #[schema(format = Password)]
+    old_password: String,
+    #[schema(format = Password)]
+    new_password: String,
+    #[schema(format = Password)]
+    confirm_password: String,
+    #[serde(rename = "csrf_token")]
+    csrf_token: String,
+}
+
 /// `POST /auth/v3/change-password`: the JSON API or the page's form.
+#[utoipa::path(post, path = "/auth/v3/change-password", tag = "browser",
+    request_body(content(
+        (Data<PasswordChange> = "application/json"),
+        (ChangePasswordForm = "application/x-www-form-urlencoded"))),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed (JSON)", body = ApiResponse),
+        (status = 303, description = "Changed (form): on with the sign-in"),
+        (status = 400, description = "Refused: an envelope (JSON) or the page again (form)", body = ErrorResponse),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+        (status = 429, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 pub async fn submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -183,17 +212,17 @@ pub async fn submit(
     }
 }
 
-#[derive(Deserialize)]
-struct Body {
-    data: Data,
-}
-
-#[derive(Deserialize)]
+/// The JSON request: the signed-in user's (session or bearer token) change.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Data {
+pub struct PasswordChange {
+    #[schema(format = Password)]
     old_password: String,
+    #[schema(format = Password)]
     new_password: String,
+    /// When given, it must name the signed-in user.
     #[serde(default)]
+    #[schema(nullable = false)]
     user_name: Option<String>,
 }
 
@@ -203,11 +232,9 @@ async fn json_api(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    let Ok(Body { data }) = serde_json::from_slice::<Body>(body) else {
-        return ApiError::bad_request(
-            "the body must be {\"data\":{\"oldPassword\",\"newPassword\"}}",
-        )
-        .into_response();
+    let data: PasswordChange = match parse_data(body) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
     };
     let (cc_id, user) = match crate::web::bearer::bearer(state, headers) {
         Ok(c) => match (&c.contact_center_id, &c.user_name) {

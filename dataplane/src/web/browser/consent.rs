@@ -74,6 +74,26 @@ pub async fn page(
 }
 
 /// `POST /auth/v3/oauth/consent`: `decision=allow|deny`.
+/// The consent form.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the form `submit` reads
+pub struct ConsentForm {
+    /// The pending authorization request.
+    request: String,
+    /// `allow`; anything else denies.
+    #[schema(example = "allow")]
+    decision: String,
+    csrf_token: String,
+}
+
+#[utoipa::path(post, path = "/auth/v3/oauth/consent", tag = "browser",
+    request_body(content = ConsentForm, content_type = "application/x-www-form-urlencoded"),
+    security(()),
+    responses(
+        (status = 302, description = "To the client's redirect URI with a code, or with access_denied"),
+        (status = 303, description = "To sign-in when the session is gone"),
+        (status = 400, content_type = "text/html", body = String), (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
+        (status = 429, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String)))]
 pub async fn submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -18,7 +18,8 @@ use tollgate_core::oauth::form::OAuthForm;
 
 use crate::web::browser::page::{self, Lang};
 use crate::web::csrf;
-use crate::web::envelope::{self, ApiError};
+use crate::web::data::{parse_data, Data};
+use crate::web::envelope::{self, ApiResponseOf, ErrorResponse};
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions::{self, SESSION_COOKIE};
 
@@ -224,6 +225,30 @@ pub async fn end_session(
 }
 
 /// `POST /auth/v3/sign-out/confirm`: the confirmation page's form.
+/// The sign-out confirmation form.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the form `confirm` reads
+pub struct SignOutConfirmForm {
+    csrf_token: String,
+    /// `true`: every session and token of the user, not only this browser's.
+    #[schema(nullable = false)]
+    global: Option<bool>,
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(nullable = false)]
+    redirect_uri: Option<String>,
+    #[schema(nullable = false)]
+    state: Option<String>,
+}
+
+#[utoipa::path(post, path = "/auth/v3/sign-out/confirm", tag = "browser",
+    request_body(content = SignOutConfirmForm, content_type = "application/x-www-form-urlencoded"),
+    security(()),
+    responses(
+        (status = 303, description = "Signed out: to the redirect URI or the signed-out page"),
+        (status = 200, description = "The identity provider's single logout, posted by the page", content_type = "text/html", body = String),
+        (status = 400, content_type = "text/html", body = String), (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
+        (status = 503, content_type = "text/html", body = String)))]
 pub async fn confirm(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -253,14 +278,18 @@ pub async fn confirm(
     end_browser_session(&state, lang, &headers, ip.as_deref(), &r, detail).await
 }
 
-#[derive(Deserialize)]
-struct SchemeBody {
-    data: SchemeData,
+/// How the user signs in.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SchemeAnswer {
+    /// `basic` (the sign-in page), `saml` or `oidc`.
+    #[schema(example = "basic")]
+    scheme: &'static str,
 }
 
-#[derive(Deserialize)]
+/// Whose scheme: the user name (`tenant\\user` names the tenant too) or the tenant.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SchemeData {
+pub struct SchemeData {
     #[serde(default)]
     user_name: Option<String>,
     #[serde(default)]
@@ -269,10 +298,16 @@ struct SchemeData {
 
 /// `POST /auth/v3/auth-scheme`: `saml` when the user's contact center signs in
 /// with SAML, else `basic` (also for unknown tenants, which reveals nothing).
+#[utoipa::path(post, path = "/auth/v3/auth-scheme", tag = "browser",
+    request_body = Data<SchemeData>,
+    security(()),
+    responses(
+        (status = 200, description = "`{\"scheme\": \"basic\" | \"saml\" | \"oidc\"}`", body = ApiResponseOf<SchemeAnswer>),
+        (status = 400, body = ErrorResponse)))]
 pub async fn auth_scheme(State(state): State<AppState>, body: Bytes) -> Response {
-    let Ok(SchemeBody { data }) = serde_json::from_slice::<SchemeBody>(&body) else {
-        return ApiError::bad_request("the body must be {\"data\":{\"userName\",\"tenant\"}}")
-            .into_response();
+    let data: SchemeData = match parse_data(&body) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
     };
     let from_name = data
         .user_name
@@ -294,5 +329,5 @@ pub async fn auth_scheme(State(state): State<AppState>, body: Bytes) -> Response
         Some(tollgate_store::model::AuthScheme::Oidc) => "oidc",
         _ => "basic",
     };
-    envelope::ok(json!({ "scheme": scheme }))
+    envelope::ok(SchemeAnswer { scheme })
 }

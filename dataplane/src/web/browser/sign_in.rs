@@ -149,6 +149,32 @@ pub async fn page(
 }
 
 /// `POST /auth/v3/sign-in`.
+/// The sign-in form, as the page posts it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the form `submit` reads
+pub struct SignInForm {
+    /// `user`, or `tenant\\user` when the tenant is not given apart.
+    username: String,
+    #[schema(format = Password)]
+    password: String,
+    /// The contact center's domain.
+    #[schema(nullable = false)]
+    tenant: Option<String>,
+    /// The pending authorization request this sign-in completes.
+    #[schema(nullable = false)]
+    request: Option<String>,
+    /// The page's CSRF token (double-submitted with its cookie).
+    csrf_token: String,
+}
+
+#[utoipa::path(post, path = "/auth/v3/sign-in", tag = "browser",
+    request_body(content = SignInForm, content_type = "application/x-www-form-urlencoded"),
+    security(()),
+    responses(
+        (status = 303, description = "Signed in: on to the authorization request, the password change or the signed-in page"),
+        (status = 400, content_type = "text/html", body = String), (status = 401, description = "The page again, with the refusal", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
+        (status = 429, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String)))]
 pub async fn submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

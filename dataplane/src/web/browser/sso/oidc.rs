@@ -206,7 +206,8 @@ fn provider_unavailable(
     page::with_retry_after(res, 30)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     state: Option<String>,
     code: Option<String>,
@@ -236,6 +237,15 @@ fn answer_mismatch(
 }
 
 /// `GET /auth/v3/sso/oidc/{contact_center_id}/callback`: the provider's answer.
+#[utoipa::path(get, path = "/auth/v3/sso/oidc/{contact_center_id}/callback", tag = "sso",
+    params(("contact_center_id" = String, Path), CallbackQuery),
+    security(()),
+    responses(
+        (status = 303, description = "Signed in: on to the authorization request or the signed-in page"),
+        (status = 400, description = "A malformed or unknown answer", content_type = "text/html", body = String),
+        (status = 403, description = "A refused answer (state, issuer, ID token)", content_type = "text/html", body = String),
+        (status = 502, description = "The provider's token endpoint failed", content_type = "text/html", body = String),
+        (status = 429, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String)))]
 pub async fn callback(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

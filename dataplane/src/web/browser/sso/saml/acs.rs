@@ -25,7 +25,8 @@ use tollgate_core::federation::users::{FederatedIdentity, UnknownUsers};
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions::SamlSession;
 
-#[derive(Deserialize)]
+/// The HTTP-POST binding's form.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AcsForm {
     #[serde(rename = "SAMLResponse")]
     saml_response: Option<String>,
@@ -39,6 +40,14 @@ fn is_url(relay_state: &str) -> bool {
 }
 
 /// The IdP's Response: verified, then the user it vouches for signed in.
+#[utoipa::path(post, path = "/auth/v3/sso/saml/{contact_center_id}/acs", tag = "sso",
+    params(("contact_center_id" = String, Path)),
+    request_body(content = AcsForm, content_type = "application/x-www-form-urlencoded"),
+    security(()),
+    responses(
+        (status = 303, description = "Signed in: on to the authorization request, or the RelayState URL"),
+        (status = 400, description = "A refused SAML response", content_type = "text/html", body = String),
+        (status = 404, content_type = "text/html", body = String), (status = 429, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String)))]
 pub async fn acs(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

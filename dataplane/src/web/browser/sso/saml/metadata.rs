@@ -10,6 +10,13 @@ use tollgate_core::services::AppState;
 
 /// `GET /auth/v3/sso/saml/{contactCenterId}/metadata`: the SP metadata of a
 /// SAML contact center, for its IdP administrator. 404 for any other.
+#[utoipa::path(get, path = "/auth/v3/sso/saml/{contact_center_id}/metadata", tag = "sso",
+    params(("contact_center_id" = String, Path)),
+    security(()),
+    responses(
+        (status = 200, description = "SAML 2.0 metadata of the service provider", content_type = "application/samlmetadata+xml", body = String),
+        (status = 404, description = "Not a SAML contact center", content_type = "text/plain", body = String),
+        (status = 503, content_type = "text/plain", body = String)))]
 pub async fn get(State(state): State<AppState>, Path(cc): Path<String>) -> Response {
     let not_found = || (StatusCode::NOT_FOUND, "no SAML service provider here").into_response();
     let config = match (

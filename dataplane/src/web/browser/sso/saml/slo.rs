@@ -37,7 +37,8 @@ use tollgate_core::sessions::{self, SESSION_COOKIE};
 
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
-#[derive(Deserialize)]
+/// The HTTP-POST binding's form: a LogoutRequest or a LogoutResponse.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SloForm {
     #[serde(rename = "SAMLRequest")]
     saml_request: Option<String>,
@@ -55,6 +56,18 @@ enum Incoming {
     Post(SloForm),
 }
 
+#[utoipa::path(get, path = "/auth/v3/sso/saml/{contact_center_id}/slo", tag = "sso",
+    params(("contact_center_id" = String, Path), ("SAMLRequest" = Option<String>, Query),
+        ("SAMLResponse" = Option<String>, Query), ("RelayState" = Option<String>, Query),
+        ("SigAlg" = Option<String>, Query), ("Signature" = Option<String>, Query)),
+    security(()),
+    responses(
+        (status = 200, description = "The LogoutResponse, posted back by the page", content_type = "text/html", body = String),
+        (status = 302, description = "The LogoutResponse (HTTP-Redirect binding), or on after our own request"),
+        (status = 303, description = "Signed out: to the signed-out page"),
+        (status = 400, content_type = "text/html", body = String),
+        (status = 403, description = "A message not signed by the identity provider", content_type = "text/html", body = String),
+        (status = 404, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String)))]
 pub async fn redirect_binding(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -66,6 +79,17 @@ pub async fn redirect_binding(
     handle(&state, &headers, ip.as_deref(), &cc_id, incoming).await
 }
 
+#[utoipa::path(post, path = "/auth/v3/sso/saml/{contact_center_id}/slo", tag = "sso",
+    params(("contact_center_id" = String, Path)),
+    request_body(content = SloForm, content_type = "application/x-www-form-urlencoded"),
+    security(()),
+    responses(
+        (status = 200, description = "The LogoutResponse, posted back by the page", content_type = "text/html", body = String),
+        (status = 302, description = "The LogoutResponse (HTTP-Redirect binding), or on after our own request"),
+        (status = 303, description = "Signed out: to the signed-out page"),
+        (status = 400, content_type = "text/html", body = String),
+        (status = 403, description = "A message not signed by the identity provider", content_type = "text/html", body = String),
+        (status = 404, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String)))]
 pub async fn post_binding(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
