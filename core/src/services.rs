@@ -25,6 +25,8 @@ pub struct AuthSettings {
     pub refresh_family_lifetime: i64,
     /// Seconds audit events stay in the database.
     pub audit_retention: i64,
+    /// Seconds change-log rows stay in the database.
+    pub change_log_retention: i64,
     /// Seconds a request may take before it is answered 503 (a dependency
     /// that stopped answering must not hold requests forever).
     pub request_timeout: i64,

@@ -170,12 +170,20 @@ async fn replayed_code_fails_and_revokes_the_first_tokens() {
     s.token(DEMO, &form)
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-    assert!(!s.is_active(str_of(&first, "access_token")).await);
+    assert_revoked(&s, &first, "the replayed code's first tokens").await;
+}
+
+/// Neither the access token nor the refresh token of `tokens` works any more.
+async fn assert_revoked(s: &TestServer, tokens: &serde_json::Value, whose: &str) {
+    assert!(
+        !s.is_active(str_of(tokens, "access_token")).await,
+        "{whose}: the access token is still active"
+    );
     s.token(
         DEMO,
         &[
             ("grant_type", "refresh_token"),
-            ("refresh_token", str_of(&first, "refresh_token")),
+            ("refresh_token", str_of(tokens, "refresh_token")),
         ],
     )
     .await
@@ -209,16 +217,7 @@ async fn a_code_replayed_after_the_ephemeral_store_lost_its_data_still_revokes()
     s.token(DEMO, &form)
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-    assert!(!s.is_active(str_of(&first, "access_token")).await);
-    s.token(
-        DEMO,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", str_of(&first, "refresh_token")),
-        ],
-    )
-    .await
-    .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_revoked(&s, &first, "after the store lost its data").await;
 }
 
 /// A code presented twice at once: whichever presentation wins, nothing
@@ -248,20 +247,7 @@ async fn a_code_replayed_during_its_redemption_revokes_what_it_issued() {
                 res.expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
                 continue;
             }
-            let tokens = res.tokens();
-            assert!(
-                !s.is_active(str_of(&tokens, "access_token")).await,
-                "round {round}: an access token of a replayed code is still active"
-            );
-            s.token(
-                DEMO,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", str_of(&tokens, "refresh_token")),
-                ],
-            )
-            .await
-            .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            assert_revoked(&s, &res.tokens(), &format!("round {round}")).await;
         }
     }
 }

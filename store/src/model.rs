@@ -52,6 +52,29 @@ pub struct Environment {
     pub updated_at: Timestamp,
 }
 
+impl Environment {
+    /// A new environment with the original's defaults (ADDP, timeouts of 60
+    /// and 90 s, tenant `Environment`, application `Cloud`), no servers yet.
+    pub fn defaults(id: String, now: Timestamp) -> Self {
+        Environment {
+            id,
+            username: String::new(),
+            password: None,
+            connection_protocol: "addp".into(),
+            local_timeout: 60,
+            remote_timeout: 90,
+            tenant: "Environment".into(),
+            app_name: "Cloud".into(),
+            trace_mode: "CFGTMBoth".into(),
+            tls_enabled: false,
+            config_servers: vec![],
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Which user directory checks a contact center's users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -81,6 +81,10 @@ pub struct CommonArgs {
     /// Audit events older than this are deleted from the database (the log keeps its copy).
     #[arg(long, env = "TOLLGATE_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
     pub audit_retention: i64,
+    /// Change-log rows older than this are deleted. Replicas read the log
+    /// every second; one away for longer reloads everything when it returns.
+    #[arg(long, env = "TOLLGATE_CHANGE_LOG_RETENTION", default_value = "1d", value_parser = parse_retention)]
+    pub change_log_retention: i64,
     /// A request not answered within this is answered 503 with Retry-After.
     #[arg(long, env = "TOLLGATE_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: i64,
@@ -225,6 +229,16 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("'{s}' must be a positive duration"))
 }
 
+/// A change-log retention: at least a minute, so a replica that missed a
+/// few polls still finds the rows it has not read.
+fn parse_retention(s: &str) -> Result<i64, String> {
+    let seconds = parse_duration(s)?;
+    if seconds < 60 {
+        return Err(format!("'{s}' is shorter than a minute"));
+    }
+    Ok(seconds)
+}
+
 /// Loads `--config FILE` / `TOLLGATE_CONFIG` (TOML, keys as the long flag
 /// names) into `TOLLGATE_*` variables that are not already set, so flags and
 /// the environment win over the file.
@@ -275,5 +289,13 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("abc").is_err());
+    }
+
+    #[test]
+    fn retentions_are_a_minute_or_more() {
+        assert_eq!(parse_retention("2m"), Ok(120));
+        assert!(parse_retention("30s")
+            .unwrap_err()
+            .contains("shorter than a minute"));
     }
 }

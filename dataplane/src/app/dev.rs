@@ -82,20 +82,8 @@ pub async fn seed(db: &Db, creds: &DemoCredentials, redirect_base: &str) -> anyh
 /// The demo environment (no Configuration Server behind it).
 fn demo_environment(t: Timestamp) -> Environment {
     Environment {
-        id: DEMO_ENVIRONMENT.into(),
         username: "default".into(),
-        password: None,
-        connection_protocol: "addp".into(),
-        local_timeout: 60,
-        remote_timeout: 90,
-        tenant: "Environment".into(),
-        app_name: "Cloud".into(),
-        trace_mode: "CFGTMBoth".into(),
-        tls_enabled: false,
-        config_servers: vec![],
-        version: 1,
-        created_at: t,
-        updated_at: t,
+        ..Environment::defaults(DEMO_ENVIRONMENT.into(), t)
     }
 }
 

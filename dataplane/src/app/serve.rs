@@ -294,6 +294,7 @@ fn auth_settings(
         max_token_lifetime: common.max_token_lifetime,
         refresh_family_lifetime: common.refresh_family_lifetime,
         audit_retention: common.audit_retention,
+        change_log_retention: common.change_log_retention,
         request_timeout: common.request_timeout,
         default_contact_center,
         ops_username: common.ops_username.clone(),
@@ -580,15 +581,11 @@ pub fn spawn_sync(state: AppState, poll: Duration) {
     });
 }
 
-/// Change-log rows older than this are pruned: replicas read the log every
-/// second, and one that was away longer reloads everything when it returns.
-const CHANGE_LOG_RETENTION: i64 = 86_400;
-
 /// One run of the database's housekeeping (one replica at a time).
 pub async fn housekeeping(state: &Services) {
     let keep = tollgate_store::durable::housekeeping::Retention {
         audit: state.settings.audit_retention,
-        change_log: CHANGE_LOG_RETENTION,
+        change_log: state.settings.change_log_retention,
     };
     match state.db.prune(now(), keep).await {
         Ok(Some(pruned)) if pruned != Default::default() => {

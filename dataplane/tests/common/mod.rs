@@ -88,6 +88,7 @@ pub fn default_args() -> CommonArgs {
         max_token_lifetime: 86_400,
         refresh_family_lifetime: 90 * 86_400,
         audit_retention: 90 * 86_400,
+        change_log_retention: 86_400,
         default_contact_center: Some(tollgate::app::dev::DEMO_CONTACT_CENTER.into()),
         session_idle_timeout: 1800,
         session_max_age: 43_200,

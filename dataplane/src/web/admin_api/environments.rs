@@ -379,22 +379,7 @@ pub async fn create(
         ));
     }
     let t = now();
-    let mut e = Environment {
-        id: id.clone(),
-        username: String::new(),
-        password: None,
-        connection_protocol: "addp".into(),
-        local_timeout: 60,
-        remote_timeout: 90,
-        tenant: "Environment".into(),
-        app_name: "Cloud".into(),
-        trace_mode: "CFGTMBoth".into(),
-        tls_enabled: false,
-        config_servers: vec![],
-        version: 1,
-        created_at: t,
-        updated_at: t,
-    };
+    let mut e = Environment::defaults(id.clone(), t);
     apply(&mut e, &d)?;
     let stored = state.db.create_environment(&e).await?;
     state
