@@ -24,8 +24,10 @@ def main(figures: str, junit: str) -> None:
           "the once-a-minute housekeeping (one replica at a time, at most 5,000 rows per table per run) must keep "
           "up: `" + os.environ.get("TOLLGATE_FAULTS_SERVE_ARGS", "").strip() + "`. "
           "Spent authorization codes keep their fixed 10-minute replay window.\n")
-    print("\n".join(machine()) + "\n")
-    print(f"- Requests: {soak['requests']}, failed: {sum(soak['failures'].values())}; "
+    settings = (f"- Settings: soak {os.environ.get('TOLLGATE_FAULTS_SOAK')} s, load {os.environ.get('TOLLGATE_FAULTS_RATE')} "
+                "requests/s over two `serve all` processes")
+    print("\n".join(line if not line.startswith("- Settings") else settings for line in machine()) + "\n")
+    print(f"- Requests: {soak['requests']} (revocations among them), failed: {sum(soak['failures'].values())}; "
           f"throughput {soak['extra'].get('throughput req/s')} requests/s; p99 {soak['p99_latency_s']} s\n")
     print("Rows of each table at each moment of the run:\n")
     print("| table | " + " | ".join(moments) + " |")

@@ -22,6 +22,7 @@ mod key_import;
 mod openapi;
 mod ops_clients;
 mod outbound;
+mod par;
 mod propagation;
 mod request_metrics;
 mod saml_bearer;

@@ -27,6 +27,8 @@ CLIENT_TIMEOUT = 30.0
 WEIGHTS = {"client_credentials": 3, "password": 2, "refresh": 2, "introspect": 3, "code": 1, "envapi": 1}
 #: The LDAP scenario adds sign-ins of the LDAP contact center's users.
 WITH_LDAP = {**WEIGHTS, "ldap": 2}
+#: The soak adds revocations (RFC 7009), so their table is exercised too.
+WITH_REVOCATION = {**WEIGHTS, "revoke": 1}
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Load:
         self._threads: list[threading.Thread] = []
         self._tokens: list[str] = []
         self._mgmt_token: str | None = None
+        self._mgmt_token_renew_at = 0.0
 
     # -- lifecycle -----------------------------------------------------------
     def __enter__(self) -> "Load":
@@ -211,8 +214,20 @@ class Load:
         if r is not None and not r.json().get("active"):
             self._record(Sample(time.monotonic(), time.monotonic(), "introspect", target, "inactive", None, False))
 
+    def _op_revoke(self, http, target, state, rng):
+        """Revokes the oldest remembered access token; introspection only
+        ever reads the newest, which stays active."""
+        with self._lock:
+            token = self._tokens.pop(0) if len(self._tokens) > 1 else None
+        if token is None:
+            return self._op_password(http, target, state, rng)
+        self._send(http, "revoke", target, "POST", self.url(target, "/auth/v3/oauth/revoke"),
+                   data={"token": token, "token_type_hint": "access_token"}, auth=self.tenant.client)
+
     def _op_envapi(self, http, target, state, rng):
-        token = self._mgmt_token or self._management_token(http, target, state)
+        # As a client does: a new token shortly before the old one expires.
+        fresh = self._mgmt_token and time.monotonic() < self._mgmt_token_renew_at
+        token = self._mgmt_token if fresh else self._management_token(http, target, state)
         if token is None:
             return
         name = f"load{rng.getrandbits(48):012x}"
@@ -231,7 +246,9 @@ class Load:
         r = self._token(http, "client_credentials", target, {"grant_type": "client_credentials"},
                         self.tenant.management_client, state)
         if r is not None:
-            self._mgmt_token = r.json()["access_token"]
+            answer = r.json()
+            self._mgmt_token = answer["access_token"]
+            self._mgmt_token_renew_at = time.monotonic() + answer.get("expires_in", 60) * 0.8
         return self._mgmt_token
 
     def _op_code(self, http, target, state, rng):

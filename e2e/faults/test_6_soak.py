@@ -1,4 +1,4 @@
-"""Scenario 6: soak. Mixed load for TOLLGATE_FAULTS_SOAK seconds (20 in the
+"""Scenario 6: soak. Mixed load (revocations too) for TOLLGATE_FAULTS_SOAK seconds (20 in the
 short form, 1800 in the long form) with nothing failing.
 
 Rules: zero errors; RSS and open descriptors flat from the middle to the end
@@ -19,7 +19,7 @@ import time
 import pytest
 
 from figures import compute, record
-from load import Load
+from load import WITH_REVOCATION, Load
 
 #: Growth allowed from the middle to the end: RSS (MB and share), descriptors.
 RSS_SLACK_MB, RSS_SLACK_SHARE, FD_SLACK = 16, 0.10, 20
@@ -36,7 +36,7 @@ def outcome(dep, settings):
     marks, tables = {}, {}
     memory_at = {0: "start", TABLE_SAMPLES // 2: "middle", TABLE_SAMPLES - 1: "end"}
 
-    load = Load(dep.targets, dep.tenant, settings.rate)
+    load = Load(dep.targets, dep.tenant, settings.rate, weights=WITH_REVOCATION)
     with load:
         t0 = load.now()
         time.sleep(min(2.0, settings.soak / 10))

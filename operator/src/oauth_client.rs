@@ -145,6 +145,7 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         jwks: spec.jwks.clone(),
         jwks_uri: spec.jwks_uri.clone(),
         hmac_secret: None,
+        require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
         version: 0,
         created_at: 0,
         updated_at: 0,

@@ -416,6 +416,8 @@ pub struct Client {
     pub jwks_uri: Option<String>,
     /// `ClientSecretJwt` only: the secret its assertions are MACed with.
     pub hmac_secret: Option<HmacSecret>,
+    /// RFC 9126 §6: authorization requests must be pushed first (PAR).
+    pub require_pushed_authorization_requests: bool,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

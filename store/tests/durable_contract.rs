@@ -286,6 +286,7 @@ fn client(id: &str) -> Client {
         jwks: None,
         jwks_uri: None,
         hmac_secret: None,
+        require_pushed_authorization_requests: false,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -1546,7 +1547,9 @@ async fn clients_crud(db: Db) {
     public.internal_client = true;
     public.redirect_uris = vec![];
     public.auth_method = ClientAuthMethod::None;
+    public.require_pushed_authorization_requests = true;
     let public = db.create_client(&public).await.unwrap();
+    assert!(public.require_pushed_authorization_requests);
     assert_eq!(
         (
             public.client_type,
@@ -1580,6 +1583,7 @@ async fn clients_crud(db: Db) {
         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}));
     change.jwks_uri = Some("https://app.example/jwks".into());
+    change.require_pushed_authorization_requests = true;
     let updated = db.update_client(&change).await.unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(

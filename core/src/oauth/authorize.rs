@@ -17,10 +17,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::{now, Client, ClientType, Timestamp};
 
+use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::grants::authorization_code::{code_key, CodeRecord, CODE_TTL};
 use crate::oauth::grants::{AUTHORIZATION_CODE, IMPLICIT};
 use crate::oauth::issue::{grant_scope, id_token, issue, Issue, UserPrincipal};
+use crate::oauth::par;
 use crate::services::Services;
 use crate::tokens;
 
@@ -91,6 +93,8 @@ pub enum Refusal {
     Page(String),
     /// Sent back to the client at this location (error parameters added).
     Redirect(String),
+    /// A backing store cannot answer (a pushed request cannot be read).
+    Unavailable,
 }
 
 /// Where a signed-in user's authorization request goes next.
@@ -192,10 +196,15 @@ fn valid_challenge(c: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
-/// Checks a request: the client and redirect URI first (until both are
-/// trusted, a refusal is a page), then everything else (refused back to the
-/// client).
-pub fn validate(state: &Services, q: &OAuthForm) -> Result<(AuthRequest, Arc<Client>), Refusal> {
+/// Checks a request: a pushed one (RFC 9126) is read first; then the
+/// client and redirect URI (until both are trusted, a refusal is a page),
+/// then everything else (refused back to the client).
+pub async fn validate(
+    state: &Services,
+    q: &OAuthForm,
+) -> Result<(AuthRequest, Arc<Client>), Refusal> {
+    let pushed = par::resolve(state, q).await?;
+    let q = pushed.as_ref().unwrap_or(q);
     let (client, redirect_uri) = trusted_client(state, q)?;
     let target = Target {
         uri: &redirect_uri,
@@ -205,10 +214,29 @@ pub fn validate(state: &Services, q: &OAuthForm) -> Result<(AuthRequest, Arc<Cli
             .and_then(ResponseType::parse)
             .is_some_and(ResponseType::fragment),
     };
-    let req = checked_request(&client, &redirect_uri, q).map_err(|Invalid(code, d)| {
-        Refusal::Redirect(target.error(&state.settings.issuer, code, &d))
-    })?;
+    let req = checked_request(&client, &redirect_uri, q, pushed.is_some()).map_err(
+        |Invalid(code, d)| Refusal::Redirect(target.error(&state.settings.issuer, code, &d)),
+    )?;
     Ok((req, client))
+}
+
+/// Checks a request `client` pushes (RFC 9126 §2.1) as the authorization
+/// endpoint will check it when it is used; refusals are answered directly.
+pub(crate) fn check_pushed(
+    state: &Services,
+    client: &Client,
+    q: &OAuthForm,
+) -> Result<(), OAuthError> {
+    if let Some(why) = oversized(q) {
+        return Err(OAuthError::invalid_request(why));
+    }
+    let (_, redirect_uri) = trusted_client(state, q).map_err(|refusal| match refusal {
+        Refusal::Page(why) => OAuthError::invalid_request(why),
+        Refusal::Redirect(_) | Refusal::Unavailable => OAuthError::server_error(),
+    })?;
+    checked_request(client, &redirect_uri, q, true)
+        .map(drop)
+        .map_err(|Invalid(code, d)| OAuthError::refused_request(code, d))
 }
 
 /// An error the client gets back at its redirect URI: the OAuth error code
@@ -256,8 +284,14 @@ fn checked_request(
     client: &Client,
     redirect_uri: &str,
     q: &OAuthForm,
+    pushed: bool,
 ) -> Result<AuthRequest, Invalid> {
     refuse_request_objects(q)?;
+    if client.require_pushed_authorization_requests && !pushed {
+        return Err(Invalid::request(
+            "this client must push its authorization requests first (PAR, RFC 9126)",
+        ));
+    }
     let response_type = allowed_response_type(client, q)?;
     let scope =
         grant_scope(client, q.get("scope")).map_err(|e| Invalid("invalid_scope", e.description))?;
@@ -285,7 +319,8 @@ fn checked_request(
 }
 
 /// OIDC Core §6: request objects are not supported, and say so rather than
-/// act on the plain parameters a signed request may contradict.
+/// act on the plain parameters a signed request may contradict. A pushed
+/// request's `request_uri` was resolved before; any other is refused.
 fn refuse_request_objects(q: &OAuthForm) -> Result<(), Invalid> {
     if q.get("request").is_some() {
         return Err(Invalid(
@@ -296,7 +331,8 @@ fn refuse_request_objects(q: &OAuthForm) -> Result<(), Invalid> {
     if q.get("request_uri").is_some() {
         return Err(Invalid(
             "request_uri_not_supported",
-            "request_uri is not supported".into(),
+            "only request_uri values from the pushed authorization request endpoint are supported"
+                .into(),
         ));
     }
     Ok(())

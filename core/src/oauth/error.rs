@@ -26,6 +26,11 @@ impl OAuthError {
             retry_after: None,
         }
     }
+    /// An authorization request refused with `code` (RFC 6749 §4.1.2.1),
+    /// answered directly rather than at a redirect URI (RFC 9126 §2.3).
+    pub fn refused_request(code: &'static str, d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, d)
+    }
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
     }
@@ -64,6 +69,14 @@ impl OAuthError {
             "server_error",
             "internal error",
         )
+    }
+    /// A caller over its rate limit (429 with `Retry-After`).
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            description: "too many requests".into(),
+            ..Self::temporarily_unavailable(retry_after)
+        }
     }
     pub fn temporarily_unavailable(retry_after: u64) -> Self {
         OAuthError {

@@ -10,5 +10,6 @@ pub mod form;
 pub mod grants;
 pub mod issue;
 pub mod jwks;
+pub mod par;
 pub mod recheck;
 pub mod sign_out;

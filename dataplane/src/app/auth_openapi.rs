@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 
 use crate::web::browser::sso::{oidc, saml};
 use crate::web::browser::{authorize, change_password, consent, logout, sign_in, sign_out};
-use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, session, token};
+use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, par, session, token};
 use crate::web::openapi::Security;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
@@ -29,7 +29,7 @@ refused token.",
         license(name = "Apache-2.0")
     ),
     paths(
-        token::token, introspect::introspect, introspect::revoke,
+        token::token, par::push, introspect::introspect, introspect::revoke,
         authorize::authorize, logout::end_session,
         discovery::openid_configuration, discovery::oauth_authorization_server, discovery::jwks,
         session::userinfo, session::openid_userinfo, session::ping,

@@ -132,6 +132,7 @@ fn demo_client(
         jwks: None,
         jwks_uri: None,
         hmac_secret: None,
+        require_pushed_authorization_requests: false,
         version: 1,
         created_at: t,
         updated_at: t,

@@ -8,7 +8,7 @@ use crate::web::browser::{
     assets, authorize, change_password, consent, logout, sign_in, sign_out, signed_out,
 };
 use crate::web::cors;
-use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, session, token};
+use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, par, session, token};
 use tollgate_core::services::AppState;
 
 /// The Authentication API role's routes.
@@ -28,6 +28,7 @@ pub fn auth(state: AppState) -> Router {
             get(crate::app::auth_openapi::serve),
         )
         .route("/auth/v3/oauth/token", post(token::token))
+        .route("/auth/v3/oauth/par", post(par::push))
         .route("/auth/v3/oauth/convert-token", post(convert::convert_token))
         .route("/auth/v3/jwt-userinfo", get(convert::jwt_userinfo))
         .route("/auth/v3/oauth/introspect", post(introspect::introspect))

@@ -64,6 +64,10 @@ pub struct OAuthClientSpec {
     pub secret_ref: Option<SecretKeyRef>,
     #[serde(default)]
     pub internal_client: bool,
+    /// RFC 9126 §6: the authorization endpoint refuses this client's
+    /// requests unless they were pushed to `/auth/v3/oauth/par` first.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     #[serde(default)]
     pub authorities: Vec<String>,
     #[serde(default = "default_scope")]

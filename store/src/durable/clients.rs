@@ -14,7 +14,7 @@ use crate::model::{now, Client, ClientAuthMethod, ClientType, HmacSecret, RowOwn
 
 const COLUMNS: &str = "client_id, name, description, secret_hash, client_type, internal_client, \
     authorities, scope, authorized_grant_types, redirect_uris, access_token_expiration_timeout, \
-    refresh_token_expiration_timeout, contact_center_ids, token_exchange, auth_method, jwks, jwks_uri, hmac_secret_sealed, version, created_at, updated_at";
+    refresh_token_expiration_timeout, contact_center_ids, token_exchange, auth_method, jwks, jwks_uri, hmac_secret_sealed, require_par, version, created_at, updated_at";
 
 const ENTITY: &str = "client";
 
@@ -62,6 +62,7 @@ fn from_row(row: &AnyRow, hmac_secret: Option<HmacSecret>) -> Result<Client> {
         jwks,
         jwks_uri: row.try_get("jwks_uri")?,
         hmac_secret,
+        require_pushed_authorization_requests: get_bool(row, "require_par")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -114,7 +115,7 @@ impl Db {
         let (managed_by, namespace, name, uid) = binds(owner);
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}, {OWNER_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1, $19, $19, $20, $21, $22, $23) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $24, 1, $19, $19, $20, $21, $22, $23) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -141,6 +142,7 @@ impl Db {
             .bind(namespace)
             .bind(name)
             .bind(uid)
+            .bind(client.require_pushed_authorization_requests)
             .fetch_one(self.live()?)
             .await
             .map_err(|e| {
@@ -175,7 +177,7 @@ impl Db {
              redirect_uris = $11, access_token_expiration_timeout = $12, \
              refresh_token_expiration_timeout = $13, contact_center_ids = $14, \
              token_exchange = $15, auth_method = $16, jwks = $17, jwks_uri = $18, \
-             hmac_secret_sealed = $19, version = version + 1, updated_at = $20 \
+             hmac_secret_sealed = $19, require_par = $21, version = version + 1, updated_at = $20 \
              WHERE client_id = $1 AND version = $2 RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -199,6 +201,7 @@ impl Db {
             .bind(&client.jwks_uri)
             .bind(self.seal_hmac_secret(client)?)
             .bind(now())
+            .bind(client.require_pushed_authorization_requests)
             .fetch_optional(self.live()?)
             .await?;
         match row {

@@ -192,6 +192,7 @@ mod tests {
             jwks: None,
             jwks_uri: None,
             hmac_secret: None,
+            require_pushed_authorization_requests: false,
             version: 0,
             created_at: 0,
             updated_at: 0,

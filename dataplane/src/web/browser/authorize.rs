@@ -62,7 +62,7 @@ pub async fn authorize(
         Ok(q) => q,
         Err(msg) => return page::error_page(&state, lang, StatusCode::BAD_REQUEST, &msg),
     };
-    let (req, _client) = match validate(&state, &q) {
+    let (req, _client) = match validate(&state, &q).await {
         Ok(v) => v,
         Err(refusal) => {
             let res = refused(&state, lang, refusal);
@@ -206,5 +206,6 @@ fn refused(state: &Services, lang: Lang, refusal: Refusal) -> Response {
     match refusal {
         Refusal::Page(msg) => page::error_page(state, lang, StatusCode::BAD_REQUEST, &msg),
         Refusal::Redirect(to) => page::redirect(StatusCode::FOUND, &to),
+        Refusal::Unavailable => page::unavailable(state, lang),
     }
 }

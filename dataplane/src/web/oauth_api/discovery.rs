@@ -32,7 +32,11 @@ fn metadata(state: &AppState) -> serde_json::Value {
         "response_modes_supported": ["query", "fragment"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        // OIDC Discovery §3: request_uri support defaults to true; say it is not.
+        // RFC 9126: pushed requests; a client may be made to use them.
+        "pushed_authorization_request_endpoint": format!("{iss}/auth/v3/oauth/par"),
+        "require_pushed_authorization_requests": false,
+        // OIDC Discovery §3: request_uri support defaults to true; say it is
+        // not (only the request_uri values the PAR endpoint hands out work).
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "subject_types_supported": ["public"],

@@ -61,6 +61,8 @@ pub struct ClientView {
     jwks: Option<Value>,
     #[schema(format = "uri")]
     jwks_uri: Option<String>,
+    /// Authorization requests must be pushed first (RFC 9126 PAR).
+    require_pushed_authorization_requests: bool,
     /// Only in the answer of the write that generated it: shown once, never again.
     #[serde(rename = "client_secret", skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -86,6 +88,7 @@ impl ClientView {
             token_endpoint_auth_method: c.auth_method.as_str(),
             jwks: c.jwks.clone(),
             jwks_uri: c.jwks_uri.clone(),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             client_secret: generated_secret,
         }
     }
@@ -149,6 +152,11 @@ pub struct ClientInput {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = "uri")]
     jwks_uri: Option<Option<String>>,
+    /// `true`: the authorization endpoint refuses requests that were not
+    /// pushed to `/auth/v3/oauth/par` first (RFC 9126 §6).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    #[schema(nullable = false)]
+    require_pushed_authorization_requests: Option<bool>,
 }
 
 /// `clientType` values.
@@ -326,6 +334,10 @@ fn apply_settings(state: &Services, c: &mut Client, d: &ClientInput) -> Result<(
     set(&d.description, &mut c.description);
     set(&d.client_type, &mut c.client_type);
     set(&d.internal_client, &mut c.internal_client);
+    set(
+        &d.require_pushed_authorization_requests,
+        &mut c.require_pushed_authorization_requests,
+    );
     set(&d.authorities, &mut c.authorities);
     set(&d.scope, &mut c.scope);
     set(&d.redirect_uris, &mut c.redirect_uris);
@@ -570,6 +582,7 @@ fn new_client(id: String) -> Client {
         jwks: None,
         jwks_uri: None,
         hmac_secret: None,
+        require_pushed_authorization_requests: false,
         version: 1,
         created_at: t,
         updated_at: t,

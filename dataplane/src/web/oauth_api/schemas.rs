@@ -74,6 +74,49 @@ pub struct TokenRequest {
     resource: Option<String>,
 }
 
+/// RFC 9126 §2.1: the parameters of an authorization request (as at the
+/// authorization endpoint), form-encoded, with the client's authentication
+/// as at the token endpoint. `request_uri` cannot be pushed.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PushedAuthorizationRequest {
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(example = "code")]
+    response_type: String,
+    #[schema(nullable = false)]
+    redirect_uri: Option<String>,
+    #[schema(nullable = false)]
+    scope: Option<String>,
+    #[schema(nullable = false)]
+    state: Option<String>,
+    #[schema(nullable = false)]
+    nonce: Option<String>,
+    #[schema(nullable = false)]
+    code_challenge: Option<String>,
+    #[schema(nullable = false, example = "S256")]
+    code_challenge_method: Option<String>,
+    #[schema(nullable = false)]
+    prompt: Option<String>,
+    #[schema(nullable = false)]
+    client_secret: Option<String>,
+    #[schema(nullable = false)]
+    client_assertion: Option<String>,
+    #[schema(nullable = false)]
+    client_assertion_type: Option<String>,
+}
+
+/// RFC 9126 §2.2: where the browser's authorization request refers to.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PushedAuthorizationResponse {
+    /// `urn:ietf:params:oauth:request_uri:…`, usable once.
+    request_uri: String,
+    /// Seconds the request_uri stays usable.
+    #[schema(minimum = 1)]
+    expires_in: u64,
+}
+
 /// RFC 7662 §2.1 and RFC 7009 §2.1, form-encoded.
 #[derive(ToSchema)]
 #[allow(dead_code)]

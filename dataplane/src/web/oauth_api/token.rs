@@ -173,8 +173,5 @@ fn too_many(state: &AppState, form: &OAuthForm, ip: Option<&str>, retry_after: u
         .ip(ip)
         .detail(json!({"endpoint": "token"}))
         .record();
-    let mut e = OAuthError::temporarily_unavailable(retry_after);
-    e.status = axum::http::StatusCode::TOO_MANY_REQUESTS;
-    e.description = "too many requests".into();
-    e
+    OAuthError::too_many_requests(retry_after)
 }

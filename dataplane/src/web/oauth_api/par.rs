@@ -1,0 +1,47 @@
+//! `POST /auth/v3/oauth/par`: pushed authorization requests (RFC 9126).
+//! The client authenticates as at the token endpoint; the request is
+//! checked and kept by [`tollgate_core::oauth::par`].
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tollgate_store::model::now;
+
+use crate::web::client_ip::ClientIp;
+use crate::web::form::OAuthBody;
+use crate::web::oauth_api::schemas::{PushedAuthorizationRequest, PushedAuthorizationResponse};
+use crate::web::oauth_error::{OAuthErrorResponse, OAuthResponse};
+use tollgate_core::oauth::error::OAuthError;
+use tollgate_core::oauth::{client_auth, par};
+use tollgate_core::protection::rate_limit;
+use tollgate_core::services::AppState;
+
+#[utoipa::path(post, path = "/auth/v3/oauth/par", tag = "oauth",
+    request_body(content = PushedAuthorizationRequest, content_type = "application/x-www-form-urlencoded"),
+    security(("basic" = [])),
+    responses(
+        (status = 201, body = PushedAuthorizationResponse),
+        (status = 400, body = OAuthErrorResponse), (status = 401, body = OAuthErrorResponse),
+        (status = 429, body = OAuthErrorResponse), (status = 503, body = OAuthErrorResponse)))]
+pub async fn push(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    OAuthBody(form): OAuthBody,
+) -> Result<Response, OAuthResponse> {
+    let ip = ip.as_deref();
+    rate_limit::check(&state, "par", ip, now())
+        .await
+        .map_err(OAuthError::too_many_requests)?;
+    let client = client_auth::authenticate(&state, &headers, &form, ip).await?;
+    let pushed = par::push(&state, &client, &form).await?;
+    state
+        .audit("authorize.pushed")
+        .client(&client.client_id)
+        .ip(ip)
+        .record();
+    let mut res = (StatusCode::CREATED, axum::Json(pushed)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
