@@ -1,0 +1,83 @@
+"""Pushed authorization requests (RFC 9126) with a third-party relying
+party: panva's openid-client (Node.js) pushes the request to the PAR endpoint
+it found in discovery and redeems the code, checking the callback's state and
+`iss` and the ID token. Between the two, the sign-in form is driven as a
+browser without JavaScript would (test_code_flow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from helpers import CODE_CLIENT_SECRET, code_client, unique
+from test_code_flow import query, sign_in_with_form
+
+RELYING_PARTY = Path(__file__).resolve().parent.parent / "browser" / "relying-party.mjs"
+
+
+@pytest.fixture
+def relying_party():
+    missing = shutil.which("node") is None or not (RELYING_PARTY.parent / "node_modules" / "openid-client").is_dir()
+    if missing:
+        if os.environ.get("TOLLGATE_REQUIRE_BROWSER") == "1":
+            pytest.fail("Node.js or openid-client is missing but TOLLGATE_REQUIRE_BROWSER=1", pytrace=False)
+        pytest.skip("Node.js or openid-client is missing (e2e/run.sh installs it)")
+
+    def run(*args: str) -> dict:
+        out = subprocess.run(["node", str(RELYING_PARTY), *args], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout)
+
+    return run
+
+
+def par_flow(srv, rp, client: dict) -> tuple[dict, dict]:
+    """openid-client pushes, the user signs in, openid-client redeems."""
+    pushed = rp("push", srv.base_url, client["client_id"], client["client_secret"], srv.redirect_uri)
+    params = query(pushed["url"])
+    # Only the reference passes through the browser.
+    assert set(params) == {"client_id", "request_uri"}, params
+    assert params["request_uri"].startswith("urn:ietf:params:oauth:request_uri:"), params
+    callback = sign_in_with_form(srv, pushed["url"], srv.login, srv.password)
+    redeemed = rp("redeem", srv.base_url, client["client_id"], client["client_secret"], callback,
+                  pushed["verifier"], pushed["state"], pushed["nonce"])
+    srv.remember_secret(redeemed["access_token"])
+    return pushed, redeemed
+
+
+def test_openid_client_pushes_the_request_and_redeems_the_code(user_server, relying_party):
+    srv = user_server
+    pushed, redeemed = par_flow(srv, relying_party, code_client(srv))
+    assert redeemed["claims"]["sub"] == srv.subject
+    assert redeemed["claims"]["nonce"] == pushed["nonce"]
+    # A request_uri works once.
+    again = requests.get(pushed["url"], allow_redirects=False, timeout=10)
+    assert again.status_code == 400, again.text[:300]
+
+
+def test_a_client_that_requires_par_is_served_only_pushed_requests(user_server, relying_party):
+    srv = user_server
+    client = srv.create_client(
+        unique("par"),
+        client_secret=CODE_CLIENT_SECRET,
+        authorizedGrantTypes=["authorization_code"],
+        redirectURIs=[srv.redirect_uri],
+        scope=["*"],
+        internalClient=True,
+        requirePushedAuthorizationRequests=True,
+    )
+    assert client["requirePushedAuthorizationRequests"] is True
+    plain = requests.get(srv.url("/auth/v3/oauth/authorize"), allow_redirects=False, timeout=10, params={
+        "response_type": "code", "client_id": client["client_id"], "redirect_uri": srv.redirect_uri,
+        "scope": "openid", "state": "s1"})
+    assert plain.status_code == 302, plain.text[:300]
+    refused = query(plain.headers["Location"])
+    assert refused["error"] == "invalid_request" and refused["state"] == "s1", refused
+    _, redeemed = par_flow(srv, relying_party, client)
+    assert redeemed["claims"]["sub"] == srv.subject
