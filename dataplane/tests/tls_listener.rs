@@ -76,7 +76,8 @@ async fn start(
     let state = server.state.clone();
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let task = tokio::spawn(async move {
-        tollgate::app::serve::run(state, Role::All, any, any, &tls, move |p, m| {
+        let app = tollgate::app::serve::app(state.clone(), Role::All);
+        tollgate::app::serve::run(state, app, any, any, &tls, move |p, m| {
             let _ = tx.send((p, m));
         })
         .await

@@ -89,9 +89,10 @@ pub async fn run() -> anyhow::Result<()> {
             let (db, ephemeral) = serve::open_stores(&store).await?;
             db.migrate().await.context("applying migrations")?;
             let state = serve::build(&common, listen, db, ephemeral).await?;
+            let app = serve::app(state.clone(), role);
             serve::run(
                 state,
-                role,
+                app,
                 listen,
                 mgmt,
                 &common.tls,
@@ -180,7 +181,17 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
     let state = serve::build(&common, listen, db, ephemeral).await?;
     let ops_user = common.ops_username.clone();
     let tls = common.tls.clone();
-    serve::run(state, Role::All, listen, mgmt, &tls, move |public, management| {
+    // The demo client's redirect URI is a page of this process.
+    let app = serve::layered(
+        state.clone(),
+        serve::routes(state.clone(), Role::All).merge(crate::app::router::dev(
+            state.clone(),
+            creds.client_id.clone(),
+        )),
+    );
+    let start =
+        crate::web::browser::dev_callback::start_url(base.trim_end_matches('/'), &creds.client_id);
+    serve::run(state, app, listen, mgmt, &tls, move |public, management| {
         let base = base.trim_end_matches('/');
         println!("Tollgate dev is ready in {} ms", started.elapsed().as_millis());
         println!();
@@ -193,6 +204,8 @@ async fn dev(data_dir: PathBuf, mut common: CommonArgs) -> anyhow::Result<()> {
         println!("  Operator (ops API)  {ops_user} / {}", creds.ops_password);
         println!("  Client              {} / {}", creds.client_id, creds.client_secret);
         println!("  User                demo\\{} / {}", creds.username, creds.password);
+        println!();
+        println!("  Sign in with a browser: {start}");
         println!();
         println!("  curl -s -u '{}:{}' -d grant_type=client_credentials {base}/auth/v3/oauth/token", creds.client_id, creds.client_secret);
         println!("  curl -s -u '{}:{}' --data-urlencode 'username=demo\\{}' --data-urlencode 'password={}' -d grant_type=password {base}/auth/v3/oauth/token", creds.client_id, creds.client_secret, creds.username, creds.password);

@@ -93,6 +93,16 @@ fn browser_routes(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `tollgate dev` only: the demo client's redirect URI, a page that redeems
+/// the code and shows the tokens.
+pub fn dev(state: AppState, demo_client: String) -> Router {
+    use crate::web::browser::dev_callback;
+    Router::new()
+        .route(dev_callback::PATH, get(dev_callback::callback))
+        .layer(axum::Extension(dev_callback::DemoClient(demo_client)))
+        .with_state(state)
+}
+
 /// The UI role's routes (pages and the stylesheet).
 pub fn ui(state: AppState) -> Router {
     Router::new()

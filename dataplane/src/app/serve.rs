@@ -329,6 +329,11 @@ const HSTS: &str = "max-age=31536000";
 
 /// The public router for a role, with the cross-cutting layers.
 pub fn app(state: AppState, role: Role) -> Router {
+    layered(state.clone(), routes(state, role))
+}
+
+/// The routes a role serves, without the layers.
+pub fn routes(state: AppState, role: Role) -> Router {
     let mut router = Router::new();
     if matches!(role, Role::Auth | Role::All) {
         router = router.merge(crate::app::router::auth(state.clone()));
@@ -337,8 +342,13 @@ pub fn app(state: AppState, role: Role) -> Router {
         router = router.merge(crate::app::router::ui(state.clone()));
     }
     if matches!(role, Role::Environment | Role::All) {
-        router = router.merge(crate::app::router::environment(state.clone()));
+        router = router.merge(crate::app::router::environment(state));
     }
+    router
+}
+
+/// `router` with the cross-cutting layers every answer goes through.
+pub fn layered(state: AppState, mut router: Router) -> Router {
     // Unknown paths and methods answer in the shape of their API, like every
     // other error.
     router = router
@@ -599,7 +609,7 @@ pub async fn housekeeping(state: &Services) {
 /// Binds both listeners and serves until SIGINT/SIGTERM, then drains.
 pub async fn run(
     state: AppState,
-    role: Role,
+    app: Router,
     listen: SocketAddr,
     management_listen: SocketAddr,
     tls: &TlsArgs,
@@ -616,7 +626,6 @@ pub async fn run(
         .with_context(|| format!("--management-listen: cannot bind {management_listen}"))?;
     let (public_addr, mgmt_addr) = (public.local_addr()?, mgmt.local_addr()?);
     spawn_background(state.clone());
-    let app = app(state.clone(), role);
     let mgmt_app = management(state, ready.clone());
     let mgmt_tls = tls_config.clone().filter(|_| tls.management_tls);
     let mgmt_task = tokio::spawn(serve(mgmt, mgmt_tls, mgmt_app));

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod authorize;
 pub mod change_password;
 pub mod consent;
+pub mod dev_callback;
 pub mod i18n;
 pub mod logout;
 pub mod page;
