@@ -1256,3 +1256,67 @@ async fn plain_http_deployment_keeps_plain_cookies_without_hsts() {
         "{set}"
     );
 }
+
+/// OIDC Core §5.4: with an access token beside it, the ID token leaves the
+/// scopes' claims to userinfo; the original's claims come with its scope
+/// `*` only; `acr` and `amr` when `acr_values` was sent. Without an access
+/// token (`response_type=id_token`) the scopes' claims are in the ID token.
+#[tokio::test]
+async fn id_tokens_carry_only_what_was_asked_for() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    let url = authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", DEMO_CLIENT),
+        ("redirect_uri", CB),
+        ("scope", "openid profile email"),
+        ("nonce", "n1"),
+        ("acr_values", "1 2"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    let res = sign_in_through(&mut b, &url, "demo\\agent", DEMO_PASSWORD).await;
+    let code = params(&location(&res))["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let tokens = s.token(DEMO, &form).await.tokens();
+    let id = s.verify_jwt(str_of(&tokens, "id_token"), DEMO_CLIENT).await;
+    for unasked in [
+        "contact_center_id",
+        "environment_id",
+        "user_name",
+        "dbid",
+        "email",
+        "name",
+    ] {
+        assert!(id.get(unasked).is_none(), "{unasked} in {id}");
+    }
+    assert_eq!((&id["acr"], &id["amr"]), (&json!("1"), &json!(["pwd"])));
+    // The original's scope: its claims, as before.
+    let all = s.password_tokens(Some("openid *")).await;
+    let id = s.verify_jwt(str_of(&all, "id_token"), DEMO_CLIENT).await;
+    assert_eq!(id["contact_center_id"], "demo");
+    assert_eq!(id["user_name"], "agent");
+    assert!(id["dbid"].is_i64() && id.get("acr").is_none(), "{id}");
+    // No access token: the profile is in the ID token.
+    let res = b
+        .get(&authorize_url(&[
+            ("response_type", "id_token"),
+            ("client_id", DEMO_CLIENT),
+            ("redirect_uri", CB),
+            ("scope", "openid profile"),
+            ("nonce", "n2"),
+        ]))
+        .await;
+    let fragment = location(&res);
+    let id_token = params(&fragment.replacen('#', "?", 1))["id_token"].clone();
+    let id = s.verify_jwt(&id_token, DEMO_CLIENT).await;
+    assert!(
+        id["given_name"].is_string() && id.get("user_name").is_none(),
+        "{id}"
+    );
+}

@@ -83,7 +83,7 @@ async fn a_request_uri_works_once_and_only_for_its_client() {
         .as_str()
         .unwrap()
         .to_string();
-    // Another client cannot use it (and a failed use does not spend it).
+    // Another client cannot use it (the attempt spends it).
     let other = authorize_url(&[("client_id", "someone-else"), ("request_uri", &uri)]);
     let res = Browser::new(&s).get(&other).await;
     res.expect(StatusCode::BAD_REQUEST);

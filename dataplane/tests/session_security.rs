@@ -200,7 +200,8 @@ async fn refresh_carries_the_directorys_current_claims(s: TestServer) {
                 ("grant_type", "password"),
                 ("username", "demo\\carol"),
                 ("password", "carol-password"),
-                ("scope", "openid profile"),
+                // `*`: the ID token carries the profile beside the access token.
+                ("scope", "openid *"),
             ],
         )
         .await
@@ -291,7 +292,12 @@ async fn userinfo_answers_what_the_scopes_allow(s: TestServer) {
     assert_eq!(v["name"], "Demo Agent");
 
     let (_, v) = userinfo(&s, "openid email").await;
-    assert_eq!(keys(&v), ["authorities", "email", "sub"], "{v}");
+    assert_eq!(
+        keys(&v),
+        ["authorities", "email", "email_verified", "sub"],
+        "{v}"
+    );
+    assert_eq!(v["email_verified"], false);
 
     // Without openid the endpoint is not for this token (OIDC Core §5.3).
     let (status, v) = userinfo(&s, "profile email").await;

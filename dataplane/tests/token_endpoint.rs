@@ -153,11 +153,31 @@ async fn openid_scope_yields_verifiable_id_token() {
     assert_eq!(claims["sub"], "demo:agent");
     assert_eq!(claims["azp"], DEMO_CLIENT);
     assert_eq!(claims["nonce"], "n-0S6");
-    assert_eq!(claims["given_name"], "Demo");
-    assert_eq!(claims["family_name"], "Agent");
-    assert_eq!(claims["name"], "Demo Agent");
-    assert_eq!(claims["preferred_username"], DEMO_USER);
-    assert_eq!(claims["email"], "agent@demo.example");
+    // OIDC Core §5.4: with an access token, the profile and email are at
+    // userinfo, not in the ID token.
+    for at_userinfo in [
+        "given_name",
+        "family_name",
+        "name",
+        "preferred_username",
+        "email",
+    ] {
+        assert!(
+            claims.get(at_userinfo).is_none(),
+            "{at_userinfo} in {claims}"
+        );
+    }
+    let info = s
+        .bearer(
+            axum::http::Method::GET,
+            "/auth/v3/openid/userinfo",
+            str_of(&body, "access_token"),
+        )
+        .await
+        .json();
+    assert_eq!(info["name"], "Demo Agent");
+    assert_eq!(info["preferred_username"], DEMO_USER);
+    assert_eq!(info["email"], "agent@demo.example");
     assert!(claims["auth_time"].is_i64());
     // at_hash: left half of SHA-256 of the access token, base64url.
     use sha2::Digest;

@@ -17,7 +17,7 @@ from authlib.common.security import generate_token
 
 import browser as ui
 from browser import CHANGE, SIGN_IN, TEXTS
-from helpers import code_client, verify_access_token, verify_jwt
+from helpers import bearer, code_client, http, verify_access_token, verify_jwt
 from test_browser_sign_in import RP, on_sign_in_page, page_factory, password_grant, path_of  # noqa: F401
 from test_ldap import directory, ldap_tenant, need  # noqa: F401
 
@@ -76,12 +76,15 @@ def test_ldap_user_signs_in_through_the_sign_in_page(server, ldap_cc, page_facto
     assert claims["user_name"] == "alice"
     assert claims["contact_center_id"] == cc["id"]
     assert sorted(claims["authorities"]) == ["ROLE_AGENT", "ROLE_SUPERVISOR"]
+    assert claims["dbid"] == 1001
     id_claims = verify_jwt(server, token["id_token"]).claims
     assert id_claims["nonce"] == rp.nonce
-    assert id_claims["email"] == "alice@example.org"
-    assert id_claims["given_name"] == "Alice"
-    assert id_claims["family_name"] == "Liddell"
-    assert id_claims["dbid"] == 1001
+    # The directory's profile, at userinfo (OIDC Core §5.4: not in the ID
+    # token when an access token is issued).
+    info = http("GET", server.url("/auth/v3/openid/userinfo"), headers=bearer(token)).json()
+    assert info["email"] == "alice@example.org"
+    assert info["given_name"] == "Alice"
+    assert info["family_name"] == "Liddell"
 
     # A wrong password shows the generic error, not a directory failure.
     page2 = page_factory(server)

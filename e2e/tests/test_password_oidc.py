@@ -36,10 +36,13 @@ def test_id_token_validated_by_authlib_relying_party(user_server, rp):
     assert userinfo["sub"] == srv.subject
     assert userinfo["aud"] == srv.client_id
     assert userinfo["iss"] == srv.base_url
-    assert userinfo["given_name"] == "Demo"
-    assert userinfo["family_name"] == "Agent"
-    assert userinfo["email"] == "agent@demo.example"
-    assert userinfo["preferred_username"] == "agent"
+    # OIDC Core §5.4: beside an access token the profile is at userinfo.
+    assert "email" not in userinfo and "given_name" not in userinfo
+    info = http("GET", srv.url("/auth/v3/openid/userinfo"), headers=bearer(token)).json()
+    assert info["given_name"] == "Demo"
+    assert info["family_name"] == "Agent"
+    assert info["email"] == "agent@demo.example"
+    assert info["preferred_username"] == "agent"
 
 
 def test_id_token_claims_and_at_hash(user_server):

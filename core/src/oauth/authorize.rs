@@ -21,7 +21,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::grants::authorization_code::{code_key, CodeRecord, CODE_TTL};
 use crate::oauth::grants::{AUTHORIZATION_CODE, IMPLICIT};
-use crate::oauth::issue::{grant_scope, id_token, issue, Issue, UserPrincipal};
+use crate::oauth::issue::{grant_scope, id_token, issue, IdTokenAsk, Issue, UserPrincipal};
 use crate::oauth::par;
 use crate::services::Services;
 use crate::tokens;
@@ -73,6 +73,9 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub hide_tenant: bool,
+    /// `acr_values` was sent: the ID token will say how the user signed in.
+    #[serde(default)]
+    pub acr_requested: bool,
 }
 
 impl AuthRequest {
@@ -203,7 +206,7 @@ pub async fn validate(
     state: &Services,
     q: &OAuthForm,
 ) -> Result<(AuthRequest, Arc<Client>), Refusal> {
-    let pushed = par::resolve(state, q).await?;
+    let pushed = pushed_request(state, q).await?;
     let q = pushed.as_ref().unwrap_or(q);
     let (client, redirect_uri) = trusted_client(state, q)?;
     let target = Target {
@@ -220,13 +223,63 @@ pub async fn validate(
     Ok((req, client))
 }
 
-/// Checks a request `client` pushes (RFC 9126 §2.1) as the authorization
-/// endpoint will check it when it is used; refusals are answered directly.
-pub(crate) fn check_pushed(
+/// Checks and keeps the authorization request `client` pushed (RFC 9126
+/// §2.1), as this endpoint will check it when it is used; refusals are
+/// answered directly. The kept parameters name the client, whether or not
+/// the body did.
+pub async fn push(
     state: &Services,
     client: &Client,
-    q: &OAuthForm,
-) -> Result<(), OAuthError> {
+    form: &OAuthForm,
+) -> Result<par::Pushed, OAuthError> {
+    if form.get("request_uri").is_some() {
+        return Err(OAuthError::invalid_request(
+            "request_uri cannot be pushed (RFC 9126 §2.1)",
+        ));
+    }
+    if form
+        .get("client_id")
+        .is_some_and(|id| id != client.client_id)
+    {
+        return Err(OAuthError::invalid_request(
+            "client_id is not the authenticated client",
+        ));
+    }
+    let mut params = form.clone();
+    params
+        .0
+        .insert("client_id".into(), client.client_id.clone());
+    // Client authentication is not part of the authorization request.
+    for credential in ["client_secret", "client_assertion", "client_assertion_type"] {
+        params.0.remove(credential);
+    }
+    check_pushed(state, client, &params)?;
+    par::keep(state, &params).await
+}
+
+/// The pushed parameters a request refers to with `request_uri`, taken; `None`
+/// when it has no `request_uri` or one this server did not hand out (refused
+/// later as unsupported). RFC 9126 §4: the request must name the same client,
+/// and only the pushed parameters count.
+async fn pushed_request(state: &Services, q: &OAuthForm) -> Result<Option<OAuthForm>, Refusal> {
+    let Some(reference) = q.get("request_uri").and_then(par::reference) else {
+        return Ok(None);
+    };
+    let params = par::take(state, reference)
+        .await
+        .map_err(|_| Refusal::Unavailable)?
+        .ok_or_else(|| {
+            Refusal::Page("The pushed authorization request is unknown, used or expired.".into())
+        })?;
+    if q.get("client_id") != params.get("client_id") {
+        return Err(Refusal::Page(
+            "The pushed authorization request belongs to another application.".into(),
+        ));
+    }
+    Ok(Some(params))
+}
+
+fn check_pushed(state: &Services, client: &Client, q: &OAuthForm) -> Result<(), OAuthError> {
     if let Some(why) = oversized(q) {
         return Err(OAuthError::invalid_request(why));
     }
@@ -315,6 +368,7 @@ fn checked_request(
         max_age,
         login_hint: q.get("login_hint").map(str::to_string),
         hide_tenant: q.get("hideTenant") == Some("true"),
+        acr_requested: q.get("acr_values").is_some(),
     })
 }
 
@@ -637,7 +691,10 @@ async fn respond(
                 user,
                 &req.scope,
                 None,
-                req.nonce.as_deref(),
+                IdTokenAsk {
+                    nonce: req.nonce.as_deref(),
+                    acr_requested: req.acr_requested,
+                },
                 now,
                 lifetime,
             )
@@ -664,6 +721,7 @@ async fn issue_code(
         redirect_given: req.redirect_given,
         code_challenge: req.code_challenge.clone(),
         nonce: req.nonce.clone(),
+        acr_requested: req.acr_requested,
         scope: req.scope.clone(),
         user: user.clone(),
     };
@@ -694,6 +752,7 @@ async fn implicit_tokens(
             family: None,
             with_refresh: false,
             nonce: req.nonce.clone(),
+            acr_requested: req.acr_requested,
             exchange: None,
         },
         now,

@@ -132,6 +132,8 @@ pub struct Issue<'a> {
     pub family: Option<String>,
     pub with_refresh: bool,
     pub nonce: Option<String>,
+    /// The authorization request carried `acr_values` (OIDC Core §3.1.2.1).
+    pub acr_requested: bool,
     /// Set by token exchange: never an ID token, maybe another audience and an actor.
     pub exchange: Option<Exchanged>,
 }
@@ -177,7 +179,10 @@ pub async fn issue(
             user,
             &req.scope,
             Some(&access_token),
-            req.nonce.as_deref(),
+            IdTokenAsk {
+                nonce: req.nonce.as_deref(),
+                acr_requested: req.acr_requested,
+            },
             now,
             lifetime,
         )?),
@@ -282,7 +287,23 @@ pub fn new_refresh(
     }
 }
 
-/// An ID token; `at_hash` only when an access token goes with it.
+/// What the authorization request asked of its ID token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdTokenAsk<'a> {
+    pub nonce: Option<&'a str>,
+    /// `acr_values` was sent: the token says how the user signed in.
+    pub acr_requested: bool,
+}
+
+/// How a signed-in user was authenticated (OIDC Core §2): a password, at
+/// ISO/IEC 29115 level 1, the only way Tollgate's own sign-in knows.
+const ACR_PASSWORD: &str = "1";
+
+/// An ID token (OIDC Core §2, §5.4): `at_hash` when an access token goes
+/// with it. Only what was asked for: the scopes' claims when no access
+/// token is issued (otherwise the client reads them at userinfo), the
+/// original's claims (contact center, environment, user name, dbid) with
+/// the original's scope `*`, `acr` and `amr` when `acr_values` was sent.
 #[allow(clippy::too_many_arguments)]
 pub fn id_token(
     state: &Services,
@@ -290,7 +311,7 @@ pub fn id_token(
     user: &UserPrincipal,
     scope: &[String],
     access_token: Option<&str>,
-    nonce: Option<&str>,
+    ask: IdTokenAsk<'_>,
     now: Timestamp,
     lifetime: i64,
 ) -> Result<String, OAuthError> {
@@ -302,27 +323,42 @@ pub fn id_token(
         "exp": now + lifetime,
         "iat": now,
         "auth_time": user.auth_time,
-        "contact_center_id": user.contact_center_id,
-        "environment_id": user.environment_id,
-        "user_name": user.user_name,
-        "dbid": user.dbid,
     });
+    let all = has_scope(scope, SCOPE_ALL);
+    if all {
+        claims["contact_center_id"] = json!(user.contact_center_id);
+        claims["environment_id"] = json!(user.environment_id);
+        claims["user_name"] = json!(user.user_name);
+        claims["dbid"] = json!(user.dbid);
+    }
     if let Some(at) = access_token {
         claims["at_hash"] = json!(tokens::half_hash(at));
     }
-    if let Some(n) = nonce {
+    if let Some(n) = ask.nonce {
         claims["nonce"] = json!(n);
     }
-    if has_scope(scope, "profile") {
+    if ask.acr_requested {
+        claims["acr"] = json!(ACR_PASSWORD);
+        claims["amr"] = json!(["pwd"]);
+    }
+    if access_token.is_none() || all {
+        scope_claims(&mut claims, user, scope);
+    }
+    tokens::sign(&state.keys, "JWT", &claims, now).map_err(|_| OAuthError::server_error())
+}
+
+/// The `profile` and `email` claims (OIDC Core §5.4).
+fn scope_claims(claims: &mut serde_json::Value, user: &UserPrincipal, scope: &[String]) {
+    let all = has_scope(scope, SCOPE_ALL);
+    if all || has_scope(scope, "profile") {
         claims["given_name"] = json!(user.first_name);
         claims["family_name"] = json!(user.last_name);
         claims["name"] = json!(format!("{} {}", user.first_name, user.last_name).trim());
         claims["preferred_username"] = json!(user.user_name);
     }
-    if has_scope(scope, "email") && !user.email.is_empty() {
+    if (all || has_scope(scope, "email")) && !user.email.is_empty() {
         claims["email"] = json!(user.email);
     }
-    tokens::sign(&state.keys, "JWT", &claims, now).map_err(|_| OAuthError::server_error())
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub struct CodeRecord {
     pub redirect_given: bool,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
+    /// The request carried `acr_values`.
+    #[serde(default)]
+    pub acr_requested: bool,
     pub scope: Vec<String>,
     pub user: UserPrincipal,
 }
@@ -100,6 +103,7 @@ pub async fn grant(
             family: None,
             with_refresh,
             nonce: record.nonce,
+            acr_requested: record.acr_requested,
             exchange: None,
         },
         now,

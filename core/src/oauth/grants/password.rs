@@ -62,6 +62,7 @@ pub async fn grant(
             family: None,
             with_refresh,
             nonce,
+            acr_requested: form.get("acr_values").is_some(),
             exchange: None,
         },
         now,

@@ -49,6 +49,7 @@ pub async fn grant(
                     family: Some(family.id.clone()),
                     with_refresh: false,
                     nonce: None,
+                    acr_requested: false,
                     exchange: None,
                 },
                 now,

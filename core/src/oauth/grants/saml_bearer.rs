@@ -140,6 +140,7 @@ pub async fn grant(
             family: None,
             with_refresh: false,
             nonce: None,
+            acr_requested: false,
             exchange: None,
         },
         now,

@@ -87,7 +87,14 @@ fn from_id_token(state: &Services, which: &str, token: &str) -> Result<Presented
     let client_ok = state
         .client(&client_id)
         .is_some_and(|cl| iat >= cl.created_at);
-    let user = text("contact_center_id").zip(text("user_name"));
+    // The original's claims are there with scope `*`; otherwise `sub` is
+    // `<contact center>:<user name>` (an ID token is always a user's).
+    let user = text("contact_center_id")
+        .zip(text("user_name"))
+        .or_else(|| {
+            sub.split_once(':')
+                .map(|(cc, name)| (cc.to_string(), name.to_string()))
+        });
     let tenant_ok = user.as_ref().is_none_or(|(cc, _)| {
         state
             .catalog
@@ -340,6 +347,7 @@ pub async fn grant(
             family: None,
             with_refresh: false,
             nonce: None,
+            acr_requested: false,
             exchange: Some(Exchanged { audience, act }),
         },
         now,

@@ -14,7 +14,7 @@ use tollgate_store::model::now;
 
 use crate::web::browser::page::html;
 use tollgate_core::oauth::form::OAuthForm;
-use tollgate_core::oauth::grants::authorization_code;
+use tollgate_core::oauth::grants::authorization_code::{self, code_key, CodeRecord};
 use tollgate_core::services::{AppState, Services};
 
 /// Where `tollgate dev`'s demo client is sent back to.
@@ -88,6 +88,20 @@ async fn redeem(
         ));
     }
     let code = q.get("code").ok_or("no code in the redirect")?;
+    // Other clients of this process may use the same redirect URI: their
+    // codes are theirs to redeem, so only look at them.
+    let record = state
+        .ephemeral
+        .get(&code_key(code))
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|bytes| serde_json::from_slice::<CodeRecord>(&bytes).ok());
+    if let Some(other) = record.filter(|r| r.client_id != client_id) {
+        return Err(format!(
+            "this code is for the client '{}', which redeems it itself",
+            other.client_id
+        ));
+    }
     let client = state.client(client_id).ok_or("the demo client is gone")?;
     let mut form = OAuthForm::default();
     form.0.insert("code".into(), code.into());

@@ -1,6 +1,7 @@
 //! `POST /auth/v3/oauth/par`: pushed authorization requests (RFC 9126).
 //! The client authenticates as at the token endpoint; the request is
-//! checked and kept by [`tollgate_core::oauth::par`].
+//! checked by [`tollgate_core::oauth::authorize::push`] and kept by
+//! [`tollgate_core::oauth::par`].
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -12,7 +13,7 @@ use crate::web::form::OAuthBody;
 use crate::web::oauth_api::schemas::{PushedAuthorizationRequest, PushedAuthorizationResponse};
 use crate::web::oauth_error::{OAuthErrorResponse, OAuthResponse};
 use tollgate_core::oauth::error::OAuthError;
-use tollgate_core::oauth::{client_auth, par};
+use tollgate_core::oauth::{authorize, client_auth};
 use tollgate_core::protection::rate_limit;
 use tollgate_core::services::AppState;
 
@@ -34,7 +35,7 @@ pub async fn push(
         .await
         .map_err(OAuthError::too_many_requests)?;
     let client = client_auth::authenticate(&state, &headers, &form, ip).await?;
-    let pushed = par::push(&state, &client, &form).await?;
+    let pushed = authorize::push(&state, &client, &form).await?;
     state
         .audit("authorize.pushed")
         .client(&client.client_id)

@@ -74,6 +74,10 @@ pub struct OpenIdUserInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub email: Option<String>,
+    /// With `email`: always false, no directory proves the address is the user's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub given_name: Option<String>,
@@ -188,6 +192,7 @@ pub fn openid_user_info(
         info.email = user
             .filter(|u| !u.email.is_empty())
             .map(|u| u.email.clone());
+        info.email_verified = info.email.as_ref().map(|_| false);
     }
     if scopes.all() {
         info.aud = Some(c.client_id.clone());
