@@ -23,7 +23,7 @@
 #   CONFORMANCE_JAVA_HOME   a JDK 21 or newer (default /usr/lib/jvm/temurin-25-jdk-amd64)
 #   TOLLGATE_TEST_POSTGRES_URL, TOLLGATE_TEST_REDIS_URL   for --storage serve
 #
-# Needs: a JDK 21+, Maven, python3 (venv), curl, keytool (in the JDK), openssl.
+# Needs: a JDK 21+ (with keytool), Maven, python3 (venv), curl; psql for --storage serve.
 # The first run builds the suite (about 6 min on 2 cores); later runs take the
 # cached jar and need a few minutes per plan.
 set -euo pipefail
@@ -133,13 +133,12 @@ make_venv() {
   local key
   key=$( (python3 --version; cat "$here/requirements.txt") | sha256sum | cut -c1-16)
   venv="$cache/venv-$key"
-  [ -x "$venv/bin/python" ] && return
+  [ -f "$venv/complete" ] && return
   log "venv: installing $(tr '\n' ' ' <"$here/requirements.txt")"
-  python3 -m venv "$venv.tmp"
-  "$venv.tmp/bin/pip" install -q -r "$here/requirements.txt" || die "venv: pip install failed"
-  # A venv is not relocatable: make it again where it stays.
-  rm -rf "$venv.tmp"
-  python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$here/requirements.txt"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || die "venv: python3 -m venv failed"
+  "$venv/bin/pip" install -q -r "$here/requirements.txt" || die "venv: pip install failed"
+  touch "$venv/complete"
 }
 
 # Runs a command in the background, its output in $work/NAME.log; cleanup
