@@ -276,7 +276,7 @@ run_plan() {
     timeout 3600 "$venv/bin/python" "$suite_dir/scripts/run-test-plan.py" --verbose \
     "$plan" "$work/$name.json" >"$work/plan-$name.log" 2>&1 || status=$?
   local id
-  id=$(sed -n 's/^Created test plan, new id: //p' "$work/plan-$name.log")
+  id=$(sed -n 's/.*Created test plan, new id: //p' "$work/plan-$name.log")
   [ -n "$id" ] || die "plan $name did not start (see $work/plan-$name.log)"
   echo "$id" >>"$work/plan-ids"
   log "plan $name: done (runner exit status $status)"
@@ -292,7 +292,8 @@ write_report() {
  "suite_commit": "$(suite_commit)",
  "machine": "$(uname -sm), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2 / 1048576}' /proc/meminfo), $("$java_home/bin/java" -version 2>&1 | head -1 | tr -d '"')"}
 JSON
-  "$venv/bin/python" "$here/tools.py" report "$suite_url" "$out" "$work/plan-ids" "$meta"
+  "$venv/bin/python" "$here/tools.py" save "$suite_url" "$work/plan-ids" "$work/results.json"
+  "$venv/bin/python" "$here/tools.py" report "$work/results.json" "$meta" "$out"
   log "wrote $out"
 }
 

@@ -5,7 +5,8 @@ configuration and the results page. Needs the venv the script makes
   tools.py clients DIR TOLLGATE_URL REDIRECT_URI   # DIR/<kind>/{client.json,client2.json,config.json}
   tools.py config TEMPLATE KIND_DIR TOLLGATE_URL OUT   # TOLLGATE_DEMO_PASSWORD in the environment
   tools.py provision TOLLGATE_URL OPS_USER          # TOLLGATE_OPS_PASSWORD, TOLLGATE_DEMO_PASSWORD
-  tools.py report SUITE_URL OUT PLAN_IDS_FILE META_JSON
+  tools.py save SUITE_URL PLAN_IDS_FILE RESULTS_JSON   # the plans' results from the suite's API
+  tools.py report RESULTS_JSON META_JSON OUT
 """
 
 import base64
@@ -149,61 +150,78 @@ def md(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
-def module_rows(suite_url: str, plan: dict) -> tuple[list, list, dict]:
+def cmd_save(suite_url: str, ids_file: str, out: str) -> None:
+    """Every plan's record, and each module's info and log, as the suite's API
+    gives them: the report is written from these, and they stay for a look."""
+    results = []
+    for plan_id in Path(ids_file).read_text().split():
+        plan = api(suite_url, f"/api/plan/{plan_id}")
+        for m in plan.get("modules", []):
+            m["runs"] = [{"info": api(suite_url, f"/api/info/{i}"), "log": api(suite_url, f"/api/log/{i}")}
+                         for i in m.get("instances") or []]
+        results.append(plan)
+    Path(out).write_text(json.dumps(results))
+
+
+def skip_reason(log: list) -> list:
+    """What a skipped module said about why: its last message before the end."""
+    said = [e for e in log if e.get("msg") and e.get("src") not in (None, "-START-")]
+    return said[-1:] if said else []
+
+
+def module_rows(plan: dict) -> tuple[list, list, dict]:
     rows, conditions, counts = [], [], {}
     for m in plan.get("modules", []):
-        for test_id in m.get("instances") or [None]:
-            info = api(suite_url, f"/api/info/{test_id}") if test_id else {}
-            result = info.get("result") or "NOT RUN"
-            status = info.get("status") or ""
+        variant = ", ".join(f"{k}={v}" for k, v in sorted((m.get("variant") or {}).items()))
+        for run in m.get("runs") or [{"info": {}, "log": []}]:
+            result = run["info"].get("result") or "NOT RUN"
             counts[result] = counts.get(result, 0) + 1
-            variant = ", ".join(f"{k}={v}" for k, v in sorted((m.get("variant") or {}).items()))
-            rows.append(f"| {m['testModule']} | {variant} | {result} | {status} |")
-            if not test_id:
-                continue
-            for e in api(suite_url, f"/api/log/{test_id}"):
-                if e.get("result") in ("FAILURE", "WARNING") or (
-                        result == "SKIPPED" and e.get("result") == "INFO" and "skip" in (e.get("msg") or "").lower()):
-                    detail = condition_detail(e)
-                    conditions.append(
-                        f"- `{m['testModule']}` **{e.get('result')}** `{e.get('src')}`: {md(e.get('msg') or '')}"
-                        + (f"<br>{md(detail)}" if detail else ""))
+            rows.append(f"| {m['testModule']} | {variant} | {result} | {run['info'].get('status') or ''} |")
+            shown = [e for e in run["log"] if e.get("result") in ("FAILURE", "WARNING")]
+            if result == "SKIPPED":
+                shown += skip_reason(run["log"])
+            for e in shown:
+                detail = condition_detail(e)
+                conditions.append(
+                    f"- `{m['testModule']}` **{e.get('result')}** `{e.get('src')}`: {md(e.get('msg') or '')}"
+                    + (f"<br>{md(detail)}" if detail else ""))
     return rows, conditions, counts
 
 
-def cmd_report(suite_url: str, out: str, ids_file: str, meta_file: str) -> None:
+def cmd_report(results_file: str, meta_file: str, out: str) -> None:
     meta = json.loads(Path(meta_file).read_text())
     lines = [
         "# OpenID conformance results",
         "",
         "Written by `scripts/conformance.sh` (see the README, \"OpenID conformance\"): the OpenID Foundation's",
         "conformance suite against Tollgate, every plan below run with the suite's own runner.",
+        "REVIEW means the module passed its checks and asks a person to look at its screenshots.",
         "",
         f"- Date: {meta['date']}",
-        f"- Tollgate: {meta['tollgate_version']} (commit {meta['tollgate_commit']}), `{meta['storage']}`",
+        f"- Tollgate: {meta['tollgate_version']} (repository commit {meta['tollgate_commit']}), `{meta['storage']}`",
         f"- Conformance suite: commit {meta['suite_commit']}",
         f"- Machine: {meta['machine']}",
         "",
     ]
+    known = ("PASSED", "FAILED", "WARNING", "REVIEW", "SKIPPED")
     summary = ["| plan | passed | failed | warning | review | skipped | other |", "|---|---|---|---|---|---|---|"]
     body = []
-    for plan_id in Path(ids_file).read_text().split():
-        plan = api(suite_url, f"/api/plan/{plan_id}")
-        rows, conditions, counts = module_rows(suite_url, plan)
-        variant = json.dumps(plan.get("variant") or {}, sort_keys=True)
-        title = f"{plan['planName']} {variant}"
-        known = ("PASSED", "FAILED", "WARNING", "REVIEW", "SKIPPED")
+    for plan in json.loads(Path(results_file).read_text()):
+        rows, conditions, counts = module_rows(plan)
+        variant = "".join(f"[{k}={v}]" for k, v in sorted((plan.get("variant") or {}).items()))
+        title = f"{plan['planName']}{variant}"
         other = sum(v for k, v in counts.items() if k not in known)
         summary.append(f"| {md(title)} | " + " | ".join(str(counts.get(k, 0)) for k in known) + f" | {other} |")
         body += ["", f"## {md(title)}", "", f"Suite version {plan.get('version')}.", "",
                  "| module | variant | result | status |", "|---|---|---|---|", *rows]
         if conditions:
-            body += ["", "Failures, warnings and skips:", "", *conditions]
+            body += ["", "Failures, warnings and why modules were skipped:", "", *conditions]
     Path(out).write_text("\n".join(lines + summary + body) + "\n")
 
 
 def main(argv: list[str]) -> None:
-    commands = {"clients": cmd_clients, "config": cmd_config, "provision": cmd_provision, "report": cmd_report}
+    commands = {"clients": cmd_clients, "config": cmd_config, "provision": cmd_provision, "save": cmd_save,
+                "report": cmd_report}
     if len(argv) < 2 or argv[1] not in commands:
         sys.exit(__doc__)
     commands[argv[1]](*argv[2:])
