@@ -21,9 +21,12 @@
 #   TOLLGATE_BIN            the tollgate binary (default: cargo build --release)
 #   TOLLGATE_CACHE          cache root (default ~/.cache/tollgate); builds go to $TOLLGATE_CACHE/conformance/
 #   CONFORMANCE_JAVA_HOME   a JDK 21 or newer (default /usr/lib/jvm/temurin-25-jdk-amd64)
-#   TOLLGATE_TEST_POSTGRES_URL, TOLLGATE_TEST_REDIS_URL   for --storage serve
+#   CONFORMANCE_TOLLGATE_ARGS  more flags for tollgate (e.g. --client-assertion-token-endpoint-audience)
+#   TOLLGATE_TEST_POSTGRES_URL, TOLLGATE_TEST_REDIS_URL   for --storage serve: a database is
+#                           created (and dropped after) on that server; Redis database 13 unless
+#                           the URL names one (CONFORMANCE_REDIS_DB)
 #
-# Needs: a JDK 21+ (with keytool), Maven, python3 (venv), curl; psql for --storage serve.
+# Needs: a JDK 21+ (with keytool), Maven, python3 (venv), curl, openssl; psql for --storage serve.
 # The first run builds the suite (about 6 min on 2 cores); later runs take the
 # cached jar and need a few minutes per plan.
 set -euo pipefail
@@ -37,7 +40,9 @@ cache="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/conformance"
 # because its redirect URIs and certificate name that host.
 suite_port=38443 mongo_port=37018 tollgate_port=38095 mgmt_port=38096
 suite_url="https://localhost:$suite_port/"
-tollgate_url="http://127.0.0.1:$tollgate_port"
+# Tollgate is served over HTTPS too: the suite fails an issuer or endpoint
+# that is not https.
+tollgate_url="https://localhost:$tollgate_port"
 ops_user=ops ops_password="conformance-ops-$$-$RANDOM"
 storage=dev build_only=0 suite_dir="${CONFORMANCE_SUITE_DIR:-}" out=""
 plans=()
@@ -181,29 +186,39 @@ start_mongo() {
   done
 }
 
-# The suite serves HTTPS itself; its browser and runner talk to it on
-# localhost, so a throwaway self-signed certificate for that name will do.
+# One throwaway certificate for localhost serves both the suite and Tollgate;
+# the suite's JVM trusts it (its browser checks certificates), curl too.
+make_certificate() {
+  tls_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj /CN=localhost \
+    -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+    -keyout "$work/tls-key.pem" -out "$work/tls-cert.pem" 2>/dev/null
+  openssl pkcs12 -export -name localhost -inkey "$work/tls-key.pem" -in "$work/tls-cert.pem" \
+    -out "$work/tls.p12" -passout "pass:$tls_password"
+  "$java_home/bin/keytool" -importcert -noprompt -alias localhost -file "$work/tls-cert.pem" \
+    -storetype PKCS12 -keystore "$work/trust.p12" -storepass "$tls_password" >/dev/null
+}
+
 start_suite() {
-  local storepass
-  storepass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-  "$java_home/bin/keytool" -genkeypair -alias suite -keyalg RSA -keysize 2048 -validity 7 \
-    -dname CN=localhost -ext SAN=dns:localhost,ip:127.0.0.1 -storetype PKCS12 \
-    -keystore "$work/suite.p12" -storepass "$storepass" -keypass "$storepass" 2>/dev/null
   start_bg suite nice -n 10 "$java_home/bin/java" -Xmx2g -Djdk.tls.maxHandshakeMessageSize=65536 \
+    -Djavax.net.ssl.trustStore="$work/trust.p12" -Djavax.net.ssl.trustStoreType=PKCS12 \
+    -Djavax.net.ssl.trustStorePassword="$tls_password" \
     -jar "$suite_jar" \
     --server.address=127.0.0.1 --server.port="$suite_port" \
-    --server.ssl.enabled=true --server.ssl.key-store="$work/suite.p12" \
-    --server.ssl.key-store-password="$storepass" --server.ssl.key-store-type=PKCS12 \
+    --server.ssl.enabled=true --server.ssl.key-store="$work/tls.p12" \
+    --server.ssl.key-store-password="$tls_password" --server.ssl.key-store-type=PKCS12 \
     --spring.mongodb.uri="mongodb://127.0.0.1:$mongo_port/test_suite" \
     --fintechlabs.devmode=true \
     --fintechlabs.base_url="${suite_url%/}" --fintechlabs.base_mtls_url="${suite_url%/}"
-  wait_http suite 300 -k "${suite_url}api/runner/available"
+  wait_http suite 300 --cacert "$work/tls-cert.pem" "${suite_url}api/runner/available"
 }
 
 # RS256: the suite's OIDC plans sign and expect RS256 unless told otherwise.
+# CONFORMANCE_TOLLGATE_ARGS adds flags (the report names them).
 tollgate_args() {
   echo --listen "127.0.0.1:$tollgate_port" --management-listen "127.0.0.1:$mgmt_port" \
-    --signing-algorithm RS256 --log-format json
+    --public-url "$tollgate_url" --tls-cert-file "$work/tls-cert.pem" --tls-key-file "$work/tls-key.pem" \
+    --signing-algorithm RS256 --log-format json "${CONFORMANCE_TOLLGATE_ARGS:-}"
 }
 
 start_tollgate_dev() {
@@ -218,18 +233,25 @@ start_tollgate_dev() {
 start_tollgate_serve() {
   : "${TOLLGATE_TEST_POSTGRES_URL:?--storage serve needs TOLLGATE_TEST_POSTGRES_URL}"
   : "${TOLLGATE_TEST_REDIS_URL:?--storage serve needs TOLLGATE_TEST_REDIS_URL}"
-  local db="tollgate_conformance_$$"
-  psql -q "$TOLLGATE_TEST_POSTGRES_URL" -c "CREATE DATABASE $db" || die "cannot create database $db"
+  local db="tollgate_conformance_$$" pg=$TOLLGATE_TEST_POSTGRES_URL redis=$TOLLGATE_TEST_REDIS_URL
+  psql -q "$pg" -c "CREATE DATABASE $db" || die "cannot create database $db"
   drop_database=drop_serve_database serve_db=$db
-  local db_url="${TOLLGATE_TEST_POSTGRES_URL%/*}/$db"
+  # The same server and options, the new database's name as the path.
+  local pg_base=${pg%%\?*} pg_query=""
+  [ "$pg_base" = "$pg" ] || pg_query="?${pg#*\?}"
+  # A logical Redis database of its own (unless the URL names one): rate-limit
+  # and lockout counters are per client address, and others use 127.0.0.1 too.
+  case "${redis#*://}" in */*) ;; *) redis="$redis/${CONFORMANCE_REDIS_DB:-13}" ;; esac
   # shellcheck disable=SC2046 # word splitting of tollgate_args is meant
   start_bg tollgate env TOLLGATE_OPS_PASSWORD="$ops_password" \
-    "$tollgate_bin" serve all --database-url "$db_url" --redis-url "$TOLLGATE_TEST_REDIS_URL" \
+    "$tollgate_bin" serve all --database-url "${pg_base%/*}/$db$pg_query" --redis-url "$redis" \
     --encryption-key "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     --outbound-allow 127.0.0.0/8,::1/128 $(tollgate_args)
   wait_http tollgate 60 "http://127.0.0.1:$mgmt_port/health/ready"
   TOLLGATE_OPS_PASSWORD="$ops_password" "$venv/bin/python" "$here/tools.py" provision "$tollgate_url" "$ops_user" \
     || die "provisioning the demo tenant failed"
+  # The sign-in side reads new tenants from the change log every second.
+  sleep 3
 }
 
 drop_serve_database() {
@@ -242,7 +264,7 @@ create_clients() {
   "$venv/bin/python" "$here/tools.py" clients "$work/clients" "${suite_url}test/a/tollgate/callback"
   local f
   for f in "$work"/clients/*/client*.json; do
-    curl -sf -o /dev/null -u "$ops_user:$ops_password" -H 'Content-Type: application/json' \
+    curl -sf -o /dev/null --cacert "$work/tls-cert.pem" -u "$ops_user:$ops_password" -H 'Content-Type: application/json' \
       --data-binary @"$f" "$tollgate_url/auth/v3/ops/clients" || die "creating the client of $f failed"
   done
   log "clients: created $(find "$work/clients" -name 'client*.json' | wc -l)"
@@ -288,7 +310,7 @@ write_report() {
 {"date": "$(date -u +%Y-%m-%dT%H:%MZ)",
  "tollgate_version": "$("$tollgate_bin" --version)",
  "tollgate_commit": "$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD || echo ' + local changes')",
- "storage": "$(if [ "$storage" = dev ]; then echo 'tollgate dev'; else echo 'tollgate serve all (PostgreSQL + Redis)'; fi)",
+ "storage": "$(if [ "$storage" = dev ]; then echo 'tollgate dev'; else echo 'tollgate serve all (PostgreSQL + Redis)'; fi)${CONFORMANCE_TOLLGATE_ARGS:+ $CONFORMANCE_TOLLGATE_ARGS}",
  "suite_commit": "$(suite_commit)",
  "machine": "$(uname -sm), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2 / 1048576}' /proc/meminfo), $("$java_home/bin/java" -version 2>&1 | head -1 | tr -d '"')"}
 JSON
@@ -315,6 +337,7 @@ main() {
   trap cleanup EXIT
   trap 'exit 130' INT TERM
   export TOLLGATE_DEMO_PASSWORD="demo-${RANDOM}${RANDOM}-pass"
+  make_certificate
   start_mongo
   start_suite
   "start_tollgate_$storage"
