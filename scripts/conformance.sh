@@ -196,7 +196,7 @@ make_certificate() {
   openssl pkcs12 -export -name localhost -inkey "$work/tls-key.pem" -in "$work/tls-cert.pem" \
     -out "$work/tls.p12" -passout "pass:$tls_password"
   "$java_home/bin/keytool" -importcert -noprompt -alias localhost -file "$work/tls-cert.pem" \
-    -storetype PKCS12 -keystore "$work/trust.p12" -storepass "$tls_password" >/dev/null
+    -storetype PKCS12 -keystore "$work/trust.p12" -storepass "$tls_password" >/dev/null 2>&1
 }
 
 start_suite() {

@@ -163,12 +163,6 @@ def cmd_save(suite_url: str, ids_file: str, out: str) -> None:
     Path(out).write_text(json.dumps(results))
 
 
-def skip_reason(log: list) -> list:
-    """What a skipped module said about why: its last message before the end."""
-    said = [e for e in log if e.get("msg") and e.get("src") not in (None, "-START-")]
-    return said[-1:] if said else []
-
-
 def module_rows(plan: dict) -> tuple[list, list, dict]:
     rows, conditions, counts = [], [], {}
     for m in plan.get("modules", []):
@@ -177,9 +171,8 @@ def module_rows(plan: dict) -> tuple[list, list, dict]:
             result = run["info"].get("result") or "NOT RUN"
             counts[result] = counts.get(result, 0) + 1
             rows.append(f"| {m['testModule']} | {variant} | {result} | {run['info'].get('status') or ''} |")
-            shown = [e for e in run["log"] if e.get("result") in ("FAILURE", "WARNING")]
-            if result == "SKIPPED":
-                shown += skip_reason(run["log"])
+            # SKIPPED entries say why the module was skipped.
+            shown = [e for e in run["log"] if e.get("result") in ("FAILURE", "WARNING", "SKIPPED")]
             for e in shown:
                 detail = condition_detail(e)
                 conditions.append(
