@@ -30,6 +30,7 @@
 # The first run builds the suite (about 6 min on 2 cores); later runs take the
 # cached jar and need a few minutes per plan.
 set -euo pipefail
+caller_dir=$(pwd)  # relative paths in the arguments are the caller's
 cd "$(dirname "$0")/.."
 root=$(pwd)
 here="$root/scripts/conformance"
@@ -69,13 +70,14 @@ parse_args() {
     esac
   done
   [ -n "$suite_dir" ] || die "give the suite's checkout (argument or CONFORMANCE_SUITE_DIR); see --help"
-  [ -f "$suite_dir/pom.xml" ] || die "$suite_dir is not a checkout of the conformance suite"
-  suite_dir=$(cd "$suite_dir" && pwd)
+  [ -f "$(cd "$caller_dir" && cd "$suite_dir" && pwd)/pom.xml" ] || die "$suite_dir is not a checkout of the conformance suite"
+  suite_dir=$(cd "$caller_dir" && cd "$suite_dir" && pwd)
   case "$storage" in dev|serve) ;; *) die "--storage is dev or serve" ;; esac
   [ ${#plans[@]} -gt 0 ] || plans=(basic config implicit auth-post auth-jwt auth-pkjwt)
   local p; for p in "${plans[@]}"; do plan_spec "$p" >/dev/null; done
   # Each storage mode has its page, so one run does not overwrite the other's.
   [ -n "$out" ] || out="$root/docs/conformance$([ "$storage" = dev ] || echo -serve-all).md"
+  case "$out" in /*) ;; *) out="$caller_dir/$out" ;; esac
   [ -x "$java_home/bin/java" ] || die "no JDK at $java_home (set CONFORMANCE_JAVA_HOME to a JDK 21 or newer)"
 }
 
