@@ -250,7 +250,7 @@ start_tollgate_serve() {
     --encryption-key "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     --outbound-allow 127.0.0.0/8,::1/128 $(tollgate_args)
   wait_http tollgate 60 "http://127.0.0.1:$mgmt_port/health/ready"
-  TOLLGATE_OPS_PASSWORD="$ops_password" "$venv/bin/python" "$here/tools.py" provision "$tollgate_url" "$ops_user" \
+  TOLLGATE_OPS_PASSWORD="$ops_password" SSL_CERT_FILE="$work/tls-cert.pem" "$venv/bin/python" "$here/tools.py" provision "$tollgate_url" "$ops_user" \
     || die "provisioning the demo tenant failed"
   # The sign-in side reads new tenants from the change log every second.
   sleep 3
