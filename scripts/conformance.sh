@@ -311,7 +311,7 @@ write_report() {
   cat >"$meta" <<JSON
 {"date": "$(date -u +%Y-%m-%dT%H:%MZ)",
  "tollgate_version": "$("$tollgate_bin" --version)",
- "tollgate_commit": "$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD || echo ' + local changes')",
+ "tollgate_commit": "$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . ':!docs' ':!README.md' || echo ' + local changes')",
  "storage": "$(if [ "$storage" = dev ]; then echo 'tollgate dev'; else echo 'tollgate serve all (PostgreSQL + Redis)'; fi)${CONFORMANCE_TOLLGATE_ARGS:+ $CONFORMANCE_TOLLGATE_ARGS}",
  "suite_commit": "$(suite_commit)",
  "machine": "$(uname -sm), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2 / 1048576}' /proc/meminfo), $("$java_home/bin/java" -version 2>&1 | head -1 | tr -d '"')"}
