@@ -1,0 +1,225 @@
+"""Helpers of scripts/conformance.sh: the test clients, the suite's plan
+configuration and the results page. Needs the venv the script makes
+(cryptography for the private_key_jwt keys).
+
+  tools.py clients DIR TOLLGATE_URL REDIRECT_URI   # DIR/<kind>/{client.json,client2.json,config.json}
+  tools.py config TEMPLATE KIND_DIR TOLLGATE_URL OUT   # TOLLGATE_DEMO_PASSWORD in the environment
+  tools.py provision TOLLGATE_URL OPS_USER          # TOLLGATE_OPS_PASSWORD, TOLLGATE_DEMO_PASSWORD
+  tools.py save SUITE_URL PLAN_IDS_FILE RESULTS_JSON   # the plans' results from the suite's API
+  tools.py report RESULTS_JSON META_JSON OUT
+"""
+
+import base64
+import json
+import os
+import secrets
+import ssl
+import sys
+import urllib.request
+from pathlib import Path
+
+# The kinds of client authentication the plans run with: the ops API's
+# tokenEndpointAuthMethod of the two clients each plan uses.
+KINDS = {
+    "secret": "client_secret",
+    "jwt": "client_secret_jwt",
+    "pkjwt": "private_key_jwt",
+}
+SCOPES = ["openid", "profile", "email", "address", "phone", "offline_access"]
+
+
+def b64u_int(n: int) -> str:
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def rsa_jwk(kid: str) -> tuple[dict, dict]:
+    """A fresh RSA key as (private JWK for the suite, public JWK for Tollgate)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pub, prv = key.public_key().public_numbers(), key.private_numbers()
+    public = {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64u_int(pub.n), "e": b64u_int(pub.e)}
+    private = dict(public, d=b64u_int(prv.d), p=b64u_int(prv.p), q=b64u_int(prv.q),
+                   dp=b64u_int(prv.dmp1), dq=b64u_int(prv.dmq1), qi=b64u_int(prv.iqmp))
+    return private, public
+
+
+def client_pair(kind: str, n: int, redirect_uri: str) -> tuple[dict, dict]:
+    """(ops API body, the suite's config entry) of client n of a kind."""
+    client_id = f"oidf-{kind}-{n}"
+    body = {
+        "client_id": client_id,
+        "name": f"OpenID conformance client {client_id}",
+        "authorizedGrantTypes": ["authorization_code", "implicit", "refresh_token"],
+        "scope": SCOPES,
+        "redirectURIs": [redirect_uri],
+        "internalClient": False,
+        "tokenEndpointAuthMethod": KINDS[kind],
+    }
+    entry = {"client_id": client_id}
+    if kind == "pkjwt":
+        private, public = rsa_jwk(f"{client_id}-key")
+        body["jwks"] = {"keys": [public]}
+        entry["jwks"] = {"keys": [private]}
+    else:
+        # client_secret_jwt signs with HS256: the secret must be 256 bits or more.
+        secret = secrets.token_urlsafe(32)
+        body["client_secret"] = secret
+        entry["client_secret"] = secret
+    return body, entry
+
+
+def cmd_clients(out: str, redirect_uri: str) -> None:
+    for kind in KINDS:
+        d = Path(out, kind)
+        d.mkdir(parents=True, exist_ok=True)
+        entries = []
+        for n in (1, 2):
+            body, entry = client_pair(kind, n, redirect_uri)
+            Path(d, f"client{n}.json").write_text(json.dumps({"data": body}))
+            entries.append(entry)
+        Path(d, "entries.json").write_text(json.dumps(entries))
+
+
+def cmd_config(template: str, kind_dir: str, tollgate_url: str, out: str) -> None:
+    """The plan configuration: the template with Tollgate's URL and the clients."""
+    text = Path(template).read_text().replace("@TOLLGATE_URL@", tollgate_url)
+    # The demo user's password comes from the environment, never a file.
+    text = text.replace("@DEMO_PASSWORD@", os.environ["TOLLGATE_DEMO_PASSWORD"])
+    config = json.loads(text)
+    first, second = json.loads(Path(kind_dir, "entries.json").read_text())
+    config["client"], config["client2"] = first, second
+    # The client_secret_post module authenticates the second client by form post.
+    config["client_secret_post"] = second
+    Path(out).write_text(json.dumps(config, indent=1))
+
+
+def ops_call(base: str, user: str, path: str, data: dict) -> dict:
+    """POST {"data": ...} with the operator's Basic credentials; the answer's data."""
+    auth = base64.b64encode(f"{user}:{os.environ['TOLLGATE_OPS_PASSWORD']}".encode()).decode()
+    req = urllib.request.Request(base + path, data=json.dumps({"data": data}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"})
+    with urllib.request.urlopen(req, timeout=15) as r:
+        return json.load(r)["data"]
+
+
+def cmd_provision(base: str, user: str) -> None:
+    """The demo tenant `tollgate dev` seeds, for `serve all`: an environment,
+    contact center `demo` and user `agent` (TOLLGATE_DEMO_PASSWORD), created
+    through the Environment API as e2e/ does."""
+    env = "/environment/v3"
+    environment = ops_call(base, user, f"{env}/environments", {
+        "username": "default", "password": secrets.token_urlsafe(12), "connectionProtocol": "addp",
+        "localTimeout": 7, "remoteTimeout": 7, "tenant": "Resources", "appName": "Cloud",
+        "traceMode": "CFGTMBoth", "tlsEnabled": False,
+        "configServers": [{"primaryAddress": "config-server.example.com", "primaryPort": 8888,
+                           "readOnly": False, "locations": "/USW1"}]})
+    cc = ops_call(base, user, f"{env}/contact-centers", {
+        "name": "Demo contact center", "domains": ["demo"], "environmentId": environment["id"],
+        "auth": "builtin", "enabled": True})
+    ops_call(base, user, f"{env}/contact-centers/{cc['id']}/users", {
+        "userName": "agent", "password": os.environ["TOLLGATE_DEMO_PASSWORD"], "firstName": "Demo",
+        "lastName": "Agent", "email": "agent@demo.example", "authorities": ["ROLE_AGENT"],
+        "properties": {}, "enabled": True})
+
+
+def api(suite_url: str, path: str):
+    ctx = ssl._create_unverified_context()  # the suite's throwaway certificate
+    with urllib.request.urlopen(suite_url.rstrip("/") + path, context=ctx, timeout=60) as r:
+        return json.load(r)
+
+
+# Log entry keys that are bookkeeping, not what was sent or received.
+NOISE = {"_id", "testId", "testOwner", "src", "time", "msg", "result", "requirements", "blockId",
+         "startBlock", "upload", "http", "testName", "ts"}
+
+
+def condition_detail(entry: dict) -> str:
+    """The entry's own fields (expected, actual, the response...), compact."""
+    parts = []
+    for k, v in entry.items():
+        if k in NOISE:
+            continue
+        s = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+        parts.append(f"{k}={s[:400]}{'…' if len(s) > 400 else ''}")
+    return "; ".join(parts)
+
+
+def md(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def cmd_save(suite_url: str, ids_file: str, out: str) -> None:
+    """Every plan's record, and each module's info and log, as the suite's API
+    gives them: the report is written from these, and they stay for a look."""
+    results = []
+    for plan_id in Path(ids_file).read_text().split():
+        plan = api(suite_url, f"/api/plan/{plan_id}")
+        for m in plan.get("modules", []):
+            m["runs"] = [{"info": api(suite_url, f"/api/info/{i}"), "log": api(suite_url, f"/api/log/{i}")}
+                         for i in m.get("instances") or []]
+        results.append(plan)
+    Path(out).write_text(json.dumps(results))
+
+
+def module_rows(plan: dict) -> tuple[list, list, dict]:
+    rows, conditions, counts = [], [], {}
+    for m in plan.get("modules", []):
+        variant = ", ".join(f"{k}={v}" for k, v in sorted((m.get("variant") or {}).items()))
+        for run in m.get("runs") or [{"info": {}, "log": []}]:
+            result = run["info"].get("result") or "NOT RUN"
+            counts[result] = counts.get(result, 0) + 1
+            rows.append(f"| {m['testModule']} | {variant} | {result} | {run['info'].get('status') or ''} |")
+            # SKIPPED entries say why the module was skipped.
+            shown = [e for e in run["log"] if e.get("result") in ("FAILURE", "WARNING", "SKIPPED")]
+            for e in shown:
+                detail = condition_detail(e)
+                conditions.append(
+                    f"- `{m['testModule']}` **{e.get('result')}** `{e.get('src')}`: {md(e.get('msg') or '')}"
+                    + (f"<br>{md(detail)}" if detail else ""))
+    return rows, conditions, counts
+
+
+def cmd_report(results_file: str, meta_file: str, out: str) -> None:
+    meta = json.loads(Path(meta_file).read_text())
+    lines = [
+        "# OpenID conformance results",
+        "",
+        "Written by `scripts/conformance.sh` (see the README, \"OpenID conformance\"): the OpenID Foundation's",
+        "conformance suite against Tollgate, every plan below run with the suite's own runner.",
+        "REVIEW means the module passed its checks and asks a person to look at its screenshots; \"other\"",
+        "counts modules that did not run (the runner gives up after three in a row could not finish).",
+        "",
+        f"- Date: {meta['date']}",
+        f"- Tollgate: {meta['tollgate_version']} (repository commit {meta['tollgate_commit']}), `{meta['storage']}`",
+        f"- Conformance suite: commit {meta['suite_commit']}",
+        f"- Machine: {meta['machine']}",
+        "",
+    ]
+    known = ("PASSED", "FAILED", "WARNING", "REVIEW", "SKIPPED")
+    summary = ["| plan | passed | failed | warning | review | skipped | other |", "|---|---|---|---|---|---|---|"]
+    body = []
+    for plan in json.loads(Path(results_file).read_text()):
+        rows, conditions, counts = module_rows(plan)
+        variant = "".join(f"[{k}={v}]" for k, v in sorted((plan.get("variant") or {}).items()))
+        title = f"{plan['planName']}{variant}"
+        other = sum(v for k, v in counts.items() if k not in known)
+        summary.append(f"| {md(title)} | " + " | ".join(str(counts.get(k, 0)) for k in known) + f" | {other} |")
+        body += ["", f"## {md(title)}", "", f"Suite version {plan.get('version')}.", "",
+                 "| module | variant | result | status |", "|---|---|---|---|", *rows]
+        if conditions:
+            body += ["", "Failures, warnings and why modules were skipped:", "", *conditions]
+    Path(out).write_text("\n".join(lines + summary + body) + "\n")
+
+
+def main(argv: list[str]) -> None:
+    commands = {"clients": cmd_clients, "config": cmd_config, "provision": cmd_provision, "save": cmd_save,
+                "report": cmd_report}
+    if len(argv) < 2 or argv[1] not in commands:
+        sys.exit(__doc__)
+    commands[argv[1]](*argv[2:])
+
+
+if __name__ == "__main__":
+    main(sys.argv)
