@@ -358,6 +358,8 @@ fn scope_claims(claims: &mut serde_json::Value, user: &UserPrincipal, scope: &[S
     }
     if (all || has_scope(scope, "email")) && !user.email.is_empty() {
         claims["email"] = json!(user.email);
+        // No directory proves the address is the user's.
+        claims["email_verified"] = json!(false);
     }
 }
 
