@@ -46,9 +46,12 @@ const CA_ROOT: &str = "/etc/tollgate";
 const TLS_DIR: &str = "/etc/tollgate/tls";
 /// Seconds a terminating pod keeps serving before SIGTERM: the time for
 /// kube-proxy and ingress controllers to stop sending it new connections.
-/// 5 s was not enough on a busy node: a new connection still reached a
-/// pod whose network was already gone ("no route to host").
-pub const DRAIN_SECONDS: i64 = 10;
+/// 5 and then 10 s were not enough on a busy node: a new connection still
+/// reached a pod whose network was already gone ("no route to host").
+pub const DRAIN_SECONDS: i64 = 15;
+/// Seconds a new pod must stay ready before it counts as available and an
+/// old one is stopped: the time for its endpoint to reach every node.
+pub const MIN_READY_SECONDS: i32 = 5;
 
 /// Everything the rendering needs besides the spec: the owner reference,
 /// the names of the Secrets actually in use, and the version running now.
@@ -511,7 +514,9 @@ pub fn deployment(tg: &Tollgate, inputs: &Inputs, service: &str) -> Deployment {
                 match_labels: Some(selector(tg, service)),
                 ..Default::default()
             },
-            // Zero-downtime upgrades: a new pod must be ready before an old one goes.
+            // Zero-downtime upgrades: a new pod must be ready (and routed to)
+            // before an old one goes.
+            min_ready_seconds: Some(MIN_READY_SECONDS),
             strategy: Some(DeploymentStrategy {
                 type_: Some("RollingUpdate".into()),
                 rolling_update: Some(RollingUpdateDeployment {
@@ -1106,7 +1111,9 @@ mod tests {
     fn pods_drain_before_they_stop() {
         let tg = platform(json!({}));
         let d = deployment(&tg, &inputs(&tg), "auth");
-        let pod = d.spec.unwrap().template.spec.unwrap();
+        let spec = d.spec.unwrap();
+        assert_eq!(spec.min_ready_seconds, Some(MIN_READY_SECONDS));
+        let pod = spec.template.spec.unwrap();
         let pre_stop = pod.containers[0]
             .lifecycle
             .clone()
