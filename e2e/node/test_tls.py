@@ -81,6 +81,15 @@ def pem_to_der(path: Path) -> bytes:
     return ssl.PEM_cert_to_DER_cert(path.read_text())
 
 
+def old_pods_gone(core: client.CoreV1Api) -> bool:
+    """No pod of the three services is terminating: a rolled-out Deployment's
+    old pods keep serving while they drain (the preStop sleep), and until
+    they are gone a request may still reach one."""
+    pods = core.list_namespaced_pod(
+        NAMESPACE, label_selector="app.kubernetes.io/component in (auth,ui,environment)").items
+    return all(p.metadata.deletion_timestamp is None for p in pods)
+
+
 def serves_tls(apps: client.AppsV1Api, service: str, on: bool) -> bool:
     """The Deployment's template mounts the TLS Secret (or not), rolled out."""
     d = apps.read_namespaced_deployment(f"tollgate-{service}", NAMESPACE)
@@ -137,6 +146,7 @@ def test_the_platform_serves_https_with_its_certificate(admin, dyn, platform, tm
                 wait_for(f"tollgate-{service} rolled out with TLS", 300, lambda s=service: serves_tls(apps, s, True),
                          detail=lambda s=service: diagnosis(core, s))
             wait_ready(dyn, "Tollgate", "tollgate", 300)
+            wait_for("the plain-HTTP pods drained and gone", 120, lambda: old_pods_gone(core))
 
         for service in SERVICES:
             svc = core.read_namespaced_service(f"tollgate-{service}", NAMESPACE)
@@ -183,5 +193,6 @@ def test_the_platform_serves_https_with_its_certificate(admin, dyn, platform, tm
         for service in SERVICES:
             wait_for(f"tollgate-{service} rolled out without TLS", 300, lambda s=service: serves_tls(apps, s, False))
         wait_ready(dyn, "Tollgate", "tollgate", 300)
+        wait_for("the HTTPS pods drained and gone", 120, lambda: old_pods_gone(core))
         wait_for("the auth Service answering plain HTTP again", 60,
                  lambda: request(platform["auth"], "GET", "/.well-known/openid-configuration")[0] == 200)
