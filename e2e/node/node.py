@@ -57,6 +57,15 @@ def wait_for(what: str, seconds: float, check: Callable[[], bool], detail: Calla
     raise AssertionError(f"{what}: not after {seconds}s (last error {last_error!r}){extra}")
 
 
+class NotSent(Exception):
+    """The connection could not be opened: the request never left the client
+    (so a retry is safe, even for a refresh). `error` is the socket's error."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 def request(host: str, method: str, path: str, form: dict | None = None, body: dict | None = None,
             basic: tuple[str, str] | None = None, bearer: str | None = None, timeout: float = 5) -> tuple[int, bytes]:
     """One request on a new connection (so a Service balances each one)."""
@@ -74,6 +83,10 @@ def request(host: str, method: str, path: str, form: dict | None = None, body: d
         headers["Authorization"] = "Bearer " + bearer
     conn = http.client.HTTPConnection(host, 80, timeout=timeout)
     try:
+        try:
+            conn.connect()
+        except OSError as err:
+            raise NotSent(err) from err
         conn.request(method, path, body=data, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
@@ -94,7 +107,8 @@ def client_token(platform: dict) -> dict:
 class LoadLoop(threading.Thread):
     """Token, introspection and refresh requests in turn, each on a new
     connection through the auth Service, until stopped (at most `limit`
-    seconds). Counts answers per kind; any non-200 or error is a failure.
+    seconds). Counts answers per kind; any non-200 or error is a failure,
+    except a connection that could not be opened, tried once more first.
     The user (`demo\\name`, password) signs in first and again after a
     failed refresh, as a client does: a refresh whose answer was lost has
     rotated the token, and reusing the old one is refused (reuse detection)."""
@@ -104,6 +118,8 @@ class LoadLoop(threading.Thread):
         self.platform = platform
         self.user = user
         self.refresh_token = None
+        #: Connections that could not be opened and were tried again.
+        self.connect_retries = 0
         self.limit = limit
         self.stop_event = threading.Event()
         self.counts: collections.Counter = collections.Counter()
@@ -113,11 +129,21 @@ class LoadLoop(threading.Thread):
 
     def _one(self, kind: str, form: dict, ok: Callable[[dict], bool]) -> dict | None:
         self.counts[kind] += 1
-        try:
-            status, body = request(self.platform["auth"], "POST", form.pop("_path", TOKEN), form=form,
-                                   basic=(self.platform["client_id"], self.platform["client_secret"]))
-        except Exception as err:  # noqa: BLE001 - every error is counted
-            return self._failed(f"{kind}: {type(err).__name__}: {err}")
+        path = form.pop("_path", TOKEN)
+        for attempt in (1, 2):
+            try:
+                status, body = request(self.platform["auth"], "POST", path, form=form,
+                                       basic=(self.platform["client_id"], self.platform["client_secret"]))
+                break
+            except NotSent as err:
+                # As HTTP clients do: a connection that could not be opened
+                # (a Service endpoint gone a moment ago) is tried once more;
+                # the request itself never reached a server.
+                if attempt == 2:
+                    return self._failed(f"{kind}: {type(err.error).__name__}: {err.error}")
+                self.connect_retries += 1
+            except Exception as err:  # noqa: BLE001 - every error is counted
+                return self._failed(f"{kind}: {type(err).__name__}: {err}")
         if status != 200:
             return self._failed(f"{kind}: HTTP {status} {body[:200]!r}")
         answer = json.loads(body)
@@ -151,7 +177,7 @@ class LoadLoop(threading.Thread):
         self.join(30)
         total = sum(self.counts.values())
         summary = (f"{total} requests ({', '.join(f'{k} {v}' for k, v in sorted(self.counts.items()))}), "
-                   f"{len(self.failures)} failed")
+                   f"{len(self.failures)} failed, {self.connect_retries} connections opened at the second try")
         print("\nLOAD " + summary, flush=True)
         for failure in self.failures[:20]:
             print("  FAILED " + failure, flush=True)
