@@ -82,6 +82,8 @@ pub struct Metrics {
     pub http_requests: Family<RouteLabels, Histogram, LatencyBuckets>,
     pub saml_metadata_refreshes: Family<OutcomeLabel, Counter>,
     pub audit_events_dropped: Counter,
+    /// Logout tokens posted to relying parties, by outcome.
+    pub backchannel_logouts: Family<OutcomeLabel, Counter>,
     pub config_server: ConfigServerMetrics,
     pub dependencies: DependencyTimes,
     /// PostgreSQL or SQLite pool connections, `idle` and `in_use`.
@@ -105,6 +107,12 @@ impl Default for Metrics {
         let http_requests = Family::new_with_constructor(LatencyBuckets);
         let saml_metadata_refreshes = Family::<OutcomeLabel, Counter>::default();
         let audit_events_dropped = Counter::default();
+        let backchannel_logouts = Family::<OutcomeLabel, Counter>::default();
+        tollgate.register(
+            "backchannel_logouts",
+            "Logout tokens posted to relying parties, by outcome (delivered, refused, failed, dropped)",
+            backchannel_logouts.clone(),
+        );
         tollgate.register(
             "tokens_issued",
             "Access tokens issued, by grant type",
@@ -172,6 +180,7 @@ impl Default for Metrics {
             http_requests,
             saml_metadata_refreshes,
             audit_events_dropped,
+            backchannel_logouts,
             config_server,
         }
     }

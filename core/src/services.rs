@@ -9,6 +9,7 @@ use crate::audit::{Audit, AuditRecord};
 use crate::catalog::Catalog;
 use crate::directory::Directories;
 use crate::metrics::Metrics;
+use crate::oauth::backchannel::{self, delivery::Delivery, Target};
 use crate::revocations::Revocations;
 use crate::secrets::SecretVerifier;
 use crate::tokens::verified::VerifiedTokens;
@@ -81,6 +82,8 @@ pub struct Services {
     pub saml_metadata: crate::federation::saml::fetch::MetadataRefresh,
     pub audit: Audit,
     pub metrics: Metrics,
+    /// Logout tokens on their way to relying parties.
+    pub backchannel: crate::oauth::backchannel::Backchannel,
 }
 
 pub type AppState = Arc<Services>;
@@ -187,8 +190,64 @@ impl Services {
             .await?;
         self.db
             .revoke_user_refresh_families(contact_center_id, user_name, at)
-            .await
-            .map(|_| ())
+            .await?;
+        let subject = crate::tokens::user_subject(contact_center_id, user_name);
+        match backchannel::targets::take_all(&self.ephemeral, &subject).await {
+            Ok(targets) => self.tell_relying_parties(&subject, targets, at),
+            Err(e) => tracing::warn!(error = %e, "relying parties not told of a sign-out"),
+        }
+        Ok(())
+    }
+
+    /// A browser session of `subject` ended: the relying parties signed in
+    /// through it are told.
+    pub async fn session_ended(&self, subject: &str, sid: &str, at: Timestamp) {
+        let ttl = self.backchannel_ttl();
+        match backchannel::targets::take_session(&self.ephemeral, subject, sid, ttl).await {
+            Ok(targets) => self.tell_relying_parties(subject, targets, at),
+            Err(e) => tracing::warn!(error = %e, "relying parties not told of a sign-out"),
+        }
+    }
+
+    /// How long a relying party is remembered: as long as a session or a
+    /// refresh family it signed in with can live.
+    pub fn backchannel_ttl(&self) -> std::time::Duration {
+        let s = &self.settings;
+        let secs = s
+            .browser
+            .session_max_age
+            .max(s.refresh_family_lifetime)
+            .max(1);
+        std::time::Duration::from_secs(secs as u64)
+    }
+
+    /// Queues a logout token for each target still registered for it.
+    fn tell_relying_parties(&self, subject: &str, targets: Vec<Target>, at: Timestamp) {
+        for t in targets {
+            let Some(uri) = self
+                .catalog
+                .client(&t.client_id)
+                .and_then(|c| c.backchannel_logout.as_ref().map(|b| b.uri.clone()))
+            else {
+                continue;
+            };
+            let token = backchannel::token::logout_token(
+                &self.keys,
+                &self.settings.issuer,
+                &t.client_id,
+                subject,
+                t.sid.as_deref(),
+                at,
+            );
+            match token {
+                Ok(token) => self.backchannel.send(Delivery {
+                    client_id: t.client_id,
+                    uri,
+                    token,
+                }),
+                Err(e) => tracing::error!(error = %e, "cannot sign a logout token"),
+            }
+        }
     }
 
     /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).

@@ -231,6 +231,7 @@ pub async fn end_saml(
         ended += 1;
         if let Ok(s) = serde_json::from_slice::<Session>(&bytes) {
             end_tokens(state, &s).await?;
+            tell_relying_parties(state, &s).await;
         }
     }
     write_index(state, &index, &kept).await?;
@@ -290,8 +291,17 @@ pub async fn end(
     let session: Option<Session> = bytes.and_then(|b| serde_json::from_slice(&b).ok());
     if let Some(s) = &session {
         end_tokens(state, s).await?;
+        tell_relying_parties(state, s).await;
     }
     Ok(session)
+}
+
+/// Tells the relying parties signed in through an ended session.
+async fn tell_relying_parties(state: &Services, s: &Session) {
+    if let Some(sid) = &s.user.browser_session {
+        let now = tollgate_store::model::now();
+        state.session_ended(&s.user.subject(), sid, now).await;
+    }
 }
 
 /// Ends the tokens issued through an ended session (they carry its id, and

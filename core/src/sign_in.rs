@@ -145,7 +145,7 @@ pub async fn sign_in(
             let _ = tokio::task::spawn_blocking(move || verify_hash(decoy_hash(), &p)).await;
             let bad = DirectoryError::BadCredentials;
             audit_failed(state, via, None, &creds.username, ip, &bad);
-            lockout::failed(&attempt).await;
+            lockout::failed(state, &attempt).await;
             SignIn::Refused(Refusal::NoTenant(why))
         }
     };
@@ -219,7 +219,7 @@ async fn check(
             return SignIn::Refused(Refusal::DirectoryUnavailable { retry_after });
         }
     };
-    lockout::failed(attempt).await;
+    lockout::failed(state, attempt).await;
     SignIn::Refused(refusal)
 }
 

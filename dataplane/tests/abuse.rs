@@ -168,6 +168,50 @@ async fn parallel_wrong_passwords_are_counted_before_they_run_postgres_redis() {
     parallel_guesses(s).await;
 }
 
+/// 12 right passwords of one user from one address at once (a service signing
+/// one account in from many workers): every one signs in. Before, the sixth
+/// attempt in flight was refused as "too many failed attempts" though none
+/// had failed.
+async fn parallel_right_passwords(s: TestServer) {
+    let user = fresh_user(&s).await;
+    let login = format!("demo\\{user}");
+    let ip = fresh_ip();
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let app = s.app.clone();
+            let req = password_request(&login, "right-password", &ip, None);
+            tokio::spawn(async move { tower::ServiceExt::oneshot(app, req).await })
+        })
+        .collect();
+    for t in tasks {
+        let res = t.await.expect("task").expect("infallible");
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    // The crowd left no failure behind: five wrong passwords still get
+    // their answer, and the sixth attempt is locked.
+    for i in 0..5 {
+        assert_eq!(
+            grant_outcome(&s, password_request(&login, &format!("w{i}"), &ip, None)).await,
+            BAD
+        );
+    }
+    assert_eq!(
+        grant_outcome(&s, password_request(&login, "right-password", &ip, None)).await,
+        TOO_MANY
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_right_passwords_all_sign_in_memory() {
+    parallel_right_passwords(TestServer::new().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_right_passwords_all_sign_in_redis() {
+    let Some(eph) = redis().await else { return };
+    parallel_right_passwords(TestServer::with_ephemeral(default_args(), eph).await).await;
+}
+
 /// The sign-in form: a browser's CSRF cookie and token, then 20 parallel
 /// wrong passwords: at most 5 are checked (401), the rest are locked (429).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -207,6 +207,7 @@ fn claims(jti: &str) -> AccessClaims {
         sid: None,
         browser_session: None,
         act: None,
+        cnf: None,
     }
 }
 

@@ -9,6 +9,7 @@ authlib validates the ID token: signature via `jwks_uri`, `iss`, `aud`,
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import time
 from html.parser import HTMLParser
@@ -62,9 +63,10 @@ def follow_to_redirect_uri(session: requests.Session, r: requests.Response, redi
     raise AssertionError("too many redirects")
 
 
-def sign_in_with_form(srv, authorization_url: str, login: str, password: str) -> str:
-    """GET the authorization URL, fill the sign-in form, return the callback URL."""
-    with requests.Session() as s:
+def sign_in_with_form(srv, authorization_url: str, login: str, password: str, browser: requests.Session | None = None) -> str:
+    """GET the authorization URL, fill the sign-in form, return the callback
+    URL. `browser` keeps the session cookie for what follows."""
+    with contextlib.nullcontext(browser) if browser else requests.Session() as s:
         page = follow_to_redirect_uri(s, s.get(authorization_url, allow_redirects=False, timeout=15), srv.redirect_uri)
         assert isinstance(page, requests.Response), f"signed in without a form: {page}"
         assert page.status_code == 200, page.text

@@ -37,16 +37,19 @@ def relying_party():
     return run
 
 
-def par_flow(srv, rp, client: dict) -> tuple[dict, dict]:
-    """openid-client pushes, the user signs in, openid-client redeems."""
-    pushed = rp("push", srv.base_url, client["client_id"], client["client_secret"], srv.redirect_uri)
+def par_flow(srv, rp, client: dict, dpop: bool = False) -> tuple[dict, dict]:
+    """openid-client pushes, the user signs in, openid-client redeems (with
+    `dpop`, proving possession of a fresh key at every step)."""
+    pushed = rp("push", srv.base_url, client["client_id"], client["client_secret"], srv.redirect_uri,
+                *(["dpop"] if dpop else []))
     params = query(pushed["url"])
     # Only the reference passes through the browser.
     assert set(params) == {"client_id", "request_uri"}, params
     assert params["request_uri"].startswith("urn:ietf:params:oauth:request_uri:"), params
     callback = sign_in_with_form(srv, pushed["url"], srv.login, srv.password)
+    key = [json.dumps(pushed["dpop_key"])] if dpop else []
     redeemed = rp("redeem", srv.base_url, client["client_id"], client["client_secret"], callback,
-                  pushed["verifier"], pushed["state"], pushed["nonce"])
+                  pushed["verifier"], pushed["state"], pushed["nonce"], *key)
     srv.remember_secret(redeemed["access_token"])
     return pushed, redeemed
 
@@ -81,3 +84,46 @@ def test_a_client_that_requires_par_is_served_only_pushed_requests(user_server, 
     assert refused["error"] == "invalid_request" and refused["state"] == "s1", refused
     _, redeemed = par_flow(srv, relying_party, client)
     assert redeemed["claims"]["sub"] == srv.subject
+
+
+def test_openid_client_gets_a_dpop_bound_token_through_par(user_server, relying_party):
+    """RFC 9449 with openid-client's DPoP handle: the proof at the PAR
+    endpoint binds the code, the token endpoint binds the access token, and
+    openid-client reads userinfo with a proof. Without its proof the token
+    is refused."""
+    srv = user_server
+    client = srv.create_client(
+        unique("dpop"),
+        client_secret=CODE_CLIENT_SECRET,
+        authorizedGrantTypes=["authorization_code"],
+        redirectURIs=[srv.redirect_uri],
+        scope=["openid", "profile"],
+        internalClient=True,
+        requirePushedAuthorizationRequests=True,
+        requireDpop=True,
+    )
+    assert client["requireDpop"] is True
+    meta = requests.get(srv.url("/.well-known/openid-configuration"), timeout=10).json()
+    assert "ES256" in meta["dpop_signing_alg_values_supported"]
+
+    pushed, redeemed = par_flow(srv, relying_party, client, dpop=True)
+    assert redeemed["token_type"].lower() == "dpop"
+    assert redeemed["userinfo"]["sub"] == srv.subject
+    token = redeemed["access_token"]
+    userinfo = srv.url("/auth/v3/openid/userinfo")
+    as_bearer = requests.get(userinfo, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert as_bearer.status_code == 401, as_bearer.text
+    without_proof = requests.get(userinfo, headers={"Authorization": f"DPoP {token}"}, timeout=10)
+    assert without_proof.status_code == 401, without_proof.text
+    assert "DPoP" in without_proof.headers.get("WWW-Authenticate", ""), without_proof.headers
+    r = requests.post(srv.introspect_url, auth=(client["client_id"], client["client_secret"]),
+                      data={"token": token}, timeout=10)
+    view = r.json()
+    assert view["active"] is True and view["token_type"] == "DPoP", view
+    assert view["cnf"]["jkt"], view
+
+    # A plain token request from this client is refused: it must send proofs.
+    r = requests.post(srv.token_url, auth=(client["client_id"], client["client_secret"]),
+                      data={"grant_type": "authorization_code", "code": "x", "redirect_uri": srv.redirect_uri},
+                      timeout=10)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof", r.text

@@ -19,8 +19,8 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tollgate_store::model::{
-    Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret, ManagedRow, RowOwner,
-    MANAGEMENT_AUTHORITIES,
+    BackchannelLogout, Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+    ManagedRow, RowOwner, MANAGEMENT_AUTHORITIES,
 };
 use tollgate_store::secrets::{hash_secret, SecretVerifier};
 use tollgate_store::validate::check_hmac_secret;
@@ -146,6 +146,8 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         jwks_uri: spec.jwks_uri.clone(),
         hmac_secret: None,
         require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
+        backchannel_logout: backchannel_logout(spec)?,
+        require_dpop: spec.require_dpop,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -154,6 +156,20 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
     // may hold, redirect URIs, keys, exchange policy.
     check_client(&row).map_err(Error::Invalid)?;
     Ok(row)
+}
+
+/// The back-channel logout registration; `sid` required needs a URI.
+fn backchannel_logout(spec: &OAuthClientSpec) -> Result<Option<BackchannelLogout>> {
+    match &spec.backchannel_logout_uri {
+        Some(uri) => Ok(Some(BackchannelLogout {
+            uri: uri.clone(),
+            session_required: spec.backchannel_logout_session_required,
+        })),
+        None if spec.backchannel_logout_session_required => Err(Error::Invalid(
+            "backchannelLogoutSessionRequired needs a backchannelLogoutUri".into(),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// A fresh client secret: 256 random bits, base64url.

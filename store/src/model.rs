@@ -418,9 +418,23 @@ pub struct Client {
     pub hmac_secret: Option<HmacSecret>,
     /// RFC 9126 §6: authorization requests must be pushed first (PAR).
     pub require_pushed_authorization_requests: bool,
+    /// OIDC Back-Channel Logout 1.0: where this client hears of sign-outs.
+    pub backchannel_logout: Option<BackchannelLogout>,
+    /// RFC 9449: token requests must carry a DPoP proof (bound tokens only).
+    pub require_dpop: bool,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A relying party's back-channel logout registration (OIDC Back-Channel
+/// Logout 1.0 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackchannelLogout {
+    /// Absolute `http(s)` URL without a fragment; logout tokens are posted to it.
+    pub uri: String,
+    /// The client needs `sid` in every logout token (it keys its sessions by it).
+    pub session_required: bool,
 }
 
 /// Which tokens a client may exchange (RFC 8693) and for what.
@@ -540,6 +554,9 @@ pub struct RefreshFamily {
     /// Absolute end of the family, whatever rotations happen.
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// RFC 9449 §5: the DPoP key (thumbprint) a public client's refresh
+    /// tokens are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// One refresh token, known only by the SHA-256 hex digest of its value.

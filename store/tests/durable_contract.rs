@@ -287,6 +287,8 @@ fn client(id: &str) -> Client {
         jwks_uri: None,
         hmac_secret: None,
         require_pushed_authorization_requests: false,
+        backchannel_logout: None,
+        require_dpop: false,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -346,6 +348,7 @@ fn family(
         created_at: now(),
         expires_at,
         revoked_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -1548,8 +1551,19 @@ async fn clients_crud(db: Db) {
     public.redirect_uris = vec![];
     public.auth_method = ClientAuthMethod::None;
     public.require_pushed_authorization_requests = true;
+    public.backchannel_logout = Some(BackchannelLogout {
+        uri: "https://spa.example/bcl".into(),
+        session_required: true,
+    });
     let public = db.create_client(&public).await.unwrap();
     assert!(public.require_pushed_authorization_requests);
+    assert_eq!(
+        public
+            .backchannel_logout
+            .as_ref()
+            .map(|b| (b.uri.as_str(), b.session_required)),
+        Some(("https://spa.example/bcl", true))
+    );
     assert_eq!(
         (
             public.client_type,
@@ -1584,6 +1598,10 @@ async fn clients_crud(db: Db) {
         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}));
     change.jwks_uri = Some("https://app.example/jwks".into());
     change.require_pushed_authorization_requests = true;
+    change.backchannel_logout = Some(BackchannelLogout {
+        uri: "http://app.internal:8080/logout".into(),
+        session_required: false,
+    });
     let updated = db.update_client(&change).await.unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(

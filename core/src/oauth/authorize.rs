@@ -21,7 +21,9 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::grants::authorization_code::{code_key, CodeRecord, CODE_TTL};
 use crate::oauth::grants::{AUTHORIZATION_CODE, IMPLICIT};
-use crate::oauth::issue::{grant_scope, id_token, issue, IdTokenAsk, Issue, UserPrincipal};
+use crate::oauth::issue::{
+    grant_scope, id_token, issue, remember_relying_party, IdTokenAsk, Issue, UserPrincipal,
+};
 use crate::oauth::par;
 use crate::services::Services;
 use crate::tokens;
@@ -76,6 +78,10 @@ pub struct AuthRequest {
     /// `acr_values` was sent: the ID token will say how the user signed in.
     #[serde(default)]
     pub acr_requested: bool,
+    /// RFC 9449 §10: the code is bound to this DPoP key (`dpop_jkt`, or
+    /// the key of the proof sent to the PAR endpoint).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthRequest {
@@ -169,6 +175,7 @@ const PARAMETER_LIMITS: &[(&str, usize)] = &[
     ("display", 32),
     ("hideTenant", 16),
     ("id_token_hint", 8192),
+    ("dpop_jkt", 128),
 ];
 /// Any other parameter (ignored, never stored).
 const OTHER_PARAMETER_LIMIT: usize = 2048;
@@ -231,6 +238,7 @@ pub async fn push(
     state: &Services,
     client: &Client,
     form: &OAuthForm,
+    dpop_jkt: Option<&str>,
 ) -> Result<par::Pushed, OAuthError> {
     if form.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request(
@@ -252,6 +260,15 @@ pub async fn push(
     // Client authentication is not part of the authorization request.
     for credential in ["client_secret", "client_assertion", "client_assertion_type"] {
         params.0.remove(credential);
+    }
+    // RFC 9449 §10.1: a proof sent with the push binds the code to its key.
+    if let Some(jkt) = dpop_jkt {
+        if params.get("dpop_jkt").is_some_and(|given| given != jkt) {
+            return Err(OAuthError::invalid_dpop_proof(
+                "dpop_jkt is not the key of the DPoP proof",
+            ));
+        }
+        params.0.insert("dpop_jkt".into(), jkt.to_string());
     }
     check_pushed(state, client, &params)?;
     par::keep(state, &params).await
@@ -369,6 +386,7 @@ fn checked_request(
         login_hint: q.get("login_hint").map(str::to_string),
         hide_tenant: q.get("hideTenant") == Some("true"),
         acr_requested: q.get("acr_values").is_some(),
+        dpop_jkt: q.get("dpop_jkt").map(str::to_string),
     })
 }
 
@@ -699,6 +717,7 @@ async fn respond(
                 lifetime,
             )
             .map_err(|_| ())?;
+            remember_relying_party(state, client, user).await;
             Ok(vec![("id_token", t)])
         }
         ResponseType::Token | ResponseType::IdTokenToken => {
@@ -724,6 +743,7 @@ async fn issue_code(
         acr_requested: req.acr_requested,
         scope: req.scope.clone(),
         user: user.clone(),
+        dpop_jkt: req.dpop_jkt.clone(),
     };
     let bytes = serde_json::to_vec(&record).map_err(|_| ())?;
     state
@@ -754,6 +774,7 @@ async fn implicit_tokens(
             nonce: req.nonce.clone(),
             acr_requested: req.acr_requested,
             exchange: None,
+            dpop_jkt: None,
         },
         now,
     )

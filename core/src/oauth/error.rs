@@ -56,6 +56,11 @@ impl OAuthError {
     pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_token", d)
     }
+    /// RFC 9449 §5: a DPoP proof missing where required, or not valid; at a
+    /// resource it is answered 401 instead (§7.1).
+    pub fn invalid_dpop_proof(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", d)
+    }
     pub fn insufficient_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "insufficient_scope", d)
     }

@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tollgate_store::model::{Client, ContactCenter, RefreshFamily, RefreshToken, Timestamp};
+use tollgate_store::model::{
+    Client, ClientType, ContactCenter, RefreshFamily, RefreshToken, Timestamp,
+};
 
 use crate::directory::DirectoryUser;
+use crate::oauth::backchannel::{targets, Target};
 use crate::oauth::error::OAuthError;
 use crate::services::Services;
-use crate::tokens::{self, AccessClaims};
+use crate::tokens::{self, AccessClaims, Confirmation};
 
 pub const SCOPE_ALL: &str = "*";
 
@@ -136,6 +139,10 @@ pub struct Issue<'a> {
     pub acr_requested: bool,
     /// Set by token exchange: never an ID token, maybe another audience and an actor.
     pub exchange: Option<Exchanged>,
+    /// The thumbprint of the key a DPoP proof showed: the access token is
+    /// bound to it (RFC 9449 §6), and so is a refresh family a public
+    /// client starts.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What token exchange (RFC 8693) adds to an access token.
@@ -188,13 +195,20 @@ pub async fn issue(
         )?),
         _ => None,
     };
+    if let (Some(user), Some(_), None) = (&req.user, &id_token, &req.family) {
+        remember_relying_party(state, client, user).await;
+    }
     Ok(TokenResponse {
         subject: claims.sub,
         contact_center_id: claims.contact_center_id,
         jti: claims.jti,
         family: claims.sid,
         access_token,
-        token_type: "bearer",
+        token_type: if claims.cnf.is_some() {
+            "DPoP"
+        } else {
+            "bearer"
+        },
         expires_in: lifetime,
         refresh_token,
         scope: claims.scope,
@@ -221,6 +235,12 @@ async fn start_family(
         created_at: now,
         expires_at: now + state.settings.refresh_family_lifetime,
         revoked_at: None,
+        // A confidential client's refresh token is bound by its
+        // authentication; a public client's to its DPoP key (RFC 9449 §5).
+        dpop_jkt: match req.client.client_type {
+            ClientType::Public => req.dpop_jkt.clone(),
+            ClientType::Confidential => None,
+        },
     };
     let first = new_refresh(&family.id, req.client, family.expires_at, &value, now);
     state.db.create_refresh_family(&family, &first).await?;
@@ -267,6 +287,7 @@ fn access_claims(
         sid,
         browser_session: user.and_then(|u| u.browser_session.clone()),
         act: req.exchange.as_ref().and_then(|x| x.act.clone()),
+        cnf: req.dpop_jkt.clone().map(|jkt| Confirmation { jkt }),
     }
 }
 
@@ -284,6 +305,23 @@ pub fn new_refresh(
         created_at: now,
         expires_at: (now + client.refresh_token_expiration_timeout.max(1)).min(family_expires_at),
         used_at: None,
+    }
+}
+
+/// A client with a back-channel logout URI got an ID token for `user`: it
+/// will hear of the user's sign-out. Should the store fail, the sign-in
+/// still stands.
+pub async fn remember_relying_party(state: &Services, client: &Client, user: &UserPrincipal) {
+    if client.backchannel_logout.is_none() {
+        return;
+    }
+    let target = Target {
+        client_id: client.client_id.clone(),
+        sid: user.browser_session.clone(),
+    };
+    let ttl = state.backchannel_ttl();
+    if let Err(e) = targets::remember(&state.ephemeral, &user.subject(), target, ttl).await {
+        tracing::warn!(error = %e, client_id = %client.client_id, "relying party not remembered for back-channel logout");
     }
 }
 
@@ -337,6 +375,10 @@ pub fn id_token(
     if let Some(n) = ask.nonce {
         claims["nonce"] = json!(n);
     }
+    // The browser session, which back-channel logout tokens name too.
+    if let Some(sid) = &user.browser_session {
+        claims["sid"] = json!(sid);
+    }
     if ask.acr_requested {
         claims["acr"] = json!(ACR_PASSWORD);
         claims["amr"] = json!(["pwd"]);
@@ -366,7 +408,6 @@ fn scope_claims(claims: &mut serde_json::Value, user: &UserPrincipal, scope: &[S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_store::model::ClientType;
 
     fn client(scope: &[&str]) -> Client {
         Client {
@@ -389,6 +430,8 @@ mod tests {
             jwks_uri: None,
             hmac_secret: None,
             require_pushed_authorization_requests: false,
+            backchannel_logout: None,
+            require_dpop: false,
             version: 1,
             created_at: 0,
             updated_at: 0,

@@ -3,7 +3,9 @@
 
 pub mod assertion;
 pub mod authorize;
+pub mod backchannel;
 pub mod client_auth;
+pub mod dpop;
 pub mod endpoints;
 pub mod error;
 pub mod form;

@@ -15,6 +15,13 @@
 //!   counts failures (and attempts in flight): a busy NAT address full of
 //!   agents who know their passwords is never locked.
 //!
+//! Each counter holds failures and attempts in flight; a companion counter
+//! (`…:failed`) holds the failures alone. A full counter whose failures are
+//! below its limit is a crowd, not an attack (a service signing one user in
+//! from many workers, a shift starting behind one NAT address): the attempt
+//! waits for a slot, up to [`CROWD_WAIT`], instead of being refused. An
+//! attempt refused or waiting holds no slot, since it tested no password.
+//!
 //! While the shared store (Redis) is down, each process counts in its own
 //! memory: the lockout then holds per replica instead of turning every
 //! sign-in away.
@@ -26,6 +33,7 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tollgate_store::{Ephemeral, StoreError};
 
 use crate::directory::names;
@@ -36,6 +44,11 @@ use crate::services::Services;
 pub const IP_FACTOR: i64 = 10;
 /// Attempts on one user name from all addresses together, in per-user thresholds.
 pub const USER_FACTOR: i64 = 10;
+/// How long an attempt waits for a slot held by attempts in flight.
+pub const CROWD_WAIT: Duration = Duration::from_secs(5);
+/// The first pause between tries for a slot; it doubles up to [`CROWD_POLL_MAX`].
+const CROWD_POLL: Duration = Duration::from_millis(5);
+const CROWD_POLL_MAX: Duration = Duration::from_millis(100);
 
 /// An admitted attempt: report its outcome with [`failed`] or [`succeeded`].
 #[derive(Debug, Clone)]
@@ -56,12 +69,23 @@ pub enum Admission {
     Locked(u64),
 }
 
+/// What one try at the three counters found.
+enum Gate {
+    Admitted,
+    /// This counter (key, limit) was full; no slot is held.
+    Full(String, i64),
+}
+
 fn user_key(tenant: &str, user: &str) -> String {
     format!(
         "lockout:user:{}\\{}",
         tenant.to_lowercase(),
         names::fold(user)
     )
+}
+
+fn failed_key(key: &str) -> String {
+    format!("{key}:failed")
 }
 
 fn ip_part(ip: Option<&str>) -> &str {
@@ -96,41 +120,81 @@ pub async fn admit(
     }
 }
 
-/// The three counters of [`admit`], in `store`.
+/// The three counters of [`admit`], in `store`: admitted, locked, or (a
+/// crowd in flight) tried again until [`CROWD_WAIT`] is over.
 async fn count(
     state: &Services,
     store: &Ephemeral,
     mut attempt: Attempt,
 ) -> Result<Admission, StoreError> {
+    let duration = state.settings.browser.lockout_duration.max(1) as u64;
+    let deadline = Instant::now() + CROWD_WAIT;
+    let mut pause = CROWD_POLL;
+    loop {
+        let (key, limit) = match try_gates(state, store, &mut attempt).await? {
+            Gate::Admitted => return Ok(Admission::Admitted(attempt)),
+            Gate::Full(key, limit) => (key, limit),
+        };
+        if failures(store, &key).await? >= limit || Instant::now() + pause > deadline {
+            return Ok(Admission::Locked(duration));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(CROWD_POLL_MAX);
+    }
+}
+
+/// One try at the three counters, in order. When one is full, the slots
+/// taken before it are given back.
+async fn try_gates(
+    state: &Services,
+    store: &Ephemeral,
+    attempt: &mut Attempt,
+) -> Result<Gate, StoreError> {
     let b = &state.settings.browser;
     let threshold = i64::from(b.lockout_threshold);
     let window = Duration::from_secs(b.lockout_duration.max(1) as u64);
-    let locked = Admission::Locked(b.lockout_duration.max(1) as u64);
-    let Some(n) = store
-        .incr_below(&attempt.user_ip_key, threshold, window)
-        .await?
-    else {
-        return Ok(locked);
-    };
-    attempt.count = n;
-    if store
-        .incr_below(&attempt.user_key, threshold * USER_FACTOR, window)
-        .await?
-        .is_none()
-        || store
-            .incr_below(&attempt.ip_key, threshold * IP_FACTOR, window)
-            .await?
-            .is_none()
-    {
-        return Ok(locked);
+    let gates = [
+        (&attempt.user_ip_key, threshold),
+        (&attempt.user_key, threshold * USER_FACTOR),
+        (&attempt.ip_key, threshold * IP_FACTOR),
+    ];
+    for (i, (key, limit)) in gates.iter().enumerate() {
+        match store.incr_below(key, *limit, window).await? {
+            Some(n) if i == 0 => attempt.count = n,
+            Some(_) => {}
+            None => {
+                for (taken, _) in &gates[..i] {
+                    store.release(taken).await?;
+                }
+                return Ok(Gate::Full(key.to_string(), *limit));
+            }
+        }
     }
-    Ok(Admission::Admitted(attempt))
+    Ok(Gate::Admitted)
 }
 
-/// The attempt was a wrong password: it stays counted, and the answer waits a
-/// little longer for each attempt before it.
-pub async fn failed(attempt: &Attempt) {
-    tokio::time::sleep(delay(attempt.count)).await;
+async fn failures(store: &Ephemeral, key: &str) -> Result<i64, StoreError> {
+    let raw = store.get(&failed_key(key)).await?;
+    Ok(raw
+        .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+        .unwrap_or(0))
+}
+
+/// The attempt was a wrong password: it stays counted, its failure is noted
+/// beside each counter, and the answer waits a little longer for each
+/// failure before it.
+pub async fn failed(state: &Services, attempt: &Attempt) {
+    let store = counted_in(state, attempt);
+    let window = Duration::from_secs(state.settings.browser.lockout_duration.max(1) as u64);
+    let mut failures = attempt.count;
+    for key in [&attempt.user_ip_key, &attempt.user_key, &attempt.ip_key] {
+        match store.incr(&failed_key(key), window).await {
+            Ok(n) if key == &attempt.user_ip_key => failures = n,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not note a failed sign-in"),
+        }
+    }
+    tokio::time::sleep(delay(failures)).await;
 }
 
 /// The password was right: the name's failures are forgiven (those of other
@@ -140,6 +204,8 @@ pub async fn succeeded(state: &Services, attempt: &Attempt) -> Result<(), StoreE
     let store = counted_in(state, attempt);
     store.delete(&attempt.user_ip_key).await?;
     store.delete(&attempt.user_key).await?;
+    store.delete(&failed_key(&attempt.user_ip_key)).await?;
+    store.delete(&failed_key(&attempt.user_key)).await?;
     store.release(&attempt.ip_key).await?;
     Ok(())
 }

@@ -43,6 +43,16 @@ pub struct AccessClaims {
     /// RFC 8693 §4.1: the actor of a delegated token, nested for a chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
+    /// RFC 7800 / RFC 9449 §6.1: the key the token is bound to; it is only
+    /// accepted with a DPoP proof signed by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim: the SHA-256 thumbprint of a DPoP key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 impl AccessClaims {
@@ -262,6 +272,7 @@ mod tests {
             sid: None,
             browser_session: None,
             act: None,
+            cnf: None,
         };
         let v = serde_json::to_value(&c).unwrap();
         assert!(v.get("user_name").is_none());

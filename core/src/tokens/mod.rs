@@ -9,6 +9,7 @@ pub mod verified;
 
 pub use jwt::{
     half_hash, random_token, sign, token_digest, user_subject, verify_access, verify_id_token,
-    verify_id_token_hint, AccessClaims, TokenError, USER_INFO_AUDIENCE, USER_INFO_TYP,
+    verify_id_token_hint, AccessClaims, Confirmation, TokenError, USER_INFO_AUDIENCE,
+    USER_INFO_TYP,
 };
 pub use keyring::{KeyPolicy, Keyring};

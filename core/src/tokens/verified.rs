@@ -108,6 +108,7 @@ mod tests {
             sid: None,
             browser_session: None,
             act: None,
+            cnf: None,
         })
     }
 

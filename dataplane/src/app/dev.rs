@@ -133,6 +133,8 @@ fn demo_client(
         jwks_uri: None,
         hmac_secret: None,
         require_pushed_authorization_requests: false,
+        backchannel_logout: None,
+        require_dpop: false,
         version: 1,
         created_at: t,
         updated_at: t,

@@ -155,6 +155,10 @@ pub async fn build(
     )
     .with_times(metrics.dependencies.clone());
     let ephemeral = ephemeral.with_times(metrics.dependencies.clone());
+    let backchannel = tollgate_core::oauth::backchannel::Backchannel::start(
+        &outbound,
+        metrics.backchannel_logouts.clone(),
+    );
     Ok(Arc::new(Services {
         settings: auth_settings(common, issuer, default_contact_center, ops_password_hash),
         jwks: tollgate_core::oauth::jwks::JwksCache::new(&outbound),
@@ -175,6 +179,7 @@ pub async fn build(
         secrets: SecretVerifier::default(),
         audit,
         metrics,
+        backchannel,
     }))
 }
 

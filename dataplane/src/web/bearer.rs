@@ -1,24 +1,116 @@
-//! `Authorization: Bearer` (RFC 6750 §2.1): the caller's access token, verified.
+//! The caller's access token, verified: `Authorization: Bearer` (RFC 6750
+//! §2.1), or `Authorization: DPoP` with a proof of the token's key made for
+//! this request (RFC 9449 §7). A DPoP-bound token is refused as a bearer
+//! token, and a bearer token as a DPoP one.
 
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap};
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
 
+use crate::web::dpop;
 use tollgate_core::oauth::error::OAuthError;
-use tollgate_core::services::Services;
+use tollgate_core::services::{AppState, Services};
 use tollgate_core::tokens::AccessClaims;
 
-/// Reads `Authorization: Bearer` and verifies the token.
-pub fn bearer(state: &Services, headers: &HeaderMap) -> Result<Arc<AccessClaims>, OAuthError> {
+/// The request a token comes with (method and path, as the client sent
+/// them): a DPoP proof must name them.
+#[derive(Debug, Clone)]
+pub struct At {
+    pub method: Method,
+    pub path: String,
+}
+
+impl At {
+    pub fn of(parts: &Parts) -> Self {
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |o| &o.0);
+        At {
+            method: parts.method.clone(),
+            path: uri.path().to_string(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for At {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(At::of(parts))
+    }
+}
+
+/// How the token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// Reads `Authorization` and verifies its token.
+pub async fn bearer(
+    state: &Services,
+    headers: &HeaderMap,
+    at: &At,
+) -> Result<Arc<AccessClaims>, OAuthError> {
+    let required = || OAuthError::invalid_token("a bearer token is required");
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| OAuthError::invalid_token("a bearer token is required"))?;
-    let token = match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-        _ => return Err(OAuthError::invalid_token("a bearer token is required")),
+        .ok_or_else(required)?;
+    let (scheme, token) = match value.split_once(' ') {
+        Some((s, t)) if s.eq_ignore_ascii_case("bearer") => (Scheme::Bearer, t.trim()),
+        Some((s, t)) if s.eq_ignore_ascii_case("dpop") => (Scheme::Dpop, t.trim()),
+        _ => return Err(required()),
     };
-    state
+    presented(state, headers, at, scheme, token).await
+}
+
+/// Verifies a token presented as `scheme` (in the header, or in a form
+/// body as a bearer token).
+pub async fn presented(
+    state: &Services,
+    headers: &HeaderMap,
+    at: &At,
+    scheme: Scheme,
+    token: &str,
+) -> Result<Arc<AccessClaims>, OAuthError> {
+    let claims = state
         .verify_access_token(token)
-        .map_err(|e| OAuthError::invalid_token(e.to_string()))
+        .map_err(|e| OAuthError::invalid_token(e.to_string()))?;
+    let bound = claims.cnf.as_ref().map(|c| c.jkt.as_str());
+    match (bound, scheme) {
+        (None, Scheme::Bearer) => Ok(claims),
+        (Some(jkt), Scheme::Dpop) => {
+            let proof = dpop::proof(state, headers, &at.method, &at.path, Some(token))
+                .await
+                .map_err(at_resource)?;
+            match proof {
+                Some(p) if p.jkt == jkt => Ok(claims),
+                Some(_) => Err(at_resource(OAuthError::invalid_dpop_proof(
+                    "the DPoP proof is signed by another key than the token's",
+                ))),
+                None => Err(at_resource(OAuthError::invalid_dpop_proof(
+                    "a DPoP proof is required with this token",
+                ))),
+            }
+        }
+        (Some(_), Scheme::Bearer) => Err(OAuthError::invalid_token(
+            "the token is DPoP-bound: present it as Authorization: DPoP with a proof",
+        )),
+        (None, Scheme::Dpop) => Err(OAuthError::invalid_token(
+            "the token is not DPoP-bound: present it as a bearer token",
+        )),
+    }
+}
+
+/// §7.1: a resource answers a bad proof 401 (the token endpoint 400).
+fn at_resource(mut e: OAuthError) -> OAuthError {
+    if e.code == "invalid_dpop_proof" {
+        e.status = StatusCode::UNAUTHORIZED;
+    }
+    e
 }

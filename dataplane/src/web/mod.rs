@@ -8,6 +8,7 @@ pub mod client_ip;
 pub mod cors;
 pub mod csrf;
 pub mod data;
+pub mod dpop;
 pub mod envelope;
 pub mod form;
 pub mod oauth_api;

@@ -39,6 +39,9 @@ pub fn challenge(code: &str) -> Option<&'static str> {
         "invalid_client" => Some("Basic realm=\"tollgate\""),
         "invalid_token" => Some("Bearer realm=\"tollgate\", error=\"invalid_token\""),
         "insufficient_scope" => Some("Bearer realm=\"tollgate\", error=\"insufficient_scope\""),
+        "invalid_dpop_proof" => Some(
+            "DPoP realm=\"tollgate\", error=\"invalid_dpop_proof\", algs=\"ES256 ES384 PS256 RS256 EdDSA\"",
+        ),
         _ => None,
     }
 }

@@ -40,6 +40,7 @@ use super::common::{jwk_set_schema, SecretKeyRef};
 #[x_kube(validation = Rule::new("!has(self.tokenEndpointAuthMethod) || (self.clientType == 'PUBLIC') == (self.tokenEndpointAuthMethod == 'none')").message("tokenEndpointAuthMethod none is for PUBLIC clients, and PUBLIC clients use none"))]
 #[x_kube(validation = Rule::new("(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'private_key_jwt') == (has(self.jwks) || has(self.jwksUri))").message("a private_key_jwt client needs jwks, jwksUri or both; other methods take neither"))]
 #[x_kube(validation = Rule::new("!has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'private_key_jwt' || !has(self.secretRef)").message("a private_key_jwt client has no secret"))]
+#[x_kube(validation = Rule::new("!has(self.backchannelLogoutSessionRequired) || !self.backchannelLogoutSessionRequired || has(self.backchannelLogoutUri)").message("backchannelLogoutSessionRequired needs a backchannelLogoutUri"))]
 pub struct OAuthClientSpec {
     /// The OAuth `client_id` (default: the resource's name). Immutable. A
     /// client another resource manages, or one created through the API, is
@@ -68,6 +69,10 @@ pub struct OAuthClientSpec {
     /// requests unless they were pushed to `/auth/v3/oauth/par` first.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449: the token endpoint refuses this client's requests without
+    /// a DPoP proof, so all its access tokens are bound to its key.
+    #[serde(default)]
+    pub require_dpop: bool,
     #[serde(default)]
     pub authorities: Vec<String>,
     #[serde(default = "default_scope")]
@@ -113,6 +118,16 @@ pub struct OAuthClientSpec {
     /// the client cannot exchange tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_exchange: Option<TokenExchangeSpec>,
+    /// OIDC Back-Channel Logout 1.0: sign-outs of users who signed in to
+    /// this client are posted here as logout tokens (an absolute http(s)
+    /// URL without a fragment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub backchannel_logout_uri: Option<String>,
+    /// Every logout token names the browser session (`sid`); needs
+    /// `backchannelLogoutUri`.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Which tokens a client may exchange and for what (the ops client API's

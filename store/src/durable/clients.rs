@@ -10,11 +10,13 @@ use super::owners::{binds, OWNER_COLUMNS};
 use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json};
 use super::Db;
 use crate::error::{Result, StoreError};
-use crate::model::{now, Client, ClientAuthMethod, ClientType, HmacSecret, RowOwner};
+use crate::model::{
+    now, BackchannelLogout, Client, ClientAuthMethod, ClientType, HmacSecret, RowOwner,
+};
 
 const COLUMNS: &str = "client_id, name, description, secret_hash, client_type, internal_client, \
     authorities, scope, authorized_grant_types, redirect_uris, access_token_expiration_timeout, \
-    refresh_token_expiration_timeout, contact_center_ids, token_exchange, auth_method, jwks, jwks_uri, hmac_secret_sealed, require_par, version, created_at, updated_at";
+    refresh_token_expiration_timeout, contact_center_ids, token_exchange, auth_method, jwks, jwks_uri, hmac_secret_sealed, require_par, backchannel_logout_uri, backchannel_logout_session_required, require_dpop, version, created_at, updated_at";
 
 const ENTITY: &str = "client";
 
@@ -63,6 +65,16 @@ fn from_row(row: &AnyRow, hmac_secret: Option<HmacSecret>) -> Result<Client> {
         jwks_uri: row.try_get("jwks_uri")?,
         hmac_secret,
         require_pushed_authorization_requests: get_bool(row, "require_par")?,
+        backchannel_logout: row
+            .try_get::<Option<String>, _>("backchannel_logout_uri")?
+            .map(|uri| -> Result<BackchannelLogout> {
+                Ok(BackchannelLogout {
+                    uri,
+                    session_required: get_bool(row, "backchannel_logout_session_required")?,
+                })
+            })
+            .transpose()?,
+        require_dpop: get_bool(row, "require_dpop")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -72,6 +84,17 @@ fn from_row(row: &AnyRow, hmac_secret: Option<HmacSecret>) -> Result<Client> {
 
 fn policy_json(client: &Client) -> Result<Option<String>> {
     client.token_exchange.as_ref().map(to_json).transpose()
+}
+
+fn backchannel_uri(client: &Client) -> Option<&str> {
+    client.backchannel_logout.as_ref().map(|b| b.uri.as_str())
+}
+
+fn backchannel_session_required(client: &Client) -> bool {
+    client
+        .backchannel_logout
+        .as_ref()
+        .is_some_and(|b| b.session_required)
 }
 
 fn jwks_json(client: &Client) -> Result<Option<String>> {
@@ -115,7 +138,7 @@ impl Db {
         let (managed_by, namespace, name, uid) = binds(owner);
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}, {OWNER_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $24, 1, $19, $19, $20, $21, $22, $23) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $24, $25, $26, $27, 1, $19, $19, $20, $21, $22, $23) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -143,6 +166,9 @@ impl Db {
             .bind(name)
             .bind(uid)
             .bind(client.require_pushed_authorization_requests)
+            .bind(backchannel_uri(client))
+            .bind(backchannel_session_required(client))
+            .bind(client.require_dpop)
             .fetch_one(self.live()?)
             .await
             .map_err(|e| {
@@ -177,7 +203,9 @@ impl Db {
              redirect_uris = $11, access_token_expiration_timeout = $12, \
              refresh_token_expiration_timeout = $13, contact_center_ids = $14, \
              token_exchange = $15, auth_method = $16, jwks = $17, jwks_uri = $18, \
-             hmac_secret_sealed = $19, require_par = $21, version = version + 1, updated_at = $20 \
+             hmac_secret_sealed = $19, require_par = $21, \
+             backchannel_logout_uri = $22, backchannel_logout_session_required = $23, \
+             require_dpop = $24, version = version + 1, updated_at = $20 \
              WHERE client_id = $1 AND version = $2 RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -202,6 +230,9 @@ impl Db {
             .bind(self.seal_hmac_secret(client)?)
             .bind(now())
             .bind(client.require_pushed_authorization_requests)
+            .bind(backchannel_uri(client))
+            .bind(backchannel_session_required(client))
+            .bind(client.require_dpop)
             .fetch_optional(self.live()?)
             .await?;
         match row {

@@ -14,7 +14,7 @@ use crate::model::{RefreshFamily, RefreshToken, RotateOutcome, Timestamp};
 /// family's column names as they are.
 const JOINED: &str = "SELECT t.hash, t.family_id, t.created_at AS t_created_at, \
     t.expires_at AS t_expires_at, t.used_at, f.id, f.client_id, f.contact_center_id, f.username, \
-    f.scope, f.claims, f.created_at, f.expires_at, f.revoked_at \
+    f.scope, f.claims, f.created_at, f.expires_at, f.revoked_at, f.dpop_jkt \
     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1";
 
 /// The common case of a rotation in one PostgreSQL statement (one round
@@ -33,7 +33,7 @@ const ROTATE_AT_ONCE: &str = "WITH claimed AS ( \
         INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) \
         SELECT $3, family_id, $4, $5, NULL FROM claimed RETURNING family_id) \
     SELECT f.id, f.client_id, f.contact_center_id, f.username, f.scope, f.claims, \
-    f.created_at, f.expires_at, f.revoked_at \
+    f.created_at, f.expires_at, f.revoked_at, f.dpop_jkt \
     FROM refresh_families f JOIN added a ON f.id = a.family_id";
 
 fn family_from_row(row: &AnyRow) -> Result<RefreshFamily> {
@@ -48,6 +48,7 @@ fn family_from_row(row: &AnyRow) -> Result<RefreshFamily> {
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        dpop_jkt: row.try_get("dpop_jkt")?,
         id,
     })
 }
@@ -98,8 +99,8 @@ impl Db {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO refresh_families (id, client_id, contact_center_id, username, \
-             username_key, scope, claims, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             username_key, scope, claims, created_at, expires_at, revoked_at, dpop_jkt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&family.id)
         .bind(&family.client_id)
@@ -111,6 +112,7 @@ impl Db {
         .bind(family.created_at)
         .bind(family.expires_at)
         .bind(family.revoked_at)
+        .bind(&family.dpop_jkt)
         .execute(&mut *tx)
         .await
         .map_err(|e| {

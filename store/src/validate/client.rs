@@ -51,6 +51,9 @@ pub fn check_client(c: &Client) -> Result<(), String> {
     if let Some(secret) = &c.hmac_secret {
         check_hmac_secret(secret.expose())?;
     }
+    if let Some(b) = &c.backchannel_logout {
+        check_backchannel_logout_uri(&b.uri)?;
+    }
     Ok(())
 }
 
@@ -113,6 +116,21 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
             "must use https, loopback http, or a reverse-domain private scheme",
         )),
     }
+}
+
+/// OIDC Back-Channel Logout 1.0 §2.2: an absolute URI without a fragment.
+/// Plain http is allowed: relying parties are often reached inside a
+/// cluster, and a logout token is signed, short-lived and names no secret.
+pub fn check_backchannel_logout_uri(uri: &str) -> Result<(), String> {
+    let bad = |why: &str| format!("backchannelLogoutUri: '{uri}' {why}");
+    let u = url::Url::parse(uri).map_err(|_| bad("is not an absolute URI"))?;
+    if !matches!(u.scheme(), "https" | "http") || u.host_str().is_none() {
+        return Err(bad("must be an http or https URL"));
+    }
+    if u.fragment().is_some() {
+        return Err(bad("must not contain a fragment"));
+    }
+    Ok(())
 }
 
 /// An RFC 8693 policy names clients and audiences; an empty name is a mistake.
@@ -193,6 +211,8 @@ mod tests {
             jwks_uri: None,
             hmac_secret: None,
             require_pushed_authorization_requests: false,
+            backchannel_logout: None,
+            require_dpop: false,
             version: 0,
             created_at: 0,
             updated_at: 0,
@@ -212,6 +232,21 @@ mod tests {
                 Ok(())
             );
         }
+    }
+
+    #[test]
+    fn backchannel_logout_uri_rules() {
+        assert!(check_backchannel_logout_uri("https://rp.example/logout?x=1").is_ok());
+        assert!(check_backchannel_logout_uri("http://rp.ns.svc:8080/bcl").is_ok());
+        assert!(check_backchannel_logout_uri("https://rp.example/logout#f").is_err());
+        assert!(check_backchannel_logout_uri("/logout").is_err());
+        assert!(check_backchannel_logout_uri("ftp://rp.example/logout").is_err());
+        let mut c = client(ClientType::Confidential, &[]);
+        c.backchannel_logout = Some(crate::model::BackchannelLogout {
+            uri: "mailto:rp@example.com".into(),
+            session_required: false,
+        });
+        assert!(check_client(&c).is_err());
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct CodeRecord {
     pub acr_requested: bool,
     pub scope: Vec<String>,
     pub user: UserPrincipal,
+    /// The DPoP key the code is bound to (RFC 9449 §10).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// The ephemeral-store key of a code (its digest: the store never holds a usable code).
@@ -86,10 +89,12 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let code = form.require("code")?;
     let record = take_code(state, client, code, ip, now).await?;
     check_redemption(client, &record, form)?;
+    check_key(record.dpop_jkt.as_deref(), dpop_jkt)?;
     let with_refresh = client
         .authorized_grant_types
         .iter()
@@ -105,6 +110,7 @@ pub async fn grant(
             nonce: record.nonce,
             acr_requested: record.acr_requested,
             exchange: None,
+            dpop_jkt: dpop_jkt.map(str::to_string),
         },
         now,
     )
@@ -177,6 +183,19 @@ async fn remembered(
 
 /// The token request must repeat the authorization request: same client,
 /// same redirect URI (when it had one), the verifier of its challenge.
+/// A code bound to a DPoP key is redeemed only with a proof of that key.
+fn check_key(bound: Option<&str>, proven: Option<&str>) -> Result<(), OAuthError> {
+    match (bound, proven) {
+        (Some(_), None) => Err(OAuthError::invalid_dpop_proof(
+            "the code is bound to a DPoP key: send a proof of it",
+        )),
+        (Some(b), Some(p)) if b != p => Err(OAuthError::invalid_grant(
+            "the code is bound to another DPoP key",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_redemption(
     client: &Client,
     record: &CodeRecord,

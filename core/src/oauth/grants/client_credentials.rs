@@ -15,6 +15,7 @@ pub async fn grant(
     client: &Arc<Client>,
     form: &OAuthForm,
     now: Timestamp,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = grant_scope(client, form.get("scope"))?;
     issue(
@@ -28,6 +29,7 @@ pub async fn grant(
             nonce: None,
             acr_requested: false,
             exchange: None,
+            dpop_jkt: dpop_jkt.map(str::to_string),
         },
         now,
     )

@@ -57,6 +57,7 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let token = form.require("assertion")?;
     let scope = grant_scope(client, form.get("scope"))?;
@@ -122,6 +123,7 @@ pub async fn grant(
             nonce: None,
             acr_requested: false,
             exchange: None,
+            dpop_jkt: dpop_jkt.map(str::to_string),
         },
         now,
     )

@@ -20,6 +20,7 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let login = form.require("username")?;
     let password = form.require("password")?;
@@ -64,6 +65,7 @@ pub async fn grant(
             nonce,
             acr_requested: form.get("acr_values").is_some(),
             exchange: None,
+            dpop_jkt: dpop_jkt.map(str::to_string),
         },
         now,
     )

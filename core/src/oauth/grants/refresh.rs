@@ -21,6 +21,7 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
     let hash = tokens::token_digest(presented);
@@ -30,6 +31,20 @@ pub async fn grant(
     // Checked before rotating, so another client cannot burn someone's token.
     if family.client_id != client.client_id {
         return Err(invalid());
+    }
+    // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+    match (&family.dpop_jkt, dpop_jkt) {
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_dpop_proof(
+                "the refresh token is bound to a DPoP key: send a proof of it",
+            ))
+        }
+        (Some(bound), Some(proven)) if bound != proven => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is bound to another DPoP key",
+            ))
+        }
+        _ => {}
     }
     let scope = match form.get("scope") {
         None => family.scope.clone(),
@@ -51,6 +66,7 @@ pub async fn grant(
                     nonce: None,
                     acr_requested: false,
                     exchange: None,
+                    dpop_jkt: dpop_jkt.map(str::to_string),
                 },
                 now,
             )

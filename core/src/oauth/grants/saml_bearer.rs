@@ -81,6 +81,7 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let xml = decode(form.require("assertion")?)
         .ok_or_else(|| OAuthError::invalid_request("'assertion' is not base64url"))?;
@@ -142,6 +143,7 @@ pub async fn grant(
             nonce: None,
             acr_requested: false,
             exchange: None,
+            dpop_jkt: dpop_jkt.map(str::to_string),
         },
         now,
     )

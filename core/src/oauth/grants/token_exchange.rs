@@ -315,6 +315,7 @@ pub async fn grant(
     client: &Arc<Client>,
     form: &OAuthForm,
     now: Timestamp,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let subject_token = form.require("subject_token")?;
     let subject_type = form.require("subject_token_type")?;
@@ -349,6 +350,7 @@ pub async fn grant(
             nonce: None,
             acr_requested: false,
             exchange: Some(Exchanged { audience, act }),
+            dpop_jkt: dpop_jkt.map(str::to_string),
         },
         now,
     )
@@ -526,6 +528,8 @@ mod tests {
             jwks_uri: None,
             hmac_secret: None,
             require_pushed_authorization_requests: false,
+            backchannel_logout: None,
+            require_dpop: false,
             version: 1,
             created_at: 0,
             updated_at: 0,

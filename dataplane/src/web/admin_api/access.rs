@@ -89,8 +89,10 @@ impl FromRequestParts<AppState> for Caller {
                 crate::web::ops_auth::require(state, &parts.headers, ip.as_deref()).await?;
                 Ok(Caller::Operator)
             }
-            Some("bearer") => {
-                let claims = crate::web::bearer::bearer(state, &parts.headers)
+            Some("bearer" | "dpop") => {
+                let at = crate::web::bearer::At::of(parts);
+                let claims = crate::web::bearer::bearer(state, &parts.headers, &at)
+                    .await
                     .map_err(|e| ApiError::unauthorized(e.description, BAD_TOKEN))?;
                 // Management is a service's job: a user's token, even one
                 // issued through a management client, does not carry it.

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate_store::model::now;
 
+use crate::web::bearer::{bearer, At};
 use crate::web::browser::page::{html, Lang, Tr};
 use crate::web::browser::pages;
 use crate::web::browser::sign_in::{change_key, signed_in, PendingChange};
@@ -182,6 +183,7 @@ pub struct ChangePasswordForm {
 pub async fn submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    at: At,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -206,7 +208,7 @@ pub async fn submit(
         return crate::web::browser::page::with_retry_after(res, retry);
     }
     if is_json(&headers) {
-        json_api(&state, ip, &headers, &body).await
+        json_api(&state, ip, &headers, &at, &body).await
     } else {
         form(&state, ip, &headers, &body).await
     }
@@ -230,13 +232,14 @@ async fn json_api(
     state: &Services,
     ip: Option<&str>,
     headers: &HeaderMap,
+    at: &At,
     body: &[u8],
 ) -> Response {
     let data: PasswordChange = match parse_data(body) {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    let (cc_id, user) = match crate::web::bearer::bearer(state, headers) {
+    let (cc_id, user) = match bearer(state, headers, at).await {
         Ok(c) => match (&c.contact_center_id, &c.user_name) {
             (Some(cc), Some(u)) => (cc.clone(), u.clone()),
             _ => {
@@ -326,7 +329,7 @@ async fn change(
         }
         Err(e) => {
             match e {
-                DirectoryError::BadCredentials => lockout::failed(&attempt).await,
+                DirectoryError::BadCredentials => lockout::failed(state, &attempt).await,
                 DirectoryError::Unavailable { .. } => {
                     let _ = lockout::unanswered(state, &attempt).await;
                 }

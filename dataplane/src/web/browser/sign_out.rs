@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate_store::model::now;
 
-use crate::web::bearer::bearer;
+use crate::web::bearer::{bearer, At};
 use crate::web::browser::i18n::Lang;
 use crate::web::browser::sso::saml::sp_logout;
 use crate::web::browser::{logout, page};
@@ -57,13 +57,14 @@ type SignedOut = (
 async fn sign_out_any(
     state: &Services,
     headers: &HeaderMap,
+    at: &At,
     global: bool,
     ip: Option<&str>,
 ) -> Result<SignedOut, Response> {
     let session = sessions::end(state, headers)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
-    let claims = match bearer(state, headers) {
+    let claims = match bearer(state, headers, at).await {
         Ok(c) => Some(c),
         Err(e) if session.is_none() => return Err(ApiError::from(e).into_response()),
         Err(_) => None,
@@ -100,6 +101,7 @@ async fn sign_out_any(
 pub async fn sign_out_post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    at: At,
     headers: HeaderMap,
     Query(q): Query<SignOutQuery>,
 ) -> Response {
@@ -108,7 +110,7 @@ pub async fn sign_out_post(
         Err(e) => return e.into_response(),
     };
     let had_cookie = sessions::cookie(&state, &headers, sessions::SESSION_COOKIE).is_some();
-    match sign_out_any(&state, &headers, global, ip.as_deref()).await {
+    match sign_out_any(&state, &headers, &at, global, ip.as_deref()).await {
         Ok(_) => with_cleared_cookie(&state, envelope::ok_empty(), had_cookie),
         Err(res) => res,
     }
@@ -135,6 +137,7 @@ pub async fn sign_out_post(
 pub async fn sign_out_get(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    at: At,
     headers: HeaderMap,
     Query(q): Query<SignOutQuery>,
 ) -> Response {
@@ -142,7 +145,7 @@ pub async fn sign_out_get(
         Ok(g) => g,
         Err(e) => return e.into_response(),
     };
-    let claims = bearer(&state, &headers).ok();
+    let claims = bearer(&state, &headers, &at).await.ok();
     let client_id = match &claims {
         Some(c) => Some(c.client_id.clone()),
         None => q.client_id.clone(),
@@ -170,7 +173,7 @@ pub async fn sign_out_get(
     }
     let had_cookie = sessions::cookie(&state, &headers, sessions::SESSION_COOKIE).is_some();
     let (signed_out_token, session) =
-        match sign_out_any(&state, &headers, global, ip.as_deref()).await {
+        match sign_out_any(&state, &headers, &at, global, ip.as_deref()).await {
             Ok((c, s)) => (c.is_some(), s),
             Err(res) => return res,
         };

@@ -17,7 +17,7 @@ use serde_json::json;
 use tollgate_store::model::now;
 use utoipa::ToSchema;
 
-use crate::web::bearer::bearer;
+use crate::web::bearer::{bearer, At};
 use crate::web::envelope::{self, ApiError, ApiResponse, ApiResponseOf, ErrorResponse};
 use crate::web::oauth_api::session::directory_user;
 use crate::web::oauth_api::user_info::cloud_user_details;
@@ -41,8 +41,12 @@ fn expiration(exp: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-async fn user_jwt(state: &Services, headers: &HeaderMap) -> Result<JwtConvertResult, ApiError> {
-    let c = bearer(state, headers)?;
+async fn user_jwt(
+    state: &Services,
+    headers: &HeaderMap,
+    at: &At,
+) -> Result<JwtConvertResult, ApiError> {
+    let c = bearer(state, headers, at).await?;
     let user = directory_user(state, &c).await?;
     let now = now();
     let mut claims = serde_json::to_value(cloud_user_details(&c, user.as_ref()))
@@ -82,9 +86,12 @@ fn no_store(mut res: Response) -> Response {
         (status = 401, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 pub async fn convert_token(
     State(state): State<AppState>,
+    at: At,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    Ok(no_store(envelope::ok(user_jwt(&state, &headers).await?)))
+    Ok(no_store(envelope::ok(
+        user_jwt(&state, &headers, &at).await?,
+    )))
 }
 
 #[utoipa::path(get, path = "/auth/v3/jwt-userinfo", tag = "user",
@@ -94,9 +101,10 @@ pub async fn convert_token(
         (status = 401, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 pub async fn jwt_userinfo(
     State(state): State<AppState>,
+    at: At,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let jwt = user_jwt(&state, &headers).await?.jwt_token;
+    let jwt = user_jwt(&state, &headers, &at).await?.jwt_token;
     let value = HeaderValue::from_str(&jwt).map_err(|_| ApiError::internal())?;
     let mut res = no_store(envelope::ok_empty());
     res.headers_mut().insert(USER_HEADER, value);

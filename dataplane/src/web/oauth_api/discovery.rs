@@ -37,6 +37,11 @@ fn metadata(state: &AppState) -> serde_json::Value {
         "require_pushed_authorization_requests": false,
         // OIDC Discovery §3: request_uri support defaults to true; say it is
         // not (only the request_uri values the PAR endpoint hands out work).
+        // OIDC Back-Channel Logout 1.0 §2.1: logout tokens name the session.
+        // RFC 9449 §5.1: DPoP proofs at the token and PAR endpoints.
+        "dpop_signing_alg_values_supported": tollgate_core::oauth::dpop::ALGORITHMS,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "subject_types_supported": ["public"],
@@ -48,7 +53,7 @@ fn metadata(state: &AppState) -> serde_json::Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"],
         "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
         "scopes_supported": ["openid", "profile", "email", "offline_access", "*"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "given_name", "family_name", "preferred_username", "email", "contact_center_id", "environment_id", "user_name", "dbid"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "acr", "amr", "name", "given_name", "family_name", "preferred_username", "email", "contact_center_id", "environment_id", "user_name", "dbid"],
     })
 }
 

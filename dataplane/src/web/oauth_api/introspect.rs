@@ -107,7 +107,7 @@ pub async fn introspect(
 fn access_view(c: &AccessClaims) -> serde_json::Value {
     let mut v = json!({
         "active": true,
-        "token_type": "Bearer",
+        "token_type": if c.cnf.is_some() { "DPoP" } else { "Bearer" },
         "scope": c.scope,
         "client_id": c.client_id,
         "username": c.user_name.as_deref().unwrap_or(&c.client_id),
@@ -130,6 +130,8 @@ fn access_view(c: &AccessClaims) -> serde_json::Value {
         ),
         ("dbid", c.dbid.map(|d| json!(d))),
         ("auth_time", c.auth_time.map(|t| json!(t))),
+        // RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+        ("cnf", c.cnf.as_ref().map(|cnf| json!({"jkt": cnf.jkt}))),
     ] {
         if let Some(val) = val {
             v[k] = val;

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tollgate_store::model::{
-    now, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+    now, BackchannelLogout, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
 };
 use tollgate_store::validate::client::check_client;
 use tollgate_store::validate::client::MIN_CLIENT_SECRET;
@@ -63,6 +63,13 @@ pub struct ClientView {
     jwks_uri: Option<String>,
     /// Authorization requests must be pushed first (RFC 9126 PAR).
     require_pushed_authorization_requests: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449).
+    require_dpop: bool,
+    /// Where sign-outs are posted as logout tokens (OIDC Back-Channel Logout 1.0).
+    #[schema(format = "uri")]
+    backchannel_logout_uri: Option<String>,
+    /// Every logout token names the session (`sid`).
+    backchannel_logout_session_required: bool,
     /// Only in the answer of the write that generated it: shown once, never again.
     #[serde(rename = "client_secret", skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -89,6 +96,12 @@ impl ClientView {
             jwks: c.jwks.clone(),
             jwks_uri: c.jwks_uri.clone(),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            require_dpop: c.require_dpop,
+            backchannel_logout_uri: c.backchannel_logout.as_ref().map(|b| b.uri.clone()),
+            backchannel_logout_session_required: c
+                .backchannel_logout
+                .as_ref()
+                .is_some_and(|b| b.session_required),
             client_secret: generated_secret,
         }
     }
@@ -157,6 +170,22 @@ pub struct ClientInput {
     #[serde(default, deserialize_with = "lenient_bool")]
     #[schema(nullable = false)]
     require_pushed_authorization_requests: Option<bool>,
+    /// `true`: the token endpoint refuses this client's requests without a
+    /// DPoP proof (RFC 9449), so every access token it gets is bound to its key.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    #[schema(nullable = false)]
+    require_dpop: Option<bool>,
+    /// An absolute http(s) URL without a fragment: sign-outs of users who
+    /// signed in to this client are posted to it as logout tokens (OIDC
+    /// Back-Channel Logout 1.0). `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = "uri")]
+    backchannel_logout_uri: Option<Option<String>>,
+    /// `true`: every logout token names the browser session (`sid`); needs
+    /// a `backchannelLogoutUri`.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    #[schema(nullable = false)]
+    backchannel_logout_session_required: Option<bool>,
 }
 
 /// `clientType` values.
@@ -338,11 +367,40 @@ fn apply_settings(state: &Services, c: &mut Client, d: &ClientInput) -> Result<(
         &d.require_pushed_authorization_requests,
         &mut c.require_pushed_authorization_requests,
     );
+    set(&d.require_dpop, &mut c.require_dpop);
+    apply_backchannel_logout(c, d)?;
     set(&d.authorities, &mut c.authorities);
     set(&d.scope, &mut c.scope);
     set(&d.redirect_uris, &mut c.redirect_uris);
     set(&access, &mut c.access_token_expiration_timeout);
     set(&refresh, &mut c.refresh_token_expiration_timeout);
+    Ok(())
+}
+
+/// The back-channel logout URI and its `sid` requirement, which needs a URI.
+fn apply_backchannel_logout(c: &mut Client, d: &ClientInput) -> Result<(), ApiError> {
+    if let Some(uri) = &d.backchannel_logout_uri {
+        let session_required = c
+            .backchannel_logout
+            .as_ref()
+            .is_some_and(|b| b.session_required);
+        c.backchannel_logout = uri.clone().map(|uri| BackchannelLogout {
+            uri,
+            session_required,
+        });
+    }
+    match (
+        d.backchannel_logout_session_required,
+        &mut c.backchannel_logout,
+    ) {
+        (Some(required), Some(b)) => b.session_required = required,
+        (Some(true), None) => {
+            return Err(ApiError::bad_request(
+                "backchannelLogoutSessionRequired: needs a backchannelLogoutUri",
+            ))
+        }
+        _ => {}
+    }
     Ok(())
 }
 
@@ -583,6 +641,8 @@ fn new_client(id: String) -> Client {
         jwks_uri: None,
         hmac_secret: None,
         require_pushed_authorization_requests: false,
+        backchannel_logout: None,
+        require_dpop: false,
         version: 1,
         created_at: t,
         updated_at: t,

@@ -8,7 +8,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tollgate_store::model::now;
 
+use crate::web::bearer::At;
 use crate::web::client_ip::ClientIp;
+use crate::web::dpop;
 use crate::web::form::OAuthBody;
 use crate::web::oauth_api::schemas::{PushedAuthorizationRequest, PushedAuthorizationResponse};
 use crate::web::oauth_error::{OAuthErrorResponse, OAuthResponse};
@@ -27,6 +29,7 @@ use tollgate_core::services::AppState;
 pub async fn push(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    at: At,
     headers: HeaderMap,
     OAuthBody(form): OAuthBody,
 ) -> Result<Response, OAuthResponse> {
@@ -35,7 +38,10 @@ pub async fn push(
         .await
         .map_err(OAuthError::too_many_requests)?;
     let client = client_auth::authenticate(&state, &headers, &form, ip).await?;
-    let pushed = authorize::push(&state, &client, &form).await?;
+    // RFC 9449 §10.1: a proof binds the authorization code to its key.
+    let proof = dpop::proof(&state, &headers, &at.method, &at.path, None).await?;
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    let pushed = authorize::push(&state, &client, &form, jkt).await?;
     state
         .audit("authorize.pushed")
         .client(&client.client_id)

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tollgate_store::model::now;
 
-use crate::web::bearer::bearer;
+use crate::web::bearer::{bearer, presented, At, Scheme};
 use crate::web::envelope::{self, ApiError, ApiResponse, ErrorResponse};
 use crate::web::oauth_api::schemas::AccessTokenForm;
 use crate::web::oauth_api::user_info::{
@@ -78,9 +78,10 @@ pub async fn directory_user(
         (status = 401, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 pub async fn userinfo(
     State(state): State<AppState>,
+    at: At,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = bearer(&state, &headers)?;
+    let c = bearer(&state, &headers, &at).await?;
     let user = directory_user(&state, &c).await?;
     Ok(axum::Json(cloud_user_details(&c, user.as_ref())).into_response())
 }
@@ -100,14 +101,13 @@ pub async fn userinfo(
         (status = 503, body = ErrorResponse)))]
 pub async fn openid_userinfo(
     State(state): State<AppState>,
+    at: At,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let c = match form_access_token(&headers, &body)? {
-        Some(token) => state
-            .verify_access_token(&token)
-            .map_err(|e| OAuthError::invalid_token(e.to_string()))?,
-        None => bearer(&state, &headers)?,
+        Some(token) => presented(&state, &headers, &at, Scheme::Bearer, &token).await?,
+        None => bearer(&state, &headers, &at).await?,
     };
     if !c.is_user() {
         return Err(OAuthError::insufficient_scope("this token does not represent a user").into());
@@ -128,8 +128,8 @@ pub async fn openid_userinfo(
 #[utoipa::path(get, path = "/auth/v3/ping", tag = "user",
     security(("bearer" = [])),
     responses((status = 200, body = ApiResponse), (status = 403, body = ErrorResponse)))]
-pub async fn ping(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if bearer(&state, &headers).is_ok() {
+pub async fn ping(State(state): State<AppState>, at: At, headers: HeaderMap) -> Response {
+    if bearer(&state, &headers, &at).await.is_ok() {
         return envelope::ok_empty();
     }
     match sessions::current(&state, &headers, now()).await {

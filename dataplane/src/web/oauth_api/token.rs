@@ -8,13 +8,16 @@ use serde_json::json;
 use tollgate_store::model::now;
 use tollgate_store::validate::client::grant_allowed;
 
+use crate::web::bearer::At;
 use crate::web::client_ip::ClientIp;
+use crate::web::dpop;
 use crate::web::form::OAuthBody;
 use crate::web::oauth_api::schemas::{DefaultOAuth2AccessToken, TokenRequest};
 use crate::web::oauth_error::OAuthErrorResponse;
 use crate::web::oauth_error::OAuthResponse;
 use tollgate_core::metrics::{GrantLabel, TokenErrorLabels};
 use tollgate_core::oauth::client_auth;
+use tollgate_core::oauth::dpop::Proof;
 use tollgate_core::oauth::error::OAuthError;
 use tollgate_core::oauth::form::OAuthForm;
 use tollgate_core::oauth::grants::{
@@ -35,6 +38,7 @@ use tollgate_store::model::{Client, ClientAuthMethod};
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    at: At,
     headers: HeaderMap,
     OAuthBody(form): OAuthBody,
 ) -> Response {
@@ -45,7 +49,7 @@ pub async fn token(
     {
         return OAuthResponse(too_many(&state, &form, ip.as_deref(), retry_after)).into_response();
     }
-    match handle(&state, &headers, &form, ip.as_deref(), grant_type).await {
+    match handle(&state, &headers, &at, &form, ip.as_deref(), grant_type).await {
         Ok(res) => {
             state
                 .metrics
@@ -78,6 +82,7 @@ pub async fn token(
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
+    at: &At,
     form: &OAuthForm,
     ip: Option<&str>,
     grant_type: &str,
@@ -117,17 +122,21 @@ async fn handle(
             "a public client may not use the '{grant_type}' grant"
         )));
     }
+    let proof = sender_key(state, headers, at, &client).await?;
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let now = now();
     let res = match grant_type {
         grants::AUTHORIZATION_CODE => {
-            authorization_code::grant(state, &client, form, ip, now).await?
+            authorization_code::grant(state, &client, form, ip, now, jkt).await?
         }
-        grants::CLIENT_CREDENTIALS => client_credentials::grant(state, &client, form, now).await?,
-        grants::PASSWORD => password::grant(state, &client, form, ip, now).await?,
-        grants::REFRESH_TOKEN => refresh::grant(state, &client, form, ip, now).await?,
-        grants::JWT_BEARER => jwt_bearer::grant(state, &client, form, ip, now).await?,
-        grants::SAML2_BEARER => saml_bearer::grant(state, &client, form, ip, now).await?,
-        grants::TOKEN_EXCHANGE => token_exchange::grant(state, &client, form, now).await?,
+        grants::CLIENT_CREDENTIALS => {
+            client_credentials::grant(state, &client, form, now, jkt).await?
+        }
+        grants::PASSWORD => password::grant(state, &client, form, ip, now, jkt).await?,
+        grants::REFRESH_TOKEN => refresh::grant(state, &client, form, ip, now, jkt).await?,
+        grants::JWT_BEARER => jwt_bearer::grant(state, &client, form, ip, now, jkt).await?,
+        grants::SAML2_BEARER => saml_bearer::grant(state, &client, form, ip, now, jkt).await?,
+        grants::TOKEN_EXCHANGE => token_exchange::grant(state, &client, form, now, jkt).await?,
         _ => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "grant type '{grant_type}' is not supported"
@@ -140,9 +149,27 @@ async fn handle(
         .contact_center(res.contact_center_id.as_deref())
         .subject(&res.subject)
         .ip(ip)
-        .detail(json!({"grant_type": grant_type, "scope": res.scope, "refresh": res.refresh_token.is_some()}))
+        .detail(json!({"grant_type": grant_type, "scope": res.scope,
+            "refresh": res.refresh_token.is_some(), "dpop": jkt.is_some()}))
         .record();
     Ok(res)
+}
+
+/// The DPoP proof of the request (RFC 9449 §5), required of a client
+/// registered with `requireDpop`.
+async fn sender_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    at: &At,
+    client: &Client,
+) -> Result<Option<Proof>, OAuthError> {
+    let proof = dpop::proof(state, headers, &at.method, &at.path, None).await?;
+    if client.require_dpop && proof.is_none() {
+        return Err(OAuthError::invalid_dpop_proof(
+            "this client must send a DPoP proof",
+        ));
+    }
+    Ok(proof)
 }
 
 /// Counts the request: an authenticated confidential client against its id,
