@@ -23,7 +23,7 @@ const ES256 = { name: 'ECDSA', namedCurve: 'P-256' };
 
 // The key pair of a private JWK handed from one step to the next.
 async function importKeyPair(privateJwk) {
-  const { d, ...publicJwk } = privateJwk;
+  const { d, key_ops: _ops, ...publicJwk } = privateJwk;
   return {
     privateKey: await crypto.subtle.importKey('jwk', privateJwk, ES256, false, ['sign']),
     publicKey: await crypto.subtle.importKey('jwk', publicJwk, ES256, true, ['verify']),
