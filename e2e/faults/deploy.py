@@ -90,12 +90,18 @@ class Deployment:
         proc, base, mgmt, err, out = tollgate.launch(self.args(), tollgate.serve_env(), self.workdir, f"tollgate{i}",
                                                      port=self.ports[i])
         tollgate.wait_ready(proc, mgmt, err)
+        before = self.servers[i]
         self.servers[i] = tollgate.Server(
             flavour=f"serve all #{i}", proc=proc, base_url=base, mgmt_url=mgmt, workdir=self.workdir,
             stderr_path=err, stdout_path=out, client_id=tollgate.SERVE_CLIENT_ID,
             client_secret=tollgate.SERVE_CLIENT_SECRET, ops_username=tollgate.OPS_USERNAME,
             ops_password=tollgate.OPS_PASSWORD_SERVE,
         )
+        if before is not None:
+            # What provisioning learnt (the demo tenant's ids, the code client) holds for the new process too.
+            for k in ("environment_id", "contact_center_id", "login", "password", "_code_client"):
+                if hasattr(before, k):
+                    setattr(self.servers[i], k, getattr(before, k))
         if hasattr(self, "targets"):
             self.targets[i].alive = True
         return self.servers[i]

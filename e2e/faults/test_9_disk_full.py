@@ -38,7 +38,8 @@ class DevDeployment:
 
     def __init__(self, root: Path):
         self.data = root / "full-data"
-        self.servers = [tollgate.start_dev(root, "full", ["--trusted-proxies", "127.0.0.1/32",
+        # The bounds and the trusted proxy of the `serve all` processes (deploy.py).
+        self.servers = [tollgate.start_dev(root, "full", ["--trusted-proxies", "127.0.0.1/32", "--request-timeout", "2s",
                                                           "--rate-limit-per-minute", "1000000"])]
         srv = self.servers[0]
         web = code_client(srv)
