@@ -29,13 +29,13 @@ LOAD_USERS = 20
 
 
 class Proxy:
-    """proxy.py in its own process, in front of PostgreSQL."""
+    """proxy.py in its own process, in front of PostgreSQL (or Redis)."""
 
-    def __init__(self, target_port: int, workdir: Path):
+    def __init__(self, target_port: int, workdir: Path, name: str = "proxy"):
         self.port, self.control_port = tollgate.free_port(), tollgate.free_port()
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "proxy.py"), str(self.port), "127.0.0.1", str(target_port), str(self.control_port)],
-            stdout=subprocess.PIPE, stderr=open(workdir / "proxy.log", "wb"), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=open(workdir / f"{name}.log", "wb"), stdin=subprocess.DEVNULL,
         )
         if self.proc.stdout.readline().strip() != b"ready":
             raise RuntimeError("the proxy did not start")
@@ -57,6 +57,9 @@ class Deployment:
         self.redis = Redis(workdir / "services")
         self.ldap = Slapd(workdir / "services")
         self.proxy = Proxy(self.pg.port, workdir)
+        #: Services a scenario added or replaced (a standby, a Redis cluster): stopped at the end.
+        self.extra: list = []
+        self.redis_url = self.redis.url
         self.key = secrets.token_hex(32)
         parts = self.pg.url.rsplit("@", 1)
         self.db_url = f"{parts[0]}@127.0.0.1:{self.proxy.port}/postgres"
@@ -71,7 +74,7 @@ class Deployment:
     # -- the Tollgate processes ---------------------------------------------------
     def args(self) -> list[str]:
         return [
-            *tollgate.serve_args("all", self.db_url, self.redis.url, self.key),
+            *tollgate.serve_args("all", self.db_url, self.redis_url, self.key),
             "--public-url", self.public_url,
             "--trusted-proxies", "127.0.0.1/32",
             "--rate-limit-per-minute", "1000000",
@@ -87,15 +90,29 @@ class Deployment:
         proc, base, mgmt, err, out = tollgate.launch(self.args(), tollgate.serve_env(), self.workdir, f"tollgate{i}",
                                                      port=self.ports[i])
         tollgate.wait_ready(proc, mgmt, err)
+        before = self.servers[i]
         self.servers[i] = tollgate.Server(
             flavour=f"serve all #{i}", proc=proc, base_url=base, mgmt_url=mgmt, workdir=self.workdir,
             stderr_path=err, stdout_path=out, client_id=tollgate.SERVE_CLIENT_ID,
             client_secret=tollgate.SERVE_CLIENT_SECRET, ops_username=tollgate.OPS_USERNAME,
             ops_password=tollgate.OPS_PASSWORD_SERVE,
         )
+        if before is not None:
+            # What provisioning learnt (the demo tenant's ids, the code client) holds for the new process too.
+            for k in ("environment_id", "contact_center_id", "login", "password", "_code_client"):
+                if hasattr(before, k):
+                    setattr(self.servers[i], k, getattr(before, k))
         if hasattr(self, "targets"):
             self.targets[i].alive = True
         return self.servers[i]
+
+    def use_redis(self, url: str) -> None:
+        """Both processes restarted on another Redis (`url`: one URL, or a
+        cluster's seed nodes separated by commas)."""
+        self.redis_url = url
+        for i in range(2):
+            self.kill_process(i)
+            self.start_process(i)
 
     def kill_process(self, i: int) -> None:
         self.targets[i].alive = False
@@ -127,7 +144,7 @@ class Deployment:
             if s is not None and s.proc.poll() is None:
                 s.proc.kill()
                 s.proc.wait()
-        for dep in (self.proxy, self.ldap, self.redis, self.pg):
+        for dep in (self.proxy, self.ldap, self.redis, self.pg, *self.extra):
             try:
                 dep.stop()
             except Exception as e:  # one failed stop must not leave the others running

@@ -8,6 +8,9 @@ port (answered with `ok`):
   delay <ms>    hold every chunk from the client that long before forwarding
   blackhole     accept and read, forward nothing, never answer (existing
                 connections go silent too)
+  upstream <port>  send new connections to that port of the same host, as a
+                Kubernetes Service or a managed database endpoint moves to a
+                promoted standby (established connections stay where they are)
 
 Leaving `blackhole` closes the connections it silenced: their streams lost
 bytes, so clients must reconnect (as after a real network partition).
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-state = {"mode": "pass", "delay": 0.0}
+state = {"mode": "pass", "delay": 0.0, "port": 0}
 silenced: set[asyncio.StreamWriter] = set()
 
 
@@ -41,7 +44,7 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay
         writer.close()
 
 
-async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int) -> None:
+async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
     if state["mode"] == "blackhole":
         silenced.add(writer)
         while await reader.read(65536):
@@ -49,7 +52,7 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hos
         writer.close()
         return
     try:
-        up_reader, up_writer = await asyncio.open_connection(host, port)
+        up_reader, up_writer = await asyncio.open_connection(host, state["port"])
     except OSError:
         writer.close()
         return
@@ -58,7 +61,9 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hos
 
 async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     words = (await reader.readline()).decode().split()
-    if words:
+    if words and words[0] == "upstream":
+        state["port"] = int(words[1])
+    elif words:
         leaving_blackhole = state["mode"] == "blackhole" and words[0] != "blackhole"
         state["mode"] = words[0]
         state["delay"] = float(words[1]) / 1000 if len(words) > 1 else 0.0
@@ -72,7 +77,8 @@ async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 
 async def main(listen: int, host: str, port: int, control_port: int) -> None:
-    proxy = await asyncio.start_server(lambda r, w: client(r, w, host, port), "127.0.0.1", listen)
+    state["port"] = port
+    proxy = await asyncio.start_server(lambda r, w: client(r, w, host), "127.0.0.1", listen)
     ctl = await asyncio.start_server(control, "127.0.0.1", control_port)
     print("ready", flush=True)
     async with proxy, ctl:
