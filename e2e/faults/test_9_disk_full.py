@@ -161,12 +161,6 @@ def test_reads_keep_working(outcome):
     assert not [f"{s.op}: {s.status}" for s in outcome.during() if s.op == "introspect" and not s.ok]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known violation: after a COMMIT failed on the full disk, SQLite rolled back by itself but sqlx "
-    "still counts an open transaction on the pool's only connection, which then refuses every BEGIN: "
-    "no write succeeded for 17 s after space returned. Replacing such a connection in before_acquire "
-    "fixed this scenario but made parallel sign-ins on a file database answer 503, so it was taken out; "
-    "not strict because whether the failing statement is a COMMIT depends on timing"))
 def test_recovers_without_restart(outcome, full):
     assert outcome.recovered, f"not every request succeeded within {outcome.figures.recover_s}s of the restore"
 

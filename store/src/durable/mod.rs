@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use crate::breaker::Breaker;
 use crate::cipher::Cipher;
@@ -273,7 +273,20 @@ async fn connect_sqlite(rest: &str) -> Result<AnyPool> {
     // One connection: SQLite has a single writer anyway, and a writer that
     // gave up on the lock (busy timeout) could leave its pooled connection
     // in a broken transaction state. Waiting happens in the pool instead.
-    let pool = options.max_connections(1).connect(&url).await?;
+    //
+    // A COMMIT that fails (a full disk: SQLite then rolls back by itself)
+    // leaves sqlx counting an open transaction its ROLLBACK cannot end, and
+    // such a connection refuses every later BEGIN: it is replaced instead.
+    // (Not for `:memory:`, whose one connection is the database.) The ping
+    // of `test_before_acquire` runs first and passes through the worker's
+    // queue, so a dropped transaction's queued ROLLBACK has run by the time
+    // the depth is read: only a stuck connection is replaced.
+    let pool = options
+        .test_before_acquire(true)
+        .before_acquire(|conn, _meta| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
+        .max_connections(1)
+        .connect(&url)
+        .await?;
     // Switching to WAL needs an exclusive lock that busy_timeout does not wait
     // for, so do it once here; the mode is stored in the file.
     pool.execute("PRAGMA journal_mode = WAL").await?;
