@@ -1320,3 +1320,160 @@ async fn id_tokens_carry_only_what_was_asked_for() {
         "{id}"
     );
 }
+
+/// OIDC Core §3.3.2.11: the left half of SHA-256, as `at_hash` and `c_hash` carry it.
+fn half_hash(value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(value.as_bytes())[..16])
+}
+
+#[tokio::test]
+async fn hybrid_responses_carry_the_code_and_hash_what_travels_with_it() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await; // signs in
+    let hybrid = |rt: &'static str| {
+        authorize_url(&[
+            ("response_type", rt),
+            ("client_id", DEMO_CLIENT),
+            ("scope", "openid"),
+            ("nonce", "hn"),
+            ("state", "hs"),
+        ])
+    };
+
+    // code id_token: in the fragment, the ID token hashing the code.
+    let loc = location(&b.get(&hybrid("code id_token")).await);
+    assert!(loc.starts_with(&format!("{CB}#")), "{loc}");
+    let p = params(&loc);
+    assert_eq!((p["state"].as_str(), p["iss"].as_str()), ("hs", ISSUER));
+    assert!(!p.contains_key("access_token"));
+    let id = s.verify_jwt(&p["id_token"], DEMO_CLIENT).await;
+    assert_eq!(id["nonce"], "hn");
+    assert_eq!(id["c_hash"], half_hash(&p["code"]).as_str());
+    // The code redeems like any other, with the nonce in its ID token.
+    let tokens = s
+        .token(
+            DEMO,
+            &[("grant_type", "authorization_code"), ("code", &p["code"])],
+        )
+        .await
+        .tokens();
+    let id = s.verify_jwt(str_of(&tokens, "id_token"), DEMO_CLIENT).await;
+    assert_eq!(id["nonce"], "hn");
+
+    // code id_token token: both hashes, and a working access token.
+    let p = params(&location(&b.get(&hybrid("code id_token token")).await));
+    let id = s.verify_jwt(&p["id_token"], DEMO_CLIENT).await;
+    assert_eq!(id["c_hash"], half_hash(&p["code"]).as_str());
+    assert_eq!(id["at_hash"], half_hash(&p["access_token"]).as_str());
+    assert!(s.is_active(&p["access_token"]).await);
+    assert!(!p.contains_key("refresh_token"));
+
+    // code token: no ID token through the browser.
+    let p = params(&location(&b.get(&hybrid("code token")).await));
+    assert!(p.contains_key("code") && p.contains_key("access_token"));
+    assert!(!p.contains_key("id_token"));
+}
+
+#[tokio::test]
+async fn hybrid_and_token_responses_refuse_what_would_leak_or_go_unbound() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
+    let refused = |p: &std::collections::HashMap<String, String>, why: &str| {
+        assert_eq!(p["error"], "invalid_request", "{p:?}");
+        assert!(p["error_description"].contains(why), "{p:?}");
+    };
+    // No nonce: nothing would tie the ID token in the fragment to the request.
+    let loc = location(
+        &b.get(&authorize_url(&[
+            ("response_type", "code id_token"),
+            ("client_id", DEMO_CLIENT),
+            ("scope", "openid"),
+        ]))
+        .await,
+    );
+    assert!(loc.starts_with(&format!("{CB}#")), "{loc}");
+    refused(&params(&loc), "nonce");
+    // Tokens in the query would reach logs and Referer headers.
+    let loc = location(
+        &b.get(&authorize_url(&[
+            ("response_type", "code token"),
+            ("response_mode", "query"),
+            ("client_id", DEMO_CLIENT),
+            ("scope", "profile"),
+        ]))
+        .await,
+    );
+    refused(&params(&loc), "response_mode=query");
+    let loc = location(
+        &b.get(&authorize_url(&[
+            ("response_type", "code"),
+            ("response_mode", "sideways"),
+            ("client_id", DEMO_CLIENT),
+        ]))
+        .await,
+    );
+    assert!(loc.starts_with(&format!("{CB}?")), "{loc}");
+    refused(&params(&loc), "response_mode must be");
+}
+
+#[tokio::test]
+async fn form_post_answers_with_a_page_that_posts_to_the_client() {
+    let s = TestServer::new().await;
+    let mut b = Browser::new(&s);
+    code_flow(&s, &mut b).await;
+    let res = b
+        .get(&authorize_url(&[
+            ("response_type", "code id_token"),
+            ("response_mode", "form_post"),
+            ("client_id", DEMO_CLIENT),
+            ("scope", "openid"),
+            ("nonce", "fp"),
+            ("state", "fs"),
+        ]))
+        .await;
+    res.expect(StatusCode::OK);
+    assert!(res.header(header::LOCATION).is_none());
+    let page = res.text();
+    assert!(
+        page.contains("action=\"https:&#x2f;&#x2f;app.tollgate.test&#x2f;callback\"")
+            || page.contains(&format!("action=\"{CB}\"")),
+        "{page}"
+    );
+    let code = input(&page, "code").expect("code field");
+    assert_eq!(input(&page, "state").as_deref(), Some("fs"));
+    let id = s
+        .verify_jwt(&input(&page, "id_token").expect("id_token"), DEMO_CLIENT)
+        .await;
+    assert_eq!(id["c_hash"], half_hash(&code).as_str());
+    // Its one script (the auto-submit) is allowed, and so is the post to the client.
+    let csp = res.header(header::CONTENT_SECURITY_POLICY).expect("CSP");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(
+        csp.contains("form-action 'self' https://app.tollgate.test"),
+        "{csp}"
+    );
+    s.token(
+        DEMO,
+        &[("grant_type", "authorization_code"), ("code", &code)],
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    // Errors travel the same way: prompt=none without a session.
+    let mut fresh = Browser::new(&s);
+    let res = fresh
+        .get(&authorize_url(&[
+            ("response_type", "code"),
+            ("response_mode", "form_post"),
+            ("client_id", DEMO_CLIENT),
+            ("prompt", "none"),
+        ]))
+        .await;
+    res.expect(StatusCode::OK);
+    assert_eq!(
+        input(&res.text(), "error").as_deref(),
+        Some("login_required")
+    );
+}

@@ -1,6 +1,8 @@
 //! The authorization endpoint's decisions (RFC 6749 §4.1, §4.2; OpenID
-//! Connect Core §3.1.2, §3.2.2) with PKCE (RFC 7636) and the `iss` response
-//! parameter (RFC 9207): validating a request, keeping it while the user
+//! Connect Core §3.1.2, §3.2.2, §3.3.2) with PKCE (RFC 7636), the `iss`
+//! response parameter (RFC 9207), the multiple response types and modes
+//! (OAuth 2.0 Multiple Response Type Encoding Practices) and `form_post`
+//! (OAuth 2.0 Form Post Response Mode): validating a request, keeping it while the user
 //! signs in and consents, and answering it. The browser edge
 //! (`crate::web::browser::authorize`) renders the outcomes.
 //!
@@ -37,6 +39,10 @@ pub enum ResponseType {
     Token,
     IdToken,
     IdTokenToken,
+    /// The hybrid flow's three (OIDC Core §3.3).
+    CodeIdToken,
+    CodeToken,
+    CodeIdTokenToken,
 }
 
 impl ResponseType {
@@ -48,14 +54,78 @@ impl ResponseType {
             ["token"] => Some(Self::Token),
             ["id_token"] => Some(Self::IdToken),
             ["id_token", "token"] => Some(Self::IdTokenToken),
+            ["code", "id_token"] => Some(Self::CodeIdToken),
+            ["code", "token"] => Some(Self::CodeToken),
+            ["code", "id_token", "token"] => Some(Self::CodeIdTokenToken),
             _ => None,
         }
     }
-    pub fn fragment(self) -> bool {
-        self != Self::Code
+    /// The mode when the request names none: the query for a code alone,
+    /// the fragment whenever a token travels through the browser.
+    pub fn default_mode(self) -> ResponseMode {
+        if self == Self::Code {
+            ResponseMode::Query
+        } else {
+            ResponseMode::Fragment
+        }
+    }
+    pub fn has_code(self) -> bool {
+        matches!(
+            self,
+            Self::Code | Self::CodeIdToken | Self::CodeToken | Self::CodeIdTokenToken
+        )
+    }
+    pub fn has_token(self) -> bool {
+        matches!(
+            self,
+            Self::Token | Self::IdTokenToken | Self::CodeToken | Self::CodeIdTokenToken
+        )
     }
     pub fn has_id_token(self) -> bool {
-        matches!(self, Self::IdToken | Self::IdTokenToken)
+        matches!(
+            self,
+            Self::IdToken | Self::IdTokenToken | Self::CodeIdToken | Self::CodeIdTokenToken
+        )
+    }
+}
+
+/// How the answer reaches the client's redirect URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    /// An HTML form the browser posts to the redirect URI.
+    FormPost,
+}
+
+impl ResponseMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "query" => Some(Self::Query),
+            "fragment" => Some(Self::Fragment),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
+        }
+    }
+}
+
+/// An answer for the client: `params` delivered to `uri` by `mode`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAnswer {
+    pub uri: String,
+    pub params: Vec<(String, String)>,
+    pub mode: ResponseMode,
+}
+
+impl ClientAnswer {
+    /// Where to send the browser, for the query and fragment modes.
+    pub fn location(&self) -> String {
+        let pairs: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        with_params(&self.uri, &pairs, self.mode == ResponseMode::Fragment)
     }
 }
 
@@ -67,6 +137,9 @@ pub struct AuthRequest {
     /// Whether `redirect_uri` was in the request (then the token request must repeat it).
     pub redirect_given: bool,
     pub response_type: ResponseType,
+    /// `response_mode`, when the request named one.
+    #[serde(default)]
+    pub response_mode: Option<ResponseMode>,
     pub scope: Vec<String>,
     pub state: Option<String>,
     pub nonce: Option<String>,
@@ -90,7 +163,9 @@ impl AuthRequest {
         Target {
             uri: &self.redirect_uri,
             state: self.state.as_deref(),
-            fragment: self.response_type.fragment(),
+            mode: self
+                .response_mode
+                .unwrap_or(self.response_type.default_mode()),
         }
     }
 }
@@ -100,8 +175,8 @@ impl AuthRequest {
 pub enum Refusal {
     /// Shown to the user: the client or redirect URI is not trusted.
     Page(String),
-    /// Sent back to the client at this location (error parameters added).
-    Redirect(String),
+    /// Sent back to the client (an error for it).
+    Redirect(ClientAnswer),
     /// A backing store cannot answer (a pushed request cannot be read).
     Unavailable,
 }
@@ -110,7 +185,7 @@ pub enum Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// To the client's redirect URI (the response, or an error for it).
-    Redirect(String),
+    Redirect(ClientAnswer),
     /// To the consent page for the stored request with this id.
     Consent(String),
     /// An error page (the client is gone).
@@ -123,7 +198,7 @@ pub enum Outcome {
 pub struct Target<'a> {
     pub uri: &'a str,
     pub state: Option<&'a str>,
-    pub fragment: bool,
+    pub mode: ResponseMode,
 }
 
 /// `uri` with `params` added to its query or fragment.
@@ -141,14 +216,21 @@ pub fn with_params(uri: &str, params: &[(&str, &str)], fragment: bool) -> String
 }
 
 impl Target<'_> {
-    /// The redirect carrying an error for the client (with `state` and `iss`).
-    pub fn error(&self, issuer: &str, code: &str, description: &str) -> String {
+    /// An error for the client (with `state` and `iss`).
+    pub fn error(&self, issuer: &str, code: &str, description: &str) -> ClientAnswer {
         let mut params = vec![("error", code), ("error_description", description)];
         if let Some(s) = self.state {
             params.push(("state", s));
         }
         params.push(("iss", issuer));
-        with_params(self.uri, &params, self.fragment)
+        ClientAnswer {
+            uri: self.uri.to_string(),
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            mode: self.mode,
+        }
     }
 }
 
@@ -219,15 +301,24 @@ pub async fn validate(
     let target = Target {
         uri: &redirect_uri,
         state: q.get("state"),
-        fragment: q
-            .get("response_type")
-            .and_then(ResponseType::parse)
-            .is_some_and(ResponseType::fragment),
+        mode: requested_mode(q),
     };
     let req = checked_request(&client, &redirect_uri, q, pushed.is_some()).map_err(
         |Invalid(code, d)| Refusal::Redirect(target.error(&state.settings.issuer, code, &d)),
     )?;
     Ok((req, client))
+}
+
+/// The mode errors go back in before the request is checked: the one asked
+/// for if it is known, else the response type's default.
+fn requested_mode(q: &OAuthForm) -> ResponseMode {
+    let default = q
+        .get("response_type")
+        .and_then(ResponseType::parse)
+        .map_or(ResponseMode::Query, ResponseType::default_mode);
+    q.get("response_mode")
+        .and_then(ResponseMode::parse)
+        .unwrap_or(default)
 }
 
 /// Checks and keeps the authorization request `client` pushed (RFC 9126
@@ -363,12 +454,11 @@ fn checked_request(
         ));
     }
     let response_type = allowed_response_type(client, q)?;
+    let response_mode = response_mode(response_type, q)?;
     let scope =
         grant_scope(client, q.get("scope")).map_err(|e| Invalid("invalid_scope", e.description))?;
     let nonce = q.get("nonce").map(str::to_string);
-    if response_type.has_id_token() {
-        check_id_token_request(&scope, nonce.as_deref())?;
-    }
+    check_id_token_request(response_type, &scope, nonce.as_deref())?;
     let code_challenge = code_challenge(client, response_type, q)?;
     let prompt = prompt(q)?;
     let max_age = max_age(q)?;
@@ -377,6 +467,7 @@ fn checked_request(
         redirect_given: q.get("redirect_uri").is_some(),
         redirect_uri: redirect_uri.to_string(),
         response_type,
+        response_mode,
         scope,
         state: q.get("state").map(str::to_string),
         nonce,
@@ -417,32 +508,66 @@ fn allowed_response_type(client: &Client, q: &OAuthForm) -> Result<ResponseType,
         Some(None) => {
             return Err(Invalid(
                 "unsupported_response_type",
-                "response_type must be code, token, id_token or 'id_token token'".into(),
+                "response_type must be code, token, id_token, or a combination of them".into(),
             ))
         }
         Some(Some(rt)) => rt,
     };
-    let grant = if response_type == ResponseType::Code {
-        AUTHORIZATION_CODE
-    } else {
-        IMPLICIT
-    };
-    if !client.authorized_grant_types.iter().any(|g| g == grant) {
-        return Err(Invalid(
-            "unauthorized_client",
-            format!("this client may not use the '{grant}' grant").into(),
-        ));
+    // A code needs the code grant; tokens through the browser need the
+    // implicit grant, and so does an ID token that comes without a code.
+    let mut grants = vec![];
+    if response_type.has_code() {
+        grants.push(AUTHORIZATION_CODE);
+    }
+    if response_type.has_token() || !response_type.has_code() {
+        grants.push(IMPLICIT);
+    }
+    for grant in grants {
+        if !client.authorized_grant_types.iter().any(|g| g == grant) {
+            return Err(Invalid(
+                "unauthorized_client",
+                format!("this client may not use the '{grant}' grant").into(),
+            ));
+        }
     }
     Ok(response_type)
 }
 
-/// An ID token needs the openid scope and a nonce.
-fn check_id_token_request(scope: &[String], nonce: Option<&str>) -> Result<(), Invalid> {
-    if !scope.iter().any(|s| s == "openid") {
+/// `response_mode`, if given: a known one, and never the query for tokens
+/// (Multiple Response Type Encoding Practices §2.1: they would end up in
+/// logs and `Referer` headers).
+fn response_mode(rt: ResponseType, q: &OAuthForm) -> Result<Option<ResponseMode>, Invalid> {
+    let Some(raw) = q.get("response_mode") else {
+        return Ok(None);
+    };
+    match ResponseMode::parse(raw) {
+        None => Err(Invalid::request(
+            "response_mode must be query, fragment or form_post",
+        )),
+        Some(ResponseMode::Query) if rt != ResponseType::Code => Err(Invalid::request(
+            "response_mode=query cannot carry tokens; use fragment or form_post",
+        )),
+        mode => Ok(mode),
+    }
+}
+
+/// An ID token through the browser needs the openid scope, and every
+/// response of the implicit and hybrid flows a nonce (OIDC Core §3.2.2.1,
+/// §3.3.2.11): it is what ties a token in the fragment to this request.
+fn check_id_token_request(
+    rt: ResponseType,
+    scope: &[String],
+    nonce: Option<&str>,
+) -> Result<(), Invalid> {
+    let openid = scope.iter().any(|s| s == "openid");
+    if rt.has_id_token() && !openid {
         return Err(Invalid::request("an id_token needs the openid scope"));
     }
-    if nonce.is_none() {
-        return Err(Invalid::request("nonce is required with id_token"));
+    let needs_nonce = rt.has_id_token() || (openid && rt == ResponseType::CodeToken);
+    if needs_nonce && nonce.is_none() {
+        return Err(Invalid::request(
+            "nonce is required when tokens come through the browser",
+        ));
     }
     Ok(())
 }
@@ -472,10 +597,7 @@ fn code_challenge(
         }
         (None, None) => None,
     };
-    if response_type == ResponseType::Code
-        && client.client_type == ClientType::Public
-        && challenge.is_none()
-    {
+    if response_type.has_code() && client.client_type == ClientType::Public && challenge.is_none() {
         return Err(Invalid::request(
             "PKCE (code_challenge with code_challenge_method=S256) is required for public clients",
         ));
@@ -623,17 +745,21 @@ pub async fn decide(
     if let Some(id) = pending {
         drop_pending(state, id).await;
     }
-    let Ok(mut params) = respond(state, &client, req, user, now()).await else {
+    let Ok(params) = respond(state, &client, req, user, now()).await else {
         return Outcome::Redirect(target.error(
             &state.settings.issuer,
             "server_error",
             "the authorization could not be completed",
         ));
     };
+    let mut params: Vec<(String, String)> = params
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     if let Some(s) = &req.state {
-        params.push(("state", s.clone()));
+        params.push(("state".into(), s.clone()));
     }
-    params.push(("iss", state.settings.issuer.clone()));
+    params.push(("iss".into(), state.settings.issuer.clone()));
     state
         .audit("authorize.granted")
         .client(&client.client_id)
@@ -642,8 +768,11 @@ pub async fn decide(
         .ip(ip)
         .detail(json!({"response_type": format!("{:?}", req.response_type), "scope": req.scope.join(" ")}))
         .record();
-    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Outcome::Redirect(with_params(&req.redirect_uri, &pairs, target.fragment))
+    Outcome::Redirect(ClientAnswer {
+        uri: req.redirect_uri.clone(),
+        params,
+        mode: target.mode,
+    })
 }
 
 /// Whether the client may sign in users of the user's tenant (a client
@@ -689,7 +818,9 @@ async fn ask_consent(
     }
 }
 
-/// The response parameters for the request's response type.
+/// The response parameters for the request's response type: a code, an
+/// access token, an ID token, or (the hybrid flow) a code with either or
+/// both, the ID token then carrying the hashes of what travels with it.
 async fn respond(
     state: &Services,
     client: &Arc<Client>,
@@ -697,33 +828,38 @@ async fn respond(
     user: &UserPrincipal,
     now: Timestamp,
 ) -> Result<Vec<(&'static str, String)>, ()> {
-    match req.response_type {
-        ResponseType::Code => Ok(vec![("code", issue_code(state, client, req, user).await?)]),
-        ResponseType::IdToken => {
-            let lifetime = client
-                .access_token_expiration_timeout
-                .clamp(1, state.settings.max_token_lifetime);
-            let t = id_token(
-                state,
-                client,
-                user,
-                &req.scope,
-                None,
-                IdTokenAsk {
-                    nonce: req.nonce.as_deref(),
-                    acr_requested: req.acr_requested,
-                },
-                now,
-                lifetime,
-            )
-            .map_err(|_| ())?;
-            remember_relying_party(state, client, user).await;
-            Ok(vec![("id_token", t)])
-        }
-        ResponseType::Token | ResponseType::IdTokenToken => {
-            implicit_tokens(state, client, req, user, now).await
-        }
+    let rt = req.response_type;
+    let mut out = vec![];
+    let code = match rt.has_code() {
+        true => Some(issue_code(state, client, req, user).await?),
+        false => None,
+    };
+    if let Some(c) = &code {
+        out.push(("code", c.clone()));
     }
+    if rt.has_token() {
+        let (params, id_token) = browser_tokens(state, client, req, user, code, now).await?;
+        out.extend(params);
+        if rt.has_id_token() {
+            out.extend(id_token.map(|t| ("id_token", t)));
+        }
+        return Ok(out);
+    }
+    if rt.has_id_token() {
+        let lifetime = client
+            .access_token_expiration_timeout
+            .clamp(1, state.settings.max_token_lifetime);
+        let ask = IdTokenAsk {
+            nonce: req.nonce.as_deref(),
+            acr_requested: req.acr_requested,
+            code: code.as_deref(),
+        };
+        let t =
+            id_token(state, client, user, &req.scope, None, ask, now, lifetime).map_err(|_| ())?;
+        remember_relying_party(state, client, user).await;
+        out.push(("id_token", t));
+    }
+    Ok(out)
 }
 
 /// A new authorization code, its request kept for the token endpoint.
@@ -754,15 +890,17 @@ async fn issue_code(
     Ok(code)
 }
 
-/// The implicit grant's access token (and ID token when asked for), never
-/// a refresh token.
-async fn implicit_tokens(
+/// An access token through the browser (the implicit and hybrid flows),
+/// never a refresh token; with the ID token `issue` made beside it for the
+/// openid scope (its `c_hash` names `code`, when one goes with it).
+async fn browser_tokens(
     state: &Services,
     client: &Arc<Client>,
     req: &AuthRequest,
     user: &UserPrincipal,
+    code: Option<String>,
     now: Timestamp,
-) -> Result<Vec<(&'static str, String)>, ()> {
+) -> Result<(Vec<(&'static str, String)>, Option<String>), ()> {
     let res = issue(
         state,
         Issue {
@@ -775,23 +913,19 @@ async fn implicit_tokens(
             acr_requested: req.acr_requested,
             exchange: None,
             dpop_jkt: None,
+            code,
         },
         now,
     )
     .await
     .map_err(|_| ())?;
-    let mut out = vec![
+    let out = vec![
         ("access_token", res.access_token),
-        ("token_type", "bearer".to_string()),
+        ("token_type", res.token_type.to_string()),
         ("expires_in", res.expires_in.to_string()),
         ("scope", res.scope),
     ];
-    if req.response_type == ResponseType::IdTokenToken {
-        if let Some(t) = res.id_token {
-            out.push(("id_token", t));
-        }
-    }
-    Ok(out)
+    Ok((out, res.id_token))
 }
 
 #[cfg(test)]
@@ -805,7 +939,16 @@ mod tests {
             ResponseType::parse("token id_token"),
             Some(ResponseType::IdTokenToken)
         );
-        assert_eq!(ResponseType::parse("code token"), None);
+        assert_eq!(
+            ResponseType::parse("id_token code"),
+            Some(ResponseType::CodeIdToken)
+        );
+        assert_eq!(
+            ResponseType::parse("token code id_token"),
+            Some(ResponseType::CodeIdTokenToken)
+        );
+        assert_eq!(ResponseType::parse("code code"), None);
+        assert_eq!(ResponseType::parse("none"), None);
         assert_eq!(ResponseType::parse(""), None);
     }
 

@@ -143,6 +143,8 @@ pub struct Issue<'a> {
     /// bound to it (RFC 9449 §6), and so is a refresh family a public
     /// client starts.
     pub dpop_jkt: Option<String>,
+    /// The hybrid flow's code issued beside these tokens (the ID token's `c_hash`).
+    pub code: Option<String>,
 }
 
 /// What token exchange (RFC 8693) adds to an access token.
@@ -189,6 +191,7 @@ pub async fn issue(
             IdTokenAsk {
                 nonce: req.nonce.as_deref(),
                 acr_requested: req.acr_requested,
+                code: req.code.as_deref(),
             },
             now,
             lifetime,
@@ -331,6 +334,8 @@ pub struct IdTokenAsk<'a> {
     pub nonce: Option<&'a str>,
     /// `acr_values` was sent: the token says how the user signed in.
     pub acr_requested: bool,
+    /// The hybrid flow's code sent with the token (`c_hash`, OIDC Core §3.3.2.11).
+    pub code: Option<&'a str>,
 }
 
 /// How a signed-in user was authenticated (OIDC Core §2): a password, at
@@ -371,6 +376,9 @@ pub fn id_token(
     }
     if let Some(at) = access_token {
         claims["at_hash"] = json!(tokens::half_hash(at));
+    }
+    if let Some(code) = ask.code {
+        claims["c_hash"] = json!(tokens::half_hash(code));
     }
     if let Some(n) = ask.nonce {
         claims["nonce"] = json!(n);

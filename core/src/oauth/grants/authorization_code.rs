@@ -111,6 +111,7 @@ pub async fn grant(
             acr_requested: record.acr_requested,
             exchange: None,
             dpop_jkt: dpop_jkt.map(str::to_string),
+            code: None,
         },
         now,
     )

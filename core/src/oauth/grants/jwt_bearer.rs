@@ -124,6 +124,7 @@ pub async fn grant(
             acr_requested: false,
             exchange: None,
             dpop_jkt: dpop_jkt.map(str::to_string),
+            code: None,
         },
         now,
     )

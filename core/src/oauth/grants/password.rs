@@ -66,6 +66,7 @@ pub async fn grant(
             acr_requested: form.get("acr_values").is_some(),
             exchange: None,
             dpop_jkt: dpop_jkt.map(str::to_string),
+            code: None,
         },
         now,
     )

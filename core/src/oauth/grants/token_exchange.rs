@@ -351,6 +351,7 @@ pub async fn grant(
             acr_requested: false,
             exchange: Some(Exchanged { audience, act }),
             dpop_jkt: dpop_jkt.map(str::to_string),
+            code: None,
         },
         now,
     )

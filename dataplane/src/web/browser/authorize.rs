@@ -106,7 +106,7 @@ async fn sign_in_first(state: &Services, lang: Lang, req: &AuthRequest) -> Respo
             "login_required",
             "the user is not signed in",
         );
-        return page::redirect(StatusCode::FOUND, &to);
+        return page::answer(lang, StatusCode::FOUND, &to);
     }
     match store_pending(state, req).await {
         Ok(id) => page::redirect(StatusCode::FOUND, &format!("/ui/auth/sign-in?request={id}")),
@@ -195,7 +195,7 @@ pub async fn finish(
     consented: bool,
 ) -> Response {
     match decide(state, req, pending, user, ip, consented).await {
-        Outcome::Redirect(to) => page::redirect(status, &to),
+        Outcome::Redirect(to) => page::answer(lang, status, &to),
         Outcome::Consent(id) => page::redirect(status, &format!("/ui/auth/consent?request={id}")),
         Outcome::ErrorPage(msg) => page::error_page(state, lang, StatusCode::BAD_REQUEST, msg),
         Outcome::Unavailable => page::unavailable(state, lang),
@@ -205,7 +205,7 @@ pub async fn finish(
 fn refused(state: &Services, lang: Lang, refusal: Refusal) -> Response {
     match refusal {
         Refusal::Page(msg) => page::error_page(state, lang, StatusCode::BAD_REQUEST, &msg),
-        Refusal::Redirect(to) => page::redirect(StatusCode::FOUND, &to),
+        Refusal::Redirect(to) => page::answer(lang, StatusCode::FOUND, &to),
         Refusal::Unavailable => page::unavailable(state, lang),
     }
 }

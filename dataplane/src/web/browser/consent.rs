@@ -130,7 +130,7 @@ pub async fn submit(
             "access_denied",
             "the user denied access",
         );
-        return ui::redirect(StatusCode::SEE_OTHER, &to);
+        return ui::answer(lang, StatusCode::SEE_OTHER, &to);
     }
     if remember_consent(&state, &session.user, &pending.client_id, &pending.scope)
         .await

@@ -1,5 +1,6 @@
 //! The Authentication UI: server-rendered pages (one stylesheet; no script
-//! but the one that submits the SAML HTTP-POST hand-off)
+//! but the one that submits the SAML HTTP-POST hand-off and `form_post`
+//! answers)
 //! for sign-in, password change, consent and sign-out, and the security
 //! headers every page and authorization answer carries.
 
@@ -11,6 +12,7 @@ pub use super::i18n::{Lang, Tr};
 
 use crate::web::browser::pages;
 use crate::web::csrf;
+use tollgate_core::oauth::authorize::{ClientAnswer, ResponseMode};
 use tollgate_core::services::Services;
 
 /// The Content-Security-Policy, allowing form posts to `form_origin` too
@@ -83,6 +85,52 @@ pub fn html(
         res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
     secure(res)
+}
+
+/// A page whose script posts `fields` to `action`, allowed by its CSP;
+/// `texts` are the message and button keys.
+pub fn auto_post(
+    lang: Lang,
+    title: &'static str,
+    texts: (&'static str, &'static str),
+    action: String,
+    fields: Vec<(String, String)>,
+) -> Response {
+    let origin = tollgate_core::origins::origin_of(&action);
+    let mut res = html(
+        StatusCode::OK,
+        &pages::AutoPost {
+            t: Tr::new(lang),
+            title,
+            notice: None,
+            error: None,
+            message: texts.0,
+            button: texts.1,
+            action,
+            fields,
+        },
+        origin.as_deref(),
+        vec![],
+    );
+    if let Ok(v) = HeaderValue::from_str(&auto_post_csp(origin.as_deref())) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    res
+}
+
+/// An authorization answer for the client: a redirect (`status`: 302 for
+/// GETs, 303 after a form post), or for `form_post` a page that posts it.
+pub fn answer(lang: Lang, status: StatusCode, answer: &ClientAnswer) -> Response {
+    match answer.mode {
+        ResponseMode::FormPost => auto_post(
+            lang,
+            "form_post_title",
+            ("form_post_message", "form_post_continue"),
+            answer.uri.clone(),
+            answer.params.clone(),
+        ),
+        ResponseMode::Query | ResponseMode::Fragment => redirect(status, &answer.location()),
+    }
 }
 
 /// A redirect (302 for GETs, 303 after a form post) with the security headers.

@@ -81,18 +81,19 @@ pub struct SsoRedirect {
     pub location: String,
 }
 
-/// The HTTP-POST binding hand-off: a form to the IdP that a script from
-/// `/ui/auth/static/auto-post.js` submits (the button, without script).
+/// A form that a script from `/ui/auth/static/auto-post.js` submits (the
+/// button, without script): the SAML HTTP-POST binding's hand-off, and the
+/// `form_post` response mode's answer to a client.
 #[derive(Template)]
-#[template(path = "saml_post.html")]
-pub struct SamlPost {
+#[template(path = "auto_post.html")]
+pub struct AutoPost {
     pub t: Tr,
     pub title: &'static str,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// The message and button keys.
+    pub message: &'static str,
+    pub button: &'static str,
     pub action: String,
-    /// `SAMLRequest` or `SAMLResponse`.
-    pub field: &'static str,
-    pub message: String,
-    pub relay_state: String,
+    pub fields: Vec<(String, String)>,
 }

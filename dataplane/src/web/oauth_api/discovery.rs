@@ -28,8 +28,11 @@ fn metadata(state: &AppState) -> serde_json::Value {
         "introspection_endpoint": format!("{iss}/auth/v3/oauth/introspect"),
         "revocation_endpoint": format!("{iss}/auth/v3/oauth/revoke"),
         "grant_types_supported": grants::ADVERTISED,
-        "response_types_supported": ["code", "token", "id_token", "id_token token"],
-        "response_modes_supported": ["query", "fragment"],
+        "response_types_supported": [
+            "code", "token", "id_token", "id_token token",
+            "code id_token", "code token", "code id_token token",
+        ],
+        "response_modes_supported": ["query", "fragment", "form_post"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         // RFC 9126: pushed requests; a client may be made to use them.

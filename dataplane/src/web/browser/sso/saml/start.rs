@@ -2,7 +2,7 @@
 //! and the pieces the other SAML endpoints share (refusals, the HTTP-POST
 //! hand-off page, the flight record).
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -45,7 +45,7 @@ pub fn refuse(
 }
 
 /// The HTTP-POST binding: a page whose script posts `field` (`SAMLRequest`
-/// or `SAMLResponse`) and `RelayState` to `action`, allowed by its CSP.
+/// or `SAMLResponse`) and `RelayState` to `action`.
 pub fn post_page(
     lang: Lang,
     action: String,
@@ -53,26 +53,16 @@ pub fn post_page(
     message: String,
     relay_state: String,
 ) -> Response {
-    let origin = tollgate_core::origins::origin_of(&action);
-    let mut res = page::html(
-        StatusCode::OK,
-        &crate::web::browser::pages::SamlPost {
-            t: Tr::new(lang),
-            title: "sso_redirect_title",
-            notice: None,
-            error: None,
-            action,
-            field,
-            message,
-            relay_state,
-        },
-        origin.as_deref(),
-        vec![],
-    );
-    if let Ok(v) = HeaderValue::from_str(&page::auto_post_csp(origin.as_deref())) {
-        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    res
+    page::auto_post(
+        lang,
+        "sso_redirect_title",
+        ("sso_redirect_message", "sso_redirect_continue"),
+        action,
+        vec![
+            (field.to_string(), message),
+            ("RelayState".into(), relay_state),
+        ],
+    )
 }
 
 /// `sso::start` for `auth: saml`: the signed AuthnRequest to the contact
