@@ -29,6 +29,11 @@ fn key(hash: &str) -> String {
     format!("opaque_at:{hash}")
 }
 
+/// Where the ephemeral store keeps `value`'s claims (under its digest).
+pub fn cache_key(value: &str) -> String {
+    key(&token_digest(value))
+}
+
 /// Seconds left until `exp`, at least one.
 fn ttl(exp: Timestamp, now: Timestamp) -> Duration {
     Duration::from_secs(u64::try_from(exp - now).unwrap_or(0).max(1))
@@ -92,8 +97,8 @@ pub async fn lookup(
 /// Forgets a revoked token everywhere, so no replica finds it again.
 pub async fn forget(ephemeral: &Ephemeral, db: &Db, value: &str) -> Result<()> {
     let hash = token_digest(value);
-    let (cached, durable) =
-        tokio::join!(ephemeral.delete(&key(&hash)), db.delete_opaque_token(&hash));
+    let key = key(&hash);
+    let (cached, durable) = tokio::join!(ephemeral.delete(&key), db.delete_opaque_token(&hash));
     cached?;
     durable
 }
