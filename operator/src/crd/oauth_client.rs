@@ -77,6 +77,7 @@ pub struct OAuthClientSpec {
     /// original's, that resource servers validate by introspection and that
     /// die at once when revoked.
     #[serde(default = "default_access_token_format")]
+    #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self in ['jwt', 'opaque']").message("accessTokenFormat must be jwt or opaque"))]
     pub access_token_format: String,
     #[serde(default)]
