@@ -211,13 +211,11 @@ async fn they_survive_the_loss_of_the_ephemeral_store(s: TestServer) {
 /// Rows keyed by the token's digest, and rows holding the token itself.
 async fn stored_rows(s: &TestServer, token: &str) -> (i64, i64) {
     let count = |sql: &'static str, v: String| async move {
-        let pool = s.db.pool();
-        let n: i64 = sqlx::query_scalar(sql)
+        sqlx::query_scalar::<_, i64>(sql)
             .bind(v)
-            .fetch_one(pool)
+            .fetch_one(s.db.pool())
             .await
-            .unwrap();
-        n
+            .unwrap()
     };
     (
         count(
