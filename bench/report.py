@@ -141,7 +141,8 @@ def main():
     meta, notes = load_meta(os.path.join(out, "meta.tsv"))
     runs = {}
     for server in ("tollgate", "peer", "peer-cluster"):
-        for scenario in ("client_credentials", "introspection", "refresh", "refresh_pg"):
+        for scenario in ("client_credentials", "introspection", "client_credentials_opaque",
+                         "introspection_opaque", "refresh", "refresh_pg"):
             r = load_run(out, f"{server}.{scenario}")
             if r:
                 runs[(server, scenario)] = r
@@ -211,6 +212,9 @@ def main():
       "oidc-provider refuses to introspect JWT access tokens (`unsupported_token_type`), so its "
       "run introspects an opaque access token issued for a second resource indicator "
       "(a lookup in its in-process store).")
+    w("- **Opaque tokens** (Tollgate only): the same two scenarios with the demo client set to "
+      "`accessTokenFormat: opaque`: issuing writes the claims to the in-process store and a "
+      "SQLite row; introspection finds them in the in-process store.")
     w("- **Refresh**: every refresh rotates the refresh token. `bench/wrk/bench.lua` keeps a "
       "FIFO of live refresh tokens per wrk thread, seeded before the run with the password "
       "grant (more tokens than the thread's connections); each response's new "
@@ -266,6 +270,8 @@ def main():
         row(label, "oidc-provider, 1 process", runs.get(("peer", key)), tg)
         if key == "client_credentials" and ("peer-cluster", key) in runs:
             row(label, f"oidc-provider, node:cluster ×{workers}", runs[("peer-cluster", key)], tg)
+    row("Client credentials, opaque token", "Tollgate", runs.get(("tollgate", "client_credentials_opaque")))
+    row("Introspection, opaque token", "Tollgate", runs.get(("tollgate", "introspection_opaque")))
     row("Refresh (rotating)", "Tollgate `serve all` on PostgreSQL + Redis", runs.get(("tollgate", "refresh_pg")))
     w("")
 

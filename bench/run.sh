@@ -281,6 +281,13 @@ provision_pg_redis() {
 }
 
 # --- Tollgate ----------------------------------------------------------------
+# access_token_format jwt|opaque: the demo client's, through the ops API.
+access_token_format() {
+  curl -sf -o /dev/null -u "$TOLLGATE_OPS_USERNAME:$TOLLGATE_OPS_PASSWORD" -X PUT \
+    -H 'content-type: application/json' -d "{\"data\":{\"accessTokenFormat\":\"$1\"}}" \
+    "$TG_BASE/auth/v3/ops/clients/$CLIENT_ID" || die "cannot set accessTokenFormat $1"
+}
+
 tollgate_dev() {  # tollgate_dev NAME DATA_DIR [extra args...]
   local name=$1 dir=$2; shift 2
   mkdir -p "$dir"
@@ -319,6 +326,16 @@ run_tollgate() {
   grep -q '"active": *true' "$OUT/tollgate.introspection.sample.json" \
     || die "tollgate introspection of a fresh token is not active: $(cat "$OUT/tollgate.introspection.sample.json")"
   bench tollgate.introspection "$TG_INTROSPECT" "BENCH_BODY=token=$at"
+
+  # The same two with opaque access tokens (accessTokenFormat: opaque):
+  # issuing writes the claims to both stores, introspection looks them up.
+  access_token_format opaque
+  at=$($H token "$TG_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token grant_type=client_credentials)
+  bench tollgate.client_credentials_opaque "$TG_TOKEN" BENCH_BODY=grant_type=client_credentials
+  $H post "$TG_INTROSPECT" "$CLIENT_ID" "$CLIENT_SECRET" "token=$at" | grep -q '"active": *true' \
+    || die "tollgate introspection of a fresh opaque token is not active"
+  bench tollgate.introspection_opaque "$TG_INTROSPECT" "BENCH_BODY=token=$at"
+  access_token_format jwt
 
   bench tollgate.refresh "$TG_TOKEN" BENCH_MODE=refresh
   stop "$pid"

@@ -13,7 +13,7 @@ use crate::oauth::backchannel::{self, delivery::Delivery, Target};
 use crate::revocations::Revocations;
 use crate::secrets::SecretVerifier;
 use crate::tokens::verified::VerifiedTokens;
-use crate::tokens::{AccessClaims, Keyring, TokenError};
+use crate::tokens::{opaque, AccessClaims, Keyring, TokenError};
 
 /// Token-issuing policy from configuration.
 #[derive(Debug, Clone)]
@@ -89,30 +89,15 @@ pub struct Services {
 pub type AppState = Arc<Services>;
 
 impl Services {
-    /// Verifies an access token fully: signature and claims, revocation, and
+    /// Verifies an access token fully, a JWT (signature and claims) or an
+    /// opaque one (its kept claims): then revocation, and
     /// that its client (the same registration, not one re-created under its
     /// id) and contact center still exist and are enabled.
-    pub fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
-        // Read before verifying: a reload meanwhile makes the entry stale.
-        let generation = self.keys.generation();
-        let claims = match self.verified.get(token, generation) {
-            Some(c) => {
-                if c.exp + self.settings.leeway as i64 <= now() {
-                    return Err(TokenError::Expired);
-                }
-                c
-            }
-            None => {
-                let c = Arc::new(crate::tokens::verify_access(
-                    &self.keys,
-                    &self.settings.issuer,
-                    &self.settings.audience,
-                    token,
-                    self.settings.leeway,
-                )?);
-                self.verified.insert(token, c.clone(), generation);
-                c
-            }
+    pub async fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        let claims = if opaque::is_opaque(token) {
+            self.opaque_claims(token).await?
+        } else {
+            self.jwt_claims(token)?
         };
         if self.revocations.is_revoked(&claims) {
             return Err(TokenError::Invalid);
@@ -129,6 +114,41 @@ impl Services {
             }
         }
         Ok(claims)
+    }
+
+    /// A JWT's claims, once its signature and claims check out.
+    fn jwt_claims(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        // Read before verifying: a reload meanwhile makes the entry stale.
+        let generation = self.keys.generation();
+        if let Some(c) = self.verified.get(token, generation) {
+            if c.exp + self.settings.leeway as i64 <= now() {
+                return Err(TokenError::Expired);
+            }
+            return Ok(c);
+        }
+        let c = Arc::new(crate::tokens::verify_access(
+            &self.keys,
+            &self.settings.issuer,
+            &self.settings.audience,
+            token,
+            self.settings.leeway,
+        )?);
+        self.verified.insert(token, c.clone(), generation);
+        Ok(c)
+    }
+
+    /// An opaque token's claims, as kept when it was issued.
+    async fn opaque_claims(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        let now = now();
+        match opaque::lookup(&self.ephemeral, &self.db, token, now).await {
+            Ok(Some(c)) if c.exp > now => Ok(Arc::new(c)),
+            Ok(Some(_)) => Err(TokenError::Expired),
+            Ok(None) => Err(TokenError::Invalid),
+            Err(e) => {
+                tracing::warn!(error = %e, "opaque access token lookup failed");
+                Err(TokenError::Unavailable)
+            }
+        }
     }
 
     pub fn client(&self, client_id: &str) -> Option<Arc<Client>> {

@@ -189,6 +189,49 @@ async fn a_bound_token_is_accepted_only_with_a_proof_of_its_key() {
     assert_eq!(view["cnf"]["jkt"], key.thumbprint().as_str());
 }
 
+/// An opaque token keeps its binding: the claims kept for it carry `cnf`.
+#[tokio::test]
+async fn an_opaque_token_is_bound_like_a_jwt() {
+    let s = TestServer::new().await;
+    s.ops_put(
+        &format!("{CLIENTS}/{DEMO_CLIENT}"),
+        json!({"accessTokenFormat": "opaque"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let key = Key::new();
+    let proof = key.proof("POST", TOKEN_URL, None, json!({}));
+    let tokens = token_with(&s, DEMO, CLIENT_CREDENTIALS, Some(&proof))
+        .await
+        .tokens();
+    assert_eq!(tokens["token_type"], "DPoP");
+    let token = str_of(&tokens, "access_token");
+    assert!(uuid::Uuid::parse_str(token).is_ok(), "{token}");
+
+    let url = userinfo_url();
+    let good = key.proof("GET", &url, Some(token), json!({}));
+    userinfo(&s, "DPoP", token, Some(&good))
+        .await
+        .expect(StatusCode::OK);
+    let other = Key::new().proof("GET", &url, Some(token), json!({}));
+    for (scheme, proof, why) in [
+        ("Bearer", None, "as a bearer token"),
+        ("DPoP", None, "without a proof"),
+        ("DPoP", Some(other), "with another key's proof"),
+    ] {
+        let res = userinfo(&s, scheme, token, proof.as_deref()).await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNAUTHORIZED,
+            "{why}: {}",
+            res.text()
+        );
+    }
+    let view = s.introspect(DEMO, token).await.json();
+    assert_eq!(view["token_type"], "DPoP");
+    assert_eq!(view["cnf"]["jkt"], key.thumbprint().as_str());
+}
+
 #[tokio::test]
 async fn bad_proofs_at_the_token_endpoint_are_refused() {
     let s = TestServer::new().await;

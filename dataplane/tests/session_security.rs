@@ -183,10 +183,11 @@ async fn a_disabled_contact_center_gets_no_code_from_an_old_session(s: TestServe
     );
 }
 
-fn authorities(s: &TestServer, access_token: &str) -> Vec<String> {
+async fn authorities(s: &TestServer, access_token: &str) -> Vec<String> {
     let claims = s
         .state
         .verify_access_token(access_token)
+        .await
         .expect("a valid token");
     claims.authorities.clone()
 }
@@ -206,7 +207,9 @@ async fn refresh_carries_the_directorys_current_claims(s: TestServer) {
         )
         .await
         .tokens();
-    assert!(authorities(&s, str_of(&t, "access_token")).contains(&"ROLE_SUPERVISOR".into()));
+    assert!(authorities(&s, str_of(&t, "access_token"))
+        .await
+        .contains(&"ROLE_SUPERVISOR".into()));
     s.ops_put(
         &format!("{USERS}/{id}"),
         json!({"authorities": ["ROLE_AGENT"], "firstName": "Caroline"}),
@@ -224,7 +227,7 @@ async fn refresh_carries_the_directorys_current_claims(s: TestServer) {
         .await
         .tokens();
     assert_eq!(
-        authorities(&s, str_of(&next, "access_token")),
+        authorities(&s, str_of(&next, "access_token")).await,
         vec!["ROLE_AGENT".to_string()],
         "the refreshed token kept an authority the directory removed"
     );
@@ -250,7 +253,7 @@ async fn a_code_from_an_old_session_carries_current_claims(s: TestServer) {
         .await
         .tokens();
     assert_eq!(
-        authorities(&s, str_of(&t, "access_token")),
+        authorities(&s, str_of(&t, "access_token")).await,
         vec!["ROLE_AGENT".to_string()]
     );
 }

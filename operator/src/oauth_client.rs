@@ -19,8 +19,8 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tollgate_store::model::{
-    BackchannelLogout, Client as Row, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
-    ManagedRow, RowOwner, MANAGEMENT_AUTHORITIES,
+    AccessTokenFormat, BackchannelLogout, Client as Row, ClientAuthMethod, ClientType,
+    ExchangePolicy, HmacSecret, ManagedRow, RowOwner, MANAGEMENT_AUTHORITIES,
 };
 use tollgate_store::secrets::{hash_secret, SecretVerifier};
 use tollgate_store::validate::check_hmac_secret;
@@ -119,6 +119,13 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         ))
     })?;
     let auth_method = auth_method(spec, client_type)?;
+    let access_token_format =
+        AccessTokenFormat::parse(&spec.access_token_format).ok_or_else(|| {
+            Error::Invalid(format!(
+                "accessTokenFormat '{}' must be jwt or opaque",
+                spec.access_token_format
+            ))
+        })?;
     let token_exchange = spec.token_exchange.as_ref().map(|t| ExchangePolicy {
         subject_clients: t.subject_clients.clone(),
         subject_issuers: t.subject_issuers.clone(),
@@ -148,6 +155,7 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
         backchannel_logout: backchannel_logout(spec)?,
         require_dpop: spec.require_dpop,
+        access_token_format,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -387,6 +395,20 @@ mod tests {
         assert_eq!(row.access_token_expiration_timeout, 43_200);
         assert_eq!(row.contact_center_ids, ["cc1"]);
         assert_eq!(row.secret_hash, None, "the hash is the caller's business");
+        assert_eq!(row.access_token_format, AccessTokenFormat::Jwt);
+    }
+
+    #[test]
+    fn access_token_format_is_carried_and_checked() {
+        let spec = |format: &str| -> OAuthClientSpec {
+            serde_json::from_value(json!({"accessTokenFormat": format})).unwrap()
+        };
+        let row = desired("api", &spec("opaque"), vec![]).unwrap();
+        assert_eq!(row.access_token_format, AccessTokenFormat::Opaque);
+        assert!(matches!(
+            desired("api", &spec("paseto"), vec![]),
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[tokio::test]

@@ -329,6 +329,34 @@ pub mod grant_type {
     pub const SAML2_BEARER: &str = "urn:ietf:params:oauth:grant-type:saml2-bearer";
 }
 
+/// The form of a client's access tokens. `Opaque` tokens are random UUIDs
+/// (the original's shape) whose claims the server keeps: resource servers
+/// introspect them, and they die the moment they are revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessTokenFormat {
+    #[default]
+    Jwt,
+    Opaque,
+}
+
+impl AccessTokenFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccessTokenFormat::Jwt => "jwt",
+            AccessTokenFormat::Opaque => "opaque",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jwt" => Some(AccessTokenFormat::Jwt),
+            "opaque" => Some(AccessTokenFormat::Opaque),
+            _ => None,
+        }
+    }
+}
+
 /// How a client authenticates at the token, introspection and revocation
 /// endpoints. A client is pinned to one: a `PrivateKeyJwt` client cannot use
 /// a secret, a `ClientSecret` client cannot send a signed assertion.
@@ -422,6 +450,8 @@ pub struct Client {
     pub backchannel_logout: Option<BackchannelLogout>,
     /// RFC 9449: token requests must carry a DPoP proof (bound tokens only).
     pub require_dpop: bool,
+    /// What this client's access tokens look like: signed JWTs or opaque references.
+    pub access_token_format: AccessTokenFormat,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

@@ -166,6 +166,7 @@ contract!(
     audit_events,
     housekeeping_prunes_only_what_expired,
     single_use_values,
+    opaque_tokens,
     cancelled_writes_leave_no_open_transaction,
     corrupt_rows,
     row_owners,
@@ -289,6 +290,7 @@ fn client(id: &str) -> Client {
         require_pushed_authorization_requests: false,
         backchannel_logout: None,
         require_dpop: false,
+        access_token_format: AccessTokenFormat::Jwt,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -1551,12 +1553,14 @@ async fn clients_crud(db: Db) {
     public.redirect_uris = vec![];
     public.auth_method = ClientAuthMethod::None;
     public.require_pushed_authorization_requests = true;
+    public.access_token_format = AccessTokenFormat::Opaque;
     public.backchannel_logout = Some(BackchannelLogout {
         uri: "https://spa.example/bcl".into(),
         session_required: true,
     });
     let public = db.create_client(&public).await.unwrap();
     assert!(public.require_pushed_authorization_requests);
+    assert_eq!(public.access_token_format, AccessTokenFormat::Opaque);
     assert_eq!(
         public
             .backchannel_logout
@@ -2264,6 +2268,32 @@ async fn single_use_values(db: Db) {
     let pruned = db.prune(now, KEEP).await.unwrap().expect("the only pruner");
     assert_eq!(pruned.used_once, 1, "only the expired value");
     assert!(!db.first_use("client:jti:a", now + 60).await.unwrap());
+}
+
+/// An opaque token's claims are found by digest until they expire or are
+/// forgotten; housekeeping deletes only the expired ones.
+async fn opaque_tokens(db: Db) {
+    let now = now();
+    db.insert_opaque_token("h-live", r#"{"sub":"a"}"#, now + 60)
+        .await
+        .unwrap();
+    db.insert_opaque_token("h-old", r#"{"sub":"b"}"#, now - 1)
+        .await
+        .unwrap();
+    db.insert_opaque_token("h-gone", r#"{"sub":"c"}"#, now + 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.opaque_token("h-live", now).await.unwrap(),
+        Some((r#"{"sub":"a"}"#.to_string(), now + 60))
+    );
+    assert_eq!(db.opaque_token("h-old", now).await.unwrap(), None);
+    assert_eq!(db.opaque_token("h-none", now).await.unwrap(), None);
+    db.delete_opaque_token("h-gone").await.unwrap();
+    assert_eq!(db.opaque_token("h-gone", now).await.unwrap(), None);
+    let pruned = db.prune(now, KEEP).await.unwrap().expect("the only pruner");
+    assert_eq!(pruned.opaque_tokens, 1, "only the expired token");
+    assert!(db.opaque_token("h-live", now).await.unwrap().is_some());
 }
 
 /// Housekeeping deletes what expired or passed its retention, and nothing else.

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::{
-    Client, ClientType, ContactCenter, RefreshFamily, RefreshToken, Timestamp,
+    AccessTokenFormat, Client, ClientType, ContactCenter, RefreshFamily, RefreshToken, Timestamp,
 };
 
 use crate::directory::DirectoryUser;
 use crate::oauth::backchannel::{targets, Target};
 use crate::oauth::error::OAuthError;
 use crate::services::Services;
-use crate::tokens::{self, AccessClaims, Confirmation};
+use crate::tokens::{self, opaque, AccessClaims, Confirmation};
 
 pub const SCOPE_ALL: &str = "*";
 
@@ -177,10 +177,7 @@ pub async fn issue(
         (req.family.clone(), None)
     };
     let claims = access_claims(state, &req, sid, now, lifetime);
-    let access_token = tokens::sign(&state.keys, "at+jwt", &claims, now).map_err(|e| {
-        tracing::error!(error = %e, "cannot sign access token");
-        OAuthError::server_error()
-    })?;
+    let access_token = access_token(state, client, &claims, now).await?;
     let id_token = match &req.user {
         Some(user) if req.exchange.is_none() && has_scope(&req.scope, "openid") => Some(id_token(
             state,
@@ -218,6 +215,27 @@ pub async fn issue(
         id_token,
         issued_token_type: None,
     })
+}
+
+/// The access token in the client's format: a signed JWT, or an opaque
+/// value whose claims are kept (one write each to both stores).
+async fn access_token(
+    state: &Services,
+    client: &Client,
+    claims: &AccessClaims,
+    now: Timestamp,
+) -> Result<String, OAuthError> {
+    match client.access_token_format {
+        AccessTokenFormat::Jwt => tokens::sign(&state.keys, "at+jwt", claims, now).map_err(|e| {
+            tracing::error!(error = %e, "cannot sign access token");
+            OAuthError::server_error()
+        }),
+        AccessTokenFormat::Opaque => {
+            let value = opaque::new_value();
+            opaque::keep(&state.ephemeral, &state.db, &value, claims, now).await?;
+            Ok(value)
+        }
+    }
 }
 
 /// A new refresh token family for the request's client, user and scope,
@@ -440,6 +458,7 @@ mod tests {
             require_pushed_authorization_requests: false,
             backchannel_logout: None,
             require_dpop: false,
+            access_token_format: tollgate_store::model::AccessTokenFormat::Jwt,
             version: 1,
             created_at: 0,
             updated_at: 0,

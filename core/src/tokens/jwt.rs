@@ -83,6 +83,9 @@ pub enum TokenError {
     Invalid,
     #[error("the token has expired")]
     Expired,
+    /// An opaque token could not be looked up: neither valid nor invalid.
+    #[error("the token store is unavailable")]
+    Unavailable,
 }
 
 /// `typ` and `aud` of the user-info JWT of convert-token and jwt-userinfo.

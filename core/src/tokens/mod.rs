@@ -1,10 +1,11 @@
 //! Token minting and verification: JWT access tokens (RFC 9068), ID tokens
-//! (OpenID Connect Core) and opaque refresh tokens.
+//! (OpenID Connect Core), opaque access tokens and opaque refresh tokens.
 
 pub mod import;
 mod jwt;
 pub mod keyring;
 pub mod keys;
+pub mod opaque;
 pub mod verified;
 
 pub use jwt::{

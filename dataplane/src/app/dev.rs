@@ -135,6 +135,7 @@ fn demo_client(
         require_pushed_authorization_requests: false,
         backchannel_logout: None,
         require_dpop: false,
+        access_token_format: tollgate_store::model::AccessTokenFormat::Jwt,
         version: 1,
         created_at: t,
         updated_at: t,

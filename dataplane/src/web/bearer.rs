@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use crate::web::dpop;
 use tollgate_core::oauth::error::OAuthError;
 use tollgate_core::services::{AppState, Services};
-use tollgate_core::tokens::AccessClaims;
+use tollgate_core::tokens::{AccessClaims, TokenError};
 
 /// The request a token comes with (method and path, as the client sent
 /// them): a DPoP proof must name them.
@@ -78,9 +78,14 @@ pub async fn presented(
     scheme: Scheme,
     token: &str,
 ) -> Result<Arc<AccessClaims>, OAuthError> {
+    // One path for both formats: a JWT is verified, an opaque token looked up.
     let claims = state
         .verify_access_token(token)
-        .map_err(|e| OAuthError::invalid_token(e.to_string()))?;
+        .await
+        .map_err(|e| match e {
+            TokenError::Unavailable => OAuthError::temporarily_unavailable(2),
+            e => OAuthError::invalid_token(e.to_string()),
+        })?;
     let bound = claims.cnf.as_ref().map(|c| c.jkt.as_str());
     match (bound, scheme) {
         (None, Scheme::Bearer) => Ok(claims),

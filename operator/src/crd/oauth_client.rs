@@ -73,6 +73,13 @@ pub struct OAuthClientSpec {
     /// a DPoP proof, so all its access tokens are bound to its key.
     #[serde(default)]
     pub require_dpop: bool,
+    /// `jwt`: access tokens are signed JWTs. `opaque`: random UUIDs, as the
+    /// original's, that resource servers validate by introspection and that
+    /// die at once when revoked.
+    #[serde(default = "default_access_token_format")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self in ['jwt', 'opaque']").message("accessTokenFormat must be jwt or opaque"))]
+    pub access_token_format: String,
     #[serde(default)]
     pub authorities: Vec<String>,
     #[serde(default = "default_scope")]
@@ -185,6 +192,9 @@ fn default_scope() -> Vec<String> {
 }
 fn default_grants() -> Vec<String> {
     vec!["client_credentials".into()]
+}
+fn default_access_token_format() -> String {
+    "jwt".into()
 }
 fn default_access_timeout() -> i64 {
     43_200

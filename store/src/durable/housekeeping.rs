@@ -1,5 +1,5 @@
 //! Keeps the tables that grow with traffic bounded: expired revocations,
-//! spent single-use values, refresh tokens and families, old change-log rows and audit events past
+//! spent single-use values, opaque access tokens, refresh tokens and families, old change-log rows and audit events past
 //! their retention. Each run deletes at most [`BATCH`] rows of each table,
 //! oldest first along an index, so a run is short however far behind it is;
 //! the next run goes on.
@@ -37,6 +37,7 @@ pub struct Retention {
 pub struct Pruned {
     pub revocations: u64,
     pub used_once: u64,
+    pub opaque_tokens: u64,
     pub refresh_tokens: u64,
     pub refresh_families: u64,
     pub change_log: u64,
@@ -60,6 +61,7 @@ impl Db {
         let pruned = Pruned {
             revocations: delete_oldest(t, "revocations", "seq", EXPIRED, now).await?,
             used_once: delete_oldest(t, "used_once", "key_hash", EXPIRED, now).await?,
+            opaque_tokens: delete_oldest(t, "opaque_tokens", "hash", EXPIRED, now).await?,
             refresh_tokens: delete_oldest(t, "refresh_tokens", "hash", EXPIRED, now).await?,
             // A family's tokens go with it (ON DELETE CASCADE).
             refresh_families: delete_oldest(t, "refresh_families", "id", EXPIRED, now).await?,

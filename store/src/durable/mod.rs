@@ -15,6 +15,7 @@ pub mod housekeeping;
 mod keys;
 mod ldap_directories;
 mod oidc_providers;
+mod opaque_tokens;
 mod owners;
 mod refresh_tokens;
 mod revocations;

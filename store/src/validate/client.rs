@@ -213,6 +213,7 @@ mod tests {
             require_pushed_authorization_requests: false,
             backchannel_logout: None,
             require_dpop: false,
+            access_token_format: crate::model::AccessTokenFormat::Jwt,
             version: 0,
             created_at: 0,
             updated_at: 0,

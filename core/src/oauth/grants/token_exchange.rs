@@ -227,11 +227,12 @@ async fn verify(
     match token_type {
         ACCESS_TOKEN => state
             .verify_access_token(token)
+            .await
             .map(|c| from_access(&c))
             .map_err(|e| invalid(which, e)),
         ID_TOKEN => from_id_token(state, which, token),
         // A JWT of this server is an access token or an ID token; its `typ` says which.
-        JWT => match state.verify_access_token(token) {
+        JWT => match state.verify_access_token(token).await {
             Ok(c) => Ok(from_access(&c)),
             Err(_) => from_id_token(state, which, token),
         },
@@ -531,6 +532,7 @@ mod tests {
             require_pushed_authorization_requests: false,
             backchannel_logout: None,
             require_dpop: false,
+            access_token_format: tollgate_store::model::AccessTokenFormat::Jwt,
             version: 1,
             created_at: 0,
             updated_at: 0,

@@ -15,7 +15,7 @@ use crate::web::oauth_error::OAuthResponse;
 use tollgate_core::oauth::client_auth;
 use tollgate_core::oauth::error::OAuthError;
 use tollgate_core::services::{AppState, Services};
-use tollgate_core::tokens::{self, AccessClaims};
+use tollgate_core::tokens::{self, opaque, AccessClaims, TokenError};
 
 /// Internal clients (resource servers of the platform) may see any token; others only their own.
 fn may_see(caller: &Client, token_client: &str) -> bool {
@@ -27,8 +27,21 @@ fn may_see(caller: &Client, token_client: &str) -> bool {
             .any(|a| a == "ROLE_INTERNAL_CLIENT")
 }
 
-fn looks_like_jwt(token: &str) -> bool {
-    token.bytes().filter(|b| *b == b'.').count() == 2
+/// A JWT or an opaque access token; anything else may be a refresh token.
+fn looks_like_access_token(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2 || opaque::is_opaque(token)
+}
+
+/// The token's claims; `None` when it is not (or no longer) valid.
+async fn access_claims(
+    state: &Services,
+    token: &str,
+) -> Result<Option<std::sync::Arc<AccessClaims>>, OAuthError> {
+    match state.verify_access_token(token).await {
+        Ok(c) => Ok(Some(c)),
+        Err(TokenError::Unavailable) => Err(OAuthError::temporarily_unavailable(2)),
+        Err(_) => Ok(None),
+    }
 }
 
 fn no_store(body: serde_json::Value) -> Response {
@@ -61,8 +74,8 @@ pub async fn introspect(
     }
     let token = form.require("token")?;
     let inactive = || Ok(no_store(json!({"active": false})));
-    if looks_like_jwt(token) {
-        let Ok(c) = state.verify_access_token(token) else {
+    if looks_like_access_token(token) {
+        let Some(c) = access_claims(&state, token).await? else {
             return inactive();
         };
         if !may_see(&caller, &c.client_id) {
@@ -168,8 +181,8 @@ async fn revoke_token(
     ip: Option<&str>,
 ) -> Result<(), OAuthError> {
     let now = now();
-    if looks_like_jwt(token) {
-        let Ok(c) = state.verify_access_token(token) else {
+    if looks_like_access_token(token) {
+        let Some(c) = access_claims(state, token).await? else {
             return Ok(());
         };
         if c.client_id != caller.client_id {
@@ -185,6 +198,9 @@ async fn revoke_token(
                 },
             )
             .await?;
+        if opaque::is_opaque(token) {
+            opaque::forget(&state.ephemeral, &state.db, token).await?;
+        }
         state
             .audit("token.revoked")
             .client(&caller.client_id)

@@ -8,7 +8,8 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tollgate_store::model::{
-    now, BackchannelLogout, Client, ClientAuthMethod, ClientType, ExchangePolicy, HmacSecret,
+    now, AccessTokenFormat, BackchannelLogout, Client, ClientAuthMethod, ClientType,
+    ExchangePolicy, HmacSecret,
 };
 use tollgate_store::validate::client::check_client;
 use tollgate_store::validate::client::MIN_CLIENT_SECRET;
@@ -65,6 +66,9 @@ pub struct ClientView {
     require_pushed_authorization_requests: bool,
     /// Token requests must carry a DPoP proof (RFC 9449).
     require_dpop: bool,
+    /// `jwt`: signed access tokens; `opaque`: UUID references, validated by introspection.
+    #[schema(value_type = AccessTokenFormatName)]
+    access_token_format: &'static str,
     /// Where sign-outs are posted as logout tokens (OIDC Back-Channel Logout 1.0).
     #[schema(format = "uri")]
     backchannel_logout_uri: Option<String>,
@@ -97,6 +101,7 @@ impl ClientView {
             jwks_uri: c.jwks_uri.clone(),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_dpop: c.require_dpop,
+            access_token_format: c.access_token_format.as_str(),
             backchannel_logout_uri: c.backchannel_logout.as_ref().map(|b| b.uri.clone()),
             backchannel_logout_session_required: c
                 .backchannel_logout
@@ -175,6 +180,11 @@ pub struct ClientInput {
     #[serde(default, deserialize_with = "lenient_bool")]
     #[schema(nullable = false)]
     require_dpop: Option<bool>,
+    /// `jwt` (the default): access tokens are signed JWTs. `opaque`: they
+    /// are random UUIDs, as the original's, that resource servers validate
+    /// by introspection and that die at once when revoked.
+    #[schema(value_type = Option<AccessTokenFormatName>, nullable = false)]
+    access_token_format: Option<AccessTokenFormat>,
     /// An absolute http(s) URL without a fragment: sign-outs of users who
     /// signed in to this client are posted to it as logout tokens (OIDC
     /// Back-Channel Logout 1.0). `null` removes it.
@@ -194,6 +204,14 @@ pub struct ClientInput {
 pub enum ClientTypeName {
     Confidential,
     Public,
+}
+
+/// `accessTokenFormat` values.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessTokenFormatName {
+    Jwt,
+    Opaque,
 }
 
 /// `tokenEndpointAuthMethod` values.
@@ -368,6 +386,7 @@ fn apply_settings(state: &Services, c: &mut Client, d: &ClientInput) -> Result<(
         &mut c.require_pushed_authorization_requests,
     );
     set(&d.require_dpop, &mut c.require_dpop);
+    set(&d.access_token_format, &mut c.access_token_format);
     apply_backchannel_logout(c, d)?;
     set(&d.authorities, &mut c.authorities);
     set(&d.scope, &mut c.scope);
@@ -643,6 +662,7 @@ fn new_client(id: String) -> Client {
         require_pushed_authorization_requests: false,
         backchannel_logout: None,
         require_dpop: false,
+        access_token_format: AccessTokenFormat::Jwt,
         version: 1,
         created_at: t,
         updated_at: t,
