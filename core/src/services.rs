@@ -45,6 +45,8 @@ pub struct AuthSettings {
     pub browser: BrowserSettings,
     /// Whose forwarding headers name the client's address.
     pub trusted_proxies: crate::protection::client_ip::TrustedProxies,
+    /// Where client certificates come from (RFC 8705).
+    pub mtls: crate::oauth::mtls::MtlsSettings,
 }
 
 /// Browser sessions and brute-force protection.

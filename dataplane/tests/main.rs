@@ -21,6 +21,7 @@ mod genesys_models;
 mod introspection_session;
 mod jwt_bearer;
 mod key_import;
+mod mtls;
 mod openapi;
 mod ops_clients;
 mod outbound;

@@ -289,6 +289,8 @@ fn client(id: &str) -> Client {
         require_pushed_authorization_requests: false,
         backchannel_logout: None,
         require_dpop: false,
+        tls_client_auth_subject: None,
+        tls_client_certificate_bound_access_tokens: false,
         version: 0,
         created_at: 0,
         updated_at: 0,

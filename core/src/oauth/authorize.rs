@@ -774,7 +774,7 @@ async fn implicit_tokens(
             nonce: req.nonce.clone(),
             acr_requested: req.acr_requested,
             exchange: None,
-            dpop_jkt: None,
+            cnf: Default::default(),
         },
         now,
     )

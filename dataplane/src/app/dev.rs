@@ -135,6 +135,8 @@ fn demo_client(
         require_pushed_authorization_requests: false,
         backchannel_logout: None,
         require_dpop: false,
+        tls_client_auth_subject: None,
+        tls_client_certificate_bound_access_tokens: false,
         version: 1,
         created_at: t,
         updated_at: t,
