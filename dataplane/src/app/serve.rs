@@ -316,6 +316,7 @@ fn auth_settings(
         ops_password_hash,
         leeway: 30,
         client_assertion_token_endpoint_audience: common.client_assertion_token_endpoint_audience,
+        dpop_nonce: common.dpop_nonce,
         min_client_secret_length: common.min_client_secret_length,
         browser: tollgate_core::services::BrowserSettings {
             session_idle_timeout: common.session_idle_timeout,
@@ -386,6 +387,17 @@ pub fn layered(state: AppState, mut router: Router) -> Router {
         router = router.layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
+        ));
+    }
+    // RFC 9449 §8.2: every answer carries the current nonce, so a client
+    // has a fresh one before its previous one expires.
+    if state.settings.dpop_nonce {
+        let nonces = state.clone();
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("dpop-nonce"),
+            move |_: &Response| {
+                HeaderValue::from_str(&tollgate_core::oauth::dpop::nonce(&nonces, now())).ok()
+            },
         ));
     }
     let x_request_id = HeaderName::from_static("x-request-id");

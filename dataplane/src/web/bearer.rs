@@ -123,9 +123,10 @@ pub async fn presented(
     }
 }
 
-/// §7.1: a resource answers a bad proof 401 (the token endpoint 400).
+/// §7.1, §9: a resource answers a bad proof, or one without a current
+/// nonce, 401 (the token endpoint 400).
 fn at_resource(mut e: OAuthError) -> OAuthError {
-    if e.code == "invalid_dpop_proof" {
+    if e.code == "invalid_dpop_proof" || e.code == "use_dpop_nonce" {
         e.status = StatusCode::UNAUTHORIZED;
     }
     e
