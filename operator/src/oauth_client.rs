@@ -566,6 +566,33 @@ mod tests {
     }
 
     #[test]
+    fn mutual_tls_clients_carry_their_certificate_name() {
+        let spec = |v: serde_json::Value| -> OAuthClientSpec { serde_json::from_value(v).unwrap() };
+        let row = desired(
+            "c",
+            &spec(json!({"tokenEndpointAuthMethod": "tls_client_auth",
+                "tlsClientAuth": {"sanDns": "app.example"},
+                "tlsClientCertificateBoundAccessTokens": true})),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(row.auth_method, ClientAuthMethod::TlsClientAuth);
+        assert_eq!(
+            row.tls_client_auth_subject,
+            Some(CertSubject::SanDns("app.example".into()))
+        );
+        assert!(row.tls_client_certificate_bound_access_tokens);
+        for bad in [
+            json!({"tokenEndpointAuthMethod": "tls_client_auth"}),
+            json!({"tokenEndpointAuthMethod": "tls_client_auth",
+                "tlsClientAuth": {"sanDns": "a.example", "subjectDn": "CN=a"}}),
+            json!({"tokenEndpointAuthMethod": "self_signed_tls_client_auth"}),
+        ] {
+            assert!(desired("c", &spec(bad.clone()), vec![]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn an_unbound_management_client_comes_only_from_the_platform_namespace() {
         let spec = |v: serde_json::Value| -> OAuthClientSpec { serde_json::from_value(v).unwrap() };
         let unbound = spec(json!({"authorities": ["ROLE_MANAGEMENT_APPLICATION"]}));

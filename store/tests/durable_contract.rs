@@ -1604,6 +1604,9 @@ async fn clients_crud(db: Db) {
         uri: "http://app.internal:8080/logout".into(),
         session_required: false,
     });
+    // RFC 8705: the certificate name and the binding flag are read back as written.
+    change.tls_client_auth_subject = Some(CertSubject::SanUri("spiffe://example/app".into()));
+    change.tls_client_certificate_bound_access_tokens = true;
     let updated = db.update_client(&change).await.unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(
