@@ -45,6 +45,10 @@ pub struct AuthSettings {
     pub browser: BrowserSettings,
     /// Whose forwarding headers name the client's address.
     pub trusted_proxies: crate::protection::client_ip::TrustedProxies,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
+    /// Where client certificates come from (RFC 8705).
+    pub mtls: crate::oauth::mtls::MtlsSettings,
 }
 
 /// Browser sessions and brute-force protection.

@@ -415,3 +415,104 @@ async fn a_confidential_clients_refresh_token_is_not_bound() {
     .tokens();
     assert_eq!(again["token_type"], "bearer");
 }
+
+/// With `--dpop-nonce`: a proof without a current server nonce is answered
+/// `use_dpop_nonce` (400 at the token and PAR endpoints, 401 at a resource)
+/// with the nonce to use; every answer carries a fresh one.
+#[tokio::test]
+async fn server_nonces_are_required_when_enabled() {
+    let mut args = default_args();
+    args.dpop_nonce = true;
+    let s = TestServer::with_args(args).await;
+    let key = Key::new();
+    let proof = |nonce: Option<&str>| key.proof("POST", TOKEN_URL, None, json!({"nonce": nonce}));
+    let res = token_with(&s, DEMO, CLIENT_CREDENTIALS, Some(&proof(None))).await;
+    res.expect_oauth_error(StatusCode::BAD_REQUEST, "use_dpop_nonce");
+    let nonce = res.header("dpop-nonce").expect("a nonce").to_string();
+    let challenge = res.header(header::WWW_AUTHENTICATE).unwrap_or("");
+    assert!(
+        challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+
+    let res = token_with(&s, DEMO, CLIENT_CREDENTIALS, Some(&proof(Some(&nonce)))).await;
+    assert!(
+        res.header("dpop-nonce").is_some(),
+        "a success carries a nonce"
+    );
+    let tokens = res.tokens();
+    assert_eq!(tokens["token_type"], "DPoP");
+    let token = str_of(&tokens, "access_token");
+
+    // Nonces this server did not make, or too old, are refused.
+    let window = now().div_euclid(tollgate_core::oauth::dpop::NONCE_WINDOW);
+    let made = |w: i64| {
+        tollgate_core::oauth::dpop::nonce(&s.state, w * tollgate_core::oauth::dpop::NONCE_WINDOW)
+    };
+    let forged = format!("{window}.{}", B64.encode([0u8; 32]));
+    for bad in [forged, made(window - 2), made(window + 1), "garbage".into()] {
+        let res = token_with(&s, DEMO, CLIENT_CREDENTIALS, Some(&proof(Some(&bad)))).await;
+        res.expect_oauth_error(StatusCode::BAD_REQUEST, "use_dpop_nonce");
+    }
+    // The previous window's nonce is still good.
+    let res = token_with(
+        &s,
+        DEMO,
+        CLIENT_CREDENTIALS,
+        Some(&proof(Some(&made(window - 1)))),
+    )
+    .await;
+    res.expect(StatusCode::OK);
+
+    // At a resource: 401 with the challenge and a nonce.
+    let url = userinfo_url();
+    let res = userinfo(
+        &s,
+        "DPoP",
+        token,
+        Some(&key.proof("GET", &url, Some(token), json!({}))),
+    )
+    .await;
+    res.expect(StatusCode::UNAUTHORIZED);
+    let challenge = res.header(header::WWW_AUTHENTICATE).unwrap_or("");
+    assert!(
+        challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    let nonce = res.header("dpop-nonce").expect("a nonce").to_string();
+    let good = key.proof("GET", &url, Some(token), json!({"nonce": nonce}));
+    let res = userinfo(&s, "DPoP", token, Some(&good)).await;
+    res.expect(StatusCode::OK);
+    assert!(res.header("dpop-nonce").is_some());
+
+    // At the PAR endpoint: 400.
+    let par_url = format!("{ISSUER}/auth/v3/oauth/par");
+    let req = Request::post("/auth/v3/oauth/par")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, basic(DEMO_CLIENT, DEMO_SECRET))
+        .header("dpop", key.proof("POST", &par_url, None, json!({})))
+        .body(Body::from(encode_form(&[
+            ("response_type", "code"),
+            ("redirect_uri", CB),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])))
+        .expect("request");
+    let res = s.send(req).await;
+    res.expect_oauth_error(StatusCode::BAD_REQUEST, "use_dpop_nonce");
+    assert!(res.header("dpop-nonce").is_some());
+}
+
+#[tokio::test]
+async fn without_the_setting_no_nonce_is_asked_for() {
+    let s = TestServer::new().await;
+    let res = token_with(
+        &s,
+        DEMO,
+        CLIENT_CREDENTIALS,
+        Some(&Key::new().proof("POST", TOKEN_URL, None, json!({}))),
+    )
+    .await;
+    res.expect(StatusCode::OK);
+    assert!(res.header("dpop-nonce").is_none());
+}

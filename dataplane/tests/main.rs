@@ -21,6 +21,7 @@ mod genesys_models;
 mod introspection_session;
 mod jwt_bearer;
 mod key_import;
+mod mtls;
 mod opaque_tokens;
 mod openapi;
 mod ops_clients;

@@ -14,14 +14,14 @@ use tollgate::app::tls::TlsArgs;
 use crate::common;
 
 /// A test CA that signs `localhost` certificates.
-struct TestCa {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
+pub(crate) struct TestCa {
+    pub(crate) issuer: Issuer<'static, KeyPair>,
+    pub(crate) pem: String,
     der: CertificateDer<'static>,
 }
 
 impl TestCa {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -34,7 +34,7 @@ impl TestCa {
     }
 
     /// A leaf for localhost and 127.0.0.1: (cert PEM, key PEM, cert DER).
-    fn leaf(&self) -> (String, String, Vec<u8>) {
+    pub(crate) fn leaf(&self) -> (String, String, Vec<u8>) {
         self.leaf_until(2030)
     }
 
@@ -49,7 +49,7 @@ impl TestCa {
     }
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     // Write beside and rename, as a rotation does, so no read sees half a file.
     let tmp = dir.join(format!("{name}.tmp"));
@@ -63,12 +63,13 @@ fn tls_args(dir: &Path) -> TlsArgs {
         tls_cert_file: Some(dir.join("tls.crt")),
         tls_key_file: Some(dir.join("tls.key")),
         tls_client_ca_file: None,
+        tls_client_cert_header: None,
         management_tls: true,
     }
 }
 
 /// Starts the real listeners on ephemeral ports; (public, management).
-async fn start(
+pub(crate) async fn start(
     server: &common::TestServer,
     tls: TlsArgs,
 ) -> anyhow::Result<(SocketAddr, SocketAddr)> {
@@ -292,7 +293,9 @@ async fn client_certificate_is_requested_not_required() {
         public.port()
     );
     assert!(served_cert(&https_client(&ca.pem), &url).await.is_ok());
-    // A client certificate from another CA fails the handshake.
+    // A client certificate from another CA passes the handshake (a
+    // self-signed mutual-TLS client's would not chain either): only client
+    // authentication decides what it is worth.
     let stranger = TestCa::new();
     let (c, k, _) = stranger.leaf();
     let identity = reqwest::Identity::from_pem(format!("{c}{k}").as_bytes()).expect("identity");
@@ -302,7 +305,7 @@ async fn client_certificate_is_requested_not_required() {
         .build()
         .expect("client");
     assert!(
-        client.get(&url).send().await.is_err(),
-        "a foreign client certificate is refused"
+        client.get(&url).send().await.is_ok(),
+        "a foreign client certificate is taken at the handshake"
     );
 }

@@ -10,11 +10,15 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import requests
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
+import tollgate
 from helpers import CODE_CLIENT_SECRET, code_client, unique
 from test_code_flow import query, sign_in_with_form
 
@@ -127,3 +131,55 @@ def test_openid_client_gets_a_dpop_bound_token_through_par(user_server, relying_
                       data={"grant_type": "authorization_code", "code": "x", "redirect_uri": srv.redirect_uri},
                       timeout=10)
     assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof", r.text
+
+
+@pytest.fixture
+def nonce_server(tmp_path):
+    """A dev server of its own that wants DPoP server nonces (--dpop-nonce)."""
+    srv = tollgate.start("dev", tmp_path, tag="nonce", extra_args=["--dpop-nonce"])
+    yield srv
+    tollgate.stop_and_check(srv)
+
+
+def test_openid_client_follows_dpop_server_nonces(nonce_server, relying_party):
+    """RFC 9449 §8 with a third-party client: openid-client's first proof at
+    each endpoint has no nonce (each step runs in a new process) and is
+    answered use_dpop_nonce with a DPoP-Nonce header; it retries with that
+    nonce and the whole flow (PAR, token, userinfo) succeeds."""
+    srv = nonce_server
+    client = srv.create_client(
+        unique("nonce"),
+        client_secret=CODE_CLIENT_SECRET,
+        authorizedGrantTypes=["authorization_code"],
+        redirectURIs=[srv.redirect_uri],
+        scope=["openid", "profile"],
+        internalClient=True,
+        requireDpop=True,
+    )
+    pushed, redeemed = par_flow(srv, relying_party, client, dpop=True)
+    assert redeemed["token_type"].lower() == "dpop"
+    assert redeemed["userinfo"]["sub"] == srv.subject
+
+    # What openid-client met first: a good proof without a nonce is refused,
+    # with the nonce to use; with it, the proof passes that check.
+    key = ECKey.generate_key("P-256")
+
+    def proof(nonce=None) -> str:
+        claims = {"jti": unique("jti"), "htm": "POST", "htu": srv.token_url, "iat": int(time.time())}
+        if nonce:
+            claims["nonce"] = nonce
+        header = {"alg": "ES256", "typ": "dpop+jwt", "jwk": key.as_dict(private=False)}
+        return jwt.encode(header, claims, key)
+
+    def token_request(dpop: str) -> requests.Response:
+        return requests.post(srv.token_url, auth=(client["client_id"], client["client_secret"]),
+                             headers={"DPoP": dpop}, timeout=10,
+                             data={"grant_type": "authorization_code", "code": "x", "redirect_uri": srv.redirect_uri})
+
+    r = token_request(proof())
+    assert r.status_code == 400 and r.json()["error"] == "use_dpop_nonce", r.text
+    nonce = r.headers.get("DPoP-Nonce")
+    assert nonce, r.headers
+    r = token_request(proof(nonce))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert r.headers.get("DPoP-Nonce"), r.headers

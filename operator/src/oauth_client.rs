@@ -19,8 +19,8 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tollgate_store::model::{
-    AccessTokenFormat, BackchannelLogout, Client as Row, ClientAuthMethod, ClientType,
-    ExchangePolicy, HmacSecret, ManagedRow, RowOwner, MANAGEMENT_AUTHORITIES,
+    AccessTokenFormat, BackchannelLogout, CertSubject, Client as Row, ClientAuthMethod,
+    ClientType, ExchangePolicy, HmacSecret, ManagedRow, RowOwner, MANAGEMENT_AUTHORITIES,
 };
 use tollgate_store::secrets::{hash_secret, SecretVerifier};
 use tollgate_store::validate::check_hmac_secret;
@@ -29,7 +29,7 @@ use tollgate_store::StoreError;
 
 use crate::conditions::Outcome;
 use crate::context::{namespace, Context, Empty, Error, Result, Step, Stop};
-use crate::crd::{ContactCenter, OAuthClient, OAuthClientSpec, SecretKeyRef};
+use crate::crd::{ContactCenter, OAuthClient, OAuthClientSpec, SecretKeyRef, TlsClientAuthSpec};
 use crate::ownership;
 use crate::rows::RowResource;
 
@@ -44,7 +44,10 @@ pub fn client_id(c: &OAuthClient) -> String {
 /// Only confidential clients that authenticate with a secret have one.
 pub fn secret_ref(c: &OAuthClient) -> Option<SecretKeyRef> {
     if c.spec.client_type != "CONFIDENTIAL"
-        || c.spec.token_endpoint_auth_method.as_deref() == Some("private_key_jwt")
+        || matches!(
+            c.spec.token_endpoint_auth_method.as_deref(),
+            Some("private_key_jwt" | "tls_client_auth" | "self_signed_tls_client_auth")
+        )
     {
         return None;
     }
@@ -67,10 +70,13 @@ pub fn auth_method(spec: &OAuthClientSpec, client_type: ClientType) -> Result<Cl
         Some("private_key_jwt") => ClientAuthMethod::PrivateKeyJwt,
         Some("client_secret_jwt") => ClientAuthMethod::ClientSecretJwt,
         Some("none") => ClientAuthMethod::None,
+        Some("tls_client_auth") => ClientAuthMethod::TlsClientAuth,
+        Some("self_signed_tls_client_auth") => ClientAuthMethod::SelfSignedTlsClientAuth,
         Some(other) => {
             return Err(Error::Invalid(format!(
                 "tokenEndpointAuthMethod '{other}' must be client_secret_basic, \
-                 client_secret_post, client_secret_jwt, private_key_jwt or none"
+                 client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth, \
+                 self_signed_tls_client_auth or none"
             )))
         }
     };
@@ -156,6 +162,12 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
         backchannel_logout: backchannel_logout(spec)?,
         require_dpop: spec.require_dpop,
         access_token_format,
+        tls_client_auth_subject: spec
+            .tls_client_auth
+            .as_ref()
+            .map(cert_subject)
+            .transpose()?,
+        tls_client_certificate_bound_access_tokens: spec.tls_client_certificate_bound_access_tokens,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -164,6 +176,24 @@ pub fn desired(id: &str, spec: &OAuthClientSpec, contact_center_ids: Vec<String>
     // may hold, redirect URIs, keys, exchange policy.
     check_client(&row).map_err(Error::Invalid)?;
     Ok(row)
+}
+
+/// `tlsClientAuth`: exactly one name (the CRD's rule says so too).
+fn cert_subject(t: &TlsClientAuthSpec) -> Result<CertSubject> {
+    let given = [
+        t.subject_dn.clone().map(CertSubject::SubjectDn),
+        t.san_dns.clone().map(CertSubject::SanDns),
+        t.san_uri.clone().map(CertSubject::SanUri),
+        t.san_ip.clone().map(CertSubject::SanIp),
+        t.san_email.clone().map(CertSubject::SanEmail),
+    ];
+    let mut given = given.into_iter().flatten();
+    match (given.next(), given.next()) {
+        (Some(s), None) => Ok(s),
+        _ => Err(Error::Invalid(
+            "tlsClientAuth: give exactly one of subjectDn, sanDns, sanUri, sanIp, sanEmail".into(),
+        )),
+    }
 }
 
 /// The back-channel logout registration; `sid` required needs a URI.
@@ -554,6 +584,33 @@ mod tests {
                 Err(Error::Invalid(message)) => assert!(message.contains(field), "{message}"),
                 other => panic!("{bad}: {:?}", other.map(|r| r.client_id)),
             }
+        }
+    }
+
+    #[test]
+    fn mutual_tls_clients_carry_their_certificate_name() {
+        let spec = |v: serde_json::Value| -> OAuthClientSpec { serde_json::from_value(v).unwrap() };
+        let row = desired(
+            "c",
+            &spec(json!({"tokenEndpointAuthMethod": "tls_client_auth",
+                "tlsClientAuth": {"sanDns": "app.example"},
+                "tlsClientCertificateBoundAccessTokens": true})),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(row.auth_method, ClientAuthMethod::TlsClientAuth);
+        assert_eq!(
+            row.tls_client_auth_subject,
+            Some(CertSubject::SanDns("app.example".into()))
+        );
+        assert!(row.tls_client_certificate_bound_access_tokens);
+        for bad in [
+            json!({"tokenEndpointAuthMethod": "tls_client_auth"}),
+            json!({"tokenEndpointAuthMethod": "tls_client_auth",
+                "tlsClientAuth": {"sanDns": "a.example", "subjectDn": "CN=a"}}),
+            json!({"tokenEndpointAuthMethod": "self_signed_tls_client_auth"}),
+        ] {
+            assert!(desired("c", &spec(bad.clone()), vec![]).is_err(), "{bad}");
         }
     }
 

@@ -370,6 +370,12 @@ pub enum ClientAuthMethod {
     ClientSecretJwt,
     /// Public clients.
     None,
+    /// RFC 8705 §2.1: a client certificate chained to the configured client
+    /// CA whose subject DN or SAN is the registered one.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a client certificate that is one of the client's
+    /// registered keys (`x5c` or `x5t#S256` of its JWK Set).
+    SelfSignedTlsClientAuth,
 }
 
 impl ClientAuthMethod {
@@ -379,6 +385,8 @@ impl ClientAuthMethod {
             ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
             ClientAuthMethod::ClientSecretJwt => "client_secret_jwt",
             ClientAuthMethod::None => "none",
+            ClientAuthMethod::TlsClientAuth => "tls_client_auth",
+            ClientAuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 
@@ -388,6 +396,8 @@ impl ClientAuthMethod {
             "private_key_jwt" => Some(ClientAuthMethod::PrivateKeyJwt),
             "client_secret_jwt" => Some(ClientAuthMethod::ClientSecretJwt),
             "none" => Some(ClientAuthMethod::None),
+            "tls_client_auth" => Some(ClientAuthMethod::TlsClientAuth),
+            "self_signed_tls_client_auth" => Some(ClientAuthMethod::SelfSignedTlsClientAuth),
             _ => None,
         }
     }
@@ -452,9 +462,64 @@ pub struct Client {
     pub require_dpop: bool,
     /// What this client's access tokens look like: signed JWTs or opaque references.
     pub access_token_format: AccessTokenFormat,
+    /// RFC 8705 §2.1.2, `TlsClientAuth` only: the value the certificate must carry.
+    pub tls_client_auth_subject: Option<CertSubject>,
+    /// RFC 8705 §3: access tokens issued to a request with a client
+    /// certificate are bound to it (`cnf.x5t#S256`).
+    pub tls_client_certificate_bound_access_tokens: bool,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Which name of a client certificate identifies a `tls_client_auth`
+/// client (RFC 8705 §2.1.2), with its expected value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertSubject {
+    /// `tls_client_auth_subject_dn`: the subject DN, RFC 4514 string form.
+    SubjectDn(String),
+    /// `tls_client_auth_san_dns`
+    SanDns(String),
+    /// `tls_client_auth_san_uri`
+    SanUri(String),
+    /// `tls_client_auth_san_ip`: IPv4 or IPv6 text form.
+    SanIp(String),
+    /// `tls_client_auth_san_email`
+    SanEmail(String),
+}
+
+impl CertSubject {
+    /// The metadata name (RFC 8705 §2.1.2) without its `tls_client_auth_` prefix.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CertSubject::SubjectDn(_) => "subject_dn",
+            CertSubject::SanDns(_) => "san_dns",
+            CertSubject::SanUri(_) => "san_uri",
+            CertSubject::SanIp(_) => "san_ip",
+            CertSubject::SanEmail(_) => "san_email",
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        match self {
+            CertSubject::SubjectDn(v)
+            | CertSubject::SanDns(v)
+            | CertSubject::SanUri(v)
+            | CertSubject::SanIp(v)
+            | CertSubject::SanEmail(v) => v,
+        }
+    }
+
+    pub fn new(kind: &str, value: String) -> Option<Self> {
+        Some(match kind {
+            "subject_dn" => CertSubject::SubjectDn(value),
+            "san_dns" => CertSubject::SanDns(value),
+            "san_uri" => CertSubject::SanUri(value),
+            "san_ip" => CertSubject::SanIp(value),
+            "san_email" => CertSubject::SanEmail(value),
+            _ => return None,
+        })
+    }
 }
 
 /// A relying party's back-channel logout registration (OIDC Back-Channel

@@ -291,6 +291,8 @@ fn client(id: &str) -> Client {
         backchannel_logout: None,
         require_dpop: false,
         access_token_format: AccessTokenFormat::Jwt,
+        tls_client_auth_subject: None,
+        tls_client_certificate_bound_access_tokens: false,
         version: 0,
         created_at: 0,
         updated_at: 0,
@@ -1606,6 +1608,9 @@ async fn clients_crud(db: Db) {
         uri: "http://app.internal:8080/logout".into(),
         session_required: false,
     });
+    // RFC 8705: the certificate name and the binding flag are read back as written.
+    change.tls_client_auth_subject = Some(CertSubject::SanUri("spiffe://example/app".into()));
+    change.tls_client_certificate_bound_access_tokens = true;
     let updated = db.update_client(&change).await.unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(

@@ -912,7 +912,7 @@ async fn browser_tokens(
             nonce: req.nonce.clone(),
             acr_requested: req.acr_requested,
             exchange: None,
-            dpop_jkt: None,
+            cnf: Default::default(),
             code,
         },
         now,

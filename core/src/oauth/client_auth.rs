@@ -2,8 +2,9 @@
 //! endpoints: HTTP Basic, form post, or none for public clients (RFC 6749
 //! §2.3), and a JWT (RFC 7523 §2.2 and OIDC Core §9) signed with the
 //! client's private key (`private_key_jwt`) or MACed with its secret
-//! (`client_secret_jwt`). Each client is pinned to the one method it is
-//! registered with.
+//! (`client_secret_jwt`), or a client certificate (RFC 8705:
+//! `tls_client_auth`, `self_signed_tls_client_auth`). Each client is pinned
+//! to the one method it is registered with.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use tollgate_store::model::{now, Client, ClientAuthMethod};
 use crate::oauth::assertion::{self, AssertionError, Expect, Keys};
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::{percent_decode, OAuthForm};
+use crate::oauth::mtls::ClientCert;
 use crate::services::{AuthSettings, Services};
 
 /// Credentials as presented, before checking them.
@@ -136,11 +138,13 @@ pub fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented, OAu
 }
 
 /// Authenticates the calling client, recording failures in the audit trail.
+/// `cert` is the request's client certificate, if any.
 pub async fn authenticate(
     state: &Services,
     headers: &HeaderMap,
     form: &OAuthForm,
     ip: Option<&str>,
+    cert: Option<&ClientCert>,
 ) -> Result<Arc<Client>, OAuthError> {
     let presented = presented(headers, form)?;
     let id = match &presented {
@@ -163,6 +167,13 @@ pub async fn authenticate(
     };
     match (client.auth_method, &presented) {
         (ClientAuthMethod::None, Presented::None { .. }) => Ok(client),
+        (
+            ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth,
+            Presented::None { .. },
+        ) => match certificate_fits(&client, cert) {
+            Ok(()) => Ok(client),
+            Err(why) => Err(fail(why)),
+        },
         (
             ClientAuthMethod::ClientSecret,
             Presented::Basic { secret, .. } | Presented::Post { secret, .. },
@@ -190,7 +201,27 @@ pub async fn authenticate(
                 "the client must authenticate with client_secret_jwt"
             }
             ClientAuthMethod::None => "a public client presented credentials",
+            ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth => {
+                "the client must authenticate with its TLS client certificate"
+            }
         })),
+    }
+}
+
+/// RFC 8705 §2: the request's certificate authenticates `client`: chained
+/// to the client CA and naming the client (§2.1), or one it registered (§2.2).
+fn certificate_fits(client: &Client, cert: Option<&ClientCert>) -> Result<(), &'static str> {
+    let cert = cert.ok_or("no client certificate")?;
+    match (client.auth_method, &client.tls_client_auth_subject) {
+        (ClientAuthMethod::TlsClientAuth, _) if !cert.chained => {
+            Err("the client certificate is not from the client CA")
+        }
+        (ClientAuthMethod::TlsClientAuth, Some(name)) if cert.has_name(name) => Ok(()),
+        (ClientAuthMethod::TlsClientAuth, _) => {
+            Err("the client certificate does not carry the registered name")
+        }
+        _ if client.jwks.as_ref().is_some_and(|j| cert.in_jwks(j)) => Ok(()),
+        _ => Err("the client certificate is not one the client registered"),
     }
 }
 

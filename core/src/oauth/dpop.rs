@@ -7,7 +7,12 @@
 //!
 //! Each `jti` is remembered in the ephemeral store for as long as its proof
 //! could pass the `iat` check, so a captured proof cannot be sent again.
-//! Server-provided nonces (§8) are not used: proofs are bounded by `iat`.
+//!
+//! With `--dpop-nonce`, a proof must also carry a nonce this server handed
+//! out (§8, §9): a MAC of the current time window under a key derived from
+//! the store's sealing key, so every replica makes and accepts the same
+//! nonces without sharing state. The current and the previous window's are
+//! accepted, so a nonce lives between one and two windows.
 
 use std::time::Duration;
 
@@ -18,6 +23,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tollgate_store::model::Timestamp;
 
 use crate::oauth::error::OAuthError;
@@ -29,6 +35,8 @@ pub const ALGORITHMS: &[&str] = &["ES256", "ES384", "PS256", "RS256", "EdDSA"];
 pub const SKEW: i64 = 60;
 /// Longest proof accepted, in bytes (it travels in a header).
 const MAX_PROOF: usize = 8 * 1024;
+/// Seconds a server nonce window lasts.
+pub const NONCE_WINDOW: i64 = 300;
 
 /// What the request a proof must be made for looks like.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +63,8 @@ struct Claims {
     iat: i64,
     #[serde(default)]
     ath: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 /// Why a proof is refused, for the `invalid_dpop_proof` description.
@@ -95,6 +105,14 @@ pub async fn verify(
     now: Timestamp,
 ) -> Result<Proof, OAuthError> {
     let (jwk, claims) = check(proof, expect, now)?;
+    if state.settings.dpop_nonce
+        && !claims
+            .nonce
+            .as_deref()
+            .is_some_and(|n| nonce_ok(state, n, now))
+    {
+        return Err(OAuthError::use_dpop_nonce());
+    }
     let jkt = thumbprint(&jwk);
     let key = format!("dpop:jti:{jkt}:{}", claims.jti);
     let window = Duration::from_secs((2 * SKEW + 1) as u64);
@@ -194,6 +212,32 @@ fn same_url(htu: &str, url: &str) -> bool {
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
         && a.path() == b.path()
+}
+
+/// The server nonce for the window `now` falls in: `<window>.<MAC>`.
+pub fn nonce(state: &Services, now: Timestamp) -> String {
+    nonce_of(state, now.div_euclid(NONCE_WINDOW))
+}
+
+fn nonce_of(state: &Services, window: i64) -> String {
+    let mac = state
+        .db
+        .cipher()
+        .mac("dpop-nonce", window.to_string().as_bytes());
+    format!("{window}.{}", B64.encode(mac))
+}
+
+/// A nonce of this window or the previous one.
+fn nonce_ok(state: &Services, nonce: &str, now: Timestamp) -> bool {
+    let current = now.div_euclid(NONCE_WINDOW);
+    let Some(window) = nonce
+        .split_once('.')
+        .and_then(|(w, _)| w.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    (window == current || window == current - 1)
+        && bool::from(nonce_of(state, window).as_bytes().ct_eq(nonce.as_bytes()))
 }
 
 /// `ath`: base64url of the SHA-256 of the access token (§4.2).

@@ -61,6 +61,15 @@ impl OAuthError {
     pub fn invalid_dpop_proof(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", d)
     }
+    /// RFC 9449 §8: the proof lacks a current server nonce; the answer
+    /// carries one (`DPoP-Nonce`). A resource answers it 401 (§9).
+    pub fn use_dpop_nonce() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "use_dpop_nonce",
+            "the DPoP proof must carry the nonce of the DPoP-Nonce header",
+        )
+    }
     pub fn insufficient_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "insufficient_scope", d)
     }

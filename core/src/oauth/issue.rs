@@ -139,10 +139,10 @@ pub struct Issue<'a> {
     pub acr_requested: bool,
     /// Set by token exchange: never an ID token, maybe another audience and an actor.
     pub exchange: Option<Exchanged>,
-    /// The thumbprint of the key a DPoP proof showed: the access token is
-    /// bound to it (RFC 9449 §6), and so is a refresh family a public
-    /// client starts.
-    pub dpop_jkt: Option<String>,
+    /// What the request proved it holds: the access token is bound to it.
+    /// A DPoP key (RFC 9449 §6) binds a refresh family a public client
+    /// starts too; a client certificate (RFC 8705 §3) only access tokens.
+    pub cnf: Confirmation,
     /// The hybrid flow's code issued beside these tokens (the ID token's `c_hash`).
     pub code: Option<String>,
 }
@@ -204,7 +204,7 @@ pub async fn issue(
         jti: claims.jti,
         family: claims.sid,
         access_token,
-        token_type: if claims.cnf.is_some() {
+        token_type: if claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) {
             "DPoP"
         } else {
             "bearer"
@@ -259,7 +259,7 @@ async fn start_family(
         // A confidential client's refresh token is bound by its
         // authentication; a public client's to its DPoP key (RFC 9449 §5).
         dpop_jkt: match req.client.client_type {
-            ClientType::Public => req.dpop_jkt.clone(),
+            ClientType::Public => req.cnf.jkt.clone(),
             ClientType::Confidential => None,
         },
     };
@@ -308,7 +308,7 @@ fn access_claims(
         sid,
         browser_session: user.and_then(|u| u.browser_session.clone()),
         act: req.exchange.as_ref().and_then(|x| x.act.clone()),
-        cnf: req.dpop_jkt.clone().map(|jkt| Confirmation { jkt }),
+        cnf: Some(req.cnf.clone()).filter(|c| c.jkt.is_some() || c.x5t_s256.is_some()),
     }
 }
 
@@ -459,6 +459,8 @@ mod tests {
             backchannel_logout: None,
             require_dpop: false,
             access_token_format: tollgate_store::model::AccessTokenFormat::Jwt,
+            tls_client_auth_subject: None,
+            tls_client_certificate_bound_access_tokens: false,
             version: 1,
             created_at: 0,
             updated_at: 0,

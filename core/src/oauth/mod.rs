@@ -12,6 +12,7 @@ pub mod form;
 pub mod grants;
 pub mod issue;
 pub mod jwks;
+pub mod mtls;
 pub mod par;
 pub mod recheck;
 pub mod sign_out;

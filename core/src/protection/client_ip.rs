@@ -48,7 +48,8 @@ pub fn parse_network(s: &str) -> Result<IpNet, String> {
 }
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// `ip` is one of the trusted proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.networks.iter().any(|n| n.contains(&ip))
     }

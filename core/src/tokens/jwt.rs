@@ -43,16 +43,21 @@ pub struct AccessClaims {
     /// RFC 8693 §4.1: the actor of a delegated token, nested for a chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
-    /// RFC 7800 / RFC 9449 §6.1: the key the token is bound to; it is only
-    /// accepted with a DPoP proof signed by that key.
+    /// RFC 7800: what the token is bound to; it is only accepted with a
+    /// DPoP proof signed by that key (RFC 9449 §6.1), over a connection
+    /// with that client certificate (RFC 8705 §3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
 }
 
-/// A token's confirmation claim: the SHA-256 thumbprint of a DPoP key.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A token's confirmation claim (RFC 7800): the SHA-256 thumbprint of a
+/// DPoP key (RFC 9449 §6.1) and/or of a client certificate (RFC 8705 §3.1).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Confirmation {
-    pub jkt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
 }
 
 impl AccessClaims {

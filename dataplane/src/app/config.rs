@@ -154,6 +154,11 @@ pub struct CommonArgs {
     /// older wording; by default only the issuer identifier is accepted.
     #[arg(long, env = "TOLLGATE_CLIENT_ASSERTION_TOKEN_ENDPOINT_AUDIENCE")]
     pub client_assertion_token_endpoint_audience: bool,
+    /// DPoP proofs (RFC 9449) must carry a server nonce: a proof without a current one is
+    /// answered `use_dpop_nonce` with a `DPoP-Nonce` header, which every response carries.
+    /// Nonces are stateless (all replicas sharing the store key agree) and live 5-10 minutes.
+    #[arg(long, env = "TOLLGATE_DPOP_NONCE")]
+    pub dpop_nonce: bool,
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

@@ -136,6 +136,8 @@ fn demo_client(
         backchannel_logout: None,
         require_dpop: false,
         access_token_format: tollgate_store::model::AccessTokenFormat::Jwt,
+        tls_client_auth_subject: None,
+        tls_client_certificate_bound_access_tokens: false,
         version: 1,
         created_at: t,
         updated_at: t,

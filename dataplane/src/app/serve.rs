@@ -23,8 +23,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::config::{CommonArgs, StoreArgs};
-use crate::app::tls::{TlsArgs, TlsListener};
+use crate::app::tls::{Listening, TlsArgs, TlsListener};
 use crate::web::oauth_error::OAuthResponse;
+use axum::extract::ConnectInfo;
+use axum::serve::IncomingStream;
 use tollgate_core::audit::Audit;
 use tollgate_core::catalog::Catalog;
 use tollgate_core::directory::config_server::ConfigServerSettings;
@@ -38,6 +40,7 @@ use tollgate_core::revocations::Revocations;
 use tollgate_core::secrets::SecretVerifier;
 use tollgate_core::services::{AppState, AuthSettings, Services};
 use tollgate_core::tokens::{KeyPolicy, Keyring};
+use tower::ServiceExt;
 
 /// Which service(s) this process serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -160,7 +163,13 @@ pub async fn build(
         metrics.backchannel_logouts.clone(),
     );
     Ok(Arc::new(Services {
-        settings: auth_settings(common, issuer, default_contact_center, ops_password_hash),
+        settings: auth_settings(
+            common,
+            issuer,
+            default_contact_center,
+            ops_password_hash,
+            crate::app::tls::mtls_settings(&common.tls)?,
+        ),
         jwks: tollgate_core::oauth::jwks::JwksCache::new(&outbound),
         oidc: tollgate_core::federation::oidc::discovery::Discovery::new(
             &outbound,
@@ -293,6 +302,7 @@ fn auth_settings(
     issuer: String,
     default_contact_center: Option<String>,
     ops_password_hash: String,
+    mtls: tollgate_core::oauth::mtls::MtlsSettings,
 ) -> AuthSettings {
     AuthSettings {
         audience: issuer.clone(),
@@ -306,6 +316,7 @@ fn auth_settings(
         ops_password_hash,
         leeway: 30,
         client_assertion_token_endpoint_audience: common.client_assertion_token_endpoint_audience,
+        dpop_nonce: common.dpop_nonce,
         min_client_secret_length: common.min_client_secret_length,
         browser: tollgate_core::services::BrowserSettings {
             session_idle_timeout: common.session_idle_timeout,
@@ -319,6 +330,7 @@ fn auth_settings(
             networks: common.trusted_proxies.clone(),
             header: common.client_ip_header,
         },
+        mtls,
         issuer,
     }
 }
@@ -375,6 +387,17 @@ pub fn layered(state: AppState, mut router: Router) -> Router {
         router = router.layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
+        ));
+    }
+    // RFC 9449 §8.2: every answer carries the current nonce, so a client
+    // has a fresh one before its previous one expires.
+    if state.settings.dpop_nonce {
+        let nonces = state.clone();
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("dpop-nonce"),
+            move |_: &Response| {
+                HeaderValue::from_str(&tollgate_core::oauth::dpop::nonce(&nonces, now())).ok()
+            },
         ));
     }
     let x_request_id = HeaderName::from_static("x-request-id");
@@ -632,7 +655,14 @@ pub async fn run(
     let (public_addr, mgmt_addr) = (public.local_addr()?, mgmt.local_addr()?);
     spawn_background(state.clone());
     let mgmt_app = management(state, ready.clone());
-    let mgmt_tls = tls_config.clone().filter(|_| tls.management_tls);
+    // Client certificates are for the public endpoints only.
+    let mgmt_tls = tls_config
+        .clone()
+        .filter(|_| tls.management_tls)
+        .map(|l| Listening {
+            client_ca: None,
+            ..l
+        });
     let mgmt_task = tokio::spawn(serve(mgmt, mgmt_tls, mgmt_app));
     ready.store(true, Ordering::Release);
     on_ready(public_addr, mgmt_addr);
@@ -647,19 +677,34 @@ pub async fn run(
 /// shutdown signal; in-flight requests are drained.
 async fn serve(
     tcp: tokio::net::TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<Listening>,
     app: Router,
 ) -> std::io::Result<()> {
-    // `tap_io` makes the peer address available as `ConnectInfo` for any listener.
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         None => {
+            // `tap_io` makes the peer address available as `ConnectInfo` for any listener.
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(tcp.tap_io(|_| {}), app)
                 .with_graceful_shutdown(shutdown_signal())
                 .await
         }
-        Some(config) => {
-            axum::serve(TlsListener::new(tcp, config)?.tap_io(|_| {}), app)
+        Some(Listening { config, client_ca }) => {
+            // Each connection's requests carry its peer address and client certificate.
+            let make = tower::service_fn(move |conn: IncomingStream<'_, TlsListener>| {
+                let addr = *conn.remote_addr();
+                let cert = crate::app::tls::client_cert(conn.io().get_ref().1, client_ca.as_ref());
+                let app = app
+                    .clone()
+                    .map_request(move |mut req: axum::extract::Request| {
+                        req.extensions_mut().insert(ConnectInfo(addr));
+                        if let Some(cert) = &cert {
+                            req.extensions_mut().insert(cert.clone());
+                        }
+                        req
+                    });
+                std::future::ready(Ok::<_, std::convert::Infallible>(app))
+            });
+            axum::serve(TlsListener::new(tcp, config)?, make)
                 .with_graceful_shutdown(shutdown_signal())
                 .await
         }

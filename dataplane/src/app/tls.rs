@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::UnixTime;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
+use rustls::DigitallySignedStruct;
 use rustls::{RootCertStore, ServerConfig};
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tollgate_core::metrics::Gauge;
+use tollgate_core::oauth::mtls::{ClientCert, MtlsSettings};
 
 /// How often the certificate files are checked for a new pair.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
@@ -37,9 +42,16 @@ pub struct TlsArgs {
     /// PEM private key (PKCS#8, SEC1 or RSA) matching --tls-cert-file.
     #[arg(long, env = "TOLLGATE_TLS_KEY_FILE")]
     pub tls_key_file: Option<PathBuf>,
-    /// PEM CA certificates; clients are asked (not required) for a certificate signed by them.
+    /// PEM CA certificates of mutual TLS (RFC 8705): clients are asked (not required) for a
+    /// certificate; one chained to these CAs can authenticate a `tls_client_auth` client, and
+    /// any certificate a `self_signed_tls_client_auth` client registered.
     #[arg(long, env = "TOLLGATE_TLS_CLIENT_CA_FILE")]
     pub tls_client_ca_file: Option<PathBuf>,
+    /// Header in which a `--trusted-proxies` proxy that terminates TLS passes the client's
+    /// certificate (URL-encoded PEM as nginx's `$ssl_client_escaped_cert`, or base64 DER).
+    /// Ignored on requests from any other address.
+    #[arg(long, env = "TOLLGATE_TLS_CLIENT_CERT_HEADER")]
+    pub tls_client_cert_header: Option<String>,
     /// Serve the management listener over HTTPS too, with the same certificate.
     #[arg(long, env = "TOLLGATE_MANAGEMENT_TLS")]
     pub management_tls: bool,
@@ -57,14 +69,17 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The server configuration, or `None` without `--tls-cert-file`. Every
 /// problem names the setting it comes from.
-pub fn server_config(args: &TlsArgs, expiry: Gauge) -> anyhow::Result<Option<Arc<ServerConfig>>> {
+pub fn server_config(args: &TlsArgs, expiry: Gauge) -> anyhow::Result<Option<Listening>> {
     let (cert, key) = match (&args.tls_cert_file, &args.tls_key_file) {
         (None, None) => {
             if args.management_tls {
                 anyhow::bail!("--management-tls needs --tls-cert-file and --tls-key-file");
             }
-            if args.tls_client_ca_file.is_some() {
-                anyhow::bail!("--tls-client-ca-file needs --tls-cert-file and --tls-key-file");
+            if args.tls_client_ca_file.is_some() && args.tls_client_cert_header.is_none() {
+                anyhow::bail!(
+                    "--tls-client-ca-file needs --tls-cert-file and --tls-key-file \
+                     (or --tls-client-cert-header)"
+                );
             }
             return Ok(None);
         }
@@ -78,21 +93,121 @@ pub fn server_config(args: &TlsArgs, expiry: Gauge) -> anyhow::Result<Option<Arc
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS protocol versions")?;
-    let builder = match &args.tls_client_ca_file {
+    let client_ca = args
+        .tls_client_ca_file
+        .as_deref()
+        .map(client_ca)
+        .transpose()?;
+    let builder = match &client_ca {
         None => builder.with_no_client_auth(),
-        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+        Some(ca) => builder.with_client_cert_verifier(Arc::new(AnyClientCert(ca.clone()))),
     };
     let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Some(Arc::new(config)))
+    Ok(Some(Listening {
+        config: Arc::new(config),
+        client_ca,
+    }))
 }
 
-/// Asks for a client certificate and verifies one if given; anonymous
-/// clients are still served (a later client-auth feature decides).
-fn client_verifier(
-    path: &Path,
-    provider: Arc<CryptoProvider>,
-) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+/// The server side of the public listener's TLS.
+#[derive(Clone)]
+pub struct Listening {
+    pub config: Arc<ServerConfig>,
+    /// `--tls-client-ca-file`: whether a client's certificate chains to it.
+    pub client_ca: Option<ClientCa>,
+}
+
+/// Verifies a client certificate chain against `--tls-client-ca-file`.
+pub type ClientCa = Arc<dyn ClientCertVerifier>;
+
+/// The listener's client verifier: asks for a certificate (anonymous clients
+/// are still served: they authenticate otherwise) and takes any, chained to
+/// the client CA or not, because a `self_signed_tls_client_auth` client's
+/// is checked against its registration instead. Whether it chained is
+/// worked out per connection ([`client_cert`]). The handshake signature is
+/// still verified, so the client proves it holds the certificate's key.
+#[derive(Debug)]
+struct AnyClientCert(ClientCa);
+
+impl ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// The client certificate of a finished handshake, and whether its chain
+/// leads to the client CA.
+pub fn client_cert(conn: &rustls::ServerConnection, ca: Option<&ClientCa>) -> Option<ClientCert> {
+    let (leaf, intermediates) = conn.peer_certificates()?.split_first()?;
+    let chained = MtlsSettings {
+        ca: ca.cloned(),
+        ..Default::default()
+    }
+    .chained(leaf, intermediates);
+    Some(ClientCert::new(leaf, chained))
+}
+
+/// Where client certificates come from: the listener with
+/// `--tls-client-ca-file`, and the header of `--tls-client-cert-header`.
+pub fn mtls_settings(args: &TlsArgs) -> anyhow::Result<MtlsSettings> {
+    let header = args
+        .tls_client_cert_header
+        .as_deref()
+        .map(|h| {
+            http::HeaderName::try_from(h)
+                .map_err(|e| anyhow::anyhow!("--tls-client-cert-header: {e}"))
+        })
+        .transpose()?;
+    Ok(MtlsSettings {
+        listener: args.enabled() && args.tls_client_ca_file.is_some(),
+        header,
+        ca: args
+            .tls_client_ca_file
+            .as_deref()
+            .map(client_ca)
+            .transpose()?,
+    })
+}
+
+/// `--tls-client-ca-file` as a chain verifier.
+pub fn client_ca(path: &Path) -> anyhow::Result<ClientCa> {
+    let provider = provider();
     let setting = "--tls-client-ca-file";
     let pem = read(path, setting)?;
     let mut roots = RootCertStore::empty();

@@ -1,7 +1,8 @@
 //! The caller's access token, verified: `Authorization: Bearer` (RFC 6750
 //! §2.1), or `Authorization: DPoP` with a proof of the token's key made for
 //! this request (RFC 9449 §7). A DPoP-bound token is refused as a bearer
-//! token, and a bearer token as a DPoP one.
+//! token, and a bearer token as a DPoP one. A certificate-bound token
+//! (RFC 8705 §3) is accepted only from a request with that certificate.
 
 use std::sync::Arc;
 
@@ -9,21 +10,24 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 
+use crate::web::client_cert::PeerCert;
 use crate::web::dpop;
 use tollgate_core::oauth::error::OAuthError;
+use tollgate_core::oauth::mtls::ClientCert;
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::tokens::{AccessClaims, TokenError};
 
 /// The request a token comes with (method and path, as the client sent
-/// them): a DPoP proof must name them.
+/// them: a DPoP proof must name them) and its client certificate.
 #[derive(Debug, Clone)]
 pub struct At {
     pub method: Method,
     pub path: String,
+    pub cert: Option<ClientCert>,
 }
 
 impl At {
-    pub fn of(parts: &Parts) -> Self {
+    pub fn of(parts: &Parts, state: &Services) -> Self {
         let uri = parts
             .extensions
             .get::<OriginalUri>()
@@ -31,6 +35,7 @@ impl At {
         At {
             method: parts.method.clone(),
             path: uri.path().to_string(),
+            cert: PeerCert::of(parts, state),
         }
     }
 }
@@ -38,8 +43,11 @@ impl At {
 impl FromRequestParts<AppState> for At {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(At::of(parts))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(At::of(parts, state))
     }
 }
 
@@ -86,7 +94,15 @@ pub async fn presented(
             TokenError::Unavailable => OAuthError::temporarily_unavailable(2),
             e => OAuthError::invalid_token(e.to_string()),
         })?;
-    let bound = claims.cnf.as_ref().map(|c| c.jkt.as_str());
+    let cnf = claims.cnf.as_ref();
+    if let Some(x5t) = cnf.and_then(|c| c.x5t_s256.as_deref()) {
+        if at.cert.as_ref().map(|c| c.thumbprint.as_str()) != Some(x5t) {
+            return Err(OAuthError::invalid_token(
+                "the token is bound to a client certificate this request was not made with",
+            ));
+        }
+    }
+    let bound = cnf.and_then(|c| c.jkt.as_deref());
     match (bound, scheme) {
         (None, Scheme::Bearer) => Ok(claims),
         (Some(jkt), Scheme::Dpop) => {
@@ -112,9 +128,10 @@ pub async fn presented(
     }
 }
 
-/// §7.1: a resource answers a bad proof 401 (the token endpoint 400).
+/// §7.1, §9: a resource answers a bad proof, or one without a current
+/// nonce, 401 (the token endpoint 400).
 fn at_resource(mut e: OAuthError) -> OAuthError {
-    if e.code == "invalid_dpop_proof" {
+    if e.code == "invalid_dpop_proof" || e.code == "use_dpop_nonce" {
         e.status = StatusCode::UNAUTHORIZED;
     }
     e

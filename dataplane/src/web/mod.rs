@@ -4,6 +4,7 @@
 pub mod admin_api;
 pub mod bearer;
 pub mod browser;
+pub mod client_cert;
 pub mod client_ip;
 pub mod cors;
 pub mod csrf;

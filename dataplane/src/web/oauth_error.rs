@@ -42,6 +42,9 @@ pub fn challenge(code: &str) -> Option<&'static str> {
         "invalid_dpop_proof" => Some(
             "DPoP realm=\"tollgate\", error=\"invalid_dpop_proof\", algs=\"ES256 ES384 PS256 RS256 EdDSA\"",
         ),
+        "use_dpop_nonce" => Some(
+            "DPoP realm=\"tollgate\", error=\"use_dpop_nonce\", algs=\"ES256 ES384 PS256 RS256 EdDSA\"",
+        ),
         _ => None,
     }
 }

@@ -109,6 +109,7 @@ pub fn default_args() -> CommonArgs {
             .map(|s| s.to_string())
             .collect(),
         client_assertion_token_endpoint_audience: false,
+        dpop_nonce: false,
         log_format: LogFormat::Text,
         log: "warn".into(),
         otlp_endpoint: None,

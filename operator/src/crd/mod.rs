@@ -20,7 +20,9 @@ pub use contact_center::{
     SamlAccessGroupSpec, SamlSpec, TrustedIssuerSpec,
 };
 pub use environment::{ConfigServerSpec, Environment, EnvironmentSpec};
-pub use oauth_client::{OAuthClient, OAuthClientSpec, OAuthClientStatus, TokenExchangeSpec};
+pub use oauth_client::{
+    OAuthClient, OAuthClientSpec, OAuthClientStatus, TlsClientAuthSpec, TokenExchangeSpec,
+};
 pub use tollgate::{
     DatabaseSpec, IngressSpec, RedisMode, RedisSpec, ServiceSpec, ServiceTlsSpec, SigningKeySpec,
     Tollgate, TollgateSpec, TollgateStatus,

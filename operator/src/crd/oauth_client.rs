@@ -38,8 +38,9 @@ use super::common::{jwk_set_schema, SecretKeyRef};
 #[x_kube(validation = Rule::new("!has(oldSelf.clientId) || (has(self.clientId) && self.clientId == oldSelf.clientId)").message("clientId is immutable"))]
 #[x_kube(validation = Rule::new("self.clientType == 'CONFIDENTIAL' || !has(self.secretRef)").message("a PUBLIC client has no secret"))]
 #[x_kube(validation = Rule::new("!has(self.tokenEndpointAuthMethod) || (self.clientType == 'PUBLIC') == (self.tokenEndpointAuthMethod == 'none')").message("tokenEndpointAuthMethod none is for PUBLIC clients, and PUBLIC clients use none"))]
-#[x_kube(validation = Rule::new("(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'private_key_jwt') == (has(self.jwks) || has(self.jwksUri))").message("a private_key_jwt client needs jwks, jwksUri or both; other methods take neither"))]
-#[x_kube(validation = Rule::new("!has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'private_key_jwt' || !has(self.secretRef)").message("a private_key_jwt client has no secret"))]
+#[x_kube(validation = Rule::new("(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod in ['private_key_jwt', 'self_signed_tls_client_auth']) == (has(self.jwks) || has(self.jwksUri))").message("a private_key_jwt client needs jwks, jwksUri or both, a self_signed_tls_client_auth client jwks; other methods take neither"))]
+#[x_kube(validation = Rule::new("!has(self.tokenEndpointAuthMethod) || !(self.tokenEndpointAuthMethod in ['private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth']) || !has(self.secretRef)").message("a private_key_jwt or mutual-TLS client has no secret"))]
+#[x_kube(validation = Rule::new("has(self.tlsClientAuth) == (has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'tls_client_auth')").message("a tls_client_auth client needs tlsClientAuth; other methods take none"))]
 #[x_kube(validation = Rule::new("!has(self.backchannelLogoutSessionRequired) || !self.backchannelLogoutSessionRequired || has(self.backchannelLogoutUri)").message("backchannelLogoutSessionRequired needs a backchannelLogoutUri"))]
 pub struct OAuthClientSpec {
     /// The OAuth `client_id` (default: the resource's name). Immutable. A
@@ -80,6 +81,14 @@ pub struct OAuthClientSpec {
     #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self in ['jwt', 'opaque']").message("accessTokenFormat must be jwt or opaque"))]
     pub access_token_format: String,
+    /// RFC 8705 §2.1.2, `tls_client_auth` clients: the name their
+    /// certificate (chained to the server's client CA) must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth: Option<TlsClientAuthSpec>,
+    /// RFC 8705 §3: access tokens issued to a request with a client
+    /// certificate are bound to it (`cnf.x5t#S256`).
+    #[serde(default)]
+    pub tls_client_certificate_bound_access_tokens: bool,
     #[serde(default)]
     pub authorities: Vec<String>,
     #[serde(default = "default_scope")]
@@ -105,14 +114,15 @@ pub struct OAuthClientSpec {
     /// How the client authenticates: client_secret_basic or
     /// client_secret_post (either form is accepted), client_secret_jwt
     /// (the secret, at least 32 bytes, keys HMAC-signed JWTs),
-    /// private_key_jwt, or
-    /// none (PUBLIC clients). Default: client_secret_basic for CONFIDENTIAL,
+    /// private_key_jwt, tls_client_auth or self_signed_tls_client_auth
+    /// (RFC 8705: a TLS client certificate), or none (PUBLIC clients). Default: client_secret_basic for CONFIDENTIAL,
     /// none for PUBLIC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
-    #[x_kube(validation = Rule::new("self in ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']").message("tokenEndpointAuthMethod must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none"))]
+    #[x_kube(validation = Rule::new("self in ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth', 'none']").message("tokenEndpointAuthMethod must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth, self_signed_tls_client_auth or none"))]
     pub token_endpoint_auth_method: Option<String>,
-    /// `private_key_jwt`: the client's public keys.
+    /// `private_key_jwt`: the client's public keys; `self_signed_tls_client_auth`:
+    /// its certificates (each key with `x5c` or `x5t#S256`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "jwk_set_schema")]
     pub jwks: Option<serde_json::Value>,
@@ -135,6 +145,34 @@ pub struct OAuthClientSpec {
     /// `backchannelLogoutUri`.
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+}
+
+/// The name a `tls_client_auth` client's certificate carries (RFC 8705
+/// §2.1.2): exactly one of these.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.subjectDn), has(self.sanDns), has(self.sanUri), has(self.sanIp), has(self.sanEmail)].filter(x, x).size() == 1").message("tlsClientAuth takes exactly one of subjectDn, sanDns, sanUri, sanIp, sanEmail"))]
+pub struct TlsClientAuthSpec {
+    /// The subject DN in RFC 4514 form, e.g. `CN=app,O=Example`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub subject_dn: Option<String>,
+    /// A dNSName subject alternative name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub san_dns: Option<String>,
+    /// A uniformResourceIdentifier subject alternative name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub san_uri: Option<String>,
+    /// An iPAddress subject alternative name (IPv4 or IPv6 text form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 45))]
+    pub san_ip: Option<String>,
+    /// An rfc822Name subject alternative name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 320))]
+    pub san_email: Option<String>,
 }
 
 /// Which tokens a client may exchange and for what (the ops client API's

@@ -11,13 +11,13 @@ use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json};
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{
-    now, AccessTokenFormat, BackchannelLogout, Client, ClientAuthMethod, ClientType, HmacSecret,
-    RowOwner,
+    now, AccessTokenFormat, BackchannelLogout, CertSubject, Client, ClientAuthMethod, ClientType,
+    HmacSecret, RowOwner,
 };
 
 const COLUMNS: &str = "client_id, name, description, secret_hash, client_type, internal_client, \
     authorities, scope, authorized_grant_types, redirect_uris, access_token_expiration_timeout, \
-    refresh_token_expiration_timeout, contact_center_ids, token_exchange, auth_method, jwks, jwks_uri, hmac_secret_sealed, require_par, backchannel_logout_uri, backchannel_logout_session_required, require_dpop, access_token_format, version, created_at, updated_at";
+    refresh_token_expiration_timeout, contact_center_ids, token_exchange, auth_method, jwks, jwks_uri, hmac_secret_sealed, require_par, backchannel_logout_uri, backchannel_logout_session_required, require_dpop, access_token_format, tls_client_auth_kind, tls_client_auth_value, tls_bound_tokens, version, created_at, updated_at";
 
 const ENTITY: &str = "client";
 
@@ -81,11 +81,24 @@ fn from_row(row: &AnyRow, hmac_secret: Option<HmacSecret>) -> Result<Client> {
             .transpose()?,
         require_dpop: get_bool(row, "require_dpop")?,
         access_token_format,
+        tls_client_auth_subject: cert_subject(row, &what)?,
+        tls_client_certificate_bound_access_tokens: get_bool(row, "tls_bound_tokens")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         client_id,
     })
+}
+
+fn cert_subject(row: &AnyRow, what: &str) -> Result<Option<CertSubject>> {
+    let kind: Option<String> = row.try_get("tls_client_auth_kind")?;
+    let value: Option<String> = row.try_get("tls_client_auth_value")?;
+    match (kind, value) {
+        (Some(kind), Some(value)) => CertSubject::new(&kind, value).map(Some).ok_or_else(|| {
+            StoreError::Corrupt(format!("{what}: unknown certificate name {kind:?}"))
+        }),
+        _ => Ok(None),
+    }
 }
 
 fn policy_json(client: &Client) -> Result<Option<String>> {
@@ -144,7 +157,7 @@ impl Db {
         let (managed_by, namespace, name, uid) = binds(owner);
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}, {OWNER_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $24, $25, $26, $27, $28, 1, $19, $19, $20, $21, $22, $23) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $24, $25, $26, $27, $28, $29, $30, $31, 1, $19, $19, $20, $21, $22, $23) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -176,6 +189,19 @@ impl Db {
             .bind(backchannel_session_required(client))
             .bind(client.require_dpop)
             .bind(client.access_token_format.as_str())
+            .bind(
+                client
+                    .tls_client_auth_subject
+                    .as_ref()
+                    .map(CertSubject::kind),
+            )
+            .bind(
+                client
+                    .tls_client_auth_subject
+                    .as_ref()
+                    .map(CertSubject::value),
+            )
+            .bind(client.tls_client_certificate_bound_access_tokens)
             .fetch_one(self.live()?)
             .await
             .map_err(|e| {
@@ -212,7 +238,9 @@ impl Db {
              token_exchange = $15, auth_method = $16, jwks = $17, jwks_uri = $18, \
              hmac_secret_sealed = $19, require_par = $21, \
              backchannel_logout_uri = $22, backchannel_logout_session_required = $23, \
-             require_dpop = $24, access_token_format = $25, version = version + 1, updated_at = $20 \
+             require_dpop = $24, access_token_format = $25, tls_client_auth_kind = $26, \
+             tls_client_auth_value = $27, tls_bound_tokens = $28, version = version + 1, \
+             updated_at = $20 \
              WHERE client_id = $1 AND version = $2 RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -241,6 +269,19 @@ impl Db {
             .bind(backchannel_session_required(client))
             .bind(client.require_dpop)
             .bind(client.access_token_format.as_str())
+            .bind(
+                client
+                    .tls_client_auth_subject
+                    .as_ref()
+                    .map(CertSubject::kind),
+            )
+            .bind(
+                client
+                    .tls_client_auth_subject
+                    .as_ref()
+                    .map(CertSubject::value),
+            )
+            .bind(client.tls_client_certificate_bound_access_tokens)
             .fetch_optional(self.live()?)
             .await?;
         match row {

@@ -62,7 +62,9 @@ fn check_auth_method(client_type: ClientType, method: ClientAuthMethod) -> Resul
         (ClientType::Public, ClientAuthMethod::None)
         | (ClientType::Confidential, ClientAuthMethod::ClientSecret)
         | (ClientType::Confidential, ClientAuthMethod::PrivateKeyJwt)
-        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt) => Ok(()),
+        | (ClientType::Confidential, ClientAuthMethod::ClientSecretJwt)
+        | (ClientType::Confidential, ClientAuthMethod::TlsClientAuth)
+        | (ClientType::Confidential, ClientAuthMethod::SelfSignedTlsClientAuth) => Ok(()),
         (ClientType::Public, _) => Err("a PUBLIC client has tokenEndpointAuthMethod none".into()),
         (ClientType::Confidential, _) => {
             Err("tokenEndpointAuthMethod none is for PUBLIC clients only".into())
@@ -70,7 +72,10 @@ fn check_auth_method(client_type: ClientType, method: ClientAuthMethod) -> Resul
     }
 }
 
-/// Keys are for `private_key_jwt` clients only, which need at least one source.
+/// Keys are for `private_key_jwt` clients, which need at least one source,
+/// and `self_signed_tls_client_auth` ones, which need certificates in
+/// `jwks` (`x5c` or `x5t#S256`). The certificate name is for
+/// `tls_client_auth` clients only, which need it.
 fn check_keys(c: &Client) -> Result<(), String> {
     let has_keys = c.jwks.is_some() || c.jwks_uri.is_some();
     match c.auth_method {
@@ -78,18 +83,54 @@ fn check_keys(c: &Client) -> Result<(), String> {
             return Err("a private_key_jwt client needs 'jwks', 'jwksUri' or both".into())
         }
         ClientAuthMethod::PrivateKeyJwt => {}
+        ClientAuthMethod::SelfSignedTlsClientAuth => check_certificates(c)?,
         _ if has_keys => {
             return Err(
-                "'jwks' and 'jwksUri' are for tokenEndpointAuthMethod private_key_jwt".into(),
+                "'jwks' and 'jwksUri' are for tokenEndpointAuthMethod private_key_jwt \
+                 or self_signed_tls_client_auth"
+                    .into(),
             )
         }
         _ => {}
+    }
+    match (c.auth_method, &c.tls_client_auth_subject) {
+        (ClientAuthMethod::TlsClientAuth, None) => return Err(
+            "a tls_client_auth client needs 'tlsClientAuth' (its certificate's subject DN or SAN)"
+                .into(),
+        ),
+        (ClientAuthMethod::TlsClientAuth, Some(s)) if s.value().is_empty() => {
+            return Err("tlsClientAuth: the value must not be empty".into())
+        }
+        (ClientAuthMethod::TlsClientAuth, _) | (_, None) => {}
+        (_, Some(_)) => {
+            return Err("'tlsClientAuth' is for tokenEndpointAuthMethod tls_client_auth".into())
+        }
     }
     if let Some(jwks) = &c.jwks {
         check_public_jwks(jwks).map_err(|why| format!("jwks {why}"))?;
     }
     if let Some(uri) = &c.jwks_uri {
         check_jwks_uri(uri)?;
+    }
+    Ok(())
+}
+
+/// RFC 8705 §2.2.2: a self-signed client's certificates are registered
+/// inline, each key with `x5c` or `x5t#S256`.
+fn check_certificates(c: &Client) -> Result<(), String> {
+    let why = "a self_signed_tls_client_auth client needs 'jwks' whose keys carry x5c or x5t#S256";
+    if c.jwks_uri.is_some() {
+        return Err("a self_signed_tls_client_auth client registers its certificates in 'jwks', not 'jwksUri'".into());
+    }
+    let keys = c
+        .jwks
+        .as_ref()
+        .and_then(|j| j.get("keys"))
+        .and_then(serde_json::Value::as_array)
+        .ok_or(why)?;
+    let certified = |k: &serde_json::Value| k.get("x5c").is_some() || k.get("x5t#S256").is_some();
+    if keys.is_empty() || !keys.iter().all(certified) {
+        return Err(why.into());
     }
     Ok(())
 }
@@ -214,6 +255,8 @@ mod tests {
             backchannel_logout: None,
             require_dpop: false,
             access_token_format: crate::model::AccessTokenFormat::Jwt,
+            tls_client_auth_subject: None,
+            tls_client_certificate_bound_access_tokens: false,
             version: 0,
             created_at: 0,
             updated_at: 0,

@@ -24,6 +24,7 @@ use crate::oauth::grants::REFRESH_TOKEN;
 use crate::oauth::issue::{issue, Issue, TokenResponse, UserPrincipal};
 use crate::services::Services;
 use crate::tokens;
+use crate::tokens::Confirmation;
 
 /// Lifetime of an authorization code.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -89,12 +90,12 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
-    dpop_jkt: Option<&str>,
+    cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let code = form.require("code")?;
     let record = take_code(state, client, code, ip, now).await?;
     check_redemption(client, &record, form)?;
-    check_key(record.dpop_jkt.as_deref(), dpop_jkt)?;
+    check_key(record.dpop_jkt.as_deref(), cnf.jkt.as_deref())?;
     let with_refresh = client
         .authorized_grant_types
         .iter()
@@ -110,7 +111,7 @@ pub async fn grant(
             nonce: record.nonce,
             acr_requested: record.acr_requested,
             exchange: None,
-            dpop_jkt: dpop_jkt.map(str::to_string),
+            cnf: cnf.clone(),
             code: None,
         },
         now,

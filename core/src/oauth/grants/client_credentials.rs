@@ -9,13 +9,14 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::issue::{grant_scope, issue, Issue, TokenResponse};
 use crate::services::Services;
+use crate::tokens::Confirmation;
 
 pub async fn grant(
     state: &Services,
     client: &Arc<Client>,
     form: &OAuthForm,
     now: Timestamp,
-    dpop_jkt: Option<&str>,
+    cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = grant_scope(client, form.get("scope"))?;
     issue(
@@ -29,7 +30,7 @@ pub async fn grant(
             nonce: None,
             acr_requested: false,
             exchange: None,
-            dpop_jkt: dpop_jkt.map(str::to_string),
+            cnf: cnf.clone(),
             code: None,
         },
         now,

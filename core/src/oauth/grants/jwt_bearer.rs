@@ -14,6 +14,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::issue::{grant_scope, issue, Issue, TokenResponse, UserPrincipal};
 use crate::services::Services;
+use crate::tokens::Confirmation;
 
 fn refused(e: AssertionError) -> OAuthError {
     match e {
@@ -57,7 +58,7 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
-    dpop_jkt: Option<&str>,
+    cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let token = form.require("assertion")?;
     let scope = grant_scope(client, form.get("scope"))?;
@@ -123,7 +124,7 @@ pub async fn grant(
             nonce: None,
             acr_requested: false,
             exchange: None,
-            dpop_jkt: dpop_jkt.map(str::to_string),
+            cnf: cnf.clone(),
             code: None,
         },
         now,

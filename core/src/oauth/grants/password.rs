@@ -11,6 +11,7 @@ use crate::oauth::grants::REFRESH_TOKEN;
 use crate::oauth::issue::{grant_scope, issue, Issue, TokenResponse, UserPrincipal};
 use crate::services::Services;
 use crate::sign_in::{sign_in, Credentials, NoTenant, Refusal, SignIn, Via};
+use crate::tokens::Confirmation;
 
 // Where the change-password API finds it.
 
@@ -20,7 +21,7 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
-    dpop_jkt: Option<&str>,
+    cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let login = form.require("username")?;
     let password = form.require("password")?;
@@ -65,7 +66,7 @@ pub async fn grant(
             nonce,
             acr_requested: form.get("acr_values").is_some(),
             exchange: None,
-            dpop_jkt: dpop_jkt.map(str::to_string),
+            cnf: cnf.clone(),
             code: None,
         },
         now,

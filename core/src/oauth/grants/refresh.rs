@@ -12,6 +12,7 @@ use crate::oauth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipa
 use crate::oauth::recheck::{recheck, Recheck};
 use crate::services::Services;
 use crate::tokens;
+use crate::tokens::Confirmation;
 
 /// Rotates the refresh token and issues an access token for the grant's
 /// scope (or a narrower one) and its user as the directory knows them now.
@@ -21,7 +22,7 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
-    dpop_jkt: Option<&str>,
+    cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
     let hash = tokens::token_digest(presented);
@@ -33,7 +34,7 @@ pub async fn grant(
         return Err(invalid());
     }
     // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
-    match (&family.dpop_jkt, dpop_jkt) {
+    match (&family.dpop_jkt, cnf.jkt.as_deref()) {
         (Some(_), None) => {
             return Err(OAuthError::invalid_dpop_proof(
                 "the refresh token is bound to a DPoP key: send a proof of it",
@@ -66,7 +67,7 @@ pub async fn grant(
                     nonce: None,
                     acr_requested: false,
                     exchange: None,
-                    dpop_jkt: dpop_jkt.map(str::to_string),
+                    cnf: cnf.clone(),
                     code: None,
                 },
                 now,

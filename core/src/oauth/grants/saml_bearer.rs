@@ -24,6 +24,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::issue::{grant_scope, issue, Issue, TokenResponse, UserPrincipal};
 use crate::services::Services;
+use crate::tokens::Confirmation;
 
 /// The assertion's XML from base64url; padding and the standard alphabet
 /// are tolerated, as many SAML libraries emit them.
@@ -81,7 +82,7 @@ pub async fn grant(
     form: &OAuthForm,
     ip: Option<&str>,
     now: Timestamp,
-    dpop_jkt: Option<&str>,
+    cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let xml = decode(form.require("assertion")?)
         .ok_or_else(|| OAuthError::invalid_request("'assertion' is not base64url"))?;
@@ -143,7 +144,7 @@ pub async fn grant(
             nonce: None,
             acr_requested: false,
             exchange: None,
-            dpop_jkt: dpop_jkt.map(str::to_string),
+            cnf: cnf.clone(),
             code: None,
         },
         now,

@@ -25,6 +25,7 @@ use crate::oauth::issue::{
     grant_scope, issue, Exchanged, Issue, TokenResponse, UserPrincipal, SCOPE_ALL,
 };
 use crate::services::Services;
+use crate::tokens::Confirmation;
 use crate::tokens::{self, TokenError};
 
 pub const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -316,7 +317,7 @@ pub async fn grant(
     client: &Arc<Client>,
     form: &OAuthForm,
     now: Timestamp,
-    dpop_jkt: Option<&str>,
+    cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let subject_token = form.require("subject_token")?;
     let subject_type = form.require("subject_token_type")?;
@@ -351,7 +352,7 @@ pub async fn grant(
             nonce: None,
             acr_requested: false,
             exchange: Some(Exchanged { audience, act }),
-            dpop_jkt: dpop_jkt.map(str::to_string),
+            cnf: cnf.clone(),
             code: None,
         },
         now,
@@ -533,6 +534,8 @@ mod tests {
             backchannel_logout: None,
             require_dpop: false,
             access_token_format: tollgate_store::model::AccessTokenFormat::Jwt,
+            tls_client_auth_subject: None,
+            tls_client_certificate_bound_access_tokens: false,
             version: 1,
             created_at: 0,
             updated_at: 0,

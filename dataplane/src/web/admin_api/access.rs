@@ -90,7 +90,7 @@ impl FromRequestParts<AppState> for Caller {
                 Ok(Caller::Operator)
             }
             Some("bearer" | "dpop") => {
-                let at = crate::web::bearer::At::of(parts);
+                let at = crate::web::bearer::At::of(parts, state);
                 let claims = crate::web::bearer::bearer(state, &parts.headers, &at)
                     .await
                     .map_err(|e| ApiError::unauthorized(e.description, BAD_TOKEN))?;

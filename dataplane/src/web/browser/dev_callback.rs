@@ -107,7 +107,7 @@ async fn redeem(
     form.0.insert("code".into(), code.into());
     form.0
         .insert("redirect_uri".into(), format!("{base}{PATH}"));
-    let tokens = authorization_code::grant(state, &client, &form, None, now(), None)
+    let tokens = authorization_code::grant(state, &client, &form, None, now(), &Default::default())
         .await
         .map_err(|e| format!("{}: {}", e.code, e.description))?;
     serde_json::to_value(&tokens).map_err(|e| e.to_string())

@@ -10,6 +10,9 @@ use tollgate_core::oauth::endpoints::token_endpoint;
 use tollgate_core::oauth::{assertion, grants};
 use tollgate_core::services::AppState;
 
+/// RFC 8705 §2's client authentication methods.
+const MTLS_METHODS: [&str; 2] = ["tls_client_auth", "self_signed_tls_client_auth"];
+
 fn metadata(state: &AppState) -> serde_json::Value {
     let iss = &state.settings.issuer;
     // private_key_jwt clients sign with the first, client_secret_jwt clients MAC with the second.
@@ -18,6 +21,12 @@ fn metadata(state: &AppState) -> serde_json::Value {
         .chain(assertion::HMAC)
         .copied()
         .collect();
+    // RFC 8705: only where client certificates can reach Tollgate.
+    let mtls = state.settings.mtls.enabled();
+    let with_mtls = |methods: &[&'static str]| -> Vec<&'static str> {
+        let extra: &[&str] = if mtls { &MTLS_METHODS } else { &[] };
+        methods.iter().chain(extra).copied().collect()
+    };
     json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/auth/v3/oauth/authorize"),
@@ -49,11 +58,12 @@ fn metadata(state: &AppState) -> serde_json::Value {
         "request_uri_parameter_supported": false,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": state.keys.algorithms(),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"],
+        "token_endpoint_auth_methods_supported": with_mtls(&["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"]),
+        "tls_client_certificate_bound_access_tokens": mtls,
         "token_endpoint_auth_signing_alg_values_supported": signing_algs,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"],
+        "introspection_endpoint_auth_methods_supported": with_mtls(&["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"]),
         "introspection_endpoint_auth_signing_alg_values_supported": signing_algs,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"],
+        "revocation_endpoint_auth_methods_supported": with_mtls(&["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"]),
         "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
         "scopes_supported": ["openid", "profile", "email", "offline_access", "*"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "acr", "amr", "name", "given_name", "family_name", "preferred_username", "email", "contact_center_id", "environment_id", "user_name", "dbid"],

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tollgate_store::model::{now, Client, ClientType, Revocation};
 
+use crate::web::client_cert::PeerCert;
 use crate::web::client_ip::ClientIp;
 use crate::web::form::OAuthBody;
 use crate::web::oauth_api::schemas::{TokenIntrospection, TokenRequestByValue};
@@ -61,10 +62,12 @@ fn no_store(body: serde_json::Value) -> Response {
 pub async fn introspect(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    PeerCert(cert): PeerCert,
     headers: HeaderMap,
     OAuthBody(form): OAuthBody,
 ) -> Result<Response, OAuthResponse> {
-    let caller = client_auth::authenticate(&state, &headers, &form, ip.as_deref()).await?;
+    let caller =
+        client_auth::authenticate(&state, &headers, &form, ip.as_deref(), cert.as_ref()).await?;
     // A public client's id is no authentication (RFC 7662 §2.1, §4); discovery
     // advertises only secret-based methods for this endpoint.
     if caller.client_type == ClientType::Public {
@@ -120,7 +123,7 @@ pub async fn introspect(
 fn access_view(c: &AccessClaims) -> serde_json::Value {
     let mut v = json!({
         "active": true,
-        "token_type": if c.cnf.is_some() { "DPoP" } else { "Bearer" },
+        "token_type": if c.cnf.as_ref().is_some_and(|b| b.jkt.is_some()) { "DPoP" } else { "Bearer" },
         "scope": c.scope,
         "client_id": c.client_id,
         "username": c.user_name.as_deref().unwrap_or(&c.client_id),
@@ -143,8 +146,8 @@ fn access_view(c: &AccessClaims) -> serde_json::Value {
         ),
         ("dbid", c.dbid.map(|d| json!(d))),
         ("auth_time", c.auth_time.map(|t| json!(t))),
-        // RFC 9449 §6.2: the key a DPoP-bound token is bound to.
-        ("cnf", c.cnf.as_ref().map(|cnf| json!({"jkt": cnf.jkt}))),
+        // RFC 9449 §6.2 and RFC 8705 §3.2: the key or certificate the token is bound to.
+        ("cnf", c.cnf.as_ref().map(|cnf| json!(cnf))),
     ] {
         if let Some(val) = val {
             v[k] = val;
@@ -164,10 +167,12 @@ fn access_view(c: &AccessClaims) -> serde_json::Value {
 pub async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    PeerCert(cert): PeerCert,
     headers: HeaderMap,
     OAuthBody(form): OAuthBody,
 ) -> Result<Response, OAuthResponse> {
-    let caller = client_auth::authenticate(&state, &headers, &form, ip.as_deref()).await?;
+    let caller =
+        client_auth::authenticate(&state, &headers, &form, ip.as_deref(), cert.as_ref()).await?;
     let token = form.require("token")?;
     revoke_token(&state, &caller, token, ip.as_deref()).await?;
     // RFC 7009 §2.2: unknown or foreign tokens get the same 200.

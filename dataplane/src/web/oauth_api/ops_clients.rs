@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tollgate_store::model::{
-    now, AccessTokenFormat, BackchannelLogout, Client, ClientAuthMethod, ClientType,
+    now, AccessTokenFormat, BackchannelLogout, CertSubject, Client, ClientAuthMethod, ClientType,
     ExchangePolicy, HmacSecret,
 };
 use tollgate_store::validate::client::check_client;
@@ -69,6 +69,11 @@ pub struct ClientView {
     /// `jwt`: signed access tokens; `opaque`: UUID references, validated by introspection.
     #[schema(value_type = AccessTokenFormatName)]
     access_token_format: &'static str,
+    /// `tls_client_auth`: the name its certificate must carry (RFC 8705 §2.1.2).
+    #[schema(value_type = Option<TlsClientAuth>)]
+    tls_client_auth: Option<TlsClientAuth>,
+    /// Access tokens issued over mutual TLS are bound to the client's certificate (RFC 8705 §3).
+    tls_client_certificate_bound_access_tokens: bool,
     /// Where sign-outs are posted as logout tokens (OIDC Back-Channel Logout 1.0).
     #[schema(format = "uri")]
     backchannel_logout_uri: Option<String>,
@@ -102,6 +107,9 @@ impl ClientView {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_dpop: c.require_dpop,
             access_token_format: c.access_token_format.as_str(),
+            tls_client_auth: c.tls_client_auth_subject.as_ref().map(TlsClientAuth::of),
+            tls_client_certificate_bound_access_tokens: c
+                .tls_client_certificate_bound_access_tokens,
             backchannel_logout_uri: c.backchannel_logout.as_ref().map(|b| b.uri.clone()),
             backchannel_logout_session_required: c
                 .backchannel_logout
@@ -185,6 +193,16 @@ pub struct ClientInput {
     /// by introspection and that die at once when revoked.
     #[schema(value_type = Option<AccessTokenFormatName>, nullable = false)]
     access_token_format: Option<AccessTokenFormat>,
+    /// `tls_client_auth` clients only: exactly one name their certificate
+    /// must carry (RFC 8705 §2.1.2); `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<TlsClientAuth>)]
+    tls_client_auth: Option<Option<TlsClientAuth>>,
+    /// `true`: access tokens issued to a request with a client certificate
+    /// are bound to it (`cnf.x5t#S256`, RFC 8705 §3).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    #[schema(nullable = false)]
+    tls_client_certificate_bound_access_tokens: Option<bool>,
     /// An absolute http(s) URL without a fragment: sign-outs of users who
     /// signed in to this client are posted to it as logout tokens (OIDC
     /// Back-Channel Logout 1.0). `null` removes it.
@@ -222,6 +240,75 @@ pub enum AuthMethodName {
     PrivateKeyJwt,
     ClientSecretJwt,
     None,
+    TlsClientAuth,
+    SelfSignedTlsClientAuth,
+}
+
+/// The certificate name of a `tls_client_auth` client (RFC 8705 §2.1.2):
+/// exactly one member.
+#[derive(Serialize, Deserialize, ToSchema, Default, Clone)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsClientAuth {
+    /// The subject DN in RFC 4514 form, e.g. `CN=app,O=Example`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject_dn: Option<String>,
+    /// A dNSName SAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    san_dns: Option<String>,
+    /// A uniformResourceIdentifier SAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    san_uri: Option<String>,
+    /// An iPAddress SAN (IPv4 or IPv6 text form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    san_ip: Option<String>,
+    /// An rfc822Name SAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    san_email: Option<String>,
+}
+
+impl TlsClientAuth {
+    fn of(s: &CertSubject) -> Self {
+        let v = Some(s.value().to_string());
+        match s {
+            CertSubject::SubjectDn(_) => Self {
+                subject_dn: v,
+                ..Self::default()
+            },
+            CertSubject::SanDns(_) => Self {
+                san_dns: v,
+                ..Self::default()
+            },
+            CertSubject::SanUri(_) => Self {
+                san_uri: v,
+                ..Self::default()
+            },
+            CertSubject::SanIp(_) => Self {
+                san_ip: v,
+                ..Self::default()
+            },
+            CertSubject::SanEmail(_) => Self {
+                san_email: v,
+                ..Self::default()
+            },
+        }
+    }
+
+    fn subject(self) -> Result<CertSubject, ApiError> {
+        let given = [
+            self.subject_dn.map(CertSubject::SubjectDn),
+            self.san_dns.map(CertSubject::SanDns),
+            self.san_uri.map(CertSubject::SanUri),
+            self.san_ip.map(CertSubject::SanIp),
+            self.san_email.map(CertSubject::SanEmail),
+        ];
+        let mut given = given.into_iter().flatten();
+        match (given.next(), given.next()) {
+            (Some(s), None) => Ok(s),
+            _ => Err(ApiError::bad_request(
+                "tlsClientAuth: give exactly one of subjectDn, sanDns, sanUri, sanIp, sanEmail",
+            )),
+        }
+    }
 }
 
 /// Which tokens the client may exchange (RFC 8693) and for what.
@@ -275,7 +362,7 @@ fn client_keys(c: &mut Client, d: &ClientInput) -> Result<(), ApiError> {
         c.auth_method = ClientAuthMethod::parse(v).ok_or_else(|| {
             ApiError::bad_request(
                 "'tokenEndpointAuthMethod' must be client_secret, private_key_jwt, \
-                 client_secret_jwt or none",
+                 client_secret_jwt, tls_client_auth, self_signed_tls_client_auth or none",
             )
         })?;
     } else {
@@ -297,12 +384,24 @@ fn client_keys(c: &mut Client, d: &ClientInput) -> Result<(), ApiError> {
         }
         c.jwks_uri = uri.clone();
     }
+    if let Some(v) = &d.tls_client_auth {
+        c.tls_client_auth_subject = v.clone().map(TlsClientAuth::subject).transpose()?;
+    }
+    if c.auth_method != ClientAuthMethod::TlsClientAuth
+        && !matches!(d.tls_client_auth, Some(Some(_)))
+    {
+        c.tls_client_auth_subject = None;
+    }
     let keys_given = matches!(d.jwks, Some(Some(_))) || matches!(d.jwks_uri, Some(Some(_)));
-    if c.auth_method == ClientAuthMethod::PrivateKeyJwt {
+    if matches!(
+        c.auth_method,
+        ClientAuthMethod::PrivateKeyJwt | ClientAuthMethod::SelfSignedTlsClientAuth
+    ) {
         // `check_client` requires its keys.
     } else if keys_given {
         return Err(ApiError::bad_request(
-            "'jwks' and 'jwksUri' are for tokenEndpointAuthMethod private_key_jwt",
+            "'jwks' and 'jwksUri' are for tokenEndpointAuthMethod private_key_jwt \
+             or self_signed_tls_client_auth",
         ));
     } else {
         c.jwks = None;
@@ -387,6 +486,10 @@ fn apply_settings(state: &Services, c: &mut Client, d: &ClientInput) -> Result<(
     );
     set(&d.require_dpop, &mut c.require_dpop);
     set(&d.access_token_format, &mut c.access_token_format);
+    set(
+        &d.tls_client_certificate_bound_access_tokens,
+        &mut c.tls_client_certificate_bound_access_tokens,
+    );
     apply_backchannel_logout(c, d)?;
     set(&d.authorities, &mut c.authorities);
     set(&d.scope, &mut c.scope);
@@ -471,6 +574,13 @@ fn apply_secret(
         ),
         ClientAuthMethod::None => {
             without_secret(c, secret, "a PUBLIC client must not have a client_secret")
+        }
+        ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth => {
+            without_secret(
+                c,
+                secret,
+                "a mutual-TLS client must not have a client_secret",
+            )
         }
         ClientAuthMethod::ClientSecretJwt => {
             c.secret_hash = None;
@@ -663,6 +773,8 @@ fn new_client(id: String) -> Client {
         backchannel_logout: None,
         require_dpop: false,
         access_token_format: AccessTokenFormat::Jwt,
+        tls_client_auth_subject: None,
+        tls_client_certificate_bound_access_tokens: false,
         version: 1,
         created_at: t,
         updated_at: t,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use tollgate_store::model::now;
 
 use crate::web::bearer::At;
+use crate::web::client_cert::PeerCert;
 use crate::web::client_ip::ClientIp;
 use crate::web::dpop;
 use crate::web::form::OAuthBody;
@@ -29,6 +30,7 @@ use tollgate_core::services::AppState;
 pub async fn push(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    PeerCert(cert): PeerCert,
     at: At,
     headers: HeaderMap,
     OAuthBody(form): OAuthBody,
@@ -37,7 +39,7 @@ pub async fn push(
     rate_limit::check(&state, "par", ip, now())
         .await
         .map_err(OAuthError::too_many_requests)?;
-    let client = client_auth::authenticate(&state, &headers, &form, ip).await?;
+    let client = client_auth::authenticate(&state, &headers, &form, ip, cert.as_ref()).await?;
     // RFC 9449 §10.1: a proof binds the authorization code to its key.
     let proof = dpop::proof(&state, &headers, &at.method, &at.path, None).await?;
     let jkt = proof.as_ref().map(|p| p.jkt.as_str());

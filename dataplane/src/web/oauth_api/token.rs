@@ -9,6 +9,7 @@ use tollgate_store::model::now;
 use tollgate_store::validate::client::grant_allowed;
 
 use crate::web::bearer::At;
+use crate::web::client_cert::PeerCert;
 use crate::web::client_ip::ClientIp;
 use crate::web::dpop;
 use crate::web::form::OAuthBody;
@@ -24,7 +25,9 @@ use tollgate_core::oauth::grants::{
     self, authorization_code, client_credentials, jwt_bearer, password, refresh, saml_bearer,
     token_exchange,
 };
+use tollgate_core::oauth::mtls::ClientCert;
 use tollgate_core::services::AppState;
+use tollgate_core::tokens::Confirmation;
 use tollgate_store::model::{Client, ClientAuthMethod};
 
 /// RFC 6749 §3.2: every grant; errors in RFC 6749 §5.2 form.
@@ -38,6 +41,7 @@ use tollgate_store::model::{Client, ClientAuthMethod};
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    PeerCert(cert): PeerCert,
     at: At,
     headers: HeaderMap,
     OAuthBody(form): OAuthBody,
@@ -49,7 +53,14 @@ pub async fn token(
     {
         return OAuthResponse(too_many(&state, &form, ip.as_deref(), retry_after)).into_response();
     }
-    match handle(&state, &headers, &at, &form, ip.as_deref(), grant_type).await {
+    let req = Req {
+        headers: &headers,
+        at: &at,
+        form: &form,
+        ip: ip.as_deref(),
+        cert: cert.as_ref(),
+    };
+    match handle(&state, &req, grant_type).await {
         Ok(res) => {
             state
                 .metrics
@@ -79,14 +90,21 @@ pub async fn token(
     }
 }
 
+/// What a token request brings besides its grant type.
+struct Req<'a> {
+    headers: &'a HeaderMap,
+    at: &'a At,
+    form: &'a OAuthForm,
+    ip: Option<&'a str>,
+    cert: Option<&'a ClientCert>,
+}
+
 async fn handle(
     state: &AppState,
-    headers: &HeaderMap,
-    at: &At,
-    form: &OAuthForm,
-    ip: Option<&str>,
+    req: &Req<'_>,
     grant_type: &str,
 ) -> Result<tollgate_core::oauth::issue::TokenResponse, OAuthError> {
+    let (headers, form, ip) = (req.headers, req.form, req.ip);
     if grant_type.is_empty() {
         limit(state, form, ip, None).await?;
         return Err(OAuthError::invalid_request(
@@ -99,7 +117,7 @@ async fn handle(
             "grant type '{grant_type}' is not supported"
         )));
     }
-    let client = match client_auth::authenticate(state, headers, form, ip).await {
+    let client = match client_auth::authenticate(state, headers, form, ip, req.cert).await {
         Ok(c) => c,
         Err(e) => {
             limit(state, form, ip, None).await?;
@@ -122,21 +140,28 @@ async fn handle(
             "a public client may not use the '{grant_type}' grant"
         )));
     }
-    let proof = sender_key(state, headers, at, &client).await?;
-    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    let proof = sender_key(state, headers, req.at, &client).await?;
+    let cnf = Confirmation {
+        jkt: proof.map(|p| p.jkt),
+        // RFC 8705 §3: bound to the certificate the request came with.
+        x5t_s256: req
+            .cert
+            .filter(|_| client.tls_client_certificate_bound_access_tokens)
+            .map(|c| c.thumbprint.clone()),
+    };
     let now = now();
     let res = match grant_type {
         grants::AUTHORIZATION_CODE => {
-            authorization_code::grant(state, &client, form, ip, now, jkt).await?
+            authorization_code::grant(state, &client, form, ip, now, &cnf).await?
         }
         grants::CLIENT_CREDENTIALS => {
-            client_credentials::grant(state, &client, form, now, jkt).await?
+            client_credentials::grant(state, &client, form, now, &cnf).await?
         }
-        grants::PASSWORD => password::grant(state, &client, form, ip, now, jkt).await?,
-        grants::REFRESH_TOKEN => refresh::grant(state, &client, form, ip, now, jkt).await?,
-        grants::JWT_BEARER => jwt_bearer::grant(state, &client, form, ip, now, jkt).await?,
-        grants::SAML2_BEARER => saml_bearer::grant(state, &client, form, ip, now, jkt).await?,
-        grants::TOKEN_EXCHANGE => token_exchange::grant(state, &client, form, now, jkt).await?,
+        grants::PASSWORD => password::grant(state, &client, form, ip, now, &cnf).await?,
+        grants::REFRESH_TOKEN => refresh::grant(state, &client, form, ip, now, &cnf).await?,
+        grants::JWT_BEARER => jwt_bearer::grant(state, &client, form, ip, now, &cnf).await?,
+        grants::SAML2_BEARER => saml_bearer::grant(state, &client, form, ip, now, &cnf).await?,
+        grants::TOKEN_EXCHANGE => token_exchange::grant(state, &client, form, now, &cnf).await?,
         _ => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "grant type '{grant_type}' is not supported"
@@ -150,7 +175,8 @@ async fn handle(
         .subject(&res.subject)
         .ip(ip)
         .detail(json!({"grant_type": grant_type, "scope": res.scope,
-            "refresh": res.refresh_token.is_some(), "dpop": jkt.is_some()}))
+            "refresh": res.refresh_token.is_some(), "dpop": cnf.jkt.is_some(),
+            "mtls_bound": cnf.x5t_s256.is_some()}))
         .record();
     Ok(res)
 }
