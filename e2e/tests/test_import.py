@@ -166,7 +166,7 @@ def test_dry_run_then_import_then_rerun_changes_nothing(target, secrets_file):
     assert t.state() == before
 
     out = ok(t.import_(*args))
-    assert "7 to create" in out and "written" in out
+    assert "7 to create" in out and "written: 7 record(s)" in out
     assert_no_secret_printed(out)
     assert_imported(t)
     after = t.state()
@@ -289,7 +289,7 @@ def test_live_import_from_a_running_original(tmp_path):
                 "--client-secrets-file", str(secrets_file), *LOWERED,
             ]
             out = ok(target.import_(*live))
-            assert "7 to create" in out and "written" in out, out
+            assert "7 to create" in out and "written: 7 record(s)" in out, out
             assert_no_secret_printed(out)
             assert_imported(target)
 
