@@ -112,7 +112,10 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Import(args) => {
             let (db, _) = serve::open_stores(&args.store).await?;
-            db.migrate().await.context("applying migrations")?;
+            // A dry run writes nothing, not even the schema.
+            if !args.dry_run {
+                db.migrate().await.context("applying migrations")?;
+            }
             println!("{}", import::run(&db, &args).await?);
             Ok(())
         }

@@ -406,9 +406,10 @@ async fn plan(
     secrets: &HashMap<String, String>,
     args: &ImportArgs,
 ) -> anyhow::Result<Plan> {
-    let stored_envs = by_id(db.list_environments().await?, |e| &e.id);
-    let stored_ccs = by_id(db.list_contact_centers().await?, |c| &c.id);
-    let stored_clients = by_id(db.list_clients().await?, |c| &c.client_id);
+    let unread = "reading the stored records (a new database needs `tollgate migrate` first)";
+    let stored_envs = by_id(db.list_environments().await.context(unread)?, |e| &e.id);
+    let stored_ccs = by_id(db.list_contact_centers().await.context(unread)?, |c| &c.id);
+    let stored_clients = by_id(db.list_clients().await.context(unread)?, |c| &c.client_id);
     let mut errors = vec![];
     let environments = plan_all(
         &export.environments,
