@@ -42,13 +42,15 @@ pub fn parse_data<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(data).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner();
-        let lower = field.to_ascii_lowercase();
-        if lower.contains("password") || lower.contains("secret") {
-            return ApiError::bad_request(format!("'{field}' must be a string"));
-        }
         // serde's message says what was wrong and what was expected, e.g.
         // "invalid type: string \"x\", expected i64" or "unknown field `x`".
         let message = inner.to_string();
+        let lower = field.to_ascii_lowercase();
+        let sensitive = lower.contains("password") || lower.contains("secret");
+        // Only an unknown field's message is sure not to quote the value.
+        if sensitive && !message.starts_with("unknown field") {
+            return ApiError::bad_request(format!("'{field}' must be a string"));
+        }
         if field == "." {
             ApiError::bad_request(message)
         } else {
