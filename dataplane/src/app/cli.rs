@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::app::config::{CommonArgs, LogFormat, StoreArgs};
+use crate::app::import::{self, ImportArgs};
 use crate::app::key_import::{self, KeyImportArgs};
 use crate::app::serve::{self, Role};
 use crate::app::telemetry;
@@ -51,6 +52,9 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Import clients, environments and contact centers from the original's API exports
+    /// (files, or fetched from a running original with --from-url).
+    Import(ImportArgs),
     /// Signing keys.
     Keys {
         #[command(subcommand)]
@@ -104,6 +108,15 @@ pub async fn run() -> anyhow::Result<()> {
             let (db, _) = serve::open_stores(&store).await?;
             db.migrate().await.context("applying migrations")?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Import(args) => {
+            let (db, _) = serve::open_stores(&args.store).await?;
+            // A dry run writes nothing, not even the schema.
+            if !args.dry_run {
+                db.migrate().await.context("applying migrations")?;
+            }
+            println!("{}", import::run(&db, &args).await?);
             Ok(())
         }
         Command::Keys {

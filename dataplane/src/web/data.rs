@@ -16,8 +16,8 @@ pub struct Data<T> {
 }
 
 /// Reads `{"data":{…}}` into `T`. Errors name the field (by its JSON path)
-/// and the rule; syntax errors are reported by position, and a password
-/// field's value is never echoed.
+/// and the rule; syntax errors are reported by position, and a password's
+/// or secret's value is never echoed.
 pub fn parse_data<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let shape = || ApiError::bad_request("the body must be {\"data\": {…}}");
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -42,12 +42,15 @@ pub fn parse_data<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(data).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner();
-        if field.to_ascii_lowercase().contains("password") {
-            return ApiError::bad_request(format!("'{field}' must be a string"));
-        }
         // serde's message says what was wrong and what was expected, e.g.
         // "invalid type: string \"x\", expected i64" or "unknown field `x`".
         let message = inner.to_string();
+        let lower = field.to_ascii_lowercase();
+        let sensitive = lower.contains("password") || lower.contains("secret");
+        // Only an unknown field's message is sure not to quote the value.
+        if sensitive && !message.starts_with("unknown field") {
+            return ApiError::bad_request(format!("'{field}' must be a string"));
+        }
         if field == "." {
             ApiError::bad_request(message)
         } else {

@@ -159,7 +159,48 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-fn apply(c: &mut ContactCenter, d: &ContactCenterInput) -> Result<(), ApiError> {
+/// A new contact center from a create's fields (the id given or a new
+/// one); its environment is not checked here.
+pub(crate) fn new_contact_center(d: &ContactCenterInput) -> Result<ContactCenter, ApiError> {
+    if d.version.is_some() {
+        return Err(ApiError::bad_request(
+            "'version' is set by the server on create",
+        ));
+    }
+    let id = match &d.id {
+        Some(id) => {
+            check_id("id", id)?;
+            id.clone()
+        }
+        None => crate::web::admin_api::new_id(),
+    };
+    if d.domains.is_none() {
+        return Err(ApiError::bad_request("'domains' is required"));
+    }
+    let environment_id = d
+        .environment_id
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("'environmentId' is required"))?;
+    let t = now();
+    let mut c = ContactCenter {
+        id,
+        name: String::new(),
+        domains: vec![],
+        environment_id,
+        auth: AuthScheme::Builtin,
+        enabled: true,
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    };
+    apply(&mut c, d)?;
+    if d.name.is_none() {
+        c.name = c.domains.first().cloned().unwrap_or_default();
+    }
+    Ok(c)
+}
+
+pub(crate) fn apply(c: &mut ContactCenter, d: &ContactCenterInput) -> Result<(), ApiError> {
     if let Some(v) = &d.domains {
         c.domains = domains(v)?;
     }
@@ -243,41 +284,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     caller.require_unbound("create contact centers")?;
     let d: ContactCenterInput = parse_data(&body)?;
-    if d.version.is_some() {
-        return Err(ApiError::bad_request(
-            "'version' is set by the server on create",
-        ));
-    }
-    let id = match &d.id {
-        Some(id) => {
-            check_id("id", id)?;
-            id.clone()
-        }
-        None => crate::web::admin_api::new_id(),
-    };
-    if d.domains.is_none() {
-        return Err(ApiError::bad_request("'domains' is required"));
-    }
-    let environment_id = d
-        .environment_id
-        .clone()
-        .ok_or_else(|| ApiError::bad_request("'environmentId' is required"))?;
-    let t = now();
-    let mut c = ContactCenter {
-        id: id.clone(),
-        name: String::new(),
-        domains: vec![],
-        environment_id,
-        auth: AuthScheme::Builtin,
-        enabled: true,
-        version: 1,
-        created_at: t,
-        updated_at: t,
-    };
-    apply(&mut c, &d)?;
-    if d.name.is_none() {
-        c.name = c.domains.first().cloned().unwrap_or_default();
-    }
+    let c = new_contact_center(&d)?;
+    let id = c.id.clone();
     check_environment(&state, &c.environment_id).await?;
     let stored = state
         .db

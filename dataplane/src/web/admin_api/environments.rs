@@ -246,6 +246,43 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     Ok(value.to_string())
 }
 
+/// A new environment from a create's fields: the id given or a new one,
+/// the original's defaults for the fields absent.
+pub(crate) fn new_environment(d: &EnvironmentInput) -> Result<Environment, ApiError> {
+    let id = match &d.id {
+        Some(id) => {
+            check_id("id", id)?;
+            id.clone()
+        }
+        None => crate::web::admin_api::new_id(),
+    };
+    if d.version.is_some() {
+        return Err(ApiError::bad_request(
+            "'version' is set by the server on create",
+        ));
+    }
+    let mut e = Environment::defaults(id, now());
+    apply(&mut e, d)?;
+    Ok(e)
+}
+
+/// `stored` with an update's fields applied; a kept password may not
+/// follow a change of where it goes.
+pub(crate) fn updated_environment(
+    stored: &Environment,
+    d: &EnvironmentInput,
+) -> Result<Environment, ApiError> {
+    let mut e = stored.clone();
+    apply(&mut e, d)?;
+    if d.password.is_none() && e.password.is_some() {
+        crate::web::admin_api::keep_secret_only_in_place(
+            "password",
+            password_destination_change(stored, &e),
+        )?;
+    }
+    Ok(e)
+}
+
 /// Applies the fields given to `e`.
 fn apply(e: &mut Environment, d: &EnvironmentInput) -> Result<(), ApiError> {
     if let Some(v) = &d.username {
@@ -366,21 +403,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     caller.require_unbound("manage environments")?;
     let d: EnvironmentInput = parse_data(&body)?;
-    let id = match &d.id {
-        Some(id) => {
-            check_id("id", id)?;
-            id.clone()
-        }
-        None => crate::web::admin_api::new_id(),
-    };
-    if d.version.is_some() {
-        return Err(ApiError::bad_request(
-            "'version' is set by the server on create",
-        ));
-    }
-    let t = now();
-    let mut e = Environment::defaults(id.clone(), t);
-    apply(&mut e, &d)?;
+    let e = new_environment(&d)?;
+    let id = e.id.clone();
     let stored = state.db.create_environment(&e).await?;
     state
         .audit("environment.created")
@@ -418,16 +442,9 @@ pub async fn update(
         return Err(ApiError::bad_request("'id' cannot be changed"));
     }
     let expected = expected_version(&headers, d.version)?;
-    let mut e = find(&state, &id).await?;
-    check_version(expected, e.version, "environment")?;
-    let before = e.clone();
-    apply(&mut e, &d)?;
-    if d.password.is_none() && e.password.is_some() {
-        crate::web::admin_api::keep_secret_only_in_place(
-            "password",
-            password_destination_change(&before, &e),
-        )?;
-    }
+    let stored = find(&state, &id).await?;
+    check_version(expected, stored.version, "environment")?;
+    let e = updated_environment(&stored, &d)?;
     // The store writes only if the version is still the one read: a write
     // in between gives 409, never a lost update.
     let stored = state.db.update_environment(&e).await?;

@@ -86,7 +86,7 @@ pub struct ClientView {
 }
 
 impl ClientView {
-    fn of(c: &Client, generated_secret: Option<String>) -> Self {
+    pub(crate) fn of(c: &Client, generated_secret: Option<String>) -> Self {
         ClientView {
             client_id: c.client_id.clone(),
             name: c.name.clone(),
@@ -129,7 +129,7 @@ pub struct ClientInput {
     /// Required on create: 1-128 letters, digits and `._~:@-`. It cannot change.
     #[serde(rename = "client_id")]
     #[schema(pattern = "^[A-Za-z0-9._~:@-]{1,128}$", nullable = false)]
-    client_id: Option<String>,
+    pub(crate) client_id: Option<String>,
     #[schema(nullable = false)]
     name: Option<String>,
     #[schema(nullable = false)]
@@ -139,7 +139,7 @@ pub struct ClientInput {
     /// confidential client gets a generated secret, returned once.
     #[serde(rename = "client_secret")]
     #[schema(nullable = false, write_only)]
-    client_secret: Option<String>,
+    pub(crate) client_secret: Option<String>,
     #[schema(value_type = Option<ClientTypeName>, nullable = false)]
     client_type: Option<ClientType>,
     #[serde(default, deserialize_with = "lenient_bool")]
@@ -412,12 +412,20 @@ fn client_keys(c: &mut Client, d: &ClientInput) -> Result<(), ApiError> {
 
 /// What a write did to the client's secret.
 #[derive(Default)]
-struct SecretOutcome {
+pub(crate) struct SecretOutcome {
     /// A secret generated here, in clear (shown once).
-    generated: Option<String>,
+    pub(crate) generated: Option<String>,
     /// The secret given is shorter than the default minimum, accepted
     /// because `--min-client-secret-length` was lowered: audited.
-    weak: bool,
+    pub(crate) weak: bool,
+}
+
+/// What a client write is checked against besides its own fields; the ops
+/// API and `tollgate import` each say where they look.
+pub(crate) struct ClientRules<'a> {
+    /// `--min-client-secret-length`.
+    pub(crate) min_secret_length: usize,
+    pub(crate) contact_center_exists: &'a dyn Fn(&str) -> bool,
 }
 
 /// Applies the fields present in `d` to `c`.
@@ -427,12 +435,27 @@ fn apply(
     d: ClientInput,
     creating: bool,
 ) -> Result<SecretOutcome, ApiError> {
-    apply_settings(state, c, &d)?;
+    let rules = ClientRules {
+        min_secret_length: state.settings.min_client_secret_length,
+        contact_center_exists: &|id| state.catalog.contact_center(id).is_some(),
+    };
+    apply_input(c, d, creating, &rules)
+}
+
+/// Applies the fields present in `d` to `c`, checked by every rule of a
+/// client write.
+pub(crate) fn apply_input(
+    c: &mut Client,
+    d: ClientInput,
+    creating: bool,
+    rules: &ClientRules,
+) -> Result<SecretOutcome, ApiError> {
+    apply_settings(rules, c, &d)?;
     client_keys(c, &d)?;
     let secret = d.client_secret.filter(|s| !s.is_empty());
     // The rules the operator applies too, before any secret is hashed.
     check_client(c).map_err(ApiError::bad_request)?;
-    apply_secret(c, secret, creating, state.settings.min_client_secret_length)
+    apply_secret(c, secret, creating, rules.min_secret_length)
 }
 
 /// A weak secret accepted under a lowered minimum leaves a warning in the
@@ -456,7 +479,7 @@ fn audit_weak_secret(state: &Services, client_id: &str, outcome: &SecretOutcome)
 }
 
 /// Every field but the authentication method, keys and secret.
-fn apply_settings(state: &Services, c: &mut Client, d: &ClientInput) -> Result<(), ApiError> {
+fn apply_settings(rules: &ClientRules, c: &mut Client, d: &ClientInput) -> Result<(), ApiError> {
     let access = seconds(
         d.access_token_expiration_timeout,
         "accessTokenExpirationTimeout",
@@ -471,7 +494,7 @@ fn apply_settings(state: &Services, c: &mut Client, d: &ClientInput) -> Result<(
         c.authorized_grant_types = known_grant_types(v.clone())?;
     }
     if let Some(v) = &d.contact_center_ids {
-        c.contact_center_ids = known_contact_centers(state, v.clone())?;
+        c.contact_center_ids = known_contact_centers(rules, v.clone())?;
     }
     if let Some(v) = &d.token_exchange {
         c.token_exchange = exchange_policy(v.clone())?;
@@ -542,11 +565,8 @@ fn known_grant_types(v: Vec<String>) -> Result<Vec<String>, ApiError> {
     }
 }
 
-fn known_contact_centers(state: &Services, v: Vec<String>) -> Result<Vec<String>, ApiError> {
-    match v
-        .iter()
-        .find(|id| state.catalog.contact_center(id).is_none())
-    {
+fn known_contact_centers(rules: &ClientRules, v: Vec<String>) -> Result<Vec<String>, ApiError> {
+    match v.iter().find(|id| !(rules.contact_center_exists)(id)) {
         Some(bad) => Err(ApiError::bad_request(format!(
             "contactCenterIds: unknown contact center '{bad}'"
         ))),
@@ -725,16 +745,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     require_ops(&state, &headers, ip.as_deref()).await?;
     let d: ClientInput = parse_data(&body)?;
-    let id = d
-        .client_id
-        .clone()
-        .ok_or_else(|| ApiError::bad_request("'client_id' is required"))?;
-    if !valid_client_id(&id) {
-        return Err(ApiError::bad_request(
-            "'client_id' must be 1-128 characters of letters, digits and . _ ~ : @ -",
-        ));
-    }
-    let mut c = new_client(id.clone());
+    let mut c = new_client_of(&d)?;
+    let id = c.client_id.clone();
     let secret = apply(&state, &mut c, d, true)?;
     let stored = state.db.create_client(&c).await?;
     state.catalog.reload_client(&state.db, &id).await?;
@@ -745,6 +757,20 @@ pub async fn create(
         ClientView::of(&stored, secret.generated),
         format!("/auth/v3/ops/clients/{id}"),
     ))
+}
+
+/// A new client with the id a create's fields give, before they apply.
+pub(crate) fn new_client_of(d: &ClientInput) -> Result<Client, ApiError> {
+    let id = d
+        .client_id
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("'client_id' is required"))?;
+    if !valid_client_id(&id) {
+        return Err(ApiError::bad_request(
+            "'client_id' must be 1-128 characters of letters, digits and . _ ~ : @ -",
+        ));
+    }
+    Ok(new_client(id))
 }
 
 /// A client with the original's defaults, before the body applies.
@@ -799,9 +825,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     require_ops(&state, &headers, ip.as_deref()).await?;
     let d: ClientInput = parse_data(&body)?;
-    if d.client_id.as_ref().is_some_and(|b| *b != id) {
-        return Err(ApiError::bad_request("'client_id' cannot be changed"));
-    }
+    check_same_id(&d, &id)?;
     let secret_changed = d.client_secret.is_some();
     let mut c = found(&state, &id).await?;
     let secret = apply(&state, &mut c, d, false)?;
@@ -814,6 +838,14 @@ pub async fn update(
         .record();
     audit_weak_secret(&state, &id, &secret);
     Ok(envelope::ok(ClientView::of(&stored, secret.generated)))
+}
+
+/// An update may repeat the client's id, never change it.
+pub(crate) fn check_same_id(d: &ClientInput, id: &str) -> Result<(), ApiError> {
+    if d.client_id.as_ref().is_some_and(|b| b != id) {
+        return Err(ApiError::bad_request("'client_id' cannot be changed"));
+    }
+    Ok(())
 }
 
 #[utoipa::path(delete, path = "/auth/v3/ops/clients/{client_id}", tag = "ops",
