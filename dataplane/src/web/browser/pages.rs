@@ -96,3 +96,19 @@ pub struct SamlPost {
     pub message: String,
     pub relay_state: String,
 }
+
+/// The second-factor step of a sign-in: enrolment (the key to add to an
+/// authenticator app), a code, or the recovery codes shown once.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactor {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub factor: String,
+    pub secret: Option<String>,
+    pub uri: Option<String>,
+    pub recovery_codes: Vec<String>,
+}

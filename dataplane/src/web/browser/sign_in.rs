@@ -15,12 +15,14 @@ use tollgate_store::model::now;
 use crate::web::browser::authorize;
 use crate::web::browser::page::{html, Lang, Tr};
 use crate::web::browser::pages;
+use crate::web::browser::second_factor::{self, PendingFactor};
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
 use tollgate_core::oauth::authorize::{load_pending, AuthRequest};
 use tollgate_core::oauth::form::OAuthForm;
 use tollgate_core::oauth::issue::UserPrincipal;
 use tollgate_core::protection::rate_limit;
+use tollgate_core::second_factor::Step;
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions::{self, SESSION_COOKIE};
 use tollgate_core::sign_in::{sign_in, Credentials, Refusal, SignIn, Via};
@@ -171,7 +173,7 @@ pub struct SignInForm {
     request_body(content = SignInForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
-        (status = 303, description = "Signed in: on to the authorization request, the password change or the signed-in page"),
+        (status = 303, description = "Signed in: on to the authorization request, the second factor, the password change or the signed-in page"),
         (status = 400, content_type = "text/html", body = String), (status = 401, description = "The page again, with the refusal", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String)))]
@@ -215,6 +217,7 @@ pub async fn submit(
     let creds = Credentials::parse(login, tenant, form.get("password").unwrap_or(""));
     let via = Via::Page {
         client_id: pending.as_ref().map(|p| p.client_id.as_str()),
+        second_factor_asked: pending.as_ref().is_some_and(|p| p.second_factor_asked),
     };
     match sign_in(&state, via, &creds, ip).await {
         Ok(outcome) => answer(page, ip, &creds.username, outcome).await,
@@ -255,9 +258,25 @@ async fn answer(p: Page<'_>, ip: Option<&str>, username: &str, outcome: SignIn) 
         SignIn::SignedIn {
             contact_center,
             user,
+            factor,
         } => {
             let principal = UserPrincipal::new(&contact_center, &user, now());
-            return signed_in(state, lang, ip, principal, request, p.form.pending, None).await;
+            let (user_id, enrol) = match factor {
+                Step::None => {
+                    return signed_in(state, lang, ip, principal, request, p.form.pending, None)
+                        .await
+                }
+                Step::Verify { user_id } => (user_id, false),
+                Step::Enrol { user_id } => (user_id, true),
+            };
+            let pending = PendingFactor {
+                principal,
+                user_id,
+                enrol,
+                verified: false,
+                request: request.map(str::to_string),
+            };
+            return second_factor::start(state, lang, pending).await;
         }
         SignIn::Elsewhere(cc) => {
             return crate::web::browser::sso::start(state, lang, &cc, username, request).await
