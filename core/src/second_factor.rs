@@ -137,29 +137,35 @@ pub async fn check(
             return Err(e);
         }
     };
-    let audit = match &outcome {
+    let (event, detail) = match &outcome {
         Checked::Accepted { .. } => {
             if let Err(e) = lockout::succeeded(state, &attempt).await {
                 tracing::warn!(error = %e, "could not reset the lockout counters after a right code");
             }
-            None
+            if !enrolling {
+                return Ok(outcome);
+            }
+            (
+                "user.factor_enrolled",
+                serde_json::json!({"factor": "totp"}),
+            )
         }
         _ => {
             lockout::failed(state, &attempt).await;
-            Some("user.auth_failed")
+            let reason = "bad second factor code";
+            (
+                "user.auth_failed",
+                serde_json::json!({"reason": reason, "form": "second-factor"}),
+            )
         }
     };
-    if let Some(event) = audit {
-        state
-            .audit(event)
-            .contact_center(cc_id)
-            .subject(username)
-            .ip(ip)
-            .detail(
-                serde_json::json!({"reason": "bad second factor code", "form": "second-factor"}),
-            )
-            .record();
-    }
+    state
+        .audit(event)
+        .contact_center(cc_id)
+        .subject(username)
+        .ip(ip)
+        .detail(detail)
+        .record();
     Ok(outcome)
 }
 

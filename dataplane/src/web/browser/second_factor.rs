@@ -4,79 +4,28 @@
 //! gives a code; only then does the session start. Plain forms, no script.
 //!
 //! The step is kept in the ephemeral store under a random id the page
-//! carries (like a pending password change) for [`STEP_TTL`]; it holds the
-//! principal the session will get, never the secret (sealed in the database).
-
-use std::time::Duration;
+//! carries (like a pending password change, see [`PendingFactor`]); it holds
+//! the principal the session will get, never the secret (sealed in the
+//! database).
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::web::browser::page::{self, html, Lang, Tr};
 use crate::web::browser::pages;
-use crate::web::browser::sign_in::signed_in;
+use crate::web::browser::sign_in::{
+    factor_key, load_factor, save_factor, signed_in, PendingFactor,
+};
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
 use tollgate_core::oauth::authorize::load_pending;
 use tollgate_core::oauth::form::OAuthForm;
-use tollgate_core::oauth::issue::UserPrincipal;
 use tollgate_core::protection::rate_limit;
 use tollgate_core::second_factor::{self, Checked};
 use tollgate_core::services::{AppState, Services};
-use tollgate_core::tokens;
-
-/// How long a right password waits for its code.
-const STEP_TTL: Duration = Duration::from_secs(300);
-
-/// A sign-in whose password was right, waiting for its second factor.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PendingFactor {
-    pub principal: UserPrincipal,
-    pub user_id: String,
-    /// The user has no factor yet: the page enrols one.
-    pub enrol: bool,
-    /// The code was right (an enrolment shows its recovery codes first).
-    pub verified: bool,
-    pub request: Option<String>,
-}
-
-fn key(id: &str) -> String {
-    format!("factor:{}", tokens::token_digest(id))
-}
-
-async fn save(state: &Services, id: &str, p: &PendingFactor) -> bool {
-    match serde_json::to_vec(p) {
-        Ok(bytes) => state
-            .ephemeral
-            .put(&key(id), &bytes, STEP_TTL)
-            .await
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
-async fn load(state: &Services, id: &str) -> Option<PendingFactor> {
-    let bytes = state.ephemeral.get(&key(id)).await.ok()??;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// After a right password: keeps the step and sends the browser to its page.
-pub async fn start(state: &Services, lang: Lang, pending: PendingFactor) -> Response {
-    let id = tokens::random_token();
-    if !save(state, &id, &pending).await {
-        return page::unavailable(state, lang);
-    }
-    let mut res = page::redirect(
-        StatusCode::SEE_OTHER,
-        &format!("/ui/auth/second-factor?factor={id}"),
-    );
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
 
 /// What the page shows besides the code field.
 #[derive(Default)]
@@ -146,7 +95,7 @@ pub async fn page(
         return res;
     }
     let id = q.factor.unwrap_or_default();
-    let Some(p) = load(&state, &id).await.filter(|p| !p.verified) else {
+    let Some(p) = load_factor(&state, &id).await.filter(|p| !p.verified) else {
         return expired(&state, lang);
     };
     let mut shown = Shown::default();
@@ -210,7 +159,7 @@ pub async fn submit(
         return page::csrf_failed(&state, lang, ip, "second-factor");
     }
     let id = form.get("factor").unwrap_or("");
-    let Some(mut p) = load(&state, id).await else {
+    let Some(mut p) = load_factor(&state, id).await else {
         return expired(&state, lang);
     };
     if p.verified {
@@ -244,7 +193,7 @@ pub async fn submit(
     match second_factor::check(&state, cc, user, ip, code, p.enrol).await {
         Ok(Checked::Accepted { recovery_codes }) if p.enrol => {
             p.verified = true;
-            if !save(&state, id, &p).await {
+            if !save_factor(&state, id, &p).await {
                 return page::unavailable(&state, lang);
             }
             let shown = Shown {
@@ -267,7 +216,7 @@ pub async fn submit(
 
 /// The factor was given: the step ends (once) and the session starts.
 async fn finish(state: &Services, lang: Lang, ip: Option<&str>, id: &str) -> Response {
-    let taken = match state.ephemeral.take(&key(id)).await {
+    let taken = match state.ephemeral.take(&factor_key(id)).await {
         Ok(Some(bytes)) => serde_json::from_slice::<PendingFactor>(&bytes).ok(),
         Ok(None) => None,
         Err(_) => return page::unavailable(state, lang),

@@ -15,7 +15,6 @@ use tollgate_store::model::now;
 use crate::web::browser::authorize;
 use crate::web::browser::page::{html, Lang, Tr};
 use crate::web::browser::pages;
-use crate::web::browser::second_factor::{self, PendingFactor};
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
 use tollgate_core::oauth::authorize::{load_pending, AuthRequest};
@@ -43,6 +42,42 @@ pub struct PendingChange {
 
 pub fn change_key(id: &str) -> String {
     format!("pwchange:{}", tokens::token_digest(id))
+}
+
+/// How long a right password waits for its second factor.
+const FACTOR_STEP_TTL: Duration = Duration::from_secs(300);
+
+/// A sign-in whose password was right, waiting for its second factor (the
+/// page of `second_factor.rs`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingFactor {
+    pub principal: UserPrincipal,
+    pub user_id: String,
+    /// The user has no factor yet: the page enrols one.
+    pub enrol: bool,
+    /// The code was right (an enrolment shows its recovery codes first).
+    pub verified: bool,
+    pub request: Option<String>,
+}
+
+pub fn factor_key(id: &str) -> String {
+    format!("factor:{}", tokens::token_digest(id))
+}
+
+pub async fn save_factor(state: &Services, id: &str, p: &PendingFactor) -> bool {
+    match serde_json::to_vec(p) {
+        Ok(bytes) => state
+            .ephemeral
+            .put(&factor_key(id), &bytes, FACTOR_STEP_TTL)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+pub async fn load_factor(state: &Services, id: &str) -> Option<PendingFactor> {
+    let bytes = state.ephemeral.get(&factor_key(id)).await.ok()??;
+    serde_json::from_slice(&bytes).ok()
 }
 
 #[derive(Clone, Copy)]
@@ -276,7 +311,7 @@ async fn answer(p: Page<'_>, ip: Option<&str>, username: &str, outcome: SignIn) 
                 verified: false,
                 request: request.map(str::to_string),
             };
-            return second_factor::start(state, lang, pending).await;
+            return start_factor(state, lang, pending).await;
         }
         SignIn::Elsewhere(cc) => {
             return crate::web::browser::sso::start(state, lang, &cc, username, request).await
@@ -369,6 +404,22 @@ async fn start_change(
     let mut res = crate::web::browser::page::redirect(
         StatusCode::SEE_OTHER,
         &format!("/ui/auth/change-password?change={id}"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// After a right password: keeps the second-factor step and sends the
+/// browser to its page.
+async fn start_factor(state: &Services, lang: Lang, pending: PendingFactor) -> Response {
+    let id = tokens::random_token();
+    if !save_factor(state, &id, &pending).await {
+        return crate::web::browser::page::unavailable(state, lang);
+    }
+    let mut res = crate::web::browser::page::redirect(
+        StatusCode::SEE_OTHER,
+        &format!("/ui/auth/second-factor?factor={id}"),
     );
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
