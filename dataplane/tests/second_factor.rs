@@ -382,6 +382,59 @@ async fn a_tenant_admin_cannot_reset_another_tenants_factors(s: TestServer) {
     .expect(StatusCode::OK);
 }
 
+/// A forced password change does not skip the factor: after the new
+/// password, the sign-in goes on to the second-factor page, not a session.
+async fn a_password_change_does_not_skip_the_factor(s: TestServer) {
+    set_policy(&s, "demo", "required").await;
+    let t = now();
+    s.db.create_user(&tollgate_store::model::User {
+        id: uuid::Uuid::new_v4().to_string(),
+        contact_center_id: "demo".into(),
+        username: "temp".into(),
+        password_hash: tollgate_core::secrets::hash_secret("temporary-pw-1").expect("hash"),
+        dbid: 0,
+        first_name: "T".into(),
+        last_name: "P".into(),
+        email: "temp@demo.example".into(),
+        authorities: vec!["ROLE_AGENT".into()],
+        properties: Default::default(),
+        enabled: true,
+        must_change_password: true,
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    })
+    .await
+    .expect("create user");
+    let mut b = Browser::new(&s);
+    let res = sign_in_through(&mut b, &url(), "demo\\temp", "temporary-pw-1").await;
+    let change = location(&res);
+    assert!(
+        change.starts_with("/ui/auth/change-password?change="),
+        "{change}"
+    );
+    let html = b.get(&change).await.text();
+    let res = b
+        .post(
+            "/auth/v3/change-password",
+            &[
+                ("csrf_token", &input(&html, "csrf_token").expect("csrf")),
+                ("change", &input(&html, "change").expect("change id")),
+                ("oldPassword", "temporary-pw-1"),
+                ("newPassword", "a-new-password-2"),
+                ("confirmPassword", "a-new-password-2"),
+            ],
+        )
+        .await;
+    res.expect(StatusCode::SEE_OTHER);
+    assert!(
+        location(&res).starts_with(FACTOR_PAGE),
+        "{}",
+        location(&res)
+    );
+    assert!(!has_session(&b), "no session before the code");
+}
+
 /// The policy is a field of the contact center: read back, and refused
 /// when not one of the three.
 async fn the_policy_is_a_contact_center_field(s: TestServer) {
@@ -405,4 +458,5 @@ on_both!(
     an_admin_resets_the_factors,
     a_tenant_admin_cannot_reset_another_tenants_factors,
     the_policy_is_a_contact_center_field,
+    a_password_change_does_not_skip_the_factor,
 );

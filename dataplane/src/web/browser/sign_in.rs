@@ -296,22 +296,8 @@ async fn answer(p: Page<'_>, ip: Option<&str>, username: &str, outcome: SignIn) 
             factor,
         } => {
             let principal = UserPrincipal::new(&contact_center, &user, now());
-            let (user_id, enrol) = match factor {
-                Step::None => {
-                    return signed_in(state, lang, ip, principal, request, p.form.pending, None)
-                        .await
-                }
-                Step::Verify { user_id } => (user_id, false),
-                Step::Enrol { user_id } => (user_id, true),
-            };
-            let pending = PendingFactor {
-                principal,
-                user_id,
-                enrol,
-                verified: false,
-                request: request.map(str::to_string),
-            };
-            return start_factor(state, lang, pending).await;
+            let pending = p.form.pending;
+            return password_right(state, lang, ip, principal, factor, request, pending).await;
         }
         SignIn::Elsewhere(cc) => {
             return crate::web::browser::sso::start(state, lang, &cc, username, request).await
@@ -408,6 +394,32 @@ async fn start_change(
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// A right password (typed, or just changed): the session starts, or first
+/// the second factor it still owes.
+pub async fn password_right(
+    state: &Services,
+    lang: Lang,
+    ip: Option<&str>,
+    principal: UserPrincipal,
+    factor: Step,
+    request: Option<&str>,
+    pending: Option<&AuthRequest>,
+) -> Response {
+    let (user_id, enrol) = match factor {
+        Step::None => return signed_in(state, lang, ip, principal, request, pending, None).await,
+        Step::Verify { user_id } => (user_id, false),
+        Step::Enrol { user_id } => (user_id, true),
+    };
+    let pending = PendingFactor {
+        principal,
+        user_id,
+        enrol,
+        verified: false,
+        request: request.map(str::to_string),
+    };
+    start_factor(state, lang, pending).await
 }
 
 /// After a right password: keeps the second-factor step and sends the
