@@ -13,6 +13,7 @@ pub mod origins;
 pub mod outbound;
 pub mod protection;
 pub mod revocations;
+pub mod second_factor;
 pub mod secrets;
 pub mod services;
 pub mod sessions;

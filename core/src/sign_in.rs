@@ -20,6 +20,7 @@ use tollgate_store::StoreError;
 use crate::directory::{names, DirectoryError, DirectoryUser};
 use crate::federation::users::signs_in_elsewhere;
 use crate::protection::lockout::{self, Admission, Attempt};
+use crate::second_factor;
 use crate::secrets::{decoy_hash, verify_hash};
 use crate::services::Services;
 
@@ -37,8 +38,12 @@ pub enum Via<'a> {
     /// The password grant of this client.
     Grant(&'a Client),
     /// The sign-in page, continuing the authorization request of this
-    /// client, if any.
-    Page { client_id: Option<&'a str> },
+    /// client, if any; `second_factor_asked`: its `acr_values` named the
+    /// second-factor level.
+    Page {
+        client_id: Option<&'a str>,
+        second_factor_asked: bool,
+    },
 }
 
 /// What the user typed.
@@ -66,9 +71,11 @@ impl<'a> Credentials<'a> {
 
 #[derive(Debug)]
 pub enum SignIn {
+    /// The password is right; `factor` says what it still owes.
     SignedIn {
         contact_center: Arc<ContactCenter>,
         user: DirectoryUser,
+        factor: second_factor::Step,
     },
     /// A single-sign-on contact center: its users sign in at its identity
     /// provider, not with a password here.
@@ -191,13 +198,7 @@ async fn check(
         None => Err(DirectoryError::Unsupported),
     };
     let e = match result {
-        Ok(user) => {
-            forgive(state, attempt).await;
-            return SignIn::SignedIn {
-                contact_center: cc,
-                user,
-            };
-        }
+        Ok(user) => return password_right(state, via, attempt, cc, user).await,
         Err(e) => e,
     };
     audit_failed(state, via, Some(&cc.id), &creds.username, ip, &e);
@@ -221,6 +222,47 @@ async fn check(
     };
     lockout::failed(state, attempt).await;
     SignIn::Refused(refusal)
+}
+
+/// The password was right: what the second factor still asks. Its earlier
+/// failures are forgiven, unless a code of an enrolled factor is still owed
+/// (then the code's success forgives them; the attempt's slot is given back).
+async fn password_right(
+    state: &Services,
+    via: Via<'_>,
+    attempt: &Attempt,
+    cc: Arc<ContactCenter>,
+    user: DirectoryUser,
+) -> SignIn {
+    let asked = matches!(
+        via,
+        Via::Page {
+            second_factor_asked: true,
+            ..
+        }
+    );
+    let factor = match second_factor::step_for(state, &cc, &user, asked).await {
+        Ok(step) => step,
+        Err(e) => {
+            tracing::warn!(error = %e, "second factor unreadable; sign-in refused");
+            if let Err(e) = lockout::unanswered(state, attempt).await {
+                tracing::warn!(error = %e, "could not give back the lockout slot of an unanswered sign-in");
+            }
+            return SignIn::Refused(Refusal::DirectoryUnavailable { retry_after: 1 });
+        }
+    };
+    if matches!(factor, second_factor::Step::Verify { .. }) {
+        if let Err(e) = lockout::unanswered(state, attempt).await {
+            tracing::warn!(error = %e, "could not give back the lockout slot of a sign-in owing a code");
+        }
+    } else {
+        forgive(state, attempt).await;
+    }
+    SignIn::SignedIn {
+        contact_center: cc,
+        user,
+        factor,
+    }
 }
 
 /// The password was right: its earlier failures are forgiven. Should that
@@ -266,7 +308,7 @@ fn audit_failed(
 ) {
     let (client, detail) = match via {
         Via::Grant(c) => (Some(c.client_id.as_str()), json!({"reason": e.to_string()})),
-        Via::Page { client_id } => (client_id, page_failure(e)),
+        Via::Page { client_id, .. } => (client_id, page_failure(e)),
     };
     state
         .audit("user.auth_failed")

@@ -25,6 +25,7 @@ fn cc() -> ContactCenter {
         domains: vec!["cs".into()],
         environment_id: "env".into(),
         auth: AuthScheme::ConfigServer,
+        second_factor: Default::default(),
         enabled: true,
         version: 1,
         created_at: 0,

@@ -186,6 +186,7 @@ fn ldap_cc() -> ContactCenter {
         domains: vec!["ldap".into()],
         environment_id: "env".into(),
         auth: AuthScheme::Ldap,
+        second_factor: Default::default(),
         enabled: true,
         version: 1,
         created_at: 0,
@@ -243,6 +244,7 @@ async fn config_server_directory() {
     let (cert, key) = (certs.join("server.pem"), certs.join("server.key"));
     let cc = ContactCenter {
         auth: AuthScheme::ConfigServer,
+        second_factor: Default::default(),
         ..ldap_cc()
     };
     for tls in [false, true] {

@@ -1183,6 +1183,7 @@ async fn users_need_the_builtin_directory(s: TestServer) {
         domains: vec!["cs".into()],
         environment_id: tollgate::app::dev::DEMO_ENVIRONMENT.into(),
         auth: AuthScheme::ConfigServer,
+        second_factor: Default::default(),
         enabled: true,
         version: 1,
         created_at: t,

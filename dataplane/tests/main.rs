@@ -33,6 +33,7 @@ mod saml_bearer;
 mod saml_metadata_refresh;
 mod saml_settings;
 mod saml_xmlsec_stderr;
+mod second_factor;
 mod session_security;
 mod sign_in;
 mod sso_oidc;

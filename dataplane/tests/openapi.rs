@@ -105,6 +105,10 @@ async fn openapi_is_served_and_covers_every_endpoint() {
             "/environment/v3/contact-centers/{id}/users/{user_id}/reset-password",
             &["post"],
         ),
+        (
+            "/environment/v3/contact-centers/{id}/users/{user_id}/factors",
+            &["delete"],
+        ),
         ("/environment/v3/cors", &["get", "post", "delete"]),
     ];
     let paths = doc["paths"].as_object().expect("paths");

@@ -118,10 +118,60 @@ pub struct ContactCenter {
     pub domains: Vec<String>,
     pub environment_id: String,
     pub auth: AuthScheme,
+    /// Whether its built-in users sign in with a second factor.
+    pub second_factor: SecondFactorPolicy,
     pub enabled: bool,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A contact center's rule for second factors (TOTP) of its built-in users;
+/// users of other directories are not asked (an identity provider does its
+/// own multi-factor authentication).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SecondFactorPolicy {
+    /// Never asked.
+    #[default]
+    Off,
+    /// Users who enrolled must give a code; others sign in with a password.
+    Optional,
+    /// Every user gives a code, enrolling at their next sign-in if need be.
+    Required,
+}
+
+impl SecondFactorPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondFactorPolicy::Off => "off",
+            SecondFactorPolicy::Optional => "optional",
+            SecondFactorPolicy::Required => "required",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "off" => SecondFactorPolicy::Off,
+            "optional" => SecondFactorPolicy::Optional,
+            "required" => SecondFactorPolicy::Required,
+            _ => return None,
+        })
+    }
+}
+
+/// A built-in user's TOTP factor, the secret in clear (sealed at rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFactor {
+    pub contact_center_id: String,
+    pub user_id: String,
+    /// The raw secret (20 random bytes).
+    pub secret: Vec<u8>,
+    /// False until the user typed a first code from it.
+    pub confirmed: bool,
+    /// The last TOTP time step accepted.
+    pub last_step: i64,
+    pub created_at: Timestamp,
 }
 
 /// A contact-center setting such as `cors-origins`, unique by `name`.

@@ -249,6 +249,7 @@ fn contact_center(id: &str, environment_id: &str, domains: &[&str]) -> ContactCe
         domains: domains.iter().map(|d| d.to_string()).collect(),
         environment_id: environment_id.into(),
         auth: AuthScheme::Builtin,
+        second_factor: Default::default(),
         enabled: true,
         version: 0,
         created_at: 0,

@@ -151,6 +151,11 @@ pub struct AuthRequest {
     /// `acr_values` was sent: the ID token will say how the user signed in.
     #[serde(default)]
     pub acr_requested: bool,
+    /// `acr_values` names the second-factor level ([`ACR_SECOND_FACTOR`]).
+    ///
+    /// [`ACR_SECOND_FACTOR`]: crate::oauth::issue::ACR_SECOND_FACTOR
+    #[serde(default)]
+    pub second_factor_asked: bool,
     /// RFC 9449 §10: the code is bound to this DPoP key (`dpop_jkt`, or
     /// the key of the proof sent to the PAR endpoint).
     #[serde(default)]
@@ -477,6 +482,10 @@ fn checked_request(
         login_hint: q.get("login_hint").map(str::to_string),
         hide_tenant: q.get("hideTenant") == Some("true"),
         acr_requested: q.get("acr_values").is_some(),
+        second_factor_asked: q.get("acr_values").is_some_and(|v| {
+            v.split(' ')
+                .any(|a| a == crate::oauth::issue::ACR_SECOND_FACTOR)
+        }),
         dpop_jkt: q.get("dpop_jkt").map(str::to_string),
     })
 }

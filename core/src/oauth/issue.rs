@@ -40,6 +40,10 @@ pub struct UserPrincipal {
     /// cookie): tokens issued through it carry it, and end with the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub browser_session: Option<String>,
+    /// A one-time code (TOTP or a recovery code) was given at sign-in, after
+    /// the password: the ID token's `amr` says `otp`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub second_factor: bool,
 }
 
 impl UserPrincipal {
@@ -56,6 +60,7 @@ impl UserPrincipal {
             auth_time,
             provider_authorities: vec![],
             browser_session: None,
+            second_factor: false,
         }
     }
 
@@ -72,6 +77,7 @@ impl UserPrincipal {
         }
         next.provider_authorities = self.provider_authorities.clone();
         next.browser_session = self.browser_session.clone();
+        next.second_factor = self.second_factor;
         next
     }
 
@@ -356,9 +362,13 @@ pub struct IdTokenAsk<'a> {
     pub code: Option<&'a str>,
 }
 
-/// How a signed-in user was authenticated (OIDC Core §2): a password, at
-/// ISO/IEC 29115 level 1, the only way Tollgate's own sign-in knows.
-const ACR_PASSWORD: &str = "1";
+/// How a signed-in user was authenticated (OIDC Core §2), in ISO/IEC 29115
+/// levels: a password alone is level 1.
+pub const ACR_PASSWORD: &str = "1";
+/// A password and a one-time code (a second factor): level 2. An
+/// authorization request whose `acr_values` names it gets the second factor
+/// asked at sign-in where the contact center allows one.
+pub const ACR_SECOND_FACTOR: &str = "2";
 
 /// An ID token (OIDC Core §2, §5.4): `at_hash` when an access token goes
 /// with it. Only what was asked for: the scopes' claims when no access
@@ -406,8 +416,13 @@ pub fn id_token(
         claims["sid"] = json!(sid);
     }
     if ask.acr_requested {
-        claims["acr"] = json!(ACR_PASSWORD);
-        claims["amr"] = json!(["pwd"]);
+        if user.second_factor {
+            claims["acr"] = json!(ACR_SECOND_FACTOR);
+            claims["amr"] = json!(["pwd", "otp"]);
+        } else {
+            claims["acr"] = json!(ACR_PASSWORD);
+            claims["amr"] = json!(["pwd"]);
+        }
     }
     if access_token.is_none() || all {
         scope_claims(&mut claims, user, scope);

@@ -8,7 +8,9 @@ use axum::response::Response;
 use utoipa::OpenApi;
 
 use crate::web::browser::sso::{oidc, saml};
-use crate::web::browser::{authorize, change_password, consent, logout, sign_in, sign_out};
+use crate::web::browser::{
+    authorize, change_password, consent, logout, second_factor, sign_in, sign_out,
+};
 use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, par, session, token};
 use crate::web::openapi::Security;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -37,7 +39,7 @@ refused token.",
         sign_out::sign_out_post, sign_out::sign_out_get,
         ops_clients::list, ops_clients::get, ops_clients::create, ops_clients::update,
         ops_clients::delete,
-        sign_in::submit, change_password::submit, consent::submit, logout::confirm,
+        sign_in::submit, change_password::submit, second_factor::submit, consent::submit, logout::confirm,
         logout::auth_scheme,
         saml::metadata::get, saml::acs::acs, saml::slo::redirect_binding, saml::slo::post_binding,
         oidc::callback,

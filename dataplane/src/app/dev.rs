@@ -95,6 +95,7 @@ fn demo_contact_center(t: Timestamp) -> ContactCenter {
         domains: vec!["demo".into()],
         environment_id: DEMO_ENVIRONMENT.into(),
         auth: AuthScheme::Builtin,
+        second_factor: Default::default(),
         enabled: true,
         version: 1,
         created_at: t,

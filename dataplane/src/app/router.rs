@@ -5,7 +5,8 @@ use axum::Router;
 
 use crate::web::browser::sso::{oidc, saml};
 use crate::web::browser::{
-    assets, authorize, change_password, consent, logout, sign_in, sign_out, signed_out,
+    assets, authorize, change_password, consent, logout, second_factor, sign_in, sign_out,
+    signed_out,
 };
 use crate::web::cors;
 use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, par, session, token};
@@ -71,6 +72,7 @@ fn browser_routes(state: AppState) -> Router {
         )
         .route("/auth/v3/sign-in", post(sign_in::submit))
         .route("/auth/v3/change-password", post(change_password::submit))
+        .route("/auth/v3/second-factor", post(second_factor::submit))
         .route("/auth/v3/oauth/consent", post(consent::submit))
         .route(
             "/auth/v3/end-session",
@@ -108,6 +110,7 @@ pub fn ui(state: AppState) -> Router {
     Router::new()
         .route("/ui/auth/sign-in", get(sign_in::page))
         .route("/ui/auth/change-password", get(change_password::page))
+        .route("/ui/auth/second-factor", get(second_factor::page))
         .route("/ui/auth/consent", get(consent::page))
         .route("/ui/auth/signed-in", get(signed_out::signed_in))
         .route("/ui/auth/signed-out", get(signed_out::signed_out))
@@ -192,6 +195,10 @@ pub fn environment(state: AppState) -> Router {
         .route(
             "/environment/v3/contact-centers/{id}/users/{user_id}/reset-password",
             post(users::reset_password),
+        )
+        .route(
+            "/environment/v3/contact-centers/{id}/users/{user_id}/factors",
+            delete(users::reset_factors),
         )
         .route(
             "/environment/v3/cors",

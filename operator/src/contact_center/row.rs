@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{Api, ResourceExt};
-use tollgate_store::model::{AuthScheme, ContactCenter as Row, ManagedRow, RowOwner};
+use tollgate_store::model::{
+    AuthScheme, ContactCenter as Row, ManagedRow, RowOwner, SecondFactorPolicy,
+};
 use tollgate_store::StoreError;
 
 use super::directory::Directory;
@@ -32,6 +34,12 @@ pub fn row_id(cc: &ContactCenter) -> String {
 pub fn desired(id: &str, spec: &ContactCenterSpec, environment_id: &str) -> Result<Row> {
     let auth = AuthScheme::parse(&spec.auth)
         .ok_or_else(|| Error::Invalid(format!("auth '{}' is not a known scheme", spec.auth)))?;
+    let second_factor = SecondFactorPolicy::parse(&spec.second_factor).ok_or_else(|| {
+        Error::Invalid(format!(
+            "secondFactor '{}' must be off, optional or required",
+            spec.second_factor
+        ))
+    })?;
     let first = spec
         .domains
         .first()
@@ -42,6 +50,7 @@ pub fn desired(id: &str, spec: &ContactCenterSpec, environment_id: &str) -> Resu
         domains: spec.domains.clone(),
         environment_id: environment_id.into(),
         auth,
+        second_factor,
         enabled: spec.enabled,
         version: 0,
         created_at: 0,
@@ -213,6 +222,7 @@ mod tests {
         assert_eq!(row.name, "acme", "name defaults to the first domain");
         assert_eq!(row.environment_id, "env1");
         assert_eq!(row.auth, AuthScheme::ConfigServer);
+        assert_eq!(row.second_factor, SecondFactorPolicy::Off);
         assert!(row.enabled);
     }
 

@@ -99,6 +99,14 @@ pub struct ContactCenterSpec {
     #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self in ['configServer', 'ldap', 'builtin', 'saml', 'oidc']").message("auth must be configServer, ldap, builtin, saml or oidc"))]
     pub auth: String,
+    /// Second factors (TOTP) for its built-in users: off (the default),
+    /// optional (users who enrolled give a code) or required (every user
+    /// gives a code, enrolling at their next sign-in). Users of other
+    /// directories are not asked.
+    #[serde(default = "default_second_factor")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self in ['off', 'optional', 'required']").message("secondFactor must be off, optional or required"))]
+    pub second_factor: String,
     /// A disabled contact center refuses sign-ins.
     #[serde(default = "default_enabled")]
     pub enabled: bool,
@@ -436,6 +444,9 @@ pub struct TrustedIssuerSpec {
 
 fn default_auth() -> String {
     "configServer".into()
+}
+fn default_second_factor() -> String {
+    "off".into()
 }
 fn default_enabled() -> bool {
     true

@@ -11,10 +11,10 @@ use super::owners::{binds, OWNER_COLUMNS};
 use super::sql::{fold, get_bool, map_violation, on_foreign_key, on_unique, stale_or_missing};
 use super::Db;
 use crate::error::{Result, StoreError};
-use crate::model::{now, AuthScheme, ContactCenter, RowOwner, Timestamp};
+use crate::model::{now, AuthScheme, ContactCenter, RowOwner, SecondFactorPolicy, Timestamp};
 
 const COLUMNS: &str =
-    "id, name, environment_id, auth_scheme, enabled, version, created_at, updated_at";
+    "id, name, environment_id, auth_scheme, second_factor, enabled, version, created_at, updated_at";
 
 const ENTITY: &str = "contact center";
 
@@ -27,11 +27,18 @@ fn from_row(row: &AnyRow, domains: Vec<String>) -> Result<ContactCenter> {
             "contact center {id}: unknown auth scheme {scheme:?}"
         ))
     })?;
+    let policy: String = row.try_get("second_factor")?;
+    let second_factor = SecondFactorPolicy::parse(&policy).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "contact center {id}: unknown second factor policy {policy:?}"
+        ))
+    })?;
     Ok(ContactCenter {
         name: row.try_get("name")?,
         domains,
         environment_id: row.try_get("environment_id")?,
         auth,
+        second_factor,
         enabled: get_bool(row, "enabled")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
@@ -96,7 +103,7 @@ impl Db {
         let mut tx = self.begin().await?;
         let sql = format!(
             "INSERT INTO contact_centers ({COLUMNS}, {OWNER_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7, $8, $9, $10) \
+             VALUES ($1, $2, $3, $4, $11, $5, 1, $6, $6, $7, $8, $9, $10) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -110,6 +117,7 @@ impl Db {
             .bind(namespace)
             .bind(name)
             .bind(uid)
+            .bind(cc.second_factor.as_str())
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| {
@@ -189,7 +197,7 @@ impl Db {
         let mut tx = self.begin().await?;
         let sql = format!(
             "UPDATE contact_centers SET name = $3, environment_id = $4, auth_scheme = $5, \
-             enabled = $6, version = version + 1, updated_at = $7 \
+             enabled = $6, second_factor = $8, version = version + 1, updated_at = $7 \
              WHERE id = $1 AND version = $2 RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -200,6 +208,7 @@ impl Db {
             .bind(cc.auth.as_str())
             .bind(cc.enabled)
             .bind(now())
+            .bind(cc.second_factor.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| on_foreign_key(e, || missing_environment(cc)))?;

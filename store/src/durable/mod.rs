@@ -11,6 +11,7 @@ mod clients;
 mod contact_centers;
 mod cors;
 mod environments;
+mod factors;
 pub mod housekeeping;
 mod keys;
 mod ldap_directories;

@@ -36,7 +36,17 @@ pub async fn grant(
         SignIn::SignedIn {
             contact_center,
             user,
-        } => (contact_center, user),
+            factor,
+        } => {
+            // The password grant has no step for a code: a user who owes one
+            // signs in through the browser, never around the factor.
+            if !factor.is_none() {
+                return Err(OAuthError::invalid_grant(
+                    "a second factor is required for this user; sign in through the browser (authorization code flow)",
+                ));
+            }
+            (contact_center, user)
+        }
         SignIn::Elsewhere(cc) => return Err(signs_in_elsewhere(&cc)),
         SignIn::Refused(r) => return Err(refused(r)),
     };

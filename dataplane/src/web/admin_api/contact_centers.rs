@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tollgate_store::model::{now, AuthScheme, ContactCenter};
+use tollgate_store::model::{now, AuthScheme, ContactCenter, SecondFactorPolicy};
 use tollgate_store::StoreError;
 use utoipa::ToSchema;
 
@@ -31,6 +31,9 @@ pub struct ContactCenterView {
     /// The directory that checks its users.
     #[schema(example = "builtin")]
     pub auth: String,
+    /// Second factors (TOTP) for built-in users: off, optional or required.
+    #[schema(example = "off")]
+    pub second_factor: String,
     pub enabled: bool,
     pub version: i64,
     /// Unix seconds.
@@ -47,6 +50,7 @@ impl From<&ContactCenter> for ContactCenterView {
             domains: c.domains.clone(),
             environment_id: c.environment_id.clone(),
             auth: c.auth.as_str().to_string(),
+            second_factor: c.second_factor.as_str().to_string(),
             enabled: c.enabled,
             version: c.version,
             created_at: c.created_at,
@@ -78,6 +82,12 @@ pub struct ContactCenterInput {
     /// Configuration Servers of its environment).
     #[schema(pattern = "^(configServer|ldap|builtin|saml|oidc)$")]
     pub auth: Option<String>,
+    /// Second factors (TOTP) for its built-in users: off (the default),
+    /// optional (users who enrolled give a code) or required (every user
+    /// gives one, enrolling at their next sign-in). Not applied to users of
+    /// other directories.
+    #[schema(pattern = "^(off|optional|required)$")]
+    pub second_factor: Option<String>,
     /// Default true.
     #[serde(default, deserialize_with = "lenient_bool")]
     #[schema(value_type = Option<bool>)]
@@ -188,6 +198,7 @@ pub(crate) fn new_contact_center(d: &ContactCenterInput) -> Result<ContactCenter
         domains: vec![],
         environment_id,
         auth: AuthScheme::Builtin,
+        second_factor: Default::default(),
         enabled: true,
         version: 1,
         created_at: t,
@@ -214,6 +225,11 @@ pub(crate) fn apply(c: &mut ContactCenter, d: &ContactCenterInput) -> Result<(),
     }
     if let Some(v) = &d.auth {
         c.auth = auth(v)?;
+    }
+    if let Some(v) = &d.second_factor {
+        c.second_factor = SecondFactorPolicy::parse(v).ok_or_else(|| {
+            ApiError::bad_request("'secondFactor' must be one of off, optional, required")
+        })?;
     }
     if let Some(v) = d.enabled {
         c.enabled = v;

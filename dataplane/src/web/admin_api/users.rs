@@ -553,6 +553,32 @@ pub async fn delete(
     Ok(envelope::ok_empty())
 }
 
+#[utoipa::path(delete, path = "/environment/v3/contact-centers/{id}/users/{user_id}/factors", tag = "users",
+    params(("id" = String, Path), ("user_id" = String, Path)),
+    responses(
+        (status = 200, description = "The user's second factor (TOTP key and recovery codes) is removed, if they had one, and their sessions are ended: they enrol again at their next sign-in when the contact center requires a second factor", body = OkEnvelope),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "Unknown contact center or user, or outside the client's contactCenterIds", body = ErrorEnvelope),
+        (status = 409, description = "The contact center's users are not built-in", body = ErrorEnvelope)))]
+pub async fn reset_factors(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    builtin_cc(&state, &caller, &id).await?;
+    let u = find(&state, &id, &user_id).await?;
+    let had = state.db.delete_factors(&id, &user_id).await?;
+    // Whoever holds the lost authenticator is signed out too.
+    end_access_tokens(&state, &u).await?;
+    state
+        .audit("user.factors_reset")
+        .contact_center(&id)
+        .subject(caller.name())
+        .detail(json!({"user": u.username, "had_factor": had}))
+        .record();
+    Ok(envelope::ok_empty())
+}
+
 #[utoipa::path(post, path = "/environment/v3/contact-centers/{id}/users/{user_id}/reset-password", tag = "users",
     params(("id" = String, Path), ("user_id" = String, Path)),
     request_body(content = Option<ResetPasswordBody>, description = "Optional: without a body (or a password) a temporary password is generated"),

@@ -80,7 +80,9 @@ pub async fn authorize(
         Ok(s) => s,
         Err(retry) => return page::with_retry_after(page::unavailable(&state, lang), retry),
     };
-    match session.filter(|s| recent_enough(&req, &s.user, now)) {
+    match session
+        .filter(|s| recent_enough(&req, &s.user, now) && factor_enough(&state, &req, &s.user))
+    {
         Some(s) => {
             complete(
                 &state,
@@ -135,6 +137,21 @@ fn recent_enough(req: &AuthRequest, user: &UserPrincipal, now: Timestamp) -> boo
     req.prompt.as_deref() != Some("login")
         // max_age=0 means "sign in again" (OIDC Core errata: same as prompt=login).
         && req.max_age.is_none_or(|max| max > 0 && now - user.auth_time <= max)
+}
+
+/// Whether the session's sign-in gave what `acr_values` asks: a session
+/// without a second factor signs in again when the request names the
+/// second-factor level and the user's contact center can ask for one.
+fn factor_enough(state: &Services, req: &AuthRequest, user: &UserPrincipal) -> bool {
+    use tollgate_store::model::{AuthScheme, SecondFactorPolicy};
+    !req.second_factor_asked
+        || user.second_factor
+        || state
+            .catalog
+            .contact_center(&user.contact_center_id)
+            .is_none_or(|cc| {
+                cc.auth != AuthScheme::Builtin || cc.second_factor == SecondFactorPolicy::Off
+            })
 }
 
 /// The browser's session with its user as the directory knows them now

@@ -13,7 +13,7 @@ use tollgate_store::model::now;
 use crate::web::bearer::{bearer, At};
 use crate::web::browser::page::{html, Lang, Tr};
 use crate::web::browser::pages;
-use crate::web::browser::sign_in::{change_key, signed_in, PendingChange};
+use crate::web::browser::sign_in::{change_key, password_right, PendingChange};
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf;
 use crate::web::data::{parse_data, Data};
@@ -507,5 +507,20 @@ async fn continue_sign_in(
         None => None,
     };
     let request = pending.as_ref().and(forced.request.as_deref());
-    signed_in(state, lang, ip, principal, request, pending.as_ref(), None).await
+    // A changed password does not skip the second factor.
+    let asked = pending.as_ref().is_some_and(|p| p.second_factor_asked);
+    let factor = match tollgate_core::second_factor::step_for(state, &cc, user, asked).await {
+        Ok(step) => step,
+        Err(_) => return crate::web::browser::page::unavailable(state, lang),
+    };
+    password_right(
+        state,
+        lang,
+        ip,
+        principal,
+        factor,
+        request,
+        pending.as_ref(),
+    )
+    .await
 }

@@ -10,6 +10,7 @@ pub mod i18n;
 pub mod logout;
 pub mod page;
 pub mod pages;
+pub mod second_factor;
 pub mod sign_in;
 pub mod sign_out;
 pub mod signed_out;

@@ -97,3 +97,19 @@ pub struct AutoPost {
     pub action: String,
     pub fields: Vec<(String, String)>,
 }
+
+/// The second-factor step of a sign-in: enrolment (the key to add to an
+/// authenticator app), a code, or the recovery codes shown once.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactor {
+    pub t: Tr,
+    pub title: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub factor: String,
+    pub secret: Option<String>,
+    pub uri: Option<String>,
+    pub recovery_codes: Vec<String>,
+}

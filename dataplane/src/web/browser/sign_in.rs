@@ -21,6 +21,7 @@ use tollgate_core::oauth::authorize::{load_pending, AuthRequest};
 use tollgate_core::oauth::form::OAuthForm;
 use tollgate_core::oauth::issue::UserPrincipal;
 use tollgate_core::protection::rate_limit;
+use tollgate_core::second_factor::Step;
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions::{self, SESSION_COOKIE};
 use tollgate_core::sign_in::{sign_in, Credentials, Refusal, SignIn, Via};
@@ -41,6 +42,42 @@ pub struct PendingChange {
 
 pub fn change_key(id: &str) -> String {
     format!("pwchange:{}", tokens::token_digest(id))
+}
+
+/// How long a right password waits for its second factor.
+const FACTOR_STEP_TTL: Duration = Duration::from_secs(300);
+
+/// A sign-in whose password was right, waiting for its second factor (the
+/// page of `second_factor.rs`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingFactor {
+    pub principal: UserPrincipal,
+    pub user_id: String,
+    /// The user has no factor yet: the page enrols one.
+    pub enrol: bool,
+    /// The code was right (an enrolment shows its recovery codes first).
+    pub verified: bool,
+    pub request: Option<String>,
+}
+
+pub fn factor_key(id: &str) -> String {
+    format!("factor:{}", tokens::token_digest(id))
+}
+
+pub async fn save_factor(state: &Services, id: &str, p: &PendingFactor) -> bool {
+    match serde_json::to_vec(p) {
+        Ok(bytes) => state
+            .ephemeral
+            .put(&factor_key(id), &bytes, FACTOR_STEP_TTL)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+pub async fn load_factor(state: &Services, id: &str) -> Option<PendingFactor> {
+    let bytes = state.ephemeral.get(&factor_key(id)).await.ok()??;
+    serde_json::from_slice(&bytes).ok()
 }
 
 #[derive(Clone, Copy)]
@@ -171,7 +208,7 @@ pub struct SignInForm {
     request_body(content = SignInForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
-        (status = 303, description = "Signed in: on to the authorization request, the password change or the signed-in page"),
+        (status = 303, description = "Signed in: on to the authorization request, the second factor, the password change or the signed-in page"),
         (status = 400, content_type = "text/html", body = String), (status = 401, description = "The page again, with the refusal", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String)))]
@@ -215,6 +252,7 @@ pub async fn submit(
     let creds = Credentials::parse(login, tenant, form.get("password").unwrap_or(""));
     let via = Via::Page {
         client_id: pending.as_ref().map(|p| p.client_id.as_str()),
+        second_factor_asked: pending.as_ref().is_some_and(|p| p.second_factor_asked),
     };
     match sign_in(&state, via, &creds, ip).await {
         Ok(outcome) => answer(page, ip, &creds.username, outcome).await,
@@ -255,9 +293,11 @@ async fn answer(p: Page<'_>, ip: Option<&str>, username: &str, outcome: SignIn) 
         SignIn::SignedIn {
             contact_center,
             user,
+            factor,
         } => {
             let principal = UserPrincipal::new(&contact_center, &user, now());
-            return signed_in(state, lang, ip, principal, request, p.form.pending, None).await;
+            let pending = p.form.pending;
+            return password_right(state, lang, ip, principal, factor, request, pending).await;
         }
         SignIn::Elsewhere(cc) => {
             return crate::web::browser::sso::start(state, lang, &cc, username, request).await
@@ -350,6 +390,48 @@ async fn start_change(
     let mut res = crate::web::browser::page::redirect(
         StatusCode::SEE_OTHER,
         &format!("/ui/auth/change-password?change={id}"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// A right password (typed, or just changed): the session starts, or first
+/// the second factor it still owes.
+pub async fn password_right(
+    state: &Services,
+    lang: Lang,
+    ip: Option<&str>,
+    principal: UserPrincipal,
+    factor: Step,
+    request: Option<&str>,
+    pending: Option<&AuthRequest>,
+) -> Response {
+    let (user_id, enrol) = match factor {
+        Step::None => return signed_in(state, lang, ip, principal, request, pending, None).await,
+        Step::Verify { user_id } => (user_id, false),
+        Step::Enrol { user_id } => (user_id, true),
+    };
+    let pending = PendingFactor {
+        principal,
+        user_id,
+        enrol,
+        verified: false,
+        request: request.map(str::to_string),
+    };
+    start_factor(state, lang, pending).await
+}
+
+/// After a right password: keeps the second-factor step and sends the
+/// browser to its page.
+async fn start_factor(state: &Services, lang: Lang, pending: PendingFactor) -> Response {
+    let id = tokens::random_token();
+    if !save_factor(state, &id, &pending).await {
+        return crate::web::browser::page::unavailable(state, lang);
+    }
+    let mut res = crate::web::browser::page::redirect(
+        StatusCode::SEE_OTHER,
+        &format!("/ui/auth/second-factor?factor={id}"),
     );
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
