@@ -19,8 +19,8 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tollgate_store::model::{
-    AccessTokenFormat, BackchannelLogout, CertSubject, Client as Row, ClientAuthMethod,
-    ClientType, ExchangePolicy, HmacSecret, ManagedRow, RowOwner, MANAGEMENT_AUTHORITIES,
+    AccessTokenFormat, BackchannelLogout, CertSubject, Client as Row, ClientAuthMethod, ClientType,
+    ExchangePolicy, HmacSecret, ManagedRow, RowOwner, MANAGEMENT_AUTHORITIES,
 };
 use tollgate_store::secrets::{hash_secret, SecretVerifier};
 use tollgate_store::validate::check_hmac_secret;
