@@ -1699,10 +1699,14 @@ async fn a_private_key_jwt_client_with_an_exchange_policy() {
         ),
         (
             json!({"tokenEndpointAuthMethod": "private_key_jwt", "jwksUri": "https://k.example/jwks", "secretRef": {"name": "s", "key": "k"}}),
-            "a private_key_jwt client has no secret",
+            "a private_key_jwt or mutual-TLS client has no secret",
         ),
         (
             json!({"tokenEndpointAuthMethod": "tls_client_auth"}),
+            "a tls_client_auth client needs tlsClientAuth",
+        ),
+        (
+            json!({"tokenEndpointAuthMethod": "mutual_tls"}),
             "tokenEndpointAuthMethod must be",
         ),
         (
