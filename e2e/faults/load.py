@@ -281,7 +281,18 @@ class Load:
                 r = self._send(s, "code", target, "GET", self._here(base, r.url, location), expect=(302, 303))
             else:
                 return
-            code = query(location).get("code")
+            answer = query(location)
+            if "code" not in answer:
+                # The authorization endpoint answers errors by redirect (RFC 6749
+                # §4.1.2.1): temporarily_unavailable is its 503, and a redirect
+                # has no Retry-After to give.
+                err = answer.get("error")
+                status = 503 if err == "temporarily_unavailable" else f"redirect:{err}"
+                now = time.monotonic()
+                self._record(Sample(now, now, "code", target, status, "redirect", False,
+                                    f"error={err} {answer.get('error_description', '')}"))
+                return
+            code = answer["code"]
             self._send(s, "code", target, "POST", base + "/auth/v3/oauth/token", auth=t.code_client,
                        data={"grant_type": "authorization_code", "code": code, "redirect_uri": t.redirect_uri})
 

@@ -105,9 +105,11 @@ def server_errors(samples: list[Sample]) -> list[str]:
 
 
 def missing_retry_after(samples: list[Sample]) -> list[str]:
-    """503s without a `Retry-After` (seconds), one line per operation and body."""
+    """503s without a `Retry-After` (seconds), one line per operation and body.
+    The authorization endpoint's temporarily_unavailable redirect has none to
+    give (its `retry_after` is "redirect")."""
     return sorted({f"{s.op}: 503 without Retry-After: {s.detail[:100]}" for s in samples
-                   if s.status == 503 and not (s.retry_after or "").isdigit()})
+                   if s.status == 503 and s.retry_after != "redirect" and not (s.retry_after or "").isdigit()})
 
 
 def not_unavailable(samples: list[Sample]) -> list[str]:

@@ -754,11 +754,13 @@ pub async fn decide(
     if let Some(id) = pending {
         drop_pending(state, id).await;
     }
+    // The code or tokens could not be stored or signed: a backing service
+    // is down, which RFC 6749 §4.1.2.1 names temporarily_unavailable.
     let Ok(params) = respond(state, &client, req, user, now()).await else {
         return Outcome::Redirect(target.error(
             &state.settings.issuer,
-            "server_error",
-            "the authorization could not be completed",
+            "temporarily_unavailable",
+            "the authorization could not be completed; retry later",
         ));
     };
     let mut params: Vec<(String, String)> = params
