@@ -105,6 +105,11 @@ fn policy_json(client: &Client) -> Result<Option<String>> {
     client.token_exchange.as_ref().map(to_json).transpose()
 }
 
+/// One column of the registered certificate name (`kind` or `value`).
+fn tls_name<'a>(client: &'a Client, part: fn(&'a CertSubject) -> &'a str) -> Option<&'a str> {
+    client.tls_client_auth_subject.as_ref().map(part)
+}
+
 fn backchannel_uri(client: &Client) -> Option<&str> {
     client.backchannel_logout.as_ref().map(|b| b.uri.as_str())
 }
@@ -189,18 +194,8 @@ impl Db {
             .bind(backchannel_session_required(client))
             .bind(client.require_dpop)
             .bind(client.access_token_format.as_str())
-            .bind(
-                client
-                    .tls_client_auth_subject
-                    .as_ref()
-                    .map(CertSubject::kind),
-            )
-            .bind(
-                client
-                    .tls_client_auth_subject
-                    .as_ref()
-                    .map(CertSubject::value),
-            )
+            .bind(tls_name(client, CertSubject::kind))
+            .bind(tls_name(client, CertSubject::value))
             .bind(client.tls_client_certificate_bound_access_tokens)
             .fetch_one(self.live()?)
             .await
@@ -269,18 +264,8 @@ impl Db {
             .bind(backchannel_session_required(client))
             .bind(client.require_dpop)
             .bind(client.access_token_format.as_str())
-            .bind(
-                client
-                    .tls_client_auth_subject
-                    .as_ref()
-                    .map(CertSubject::kind),
-            )
-            .bind(
-                client
-                    .tls_client_auth_subject
-                    .as_ref()
-                    .map(CertSubject::value),
-            )
+            .bind(tls_name(client, CertSubject::kind))
+            .bind(tls_name(client, CertSubject::value))
             .bind(client.tls_client_certificate_bound_access_tokens)
             .fetch_optional(self.live()?)
             .await?;
