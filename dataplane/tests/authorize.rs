@@ -1072,6 +1072,8 @@ async fn auth_scheme_and_discovery() {
         .as_array()
         .unwrap()
         .contains(&json!("id_token token")));
+    // The levels acr_values may ask for (second factors).
+    assert_eq!(d["acr_values_supported"], json!(["1", "2"]));
 }
 
 /// Logout CSRF: a cross-site link (no bearer token, no hint of the signed-in

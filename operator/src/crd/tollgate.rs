@@ -216,6 +216,16 @@ pub struct SettingsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 0").message("passwordHistory must not be negative"))]
     pub password_history: Option<i32>,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8, `TOLLGATE_DPOP_NONCE`, default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_nonce: Option<bool>,
+    /// Header in which a `trustedProxies` proxy that terminates TLS passes the client's
+    /// certificate for mutual TLS (`TOLLGATE_TLS_CLIENT_CERT_HEADER`; URL-encoded PEM as
+    /// ingress-nginx's `ssl-client-cert`, or base64 DER).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9-]+$')").message("tlsClientCertHeader must be a header name"))]
+    pub tls_client_cert_header: Option<String>,
 }
 
 impl SettingsSpec {
@@ -242,6 +252,12 @@ impl SettingsSpec {
             number("TOLLGATE_PASSWORD_HISTORY", self.password_history),
             (!self.outbound_allow.is_empty())
                 .then(|| ("TOLLGATE_OUTBOUND_ALLOW", self.outbound_allow.join(","))),
+            self.dpop_nonce
+                .map(|on| ("TOLLGATE_DPOP_NONCE", on.to_string())),
+            text(
+                "TOLLGATE_TLS_CLIENT_CERT_HEADER",
+                &self.tls_client_cert_header,
+            ),
         ]
         .into_iter()
         .flatten()
@@ -262,6 +278,12 @@ pub struct ServiceTlsSpec {
     /// Serve health and metrics over HTTPS too (probes follow).
     #[serde(default)]
     pub management: bool,
+    /// Secret key holding the CA certificates (PEM) of mutual TLS (RFC 8705,
+    /// `TOLLGATE_TLS_CLIENT_CA_FILE`): the listener asks clients for a certificate,
+    /// and one chained to these CAs can authenticate a `tls_client_auth` client.
+    /// Read at start: a new CA rolls out with the pods' next restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_secret_ref: Option<SecretKeyRef>,
 }
 
 /// The Ingress in front of the services.

@@ -224,7 +224,7 @@ fn env(tg: &Tollgate, inputs: &Inputs, tls: Option<&ServiceTlsSpec>) -> Vec<EnvV
 /// starts during a rollout (a restart, an autoscaler's scale-up) would
 /// otherwise read a path its template does not mount and fail to start.
 fn mounted_file_env(tg: &Tollgate, tls: Option<&ServiceTlsSpec>) -> Vec<EnvVar> {
-    let mut settings: Vec<(&str, String)> = ca_files(tg)
+    let mut settings: Vec<(&str, String)> = ca_files(tg, tls)
         .iter()
         .map(|ca| (ca.setting, ca_path(ca.volume)))
         .collect();
@@ -307,9 +307,9 @@ struct CaFile<'a> {
     secret: &'a SecretKeyRef,
 }
 
-/// Every CA certificate the platform references, each mounted read-only at
+/// Every CA certificate the platform and the pod's `tls` reference, each mounted read-only at
 /// `/etc/tollgate/<volume>/ca.crt` where its setting points.
-fn ca_files(tg: &Tollgate) -> Vec<CaFile<'_>> {
+fn ca_files<'a>(tg: &'a Tollgate, tls: Option<&'a ServiceTlsSpec>) -> Vec<CaFile<'a>> {
     let s = &tg.spec;
     [
         (
@@ -326,6 +326,11 @@ fn ca_files(tg: &Tollgate) -> Vec<CaFile<'_>> {
             "config-server-ca",
             "TOLLGATE_CONFIG_SERVER_CA",
             s.config_server_ca_secret_ref.as_ref(),
+        ),
+        (
+            "tls-client-ca",
+            "TOLLGATE_TLS_CLIENT_CA_FILE",
+            tls.and_then(|t| t.client_ca_secret_ref.as_ref()),
         ),
     ]
     .into_iter()
@@ -369,7 +374,7 @@ fn ca_mount(ca: &CaFile) -> VolumeMount {
 }
 
 fn volumes(tg: &Tollgate, tls: Option<&ServiceTlsSpec>) -> Option<Vec<Volume>> {
-    let mut volumes: Vec<Volume> = ca_files(tg).iter().map(ca_volume).collect();
+    let mut volumes: Vec<Volume> = ca_files(tg, tls).iter().map(ca_volume).collect();
     volumes.extend(tls.map(|tls| Volume {
         name: "tls".into(),
         secret: Some(SecretVolumeSource {
@@ -382,7 +387,7 @@ fn volumes(tg: &Tollgate, tls: Option<&ServiceTlsSpec>) -> Option<Vec<Volume>> {
 }
 
 fn volume_mounts(tg: &Tollgate, tls: Option<&ServiceTlsSpec>) -> Option<Vec<VolumeMount>> {
-    let mut mounts: Vec<VolumeMount> = ca_files(tg).iter().map(ca_mount).collect();
+    let mut mounts: Vec<VolumeMount> = ca_files(tg, tls).iter().map(ca_mount).collect();
     mounts.extend(tls.map(|_| VolumeMount {
         name: "tls".into(),
         mount_path: TLS_DIR.into(),
@@ -939,6 +944,8 @@ mod tests {
                 "defaultContactCenter": "demo",
                 "passwordHistory": 3,
                 "outboundAllow": ["10.96.0.0/16", "ldap.corp.example"],
+                "dpopNonce": true,
+                "tlsClientCertHeader": "ssl-client-cert",
             }}),
         );
         let data = config_map(&set, &inputs(&set)).data.unwrap();
@@ -951,6 +958,8 @@ mod tests {
             ("TOLLGATE_PASSWORD_HISTORY", "3"),
             ("TOLLGATE_TRUSTED_PROXIES", "10.0.0.0/8,fd00::/8"),
             ("TOLLGATE_OUTBOUND_ALLOW", "10.96.0.0/16,ldap.corp.example"),
+            ("TOLLGATE_DPOP_NONCE", "true"),
+            ("TOLLGATE_TLS_CLIENT_CERT_HEADER", "ssl-client-cert"),
         ] {
             assert_eq!(data.get(k).map(String::as_str), Some(v), "{k}");
         }
@@ -1355,6 +1364,8 @@ mod tests {
             "database": {"urlSecretRef": {"name": "db", "key": "url"},
                          "caSecretRef": {"name": "db-tls", "key": "root.crt"}},
             "configServerCaSecretRef": {"name": "cs-tls", "key": "ca.crt"},
+            "tls": {"secretName": "tollgate-tls",
+                    "clientCaSecretRef": {"name": "partners-ca", "key": "ca.pem"}},
         }));
         let pod = deployment(&tg, &inputs(&tg), "auth")
             .spec
@@ -1368,6 +1379,7 @@ mod tests {
             ("TOLLGATE_REDIS_CA_FILE", "redis-tls", "ca.pem"),
             ("TOLLGATE_DATABASE_CA_FILE", "db-tls", "root.crt"),
             ("TOLLGATE_CONFIG_SERVER_CA", "cs-tls", "ca.crt"),
+            ("TOLLGATE_TLS_CLIENT_CA_FILE", "partners-ca", "ca.pem"),
         ] {
             let volume = volumes
                 .iter()

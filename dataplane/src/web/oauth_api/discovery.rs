@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::web::oauth_api::schemas::{JsonWebKeySet, ProviderMetadata};
 use tollgate_core::oauth::endpoints::token_endpoint;
-use tollgate_core::oauth::{assertion, grants};
+use tollgate_core::oauth::{assertion, grants, issue};
 use tollgate_core::services::AppState;
 
 /// RFC 8705 §2's client authentication methods.
@@ -47,16 +47,18 @@ fn metadata(state: &AppState) -> serde_json::Value {
         // RFC 9126: pushed requests; a client may be made to use them.
         "pushed_authorization_request_endpoint": format!("{iss}/auth/v3/oauth/par"),
         "require_pushed_authorization_requests": false,
-        // OIDC Discovery §3: request_uri support defaults to true; say it is
-        // not (only the request_uri values the PAR endpoint hands out work).
-        // OIDC Back-Channel Logout 1.0 §2.1: logout tokens name the session.
         // RFC 9449 §5.1: DPoP proofs at the token and PAR endpoints.
         "dpop_signing_alg_values_supported": tollgate_core::oauth::dpop::ALGORITHMS,
+        // OIDC Back-Channel Logout 1.0 §2.1: logout tokens name the session.
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        // OIDC Discovery §3: request_uri support defaults to true; say it is
+        // not (only the request_uri values the PAR endpoint hands out work).
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "subject_types_supported": ["public"],
+        // The levels `acr_values` may ask for: a password, or a password and a second factor.
+        "acr_values_supported": [issue::ACR_PASSWORD, issue::ACR_SECOND_FACTOR],
         "id_token_signing_alg_values_supported": state.keys.algorithms(),
         "token_endpoint_auth_methods_supported": with_mtls(&["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"]),
         "tls_client_certificate_bound_access_tokens": mtls,
