@@ -9,7 +9,8 @@
 #   TOLLGATE_BIN=target/release/tollgate scripts/conformance.sh ~/src/conformance-suite
 #   scripts/conformance.sh --storage serve ~/src/conformance-suite   # serve all on PostgreSQL + Redis
 #   scripts/conformance.sh --plan basic --plan config SUITE_DIR       # a subset of the plans
-#       plans: basic, config, implicit (certification plans, client_secret_basic),
+#       plans: basic, config, implicit, hybrid, formpost-basic, formpost-implicit, formpost-hybrid,
+#       logout (RP-initiated), backchannel (back-channel logout): certification plans, client_secret_basic;
 #       auth-post, auth-jwt, auth-pkjwt (oidcc-test-plan, code flow, with that client authentication)
 #   scripts/conformance.sh --out /tmp/results.md SUITE_DIR            # default docs/conformance.md
 #                                                                      # (docs/conformance-serve-all.md for serve)
@@ -73,7 +74,8 @@ parse_args() {
   [ -f "$(cd "$caller_dir" && cd "$suite_dir" && pwd)/pom.xml" ] || die "$suite_dir is not a checkout of the conformance suite"
   suite_dir=$(cd "$caller_dir" && cd "$suite_dir" && pwd)
   case "$storage" in dev|serve) ;; *) die "--storage is dev or serve" ;; esac
-  [ ${#plans[@]} -gt 0 ] || plans=(basic config implicit auth-post auth-jwt auth-pkjwt)
+  [ ${#plans[@]} -gt 0 ] || plans=(basic config implicit hybrid formpost-basic formpost-implicit formpost-hybrid
+    logout backchannel auth-post auth-jwt auth-pkjwt)
   local p; for p in "${plans[@]}"; do plan_spec "$p" >/dev/null; done
   # Each storage mode has its page, so one run does not overwrite the other's.
   [ -n "$out" ] || out="$root/docs/conformance$([ "$storage" = dev ] || echo -serve-all).md"
@@ -225,7 +227,7 @@ tollgate_args() {
 
 start_tollgate_dev() {
   # shellcheck disable=SC2046 # word splitting of tollgate_args is meant
-  start_bg tollgate env TOLLGATE_OPS_PASSWORD="$ops_password" TOLLGATE_DEMO_PASSWORD="$TOLLGATE_DEMO_PASSWORD" \
+  start_bg tollgate env SSL_CERT_FILE="$work/tls-cert.pem" TOLLGATE_OPS_PASSWORD="$ops_password" TOLLGATE_DEMO_PASSWORD="$TOLLGATE_DEMO_PASSWORD" \
     "$tollgate_bin" dev --data-dir "$work/tollgate-data" $(tollgate_args)
   wait_http tollgate 60 "http://127.0.0.1:$mgmt_port/health/ready"
 }
@@ -245,7 +247,7 @@ start_tollgate_serve() {
   # and lockout counters are per client address, and others use 127.0.0.1 too.
   case "${redis#*://}" in */*) ;; *) redis="$redis/${CONFORMANCE_REDIS_DB:-13}" ;; esac
   # shellcheck disable=SC2046 # word splitting of tollgate_args is meant
-  start_bg tollgate env TOLLGATE_OPS_PASSWORD="$ops_password" \
+  start_bg tollgate env SSL_CERT_FILE="$work/tls-cert.pem" TOLLGATE_OPS_PASSWORD="$ops_password" \
     "$tollgate_bin" serve all --database-url "${pg_base%/*}/$db$pg_query" --redis-url "$redis" \
     --encryption-key "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     --outbound-allow 127.0.0.0/8,::1/128 $(tollgate_args)
@@ -282,10 +284,16 @@ plan_spec() {
     basic) echo "secret oidcc-basic-certification-test-plan$static" ;;
     config) echo "secret oidcc-config-certification-test-plan" ;;
     implicit) echo "secret oidcc-implicit-certification-test-plan$static" ;;
+    hybrid) echo "secret oidcc-hybrid-certification-test-plan$static" ;;
+    formpost-basic) echo "secret oidcc-formpost-basic-certification-test-plan$static" ;;
+    formpost-implicit) echo "secret oidcc-formpost-implicit-certification-test-plan$static" ;;
+    formpost-hybrid) echo "secret oidcc-formpost-hybrid-certification-test-plan$static" ;;
+    logout) echo "secret oidcc-rp-initiated-logout-certification-test-plan$static" ;;
+    backchannel) echo "secret oidcc-backchannel-rp-initiated-logout-certification-test-plan$static" ;;
     auth-post) echo "secret oidcc-test-plan[client_auth_type=client_secret_post]$code" ;;
     auth-jwt) echo "jwt oidcc-test-plan[client_auth_type=client_secret_jwt]$code" ;;
     auth-pkjwt) echo "pkjwt oidcc-test-plan[client_auth_type=private_key_jwt]$code" ;;
-    *) die "unknown plan $1 (basic, config, implicit, auth-post, auth-jwt, auth-pkjwt)" ;;
+    *) die "unknown plan $1 (see --help)" ;;
   esac
 }
 
@@ -346,6 +354,8 @@ main() {
   create_clients
   local p
   for p in "${plans[@]}"; do run_plan "$p"; done
+  TOLLGATE_OPS_PASSWORD="$ops_password" SSL_CERT_FILE="$work/tls-cert.pem" "$venv/bin/python" "$here/tools.py" \
+    rotate-keys "$suite_url" "$work/plan-ids" "$tollgate_url" "$ops_user"
   write_report
 }
 

@@ -397,3 +397,32 @@ async fn replicas_starting_together_create_one_signing_key(s: TestServer) {
         vec![stored[0].kid.clone()]
     );
 }
+
+/// An administrator's rotation (a suspected leak): the new key signs at
+/// once, and the old one stays in JWKS, so its tokens still verify.
+#[tokio::test]
+async fn a_rotation_on_request_signs_at_once_and_keeps_the_old_key_published() {
+    let s = TestServer::new().await;
+    let old_token = s.client_token().await;
+    let old_kid = kid_of(&old_token);
+    let path = "/auth/v3/ops/signing-keys/rotate";
+    s.ops_as(axum::http::Method::POST, path, None, None)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    assert_eq!(kids(&s.jwks().await), vec![old_kid.clone()]);
+
+    let res = s.ops_post(path, json!({})).await;
+    res.expect(StatusCode::OK);
+    let new_kid = res.json()["data"]["kid"].as_str().unwrap().to_string();
+    assert_ne!(new_kid, old_kid);
+    let mut both = vec![old_kid, new_kid.clone()];
+    both.sort();
+    assert_eq!(kids(&s.jwks().await), both);
+    let new_token = s.client_token().await;
+    assert_eq!(kid_of(&new_token), new_kid);
+    assert!(
+        s.is_active(&old_token).await,
+        "the old key's tokens live on"
+    );
+    assert!(s.is_active(&new_token).await);
+}

@@ -166,6 +166,25 @@ impl Keyring {
         Ok(())
     }
 
+    /// Replaces the signing key at once (an administrator's rotation, e.g.
+    /// after a suspected leak): a new key signs from `now` for one interval,
+    /// and the one signing until now retires but stays published while its
+    /// tokens live. Other replicas load it from the change log. Returns its `kid`.
+    pub async fn rotate_now(&self, db: &Db, now: Timestamp) -> Result<String, KeyringError> {
+        let p = &self.policy;
+        let (algorithm, retires_at) = (p.algorithm, now + p.rotation_interval);
+        let expires_at = retires_at + p.max_token_lifetime;
+        let record = tokio::task::spawn_blocking(move || {
+            generate(algorithm, now, now, retires_at, expires_at)
+        })
+        .await
+        .map_err(|_| crate::tokens::keys::KeyError::Generate)??;
+        db.import_signing_key(&record, now).await?;
+        tracing::info!(kid = %record.kid, alg = algorithm.as_str(), "signing key replaced on request");
+        self.reload(db).await?;
+        Ok(record.kid)
+    }
+
     /// The key that signs now: the most recently activated one not retired
     /// (an imported key retires the one it replaces in the same second), or
     /// the last retired one while rotation has not caught up.

@@ -11,7 +11,9 @@ use crate::web::browser::sso::{oidc, saml};
 use crate::web::browser::{
     authorize, change_password, consent, logout, second_factor, sign_in, sign_out,
 };
-use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, par, session, token};
+use crate::web::oauth_api::{
+    convert, discovery, introspect, ops_clients, ops_keys, par, session, token,
+};
 use crate::web::openapi::Security;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
@@ -38,7 +40,7 @@ refused token.",
         convert::convert_token, convert::jwt_userinfo,
         sign_out::sign_out_post, sign_out::sign_out_get,
         ops_clients::list, ops_clients::get, ops_clients::create, ops_clients::update,
-        ops_clients::delete,
+        ops_clients::delete, ops_keys::rotate,
         sign_in::submit, change_password::submit, second_factor::submit, consent::submit, logout::confirm,
         logout::auth_scheme,
         saml::metadata::get, saml::acs::acs, saml::slo::redirect_binding, saml::slo::post_binding,
@@ -51,7 +53,7 @@ refused token.",
         (name = "user", description = "The original's bearer-token endpoints"),
         (name = "browser", description = "What the sign-in pages post, and the sign-in scheme lookup"),
         (name = "sso", description = "SAML 2.0 and OpenID Connect single sign-on with a contact center's identity provider"),
-        (name = "ops", description = "The OAuth client registry, under the operator's credentials"),
+        (name = "ops", description = "The OAuth client registry and the signing keys, under the operator's credentials"),
     )
 )]
 pub struct ApiDoc;

@@ -9,7 +9,9 @@ use crate::web::browser::{
     signed_out,
 };
 use crate::web::cors;
-use crate::web::oauth_api::{convert, discovery, introspect, ops_clients, par, session, token};
+use crate::web::oauth_api::{
+    convert, discovery, introspect, ops_clients, ops_keys, par, session, token,
+};
 use tollgate_core::services::AppState;
 
 /// The Authentication API role's routes.
@@ -58,6 +60,7 @@ pub fn auth(state: AppState) -> Router {
                 .put(ops_clients::update)
                 .delete(ops_clients::delete),
         )
+        .route("/auth/v3/ops/signing-keys/rotate", post(ops_keys::rotate))
         .with_state(state.clone())
         .merge(browser_routes(state.clone()))
         .layer(cors::layer(state))

@@ -105,7 +105,8 @@ impl Db {
         Ok(true)
     }
 
-    /// Stores an imported key, refusing a `kid` already stored. A key that
+    /// Stores a key made outside the schedule (an imported one, or one
+    /// rotated in on request), refusing a `kid` already stored. A key that
     /// signs at once retires the key signing now and replaces the generated
     /// keys published ahead but not yet signing (they signed nothing), so it
     /// signs for its whole interval and the schedule resumes from it.

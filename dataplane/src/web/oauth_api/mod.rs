@@ -6,6 +6,7 @@ pub mod convert;
 pub mod discovery;
 pub mod introspect;
 pub mod ops_clients;
+pub mod ops_keys;
 pub mod par;
 pub mod schemas;
 pub mod session;
