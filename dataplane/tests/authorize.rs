@@ -1323,6 +1323,89 @@ async fn id_tokens_carry_only_what_was_asked_for() {
     );
 }
 
+/// OIDC Core §5.1, §5.4, §5.5: a built-in user's properties named as
+/// standard claims are released by their scope (`address`, `phone`,
+/// `profile`) or by name through the `claims` parameter, in the ID token or
+/// at userinfo as asked; a property of the wrong type is refused when
+/// written, and a malformed `claims` parameter is an `invalid_request`.
+#[tokio::test]
+async fn standard_claims_are_released_by_scope_or_by_name() {
+    let s = TestServer::new().await;
+    let user =
+        s.db.find_user_by_name("demo", "agent")
+            .await
+            .unwrap()
+            .unwrap();
+    let path = format!("/environment/v3/contact-centers/demo/users/{}", user.id);
+    let res = s
+        .ops_put(&path, json!({"properties": {"address": "Paris"}}))
+        .await;
+    res.expect(StatusCode::BAD_REQUEST);
+    assert!(res.text().contains("properties.address"), "{}", res.text());
+    s.ops_put(
+        &path,
+        json!({"properties": {"phone_number": "+1 555 0100", "nickname": "ag",
+            "address": {"locality": "Paris"}, "department": "sales"}}),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let claims = r#"{"userinfo": {"name": {"essential": true}, "phone_number": null},
+                     "id_token": {"nickname": null, "acr": {"essential": true}}}"#;
+    let mut b = Browser::new(&s);
+    let url = authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", DEMO_CLIENT),
+        ("redirect_uri", CB),
+        ("scope", "openid address"),
+        ("claims", claims),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    let res = sign_in_through(&mut b, &url, "demo\\agent", DEMO_PASSWORD).await;
+    let code = params(&location(&res))["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let tokens = s.token(DEMO, &form).await.tokens();
+    let id = s.verify_jwt(str_of(&tokens, "id_token"), DEMO_CLIENT).await;
+    assert_eq!((&id["nickname"], &id["acr"]), (&json!("ag"), &json!("1")));
+    for elsewhere in ["name", "phone_number", "address"] {
+        assert!(id.get(elsewhere).is_none(), "{elsewhere} in {id}");
+    }
+    let info = s
+        .bearer(
+            axum::http::Method::GET,
+            "/auth/v3/openid/userinfo",
+            str_of(&tokens, "access_token"),
+        )
+        .await;
+    info.expect(StatusCode::OK);
+    let info = info.json();
+    assert_eq!(info["name"], "Demo Agent", "{info}");
+    assert_eq!(info["phone_number"], "+1 555 0100");
+    assert_eq!(info["address"], json!({"locality": "Paris"}), "by scope");
+    for unasked in ["nickname", "email", "given_name", "department"] {
+        assert!(info.get(unasked).is_none(), "{unasked} in {info}");
+    }
+
+    let res = b
+        .get(&authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", DEMO_CLIENT),
+            ("redirect_uri", CB),
+            ("scope", "openid"),
+            ("claims", r#"{"userinfo": ["name"]}"#),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]))
+        .await;
+    assert_eq!(params(&location(&res))["error"], "invalid_request");
+}
+
 /// OIDC Core §3.3.2.11: the left half of SHA-256, as `at_hash` and `c_hash` carry it.
 fn half_hash(value: &str) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(value.as_bytes())[..16])

@@ -208,6 +208,7 @@ fn claims(jti: &str) -> AccessClaims {
         browser_session: None,
         act: None,
         cnf: None,
+        userinfo_claims: vec![],
     }
 }
 

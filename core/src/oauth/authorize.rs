@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::{now, Client, ClientType, Timestamp};
 
+use crate::oauth::claims::ClaimsRequest;
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::grants::authorization_code::{code_key, CodeRecord, CODE_TTL};
@@ -156,6 +157,9 @@ pub struct AuthRequest {
     /// [`ACR_SECOND_FACTOR`]: crate::oauth::issue::ACR_SECOND_FACTOR
     #[serde(default)]
     pub second_factor_asked: bool,
+    /// The `claims` parameter (OIDC Core §5.5).
+    #[serde(default)]
+    pub claims: ClaimsRequest,
     /// RFC 9449 §10: the code is bound to this DPoP key (`dpop_jkt`, or
     /// the key of the proof sent to the PAR endpoint).
     #[serde(default)]
@@ -467,6 +471,10 @@ fn checked_request(
     let code_challenge = code_challenge(client, response_type, q)?;
     let prompt = prompt(q)?;
     let max_age = max_age(q)?;
+    let claims = match q.get("claims") {
+        Some(raw) => ClaimsRequest::parse(raw).map_err(Invalid::request)?,
+        None => ClaimsRequest::default(),
+    };
     Ok(AuthRequest {
         client_id: client.client_id.clone(),
         redirect_given: q.get("redirect_uri").is_some(),
@@ -481,7 +489,8 @@ fn checked_request(
         max_age,
         login_hint: q.get("login_hint").map(str::to_string),
         hide_tenant: q.get("hideTenant") == Some("true"),
-        acr_requested: q.get("acr_values").is_some(),
+        acr_requested: q.get("acr_values").is_some() || claims.wants_acr(),
+        claims,
         second_factor_asked: q.get("acr_values").is_some_and(|v| {
             v.split(' ')
                 .any(|a| a == crate::oauth::issue::ACR_SECOND_FACTOR)
@@ -864,6 +873,7 @@ async fn respond(
             nonce: req.nonce.as_deref(),
             acr_requested: req.acr_requested,
             code: code.as_deref(),
+            claims: &req.claims.id_token,
         };
         let t =
             id_token(state, client, user, &req.scope, None, ask, now, lifetime).map_err(|_| ())?;
@@ -888,6 +898,7 @@ async fn issue_code(
         code_challenge: req.code_challenge.clone(),
         nonce: req.nonce.clone(),
         acr_requested: req.acr_requested,
+        claims: req.claims.clone(),
         scope: req.scope.clone(),
         user: user.clone(),
         dpop_jkt: req.dpop_jkt.clone(),
@@ -922,6 +933,7 @@ async fn browser_tokens(
             with_refresh: false,
             nonce: req.nonce.clone(),
             acr_requested: req.acr_requested,
+            claims: req.claims.clone(),
             exchange: None,
             cnf: Default::default(),
             code,

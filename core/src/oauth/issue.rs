@@ -11,6 +11,7 @@ use tollgate_store::model::{
 
 use crate::directory::DirectoryUser;
 use crate::oauth::backchannel::{targets, Target};
+use crate::oauth::claims::{self, ClaimsRequest, Person};
 use crate::oauth::error::OAuthError;
 use crate::services::Services;
 use crate::tokens::{self, opaque, AccessClaims, Confirmation};
@@ -44,6 +45,10 @@ pub struct UserPrincipal {
     /// the password: the ID token's `amr` says `otp`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub second_factor: bool,
+    /// The directory's standard claims beyond names and e-mail (phone,
+    /// address, ...), for ID tokens issued without the directory.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub standard_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl UserPrincipal {
@@ -61,6 +66,18 @@ impl UserPrincipal {
             provider_authorities: vec![],
             browser_session: None,
             second_factor: false,
+            standard_claims: claims::standard_properties(&user.properties),
+        }
+    }
+
+    /// What this user's OpenID Connect claims are made of.
+    pub fn person(&self) -> Person<'_> {
+        Person {
+            first_name: &self.first_name,
+            last_name: &self.last_name,
+            email: &self.email,
+            user_name: &self.user_name,
+            properties: &self.standard_claims,
         }
     }
 
@@ -143,6 +160,8 @@ pub struct Issue<'a> {
     pub nonce: Option<String>,
     /// The authorization request carried `acr_values` (OIDC Core §3.1.2.1).
     pub acr_requested: bool,
+    /// The authorization request's `claims` parameter (OIDC Core §5.5).
+    pub claims: ClaimsRequest,
     /// Set by token exchange: never an ID token, maybe another audience and an actor.
     pub exchange: Option<Exchanged>,
     /// What the request proved it holds: the access token is bound to it.
@@ -195,6 +214,7 @@ pub async fn issue(
                 nonce: req.nonce.as_deref(),
                 acr_requested: req.acr_requested,
                 code: req.code.as_deref(),
+                claims: &req.claims.id_token,
             },
             now,
             lifetime,
@@ -315,6 +335,7 @@ fn access_claims(
         browser_session: user.and_then(|u| u.browser_session.clone()),
         act: req.exchange.as_ref().and_then(|x| x.act.clone()),
         cnf: Some(req.cnf.clone()).filter(|c| c.jkt.is_some() || c.x5t_s256.is_some()),
+        userinfo_claims: req.claims.userinfo.clone(),
     }
 }
 
@@ -360,6 +381,8 @@ pub struct IdTokenAsk<'a> {
     pub acr_requested: bool,
     /// The hybrid flow's code sent with the token (`c_hash`, OIDC Core §3.3.2.11).
     pub code: Option<&'a str>,
+    /// Claims the `claims` parameter asked for in the ID token.
+    pub claims: &'a [String],
 }
 
 /// How a signed-in user was authenticated (OIDC Core §2), in ISO/IEC 29115
@@ -373,8 +396,9 @@ pub const ACR_SECOND_FACTOR: &str = "2";
 /// An ID token (OIDC Core §2, §5.4): `at_hash` when an access token goes
 /// with it. Only what was asked for: the scopes' claims when no access
 /// token is issued (otherwise the client reads them at userinfo), the
-/// original's claims (contact center, environment, user name, dbid) with
-/// the original's scope `*`, `acr` and `amr` when `acr_values` was sent.
+/// claims the `claims` parameter named, the original's claims (contact
+/// center, environment, user name, dbid) with the original's scope `*`,
+/// `acr` and `amr` when `acr_values` or the `claims` parameter asked.
 #[allow(clippy::too_many_arguments)]
 pub fn id_token(
     state: &Services,
@@ -415,7 +439,7 @@ pub fn id_token(
     if let Some(sid) = &user.browser_session {
         claims["sid"] = json!(sid);
     }
-    if ask.acr_requested {
+    if ask.acr_requested || ask.claims.iter().any(|c| c == "acr") {
         if user.second_factor {
             claims["acr"] = json!(ACR_SECOND_FACTOR);
             claims["amr"] = json!(["pwd", "otp"]);
@@ -424,26 +448,15 @@ pub fn id_token(
             claims["amr"] = json!(["pwd"]);
         }
     }
-    if access_token.is_none() || all {
-        scope_claims(&mut claims, user, scope);
+    let by_scope: &[String] = if access_token.is_none() || all {
+        scope
+    } else {
+        &[]
+    };
+    for (name, value) in claims::released(&user.person(), by_scope, ask.claims) {
+        claims[name] = value;
     }
     tokens::sign(&state.keys, "JWT", &claims, now).map_err(|_| OAuthError::server_error())
-}
-
-/// The `profile` and `email` claims (OIDC Core §5.4).
-fn scope_claims(claims: &mut serde_json::Value, user: &UserPrincipal, scope: &[String]) {
-    let all = has_scope(scope, SCOPE_ALL);
-    if all || has_scope(scope, "profile") {
-        claims["given_name"] = json!(user.first_name);
-        claims["family_name"] = json!(user.last_name);
-        claims["name"] = json!(format!("{} {}", user.first_name, user.last_name).trim());
-        claims["preferred_username"] = json!(user.user_name);
-    }
-    if (all || has_scope(scope, "email")) && !user.email.is_empty() {
-        claims["email"] = json!(user.email);
-        // No directory proves the address is the user's.
-        claims["email_verified"] = json!(false);
-    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,10 @@ pub struct AccessClaims {
     /// with that client certificate (RFC 8705 §3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// Claims the authorization request's `claims` parameter asked the
+    /// userinfo endpoint for (OIDC Core §5.5), beyond the scopes' own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_claims: Vec<String>,
 }
 
 /// A token's confirmation claim (RFC 7800): the SHA-256 thumbprint of a
@@ -281,6 +285,7 @@ mod tests {
             browser_session: None,
             act: None,
             cnf: None,
+            userinfo_claims: vec![],
         };
         let v = serde_json::to_value(&c).unwrap();
         assert!(v.get("user_name").is_none());

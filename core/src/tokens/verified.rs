@@ -109,6 +109,7 @@ mod tests {
             browser_session: None,
             act: None,
             cnf: None,
+            userinfo_claims: vec![],
         })
     }
 

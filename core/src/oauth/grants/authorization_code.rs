@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tollgate_store::model::{Client, Revocation, Timestamp};
 
+use crate::oauth::claims::ClaimsRequest;
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::grants::REFRESH_TOKEN;
@@ -40,6 +41,9 @@ pub struct CodeRecord {
     /// The request carried `acr_values`.
     #[serde(default)]
     pub acr_requested: bool,
+    /// The request's `claims` parameter.
+    #[serde(default)]
+    pub claims: ClaimsRequest,
     pub scope: Vec<String>,
     pub user: UserPrincipal,
     /// The DPoP key the code is bound to (RFC 9449 §10).
@@ -110,6 +114,7 @@ pub async fn grant(
             with_refresh,
             nonce: record.nonce,
             acr_requested: record.acr_requested,
+            claims: record.claims,
             exchange: None,
             cnf: cnf.clone(),
             code: None,

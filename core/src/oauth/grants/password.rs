@@ -75,6 +75,7 @@ pub async fn grant(
             with_refresh,
             nonce,
             acr_requested: form.get("acr_values").is_some(),
+            claims: Default::default(),
             exchange: None,
             cnf: cnf.clone(),
             code: None,

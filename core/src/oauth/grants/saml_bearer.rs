@@ -143,6 +143,7 @@ pub async fn grant(
             with_refresh: false,
             nonce: None,
             acr_requested: false,
+            claims: Default::default(),
             exchange: None,
             cnf: cnf.clone(),
             code: None,

@@ -351,6 +351,7 @@ pub async fn grant(
             with_refresh: false,
             nonce: None,
             acr_requested: false,
+            claims: Default::default(),
             exchange: Some(Exchanged { audience, act }),
             cnf: cnf.clone(),
             code: None,

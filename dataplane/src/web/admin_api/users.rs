@@ -23,6 +23,7 @@ use crate::web::admin_api::{
 };
 use crate::web::envelope::{self, ApiError};
 use tollgate_core::directory::password_policy::PolicyViolation;
+use tollgate_core::oauth::claims;
 use tollgate_core::services::{AppState, Services};
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -239,6 +240,7 @@ fn apply(u: &mut User, d: &UserInput) -> Result<(), ApiError> {
         u.authorities = v.clone();
     }
     if let Some(v) = &d.properties {
+        claims::check_properties(v).map_err(ApiError::bad_request)?;
         u.properties = v.clone();
     }
     if let Some(v) = d.enabled {

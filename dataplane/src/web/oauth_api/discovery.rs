@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::web::oauth_api::schemas::{JsonWebKeySet, ProviderMetadata};
 use tollgate_core::oauth::endpoints::token_endpoint;
-use tollgate_core::oauth::{assertion, grants, issue};
+use tollgate_core::oauth::{assertion, claims, grants, issue};
 use tollgate_core::services::AppState;
 
 /// RFC 8705 §2's client authentication methods.
@@ -67,9 +67,40 @@ fn metadata(state: &AppState) -> serde_json::Value {
         "introspection_endpoint_auth_signing_alg_values_supported": signing_algs,
         "revocation_endpoint_auth_methods_supported": with_mtls(&["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"]),
         "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
-        "scopes_supported": ["openid", "profile", "email", "offline_access", "*"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "acr", "amr", "name", "given_name", "family_name", "preferred_username", "email", "contact_center_id", "environment_id", "user_name", "dbid"],
+        "scopes_supported": scopes_supported(),
+        "claims_supported": claims_supported(),
+        "claims_parameter_supported": true,
     })
+}
+
+fn scopes_supported() -> Vec<&'static str> {
+    let mut scopes = vec!["openid"];
+    scopes.extend(claims::claim_scopes());
+    scopes.extend(["offline_access", "*"]);
+    scopes
+}
+
+/// The ID token's own claims, the standard ones, and the original's (scope `*`).
+fn claims_supported() -> Vec<&'static str> {
+    let own = [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "c_hash",
+        "sid",
+        "acr",
+        "amr",
+    ];
+    let genesys = ["contact_center_id", "environment_id", "user_name", "dbid"];
+    own.into_iter()
+        .chain(claims::standard_claims())
+        .chain(genesys)
+        .collect()
 }
 
 fn cacheable(body: String, max_age: &'static str) -> Response {

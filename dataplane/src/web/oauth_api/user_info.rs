@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use tollgate_core::directory::DirectoryUser;
+use tollgate_core::oauth::claims::{self, Person};
 use tollgate_core::oauth::issue::SCOPE_ALL;
 use tollgate_core::tokens::AccessClaims;
 
@@ -63,7 +64,9 @@ pub struct CloudUserDetails {
 
 /// The user's claims as the OpenID Connect UserInfo endpoint returns them
 /// (OpenID Connect Core §5.3): names with `profile`, the address with
-/// `email`, the original's fields with scope `*`.
+/// `email`, the original's fields with scope `*`; as further members, the
+/// other standard claims the user has (`nickname`, `phone_number`,
+/// `address`, ...) with their scopes or asked for by the `claims` parameter.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct OpenIdUserInfo {
     pub sub: String,
@@ -105,6 +108,10 @@ pub struct OpenIdUserInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub properties: Option<BTreeMap<String, String>>,
+    /// The other standard claims (OIDC Core §5.1), as members of their own.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub standard_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The models declare properties as strings: other JSON values are sent as
@@ -176,23 +183,22 @@ pub fn openid_user_info(
         authorities: roles(&c.authorities),
         ..OpenIdUserInfo::default()
     };
-    if scopes.has("profile") {
-        info.preferred_username = c.user_name.clone();
-        if let Some(u) = user {
-            info.given_name = Some(u.first_name.clone());
-            info.family_name = Some(u.last_name.clone());
-            info.name = Some(
-                format!("{} {}", u.first_name, u.last_name)
-                    .trim()
-                    .to_string(),
-            );
-        }
-    }
-    if scopes.has("email") {
-        info.email = user
-            .filter(|u| !u.email.is_empty())
-            .map(|u| u.email.clone());
-        info.email_verified = info.email.as_ref().map(|_| false);
+    if let Some(u) = user {
+        let scope: Vec<String> = c.scopes().map(str::to_string).collect();
+        let mut claims = claims::released(&Person::of(u), &scope, &c.userinfo_claims);
+        let mut text = |name| {
+            claims
+                .remove(name)
+                .and_then(|v| v.as_str().map(str::to_string))
+        };
+        info.given_name = text("given_name");
+        info.family_name = text("family_name");
+        info.name = text("name");
+        info.email = text("email");
+        // The name signed in with, however the directory spells it now.
+        info.preferred_username = text("preferred_username").and(c.user_name.clone());
+        info.email_verified = claims.remove("email_verified").and_then(|v| v.as_bool());
+        info.standard_claims = claims;
     }
     if scopes.all() {
         info.aud = Some(c.client_id.clone());
