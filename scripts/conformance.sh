@@ -351,6 +351,8 @@ main() {
   start_mongo
   start_suite
   "start_tollgate_$storage"
+  TOLLGATE_OPS_PASSWORD="$ops_password" SSL_CERT_FILE="$work/tls-cert.pem" "$venv/bin/python" "$here/tools.py" \
+    profile "$tollgate_url" "$ops_user" || die "giving the demo user its claims failed"
   create_clients
   local p
   for p in "${plans[@]}"; do run_plan "$p"; done

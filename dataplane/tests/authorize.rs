@@ -1420,7 +1420,7 @@ async fn hybrid_responses_carry_the_code_and_hash_what_travels_with_it() {
         authorize_url(&[
             ("response_type", rt),
             ("client_id", DEMO_CLIENT),
-            ("scope", "openid"),
+            ("scope", "openid email"),
             ("nonce", "hn"),
             ("state", "hs"),
         ])
@@ -1435,6 +1435,8 @@ async fn hybrid_responses_carry_the_code_and_hash_what_travels_with_it() {
     let id = s.verify_jwt(&p["id_token"], DEMO_CLIENT).await;
     assert_eq!(id["nonce"], "hn");
     assert_eq!(id["c_hash"], half_hash(&p["code"]).as_str());
+    // OIDC Core §5.4: the code brings an access token, so the email is read at userinfo.
+    assert!(id.get("email").is_none(), "{id}");
     // The code redeems like any other, with the nonce in its ID token.
     let tokens = s
         .token(
@@ -1491,6 +1493,19 @@ async fn hybrid_and_token_responses_refuse_what_would_leak_or_go_unbound() {
         .await,
     );
     refused(&params(&loc), "response_mode=query");
+    // `code token` needs no nonce (its ID token comes from the token endpoint).
+    let loc = location(
+        &b.get(&authorize_url(&[
+            ("response_type", "code token"),
+            ("client_id", DEMO_CLIENT),
+            ("scope", "openid"),
+        ]))
+        .await,
+    );
+    assert!(
+        params(&loc.replacen('#', "?", 1)).contains_key("code"),
+        "{loc}"
+    );
     let loc = location(
         &b.get(&authorize_url(&[
             ("response_type", "code"),

@@ -5,6 +5,7 @@ configuration and the results page. Needs the venv the script makes
   tools.py clients DIR TOLLGATE_URL REDIRECT_URI   # DIR/<kind>/{client.json,client2.json,config.json}
   tools.py config TEMPLATE KIND_DIR TOLLGATE_URL OUT   # TOLLGATE_DEMO_PASSWORD in the environment
   tools.py provision TOLLGATE_URL OPS_USER          # TOLLGATE_OPS_PASSWORD, TOLLGATE_DEMO_PASSWORD
+  tools.py profile TOLLGATE_URL OPS_USER            # the demo user's standard claims; TOLLGATE_OPS_PASSWORD
   tools.py rotate-keys SUITE_URL PLAN_IDS_FILE TOLLGATE_URL OPS_USER   # TOLLGATE_OPS_PASSWORD
   tools.py save SUITE_URL PLAN_IDS_FILE RESULTS_JSON   # the plans' results from the suite's API
   tools.py report RESULTS_JSON META_JSON OUT
@@ -100,13 +101,37 @@ def cmd_config(template: str, kind_dir: str, tollgate_url: str, out: str) -> Non
     Path(out).write_text(json.dumps(config, indent=1))
 
 
-def ops_call(base: str, user: str, path: str, data: dict) -> dict:
-    """POST {"data": ...} with the operator's Basic credentials; the answer's data."""
+def ops_call(base: str, user: str, path: str, data: dict | None, method: str = "POST") -> dict:
+    """{"data": ...} with the operator's Basic credentials; the answer's data."""
     auth = base64.b64encode(f"{user}:{os.environ['TOLLGATE_OPS_PASSWORD']}".encode()).decode()
-    req = urllib.request.Request(base + path, data=json.dumps({"data": data}).encode(), method="POST",
+    body = None if data is None else json.dumps({"data": data}).encode()
+    req = urllib.request.Request(base + path, data=body, method=method,
                                  headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"})
     with urllib.request.urlopen(req, timeout=15) as r:
         return json.load(r)["data"]
+
+
+# Every standard claim of OIDC Core §5.1 the scope modules look for, as the
+# demo user's properties (Tollgate releases properties of those names).
+PROFILE = {
+    "middle_name": "Q.", "nickname": "demo", "profile": "https://demo.example/agent",
+    "picture": "https://demo.example/agent.png", "website": "https://demo.example",
+    "gender": "female", "birthdate": "1990-01-01", "zoneinfo": "Europe/Paris", "locale": "en-US",
+    "updated_at": 1700000000, "phone_number": "+1 555 0100", "phone_number_verified": False,
+    "address": {"formatted": "1 Main St, Springfield", "street_address": "1 Main St",
+                "locality": "Springfield", "postal_code": "12345", "country": "US"},
+}
+
+
+def cmd_profile(base: str, user: str) -> None:
+    """Gives the demo user (contact center domain `demo`, user `agent`) every standard claim."""
+    env = "/environment/v3/contact-centers"
+    centers = ops_call(base, user, env, None, "GET")
+    cc = next(c for c in centers if "demo" in (c.get("domains") or []))
+    users = ops_call(base, user, f"{env}/{cc['id']}/users?search=agent", None, "GET")["users"]
+    agent = next(u for u in users if u["userName"] == "agent")
+    ops_call(base, user, f"{env}/{cc['id']}/users/{agent['id']}",
+             {"properties": PROFILE, "version": agent["version"]}, "PUT")
 
 
 def cmd_provision(base: str, user: str) -> None:
@@ -266,7 +291,7 @@ def cmd_report(results_file: str, meta_file: str, out: str) -> None:
 
 def main(argv: list[str]) -> None:
     commands = {"clients": cmd_clients, "config": cmd_config, "provision": cmd_provision, "save": cmd_save,
-                "rotate-keys": cmd_rotate_keys,
+                "rotate-keys": cmd_rotate_keys, "profile": cmd_profile,
                 "report": cmd_report}
     if len(argv) < 2 or argv[1] not in commands:
         sys.exit(__doc__)

@@ -581,8 +581,9 @@ fn check_id_token_request(
     if rt.has_id_token() && !openid {
         return Err(Invalid::request("an id_token needs the openid scope"));
     }
-    let needs_nonce = rt.has_id_token() || (openid && rt == ResponseType::CodeToken);
-    if needs_nonce && nonce.is_none() {
+    // OIDC Core §3.3.2.11: optional for `code token`, whose ID token comes
+    // from the token endpoint, as in the code flow.
+    if rt.has_id_token() && nonce.is_none() {
         return Err(Invalid::request(
             "nonce is required when tokens come through the browser",
         ));

@@ -394,8 +394,9 @@ pub const ACR_PASSWORD: &str = "1";
 pub const ACR_SECOND_FACTOR: &str = "2";
 
 /// An ID token (OIDC Core §2, §5.4): `at_hash` when an access token goes
-/// with it. Only what was asked for: the scopes' claims when no access
-/// token is issued (otherwise the client reads them at userinfo), the
+/// with it. Only what was asked for: the scopes' claims when the response
+/// brings no access token, not even through a code (otherwise the client
+/// reads them at userinfo), the
 /// claims the `claims` parameter named, the original's claims (contact
 /// center, environment, user name, dbid) with the original's scope `*`,
 /// `acr` and `amr` when `acr_values` or the `claims` parameter asked.
@@ -448,11 +449,8 @@ pub fn id_token(
             claims["amr"] = json!(["pwd"]);
         }
     }
-    let by_scope: &[String] = if access_token.is_none() || all {
-        scope
-    } else {
-        &[]
-    };
+    let no_access_token = access_token.is_none() && ask.code.is_none();
+    let by_scope: &[String] = if no_access_token || all { scope } else { &[] };
     for (name, value) in claims::released(&user.person(), by_scope, ask.claims) {
         claims[name] = value;
     }
