@@ -220,15 +220,30 @@ def md(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
+def save_screenshots(suite_url: str, module: str, module_id: str, out_dir: Path) -> None:
+    """The pictures a REVIEW module took of Tollgate's pages, as PNG files
+    named after the module, for the person checking them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for n, entry in enumerate(api(suite_url, f"/api/log/{module_id}/images"), 1):
+        img = entry.get("img") or ""
+        if img.startswith("data:image/png;base64,"):
+            Path(out_dir, f"{module}-{module_id}-{n}.png").write_bytes(base64.b64decode(img.split(",", 1)[1]))
+
+
 def cmd_save(suite_url: str, ids_file: str, out: str) -> None:
     """Every plan's record, and each module's info and log, as the suite's API
-    gives them: the report is written from these, and they stay for a look."""
+    gives them: the report is written from these, and they stay for a look;
+    the screenshots of REVIEW modules go to screenshots/ beside OUT."""
     results = []
+    shots = Path(out).parent / "screenshots"
     for plan_id in Path(ids_file).read_text().split():
         plan = api(suite_url, f"/api/plan/{plan_id}")
         for m in plan.get("modules", []):
             m["runs"] = [{"info": api(suite_url, f"/api/info/{i}"), "log": api(suite_url, f"/api/log/{i}")}
                          for i in m.get("instances") or []]
+            for i, run in zip(m.get("instances") or [], m["runs"]):
+                if run["info"].get("result") == "REVIEW":
+                    save_screenshots(suite_url, m["testModule"], i, shots)
         results.append(plan)
     Path(out).write_text(json.dumps(results))
 
