@@ -54,6 +54,15 @@ fn invalid(which: &str, why: impl std::fmt::Display) -> OAuthError {
     OAuthError::invalid_request(format!("the {which} is not valid: {why}"))
 }
 
+/// A token that could not be read: invalid, or (an opaque token whose
+/// store is down) neither valid nor invalid, which the client may retry.
+fn unreadable(which: &str, e: TokenError) -> OAuthError {
+    match e {
+        TokenError::Unavailable => OAuthError::temporarily_unavailable(2),
+        e => invalid(which, e),
+    }
+}
+
 fn from_access(claims: &tokens::AccessClaims) -> Presented {
     Presented {
         sub: claims.sub.clone(),
@@ -230,11 +239,12 @@ async fn verify(
             .verify_access_token(token)
             .await
             .map(|c| from_access(&c))
-            .map_err(|e| invalid(which, e)),
+            .map_err(|e| unreadable(which, e)),
         ID_TOKEN => from_id_token(state, which, token),
         // A JWT of this server is an access token or an ID token; its `typ` says which.
         JWT => match state.verify_access_token(token).await {
             Ok(c) => Ok(from_access(&c)),
+            Err(TokenError::Unavailable) => Err(unreadable(which, TokenError::Unavailable)),
             Err(_) => from_id_token(state, which, token),
         },
         REFRESH_TOKEN if which == "subject_token" => from_refresh(state, client, token, now).await,
