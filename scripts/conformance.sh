@@ -289,8 +289,8 @@ plan_spec() {
     formpost-implicit) echo "secret oidcc-formpost-implicit-certification-test-plan$static" ;;
     formpost-hybrid) echo "secret oidcc-formpost-hybrid-certification-test-plan$static" ;;
     # The logout plans set server_metadata themselves.
-    logout) echo "secret oidcc-rp-initiated-logout-certification-test-plan[client_registration=static_client]" ;;
-    backchannel) echo "secret oidcc-backchannel-rp-initiated-logout-certification-test-plan[client_registration=static_client]" ;;
+    logout) echo "secret oidcc-rp-initiated-logout-certification-test-plan[response_type=code][client_registration=static_client]" ;;
+    backchannel) echo "secret oidcc-backchannel-rp-initiated-logout-certification-test-plan[response_type=code][client_registration=static_client]" ;;
     auth-post) echo "secret oidcc-test-plan[client_auth_type=client_secret_post]$code" ;;
     auth-jwt) echo "jwt oidcc-test-plan[client_auth_type=client_secret_jwt]$code" ;;
     auth-pkjwt) echo "pkjwt oidcc-test-plan[client_auth_type=private_key_jwt]$code" ;;

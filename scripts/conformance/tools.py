@@ -168,7 +168,8 @@ NOISE = {"_id", "testId", "testOwner", "src", "time", "msg", "result", "requirem
 def suite_call(suite_url: str, path: str, params: dict | None = None):
     """POST to the suite's API; its JSON answer."""
     query = ("?" + urllib.parse.urlencode(params)) if params else ""
-    req = urllib.request.Request(suite_url.rstrip("/") + path + query, data=b"", method="POST")
+    # No body: the suite refuses a form content type here (415).
+    req = urllib.request.Request(suite_url.rstrip("/") + path + query, method="POST")
     with urllib.request.urlopen(req, context=ssl._create_unverified_context(), timeout=60) as r:
         return json.load(r)
 
@@ -220,20 +221,11 @@ def md(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
-def save_screenshots(suite_url: str, module: str, module_id: str, out_dir: Path) -> None:
-    """The pictures a REVIEW module took of Tollgate's pages, as PNG files
-    named after the module, for the person checking them."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for n, entry in enumerate(api(suite_url, f"/api/log/{module_id}/images"), 1):
-        img = entry.get("img") or ""
-        if img.startswith("data:image/png;base64,"):
-            Path(out_dir, f"{module}-{module_id}-{n}.png").write_bytes(base64.b64decode(img.split(",", 1)[1]))
-
-
 def cmd_save(suite_url: str, ids_file: str, out: str) -> None:
     """Every plan's record, and each module's info and log, as the suite's API
     gives them: the report is written from these, and they stay for a look;
-    the screenshots of REVIEW modules go to screenshots/ beside OUT."""
+    the pages REVIEW modules captured (the scripted browser's "screenshots"
+    are the page's HTML) go to screenshots/ beside OUT."""
     results = []
     shots = Path(out).parent / "screenshots"
     for plan_id in Path(ids_file).read_text().split():
@@ -242,8 +234,9 @@ def cmd_save(suite_url: str, ids_file: str, out: str) -> None:
             m["runs"] = [{"info": api(suite_url, f"/api/info/{i}"), "log": api(suite_url, f"/api/log/{i}")}
                          for i in m.get("instances") or []]
             for i, run in zip(m.get("instances") or [], m["runs"]):
-                if run["info"].get("result") == "REVIEW":
-                    save_screenshots(suite_url, m["testModule"], i, shots)
+                for n, page in enumerate(e["page_source"] for e in run["log"] if e.get("page_source")):
+                    shots.mkdir(parents=True, exist_ok=True)
+                    Path(shots, f"{m['testModule']}-{i}-{n + 1}.html").write_text(page)
         results.append(plan)
     Path(out).write_text(json.dumps(results))
 
@@ -270,6 +263,28 @@ def module_rows(plan: dict) -> tuple[list, list, dict]:
                     f"- `{m['testModule']}` **{e.get('result')}** `{e.get('src')}`: {md(e.get('msg') or '')}"
                     + (f"<br>{md(detail)}" if detail else ""))
     return rows, conditions, counts
+
+
+def page_text(page: str) -> str:
+    """What a captured page shows: its heading and its message or error."""
+    import re
+    found = [re.sub(r"<[^>]+>", "", m).strip()
+             for m in re.findall(r'<(?:h1|p)[^>]*id="(?:title|error|notice|signed-out|question|message)"[^>]*>(.*?)</(?:h1|p)>',
+                                 page, re.S)]
+    return " / ".join(f for f in found if f) or "(no heading or message)"
+
+
+def review_rows(plan: dict) -> list:
+    """For each REVIEW module, what the suite asked to see and what the page showed."""
+    rows = []
+    for m in plan.get("modules", []):
+        run = (m.get("runs") or [{}])[-1]
+        if run.get("info", {}).get("result") != "REVIEW":
+            continue
+        variant = ", ".join(f"{k}={v}" for k, v in sorted((m.get("variant") or {}).items()))
+        for e in (e for e in run["log"] if e.get("page_source")):
+            rows.append(f"| {m['testModule']} | {variant} | {md(e.get('msg') or '')} | {md(page_text(e['page_source']))} |")
+    return rows
 
 
 def cmd_report(results_file: str, meta_file: str, out: str) -> None:
@@ -301,6 +316,10 @@ def cmd_report(results_file: str, meta_file: str, out: str) -> None:
                  "| module | variant | result | status |", "|---|---|---|---|", *rows]
         if conditions:
             body += ["", "Failures, warnings and why modules were skipped:", "", *conditions]
+        reviews = review_rows(plan)
+        if reviews:
+            body += ["", "What the REVIEW modules asked to see, and what Tollgate's page showed:", "",
+                     "| module | variant | the suite asks | the page shows |", "|---|---|---|---|", *reviews]
     Path(out).write_text("\n".join(lines + summary + body) + "\n")
 
 
