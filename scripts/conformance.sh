@@ -22,7 +22,7 @@
 #   TOLLGATE_BIN            the tollgate binary (default: cargo build --release)
 #   TOLLGATE_CACHE          cache root (default ~/.cache/tollgate); builds go to $TOLLGATE_CACHE/conformance/
 #   CONFORMANCE_JAVA_HOME   a JDK 21 or newer (default /usr/lib/jvm/temurin-25-jdk-amd64)
-#   CONFORMANCE_TOLLGATE_ARGS  more flags for tollgate (e.g. --client-assertion-token-endpoint-audience)
+#   CONFORMANCE_TOLLGATE_ARGS  more flags for tollgate
 #   TOLLGATE_TEST_POSTGRES_URL, TOLLGATE_TEST_REDIS_URL   for --storage serve: a database is
 #                           created (and dropped after) on that server; Redis database 13 unless
 #                           the URL names one (CONFORMANCE_REDIS_DB)
@@ -190,16 +190,24 @@ start_mongo() {
   done
 }
 
-# One throwaway certificate for localhost serves both the suite and Tollgate;
-# the suite's JVM trusts it (its browser checks certificates), curl too.
+# A throwaway CA (ca.pem) and its certificate for localhost, which serves
+# both the suite and Tollgate. Everything trusts the CA: the suite's JVM (its
+# browser checks certificates), curl, the Python tools and Tollgate, whose
+# back-channel logout tokens go to the suite (rustls refuses a self-signed
+# CA certificate as a server's own, hence the two).
 make_certificate() {
   tls_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-  openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj /CN=localhost \
-    -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
-    -keyout "$work/tls-key.pem" -out "$work/tls-cert.pem" 2>/dev/null
+  openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj '/CN=conformance run CA' \
+    -keyout "$work/ca-key.pem" -out "$work/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+    -keyout "$work/tls-key.pem" -out "$work/tls.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    >"$work/tls.ext"
+  openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" -CAcreateserial \
+    -days 7 -extfile "$work/tls.ext" -out "$work/tls-cert.pem" 2>/dev/null
   openssl pkcs12 -export -name localhost -inkey "$work/tls-key.pem" -in "$work/tls-cert.pem" \
     -out "$work/tls.p12" -passout "pass:$tls_password"
-  "$java_home/bin/keytool" -importcert -noprompt -alias localhost -file "$work/tls-cert.pem" \
+  "$java_home/bin/keytool" -importcert -noprompt -alias conformance-ca -file "$work/ca.pem" \
     -storetype PKCS12 -keystore "$work/trust.p12" -storepass "$tls_password" >/dev/null 2>&1
 }
 
@@ -214,20 +222,24 @@ start_suite() {
     --spring.mongodb.uri="mongodb://127.0.0.1:$mongo_port/test_suite" \
     --fintechlabs.devmode=true \
     --fintechlabs.base_url="${suite_url%/}" --fintechlabs.base_mtls_url="${suite_url%/}"
-  wait_http suite 300 --cacert "$work/tls-cert.pem" "${suite_url}api/runner/available"
+  wait_http suite 300 --cacert "$work/ca.pem" "${suite_url}api/runner/available"
 }
 
 # RS256: the suite's OIDC plans sign and expect RS256 unless told otherwise.
-# CONFORMANCE_TOLLGATE_ARGS adds flags (the report names them).
+# The suite's client assertions name the token endpoint as their audience
+# (OIDC Core §9's SHOULD); Tollgate accepts only its issuer unless told
+# (RFC 7523bis, against audience injection), so the flag is set, and named
+# in the report. CONFORMANCE_TOLLGATE_ARGS adds flags (the report names them).
+assertion_audience=--client-assertion-token-endpoint-audience
 tollgate_args() {
   echo --listen "127.0.0.1:$tollgate_port" --management-listen "127.0.0.1:$mgmt_port" \
     --public-url "$tollgate_url" --tls-cert-file "$work/tls-cert.pem" --tls-key-file "$work/tls-key.pem" \
-    --signing-algorithm RS256 --log-format json "${CONFORMANCE_TOLLGATE_ARGS:-}"
+    --signing-algorithm RS256 --log-format json "$assertion_audience" "${CONFORMANCE_TOLLGATE_ARGS:-}"
 }
 
 start_tollgate_dev() {
   # shellcheck disable=SC2046 # word splitting of tollgate_args is meant
-  start_bg tollgate env SSL_CERT_FILE="$work/tls-cert.pem" TOLLGATE_OPS_PASSWORD="$ops_password" TOLLGATE_DEMO_PASSWORD="$TOLLGATE_DEMO_PASSWORD" \
+  start_bg tollgate env SSL_CERT_FILE="$work/ca.pem" TOLLGATE_OPS_PASSWORD="$ops_password" TOLLGATE_DEMO_PASSWORD="$TOLLGATE_DEMO_PASSWORD" \
     "$tollgate_bin" dev --data-dir "$work/tollgate-data" $(tollgate_args)
   wait_http tollgate 60 "http://127.0.0.1:$mgmt_port/health/ready"
 }
@@ -247,12 +259,12 @@ start_tollgate_serve() {
   # and lockout counters are per client address, and others use 127.0.0.1 too.
   case "${redis#*://}" in */*) ;; *) redis="$redis/${CONFORMANCE_REDIS_DB:-13}" ;; esac
   # shellcheck disable=SC2046 # word splitting of tollgate_args is meant
-  start_bg tollgate env SSL_CERT_FILE="$work/tls-cert.pem" TOLLGATE_OPS_PASSWORD="$ops_password" \
+  start_bg tollgate env SSL_CERT_FILE="$work/ca.pem" TOLLGATE_OPS_PASSWORD="$ops_password" \
     "$tollgate_bin" serve all --database-url "${pg_base%/*}/$db$pg_query" --redis-url "$redis" \
     --encryption-key "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     --outbound-allow 127.0.0.0/8,::1/128 $(tollgate_args)
   wait_http tollgate 60 "http://127.0.0.1:$mgmt_port/health/ready"
-  TOLLGATE_OPS_PASSWORD="$ops_password" SSL_CERT_FILE="$work/tls-cert.pem" "$venv/bin/python" "$here/tools.py" provision "$tollgate_url" "$ops_user" \
+  TOLLGATE_OPS_PASSWORD="$ops_password" SSL_CERT_FILE="$work/ca.pem" "$venv/bin/python" "$here/tools.py" provision "$tollgate_url" "$ops_user" \
     || die "provisioning the demo tenant failed"
   # The sign-in side reads new tenants from the change log every second.
   sleep 3
@@ -268,7 +280,7 @@ create_clients() {
   "$venv/bin/python" "$here/tools.py" clients "$work/clients" "${suite_url}test/a/tollgate/callback"
   local f
   for f in "$work"/clients/*/client*.json; do
-    curl -sf -o /dev/null --cacert "$work/tls-cert.pem" -u "$ops_user:$ops_password" -H 'Content-Type: application/json' \
+    curl -sf -o /dev/null --cacert "$work/ca.pem" -u "$ops_user:$ops_password" -H 'Content-Type: application/json' \
       --data-binary @"$f" "$tollgate_url/auth/v3/ops/clients" || die "creating the client of $f failed"
   done
   log "clients: created $(find "$work/clients" -name 'client*.json' | wc -l)"
@@ -325,7 +337,7 @@ write_report() {
 {"date": "$(date -u +%Y-%m-%dT%H:%MZ)",
  "tollgate_version": "$("$tollgate_bin" --version)",
  "tollgate_commit": "$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . ':!docs' ':!README.md' || echo ' + local changes')",
- "storage": "$(if [ "$storage" = dev ]; then echo 'tollgate dev'; else echo 'tollgate serve all (PostgreSQL + Redis)'; fi)${CONFORMANCE_TOLLGATE_ARGS:+ $CONFORMANCE_TOLLGATE_ARGS}",
+ "storage": "$(if [ "$storage" = dev ]; then echo 'tollgate dev'; else echo 'tollgate serve all (PostgreSQL + Redis)'; fi) $assertion_audience${CONFORMANCE_TOLLGATE_ARGS:+ $CONFORMANCE_TOLLGATE_ARGS}",
  "suite_commit": "$(suite_commit)",
  "machine": "$(uname -sm), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2 / 1048576}' /proc/meminfo), $("$java_home/bin/java" -version 2>&1 | head -1 | tr -d '"')"}
 JSON
@@ -356,12 +368,12 @@ main() {
   start_mongo
   start_suite
   "start_tollgate_$storage"
-  TOLLGATE_OPS_PASSWORD="$ops_password" SSL_CERT_FILE="$work/tls-cert.pem" "$venv/bin/python" "$here/tools.py" \
+  TOLLGATE_OPS_PASSWORD="$ops_password" SSL_CERT_FILE="$work/ca.pem" "$venv/bin/python" "$here/tools.py" \
     profile "$tollgate_url" "$ops_user" || die "giving the demo user its claims failed"
   create_clients
   local p
   for p in "${plans[@]}"; do run_plan "$p"; done
-  TOLLGATE_OPS_PASSWORD="$ops_password" SSL_CERT_FILE="$work/tls-cert.pem" "$venv/bin/python" "$here/tools.py" \
+  TOLLGATE_OPS_PASSWORD="$ops_password" SSL_CERT_FILE="$work/ca.pem" "$venv/bin/python" "$here/tools.py" \
     rotate-keys "$suite_url" "$work/plan-ids" "$tollgate_url" "$ops_user"
   write_report
   [ ${#failed_plans[@]} -eq 0 ] || die "plans that did not start: ${failed_plans[*]}"
