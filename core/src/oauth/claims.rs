@@ -151,6 +151,7 @@ impl<'a> Person<'a> {
                     .filter(Value::is_boolean)
                     .unwrap_or(json!(false)),
             ),
+            "email_verified" => None,
             _ if from_property(name) => self.property(name).filter(|v| typed_right(name, v)),
             _ => None,
         }
