@@ -1,6 +1,7 @@
 //! Second factors of built-in users: TOTP (RFC 6238: HMAC-SHA-1, 6 digits,
-//! 30-second steps, one step of clock skew either way) and single-use
-//! recovery codes.
+//! 30-second steps, one step of clock skew either way), single-use
+//! recovery codes, and WebAuthn passkeys ([`passkey`]). A user may have
+//! both kinds; either one confirmed means the factor is owed at sign-in.
 //!
 //! - Only built-in contact centers ask for them: an LDAP or Configuration
 //!   Server directory has no place here to keep a secret, and a single
@@ -24,6 +25,8 @@ use crate::directory::DirectoryUser;
 use crate::protection::lockout::{self, Admission};
 use crate::services::Services;
 use crate::tokens;
+
+pub mod passkey;
 
 /// Recovery codes given at enrolment.
 pub const RECOVERY_CODES: usize = 10;
@@ -64,14 +67,17 @@ pub async fn step_for(
             return Ok(Step::Verify { user_id: f.user_id });
         }
     }
+    let Some(u) = state.db.find_user_by_name(&cc.id, &user.username).await? else {
+        // Gone since the password was checked.
+        return Err(StoreError::NotFound { entity: "user" });
+    };
+    if passkey::has_passkey(state, &cc.id, &u.id).await? {
+        return Ok(Step::Verify { user_id: u.id });
+    }
     if cc.second_factor == SecondFactorPolicy::Optional && !asked {
         return Ok(Step::None);
     }
-    match state.db.find_user_by_name(&cc.id, &user.username).await? {
-        Some(u) => Ok(Step::Enrol { user_id: u.id }),
-        // Gone since the password was checked.
-        None => Err(StoreError::NotFound { entity: "user" }),
-    }
+    Ok(Step::Enrol { user_id: u.id })
 }
 
 /// A new TOTP secret for `user_id`, kept unconfirmed until a first code;
