@@ -102,7 +102,7 @@ def test_enrol_a_passkey_then_sign_in_with_it(localhost_server, page_factory, sc
 
     # The administrator's factor reset removes the passkey: enrol again.
     api = EnvApi(srv.base_url, auth=srv.ops)
-    r = api.call("DELETE", f"/environment/v3/contact-centers/{user['contact_center_id']}/users/{user['user_id']}/factors")
+    r = api.call("DELETE", f"/contact-centers/{user['contact_center_id']}/users/{user['user_id']}/factors")
     assert r.status_code == 200, r.text
     page = page_factory(srv)
     page.add_authenticator()
