@@ -19,6 +19,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tollgate_store::model::UserPasskey;
 use tollgate_store::StoreError;
 use webauthn_rs::prelude::{
@@ -87,14 +88,9 @@ fn ceremony_key(pending: &str) -> String {
 /// The WebAuthn user handle: stable per user, and naming neither the
 /// contact center nor the user (it is stored in the authenticator).
 fn user_handle(cc_id: &str, user_id: &str) -> Uuid {
-    let digest = tokens::token_digest(&format!("{cc_id}\n{user_id}"));
+    let digest = Sha256::digest(format!("{cc_id}\n{user_id}").as_bytes());
     let mut bytes = [0u8; 16];
-    for (b, pair) in bytes.iter_mut().zip(digest.as_bytes().chunks(2)) {
-        *b = std::str::from_utf8(pair)
-            .ok()
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .unwrap_or_default();
-    }
+    bytes.copy_from_slice(&digest[..16]);
     Uuid::from_bytes(bytes)
 }
 
