@@ -27,6 +27,7 @@ mod openapi;
 mod ops_clients;
 mod outbound;
 mod par;
+mod passkeys;
 mod propagation;
 mod request_metrics;
 mod saml_bearer;

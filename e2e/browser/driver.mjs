@@ -296,6 +296,38 @@ const handlers = {
     const r = await s.context.request.fetch(url, { method: method || 'GET', form, headers, maxRedirects: 0 });
     return { status: r.status(), headers: r.headers(), text: await r.text() };
   },
+  async authenticator({ name, remove }) {
+    // Chromium's virtual WebAuthn authenticator (DevTools protocol) on the
+    // session's page: a CTAP2 key with user verification, which answers
+    // without a prompt. `remove` takes the page's current one away.
+    const s = session(name);
+    if (!s.cdp) {
+      s.cdp = await s.context.newCDPSession(pageState(s));
+      await s.cdp.send('WebAuthn.enable', { enableUI: false });
+    }
+    if (remove) {
+      await s.cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: s.authenticatorId });
+      s.authenticatorId = null;
+      return {};
+    }
+    const { authenticatorId } = await s.cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2',
+        transport: 'usb',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+    s.authenticatorId = authenticatorId;
+    return { authenticatorId };
+  },
+  async authenticatorCredentials({ name }) {
+    const s = session(name);
+    const { credentials } = await s.cdp.send('WebAuthn.getCredentials', { authenticatorId: s.authenticatorId });
+    return credentials.map((c) => ({ credentialId: c.credentialId, rpId: c.rpId, signCount: c.signCount }));
+  },
   async version() {
     return { browser: browser.version() };
   },

@@ -277,6 +277,18 @@ class Page:
     def close(self) -> None:
         self._call("close")
 
+    # WebAuthn ------------------------------------------------------------------
+    def add_authenticator(self) -> str:
+        """A new virtual authenticator (CTAP2, user verification) on this page."""
+        return self._call("authenticator")["authenticatorId"]
+
+    def remove_authenticator(self) -> None:
+        self._call("authenticator", remove=True)
+
+    def authenticator_credentials(self) -> list[dict]:
+        """The credentials the current virtual authenticator holds."""
+        return self._call("authenticatorCredentials")
+
     # the sign-in page ---------------------------------------------------------
     def sign_in(self, username: str, password: str, tenant: str | None = None) -> dict:
         self.fill(SIGN_IN["username"], username)

@@ -20,15 +20,21 @@ from test_browser_sign_in import RP, page_factory, path_of, ui_page  # noqa: F40
 
 def required_tenant(srv, client: dict) -> dict:
     """A contact center of its own (the shared demo one stays as it is),
-    `secondFactor: required`, with one built-in user; returned once the
-    auth side applies the policy: the password grant refuses the user."""
+    `secondFactor: required`, with one built-in user (login, password and
+    ids); returned once the auth side applies the policy: the password
+    grant refuses the user."""
     api = EnvApi(srv.base_url, auth=srv.ops)
     domain = unique("mfa").replace("-", "")
     name, password = "agent", f"pw-{unique('x')}"
     srv.remember_secret(password)
     t = provision_tenant(api, domain, name, password)
     envelope_ok(api.update_contact_center(t["contact_center_id"], secondFactor="required"), 200)
-    user = {"login": f"{domain}\\{name}", "password": password}
+    user = {
+        "login": f"{domain}\\{name}",
+        "password": password,
+        "contact_center_id": t["contact_center_id"],
+        "user_id": t["user_id"],
+    }
 
     def refused_for_the_factor():
         r = password_grant(srv, client, user)

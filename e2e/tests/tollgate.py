@@ -296,10 +296,18 @@ def wait_ready(proc: subprocess.Popen, mgmt_url: str, stderr_path: Path, timeout
     _wait_ready(proc, mgmt_url, stderr_path, timeout)
 
 
-def _spawn(args: list[str], env: dict, workdir: Path, tag: str) -> tuple[subprocess.Popen, str, str, Path, Path]:
-    """Starts the binary on free ports, retrying if a port was taken meanwhile."""
+def _spawn(
+    args: list[str], env: dict, workdir: Path, tag: str, host: str | None = None
+) -> tuple[subprocess.Popen, str, str, Path, Path]:
+    """Starts the binary on free ports, retrying if a port was taken meanwhile;
+    `host`: the public URL names this host instead of the listener's address
+    (e.g. `localhost`, which WebAuthn accepts as a relying party)."""
     for attempt in range(3):
-        proc, base, mgmt_url, stderr_path, stdout_path = launch(args, env, workdir, tag)
+        port = free_port() if host else None
+        public = ["--public-url", f"http://{host}:{port}"] if host else []
+        proc, base, mgmt_url, stderr_path, stdout_path = launch([*args, *public], env, workdir, tag, port=port)
+        if host:
+            base = f"http://{host}:{port}"
         try:
             _wait_ready(proc, mgmt_url, stderr_path)
         except StartError:
@@ -317,7 +325,7 @@ def _base_env() -> dict:
     return env
 
 
-def start_dev(workdir: Path, tag: str = "dev", extra_args: list[str] = ()) -> Server:
+def start_dev(workdir: Path, tag: str = "dev", extra_args: list[str] = (), host: str | None = None) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     data_dir = workdir / f"{tag}-data"
     env = _base_env()
@@ -326,7 +334,7 @@ def start_dev(workdir: Path, tag: str = "dev", extra_args: list[str] = ()) -> Se
         TOLLGATE_DEMO_PASSWORD=DEMO_PASSWORD,
         TOLLGATE_OPS_PASSWORD=OPS_PASSWORD_DEV,
     )
-    proc, base, mgmt, err, out = _spawn(["dev", "--data-dir", str(data_dir), *extra_args], env, workdir, tag)
+    proc, base, mgmt, err, out = _spawn(["dev", "--data-dir", str(data_dir), *extra_args], env, workdir, tag, host)
     srv = Server(
         flavour="dev",
         proc=proc,
@@ -403,7 +411,9 @@ def create_database() -> tuple[str, callable]:
     return _create_database(os.environ["TOLLGATE_TEST_POSTGRES_URL"])
 
 
-def start_serve(workdir: Path, tag: str = "serve", extra_args: list[str] = (), redis_db: int | None = None) -> Server:
+def start_serve(
+    workdir: Path, tag: str = "serve", extra_args: list[str] = (), redis_db: int | None = None, host: str | None = None
+) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     redis_url = os.environ["TOLLGATE_TEST_REDIS_URL"]
     if redis_db is not None:
@@ -415,7 +425,7 @@ def start_serve(workdir: Path, tag: str = "serve", extra_args: list[str] = (), r
     encryption_key = secrets.token_hex(32)
     try:
         proc, base, mgmt, err, out = _spawn(
-            [*serve_args("all", db_url, redis_url, encryption_key), *extra_args], serve_env(), workdir, tag
+            [*serve_args("all", db_url, redis_url, encryption_key), *extra_args], serve_env(), workdir, tag, host
         )
     except Exception:
         drop()
@@ -512,12 +522,19 @@ def _created_id(r: requests.Response) -> str:
     return data.get("id") or body["path"].rstrip("/").rsplit("/", 1)[-1]
 
 
-def start(flavour: str, workdir: Path, tag: str | None = None, extra_args: list[str] = (), redis_db: int | None = None) -> Server:
+def start(
+    flavour: str,
+    workdir: Path,
+    tag: str | None = None,
+    extra_args: list[str] = (),
+    redis_db: int | None = None,
+    host: str | None = None,
+) -> Server:
     """Starts a server of `flavour`; `extra_args` are appended to its command
     line (e.g. `--lockout-threshold 3`); `redis_db` gives a serve server a
-    Redis database of its own."""
+    Redis database of its own; `host` names the host of its public URL."""
     if flavour == "dev":
-        return start_dev(workdir, tag or "dev", extra_args)
+        return start_dev(workdir, tag or "dev", extra_args, host)
     if flavour == "serve":
-        return start_serve(workdir, tag or "serve", extra_args, redis_db)
+        return start_serve(workdir, tag or "serve", extra_args, redis_db, host)
     raise ValueError(flavour)

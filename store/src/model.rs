@@ -174,6 +174,23 @@ pub struct UserFactor {
     pub created_at: Timestamp,
 }
 
+/// A WebAuthn passkey of a built-in user, as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPasskey {
+    pub contact_center_id: String,
+    pub user_id: String,
+    /// base64url of the credential id.
+    pub credential_id: String,
+    /// The credential as webauthn-rs serialises it (JSON).
+    pub passkey: String,
+    /// The authenticator's signature counter at the last use (0: it keeps none).
+    pub counter: i64,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
 /// A contact-center setting such as `cors-origins`, unique by `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {

@@ -13,6 +13,7 @@ use crate::directory::DirectoryUser;
 use crate::oauth::backchannel::{targets, Target};
 use crate::oauth::claims::{self, ClaimsRequest, Person};
 use crate::oauth::error::OAuthError;
+use crate::second_factor::passkey::KeyKind;
 use crate::services::Services;
 use crate::tokens::{self, opaque, AccessClaims, Confirmation};
 
@@ -45,6 +46,10 @@ pub struct UserPrincipal {
     /// the password: the ID token's `amr` says `otp`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub second_factor: bool,
+    /// The second factor was a passkey, not a code: `amr` names how its key
+    /// is kept instead of `otp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<KeyKind>,
     /// The directory's standard claims beyond names and e-mail (phone,
     /// address, ...), for ID tokens issued without the directory.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -66,6 +71,7 @@ impl UserPrincipal {
             provider_authorities: vec![],
             browser_session: None,
             second_factor: false,
+            passkey: None,
             standard_claims: claims::standard_properties(&user.properties),
         }
     }
@@ -95,6 +101,7 @@ impl UserPrincipal {
         next.provider_authorities = self.provider_authorities.clone();
         next.browser_session = self.browser_session.clone();
         next.second_factor = self.second_factor;
+        next.passkey = self.passkey;
         next
     }
 
@@ -443,7 +450,8 @@ pub fn id_token(
     if ask.acr_requested || ask.claims.iter().any(|c| c == "acr") {
         if user.second_factor {
             claims["acr"] = json!(ACR_SECOND_FACTOR);
-            claims["amr"] = json!(["pwd", "otp"]);
+            let factor = user.passkey.map_or("otp", KeyKind::amr);
+            claims["amr"] = json!(["pwd", factor]);
         } else {
             claims["acr"] = json!(ACR_PASSWORD);
             claims["amr"] = json!(["pwd"]);

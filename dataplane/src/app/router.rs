@@ -119,6 +119,7 @@ pub fn ui(state: AppState) -> Router {
         .route("/ui/auth/signed-out", get(signed_out::signed_out))
         .route("/ui/auth/static/tollgate.css", get(assets::css))
         .route("/ui/auth/static/auto-post.js", get(assets::auto_post))
+        .route("/ui/auth/static/passkey.js", get(assets::passkey))
         .with_state(state)
 }
 

@@ -153,15 +153,22 @@ impl Db {
         Ok(deleted == 1)
     }
 
-    /// Removes the user's factor and recovery codes; `false` if they had none.
+    /// Removes the user's factors: the TOTP secret with its recovery codes,
+    /// and every passkey; `false` if they had none.
     pub async fn delete_factors(&self, contact_center_id: &str, user_id: &str) -> Result<bool> {
-        let deleted =
-            sqlx::query("DELETE FROM user_factors WHERE contact_center_id = $1 AND user_id = $2")
-                .bind(contact_center_id)
-                .bind(user_id)
-                .execute(self.live()?)
-                .await?
-                .rows_affected();
+        let mut tx = self.begin().await?;
+        let mut deleted = 0;
+        for table in ["user_factors", "user_passkeys"] {
+            deleted += sqlx::query(&format!(
+                "DELETE FROM {table} WHERE contact_center_id = $1 AND user_id = $2"
+            ))
+            .bind(contact_center_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
         Ok(deleted > 0)
     }
 }

@@ -18,6 +18,7 @@ mod ldap_directories;
 mod oidc_providers;
 mod opaque_tokens;
 mod owners;
+mod passkeys;
 mod refresh_tokens;
 mod revocations;
 mod saml_providers;

@@ -558,7 +558,7 @@ pub async fn delete(
 #[utoipa::path(delete, path = "/environment/v3/contact-centers/{id}/users/{user_id}/factors", tag = "users",
     params(("id" = String, Path), ("user_id" = String, Path)),
     responses(
-        (status = 200, description = "The user's second factor (TOTP key and recovery codes) is removed, if they had one, and their sessions are ended: they enrol again at their next sign-in when the contact center requires a second factor", body = OkEnvelope),
+        (status = 200, description = "The user's second factors (TOTP key and recovery codes, passkeys) are removed, if they had any, and their sessions are ended: they enrol again at their next sign-in when the contact center requires a second factor", body = OkEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, description = "Unknown contact center or user, or outside the client's contactCenterIds", body = ErrorEnvelope),
         (status = 409, description = "The contact center's users are not built-in", body = ErrorEnvelope)))]

@@ -25,8 +25,9 @@ pub fn csp(form_origin: Option<&str>) -> String {
     )
 }
 
-/// The CSP of a page whose only script, from this server, submits its form
-/// to `form_origin` (the SAML HTTP-POST binding).
+/// The CSP of a page whose scripts come from this server: the one that
+/// submits its form to `form_origin` (the SAML HTTP-POST binding), the one
+/// that runs a passkey ceremony.
 pub fn auto_post_csp(form_origin: Option<&str>) -> String {
     csp(form_origin).replace("script-src 'none'", "script-src 'self'")
 }

@@ -112,4 +112,16 @@ pub struct SecondFactor {
     pub secret: Option<String>,
     pub uri: Option<String>,
     pub recovery_codes: Vec<String>,
+    /// The factor was given while enrolling: the recovery codes (if any) and
+    /// a form to continue, instead of the code field.
+    pub verified: bool,
+    /// A passkey ceremony the page's script can run instead of a code.
+    pub passkey: Option<PasskeyCeremony>,
+}
+
+/// Options for `navigator.credentials.create` (`ceremony` "create") or
+/// `.get` ("get"), as JSON.
+pub struct PasskeyCeremony {
+    pub ceremony: &'static str,
+    pub options: String,
 }

@@ -1,7 +1,10 @@
 //! The second-factor step of a sign-in (`/ui/auth/second-factor` and its
 //! form, `POST /auth/v3/second-factor`): after a right password, a built-in
 //! user whose contact center asks for it enrols a TOTP authenticator or
-//! gives a code; only then does the session start. Plain forms, no script.
+//! gives a code; only then does the session start. Plain forms, no script;
+//! a passkey (WebAuthn) is offered beside the code, run by the page's one
+//! script from `/ui/auth/static/passkey.js`, which posts the browser's
+//! credential to the same form endpoint (field `passkey`).
 //!
 //! The step is kept in the ephemeral store under a random id the page
 //! carries (like a pending password change, see [`PendingFactor`]); it holds
@@ -15,7 +18,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use crate::web::browser::page::{self, html, Lang, Tr};
-use crate::web::browser::pages;
+use crate::web::browser::pages::{self, PasskeyCeremony};
 use crate::web::browser::sign_in::{
     factor_key, load_factor, save_factor, signed_in, PendingFactor,
 };
@@ -24,6 +27,7 @@ use crate::web::csrf;
 use tollgate_core::oauth::authorize::load_pending;
 use tollgate_core::oauth::form::OAuthForm;
 use tollgate_core::protection::rate_limit;
+use tollgate_core::second_factor::passkey::{self, Asserted, KeyKind};
 use tollgate_core::second_factor::{self, Checked};
 use tollgate_core::services::{AppState, Services};
 
@@ -33,6 +37,8 @@ struct Shown {
     secret: Option<String>,
     uri: Option<String>,
     recovery_codes: Vec<String>,
+    verified: bool,
+    passkey: Option<PasskeyCeremony>,
 }
 
 fn render(
@@ -46,6 +52,7 @@ fn render(
 ) -> Response {
     let (csrf, cookies) = page::form_token(state, headers);
     let t = Tr::new(lang);
+    let with_script = shown.passkey.is_some();
     let mut res = html(
         status,
         &pages::SecondFactor {
@@ -58,6 +65,8 @@ fn render(
             secret: shown.secret,
             uri: shown.uri,
             recovery_codes: shown.recovery_codes,
+            verified: shown.verified,
+            passkey: shown.passkey,
         },
         None,
         cookies,
@@ -65,7 +74,35 @@ fn render(
     // The page may show a secret or recovery codes: never cached.
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if with_script {
+        if let Ok(v) = HeaderValue::from_str(&page::auto_post_csp(None)) {
+            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
     res
+}
+
+/// A new passkey ceremony for the pending step `id` (replacing any earlier
+/// one): registration when enrolling, else an assertion if the user has a
+/// passkey. `None` too when the store cannot start one: the code remains.
+async fn ceremony(state: &Services, id: &str, p: &PendingFactor) -> Option<PasskeyCeremony> {
+    let cc = &p.principal.contact_center_id;
+    let started = if p.enrol {
+        passkey::start_registration(state, id, cc, &p.user_id, &p.principal.user_name)
+            .await
+            .map(|o| o.map(|options| ("create", options)))
+    } else {
+        passkey::start_authentication(state, id, cc, &p.user_id)
+            .await
+            .map(|o| o.map(|options| ("get", options)))
+    };
+    match started {
+        Ok(o) => o.map(|(ceremony, options)| PasskeyCeremony { ceremony, options }),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a passkey ceremony");
+            None
+        }
+    }
 }
 
 fn expired(state: &Services, lang: Lang) -> Response {
@@ -114,6 +151,7 @@ pub async fn page(
             Err(_) => return page::unavailable(&state, lang),
         }
     }
+    shown.passkey = ceremony(&state, &id, &p).await;
     render(&state, &headers, lang, StatusCode::OK, &id, shown, None)
 }
 
@@ -126,6 +164,10 @@ pub struct SecondFactorForm {
     /// A 6-digit TOTP code, or a recovery code (not while enrolling).
     #[schema(nullable = false)]
     code: Option<String>,
+    /// Instead of `code`: the browser's WebAuthn credential as JSON, from
+    /// `navigator.credentials.create` while enrolling, else `.get`.
+    #[schema(nullable = false)]
+    passkey: Option<String>,
     /// `true` after the recovery codes were shown: start the session.
     #[schema(nullable = false)]
     r#continue: Option<String>,
@@ -138,10 +180,10 @@ pub struct SecondFactorForm {
     request_body(content = SecondFactorForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
-        (status = 200, description = "Enrolled: the recovery codes, shown once, and a form to continue", content_type = "text/html", body = String),
-        (status = 303, description = "Verified: on to the authorization request or the signed-in page"),
+        (status = 200, description = "Enrolled with a code: the recovery codes, shown once, and a form to continue", content_type = "text/html", body = String),
+        (status = 303, description = "Verified, or enrolled with a passkey: on to the authorization request or the signed-in page"),
         (status = 400, description = "The step expired", content_type = "text/html", body = String),
-        (status = 401, description = "The page again: wrong or used code", content_type = "text/html", body = String),
+        (status = 401, description = "The page again: wrong or used code, or a passkey not accepted", content_type = "text/html", body = String),
         (status = 403, description = "CSRF check failed", content_type = "text/html", body = String),
         (status = 429, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String)))]
 pub async fn submit(
@@ -162,8 +204,9 @@ pub async fn submit(
     let Some(mut p) = load_factor(&state, id).await else {
         return expired(&state, lang);
     };
-    if p.verified {
-        return finish(&state, lang, ip, id).await;
+    let passkey_response = form.get("passkey");
+    if p.verified && passkey_response.is_none() {
+        return finish(&state, lang, ip, id, None).await;
     }
     if let Err(retry) = rate_limit::check_audited(&state, "sign-in", ip).await {
         let res = render(
@@ -177,45 +220,139 @@ pub async fn submit(
         );
         return page::with_retry_after(res, retry);
     }
+    if let Some(response) = passkey_response {
+        return with_passkey(&state, &headers, lang, ip, id, &p, response).await;
+    }
     let code = form.get("code").unwrap_or("");
     let (cc, user) = (&p.principal.contact_center_id, &p.principal.user_name);
-    let again = |status, error| {
-        render(
-            &state,
-            &headers,
-            lang,
-            status,
-            id,
-            Shown::default(),
-            Some(error),
-        )
-    };
     match second_factor::check(&state, cc, user, ip, code, p.enrol).await {
         Ok(Checked::Accepted { recovery_codes }) if p.enrol => {
             p.verified = true;
             if !save_factor(&state, id, &p).await {
                 return page::unavailable(&state, lang);
             }
+            // A passkey may be added too before continuing.
             let shown = Shown {
                 recovery_codes,
+                verified: true,
+                passkey: ceremony(&state, id, &p).await,
                 ..Shown::default()
             };
             render(&state, &headers, lang, StatusCode::OK, id, shown, None)
         }
-        Ok(Checked::Accepted { .. }) => finish(&state, lang, ip, id).await,
-        // An enrolment page lost its key with a wrong code: a reload shows a
-        // new one, so the code field alone is enough here.
-        Ok(Checked::Refused) => again(StatusCode::UNAUTHORIZED, "bad_code"),
+        Ok(Checked::Accepted { .. }) => finish(&state, lang, ip, id, None).await,
+        Ok(Checked::Refused) => {
+            again(
+                &state,
+                &headers,
+                lang,
+                id,
+                &p,
+                StatusCode::UNAUTHORIZED,
+                "bad_code",
+            )
+            .await
+        }
         Ok(Checked::LockedOut { retry_after }) => page::with_retry_after(
-            again(StatusCode::TOO_MANY_REQUESTS, "locked_out"),
+            again(
+                &state,
+                &headers,
+                lang,
+                id,
+                &p,
+                StatusCode::TOO_MANY_REQUESTS,
+                "locked_out",
+            )
+            .await,
             retry_after,
         ),
         Err(_) => page::unavailable(&state, lang),
     }
 }
 
-/// The factor was given: the step ends (once) and the session starts.
-async fn finish(state: &Services, lang: Lang, ip: Option<&str>, id: &str) -> Response {
+/// The browser's passkey credential: a registration while enrolling (the
+/// passkey is then the user's confirmed factor, or one more beside the TOTP
+/// key just confirmed), else an assertion.
+async fn with_passkey(
+    state: &Services,
+    headers: &HeaderMap,
+    lang: Lang,
+    ip: Option<&str>,
+    id: &str,
+    p: &PendingFactor,
+    response: &str,
+) -> Response {
+    let (cc, user) = (&p.principal.contact_center_id, &p.principal.user_name);
+    let outcome = if p.enrol {
+        passkey::finish_registration(state, id, cc, &p.user_id, user, ip, response)
+            .await
+            .map(|kind| kind.map_or(Asserted::Refused, Asserted::Accepted))
+    } else {
+        passkey::check(state, id, cc, &p.user_id, user, ip, response).await
+    };
+    match outcome {
+        // After a TOTP code, the code stays the factor this sign-in gave.
+        Ok(Asserted::Accepted(kind)) => {
+            finish(state, lang, ip, id, (!p.verified).then_some(kind)).await
+        }
+        Ok(Asserted::Refused) => {
+            again(
+                state,
+                headers,
+                lang,
+                id,
+                p,
+                StatusCode::UNAUTHORIZED,
+                "passkey_failed",
+            )
+            .await
+        }
+        Ok(Asserted::LockedOut { retry_after }) => page::with_retry_after(
+            again(
+                state,
+                headers,
+                lang,
+                id,
+                p,
+                StatusCode::TOO_MANY_REQUESTS,
+                "locked_out",
+            )
+            .await,
+            retry_after,
+        ),
+        Err(_) => page::unavailable(state, lang),
+    }
+}
+
+/// The page again after a refused factor, with `error` and a new passkey
+/// ceremony (the refused answer took the last one). An enrolment page lost
+/// its key: a reload shows a new one, so the code field alone is enough.
+async fn again(
+    state: &Services,
+    headers: &HeaderMap,
+    lang: Lang,
+    id: &str,
+    p: &PendingFactor,
+    status: StatusCode,
+    error: &str,
+) -> Response {
+    let shown = Shown {
+        verified: p.verified,
+        passkey: ceremony(state, id, p).await,
+        ..Shown::default()
+    };
+    render(state, headers, lang, status, id, shown, Some(error))
+}
+
+/// The factor was given (`passkey`: a passkey, else a code): the step ends
+/// (once) and the session starts.
+async fn finish(
+    state: &Services,
+    lang: Lang,
+    ip: Option<&str>,
+    id: &str,
+    passkey: Option<KeyKind>,
+) -> Response {
     let taken = match state.ephemeral.take(&factor_key(id)).await {
         Ok(Some(bytes)) => serde_json::from_slice::<PendingFactor>(&bytes).ok(),
         Ok(None) => None,
@@ -230,6 +367,7 @@ async fn finish(state: &Services, lang: Lang, ip: Option<&str>, id: &str) -> Res
     };
     let mut principal = p.principal;
     principal.second_factor = true;
+    principal.passkey = passkey;
     signed_in(
         state,
         lang,

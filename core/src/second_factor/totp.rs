@@ -1,10 +1,6 @@
-//! Second factors of built-in users: TOTP (RFC 6238: HMAC-SHA-1, 6 digits,
-//! 30-second steps, one step of clock skew either way) and single-use
-//! recovery codes.
+//! TOTP second factors (RFC 6238: HMAC-SHA-1, 6 digits, 30-second steps,
+//! one step of clock skew either way) and single-use recovery codes.
 //!
-//! - Only built-in contact centers ask for them: an LDAP or Configuration
-//!   Server directory has no place here to keep a secret, and a single
-//!   sign-on provider does its own multi-factor authentication.
 //! - A code is accepted once: the store takes its time step only when it is
 //!   later than the last one taken, in one conditional update.
 //! - Codes count in the password's lockout: a wrong one is a failure of the
@@ -15,12 +11,10 @@
 //!   store find and delete the one used in a single statement.
 
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use tollgate_store::model::{AuthScheme, ContactCenter, SecondFactorPolicy};
+use tollgate_store::model::ContactCenter;
 use tollgate_store::StoreError;
 use totp_rs::{Algorithm, Builder, Totp};
 
-use crate::directory::DirectoryUser;
 use crate::protection::lockout::{self, Admission};
 use crate::services::Services;
 use crate::tokens;
@@ -29,50 +23,6 @@ use crate::tokens;
 pub const RECOVERY_CODES: usize = 10;
 /// TOTP secret length: 160 bits, as RFC 4226 §4 recommends.
 const SECRET_BYTES: usize = 20;
-
-/// What a right password still owes before the session starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Step {
-    /// Nothing: the password is enough.
-    None,
-    /// A code from the user's enrolled factor.
-    Verify { user_id: String },
-    /// An enrolment (a secret to add to an authenticator app, then a code).
-    Enrol { user_id: String },
-}
-
-impl Step {
-    pub fn is_none(&self) -> bool {
-        matches!(self, Step::None)
-    }
-}
-
-/// What a right password owes for `user` of `cc`; `asked`: the
-/// authorization request asked for the second-factor level (`acr_values`),
-/// which makes an optional factor enrol like a required one.
-pub async fn step_for(
-    state: &Services,
-    cc: &ContactCenter,
-    user: &DirectoryUser,
-    asked: bool,
-) -> Result<Step, StoreError> {
-    if cc.auth != AuthScheme::Builtin || cc.second_factor == SecondFactorPolicy::Off {
-        return Ok(Step::None);
-    }
-    if let Some(f) = state.db.factor_by_username(&cc.id, &user.username).await? {
-        if f.confirmed {
-            return Ok(Step::Verify { user_id: f.user_id });
-        }
-    }
-    if cc.second_factor == SecondFactorPolicy::Optional && !asked {
-        return Ok(Step::None);
-    }
-    match state.db.find_user_by_name(&cc.id, &user.username).await? {
-        Some(u) => Ok(Step::Enrol { user_id: u.id }),
-        // Gone since the password was checked.
-        None => Err(StoreError::NotFound { entity: "user" }),
-    }
-}
 
 /// A new TOTP secret for `user_id`, kept unconfirmed until a first code;
 /// returns what the enrolment page shows. A confirmed factor is never
