@@ -40,8 +40,10 @@ java_home="${CONFORMANCE_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 cache="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/conformance"
 # Loopback ports of the pieces; the suite must be https://localhost:PORT
 # because its redirect URIs and certificate name that host.
-suite_port=38443 mongo_port=37018 tollgate_port=38095 mgmt_port=38096
+suite_port=38443 mongo_port=37018 tollgate_port=38095 mgmt_port=38096 proxy_port=38444
 suite_url="https://localhost:$suite_port/"
+# Back-channel logout tokens reach the suite through this proxy (tools.py tls-proxy).
+proxy_url="https://localhost:$proxy_port/"
 # Tollgate is served over HTTPS too: the suite fails an issuer or endpoint
 # that is not https.
 tollgate_url="https://localhost:$tollgate_port"
@@ -223,6 +225,9 @@ start_suite() {
     --fintechlabs.devmode=true \
     --fintechlabs.base_url="${suite_url%/}" --fintechlabs.base_mtls_url="${suite_url%/}"
   wait_http suite 300 --cacert "$work/ca.pem" "${suite_url}api/runner/available"
+  start_bg tls-proxy "$venv/bin/python" "$here/tools.py" tls-proxy "$proxy_port" "$suite_url" \
+    "$work/tls-cert.pem" "$work/tls-key.pem"
+  wait_http tls-proxy 30 --cacert "$work/ca.pem" "${proxy_url}api/runner/available"
 }
 
 # RS256: the suite's OIDC plans sign and expect RS256 unless told otherwise.
@@ -277,7 +282,7 @@ drop_serve_database() {
 # Two clients of each kind of client authentication, created through the
 # ops API as an operator would.
 create_clients() {
-  "$venv/bin/python" "$here/tools.py" clients "$work/clients" "${suite_url}test/a/tollgate/callback"
+  "$venv/bin/python" "$here/tools.py" clients "$work/clients" "${suite_url}test/a/tollgate/callback" "$proxy_url"
   local f
   for f in "$work"/clients/*/client*.json; do
     curl -sf -o /dev/null --cacert "$work/ca.pem" -u "$ops_user:$ops_password" -H 'Content-Type: application/json' \
@@ -302,7 +307,7 @@ plan_spec() {
     formpost-hybrid) echo "secret oidcc-formpost-hybrid-certification-test-plan$static" ;;
     # The logout plans set server_metadata themselves.
     logout) echo "secret oidcc-rp-initiated-logout-certification-test-plan[response_type=code][client_registration=static_client]" ;;
-    backchannel) echo "secret oidcc-backchannel-rp-initiated-logout-certification-test-plan[response_type=code][client_registration=static_client]" ;;
+    backchannel) echo "backchannel oidcc-backchannel-rp-initiated-logout-certification-test-plan[response_type=code][client_registration=static_client]" ;;
     auth-post) echo "secret oidcc-test-plan[client_auth_type=client_secret_post]$code" ;;
     auth-jwt) echo "jwt oidcc-test-plan[client_auth_type=client_secret_jwt]$code" ;;
     auth-pkjwt) echo "pkjwt oidcc-test-plan[client_auth_type=private_key_jwt]$code" ;;

@@ -150,6 +150,24 @@ async fn request_objects_are_refused() {
         assert_eq!(p["error"], error);
         assert_eq!(p["state"], "s");
     }
+    // The refusal goes back in the mode the refused object asked for.
+    let object = format!(
+        "eyJhbGciOiJub25lIn0.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"response_mode":"form_post"}"#)
+    );
+    let res = b
+        .get(&authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", DEMO_CLIENT),
+            ("redirect_uri", CB),
+            ("request", &object),
+        ]))
+        .await;
+    res.expect(StatusCode::OK);
+    assert_eq!(
+        input(&res.text(), "error").as_deref(),
+        Some("request_not_supported")
+    );
     let meta = s.get("/.well-known/openid-configuration").await.json();
     assert_eq!(meta["request_parameter_supported"], false);
     assert_eq!(meta["request_uri_parameter_supported"], false);

@@ -2,7 +2,8 @@
 configuration and the results page. Needs the venv the script makes
 (cryptography for the private_key_jwt keys).
 
-  tools.py clients DIR TOLLGATE_URL REDIRECT_URI   # DIR/<kind>/{client.json,client2.json,config.json}
+  tools.py clients DIR REDIRECT_URI BACKCHANNEL_BASE   # DIR/<kind>/{client1.json,client2.json,entries.json}
+  tools.py tls-proxy PORT UPSTREAM CERT KEY         # HTTPS in front of the suite, saying the TLS version
   tools.py config TEMPLATE KIND_DIR TOLLGATE_URL OUT   # TOLLGATE_DEMO_PASSWORD in the environment
   tools.py provision TOLLGATE_URL OPS_USER          # TOLLGATE_OPS_PASSWORD, TOLLGATE_DEMO_PASSWORD
   tools.py profile TOLLGATE_URL OPS_USER            # the demo user's standard claims; TOLLGATE_OPS_PASSWORD
@@ -28,6 +29,9 @@ KINDS = {
     "secret": "client_secret",
     "jwt": "client_secret_jwt",
     "pkjwt": "private_key_jwt",
+    # The back-channel logout plan's: only these are told of sign-outs (the
+    # other plans fail a logout token they did not expect).
+    "backchannel": "client_secret",
 }
 SCOPES = ["openid", "profile", "email", "address", "phone", "offline_access"]
 
@@ -49,7 +53,7 @@ def rsa_jwk(kid: str) -> tuple[dict, dict]:
     return private, public
 
 
-def client_pair(kind: str, n: int, redirect_uri: str) -> tuple[dict, dict]:
+def client_pair(kind: str, n: int, redirect_uri: str, backchannel_base: str) -> tuple[dict, dict]:
     """(ops API body, the suite's config entry) of client n of a kind."""
     client_id = f"oidf-{kind}-{n}"
     body = {
@@ -59,10 +63,11 @@ def client_pair(kind: str, n: int, redirect_uri: str) -> tuple[dict, dict]:
         "scope": SCOPES,
         # The suite's callback, and where it wants the browser after an RP-initiated logout.
         "redirectURIs": [redirect_uri, redirect_uri.replace("/callback", "/post_logout_redirect")],
-        "backchannelLogoutUri": redirect_uri.replace("/callback", "/backchannel_logout"),
         "internalClient": False,
         "tokenEndpointAuthMethod": KINDS[kind],
     }
+    if kind == "backchannel":
+        body["backchannelLogoutUri"] = backchannel_base + "test/a/tollgate/backchannel_logout"
     entry = {"client_id": client_id}
     if kind == "pkjwt":
         private, public = rsa_jwk(f"{client_id}-key")
@@ -76,13 +81,13 @@ def client_pair(kind: str, n: int, redirect_uri: str) -> tuple[dict, dict]:
     return body, entry
 
 
-def cmd_clients(out: str, redirect_uri: str) -> None:
+def cmd_clients(out: str, redirect_uri: str, backchannel_base: str) -> None:
     for kind in KINDS:
         d = Path(out, kind)
         d.mkdir(parents=True, exist_ok=True)
         entries = []
         for n in (1, 2):
-            body, entry = client_pair(kind, n, redirect_uri)
+            body, entry = client_pair(kind, n, redirect_uri, backchannel_base)
             Path(d, f"client{n}.json").write_text(json.dumps({"data": body}))
             entries.append(entry)
         Path(d, "entries.json").write_text(json.dumps(entries))
@@ -206,6 +211,51 @@ def cmd_rotate_keys(suite_url: str, ids_file: str, tollgate_url: str, user: str)
             print(f"plan {plan_id}: oidcc-server-rotate-keys run again after rotating to {kid}")
 
 
+def cmd_tls_proxy(port: str, upstream: str, cert: str, key: str) -> None:
+    """An HTTPS proxy in front of the suite that, as the nginx of its
+    deployments does, tells it the TLS version and cipher of each request
+    (x-ssl-protocol, x-ssl-cipher): its back-channel logout module checks
+    that Tollgate posts logout tokens over TLS 1.2+ with a secure cipher."""
+    import http.client
+    import http.server
+
+    target = urllib.parse.urlsplit(upstream)
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+            headers["x-ssl-protocol"] = self.connection.version() or ""
+            headers["x-ssl-cipher"] = (self.connection.cipher() or ("",))[0]
+            upstream_conn = http.client.HTTPSConnection(
+                target.hostname, target.port, context=ssl._create_unverified_context(), timeout=60)
+            upstream_conn.request(self.command, self.path, body=body, headers=headers)
+            res = upstream_conn.getresponse()
+            data = res.read()
+            self.send_response(res.status)
+            for k, v in res.getheaders():
+                if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = forward
+
+        def log_message(self, fmt: str, *args) -> None:
+            print(fmt % args, flush=True)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), Proxy)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    print(f"listening on {port}", flush=True)
+    server.serve_forever()
+
+
 def condition_detail(entry: dict) -> str:
     """The entry's own fields (expected, actual, the response...), compact."""
     parts = []
@@ -325,7 +375,7 @@ def cmd_report(results_file: str, meta_file: str, out: str) -> None:
 
 def main(argv: list[str]) -> None:
     commands = {"clients": cmd_clients, "config": cmd_config, "provision": cmd_provision, "save": cmd_save,
-                "rotate-keys": cmd_rotate_keys, "profile": cmd_profile,
+                "rotate-keys": cmd_rotate_keys, "profile": cmd_profile, "tls-proxy": cmd_tls_proxy,
                 "report": cmd_report}
     if len(argv) < 2 or argv[1] not in commands:
         sys.exit(__doc__)

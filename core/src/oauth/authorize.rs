@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::model::{now, Client, ClientType, Timestamp};
 
+use crate::oauth::assertion;
 use crate::oauth::claims::ClaimsRequest;
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
@@ -319,13 +320,22 @@ pub async fn validate(
 }
 
 /// The mode errors go back in before the request is checked: the one asked
-/// for if it is known, else the response type's default.
+/// for if it is known, else the response type's default. A request object
+/// (refused: not supported) may be the only place that says them; it is
+/// read unverified for this alone, as the parameters beside it would be.
 fn requested_mode(q: &OAuthForm) -> ResponseMode {
-    let default = q
-        .get("response_type")
+    let asked = |name: &str| {
+        q.get(name).map(str::to_string).or_else(|| {
+            q.get("request")
+                .and_then(|r| assertion::unverified_claim(r, name))
+        })
+    };
+    let default = asked("response_type")
+        .as_deref()
         .and_then(ResponseType::parse)
         .map_or(ResponseMode::Query, ResponseType::default_mode);
-    q.get("response_mode")
+    asked("response_mode")
+        .as_deref()
         .and_then(ResponseMode::parse)
         .unwrap_or(default)
 }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::directory::DirectoryUser;
-use crate::oauth::issue::SCOPE_ALL;
+
+/// The original's scope `*`: every scope a client may have, every claim.
+pub const SCOPE_ALL: &str = "*";
 
 /// What each scope releases (§5.4).
 const SCOPES: &[(&str, &[&str])] = &[

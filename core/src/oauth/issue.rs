@@ -11,13 +11,11 @@ use tollgate_store::model::{
 
 use crate::directory::DirectoryUser;
 use crate::oauth::backchannel::{targets, Target};
-use crate::oauth::claims::{self, ClaimsRequest, Person};
+use crate::oauth::claims::{self, ClaimsRequest, Person, SCOPE_ALL};
 use crate::oauth::error::OAuthError;
 use crate::second_factor::passkey::KeyKind;
 use crate::services::Services;
 use crate::tokens::{self, opaque, AccessClaims, Confirmation};
-
-pub const SCOPE_ALL: &str = "*";
 
 /// The user a token speaks for, as carried from sign-in into refreshed tokens.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

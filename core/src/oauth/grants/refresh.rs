@@ -6,9 +6,10 @@ use std::sync::Arc;
 use serde_json::json;
 use tollgate_store::model::{Client, RefreshFamily, RotateOutcome, Timestamp};
 
+use crate::oauth::claims::SCOPE_ALL;
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
-use crate::oauth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal, SCOPE_ALL};
+use crate::oauth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal};
 use crate::oauth::recheck::{recheck, Recheck};
 use crate::services::Services;
 use crate::tokens;

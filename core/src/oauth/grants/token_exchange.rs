@@ -18,12 +18,11 @@ use tollgate_store::model::{Client, ExchangePolicy, Timestamp};
 
 use crate::directory::DirectoryError;
 use crate::oauth::assertion::{self, AssertionError};
+use crate::oauth::claims::SCOPE_ALL;
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::grants::jwt_bearer;
-use crate::oauth::issue::{
-    grant_scope, issue, Exchanged, Issue, TokenResponse, UserPrincipal, SCOPE_ALL,
-};
+use crate::oauth::issue::{grant_scope, issue, Exchanged, Issue, TokenResponse, UserPrincipal};
 use crate::services::Services;
 use crate::tokens::Confirmation;
 use crate::tokens::{self, TokenError};

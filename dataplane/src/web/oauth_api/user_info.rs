@@ -10,8 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use tollgate_core::directory::DirectoryUser;
+use tollgate_core::oauth::claims::SCOPE_ALL;
 use tollgate_core::oauth::claims::{self, Person};
-use tollgate_core::oauth::issue::SCOPE_ALL;
 use tollgate_core::tokens::AccessClaims;
 
 /// An authority granted to the user or client.
