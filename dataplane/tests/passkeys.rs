@@ -5,6 +5,7 @@
 
 use crate::common;
 
+use crate::second_factor::{code_page, code_text, id_token, set_policy, totp_of};
 use axum::http::StatusCode;
 use common::browser::*;
 use common::*;
@@ -15,10 +16,6 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
 const CCS: &str = "/environment/v3/contact-centers";
-const CB: &str = "https://app.tollgate.test/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const FACTOR_PAGE: &str = "/ui/auth/second-factor?factor=";
 
 type Authenticator = WebauthnAuthenticator<SoftPasskey>;
 
@@ -29,36 +26,6 @@ fn authenticator() -> Authenticator {
 
 fn origin() -> Url {
     Url::parse(ISSUER).expect("issuer URL")
-}
-
-async fn require_factor(s: &TestServer) {
-    s.ops_put(&format!("{CCS}/demo"), json!({"secondFactor": "required"}))
-        .await
-        .expect(StatusCode::OK);
-    s.state.sync(now()).await.expect("sync");
-}
-
-fn url() -> String {
-    authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", DEMO_CLIENT),
-        ("redirect_uri", CB),
-        ("scope", "openid"),
-        ("acr_values", "2"),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ])
-}
-
-/// The password step, then the second-factor page's HTML.
-async fn factor_page(b: &mut Browser<'_>) -> String {
-    let res = sign_in_through(b, &url(), "demo\\agent", DEMO_PASSWORD).await;
-    res.expect(StatusCode::SEE_OTHER);
-    let to = location(&res);
-    assert!(to.starts_with(FACTOR_PAGE), "{to}");
-    let page = b.get(&to).await;
-    page.expect(StatusCode::OK);
-    page.text()
 }
 
 /// The value of attribute `name` of the passkey form, unescaped.
@@ -118,26 +85,13 @@ fn assertion(html: &str, key: &mut Authenticator) -> String {
     serde_json::to_string(&credential).expect("json")
 }
 
-async fn id_token(s: &TestServer, res: &Res) -> serde_json::Value {
-    res.expect(StatusCode::SEE_OTHER);
-    let code = params(&location(res))["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", CB),
-        ("code_verifier", VERIFIER),
-    ];
-    let tokens = s.token(DEMO, &form).await.tokens();
-    s.verify_jwt(str_of(&tokens, "id_token"), DEMO_CLIENT).await
-}
-
 /// The demo agent, required to give a factor, enrols a passkey: the
 /// session starts at once with `amr: ["pwd","hwk"]`.
 async fn enrolled(s: &TestServer) -> Authenticator {
-    require_factor(s).await;
+    set_policy(s, "demo", "required").await;
     let mut key = authenticator();
     let mut b = Browser::new(s);
-    let html = factor_page(&mut b).await;
+    let html = code_page(&mut b).await;
     assert!(html.contains("id=\"totp-secret\""), "TOTP offered too");
     assert!(html.contains("/ui/auth/static/passkey.js"), "{html}");
     let res = register(&mut b, &html, &mut key).await;
@@ -167,7 +121,7 @@ async fn a_passkey_replaces_the_code(s: TestServer) {
     assert!(stored[0].last_used_at.is_none());
 
     let mut b = Browser::new(&s);
-    let html = factor_page(&mut b).await;
+    let html = code_page(&mut b).await;
     assert!(
         !html.contains("id=\"totp-secret\""),
         "no enrolment once a passkey is there"
@@ -197,10 +151,10 @@ async fn a_passkey_replaces_the_code(s: TestServer) {
 async fn refused_assertions_lock_out(s: TestServer) {
     let mut key = enrolled(&s).await;
     let mut b = Browser::new(&s);
-    let html = factor_page(&mut b).await;
+    let html = code_page(&mut b).await;
     let answer = assertion(&html, &mut key);
     let mut other = Browser::new(&s);
-    let other_html = factor_page(&mut other).await;
+    let other_html = code_page(&mut other).await;
     post_passkey(&mut other, &other_html, &answer)
         .await
         .expect(StatusCode::UNAUTHORIZED);
@@ -224,25 +178,13 @@ async fn refused_assertions_lock_out(s: TestServer) {
     assert!(res.header("retry-after").is_some());
 }
 
-/// The TOTP key an enrolment page shows, as an authenticator app reads it.
-fn totp_key(html: &str) -> totp_rs::Totp {
-    let marker = "<code id=\"totp-secret\">";
-    let i = html.find(marker).expect("key shown") + marker.len();
-    let key = &html[i..i + html[i..].find('<').expect("end of key")];
-    let secret = totp_rs::Secret::try_from_base32(key).expect("base32 key");
-    totp_rs::Builder::new()
-        .with_secret(secret)
-        .build()
-        .expect("totp")
-}
-
 /// A user may have both: after the first TOTP code the page with the
 /// recovery codes offers a passkey too; then either signs in.
 async fn a_user_may_have_both(s: TestServer) {
-    require_factor(&s).await;
+    set_policy(&s, "demo", "required").await;
     let mut b = Browser::new(&s);
-    let html = factor_page(&mut b).await;
-    let totp = totp_key(&html);
+    let html = code_page(&mut b).await;
+    let totp = totp_of(&code_text(&html, "totp-secret").expect("key shown"));
     let csrf = input(&html, "csrf_token").expect("csrf");
     let factor = input(&html, "factor").expect("factor id");
     let code = totp.generate(now() as u64).to_string();
@@ -262,7 +204,7 @@ async fn a_user_may_have_both(s: TestServer) {
     assert_eq!(id["amr"], json!(["pwd", "otp"]));
 
     let mut b = Browser::new(&s);
-    let html = factor_page(&mut b).await;
+    let html = code_page(&mut b).await;
     assert!(html.contains("id=\"code\""), "the code field stays");
     let res = post_passkey(&mut b, &html, &assertion(&html, &mut key)).await;
     assert_eq!(id_token(&s, &res).await["amr"], json!(["pwd", "hwk"]));
@@ -283,7 +225,7 @@ async fn an_admin_reset_removes_passkeys(s: TestServer) {
         .expect("store")
         .is_empty());
     let mut b = Browser::new(&s);
-    let html = factor_page(&mut b).await;
+    let html = code_page(&mut b).await;
     assert_eq!(ceremony(&html).as_deref(), Some("create"), "enrols again");
 }
 

@@ -17,14 +17,14 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const FACTOR_PAGE: &str = "/ui/auth/second-factor?factor=";
 
-async fn set_policy(s: &TestServer, cc: &str, policy: &str) {
+pub(crate) async fn set_policy(s: &TestServer, cc: &str, policy: &str) {
     s.ops_put(&format!("{CCS}/{cc}"), json!({"secondFactor": policy}))
         .await
         .expect(StatusCode::OK);
     s.state.sync(now()).await.expect("sync");
 }
 
-fn url() -> String {
+pub(crate) fn url() -> String {
     authorize_url(&[
         ("response_type", "code"),
         ("client_id", DEMO_CLIENT),
@@ -60,7 +60,7 @@ async fn password_step(b: &mut Browser<'_>) -> String {
 }
 
 /// The password step, then the second-factor page's HTML.
-async fn code_page(b: &mut Browser<'_>) -> String {
+pub(crate) async fn code_page(b: &mut Browser<'_>) -> String {
     let to = password_step(b).await;
     let page = b.get(&to).await;
     page.expect(StatusCode::OK);
@@ -68,13 +68,13 @@ async fn code_page(b: &mut Browser<'_>) -> String {
 }
 
 /// The text of `<code id="{id}">…</code>` in a page.
-fn code_text(html: &str, id: &str) -> Option<String> {
+pub(crate) fn code_text(html: &str, id: &str) -> Option<String> {
     let marker = format!("<code id=\"{id}\">");
     let i = html.find(&marker)? + marker.len();
     Some(html[i..i + html[i..].find('<')?].to_string())
 }
 
-fn totp_of(base32: &str) -> Totp {
+pub(crate) fn totp_of(base32: &str) -> Totp {
     let secret = Secret::try_from_base32(base32).expect("base32 key");
     Builder::new().with_secret(secret).build().expect("totp")
 }
@@ -132,7 +132,7 @@ async fn enrol(b: &mut Browser<'_>, page_url: &str) -> (Totp, Vec<String>, Res) 
 }
 
 /// The ID token of the code in a redirect to the client.
-async fn id_token(s: &TestServer, res: &Res) -> serde_json::Value {
+pub(crate) async fn id_token(s: &TestServer, res: &Res) -> serde_json::Value {
     res.expect(StatusCode::SEE_OTHER);
     let code = params(&location(res))["code"].clone();
     let form = [
