@@ -1277,6 +1277,18 @@ async fn plain_http_deployment_keeps_plain_cookies_without_hsts() {
     );
 }
 
+/// The tokens for the code (with the PKCE verifier) the redirect `res` carries.
+async fn redeem(s: &TestServer, res: &Res) -> serde_json::Value {
+    let code = params(&location(res))["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    s.token(DEMO, &form).await.tokens()
+}
+
 /// OIDC Core §5.4: with an access token beside it, the ID token leaves the
 /// scopes' claims to userinfo; the original's claims come with its scope
 /// `*` only; `acr` and `amr` when `acr_values` was sent. Without an access
@@ -1296,14 +1308,7 @@ async fn id_tokens_carry_only_what_was_asked_for() {
         ("code_challenge_method", "S256"),
     ]);
     let res = sign_in_through(&mut b, &url, "demo\\agent", DEMO_PASSWORD).await;
-    let code = params(&location(&res))["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", CB),
-        ("code_verifier", VERIFIER),
-    ];
-    let tokens = s.token(DEMO, &form).await.tokens();
+    let tokens = redeem(&s, &res).await;
     let id = s.verify_jwt(str_of(&tokens, "id_token"), DEMO_CLIENT).await;
     for unasked in [
         "contact_center_id",
@@ -1381,14 +1386,7 @@ async fn standard_claims_are_released_by_scope_or_by_name() {
         ("code_challenge_method", "S256"),
     ]);
     let res = sign_in_through(&mut b, &url, "demo\\agent", DEMO_PASSWORD).await;
-    let code = params(&location(&res))["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", CB),
-        ("code_verifier", VERIFIER),
-    ];
-    let tokens = s.token(DEMO, &form).await.tokens();
+    let tokens = redeem(&s, &res).await;
     let id = s.verify_jwt(str_of(&tokens, "id_token"), DEMO_CLIENT).await;
     assert_eq!((&id["nickname"], &id["acr"]), (&json!("ag"), &json!("1")));
     for elsewhere in ["name", "phone_number", "address"] {
