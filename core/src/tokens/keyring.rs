@@ -142,20 +142,13 @@ impl Keyring {
             _ => None,
         };
         if let Some(activates_at) = activates_at {
-            let retires_at = activates_at + p.rotation_interval;
-            let expires_at = retires_at + p.max_token_lifetime;
-            let algorithm = p.algorithm;
-            let record = tokio::task::spawn_blocking(move || {
-                generate(algorithm, now, activates_at, retires_at, expires_at)
-            })
-            .await
-            .map_err(|_| crate::tokens::keys::KeyError::Generate)??;
+            let record = self.new_key(now, activates_at).await?;
             let newest_seen = newest.map(|k| k.activates_at);
             if db
                 .insert_signing_key_unless_newer(&record, newest_seen, now)
                 .await?
             {
-                tracing::info!(kid = %record.kid, alg = algorithm.as_str(), activates_at, "signing key created");
+                tracing::info!(kid = %record.kid, alg = record.algorithm.as_str(), activates_at, "signing key created");
             }
             // Created here or by another replica at the same moment: load it.
             changed = true;
@@ -166,21 +159,34 @@ impl Keyring {
         Ok(())
     }
 
+    /// A new key of the policy's algorithm signing from `activates_at` for
+    /// one interval, published until its tokens expire; made off the async
+    /// threads (RSA generation is slow).
+    async fn new_key(
+        &self,
+        now: Timestamp,
+        activates_at: Timestamp,
+    ) -> Result<tollgate_store::model::SigningKey, KeyringError> {
+        let p = &self.policy;
+        let algorithm = p.algorithm;
+        let retires_at = activates_at + p.rotation_interval;
+        let expires_at = retires_at + p.max_token_lifetime;
+        let record = tokio::task::spawn_blocking(move || {
+            generate(algorithm, now, activates_at, retires_at, expires_at)
+        })
+        .await
+        .map_err(|_| crate::tokens::keys::KeyError::Generate)??;
+        Ok(record)
+    }
+
     /// Replaces the signing key at once (an administrator's rotation, e.g.
     /// after a suspected leak): a new key signs from `now` for one interval,
     /// and the one signing until now retires but stays published while its
     /// tokens live. Other replicas load it from the change log. Returns its `kid`.
     pub async fn rotate_now(&self, db: &Db, now: Timestamp) -> Result<String, KeyringError> {
-        let p = &self.policy;
-        let (algorithm, retires_at) = (p.algorithm, now + p.rotation_interval);
-        let expires_at = retires_at + p.max_token_lifetime;
-        let record = tokio::task::spawn_blocking(move || {
-            generate(algorithm, now, now, retires_at, expires_at)
-        })
-        .await
-        .map_err(|_| crate::tokens::keys::KeyError::Generate)??;
+        let record = self.new_key(now, now).await?;
         db.import_signing_key(&record, now).await?;
-        tracing::info!(kid = %record.kid, alg = algorithm.as_str(), "signing key replaced on request");
+        tracing::info!(kid = %record.kid, alg = record.algorithm.as_str(), "signing key replaced on request");
         self.reload(db).await?;
         Ok(record.kid)
     }
