@@ -29,6 +29,7 @@ mod outbound;
 mod par;
 mod passkeys;
 mod propagation;
+mod refresh_in_doubt;
 mod request_metrics;
 mod saml_bearer;
 mod saml_metadata_refresh;

@@ -248,6 +248,19 @@ impl TestServer {
         args: CommonArgs,
         ephemeral: Ephemeral,
     ) -> Option<TestServer> {
+        let url = Self::postgres_database(test).await?;
+        Some(Self::on_url(&url, args, ephemeral).await)
+    }
+
+    /// A server on the database at `url` (migrated and seeded here).
+    pub async fn on_url(url: &str, args: CommonArgs, ephemeral: Ephemeral) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::on_database(url, args, dir, ephemeral).await
+    }
+
+    /// The URL of a fresh database on the PostgreSQL server named by
+    /// `TOLLGATE_TEST_POSTGRES_URL` (see [`TestServer::postgres`]).
+    pub async fn postgres_database(test: &str) -> Option<String> {
         let admin_url = match std::env::var("TOLLGATE_TEST_POSTGRES_URL") {
             Ok(url) if !url.trim().is_empty() => url,
             _ => {
@@ -289,8 +302,7 @@ impl TestServer {
                 Err(e) => panic!("CREATE DATABASE {name}: {e}"),
             }
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        Some(Self::on_database(&with_database(&admin_url, &name), args, dir, ephemeral).await)
+        Some(with_database(&admin_url, &name))
     }
 
     /// Like [`TestServer::postgres`], with Redis (`TOLLGATE_TEST_REDIS_URL`,

@@ -1,10 +1,24 @@
 //! Refresh token grant (RFC 6749 §6) with rotation on every use and reuse
 //! detection that revokes the whole family (RFC 9700 §4.14.2).
+//!
+//! A rotation whose commit is in doubt (the database failed after the
+//! statement was sent) may have landed although its client got a 503; the
+//! client's retry would then look like reuse and end its grant. So a
+//! token's successor is derived from it (a MAC under the store's key), and
+//! a rotation that failed in doubt is remembered for a while: a retry of
+//! exactly that token is answered with the successor that rotation stored,
+//! once, as long as nobody has used it. A token presented again without
+//! such a failure is reuse, as before.
 
 use std::sync::Arc;
 
 use serde_json::json;
-use tollgate_store::model::{Client, RefreshFamily, RotateOutcome, Timestamp};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use tollgate_store::model::{Client, RefreshFamily, RefreshToken, RotateOutcome, Timestamp};
+use tollgate_store::StoreError;
 
 use crate::oauth::claims::SCOPE_ALL;
 use crate::oauth::error::OAuthError;
@@ -27,7 +41,7 @@ pub async fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
     let hash = tokens::token_digest(presented);
-    let Some((_, family)) = state.db.find_refresh_token(&hash).await? else {
+    let Some((token, family)) = state.db.find_refresh_token(&hash).await? else {
         return Err(invalid());
     };
     // Checked before rotating, so another client cannot burn someone's token.
@@ -53,36 +67,126 @@ pub async fn grant(
         Some(asked) => narrowed_scope(&family.scope, asked)?,
     };
     let user = current_user(state, &family, now).await?;
-    let value = tokens::random_token();
+    let value = successor(state, presented);
+    if token.used_at.is_some() && is_retry_in_doubt(state, &token, &value, now).await? {
+        let res = answer(state, client, scope, user, &family.id, value, cnf, now).await?;
+        let _ = state.ephemeral.delete(&in_doubt_key(&hash)).await;
+        return Ok(res);
+    }
     let next = new_refresh(&family.id, client, family.expires_at, &value, now);
-    match state.db.rotate_refresh_token(&hash, &next, now).await? {
+    let outcome = match state.db.rotate_refresh_token(&hash, &next, now).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            remember_in_doubt(state, &hash, &e, now).await;
+            return Err(e.into());
+        }
+    };
+    match outcome {
         RotateOutcome::Rotated(family) => {
-            let mut res = issue(
-                state,
-                Issue {
-                    client,
-                    scope,
-                    user,
-                    family: Some(family.id.clone()),
-                    with_refresh: false,
-                    nonce: None,
-                    acr_requested: false,
-                    claims: Default::default(),
-                    exchange: None,
-                    cnf: cnf.clone(),
-                    code: None,
-                },
-                now,
-            )
-            .await?;
-            res.refresh_token = Some(value);
-            Ok(res)
+            answer(state, client, scope, user, &family.id, value, cnf, now).await
         }
         RotateOutcome::Reused { family_id } => {
             Err(reused(state, &family, &family_id, ip, now).await)
         }
         RotateOutcome::Expired | RotateOutcome::Revoked | RotateOutcome::NotFound => Err(invalid()),
     }
+}
+
+/// The access token (and the new refresh token) for a rotated grant.
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    state: &Services,
+    client: &Arc<Client>,
+    scope: Vec<String>,
+    user: Option<UserPrincipal>,
+    family_id: &str,
+    refresh_token: String,
+    cnf: &Confirmation,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let mut res = issue(
+        state,
+        Issue {
+            client,
+            scope,
+            user,
+            family: Some(family_id.to_string()),
+            with_refresh: false,
+            nonce: None,
+            acr_requested: false,
+            claims: Default::default(),
+            exchange: None,
+            cnf: cnf.clone(),
+            code: None,
+        },
+        now,
+    )
+    .await?;
+    res.refresh_token = Some(refresh_token);
+    Ok(res)
+}
+
+/// How long a rotation in doubt can be retried: longer than an outage a
+/// client waits out, short enough to keep the exception narrow.
+const IN_DOUBT_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The refresh token that rotating `presented` gives: the same on every
+/// replica and every retry, unguessable without the store's key.
+fn successor(state: &Services, presented: &str) -> String {
+    B64.encode(
+        state
+            .db
+            .cipher()
+            .mac("refresh-successor", presented.as_bytes()),
+    )
+}
+
+fn in_doubt_key(hash: &str) -> String {
+    format!("refresh-in-doubt:{hash}")
+}
+
+/// The rotation of `hash` at `now` failed after it may have reached the
+/// database. A failure before it was sent (the breaker refused) is not in
+/// doubt; if the ephemeral store is down too, the retry is treated as reuse.
+async fn remember_in_doubt(state: &Services, hash: &str, e: &StoreError, now: Timestamp) {
+    if matches!(e, StoreError::Unavailable(_)) {
+        return;
+    }
+    let at = now.to_string();
+    let _ = state
+        .ephemeral
+        .put(&in_doubt_key(hash), at.as_bytes(), IN_DOUBT_TTL)
+        .await;
+}
+
+/// `token` was used by a rotation that failed in doubt, and that rotation's
+/// successor (`value`) is stored, unused and live: the rotation landed and
+/// this is its client asking again.
+async fn is_retry_in_doubt(
+    state: &Services,
+    token: &RefreshToken,
+    value: &str,
+    now: Timestamp,
+) -> Result<bool, OAuthError> {
+    let Some(at) = state.ephemeral.get(&in_doubt_key(&token.hash)).await? else {
+        return Ok(false);
+    };
+    // The remembered failure must be the rotation that used the token.
+    if token.used_at.map(|t| t.to_string().into_bytes()) != Some(at) {
+        return Ok(false);
+    }
+    let next = state
+        .db
+        .find_refresh_token(&tokens::token_digest(value))
+        .await?;
+    Ok(next.is_some_and(|(next, family)| {
+        next.family_id == token.family_id
+            && next.used_at.is_none()
+            && Some(next.created_at) == token.used_at
+            && family.revoked_at.is_none()
+            && next.expires_at > now
+            && family.expires_at > now
+    }))
 }
 
 fn invalid() -> OAuthError {

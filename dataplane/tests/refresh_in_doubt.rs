@@ -1,0 +1,194 @@
+//! A refresh whose rotation committed while its answer was lost (the
+//! database connection died after the statement reached PostgreSQL): the
+//! client's retry of the same token must continue its grant, not be taken
+//! for reuse, while a token presented again without such a failure still
+//! revokes the family.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tollgate_store::ephemeral::Ephemeral;
+
+use crate::common::*;
+
+fn refresh_form(rt: &str) -> [(&str, &str); 2] {
+    [("grant_type", "refresh_token"), ("refresh_token", rt)]
+}
+
+#[tokio::test]
+async fn a_retry_of_a_rotation_whose_answer_was_lost_continues_the_grant() {
+    let Some(url) = TestServer::postgres_database("refresh_in_doubt").await else {
+        return;
+    };
+    let cutter = AnswerCutter::start(&url).await;
+    let s = TestServer::on_url(&cutter.url(&url), default_args(), Ephemeral::memory()).await;
+    let first = s.password_tokens(None).await;
+    let rt1 = str_of(&first, "refresh_token").to_string();
+
+    // The grant reads the token (1st message holding its digest), then
+    // rotates it (2nd): that statement commits, its answer never arrives.
+    cutter.arm(tollgate_core::tokens::token_digest(&rt1).into_bytes(), 2);
+    let lost = s.token(DEMO, &refresh_form(&rt1)).await;
+    lost.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    assert!(cutter.fired(), "the rotation's answer was cut");
+    assert!(!s.is_active(&rt1).await, "the rotation committed");
+
+    // The client retries once the database answers again: same grant, and
+    // the successor that the lost rotation stored.
+    let retried = retry_while_unavailable(&s, &rt1).await;
+    let rt2 = str_of(&retried, "refresh_token").to_string();
+    assert!(s.is_active(&rt2).await);
+    let sid = |t: &serde_json::Value| t["sid"].clone();
+    assert_eq!(
+        sid(&s.verify_jwt(str_of(&retried, "access_token"), ISSUER).await),
+        sid(&s.verify_jwt(str_of(&first, "access_token"), ISSUER).await),
+    );
+
+    // The exception is spent: the same token once more is reuse.
+    s.token(DEMO, &refresh_form(&rt1))
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(!s.is_active(&rt2).await, "reuse revoked the family");
+}
+
+#[tokio::test]
+async fn without_a_lost_answer_a_replay_is_still_reuse() {
+    let Some(url) = TestServer::postgres_database("refresh_replay").await else {
+        return;
+    };
+    let s = TestServer::on_url(&url, default_args(), Ephemeral::memory()).await;
+    let first = s.password_tokens(None).await;
+    let rt1 = str_of(&first, "refresh_token");
+    let second = s.token(DEMO, &refresh_form(rt1)).await.tokens();
+    let rt2 = str_of(&second, "refresh_token");
+    s.token(DEMO, &refresh_form(rt1))
+        .await
+        .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(!s.is_active(rt2).await);
+}
+
+/// Refreshes `rt` until the store's breaker lets requests through again.
+async fn retry_while_unavailable(s: &TestServer, rt: &str) -> serde_json::Value {
+    for _ in 0..100 {
+        let res = s.token(DEMO, &refresh_form(rt)).await;
+        if res.status != StatusCode::SERVICE_UNAVAILABLE {
+            return res.tokens();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the store stayed unavailable");
+}
+
+/// The pattern to watch for, and how many more messages holding it pass.
+type Armed = std::sync::Mutex<Option<(Vec<u8>, usize)>>;
+
+/// A TCP proxy in front of PostgreSQL that, once armed, lets the `nth`
+/// client message holding `pattern` reach the server and then cuts that
+/// connection before the server's answer comes back.
+struct AnswerCutter {
+    port: u16,
+    armed: Arc<Armed>,
+    fired: Arc<AtomicBool>,
+}
+
+impl AnswerCutter {
+    async fn start(url: &str) -> AnswerCutter {
+        let upstream = host_port(url);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let cutter = AnswerCutter {
+            port,
+            armed: Default::default(),
+            fired: Default::default(),
+        };
+        let (armed, fired) = (cutter.armed.clone(), cutter.fired.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = TcpStream::connect(&upstream).await.expect("upstream");
+                tokio::spawn(relay(client, server, armed.clone(), fired.clone()));
+            }
+        });
+        cutter
+    }
+
+    /// `url` through the proxy, in clear text so the proxy can read it.
+    fn url(&self, url: &str) -> String {
+        let url = url.replacen(&host_port(url), &format!("127.0.0.1:{}", self.port), 1);
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}sslmode=disable")
+    }
+
+    fn arm(&self, pattern: Vec<u8>, nth: usize) {
+        *self.armed.lock().expect("lock") = Some((pattern, nth));
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+async fn relay(client: TcpStream, server: TcpStream, armed: Arc<Armed>, fired: Arc<AtomicBool>) {
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut server_rx, mut server_tx) = server.into_split();
+    let cut = Arc::new(AtomicBool::new(false));
+    let cut_answers = cut.clone();
+    let answers = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = server_rx.read(&mut buf).await {
+            if cut_answers.load(Ordering::SeqCst) || client_tx.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = client_rx.read(&mut buf).await {
+        let last = countdown(&armed, &buf[..n]);
+        // Cut before forwarding, so no byte of the answer gets through.
+        if last {
+            cut.store(true, Ordering::SeqCst);
+        }
+        if server_tx.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        if last {
+            fired.store(true, Ordering::SeqCst);
+            // Let the server run (and commit) what it received, then hang up.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            break;
+        }
+    }
+    answers.abort();
+}
+
+/// Counts a message holding the armed pattern (on any connection): true
+/// for the one that is due.
+fn countdown(armed: &Armed, message: &[u8]) -> bool {
+    let mut armed = armed.lock().expect("lock");
+    let Some((pattern, remaining)) = armed.as_mut() else {
+        return false;
+    };
+    if !contains(message, pattern) {
+        return false;
+    }
+    *remaining -= 1;
+    if *remaining > 0 {
+        return false;
+    }
+    *armed = None;
+    true
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `host:port` of a `postgres://user@host:port/db` URL.
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_string()
+}
