@@ -138,6 +138,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
+    import report_curves  # here, not at the top: it imports this module
     meta, notes = load_meta(os.path.join(out, "meta.tsv"))
     runs = {}
     for server in ("tollgate", "peer", "peer-cluster"):
@@ -324,7 +325,9 @@ def main():
           f"{verdict(med <= STARTUP_MS)} |")
     else:
         w(f"| `dev` ready ≤ {STARTUP_MS} ms | {nm} | {nm} |")
+    report_curves.targets(out, w)
     w("")
+    report_curves.sections(out, meta, w)
 
     if notes:
         w("## Notes from this run")

@@ -5,7 +5,8 @@
 #
 # Benchmarks are not tests: nothing runs this in CI. See bench/README.md.
 #
-# Needs: wrk, curl, python3, node + npm, cargo (unless TOLLGATE_BIN is set).
+# Needs: wrk, curl, python3, node + npm, cargo (the ceiling probe, and
+# Tollgate unless TOLLGATE_BIN is set); matplotlib comes from PyPI into a venv.
 # Optional: TOLLGATE_BENCH_DATABASE_URL + TOLLGATE_BENCH_REDIS_URL for the
 # refresh scenario on PostgreSQL + Redis; without them the script starts
 # throwaway ones itself when initdb/pg_ctl and redis-server are installed.
@@ -474,12 +475,90 @@ run_peer() {
   fi
 }
 
+# --- ceiling probes and curves ----------------------------------------------
+CEILING_PORT=${BENCH_CEILING_PORT:-8097}
+CEILING_TARGET=${BENCH_CEILING_TARGET:-$HOME/.cache/tollgate/bench-ceiling-target}
+SKIP_CEILING=${BENCH_SKIP_CEILING:-0}
+CURVE_CONNECTIONS=${BENCH_CURVE_CONNECTIONS:-1 8 64 256}
+SKIP_CURVES=${BENCH_SKIP_CURVES:-0}
+PLOT_VENV=${BENCH_VENV:-$HOME/.cache/tollgate/bench-venv}
+
+# The least a token and an introspection endpoint cost here (bench/ceiling),
+# with the same wrk settings as Tollgate: the report divides by these.
+run_ceiling() {
+  log "building the ceiling probe (bench/ceiling, release, into $CEILING_TARGET)"
+  CARGO_TARGET_DIR=$CEILING_TARGET cargo build --release --locked --manifest-path bench/ceiling/Cargo.toml \
+    >"$OUT/logs/cargo-build-ceiling.log" 2>&1 || die "building bench/ceiling failed, see $OUT/logs/cargo-build-ceiling.log"
+  local addr=127.0.0.1:$CEILING_PORT i at
+  port_free "$addr" || die "$addr is already in use (BENCH_CEILING_PORT)"
+  start ceiling "$CEILING_TARGET/release/tollgate-bench-ceiling" "$addr"
+  TREE_PIDS=$LAST_PID
+  for i in $(seq 100); do port_free "$addr" || break; sleep 0.1; done
+  port_free "$addr" && die "the ceiling probe did not listen, see $OUT/logs/ceiling.log"
+  at=$($H token "http://$addr/token" - - access_token grant_type=client_credentials)
+  meta ceiling_access_token_header "$($H jwt-header "$at")"
+  bench ceiling.token "http://$addr/token" BENCH_BODY=grant_type=client_credentials
+  bench ceiling.introspect "http://$addr/introspect" "BENCH_BODY=token=$at"
+  stop "$TREE_PIDS"
+}
+
+# curve NAME URL [VAR=VALUE...]: `bench` once per connection count of
+# $CURVE_CONNECTIONS (wrk threads = min(2, connections)); refresh seeding
+# follows, since `bench` and `seed` read these dynamically scoped locals.
+curve() {
+  local name=$1 url=$2 c; shift 2
+  for c in $CURVE_CONNECTIONS; do
+    local CONNS=$c THREADS=$(( c < 2 ? c : 2 ))
+    local PER_THREAD=$(( (CONNS + THREADS - 1) / THREADS + 16 ))
+    bench "curve.$name.c$c" "$url" "$@"
+  done
+}
+
+# Client credentials and refresh against 1..256 connections on a fresh
+# `tollgate dev`; refresh on PostgreSQL + Redis too when that run happened.
+run_curves() {
+  [[ -x $TOLLGATE_BIN ]] || { note "no Tollgate binary: curves not measured"; return 0; }
+  meta curve_connections "$CURVE_CONNECTIONS"
+  log "curves on tollgate dev: $CURVE_CONNECTIONS connections"
+  tollgate_dev tollgate-curves "$OUT/tmp/tollgate-curves"
+  local pid=$LAST_PID
+  curve client_credentials "$TG_TOKEN" BENCH_BODY=grant_type=client_credentials
+  curve refresh "$TG_TOKEN" BENCH_MODE=refresh
+  stop "$pid"
+  server_errors tollgate-curves
+  [[ -f $OUT/tollgate.refresh_pg.txt && -n $PG_URL && -n $REDIS_URL ]] || return 0
+  log "curves on tollgate serve all, PostgreSQL + Redis: refresh"
+  start tollgate-curves-pg "$TOLLGATE_BIN" serve all --listen "$TG_LISTEN" --management-listen "$TG_MGMT" \
+    --database-url "$PG_URL" --redis-url "$REDIS_URL" --encryption-key "$(cat "$OUT/tmp/tollgate-dev/encryption.key")" \
+    --default-contact-center "$DOMAIN"
+  pid=$LAST_PID
+  wait_ready "$TG_READY" "$pid" tollgate-curves-pg
+  TREE_PIDS="$pid${STORE_PIDS:+,$STORE_PIDS}"
+  curve refresh_pg "$TG_TOKEN" BENCH_MODE=refresh
+  stop "$pid"
+  server_errors tollgate-curves-pg
+}
+
+# PNGs beside the doc (bench/plots.py), with matplotlib from a cached venv.
+run_plots() {
+  if [[ ! -x $PLOT_VENV/bin/python ]]; then
+    log "creating $PLOT_VENV (matplotlib)"
+    python3 -m venv "$PLOT_VENV" && "$PLOT_VENV/bin/pip" install -q -r bench/plots-requirements.txt \
+      >"$OUT/logs/plots-venv.log" 2>&1 || { rm -rf "$PLOT_VENV"; note "no matplotlib (see logs/plots-venv.log): no plots"; return 0; }
+  fi
+  "$PLOT_VENV/bin/python" bench/plots.py "$OUT" "$(dirname "$DOC")" >"$OUT/logs/plots.log" 2>&1 \
+    || note "bench/plots.py failed (logs/plots.log): no plots"
+}
+
 [[ $SKIP_TOLLGATE == 1 ]] && note "BENCH_SKIP_TOLLGATE=1: Tollgate not measured" || run_tollgate
 [[ $SKIP_PEER == 1 ]] && note "BENCH_SKIP_PEER=1: oidc-provider not measured" || run_peer
+[[ $SKIP_CEILING == 1 ]] && note "BENCH_SKIP_CEILING=1: ceiling probes not measured" || run_ceiling
+[[ $SKIP_CURVES == 1 || $SKIP_TOLLGATE == 1 ]] && note "curves not measured (BENCH_SKIP_CURVES or BENCH_SKIP_TOLLGATE)" || run_curves
 
 meta finished "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p "$(dirname "$DOC")"
+run_plots
 python3 bench/report.py "$OUT" >"$DOC.tmp"
 mv "$DOC.tmp" "$DOC"
 log "wrote $DOC"
