@@ -13,6 +13,8 @@ import os
 import statistics
 import sys
 
+import report_tenants
+
 # Project targets.
 CC_RPS = 20_000
 CC_RATIO = 6.0
@@ -326,6 +328,7 @@ def main():
         w(f"| `dev` ready ≤ {STARTUP_MS} ms | {nm} | {nm} |")
     w("")
 
+    p.extend(report_tenants.section(out))
     if notes:
         w("## Notes from this run")
         w("")
