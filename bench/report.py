@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 
+import report_operator
 import report_tenants
 
 # Project targets.
@@ -329,6 +330,7 @@ def main():
     w("")
 
     p.extend(report_tenants.section(out))
+    p.extend(report_operator.section(out))
     if notes:
         w("## Notes from this run")
         w("")
