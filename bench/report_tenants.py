@@ -26,6 +26,18 @@ def rate(x):
     return f"{x:,.0f}/s" if x > 0 else "0/s (no answer within the run)"
 
 
+# Other processes may use this much of one core (%) before a run is flagged (as in report.py).
+OTHER_CPU_LIMIT = 10
+
+
+def cpu(c):
+    """Server / other CPU of a wrk run in % of one core; ⚠ when other load skewed it."""
+    if not c or c["wall_s"] <= 0:
+        return "–"
+    server, other = (100 * c[k] / c["wall_s"] for k in ("server_s", "other_s"))
+    return f"{server:.0f}% / {other:.0f}%" + (" ⚠" if other > OTHER_CPU_LIMIT else "")
+
+
 def errors(r):
     n = r.get("client_credentials_errors", 0) + r.get("password_errors", 0)
     return "0" if n == 0 else f"**{n:,}**"
@@ -46,6 +58,8 @@ def target_rows(rows):
         ok = ratio >= 1 - MAX_LOSS
         errs = top.get(key.replace("_rps", "_errors"), 0) + base.get(key.replace("_rps", "_errors"), 0)
         verdict = "invalid: the runs had errors" if errs else ("**met**" if ok else "**missed**")
+        if any("⚠" in cpu(r.get(key.replace("_rps", "_cpu"))) for r in (base, top)):
+            verdict += " (other load during the run ⚠)"
         out.append(f"| {label} at {TARGET_TENANTS:,} tenants ≥ {100 * (1 - MAX_LOSS):.0f}% of 1 tenant | "
                    f"{rate(top[key])} against {rate(base[key])}: {100 * ratio:.0f}% | {verdict} |")
     extra = (top["idle_rss_kib"] - base["idle_rss_kib"]) / 1024
@@ -101,15 +115,18 @@ def section(out):
       "time). RSS is read again after the first grant of each sampled client and after each wrk run. "
       "RSS after load is not tenant data alone: each argon2 hash holds 19 MiB while it runs, and glibc "
       "keeps much of what the hashes freed (per-thread arenas), so it grows with the hashes run "
-      "concurrently and with the sample, not with the tenants; the target is on idle RSS.")
+      "concurrently and with the sample, not with the tenants; the target is on idle RSS. CPU is the "
+      "server's and everything else's (not wrk's) during the measured run, in % of one core; ⚠ marks a "
+      f"run where other processes used more than {OTHER_CPU_LIMIT}% of a core.")
     w("")
     w("| Tenants | Provisioning | Start-up | Idle RSS | RSS after first grants | Client credentials | "
-      "RSS after | Password grant | RSS after | Errors |")
-    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "CPU: server / other | RSS after | Password grant | CPU: server / other | RSS after | Errors |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         prov = f"{r['provision_s']:.1f} s ({r['tenants'] / r['provision_s']:.0f}/s)" if r["provision_s"] else "–"
         w(f"| {r['tenants']:,} | {prov} | {r['startup_ms']:.0f} ms | {mib(r['idle_rss_kib'])} | "
-          f"{mib(r.get('warm_rss_kib'))} | {rate(r['client_credentials_rps'])} | {mib(r.get('cc_rss_kib'))} | {rate(r['password_rps'])} | "
+          f"{mib(r.get('warm_rss_kib'))} | {rate(r['client_credentials_rps'])} | {cpu(r.get('client_credentials_cpu'))} | "
+          f"{mib(r.get('cc_rss_kib'))} | {rate(r['password_rps'])} | {cpu(r.get('password_cpu'))} | "
           f"{mib(r['loaded_rss_kib'])} | {errors(r)} |")
     w("")
     w("| Target | Measured | Verdict |")

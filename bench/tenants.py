@@ -213,7 +213,10 @@ def wrk(out, name, url, requests_file, pid):
     with open(path) as f:
         for line in f:
             if line.startswith("BENCH_JSON "):
-                return json.loads(line[len("BENCH_JSON "):])
+                result = json.loads(line[len("BENCH_JSON "):])
+                with open(os.path.join(out, f"{name}.cpu.json")) as c:
+                    result["cpu"] = json.load(c)
+                return result
     sys.exit(f"tenants.py: wrk {name} produced no result, see {path}")
 
 
@@ -267,7 +270,8 @@ def measure(out, n, ops):
             "password_rps": round(pw["rps"], 1), "provision_s": round(provision_s, 2),
             "sampled_tenants": len(picked), "warm_s": round(warm_s, 2),
             "client_credentials_errors": errors(cc), "password_errors": errors(pw),
-            "client_credentials_p99_us": cc["latency_us"]["p99"], "password_p99_us": pw["latency_us"]["p99"]}
+            "client_credentials_p99_us": cc["latency_us"]["p99"], "password_p99_us": pw["latency_us"]["p99"],
+            "client_credentials_cpu": cc["cpu"], "password_cpu": pw["cpu"]}
 
 
 def cmd_run(out):
