@@ -167,13 +167,16 @@ class Server:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.cmd, stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
-        while not ready(self.ready_url):
-            if self.proc.poll() is not None:
-                sys.exit(f"tenants.py: tollgate exited with {self.proc.returncode}, see {self.log_path}")
-            if time.perf_counter() - t0 > 600:
-                self.stop()
-                sys.exit(f"tenants.py: not ready after 600 s, see {self.log_path}")
-            time.sleep(0.002)
+        try:
+            while not ready(self.ready_url):
+                if self.proc.poll() is not None:
+                    sys.exit(f"tenants.py: tollgate exited with {self.proc.returncode}, see {self.log_path}")
+                if time.perf_counter() - t0 > 600:
+                    sys.exit(f"tenants.py: not ready after 600 s, see {self.log_path}")
+                time.sleep(0.002)
+        except BaseException:
+            self.stop()
+            raise
         return (time.perf_counter() - t0) * 1000
 
     def rss_kib(self):
@@ -225,53 +228,56 @@ def errors(r):
     return r["non2xx"] + s["connect"] + s["read"] + s["write"] + s["timeout"]
 
 
-def measure(out, n, ops):
+def provision_fresh(out, n, ops):
+    """A fresh data directory with n tenants; returns it, the tenants and the seconds it took."""
     tmp = os.path.join(out, "tmp", f"tenants-{n}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    logs = os.path.join(out, "logs")
-    base = f"http://{env('BENCH_TOLLGATE_LISTEN')}"
     workers = int(env("BENCH_TENANT_WORKERS"))
-
     log(f"tenants {n}: provisioning with {workers} requests in flight")
-    server = Server(tmp, os.path.join(logs, f"tenants-{n}-provision.log"))
+    server = Server(tmp, os.path.join(out, "logs", f"tenants-{n}-provision.log"))
     server.start()
     try:
-        tenants, provision_s = provision(Api(base, *ops), n, workers)
+        tenants, provision_s = provision(Api(f"http://{env('BENCH_TOLLGATE_LISTEN')}", *ops), n, workers)
     finally:
         server.stop()
     log(f"    {n} tenants in {provision_s:.1f} s ({n / provision_s:.1f}/s)")
+    return tmp, tenants, provision_s
 
-    server = Server(tmp, os.path.join(logs, f"tenants-{n}.log"))
+
+def load(out, n, server, picked, tmp):
+    """The two wrk runs on the running server, RSS after each; returns the figures."""
+    url = f"http://{env('BENCH_TOLLGATE_LISTEN')}/auth/v3/oauth/token"
+    r = {}
+    for grant in ("client_credentials", "password"):
+        requests_file = os.path.join(tmp, f"{grant}.requests")
+        write_requests(requests_file, picked, grant)
+        run = wrk(out, f"tenants-{n}.{grant}", url, requests_file, server.proc.pid)
+        log(f"    {grant}: {run['rps']:.0f}/s, {errors(run)} errors")
+        r.update({f"{grant}_rps": round(run["rps"], 1), f"{grant}_errors": errors(run),
+                  f"{grant}_p99_us": run["latency_us"]["p99"], f"{grant}_cpu": run["cpu"],
+                  f"{grant}_rss_kib": server.rss_kib()})
+    return r
+
+
+def measure(out, n, ops):
+    tmp, tenants, provision_s = provision_fresh(out, n, ops)
+    server = Server(tmp, os.path.join(out, "logs", f"tenants-{n}.log"))
     startup_ms = server.start()
     try:
-        idle_s = float(env("BENCH_IDLE_SECONDS"))
-        time.sleep(idle_s)
+        time.sleep(float(env("BENCH_IDLE_SECONDS")))
         idle_rss = server.rss_kib()
         log(f"    restarted: ready in {startup_ms:.0f} ms, idle RSS {idle_rss} KiB")
         picked = sample(tenants, int(env("BENCH_TENANT_SAMPLE")))
-        warm_s = warm(base, picked, workers)
+        warm_s = warm(f"http://{env('BENCH_TOLLGATE_LISTEN')}", picked, int(env("BENCH_TENANT_WORKERS")))
         warm_rss = server.rss_kib()
-        files = {}
-        for grant in ("client_credentials", "password"):
-            files[grant] = os.path.join(tmp, f"{grant}.requests")
-            write_requests(files[grant], picked, grant)
-        url = base + "/auth/v3/oauth/token"
-        cc = wrk(out, f"tenants-{n}.client_credentials", url, files["client_credentials"], server.proc.pid)
-        log(f"    client credentials: {cc['rps']:.0f}/s, {errors(cc)} errors")
-        cc_rss = server.rss_kib()
-        pw = wrk(out, f"tenants-{n}.password", url, files["password"], server.proc.pid)
-        log(f"    password: {pw['rps']:.0f}/s, {errors(pw)} errors")
-        loaded_rss = server.rss_kib()
+        figures = load(out, n, server, picked, tmp)
     finally:
         server.stop()
     return {"tenants": n, "startup_ms": round(startup_ms, 1), "idle_rss_kib": idle_rss,
-            "warm_rss_kib": warm_rss, "cc_rss_kib": cc_rss, "loaded_rss_kib": loaded_rss, "client_credentials_rps": round(cc["rps"], 1),
-            "password_rps": round(pw["rps"], 1), "provision_s": round(provision_s, 2),
-            "sampled_tenants": len(picked), "warm_s": round(warm_s, 2),
-            "client_credentials_errors": errors(cc), "password_errors": errors(pw),
-            "client_credentials_p99_us": cc["latency_us"]["p99"], "password_p99_us": pw["latency_us"]["p99"],
-            "client_credentials_cpu": cc["cpu"], "password_cpu": pw["cpu"]}
+            "warm_rss_kib": warm_rss, "cc_rss_kib": figures.pop("client_credentials_rss_kib"),
+            "loaded_rss_kib": figures.pop("password_rss_kib"), **figures,
+            "provision_s": round(provision_s, 2), "sampled_tenants": len(picked), "warm_s": round(warm_s, 2)}
 
 
 def cmd_run(out):
