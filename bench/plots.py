@@ -9,16 +9,10 @@ RESULTS_DIR/meta.tsv as `plot.<name>`, which bench/report.py embeds:
 
 - benchmarks-curves.png: throughput and p99 against wrk connections (log x
   axis) of the curve.<scenario>.c<connections>.txt runs, when there are any.
-- benchmarks-tenants.png: throughput and RSS against tenants, when
-  RESULTS_DIR/tenants.json exists. Its format (whoever measures tenant scaling
-  writes it):
-
-    {"label": "client credentials, tollgate serve all",
-     "points": [{"tenants": 1, "rps": 10234.5, "rss_kb": 41234},
-                {"tenants": 100, "rps": 10110.0, "rss_kb": 43020}]}
-
-  "label" is optional; `rps` is requests per second, `rss_kb` the VmRSS in kB
-  (/proc/PID/status), one point per tenant count, in any order.
+- benchmarks-tenants.png: client-credentials throughput and idle RSS against
+  tenants, when RESULTS_DIR/tenants.json exists (written by bench/tenants.py:
+  a list of objects with at least "tenants", "client_credentials_rps" and
+  "idle_rss_kib", one per tenant count).
 """
 
 import json
@@ -96,9 +90,9 @@ def plot_tenants(points, path, label="Tollgate"):
 
 def load_tenants(path):
     with open(path) as f:
-        doc = json.load(f)
-    points = [(p["tenants"], p["rps"], p["rss_kb"]) for p in doc["points"]]
-    return points, doc.get("label", "Tollgate")
+        rows = json.load(f)
+    points = [(r["tenants"], r["client_credentials_rps"], r["idle_rss_kib"]) for r in rows]
+    return points, "client credentials, tollgate dev"
 
 
 def main():

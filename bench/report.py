@@ -13,6 +13,9 @@ import os
 import statistics
 import sys
 
+import report_operator
+import report_tenants
+
 # Project targets.
 CC_RPS = 20_000
 CC_RATIO = 6.0
@@ -329,6 +332,8 @@ def main():
     w("")
     report_curves.sections(out, meta, w)
 
+    p.extend(report_tenants.section(out))
+    p.extend(report_operator.section(out))
     if notes:
         w("## Notes from this run")
         w("")
