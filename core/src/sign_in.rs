@@ -21,7 +21,7 @@ use crate::directory::{names, DirectoryError, DirectoryUser};
 use crate::federation::users::signs_in_elsewhere;
 use crate::protection::lockout::{self, Admission, Attempt};
 use crate::second_factor;
-use crate::secrets::{decoy_hash, verify_hash};
+use crate::secrets::{decoy_hash, run_slow, verify_hash};
 use crate::services::Services;
 
 /// Splits `tenant\user`; a name without a backslash has no tenant.
@@ -149,7 +149,10 @@ pub async fn sign_in(
         Err(why) => {
             // Same work as a real check, so timing does not reveal tenants.
             let p = creds.password.to_string();
-            let _ = tokio::task::spawn_blocking(move || verify_hash(decoy_hash(), &p)).await;
+            let _ = run_slow(&state.secrets.slow_work(), move || {
+                verify_hash(decoy_hash(), &p)
+            })
+            .await;
             let bad = DirectoryError::BadCredentials;
             audit_failed(state, via, None, &creds.username, ip, &bad);
             lockout::failed(state, &attempt).await;

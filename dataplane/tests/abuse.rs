@@ -641,6 +641,24 @@ async fn ops_logins_get_503_when_password_hashing_is_saturated() {
         .expect(StatusCode::OK);
 }
 
+/// Password checks of built-in users share those permits: with every one
+/// taken, a password grant waits (no argon2 of its own, none of its 19 MiB)
+/// and is answered once a permit is free.
+#[tokio::test]
+async fn password_grants_queue_for_the_slow_hash_permits() {
+    let s = TestServer::new().await;
+    let work = s.state.secrets.slow_work();
+    let all = u32::try_from(work.available_permits()).expect("permits");
+    let held = work.acquire_many(all).await.expect("permits");
+    let grant = s.password_tokens(None);
+    tokio::pin!(grant);
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(500), &mut grant).await;
+    assert!(waited.is_err(), "no password was checked without a permit");
+    drop(held);
+    let tokens = grant.await;
+    assert!(tokens["access_token"].is_string());
+}
+
 // ---- Redis down --------------------------------------------------------------
 
 /// A redis-server of this test's own, killed when dropped.

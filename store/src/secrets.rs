@@ -163,6 +163,23 @@ impl SecretVerifier {
     }
 }
 
+/// Runs `work` (a slow hash) on the blocking pool once one of `permits` is
+/// free, so a burst of sign-ins queues instead of holding 19 MiB each at
+/// once. `None` when the work could not run.
+pub async fn run_slow<T: Send + 'static>(
+    permits: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let permit = permits.clone().acquire_owned().await.ok()?;
+    tokio::task::spawn_blocking(move || {
+        let out = work();
+        drop(permit);
+        out
+    })
+    .await
+    .ok()
+}
+
 /// Verifies a secret against an argon2 PHC string or a bcrypt hash (`$2a$`, `$2b$`, `$2y$`).
 pub fn verify_hash(stored: &str, secret: &str) -> bool {
     if stored.starts_with("$2") {

@@ -1,22 +1,48 @@
 //! The built-in directory: users stored in Tollgate's own database, with
 //! argon2id password hashes.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use tokio::sync::Semaphore;
 use tollgate_store::model::{ContactCenter, User};
 use tollgate_store::Db;
 
 use crate::directory::password_policy::PasswordPolicy;
 use crate::directory::{Directory, DirectoryError, DirectoryUser};
-use crate::secrets::{decoy_hash, hash_secret, verify_hash};
+use crate::secrets::{decoy_hash, hash_secret, run_slow, verify_hash};
 
 pub struct BuiltinDirectory {
     db: Db,
     policy: PasswordPolicy,
+    /// Shared with client-secret checks: slow hashes running at once.
+    slow_work: Arc<Semaphore>,
 }
 
 impl BuiltinDirectory {
-    pub fn new(db: Db, policy: PasswordPolicy) -> Self {
-        BuiltinDirectory { db, policy }
+    pub fn new(db: Db, policy: PasswordPolicy, slow_work: Arc<Semaphore>) -> Self {
+        BuiltinDirectory {
+            db,
+            policy,
+            slow_work,
+        }
+    }
+
+    /// Whether `password` is one the policy's history forbids for `user`.
+    pub async fn reused(
+        &self,
+        user: &User,
+        password: &str,
+    ) -> Result<bool, tollgate_store::StoreError> {
+        self.policy
+            .reused(&self.db, user, password, &self.slow_work)
+            .await
+    }
+
+    async fn verify(&self, hash: String, password: String) -> bool {
+        run_slow(&self.slow_work, move || verify_hash(&hash, &password))
+            .await
+            .unwrap_or(false)
     }
 
     /// The rules new passwords of this directory follow.
@@ -46,12 +72,6 @@ fn to_directory_user(u: &User) -> DirectoryUser {
     }
 }
 
-async fn verify(hash: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_hash(&hash, &password))
-        .await
-        .unwrap_or(false)
-}
-
 #[async_trait]
 impl Directory for BuiltinDirectory {
     async fn authenticate(
@@ -67,10 +87,14 @@ impl Directory for BuiltinDirectory {
             .map_err(unavailable)?;
         let Some(user) = user else {
             // Same work as a real check, so timing does not reveal who exists.
-            verify(decoy_hash().to_string(), password.to_string()).await;
+            self.verify(decoy_hash().to_string(), password.to_string())
+                .await;
             return Err(DirectoryError::BadCredentials);
         };
-        if !verify(user.password_hash.clone(), password.to_string()).await {
+        if !self
+            .verify(user.password_hash.clone(), password.to_string())
+            .await
+        {
             return Err(DirectoryError::BadCredentials);
         }
         // Only after the password is right, so these do not reveal accounts either.
@@ -111,30 +135,26 @@ impl Directory for BuiltinDirectory {
         let Some(mut user) = user else {
             return Err(DirectoryError::BadCredentials);
         };
-        if !verify(user.password_hash.clone(), old.to_string()).await {
+        if !self
+            .verify(user.password_hash.clone(), old.to_string())
+            .await
+        {
             return Err(DirectoryError::BadCredentials);
         }
         // Only after the old password is right: the rules say nothing to a guesser.
         self.policy
             .check_form(new)
             .map_err(DirectoryError::PasswordRejected)?;
-        if self
-            .policy
-            .reused(&self.db, &user, new)
-            .await
-            .map_err(unavailable)?
-        {
+        if self.reused(&user, new).await.map_err(unavailable)? {
             return Err(DirectoryError::PasswordRejected(
                 crate::directory::password_policy::PolicyViolation::Reused(self.policy.history),
             ));
         }
         let new = new.to_string();
-        user.password_hash = tokio::task::spawn_blocking(move || hash_secret(&new))
+        user.password_hash = run_slow(&self.slow_work, move || hash_secret(&new).ok())
             .await
-            .map_err(|_| DirectoryError::Unavailable {
-                retry_after: std::time::Duration::from_secs(1),
-            })?
-            .map_err(|_| DirectoryError::Unavailable {
+            .flatten()
+            .ok_or(DirectoryError::Unavailable {
                 retry_after: std::time::Duration::from_secs(1),
             })?;
         user.must_change_password = false;

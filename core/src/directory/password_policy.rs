@@ -3,10 +3,13 @@
 //! changes their password and when an administrator sets one. Directories
 //! with their own rules (LDAP, the Configuration Server) enforce those.
 
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 use tollgate_store::model::User;
 use tollgate_store::{Db, StoreError};
 
-use crate::secrets::verify_hash;
+use crate::secrets::{run_slow, verify_hash};
 
 /// Hashing cost grows with the input; an unbounded password is a
 /// denial-of-service lever.
@@ -57,7 +60,13 @@ impl PasswordPolicy {
 
     /// Whether `password` is the user's current one or one of the previous
     /// `history - 1`, checked against the stored hashes.
-    pub async fn reused(&self, db: &Db, user: &User, password: &str) -> Result<bool, StoreError> {
+    pub async fn reused(
+        &self,
+        db: &Db,
+        user: &User,
+        password: &str,
+        slow_work: &Arc<Semaphore>,
+    ) -> Result<bool, StoreError> {
         if self.history == 0 {
             return Ok(false);
         }
@@ -72,11 +81,8 @@ impl PasswordPolicy {
         );
         let password = password.to_string();
         // Each check is a deliberate slow hash: off the async workers.
-        Ok(
-            tokio::task::spawn_blocking(move || hashes.iter().any(|h| verify_hash(h, &password)))
-                .await
-                .unwrap_or(true),
-        )
+        let work = move || hashes.iter().any(|h| verify_hash(h, &password));
+        Ok(run_slow(slow_work, work).await.unwrap_or(true))
     }
 }
 

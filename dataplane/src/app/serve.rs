@@ -150,9 +150,11 @@ pub async fn build(
             .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?,
     );
     let saml_metadata = saml_metadata(common, &outbound, saml_metadata_ca.as_deref())?;
+    let secrets = SecretVerifier::default();
     let directories = directories(
         common,
         &db,
+        secrets.slow_work(),
         ConfigServerSettings::new(config_server_ca, metrics.config_server.clone()),
         outbound.clone(),
     )
@@ -185,7 +187,7 @@ pub async fn build(
         keys,
         verified: Default::default(),
         revocations,
-        secrets: SecretVerifier::default(),
+        secrets,
         audit,
         metrics,
         backchannel,
@@ -250,6 +252,7 @@ fn default_contact_center(
 fn directories(
     common: &CommonArgs,
     db: &Db,
+    slow_work: Arc<tokio::sync::Semaphore>,
     config_server: ConfigServerSettings,
     outbound: Arc<tollgate_core::outbound::Policy>,
 ) -> Directories {
@@ -260,6 +263,7 @@ fn directories(
                 min_length: common.password_min_length,
                 history: common.password_history,
             },
+            slow_work,
         ),
         db.clone(),
         config_server,

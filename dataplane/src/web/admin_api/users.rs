@@ -285,11 +285,12 @@ async fn find(state: &Services, cc: &str, user_id: &str) -> Result<User, ApiErro
     })
 }
 
-async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || tollgate_core::secrets::hash_secret(&password))
+async fn hash(state: &Services, password: String) -> Result<String, ApiError> {
+    let work = move || tollgate_core::secrets::hash_secret(&password).ok();
+    tollgate_core::secrets::run_slow(&state.secrets.slow_work(), work)
         .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|_| ApiError::internal())
+        .flatten()
+        .ok_or_else(ApiError::internal)
 }
 
 fn temporary_password() -> String {
@@ -410,7 +411,7 @@ pub async fn create(
     // A generated password is temporary: the user picks their own at sign-in.
     u.must_change_password = generated.is_some();
     apply(&mut u, &d)?;
-    u.password_hash = hash(password).await?;
+    u.password_hash = hash(&state, password).await?;
     let stored = state.db.create_user(&u).await.map_err(user_error)?;
     state
         .audit("user.created")
@@ -606,7 +607,7 @@ pub async fn reset_password(
         Some(p) => {
             check_password(&state, &p)?;
             let policy = state.directories.builtin.policy();
-            if policy.reused(&state.db, &u, &p).await? {
+            if state.directories.builtin.reused(&u, &p).await? {
                 return Err(ApiError::bad_request(format!(
                     "'password': {}",
                     PolicyViolation::Reused(policy.history)
@@ -619,7 +620,7 @@ pub async fn reset_password(
             (p.clone(), Some(p))
         }
     };
-    u.password_hash = hash(password).await?;
+    u.password_hash = hash(&state, password).await?;
     u.must_change_password = d.must_change_password.unwrap_or(generated.is_some());
     let stored = state.db.update_user(&u).await.map_err(user_error)?;
     // Whoever held the old password is signed out everywhere.
