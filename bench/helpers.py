@@ -341,6 +341,8 @@ def cmd_password_hash(db_path, username):
 
 
 def cmd_keycloak_hash(credential_data):
+    if not credential_data:
+        die("keycloak-hash: no password credential found")
     d = json.loads(credential_data)
     if d.get("algorithm") != "argon2":
         print(f"{d.get('algorithm')} iterations={d.get('hashIterations')}")

@@ -678,6 +678,7 @@ run_keycloak() {
   meta keycloak "$KC_VERSION"
   meta java "Java $(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.runtime.version = //p')"
   meta keycloak_heap "$KC_HEAP"
+  meta keycloak_db "$KC_DB"
   meta keycloak_build "$KC_BUILD_OPTS"
   meta keycloak_warmup "$KC_WARMUP"
   local WARMUP=$KC_WARMUP  # what `bench` uses, for Keycloak's runs only
