@@ -22,6 +22,10 @@
   helpers.py wait-quiet MAX_SECONDS PIDS
         wait until everything but the trees of PIDS uses < 5% of one core for
         3 s in a row; exit 1 after MAX_SECONDS.
+  helpers.py wait-drained MAX_SECONDS PIDS
+        wait until the trees of PIDS use < 10% of one core for a second:
+        work the warm-up left queued (slow password hashes of requests wrk
+        gave up on) is done; exit 1 after MAX_SECONDS.
   helpers.py fsync-rate DIR
         8 kB write + fdatasync in a loop for one second in DIR; prints the
         rate (what bounds durable commits on this disk).
@@ -258,6 +262,16 @@ def cmd_wait_quiet(max_seconds, pids):
         other = 100 * max(0.0, (m1 - m0) - (s1 - s0)) / (t1 - t0)
         calm = calm + 1 if other < 5 else 0
         if calm >= 3:
+            return
+    sys.exit(1)
+
+
+def cmd_wait_drained(max_seconds, pids):
+    deadline = time.monotonic() + float(max_seconds)
+    while time.monotonic() < deadline:
+        t0, s0 = time.monotonic(), tree_cpu(pids)
+        time.sleep(1.0)
+        if tree_cpu(pids) - s0 < 0.1 * (time.monotonic() - t0):
             return
     sys.exit(1)
 
@@ -547,6 +561,8 @@ def main():
         cmd_other_pct(*args)
     elif cmd == "wait-quiet":
         cmd_wait_quiet(*args)
+    elif cmd == "wait-drained":
+        cmd_wait_drained(*args)
     elif cmd == "fsync-rate":
         cmd_fsync_rate(*args)
     elif cmd == "clone-demo":

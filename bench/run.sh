@@ -202,6 +202,8 @@ bench() {
     log "wrk $name: warm-up ${WARMUP}s"
     env "${envs[@]}" "${warm[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout "$WRK_TIMEOUT" \
       -s bench/wrk/bench.lua "$url" >"$OUT/$name.warmup.txt" 2>&1
+    # The server may still work off requests the warm-up left in flight.
+    $H wait-drained 60 "$TREE_PIDS" || log "warning: $name: the server stayed busy after the warm-up"
     log "wrk $name: ${DURATION}s, $THREADS threads, $CONNS connections"
     env "${envs[@]}" "${run[@]}" $H cpu "$OUT/$name.cpu.json" "$TREE_PIDS" -- \
       wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout "$WRK_TIMEOUT" --latency \
