@@ -304,7 +304,8 @@ def main():
     w(f"- One run of `bench/run.sh` measures the three servers on this machine, one server at a "
       f"time, over loopback (127.0.0.1). wrk shares the {meta.get('nproc', '?')} cores with "
       "the server under test, the same way for all.")
-    w(f"- Each scenario: {meta.get('warmup', '?')} s warm-up, then {meta.get('duration', '?')} s "
+    w(f"- Each scenario: {meta.get('warmup', '?')} s warm-up, then, once the server has worked "
+      f"off the requests the warm-up left in flight, {meta.get('duration', '?')} s "
       f"measured with wrk, {meta.get('threads', '?')} threads, {meta.get('connections', '?')} "
       f"connections, HTTP/1.1 keep-alive, wrk timeout {meta.get('wrk_timeout', '2s')} per request. "
       "Latencies are wrk's (coordinated omission not corrected).")
