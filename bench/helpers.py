@@ -22,6 +22,10 @@
   helpers.py wait-quiet MAX_SECONDS PIDS
         wait until everything but the trees of PIDS uses < 5% of one core for
         3 s in a row; exit 1 after MAX_SECONDS.
+  helpers.py wait-drained MAX_SECONDS PIDS
+        wait until the trees of PIDS use < 10% of one core for a second:
+        work the warm-up left queued (slow password hashes of requests wrk
+        gave up on) is done; exit 1 after MAX_SECONDS.
   helpers.py fsync-rate DIR
         8 kB write + fdatasync in a loop for one second in DIR; prints the
         rate (what bounds durable commits on this disk).
@@ -29,10 +33,33 @@
         print SQL (for psql) that copies the demo records `tollgate dev`
         created (environment, contact center, client, user...) into a
         migrated PostgreSQL database; existing rows are kept.
+  helpers.py password-hash SQLITE_DB USERNAME
+        the cost parameters of the user's argon2 password hash, as
+        `argon2id v=19 m=19456 t=2 p=1 len=32` (memory in KiB, hash bytes).
+  helpers.py keycloak-hash CREDENTIAL_DATA
+        the same for a Keycloak password credential (its `credential_data`).
+  helpers.py pkce VERIFIER
+        the S256 code challenge of VERIFIER.
+  helpers.py signin AUTHORIZE_URL REDIRECT_URI USERNAME PASSWORD
+        sign in as a browser would (follow redirects, fill the form that
+        has a password field, follow to REDIRECT_URI) and print the cookies
+        of the signed-in session as one Cookie header value.
+  helpers.py roundtrip AUTHORIZE_URL REDIRECT_URI TOKEN_URL ID SECRET VERIFIER COOKIE
+        one authorization-code round trip with that session: authorize
+        (must redirect with a code, no page), then the token request; print
+        the field names of the token response.
+  helpers.py keycloak-realm BASE ADMIN ADMIN_PASSWORD REALM_JSON
+        create the realm described by REALM_JSON (a file) through
+        Keycloak's admin REST API.
+  helpers.py keycloak-password BASE ADMIN ADMIN_PASSWORD REALM USERNAME PASSWORD
+        set the user's password again (hashed with the server's current
+        password-hashing settings).
 """
 
 import base64
 import concurrent.futures
+import email.utils
+import hashlib
 import http.client
 import json
 import os
@@ -46,6 +73,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from html.parser import HTMLParser
 
 
 def die(msg):
@@ -238,6 +266,16 @@ def cmd_wait_quiet(max_seconds, pids):
     sys.exit(1)
 
 
+def cmd_wait_drained(max_seconds, pids):
+    deadline = time.monotonic() + float(max_seconds)
+    while time.monotonic() < deadline:
+        t0, s0 = time.monotonic(), tree_cpu(pids)
+        time.sleep(1.0)
+        if tree_cpu(pids) - s0 < 0.1 * (time.monotonic() - t0):
+            return
+    sys.exit(1)
+
+
 def cmd_cpu(out, server_pid, *cmd):
     if not cmd or cmd[0] != "--":
         die("cpu: expected -- CMD...")
@@ -305,6 +343,202 @@ def cmd_clone_demo(db_path):
     print("COMMIT;")
 
 
+def cmd_password_hash(db_path, username):
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    row = conn.execute("SELECT password_hash FROM users WHERE username = ?", (username,)).fetchone()
+    if not row or not row[0].startswith("$argon2"):
+        die(f"password-hash: no argon2 hash for {username!r} in {db_path}")
+    # PHC: $alg$v=19$m=..,t=..,p=..$salt$hash
+    alg, version, params, _salt, digest = row[0].split("$")[1:6]
+    length = len(base64.b64decode(digest + "=" * (-len(digest) % 4)))
+    print(f"{alg} {version} {params.replace(',', ' ')} len={length}")
+
+
+def cmd_keycloak_hash(credential_data):
+    if not credential_data:
+        die("keycloak-hash: no password credential found")
+    d = json.loads(credential_data)
+    if d.get("algorithm") != "argon2":
+        print(f"{d.get('algorithm')} iterations={d.get('hashIterations')}")
+        return
+    a = {k: v[0] for k, v in d.get("additionalParameters", {}).items()}
+    version = {"1.3": 19, "1.0": 16}.get(a.get("version"), a.get("version"))
+    print(f"argon2{a.get('type')} v={version} m={a.get('memory')} t={d.get('hashIterations')} "
+          f"p={a.get('parallelism')} len={a.get('hashLength')}")
+
+
+def cmd_pkce(verifier):
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    print(base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
+
+
+def expired_attr(attr):
+    """True for a cookie attribute that deletes the cookie."""
+    key, _, value = attr.strip().partition("=")
+    key = key.lower()
+    if key == "max-age":
+        return value.strip().lstrip("-").isdigit() and int(value) <= 0
+    if key == "expires":
+        try:
+            return email.utils.parsedate_to_datetime(value).timestamp() < time.time()
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+class Browser:
+    """Just enough of a browser for a scripted sign-in on one host: a cookie
+    jar (paths and Secure ignored: everything is http://127.0.0.1) and no
+    automatic redirects."""
+
+    def __init__(self, cookie_header=""):
+        self.cookies = {}
+        for part in filter(None, (p.strip() for p in cookie_header.split(";"))):
+            k, _, v = part.partition("=")
+            self.cookies[k] = v
+
+    def header(self):
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def keep(self, set_cookie):
+        first, *attrs = set_cookie.split(";")
+        name, _, value = first.strip().partition("=")
+        expired = any(expired_attr(a) for a in attrs)
+        if expired or not value:
+            self.cookies.pop(name, None)
+        else:
+            self.cookies[name] = value
+
+    def request(self, method, url, form=None, headers=None):
+        """(status, absolute Location or None, body)"""
+        u = urllib.parse.urlsplit(url)
+        h = dict(headers or {})
+        if self.cookies:
+            h["Cookie"] = self.header()
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        try:
+            conn.request(method, (u.path or "/") + (f"?{u.query}" if u.query else ""), body=body, headers=h)
+            r = conn.getresponse()
+            text = r.read().decode(errors="replace")
+            for sc in r.headers.get_all("Set-Cookie") or []:
+                self.keep(sc)
+            loc = r.getheader("Location")
+            return r.status, (urllib.parse.urljoin(url, loc) if loc else None), text
+        finally:
+            conn.close()
+
+    def follow(self, url, redirect_uri, method="GET", form=None):
+        """Requests URL, follows redirects until one points at REDIRECT_URI
+        (returned, not fetched) or a page answers: (url, status, body)."""
+        for _ in range(10):
+            status, loc, body = self.request(method, url, form)
+            if status not in (301, 302, 303, 307, 308) or not loc:
+                return url, status, body
+            if loc.startswith(redirect_uri):
+                return loc, status, None
+            url, method, form = loc, "GET", None
+        die(f"too many redirects from {url}")
+
+
+class Forms(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.forms, self._current = [], None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self._current = {"action": a.get("action") or "", "fields": {}}
+            self.forms.append(self._current)
+        elif tag in ("input", "button") and self._current is not None and a.get("name"):
+            self._current["fields"].setdefault(a["name"], a.get("value") or "")
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._current = None
+
+
+def cmd_signin(authorize_url, redirect_uri, username, password):
+    b = Browser()
+    url, status, page = b.follow(authorize_url, redirect_uri)
+    if page is None or status != 200:
+        die(f"signin: expected a sign-in page, got {status} {url}")
+    parser = Forms()
+    parser.feed(page)
+    form = next((f for f in parser.forms if "password" in f["fields"]), None)
+    if form is None:
+        die(f"signin: no form with a password field at {url}: {page[:300]}")
+    fields = {**form["fields"], "username": username, "password": password}
+    url, status, page = b.follow(urllib.parse.urljoin(url, form["action"]), redirect_uri, "POST", fields)
+    if page is not None:
+        die(f"signin: no redirect to the client after signing in: {status} {url}: {page[:300]}")
+    print(b.header())
+
+
+def cmd_roundtrip(authorize_url, redirect_uri, token_url, client_id, secret, verifier, cookie):
+    status, loc, body = Browser(cookie).request("GET", authorize_url)
+    if status not in (302, 303) or not loc or not loc.startswith(redirect_uri):
+        die(f"roundtrip: authorize with the session answered {status} {loc}: {body[:300]}")
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query).get("code")
+    if not code:
+        die(f"roundtrip: no code in {loc}")
+    form = [("grant_type", "authorization_code"), ("code", code[0]),
+            ("redirect_uri", redirect_uri), ("code_verifier", verifier)]
+    status, body = post_form(token_url, client_id, secret, form)
+    if status != 200:
+        die(f"roundtrip: token request -> {status}: {body[:300]}")
+    print(", ".join(sorted(json.loads(body))))
+
+
+def keycloak_admin(base, admin, password):
+    form = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli",
+                                   "username": admin, "password": password}).encode()
+    with urllib.request.urlopen(f"{base}/realms/master/protocol/openid-connect/token", form, timeout=60) as r:
+        return json.load(r)["access_token"]
+
+
+def keycloak_call(base, admin, password, method, path, doc):
+    req = urllib.request.Request(base + path, data=json.dumps(doc).encode(), method=method)
+    req.add_header("Authorization", f"Bearer {keycloak_admin(base, admin, password)}")
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.read()
+    except urllib.error.HTTPError as e:
+        die(f"{method} {path} -> {e.code}: {e.read().decode(errors='replace')[:500]}")
+
+
+def cmd_keycloak_realm(base, admin, password, realm_json):
+    """The realm first (Keycloak gives it its default keys), then the
+    realm's extra components (the ES256 key provider)."""
+    with open(realm_json) as f:
+        doc = json.load(f)
+    components = doc.pop("components", {})
+    keycloak_call(base, admin, password, "POST", "/admin/realms", doc)
+    for provider_type, items in components.items():
+        for c in items:
+            keycloak_call(base, admin, password, "POST", f"/admin/realms/{doc['realm']}/components",
+                          {**c, "providerType": provider_type, "parentId": doc["id"]})
+
+
+def cmd_keycloak_password(base, admin, password, realm, username, user_password):
+    token = keycloak_admin(base, admin, password)
+    q = urllib.parse.urlencode({"username": username, "exact": "true"})
+    req = urllib.request.Request(f"{base}/admin/realms/{realm}/users?{q}")
+    req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        users = json.load(r)
+    if len(users) != 1:
+        die(f"keycloak-password: {len(users)} users named {username!r}")
+    keycloak_call(base, admin, password, "PUT",
+                  f"/admin/realms/{realm}/users/{users[0]['id']}/reset-password",
+                  {"type": "password", "value": user_password, "temporary": False})
+
+
 def main():
     if len(sys.argv) < 2:
         die(__doc__)
@@ -327,10 +561,26 @@ def main():
         cmd_other_pct(*args)
     elif cmd == "wait-quiet":
         cmd_wait_quiet(*args)
+    elif cmd == "wait-drained":
+        cmd_wait_drained(*args)
     elif cmd == "fsync-rate":
         cmd_fsync_rate(*args)
     elif cmd == "clone-demo":
         cmd_clone_demo(*args)
+    elif cmd == "password-hash":
+        cmd_password_hash(*args)
+    elif cmd == "keycloak-hash":
+        cmd_keycloak_hash(*args)
+    elif cmd == "pkce":
+        cmd_pkce(*args)
+    elif cmd == "signin":
+        cmd_signin(*args)
+    elif cmd == "roundtrip":
+        cmd_roundtrip(*args)
+    elif cmd == "keycloak-realm":
+        cmd_keycloak_realm(*args)
+    elif cmd == "keycloak-password":
+        cmd_keycloak_password(*args)
     else:
         die(f"unknown command {cmd!r}\n{__doc__}")
 

@@ -77,8 +77,32 @@ def load_ms(out, name):
         return [float(x) for x in f.read().split()]
 
 
+def rate(r):
+    """Requests/s; for the code round trip, round trips/s."""
+    return r["roundtrips_per_s"] if r.get("mode") == "code" else r["rps"]
+
+
 def rps(r):
-    return f"{r['rps']:,.0f}"
+    return f"{rate(r):,.0f}"
+
+
+def hash_fields(h):
+    """`argon2id v=19 m=19456 t=2 p=1 len=32` (helpers.py) -> ("argon2id", {"m": "19456", ...})."""
+    alg, *params = (h or "?").split()
+    return alg, dict(x.partition("=")[::2] for x in params)
+
+
+def hash_text(h):
+    alg, f = hash_fields(h)
+    if not f.get("m", "").isdigit():
+        return h or "?"
+    return (f"{alg}, {int(f['m']):,} KiB memory, {f.get('t', '?')} iterations, "
+            f"parallelism {f.get('p', '?')}, {f.get('len', '?')}-byte hash")
+
+
+def short_hash(h):
+    alg, f = hash_fields(h)
+    return f"{alg} m={f.get('m', '?')} KiB t={f.get('t', '?')} p={f.get('p', '?')}"
 
 
 def ms(us):
@@ -98,7 +122,8 @@ def errors(r):
     if r["starved"]:
         parts.append(f"{r['starved']} sent without a live refresh token")
     if r["unparsed"]:
-        parts.append(f"{r['unparsed']} 2xx without refresh_token")
+        parts.append(f"{r['unparsed']} redirects without a code" if r.get("mode") == "code"
+                     else f"{r['unparsed']} 2xx without refresh_token")
     return f"**{r['errors']:,}** ({'; '.join(parts)})"
 
 
@@ -137,6 +162,93 @@ def verdict(ok, run=None, *others):
     return text
 
 
+SCENARIOS = [
+    ("client_credentials", "Client credentials token"),
+    ("introspection", "Introspection"),
+    ("password", "Password grant"),
+    ("refresh", "Refresh (rotating)"),
+    ("code", "Authorization code round trip (authorize + token), round trips/s"),
+]
+
+
+def server_rows(key, meta, workers):
+    """(server, scenario, label) rows of one scenario of the throughput table."""
+    kc = f"Keycloak {meta.get('keycloak', '')}".strip()
+    tg_hash = short_hash(meta.get("tollgate_password_hash"))
+    if key == "password":
+        return [
+            ("tollgate", key, f"Tollgate ({tg_hash}, its only setting)"),
+            ("peer", key, "oidc-provider, 1 process (no hash: server.js compares the password)"),
+            ("keycloak", key, f"{kc} (set to {short_hash(meta.get('keycloak_password_hash'))})"),
+            ("keycloak", "password_default", f"{kc}, its default hash "
+             f"({short_hash(meta.get('keycloak_password_hash_default'))})"),
+        ]
+    rows = [("tollgate", key, "Tollgate" + (" (`dev`: SQLite + in-process)" if key == "refresh" else "")),
+            ("peer", key, "oidc-provider, 1 process")]
+    if key == "client_credentials":
+        rows.append(("peer-cluster", key, f"oidc-provider, node:cluster ×{workers}"))
+    return rows + [("keycloak", key, kc + (" (PostgreSQL)" if key == "refresh" else ""))]
+
+
+def keycloak_method(w, meta):
+    if "keycloak" not in meta:
+        return
+    w(f"- **Keycloak** {meta['keycloak']}: the distribution the test command provisions "
+      "(`scripts/provision/saml-idp.sh`, from Maven Central), in a home of its own built for "
+      f"PostgreSQL (`kc.sh build {meta.get('keycloak_build', '?')}`) and run in production mode "
+      "(`kc.sh start --optimized`, http enabled on 127.0.0.1 only, `--hostname` = its "
+      f"http://127.0.0.1 URL). Its database `{meta.get('keycloak_db', 'keycloak')}` is on the "
+      "same PostgreSQL as Tollgate's PostgreSQL run (durable commits). JVM heap `JAVA_OPTS_KC_HEAP="
+      f"{meta.get('keycloak_heap', '?')}` (Keycloak's own default outside containers is "
+      "`-Xms64m -Xmx512m`); every other JVM and server setting is Keycloak's default. Its "
+      f"warm-up before each run is {meta.get('keycloak_warmup', '?')} s instead of "
+      f"{meta.get('warmup', '?')} s: the JVM compiles its hot paths during the first tens of "
+      "seconds under load. One realm "
+      "`demo`, created through the admin REST API: default signature algorithm ES256 with an "
+      "`ecdsa-generated` P-256 key provider, access tokens valid 3600 s (as oidc-provider's), "
+      "\"Revoke Refresh Token\" on with maximum reuse 0, password policy "
+      "`hashAlgorithm(argon2)`; one confidential client (`client-secret` authenticator, service "
+      "accounts, direct access grants and standard flow on, consent off, redirect URI "
+      "`<base>/callback`, an audience mapper that puts the client in its tokens' audience, "
+      "without which Keycloak refuses to introspect them for it); one user with first and "
+      "last name and a verified e-mail (so no profile page interrupts the sign-in). Access "
+      "tokens are Keycloak's default JWTs.")
+
+
+def password_method(w, meta):
+    w("- **Password grant**: `grant_type=password` with the user's name and password, client "
+      "authenticated with Basic; every request verifies the password against its stored hash. "
+      "Tollgate's brute-force lockout, which admits 5 attempts in flight per user and address, "
+      "is lifted (`TOLLGATE_LOCKOUT_THRESHOLD`) like its per-address rate limit, since all load "
+      "comes from one address for one user; Keycloak's brute-force detection is off by default. "
+      f"Tollgate's stored hash (read from its database): {hash_text(meta.get('tollgate_password_hash'))}; "
+      "Tollgate has no setting for it (`store/src/secrets.rs` hashes with the argon2 crate's "
+      "defaults). So Keycloak, for "
+      "the equal-cost run, is given Tollgate's parameters "
+      f"(`{meta.get('keycloak_hash_options', '?')}`) before the user's password is set, and its "
+      f"stored credential then reads: {hash_text(meta.get('keycloak_password_hash'))}. Keycloak's "
+      "default is measured after a restart without those options and a password reset: "
+      f"{hash_text(meta.get('keycloak_password_hash_default'))}. oidc-provider has no password "
+      "grant and no user store: the grant `bench/peer/server.js` registers (the one that seeds "
+      "the refresh scenario) compares the password with `timingSafeEqual`, no hash; its figure is "
+      "the cost of the grant without any password hashing.")
+
+
+def code_method(w, meta):
+    w("- **Authorization code round trip**: before the run the script signs in once through each "
+      "server's own sign-in form (`helpers.py signin`: Tollgate's `/ui/auth/sign-in`, Keycloak's "
+      "login page, oidc-provider's interaction page in `server.js`, which also grants the client "
+      "its scopes so that no consent page follows; Tollgate's demo client and Keycloak's client "
+      "ask for no consent). `bench/wrk/bench.lua` then alternates, per wrk thread: `GET` the "
+      "authorization endpoint with that browser session's cookies (`response_type=code`, PKCE "
+      "S256, the server answers 302 with a code) and `POST` the token endpoint redeeming the "
+      "code (Basic auth, `code_verifier`). A round trip counts when the token response is 2xx; "
+      "p50 and p99 are per request, the two kinds mixed. Scope `openid` (oidc-provider: `openid "
+      "api`, its JWT resource's scope); the token responses carry: Tollgate "
+      f"`{meta.get('tollgate.code_response', '?')}`, oidc-provider "
+      f"`{meta.get('peer.code_response', '?')}`, Keycloak `{meta.get('keycloak.code_response', '?')}`.")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -144,9 +256,10 @@ def main():
     import report_curves  # here, not at the top: it imports this module
     meta, notes = load_meta(os.path.join(out, "meta.tsv"))
     runs = {}
-    for server in ("tollgate", "peer", "peer-cluster"):
+    for server in ("tollgate", "peer", "peer-cluster", "keycloak"):
         for scenario in ("client_credentials", "introspection", "client_credentials_opaque",
-                         "introspection_opaque", "refresh", "refresh_pg"):
+                         "introspection_opaque", "password", "password_default", "refresh",
+                         "refresh_pg", "code"):
             r = load_run(out, f"{server}.{scenario}")
             if r:
                 runs[(server, scenario)] = r
@@ -176,6 +289,11 @@ def main():
           "`NODE_ENV=production`")
     else:
         w("- oidc-provider: not measured")
+    if "keycloak" in meta:
+        w(f"- Keycloak {meta['keycloak']} on {meta.get('java', 'Java ?')}, production mode "
+          f"(`kc.sh build {meta.get('keycloak_build', '?')}`, then `kc.sh start --optimized`)")
+    else:
+        w("- Keycloak: not measured")
     w(f"- wrk {meta.get('wrk', '?')}")
     w(f"- Load average (1, 5, 15 min) at start: {meta.get('loadavg_start', '?')}; "
       f"at the end: {meta.get('loadavg_end', '?')} (the benchmark's own load included)")
@@ -187,26 +305,32 @@ def main():
     w("")
     w("## Method")
     w("")
-    w(f"- One run of `bench/run.sh` measures both servers on this machine, one server at a "
+    w(f"- One run of `bench/run.sh` measures the three servers on this machine, one server at a "
       f"time, over loopback (127.0.0.1). wrk shares the {meta.get('nproc', '?')} cores with "
-      "the server under test, the same way for both.")
-    w(f"- Each scenario: {meta.get('warmup', '?')} s warm-up, then {meta.get('duration', '?')} s "
+      "the server under test, the same way for all.")
+    w(f"- Each scenario: {meta.get('warmup', '?')} s warm-up, then, once the server has worked "
+      f"off the requests the warm-up left in flight, {meta.get('duration', '?')} s "
       f"measured with wrk, {meta.get('threads', '?')} threads, {meta.get('connections', '?')} "
-      "connections, HTTP/1.1 keep-alive. Latencies are wrk's (coordinated omission not corrected).")
+      f"connections, HTTP/1.1 keep-alive, wrk timeout {meta.get('wrk_timeout', '2s')} per request. "
+      "Latencies are wrk's (coordinated omission not corrected).")
     w("- CPU = CPU time used during the measured run by the server (its whole process tree) / "
       "by wrk / by anything else on the machine, in % of one core "
       f"({meta.get('nproc', '?')} cores = {100 * int(meta.get('nproc', '1'))}%). "
       f"For the PostgreSQL + Redis run, PostgreSQL's and Redis's processes count as the server "
-      f"(in parentheses: Tollgate + PostgreSQL + Redis). "
+      f"(in parentheses: Tollgate + PostgreSQL + Redis), and for Keycloak its PostgreSQL "
+      f"(Keycloak + PostgreSQL). "
       f"Before each run the script waits for the machine to be idle, and measures again (up to "
       f"3 times) when other processes used more than {OTHER_CPU_LIMIT}% of a core meanwhile; "
       "the least disturbed attempt is reported, and ⚠ marks one that stayed skewed.")
     w("- Errors = non-2xx responses + socket errors + refresh requests that had no live "
       "token to send. A run with errors is reported as such and does not count for a target.")
-    w("- Both servers have one confidential client with HTTP Basic (`client_secret_basic`) "
-      "auth and one user `demo\\<user>`, and sign access tokens as ES256 JWTs "
+    w("- All three servers have one confidential client with HTTP Basic (`client_secret_basic`) "
+      "auth and one user (`demo\\<user>`; in Keycloak `<user>` in realm `demo`) with the same "
+      "password, and sign access tokens as ES256 JWTs "
       f"(Tollgate's header: `{meta.get('tollgate_access_token_header', '?')}`, "
-      f"oidc-provider's: `{meta.get('peer_access_token_header', '?')}`).")
+      f"oidc-provider's: `{meta.get('peer_access_token_header', '?')}`, "
+      f"Keycloak's: `{meta.get('keycloak_access_token_header', '?')}`).")
+    keycloak_method(w, meta)
     w("- **Client credentials**: `POST` token endpoint, `grant_type=client_credentials`. "
       "oidc-provider issues JWT access tokens for this grant only through resource indicators: "
       "`features.resourceIndicators` with a default resource whose `accessTokenFormat` is "
@@ -219,13 +343,17 @@ def main():
     w("- **Opaque tokens** (Tollgate only): the same two scenarios with the demo client set to "
       "`accessTokenFormat: opaque`: issuing writes the claims to the in-process store and a "
       "SQLite row; introspection finds them in the in-process store.")
+    password_method(w, meta)
+    code_method(w, meta)
     w("- **Refresh**: every refresh rotates the refresh token. `bench/wrk/bench.lua` keeps a "
       "FIFO of live refresh tokens per wrk thread, seeded before the run with the password "
       "grant (more tokens than the thread's connections); each response's new "
       "`refresh_token` goes back into the queue. oidc-provider has no password grant: "
       "`bench/peer/server.js` registers one for seeding; its refresh grant is the built-in "
       "one with `rotateRefreshToken: true` (reuse revokes the grant, as Tollgate revokes the "
-      "family).")
+      "family). Keycloak: \"Revoke Refresh Token\" on with maximum reuse 0, so a refresh token "
+      "is good for one use and a second use is refused; its refresh tokens belong to the user "
+      "session the password grant created.")
     w("- Storage: Tollgate scenarios run on `tollgate dev` (SQLite + in-process store, log level "
       "`warn`) unless marked PostgreSQL + Redis: that one is `tollgate serve all` (log level "
       "`info`, JSON lines to a file) on a PostgreSQL database migrated with `tollgate migrate`, "
@@ -257,23 +385,23 @@ def main():
         if r is None:
             w(f"| {label} | {server_label} | not measured | | | | | |")
             return
+        if r["requests"] == 0:
+            w(f"| {label} | {server_label} | 0: no response within the {r['duration_us'] / 1e6:.0f} s "
+              f"| | | {errors(r)} | {cpu(r)} | |")
+            return
         ratio = ""
-        if ratio_to is not None and r["rps"] > 0:
-            ratio = f"×{ratio_to['rps'] / r['rps']:.1f}"
+        if ratio_to is not None and rate(r) > 0:
+            x = rate(ratio_to) / rate(r)
+            ratio = f"×{x:.2f}" if x < 1 else f"×{x:.1f}"
         w(f"| {label} | {server_label} | {rps(r)} | {ms(r['latency_us']['p50'])} | "
           f"{ms(r['latency_us']['p99'])} | {errors(r)} | {cpu(r)} | {ratio} |")
 
-    scenarios = [
-        ("client_credentials", "Client credentials token"),
-        ("introspection", "Introspection"),
-        ("refresh", "Refresh (rotating)"),
-    ]
-    for key, label in scenarios:
+    for key, label in SCENARIOS:
         tg = runs.get(("tollgate", key))
-        row(label, "Tollgate" + (" (`dev`: SQLite + in-process)" if key == "refresh" else ""), tg)
-        row(label, "oidc-provider, 1 process", runs.get(("peer", key)), tg)
-        if key == "client_credentials" and ("peer-cluster", key) in runs:
-            row(label, f"oidc-provider, node:cluster ×{workers}", runs[("peer-cluster", key)], tg)
+        for server, key2, name in server_rows(key, meta, workers):
+            if server == "peer-cluster" and (server, key2) not in runs:
+                continue
+            row(label, name, runs.get((server, key2)), None if server == "tollgate" else tg)
     row("Client credentials, opaque token", "Tollgate", runs.get(("tollgate", "client_credentials_opaque")))
     row("Introspection, opaque token", "Tollgate", runs.get(("tollgate", "introspection_opaque")))
     row("Refresh (rotating)", "Tollgate `serve all` on PostgreSQL + Redis", runs.get(("tollgate", "refresh_pg")))

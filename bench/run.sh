@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Load benchmark: Tollgate and node oidc-provider side by side, in one run, on
-# this machine, over loopback. Writes docs/benchmarks.md and keeps the raw wrk
-# output under bench/results/<UTC timestamp>/ (gitignored).
+# Load benchmark: Tollgate, node oidc-provider and Keycloak side by side, in
+# one run, on this machine, over loopback. Writes docs/benchmarks.md and
+# keeps the raw wrk output under bench/results/<UTC timestamp>/ (gitignored).
 #
 # Benchmarks are not tests: nothing runs this in CI. See bench/README.md.
 #
 # Needs: wrk, curl, python3, node + npm, cargo (the ceiling probe, and
-# Tollgate unless TOLLGATE_BIN is set); matplotlib comes from PyPI into a venv.
+# Tollgate unless TOLLGATE_BIN is set); matplotlib comes from PyPI into a venv;
+# for Keycloak also psql and what scripts/provision/saml-idp.sh provisions.
 # Optional: TOLLGATE_BENCH_DATABASE_URL + TOLLGATE_BENCH_REDIS_URL for the
 # refresh scenario on PostgreSQL + Redis; without them the script starts
 # throwaway ones itself when initdb/pg_ctl and redis-server are installed.
@@ -20,6 +21,9 @@ DURATION=${BENCH_DURATION:-15}          # seconds per measured wrk run
 WARMUP=${BENCH_WARMUP:-3}               # seconds of warm-up before each
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
+# wrk's per-request timeout: password grants (a slow hash each) queue behind
+# 64 connections for longer than wrk's default 2 s on two cores.
+WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-30s}
 IDLE=${BENCH_IDLE_SECONDS:-5}           # idle time before reading VmRSS
 STARTUP_RUNS=${BENCH_STARTUP_RUNS:-5}
 PEER_CLUSTER=${BENCH_PEER_CLUSTER:-2}   # node:cluster workers for the extra variant; 0 = skip
@@ -28,10 +32,18 @@ OTHER_LIMIT=${BENCH_OTHER_CPU_LIMIT:-10} # ... i.e. used more than this % of one
 QUIET_TIMEOUT=${BENCH_QUIET_TIMEOUT:-300} # wait up to this long for a quiet machine; 0 = never wait
 SKIP_TOLLGATE=${BENCH_SKIP_TOLLGATE:-0}
 SKIP_PEER=${BENCH_SKIP_PEER:-0}
+SKIP_KEYCLOAK=${BENCH_SKIP_KEYCLOAK:-0}
 PG_MODE=${BENCH_PG:-auto}               # auto | off
 TG_LISTEN=${BENCH_TOLLGATE_LISTEN:-127.0.0.1:8095}
 TG_MGMT=${BENCH_TOLLGATE_MANAGEMENT:-127.0.0.1:9095}
 PEER_PORT=${BENCH_PEER_PORT:-8096}
+KC_PORT=${BENCH_KEYCLOAK_PORT:-8097}
+KC_MGMT_PORT=${BENCH_KEYCLOAK_MANAGEMENT_PORT:-9097}
+KC_HEAP=${BENCH_KEYCLOAK_HEAP:--Xms1g -Xmx2g}  # JAVA_OPTS_KC_HEAP; Keycloak's own default is -Xms64m -Xmx512m
+KC_DB=${BENCH_KEYCLOAK_DB:-keycloak}     # created on the bench's PostgreSQL; must not exist
+# Keycloak's warm-up per scenario: its JVM compiles the hot paths during the
+# first tens of seconds under load.
+KC_WARMUP=${BENCH_KEYCLOAK_WARMUP:-$((WARMUP > 20 ? WARMUP : 20))}
 PG_PORT=${BENCH_PG_PORT:-}               # throwaway PostgreSQL/Redis; default: free ports
 REDIS_PORT=${BENCH_REDIS_PORT:-}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -47,6 +59,10 @@ export TOLLGATE_DEMO_PASSWORD=${TOLLGATE_DEMO_PASSWORD:-Bench-Passw0rd-2026}
 # All load comes from one address (127.0.0.1): lift the per-IP rate limit,
 # which exists to stop abuse, so the run measures throughput.
 export TOLLGATE_RATE_LIMIT_PER_MINUTE=${TOLLGATE_RATE_LIMIT_PER_MINUTE:-4000000000}
+# Likewise the brute-force lockout: it counts attempts in flight per user and
+# address (5 by default), so 64 connections signing one user in would wait
+# for each other. Keycloak's brute-force detection is off by default too.
+export TOLLGATE_LOCKOUT_THRESHOLD=${TOLLGATE_LOCKOUT_THRESHOLD:-1000000}
 export TOLLGATE_OPS_USERNAME=${TOLLGATE_OPS_USERNAME:-ops}
 export TOLLGATE_OPS_PASSWORD=${TOLLGATE_OPS_PASSWORD:-Ops-Passw0rd-2026}
 CLIENT_ID=$TOLLGATE_DEMO_CLIENT_ID
@@ -54,15 +70,18 @@ CLIENT_SECRET=$TOLLGATE_DEMO_CLIENT_SECRET
 DOMAIN=demo
 LOGIN="$DOMAIN\\$TOLLGATE_DEMO_USERNAME"
 BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+# PKCE for the authorization-code round trips (one verifier is enough: each
+# code is bound to the challenge of its own authorization request).
+PKCE_VERIFIER=bench-pkce-verifier-7c1e52d09f3a48b6a1e0c4d2f8b79e31
 
 TG_BASE="http://$TG_LISTEN"
 TG_TOKEN="$TG_BASE/auth/v3/oauth/token"
-TG_INTROSPECT="$TG_BASE/auth/v3/oauth/introspect"
 TG_READY="http://$TG_MGMT/health/ready"
 PEER_BASE="http://127.0.0.1:$PEER_PORT"
 PEER_TOKEN="$PEER_BASE/token"
-PEER_INTROSPECT="$PEER_BASE/token/introspection"
 PEER_OPAQUE_RESOURCE=urn:tollgate:bench:opaque
+KC_BASE="http://127.0.0.1:$KC_PORT"
+KC_REALM=demo
 
 H="python3 $ROOT/bench/helpers.py"
 # Refresh tokens seeded per wrk thread: more than the thread's connections.
@@ -122,17 +141,18 @@ port_free() {
   ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null
 }
 
-# wait_ready URL PID NAME: until URL answers 200, or the process dies.
+# wait_ready URL PID NAME [SECONDS]: until URL answers 200 (within 60 s by
+# default), or the process dies.
 wait_ready() {
-  local url=$1 pid=$2 name=$3 i
-  for i in $(seq 600); do
+  local url=$1 pid=$2 name=$3 secs=${4:-60} i
+  for i in $(seq $((secs * 10))); do
     if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true) == 200 ]]; then
       return 0
     fi
     kill -0 "$pid" 2>/dev/null || die "$name exited early, see $OUT/logs/$name.log"
     sleep 0.1
   done
-  die "$name not ready after 60 s, see $OUT/logs/$name.log"
+  die "$name not ready after $secs s, see $OUT/logs/$name.log"
 }
 
 free_port() {
@@ -181,11 +201,13 @@ bench() {
       run=(BENCH_TOKENS="$OUT/tmp/$name.run")
     fi
     log "wrk $name: warm-up ${WARMUP}s"
-    env "${envs[@]}" "${warm[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" \
+    env "${envs[@]}" "${warm[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout "$WRK_TIMEOUT" \
       -s bench/wrk/bench.lua "$url" >"$OUT/$name.warmup.txt" 2>&1
+    # The server may still work off requests the warm-up left in flight.
+    $H wait-drained 60 "$TREE_PIDS" || log "warning: $name: the server stayed busy after the warm-up"
     log "wrk $name: ${DURATION}s, $THREADS threads, $CONNS connections"
     env "${envs[@]}" "${run[@]}" $H cpu "$OUT/$name.cpu.json" "$TREE_PIDS" -- \
-      wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
+      wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout "$WRK_TIMEOUT" --latency \
       -s bench/wrk/bench.lua "$url" >"$OUT/$name.txt" 2>&1
     grep -E '^Requests/sec' "$OUT/$name.txt" | sed 's/^/    /' >&2 || true
     sed 's/^/    cpu: /' "$OUT/$name.cpu.json" >&2
@@ -201,14 +223,87 @@ bench() {
   note "$name: other processes were busy in all $ATTEMPTS attempts (${other}% of a core in the last); the report keeps the least disturbed one"
 }
 
-# seed NAME TOKEN_URL: refresh tokens for the warm-up and the measured run.
+# seed NAME TOKEN_URL: refresh tokens for the warm-up and the measured run,
+# for the user of the server under test (SV_LOGIN, see `server`).
 seed() {
   local name=$1 url=$2
   log "$name: seeding $((2 * THREADS * PER_THREAD)) refresh tokens with the password grant"
-  $H seed "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$LOGIN" "$TOLLGATE_DEMO_PASSWORD" \
+  $H seed "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$SV_LOGIN" "$TOLLGATE_DEMO_PASSWORD" \
     "$OUT/tmp/$name.warm" "$THREADS" "$PER_THREAD" || return 1
-  $H seed "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$LOGIN" "$TOLLGATE_DEMO_PASSWORD" \
+  $H seed "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$SV_LOGIN" "$TOLLGATE_DEMO_PASSWORD" \
     "$OUT/tmp/$name.run" "$THREADS" "$PER_THREAD" || return 1
+}
+
+# --- the scenarios every server runs -----------------------------------------
+urlenc() {
+  python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"
+}
+
+# server BASE TOKEN_PATH INTROSPECT_PATH AUTHORIZE_PATH LOGIN SCOPE [FORM]:
+# describes the server under test to `scenarios`: its endpoints, the user's
+# name for the password grant and the sign-in form, the scope of the code
+# round trip, and an extra form field FORM for the token to introspect. The
+# client's redirect URI is BASE/callback on every server.
+server() {
+  SV_BASE=$1 SV_TOKEN=$1$2 SV_INTROSPECT=$1$3 SV_AUTHORIZE=$1$4 SV_LOGIN=$5 SV_SCOPE=$6
+  SV_AT_FORM=${7:-} SV_REDIRECT=$1/callback
+}
+
+password_body() {
+  printf 'grant_type=password&username=%s&password=%s' \
+    "$(urlenc "$SV_LOGIN")" "$(urlenc "$TOLLGATE_DEMO_PASSWORD")"
+}
+
+# scenarios NAME: client credentials, introspection, password grant,
+# rotating refresh and the authorization-code round trip, against the
+# server `server` described; results are NAME.<scenario>.
+scenarios() {
+  local s=$1 at hdr
+  at=$($H token "$SV_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token grant_type=client_credentials)
+  hdr=$($H jwt-header "$at" 2>/dev/null || echo '{"alg":"opaque"}')
+  meta "${s}_access_token_header" "$hdr"
+  log "$s access token header: $hdr"
+  [[ $hdr == *'"alg": "ES256"'* ]] || die "$s access tokens are not ES256 JWTs: $hdr"
+  bench "$s.client_credentials" "$SV_TOKEN" BENCH_BODY=grant_type=client_credentials
+  introspection "$s.introspection"
+  bench "$s.password" "$SV_TOKEN" "BENCH_BODY=$(password_body)"
+  bench "$s.refresh" "$SV_TOKEN" BENCH_MODE=refresh
+  code_roundtrip "$s"
+}
+
+# introspection RUN: introspection of one fresh access token (asked for
+# with the extra form field SV_AT_FORM when the server needs one).
+introspection() {
+  local run=$1 at
+  at=$($H token "$SV_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token \
+    grant_type=client_credentials ${SV_AT_FORM:+"$SV_AT_FORM"})
+  $H post "$SV_INTROSPECT" "$CLIENT_ID" "$CLIENT_SECRET" "token=$at" >"$OUT/$run.sample.json"
+  grep -q '"active": *true' "$OUT/$run.sample.json" \
+    || die "$run: a fresh token is not active: $(cat "$OUT/$run.sample.json")"
+  bench "$run" "$SV_INTROSPECT" "BENCH_BODY=token=$at"
+}
+
+# code_roundtrip NAME: sign in once through the server's own sign-in form
+# (helpers.py signin), check one round trip, then measure authorize (with
+# that browser session) + token request pairs.
+code_roundtrip() {
+  local s=$1 authorize cookie fields
+  authorize="$SV_AUTHORIZE?response_type=code&client_id=$(urlenc "$CLIENT_ID")"
+  authorize+="&redirect_uri=$(urlenc "$SV_REDIRECT")&scope=$(urlenc "$SV_SCOPE")&state=bench"
+  authorize+="&code_challenge=$($H pkce "$PKCE_VERIFIER")&code_challenge_method=S256"
+  if ! cookie=$($H signin "$authorize" "$SV_REDIRECT" "$SV_LOGIN" "$TOLLGATE_DEMO_PASSWORD"); then
+    note "$s: the scripted sign-in failed, authorization-code round trip not measured"
+    return 0
+  fi
+  if ! fields=$($H roundtrip "$authorize" "$SV_REDIRECT" "$SV_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" \
+    "$PKCE_VERIFIER" "$cookie"); then
+    note "$s: an authorization-code round trip with the session failed, not measured"
+    return 0
+  fi
+  meta "$s.code_response" "$fields"
+  bench "$s.code" "$SV_BASE" BENCH_MODE=code "BENCH_AUTHORIZE=${authorize#"$SV_BASE"}" \
+    "BENCH_TOKEN_PATH=${SV_TOKEN#"$SV_BASE"}" "BENCH_REDIRECT=$SV_REDIRECT" \
+    "BENCH_VERIFIER=$PKCE_VERIFIER" "BENCH_COOKIE=$cookie"
 }
 
 # --- preflight ---------------------------------------------------------------
@@ -216,7 +311,7 @@ for tool in wrk curl python3 awk; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y $tool)"
 done
 [[ $SKIP_PEER == 1 ]] || command -v npm >/dev/null || die "npm not found"
-for addr in "$TG_LISTEN" "$TG_MGMT" "127.0.0.1:$PEER_PORT"; do
+for addr in "$TG_LISTEN" "$TG_MGMT" "127.0.0.1:$PEER_PORT" "127.0.0.1:$KC_PORT" "127.0.0.1:$KC_MGMT_PORT"; do
   port_free "$addr" || die "$addr is already in use"
 done
 
@@ -231,6 +326,7 @@ meta duration "$DURATION"
 meta warmup "$WARMUP"
 meta connections "$CONNS"
 meta threads "$THREADS"
+meta wrk_timeout "$WRK_TIMEOUT"
 meta idle_seconds "$IDLE"
 meta startup_runs "$STARTUP_RUNS"
 meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -272,13 +368,25 @@ provision_pg_redis() {
   as_pg "$pgbin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U tollgate tollgate || die "createdb failed"
   PG_URL="postgres://tollgate@127.0.0.1:$PG_PORT/tollgate"
   start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no
-  STORE_PIDS="$(head -n1 "$PG_DATA/postmaster.pid"),$LAST_PID"
+  PG_PID=$(head -n1 "$PG_DATA/postmaster.pid")
+  STORE_PIDS="$PG_PID,$LAST_PID"
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
   local i
   for i in $(seq 50); do port_free "127.0.0.1:$REDIS_PORT" || break; sleep 0.1; done
   port_free "127.0.0.1:$REDIS_PORT" && die "Redis did not start, see $OUT/logs/redis.log"
   meta fsync_rate "$($H fsync-rate "$PG_DATA")"
   meta pg_provisioned "PostgreSQL $("$pgbin/postgres" --version | awk '{ print $3 }') + Redis $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') started by bench/run.sh (fsync on, default settings)"
+}
+
+# ensure_pg_redis: the given PostgreSQL + Redis, else throwaway ones (once).
+ensure_pg_redis() {
+  [[ -n ${PG_ENSURED:-} ]] && return 0
+  PG_ENSURED=1
+  if [[ -z $PG_URL || -z $REDIS_URL ]]; then
+    provision_pg_redis
+  else
+    meta pg_provisioned "given by TOLLGATE_BENCH_DATABASE_URL / TOLLGATE_BENCH_REDIS_URL"
+  fi
 }
 
 # --- Tollgate ----------------------------------------------------------------
@@ -316,29 +424,18 @@ run_tollgate() {
   tollgate_dev tollgate-dev "$OUT/tmp/tollgate-dev"
   local pid=$LAST_PID
 
-  local at hdr
-  at=$($H token "$TG_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token grant_type=client_credentials)
-  hdr=$($H jwt-header "$at" 2>/dev/null || echo '{"alg":"opaque"}')
-  meta tollgate_access_token_header "$hdr"
-  log "tollgate access token header: $hdr"
-  bench tollgate.client_credentials "$TG_TOKEN" BENCH_BODY=grant_type=client_credentials
-
-  $H post "$TG_INTROSPECT" "$CLIENT_ID" "$CLIENT_SECRET" "token=$at" >"$OUT/tollgate.introspection.sample.json"
-  grep -q '"active": *true' "$OUT/tollgate.introspection.sample.json" \
-    || die "tollgate introspection of a fresh token is not active: $(cat "$OUT/tollgate.introspection.sample.json")"
-  bench tollgate.introspection "$TG_INTROSPECT" "BENCH_BODY=token=$at"
+  # The demo user's password hash: Keycloak's equal-cost run copies it.
+  TG_HASH=$($H password-hash "$OUT/tmp/tollgate-dev/tollgate.db" "$TOLLGATE_DEMO_USERNAME")
+  meta tollgate_password_hash "$TG_HASH"
+  server "$TG_BASE" /auth/v3/oauth/token /auth/v3/oauth/introspect /auth/v3/oauth/authorize "$LOGIN" openid
+  scenarios tollgate
 
   # The same two with opaque access tokens (accessTokenFormat: opaque):
   # issuing writes the claims to both stores, introspection looks them up.
   access_token_format opaque
-  at=$($H token "$TG_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token grant_type=client_credentials)
   bench tollgate.client_credentials_opaque "$TG_TOKEN" BENCH_BODY=grant_type=client_credentials
-  $H post "$TG_INTROSPECT" "$CLIENT_ID" "$CLIENT_SECRET" "token=$at" | grep -q '"active": *true' \
-    || die "tollgate introspection of a fresh opaque token is not active"
-  bench tollgate.introspection_opaque "$TG_INTROSPECT" "BENCH_BODY=token=$at"
+  introspection tollgate.introspection_opaque
   access_token_format jwt
-
-  bench tollgate.refresh "$TG_TOKEN" BENCH_MODE=refresh
   stop "$pid"
   server_errors tollgate-dev
 
@@ -351,11 +448,7 @@ run_tollgate() {
   elif ! command -v psql >/dev/null; then
     note "no psql: refresh on PostgreSQL + Redis not measured"
   else
-    if [[ -z $PG_URL || -z $REDIS_URL ]]; then
-      provision_pg_redis
-    else
-      meta pg_provisioned "given by TOLLGATE_BENCH_DATABASE_URL / TOLLGATE_BENCH_REDIS_URL"
-    fi
+    ensure_pg_redis
     if [[ -n $PG_URL && -n $REDIS_URL ]]; then
       local devkey
       devkey=$(cat "$OUT/tmp/tollgate-dev/encryption.key")
@@ -443,24 +536,12 @@ run_peer() {
   # `env` execs node, so $pid is node itself.
   meta rss_kb.peer "$(rss_kb "$pid")"
 
-  local at hdr
-  at=$($H token "$PEER_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token grant_type=client_credentials)
-  hdr=$($H jwt-header "$at")
-  meta peer_access_token_header "$hdr"
-  log "oidc-provider access token header: $hdr"
-  [[ $hdr == *'"alg": "ES256"'* ]] || die "oidc-provider access token is not ES256: $hdr"
-  bench peer.client_credentials "$PEER_TOKEN" BENCH_BODY=grant_type=client_credentials
-
   # oidc-provider refuses to introspect JWT access tokens, so introspect an
-  # opaque (stored) one, asked for with the second resource indicator.
-  at=$($H token "$PEER_TOKEN" "$CLIENT_ID" "$CLIENT_SECRET" access_token \
-    grant_type=client_credentials "resource=$PEER_OPAQUE_RESOURCE")
-  $H post "$PEER_INTROSPECT" "$CLIENT_ID" "$CLIENT_SECRET" "token=$at" >"$OUT/peer.introspection.sample.json"
-  grep -q '"active": *true' "$OUT/peer.introspection.sample.json" \
-    || die "oidc-provider introspection is not active: $(cat "$OUT/peer.introspection.sample.json")"
-  bench peer.introspection "$PEER_INTROSPECT" "BENCH_BODY=token=$at"
-
-  bench peer.refresh "$PEER_TOKEN" BENCH_MODE=refresh
+  # opaque (stored) one, asked for with the second resource indicator. `api`
+  # is the scope of its JWT resource (see server.js).
+  server "$PEER_BASE" /token /token/introspection /auth "$LOGIN" "openid api" \
+    "resource=$PEER_OPAQUE_RESOURCE"
+  scenarios peer
   stop "$pid"
 
   if [[ $PEER_CLUSTER -gt 1 ]]; then
@@ -476,7 +557,7 @@ run_peer() {
 }
 
 # --- ceiling probes and curves ----------------------------------------------
-CEILING_PORT=${BENCH_CEILING_PORT:-8097}
+CEILING_PORT=${BENCH_CEILING_PORT:-8098}
 CEILING_TARGET=${BENCH_CEILING_TARGET:-$HOME/.cache/tollgate/bench-ceiling-target}
 SKIP_CEILING=${BENCH_SKIP_CEILING:-0}
 CURVE_CONNECTIONS=${BENCH_CURVE_CONNECTIONS:-1 8 64 256}
@@ -550,8 +631,167 @@ run_plots() {
     || note "bench/plots.py failed (logs/plots.log): no plots"
 }
 
+# --- Keycloak ----------------------------------------------------------------
+KC_BUILD_OPTS="--db=postgres --health-enabled=true"
+
+# keycloak_install: the distribution the test command provisions and caches
+# (scripts/provision/saml-idp.sh, sourced to prepare only), plus a home of
+# its own next to it, built once for PostgreSQL (`kc.sh build`; the cached
+# one is built for the tests' embedded H2). Sets KC_HOME, KC_VERSION.
+keycloak_install() {
+  TOLLGATE_PREPARE_ONLY=1 source "$ROOT/scripts/provision/saml-idp.sh" \
+    >>"$OUT/logs/keycloak-provision.log" 2>&1 || return 1
+  KC_VERSION=$_tg_kc_version
+  KC_HOME="$_tg_kc_home-bench"
+  [[ $(cat "$KC_HOME/lib/quarkus/.tollgate-bench-build" 2>/dev/null) == "$KC_BUILD_OPTS" ]] && return 0
+  rm -rf "$KC_HOME"
+  mkdir -p "$KC_HOME/lib"
+  # kc.sh build runs in the built application it replaces: start from a copy.
+  cp -a "$_tg_kc_home/bin" "$_tg_kc_home/conf" "$KC_HOME/"
+  cp -a "$_tg_kc_home/lib/quarkus" "$_tg_kc_home/lib/quarkus-run.jar" "$KC_HOME/lib/"
+  rm -f "$KC_HOME/lib/quarkus/.tollgate-build"
+  ln -s "$_tg_kc_home/lib/lib" "$_tg_kc_home/lib/app" "$KC_HOME/lib/"
+  ln -s "$_tg_kc_home/themes" "$_tg_kc_home/providers" "$KC_HOME/"
+  log "building Keycloak for PostgreSQL (kc.sh build $KC_BUILD_OPTS, once: about a minute)"
+  # The C1 compiler only, for the build alone: it is not the measured server.
+  # shellcheck disable=SC2086
+  JAVA_OPTS_APPEND=-XX:TieredStopAtLevel=1 "$KC_HOME/bin/kc.sh" build $KC_BUILD_OPTS \
+    >"$OUT/logs/keycloak-build.log" 2>&1 || return 1
+  echo "$KC_BUILD_OPTS" >"$KC_HOME/lib/quarkus/.tollgate-bench-build"
+}
+
+# keycloak_db: a database of its own on the bench's PostgreSQL. Sets
+# KC_PG_URL (for psql) and KC_JDBC, KC_DB_USER, KC_DB_PASSWORD.
+keycloak_db() {
+  local -a u
+  read -r -a u < <(python3 -c 'import sys, urllib.parse as p; u = p.urlsplit(sys.argv[1])
+print(u.hostname, u.port or 5432, u.username or "postgres", u.password or "unused")' "$PG_URL")
+  KC_JDBC="jdbc:postgresql://${u[0]}:${u[1]}/$KC_DB" KC_DB_USER=${u[2]} KC_DB_PASSWORD=${u[3]}
+  KC_PG_URL="${PG_URL%/*}/$KC_DB"
+  psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" -c "CREATE DATABASE $KC_DB" >"$OUT/logs/keycloak-createdb.log" 2>&1
+}
+
+# keycloak_argon2 "argon2id v=19 m=19456 t=2 p=1 len=32" (helpers.py
+# password-hash): the options that make Keycloak hash new passwords so.
+keycloak_argon2() {
+  local f spi=--spi-password-hashing--argon2--
+  for f in $1; do
+    case $f in
+      argon2*) echo "${spi}type=${f#argon2}" ;;
+      v=19) echo "${spi}version=1.3" ;;
+      v=16) echo "${spi}version=1.0" ;;
+      m=*) echo "${spi}memory=${f#m=}" ;;
+      t=*) echo "${spi}iterations=${f#t=}" ;;
+      p=*) echo "${spi}parallelism=${f#p=}" ;;
+      len=*) echo "${spi}hash-length=${f#len=}" ;;
+    esac
+  done
+}
+
+# keycloak_hash: the cost parameters of the benchmark user's stored password.
+keycloak_hash() {
+  $H keycloak-hash "$(psql -X -At -v ON_ERROR_STOP=1 "$KC_PG_URL" -c "SELECT c.credential_data
+    FROM credential c JOIN user_entity u ON u.id = c.user_id
+    WHERE u.realm_id = '$KC_REALM' AND u.username = '$TOLLGATE_DEMO_USERNAME' AND c.type = 'password'")"
+}
+
+# keycloak_start NAME [kc.sh options...]: production mode (`start
+# --optimized`), http on loopback only, on its database.
+keycloak_start() {
+  local name=$1; shift
+  start "$name" env KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="$KC_ADMIN_PASSWORD" \
+    JAVA_OPTS_KC_HEAP="$KC_HEAP" "$KC_HOME/bin/kc.sh" start --optimized \
+    --http-enabled=true --http-host=127.0.0.1 --http-port="$KC_PORT" --hostname="$KC_BASE" \
+    --http-management-port="$KC_MGMT_PORT" \
+    --db-url="$KC_JDBC" --db-username="$KC_DB_USER" --db-password="$KC_DB_PASSWORD" "$@"
+  # The first start creates the schema: minutes on a busy 2-core machine.
+  wait_ready "http://127.0.0.1:$KC_MGMT_PORT/health/ready" "$LAST_PID" "$name" 600
+  TREE_PIDS="$LAST_PID${PG_PID:+,$PG_PID}"
+}
+
+# The realm: the client and user of the other servers, ES256 access tokens
+# (an ECDSA P-256 key provider, the realm's default algorithm), refresh
+# tokens revoked on use and never reusable, argon2 password hashes. Keycloak
+# introspects only tokens whose audience holds the asking client: a mapper
+# puts the client there.
+keycloak_realm_json() {
+  cat <<EOF
+{
+  "id": "$KC_REALM", "realm": "$KC_REALM", "enabled": true,
+  "defaultSignatureAlgorithm": "ES256",
+  "accessTokenLifespan": 3600,
+  "revokeRefreshToken": true, "refreshTokenMaxReuse": 0,
+  "passwordPolicy": "hashAlgorithm(argon2)",
+  "clients": [{
+    "clientId": "$CLIENT_ID", "secret": "$CLIENT_SECRET", "publicClient": false,
+    "clientAuthenticatorType": "client-secret", "serviceAccountsEnabled": true,
+    "directAccessGrantsEnabled": true, "standardFlowEnabled": true, "consentRequired": false,
+    "redirectUris": ["$KC_BASE/callback"],
+    "protocolMappers": [{
+      "name": "audience", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",
+      "config": {"included.client.audience": "$CLIENT_ID", "access.token.claim": "true",
+        "introspection.token.claim": "true", "id.token.claim": "false"}
+    }]
+  }],
+  "users": [{
+    "username": "$TOLLGATE_DEMO_USERNAME", "enabled": true, "emailVerified": true,
+    "firstName": "Demo", "lastName": "Agent", "email": "$TOLLGATE_DEMO_USERNAME@demo.example",
+    "credentials": [{"type": "password", "value": "$TOLLGATE_DEMO_PASSWORD", "temporary": false}]
+  }],
+  "components": {"org.keycloak.keys.KeyProvider": [{
+    "name": "es256", "providerId": "ecdsa-generated",
+    "config": {"priority": ["200"], "ecdsaEllipticCurveKey": ["P-256"]}
+  }]}
+}
+EOF
+}
+
+run_keycloak() {
+  command -v psql >/dev/null || { note "no psql: Keycloak not measured"; return 0; }
+  ensure_pg_redis
+  [[ -n $PG_URL ]] || { note "no PostgreSQL: Keycloak not measured"; return 0; }
+  keycloak_install || { note "Keycloak not provisioned (logs/keycloak-*.log): not measured"; return 0; }
+  keycloak_db || { note "cannot create database $KC_DB (logs/keycloak-createdb.log): Keycloak not measured"; return 0; }
+  KC_ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
+  meta keycloak "$KC_VERSION"
+  meta java "Java $(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.runtime.version = //p')"
+  meta keycloak_heap "$KC_HEAP"
+  meta keycloak_db "$KC_DB"
+  meta keycloak_build "$KC_BUILD_OPTS"
+  meta keycloak_warmup "$KC_WARMUP"
+  local WARMUP=$KC_WARMUP  # what `bench` uses, for Keycloak's runs only
+
+  # Tollgate's hash cannot be configured: Keycloak gets its parameters.
+  local tg_hash=${TG_HASH:-argon2id v=19 m=19456 t=2 p=1 len=32} pid
+  [[ -n ${TG_HASH:-} ]] || note "Tollgate not run: Keycloak's equal-cost hash uses argon2's defaults ($tg_hash)"
+  local -a equal
+  mapfile -t equal < <(keycloak_argon2 "$tg_hash")
+  meta keycloak_hash_options "${equal[*]}"
+  log "Keycloak $KC_VERSION: production mode on PostgreSQL, password hashes at Tollgate's cost"
+  keycloak_start keycloak "${equal[@]}"
+  pid=$LAST_PID
+  keycloak_realm_json >"$OUT/tmp/keycloak-realm.json"
+  $H keycloak-realm "$KC_BASE" admin "$KC_ADMIN_PASSWORD" "$OUT/tmp/keycloak-realm.json" \
+    || die "cannot create Keycloak's realm"
+  meta keycloak_password_hash "$(keycloak_hash)"
+  local oidc=/realms/$KC_REALM/protocol/openid-connect
+  server "$KC_BASE" "$oidc/token" "$oidc/token/introspect" "$oidc/auth" "$TOLLGATE_DEMO_USERNAME" openid
+  scenarios keycloak
+  stop "$pid"
+
+  log "Keycloak again with its default password hashing (password grant only)"
+  keycloak_start keycloak-default-hash
+  pid=$LAST_PID
+  $H keycloak-password "$KC_BASE" admin "$KC_ADMIN_PASSWORD" "$KC_REALM" \
+    "$TOLLGATE_DEMO_USERNAME" "$TOLLGATE_DEMO_PASSWORD" || die "cannot reset the Keycloak user's password"
+  meta keycloak_password_hash_default "$(keycloak_hash)"
+  bench keycloak.password_default "$SV_TOKEN" "BENCH_BODY=$(password_body)"
+  stop "$pid"
+}
+
 [[ $SKIP_TOLLGATE == 1 ]] && note "BENCH_SKIP_TOLLGATE=1: Tollgate not measured" || run_tollgate
 [[ $SKIP_PEER == 1 ]] && note "BENCH_SKIP_PEER=1: oidc-provider not measured" || run_peer
+[[ $SKIP_KEYCLOAK == 1 ]] && note "BENCH_SKIP_KEYCLOAK=1: Keycloak not measured" || run_keycloak
 [[ $SKIP_CEILING == 1 ]] && note "BENCH_SKIP_CEILING=1: ceiling probes not measured" || run_ceiling
 [[ $SKIP_CURVES == 1 || $SKIP_TOLLGATE == 1 ]] && note "curves not measured (BENCH_SKIP_CURVES or BENCH_SKIP_TOLLGATE)" || run_curves
 [[ ${BENCH_SKIP_TENANTS:-0} == 1 ]] && note "BENCH_SKIP_TENANTS=1: tenant scaling not measured" || BENCH_RESULTS="$OUT" TOLLGATE_BIN="$TOLLGATE_BIN" BENCH_TOLLGATE_LISTEN="$TG_LISTEN" BENCH_TOLLGATE_MANAGEMENT="$TG_MGMT" BENCH_QUIET_TIMEOUT="$QUIET_TIMEOUT" bash bench/tenants.sh 2> >(tee "$OUT/logs/tenants.log" >&2) || note "bench/tenants.sh failed (logs/tenants.log); its table keeps the counts measured before"

@@ -3,8 +3,13 @@
 //   PEER_PORT=8096 PEER_WORKERS=1 node server.js
 //
 // - one confidential client (client_secret_basic) allowed client_credentials,
-//   password (registered below, oidc-provider has no built-in one) and
-//   refresh_token; refresh tokens rotate on every use;
+//   password (registered below, oidc-provider has no built-in one),
+//   authorization_code (redirect URI PEER_REDIRECT_URI) and refresh_token;
+//   refresh tokens rotate on every use;
+// - a sign-in page at the interaction URL (GET: a form, POST: checks the
+//   user's password, signs in and grants the client `openid api` at once, so
+//   later authorization requests of that browser session answer with a code
+//   without any page: the consent is pre-granted);
 // - access tokens are ES256-signed JWTs for the default resource
 //   (resource indicators are the only way oidc-provider issues JWT access
 //   tokens for client credentials);
@@ -36,6 +41,7 @@ const ISSUER = `http://${HOST}:${PORT}`;
 const JWT_RESOURCE = process.env.PEER_JWT_RESOURCE || 'urn:tollgate:bench:api';
 const OPAQUE_RESOURCE = process.env.PEER_OPAQUE_RESOURCE || 'urn:tollgate:bench:opaque';
 const SCOPE = 'api';
+const REDIRECT_URI = process.env.PEER_REDIRECT_URI || `${ISSUER}/callback`;
 
 function newSigningJwk() {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -126,6 +132,12 @@ function same(a, b) {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks).toString();
+}
+
 function start() {
   const jwk = process.env.PEER_JWK ? JSON.parse(process.env.PEER_JWK) : newSigningJwk();
   const accountId = `${DOMAIN}\\${USERNAME}`.toLowerCase();
@@ -136,13 +148,14 @@ function start() {
       client_id: CLIENT_ID,
       client_secret: CLIENT_SECRET,
       token_endpoint_auth_method: 'client_secret_basic',
-      grant_types: ['client_credentials', 'password', 'refresh_token'],
-      response_types: [],
-      redirect_uris: [],
-      scope: SCOPE,
+      grant_types: ['client_credentials', 'password', 'authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: [REDIRECT_URI],
+      scope: `openid ${SCOPE}`,
       id_token_signed_response_alg: 'ES256',
     }],
     jwks: { keys: [jwk] },
+    cookies: { keys: [process.env.PEER_COOKIE_KEY || randomUUID()] },
     scopes: ['openid', 'offline_access', SCOPE],
     features: {
       devInteractions: { enabled: false },
@@ -166,6 +179,9 @@ function start() {
       ClientCredentials: 3600,
       RefreshToken: 8 * 3600,
       Grant: 8 * 3600,
+      IdToken: 3600,
+      Session: 8 * 3600,
+      Interaction: 600,
     },
     findAccount: async (ctx, sub) => (sub === accountId
       ? { accountId: sub, claims: async () => ({ sub }) }
@@ -215,6 +231,32 @@ function start() {
     };
   }, ['username', 'password', 'scope']);
 
+  provider.use(async (ctx, next) => {
+    if (!ctx.path.startsWith('/interaction/')) return next();
+    if (ctx.method === 'GET') {
+      ctx.type = 'html';
+      ctx.body = `<form method="post" action="${ctx.path}"><input name="username">
+        <input name="password" type="password"><button>Sign in</button></form>`;
+      return undefined;
+    }
+    const form = new URLSearchParams(await readBody(ctx.req));
+    const username = form.get('username') || '';
+    if (!same(username.toLowerCase(), accountId) || !same(form.get('password') || '', PASSWORD)) {
+      ctx.status = 401;
+      ctx.body = 'invalid username or password';
+      return undefined;
+    }
+    const { params } = await provider.interactionDetails(ctx.req, ctx.res);
+    const grant = new provider.Grant({ clientId: params.client_id, accountId });
+    // `api` is also one of the provider's scopes, so it counts as an OIDC one.
+    grant.addOIDCScope(`openid ${SCOPE}`);
+    grant.addResourceScope(JWT_RESOURCE, SCOPE);
+    const grantId = await grant.save();
+    return provider.interactionFinished(ctx.req, ctx.res, {
+      login: { accountId }, consent: { grantId },
+    }, { mergeWithLastSubmission: false });
+  });
+
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
 
   provider.listen(PORT, HOST, () => {
@@ -225,6 +267,7 @@ function start() {
 if (cluster.isPrimary && WORKERS > 1) {
   // One key for all workers, so every worker signs with the same kid.
   process.env.PEER_JWK = JSON.stringify(newSigningJwk());
+  process.env.PEER_COOKIE_KEY = randomUUID();
   for (let i = 0; i < WORKERS; i += 1) cluster.fork();
   let stopping = false;
   cluster.on('exit', (worker, code, signal) => {
