@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -185,20 +185,88 @@ pub fn verify_hash(stored: &str, secret: &str) -> bool {
     if stored.starts_with("$2") {
         return bcrypt::verify(secret, stored).unwrap_or(false);
     }
-    match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    PasswordHash::new(stored).is_ok_and(|parsed| verify_argon2(&parsed, secret))
+}
+
+/// argon2 of `secret` with the stored hash's own parameters and salt,
+/// compared in constant time.
+fn verify_argon2(stored: &PasswordHash, secret: &str) -> bool {
+    let (Some(expected), Some(salt)) = (&stored.hash, &stored.salt) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm) else {
+        return false;
+    };
+    let version = match stored.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(stored) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    Output::init_with(expected.len(), |out| {
+        with_argon2_memory(blocks, |memory| {
+            argon2.hash_password_into_with_memory(secret.as_bytes(), salt, out, memory)
+        })
+        .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .is_ok_and(|computed| computed == *expected)
 }
 
 /// Hashes a secret with argon2id (default parameters, random salt).
 pub fn hash_secret(secret: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Ok(Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)?
-        .to_string())
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf)?;
+    let argon2 = Argon2::default();
+    let params = argon2.params().clone();
+    let hash = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        with_argon2_memory(params.block_count(), |memory| {
+            argon2.hash_password_into_with_memory(secret.as_bytes(), salt_bytes, out, memory)
+        })
+        .map_err(|_| argon2::password_hash::Error::Crypto)
+    })?;
+    Ok(PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(hash),
+    }
+    .to_string())
+}
+
+/// argon2's working memory (19 MiB at the default parameters), kept for the
+/// next hash: allocated per hash, each blocking thread's malloc arena kept
+/// one, and a process grew by hundreds of MB after a burst of sign-ins.
+/// Slow hashes run under permits, so few are ever in use at once.
+static ARGON2_MEMORY: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
+/// Buffers kept, and the largest kept (64 MiB): an imported hash with a
+/// bigger cost still verifies, with memory of its own.
+const KEPT_BUFFERS: usize = 8;
+const KEPT_BLOCKS: usize = 64 * 1024;
+
+fn with_argon2_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+    let kept = ARGON2_MEMORY.lock().ok().and_then(|mut pool| pool.pop());
+    let mut memory = kept.unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let out = work(&mut memory[..blocks]);
+    if memory.len() <= KEPT_BLOCKS {
+        if let Ok(mut pool) = ARGON2_MEMORY.lock() {
+            if pool.len() < KEPT_BUFFERS {
+                pool.push(memory);
+            }
+        }
+    }
+    out
 }
 
 /// A hash to compare against when the identity is unknown, so unknown and
@@ -262,5 +330,41 @@ mod tests {
         assert!(verify_hash(&h, "ops"));
         assert!(!verify_hash(&h, "nope"));
         assert!(!verify_hash("garbage", "ops"));
+    }
+
+    /// Hashes made by the argon2 crate's own hasher, with other parameters
+    /// and variants, verify through the reused memory, and ours verify with
+    /// the crate's own verifier.
+    #[test]
+    fn pooled_argon2_agrees_with_the_crate() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        for (alg, m, t) in [
+            (Algorithm::Argon2id, 19_456, 2),
+            (Algorithm::Argon2i, 4_096, 3),
+            (Algorithm::Argon2d, 8, 1),
+        ] {
+            let params = Params::new(m, t, 1, None).unwrap();
+            let theirs = Argon2::new(alg, Version::V0x13, params)
+                .hash_password(b"s3cret", &salt)
+                .unwrap()
+                .to_string();
+            assert!(verify_hash(&theirs, "s3cret"), "{theirs}");
+            assert!(!verify_hash(&theirs, "s3creT"), "{theirs}");
+        }
+        let ours = hash_secret("s3cret").unwrap();
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"s3cret", &parsed)
+            .is_ok());
+        assert!(!verify_hash(&ours, "other"));
+        assert!(!verify_hash(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ",
+            "s3cret"
+        ));
     }
 }
