@@ -321,9 +321,7 @@ async fn a_client_that_requires_dpop_is_refused_plain_requests() {
 
 /// A public client's code flow with DPoP: the refresh token is bound to the
 /// key (RFC 9449 §5), so it needs a proof of that key, and only that key.
-#[tokio::test]
-async fn a_public_clients_refresh_token_is_bound_to_its_key() {
-    let s = TestServer::new().await;
+async fn a_public_clients_refresh_token_is_bound_to_its_key(s: TestServer) {
     s.ops_post(
         CLIENTS,
         json!({"client_id": "spa", "clientType": "PUBLIC", "internalClient": true,
@@ -516,3 +514,5 @@ async fn without_the_setting_no_nonce_is_asked_for() {
     res.expect(StatusCode::OK);
     assert!(res.header("dpop-nonce").is_none());
 }
+
+on_both!(a_public_clients_refresh_token_is_bound_to_its_key);

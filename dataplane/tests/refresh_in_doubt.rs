@@ -29,9 +29,9 @@ async fn a_retry_of_a_rotation_whose_answer_was_lost_continues_the_grant() {
     let first = s.password_tokens(None).await;
     let rt1 = str_of(&first, "refresh_token").to_string();
 
-    // The grant reads the token (1st message holding its digest), then
-    // rotates it (2nd): that statement commits, its answer never arrives.
-    cutter.arm(tollgate_core::tokens::token_digest(&rt1).into_bytes(), 2);
+    // The grant rotates the token in one statement (the first message
+    // holding its digest): that statement commits, its answer never arrives.
+    cutter.arm(tollgate_core::tokens::token_digest(&rt1).into_bytes(), 1);
     let lost = s.token(DEMO, &refresh_form(&rt1)).await;
     lost.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     assert!(cutter.fired(), "the rotation's answer was cut");

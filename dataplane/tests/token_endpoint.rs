@@ -220,9 +220,7 @@ fn refresh_form(rt: &str) -> [(&str, &str); 2] {
     [("grant_type", "refresh_token"), ("refresh_token", rt)]
 }
 
-#[tokio::test]
-async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let s = TestServer::new().await;
+async fn refresh_rotates_and_reuse_revokes_the_family(s: TestServer) {
     let first = s.password_tokens(None).await;
     let rt1 = str_of(&first, "refresh_token");
     let sid = s.verify_jwt(str_of(&first, "access_token"), ISSUER).await["sid"].clone();
@@ -260,9 +258,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
-#[tokio::test]
-async fn refresh_by_another_client_is_refused_without_burning_the_token() {
-    let s = TestServer::new().await;
+async fn refresh_by_another_client_is_refused_without_burning_the_token(s: TestServer) {
     let other_secret = s
         .create_client(json!({"client_id": "other-app", "authorizedGrantTypes": ["password", "refresh_token"]}))
         .await
@@ -283,9 +279,7 @@ async fn refresh_by_another_client_is_refused_without_burning_the_token() {
     assert!(s.is_active(str_of(&next, "refresh_token")).await);
 }
 
-#[tokio::test]
-async fn refresh_may_narrow_scope_but_not_widen_it() {
-    let s = TestServer::new().await;
+async fn refresh_may_narrow_scope_but_not_widen_it(s: TestServer) {
     let first = s.password_tokens(Some("openid profile")).await;
     let rt = str_of(&first, "refresh_token");
 
@@ -354,9 +348,7 @@ async fn refresh_of_a_star_grant_may_narrow_to_named_scopes() {
     assert_eq!(body["scope"], "openid");
 }
 
-#[tokio::test]
-async fn refresh_stops_when_the_user_is_disabled_or_deleted() {
-    let s = TestServer::new().await;
+async fn refresh_stops_when_the_user_is_disabled_or_deleted(s: TestServer) {
     let disabled = s.password_tokens(None).await;
     let user =
         s.db.find_user_by_name("demo", DEMO_USER)
@@ -794,3 +786,10 @@ async fn wrong_methods_get_405_in_the_shape_of_their_api() {
         assert!(res.header(header::ALLOW).is_some(), "{path}");
     }
 }
+
+on_both!(
+    refresh_stops_when_the_user_is_disabled_or_deleted,
+    refresh_rotates_and_reuse_revokes_the_family,
+    refresh_by_another_client_is_refused_without_burning_the_token,
+    refresh_may_narrow_scope_but_not_widen_it,
+);

@@ -19,19 +19,22 @@ const JOINED: &str = "SELECT t.hash, t.family_id, t.created_at AS t_created_at, 
 
 /// The common case of a rotation in one PostgreSQL statement (one round
 /// trip, no explicit transaction): the presented token is claimed if it is
-/// unused and live in a live family, its successor is added to that family,
-/// and the family is returned. Of two concurrent rotations only one claims
-/// (the other re-checks `used_at IS NULL` after the row lock and finds
-/// nothing); anything not rotated here is decided by the transaction of
-/// [`Db::rotate_refresh_token`].
+/// unused and live in a live family of the presenting client whose DPoP key
+/// (if any) was proven, its successor is added to that family (living no
+/// longer than it), and the family is returned. Of two concurrent rotations
+/// only one claims (the other re-checks `used_at IS NULL` after the row lock
+/// and finds nothing); anything not rotated here is decided by
+/// [`Db::rotate_refresh_token`] after a look at the token.
 const ROTATE_AT_ONCE: &str = "WITH claimed AS ( \
         UPDATE refresh_tokens t SET used_at = $2 FROM refresh_families f \
         WHERE t.hash = $1 AND t.used_at IS NULL AND t.expires_at > $2 \
         AND f.id = t.family_id AND f.revoked_at IS NULL AND f.expires_at > $2 \
-        RETURNING t.family_id), \
+        AND f.client_id = $6 AND (f.dpop_jkt IS NULL OR f.dpop_jkt = $7) \
+        RETURNING t.family_id, f.expires_at AS family_expires_at), \
     added AS ( \
         INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) \
-        SELECT $3, family_id, $4, $5, NULL FROM claimed RETURNING family_id) \
+        SELECT $3, family_id, $4, LEAST($5, family_expires_at), NULL FROM claimed \
+        RETURNING family_id) \
     SELECT f.id, f.client_id, f.contact_center_id, f.username, f.scope, f.claims, \
     f.created_at, f.expires_at, f.revoked_at, f.dpop_jkt \
     FROM refresh_families f JOIN added a ON f.id = a.family_id";
@@ -126,9 +129,37 @@ impl Db {
         Ok(())
     }
 
+    /// The rotation of the common case in one round trip, on PostgreSQL
+    /// ([`ROTATE_AT_ONCE`]): `old_hash` of `client_id`'s family, bound to
+    /// no DPoP key or to `jkt`, is used and `new` (whose `family_id` is
+    /// ignored; its expiry is capped at the family's) joins its family.
+    /// `None` when that did not happen (or on SQLite): the caller looks at
+    /// the token and decides with [`Db::rotate_refresh_token`].
+    pub async fn rotate_refresh_token_at_once(
+        &self,
+        old_hash: &str,
+        client_id: &str,
+        jkt: Option<&str>,
+        new: &RefreshToken,
+        now: Timestamp,
+    ) -> Result<Option<RefreshFamily>> {
+        if self.backend != super::Backend::Postgres {
+            return Ok(None);
+        }
+        let rotated = sqlx::query(ROTATE_AT_ONCE)
+            .bind(old_hash)
+            .bind(now)
+            .bind(&new.hash)
+            .bind(new.created_at)
+            .bind(new.expires_at)
+            .bind(client_id)
+            .bind(jkt)
+            .fetch_optional(self.live()?)
+            .await?;
+        rotated.as_ref().map(family_from_row).transpose()
+    }
+
     /// Atomically marks `old_hash` used and stores `new` in its family; on reuse revokes the family.
-    /// On PostgreSQL the common case is one statement ([`ROTATE_AT_ONCE`]);
-    /// the transaction below decides the others (reuse, expiry, revocation).
     ///
     /// The conditional update comes first and decides the race: of two
     /// concurrent rotations of one token only one sees `used_at IS NULL`
@@ -140,19 +171,6 @@ impl Db {
         new: &RefreshToken,
         now: Timestamp,
     ) -> Result<RotateOutcome> {
-        if self.backend == super::Backend::Postgres {
-            let rotated = sqlx::query(ROTATE_AT_ONCE)
-                .bind(old_hash)
-                .bind(now)
-                .bind(&new.hash)
-                .bind(new.created_at)
-                .bind(new.expires_at)
-                .fetch_optional(self.live()?)
-                .await?;
-            if let Some(row) = rotated {
-                return Ok(RotateOutcome::Rotated(family_from_row(&row)?));
-            }
-        }
         let mut tx = self.begin().await?;
         let claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",

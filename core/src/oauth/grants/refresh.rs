@@ -41,6 +41,20 @@ pub async fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
     let hash = tokens::token_digest(presented);
+    let value = successor(state, presented);
+    // The common case in one round trip: rotate, then ask the directory.
+    // A narrower scope is checked first, so a refused one uses nothing up.
+    if form.get("scope").is_none() {
+        if let Some(family) = rotate_at_once(state, client, &hash, &value, cnf, now).await? {
+            let user = match current_user(state, &family, now).await {
+                Ok(user) => user,
+                Err(e) => return Err(after_rotation_failed(state, &family, &hash, e, now).await),
+            };
+            let scope = family.scope.clone();
+            return answer_rotated(state, client, scope, user, &family, &hash, value, cnf, now)
+                .await;
+        }
+    }
     let Some((token, family)) = state.db.find_refresh_token(&hash).await? else {
         return Err(invalid());
     };
@@ -67,7 +81,6 @@ pub async fn grant(
         Some(asked) => narrowed_scope(&family.scope, asked)?,
     };
     let user = current_user(state, &family, now).await?;
-    let value = successor(state, presented);
     if token.used_at.is_some() && is_retry_in_doubt(state, &token, &value, now).await? {
         let res = answer(state, client, scope, user, &family.id, value, cnf, now).await?;
         let _ = state.ephemeral.delete(&in_doubt_key(&hash)).await;
@@ -76,20 +89,91 @@ pub async fn grant(
     let next = new_refresh(&family.id, client, family.expires_at, &value, now);
     let outcome = match state.db.rotate_refresh_token(&hash, &next, now).await {
         Ok(outcome) => outcome,
-        Err(e) => {
-            remember_in_doubt(state, &hash, &e, now).await;
-            return Err(e.into());
-        }
+        Err(e) => return Err(rotation_failed(state, &hash, e, now).await),
     };
     match outcome {
         RotateOutcome::Rotated(family) => {
-            answer(state, client, scope, user, &family.id, value, cnf, now).await
+            answer_rotated(state, client, scope, user, &family, &hash, value, cnf, now).await
         }
         RotateOutcome::Reused { family_id } => {
             Err(reused(state, &family, &family_id, ip, now).await)
         }
         RotateOutcome::Expired | RotateOutcome::Revoked | RotateOutcome::NotFound => Err(invalid()),
     }
+}
+
+/// The one-statement rotation of a token of `client`'s whose DPoP key (if
+/// bound) was proven; `None` when it did not rotate that way.
+async fn rotate_at_once(
+    state: &Services,
+    client: &Arc<Client>,
+    hash: &str,
+    value: &str,
+    cnf: &Confirmation,
+    now: Timestamp,
+) -> Result<Option<RefreshFamily>, OAuthError> {
+    // The family's own expiry caps the successor's in the statement.
+    let next = new_refresh("", client, Timestamp::MAX, value, now);
+    let jkt = cnf.jkt.as_deref();
+    let rotated = state
+        .db
+        .rotate_refresh_token_at_once(hash, &client.client_id, jkt, &next, now)
+        .await;
+    match rotated {
+        Ok(family) => Ok(family),
+        Err(e) => Err(rotation_failed(state, hash, e, now).await),
+    }
+}
+
+/// A rotation statement failed: in doubt, unless it never left (the breaker).
+async fn rotation_failed(
+    state: &Services,
+    hash: &str,
+    e: StoreError,
+    now: Timestamp,
+) -> OAuthError {
+    if !matches!(e, StoreError::Unavailable(_)) {
+        remember_in_doubt(state, hash, now).await;
+    }
+    e.into()
+}
+
+/// The token was used, and the grant cannot go on: its user is gone (the
+/// family ends) or cannot be looked up now (the client will retry).
+async fn after_rotation_failed(
+    state: &Services,
+    family: &RefreshFamily,
+    hash: &str,
+    e: OAuthError,
+    now: Timestamp,
+) -> OAuthError {
+    if e.status.is_server_error() {
+        remember_in_doubt(state, hash, now).await;
+    } else if let Err(revoking) = state.revoke_family(&family.id, now).await {
+        return revoking.into();
+    }
+    e
+}
+
+/// [`answer`] for a token just rotated: should it fail, the client's retry
+/// of the same token is answered with the successor.
+#[allow(clippy::too_many_arguments)]
+async fn answer_rotated(
+    state: &Services,
+    client: &Arc<Client>,
+    scope: Vec<String>,
+    user: Option<UserPrincipal>,
+    family: &RefreshFamily,
+    hash: &str,
+    value: String,
+    cnf: &Confirmation,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let res = answer(state, client, scope, user, &family.id, value, cnf, now).await;
+    if res.is_err() {
+        remember_in_doubt(state, hash, now).await;
+    }
+    res
 }
 
 /// The access token (and the new refresh token) for a rotated grant.
@@ -145,13 +229,10 @@ fn in_doubt_key(hash: &str) -> String {
     format!("refresh-in-doubt:{hash}")
 }
 
-/// The rotation of `hash` at `now` failed after it may have reached the
-/// database. A failure before it was sent (the breaker refused) is not in
-/// doubt; if the ephemeral store is down too, the retry is treated as reuse.
-async fn remember_in_doubt(state: &Services, hash: &str, e: &StoreError, now: Timestamp) {
-    if matches!(e, StoreError::Unavailable(_)) {
-        return;
-    }
+/// The rotation of `hash` at `now` may have happened without its client
+/// getting the successor. If the ephemeral store is down too, the retry is
+/// treated as reuse.
+async fn remember_in_doubt(state: &Services, hash: &str, now: Timestamp) {
     let at = now.to_string();
     let _ = state
         .ephemeral
