@@ -165,7 +165,9 @@ server_errors() {
   [[ -f $f ]] || return 0
   n=$(sed 's/\x1b\[[0-9;]*m//g' "$f" | grep -cE ' ERROR |"level":"ERROR"' || true)
   if [[ $n -gt 0 ]]; then
-    first=$(sed 's/\x1b\[[0-9;]*m//g' "$f" | grep -m1 -E ' ERROR |"level":"ERROR"' | cut -c1-300)
+    # One process reads the whole file: an early exit (grep -m1) would
+    # SIGPIPE sed, which pipefail turns into the end of the run.
+    first=$(awk '{ gsub(/\x1b\[[0-9;]*m/, "") } / ERROR |"level":"ERROR"/ { print substr($0, 1, 300); exit }' "$f")
     note "$1 logged $n errors (logs/$1.log), the first: \`$first\`"
   fi
 }
