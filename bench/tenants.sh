@@ -27,8 +27,10 @@ export BENCH_TOLLGATE_LISTEN=${BENCH_TOLLGATE_LISTEN:-127.0.0.1:8095}
 export BENCH_TOLLGATE_MANAGEMENT=${BENCH_TOLLGATE_MANAGEMENT:-127.0.0.1:9095}
 export TOLLGATE_OPS_USERNAME=${TOLLGATE_OPS_USERNAME:-ops}
 export TOLLGATE_OPS_PASSWORD=${TOLLGATE_OPS_PASSWORD:-Ops-Passw0rd-2026}
-# All load comes from 127.0.0.1: lift the per-IP rate limit (as run.sh does).
+# All load comes from 127.0.0.1: lift the per-IP rate limit and the lockout's
+# bound on attempts in flight per user and address (as run.sh does).
 export TOLLGATE_RATE_LIMIT_PER_MINUTE=${TOLLGATE_RATE_LIMIT_PER_MINUTE:-4000000000}
+export TOLLGATE_LOCKOUT_THRESHOLD=${TOLLGATE_LOCKOUT_THRESHOLD:-1000000}
 
 alone=0
 if [[ -z ${BENCH_RESULTS:-} ]]; then
