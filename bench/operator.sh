@@ -106,14 +106,14 @@ YAML
         kill -0 "$operator_pid" 2>/dev/null || { echo "operator exited, see $out/logs/operator-$count.log" >&2; exit 1; }
         sleep 0.2
     done
-    python3 bench/operator.py watch "$ns" "$count" "$work/ready" 2>>"$out/logs/watch.log" &
+    python3 bench/operator_load.py watch "$ns" "$count" "$work/ready" 2>>"$out/logs/watch.log" &
     watch_pid=$!
     sleep 1 # the watch is established before the first object arrives
 
     echo "operator: applying $count ContactCenters ($parallel server-side applies in flight)" >&2
     local start applied
     start=$(date +%s.%N)
-    python3 bench/operator.py apply "$ns" "$count" "$parallel"
+    python3 bench/operator_load.py apply "$ns" "$count" "$parallel"
     applied=$(date +%s.%N)
     local waited=0
     while kill -0 "$watch_pid" 2>/dev/null; do

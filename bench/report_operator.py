@@ -62,7 +62,7 @@ def section(out):
       f"`{s.get('operator_version', '?')}` (`{s.get('operator_bin', '?')}`) on one namespace, no leader "
       "election, log level `warn`. For each count: a fresh database migrated with `tollgate migrate`, a "
       "fresh namespace and operator process, one `Environment` (Ready first), then the `ContactCenter`s "
-      f"(builtin users, one CORS origin each) sent as server-side applies (`bench/operator.py`, "
+      f"(builtin users, one CORS origin each) sent as server-side applies (`bench/operator_load.py`, "
       f"{s.get('apply_parallel', '?')} requests in flight; `kubectl apply` sends one object at a time). "
       "Ready time runs from the start of the apply until a "
       "watch has seen every one `Ready=True`; peak RSS is the operator's `VmHWM`. "

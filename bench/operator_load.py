@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Helpers of bench/operator.sh (stdlib only; kubectl for the credentials).
 
-  operator.py apply NS COUNT PARALLEL
+  operator_load.py apply NS COUNT PARALLEL
         server-side applies ContactCenters cc-00000 .. cc-<COUNT-1> to NS,
         PARALLEL requests in flight (kubectl apply sends one object at a time,
         which at 10,000 would measure kubectl rather than the operator).
-  operator.py watch NS COUNT FILE
+  operator_load.py watch NS COUNT FILE
         watches NS's ContactCenters and writes to FILE the Unix time at which
         COUNT of them had Ready=True (one watch, no polling: listing 10,000
         objects every half second would load the API server the operator is
         measured against).
 """
+
+# Not named operator.py: scripts in bench/ run with bench/ first on sys.path,
+# and that name shadows the standard library module that json imports.
 
 import concurrent.futures
 import json
@@ -85,7 +88,7 @@ def cmd_watch(ns, count, path):
         proc.kill()
         proc.wait()
         if len(ready) < count:
-            print(f"operator.py: watch ended with {len(ready)} of {count} Ready; watching again", file=sys.stderr)
+            print(f"operator_load.py: watch ended with {len(ready)} of {count} Ready; watching again", file=sys.stderr)
             time.sleep(0.5)
 
 
