@@ -460,7 +460,10 @@ def main():
     w("")
     report_curves.sections(out, meta, w)
 
-    p.extend(report_tenants.section(out))
+    tenants = report_tenants.section(out)
+    if tenants and "plot.tenants" in meta:
+        tenants[2:2] = [f"![Throughput and RSS against tenants]({meta['plot.tenants']})", ""]
+    p.extend(tenants)
     p.extend(report_operator.section(out))
     if notes:
         w("## Notes from this run")

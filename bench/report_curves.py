@@ -61,14 +61,9 @@ def targets(out, w):
 
 
 def sections(out, meta, w):
-    """The Ceiling probes and Curves sections, and the tenant-scaling plot."""
+    """The Ceiling probes and Curves sections."""
     ceiling(out, meta, w)
     curves(out, meta, w)
-    if "plot.tenants" in meta:
-        w("## Tenant scaling")
-        w("")
-        w(f"![Throughput and RSS against tenants]({meta['plot.tenants']})")
-        w("")
 
 
 def ceiling(out, meta, w):
