@@ -647,6 +647,9 @@ async fn ops_logins_get_503_when_password_hashing_is_saturated() {
 #[tokio::test]
 async fn password_grants_queue_for_the_slow_hash_permits() {
     let s = TestServer::new().await;
+    // The client's secret is verified once and then remembered: afterwards
+    // only the user's password needs a slow hash.
+    s.password_tokens(None).await;
     let work = s.state.secrets.slow_work();
     let all = u32::try_from(work.available_permits()).expect("permits");
     let held = work.acquire_many(all).await.expect("permits");
