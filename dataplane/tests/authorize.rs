@@ -1278,7 +1278,7 @@ async fn plain_http_deployment_keeps_plain_cookies_without_hsts() {
 }
 
 /// The tokens for the code (with the PKCE verifier) the redirect `res` carries.
-async fn redeem(s: &TestServer, res: &Res) -> serde_json::Value {
+pub(crate) async fn redeem(s: &TestServer, res: &Res) -> serde_json::Value {
     let code = params(&location(res))["code"].clone();
     let form = [
         ("grant_type", "authorization_code"),

@@ -13,7 +13,7 @@ use totp_rs::{Builder, Secret, Totp};
 
 const CCS: &str = "/environment/v3/contact-centers";
 const CB: &str = "https://app.tollgate.test/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// S256 of the verifier `authorize::redeem` sends.
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const FACTOR_PAGE: &str = "/ui/auth/second-factor?factor=";
 
@@ -134,14 +134,7 @@ async fn enrol(b: &mut Browser<'_>, page_url: &str) -> (Totp, Vec<String>, Res) 
 /// The ID token of the code in a redirect to the client.
 pub(crate) async fn id_token(s: &TestServer, res: &Res) -> serde_json::Value {
     res.expect(StatusCode::SEE_OTHER);
-    let code = params(&location(res))["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", CB),
-        ("code_verifier", VERIFIER),
-    ];
-    let tokens = s.token(DEMO, &form).await.tokens();
+    let tokens = crate::authorize::redeem(s, res).await;
     s.verify_jwt(str_of(&tokens, "id_token"), DEMO_CLIENT).await
 }
 
