@@ -276,6 +276,9 @@ impl Services {
 
     /// Pulls changes made elsewhere (other replicas, the Environment API, the operator).
     pub async fn sync(&self, at: Timestamp) -> Result<(), tollgate_store::StoreError> {
+        // Revocations first: they are what another replica's answer may
+        // already have promised (RFC 7009 §2 asks to keep that window short).
+        self.revocations.refresh(&self.db, at).await?;
         let changes = self.catalog.refresh(&self.db).await?;
         for change in &changes {
             // A contact center's auth or its LDAP settings changed (or it is gone).
@@ -293,6 +296,6 @@ impl Services {
                 .await
                 .map_err(|e| tollgate_store::StoreError::Corrupt(e.to_string()))?;
         }
-        self.revocations.refresh(&self.db, at).await
+        Ok(())
     }
 }

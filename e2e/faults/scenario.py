@@ -178,6 +178,24 @@ def introspect_active(srv_url: str, client, token: str) -> bool:
     return r.json()["active"]
 
 
+#: How soon every replica knows of a revocation made on another: at once
+#: through PostgreSQL NOTIFY (milliseconds), at worst at the next 1 s poll.
+#: RFC 7009 §2 allows such a propagation delay and asks to keep it short.
+PROPAGATION_S = 1.0
+
+
+def inactive_within(srv_url: str, client, token: str, bound: float = PROPAGATION_S) -> float | None:
+    """Seconds until `token` is inactive at `srv_url` (0 when it already is);
+    None when it is still active after `bound`."""
+    started = time.monotonic()
+    while introspect_active(srv_url, client, token):
+        waited = time.monotonic() - started
+        if waited > bound:
+            return None
+        time.sleep(0.005)
+    return round(time.monotonic() - started, 3)
+
+
 def await_sign_in(srv_url: str, client, login: str, password: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while password_grant(srv_url, client, login, password).status_code != 200:

@@ -24,7 +24,10 @@
 //!
 //! While the shared store (Redis) is down, each process counts in its own
 //! memory: the lockout then holds per replica instead of turning every
-//! sign-in away.
+//! sign-in away. Failures counted apart stay in their window and take
+//! their share of every shared limit once the store is back, so guesses
+//! made during an outage (or a failover that lost the newest counts) are
+//! never forgotten.
 //!
 //! User names are keyed in their folded form ([`crate::directory::names`]), so
 //! variants of one name share their counters.
@@ -159,18 +162,28 @@ async fn try_gates(
         (&attempt.ip_key, threshold * IP_FACTOR),
     ];
     for (i, (key, limit)) in gates.iter().enumerate() {
-        match store.incr_below(key, *limit, window).await? {
+        let limit = limit - counted_apart(state, attempt, key).await?;
+        match store.incr_below(key, limit, window).await? {
             Some(n) if i == 0 => attempt.count = n,
             Some(_) => {}
             None => {
                 for (taken, _) in &gates[..i] {
                     store.release(taken).await?;
                 }
-                return Ok(Gate::Full(key.to_string(), *limit));
+                return Ok(Gate::Full(key.to_string(), limit));
             }
         }
     }
     Ok(Gate::Admitted)
+}
+
+/// Failures of `key` this process counted in its own memory while the
+/// shared store was down: none for an attempt counted there itself.
+async fn counted_apart(state: &Services, attempt: &Attempt, key: &str) -> Result<i64, StoreError> {
+    if attempt.local {
+        return Ok(0);
+    }
+    failures(&state.local_counters, key).await
 }
 
 async fn failures(store: &Ephemeral, key: &str) -> Result<i64, StoreError> {
@@ -202,11 +215,19 @@ pub async fn failed(state: &Services, attempt: &Attempt) {
 /// address gets this attempt's slot back (its other failures stay counted).
 pub async fn succeeded(state: &Services, attempt: &Attempt) -> Result<(), StoreError> {
     let store = counted_in(state, attempt);
-    store.delete(&attempt.user_ip_key).await?;
-    store.delete(&attempt.user_key).await?;
-    store.delete(&failed_key(&attempt.user_ip_key)).await?;
-    store.delete(&failed_key(&attempt.user_key)).await?;
+    forgive(store, attempt).await?;
+    if !attempt.local {
+        forgive(&state.local_counters, attempt).await?;
+    }
     store.release(&attempt.ip_key).await?;
+    Ok(())
+}
+
+async fn forgive(store: &Ephemeral, attempt: &Attempt) -> Result<(), StoreError> {
+    for key in [&attempt.user_ip_key, &attempt.user_key] {
+        store.delete(key).await?;
+        store.delete(&failed_key(key)).await?;
+    }
     Ok(())
 }
 
