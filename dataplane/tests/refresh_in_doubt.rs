@@ -1,8 +1,9 @@
 //! A refresh whose rotation committed while its answer was lost (the
-//! database connection died after the statement reached PostgreSQL): the
-//! client's retry of the same token must continue its grant, not be taken
-//! for reuse, while a token presented again without such a failure still
-//! revokes the family.
+//! database connection died after the statement reached PostgreSQL, or the
+//! request's deadline passed while the answer was held up): the client's
+//! retry of the same token must continue its grant, not be taken for reuse,
+//! while a token presented again without such a failure still revokes the
+//! family.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,25 +32,59 @@ async fn a_retry_of_a_rotation_whose_answer_was_lost_continues_the_grant() {
 
     // The grant rotates the token in one statement (the first message
     // holding its digest): that statement commits, its answer never arrives.
-    cutter.arm(tollgate_core::tokens::token_digest(&rt1).into_bytes(), 1);
+    cutter.arm(digest(&rt1), 1, CUT_AFTER);
     let lost = s.token(DEMO, &refresh_form(&rt1)).await;
     lost.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     assert!(cutter.fired(), "the rotation's answer was cut");
-    assert!(!s.is_active(&rt1).await, "the rotation committed");
+    continues_after_the_loss(&s, &first, &rt1).await;
+}
 
+/// The answer held up past the request's deadline (a database that went
+/// silent, as behind a network black hole) ends the request with 503 while
+/// the statement stays out; the database then commits it. Before, the
+/// client's retry was taken for reuse and ended its grant.
+#[tokio::test]
+async fn a_retry_after_the_request_deadline_continues_the_grant() {
+    let Some(url) = TestServer::postgres_database("refresh_deadline").await else {
+        return;
+    };
+    let cutter = AnswerCutter::start(&url).await;
+    let args = tollgate::app::config::CommonArgs {
+        request_timeout: 1,
+        ..default_args()
+    };
+    let s = TestServer::on_url(&cutter.url(&url), args, Ephemeral::memory()).await;
+    let first = s.password_tokens(None).await;
+    let rt1 = str_of(&first, "refresh_token").to_string();
+
+    cutter.arm(digest(&rt1), 1, Duration::from_secs(3));
+    let late = s.token(DEMO, &refresh_form(&rt1)).await;
+    late.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    assert!(cutter.fired(), "the rotation's answer was held up");
+    continues_after_the_loss(&s, &first, &rt1).await;
+}
+
+fn digest(rt: &str) -> Vec<u8> {
+    tollgate_core::tokens::token_digest(rt).into_bytes()
+}
+
+/// `rt1`'s rotation committed without its client learning the successor:
+/// the client's retry continues the grant, once.
+async fn continues_after_the_loss(s: &TestServer, first: &serde_json::Value, rt1: &str) {
+    assert!(!s.is_active(rt1).await, "the rotation committed");
     // The client retries once the database answers again: same grant, and
     // the successor that the lost rotation stored.
-    let retried = retry_while_unavailable(&s, &rt1).await;
+    let retried = retry_while_unavailable(s, rt1).await;
     let rt2 = str_of(&retried, "refresh_token").to_string();
     assert!(s.is_active(&rt2).await);
     let sid = |t: &serde_json::Value| t["sid"].clone();
     assert_eq!(
         sid(&s.verify_jwt(str_of(&retried, "access_token"), ISSUER).await),
-        sid(&s.verify_jwt(str_of(&first, "access_token"), ISSUER).await),
+        sid(&s.verify_jwt(str_of(first, "access_token"), ISSUER).await),
     );
 
     // The exception is spent: the same token once more is reuse.
-    s.token(DEMO, &refresh_form(&rt1))
+    s.token(DEMO, &refresh_form(rt1))
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(!s.is_active(&rt2).await, "reuse revoked the family");
@@ -83,12 +118,17 @@ async fn retry_while_unavailable(s: &TestServer, rt: &str) -> serde_json::Value 
     panic!("the store stayed unavailable");
 }
 
-/// The pattern to watch for, and how many more messages holding it pass.
-type Armed = std::sync::Mutex<Option<(Vec<u8>, usize)>>;
+/// How long the proxy lets the server run what it received before it hangs
+/// up, by default: enough to commit, less than the request's deadline.
+const CUT_AFTER: Duration = Duration::from_millis(500);
+
+/// The pattern to watch for, how many more messages holding it pass, and
+/// how long the connection then stays open without answers.
+type Armed = std::sync::Mutex<Option<(Vec<u8>, usize, Duration)>>;
 
 /// A TCP proxy in front of PostgreSQL that, once armed, lets the `nth`
-/// client message holding `pattern` reach the server and then cuts that
-/// connection before the server's answer comes back.
+/// client message holding `pattern` reach the server, holds back every
+/// answer on that connection and hangs up after a while.
 struct AnswerCutter {
     port: u16,
     armed: Arc<Armed>,
@@ -122,8 +162,8 @@ impl AnswerCutter {
         format!("{url}{sep}sslmode=disable")
     }
 
-    fn arm(&self, pattern: Vec<u8>, nth: usize) {
-        *self.armed.lock().expect("lock") = Some((pattern, nth));
+    fn arm(&self, pattern: Vec<u8>, nth: usize, hang_up_after: Duration) {
+        *self.armed.lock().expect("lock") = Some((pattern, nth, hang_up_after));
     }
 
     fn fired(&self) -> bool {
@@ -139,47 +179,50 @@ async fn relay(client: TcpStream, server: TcpStream, armed: Arc<Armed>, fired: A
     let answers = tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n @ 1..) = server_rx.read(&mut buf).await {
-            if cut_answers.load(Ordering::SeqCst) || client_tx.write_all(&buf[..n]).await.is_err() {
+            // Held back, not hung up: the client sees silence until the relay ends.
+            if cut_answers.load(Ordering::SeqCst) {
+                continue;
+            }
+            if client_tx.write_all(&buf[..n]).await.is_err() {
                 break;
             }
         }
     });
     let mut buf = vec![0u8; 64 * 1024];
     while let Ok(n @ 1..) = client_rx.read(&mut buf).await {
-        let last = countdown(&armed, &buf[..n]);
+        let hang_up_after = countdown(&armed, &buf[..n]);
         // Cut before forwarding, so no byte of the answer gets through.
-        if last {
+        if hang_up_after.is_some() {
             cut.store(true, Ordering::SeqCst);
         }
         if server_tx.write_all(&buf[..n]).await.is_err() {
             break;
         }
-        if last {
+        if let Some(after) = hang_up_after {
             fired.store(true, Ordering::SeqCst);
             // Let the server run (and commit) what it received, then hang up.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(after).await;
             break;
         }
     }
     answers.abort();
 }
 
-/// Counts a message holding the armed pattern (on any connection): true
-/// for the one that is due.
-fn countdown(armed: &Armed, message: &[u8]) -> bool {
+/// Counts a message holding the armed pattern (on any connection): for the
+/// one that is due, how long its connection stays open.
+fn countdown(armed: &Armed, message: &[u8]) -> Option<Duration> {
     let mut armed = armed.lock().expect("lock");
-    let Some((pattern, remaining)) = armed.as_mut() else {
-        return false;
-    };
+    let (pattern, remaining, after) = armed.as_mut()?;
     if !contains(message, pattern) {
-        return false;
+        return None;
     }
     *remaining -= 1;
     if *remaining > 0 {
-        return false;
+        return None;
     }
+    let after = *after;
     *armed = None;
-    true
+    Some(after)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

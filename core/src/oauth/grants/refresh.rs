@@ -8,7 +8,9 @@
 //! a rotation that failed in doubt is remembered for a while: a retry of
 //! exactly that token is answered with the successor that rotation stored,
 //! once, as long as nobody has used it. A token presented again without
-//! such a failure is reuse, as before.
+//! such a failure is reuse, as before. A request that ends while its
+//! rotation is out (its deadline passed, its client hung up) counts as
+//! such a failure: the database may still commit the statement.
 
 use std::sync::Arc;
 
@@ -25,14 +27,14 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal};
 use crate::oauth::recheck::{recheck, Recheck};
-use crate::services::Services;
+use crate::services::{AppState, Services};
 use crate::tokens;
 use crate::tokens::Confirmation;
 
 /// Rotates the refresh token and issues an access token for the grant's
 /// scope (or a narrower one) and its user as the directory knows them now.
 pub async fn grant(
-    state: &Services,
+    state: &AppState,
     client: &Arc<Client>,
     form: &OAuthForm,
     ip: Option<&str>,
@@ -41,21 +43,69 @@ pub async fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
     let hash = tokens::token_digest(presented);
+    let pending = Pending::arm(state, &hash, now);
+    let res = rotate(state, client, form, presented, &hash, ip, now, cnf).await;
+    pending.settle();
+    res
+}
+
+/// A rotation under way: should the request end before it settles (the
+/// future dropped at its deadline or by a client gone), the rotation is in
+/// doubt, remembered by a task of its own.
+struct Pending {
+    armed: Option<(AppState, String, Timestamp)>,
+}
+
+impl Pending {
+    fn arm(state: &AppState, hash: &str, now: Timestamp) -> Pending {
+        Pending {
+            armed: Some((state.clone(), hash.to_string(), now)),
+        }
+    }
+
+    /// The grant answered (an error answer has settled its doubt itself).
+    fn settle(mut self) {
+        self.armed = None;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some((state, hash, now)) = self.armed.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { remember_in_doubt(&state, &hash, now).await });
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rotate(
+    state: &Services,
+    client: &Arc<Client>,
+    form: &OAuthForm,
+    presented: &str,
+    hash: &str,
+    ip: Option<&str>,
+    now: Timestamp,
+    cnf: &Confirmation,
+) -> Result<TokenResponse, OAuthError> {
     let value = successor(state, presented);
     // The common case in one round trip: rotate, then ask the directory.
     // A narrower scope is checked first, so a refused one uses nothing up.
     if form.get("scope").is_none() {
-        if let Some(family) = rotate_at_once(state, client, &hash, &value, cnf, now).await? {
+        if let Some(family) = rotate_at_once(state, client, hash, &value, cnf, now).await? {
             let user = match current_user(state, &family, now).await {
                 Ok(user) => user,
-                Err(e) => return Err(after_rotation_failed(state, &family, &hash, e, now).await),
+                Err(e) => return Err(after_rotation_failed(state, &family, hash, e, now).await),
             };
             let scope = family.scope.clone();
-            return answer_rotated(state, client, scope, user, &family, &hash, value, cnf, now)
+            return answer_rotated(state, client, scope, user, &family, hash, value, cnf, now)
                 .await;
         }
     }
-    let Some((token, family)) = state.db.find_refresh_token(&hash).await? else {
+    let Some((token, family)) = state.db.find_refresh_token(hash).await? else {
         return Err(invalid());
     };
     // Checked before rotating, so another client cannot burn someone's token.
@@ -83,17 +133,17 @@ pub async fn grant(
     let user = current_user(state, &family, now).await?;
     if token.used_at.is_some() && is_retry_in_doubt(state, &token, &value, now).await? {
         let res = answer(state, client, scope, user, &family.id, value, cnf, now).await?;
-        let _ = state.ephemeral.delete(&in_doubt_key(&hash)).await;
+        let _ = state.ephemeral.delete(&in_doubt_key(hash)).await;
         return Ok(res);
     }
     let next = new_refresh(&family.id, client, family.expires_at, &value, now);
-    let outcome = match state.db.rotate_refresh_token(&hash, &next, now).await {
+    let outcome = match state.db.rotate_refresh_token(hash, &next, now).await {
         Ok(outcome) => outcome,
-        Err(e) => return Err(rotation_failed(state, &hash, e, now).await),
+        Err(e) => return Err(rotation_failed(state, hash, e, now).await),
     };
     match outcome {
         RotateOutcome::Rotated(family) => {
-            answer_rotated(state, client, scope, user, &family, &hash, value, cnf, now).await
+            answer_rotated(state, client, scope, user, &family, hash, value, cnf, now).await
         }
         RotateOutcome::Reused { family_id } => {
             Err(reused(state, &family, &family_id, ip, now).await)
