@@ -96,9 +96,6 @@ def test_readiness_reflects_the_black_hole(outcome):
     assert r["ready again after restore s"] is not None, f"readiness did not come back: {r}"
 
 
-@pytest.mark.xfail(strict=False, reason="RSS of a process grows by 115-250 MB within 2 s of the 200 ms database "
-                   "delay (observed 129 -> 244 and 148 -> 396 MB); not strict: the growth varies from run to run "
-                   "around the bound, which is itself a guess (+192 MB)")
 def test_memory_and_descriptors_stay_bounded(outcome):
     start = outcome.marks["start"]
     for label, now in outcome.marks.items():

@@ -82,9 +82,6 @@ def test_readiness_reflects_the_black_hole(outcome):
     assert r["ready again after restore s"] is not None, f"readiness did not come back: {r}"
 
 
-@pytest.mark.xfail(strict=False, reason="as with the slow database (test 5): RSS of a process grows by 200-400 MB "
-                   "while Redis is slow or silent (observed 225.7 -> 629.4 MB from the end of the warm-up to the end of "
-                   "the black hole); not strict: the growth varies from run to run around the bound")
 def test_memory_and_descriptors_stay_bounded(outcome):
     start = outcome.marks["start"]
     for label, now in outcome.marks.items():

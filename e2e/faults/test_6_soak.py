@@ -62,9 +62,6 @@ def test_no_errors(outcome):
     assert not [f"{s.op}: {s.status} {s.detail[:100]}" for s in outcome["samples"] if not s.ok][:10]
 
 
-@pytest.mark.xfail(strict=False, reason="RSS still rises during the short soak after the slow-database scenario "
-                   "(observed: process 1 472 -> 586 MB from the middle to the end of 20 s; other runs flat); not "
-                   "strict until the long form's 30 min shows whether it levels off")
 def test_memory_and_descriptors_flat(outcome):
     middle, end = outcome["marks"]["middle"], outcome["marks"]["end"]
     for i, ((rss0, fd0), (rss, fd)) in enumerate(zip(middle, end)):
