@@ -21,6 +21,10 @@ use crate::conditions::{self, Outcome};
 use crate::crd::{ConfigMapKeyRef, SecretKeyRef};
 use crate::metrics::Metrics;
 
+/// Reconciles of one kind at once, by default: enough to keep the
+/// database pool and the API server busy, few enough to bound memory.
+pub const DEFAULT_CONCURRENCY: u16 = 16;
+
 /// Finalizer guarding the rows a resource owns in the database.
 pub const FINALIZER: &str = "tollgate.dev/cleanup";
 
@@ -147,6 +151,10 @@ pub struct Context {
     pub platform_namespace: Option<String>,
     /// Unbound management clients are accepted from every watched namespace.
     pub allow_unbound_management_clients: bool,
+    /// Reconciles of one kind run at once. Bounded, so that thousands of
+    /// resources applied together queue instead of each holding a request,
+    /// a database connection wait and its buffers at the same time.
+    pub concurrency: u16,
 }
 
 impl Context {
@@ -170,6 +178,7 @@ impl Context {
             adopt_unowned_rows: false,
             platform_namespace: None,
             allow_unbound_management_clients: false,
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use kube::runtime::{watcher, Controller};
-use kube::{Api, Client, Resource};
+use kube::runtime::{controller, reflector, watcher, Controller, WatchStreamExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::context::{error_policy, Context};
@@ -20,6 +20,27 @@ where
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     }
+}
+
+/// A controller whose cache keeps no `managedFields`: the reconcilers never
+/// read them, and with thousands of resources they are much of the memory.
+fn lean<K>(api: Api<K>, config: watcher::Config) -> Controller<K>
+where
+    K: Resource<DynamicType = ()>
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let objects = reflector(
+        writer,
+        watcher(api, config).modify(|o| o.managed_fields_mut().clear()),
+    )
+    .applied_objects();
+    Controller::for_stream(objects, reader)
 }
 
 /// Logs a failed reconcile or watch error (including objects that do not
@@ -37,15 +58,18 @@ async fn report<T, E: std::fmt::Display>(kind: &'static str, result: Result<T, E
 pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     let client = ctx.client.clone();
     let config = watcher::Config::default();
+    let queue = controller::Config::default().concurrency(ctx.concurrency);
     let platform_ns = ctx.platform_namespace.clone();
     let platform_ns = platform_ns.as_deref().or(namespace);
     let platform = Controller::new(api::<Tollgate>(&client, platform_ns), config.clone())
         .owns(api::<Deployment>(&client, platform_ns), config.clone())
         .owns(api::<Job>(&client, platform_ns), config.clone())
+        .with_config(queue.clone())
         .shutdown_on_signal()
         .run(crate::platform::reconcile, error_policy, ctx.clone())
         .for_each(|r| report("Tollgate", r));
-    let environments = Controller::new(api::<Environment>(&client, namespace), config.clone())
+    let environments = lean(api::<Environment>(&client, namespace), config.clone())
+        .with_config(queue.clone())
         .shutdown_on_signal()
         .run(
             crate::rows::reconcile::<Environment>,
@@ -53,7 +77,8 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
             ctx.clone(),
         )
         .for_each(|r| report("Environment", r));
-    let contact_centers = Controller::new(api::<ContactCenter>(&client, namespace), config.clone())
+    let contact_centers = lean(api::<ContactCenter>(&client, namespace), config.clone())
+        .with_config(queue.clone())
         .shutdown_on_signal()
         .run(
             crate::rows::reconcile::<ContactCenter>,
@@ -61,7 +86,8 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
             ctx.clone(),
         )
         .for_each(|r| report("ContactCenter", r));
-    let clients = Controller::new(api::<OAuthClient>(&client, namespace), config)
+    let clients = lean(api::<OAuthClient>(&client, namespace), config)
+        .with_config(queue)
         .shutdown_on_signal()
         .run(
             crate::rows::reconcile::<OAuthClient>,

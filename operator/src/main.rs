@@ -57,6 +57,9 @@ struct Args {
     /// Seconds between checks of a Ready resource (restores drifted rows).
     #[arg(long, env = "TOLLGATE_OPERATOR_RESYNC_SECONDS", default_value_t = 60)]
     resync_seconds: u64,
+    /// Reconciles of one kind of resource run at once (0: no bound).
+    #[arg(long, env = "TOLLGATE_OPERATOR_CONCURRENCY", default_value_t = tollgate_operator::context::DEFAULT_CONCURRENCY)]
+    concurrency: u16,
     #[arg(long, env = "TOLLGATE_LOG", default_value = "info")]
     log: String,
 }
@@ -90,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut ctx = Context::new(client.clone(), db, &args.field_manager, metrics);
     ctx.resync = Duration::from_secs(args.resync_seconds.max(1));
+    ctx.concurrency = args.concurrency;
     let namespace = (!args.namespace.is_empty()).then_some(args.namespace.as_str());
     ctx.platform_namespace = [
         Some(args.platform_namespace.clone()),
