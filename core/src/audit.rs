@@ -4,13 +4,17 @@
 //! A batch the store refuses is retried with a growing pause (a database
 //! restart or failover loses nothing); meanwhile new events wait in a bounded
 //! queue. An event is dropped only when that queue is full or its batch kept
-//! failing for [`GIVE_UP_AFTER`]; every drop is logged and counted in
-//! `tollgate_audit_events_dropped_total`.
+//! failing for [`GIVE_UP_AFTER`]; every drop is counted in
+//! `tollgate_audit_events_dropped_total` and reported in the log, a full
+//! queue at most once per [`FULL_REPORT_EVERY`] (under overload a line per
+//! dropped event would double the log the event already went to).
 //!
 //! Events are built by name, never by position, so two fields of the same
 //! type cannot be swapped unnoticed:
 //! `state.audit("user.signed_in").client(id).contact_center(cc).subject(s).ip(ip).detail(json!(..)).record()`.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +27,8 @@ use tollgate_store::Db;
 pub struct Audit {
     tx: mpsc::Sender<AuditEvent>,
     dropped: Counter,
+    /// When a full queue was last reported (Unix seconds).
+    full_reported: Arc<AtomicI64>,
 }
 
 const BATCH: usize = 256;
@@ -31,6 +37,8 @@ const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// Longer than a PostgreSQL failover or restart.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
+/// Seconds between two reports of a full queue.
+pub const FULL_REPORT_EVERY: i64 = 10;
 
 impl Audit {
     /// Starts the background writer; it ends when every `Audit` clone is
@@ -45,7 +53,15 @@ impl Audit {
                 batch.clear();
             }
         });
-        (Audit { tx, dropped }, handle)
+        (Audit::new(tx, dropped), handle)
+    }
+
+    fn new(tx: mpsc::Sender<AuditEvent>, dropped: Counter) -> Audit {
+        Audit {
+            tx,
+            dropped,
+            full_reported: Arc::new(AtomicI64::new(i64::MIN)),
+        }
     }
 
     /// An event of this kind, with no fields and detail `{}` until set.
@@ -73,9 +89,23 @@ impl Audit {
         );
         if self.tx.try_send(event).is_err() {
             self.dropped.inc();
-            tracing::error!("audit queue full; event kept in the log only");
+            if report_due(&self.full_reported, now()) {
+                tracing::error!(
+                    dropped_total = self.dropped.get(),
+                    "audit queue full; events kept in the log only (tollgate_audit_events_dropped_total counts them)"
+                );
+            }
         }
     }
+}
+
+/// Whether a report last made at `last` is due again at `now`; claims it.
+fn report_due(last: &AtomicI64, now: i64) -> bool {
+    let before = last.load(Ordering::Relaxed);
+    now.saturating_sub(before) >= FULL_REPORT_EVERY
+        && last
+            .compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// One audit event being described; nothing is recorded until [`record`](Self::record).
@@ -181,8 +211,25 @@ mod tests {
 
     fn audit() -> (Audit, mpsc::Receiver<AuditEvent>) {
         let (tx, rx) = mpsc::channel(1);
-        let dropped = Counter::default();
-        (Audit { tx, dropped }, rx)
+        (Audit::new(tx, Counter::default()), rx)
+    }
+
+    #[test]
+    fn a_full_queue_is_reported_once_per_period() {
+        let last = AtomicI64::new(i64::MIN);
+        assert!(report_due(&last, 1_000));
+        assert!(!report_due(&last, 1_000));
+        assert!(!report_due(&last, 1_000 + FULL_REPORT_EVERY - 1));
+        assert!(report_due(&last, 1_000 + FULL_REPORT_EVERY));
+    }
+
+    #[test]
+    fn every_dropped_event_is_counted() {
+        let (audit, _rx) = audit();
+        for _ in 0..3 {
+            audit.event("user.signed_in").record();
+        }
+        assert_eq!(audit.dropped.get(), 2, "the queue holds one");
     }
 
     #[test]
