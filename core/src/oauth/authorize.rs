@@ -937,17 +937,12 @@ async fn browser_tokens(
     let res = issue(
         state,
         Issue {
-            client,
-            scope: req.scope.clone(),
             user: Some(user.clone()),
-            family: None,
-            with_refresh: false,
             nonce: req.nonce.clone(),
             acr_requested: req.acr_requested,
             claims: req.claims.clone(),
-            exchange: None,
-            cnf: Default::default(),
             code,
+            ..Issue::new(client, req.scope.clone(), &Default::default())
         },
         now,
     )

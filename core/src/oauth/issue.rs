@@ -177,6 +177,27 @@ pub struct Issue<'a> {
     pub code: Option<String>,
 }
 
+impl<'a> Issue<'a> {
+    /// Tokens for `client` with `scope`, bound to what the request proved:
+    /// no user, no refresh token, nothing an authorization request added.
+    /// Each grant sets what it has beyond that.
+    pub fn new(client: &'a Arc<Client>, scope: Vec<String>, cnf: &Confirmation) -> Issue<'a> {
+        Issue {
+            client,
+            scope,
+            user: None,
+            family: None,
+            with_refresh: false,
+            nonce: None,
+            acr_requested: false,
+            claims: ClaimsRequest::default(),
+            exchange: None,
+            cnf: cnf.clone(),
+            code: None,
+        }
+    }
+}
+
 /// What token exchange (RFC 8693) adds to an access token.
 pub struct Exchanged {
     /// `aud` instead of this server's own audience.

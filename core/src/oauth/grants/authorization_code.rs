@@ -107,17 +107,12 @@ pub async fn grant(
     let res = issue(
         state,
         Issue {
-            client,
-            scope: record.scope,
             user: Some(record.user),
-            family: None,
             with_refresh,
             nonce: record.nonce,
             acr_requested: record.acr_requested,
             claims: record.claims,
-            exchange: None,
-            cnf: cnf.clone(),
-            code: None,
+            ..Issue::new(client, record.scope, cnf)
         },
         now,
     )

@@ -19,22 +19,5 @@ pub async fn grant(
     cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = grant_scope(client, form.get("scope"))?;
-    issue(
-        state,
-        Issue {
-            client,
-            scope,
-            user: None,
-            family: None,
-            with_refresh: false,
-            nonce: None,
-            acr_requested: false,
-            claims: Default::default(),
-            exchange: None,
-            cnf: cnf.clone(),
-            code: None,
-        },
-        now,
-    )
-    .await
+    issue(state, Issue::new(client, scope, cnf), now).await
 }

@@ -116,17 +116,8 @@ pub async fn grant(
     issue(
         state,
         Issue {
-            client,
-            scope,
             user: Some(UserPrincipal::new(&cc, &user, now)),
-            family: None,
-            with_refresh: false,
-            nonce: None,
-            acr_requested: false,
-            claims: Default::default(),
-            exchange: None,
-            cnf: cnf.clone(),
-            code: None,
+            ..Issue::new(client, scope, cnf)
         },
         now,
     )

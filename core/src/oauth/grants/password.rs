@@ -68,17 +68,11 @@ pub async fn grant(
     issue(
         state,
         Issue {
-            client,
-            scope,
             user: Some(principal),
-            family: None,
             with_refresh,
             nonce,
             acr_requested: form.get("acr_values").is_some(),
-            claims: Default::default(),
-            exchange: None,
-            cnf: cnf.clone(),
-            code: None,
+            ..Issue::new(client, scope, cnf)
         },
         now,
     )

@@ -241,17 +241,9 @@ async fn answer(
     let mut res = issue(
         state,
         Issue {
-            client,
-            scope,
             user,
             family: Some(family_id.to_string()),
-            with_refresh: false,
-            nonce: None,
-            acr_requested: false,
-            claims: Default::default(),
-            exchange: None,
-            cnf: cnf.clone(),
-            code: None,
+            ..Issue::new(client, scope, cnf)
         },
         now,
     )

@@ -353,17 +353,9 @@ pub async fn grant(
     let mut res = issue(
         state,
         Issue {
-            client,
-            scope,
             user: Some(principal),
-            family: None,
-            with_refresh: false,
-            nonce: None,
-            acr_requested: false,
-            claims: Default::default(),
             exchange: Some(Exchanged { audience, act }),
-            cnf: cnf.clone(),
-            code: None,
+            ..Issue::new(client, scope, cnf)
         },
         now,
     )
