@@ -64,6 +64,32 @@ async fn a_retry_after_the_request_deadline_continues_the_grant() {
     continues_after_the_loss(&s, &first, &rt1).await;
 }
 
+/// A client that retries while the database is still silent leaves a
+/// second rotation in doubt, one that found the token used; the first,
+/// which landed, must still be found. Before, the second attempt's record
+/// replaced the first's and the third try was taken for reuse.
+#[tokio::test]
+async fn a_second_attempt_in_doubt_does_not_hide_the_first() {
+    let Some(url) = TestServer::postgres_database("refresh_twice").await else {
+        return;
+    };
+    let cutter = AnswerCutter::start(&url).await;
+    let args = tollgate::app::config::CommonArgs {
+        request_timeout: 1,
+        ..default_args()
+    };
+    let s = TestServer::on_url(&cutter.url(&url), args, Ephemeral::memory()).await;
+    let first = s.password_tokens(None).await;
+    let rt1 = str_of(&first, "refresh_token").to_string();
+    for _ in 0..2 {
+        cutter.arm(digest(&rt1), 1, Duration::from_secs(3));
+        let late = s.token(DEMO, &refresh_form(&rt1)).await;
+        late.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+        assert!(cutter.fired(), "the rotation's answer was held up");
+    }
+    continues_after_the_loss(&s, &first, &rt1).await;
+}
+
 fn digest(rt: &str) -> Vec<u8> {
     tollgate_core::tokens::token_digest(rt).into_bytes()
 }

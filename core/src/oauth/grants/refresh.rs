@@ -131,10 +131,12 @@ async fn rotate(
         Some(asked) => narrowed_scope(&family.scope, asked)?,
     };
     let user = current_user(state, &family, now).await?;
-    if token.used_at.is_some() && is_retry_in_doubt(state, &token, &value, now).await? {
-        let res = answer(state, client, scope, user, &family.id, value, cnf, now).await?;
-        let _ = state.ephemeral.delete(&in_doubt_key(hash)).await;
-        return Ok(res);
+    if let Some(used_at) = token.used_at {
+        if is_retry_in_doubt(state, &token, used_at, &value, now).await? {
+            let res = answer(state, client, scope, user, &family.id, value, cnf, now).await?;
+            let _ = state.ephemeral.delete(&in_doubt_key(hash, used_at)).await;
+            return Ok(res);
+        }
     }
     let next = new_refresh(&family.id, client, family.expires_at, &value, now);
     let outcome = match state.db.rotate_refresh_token(hash, &next, now).await {
@@ -267,18 +269,20 @@ fn successor(state: &Services, presented: &str) -> String {
     )
 }
 
-fn in_doubt_key(hash: &str) -> String {
-    format!("refresh-in-doubt:{hash}")
+/// One key per attempt: a client retrying through an outage may leave
+/// several rotations in doubt, and whichever of them landed (its `used_at`)
+/// must still be found.
+fn in_doubt_key(hash: &str, at: Timestamp) -> String {
+    format!("refresh-in-doubt:{hash}:{at}")
 }
 
 /// The rotation of `hash` at `now` may have happened without its client
 /// getting the successor. If the ephemeral store is down too, the retry is
 /// treated as reuse.
 async fn remember_in_doubt(state: &Services, hash: &str, now: Timestamp) {
-    let at = now.to_string();
     let _ = state
         .ephemeral
-        .put(&in_doubt_key(hash), at.as_bytes(), IN_DOUBT_TTL)
+        .put(&in_doubt_key(hash, now), b"1", IN_DOUBT_TTL)
         .await;
 }
 
@@ -288,14 +292,13 @@ async fn remember_in_doubt(state: &Services, hash: &str, now: Timestamp) {
 async fn is_retry_in_doubt(
     state: &Services,
     token: &RefreshToken,
+    used_at: Timestamp,
     value: &str,
     now: Timestamp,
 ) -> Result<bool, OAuthError> {
-    let Some(at) = state.ephemeral.get(&in_doubt_key(&token.hash)).await? else {
-        return Ok(false);
-    };
     // The remembered failure must be the rotation that used the token.
-    if token.used_at.map(|t| t.to_string().into_bytes()) != Some(at) {
+    let key = in_doubt_key(&token.hash, used_at);
+    if state.ephemeral.get(&key).await?.is_none() {
         return Ok(false);
     }
     let next = state
@@ -305,7 +308,7 @@ async fn is_retry_in_doubt(
     Ok(next.is_some_and(|(next, family)| {
         next.family_id == token.family_id
             && next.used_at.is_none()
-            && Some(next.created_at) == token.used_at
+            && next.created_at == used_at
             && family.revoked_at.is_none()
             && next.expires_at > now
             && family.expires_at > now
