@@ -22,12 +22,9 @@ fn refresh_form(rt: &str) -> [(&str, &str); 2] {
 
 #[tokio::test]
 async fn a_retry_of_a_rotation_whose_answer_was_lost_continues_the_grant() {
-    let Some(url) = TestServer::postgres_database("refresh_in_doubt").await else {
+    let Some((s, cutter, first)) = behind_cutter("refresh_in_doubt", 10).await else {
         return;
     };
-    let cutter = AnswerCutter::start(&url).await;
-    let s = TestServer::on_url(&cutter.url(&url), default_args(), Ephemeral::memory()).await;
-    let first = s.password_tokens(None).await;
     let rt1 = str_of(&first, "refresh_token").to_string();
 
     // The grant rotates the token in one statement (the first message
@@ -45,22 +42,12 @@ async fn a_retry_of_a_rotation_whose_answer_was_lost_continues_the_grant() {
 /// client's retry was taken for reuse and ended its grant.
 #[tokio::test]
 async fn a_retry_after_the_request_deadline_continues_the_grant() {
-    let Some(url) = TestServer::postgres_database("refresh_deadline").await else {
+    let Some((s, cutter, first)) = behind_cutter("refresh_deadline", 1).await else {
         return;
     };
-    let cutter = AnswerCutter::start(&url).await;
-    let args = tollgate::app::config::CommonArgs {
-        request_timeout: 1,
-        ..default_args()
-    };
-    let s = TestServer::on_url(&cutter.url(&url), args, Ephemeral::memory()).await;
-    let first = s.password_tokens(None).await;
     let rt1 = str_of(&first, "refresh_token").to_string();
 
-    cutter.arm(digest(&rt1), 1, Duration::from_secs(3));
-    let late = s.token(DEMO, &refresh_form(&rt1)).await;
-    late.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
-    assert!(cutter.fired(), "the rotation's answer was held up");
+    held_past_the_deadline(&s, &cutter, &rt1).await;
     continues_after_the_loss(&s, &first, &rt1).await;
 }
 
@@ -70,24 +57,40 @@ async fn a_retry_after_the_request_deadline_continues_the_grant() {
 /// replaced the first's and the third try was taken for reuse.
 #[tokio::test]
 async fn a_second_attempt_in_doubt_does_not_hide_the_first() {
-    let Some(url) = TestServer::postgres_database("refresh_twice").await else {
+    let Some((s, cutter, first)) = behind_cutter("refresh_twice", 1).await else {
         return;
     };
+    let rt1 = str_of(&first, "refresh_token").to_string();
+    for _ in 0..2 {
+        held_past_the_deadline(&s, &cutter, &rt1).await;
+    }
+    continues_after_the_loss(&s, &first, &rt1).await;
+}
+
+/// A server on a fresh database reached through an [`AnswerCutter`], each
+/// request given `request_timeout` seconds, and a user's first tokens.
+async fn behind_cutter(
+    test: &str,
+    request_timeout: i64,
+) -> Option<(TestServer, AnswerCutter, serde_json::Value)> {
+    let url = TestServer::postgres_database(test).await?;
     let cutter = AnswerCutter::start(&url).await;
     let args = tollgate::app::config::CommonArgs {
-        request_timeout: 1,
+        request_timeout,
         ..default_args()
     };
     let s = TestServer::on_url(&cutter.url(&url), args, Ephemeral::memory()).await;
     let first = s.password_tokens(None).await;
-    let rt1 = str_of(&first, "refresh_token").to_string();
-    for _ in 0..2 {
-        cutter.arm(digest(&rt1), 1, Duration::from_secs(3));
-        let late = s.token(DEMO, &refresh_form(&rt1)).await;
-        late.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
-        assert!(cutter.fired(), "the rotation's answer was held up");
-    }
-    continues_after_the_loss(&s, &first, &rt1).await;
+    Some((s, cutter, first))
+}
+
+/// A refresh of `rt` whose rotation's answer is held back past the
+/// request's deadline: the request ends with 503, the statement stays out.
+async fn held_past_the_deadline(s: &TestServer, cutter: &AnswerCutter, rt: &str) {
+    cutter.arm(digest(rt), 1, Duration::from_secs(3));
+    let late = s.token(DEMO, &refresh_form(rt)).await;
+    late.expect_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    assert!(cutter.fired(), "the rotation's answer was held up");
 }
 
 fn digest(rt: &str) -> Vec<u8> {
