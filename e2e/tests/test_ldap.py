@@ -5,7 +5,6 @@ through the Environment API, then its users sign in with the password grant."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ import requests
 
 from envapi import EnvApi
 from helpers import verify_jwt
+from tollgate import free_port
 
 
 def need(name: str) -> str:
@@ -20,13 +20,6 @@ def need(name: str) -> str:
     if not value:
         pytest.fail(f"{name} is not set: source scripts/provision/ldap.sh (the test command does)")
     return value
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -55,10 +55,30 @@ def binary() -> Path:
     return path
 
 
+# Ports are drawn below the kernel's ephemeral range (32768-60999 by default):
+# a port the kernel handed out and took back can be handed out again at once,
+# to another suite running beside this one or to an outgoing connection,
+# before the server that was meant to listen on it has bound it. (30000 and up
+# are Kubernetes node ports.)
+_PORT_RANGE = (20000, 30000)
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, never the same twice in one run."""
+    for _ in range(1000):
+        # Not `random`: Hypothesis seeds it, and two suites would draw alike.
+        port = _PORT_RANGE[0] + secrets.randbelow(_PORT_RANGE[1] - _PORT_RANGE[0])
+        if port in _given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {_PORT_RANGE}")
 
 
 def services_required() -> bool:
