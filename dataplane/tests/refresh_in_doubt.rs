@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use sqlx::Executor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tollgate_store::ephemeral::Ephemeral;
@@ -133,6 +134,46 @@ async fn without_a_lost_answer_a_replay_is_still_reuse() {
         .await
         .expect_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(!s.is_active(rt2).await);
+}
+
+/// PostgreSQL may fail a statement's commit after it sent the statement's
+/// rows: here a deferred constraint trigger, in production a WAL that
+/// cannot grow (the server PANICs at the commit; a fault scenario caught
+/// it). Such a rotation did not happen and must not be answered: before,
+/// the client got a successor the database never stored, and its next
+/// refresh was refused as unknown.
+#[tokio::test]
+async fn a_rotation_whose_commit_fails_is_not_answered() {
+    let Some(url) = TestServer::postgres_database("refresh_commit_fails").await else {
+        return;
+    };
+    let s = TestServer::on_url(&url, default_args(), Ephemeral::memory()).await;
+    let first = s.password_tokens(None).await;
+    let rt1 = str_of(&first, "refresh_token");
+    let pool = s.db.pool();
+    for sql in [
+        "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'commit refused'; END $$",
+        "CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON refresh_tokens \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()",
+    ] {
+        pool.execute(sql).await.expect(sql);
+    }
+    let refused = s.token(DEMO, &refresh_form(rt1)).await;
+    assert!(
+        refused.status.is_server_error(),
+        "a rotation that did not commit was answered: {} {}",
+        refused.status,
+        String::from_utf8_lossy(&refused.body)
+    );
+
+    pool.execute("DROP TRIGGER refuse_commit ON refresh_tokens")
+        .await
+        .expect("drop trigger");
+    let rotated = retry_while_unavailable(&s, rt1).await;
+    let rt2 = str_of(&rotated, "refresh_token");
+    let next = s.token(DEMO, &refresh_form(rt2)).await.tokens();
+    assert!(s.is_active(str_of(&next, "refresh_token")).await);
 }
 
 /// Refreshes `rt` until the store's breaker lets requests through again.

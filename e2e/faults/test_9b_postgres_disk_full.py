@@ -259,19 +259,8 @@ def test_no_500_no_panic_and_no_hang(outcome):
     assert not outcome.panicked
 
 
-#: An open defect, seen in 2 of 9 runs of the WAL case: one refresh answered
-#: 400 "invalid, expired or revoked" around the WAL writer's PANIC and the
-#: crash recovery after it, where a 503 was due. Not explained yet; only
-#: that answer is excused, and only in the WAL case.
-WAL_REFRESH_DEFECT = "the refresh token is invalid, expired or revoked"
-
-
-def test_a_full_disk_answers_503_with_retry_after(outcome, request):
-    wrong = not_unavailable(_all(outcome))
-    if wrong and request.node.callspec.params.get("outcome") == "wal" and all(
-            w.startswith("refresh on #") and WAL_REFRESH_DEFECT in w for w in wrong):
-        pytest.xfail(f"known defect (WAL full, crash recovery): {wrong}")
-    assert not wrong
+def test_a_full_disk_answers_503_with_retry_after(outcome):
+    assert not not_unavailable(_all(outcome))
     assert not missing_retry_after(_all(outcome))
 
 

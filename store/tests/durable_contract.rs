@@ -2948,3 +2948,41 @@ async fn postgres_outage_fails_fast_and_recovers_without_restart() {
         .expect("back without a restart");
     pg.drop_database(setup).await;
 }
+
+/// A statement that writes and returns rows, outside a transaction, whose
+/// commit PostgreSQL refuses after it sent the rows (a deferred constraint
+/// trigger here; a WAL that cannot grow in production): the write did not
+/// happen, so it must be an error, not an acknowledged revocation or client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_whose_commit_fails_is_an_error() {
+    let Some((db, pg)) = postgres_db("commit_fails").await else {
+        return;
+    };
+    let pool = db.pool();
+    pool.execute(
+        "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'commit refused'; END $$",
+    )
+    .await
+    .unwrap();
+    for table in ["revocations", "clients"] {
+        pool.execute(
+            format!(
+                "CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON {table} \
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+    }
+    let jti = Revocation::Jti {
+        jti: "commit-refused".into(),
+        expires_at: now() + 100,
+    };
+    assert!(db.insert_revocation(&jti).await.is_err());
+    assert!(db.create_client(&client("commit-refused")).await.is_err());
+    assert!(db.revocations_since(0, now()).await.unwrap().is_empty());
+    assert!(db.get_client("commit-refused").await.unwrap().is_none());
+    pg.drop_database(db).await;
+}

@@ -14,8 +14,9 @@ use crate::services::Services;
 pub enum Recheck {
     /// Still there and enabled: the principal with today's claims.
     Current(Box<UserPrincipal>),
-    /// Deleted, disabled, or their contact center is gone or disabled.
-    Gone,
+    /// Deleted, disabled, or their contact center is gone or disabled
+    /// (which of them, for the log).
+    Gone(&'static str),
     /// The directory cannot answer now; retry after this many seconds.
     Unavailable(u64),
 }
@@ -46,7 +47,7 @@ pub async fn recheck(state: &Services, user: &UserPrincipal) -> Recheck {
         .contact_center(&user.contact_center_id)
         .filter(|cc| cc.enabled)
     else {
-        return Recheck::Gone;
+        return Recheck::Gone("the contact center is gone or disabled");
     };
     let found = match lookup_directory(state, &cc).await {
         Ok(Some(directory)) => directory.lookup(&cc, &user.user_name).await,
@@ -56,10 +57,10 @@ pub async fn recheck(state: &Services, user: &UserPrincipal) -> Recheck {
     };
     match found {
         Ok(Some(now)) => Recheck::Current(Box::new(user.refreshed(&cc, &now))),
-        Ok(None) => Recheck::Gone,
+        Ok(None) => Recheck::Gone("the user is gone or disabled"),
         Err(DirectoryError::Unavailable { retry_after }) => {
             Recheck::Unavailable(retry_after.as_secs().max(1))
         }
-        Err(_) => Recheck::Gone,
+        Err(_) => Recheck::Gone("the directory refused the user"),
     }
 }

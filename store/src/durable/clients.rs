@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::owners::{binds, OWNER_COLUMNS};
-use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json};
+use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json, Written};
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -197,7 +197,7 @@ impl Db {
             .bind(tls_name(client, CertSubject::kind))
             .bind(tls_name(client, CertSubject::value))
             .bind(client.tls_client_certificate_bound_access_tokens)
-            .fetch_one(self.live()?)
+            .written_one(self.live()?)
             .await
             .map_err(|e| {
                 on_unique(e, |_| StoreError::Duplicate {
@@ -267,7 +267,7 @@ impl Db {
             .bind(tls_name(client, CertSubject::kind))
             .bind(tls_name(client, CertSubject::value))
             .bind(client.tls_client_certificate_bound_access_tokens)
-            .fetch_optional(self.live()?)
+            .written(self.live()?)
             .await?;
         match row {
             Some(row) => self.client_from_row(&row),

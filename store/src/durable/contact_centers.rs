@@ -8,7 +8,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::owners::{binds, OWNER_COLUMNS};
-use super::sql::{fold, get_bool, map_violation, on_foreign_key, on_unique, stale_or_missing};
+use super::sql::{
+    fold, get_bool, map_violation, on_foreign_key, on_unique, stale_or_missing, Written,
+};
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{now, AuthScheme, ContactCenter, RowOwner, SecondFactorPolicy, Timestamp};
@@ -118,7 +120,7 @@ impl Db {
             .bind(name)
             .bind(uid)
             .bind(cc.second_factor.as_str())
-            .fetch_one(&mut *tx)
+            .written_one(&mut *tx)
             .await
             .map_err(|e| {
                 map_violation(
@@ -209,7 +211,7 @@ impl Db {
             .bind(cc.enabled)
             .bind(now())
             .bind(cc.second_factor.as_str())
-            .fetch_optional(&mut *tx)
+            .written(&mut *tx)
             .await
             .map_err(|e| on_foreign_key(e, || missing_environment(cc)))?;
         let Some(row) = row else {

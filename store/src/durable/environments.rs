@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::owners::{binds, OWNER_COLUMNS};
-use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json};
+use super::sql::{get_bool, json_column, on_unique, stale_or_missing, to_json, Written};
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{now, Environment, RowOwner};
@@ -94,7 +94,7 @@ impl Db {
             .bind(namespace)
             .bind(name)
             .bind(uid)
-            .fetch_one(self.live()?)
+            .written_one(self.live()?)
             .await
             .map_err(|e| {
                 on_unique(e, |_| StoreError::Duplicate {
@@ -146,7 +146,7 @@ impl Db {
             .bind(env.tls_enabled)
             .bind(to_json(&env.config_servers)?)
             .bind(now())
-            .fetch_optional(self.live()?)
+            .written(self.live()?)
             .await?;
         match row {
             Some(row) => self.environment_from_row(&row),

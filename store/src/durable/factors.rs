@@ -7,7 +7,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::{fold, get_bool};
+use super::sql::{fold, get_bool, Written};
 use super::Db;
 use crate::error::Result;
 use crate::model::{now, UserFactor};
@@ -111,7 +111,7 @@ impl Db {
         .bind(user_id)
         .bind(step)
         .bind(true)
-        .fetch_optional(&mut *tx)
+        .written(&mut *tx)
         .await?
         .map(|r| get_bool(&r, "confirmed"))
         .transpose()?;

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::sql::{
-    delete_settings, get_bool, json_column, on_settings_write, stale_or_missing, to_json,
+    delete_settings, get_bool, json_column, on_settings_write, stale_or_missing, to_json, Written,
 };
 use super::Db;
 use crate::error::{Result, StoreError};
@@ -160,7 +160,7 @@ impl Db {
             .bind(config.active_directory)
             .bind(config.version)
             .bind(now)
-            .fetch_optional(self.live()?)
+            .written(self.live()?)
             .await
             .map_err(|e| on_settings_write(e, &config.contact_center_id, ENTITY))?;
         match row {

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::sql::{fold, json_column, on_unique, to_json};
+use super::sql::{fold, json_column, on_unique, to_json, Written};
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{RefreshFamily, RefreshToken, RotateOutcome, Timestamp};
@@ -154,7 +154,7 @@ impl Db {
             .bind(new.expires_at)
             .bind(client_id)
             .bind(jkt)
-            .fetch_optional(self.live()?)
+            .written(self.live()?)
             .await?;
         rotated.as_ref().map(family_from_row).transpose()
     }

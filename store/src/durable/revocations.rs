@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use super::sql::Written;
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{Revocation, Timestamp};
@@ -19,7 +20,7 @@ impl Db {
                 expires_at,
             } => ("subject", subject, Some(*issued_before), *expires_at),
         };
-        let seq = sqlx::query_scalar(
+        let row = sqlx::query(
             "INSERT INTO revocations (kind, subject, issued_before, expires_at) \
              VALUES ($1, $2, $3, $4) RETURNING seq",
         )
@@ -27,9 +28,9 @@ impl Db {
         .bind(subject)
         .bind(issued_before)
         .bind(expires_at)
-        .fetch_one(self.live()?)
+        .written_one(self.live()?)
         .await?;
-        Ok(seq)
+        Ok(row.try_get("seq")?)
     }
 
     /// Revocations after `seq` that have not expired at `now`, in seq order.

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::{get_bool, on_foreign_key, on_unique, stale_or_missing, to_json};
+use super::sql::{get_bool, on_foreign_key, on_unique, stale_or_missing, to_json, Written};
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{now, SamlAccessGroup, SamlBinding, SamlProviderConfig, SamlSpKey};
@@ -123,7 +123,7 @@ impl Db {
             .bind(config.version)
             .bind(now)
             .bind(config.allow_idp_initiated)
-            .fetch_optional(self.live()?)
+            .written(self.live()?)
             .await
             .map_err(|e| {
                 let e = on_foreign_key(e, || StoreError::MissingReference {

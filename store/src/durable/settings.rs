@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::{get_bool, on_foreign_key};
+use super::sql::{get_bool, on_foreign_key, Written};
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{now, Setting};
@@ -58,7 +58,7 @@ impl Db {
             .bind(setting.shared)
             .bind(&setting.value)
             .bind(now())
-            .fetch_one(self.live()?)
+            .written_one(self.live()?)
             .await
             .map_err(|e| {
                 on_foreign_key(e, || StoreError::MissingReference {

@@ -1,10 +1,13 @@
 //! Small helpers shared by the repositories: decoding what the two backends
 //! return differently, JSON columns, and mapping constraint violations.
 
+use std::future::Future;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::error::ErrorKind;
+use sqlx::query::Query;
 use sqlx::{Any, Executor, Row};
 
 use crate::error::{Result, StoreError};
@@ -31,6 +34,47 @@ pub(super) fn json_column<T: DeserializeOwned>(
 ) -> Result<T> {
     let text: String = row.try_get(column)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{what}: {column}: {e}")))
+}
+
+/// A statement that writes and returns rows (`RETURNING`), read to its end.
+///
+/// sqlx's `Any` driver answers `fetch_optional` and `fetch_one` on
+/// PostgreSQL with the first row, before the server has ended the
+/// statement: outside a transaction, before its commit. A commit that then
+/// fails (the WAL cannot grow, the server crashes) would go unnoticed, and
+/// the caller would promise a write the database does not have. Reading
+/// every row waits for the statement's end, and so for its commit.
+pub(super) trait Written<'q>: Sized {
+    fn written<'e, 'c: 'e, E>(
+        self,
+        executor: E,
+    ) -> impl Future<Output = Result<Option<AnyRow>, sqlx::Error>> + Send + 'e
+    where
+        'q: 'e,
+        E: 'e + Executor<'c, Database = Any>;
+
+    /// As [`Written::written`], for a statement that returns a row or fails.
+    fn written_one<'e, 'c: 'e, E>(
+        self,
+        executor: E,
+    ) -> impl Future<Output = Result<AnyRow, sqlx::Error>> + Send + 'e
+    where
+        'q: 'e,
+        E: 'e + Executor<'c, Database = Any>,
+    {
+        let written = self.written(executor);
+        async move { written.await?.ok_or(sqlx::Error::RowNotFound) }
+    }
+}
+
+impl<'q> Written<'q> for Query<'q, Any, AnyArguments<'q>> {
+    async fn written<'e, 'c: 'e, E>(self, executor: E) -> Result<Option<AnyRow>, sqlx::Error>
+    where
+        'q: 'e,
+        E: 'e + Executor<'c, Database = Any>,
+    {
+        Ok(self.fetch_all(executor).await?.into_iter().next())
+    }
 }
 
 /// Case-insensitive keys (domains, usernames) are folded here rather than

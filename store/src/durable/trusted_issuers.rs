@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::{json_column, on_foreign_key, to_json};
+use super::sql::{json_column, on_foreign_key, to_json, Written};
 use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{now, TrustedIssuer};
@@ -77,7 +77,7 @@ impl Db {
             .bind(to_json(&t.algorithms)?)
             .bind(t.max_lifetime)
             .bind(now())
-            .fetch_optional(self.live()?)
+            .written(self.live()?)
             .await
             .map_err(|e| {
                 on_foreign_key(e, || StoreError::MissingReference {

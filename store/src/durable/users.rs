@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::sql::{
     fold, get_bool, json_column, map_violation, on_unique, page_limit, stale_or_missing, to_json,
-    violation_message,
+    violation_message, Written,
 };
 use super::Db;
 use crate::error::{Result, StoreError};
@@ -86,11 +86,12 @@ impl Db {
     pub async fn create_user(&self, user: &User) -> Result<User> {
         let mut tx = self.begin().await?;
         let dbid: i64 = if user.dbid == 0 {
-            sqlx::query_scalar(
+            sqlx::query(
                 "UPDATE counters SET value = value + 1 WHERE name = 'user_dbid' RETURNING value",
             )
-            .fetch_one(&mut *tx)
+            .written_one(&mut *tx)
             .await?
+            .try_get(0)?
         } else {
             sqlx::query(
                 "UPDATE counters SET value = CASE WHEN value < $1 THEN $1 ELSE value END \
@@ -121,7 +122,7 @@ impl Db {
             .bind(user.must_change_password)
             .bind(now())
             .bind(fold(&user.username))
-            .fetch_one(&mut *tx)
+            .written_one(&mut *tx)
             .await
             .map_err(|e| {
                 map_violation(
@@ -270,7 +271,7 @@ impl Db {
             .bind(user.enabled)
             .bind(user.must_change_password)
             .bind(now())
-            .fetch_optional(&mut *tx)
+            .written(&mut *tx)
             .await
             .map_err(|e| on_unique(e, |e| duplicate(e, user, user.dbid)))?;
         let Some(row) = row else {
@@ -301,14 +302,14 @@ impl Db {
     /// sessions must not outlive them.
     pub async fn delete_user(&self, contact_center_id: &str, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let username_key: Option<String> = sqlx::query_scalar(
+        let deleted = sqlx::query(
             "DELETE FROM users WHERE contact_center_id = $1 AND id = $2 RETURNING username_key",
         )
         .bind(contact_center_id)
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .written(&mut *tx)
         .await?;
-        let Some(username_key) = username_key else {
+        let Some(username_key) = deleted.map(|r| r.try_get::<String, _>(0)).transpose()? else {
             return Err(StoreError::NotFound { entity: ENTITY });
         };
         Self::revoke_user_families_in(&mut tx, contact_center_id, &username_key, now()).await?;

@@ -106,11 +106,11 @@ async fn rotate(
         }
     }
     let Some((token, family)) = state.db.find_refresh_token(hash).await? else {
-        return Err(invalid());
+        return Err(invalid("unknown token"));
     };
     // Checked before rotating, so another client cannot burn someone's token.
     if family.client_id != client.client_id {
-        return Err(invalid());
+        return Err(invalid("issued to another client"));
     }
     // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
     match (&family.dpop_jkt, cnf.jkt.as_deref()) {
@@ -150,7 +150,9 @@ async fn rotate(
         RotateOutcome::Reused { family_id } => {
             Err(reused(state, &family, &family_id, ip, now).await)
         }
-        RotateOutcome::Expired | RotateOutcome::Revoked | RotateOutcome::NotFound => Err(invalid()),
+        RotateOutcome::Expired => Err(invalid("expired")),
+        RotateOutcome::Revoked => Err(invalid("its grant was revoked")),
+        RotateOutcome::NotFound => Err(invalid("unknown token")),
     }
 }
 
@@ -315,7 +317,9 @@ async fn is_retry_in_doubt(
     }))
 }
 
-fn invalid() -> OAuthError {
+/// One answer for every refusal (RFC 6749 §5.2), its reason in the log only.
+fn invalid(why: &'static str) -> OAuthError {
+    tracing::info!(reason = why, "refresh token refused");
     OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
 }
 
@@ -351,7 +355,7 @@ async fn current_user(
         .and_then(|u| u.browser_session.as_deref());
     if session.is_some_and(|id| state.revocations.id_revoked(id)) {
         state.revoke_family(&family.id, now).await?;
-        return Err(invalid());
+        return Err(invalid("its browser session ended"));
     }
     // The user must still exist and be enabled (a disabled account must not
     // keep its grant alive by refreshing), and the new tokens carry what the
@@ -362,7 +366,7 @@ async fn current_user(
     match recheck(state, u).await {
         Recheck::Current(now) => Ok(Some(*now)),
         Recheck::Unavailable(retry_after) => Err(OAuthError::temporarily_unavailable(retry_after)),
-        Recheck::Gone => Err(invalid()),
+        Recheck::Gone(why) => Err(invalid(why)),
     }
 }
 

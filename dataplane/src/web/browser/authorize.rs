@@ -174,7 +174,8 @@ pub async fn signed_in_session(
             s.user = *user;
             Ok(Some(s))
         }
-        Recheck::Gone => {
+        Recheck::Gone(why) => {
+            tracing::info!(reason = why, "browser session ended");
             sessions::end(state, headers)
                 .await
                 .map_err(|_| STORE_RETRY)?;
