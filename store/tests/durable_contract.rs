@@ -160,6 +160,7 @@ contract!(
     password_history,
     signing_keys_crud,
     refresh_rotation,
+    refresh_rotation_at_once,
     concurrent_rotation,
     revocations_feed,
     change_log_by_triggers,
@@ -2030,6 +2031,68 @@ async fn signing_keys_crud(db: Db) {
     ));
 }
 
+/// The one-step rotation of the common case: a live, unused token of the
+/// presenting client (and of its DPoP key, if bound) rotates; anything else
+/// writes nothing and is left to `rotate_refresh_token`.
+async fn refresh_rotation_at_once(db: Db) {
+    let now = now();
+    let later = now + 3600;
+    let mut bound = family("bound", Some("cc1"), Some("alice"), later);
+    bound.dpop_jkt = Some("jkt-1".into());
+    db.create_refresh_family(&bound, &token("b1", "bound", later))
+        .await
+        .unwrap();
+    let fam = family("f1", Some("cc1"), Some("alice"), now + 600);
+    db.create_refresh_family(&fam, &token("a1", "f1", later))
+        .await
+        .unwrap();
+    let at_once = |old: &'static str, client: &'static str, jkt: Option<&'static str>, new| {
+        let db = db.clone();
+        async move {
+            db.rotate_refresh_token_at_once(old, client, jkt, &token(new, "", later), now)
+                .await
+                .unwrap()
+        }
+    };
+    let untouched = |hash: &'static str| {
+        let db = db.clone();
+        async move {
+            let (t, _) = db.find_refresh_token(hash).await.unwrap().unwrap();
+            assert_eq!(t.used_at, None, "{hash} was not used");
+        }
+    };
+
+    // Another client's token, or a bound one without its key: nothing happens.
+    assert_eq!(at_once("a1", "other-app", None, "x1").await, None);
+    assert_eq!(at_once("b1", "app", None, "x2").await, None);
+    assert_eq!(at_once("b1", "app", Some("jkt-2"), "x3").await, None);
+    untouched("a1").await;
+    untouched("b1").await;
+    for hash in ["x1", "x2", "x3"] {
+        assert!(db.find_refresh_token(hash).await.unwrap().is_none());
+    }
+
+    // Rotated: the successor joins the family, never outliving it.
+    assert_eq!(at_once("a1", "app", None, "a2").await, Some(fam.clone()));
+    let (a1, _) = db.find_refresh_token("a1").await.unwrap().unwrap();
+    assert_eq!(a1.used_at, Some(now));
+    let (a2, _) = db.find_refresh_token("a2").await.unwrap().unwrap();
+    assert_eq!(
+        (a2.family_id.as_str(), a2.expires_at),
+        ("f1", fam.expires_at)
+    );
+    assert_eq!(at_once("b1", "app", Some("jkt-1"), "b2").await, Some(bound));
+
+    // Used once: a second rotation does nothing (reuse is decided elsewhere).
+    assert_eq!(at_once("a1", "app", None, "a3").await, None);
+    assert!(db.find_refresh_token("a3").await.unwrap().is_none());
+
+    // A revoked family's token does not rotate.
+    db.revoke_refresh_family("f1", now).await.unwrap();
+    assert_eq!(at_once("a2", "app", None, "a4").await, None);
+    untouched("a2").await;
+}
+
 async fn refresh_rotation(db: Db) {
     let now = now();
     let later = now + 3600;
@@ -2603,6 +2666,13 @@ async fn audit_events(db: Db) {
         .await
         .unwrap()
         .is_empty());
+
+    // A batch longer than one INSERT statement's rows: every event, in order.
+    let long: Vec<AuditEvent> = (1_000..1_250).map(|at| event(at, "long")).collect();
+    db.insert_audit_events(&long).await.unwrap();
+    let mut stored = db.list_audit_events(Some("long"), 1000).await.unwrap();
+    stored.reverse();
+    assert_eq!(stored, long);
 }
 
 /// Writes cancelled at any point (a client hanging up mid-request) leave no

@@ -133,8 +133,8 @@ impl Db {
     /// ([`ROTATE_AT_ONCE`]): `old_hash` of `client_id`'s family, bound to
     /// no DPoP key or to `jkt`, is used and `new` (whose `family_id` is
     /// ignored; its expiry is capped at the family's) joins its family.
-    /// `None` when that did not happen (or on SQLite): the caller looks at
-    /// the token and decides with [`Db::rotate_refresh_token`].
+    /// `None` when that did not happen: the caller looks at the token and
+    /// decides with [`Db::rotate_refresh_token`].
     pub async fn rotate_refresh_token_at_once(
         &self,
         old_hash: &str,
@@ -144,7 +144,9 @@ impl Db {
         now: Timestamp,
     ) -> Result<Option<RefreshFamily>> {
         if self.backend != super::Backend::Postgres {
-            return Ok(None);
+            return self
+                .rotate_at_once_in_steps(old_hash, client_id, jkt, new, now)
+                .await;
         }
         let rotated = sqlx::query(ROTATE_AT_ONCE)
             .bind(old_hash)
@@ -157,6 +159,52 @@ impl Db {
             .written(self.live()?)
             .await?;
         rotated.as_ref().map(family_from_row).transpose()
+    }
+
+    /// [`Db::rotate_refresh_token_at_once`] on SQLite, which cannot write in
+    /// a CTE: the same conditions, in one transaction of three statements.
+    async fn rotate_at_once_in_steps(
+        &self,
+        old_hash: &str,
+        client_id: &str,
+        jkt: Option<&str>,
+        new: &RefreshToken,
+        now: Timestamp,
+    ) -> Result<Option<RefreshFamily>> {
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 \
+             WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 AND EXISTS ( \
+             SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id \
+             AND f.revoked_at IS NULL AND f.expires_at > $2 AND f.client_id = $3 \
+             AND (f.dpop_jkt IS NULL OR f.dpop_jkt = $4)) RETURNING family_id",
+        )
+        .bind(old_hash)
+        .bind(now)
+        .bind(client_id)
+        .bind(jkt)
+        .written(&mut *tx)
+        .await?;
+        // Not rotated here: nothing was written, and dropping `tx` ends it.
+        let Some(claimed) = claimed else {
+            return Ok(None);
+        };
+        let family_id: String = claimed.try_get("family_id")?;
+        let row = sqlx::query(
+            "SELECT id, client_id, contact_center_id, username, scope, claims, created_at, \
+             expires_at, revoked_at, dpop_jkt FROM refresh_families WHERE id = $1",
+        )
+        .bind(&family_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let family = family_from_row(&row)?;
+        let next = RefreshToken {
+            expires_at: new.expires_at.min(family.expires_at),
+            ..new.clone()
+        };
+        insert_token(&mut tx, &family.id, &next).await?;
+        tx.commit().await?;
+        Ok(Some(family))
     }
 
     /// Atomically marks `old_hash` used and stores `new` in its family; on reuse revokes the family.
