@@ -13,15 +13,22 @@ the garbage beside it."""
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import random
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
+from envapi import EnvApi
 from figures import compute, record
 from load import Sample
 
@@ -87,13 +94,56 @@ def bad_form(rng: random.Random) -> bytes:
     ])
 
 
+def idp_metadata() -> str:
+    """An identity provider's metadata with a throwaway signing certificate:
+    enough for a contact center's assertion consumer service to parse, and
+    refuse, what it is sent."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "faults idp")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    der = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+    return (
+        '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+        'xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.faults.invalid/">'
+        '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+        f'<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{der}'
+        '</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>'
+        '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" '
+        'Location="https://idp.faults.invalid/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>')
+
+
+@pytest.fixture(scope="module")
+def assertions(dep) -> tuple[str, tuple[str, str]]:
+    """Where assertions are parsed: a contact center signing in with SAML
+    that accepts unsolicited answers (without a provider its assertion
+    consumer service answers 404 before parsing), known to both processes,
+    and a client allowed the jwt-bearer and saml2-bearer grants (others are
+    refused before the assertion is read)."""
+    srv = dep.servers[0]
+    api = EnvApi(srv.base_url, auth=srv.ops)
+    cc = api.create_contact_center_ok(srv.environment_id, domains=[f"badsaml{secrets.token_hex(4)}"], auth="saml")["id"]
+    r = api.call("PUT", f"/contact-centers/{cc}/saml", {"idpMetadata": idp_metadata(), "allowIdpInitiated": True})
+    assert r.status_code == 200, r.text
+    secret = secrets.token_hex(16)
+    client = srv.create_client(client_secret=secret, authorizedGrantTypes=[JWT_BEARER, SAML2_BEARER])
+    deadline = time.monotonic() + 10
+    for s in dep.servers:
+        while requests.get(f"{s.base_url}/auth/v3/sso/saml/{cc}/metadata", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, f"{s.base_url} does not know the SAML contact center"
+            time.sleep(0.1)
+    return cc, (client["client_id"], secret)
+
+
 class Blaster:
     """Sends one kind of malformed request after another to both processes."""
 
-    def __init__(self, dep, seed: int):
+    def __init__(self, dep, assertions, seed: int):
         self.dep, self.rng = dep, random.Random(seed)
         self.client = dep.tenant.client
-        self.cc = dep.tenant.contact_center_id
+        self.cc, self.grant_client = assertions
 
     def one(self) -> Sample:
         target = self.rng.randrange(len(self.dep.servers))
@@ -111,7 +161,7 @@ class Blaster:
         return Sample(start, time.monotonic(), op, target, status, retry, ok, detail)
 
     def kinds(self):
-        rng, client, cc = self.rng, self.client, self.cc
+        rng, client, cc, grant_client = self.rng, self.client, self.cc, self.grant_client
         token, form = "/auth/v3/oauth/token", {"Content-Type": "application/x-www-form-urlencoded"}
         return [
             lambda b: ("form", "POST", token, {"data": bad_form(rng), "headers": form, "auth": client}),
@@ -124,11 +174,14 @@ class Blaster:
                        {"data": {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
                                  "client_assertion": bad_jwt(rng), "client_id": client[0]}}),
             lambda b: ("jwt-bearer", "POST", token,
-                       {"data": {"grant_type": JWT_BEARER, "assertion": bad_jwt(rng)}, "auth": client}),
+                       {"data": {"grant_type": JWT_BEARER, "assertion": bad_jwt(rng)}, "auth": grant_client}),
             lambda b: ("saml2-bearer", "POST", token,
-                       {"data": {"grant_type": SAML2_BEARER, "assertion": bad_saml(rng)}, "auth": client}),
+                       {"data": {"grant_type": SAML2_BEARER, "assertion": bad_saml(rng)}, "auth": grant_client}),
+            # No RelayState or a URL: an unsolicited answer, parsed; anything
+            # else names no flight and is refused before parsing.
             lambda b: ("saml acs", "POST", f"/auth/v3/sso/saml/{cc}/acs",
-                       {"data": {"SAMLResponse": bad_saml(rng), "RelayState": bad_jwt(rng)}}),
+                       {"data": {"SAMLResponse": bad_saml(rng),
+                                 "RelayState": rng.choice(["", "https://app.example/after", bad_jwt(rng)])}}),
             lambda b: ("sign-in form", "POST", "/auth/v3/sign-in",
                        {"data": bad_form(rng), "headers": form}),
         ]
@@ -139,13 +192,13 @@ def _resources(dep) -> list[tuple[float, int]]:
 
 
 @pytest.fixture(scope="module")
-def outcome(dep):
+def outcome(dep, assertions):
     pids = tuple(s.proc.pid for s in dep.servers)
     before = _resources(dep)
     deadline = time.monotonic() + DURATION_S
 
     def worker(n: int) -> list[Sample]:
-        blaster, samples = Blaster(dep, seed=n), []
+        blaster, samples = Blaster(dep, assertions, seed=n), []
         while time.monotonic() < deadline:
             samples.append(blaster.one())
         return samples
@@ -180,6 +233,17 @@ def test_no_server_error_and_no_dropped_connection(outcome):
 def test_every_kind_was_sent(outcome):
     kinds = {s.op for s in outcome["samples"]}
     assert len(kinds) == 9 and len(outcome["samples"]) > 100, sorted(kinds)
+
+
+def test_saml_documents_reach_the_parsers(outcome):
+    # Otherwise the SAML kinds prove nothing: both refused documents as SAML,
+    # not only as bad base64 or for want of a provider.
+    acs = [s for s in outcome["samples"] if s.op == "saml acs"]
+    assert any(s.status == 403 for s in acs), _count(str(s.status) for s in acs)
+    bearer = [s for s in outcome["samples"] if s.op == "saml2-bearer"]
+    assert any("not one SAML 2.0 Assertion" in s.detail for s in bearer), {s.detail[:80] for s in bearer}
+    jwts = [s for s in outcome["samples"] if s.op == "jwt-bearer"]
+    assert not any("unauthorized_client" in s.detail for s in jwts), {s.detail[:80] for s in jwts}
 
 
 def test_the_processes_survive_and_serve(outcome, dep):
