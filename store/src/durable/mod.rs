@@ -50,6 +50,10 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// Where hot reads go: on a SQLite file, read-only connections of their
+    /// own (WAL lets them read beside the one writer, so a look-up does not
+    /// wait behind writes); otherwise `pool`.
+    reader: AnyPool,
     cipher: Cipher,
     backend: Backend,
     /// PostgreSQL's URL, for the change listener's own connection.
@@ -100,15 +104,20 @@ impl Db {
     ) -> Result<Db> {
         sqlx::any::install_default_drivers();
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        let (backend, pool) = if postgres {
+        let (backend, pool, reader) = if postgres {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(acquire_timeout)
                 .connect(url)
                 .await?;
-            (Backend::Postgres, pool)
+            (Backend::Postgres, pool.clone(), pool)
         } else if let Some(rest) = url.strip_prefix("sqlite:") {
-            (Backend::Sqlite, connect_sqlite(rest).await?)
+            let pool = connect_sqlite(rest).await?;
+            let reader = match sqlite_readers(rest).await? {
+                Some(reader) => reader,
+                None => pool.clone(),
+            };
+            (Backend::Sqlite, pool, reader)
         } else {
             return Err(StoreError::Config(
                 "the database URL must start with postgres:// or sqlite:".into(),
@@ -116,6 +125,7 @@ impl Db {
         };
         Ok(Db {
             pool,
+            reader,
             cipher,
             backend,
             listen_url: postgres.then(|| url.into()),
@@ -147,6 +157,7 @@ impl Db {
     pub fn with_cipher(&self, cipher: Cipher) -> Db {
         Db {
             pool: self.pool.clone(),
+            reader: self.reader.clone(),
             cipher,
             backend: self.backend,
             listen_url: self.listen_url.clone(),
@@ -182,6 +193,12 @@ impl Db {
             return Err(StoreError::Unavailable("database"));
         }
         Ok(&self.pool)
+    }
+
+    /// As [`Db::live`], for a read on a hot path (it sees every committed write).
+    fn live_reader(&self) -> Result<&AnyPool> {
+        self.live()?;
+        Ok(&self.reader)
     }
 
     /// A transaction for a read-then-write sequence. On SQLite it takes the
@@ -280,12 +297,13 @@ async fn connect_sqlite(rest: &str) -> Result<AnyPool> {
     // A COMMIT that fails (a full disk: SQLite then rolls back by itself)
     // leaves sqlx counting an open transaction its ROLLBACK cannot end, and
     // such a connection refuses every later BEGIN: it is replaced instead.
-    // (Not for `:memory:`, whose one connection is the database.) The ping
-    // of `test_before_acquire` runs first and passes through the worker's
-    // queue, so a dropped transaction's queued ROLLBACK has run by the time
-    // the depth is read: only a stuck connection is replaced.
+    // (Not for `:memory:`, whose one connection is the database.) sqlx pings
+    // every connection coming back to the pool, through the worker's queue,
+    // so a dropped transaction's queued ROLLBACK has run before the depth is
+    // read: only a stuck connection is replaced. No second ping on acquire:
+    // a connection to a local file does not die while idle.
     let pool = options
-        .test_before_acquire(true)
+        .test_before_acquire(false)
         .before_acquire(|conn, _meta| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .max_connections(1)
         .connect(&url)
@@ -295,6 +313,33 @@ async fn connect_sqlite(rest: &str) -> Result<AnyPool> {
     pool.execute("PRAGMA journal_mode = WAL").await?;
     Ok(pool)
 }
+
+/// Read-only connections to the SQLite file of `rest` (opened after the
+/// writer created it and switched it to WAL); `None` for `:memory:`, whose
+/// one connection is the database.
+async fn sqlite_readers(rest: &str) -> Result<Option<AnyPool>> {
+    if rest == ":memory:" || rest.starts_with(":memory:?") {
+        return Ok(None);
+    }
+    let path = rest.split('?').next().unwrap_or(rest);
+    let pool = AnyPoolOptions::new()
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+                    .await?;
+                Ok(())
+            })
+        })
+        .test_before_acquire(false)
+        .max_connections(SQLITE_READERS)
+        .connect(&format!("sqlite:{path}?mode=ro"))
+        .await?;
+    Ok(Some(pool))
+}
+
+/// Read-only SQLite connections: one per core of a small machine is enough
+/// for look-ups that take microseconds.
+const SQLITE_READERS: u32 = 4;
 
 #[cfg(test)]
 mod tests {

@@ -161,7 +161,7 @@ impl Db {
         let row = sqlx::query(&sql)
             .bind(contact_center_id)
             .bind(fold(username))
-            .fetch_optional(self.live()?)
+            .fetch_optional(self.live_reader()?)
             .await?;
         row.as_ref().map(from_row).transpose()
     }
