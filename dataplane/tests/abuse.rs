@@ -674,11 +674,7 @@ impl OwnRedis {
     /// `None` (after a note) when redis-server is not installed, unless the
     /// test command requires every service.
     async fn start() -> Option<OwnRedis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_on(port).await
+        Self::start_on(free_port()).await
     }
 
     /// Kills the server and starts an empty one on the same port.

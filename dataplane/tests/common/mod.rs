@@ -587,6 +587,24 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// A loopback port nobody listens on, for a server started as its own
+/// process. Drawn below the kernel's ephemeral range (32768 and up), as the
+/// end-to-end suite's `free_port` does: a port the kernel handed out and
+/// took back can go to an outgoing connection before the server binds it.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Each test process starts elsewhere in the range.
+    let start = std::process::id().wrapping_mul(7_919);
+    loop {
+        let port = 20_000 + (start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000);
+        let port = u16::try_from(port).expect("below 30000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 pub fn basic(id: &str, secret: &str) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "Basic {}",
