@@ -129,7 +129,7 @@ impl Db {
         Ok(())
     }
 
-    /// The rotation of the common case in one round trip, on PostgreSQL
+    /// The rotation of the common case in one step: one statement on PostgreSQL
     /// ([`ROTATE_AT_ONCE`]): `old_hash` of `client_id`'s family, bound to
     /// no DPoP key or to `jkt`, is used and `new` (whose `family_id` is
     /// ignored; its expiry is capped at the family's) joins its family.

@@ -92,7 +92,8 @@ async fn rotate(
     cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let value = successor(state, presented);
-    // The common case in one round trip: rotate, then ask the directory.
+    // The common case in one step (one statement on PostgreSQL, one
+    // transaction on SQLite): rotate, then ask the directory.
     // A narrower scope is checked first, so a refused one uses nothing up.
     if form.get("scope").is_none() {
         if let Some(family) = rotate_at_once(state, client, hash, &value, cnf, now).await? {
