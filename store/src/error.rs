@@ -37,6 +37,10 @@ pub enum StoreError {
     /// The dependency failed moments ago; refused without trying again yet.
     #[error("{0} unavailable (failing fast until it answers again)")]
     Unavailable(&'static str),
+    /// A write failed or went unanswered after it was sent: it may have
+    /// been committed or not.
+    #[error("write in doubt: {0}")]
+    InDoubt(String),
     #[error("ephemeral store error: {0}")]
     Ephemeral(String),
     #[error("corrupt record: {0}")]

@@ -161,6 +161,7 @@ contract!(
     signing_keys_crud,
     refresh_rotation,
     refresh_rotation_at_once,
+    refresh_rotations_at_once_together,
     concurrent_rotation,
     revocations_feed,
     change_log_by_triggers,
@@ -2091,6 +2092,55 @@ async fn refresh_rotation_at_once(db: Db) {
     db.revoke_refresh_family("f1", now).await.unwrap();
     assert_eq!(at_once("a2", "app", None, "a4").await, None);
     untouched("a2").await;
+}
+
+/// Rotations asked at the same time are committed together: each one still
+/// answers for its own token and family, and a token presented several
+/// times at once rotates once.
+async fn refresh_rotations_at_once_together(db: Db) {
+    let now = now();
+    let later = now + 3600;
+    for i in 0..40 {
+        let fam = family(&format!("f{i}"), Some("cc1"), Some("alice"), later);
+        db.create_refresh_family(&fam, &token(&format!("t{i}"), "", later))
+            .await
+            .unwrap();
+    }
+    let rotate = |old: String, new: String| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let next = token(&new, "", later);
+            let family = db.rotate_refresh_token_at_once(&old, "app", None, &next, now);
+            let family = family.await.unwrap();
+            (old, new, family)
+        })
+    };
+    let mut asked: Vec<_> = (0..40)
+        .map(|i| rotate(format!("t{i}"), format!("n{i}")))
+        .collect();
+    asked.extend((0..10).map(|k| rotate("t0".into(), format!("dup{k}"))));
+    let mut t0_rotations = 0;
+    for answer in asked {
+        let (old, new, family) = answer.await.unwrap();
+        let stored = db.find_refresh_token(&new).await.unwrap();
+        if old == "t0" && family.is_none() {
+            assert!(
+                stored.is_none(),
+                "{new} was stored though t0 did not rotate"
+            );
+            continue;
+        }
+        let family = family.unwrap_or_else(|| panic!("{old} did not rotate"));
+        assert_eq!(
+            family.id,
+            old.replace('t', "f"),
+            "{old} answered another family"
+        );
+        let (next, _) = stored.unwrap_or_else(|| panic!("{new} was not stored"));
+        assert_eq!(next.family_id, family.id);
+        t0_rotations += usize::from(old == "t0");
+    }
+    assert_eq!(t0_rotations, 1, "t0 rotated once");
 }
 
 async fn refresh_rotation(db: Db) {

@@ -21,6 +21,7 @@ mod owners;
 mod passkeys;
 mod refresh_tokens;
 mod revocations;
+mod rotations;
 mod saml_providers;
 mod settings;
 mod sql;
@@ -63,6 +64,8 @@ pub struct Db {
     breaker: std::sync::Arc<Breaker>,
     /// How long the probe waits for an answer (the acquire timeout).
     probe_timeout: Duration,
+    /// Refresh-token rotations, committed in groups.
+    rotations: rotations::Queue,
 }
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -124,6 +127,7 @@ impl Db {
             ));
         };
         Ok(Db {
+            rotations: rotations::Queue::start(pool.clone(), backend, acquire_timeout),
             pool,
             reader,
             cipher,
@@ -163,6 +167,7 @@ impl Db {
             listen_url: self.listen_url.clone(),
             breaker: self.breaker.clone(),
             probe_timeout: self.probe_timeout,
+            rotations: self.rotations.clone(),
         }
     }
 
@@ -213,18 +218,23 @@ impl Db {
     /// non-zero transaction depth"). Finished on its own task, an abandoned
     /// transaction is dropped whole, which rolls it back.
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
-        let (pool, backend) = (self.live()?.clone(), self.backend);
-        let begun = tokio::spawn(async move {
-            match backend {
-                Backend::Postgres => pool.begin().await,
-                Backend::Sqlite => pool.begin_with(Cow::Borrowed("BEGIN IMMEDIATE")).await,
-            }
-        })
-        .await
-        // Only a panic (or a runtime shutting down) ends the task early.
-        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
-        Ok(begun?)
+        begin(self.live()?, self.backend).await
     }
+}
+
+/// [`Db::begin`] on `pool`.
+async fn begin(pool: &AnyPool, backend: Backend) -> Result<Transaction<'static, Any>> {
+    let pool = pool.clone();
+    let begun = tokio::spawn(async move {
+        match backend {
+            Backend::Postgres => pool.begin().await,
+            Backend::Sqlite => pool.begin_with(Cow::Borrowed("BEGIN IMMEDIATE")).await,
+        }
+    })
+    .await
+    // Only a panic (or a runtime shutting down) ends the task early.
+    .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
+    Ok(begun?)
 }
 
 /// A `postgres://` URL that verifies the server against the CA in `ca_file`:

@@ -2,11 +2,14 @@
 //! their value; rotation marks the presented one used and adds the next one
 //! to the same family, and presenting a used token revokes the family.
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
 
-use super::sql::{fold, json_column, on_unique, to_json, Written};
-use super::Db;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use super::rotations::{Rotated, Rotation};
+use super::sql::{fold, json_column, on_unique, to_json};
+use super::{Backend, Db};
 use crate::error::{Result, StoreError};
 use crate::model::{RefreshFamily, RefreshToken, RotateOutcome, Timestamp};
 
@@ -17,27 +20,132 @@ const JOINED: &str = "SELECT t.hash, t.family_id, t.created_at AS t_created_at, 
     f.scope, f.claims, f.created_at, f.expires_at, f.revoked_at, f.dpop_jkt \
     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1";
 
-/// The common case of a rotation in one PostgreSQL statement (one round
-/// trip, no explicit transaction): the presented token is claimed if it is
-/// unused and live in a live family of the presenting client whose DPoP key
-/// (if any) was proven, its successor is added to that family (living no
-/// longer than it), and the family is returned. Of two concurrent rotations
-/// only one claims (the other re-checks `used_at IS NULL` after the row lock
-/// and finds nothing); anything not rotated here is decided by
+/// A batch of common-case rotations ([`Rotation`]) in one PostgreSQL
+/// statement (one round trip, one commit): each presented token is claimed
+/// if it is unused and live in a live family of the presenting client whose
+/// DPoP key (if any) was proven, its successor is added to that family
+/// (living no longer than it), and the family is returned beside the
+/// presented hash. Of two concurrent claims of one token only one succeeds
+/// (the other re-checks `used_at IS NULL` after the row lock and finds
+/// nothing); anything not rotated here is decided by
 /// [`Db::rotate_refresh_token`] after a look at the token.
-const ROTATE_AT_ONCE: &str = "WITH claimed AS ( \
-        UPDATE refresh_tokens t SET used_at = $2 FROM refresh_families f \
-        WHERE t.hash = $1 AND t.used_at IS NULL AND t.expires_at > $2 \
-        AND f.id = t.family_id AND f.revoked_at IS NULL AND f.expires_at > $2 \
-        AND f.client_id = $6 AND (f.dpop_jkt IS NULL OR f.dpop_jkt = $7) \
-        RETURNING t.family_id, f.expires_at AS family_expires_at), \
+const ROTATE_BATCH: &str = "WITH asked AS ( \
+        SELECT * FROM json_to_recordset($1::json) AS a(old_hash TEXT, client_id TEXT, \
+        jkt TEXT, used_at BIGINT, new_hash TEXT, created_at BIGINT, expires_at BIGINT)), \
+    claimed AS ( \
+        UPDATE refresh_tokens t SET used_at = a.used_at FROM asked a \
+        WHERE t.hash = ANY (ARRAY(SELECT old_hash FROM asked)) AND t.hash = a.old_hash \
+        AND t.used_at IS NULL AND t.expires_at > a.used_at \
+        AND EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id \
+        AND f.revoked_at IS NULL AND f.expires_at > a.used_at AND f.client_id = a.client_id \
+        AND (f.dpop_jkt IS NULL OR f.dpop_jkt = a.jkt) OFFSET 0) \
+        RETURNING t.hash, t.family_id), \
     added AS ( \
         INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) \
-        SELECT $3, family_id, $4, LEAST($5, family_expires_at), NULL FROM claimed \
-        RETURNING family_id) \
-    SELECT f.id, f.client_id, f.contact_center_id, f.username, f.scope, f.claims, \
-    f.created_at, f.expires_at, f.revoked_at, f.dpop_jkt \
-    FROM refresh_families f JOIN added a ON f.id = a.family_id";
+        SELECT a.new_hash, c.family_id, a.created_at, LEAST(a.expires_at, f.expires_at), NULL \
+        FROM claimed c JOIN asked a ON a.old_hash = c.hash JOIN refresh_families f ON f.id = c.family_id \
+        RETURNING hash, family_id) \
+    SELECT a.old_hash AS rotated, f.id, f.client_id, f.contact_center_id, f.username, \
+    f.scope, f.claims, f.created_at, f.expires_at, f.revoked_at, f.dpop_jkt \
+    FROM added d JOIN asked a ON a.new_hash = d.hash JOIN refresh_families f ON f.id = d.family_id";
+
+/// [`ROTATE_BATCH`]'s claim on SQLite, which cannot write in a CTE: the
+/// same conditions, returning what it claimed.
+const CLAIM_BATCH_SQLITE: &str = "UPDATE refresh_tokens SET used_at = a.used_at FROM ( \
+        SELECT json_extract(value, '$.old_hash') AS old_hash, \
+        json_extract(value, '$.client_id') AS client_id, json_extract(value, '$.jkt') AS jkt, \
+        json_extract(value, '$.used_at') AS used_at FROM json_each($1)) AS a \
+    WHERE refresh_tokens.hash = a.old_hash AND refresh_tokens.used_at IS NULL \
+    AND refresh_tokens.expires_at > a.used_at AND EXISTS ( \
+        SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id \
+        AND f.revoked_at IS NULL AND f.expires_at > a.used_at AND f.client_id = a.client_id \
+        AND (f.dpop_jkt IS NULL OR f.dpop_jkt = a.jkt)) \
+    RETURNING hash, family_id";
+
+const FAMILY_COLUMNS: &str = "id, client_id, contact_center_id, username, scope, claims, \
+    created_at, expires_at, revoked_at, dpop_jkt";
+
+/// The batch as the JSON records [`ROTATE_BATCH`] and [`CLAIM_BATCH_SQLITE`] read.
+fn batch_json(batch: &[Rotation]) -> String {
+    let records: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "old_hash": r.old_hash,
+                "client_id": r.client_id,
+                "jkt": r.jkt,
+                "used_at": r.now,
+                "new_hash": r.new.hash,
+                "created_at": r.new.created_at,
+                "expires_at": r.new.expires_at,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(records).to_string()
+}
+
+pub(super) async fn rotate_batch_postgres(pool: &AnyPool, batch: &[Rotation]) -> Result<Rotated> {
+    // Every row read: the statement's end is its commit (see `Written`).
+    let rows = sqlx::query(ROTATE_BATCH)
+        .bind(batch_json(batch))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("rotated")?, family_from_row(row)?)))
+        .collect()
+}
+
+/// [`rotate_batch_postgres`] on SQLite: one transaction of three
+/// statements (claim, read the families, add the successors).
+pub(super) async fn rotate_batch_sqlite(pool: &AnyPool, batch: &[Rotation]) -> Result<Rotated> {
+    let mut tx = super::begin(pool, Backend::Sqlite).await?;
+    let claimed = sqlx::query(CLAIM_BATCH_SQLITE)
+        .bind(batch_json(batch))
+        .fetch_all(&mut *tx)
+        .await?;
+    if claimed.is_empty() {
+        return Ok(Rotated::new());
+    }
+    let family_of: HashMap<String, String> = claimed
+        .iter()
+        .map(|row| Ok((row.try_get("hash")?, row.try_get("family_id")?)))
+        .collect::<Result<_>>()?;
+    let ids: Vec<&String> = family_of.values().collect();
+    let families: HashMap<String, RefreshFamily> = sqlx::query(&format!(
+        "SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id IN (SELECT value FROM json_each($1))"
+    ))
+    .bind(serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|row| family_from_row(row).map(|f| (f.id.clone(), f)))
+    .collect::<Result<_>>()?;
+    let mut rotated = Rotated::new();
+    let mut successors = Vec::new();
+    for r in batch {
+        let Some(family) = family_of.get(&r.old_hash).and_then(|id| families.get(id)) else {
+            continue;
+        };
+        successors.push(serde_json::json!({
+            "hash": r.new.hash,
+            "family_id": family.id,
+            "created_at": r.new.created_at,
+            "expires_at": r.new.expires_at.min(family.expires_at),
+        }));
+        rotated.insert(r.old_hash.clone(), family.clone());
+    }
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) \
+         SELECT json_extract(value, '$.hash'), json_extract(value, '$.family_id'), \
+         json_extract(value, '$.created_at'), json_extract(value, '$.expires_at'), NULL \
+         FROM json_each($1)",
+    )
+    .bind(serde_json::Value::Array(successors).to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rotated)
+}
 
 fn family_from_row(row: &AnyRow) -> Result<RefreshFamily> {
     let id: String = row.try_get("id")?;
@@ -129,12 +237,12 @@ impl Db {
         Ok(())
     }
 
-    /// The rotation of the common case in one step: one statement on PostgreSQL
-    /// ([`ROTATE_AT_ONCE`]): `old_hash` of `client_id`'s family, bound to
-    /// no DPoP key or to `jkt`, is used and `new` (whose `family_id` is
-    /// ignored; its expiry is capped at the family's) joins its family.
-    /// `None` when that did not happen: the caller looks at the token and
-    /// decides with [`Db::rotate_refresh_token`].
+    /// The rotation of the common case, done in a batch with the others
+    /// asked at the same time (see [`super::rotations`]): `old_hash` of
+    /// `client_id`'s family, bound to no DPoP key or to `jkt`, is used and
+    /// `new` (whose `family_id` is ignored; its expiry is capped at the
+    /// family's) joins its family. `None` when that did not happen: the
+    /// caller looks at the token and decides with [`Db::rotate_refresh_token`].
     pub async fn rotate_refresh_token_at_once(
         &self,
         old_hash: &str,
@@ -143,68 +251,16 @@ impl Db {
         new: &RefreshToken,
         now: Timestamp,
     ) -> Result<Option<RefreshFamily>> {
-        if self.backend != super::Backend::Postgres {
-            return self
-                .rotate_at_once_in_steps(old_hash, client_id, jkt, new, now)
-                .await;
-        }
-        let rotated = sqlx::query(ROTATE_AT_ONCE)
-            .bind(old_hash)
-            .bind(now)
-            .bind(&new.hash)
-            .bind(new.created_at)
-            .bind(new.expires_at)
-            .bind(client_id)
-            .bind(jkt)
-            .written(self.live()?)
-            .await?;
-        rotated.as_ref().map(family_from_row).transpose()
-    }
-
-    /// [`Db::rotate_refresh_token_at_once`] on SQLite, which cannot write in
-    /// a CTE: the same conditions, in one transaction of three statements.
-    async fn rotate_at_once_in_steps(
-        &self,
-        old_hash: &str,
-        client_id: &str,
-        jkt: Option<&str>,
-        new: &RefreshToken,
-        now: Timestamp,
-    ) -> Result<Option<RefreshFamily>> {
-        let mut tx = self.begin().await?;
-        let claimed = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2 \
-             WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 AND EXISTS ( \
-             SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id \
-             AND f.revoked_at IS NULL AND f.expires_at > $2 AND f.client_id = $3 \
-             AND (f.dpop_jkt IS NULL OR f.dpop_jkt = $4)) RETURNING family_id",
-        )
-        .bind(old_hash)
-        .bind(now)
-        .bind(client_id)
-        .bind(jkt)
-        .written(&mut *tx)
-        .await?;
-        // Not rotated here: nothing was written, and dropping `tx` ends it.
-        let Some(claimed) = claimed else {
-            return Ok(None);
-        };
-        let family_id: String = claimed.try_get("family_id")?;
-        let row = sqlx::query(
-            "SELECT id, client_id, contact_center_id, username, scope, claims, created_at, \
-             expires_at, revoked_at, dpop_jkt FROM refresh_families WHERE id = $1",
-        )
-        .bind(&family_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let family = family_from_row(&row)?;
-        let next = RefreshToken {
-            expires_at: new.expires_at.min(family.expires_at),
-            ..new.clone()
-        };
-        insert_token(&mut tx, &family.id, &next).await?;
-        tx.commit().await?;
-        Ok(Some(family))
+        self.live()?;
+        self.rotations
+            .rotate(Rotation {
+                old_hash: old_hash.to_string(),
+                client_id: client_id.to_string(),
+                jkt: jkt.map(str::to_string),
+                new: new.clone(),
+                now,
+            })
+            .await
     }
 
     /// Atomically marks `old_hash` used and stores `new` in its family; on reuse revokes the family.

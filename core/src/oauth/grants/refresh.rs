@@ -92,8 +92,8 @@ async fn rotate(
     cnf: &Confirmation,
 ) -> Result<TokenResponse, OAuthError> {
     let value = successor(state, presented);
-    // The common case in one step (one statement on PostgreSQL, one
-    // transaction on SQLite): rotate, then ask the directory.
+    // The common case in one step, committed with the rotations asked at
+    // the same time: rotate, then ask the directory.
     // A narrower scope is checked first, so a refused one uses nothing up.
     if form.get("scope").is_none() {
         if let Some(family) = rotate_at_once(state, client, hash, &value, cnf, now).await? {
@@ -157,7 +157,7 @@ async fn rotate(
     }
 }
 
-/// The one-statement rotation of a token of `client`'s whose DPoP key (if
+/// The one-step rotation of a token of `client`'s whose DPoP key (if
 /// bound) was proven; `None` when it did not rotate that way.
 async fn rotate_at_once(
     state: &Services,
