@@ -20,7 +20,8 @@ import report_tenants
 CC_RPS = 20_000
 CC_RATIO = 6.0
 INTROSPECT_RPS = 30_000
-REFRESH_PG_RPS = 3_000
+REFRESH_RATIO = 2.0
+REFRESH_PG_RPS = 5_000
 RSS_MIB = 40
 STARTUP_MS = 500
 
@@ -445,6 +446,14 @@ def main():
     it = runs.get(("tollgate", "introspection"))
     w(f"| Introspection ≥ {INTROSPECT_RPS:,}/s | {rps(it) + '/s' if it else nm} | "
       f"{verdict(it['rps'] >= INTROSPECT_RPS, it) if it else nm} |")
+    rf = runs.get(("tollgate", "refresh"))
+    peer_rf = runs.get(("peer", "refresh"))
+    if rf and peer_rf:
+        ratio = rf["rps"] / peer_rf["rps"]
+        w(f"| Refresh on `dev` ≥ {REFRESH_RATIO:.0f}× oidc-provider (1 process) | ×{ratio:.2f} | "
+          f"{verdict(ratio >= REFRESH_RATIO, rf, peer_rf)} |")
+    else:
+        w(f"| Refresh on `dev` ≥ {REFRESH_RATIO:.0f}× oidc-provider (1 process) | {nm} | {nm} |")
     rp = runs.get(("tollgate", "refresh_pg"))
     w(f"| Refresh on PostgreSQL + Redis ≥ {REFRESH_PG_RPS:,}/s | {rps(rp) + '/s' if rp else nm} | "
       f"{verdict(rp['rps'] >= REFRESH_PG_RPS, rp) if rp else nm} |")

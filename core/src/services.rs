@@ -285,6 +285,9 @@ impl Services {
             if change.entity == "ldap_directory" || change.entity == "contact_center" {
                 self.directories.forget(&change.id);
             }
+            if change.entity == "user" {
+                self.directories.builtin.forget_user(&change.id);
+            }
             // Its Configuration Servers, timeouts or service account changed.
             if change.entity == "environment" {
                 self.directories.forget_environment(&change.id);

@@ -210,22 +210,29 @@ async fn refresh_carries_the_directorys_current_claims(s: TestServer) {
     assert!(authorities(&s, str_of(&t, "access_token"))
         .await
         .contains(&"ROLE_SUPERVISOR".into()));
+    let refresh = |t: serde_json::Value| {
+        let s = &s;
+        async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", str_of(&t, "refresh_token")),
+            ];
+            s.token(DEMO, &form).await.tokens()
+        }
+    };
+    // A refresh before the change: the directory's answer is remembered...
+    let t = refresh(t).await;
+    assert!(authorities(&s, str_of(&t, "access_token"))
+        .await
+        .contains(&"ROLE_SUPERVISOR".into()));
     s.ops_put(
         &format!("{USERS}/{id}"),
         json!({"authorities": ["ROLE_AGENT"], "firstName": "Caroline"}),
     )
     .await
     .expect(StatusCode::OK);
-    let next = s
-        .token(
-            DEMO,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", str_of(&t, "refresh_token")),
-            ],
-        )
-        .await
-        .tokens();
+    // ...until the change is applied.
+    let next = refresh(t).await;
     assert_eq!(
         authorities(&s, str_of(&next, "access_token")).await,
         vec!["ROLE_AGENT".to_string()],

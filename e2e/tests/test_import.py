@@ -24,6 +24,7 @@ import requests
 
 import tollgate
 from envapi import EnvApi, envelope_ok
+from helpers import wait_until
 from tollgate import Server
 
 EXPORT = Path(__file__).resolve().parent / "fixtures" / "genesys-export"
@@ -140,6 +141,9 @@ def assert_imported(t: Target) -> None:
         ("gws-app-workspace", WORKSPACE_SECRET),
         ("gws-app-provisioning", PROVISIONING_SECRET),
     ]:
+        # The import wrote the database behind the server's back: the server
+        # knows the client from its next sync (a notification, or the 1 s poll).
+        wait_until(lambda: t.token(client_id, secret).status_code == 200)
         r = t.token(client_id, secret)
         assert r.status_code == 200, f"{client_id}: {r.status_code} {r.text}"
         assert r.json()["access_token"]

@@ -9,6 +9,7 @@ use tollgate_store::model::{ContactCenter, User};
 use tollgate_store::Db;
 
 use crate::directory::password_policy::PasswordPolicy;
+use crate::directory::recent_users::RecentUsers;
 use crate::directory::{Directory, DirectoryError, DirectoryUser};
 use crate::secrets::{decoy_hash, hash_secret, run_slow, verify_hash};
 
@@ -17,6 +18,8 @@ pub struct BuiltinDirectory {
     policy: PasswordPolicy,
     /// Shared with client-secret checks: slow hashes running at once.
     slow_work: Arc<Semaphore>,
+    /// Users looked up again, until the change feed reports them changed.
+    recent: RecentUsers,
 }
 
 impl BuiltinDirectory {
@@ -25,6 +28,7 @@ impl BuiltinDirectory {
             db,
             policy,
             slow_work,
+            recent: RecentUsers::default(),
         }
     }
 
@@ -43,6 +47,25 @@ impl BuiltinDirectory {
         run_slow(&self.slow_work, move || verify_hash(&hash, &password))
             .await
             .unwrap_or(false)
+    }
+
+    /// The change feed reported a change to the user it names
+    /// "contact center id:user id".
+    pub fn forget_user(&self, change_id: &str) {
+        self.recent.forget(change_id);
+    }
+
+    async fn find_enabled(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+    ) -> Result<Option<User>, DirectoryError> {
+        let user = self
+            .db
+            .find_user_by_name(&cc.id, username)
+            .await
+            .map_err(unavailable)?;
+        Ok(user.filter(|u| u.enabled))
     }
 
     /// The rules new passwords of this directory follow.
@@ -112,12 +135,25 @@ impl Directory for BuiltinDirectory {
         cc: &ContactCenter,
         username: &str,
     ) -> Result<Option<DirectoryUser>, DirectoryError> {
-        let user = self
-            .db
-            .find_user_by_name(&cc.id, username)
-            .await
-            .map_err(unavailable)?;
-        Ok(user.filter(|u| u.enabled).as_ref().map(to_directory_user))
+        let user = self.find_enabled(cc, username).await?;
+        Ok(user.as_ref().map(to_directory_user))
+    }
+
+    async fn lookup_remembered(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
+        let ticket = match self.recent.get(&cc.id, username) {
+            Ok(user) => return Ok(Some(user)),
+            Err(ticket) => ticket,
+        };
+        let Some(user) = self.find_enabled(cc, username).await? else {
+            return Ok(None);
+        };
+        let found = to_directory_user(&user);
+        self.recent.put(ticket, &cc.id, &user.id, &found);
+        Ok(Some(found))
     }
 
     async fn change_password(

@@ -57,6 +57,16 @@ pub trait Directory: Send + Sync {
         cc: &ContactCenter,
         username: &str,
     ) -> Result<Option<DirectoryUser>, DirectoryError>;
+    /// As [`Directory::lookup`], where an answer remembered since the user
+    /// last changed will do: for the refresh grant, whose family ends in
+    /// the same transaction that disables or deletes its user.
+    async fn lookup_remembered(
+        &self,
+        cc: &ContactCenter,
+        username: &str,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
+        self.lookup(cc, username).await
+    }
     async fn change_password(
         &self,
         cc: &ContactCenter,

@@ -9,6 +9,7 @@ mod directories;
 pub mod ldap;
 pub mod names;
 pub mod password_policy;
+mod recent_users;
 mod timed;
 
 pub use directories::{Directories, Directory, DirectoryError, DirectoryUser};

@@ -40,8 +40,18 @@ async fn lookup_directory(
     Ok(state.directories.for_contact_center(cc).await)
 }
 
-/// Looks `user` up again (the same look-up the refresh grant always made).
-pub async fn recheck(state: &Services, user: &UserPrincipal) -> Recheck {
+/// How fresh the directory's answer must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Read now (a browser session about to yield a code).
+    Live,
+    /// One remembered since the user last changed will do (the refresh
+    /// grant: disabling or deleting a user ends their refresh families).
+    Remembered,
+}
+
+/// Looks `user` up again.
+pub async fn recheck(state: &Services, user: &UserPrincipal, freshness: Freshness) -> Recheck {
     let Some(cc) = state
         .catalog
         .contact_center(&user.contact_center_id)
@@ -50,6 +60,9 @@ pub async fn recheck(state: &Services, user: &UserPrincipal) -> Recheck {
         return Recheck::Gone("the contact center is gone or disabled");
     };
     let found = match lookup_directory(state, &cc).await {
+        Ok(Some(directory)) if freshness == Freshness::Remembered => {
+            directory.lookup_remembered(&cc, &user.user_name).await
+        }
         Ok(Some(directory)) => directory.lookup(&cc, &user.user_name).await,
         // No directory to ask: what sign-in established stands.
         Ok(None) => return Recheck::Current(Box::new(user.clone())),

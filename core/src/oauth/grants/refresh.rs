@@ -26,7 +26,7 @@ use crate::oauth::claims::SCOPE_ALL;
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::issue::{issue, new_refresh, Issue, TokenResponse, UserPrincipal};
-use crate::oauth::recheck::{recheck, Recheck};
+use crate::oauth::recheck::{recheck, Freshness, Recheck};
 use crate::services::{AppState, Services};
 use crate::tokens;
 use crate::tokens::Confirmation;
@@ -364,7 +364,7 @@ async fn current_user(
     let Some(u) = &signed_in else {
         return Ok(None);
     };
-    match recheck(state, u).await {
+    match recheck(state, u, Freshness::Remembered).await {
         Recheck::Current(now) => Ok(Some(*now)),
         Recheck::Unavailable(retry_after) => Err(OAuthError::temporarily_unavailable(retry_after)),
         Recheck::Gone(why) => Err(invalid(why)),

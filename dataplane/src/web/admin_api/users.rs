@@ -517,6 +517,8 @@ pub async fn update(
     let was_enabled = u.enabled;
     apply(&mut u, &d)?;
     let stored = state.db.update_user(&u).await.map_err(user_error)?;
+    // The built-in directory remembers users for the refresh grant.
+    crate::web::admin_api::propagate(&state).await;
     if was_enabled && !stored.enabled {
         end_access_tokens(&state, &stored).await?;
     }
@@ -546,6 +548,8 @@ pub async fn delete(
     builtin_cc(&state, &caller, &id).await?;
     let u = find(&state, &id, &user_id).await?;
     state.db.delete_user(&id, &user_id).await?;
+    // The built-in directory remembers users for the refresh grant.
+    crate::web::admin_api::propagate(&state).await;
     end_access_tokens(&state, &u).await?;
     state
         .audit("user.deleted")
@@ -623,6 +627,8 @@ pub async fn reset_password(
     u.password_hash = hash(&state, password).await?;
     u.must_change_password = d.must_change_password.unwrap_or(generated.is_some());
     let stored = state.db.update_user(&u).await.map_err(user_error)?;
+    // The built-in directory remembers users for the refresh grant.
+    crate::web::admin_api::propagate(&state).await;
     // Whoever held the old password is signed out everywhere.
     end_access_tokens(&state, &stored).await?;
     state

@@ -18,7 +18,7 @@ use tollgate_core::oauth::authorize::{
 };
 use tollgate_core::oauth::form::{OAuthForm, MAX_FORM_BYTES};
 use tollgate_core::oauth::issue::UserPrincipal;
-use tollgate_core::oauth::recheck::{recheck, Recheck};
+use tollgate_core::oauth::recheck::{recheck, Freshness, Recheck};
 use tollgate_core::services::{AppState, Services};
 use tollgate_core::sessions;
 
@@ -169,7 +169,7 @@ pub async fn signed_in_session(
     else {
         return Ok(None);
     };
-    match recheck(state, &s.user).await {
+    match recheck(state, &s.user, Freshness::Live).await {
         Recheck::Current(user) => {
             s.user = *user;
             Ok(Some(s))
