@@ -359,7 +359,12 @@ def main():
       "`warn`) unless marked PostgreSQL + Redis: that one is `tollgate serve all` (log level "
       "`info`, JSON lines to a file) on a PostgreSQL database migrated with `tollgate migrate`, "
       "into which the demo records `dev` created are copied (there is no API for contact "
-      "centers and users yet). Refresh tokens are durable rows in both. oidc-provider keeps "
+      "centers and users yet). Refresh tokens are durable rows in both. "
+      + ("Runs on PostgreSQL (Tollgate's and Keycloak's) `ANALYZE` the database after the "
+         "warm-up, as a production database has statistics. " if meta.get("pg_analyze") else
+         "The PostgreSQL runs had no `ANALYZE` before measuring (run.sh did not do it yet): "
+         "their tables were young, with the statistics of empty tables. ")
+      + "oidc-provider keeps "
       "everything in an unbounded in-process Map (`bench/peer/server.js`; its bundled memory "
       "adapter is a 1000-entry LRU).")
     w(f"- Node.js runs JavaScript on one thread (its helper threads for GC and crypto add a "

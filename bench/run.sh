@@ -207,6 +207,13 @@ bench() {
       -s bench/wrk/bench.lua "$url" >"$OUT/$name.warmup.txt" 2>&1
     # The server may still work off requests the warm-up left in flight.
     $H wait-drained 60 "$TREE_PIDS" || log "warning: $name: the server stayed busy after the warm-up"
+    # A server on PostgreSQL is measured with the statistics a production
+    # database has: seeding and the warm-up grew its tables faster than
+    # autovacuum re-analyzes them, and plans made on an empty table's
+    # statistics scan.
+    if [[ -n ${ANALYZE_URL:-} ]]; then
+      psql -X -q "$ANALYZE_URL" -c ANALYZE >>"$OUT/logs/analyze.log" 2>&1 || log "warning: ANALYZE failed"
+    fi
     log "wrk $name: ${DURATION}s, $THREADS threads, $CONNS connections"
     env "${envs[@]}" "${run[@]}" $H cpu "$OUT/$name.cpu.json" "$TREE_PIDS" -- \
       wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout "$WRK_TIMEOUT" --latency \
@@ -384,6 +391,7 @@ provision_pg_redis() {
 ensure_pg_redis() {
   [[ -n ${PG_ENSURED:-} ]] && return 0
   PG_ENSURED=1
+  meta pg_analyze "after each warm-up"
   if [[ -z $PG_URL || -z $REDIS_URL ]]; then
     provision_pg_redis
   else
@@ -467,7 +475,7 @@ run_tollgate() {
       pid=$LAST_PID
       wait_ready "$TG_READY" "$pid" tollgate-serve-pg
       TREE_PIDS="$pid${STORE_PIDS:+,$STORE_PIDS}"
-      bench tollgate.refresh_pg "$TG_TOKEN" BENCH_MODE=refresh
+      ANALYZE_URL=$PG_URL bench tollgate.refresh_pg "$TG_TOKEN" BENCH_MODE=refresh
       stop "$pid"
       server_errors tollgate-serve-pg
     fi
@@ -617,7 +625,7 @@ run_curves() {
   pid=$LAST_PID
   wait_ready "$TG_READY" "$pid" tollgate-curves-pg
   TREE_PIDS="$pid${STORE_PIDS:+,$STORE_PIDS}"
-  curve refresh_pg "$TG_TOKEN" BENCH_MODE=refresh
+  ANALYZE_URL=$PG_URL curve refresh_pg "$TG_TOKEN" BENCH_MODE=refresh
   stop "$pid"
   server_errors tollgate-curves-pg
 }
@@ -778,7 +786,7 @@ run_keycloak() {
   meta keycloak_password_hash "$(keycloak_hash)"
   local oidc=/realms/$KC_REALM/protocol/openid-connect
   server "$KC_BASE" "$oidc/token" "$oidc/token/introspect" "$oidc/auth" "$TOLLGATE_DEMO_USERNAME" openid
-  scenarios keycloak
+  ANALYZE_URL=$KC_PG_URL scenarios keycloak
   stop "$pid"
 
   log "Keycloak again with its default password hashing (password grant only)"
