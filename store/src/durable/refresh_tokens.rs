@@ -66,7 +66,7 @@ const FAMILY_COLUMNS: &str = "id, client_id, contact_center_id, username, scope,
     created_at, expires_at, revoked_at, dpop_jkt";
 
 /// The batch as the JSON records [`ROTATE_BATCH`] and [`CLAIM_BATCH_SQLITE`] read.
-fn batch_json(batch: &[Rotation]) -> String {
+fn batch_json(batch: &[&Rotation]) -> String {
     let records: Vec<serde_json::Value> = batch
         .iter()
         .map(|r| {
@@ -84,7 +84,7 @@ fn batch_json(batch: &[Rotation]) -> String {
     serde_json::Value::Array(records).to_string()
 }
 
-pub(super) async fn rotate_batch_postgres(pool: &AnyPool, batch: &[Rotation]) -> Result<Rotated> {
+pub(super) async fn rotate_batch_postgres(pool: &AnyPool, batch: &[&Rotation]) -> Result<Rotated> {
     // Every row read: the statement's end is its commit (see `Written`).
     let rows = sqlx::query(ROTATE_BATCH)
         .bind(batch_json(batch))
@@ -97,7 +97,7 @@ pub(super) async fn rotate_batch_postgres(pool: &AnyPool, batch: &[Rotation]) ->
 
 /// [`rotate_batch_postgres`] on SQLite: one transaction of three
 /// statements (claim, read the families, add the successors).
-pub(super) async fn rotate_batch_sqlite(pool: &AnyPool, batch: &[Rotation]) -> Result<Rotated> {
+pub(super) async fn rotate_batch_sqlite(pool: &AnyPool, batch: &[&Rotation]) -> Result<Rotated> {
     let mut tx = super::begin(pool, Backend::Sqlite).await?;
     let claimed = sqlx::query(CLAIM_BATCH_SQLITE)
         .bind(batch_json(batch))
@@ -114,7 +114,7 @@ pub(super) async fn rotate_batch_sqlite(pool: &AnyPool, batch: &[Rotation]) -> R
     let families: HashMap<String, RefreshFamily> = sqlx::query(&format!(
         "SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id IN (SELECT value FROM json_each($1))"
     ))
-    .bind(serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    .bind(serde_json::json!(ids).to_string())
     .fetch_all(&mut *tx)
     .await?
     .iter()

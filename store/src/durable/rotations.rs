@@ -26,7 +26,7 @@ use crate::model::{RefreshFamily, RefreshToken, Timestamp};
 /// One rotation of the common case: `old_hash`, of a live family of
 /// `client_id` bound to no DPoP key or to `jkt`, is used at `now` and `new`
 /// (its `family_id` ignored, its expiry capped at the family's) joins it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Rotation {
     pub old_hash: String,
     pub client_id: String,
@@ -141,7 +141,7 @@ fn one_per_token(queued: Vec<Asked>) -> (Vec<Asked>, Vec<Asked>) {
 }
 
 async fn answer(pool: &AnyPool, backend: Backend, wait: Duration, batch: Vec<Asked>) {
-    let rotations: Vec<Rotation> = batch.iter().map(|a| a.rotation.clone()).collect();
+    let rotations: Vec<&Rotation> = batch.iter().map(|a| &a.rotation).collect();
     let done = tokio::time::timeout(wait, rotate_batch(pool, backend, &rotations)).await;
     let mut rotated = match done {
         Ok(Ok(rotated)) => rotated,
@@ -167,7 +167,7 @@ fn fail(batch: Vec<Asked>, why: &str) {
     }
 }
 
-async fn rotate_batch(pool: &AnyPool, backend: Backend, batch: &[Rotation]) -> Result<Rotated> {
+async fn rotate_batch(pool: &AnyPool, backend: Backend, batch: &[&Rotation]) -> Result<Rotated> {
     match backend {
         Backend::Postgres => super::refresh_tokens::rotate_batch_postgres(pool, batch).await,
         Backend::Sqlite => super::refresh_tokens::rotate_batch_sqlite(pool, batch).await,
