@@ -162,6 +162,7 @@ contract!(
     refresh_rotation,
     refresh_rotation_at_once,
     refresh_rotations_at_once_together,
+    rotations_never_sent_did_not_happen,
     concurrent_rotation,
     revocations_feed,
     change_log_by_triggers,
@@ -2141,6 +2142,57 @@ async fn refresh_rotations_at_once_together(db: Db) {
         t0_rotations += usize::from(old == "t0");
     }
     assert_eq!(t0_rotations, 1, "t0 rotated once");
+}
+
+/// A rotation refused while the database is out of reach must not land
+/// when it comes back: its client was told it failed. Every connection is
+/// held past both callers' deadlines, the second caller queued behind the
+/// first batch, and released before that batch could give up waiting.
+async fn rotations_never_sent_did_not_happen(db: Db) {
+    let now = now();
+    let later = now + 3600;
+    for i in 1..=3 {
+        let fam = family(&format!("f{i}"), Some("cc1"), Some("alice"), later);
+        db.create_refresh_family(&fam, &token(&format!("t{i}"), "", later))
+            .await
+            .unwrap();
+    }
+    let connections = db.pool().options().get_max_connections();
+    let mut held = Vec::new();
+    for _ in 0..connections {
+        held.push(db.pool().acquire().await.unwrap());
+    }
+    let rotate = |old: &str, new: &str| {
+        let (db, old, next) = (db.clone(), old.to_string(), token(new, "", later));
+        tokio::spawn(async move {
+            db.rotate_refresh_token_at_once(&old, "app", None, &next, now)
+                .await
+        })
+    };
+    // The default acquire timeout is 2 s: the first caller's deadline.
+    let first = rotate("t1", "n1");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let second = rotate("t2", "n2");
+    tokio::time::sleep(std::time::Duration::from_millis(2400)).await;
+    drop(held);
+    for (answer, old) in [(first, "t1"), (second, "t2")] {
+        let answer = answer.await.unwrap();
+        assert!(
+            matches!(answer, Err(StoreError::Unavailable(_))),
+            "{old}: {answer:?}"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for old in ["t1", "t2"] {
+        let (stored, _) = db.find_refresh_token(old).await.unwrap().unwrap();
+        assert_eq!(
+            stored.used_at, None,
+            "{old} rotated after its caller was refused"
+        );
+    }
+    // The queue serves again once the database does.
+    let family = rotate("t3", "n3").await.unwrap().unwrap();
+    assert_eq!(family.map(|f| f.id).as_deref(), Some("f3"));
 }
 
 async fn refresh_rotation(db: Db) {

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::rotations::{Rotated, Rotation};
 use super::sql::{fold, json_column, on_unique, to_json};
-use super::{Backend, Db};
+use super::Db;
 use crate::error::{Result, StoreError};
 use crate::model::{RefreshFamily, RefreshToken, RotateOutcome, Timestamp};
 
@@ -84,11 +84,14 @@ fn batch_json(batch: &[&Rotation]) -> String {
     serde_json::Value::Array(records).to_string()
 }
 
-pub(super) async fn rotate_batch_postgres(pool: &AnyPool, batch: &[&Rotation]) -> Result<Rotated> {
+pub(super) async fn rotate_batch_postgres(
+    conn: &mut AnyConnection,
+    batch: &[&Rotation],
+) -> Result<Rotated> {
     // Every row read: the statement's end is its commit (see `Written`).
     let rows = sqlx::query(ROTATE_BATCH)
         .bind(batch_json(batch))
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await?;
     rows.iter()
         .map(|row| Ok((row.try_get("rotated")?, family_from_row(row)?)))
@@ -97,8 +100,10 @@ pub(super) async fn rotate_batch_postgres(pool: &AnyPool, batch: &[&Rotation]) -
 
 /// [`rotate_batch_postgres`] on SQLite: one transaction of three
 /// statements (claim, read the families, add the successors).
-pub(super) async fn rotate_batch_sqlite(pool: &AnyPool, batch: &[&Rotation]) -> Result<Rotated> {
-    let mut tx = super::begin(pool, Backend::Sqlite).await?;
+pub(super) async fn rotate_batch_sqlite(
+    mut tx: Transaction<'static, Any>,
+    batch: &[&Rotation],
+) -> Result<Rotated> {
     let claimed = sqlx::query(CLAIM_BATCH_SQLITE)
         .bind(batch_json(batch))
         .fetch_all(&mut *tx)

@@ -11,13 +11,22 @@
 //! A token asked twice in one batch goes to the next batch, so each
 //! rotation is decided by the database's conditional update as before: the
 //! second one finds the token used.
+//!
+//! A caller is answered "unavailable" only for a rotation that was never
+//! sent: the batch checks each caller's deadline once it holds a
+//! connection (on SQLite, the write lock), and a caller never stops
+//! waiting on its own while its rotation may still be sent. Otherwise a
+//! database back moments after an outage could commit a rotation whose
+//! client was told it failed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
 
 use super::Backend;
 use crate::error::{Result, StoreError};
@@ -43,6 +52,8 @@ type Reply = oneshot::Sender<Result<Option<RefreshFamily>>>;
 struct Asked {
     rotation: Rotation,
     reply: Reply,
+    /// Not sent by then, the rotation is refused as unavailable.
+    deadline: Instant,
 }
 
 /// The most rotations in one batch: a statement of bounded size.
@@ -65,9 +76,9 @@ fn in_flight(backend: Backend) -> usize {
 #[derive(Clone, Debug)]
 pub(super) struct Queue {
     tx: mpsc::Sender<Asked>,
-    /// The longest a caller waits for its answer (the pool's acquire
+    /// The longest a rotation waits to be sent (the pool's acquire
     /// timeout: the longest a request hangs when the database is gone), and
-    /// the longest a batch runs.
+    /// the longest its batch then runs.
     wait: Duration,
 }
 
@@ -79,20 +90,26 @@ impl Queue {
     }
 
     /// The family `rotation` rotated in, or `None` when it did not rotate.
-    /// An answer that does not come in time is in doubt: the batch may
-    /// still commit.
     pub(super) async fn rotate(&self, rotation: Rotation) -> Result<Option<RefreshFamily>> {
         let (reply, answer) = oneshot::channel();
+        let deadline = Instant::now() + self.wait;
         let asked = async {
             self.tx
-                .send(Asked { rotation, reply })
+                .send(Asked {
+                    rotation,
+                    reply,
+                    deadline,
+                })
                 .await
                 .map_err(|_| StoreError::InDoubt("the rotation queue has stopped".into()))?;
             answer
                 .await
                 .map_err(|_| StoreError::InDoubt("the rotation batch was dropped".into()))?
         };
-        tokio::time::timeout(self.wait, asked)
+        // The batch answers by the deadline, or (sent by then) within
+        // `wait` of it; this bound only guards against a stuck task.
+        let bound = deadline + 2 * self.wait;
+        tokio::time::timeout_at(bound, asked)
             .await
             .map_err(|_| StoreError::InDoubt("the rotation batch did not answer in time".into()))?
     }
@@ -141,9 +158,26 @@ fn one_per_token(queued: Vec<Asked>) -> (Vec<Asked>, Vec<Asked>) {
 }
 
 async fn answer(pool: &AnyPool, backend: Backend, wait: Duration, batch: Vec<Asked>) {
+    let Some(last) = batch.iter().map(|a| a.deadline).max() else {
+        return;
+    };
+    let session = match tokio::time::timeout_at(last, Session::open(pool, backend)).await {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => return refuse(batch, &e.to_string()),
+        Err(_) => return refuse(batch, "no database connection in time"),
+    };
+    let now = Instant::now();
+    let (batch, late): (Vec<Asked>, Vec<Asked>) = batch
+        .into_iter()
+        .partition(|a| a.deadline > now && !a.reply.is_closed());
+    if !late.is_empty() {
+        refuse(late, "no database connection in time");
+    }
+    if batch.is_empty() {
+        return;
+    }
     let rotations: Vec<&Rotation> = batch.iter().map(|a| &a.rotation).collect();
-    let done = tokio::time::timeout(wait, rotate_batch(pool, backend, &rotations)).await;
-    let mut rotated = match done {
+    let mut rotated = match tokio::time::timeout(wait, session.rotate(&rotations)).await {
         Ok(Ok(rotated)) => rotated,
         Ok(Err(e)) => return fail(batch, &e.to_string()),
         Err(_) => return fail(batch, "the rotation batch did not finish in time"),
@@ -151,6 +185,18 @@ async fn answer(pool: &AnyPool, backend: Backend, wait: Duration, batch: Vec<Ask
     for asked in batch {
         let family = rotated.remove(&asked.rotation.old_hash);
         let _ = asked.reply.send(Ok(family));
+    }
+}
+
+/// Rotations never sent did not happen: unavailable, not in doubt.
+fn refuse(batch: Vec<Asked>, why: &str) {
+    tracing::warn!(
+        error = why,
+        rotations = batch.len(),
+        "rotations refused before they were sent"
+    );
+    for asked in batch {
+        let _ = asked.reply.send(Err(StoreError::Unavailable("database")));
     }
 }
 
@@ -167,9 +213,27 @@ fn fail(batch: Vec<Asked>, why: &str) {
     }
 }
 
-async fn rotate_batch(pool: &AnyPool, backend: Backend, batch: &[&Rotation]) -> Result<Rotated> {
-    match backend {
-        Backend::Postgres => super::refresh_tokens::rotate_batch_postgres(pool, batch).await,
-        Backend::Sqlite => super::refresh_tokens::rotate_batch_sqlite(pool, batch).await,
+/// What a batch holds before it sends anything: a connection on
+/// PostgreSQL (the batch is one statement), the write lock on SQLite.
+enum Session {
+    Postgres(PoolConnection<Any>),
+    Sqlite(Transaction<'static, Any>),
+}
+
+impl Session {
+    async fn open(pool: &AnyPool, backend: Backend) -> Result<Session> {
+        Ok(match backend {
+            Backend::Postgres => Session::Postgres(pool.acquire().await?),
+            Backend::Sqlite => Session::Sqlite(super::begin(pool, backend).await?),
+        })
+    }
+
+    async fn rotate(self, batch: &[&Rotation]) -> Result<Rotated> {
+        match self {
+            Session::Postgres(mut conn) => {
+                super::refresh_tokens::rotate_batch_postgres(&mut conn, batch).await
+            }
+            Session::Sqlite(tx) => super::refresh_tokens::rotate_batch_sqlite(tx, batch).await,
+        }
     }
 }
