@@ -131,7 +131,10 @@ fn required(
 pub struct Context {
     pub client: Client,
     pub db: Db,
-    pub recorder: Recorder,
+    /// Folds a warning that repeats while its problem lasts into one
+    /// event series (see [`Context::event`]).
+    pub warnings: Recorder,
+    pub reporter: Reporter,
     pub field_manager: String,
     /// How often a Ready resource is checked again, so rows changed behind
     /// the operator's back are restored.
@@ -159,17 +162,15 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, db: Db, field_manager: &str, metrics: Arc<Metrics>) -> Context {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: field_manager.into(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
-        );
+        let reporter = Reporter {
+            controller: field_manager.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
         Context {
+            warnings: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             client,
             db,
-            recorder,
             field_manager: field_manager.into(),
             resync: Duration::from_secs(60),
             retry: Duration::from_secs(5),
@@ -265,6 +266,10 @@ impl Context {
     }
 
     /// Records an Event on `obj`; a failure to record is logged, never fatal.
+    ///
+    /// A normal event marks one change, so it skips the recorder's cache of
+    /// recent events (kept for six minutes to fold repeats into a series),
+    /// which at 10,000 resources held each one's last events: tens of MiB.
     pub async fn event<K: Resource<DynamicType = ()>>(
         &self,
         obj: &K,
@@ -283,7 +288,14 @@ impl Context {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+        let once;
+        let recorder = if warning {
+            &self.warnings
+        } else {
+            once = Recorder::new(self.client.clone(), self.reporter.clone());
+            &once
+        };
+        if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!(error = %e, "could not record an event");
         }
     }
