@@ -2769,7 +2769,7 @@ async fn audit_events(db: Db) {
         .unwrap()
         .is_empty());
 
-    // A batch longer than one INSERT statement's rows: every event, in order.
+    // A long batch: every event, in order.
     let long: Vec<AuditEvent> = (1_000..1_250).map(|at| event(at, "long")).collect();
     db.insert_audit_events(&long).await.unwrap();
     let mut stored = db.list_audit_events(Some("long"), 1000).await.unwrap();
