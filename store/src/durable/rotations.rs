@@ -163,15 +163,15 @@ async fn answer(pool: &AnyPool, backend: Backend, wait: Duration, batch: Vec<Ask
     };
     let session = match tokio::time::timeout_at(last, Session::open(pool, backend)).await {
         Ok(Ok(session)) => session,
-        Ok(Err(e)) => return refuse(batch, &e.to_string()),
-        Err(_) => return refuse(batch, "no database connection in time"),
+        Ok(Err(e)) => return fail(batch, &e.to_string(), false),
+        Err(_) => return fail(batch, "no database connection in time", false),
     };
     let now = Instant::now();
     let (batch, late): (Vec<Asked>, Vec<Asked>) = batch
         .into_iter()
         .partition(|a| a.deadline > now && !a.reply.is_closed());
     if !late.is_empty() {
-        refuse(late, "no database connection in time");
+        fail(late, "no database connection in time", false);
     }
     if batch.is_empty() {
         return;
@@ -179,8 +179,8 @@ async fn answer(pool: &AnyPool, backend: Backend, wait: Duration, batch: Vec<Ask
     let rotations: Vec<&Rotation> = batch.iter().map(|a| &a.rotation).collect();
     let mut rotated = match tokio::time::timeout(wait, session.rotate(&rotations)).await {
         Ok(Ok(rotated)) => rotated,
-        Ok(Err(e)) => return fail(batch, &e.to_string()),
-        Err(_) => return fail(batch, "the rotation batch did not finish in time"),
+        Ok(Err(e)) => return fail(batch, &e.to_string(), true),
+        Err(_) => return fail(batch, "the rotation batch did not finish in time", true),
     };
     for asked in batch {
         let family = rotated.remove(&asked.rotation.old_hash);
@@ -188,28 +188,23 @@ async fn answer(pool: &AnyPool, backend: Backend, wait: Duration, batch: Vec<Ask
     }
 }
 
-/// Rotations never sent did not happen: unavailable, not in doubt.
-fn refuse(batch: Vec<Asked>, why: &str) {
+/// Answers every rotation of a batch that did not finish with an error:
+/// one never sent did not happen (unavailable); one sent is in doubt, as
+/// the failure may have come after the commit.
+fn fail(batch: Vec<Asked>, why: &str, sent: bool) {
     tracing::warn!(
         error = why,
         rotations = batch.len(),
-        "rotations refused before they were sent"
-    );
-    for asked in batch {
-        let _ = asked.reply.send(Err(StoreError::Unavailable("database")));
-    }
-}
-
-/// Every rotation of a failed batch is in doubt: the failure may have come
-/// after the commit.
-fn fail(batch: Vec<Asked>, why: &str) {
-    tracing::warn!(
-        error = why,
-        rotations = batch.len(),
+        sent,
         "a rotation batch failed"
     );
     for asked in batch {
-        let _ = asked.reply.send(Err(StoreError::InDoubt(why.to_string())));
+        let e = if sent {
+            StoreError::InDoubt(why.to_string())
+        } else {
+            StoreError::Unavailable("database")
+        };
+        let _ = asked.reply.send(Err(e));
     }
 }
 
