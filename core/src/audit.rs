@@ -32,6 +32,10 @@ pub struct Audit {
 }
 
 const BATCH: usize = 256;
+/// How long a batch that is not full waits for more events: a commit costs
+/// more than the rows in it, and under load this turns a commit per few
+/// events into one per batch. The log has every event at once.
+const GATHER: Duration = Duration::from_millis(20);
 const QUEUE: usize = 16_384;
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
@@ -49,6 +53,7 @@ impl Audit {
         let handle = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
+                gather(&mut rx, &mut batch).await;
                 store(&db, &batch, &counter).await;
                 batch.clear();
             }
@@ -96,6 +101,17 @@ impl Audit {
                 );
             }
         }
+    }
+}
+
+/// Tops `batch` up with what arrives within [`GATHER`]; a full batch goes at once.
+async fn gather(rx: &mut mpsc::Receiver<AuditEvent>, batch: &mut Vec<AuditEvent>) {
+    if batch.len() >= BATCH {
+        return;
+    }
+    tokio::time::sleep(GATHER).await;
+    if !rx.is_empty() {
+        rx.recv_many(batch, BATCH - batch.len()).await;
     }
 }
 
@@ -212,6 +228,45 @@ mod tests {
     fn audit() -> (Audit, mpsc::Receiver<AuditEvent>) {
         let (tx, rx) = mpsc::channel(1);
         (Audit::new(tx, Counter::default()), rx)
+    }
+
+    fn event(kind: &str) -> AuditEvent {
+        AuditEvent {
+            at: 0,
+            kind: kind.into(),
+            client_id: None,
+            contact_center_id: None,
+            subject: None,
+            ip: None,
+            detail: serde_json::json!({}),
+        }
+    }
+
+    fn kinds(batch: &[AuditEvent]) -> Vec<&str> {
+        batch.iter().map(|e| e.kind.as_str()).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_takes_what_arrives_within_the_window() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut batch = vec![event("first")];
+        let _sender = tokio::spawn(async move {
+            tokio::time::sleep(GATHER / 2).await;
+            tx.send(event("within")).await.expect("send");
+            tokio::time::sleep(GATHER).await;
+            tx.send(event("after")).await.expect("send");
+        });
+        gather(&mut rx, &mut batch).await;
+        assert_eq!(kinds(&batch), ["first", "within"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_does_not_wait() {
+        let (_tx, mut rx) = mpsc::channel(1);
+        let mut batch: Vec<_> = (0..BATCH).map(|_| event("e")).collect();
+        let started = Instant::now();
+        gather(&mut rx, &mut batch).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[test]

@@ -41,9 +41,9 @@ pub struct RouteLabels {
     /// or `unmatched`.
     pub route: String,
     /// A standard method, or `other`.
-    pub method: String,
-    /// `2xx`, `3xx`, `4xx` or `5xx`.
-    pub status: String,
+    pub method: &'static str,
+    /// `1xx` to `5xx`.
+    pub status: &'static str,
 }
 
 /// Latency buckets from 1 ms to about 16 s.

@@ -376,15 +376,7 @@ pub fn layered(state: AppState, mut router: Router) -> Router {
         .fallback(|| async {
             crate::web::envelope::ApiError::not_found("no such endpoint").into_response()
         })
-        .layer(axum::middleware::from_fn(shape_method_not_allowed))
-        .layer(axum::middleware::from_fn_with_state(
-            Duration::from_secs(state.settings.request_timeout.unsigned_abs().max(1)),
-            deadline,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            record_request,
-        ));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge));
     // HSTS (RFC 6797) when clients reach this service over https (its public
     // URL). Browsers ignore it on plain http, so it needs no per-request check.
     if state.settings.browser.secure_cookies {
@@ -430,9 +422,10 @@ const OAUTH_ENDPOINTS: [&str; 3] = [
     "/auth/v3/oauth/revoke",
 ];
 
-/// RED metrics: every request's latency by route template, method and
-/// status class (`tollgate_http_request_duration_seconds`).
-async fn record_request(
+/// What every request goes through: its deadline, the API's shape for a
+/// bare 405, and its RED metrics. One middleware, not one each: every
+/// `from_fn` layer clones and boxes the stack beneath it per request.
+async fn edge(
     State(state): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -442,18 +435,23 @@ async fn record_request(
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
-    let method = match req.method().as_str() {
-        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
-        _ => "other",
-    }
-    .to_string();
+    let method = method_label(req.method());
+    let oauth = OAUTH_ENDPOINTS.contains(&req.uri().path());
+    let limit = Duration::from_secs(state.settings.request_timeout.unsigned_abs().max(1));
     let started = std::time::Instant::now();
-    let res = next.run(req).await;
-    let status = format!("{}xx", res.status().as_u16() / 100);
+    let res = match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) if res.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            shape_method_not_allowed(res, oauth)
+        }
+        Ok(res) => res,
+        Err(_) => timed_out(limit, oauth),
+    };
+    // RED metrics: latency by route template, method and status class
+    // (`tollgate_http_request_duration_seconds`).
     let labels = tollgate_core::metrics::RouteLabels {
         route,
         method,
-        status,
+        status: status_class(res.status()),
     };
     state
         .metrics
@@ -463,18 +461,33 @@ async fn record_request(
     res
 }
 
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// A request not answered within `--request-timeout` gets 503 with
 /// `Retry-After`, in its API's shape: a dependency that stops answering (a
 /// network black hole) cannot hold requests, and their tasks, forever.
-async fn deadline(
-    State(limit): State<Duration>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let oauth = OAUTH_ENDPOINTS.contains(&req.uri().path());
-    if let Ok(res) = tokio::time::timeout(limit, next.run(req)).await {
-        return res;
-    }
+fn timed_out(limit: Duration, oauth: bool) -> Response {
     tracing::warn!(timeout_s = limit.as_secs(), "request timed out");
     if oauth {
         return OAuthResponse(OAuthError::temporarily_unavailable(2)).into_response();
@@ -486,18 +499,10 @@ async fn deadline(
     .into_response()
 }
 
-/// Gives axum's bare 405 a body, keeping its `Allow` header. A middleware
-/// rather than a method fallback: a router's own layers (CORS preflight)
+/// Gives axum's bare 405 a body, keeping its `Allow` header. At the edge
+/// rather than as a method fallback: a router's own layers (CORS preflight)
 /// must still see the methods it does not route.
-async fn shape_method_not_allowed(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let oauth = OAUTH_ENDPOINTS.contains(&req.uri().path());
-    let res = next.run(req).await;
-    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
-        return res;
-    }
+fn shape_method_not_allowed(res: Response, oauth: bool) -> Response {
     let message = "method not allowed on this endpoint";
     let mut shaped = if oauth {
         OAuthResponse(OAuthError::method_not_allowed(message)).into_response()

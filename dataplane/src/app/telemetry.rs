@@ -101,6 +101,10 @@ pub fn request_span<B>(req: &Request<B>) -> tracing::Span {
         request_id = %id,
         trace_id = tracing::field::Empty,
     );
+    // Below the log level nothing would record the trace.
+    if span.is_disabled() {
+        return span;
+    }
     let parent = TraceContextPropagator::new().extract(&Headers(headers));
     let incoming = parent.span().span_context().trace_id();
     let _ = span.set_parent(parent);
