@@ -5,6 +5,7 @@ pub mod auth_openapi;
 pub mod cli;
 pub mod config;
 pub mod dev;
+pub mod edge;
 pub mod import;
 pub mod key_import;
 pub mod router;

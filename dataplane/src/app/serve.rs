@@ -24,7 +24,6 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::config::{CommonArgs, StoreArgs};
 use crate::app::tls::{Listening, TlsArgs, TlsListener};
-use crate::web::oauth_error::OAuthResponse;
 use axum::extract::ConnectInfo;
 use axum::serve::IncomingStream;
 use tollgate_core::audit::Audit;
@@ -35,7 +34,6 @@ use tollgate_core::directory::{builtin::BuiltinDirectory, Directories};
 use tollgate_core::federation::saml::fetch::MetadataRefresh;
 use tollgate_core::federation::saml::refresh::refresh_all;
 use tollgate_core::metrics::Metrics;
-use tollgate_core::oauth::error::OAuthError;
 use tollgate_core::revocations::Revocations;
 use tollgate_core::secrets::SecretVerifier;
 use tollgate_core::services::{AppState, AuthSettings, Services};
@@ -376,7 +374,7 @@ pub fn layered(state: AppState, mut router: Router) -> Router {
         .fallback(|| async {
             crate::web::envelope::ApiError::not_found("no such endpoint").into_response()
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), edge));
+        .layer(crate::app::edge::EdgeLayer::new(state.clone()));
     // HSTS (RFC 6797) when clients reach this service over https (its public
     // URL). Browsers ignore it on plain http, so it needs no per-request check.
     if state.settings.browser.secure_cookies {
@@ -413,106 +411,6 @@ pub fn layered(state: AppState, mut router: Router) -> Router {
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(crate::app::telemetry::request_span))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
-}
-
-/// The endpoints of RFC 6749 / 7009 / 7662 answer errors in OAuth form.
-const OAUTH_ENDPOINTS: [&str; 3] = [
-    "/auth/v3/oauth/token",
-    "/auth/v3/oauth/introspect",
-    "/auth/v3/oauth/revoke",
-];
-
-/// What every request goes through: its deadline, the API's shape for a
-/// bare 405, and its RED metrics. One middleware, not one each: every
-/// `from_fn` layer clones and boxes the stack beneath it per request.
-async fn edge(
-    State(state): State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
-    let method = method_label(req.method());
-    let oauth = OAUTH_ENDPOINTS.contains(&req.uri().path());
-    let limit = Duration::from_secs(state.settings.request_timeout.unsigned_abs().max(1));
-    let started = std::time::Instant::now();
-    let res = match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(res) if res.status() == StatusCode::METHOD_NOT_ALLOWED => {
-            shape_method_not_allowed(res, oauth)
-        }
-        Ok(res) => res,
-        Err(_) => timed_out(limit, oauth),
-    };
-    // RED metrics: latency by route template, method and status class
-    // (`tollgate_http_request_duration_seconds`).
-    let labels = tollgate_core::metrics::RouteLabels {
-        route,
-        method,
-        status: status_class(res.status()),
-    };
-    state
-        .metrics
-        .http_requests
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    res
-}
-
-fn status_class(status: StatusCode) -> &'static str {
-    match status.as_u16() / 100 {
-        1 => "1xx",
-        2 => "2xx",
-        3 => "3xx",
-        4 => "4xx",
-        _ => "5xx",
-    }
-}
-
-fn method_label(method: &axum::http::Method) -> &'static str {
-    match method.as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    }
-}
-
-/// A request not answered within `--request-timeout` gets 503 with
-/// `Retry-After`, in its API's shape: a dependency that stops answering (a
-/// network black hole) cannot hold requests, and their tasks, forever.
-fn timed_out(limit: Duration, oauth: bool) -> Response {
-    tracing::warn!(timeout_s = limit.as_secs(), "request timed out");
-    if oauth {
-        return OAuthResponse(OAuthError::temporarily_unavailable(2)).into_response();
-    }
-    crate::web::envelope::ApiError {
-        retry_after: Some(2),
-        ..crate::web::envelope::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "request timed out")
-    }
-    .into_response()
-}
-
-/// Gives axum's bare 405 a body, keeping its `Allow` header. At the edge
-/// rather than as a method fallback: a router's own layers (CORS preflight)
-/// must still see the methods it does not route.
-fn shape_method_not_allowed(res: Response, oauth: bool) -> Response {
-    let message = "method not allowed on this endpoint";
-    let mut shaped = if oauth {
-        OAuthResponse(OAuthError::method_not_allowed(message)).into_response()
-    } else {
-        crate::web::envelope::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response()
-    };
-    if let Some(allow) = res.headers().get(header::ALLOW) {
-        shaped.headers_mut().insert(header::ALLOW, allow.clone());
-    }
-    shaped
 }
 
 #[derive(Clone)]
