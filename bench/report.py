@@ -5,7 +5,9 @@
 
 Reads meta.tsv (machine, versions, notes, RSS), <server>.<scenario>.txt (raw
 wrk output ending with a BENCH_JSON line from bench/wrk/bench.lua) and
-startup.{fresh,reuse}.txt (milliseconds, one run per line). Stdlib only.
+startup.{fresh,reuse}.txt (milliseconds, one run per line); the sections of
+report_curves.py, report_tenants.py, report_keycloak_realms.py and
+report_operator.py read their own files. Stdlib only.
 """
 
 import json
@@ -254,7 +256,8 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
-    import report_curves  # here, not at the top: it imports this module
+    import report_curves  # here, not at the top: they import this module
+    import report_keycloak_realms
     meta, notes = load_meta(os.path.join(out, "meta.tsv"))
     runs = {}
     for server in ("tollgate", "peer", "peer-cluster", "keycloak"):
@@ -478,6 +481,7 @@ def main():
     if tenants and "plot.tenants" in meta:
         tenants[2:2] = [f"![Throughput and RSS against tenants]({meta['plot.tenants']})", ""]
     p.extend(tenants)
+    p.extend(report_keycloak_realms.section(out, meta))
     p.extend(report_operator.section(out))
     if notes:
         w("## Notes from this run")

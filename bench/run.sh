@@ -41,6 +41,7 @@ KC_PORT=${BENCH_KEYCLOAK_PORT:-8097}
 KC_MGMT_PORT=${BENCH_KEYCLOAK_MANAGEMENT_PORT:-9097}
 KC_HEAP=${BENCH_KEYCLOAK_HEAP:--Xms1g -Xmx2g}  # JAVA_OPTS_KC_HEAP; Keycloak's own default is -Xms64m -Xmx512m
 KC_DB=${BENCH_KEYCLOAK_DB:-keycloak}     # created on the bench's PostgreSQL; must not exist
+KC_REALMS=${BENCH_KEYCLOAK_REALMS:-100} # Keycloak measured again holding this many realms; 0 or 1 = skip
 # Keycloak's warm-up per scenario: its JVM compiles the hot paths during the
 # first tens of seconds under load.
 KC_WARMUP=${BENCH_KEYCLOAK_WARMUP:-$((WARMUP > 20 ? WARMUP : 20))}
@@ -180,6 +181,9 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # assignments configure bench/wrk/bench.lua; with BENCH_MODE=refresh, fresh
 # refresh tokens are seeded with the password grant at URL first.
 #
+# WRK_SCRIPT (a dynamically scoped variable, as `curve` sets CONNS) runs
+# another wrk script, one that builds on bench.lua.
+#
 # The machine may be shared: before each attempt, wait (up to
 # $QUIET_TIMEOUT s) until other processes are idle; when they still used more
 # than $OTHER_LIMIT% of a core during the measured run, measure again, up to
@@ -187,7 +191,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 bench() {
   local name=$1 url=$2; shift 2
   local -a envs=(BENCH_AUTH="$BASIC" "$@")
-  local refresh=0 e attempt other=0
+  local refresh=0 e attempt other=0 script=${WRK_SCRIPT:-bench/wrk/bench.lua}
   for e in "$@"; do [[ $e == BENCH_MODE=refresh ]] && refresh=1; done
   for attempt in $(seq "$ATTEMPTS"); do
     if [[ $QUIET_TIMEOUT -gt 0 ]] && ! $H wait-quiet "$QUIET_TIMEOUT" "$TREE_PIDS"; then
@@ -204,7 +208,7 @@ bench() {
     fi
     log "wrk $name: warm-up ${WARMUP}s"
     env "${envs[@]}" "${warm[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout "$WRK_TIMEOUT" \
-      -s bench/wrk/bench.lua "$url" >"$OUT/$name.warmup.txt" 2>&1
+      -s "$script" "$url" >"$OUT/$name.warmup.txt" 2>&1
     # The server may still work off requests the warm-up left in flight.
     $H wait-drained 60 "$TREE_PIDS" || log "warning: $name: the server stayed busy after the warm-up"
     # A server on PostgreSQL is measured with the statistics a production
@@ -217,7 +221,7 @@ bench() {
     log "wrk $name: ${DURATION}s, $THREADS threads, $CONNS connections"
     env "${envs[@]}" "${run[@]}" $H cpu "$OUT/$name.cpu.json" "$TREE_PIDS" -- \
       wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout "$WRK_TIMEOUT" --latency \
-      -s bench/wrk/bench.lua "$url" >"$OUT/$name.txt" 2>&1
+      -s "$script" "$url" >"$OUT/$name.txt" 2>&1
     grep -E '^Requests/sec' "$OUT/$name.txt" | sed 's/^/    /' >&2 || true
     sed 's/^/    cpu: /' "$OUT/$name.cpu.json" >&2
     grep -q '^BENCH_JSON' "$OUT/$name.txt" || die "wrk $name produced no result, see $OUT/$name.txt"
@@ -706,9 +710,11 @@ keycloak_hash() {
 }
 
 # keycloak_start NAME [kc.sh options...]: production mode (`start
-# --optimized`), http on loopback only, on its database.
+# --optimized`), http on loopback only, on its database. Sets KC_PID and
+# records the milliseconds from exec until ready (meta keycloak_ready_ms.NAME).
 keycloak_start() {
-  local name=$1; shift
+  local name=$1 t0; shift
+  t0=$(date +%s%N)
   start "$name" env KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="$KC_ADMIN_PASSWORD" \
     JAVA_OPTS_KC_HEAP="$KC_HEAP" "$KC_HOME/bin/kc.sh" start --optimized \
     --http-enabled=true --http-host=127.0.0.1 --http-port="$KC_PORT" --hostname="$KC_BASE" \
@@ -716,18 +722,37 @@ keycloak_start() {
     --db-url="$KC_JDBC" --db-username="$KC_DB_USER" --db-password="$KC_DB_PASSWORD" "$@"
   # The first start creates the schema: minutes on a busy 2-core machine.
   wait_ready "http://127.0.0.1:$KC_MGMT_PORT/health/ready" "$LAST_PID" "$name" 600
-  TREE_PIDS="$LAST_PID${PG_PID:+,$PG_PID}"
+  meta "keycloak_ready_ms.$name" $(( ($(date +%s%N) - t0) / 1000000 ))
+  KC_PID=$LAST_PID
+  TREE_PIDS="$KC_PID${PG_PID:+,$PG_PID}"
 }
 
-# The realm: the client and user of the other servers, ES256 access tokens
-# (an ECDSA P-256 key provider, the realm's default algorithm), refresh
-# tokens revoked on use and never reusable, argon2 password hashes. Keycloak
-# introspects only tokens whose audience holds the asking client: a mapper
-# puts the client there.
+# keycloak_rss KEY: VmRSS of Keycloak's JVM after $IDLE s idle, into meta
+# rss_kb.KEY. kc.sh runs java as its child (it execs java only after a
+# re-augmentation, which --optimized rules out).
+keycloak_rss() {
+  local java
+  java=$(pgrep -n -x java -P "$KC_PID" || echo "$KC_PID")
+  sleep "$IDLE"
+  meta "rss_kb.$1" "$(rss_kb "$java")"
+}
+
+# keycloak_realm I: the name of the benchmark's realm I (1 is $KC_REALM).
+keycloak_realm() {
+  if [[ $1 == 1 ]]; then echo "$KC_REALM"; else echo "$KC_REALM-$1"; fi
+}
+
+keycloak_oidc() { echo "/realms/$1/protocol/openid-connect"; }
+
+# keycloak_realm_json REALM: the client and user of the other servers, ES256
+# access tokens (an ECDSA P-256 key provider, the realm's default
+# algorithm), refresh tokens revoked on use and never reusable, argon2
+# password hashes. Keycloak introspects only tokens whose audience holds the
+# asking client: a mapper puts the client there.
 keycloak_realm_json() {
   cat <<EOF
 {
-  "id": "$KC_REALM", "realm": "$KC_REALM", "enabled": true,
+  "id": "$1", "realm": "$1", "enabled": true,
   "defaultSignatureAlgorithm": "ES256",
   "accessTokenLifespan": 3600,
   "revokeRefreshToken": true, "refreshTokenMaxReuse": 0,
@@ -745,7 +770,7 @@ keycloak_realm_json() {
   }],
   "users": [{
     "username": "$TOLLGATE_DEMO_USERNAME", "enabled": true, "emailVerified": true,
-    "firstName": "Demo", "lastName": "Agent", "email": "$TOLLGATE_DEMO_USERNAME@demo.example",
+    "firstName": "Demo", "lastName": "Agent", "email": "$TOLLGATE_DEMO_USERNAME@$1.example",
     "credentials": [{"type": "password", "value": "$TOLLGATE_DEMO_PASSWORD", "temporary": false}]
   }],
   "components": {"org.keycloak.keys.KeyProvider": [{
@@ -754,6 +779,64 @@ keycloak_realm_json() {
   }]}
 }
 EOF
+}
+
+# keycloak_create_realm REALM: through the admin REST API.
+keycloak_create_realm() {
+  keycloak_realm_json "$1" >"$OUT/tmp/keycloak-realm.json"
+  $H keycloak-realm "$KC_BASE" admin "$KC_ADMIN_PASSWORD" "$OUT/tmp/keycloak-realm.json" \
+    >>"$OUT/logs/keycloak-create-realm.log" 2>&1
+}
+
+# keycloak_realms [kc.sh options...]: Keycloak holding $KC_REALMS realms, each
+# a copy of the benchmark realm: the time creating realms 2..N takes,
+# client credentials and password grants each sent to a realm picked at
+# random among all N (bench/wrk/realms.lua), RSS and the time from exec until
+# ready, against the same on the one realm. Before creating the others it
+# restarts Keycloak, so that the grants at N realms run, like the scenarios'
+# first one at 1 realm, on a fresh JVM after one warm-up; every restart gets
+# the options (the equal-cost hash: a different one would rehash the
+# password on sign-in). Leaves Keycloak running (KC_PID) on its N realms.
+keycloak_realms() {
+  local n=$KC_REALMS i t0 last at
+  if [[ $n -le 1 ]]; then
+    note "BENCH_KEYCLOAK_REALMS=$n: Keycloak with many realms not measured"
+    return 0
+  fi
+  meta keycloak_realms "$n"
+  keycloak_rss keycloak_1_realm_loaded
+  stop "$KC_PID"
+  keycloak_start keycloak-1-realm "$@"
+  keycloak_rss keycloak_1_realm_idle
+
+  log "Keycloak: creating realms $(keycloak_realm 2) .. $(keycloak_realm "$n") through the admin REST API"
+  t0=$(date +%s%N)
+  for i in $(seq 2 "$n"); do
+    if ! keycloak_create_realm "$(keycloak_realm "$i")"; then
+      note "cannot create Keycloak realm $(keycloak_realm "$i") (logs/keycloak-create-realm.log): Keycloak with $n realms not measured"
+      return 0
+    fi
+  done
+  meta keycloak_realms_create_s "$(awk -v ns=$(( $(date +%s%N) - t0 )) 'BEGIN { printf "%.1f", ns / 1e9 }')"
+  last=$(keycloak_realm "$n")
+  if ! at=$($H token "$KC_BASE$(keycloak_oidc "$last")/token" "$CLIENT_ID" "$CLIENT_SECRET" access_token \
+    grant_type=client_credentials) || [[ $($H jwt-header "$at") != *'"alg": "ES256"'* ]]; then
+    note "realm $last issues no ES256 access token: Keycloak with $n realms not measured"
+    return 0
+  fi
+
+  for i in $(seq "$n"); do
+    echo "$(keycloak_oidc "$(keycloak_realm "$i")")/token"
+  done >"$OUT/tmp/keycloak-realms.paths"
+  local WRK_SCRIPT=bench/wrk/realms.lua ANALYZE_URL=$KC_PG_URL
+  bench keycloak.realms.client_credentials "$KC_BASE" BENCH_REALM_PATHS="$OUT/tmp/keycloak-realms.paths" \
+    BENCH_BODY=grant_type=client_credentials
+  bench keycloak.realms.password "$KC_BASE" BENCH_REALM_PATHS="$OUT/tmp/keycloak-realms.paths" \
+    "BENCH_BODY=$(password_body)"
+  keycloak_rss keycloak_realms_loaded
+  stop "$KC_PID"
+  keycloak_start keycloak-realms "$@"
+  keycloak_rss keycloak_realms_idle
 }
 
 run_keycloak() {
@@ -772,31 +855,31 @@ run_keycloak() {
   local WARMUP=$KC_WARMUP  # what `bench` uses, for Keycloak's runs only
 
   # Tollgate's hash cannot be configured: Keycloak gets its parameters.
-  local tg_hash=${TG_HASH:-argon2id v=19 m=19456 t=2 p=1 len=32} pid
+  local tg_hash=${TG_HASH:-argon2id v=19 m=19456 t=2 p=1 len=32}
   [[ -n ${TG_HASH:-} ]] || note "Tollgate not run: Keycloak's equal-cost hash uses argon2's defaults ($tg_hash)"
   local -a equal
   mapfile -t equal < <(keycloak_argon2 "$tg_hash")
   meta keycloak_hash_options "${equal[*]}"
   log "Keycloak $KC_VERSION: production mode on PostgreSQL, password hashes at Tollgate's cost"
   keycloak_start keycloak "${equal[@]}"
-  pid=$LAST_PID
-  keycloak_realm_json >"$OUT/tmp/keycloak-realm.json"
-  $H keycloak-realm "$KC_BASE" admin "$KC_ADMIN_PASSWORD" "$OUT/tmp/keycloak-realm.json" \
-    || die "cannot create Keycloak's realm"
+  keycloak_create_realm "$KC_REALM" || die "cannot create Keycloak's realm (logs/keycloak-create-realm.log)"
   meta keycloak_password_hash "$(keycloak_hash)"
-  local oidc=/realms/$KC_REALM/protocol/openid-connect
+  local oidc
+  oidc=$(keycloak_oidc "$KC_REALM")
   server "$KC_BASE" "$oidc/token" "$oidc/token/introspect" "$oidc/auth" "$TOLLGATE_DEMO_USERNAME" openid
   ANALYZE_URL=$KC_PG_URL scenarios keycloak
-  stop "$pid"
+  keycloak_realms "${equal[@]}"
+  stop "$KC_PID"
 
+  # On a database with $KC_REALMS realms by now; the password grant is
+  # realm $KC_REALM's, as before.
   log "Keycloak again with its default password hashing (password grant only)"
   keycloak_start keycloak-default-hash
-  pid=$LAST_PID
   $H keycloak-password "$KC_BASE" admin "$KC_ADMIN_PASSWORD" "$KC_REALM" \
     "$TOLLGATE_DEMO_USERNAME" "$TOLLGATE_DEMO_PASSWORD" || die "cannot reset the Keycloak user's password"
   meta keycloak_password_hash_default "$(keycloak_hash)"
   bench keycloak.password_default "$SV_TOKEN" "BENCH_BODY=$(password_body)"
-  stop "$pid"
+  stop "$KC_PID"
 }
 
 # The ceiling probes, Tollgate's scenarios and its curves back to back: the
