@@ -90,7 +90,7 @@ def section(out, meta):
       "and password, an ES256 key provider), and measured with the same wrk settings and warm-up "
       f"({meta.get('keycloak_warmup', '?')} s): client credentials and the password grant "
       f"({short_hash(meta.get('keycloak_password_hash'))}), every request to the token endpoint of "
-      f"a realm picked at random among all {n:,} (`bench/wrk/realms.lua`). Last, RSS after that "
+      f"a realm picked at random among all {n:,} (`bench/wrk/tenants.lua`). Last, RSS after that "
       "load and a restart on the "
       f"{n:,} realms. The 1-realm figures are Keycloak's rows of the throughput table; its "
       "client-credentials run there is, as here, the first after a start. The default-hash "

@@ -791,7 +791,7 @@ keycloak_create_realm() {
 # keycloak_realms [kc.sh options...]: Keycloak holding $KC_REALMS realms, each
 # a copy of the benchmark realm: the time creating realms 2..N takes,
 # client credentials and password grants each sent to a realm picked at
-# random among all N (bench/wrk/realms.lua), RSS and the time from exec until
+# random among all N (bench/wrk/tenants.lua, a line per realm), RSS and the time from exec until
 # ready, against the same on the one realm. Before creating the others it
 # restarts Keycloak, so that the grants at N realms run, like the scenarios'
 # first one at 1 realm, on a fresh JVM after one warm-up; every restart gets
@@ -825,14 +825,16 @@ keycloak_realms() {
     return 0
   fi
 
-  for i in $(seq "$n"); do
-    echo "$(keycloak_oidc "$(keycloak_realm "$i")")/token"
-  done >"$OUT/tmp/keycloak-realms.paths"
-  local WRK_SCRIPT=bench/wrk/realms.lua ANALYZE_URL=$KC_PG_URL
-  bench keycloak.realms.client_credentials "$KC_BASE" BENCH_REALM_PATHS="$OUT/tmp/keycloak-realms.paths" \
-    BENCH_BODY=grant_type=client_credentials
-  bench keycloak.realms.password "$KC_BASE" BENCH_REALM_PATHS="$OUT/tmp/keycloak-realms.paths" \
-    "BENCH_BODY=$(password_body)"
+  local grant body
+  local WRK_SCRIPT=bench/wrk/tenants.lua ANALYZE_URL=$KC_PG_URL
+  for grant in client_credentials password; do
+    body=grant_type=client_credentials
+    [[ $grant == password ]] && body=$(password_body)
+    for i in $(seq "$n"); do
+      printf '%s\t%s\t%s\n' "$BASIC" "$body" "$(keycloak_oidc "$(keycloak_realm "$i")")/token"
+    done >"$OUT/tmp/keycloak-realms.$grant"
+    bench "keycloak.realms.$grant" "$KC_BASE" BENCH_TENANT_REQUESTS="$OUT/tmp/keycloak-realms.$grant"
+  done
   keycloak_rss keycloak_realms_loaded
   stop "$KC_PID"
   keycloak_start keycloak-realms "$@"
